@@ -1,0 +1,73 @@
+//! The `coffer` binary: `coffer server` runs everything; other subcommands are tools
+//! and clients.
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(
+    name = "coffer",
+    version,
+    about = "Coffer: self-hosted AI object storage (S3 + cwobject API)"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the server (S3 endpoint and management API).
+    Server(coffer_server::ServerArgs),
+    /// Load-test an S3 endpoint (PUT/GET large and small objects, list, multipart).
+    Bench(coffer_bench::BenchArgs),
+}
+
+fn init_logging(json: bool) {
+    use tracing_subscriber::EnvFilter;
+    // s3s logs every failed request at ERROR (including ordinary auth denials); the
+    // gateway logs what matters itself.
+    let filter = EnvFilter::try_from_env("COFFER_LOG")
+        .or_else(|_| EnvFilter::try_from_default_env())
+        .unwrap_or_else(|_| EnvFilter::new("info,s3s=off"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter);
+    if json {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
+}
+
+async fn shutdown_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = signal(SignalKind::terminate()).expect("SIGTERM handler");
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {},
+        _ = term.recv() => {},
+    }
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Server(args) => {
+            let cfg = coffer_server::Config::resolve(&args)?;
+            init_logging(cfg.log_json);
+            let running = coffer_server::start(cfg).await?;
+            if running.bootstrap.is_some() {
+                eprintln!(
+                    "Bootstrapped a new organization. The admin API token is in {}",
+                    running.bootstrap_token_path.display()
+                );
+            } else if running.bootstrap_token_path.exists() {
+                eprintln!(
+                    "The bootstrap admin API token is in {}",
+                    running.bootstrap_token_path.display()
+                );
+            }
+            running.run_until(shutdown_signal()).await;
+            Ok(())
+        }
+        Command::Bench(args) => coffer_bench::run(args).await,
+    }
+}

@@ -1,0 +1,37 @@
+//! `BlobStore`: immutable byte files addressed by id. A blob becomes durable in
+//! `BlobWriter::commit` (data fsync → rename into place → directory fsync); only then
+//! may metadata reference it.
+
+use crate::error::Result;
+use async_trait::async_trait;
+use bytes::Bytes;
+use std::pin::Pin;
+
+pub type ByteStream =
+    Pin<Box<dyn futures_core::Stream<Item = std::io::Result<Bytes>> + Send + 'static>>;
+
+#[async_trait]
+pub trait BlobWriter: Send {
+    async fn write(&mut self, chunk: Bytes) -> Result<()>;
+    /// Makes the blob durable and returns its id.
+    async fn commit(self: Box<Self>) -> Result<String>;
+    /// Discards the temp file.
+    async fn abort(self: Box<Self>);
+}
+
+#[async_trait]
+pub trait BlobStore: Send + Sync + 'static {
+    async fn create(&self) -> Result<Box<dyn BlobWriter>>;
+    /// Streams `len` bytes from `offset`.
+    async fn read(&self, blob_id: &str, offset: u64, len: u64) -> Result<ByteStream>;
+    /// Deleting an absent blob is not an error.
+    async fn delete(&self, blob_id: &str) -> Result<()>;
+    /// Start-up recovery: removes leftover temp files and committed blobs that are not in
+    /// `referenced` and are older than `min_age` (in-flight writes are younger).
+    /// Returns (temp files removed, orphan blobs removed).
+    async fn recover(
+        &self,
+        referenced: &std::collections::HashSet<String>,
+        min_age: std::time::Duration,
+    ) -> Result<(u64, u64)>;
+}

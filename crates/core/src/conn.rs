@@ -1,0 +1,11 @@
+//! Facts about the connection a request arrived on, put into request extensions by the
+//! listener so both APIs build the same authorization context.
+
+use std::net::SocketAddr;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ConnInfo {
+    pub peer: SocketAddr,
+    /// The listener terminated TLS.
+    pub secure: bool,
+}

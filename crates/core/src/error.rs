@@ -1,0 +1,94 @@
+//! The one domain error type. Each API maps it to its wire form with one exhaustive
+//! `match` (S3 XML codes in the S3 gateway, gRPC-style codes in the management API).
+
+/// Domain error. Messages are safe to show to the caller; `Internal` carries a detail
+/// for the server log only and is rendered to clients as a generic message.
+#[derive(Debug, thiserror::Error, Clone, PartialEq, Eq)]
+pub enum Error {
+    #[error("invalid argument: {0}")]
+    InvalidArgument(String),
+    #[error("not found: {0}")]
+    NotFound(String),
+    #[error("already exists: {0}")]
+    AlreadyExists(String),
+    #[error("permission denied: {0}")]
+    PermissionDenied(String),
+    #[error("unauthenticated: {0}")]
+    Unauthenticated(String),
+    #[error("failed precondition: {0}")]
+    FailedPrecondition(String),
+    #[error("resource exhausted: {0}")]
+    ResourceExhausted(String),
+    #[error("unimplemented: {0}")]
+    Unimplemented(String),
+    #[error("internal error: {0}")]
+    Internal(String),
+
+    // S3-specific conditions. The management API maps these to the generic codes above.
+    #[error("the specified bucket does not exist")]
+    NoSuchBucket,
+    #[error("the specified key does not exist")]
+    NoSuchKey,
+    #[error("the specified multipart upload does not exist")]
+    NoSuchUpload,
+    #[error("the bucket you tried to delete is not empty")]
+    BucketNotEmpty,
+    #[error("the requested bucket name is not available")]
+    BucketAlreadyExists,
+    #[error("your previous request to create the named bucket succeeded and you already own it")]
+    BucketAlreadyOwnedByYou,
+    #[error("invalid bucket name: {0}")]
+    InvalidBucketName(String),
+    #[error("one or more of the specified parts could not be found: {0}")]
+    InvalidPart(String),
+    #[error("the list of parts was not in ascending order")]
+    InvalidPartOrder,
+    #[error("your proposed upload is smaller than the minimum allowed object size")]
+    EntityTooSmall,
+    #[error("your proposed upload exceeds the maximum allowed object size")]
+    EntityTooLarge,
+    #[error("the Content-MD5 you specified did not match what we received")]
+    BadDigest,
+    #[error("the {0} you specified did not match the calculated checksum")]
+    ChecksumMismatch(String),
+    #[error("at least one of the preconditions you specified did not hold")]
+    PreconditionFailed,
+    #[error("not modified")]
+    NotModified,
+    #[error("a conflicting conditional operation is currently in progress")]
+    ConditionalRequestConflict,
+    #[error("the requested range is not satisfiable")]
+    InvalidRange,
+    #[error("bucket capacity cap exceeded: {0}")]
+    QuotaExceeded(String),
+    #[error("invalid location constraint: {0}")]
+    InvalidLocationConstraint(String),
+    #[error("key too long")]
+    KeyTooLong,
+    #[error("metadata too large")]
+    MetadataTooLarge,
+    #[error("insufficient storage: {0}")]
+    InsufficientStorage(String),
+    #[error("you did not provide the number of bytes specified by the Content-Length header")]
+    IncompleteBody,
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+impl Error {
+    pub fn internal(detail: impl std::fmt::Display) -> Self {
+        Error::Internal(detail.to_string())
+    }
+    pub fn invalid(msg: impl Into<String>) -> Self {
+        Error::InvalidArgument(msg.into())
+    }
+}
+
+impl From<std::io::Error> for Error {
+    fn from(e: std::io::Error) -> Self {
+        if e.raw_os_error() == Some(28) {
+            return Error::InsufficientStorage("no space left on device".into());
+        }
+        Error::Internal(format!("io: {e}"))
+    }
+}

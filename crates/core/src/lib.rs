@@ -1,0 +1,18 @@
+//! Coffer's domain: validated identifiers, stored records, the storage traits
+//! (`MetaStore`, `BlobStore`, `Clock`), the org policy model and evaluator, and the
+//! services that combine them. No HTTP and no database engine lives here.
+
+pub mod blob;
+pub mod checksum;
+pub mod clock;
+pub mod conn;
+pub mod error;
+pub mod identity;
+pub mod ids;
+pub mod meta;
+pub mod model;
+pub mod objects;
+pub mod policy;
+pub mod policy_service;
+
+pub use error::{Error, Result};

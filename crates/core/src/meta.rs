@@ -1,0 +1,149 @@
+//! `MetaStore`: the metadata database behind every service. Implementations: SQLite
+//! (embedded default), in-memory (tests); PostgreSQL later. Every method is one
+//! atomic transaction; conditions that must hold at commit time (bucket empty,
+//! write preconditions, capacity caps, usage counters) are checked inside it.
+
+use crate::error::Result;
+use crate::model::*;
+use async_trait::async_trait;
+use std::collections::HashSet;
+
+/// Result of replacing or removing an object: the previous record, whose blobs the
+/// caller deletes once this call has returned (the commit is durable by then).
+#[derive(Debug, Clone, Default)]
+pub struct Replaced {
+    pub previous: Option<ObjectRecord>,
+}
+
+/// Page of a key-ordered listing.
+#[derive(Debug, Clone, Default)]
+pub struct ObjectPage {
+    pub objects: Vec<ObjectSummary>,
+    /// True when more keys with the prefix exist after the last one returned.
+    pub truncated: bool,
+}
+
+#[async_trait]
+pub trait MetaStore: Send + Sync + 'static {
+    // ---- orgs, users, tokens ----
+    async fn create_org(&self, org: &Org) -> Result<()>;
+    async fn get_org(&self, org_id: &str) -> Result<Option<Org>>;
+    async fn list_orgs(&self) -> Result<Vec<Org>>;
+    async fn update_org(&self, org: &Org) -> Result<()>;
+
+    async fn create_user(&self, user: &User) -> Result<()>;
+    async fn get_user(&self, uid: &str) -> Result<Option<User>>;
+    async fn list_users(&self, org_id: &str) -> Result<Vec<User>>;
+    /// Deletes the user, its API tokens, and marks its access keys `Deleted`, atomically.
+    /// NotFound when the user does not exist.
+    async fn delete_user(&self, uid: &str) -> Result<()>;
+
+    async fn create_token(&self, token: &ApiToken) -> Result<()>;
+    async fn get_token_by_hash(&self, token_hash: &str) -> Result<Option<ApiToken>>;
+    async fn list_tokens(&self, org_id: &str) -> Result<Vec<ApiToken>>;
+    /// NotFound when absent.
+    async fn delete_token(&self, token_id: &str) -> Result<()>;
+
+    // ---- access keys ----
+    async fn create_access_key(&self, key: &AccessKey) -> Result<()>;
+    async fn get_access_key(&self, access_key_id: &str) -> Result<Option<AccessKey>>;
+    /// Keys of the org in creation order.
+    async fn list_access_keys(&self, org_id: &str) -> Result<Vec<AccessKey>>;
+    /// Sets the state of one key. NotFound when absent.
+    async fn set_access_key_state(&self, access_key_id: &str, state: KeyState) -> Result<()>;
+    /// Sets the state of every non-deleted key of `principal` in `org_id`; returns how many changed.
+    async fn set_principal_key_state(
+        &self,
+        org_id: &str,
+        principal: &str,
+        state: KeyState,
+    ) -> Result<u64>;
+
+    // ---- org access policies and settings ----
+    /// Inserts or replaces the policy with the same (org, name).
+    async fn put_policy(&self, policy: &StoredPolicy) -> Result<()>;
+    /// NotFound when absent.
+    async fn delete_policy(&self, org_id: &str, name: &str) -> Result<()>;
+    async fn list_policies(&self, org_id: &str) -> Result<Vec<StoredPolicy>>;
+    /// Every org's policies, to build the in-memory policy index at start-up.
+    async fn list_all_policies(&self) -> Result<Vec<StoredPolicy>>;
+
+    async fn get_org_settings(&self, org_id: &str) -> Result<OrgSettings>;
+    async fn put_org_settings(&self, org_id: &str, settings: &OrgSettings) -> Result<()>;
+
+    // ---- buckets ----
+    /// `BucketAlreadyExists` when the name is taken (the caller decides whether the
+    /// existing bucket is the caller's own).
+    async fn create_bucket(&self, bucket: &Bucket) -> Result<()>;
+    async fn get_bucket(&self, name: &str) -> Result<Option<Bucket>>;
+    /// Buckets of one org ordered by name.
+    async fn list_buckets(&self, org_id: &str) -> Result<Vec<Bucket>>;
+    /// Fails with `BucketNotEmpty` if objects or in-progress multipart uploads exist;
+    /// `NoSuchBucket` if absent.
+    async fn delete_bucket(&self, name: &str) -> Result<()>;
+    /// Replaces settings and policy fields of an existing bucket (`NoSuchBucket` if absent).
+    async fn update_bucket(&self, bucket: &Bucket) -> Result<()>;
+    async fn bucket_usage(&self, name: &str) -> Result<Usage>;
+
+    // ---- objects ----
+    /// Inserts or replaces `record` atomically with: the bucket existing (`NoSuchBucket`),
+    /// `cond` holding (`PreconditionFailed`), and, when `cap` is set, the bucket's usage
+    /// after the write staying ≤ cap (`QuotaExceeded`). Usage counters change in the same
+    /// transaction.
+    async fn put_object(
+        &self,
+        record: &ObjectRecord,
+        cond: &WriteCondition,
+        cap: Option<u64>,
+    ) -> Result<Replaced>;
+    async fn get_object(&self, bucket: &str, key: &str) -> Result<Option<ObjectRecord>>;
+    /// Removes the object if present (absent is not an error: `previous` is `None`).
+    async fn delete_object(&self, bucket: &str, key: &str) -> Result<Replaced>;
+    /// Keys `> start_after` that start with `prefix`, ascending by UTF-8 bytes, at most `limit`.
+    async fn list_objects(
+        &self,
+        bucket: &str,
+        prefix: &str,
+        start_after: &str,
+        limit: usize,
+    ) -> Result<ObjectPage>;
+
+    // ---- multipart ----
+    async fn create_upload(&self, upload: &MultipartUpload) -> Result<()>;
+    async fn get_upload(&self, upload_id: &str) -> Result<Option<MultipartUpload>>;
+    /// Inserts or replaces one part (`NoSuchUpload` if the upload is gone); returns the
+    /// replaced part, whose blob the caller deletes.
+    async fn put_part(&self, part: &PartRecord) -> Result<Option<PartRecord>>;
+    /// Parts ordered by number, `> part_number_marker`, at most `limit`.
+    async fn list_parts(
+        &self,
+        upload_id: &str,
+        part_number_marker: u32,
+        limit: usize,
+    ) -> Result<Vec<PartRecord>>;
+    /// In-progress uploads of a bucket ordered by (key, initiated, upload_id) after the markers.
+    async fn list_uploads(
+        &self,
+        bucket: &str,
+        prefix: &str,
+        key_marker: &str,
+        upload_id_marker: &str,
+        limit: usize,
+    ) -> Result<Vec<MultipartUpload>>;
+    /// Atomically: removes the upload and all its part rows, and puts `record` under the same
+    /// rules as `put_object`. Returns the replaced object and the parts that were not used
+    /// by `record` (both for blob deletion). `NoSuchUpload` if the upload is gone.
+    async fn complete_upload(
+        &self,
+        upload_id: &str,
+        record: &ObjectRecord,
+        cond: &WriteCondition,
+        cap: Option<u64>,
+    ) -> Result<(Replaced, Vec<PartRecord>)>;
+    /// Removes the upload and returns its parts (`NoSuchUpload` if absent).
+    async fn abort_upload(&self, upload_id: &str) -> Result<Vec<PartRecord>>;
+
+    // ---- maintenance ----
+    /// Every blob id referenced by an object or a part, for the start-up orphan sweep.
+    async fn referenced_blobs(&self) -> Result<HashSet<String>>;
+}

@@ -1,0 +1,381 @@
+//! Stored records. Every record that is persisted as a document carries a schema
+//! version (`v`) so later releases can read old bytes.
+
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use time::OffsetDateTime;
+
+pub const RECORD_VERSION: u32 = 1;
+
+fn record_version() -> u32 {
+    RECORD_VERSION
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Org {
+    pub org_id: String,
+    pub name: String,
+    #[serde(with = "time::serde::rfc3339")]
+    pub created: OffsetDateTime,
+    /// Operator-set feature entitlements, e.g. `BucketArchive`.
+    #[serde(default)]
+    pub entitlements: Vec<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    Admin,
+    Member,
+}
+
+impl Role {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Admin => "admin",
+            Role::Member => "member",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct User {
+    pub uid: String,
+    pub org_id: String,
+    pub name: String,
+    pub role: Role,
+    #[serde(with = "time::serde::rfc3339")]
+    pub created: OffsetDateTime,
+}
+
+impl User {
+    /// The principal string policies match for this user.
+    pub fn principal(&self) -> String {
+        format!("coreweave/{}", self.uid)
+    }
+}
+
+/// An API access token. Only the SHA-256 of the token is stored.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ApiToken {
+    pub token_id: String,
+    /// Lowercase hex SHA-256 of the full token string.
+    pub token_hash: String,
+    pub uid: String,
+    pub org_id: String,
+    pub description: String,
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub expiry: Option<OffsetDateTime>,
+    #[serde(with = "time::serde::rfc3339")]
+    pub created: OffsetDateTime,
+}
+
+/// Stored state of an access key; `EXPIRED` is derived from the clock, never stored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum KeyState {
+    Active,
+    Suspended,
+    Deleted,
+}
+
+/// Wire status of an access key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyStatus {
+    Active,
+    Expired,
+    FullSuspended,
+    Deleted,
+}
+
+impl KeyStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            KeyStatus::Active => "ACTIVE",
+            KeyStatus::Expired => "EXPIRED",
+            KeyStatus::FullSuspended => "FULL_SUSPENDED",
+            KeyStatus::Deleted => "DELETED",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum KeySource {
+    /// Created with an API token (CreateAccessKeyFromJWT).
+    ApiToken,
+    /// 15-minute key from the API-token exchange (container-credentials shape).
+    ApiTokenExchange,
+    Saml,
+    Oidc,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AccessKey {
+    pub access_key_id: String,
+    pub org_id: String,
+    /// `coreweave/<uid>`, `role/<name>` or `role/<issuer>:<subject>`.
+    pub principal: String,
+    /// The user the key belongs to, for user-principal keys.
+    pub uid: Option<String>,
+    /// AES-256-GCM ciphertext of the secret (nonce || ciphertext || tag); SigV4 needs the
+    /// plaintext, so it cannot be a one-way hash.
+    pub secret_enc: Vec<u8>,
+    pub attributes: BTreeMap<String, String>,
+    /// `None` = permanent.
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub expiry: Option<OffsetDateTime>,
+    pub state: KeyState,
+    pub source: KeySource,
+    /// SHA-256 hex of the session token handed out with container-credentials keys.
+    pub session_token_hash: Option<String>,
+    #[serde(with = "time::serde::rfc3339")]
+    pub created: OffsetDateTime,
+}
+
+impl AccessKey {
+    pub fn status(&self, now: OffsetDateTime) -> KeyStatus {
+        match self.state {
+            KeyState::Deleted => KeyStatus::Deleted,
+            KeyState::Suspended => KeyStatus::FullSuspended,
+            KeyState::Active => match self.expiry {
+                Some(e) if e <= now => KeyStatus::Expired,
+                _ => KeyStatus::Active,
+            },
+        }
+    }
+}
+
+/// An org access policy as stored: the validated JSON document, keyed by name.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StoredPolicy {
+    pub org_id: String,
+    pub name: String,
+    /// The policy as JSON (`coffer_core::policy::AccessPolicy`).
+    pub document: String,
+    #[serde(with = "time::serde::rfc3339")]
+    pub updated: OffsetDateTime,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OrgSettings {
+    pub control_plane_audit_logging: bool,
+    pub bucket_audit_logging_default: bool,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BucketSettings {
+    /// `None` = never set: the org default applies.
+    pub audit_logging: Option<bool>,
+    pub capacity_cap_bytes: Option<u64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Bucket {
+    pub name: String,
+    pub org_id: String,
+    pub zone: String,
+    #[serde(with = "time::serde::rfc3339")]
+    pub created: OffsetDateTime,
+    pub settings: BucketSettings,
+    /// Bucket policy document (AWS JSON), if any.
+    pub policy: Option<String>,
+}
+
+/// Exact usage of a bucket: completed objects only.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Usage {
+    pub bytes: u64,
+    pub objects: u64,
+}
+
+/// Standard HTTP headers stored with an object.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ObjectHeaders {
+    pub content_type: Option<String>,
+    pub content_encoding: Option<String>,
+    pub content_disposition: Option<String>,
+    pub content_language: Option<String>,
+    pub cache_control: Option<String>,
+    /// Kept verbatim as the client sent it.
+    pub expires: Option<String>,
+}
+
+/// Checksums of an object (base64 of the big-endian digest, as S3 sends them).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Checksums {
+    pub crc32: Option<String>,
+    pub crc32c: Option<String>,
+    pub crc64nvme: Option<String>,
+    pub sha1: Option<String>,
+    pub sha256: Option<String>,
+    /// `FULL_OBJECT` or `COMPOSITE` (multipart).
+    pub checksum_type: Option<String>,
+}
+
+/// One contiguous piece of an object's bytes stored in a blob file.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Segment {
+    pub blob_id: String,
+    pub size: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ObjectData {
+    /// Small objects live in the metadata database: one WAL fsync covers many of them.
+    Inline(#[serde(with = "serde_bytes_b64")] Vec<u8>),
+    /// Larger objects, and multipart objects (one segment per part, in order).
+    Segments(Vec<Segment>),
+}
+
+impl ObjectData {
+    pub fn blob_ids(&self) -> impl Iterator<Item = &str> {
+        let segs: &[Segment] = match self {
+            ObjectData::Inline(_) => &[],
+            ObjectData::Segments(s) => s,
+        };
+        segs.iter().map(|s| s.blob_id.as_str())
+    }
+}
+
+/// Part boundaries of a multipart object, for `partNumber` GETs and part-level checksums.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ObjectPart {
+    pub part_number: u32,
+    pub size: u64,
+    pub etag: String,
+    pub checksums: Checksums,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ObjectRecord {
+    #[serde(default = "record_version")]
+    pub v: u32,
+    pub bucket: String,
+    pub key: String,
+    pub size: u64,
+    /// Quoted ETag as S3 returns it, e.g. `"9e107d9d372bb6826bd81d3542a419d6"` or `"…-3"`.
+    pub etag: String,
+    #[serde(with = "time::serde::rfc3339")]
+    pub last_modified: OffsetDateTime,
+    pub headers: ObjectHeaders,
+    pub user_metadata: BTreeMap<String, String>,
+    pub checksums: Checksums,
+    /// Empty for single-part objects.
+    pub parts: Vec<ObjectPart>,
+    pub tags: BTreeMap<String, String>,
+    pub data: ObjectData,
+}
+
+/// What listings return: no data, no metadata maps.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ObjectSummary {
+    pub key: String,
+    pub size: u64,
+    pub etag: String,
+    pub last_modified: OffsetDateTime,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MultipartUpload {
+    #[serde(default = "record_version")]
+    pub v: u32,
+    pub upload_id: String,
+    pub bucket: String,
+    pub key: String,
+    #[serde(with = "time::serde::rfc3339")]
+    pub initiated: OffsetDateTime,
+    /// Principal that initiated the upload (Initiator/Owner in listings).
+    pub initiator: String,
+    pub headers: ObjectHeaders,
+    pub user_metadata: BTreeMap<String, String>,
+    pub tags: BTreeMap<String, String>,
+    /// Checksum algorithm requested at creation (`CRC32`, `SHA256`, …).
+    pub checksum_algorithm: Option<String>,
+    pub checksum_type: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PartRecord {
+    pub upload_id: String,
+    pub part_number: u32,
+    pub size: u64,
+    /// Quoted MD5 ETag.
+    pub etag: String,
+    #[serde(with = "time::serde::rfc3339")]
+    pub last_modified: OffsetDateTime,
+    pub checksums: Checksums,
+    pub blob_id: String,
+}
+
+/// Write precondition evaluated atomically with the metadata commit.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum WriteCondition {
+    #[default]
+    None,
+    /// `If-None-Match: *`: the key must not exist.
+    IfNoneMatch,
+    /// `If-Match: <etag>`: the current object's quoted ETag must equal this.
+    IfMatch(String),
+}
+
+/// Small serde helper: inline bytes as base64 inside JSON documents.
+mod serde_bytes_b64 {
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    const ALPHA: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+
+    pub fn serialize<S: Serializer>(v: &[u8], s: S) -> Result<S::Ok, S::Error> {
+        let mut out = String::with_capacity(v.len().div_ceil(3) * 4);
+        for c in v.chunks(3) {
+            let n = (u32::from(c[0]) << 16)
+                | (u32::from(*c.get(1).unwrap_or(&0)) << 8)
+                | u32::from(*c.get(2).unwrap_or(&0));
+            out.push(ALPHA[(n >> 18) as usize & 63] as char);
+            out.push(ALPHA[(n >> 12) as usize & 63] as char);
+            out.push(if c.len() > 1 {
+                ALPHA[(n >> 6) as usize & 63] as char
+            } else {
+                '='
+            });
+            out.push(if c.len() > 2 {
+                ALPHA[n as usize & 63] as char
+            } else {
+                '='
+            });
+        }
+        s.serialize_str(&out)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<u8>, D::Error> {
+        let s = String::deserialize(d)?;
+        let mut out = Vec::with_capacity(s.len() / 4 * 3);
+        let mut acc = 0u32;
+        let mut bits = 0;
+        for ch in s.bytes().filter(|b| *b != b'=') {
+            let val = ALPHA
+                .iter()
+                .position(|a| *a == ch)
+                .ok_or_else(|| serde::de::Error::custom("invalid base64"))?;
+            acc = (acc << 6) | val as u32;
+            bits += 6;
+            if bits >= 8 {
+                bits -= 8;
+                out.push((acc >> bits) as u8);
+            }
+        }
+        Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn inline_data_round_trips() {
+        for n in 0..10 {
+            let d = ObjectData::Inline((0..n).map(|i| i as u8 * 37).collect());
+            let j = serde_json::to_string(&d).unwrap();
+            assert_eq!(serde_json::from_str::<ObjectData>(&j).unwrap(), d);
+        }
+    }
+}

@@ -1,0 +1,487 @@
+//! `ObjectService`: buckets, objects, listings and multipart uploads over `MetaStore` and
+//! `BlobStore`. Owns the durable write path (stream → hash while writing → verify →
+//! blob commit → metadata commit), inline storage of small objects, and the semantics
+//! of conditions, ranges and copies. Knows nothing of HTTP or XML.
+//!
+//! Invariants every operation keeps:
+//! * An object or part becomes visible only through one `MetaStore` commit, after its
+//!   bytes are verified and durable; any failure before that leaves no blob behind.
+//! * A blob id belongs to exactly one record (object segment or part). Copies write new
+//!   blobs, so deleting one record's blobs can never break another record.
+//! * Blobs of replaced/removed records are deleted only after the metadata commit that
+//!   unreferenced them returned; a crash in between leaves orphans that
+//!   `BlobStore::recover` sweeps at start-up.
+
+mod ingest;
+mod list;
+mod multipart;
+mod read;
+mod write;
+
+use crate::blob::{BlobStore, ByteStream};
+use crate::checksum::{ChecksumAlgorithm, ChecksumType};
+use crate::clock::Clock;
+use crate::error::{Error, Result};
+use crate::ids::validate_bucket_name;
+use crate::meta::MetaStore;
+use crate::model::*;
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use time::OffsetDateTime;
+
+#[derive(Debug, Clone)]
+pub struct ObjectConfig {
+    /// Objects up to this size are stored inline in the metadata database.
+    pub inline_threshold: usize,
+    /// Configured zones (LocationConstraint values); never empty.
+    pub zones: Vec<String>,
+    pub max_buckets_per_org: usize,
+}
+
+impl Default for ObjectConfig {
+    fn default() -> Self {
+        Self {
+            inline_threshold: 128 * 1024,
+            zones: vec!["US-EAST-04A".to_string()],
+            max_buckets_per_org: 1000,
+        }
+    }
+}
+
+/// Called once the body stream has ended; returns the checksum the client sent in the
+/// aws-chunked trailer, if any.
+pub type TrailerFn = Box<dyn FnOnce() -> Option<(ChecksumAlgorithm, String)> + Send>;
+
+/// Checksum the client asked for or supplied. Every named algorithm must be the same one
+/// (S3 stores one checksum per object); a mismatch is `InvalidArgument`.
+#[derive(Default)]
+pub struct ChecksumInput {
+    /// `x-amz-checksum-algorithm` / `x-amz-sdk-checksum-algorithm`: compute and store it.
+    /// With a trailer, set it to the algorithm announced in `x-amz-trailer`: the digest
+    /// must be computed while the body streams, before the trailer is known.
+    pub algorithm: Option<ChecksumAlgorithm>,
+    /// A value sent in a header (`x-amz-checksum-<alg>`): must match.
+    pub expected: Option<(ChecksumAlgorithm, String)>,
+    /// A value that will arrive in the trailer: must match. When neither `algorithm` nor
+    /// `expected` names an algorithm, the three CRCs are computed speculatively; a trailer
+    /// with SHA1/SHA256 then fails with `InvalidArgument`.
+    pub trailer: Option<TrailerFn>,
+}
+
+pub struct PutObjectInput {
+    pub bucket: String,
+    pub key: String,
+    pub body: ByteStream,
+    /// Declared length; a body of another length fails with `IncompleteBody`.
+    pub content_length: Option<u64>,
+    /// Base64 `Content-MD5`; mismatch → `BadDigest`.
+    pub content_md5: Option<String>,
+    pub checksum: ChecksumInput,
+    pub headers: ObjectHeaders,
+    pub user_metadata: BTreeMap<String, String>,
+    pub tags: BTreeMap<String, String>,
+    pub cond: WriteCondition,
+}
+
+/// Byte range of a GET (`Range: bytes=…`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ByteRange {
+    /// `bytes=a-b` (inclusive).
+    Bounded(u64, u64),
+    /// `bytes=a-`.
+    From(u64),
+    /// `bytes=-n`: the last n bytes.
+    Suffix(u64),
+}
+
+/// Read preconditions (RFC 7232 as S3 applies them).
+#[derive(Debug, Clone, Default)]
+pub struct ReadConditions {
+    pub if_match: Option<String>,
+    pub if_none_match: Option<String>,
+    pub if_modified_since: Option<OffsetDateTime>,
+    pub if_unmodified_since: Option<OffsetDateTime>,
+}
+
+#[derive(Debug, Clone)]
+pub struct GetObjectInput {
+    pub bucket: String,
+    pub key: String,
+    pub range: Option<ByteRange>,
+    pub part_number: Option<u32>,
+    pub conditions: ReadConditions,
+}
+
+pub struct GetObjectOutput {
+    /// The object's record with `data` emptied (`Inline(vec![])`) to avoid copies.
+    pub record: ObjectRecord,
+    /// `Some((start, end_inclusive))` when a range or part was requested.
+    pub range: Option<(u64, u64)>,
+    pub content_length: u64,
+    /// `None` for HEAD.
+    pub body: Option<ByteStream>,
+    /// Number of parts, when the object is multipart (`x-amz-mp-parts-count`).
+    pub parts_count: Option<u32>,
+}
+
+impl std::fmt::Debug for GetObjectOutput {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GetObjectOutput")
+            .field("record", &self.record)
+            .field("range", &self.range)
+            .field("content_length", &self.content_length)
+            .field("body", &self.body.as_ref().map(|_| "<stream>"))
+            .field("parts_count", &self.parts_count)
+            .finish()
+    }
+}
+
+pub enum MetadataDirective {
+    Copy,
+    Replace {
+        headers: ObjectHeaders,
+        user_metadata: BTreeMap<String, String>,
+    },
+}
+
+pub struct CopyObjectInput {
+    pub src_bucket: String,
+    pub src_key: String,
+    pub src_conditions: ReadConditions,
+    pub dst_bucket: String,
+    pub dst_key: String,
+    pub metadata: MetadataDirective,
+    /// `None` = copy the source's tags.
+    pub tags: Option<BTreeMap<String, String>>,
+    pub checksum_algorithm: Option<ChecksumAlgorithm>,
+    pub cond: WriteCondition,
+}
+
+#[derive(Debug, Clone)]
+pub struct ListObjectsInput {
+    pub bucket: String,
+    pub prefix: String,
+    pub delimiter: Option<String>,
+    /// Exclusive: keys (and common prefixes) ≤ this are skipped.
+    pub start_after: String,
+    /// 0..=1000 (callers clamp).
+    pub max_keys: usize,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct ListObjectsOutput {
+    pub objects: Vec<ObjectSummary>,
+    pub common_prefixes: Vec<String>,
+    pub is_truncated: bool,
+    /// The last key or common prefix returned (next marker / continuation point).
+    pub next_marker: Option<String>,
+}
+
+pub struct CreateMultipartInput {
+    pub bucket: String,
+    pub key: String,
+    pub headers: ObjectHeaders,
+    pub user_metadata: BTreeMap<String, String>,
+    pub tags: BTreeMap<String, String>,
+    pub checksum_algorithm: Option<ChecksumAlgorithm>,
+    /// `x-amz-checksum-type`; `None` = the algorithm's default (CRC64NVME → FULL_OBJECT,
+    /// others → COMPOSITE). Requires `checksum_algorithm`.
+    pub checksum_type: Option<ChecksumType>,
+    pub initiator: String,
+}
+
+pub struct UploadPartInput {
+    pub bucket: String,
+    pub key: String,
+    pub upload_id: String,
+    pub part_number: u32,
+    pub body: ByteStream,
+    pub content_length: Option<u64>,
+    pub content_md5: Option<String>,
+    pub checksum: ChecksumInput,
+}
+
+pub struct UploadPartCopyInput {
+    pub bucket: String,
+    pub key: String,
+    pub upload_id: String,
+    pub part_number: u32,
+    pub src_bucket: String,
+    pub src_key: String,
+    /// `x-amz-copy-source-range: bytes=a-b`.
+    pub src_range: Option<(u64, u64)>,
+    pub src_conditions: ReadConditions,
+}
+
+#[derive(Debug, Clone)]
+pub struct CompletedPart {
+    pub part_number: u32,
+    /// Quoted or unquoted ETag as the client sent it.
+    pub etag: String,
+    pub checksums: Checksums,
+}
+
+pub struct CompleteMultipartInput {
+    pub bucket: String,
+    pub key: String,
+    pub upload_id: String,
+    pub parts: Vec<CompletedPart>,
+    pub cond: WriteCondition,
+}
+
+#[derive(Debug, Clone)]
+pub struct ListUploadsInput {
+    pub bucket: String,
+    pub prefix: String,
+    pub delimiter: Option<String>,
+    pub key_marker: String,
+    pub upload_id_marker: String,
+    pub max_uploads: usize,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct ListUploadsOutput {
+    pub uploads: Vec<MultipartUpload>,
+    pub common_prefixes: Vec<String>,
+    pub is_truncated: bool,
+    pub next_key_marker: Option<String>,
+    pub next_upload_id_marker: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct ListPartsOutput {
+    pub upload: MultipartUpload,
+    pub parts: Vec<PartRecord>,
+    pub is_truncated: bool,
+    pub next_part_number_marker: Option<u32>,
+}
+
+/// Largest single PUT, part and copy source (S3: 5 GiB).
+pub const MAX_PUT_SIZE: u64 = 5 << 30;
+/// Smallest part of a multipart object except the last.
+pub const MIN_PART_SIZE: u64 = 5 << 20;
+/// Largest part number and part count of a multipart upload.
+pub const MAX_PARTS: u32 = 10_000;
+/// Sum of the UTF-8 lengths of user-metadata keys and values.
+pub const MAX_USER_METADATA: usize = 2048;
+
+pub struct ObjectService {
+    meta: Arc<dyn MetaStore>,
+    blobs: Arc<dyn BlobStore>,
+    clock: Arc<dyn Clock>,
+    cfg: ObjectConfig,
+}
+
+impl ObjectService {
+    pub fn new(
+        meta: Arc<dyn MetaStore>,
+        blobs: Arc<dyn BlobStore>,
+        clock: Arc<dyn Clock>,
+        cfg: ObjectConfig,
+    ) -> Self {
+        Self {
+            meta,
+            blobs,
+            clock,
+            cfg,
+        }
+    }
+
+    pub fn config(&self) -> &ObjectConfig {
+        &self.cfg
+    }
+
+    /// Creates a bucket owned by `org_id`. `location` None → the only zone if exactly one is
+    /// configured, else `InvalidLocationConstraint`. Same org + same zone → Ok (idempotent);
+    /// same org + other zone → `BucketAlreadyOwnedByYou`; other org → `BucketAlreadyExists`.
+    /// More than `max_buckets_per_org` → `ResourceExhausted("TooManyBuckets: …")`.
+    pub async fn create_bucket(
+        &self,
+        org_id: &str,
+        name: &str,
+        location: Option<&str>,
+    ) -> Result<Bucket> {
+        validate_bucket_name(name, false)?;
+        let zone = self.resolve_zone(location)?;
+        self.create_bucket_in(org_id, name, zone).await
+    }
+
+    /// Like `create_bucket` but admits reserved names (the org's audit bucket); the bucket
+    /// goes to the first configured zone.
+    pub async fn create_reserved_bucket(&self, org_id: &str, name: &str) -> Result<Bucket> {
+        validate_bucket_name(name, true)?;
+        let zone = self
+            .cfg
+            .zones
+            .first()
+            .cloned()
+            .ok_or_else(|| Error::internal("no zone configured"))?;
+        self.create_bucket_in(org_id, name, zone).await
+    }
+
+    fn resolve_zone(&self, location: Option<&str>) -> Result<String> {
+        match location.map(str::trim).filter(|l| !l.is_empty()) {
+            Some(loc) => self
+                .cfg
+                .zones
+                .iter()
+                .find(|z| z.eq_ignore_ascii_case(loc))
+                .cloned()
+                .ok_or_else(|| Error::InvalidLocationConstraint(loc.to_string())),
+            None => match self.cfg.zones.as_slice() {
+                [only] => Ok(only.clone()),
+                _ => Err(Error::InvalidLocationConstraint(
+                    "a LocationConstraint is required: several zones are configured".into(),
+                )),
+            },
+        }
+    }
+
+    async fn create_bucket_in(&self, org_id: &str, name: &str, zone: String) -> Result<Bucket> {
+        if let Some(existing) = self.meta.get_bucket(name).await? {
+            return owned_bucket_outcome(existing, org_id, &zone);
+        }
+        // Counted outside the insert transaction: two racing creates may overshoot the
+        // limit by one, which the limit's purpose (abuse control) tolerates.
+        let owned = self.meta.list_buckets(org_id).await?.len();
+        if owned >= self.cfg.max_buckets_per_org {
+            return Err(Error::ResourceExhausted(format!(
+                "TooManyBuckets: you have attempted to create more buckets than allowed ({})",
+                self.cfg.max_buckets_per_org
+            )));
+        }
+        let bucket = Bucket {
+            name: name.to_string(),
+            org_id: org_id.to_string(),
+            zone: zone.clone(),
+            created: self.clock.now(),
+            settings: BucketSettings::default(),
+            policy: None,
+        };
+        match self.meta.create_bucket(&bucket).await {
+            Ok(()) => Ok(bucket),
+            // Lost a race with another create of the same name.
+            Err(Error::BucketAlreadyExists) => match self.meta.get_bucket(name).await? {
+                Some(existing) => owned_bucket_outcome(existing, org_id, &zone),
+                None => Err(Error::BucketAlreadyExists),
+            },
+            Err(e) => Err(e),
+        }
+    }
+
+    pub async fn get_bucket(&self, name: &str) -> Result<Bucket> {
+        self.meta.get_bucket(name).await?.ok_or(Error::NoSuchBucket)
+    }
+
+    pub async fn list_buckets(&self, org_id: &str) -> Result<Vec<Bucket>> {
+        self.meta.list_buckets(org_id).await
+    }
+
+    /// `NoSuchBucket`, or `BucketNotEmpty` while objects or uploads exist.
+    pub async fn delete_bucket(&self, name: &str) -> Result<()> {
+        self.meta.delete_bucket(name).await
+    }
+
+    /// Streams the body to storage while hashing, verifies length, Content-MD5 and
+    /// checksums, then commits. Bodies up to `inline_threshold` are stored inline.
+    pub async fn put_object(&self, input: PutObjectInput) -> Result<ObjectRecord> {
+        self.do_put_object(input).await
+    }
+
+    /// GET (`want_body`) or HEAD.
+    pub async fn get_object(
+        &self,
+        input: GetObjectInput,
+        want_body: bool,
+    ) -> Result<GetObjectOutput> {
+        self.do_get_object(input, want_body).await
+    }
+
+    /// Deleting an absent key succeeds (S3 semantics); absent bucket → `NoSuchBucket`.
+    pub async fn delete_object(&self, bucket: &str, key: &str) -> Result<()> {
+        self.get_bucket(bucket).await?;
+        let replaced = self.meta.delete_object(bucket, key).await?;
+        self.delete_record_blobs(replaced.previous).await;
+        Ok(())
+    }
+
+    /// Copies into new storage (never shares blobs). A multipart source becomes a
+    /// single-part object whose ETag is the MD5 of its content.
+    pub async fn copy_object(&self, input: CopyObjectInput) -> Result<ObjectRecord> {
+        self.do_copy_object(input).await
+    }
+
+    pub async fn list_objects(&self, input: ListObjectsInput) -> Result<ListObjectsOutput> {
+        self.do_list_objects(input).await
+    }
+
+    pub async fn create_multipart(&self, input: CreateMultipartInput) -> Result<MultipartUpload> {
+        self.do_create_multipart(input).await
+    }
+
+    pub async fn upload_part(&self, input: UploadPartInput) -> Result<PartRecord> {
+        self.do_upload_part(input).await
+    }
+
+    pub async fn upload_part_copy(&self, input: UploadPartCopyInput) -> Result<PartRecord> {
+        self.do_upload_part_copy(input).await
+    }
+
+    /// Metadata-only: the parts' blobs become the object's segments.
+    pub async fn complete_multipart(&self, input: CompleteMultipartInput) -> Result<ObjectRecord> {
+        self.do_complete_multipart(input).await
+    }
+
+    pub async fn abort_multipart(&self, bucket: &str, key: &str, upload_id: &str) -> Result<()> {
+        self.upload_for(bucket, key, upload_id).await?;
+        let parts = self.meta.abort_upload(upload_id).await?;
+        self.delete_blobs(parts.iter().map(|p| p.blob_id.as_str()))
+            .await;
+        Ok(())
+    }
+
+    pub async fn list_parts(
+        &self,
+        bucket: &str,
+        key: &str,
+        upload_id: &str,
+        part_number_marker: u32,
+        max_parts: usize,
+    ) -> Result<ListPartsOutput> {
+        self.do_list_parts(bucket, key, upload_id, part_number_marker, max_parts)
+            .await
+    }
+
+    pub async fn list_uploads(&self, input: ListUploadsInput) -> Result<ListUploadsOutput> {
+        self.do_list_uploads(input).await
+    }
+
+    pub async fn bucket_usage(&self, name: &str) -> Result<Usage> {
+        self.meta.bucket_usage(name).await
+    }
+
+    /// Best effort: a blob left behind is an orphan that start-up recovery removes.
+    async fn delete_blobs<'a>(&self, ids: impl Iterator<Item = &'a str>) {
+        for id in ids {
+            if let Err(e) = self.blobs.delete(id).await {
+                tracing::warn!(blob_id = id, error = %e, "could not delete unreferenced blob");
+            }
+        }
+    }
+
+    async fn delete_record_blobs(&self, record: Option<ObjectRecord>) {
+        if let Some(r) = record {
+            self.delete_blobs(r.data.blob_ids()).await;
+        }
+    }
+}
+
+fn owned_bucket_outcome(existing: Bucket, org_id: &str, zone: &str) -> Result<Bucket> {
+    if existing.org_id != org_id {
+        Err(Error::BucketAlreadyExists)
+    } else if existing.zone == zone {
+        Ok(existing)
+    } else {
+        Err(Error::BucketAlreadyOwnedByYou)
+    }
+}

@@ -1,0 +1,497 @@
+//! The write pipeline shared by PUT, UploadPart and the copies.
+//!
+//! Body pieces are coalesced into chunks of at least `CHUNK` bytes. Each chunk is handed
+//! (a refcounted `Bytes`, no copy) to one or two hash lanes running on blocking threads,
+//! and written to the blob while the next chunk is read from the body, so the elapsed
+//! time of a large write is that of its slowest stage (typically MD5), not their sum.
+//! Bounded lane channels keep memory per write at a few chunks.
+//!
+//! Nothing here makes data visible: `ingest` returns the staged bytes, which the caller
+//! verifies and then commits or discards.
+
+use super::ObjectService;
+use crate::blob::{BlobWriter, ByteStream};
+use crate::checksum::{
+    ChecksumAlgorithm, ContentDigest, ContentHasher, decode_checksum, encode_b64, set_checksum,
+};
+use crate::error::{Error, Result};
+use crate::model::{Checksums, ObjectData, Segment};
+use crate::objects::{ChecksumInput, TrailerFn};
+use bytes::{Bytes, BytesMut};
+use futures::StreamExt;
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+
+/// Smallest chunk handed to the hashers and the blob writer (except a body's last).
+pub(super) const CHUNK: usize = 1 << 20;
+/// Larger incoming pieces are split (zero-copy) so the stages stay pipelined.
+const MAX_CHUNK: usize = 4 << 20;
+/// Chunks a hash lane may lag behind the writer.
+const LANE_DEPTH: usize = 4;
+/// Bodies up to this size are hashed on the calling task; larger ones on a blocking thread.
+const SYNC_HASH_MAX: usize = 64 * 1024;
+
+pub(super) struct IngestPlan {
+    /// Larger bodies fail with `EntityTooLarge` as soon as the excess arrives.
+    pub max_size: u64,
+    /// Declared length: more bytes fail at once, fewer at the end (`IncompleteBody`).
+    pub declared: Option<u64>,
+    /// `Some(t)`: a body of at most `t` bytes is kept in memory (`Staged::Inline`).
+    pub inline_max: Option<usize>,
+    pub md5: bool,
+    pub algorithms: Vec<ChecksumAlgorithm>,
+}
+
+pub(super) enum Staged {
+    Inline(Vec<u8>),
+    Blob(PendingBlob),
+}
+
+pub(super) struct Ingested {
+    pub size: u64,
+    pub digest: ContentDigest,
+    pub staged: Staged,
+}
+
+impl Ingested {
+    /// Makes the bytes durable and returns them as record data.
+    pub async fn commit(self) -> Result<ObjectData> {
+        match self.staged {
+            Staged::Inline(v) => Ok(ObjectData::Inline(v)),
+            Staged::Blob(b) => Ok(ObjectData::Segments(vec![Segment {
+                blob_id: b.commit().await?,
+                size: self.size,
+            }])),
+        }
+    }
+
+    /// Commits a blob-staged body (parts are never inline) and returns its id.
+    pub async fn commit_blob(self) -> Result<String> {
+        match self.staged {
+            Staged::Blob(b) => b.commit().await,
+            Staged::Inline(_) => Err(Error::internal("part body was staged inline")),
+        }
+    }
+
+    pub async fn discard(self) {
+        if let Staged::Blob(b) = self.staged {
+            b.abort().await;
+        }
+    }
+}
+
+/// An uncommitted blob. Dropped without `commit`/`abort` (the request future was
+/// cancelled), it aborts the writer on a spawned task so no temp file outlives the write.
+pub(super) struct PendingBlob(Option<Box<dyn BlobWriter>>);
+
+impl PendingBlob {
+    async fn write(&mut self, chunk: Bytes) -> Result<()> {
+        match &mut self.0 {
+            Some(w) => w.write(chunk).await,
+            None => Err(Error::internal("blob writer already finished")),
+        }
+    }
+
+    pub async fn commit(mut self) -> Result<String> {
+        match self.0.take() {
+            Some(w) => w.commit().await,
+            None => Err(Error::internal("blob writer already finished")),
+        }
+    }
+
+    pub async fn abort(mut self) {
+        if let Some(w) = self.0.take() {
+            w.abort().await;
+        }
+    }
+}
+
+impl Drop for PendingBlob {
+    fn drop(&mut self) {
+        if let Some(w) = self.0.take()
+            && let Ok(rt) = tokio::runtime::Handle::try_current()
+        {
+            rt.spawn(w.abort());
+        }
+    }
+}
+
+impl ObjectService {
+    /// Reads `body` to its end into inline memory or a new blob, hashing as planned.
+    /// On error nothing is left behind.
+    pub(super) async fn ingest(&self, body: ByteStream, plan: &IngestPlan) -> Result<Ingested> {
+        let mut reader = Chunker::new(body, plan.max_size, plan.declared);
+        let mut head = Vec::new();
+        let inline_max = plan
+            .inline_max
+            .filter(|&t| plan.declared.is_none_or(|d| d <= t as u64));
+        if let Some(limit) = inline_max {
+            loop {
+                match reader.next().await? {
+                    Some(c) => {
+                        head.push(c);
+                        if reader.total > limit as u64 {
+                            break;
+                        }
+                    }
+                    None => {
+                        reader.check_declared()?;
+                        let data = concat(head);
+                        let (digest, data) =
+                            hash_buffer(plan.md5, plan.algorithms.clone(), data).await?;
+                        return Ok(Ingested {
+                            size: reader.total,
+                            digest,
+                            staged: Staged::Inline(data),
+                        });
+                    }
+                }
+            }
+        }
+        let mut blob = PendingBlob(Some(self.blobs.create().await?));
+        match pipeline(&mut reader, head, &mut blob, plan).await {
+            Ok(digest) => Ok(Ingested {
+                size: reader.total,
+                digest,
+                staged: Staged::Blob(blob),
+            }),
+            Err(e) => {
+                blob.abort().await;
+                Err(e)
+            }
+        }
+    }
+}
+
+async fn pipeline(
+    reader: &mut Chunker,
+    head: Vec<Bytes>,
+    blob: &mut PendingBlob,
+    plan: &IngestPlan,
+) -> Result<ContentDigest> {
+    let lanes = HashLanes::spawn(plan.md5, &plan.algorithms);
+    let mut head = head.into_iter();
+    let mut current = match head.next() {
+        Some(c) => Some(c),
+        None => reader.next().await?,
+    };
+    while let Some(chunk) = current {
+        lanes.feed(&chunk).await?;
+        let next = async {
+            match head.next() {
+                Some(c) => Ok(Some(c)),
+                None => reader.next().await,
+            }
+        };
+        let (written, next) = futures::join!(blob.write(chunk), next);
+        written?;
+        current = next?;
+    }
+    reader.check_declared()?;
+    lanes.finish().await
+}
+
+/// Hashes an in-memory body; returns the buffer with the digest.
+pub(super) async fn hash_buffer(
+    md5: bool,
+    algorithms: Vec<ChecksumAlgorithm>,
+    data: Vec<u8>,
+) -> Result<(ContentDigest, Vec<u8>)> {
+    let mut h = ContentHasher::new(md5, &algorithms);
+    if h.is_empty() || data.len() <= SYNC_HASH_MAX {
+        h.update(&data);
+        return Ok((h.finish(), data));
+    }
+    tokio::task::spawn_blocking(move || {
+        h.update(&data);
+        (h.finish(), data)
+    })
+    .await
+    .map_err(|e| Error::internal(format!("hash task failed: {e}")))
+}
+
+fn concat(chunks: Vec<Bytes>) -> Vec<u8> {
+    if chunks.len() == 1 {
+        return chunks.into_iter().next().map(Vec::from).unwrap_or_default();
+    }
+    let mut v = Vec::with_capacity(chunks.iter().map(Bytes::len).sum());
+    for c in chunks {
+        v.extend_from_slice(&c);
+    }
+    v
+}
+
+/// Hash workers on blocking threads. MD5 and the CRCs share one lane; SHA1/SHA256 (a
+/// cost comparable to MD5) get a second lane so they run on another core.
+struct HashLanes {
+    lanes: Vec<(mpsc::Sender<Bytes>, JoinHandle<ContentDigest>)>,
+}
+
+impl HashLanes {
+    fn spawn(md5: bool, algorithms: &[ChecksumAlgorithm]) -> Self {
+        let (crcs, shas): (Vec<_>, Vec<_>) = algorithms.iter().partition(|a| a.is_crc());
+        let lanes = [
+            ContentHasher::new(md5, &crcs),
+            ContentHasher::new(false, &shas),
+        ]
+        .into_iter()
+        .filter(|h| !h.is_empty())
+        .map(|mut h| {
+            let (tx, mut rx) = mpsc::channel::<Bytes>(LANE_DEPTH);
+            let done = tokio::task::spawn_blocking(move || {
+                while let Some(b) = rx.blocking_recv() {
+                    h.update(&b);
+                }
+                h.finish()
+            });
+            (tx, done)
+        })
+        .collect();
+        Self { lanes }
+    }
+
+    async fn feed(&self, chunk: &Bytes) -> Result<()> {
+        for (tx, _) in &self.lanes {
+            tx.send(chunk.clone())
+                .await
+                .map_err(|_| Error::internal("hash worker stopped"))?;
+        }
+        Ok(())
+    }
+
+    async fn finish(self) -> Result<ContentDigest> {
+        let mut out = ContentDigest::default();
+        for (tx, done) in self.lanes {
+            drop(tx);
+            let d = done
+                .await
+                .map_err(|e| Error::internal(format!("hash worker failed: {e}")))?;
+            out.merge(d);
+        }
+        Ok(out)
+    }
+}
+
+/// Turns a body stream into chunks of `CHUNK..=MAX_CHUNK` bytes (the last may be
+/// shorter), enforcing the size limit and the declared length as bytes arrive.
+struct Chunker {
+    body: ByteStream,
+    buf: BytesMut,
+    pending: Option<Bytes>,
+    total: u64,
+    max: u64,
+    declared: Option<u64>,
+    ended: bool,
+}
+
+impl Chunker {
+    fn new(body: ByteStream, max: u64, declared: Option<u64>) -> Self {
+        Self {
+            body,
+            buf: BytesMut::new(),
+            pending: None,
+            total: 0,
+            max,
+            declared,
+            ended: false,
+        }
+    }
+
+    async fn next(&mut self) -> Result<Option<Bytes>> {
+        loop {
+            if let Some(mut p) = self.pending.take() {
+                if self.buf.is_empty() && p.len() >= CHUNK {
+                    if p.len() > MAX_CHUNK {
+                        self.pending = Some(p.split_off(MAX_CHUNK));
+                    }
+                    return Ok(Some(p));
+                }
+                // One allocation per chunk: after `split` the frozen chunk owns the old one.
+                self.buf.reserve(CHUNK - self.buf.len());
+                let room = CHUNK - self.buf.len();
+                if p.len() >= room {
+                    self.buf.extend_from_slice(&p[..room]);
+                    if p.len() > room {
+                        self.pending = Some(p.slice(room..));
+                    }
+                    return Ok(Some(self.buf.split().freeze()));
+                }
+                self.buf.extend_from_slice(&p);
+            }
+            if self.ended {
+                return Ok((!self.buf.is_empty()).then(|| self.buf.split().freeze()));
+            }
+            match self.body.next().await {
+                None => self.ended = true,
+                Some(Err(e)) => return Err(body_error(e)),
+                Some(Ok(b)) => {
+                    self.total += b.len() as u64;
+                    if self.total > self.max {
+                        return Err(Error::EntityTooLarge);
+                    }
+                    if self.declared.is_some_and(|d| self.total > d) {
+                        return Err(Error::IncompleteBody);
+                    }
+                    if !b.is_empty() {
+                        self.pending = Some(b);
+                    }
+                }
+            }
+        }
+    }
+
+    fn check_declared(&self) -> Result<()> {
+        match self.declared {
+            Some(d) if d != self.total => Err(Error::IncompleteBody),
+            _ => Ok(()),
+        }
+    }
+}
+
+/// Maps a body stream error. A `coffer_core::Error` wrapped by the protocol layer is
+/// returned as is; transport failures mean the body was cut short; errors that read like
+/// a framing or signature problem (aws-chunked decoding) keep their message for the
+/// protocol layer to refine.
+pub(super) fn body_error(e: std::io::Error) -> Error {
+    use std::io::ErrorKind as K;
+    if let Some(inner) = e.get_ref().and_then(|i| i.downcast_ref::<Error>()) {
+        return inner.clone();
+    }
+    match e.kind() {
+        K::UnexpectedEof
+        | K::ConnectionReset
+        | K::ConnectionAborted
+        | K::BrokenPipe
+        | K::TimedOut
+        | K::Interrupted => Error::IncompleteBody,
+        _ => {
+            let msg = e.to_string();
+            let lower = msg.to_ascii_lowercase();
+            const FRAMING: &[&str] = &[
+                "signature",
+                "chunk",
+                "framing",
+                "malformed",
+                "decode",
+                "trailer",
+                "invalid",
+            ];
+            if FRAMING.iter().any(|w| lower.contains(w)) {
+                Error::InvalidArgument(msg)
+            } else {
+                Error::IncompleteBody
+            }
+        }
+    }
+}
+
+/// What to compute and verify for a body's `ChecksumInput`.
+pub(super) struct ChecksumPlan {
+    compute: Vec<ChecksumAlgorithm>,
+    /// Algorithms whose value is stored with the record.
+    store: Vec<ChecksumAlgorithm>,
+    expected: Option<(ChecksumAlgorithm, Vec<u8>)>,
+    trailer: Option<TrailerFn>,
+}
+
+fn type_mismatch(expected: ChecksumAlgorithm, actual: ChecksumAlgorithm) -> Error {
+    Error::invalid(format!(
+        "Checksum Type mismatch occurred, expected checksum Type: {}, actual checksum Type: {}",
+        expected.as_str().to_ascii_lowercase(),
+        actual.as_str().to_ascii_lowercase()
+    ))
+}
+
+impl ChecksumPlan {
+    /// `required`: the algorithm a multipart upload was created with; every part computes
+    /// and stores it, and a part naming another algorithm is rejected.
+    pub fn new(input: ChecksumInput, required: Option<ChecksumAlgorithm>) -> Result<Self> {
+        let expected = match input.expected {
+            Some((a, v)) => Some((a, decode_checksum(a, &v)?)),
+            None => None,
+        };
+        let named = match (input.algorithm, &expected) {
+            (Some(a), Some((e, _))) if a != *e => return Err(type_mismatch(a, *e)),
+            (a, e) => a.or(e.as_ref().map(|e| e.0)),
+        };
+        if let (Some(r), Some(n)) = (required, named)
+            && r != n
+        {
+            return Err(type_mismatch(r, n));
+        }
+        let mut store: Vec<ChecksumAlgorithm> = required.into_iter().chain(named).collect();
+        store.dedup();
+        let compute = if store.is_empty() && input.trailer.is_some() {
+            vec![
+                ChecksumAlgorithm::Crc32,
+                ChecksumAlgorithm::Crc32c,
+                ChecksumAlgorithm::Crc64Nvme,
+            ]
+        } else {
+            store.clone()
+        };
+        Ok(Self {
+            compute,
+            store,
+            expected,
+            trailer: input.trailer,
+        })
+    }
+
+    pub fn algorithms(&self) -> &[ChecksumAlgorithm] {
+        &self.compute
+    }
+
+    /// Checks Content-MD5, the header checksum and then the trailer checksum (read only
+    /// now: the body has ended). Returns the checksums to store.
+    pub fn verify(
+        self,
+        digest: &ContentDigest,
+        content_md5: Option<[u8; 16]>,
+    ) -> Result<Checksums> {
+        if let Some(m) = content_md5
+            && digest.md5 != Some(m)
+        {
+            return Err(Error::BadDigest);
+        }
+        if let Some((a, raw)) = &self.expected
+            && digest.get(*a) != Some(raw.as_slice())
+        {
+            return Err(Error::ChecksumMismatch(a.header_name().to_string()));
+        }
+        let mut store = self.store;
+        if let Some(trailer) = self.trailer
+            && let Some((a, value)) = trailer()
+        {
+            if let Some(&s) = store.first()
+                && s != a
+            {
+                return Err(type_mismatch(s, a));
+            }
+            let raw = decode_checksum(a, &value)?;
+            let got = digest.get(a).ok_or_else(|| {
+                Error::invalid(format!(
+                    "the {} trailer was not announced before the body",
+                    a.header_name()
+                ))
+            })?;
+            if got != raw.as_slice() {
+                return Err(Error::ChecksumMismatch(a.header_name().to_string()));
+            }
+            if store.is_empty() {
+                store.push(a);
+            }
+        }
+        let mut out = Checksums::default();
+        for a in &store {
+            let raw = digest
+                .get(*a)
+                .ok_or_else(|| Error::internal("checksum was not computed"))?;
+            set_checksum(&mut out, *a, encode_b64(raw));
+        }
+        if !store.is_empty() {
+            out.checksum_type = Some("FULL_OBJECT".into());
+        }
+        Ok(out)
+    }
+}

@@ -1,0 +1,239 @@
+//! GET/HEAD: read preconditions, ranges, `partNumber`, and body streams over inline data
+//! or blob segments.
+
+use super::{ByteRange, GetObjectInput, GetObjectOutput, MAX_PARTS, ObjectService, ReadConditions};
+use crate::blob::ByteStream;
+use crate::checksum::etags_match;
+use crate::error::{Error, Result};
+use crate::model::{ObjectData, ObjectRecord, Segment};
+use bytes::Bytes;
+use futures::{StreamExt, TryStreamExt, stream};
+
+/// Evaluates read preconditions (RFC 7232 as S3 applies them). `If-Unmodified-Since`
+/// counts only without `If-Match`, `If-Modified-Since` only without `If-None-Match`.
+/// Copy sources (`for_copy`) answer `PreconditionFailed` where a GET answers
+/// `NotModified`. Times compare at whole seconds, the precision of HTTP dates.
+pub(super) fn check_conditions(
+    record: &ObjectRecord,
+    c: &ReadConditions,
+    for_copy: bool,
+) -> Result<()> {
+    let modified = record.last_modified.unix_timestamp();
+    if let Some(m) = &c.if_match {
+        if !etag_list_matches(m, &record.etag) {
+            return Err(Error::PreconditionFailed);
+        }
+    } else if let Some(t) = c.if_unmodified_since
+        && modified > t.unix_timestamp()
+    {
+        return Err(Error::PreconditionFailed);
+    }
+    let not_modified = if let Some(n) = &c.if_none_match {
+        etag_list_matches(n, &record.etag)
+    } else if let Some(t) = c.if_modified_since {
+        modified <= t.unix_timestamp()
+    } else {
+        false
+    };
+    if not_modified {
+        return Err(if for_copy {
+            Error::PreconditionFailed
+        } else {
+            Error::NotModified
+        });
+    }
+    Ok(())
+}
+
+/// `*` or a comma-separated list of (possibly weak, quoted) ETags.
+fn etag_list_matches(list: &str, etag: &str) -> bool {
+    list.split(',')
+        .map(str::trim)
+        .any(|t| t == "*" || etags_match(t, etag))
+}
+
+/// Inclusive byte span of `range` within an object of `size` bytes. `Ok(None)` means the
+/// range is syntactically invalid (`a-b` with b < a) and is ignored, as RFC 7233 asks.
+pub(super) fn resolve_range(range: ByteRange, size: u64) -> Result<Option<(u64, u64)>> {
+    match range {
+        ByteRange::Bounded(a, b) if b < a => Ok(None),
+        ByteRange::Bounded(a, _) | ByteRange::From(a) if a >= size => Err(Error::InvalidRange),
+        ByteRange::Bounded(a, b) => Ok(Some((a, b.min(size - 1)))),
+        ByteRange::From(a) => Ok(Some((a, size - 1))),
+        ByteRange::Suffix(n) if n == 0 || size == 0 => Err(Error::InvalidRange),
+        ByteRange::Suffix(n) => Ok(Some((size - n.min(size), size - 1))),
+    }
+}
+
+impl ObjectService {
+    /// The record, or `NoSuchKey` / `NoSuchBucket` (the bucket is looked up only on a miss).
+    pub(super) async fn load_object(&self, bucket: &str, key: &str) -> Result<ObjectRecord> {
+        match self.meta.get_object(bucket, key).await? {
+            Some(r) => Ok(r),
+            None => match self.meta.get_bucket(bucket).await? {
+                Some(_) => Err(Error::NoSuchKey),
+                None => Err(Error::NoSuchBucket),
+            },
+        }
+    }
+
+    pub(super) async fn do_get_object(
+        &self,
+        input: GetObjectInput,
+        want_body: bool,
+    ) -> Result<GetObjectOutput> {
+        if input.range.is_some() && input.part_number.is_some() {
+            return Err(Error::invalid(
+                "Cannot specify both Range header and partNumber query parameter",
+            ));
+        }
+        if let Some(p) = input.part_number
+            && !(1..=MAX_PARTS).contains(&p)
+        {
+            return Err(Error::invalid(
+                "Part number must be an integer between 1 and 10000, inclusive",
+            ));
+        }
+        let mut record = self.load_object(&input.bucket, &input.key).await?;
+        check_conditions(&record, &input.conditions, false)?;
+        let size = record.size;
+        // `range` is what the response reports (206 + Content-Range); an ignored Range
+        // header and a whole-object GET report none.
+        let ((start, len), range) = match (input.range, input.part_number) {
+            (Some(r), _) => match resolve_range(r, size)? {
+                Some((a, b)) => ((a, b - a + 1), Some((a, b))),
+                None => ((0, size), None),
+            },
+            (None, Some(p)) => {
+                let (s, l) = part_span(&record, p)?;
+                ((s, l), (l > 0).then(|| (s, s + l - 1)))
+            }
+            (None, None) => ((0, size), None),
+        };
+        let data = std::mem::replace(&mut record.data, ObjectData::Inline(Vec::new()));
+        let body = if want_body {
+            Some(self.open_body(data, start, len).await?)
+        } else {
+            None
+        };
+        let parts_count = (!record.parts.is_empty()).then_some(record.parts.len() as u32);
+        Ok(GetObjectOutput {
+            record,
+            range,
+            content_length: len,
+            body,
+            parts_count,
+        })
+    }
+
+    /// A stream of `len` bytes from `start` of the object's data. The first segment is
+    /// opened before returning (a missing blob fails the request, not the response);
+    /// later segments are opened one at a time as the previous one is exhausted.
+    pub(super) async fn open_body(
+        &self,
+        data: ObjectData,
+        start: u64,
+        len: u64,
+    ) -> Result<ByteStream> {
+        match data {
+            ObjectData::Inline(v) => {
+                let b = Bytes::from(v);
+                let (s, e) = (start as usize, (start + len) as usize);
+                if e > b.len() {
+                    return Err(Error::internal("inline data shorter than the record size"));
+                }
+                if len == 0 {
+                    return Ok(Box::pin(stream::empty()));
+                }
+                let slice = b.slice(s..e);
+                Ok(Box::pin(stream::once(async move { Ok(slice) })))
+            }
+            ObjectData::Segments(segs) => self.segments_stream(&segs, start, len).await,
+        }
+    }
+
+    async fn segments_stream(&self, segs: &[Segment], start: u64, len: u64) -> Result<ByteStream> {
+        let end = start + len;
+        let mut pieces = Vec::new();
+        let mut off = 0u64;
+        for s in segs {
+            let (a, b) = (off, off + s.size);
+            if b > start && a < end {
+                let from = start.max(a) - a;
+                let to = end.min(b) - a;
+                if to > from {
+                    pieces.push((s.blob_id.clone(), from, to - from));
+                }
+            }
+            off = b;
+            if off >= end {
+                break;
+            }
+        }
+        if pieces.iter().map(|p| p.2).sum::<u64>() != len {
+            return Err(Error::internal("segments shorter than the record size"));
+        }
+        let mut pieces = pieces.into_iter();
+        let Some((id, from, n)) = pieces.next() else {
+            return Ok(Box::pin(stream::empty()));
+        };
+        let first = self.blobs.read(&id, from, n).await?;
+        let rest: Vec<_> = pieces.collect();
+        if rest.is_empty() {
+            return Ok(first);
+        }
+        let blobs = self.blobs.clone();
+        let tail = stream::iter(rest)
+            .then(move |(id, from, n)| {
+                let blobs = blobs.clone();
+                async move {
+                    blobs
+                        .read(&id, from, n)
+                        .await
+                        .map_err(std::io::Error::other)
+                }
+            })
+            .try_flatten();
+        Ok(Box::pin(first.chain(tail)))
+    }
+}
+
+/// (start, len) of part `p` (1-based). A single-part object has exactly one part: itself.
+/// A part beyond the last is `InvalidRange` (S3's 416 `InvalidPartNumber`).
+fn part_span(record: &ObjectRecord, p: u32) -> Result<(u64, u64)> {
+    if record.parts.is_empty() {
+        return if p == 1 {
+            Ok((0, record.size))
+        } else {
+            Err(Error::InvalidRange)
+        };
+    }
+    let idx = (p - 1) as usize;
+    if idx >= record.parts.len() {
+        return Err(Error::InvalidRange);
+    }
+    let start = record.parts[..idx].iter().map(|x| x.size).sum();
+    Ok((start, record.parts[idx].size))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ranges() {
+        use ByteRange::*;
+        assert_eq!(resolve_range(Bounded(0, 0), 10).unwrap(), Some((0, 0)));
+        assert_eq!(resolve_range(Bounded(2, 100), 10).unwrap(), Some((2, 9)));
+        assert_eq!(resolve_range(Bounded(5, 3), 10).unwrap(), None);
+        assert_eq!(resolve_range(Bounded(10, 12), 10), Err(Error::InvalidRange));
+        assert_eq!(resolve_range(From(9), 10).unwrap(), Some((9, 9)));
+        assert_eq!(resolve_range(From(10), 10), Err(Error::InvalidRange));
+        assert_eq!(resolve_range(Suffix(3), 10).unwrap(), Some((7, 9)));
+        assert_eq!(resolve_range(Suffix(30), 10).unwrap(), Some((0, 9)));
+        assert_eq!(resolve_range(Suffix(0), 10), Err(Error::InvalidRange));
+        assert_eq!(resolve_range(Suffix(1), 0), Err(Error::InvalidRange));
+        assert_eq!(resolve_range(From(0), 0), Err(Error::InvalidRange));
+        assert_eq!(resolve_range(Bounded(0, 5), 0), Err(Error::InvalidRange));
+    }
+}

@@ -1,0 +1,107 @@
+//! The management API's choke point (DESIGN habit 2). Every request, routed or not:
+//! 1. gets a fresh request id (extension [`RequestId`], response header `x-request-id`);
+//! 2. runs its handler with panics captured (a panic becomes `Internal`, never a dropped
+//!    connection);
+//! 3. has any [`PendingError`] rendered here, and only here, as
+//!    `{"code","message","details":[]}` with the mapped HTTP status; `Internal` details
+//!    are logged once, at error level, with the request id the client sees.
+//!
+//! Authentication and authorization run in the extractors of [`crate::auth`], inside
+//! this layer; their failures come back here as `PendingError` like any other.
+
+use crate::error::{ApiError, PendingError};
+use axum::Router;
+use axum::body::Body;
+use axum::extract::Request;
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use coffer_api::ErrorBody;
+use http::header::{CONTENT_LENGTH, CONTENT_TYPE};
+use http::{HeaderValue, Method, Uri};
+use std::any::Any;
+use std::sync::Arc;
+use tower_http::catch_panic::CatchPanicLayer;
+
+/// The request id of the current request (request extension).
+#[derive(Debug, Clone)]
+pub struct RequestId(pub Arc<str>);
+
+pub const REQUEST_ID_HEADER: &str = "x-request-id";
+
+/// Wraps a fully routed router in the choke point.
+pub fn layer(router: Router) -> Router {
+    router
+        // Inner: converts a panic into a `PendingError` response…
+        .layer(CatchPanicLayer::custom(panic_response))
+        // …which this outer layer renders like every other error.
+        .layer(axum::middleware::from_fn(choke))
+}
+
+async fn choke(mut req: Request, next: Next) -> Response {
+    let id: Arc<str> = Arc::from(coffer_core::ids::new_hex_id());
+    req.extensions_mut().insert(RequestId(id.clone()));
+    let method = req.method().clone();
+    let path = req.uri().path().to_owned();
+    let mut resp = next.run(req).await;
+    if let Some(PendingError(err)) = resp.extensions_mut().remove::<PendingError>() {
+        resp = render(resp, &err, &id, &method, &path);
+    }
+    // The id is 32 hex chars, always a valid header value.
+    if let Ok(v) = HeaderValue::from_str(&id) {
+        resp.headers_mut().insert(REQUEST_ID_HEADER, v);
+    }
+    resp
+}
+
+fn render(resp: Response, err: &ApiError, id: &str, method: &Method, path: &str) -> Response {
+    let r = err.render(id);
+    match &r.log_detail {
+        Some(detail) => tracing::error!(
+            request_id = id, %method, path, code = r.code, detail = %detail,
+            "management API request failed"
+        ),
+        None => tracing::debug!(
+            request_id = id, %method, path, code = r.code, message = %r.message,
+            "management API request rejected"
+        ),
+    }
+    let body = ErrorBody {
+        code: r.code,
+        message: r.message,
+        details: Vec::new(),
+    };
+    // Serializing a struct of plain fields cannot fail; the fallback keeps the shape.
+    let json = serde_json::to_vec(&body)
+        .unwrap_or_else(|_| br#"{"code":13,"message":"internal error","details":[]}"#.to_vec());
+    // Keep the original headers (e.g. `Allow` on a 405), replace status and body.
+    let (mut parts, _) = resp.into_parts();
+    parts.status = r.status;
+    parts.headers.remove(CONTENT_LENGTH);
+    parts
+        .headers
+        .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    Response::from_parts(parts, Body::from(json))
+}
+
+fn panic_response(payload: Box<dyn Any + Send + 'static>) -> Response {
+    let msg = payload
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "non-string panic payload".to_string());
+    ApiError::Domain(coffer_core::Error::internal(format!(
+        "handler panicked: {msg}"
+    )))
+    .into_response()
+}
+
+/// Fallback for paths no route matches.
+pub async fn not_found(method: Method, uri: Uri) -> ApiError {
+    let path: String = uri.path().chars().take(200).collect();
+    ApiError::not_found(format!("no such endpoint: {method} {path}"))
+}
+
+/// Fallback for a known path with a method it does not serve.
+pub async fn method_not_allowed() -> ApiError {
+    ApiError::MethodNotAllowed
+}

@@ -1,0 +1,290 @@
+//! The one table from S3 operations (s3s operation names) to IAM actions and the
+//! resources they are checked on (SPEC §3: "keep the table in one place in code").
+//!
+//! Invariants:
+//! * An operation absent from [`OPERATIONS`] never reaches a handler: the access check
+//!   answers `NotImplemented` for it (default deny; s3s's default trait methods would say
+//!   the same).
+//! * Every operation the gateway implements has exactly one row, and every row is an
+//!   operation the gateway implements (`tests::table_matches_the_gateway`).
+//! * Resources are the org policy engine's bare forms: `*` (global), `bucket`,
+//!   `bucket/key`.
+
+/// What an action is checked against.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Res {
+    /// The global resource `*` (`s3:ListAllMyBuckets`).
+    Global,
+    /// `bucket` from the request path.
+    Bucket,
+    /// `bucket/key` from the request path.
+    Object,
+    /// `bucket/key` of `x-amz-copy-source`.
+    CopySource,
+}
+
+/// One `(action, resource)` question.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Check {
+    pub action: &'static str,
+    pub res: Res,
+}
+
+/// How one operation is authorized.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OpRule {
+    /// s3s operation name (`cx.s3_op().name()`).
+    pub op: &'static str,
+    /// Checked in the access hook, before the handler runs; all must allow.
+    pub checks: &'static [Check],
+    /// Checked by the handler once per key of the request body (DeleteObjects).
+    pub per_key: Option<&'static str>,
+    /// The org must have at least one access policy (CreateBucket, SPEC §3).
+    pub requires_org_policy: bool,
+    /// The target bucket must belong to the caller's org when it exists. Off only for
+    /// CreateBucket (the object service answers `BucketAlreadyExists`) and ListBuckets.
+    pub owner_check: bool,
+}
+
+const fn c(action: &'static str, res: Res) -> Check {
+    Check { action, res }
+}
+
+const fn rule(op: &'static str, checks: &'static [Check]) -> OpRule {
+    OpRule {
+        op,
+        checks,
+        per_key: None,
+        requires_org_policy: false,
+        owner_check: true,
+    }
+}
+
+pub const S3_GET_OBJECT: &str = "s3:GetObject";
+pub const S3_PUT_OBJECT: &str = "s3:PutObject";
+pub const S3_DELETE_OBJECT: &str = "s3:DeleteObject";
+pub const S3_LIST_BUCKET: &str = "s3:ListBucket";
+
+/// The table. Order is irrelevant; lookups are by name.
+pub const OPERATIONS: &[OpRule] = &[
+    // Service level.
+    OpRule {
+        owner_check: false,
+        ..rule("ListBuckets", &[c("s3:ListAllMyBuckets", Res::Global)])
+    },
+    // Buckets.
+    OpRule {
+        requires_org_policy: true,
+        owner_check: false,
+        ..rule("CreateBucket", &[c("s3:CreateBucket", Res::Bucket)])
+    },
+    rule("HeadBucket", &[c(S3_LIST_BUCKET, Res::Bucket)]),
+    rule(
+        "GetBucketLocation",
+        &[c("s3:GetBucketLocation", Res::Bucket)],
+    ),
+    rule("DeleteBucket", &[c("s3:DeleteBucket", Res::Bucket)]),
+    rule("ListObjects", &[c(S3_LIST_BUCKET, Res::Bucket)]),
+    rule("ListObjectsV2", &[c(S3_LIST_BUCKET, Res::Bucket)]),
+    rule(
+        "ListMultipartUploads",
+        &[c("s3:ListBucketMultipartUploads", Res::Bucket)],
+    ),
+    // Objects.
+    rule("PutObject", &[c(S3_PUT_OBJECT, Res::Object)]),
+    rule("GetObject", &[c(S3_GET_OBJECT, Res::Object)]),
+    rule("HeadObject", &[c(S3_GET_OBJECT, Res::Object)]),
+    rule("DeleteObject", &[c(S3_DELETE_OBJECT, Res::Object)]),
+    OpRule {
+        per_key: Some(S3_DELETE_OBJECT),
+        ..rule("DeleteObjects", &[])
+    },
+    rule(
+        "CopyObject",
+        &[
+            c(S3_GET_OBJECT, Res::CopySource),
+            c(S3_PUT_OBJECT, Res::Object),
+        ],
+    ),
+    // Multipart.
+    rule("CreateMultipartUpload", &[c(S3_PUT_OBJECT, Res::Object)]),
+    rule("UploadPart", &[c(S3_PUT_OBJECT, Res::Object)]),
+    rule(
+        "UploadPartCopy",
+        &[
+            c(S3_GET_OBJECT, Res::CopySource),
+            c(S3_PUT_OBJECT, Res::Object),
+        ],
+    ),
+    rule("CompleteMultipartUpload", &[c(S3_PUT_OBJECT, Res::Object)]),
+    rule(
+        "AbortMultipartUpload",
+        &[c("s3:AbortMultipartUpload", Res::Object)],
+    ),
+    rule(
+        "ListParts",
+        &[c("s3:ListMultipartUploadParts", Res::Object)],
+    ),
+];
+
+/// The rule for an s3s operation name; `None` = not implemented here.
+pub fn rule_for(op: &str) -> Option<&'static OpRule> {
+    OPERATIONS.iter().find(|r| r.op == op)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use coffer_core::policy::{GLOBAL_S3_ACTIONS, S3_ACTIONS};
+
+    /// The operations `impl S3 for Gateway` overrides (keep in sync with gateway.rs).
+    const IMPLEMENTED: &[&str] = &[
+        "ListBuckets",
+        "CreateBucket",
+        "HeadBucket",
+        "GetBucketLocation",
+        "DeleteBucket",
+        "ListObjects",
+        "ListObjectsV2",
+        "ListMultipartUploads",
+        "PutObject",
+        "GetObject",
+        "HeadObject",
+        "DeleteObject",
+        "DeleteObjects",
+        "CopyObject",
+        "CreateMultipartUpload",
+        "UploadPart",
+        "UploadPartCopy",
+        "CompleteMultipartUpload",
+        "AbortMultipartUpload",
+        "ListParts",
+    ];
+
+    #[test]
+    fn table_matches_the_gateway() {
+        for op in IMPLEMENTED {
+            assert!(rule_for(op).is_some(), "{op} has no authorization rule");
+        }
+        for r in OPERATIONS {
+            assert!(IMPLEMENTED.contains(&r.op), "{} is not implemented", r.op);
+            assert_eq!(
+                OPERATIONS.iter().filter(|x| x.op == r.op).count(),
+                1,
+                "{} listed twice",
+                r.op
+            );
+        }
+    }
+
+    #[test]
+    fn every_row_authorizes_something() {
+        for r in OPERATIONS {
+            assert!(
+                !r.checks.is_empty() || r.per_key.is_some(),
+                "{} would be allowed without any check",
+                r.op
+            );
+            for ch in r.checks {
+                assert!(S3_ACTIONS.contains(&ch.action), "{}: {}", r.op, ch.action);
+                // Global actions go with the global resource and vice versa.
+                assert_eq!(
+                    GLOBAL_S3_ACTIONS.contains(&ch.action),
+                    ch.res == Res::Global,
+                    "{}: {}",
+                    r.op,
+                    ch.action
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn spec_mapping() {
+        let actions = |op: &str| -> Vec<(&str, Res)> {
+            rule_for(op)
+                .unwrap()
+                .checks
+                .iter()
+                .map(|c| (c.action, c.res))
+                .collect()
+        };
+        assert_eq!(actions("HeadObject"), [("s3:GetObject", Res::Object)]);
+        assert_eq!(actions("GetObject"), [("s3:GetObject", Res::Object)]);
+        assert_eq!(actions("ListObjectsV2"), [("s3:ListBucket", Res::Bucket)]);
+        assert_eq!(actions("ListObjects"), [("s3:ListBucket", Res::Bucket)]);
+        assert_eq!(actions("HeadBucket"), [("s3:ListBucket", Res::Bucket)]);
+        assert_eq!(actions("UploadPart"), [("s3:PutObject", Res::Object)]);
+        assert_eq!(
+            actions("CompleteMultipartUpload"),
+            [("s3:PutObject", Res::Object)]
+        );
+        assert_eq!(
+            actions("CreateMultipartUpload"),
+            [("s3:PutObject", Res::Object)]
+        );
+        assert_eq!(
+            actions("ListParts"),
+            [("s3:ListMultipartUploadParts", Res::Object)]
+        );
+        assert_eq!(
+            actions("ListMultipartUploads"),
+            [("s3:ListBucketMultipartUploads", Res::Bucket)]
+        );
+        assert_eq!(
+            actions("AbortMultipartUpload"),
+            [("s3:AbortMultipartUpload", Res::Object)]
+        );
+        assert_eq!(
+            actions("CopyObject"),
+            [
+                ("s3:GetObject", Res::CopySource),
+                ("s3:PutObject", Res::Object)
+            ]
+        );
+        assert_eq!(
+            actions("UploadPartCopy"),
+            [
+                ("s3:GetObject", Res::CopySource),
+                ("s3:PutObject", Res::Object)
+            ]
+        );
+        assert_eq!(
+            actions("ListBuckets"),
+            [("s3:ListAllMyBuckets", Res::Global)]
+        );
+        assert_eq!(actions("CreateBucket"), [("s3:CreateBucket", Res::Bucket)]);
+        assert_eq!(
+            actions("GetBucketLocation"),
+            [("s3:GetBucketLocation", Res::Bucket)]
+        );
+        assert_eq!(actions("DeleteBucket"), [("s3:DeleteBucket", Res::Bucket)]);
+        assert_eq!(actions("PutObject"), [("s3:PutObject", Res::Object)]);
+        assert_eq!(actions("DeleteObject"), [("s3:DeleteObject", Res::Object)]);
+        let del = rule_for("DeleteObjects").unwrap();
+        assert!(del.checks.is_empty());
+        assert_eq!(del.per_key, Some("s3:DeleteObject"));
+        assert!(rule_for("CreateBucket").unwrap().requires_org_policy);
+        assert!(!rule_for("CreateBucket").unwrap().owner_check);
+        assert!(
+            OPERATIONS
+                .iter()
+                .filter(|r| r.requires_org_policy)
+                .all(|r| r.op == "CreateBucket")
+        );
+    }
+
+    #[test]
+    fn unknown_and_unimplemented_operations_have_no_rule() {
+        for op in [
+            "PutBucketPolicy",
+            "GetObjectAcl",
+            "PostObject",
+            "SelectObjectContent",
+            "",
+            "getobject",
+        ] {
+            assert!(rule_for(op).is_none(), "{op}");
+        }
+    }
+}

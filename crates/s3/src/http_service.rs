@@ -1,0 +1,170 @@
+//! The HTTP-level wrapper around s3s's `S3Service`: the outermost S3 choke point.
+//!
+//! For every request it
+//! 1. creates the request id and attaches it to the request extensions (the access
+//!    check, handlers and logs reuse it);
+//! 2. runs the request gates ([`crate::gates`]: SigV2 rejected, presign ≤ 7 days)
+//!    before s3s does any work (no key lookup, no signature computation);
+//! 3. after s3s answered, makes sure the response carries `x-amz-request-id` and that an
+//!    S3 XML error body carries `Resource` and `RequestId` — including the errors s3s
+//!    produces itself (signature mismatch, malformed requests, routing), which the
+//!    gateway never sees.
+
+use crate::errors::REQUEST_ID_HEADER;
+use crate::gates::precheck;
+use crate::reqid::RequestId;
+use bytes::Bytes;
+use futures::future::BoxFuture;
+use http::HeaderValue;
+use s3s::service::S3Service;
+use s3s::{Body, HttpError, HttpRequest, HttpResponse, S3Error};
+
+/// `S3Service` plus the request-id and gate handling above. Cheap to clone.
+#[derive(Clone)]
+pub struct S3HttpService {
+    inner: S3Service,
+}
+
+impl std::fmt::Debug for S3HttpService {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("S3HttpService").finish_non_exhaustive()
+    }
+}
+
+/// Largest error body we rewrite (s3s error bodies are a few hundred bytes).
+const MAX_ERROR_BODY: usize = 64 * 1024;
+
+impl S3HttpService {
+    pub fn new(inner: S3Service) -> Self {
+        Self { inner }
+    }
+
+    /// The wrapped service (without the wrapper's guarantees).
+    pub fn inner(&self) -> &S3Service {
+        &self.inner
+    }
+
+    /// Serves one request.
+    ///
+    /// # Errors
+    /// Only when s3s fails to produce a response at all (connection-level failure).
+    pub async fn call(&self, mut req: HttpRequest) -> Result<HttpResponse, HttpError> {
+        let rid = RequestId::of(req.extensions_mut());
+        let path = req.uri().path().to_string();
+        if let Err(r) = precheck(req.uri().query(), req.headers()) {
+            tracing::debug!(request_id = %rid, reason = r.message, "s3 request rejected before authentication");
+            let err = S3Error::with_message(r.code, r.message);
+            let mut resp = err
+                .to_http_response()
+                .map_err(|e| HttpError::new(Box::new(e)))?;
+            finish(&mut resp, &rid, &path);
+            return Ok(resp);
+        }
+        let mut resp = self.inner.call(req).await?;
+        finish(&mut resp, &rid, &path);
+        Ok(resp)
+    }
+}
+
+/// Adds `x-amz-request-id` and completes S3 XML error bodies.
+fn finish(resp: &mut HttpResponse, rid: &RequestId, path: &str) {
+    if !resp.headers().contains_key(REQUEST_ID_HEADER)
+        && let Ok(v) = HeaderValue::from_str(rid.as_str())
+    {
+        resp.headers_mut().insert(REQUEST_ID_HEADER, v);
+    }
+    if !(resp.status().is_client_error() || resp.status().is_server_error()) {
+        return;
+    }
+    let is_xml = resp
+        .headers()
+        .get(http::header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"application/xml"));
+    if !is_xml {
+        return;
+    }
+    let Some(bytes) = resp.body().bytes() else {
+        return;
+    };
+    if bytes.len() > MAX_ERROR_BODY {
+        return;
+    }
+    if let Some(fixed) = complete_error_xml(&bytes, rid.as_str(), path) {
+        resp.headers_mut().remove(http::header::CONTENT_LENGTH);
+        *resp.body_mut() = Body::from(Bytes::from(fixed));
+    }
+}
+
+fn xml_escape(s: &str) -> String {
+    let mut o = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => o.push_str("&amp;"),
+            '<' => o.push_str("&lt;"),
+            '>' => o.push_str("&gt;"),
+            '"' => o.push_str("&quot;"),
+            '\'' => o.push_str("&apos;"),
+            c => o.push(c),
+        }
+    }
+    o
+}
+
+/// Inserts `<Resource>` and `<RequestId>` into an `<Error>` document that lacks them;
+/// `None` if nothing needs to change or the body is not an S3 error document.
+fn complete_error_xml(body: &[u8], rid: &str, path: &str) -> Option<String> {
+    let text = std::str::from_utf8(body).ok()?;
+    let end = text.rfind("</Error>")?;
+    if !text.contains("<Error>") {
+        return None;
+    }
+    let mut add = String::new();
+    if !text.contains("<Resource>") {
+        add.push_str("<Resource>");
+        add.push_str(&xml_escape(path));
+        add.push_str("</Resource>");
+    }
+    if !text.contains("<RequestId>") {
+        add.push_str("<RequestId>");
+        add.push_str(&xml_escape(rid));
+        add.push_str("</RequestId>");
+    }
+    if add.is_empty() {
+        return None;
+    }
+    let mut out = String::with_capacity(text.len() + add.len());
+    out.push_str(&text[..end]);
+    out.push_str(&add);
+    out.push_str(&text[end..]);
+    Some(out)
+}
+
+impl hyper::service::Service<http::Request<hyper::body::Incoming>> for S3HttpService {
+    type Response = HttpResponse;
+    type Error = HttpError;
+    type Future = BoxFuture<'static, Result<HttpResponse, HttpError>>;
+
+    fn call(&self, req: http::Request<hyper::body::Incoming>) -> Self::Future {
+        let this = self.clone();
+        Box::pin(async move { this.call(req.map(Body::from)).await })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn error_xml_is_completed_once() {
+        let body = br#"<?xml version="1.0" encoding="UTF-8"?><Error><Code>SignatureDoesNotMatch</Code></Error>"#;
+        let out = complete_error_xml(body, "ABC", "/b/k&x").unwrap();
+        assert!(out.contains("<Resource>/b/k&amp;x</Resource><RequestId>ABC</RequestId></Error>"));
+        assert!(complete_error_xml(out.as_bytes(), "ABC", "/b/k").is_none());
+        let with_id = br#"<Error><Code>X</Code><RequestId>R1</RequestId></Error>"#;
+        let out = complete_error_xml(with_id, "R2", "/b").unwrap();
+        assert!(out.contains("<RequestId>R1</RequestId>") && !out.contains("R2"));
+        assert!(out.contains("<Resource>/b</Resource>"));
+        assert!(complete_error_xml(b"<ListBucketResult/>", "R", "/").is_none());
+        assert!(complete_error_xml(&[0xff, 0xfe], "R", "/").is_none());
+    }
+}

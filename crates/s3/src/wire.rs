@@ -1,0 +1,224 @@
+//! Small wire-format helpers of the S3 protocol that s3s leaves to the implementation:
+//! query splitting, percent coding (`encoding-type=url`, `x-amz-tagging`), opaque
+//! continuation tokens and ETag/checksum conversions.
+
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use coffer_core::model::Checksums;
+use s3s::dto::{ETag, ETagCondition};
+use std::collections::BTreeMap;
+
+/// `(name, raw value)` pairs of a query string; names are percent-decoded.
+pub fn query_pairs(q: &str) -> Vec<(String, String)> {
+    q.split('&')
+        .filter(|p| !p.is_empty())
+        .map(|p| match p.split_once('=') {
+            Some((k, v)) => (percent_decode(k), v.to_string()),
+            None => (percent_decode(p), String::new()),
+        })
+        .collect()
+}
+
+/// Decodes `%XX` escapes (invalid escapes are kept literally). `+` is kept as is.
+pub fn percent_decode(s: &str) -> String {
+    percent_decode_bytes(s, false)
+}
+
+fn percent_decode_bytes(s: &str, plus_is_space: bool) -> String {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        match b[i] {
+            b'%' if i + 2 < b.len() => match (hex_val(b[i + 1]), hex_val(b[i + 2])) {
+                (Some(h), Some(l)) => {
+                    out.push(h << 4 | l);
+                    i += 3;
+                    continue;
+                }
+                _ => out.push(b'%'),
+            },
+            b'+' if plus_is_space => out.push(b' '),
+            x => out.push(x),
+        }
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+fn hex_val(c: u8) -> Option<u8> {
+    match c {
+        b'0'..=b'9' => Some(c - b'0'),
+        b'a'..=b'f' => Some(c - b'a' + 10),
+        b'A'..=b'F' => Some(c - b'A' + 10),
+        _ => None,
+    }
+}
+
+/// `encoding-type=url` encoding of keys and prefixes: everything except RFC 3986
+/// unreserved characters and `/` becomes `%XX` (UTF-8 bytes). `%20` for a space decodes
+/// correctly with both `unquote` and `unquote_plus` style decoders.
+pub fn url_encode(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for &b in s.as_bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~' | b'/') {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+/// S3 tag limits.
+pub const MAX_TAGS: usize = 10;
+pub const MAX_TAG_KEY_LEN: usize = 128;
+pub const MAX_TAG_VALUE_LEN: usize = 256;
+
+/// Parses `x-amz-tagging` (`k1=v1&k2=v2`, URL-encoded). Errors are messages for
+/// `InvalidArgument`/`InvalidTag`.
+pub fn parse_tagging(s: &str) -> Result<BTreeMap<String, String>, String> {
+    let mut tags = BTreeMap::new();
+    for pair in s.split('&').filter(|p| !p.is_empty()) {
+        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+        let k = percent_decode_bytes(k, true);
+        let v = percent_decode_bytes(v, true);
+        if k.is_empty() || k.chars().count() > MAX_TAG_KEY_LEN {
+            return Err(format!(
+                "The TagKey you have provided is invalid (1 to {MAX_TAG_KEY_LEN} characters)"
+            ));
+        }
+        if v.chars().count() > MAX_TAG_VALUE_LEN {
+            return Err(format!(
+                "The TagValue you have provided is too long (at most {MAX_TAG_VALUE_LEN} characters)"
+            ));
+        }
+        if tags.insert(k, v).is_some() {
+            return Err("Cannot provide multiple Tags with the same key".into());
+        }
+    }
+    if tags.len() > MAX_TAGS {
+        return Err(format!("Object tags cannot be greater than {MAX_TAGS}"));
+    }
+    Ok(tags)
+}
+
+/// Opaque continuation token: URL-safe base64 of the resume key.
+pub fn encode_token(key: &str) -> String {
+    URL_SAFE_NO_PAD.encode(key.as_bytes())
+}
+
+/// Inverse of [`encode_token`]; `None` for anything we did not issue.
+pub fn decode_token(token: &str) -> Option<String> {
+    let bytes = URL_SAFE_NO_PAD.decode(token.as_bytes()).ok()?;
+    String::from_utf8(bytes).ok()
+}
+
+/// A stored quoted ETag (`"abc"` or `"abc-3"`) as the s3s DTO value.
+pub fn etag_out(stored: &str) -> ETag {
+    let inner = stored
+        .strip_prefix('"')
+        .and_then(|s| s.strip_suffix('"'))
+        .unwrap_or(stored);
+    ETag::Strong(inner.to_string())
+}
+
+/// An ETag condition as the object service compares it: `*` or the quoted value
+/// (`W/"…"` for weak tags, which therefore never equal a stored strong tag).
+pub fn etag_condition(c: &ETagCondition) -> String {
+    match c {
+        ETagCondition::Any => "*".to_string(),
+        ETagCondition::ETag(ETag::Strong(v)) => format!("\"{v}\""),
+        ETagCondition::ETag(ETag::Weak(v)) => format!("W/\"{v}\""),
+    }
+}
+
+/// A client-sent ETag (complete-multipart part list) in the stored quoted form.
+pub fn etag_in(e: &ETag) -> String {
+    format!("\"{}\"", e.value())
+}
+
+/// The stored checksums in the five DTO fields
+/// `(crc32, crc32c, crc64nvme, sha1, sha256, type)`.
+#[allow(clippy::type_complexity)]
+pub fn checksum_fields(
+    c: &Checksums,
+) -> (
+    Option<String>,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+    Option<s3s::dto::ChecksumType>,
+) {
+    (
+        c.crc32.clone(),
+        c.crc32c.clone(),
+        c.crc64nvme.clone(),
+        c.sha1.clone(),
+        c.sha256.clone(),
+        c.checksum_type.clone().map(s3s::dto::ChecksumType::from),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn percent_coding() {
+        assert_eq!(percent_decode("a%2Fb%20c"), "a/b c");
+        assert_eq!(percent_decode("a+b"), "a+b");
+        assert_eq!(percent_decode("100%"), "100%");
+        assert_eq!(percent_decode("%zz%4"), "%zz%4");
+        assert_eq!(url_encode("a b/c+d%é"), "a%20b/c%2Bd%25%C3%A9");
+        for s in ["plain", "sp ace", "ü/ñ", "a+b=c&d", "%41"] {
+            assert_eq!(percent_decode(&url_encode(s)), s);
+        }
+    }
+
+    #[test]
+    fn tagging() {
+        let t = parse_tagging("a=1&b=x%20y&c=").unwrap();
+        assert_eq!(t["a"], "1");
+        assert_eq!(t["b"], "x y");
+        assert_eq!(t["c"], "");
+        assert_eq!(parse_tagging("k=a+b").unwrap()["k"], "a b");
+        assert!(parse_tagging("").unwrap().is_empty());
+        assert!(parse_tagging("a=1&a=2").is_err());
+        assert!(parse_tagging("=v").is_err());
+        assert!(parse_tagging(&format!("{}=v", "k".repeat(129))).is_err());
+        assert!(parse_tagging(&format!("k={}", "v".repeat(257))).is_err());
+        let eleven: Vec<String> = (0..11).map(|i| format!("k{i}=v")).collect();
+        assert!(parse_tagging(&eleven.join("&")).is_err());
+    }
+
+    #[test]
+    fn tokens_round_trip_and_reject_garbage() {
+        for k in ["", "a", "dir/sub/ü-key", "x=y&z"] {
+            assert_eq!(decode_token(&encode_token(k)).as_deref(), Some(k));
+        }
+        assert_eq!(decode_token("!!!"), None);
+        assert_eq!(decode_token(&URL_SAFE_NO_PAD.encode([0xff, 0xfe])), None);
+    }
+
+    #[test]
+    fn etags() {
+        assert_eq!(etag_out("\"abc-2\""), ETag::Strong("abc-2".into()));
+        assert_eq!(etag_out("abc"), ETag::Strong("abc".into()));
+        assert_eq!(etag_condition(&ETagCondition::Any), "*");
+        assert_eq!(
+            etag_condition(&ETagCondition::ETag(ETag::Strong("x".into()))),
+            "\"x\""
+        );
+        assert_eq!(etag_in(&ETag::Strong("x".into())), "\"x\"");
+    }
+
+    #[test]
+    fn query_pairs_decode_names() {
+        let p = query_pairs("X-Amz-Expires=10&a%2Db=1&flag");
+        assert_eq!(p[0], ("X-Amz-Expires".to_string(), "10".to_string()));
+        assert_eq!(p[1].0, "a-b");
+        assert_eq!(p[2], ("flag".to_string(), String::new()));
+    }
+}

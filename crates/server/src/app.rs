@@ -1,0 +1,257 @@
+//! Composition root: the only place that names concrete stores. Opens the data
+//! directory (exclusively), loads or creates the master key, recovers storage, builds
+//! the services, bootstraps the first org on an empty store, binds both listeners and
+//! spawns them.
+
+use crate::config::Config;
+use crate::serve;
+use anyhow::{Context, bail};
+use coffer_core::blob::BlobStore;
+use coffer_core::clock::{Clock, SystemClock};
+use coffer_core::identity::{Bootstrap, IdentityService, SecretCipher, hash_token};
+use coffer_core::meta::MetaStore;
+use coffer_core::objects::{ObjectConfig, ObjectService};
+use coffer_core::policy::PolicyEngine;
+use coffer_core::policy_service::PolicyService;
+use std::io::Write;
+use std::net::SocketAddr;
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+/// A started server.
+pub struct Running {
+    pub s3_addr: SocketAddr,
+    pub api_addr: SocketAddr,
+    /// Set when this start bootstrapped an empty store.
+    pub bootstrap: Option<Bootstrap>,
+    pub bootstrap_token_path: PathBuf,
+    pub secure: bool,
+    shutdown: watch::Sender<bool>,
+    tasks: Vec<JoinHandle<()>>,
+    /// Held for the process lifetime: one server per data directory.
+    _lock: std::fs::File,
+}
+
+impl Running {
+    /// Stops accepting, lets in-flight requests finish, and returns.
+    pub async fn shutdown(self) {
+        let _ = self.shutdown.send(true);
+        for t in self.tasks {
+            let _ = t.await;
+        }
+    }
+
+    /// Runs until `signal` resolves, then shuts down gracefully.
+    pub async fn run_until(self, signal: impl std::future::Future<Output = ()>) {
+        signal.await;
+        tracing::info!("shutting down");
+        self.shutdown().await;
+    }
+}
+
+const MASTER_KEY_FILE: &str = "master.key";
+const META_DB: &str = "meta.db";
+const BLOB_DIR: &str = "blobs";
+const LOCK_FILE: &str = "coffer.lock";
+pub const BOOTSTRAP_TOKEN_FILE: &str = "bootstrap-token";
+
+pub async fn start(cfg: Config) -> anyhow::Result<Running> {
+    std::fs::create_dir_all(&cfg.data_dir)
+        .with_context(|| format!("creating data directory {}", cfg.data_dir.display()))?;
+    let lock = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(cfg.data_dir.join(LOCK_FILE))
+        .context("opening the data directory lock file")?;
+    if lock.try_lock().is_err() {
+        bail!(
+            "data directory {} is in use by another coffer server",
+            cfg.data_dir.display()
+        );
+    }
+
+    let fresh = !cfg.data_dir.join(META_DB).exists();
+    let master_key = load_master_key(&cfg, fresh)?;
+
+    let meta: Arc<dyn MetaStore> = Arc::new(
+        coffer_store::SqliteMetaStore::open(&cfg.data_dir.join(META_DB))
+            .context("opening the metadata database")?,
+    );
+    let blobs: Arc<dyn BlobStore> = Arc::new(
+        coffer_store::FsBlobStore::open(&cfg.data_dir.join(BLOB_DIR))
+            .context("opening the blob directory")?,
+    );
+    // We hold the directory lock, so no write is in flight: every temp file and every
+    // unreferenced blob is a leftover of a crash.
+    let referenced = meta.referenced_blobs().await?;
+    let (temps, orphans) = blobs.recover(&referenced, Duration::ZERO).await?;
+    if temps + orphans > 0 {
+        tracing::info!(temps, orphans, "recovery removed leftover files");
+    }
+
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let identity = Arc::new(IdentityService::new(
+        meta.clone(),
+        SecretCipher::new(&master_key),
+        clock.clone(),
+    ));
+    let engine = Arc::new(PolicyEngine::default());
+    let policies = Arc::new(PolicyService::new(meta.clone(), engine.clone()));
+    policies.load_all().await?;
+    let objects = Arc::new(ObjectService::new(
+        meta.clone(),
+        blobs.clone(),
+        clock.clone(),
+        ObjectConfig {
+            zones: cfg.zones.clone(),
+            ..ObjectConfig::default()
+        },
+    ));
+
+    let bootstrap_token_path = cfg.data_dir.join(BOOTSTRAP_TOKEN_FILE);
+    let bootstrap = identity.bootstrap_if_empty("default").await?;
+    if let Some(b) = &bootstrap {
+        write_secret_file(&bootstrap_token_path, b.token.as_bytes())?;
+        tracing::info!(
+            org_id = %b.org.org_id,
+            uid = %b.user.uid,
+            path = %bootstrap_token_path.display(),
+            "bootstrapped a new org and admin user; the admin API token is in the file"
+        );
+    }
+
+    let operator_token_hash = match &cfg.operator_token_file {
+        Some(path) => {
+            let t = std::fs::read_to_string(path)
+                .with_context(|| format!("reading operator token file {}", path.display()))?;
+            let t = t.trim();
+            if t.len() < 20 {
+                bail!("the operator token must be at least 20 characters");
+            }
+            Some(hash_token(t))
+        }
+        None => None,
+    };
+
+    let tls = match &cfg.tls {
+        Some((cert, key)) => Some(serve::tls_acceptor(cert, key)?),
+        None => None,
+    };
+
+    let s3_service = coffer_s3::build_service(coffer_s3::S3Deps {
+        objects: objects.clone(),
+        identity: identity.clone(),
+        policies: engine.clone(),
+        domain: cfg.domain.clone(),
+        zones: cfg.zones.clone(),
+    });
+    let router = coffer_mgmt::router(coffer_mgmt::MgmtDeps {
+        identity: identity.clone(),
+        policies: policies.clone(),
+        engine: engine.clone(),
+        objects: objects.clone(),
+        meta: meta.clone(),
+        operator_token_hash,
+    });
+    let api_service = hyper_util::service::TowerToHyperService::new(router);
+
+    let s3_listener = TcpListener::bind(cfg.s3_listen)
+        .await
+        .with_context(|| format!("binding the S3 listener on {}", cfg.s3_listen))?;
+    let api_listener = TcpListener::bind(cfg.api_listen)
+        .await
+        .with_context(|| format!("binding the management listener on {}", cfg.api_listen))?;
+    let s3_addr = s3_listener.local_addr()?;
+    let api_addr = api_listener.local_addr()?;
+    let scheme = if tls.is_some() { "https" } else { "http" };
+    tracing::info!("S3 endpoint listening on {scheme}://{s3_addr}");
+    tracing::info!("management API listening on {scheme}://{api_addr}");
+
+    let (tx, rx) = watch::channel(false);
+    let grace = Duration::from_secs(10);
+    let tasks = vec![
+        tokio::spawn(serve::serve(
+            s3_listener,
+            tls.clone(),
+            s3_service,
+            rx.clone(),
+            grace,
+        )),
+        tokio::spawn(serve::serve(
+            api_listener,
+            tls.clone(),
+            api_service,
+            rx,
+            grace,
+        )),
+    ];
+    Ok(Running {
+        s3_addr,
+        api_addr,
+        bootstrap,
+        bootstrap_token_path,
+        secure: tls.is_some(),
+        shutdown: tx,
+        tasks,
+        _lock: lock,
+    })
+}
+
+/// The master key seals access-key secrets. Order: `master_key_file` if configured;
+/// else `<data>/master.key`, created (0600) only for a fresh data directory — a missing
+/// key next to an existing database would make every stored secret unreadable.
+fn load_master_key(cfg: &Config, fresh: bool) -> anyhow::Result<[u8; 32]> {
+    let (path, may_create) = match &cfg.master_key_file {
+        Some(p) => (p.clone(), false),
+        None => (cfg.data_dir.join(MASTER_KEY_FILE), fresh),
+    };
+    if !path.exists() {
+        if !may_create {
+            bail!(
+                "master key file {} is missing; access-key secrets cannot be decrypted without it",
+                path.display()
+            );
+        }
+        let key: [u8; 32] = rand::random();
+        write_secret_file(&path, hex::encode(key).as_bytes())?;
+        return Ok(key);
+    }
+    parse_master_key(&path)
+}
+
+fn parse_master_key(path: &Path) -> anyhow::Result<[u8; 32]> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("reading master key file {}", path.display()))?;
+    let bytes = hex::decode(text.trim())
+        .ok()
+        .filter(|b| b.len() == 32)
+        .with_context(|| format!("{} must hold 64 hex characters", path.display()))?;
+    let mut key = [0u8; 32];
+    key.copy_from_slice(&bytes);
+    Ok(key)
+}
+
+/// Writes a secret file with mode 0600, durably.
+fn write_secret_file(path: &Path, contents: &[u8]) -> anyhow::Result<()> {
+    let tmp = path.with_extension("tmp");
+    let mut f = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(true)
+        .write(true)
+        .mode(0o600)
+        .open(&tmp)
+        .with_context(|| format!("creating {}", tmp.display()))?;
+    f.write_all(contents)?;
+    f.sync_all()?;
+    std::fs::rename(&tmp, path)?;
+    if let Some(dir) = path.parent() {
+        std::fs::File::open(dir)?.sync_all()?;
+    }
+    Ok(())
+}

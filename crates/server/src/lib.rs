@@ -1,0 +1,12 @@
+//! `coffer server`: configuration, the composition root (`app`, the only place that
+//! names concrete stores), the listeners, and a test harness (`testing`, feature
+//! `testing`) that starts a real server on 127.0.0.1:0.
+
+pub mod app;
+pub mod config;
+pub mod serve;
+#[cfg(feature = "testing")]
+pub mod testing;
+
+pub use app::{Running, start};
+pub use config::{Config, ServerArgs};

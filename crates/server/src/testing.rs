@@ -1,0 +1,197 @@
+//! Test harness: a real `coffer server` on 127.0.0.1:0 with a temporary data directory,
+//! plus helpers that drive it through real clients (reqwest for the management API,
+//! aws-sdk-s3 for S3). Used by integration tests of every crate.
+
+use crate::app::{Running, start};
+use crate::config::Config;
+use aws_sdk_s3::config::{Credentials, Region};
+use serde_json::{Value, json};
+use std::path::PathBuf;
+
+pub struct TestServer {
+    pub s3_endpoint: String,
+    pub api_endpoint: String,
+    /// The bootstrap admin's API token.
+    pub admin_token: String,
+    pub org_id: String,
+    pub admin_uid: String,
+    pub data_dir: PathBuf,
+    pub http: reqwest::Client,
+    running: Option<Running>,
+    _tmp: Option<tempfile::TempDir>,
+}
+
+/// An access key as returned by CreateAccessKeyFromJWT.
+#[derive(Debug, Clone)]
+pub struct TestKey {
+    pub access_key_id: String,
+    pub secret_key: String,
+    pub principal: String,
+}
+
+impl TestServer {
+    /// Starts a server on a fresh temporary data directory.
+    pub async fn start() -> TestServer {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let dir = tmp.path().to_path_buf();
+        let mut s = Self::start_in(dir).await;
+        s._tmp = Some(tmp);
+        s
+    }
+
+    /// Starts (or restarts) a server on `data_dir`; the admin token is read from the
+    /// bootstrap-token file.
+    pub async fn start_in(data_dir: PathBuf) -> TestServer {
+        Self::start_with(Config::with_data_dir(data_dir)).await
+    }
+
+    pub async fn start_with(mut cfg: Config) -> TestServer {
+        cfg.s3_listen = "127.0.0.1:0".parse().unwrap();
+        cfg.api_listen = "127.0.0.1:0".parse().unwrap();
+        let data_dir = cfg.data_dir.clone();
+        let running = start(cfg).await.expect("server starts");
+        let admin_token = std::fs::read_to_string(&running.bootstrap_token_path)
+            .expect("bootstrap token file")
+            .trim()
+            .to_string();
+        let s3_endpoint = format!("http://{}", running.s3_addr);
+        let api_endpoint = format!("http://{}", running.api_addr);
+        let http = reqwest::Client::new();
+        let who: Value = http
+            .get(format!("{api_endpoint}/v1/iam/whoami"))
+            .bearer_auth(&admin_token)
+            .send()
+            .await
+            .expect("whoami")
+            .json()
+            .await
+            .unwrap_or(Value::Null);
+        TestServer {
+            s3_endpoint,
+            api_endpoint,
+            org_id: who["orgId"].as_str().unwrap_or_default().to_string(),
+            admin_uid: who["uid"].as_str().unwrap_or_default().to_string(),
+            admin_token,
+            data_dir,
+            http,
+            running: Some(running),
+            _tmp: None,
+        }
+    }
+
+    /// Graceful stop; the data directory stays (if owned by the harness, until drop).
+    pub async fn stop(&mut self) {
+        if let Some(r) = self.running.take() {
+            r.shutdown().await;
+        }
+    }
+
+    /// Stops and starts again on the same data directory.
+    pub async fn restart(mut self) -> TestServer {
+        self.stop().await;
+        let tmp = self._tmp.take();
+        let mut s = Self::start_in(self.data_dir.clone()).await;
+        s._tmp = tmp;
+        s
+    }
+
+    /// Calls the management API; returns (HTTP status, JSON body or Null).
+    pub async fn api(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+    ) -> (u16, Value) {
+        let mut req = self
+            .http
+            .request(method, format!("{}{}", self.api_endpoint, path));
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        let resp = req.send().await.expect("management API request");
+        let status = resp.status().as_u16();
+        let text = resp.text().await.unwrap_or_default();
+        (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+    }
+
+    /// Creates a permanent access key with `token` (CreateAccessKeyFromJWT).
+    pub async fn create_key(&self, token: &str) -> TestKey {
+        let (status, body) = self
+            .api(
+                reqwest::Method::POST,
+                "/v1/cwobject/access-key",
+                Some(token),
+                Some(json!({"durationSeconds": 0})),
+            )
+            .await;
+        assert_eq!(status, 200, "create key: {body}");
+        TestKey {
+            access_key_id: body["accessKeyId"].as_str().unwrap().to_string(),
+            secret_key: body["secretKey"].as_str().unwrap().to_string(),
+            principal: body["principalName"].as_str().unwrap().to_string(),
+        }
+    }
+
+    /// Applies an org access policy with the admin token; panics unless accepted.
+    pub async fn ensure_policy(&self, policy: Value) {
+        let (status, body) = self
+            .api(
+                reqwest::Method::POST,
+                "/v1/cwobject/access-policy",
+                Some(&self.admin_token),
+                Some(json!({ "policy": policy })),
+            )
+            .await;
+        assert_eq!(status, 200, "ensure policy: {body}");
+    }
+
+    /// The reference's allow-everything policy.
+    pub async fn allow_all(&self) {
+        self.ensure_policy(json!({
+            "version": "v1alpha1",
+            "name": "test-policy",
+            "statements": [{
+                "name": "allow-everything",
+                "effect": "Allow",
+                "actions": ["*"],
+                "resources": ["*"],
+                "principals": ["*"]
+            }]
+        }))
+        .await;
+    }
+
+    /// An aws-sdk-s3 client for `key`, path-style, against this server.
+    pub fn s3_client(&self, key: &TestKey) -> aws_sdk_s3::Client {
+        s3_client_for(&self.s3_endpoint, key)
+    }
+
+    /// Allow-all policy + a fresh admin key + its client.
+    pub async fn s3_client_with_allow_all(&self) -> (aws_sdk_s3::Client, TestKey) {
+        self.allow_all().await;
+        let key = self.create_key(&self.admin_token).await;
+        (self.s3_client(&key), key)
+    }
+}
+
+pub fn s3_client_for(endpoint: &str, key: &TestKey) -> aws_sdk_s3::Client {
+    let creds = Credentials::new(
+        key.access_key_id.clone(),
+        key.secret_key.clone(),
+        None,
+        None,
+        "coffer-test",
+    );
+    let conf = aws_sdk_s3::Config::builder()
+        .behavior_version_latest()
+        .endpoint_url(endpoint)
+        .region(Region::new("US-EAST-04A"))
+        .credentials_provider(creds)
+        .force_path_style(true)
+        .build();
+    aws_sdk_s3::Client::from_conf(conf)
+}

@@ -1,0 +1,1075 @@
+//! The `MetaStore` conformance suite: one set of checks every backend must pass (memory,
+//! SQLite, later PostgreSQL). Call `run_all` from a backend's tests.
+//!
+//! Backend-agnostic by construction: it uses only the trait, names every org, bucket, key
+//! and id it creates with a fresh random suffix (so it can run against a shared,
+//! non-empty database, also several times concurrently), and asserts only documented
+//! behaviour — for whole-store listings (`list_orgs`, `list_all_policies`,
+//! `referenced_blobs`) it checks containment, never equality.
+
+use coffer_core::Error;
+use coffer_core::ids::new_hex_id;
+use coffer_core::meta::MetaStore;
+use coffer_core::model::*;
+use futures::future::join_all;
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use time::OffsetDateTime;
+
+/// Runs every check against `store`. Panics on the first failure.
+pub async fn run_all(store: Arc<dyn MetaStore>) {
+    let s = store.as_ref();
+    orgs(s).await;
+    users_and_tokens(s).await;
+    access_keys(s).await;
+    policies_and_settings(s).await;
+    buckets(s).await;
+    objects_and_conditions(s).await;
+    capacity_caps(s).await;
+    listings(s).await;
+    multipart(s).await;
+    upload_listings(s).await;
+    referenced_blobs(s).await;
+    concurrency(store.clone()).await;
+}
+
+// ---------------------------------------------------------------------------------------
+// builders
+
+fn uniq() -> String {
+    new_hex_id()[..12].to_string()
+}
+
+/// A timestamp with millisecond precision (what every backend can store exactly).
+fn ts(offset_ms: i64) -> OffsetDateTime {
+    let ms = 1_750_000_000_000i64 + offset_ms;
+    OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000).unwrap()
+}
+
+fn org(id: &str) -> Org {
+    Org {
+        org_id: id.to_string(),
+        name: format!("org {id}"),
+        created: ts(0),
+        entitlements: vec![],
+    }
+}
+
+fn user(org_id: &str, uid: &str) -> User {
+    User {
+        uid: uid.to_string(),
+        org_id: org_id.to_string(),
+        name: format!("user {uid}"),
+        role: Role::Member,
+        created: ts(1),
+    }
+}
+
+fn token(org_id: &str, uid: &str) -> ApiToken {
+    ApiToken {
+        token_id: new_hex_id(),
+        token_hash: format!("{}{}", new_hex_id(), new_hex_id()),
+        uid: uid.to_string(),
+        org_id: org_id.to_string(),
+        description: "conformance".into(),
+        expiry: Some(ts(86_400_000)),
+        created: ts(2),
+    }
+}
+
+fn access_key(org_id: &str, principal: &str, uid: Option<&str>, id: &str) -> AccessKey {
+    AccessKey {
+        access_key_id: id.to_string(),
+        org_id: org_id.to_string(),
+        principal: principal.to_string(),
+        uid: uid.map(str::to_string),
+        secret_enc: vec![1, 2, 3, 0, 255],
+        attributes: BTreeMap::from([("team".to_string(), "x".to_string())]),
+        expiry: None,
+        state: KeyState::Active,
+        source: KeySource::ApiToken,
+        session_token_hash: None,
+        created: ts(3),
+    }
+}
+
+fn bucket(org_id: &str, name: &str) -> Bucket {
+    Bucket {
+        name: name.to_string(),
+        org_id: org_id.to_string(),
+        zone: "US-EAST-04A".into(),
+        created: ts(4),
+        settings: BucketSettings::default(),
+        policy: None,
+    }
+}
+
+/// A fresh org with one empty bucket; returns (org_id, bucket name).
+async fn fresh_bucket(s: &dyn MetaStore) -> (String, String) {
+    let o = uniq();
+    let b = format!("b-{}", uniq());
+    s.create_org(&org(&o)).await.unwrap();
+    s.create_bucket(&bucket(&o, &b)).await.unwrap();
+    (o, b)
+}
+
+fn etag_of(data: &[u8]) -> String {
+    // Any quoted string works as an ETag for the store; make it depend on the bytes.
+    let sum: u64 = data
+        .iter()
+        .enumerate()
+        .map(|(i, b)| (i as u64 + 1) * u64::from(*b))
+        .sum();
+    format!("\"{:032x}\"", u128::from(sum) * 7919 + data.len() as u128)
+}
+
+fn inline_obj(b: &str, key: &str, data: &[u8]) -> ObjectRecord {
+    ObjectRecord {
+        v: RECORD_VERSION,
+        bucket: b.to_string(),
+        key: key.to_string(),
+        size: data.len() as u64,
+        etag: etag_of(data),
+        last_modified: ts(5),
+        headers: ObjectHeaders {
+            content_type: Some("text/plain".into()),
+            ..Default::default()
+        },
+        user_metadata: BTreeMap::from([("k".to_string(), "v".to_string())]),
+        checksums: Checksums {
+            crc32: Some("AAAAAA==".into()),
+            ..Default::default()
+        },
+        parts: vec![],
+        tags: BTreeMap::from([("t".to_string(), "1".to_string())]),
+        data: ObjectData::Inline(data.to_vec()),
+    }
+}
+
+fn segment_obj(b: &str, key: &str, sizes: &[u64]) -> ObjectRecord {
+    let segs: Vec<Segment> = sizes
+        .iter()
+        .map(|s| Segment {
+            blob_id: new_hex_id(),
+            size: *s,
+        })
+        .collect();
+    let size = sizes.iter().sum();
+    ObjectRecord {
+        size,
+        etag: format!("\"{}-{}\"", new_hex_id(), sizes.len()),
+        data: ObjectData::Segments(segs),
+        ..inline_obj(b, key, b"")
+    }
+}
+
+fn upload(b: &str, key: &str, initiated: OffsetDateTime) -> MultipartUpload {
+    MultipartUpload {
+        v: RECORD_VERSION,
+        upload_id: new_hex_id(),
+        bucket: b.to_string(),
+        key: key.to_string(),
+        initiated,
+        initiator: "coreweave/someone".into(),
+        headers: ObjectHeaders::default(),
+        user_metadata: BTreeMap::new(),
+        tags: BTreeMap::new(),
+        checksum_algorithm: Some("CRC32".into()),
+        checksum_type: None,
+    }
+}
+
+fn part(upload_id: &str, n: u32, size: u64) -> PartRecord {
+    PartRecord {
+        upload_id: upload_id.to_string(),
+        part_number: n,
+        size,
+        etag: format!("\"{}\"", new_hex_id()),
+        last_modified: ts(6),
+        checksums: Checksums::default(),
+        blob_id: new_hex_id(),
+    }
+}
+
+fn usage(bytes: u64, objects: u64) -> Usage {
+    Usage { bytes, objects }
+}
+
+macro_rules! assert_err {
+    ($e:expr, $pat:pat) => {
+        match $e {
+            Err($pat) => {}
+            other => panic!(
+                "{}: expected {}, got {:?}",
+                stringify!($e),
+                stringify!($pat),
+                other
+            ),
+        }
+    };
+}
+
+// ---------------------------------------------------------------------------------------
+// checks
+
+pub async fn orgs(s: &dyn MetaStore) {
+    let id = uniq();
+    let mut o = org(&id);
+    assert_eq!(s.get_org(&id).await.unwrap(), None);
+    s.create_org(&o).await.unwrap();
+    assert_err!(s.create_org(&o).await, Error::AlreadyExists(_));
+    assert_eq!(s.get_org(&id).await.unwrap(), Some(o.clone()));
+    assert!(s.list_orgs().await.unwrap().contains(&o));
+
+    o.name = "renamed".into();
+    o.entitlements = vec!["BucketArchive".into()];
+    s.update_org(&o).await.unwrap();
+    assert_eq!(s.get_org(&id).await.unwrap(), Some(o));
+    assert_err!(s.update_org(&org(&uniq())).await, Error::NotFound(_));
+}
+
+pub async fn users_and_tokens(s: &dyn MetaStore) {
+    let o = uniq();
+    s.create_org(&org(&o)).await.unwrap();
+    let (u1, u2) = (user(&o, &uniq()), user(&o, &uniq()));
+    s.create_user(&u1).await.unwrap();
+    s.create_user(&u2).await.unwrap();
+    assert_err!(s.create_user(&u1).await, Error::AlreadyExists(_));
+    assert_eq!(s.get_user(&u1.uid).await.unwrap(), Some(u1.clone()));
+    assert_eq!(s.get_user(&uniq()).await.unwrap(), None);
+    let mut users = s.list_users(&o).await.unwrap();
+    users.sort_by(|a, b| a.uid.cmp(&b.uid));
+    let mut want = vec![u1.clone(), u2.clone()];
+    want.sort_by(|a, b| a.uid.cmp(&b.uid));
+    assert_eq!(users, want);
+    assert!(s.list_users(&uniq()).await.unwrap().is_empty());
+
+    let (t1, t2, t3) = (token(&o, &u1.uid), token(&o, &u1.uid), token(&o, &u2.uid));
+    for t in [&t1, &t2, &t3] {
+        s.create_token(t).await.unwrap();
+    }
+    assert_err!(s.create_token(&t1).await, Error::AlreadyExists(_));
+    let same_hash = ApiToken {
+        token_id: new_hex_id(),
+        ..t2.clone()
+    };
+    assert_err!(s.create_token(&same_hash).await, Error::AlreadyExists(_));
+    assert_eq!(
+        s.get_token_by_hash(&t1.token_hash).await.unwrap(),
+        Some(t1.clone())
+    );
+    assert_eq!(s.get_token_by_hash("nope").await.unwrap(), None);
+    assert_eq!(s.list_tokens(&o).await.unwrap().len(), 3);
+
+    s.delete_token(&t2.token_id).await.unwrap();
+    assert_err!(s.delete_token(&t2.token_id).await, Error::NotFound(_));
+    assert_eq!(s.get_token_by_hash(&t2.token_hash).await.unwrap(), None);
+
+    // Keys of u1 (by uid and by principal), of u2, and a role key.
+    let k1 = access_key(&o, &u1.principal(), Some(&u1.uid), &key_id());
+    let k2 = access_key(&o, &u1.principal(), None, &key_id());
+    let k3 = access_key(&o, &u2.principal(), Some(&u2.uid), &key_id());
+    let k4 = access_key(&o, "role/ci", None, &key_id());
+    for k in [&k1, &k2, &k3, &k4] {
+        s.create_access_key(k).await.unwrap();
+    }
+
+    s.delete_user(&u1.uid).await.unwrap();
+    assert_eq!(s.get_user(&u1.uid).await.unwrap(), None);
+    assert_err!(s.delete_user(&u1.uid).await, Error::NotFound(_));
+    assert_eq!(s.get_token_by_hash(&t1.token_hash).await.unwrap(), None);
+    assert_eq!(
+        s.get_token_by_hash(&t3.token_hash).await.unwrap(),
+        Some(t3.clone())
+    );
+    assert_eq!(s.list_tokens(&o).await.unwrap(), vec![t3]);
+    let state = |id: String| async move { s.get_access_key(&id).await.unwrap().unwrap().state };
+    assert_eq!(state(k1.access_key_id.clone()).await, KeyState::Deleted);
+    assert_eq!(state(k2.access_key_id.clone()).await, KeyState::Deleted);
+    assert_eq!(state(k3.access_key_id.clone()).await, KeyState::Active);
+    assert_eq!(state(k4.access_key_id.clone()).await, KeyState::Active);
+    assert_eq!(s.list_users(&o).await.unwrap(), vec![u2]);
+}
+
+fn key_id() -> String {
+    format!("CW{}", &new_hex_id()[..14]).to_uppercase()
+}
+
+pub async fn access_keys(s: &dyn MetaStore) {
+    let o = uniq();
+    s.create_org(&org(&o)).await.unwrap();
+    // Ids in descending order, so creation order differs from id order.
+    let ids: Vec<String> = (0..5)
+        .map(|i| format!("CWZZ{}{:010}", &uniq()[..2], 9 - i).to_uppercase())
+        .collect();
+    let keys: Vec<AccessKey> = ids
+        .iter()
+        .enumerate()
+        .map(|(i, id)| {
+            let p = if i < 3 { "role/a" } else { "role/b" };
+            access_key(&o, p, None, id)
+        })
+        .collect();
+    for k in &keys {
+        s.create_access_key(k).await.unwrap();
+    }
+    assert_err!(s.create_access_key(&keys[0]).await, Error::AlreadyExists(_));
+    assert_eq!(
+        s.list_access_keys(&o).await.unwrap(),
+        keys,
+        "creation order"
+    );
+    assert_eq!(
+        s.get_access_key(&ids[2]).await.unwrap(),
+        Some(keys[2].clone())
+    );
+    assert_eq!(s.get_access_key("CWNOTAKEY0000000").await.unwrap(), None);
+
+    s.set_access_key_state(&ids[0], KeyState::Suspended)
+        .await
+        .unwrap();
+    assert_eq!(
+        s.get_access_key(&ids[0]).await.unwrap().unwrap().state,
+        KeyState::Suspended
+    );
+    assert_err!(
+        s.set_access_key_state("CWNOTAKEY0000000", KeyState::Active)
+            .await,
+        Error::NotFound(_)
+    );
+    s.set_access_key_state(&ids[1], KeyState::Deleted)
+        .await
+        .unwrap();
+
+    // role/a: [Suspended, Deleted, Active]. Suspending changes only the active one.
+    assert_eq!(
+        s.set_principal_key_state(&o, "role/a", KeyState::Suspended)
+            .await
+            .unwrap(),
+        1
+    );
+    // Re-activating changes both non-deleted keys; the deleted key stays deleted.
+    assert_eq!(
+        s.set_principal_key_state(&o, "role/a", KeyState::Active)
+            .await
+            .unwrap(),
+        2
+    );
+    let states: Vec<KeyState> = s
+        .list_access_keys(&o)
+        .await
+        .unwrap()
+        .iter()
+        .map(|k| k.state)
+        .collect();
+    assert_eq!(
+        states,
+        [
+            KeyState::Active,
+            KeyState::Deleted,
+            KeyState::Active,
+            KeyState::Active,
+            KeyState::Active
+        ]
+    );
+    assert_eq!(
+        s.set_principal_key_state(&uniq(), "role/a", KeyState::Deleted)
+            .await
+            .unwrap(),
+        0,
+        "other org untouched"
+    );
+    assert_eq!(
+        s.set_principal_key_state(&o, "role/b", KeyState::Deleted)
+            .await
+            .unwrap(),
+        2
+    );
+    // Everything else in the record survives a state change.
+    let mut want = keys[3].clone();
+    want.state = KeyState::Deleted;
+    assert_eq!(s.get_access_key(&ids[3]).await.unwrap(), Some(want));
+}
+
+pub async fn policies_and_settings(s: &dyn MetaStore) {
+    let o = uniq();
+    let pol = |name: &str, doc: &str| StoredPolicy {
+        org_id: o.clone(),
+        name: name.to_string(),
+        document: doc.to_string(),
+        updated: ts(7),
+    };
+    let (a, b) = (pol("alpha", "{\"v\":1}"), pol("beta", "{\"v\":2}"));
+    s.put_policy(&b).await.unwrap();
+    s.put_policy(&a).await.unwrap();
+    let a2 = pol("alpha", "{\"v\":3}");
+    s.put_policy(&a2).await.unwrap();
+    let mut got = s.list_policies(&o).await.unwrap();
+    got.sort_by(|x, y| x.name.cmp(&y.name));
+    assert_eq!(got, vec![a2.clone(), b.clone()]);
+    let all = s.list_all_policies().await.unwrap();
+    assert!(all.contains(&a2) && all.contains(&b) && !all.contains(&a));
+    s.delete_policy(&o, "alpha").await.unwrap();
+    assert_err!(s.delete_policy(&o, "alpha").await, Error::NotFound(_));
+    assert_eq!(s.list_policies(&o).await.unwrap(), vec![b]);
+    assert!(s.list_policies(&uniq()).await.unwrap().is_empty());
+
+    assert_eq!(
+        s.get_org_settings(&o).await.unwrap(),
+        OrgSettings::default()
+    );
+    let st = OrgSettings {
+        control_plane_audit_logging: true,
+        bucket_audit_logging_default: true,
+    };
+    s.put_org_settings(&o, &st).await.unwrap();
+    assert_eq!(s.get_org_settings(&o).await.unwrap(), st);
+    let st2 = OrgSettings {
+        control_plane_audit_logging: false,
+        ..st
+    };
+    s.put_org_settings(&o, &st2).await.unwrap();
+    assert_eq!(s.get_org_settings(&o).await.unwrap(), st2);
+}
+
+pub async fn buckets(s: &dyn MetaStore) {
+    let (o, other) = (uniq(), uniq());
+    s.create_org(&org(&o)).await.unwrap();
+    let tag = uniq();
+    let names = [format!("c-{tag}"), format!("a-{tag}"), format!("b-{tag}")];
+    for n in &names {
+        s.create_bucket(&bucket(&o, n)).await.unwrap();
+    }
+    assert_err!(
+        s.create_bucket(&bucket(&o, &names[0])).await,
+        Error::BucketAlreadyExists
+    );
+    assert_err!(
+        s.create_bucket(&bucket(&other, &names[0])).await,
+        Error::BucketAlreadyExists
+    );
+    let listed: Vec<String> = s
+        .list_buckets(&o)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|b| b.name)
+        .collect();
+    let mut sorted = names.to_vec();
+    sorted.sort();
+    assert_eq!(listed, sorted, "ordered by name");
+    assert!(s.list_buckets(&other).await.unwrap().is_empty());
+    assert_eq!(s.get_bucket(&uniq()).await.unwrap(), None);
+
+    // update_bucket replaces settings and policy only.
+    let mut upd = bucket(&other, &names[0]);
+    upd.zone = "ELSEWHERE".into();
+    upd.settings = BucketSettings {
+        audit_logging: Some(true),
+        capacity_cap_bytes: Some(1234),
+    };
+    upd.policy = Some("{\"Version\":\"2012-10-17\"}".into());
+    s.update_bucket(&upd).await.unwrap();
+    let got = s.get_bucket(&names[0]).await.unwrap().unwrap();
+    let mut want = bucket(&o, &names[0]);
+    want.settings = upd.settings.clone();
+    want.policy = upd.policy.clone();
+    assert_eq!(got, want);
+    assert_err!(
+        s.update_bucket(&bucket(&o, &format!("x-{}", uniq()))).await,
+        Error::NoSuchBucket
+    );
+
+    assert_eq!(s.bucket_usage(&names[1]).await.unwrap(), usage(0, 0));
+    assert_err!(s.bucket_usage(&uniq()).await, Error::NoSuchBucket);
+
+    s.delete_bucket(&names[1]).await.unwrap();
+    assert_eq!(s.get_bucket(&names[1]).await.unwrap(), None);
+    assert_err!(s.delete_bucket(&names[1]).await, Error::NoSuchBucket);
+    // The name is free again.
+    s.create_bucket(&bucket(&other, &names[1])).await.unwrap();
+
+    // Not empty: an object, then (after it is gone) an in-progress upload.
+    s.put_object(
+        &inline_obj(&names[2], "k", b"x"),
+        &WriteCondition::None,
+        None,
+    )
+    .await
+    .unwrap();
+    assert_err!(s.delete_bucket(&names[2]).await, Error::BucketNotEmpty);
+    s.delete_object(&names[2], "k").await.unwrap();
+    let u = upload(&names[2], "k", ts(0));
+    s.create_upload(&u).await.unwrap();
+    assert_err!(s.delete_bucket(&names[2]).await, Error::BucketNotEmpty);
+    s.abort_upload(&u.upload_id).await.unwrap();
+    s.delete_bucket(&names[2]).await.unwrap();
+}
+
+pub async fn objects_and_conditions(s: &dyn MetaStore) {
+    let (_, b) = fresh_bucket(s).await;
+    let none = WriteCondition::None;
+
+    assert_err!(
+        s.put_object(&inline_obj(&uniq(), "k", b"x"), &none, None)
+            .await,
+        Error::NoSuchBucket
+    );
+    assert_eq!(s.get_object(&b, "k").await.unwrap(), None);
+    assert_eq!(s.get_object(&uniq(), "k").await.unwrap(), None);
+
+    // Inline bytes round-trip exactly, including NULs, high bytes and the empty object.
+    let data: Vec<u8> = (0..5000u32).map(|i| (i * 31 % 256) as u8).collect();
+    let o1 = inline_obj(&b, "dir/obj", &data);
+    let r = s.put_object(&o1, &none, None).await.unwrap();
+    assert!(r.previous.is_none());
+    assert_eq!(s.get_object(&b, "dir/obj").await.unwrap(), Some(o1.clone()));
+    let empty = inline_obj(&b, "empty", b"");
+    s.put_object(&empty, &none, None).await.unwrap();
+    assert_eq!(
+        s.get_object(&b, "empty").await.unwrap(),
+        Some(empty.clone())
+    );
+    assert_eq!(s.bucket_usage(&b).await.unwrap(), usage(5000, 2));
+
+    // Segmented objects round-trip too.
+    let seg = segment_obj(&b, "big", &[5 << 20, 5 << 20, 123]);
+    s.put_object(&seg, &none, None).await.unwrap();
+    assert_eq!(s.get_object(&b, "big").await.unwrap(), Some(seg.clone()));
+    assert_eq!(s.bucket_usage(&b).await.unwrap(), usage(5000 + seg.size, 3));
+
+    // Overwrite returns the previous record (with its data) and adjusts usage.
+    let o2 = inline_obj(&b, "dir/obj", b"short");
+    let r = s.put_object(&o2, &none, None).await.unwrap();
+    assert_eq!(r.previous, Some(o1.clone()));
+    assert_eq!(s.bucket_usage(&b).await.unwrap(), usage(5 + seg.size, 3));
+    let r = s
+        .put_object(&inline_obj(&b, "big", b"abc"), &none, None)
+        .await
+        .unwrap();
+    assert_eq!(r.previous, Some(seg.clone()));
+    assert_eq!(s.bucket_usage(&b).await.unwrap(), usage(8, 3));
+
+    // If-None-Match: * — refused when the key exists; nothing changes.
+    let o3 = inline_obj(&b, "dir/obj", b"third");
+    assert_err!(
+        s.put_object(&o3, &WriteCondition::IfNoneMatch, None).await,
+        Error::PreconditionFailed
+    );
+    assert_eq!(s.get_object(&b, "dir/obj").await.unwrap(), Some(o2.clone()));
+    assert_eq!(s.bucket_usage(&b).await.unwrap(), usage(8, 3));
+    let fresh = inline_obj(&b, "fresh", b"new");
+    assert!(
+        s.put_object(&fresh, &WriteCondition::IfNoneMatch, None)
+            .await
+            .unwrap()
+            .previous
+            .is_none()
+    );
+
+    // If-Match: the current quoted ETag, given quoted or bare.
+    assert_err!(
+        s.put_object(
+            &o3,
+            &WriteCondition::IfMatch("\"0123456789abcdef0123456789abcdef\"".into()),
+            None
+        )
+        .await,
+        Error::PreconditionFailed
+    );
+    assert_err!(
+        s.put_object(
+            &inline_obj(&b, "absent", b"x"),
+            &WriteCondition::IfMatch(o2.etag.clone()),
+            None
+        )
+        .await,
+        Error::PreconditionFailed
+    );
+    assert_eq!(s.get_object(&b, "absent").await.unwrap(), None);
+    let r = s
+        .put_object(&o3, &WriteCondition::IfMatch(o2.etag.clone()), None)
+        .await
+        .unwrap();
+    assert_eq!(r.previous, Some(o2));
+    let bare = o3.etag.trim_matches('"').to_string();
+    let o4 = inline_obj(&b, "dir/obj", b"fourth");
+    s.put_object(&o4, &WriteCondition::IfMatch(bare), None)
+        .await
+        .unwrap();
+    assert_eq!(s.get_object(&b, "dir/obj").await.unwrap(), Some(o4.clone()));
+
+    // Deletion returns the previous record; absent keys are not an error.
+    let r = s.delete_object(&b, "dir/obj").await.unwrap();
+    assert_eq!(r.previous, Some(o4));
+    assert!(
+        s.delete_object(&b, "dir/obj")
+            .await
+            .unwrap()
+            .previous
+            .is_none()
+    );
+    assert!(
+        s.delete_object(&uniq(), "x")
+            .await
+            .unwrap()
+            .previous
+            .is_none()
+    );
+    assert_eq!(s.get_object(&b, "dir/obj").await.unwrap(), None);
+    assert_eq!(s.bucket_usage(&b).await.unwrap(), usage(6, 3));
+}
+
+pub async fn capacity_caps(s: &dyn MetaStore) {
+    let (_, b) = fresh_bucket(s).await;
+    let none = WriteCondition::None;
+    let cap = Some(100);
+    s.put_object(&inline_obj(&b, "a", &[1; 60]), &none, cap)
+        .await
+        .unwrap();
+    assert_err!(
+        s.put_object(&inline_obj(&b, "b", &[2; 41]), &none, cap)
+            .await,
+        Error::QuotaExceeded(_)
+    );
+    assert_eq!(s.get_object(&b, "b").await.unwrap(), None);
+    assert_eq!(s.bucket_usage(&b).await.unwrap(), usage(60, 1));
+    // Exactly at the cap is allowed.
+    s.put_object(&inline_obj(&b, "b", &[2; 40]), &none, cap)
+        .await
+        .unwrap();
+    assert_eq!(s.bucket_usage(&b).await.unwrap(), usage(100, 2));
+    // Replacing counts the replaced object's size as freed: 100 - 60 + 70 > 100, 100 - 60 + 60 ok.
+    assert_err!(
+        s.put_object(&inline_obj(&b, "a", &[3; 70]), &none, cap)
+            .await,
+        Error::QuotaExceeded(_)
+    );
+    s.put_object(&inline_obj(&b, "a", &[3; 60]), &none, cap)
+        .await
+        .unwrap();
+    // Without a cap anything goes; a later capped write must then shrink usage to ≤ cap.
+    s.put_object(&inline_obj(&b, "c", &[4; 50]), &none, None)
+        .await
+        .unwrap();
+    assert_eq!(s.bucket_usage(&b).await.unwrap(), usage(150, 3));
+    assert_err!(
+        s.put_object(&inline_obj(&b, "d", b""), &none, cap).await,
+        Error::QuotaExceeded(_)
+    );
+    s.put_object(&inline_obj(&b, "c", b""), &none, cap)
+        .await
+        .unwrap();
+    assert_eq!(s.bucket_usage(&b).await.unwrap(), usage(100, 3));
+    // The condition is checked as well as the cap.
+    assert_err!(
+        s.put_object(&inline_obj(&b, "c", b""), &WriteCondition::IfNoneMatch, cap)
+            .await,
+        Error::PreconditionFailed
+    );
+}
+
+pub async fn listings(s: &dyn MetaStore) {
+    let (_, b) = fresh_bucket(s).await;
+    let keys = [
+        "a",
+        "a/b",
+        "a/c",
+        "a/c/d",
+        "a0",
+        "a\u{7f}",
+        "a\u{e9}",
+        "a\u{FFFF}",
+        "a\u{FFFF}z",
+        "a\u{10FFFF}",
+        "a\u{10FFFF}\u{10FFFF}",
+        "A",
+        "b",
+        "z",
+        "\u{e9}t\u{e9}",
+        "\u{4e2d}\u{6587}",
+        "\u{1F600}",
+        "\u{10FFFF}",
+        "\u{10FFFF}x",
+        " space",
+        "!bang",
+    ];
+    for (i, k) in keys.iter().enumerate() {
+        let mut o = inline_obj(&b, k, k.as_bytes());
+        o.last_modified = ts(i as i64 * 1000 + 7);
+        s.put_object(&o, &WriteCondition::None, None).await.unwrap();
+    }
+    // Byte order of UTF-8 == Rust's `str` order.
+    let mut sorted: Vec<&str> = keys.to_vec();
+    sorted.sort();
+
+    let list = |prefix: &'static str, after: &'static str, limit: usize| {
+        let b = b.clone();
+        async move { s.list_objects(&b, prefix, after, limit).await.unwrap() }
+    };
+    let page = list("", "", 1000).await;
+    let got: Vec<&str> = page.objects.iter().map(|o| o.key.as_str()).collect();
+    assert_eq!(got, sorted);
+    assert!(!page.truncated);
+    // Summaries carry the record's fields.
+    let a_c = page.objects.iter().find(|o| o.key == "a/c").unwrap();
+    let rec = s.get_object(&b, "a/c").await.unwrap().unwrap();
+    assert_eq!(
+        (a_c.size, &a_c.etag, a_c.last_modified),
+        (rec.size, &rec.etag, rec.last_modified)
+    );
+
+    for prefix in [
+        "a",
+        "a/",
+        "a/c",
+        "a\u{FFFF}",
+        "a\u{10FFFF}",
+        "\u{10FFFF}",
+        "\u{e9}",
+        "zz",
+        "",
+    ] {
+        for after in ["", "a/b", "a\u{FFFF}", "b", "\u{10FFFF}"] {
+            let want: Vec<&str> = sorted
+                .iter()
+                .copied()
+                .filter(|k| k.starts_with(prefix) && *k > after)
+                .collect();
+            let page = s.list_objects(&b, prefix, after, 1000).await.unwrap();
+            let got: Vec<&str> = page.objects.iter().map(|o| o.key.as_str()).collect();
+            assert_eq!(got, want, "prefix {prefix:?} after {after:?}");
+            assert!(!page.truncated);
+
+            // Paging by 3 yields the same keys; only the last page is not truncated.
+            let mut paged = Vec::new();
+            let mut marker = after.to_string();
+            loop {
+                let p = s.list_objects(&b, prefix, &marker, 3).await.unwrap();
+                assert!(p.objects.len() <= 3);
+                paged.extend(p.objects.iter().map(|o| o.key.clone()));
+                if !p.truncated {
+                    break;
+                }
+                assert_eq!(p.objects.len(), 3);
+                marker = p.objects.last().unwrap().key.clone();
+            }
+            assert_eq!(paged, want, "paged: prefix {prefix:?} after {after:?}");
+        }
+    }
+
+    // A limit equal to what remains is not truncated; limit 0 returns nothing.
+    let n = sorted.len();
+    assert!(!list("", "", n).await.truncated);
+    assert!(list("", "", n - 1).await.truncated);
+    let zero = list("", "", 0).await;
+    assert!(zero.objects.is_empty() && zero.truncated);
+    assert!(!list("nothing", "", 0).await.truncated);
+
+    assert_err!(
+        s.list_objects(&uniq(), "", "", 10).await,
+        Error::NoSuchBucket
+    );
+    let (_, empty) = fresh_bucket(s).await;
+    let p = s.list_objects(&empty, "", "", 10).await.unwrap();
+    assert!(p.objects.is_empty() && !p.truncated);
+}
+
+pub async fn multipart(s: &dyn MetaStore) {
+    let (_, b) = fresh_bucket(s).await;
+    let none = WriteCondition::None;
+
+    assert_err!(
+        s.create_upload(&upload(&uniq(), "k", ts(0))).await,
+        Error::NoSuchBucket
+    );
+    let u = upload(&b, "big", ts(0));
+    s.create_upload(&u).await.unwrap();
+    assert_err!(s.create_upload(&u).await, Error::AlreadyExists(_));
+    assert_eq!(s.get_upload(&u.upload_id).await.unwrap(), Some(u.clone()));
+    assert_eq!(s.get_upload(&new_hex_id()).await.unwrap(), None);
+
+    assert_err!(
+        s.put_part(&part(&new_hex_id(), 1, 10)).await,
+        Error::NoSuchUpload
+    );
+    let p1 = part(&u.upload_id, 1, 5 << 20);
+    let p2 = part(&u.upload_id, 2, 5 << 20);
+    let p3 = part(&u.upload_id, 3, 77);
+    let p10 = part(&u.upload_id, 10, 5);
+    for p in [&p3, &p1, &p10, &p2] {
+        assert_eq!(s.put_part(p).await.unwrap(), None);
+    }
+    let p2b = part(&u.upload_id, 2, 5 << 20);
+    assert_eq!(s.put_part(&p2b).await.unwrap(), Some(p2.clone()));
+
+    assert_eq!(
+        s.list_parts(&u.upload_id, 0, 100).await.unwrap(),
+        vec![p1.clone(), p2b.clone(), p3.clone(), p10.clone()]
+    );
+    assert_eq!(
+        s.list_parts(&u.upload_id, 1, 2).await.unwrap(),
+        vec![p2b.clone(), p3.clone()]
+    );
+    assert_eq!(
+        s.list_parts(&u.upload_id, 3, 100).await.unwrap(),
+        vec![p10.clone()]
+    );
+    assert!(
+        s.list_parts(&u.upload_id, 10, 100)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert_err!(
+        s.list_parts(&new_hex_id(), 0, 10).await,
+        Error::NoSuchUpload
+    );
+
+    // The completed object uses parts 1..3; part 10 is unused.
+    let existing = segment_obj(&b, "big", &[9]);
+    s.put_object(&existing, &none, None).await.unwrap();
+    let mut rec = segment_obj(&b, "big", &[]);
+    rec.size = p1.size + p2b.size + p3.size;
+    rec.data = ObjectData::Segments(
+        [&p1, &p2b, &p3]
+            .iter()
+            .map(|p| Segment {
+                blob_id: p.blob_id.clone(),
+                size: p.size,
+            })
+            .collect(),
+    );
+    rec.parts = [&p1, &p2b, &p3]
+        .iter()
+        .map(|p| ObjectPart {
+            part_number: p.part_number,
+            size: p.size,
+            etag: p.etag.clone(),
+            checksums: p.checksums.clone(),
+        })
+        .collect();
+
+    // A failing rule leaves the upload, its parts and the old object untouched.
+    assert_err!(
+        s.complete_upload(&u.upload_id, &rec, &WriteCondition::IfNoneMatch, None)
+            .await,
+        Error::PreconditionFailed
+    );
+    assert_err!(
+        s.complete_upload(&u.upload_id, &rec, &none, Some(rec.size - 1))
+            .await,
+        Error::QuotaExceeded(_)
+    );
+    assert_eq!(s.list_parts(&u.upload_id, 0, 100).await.unwrap().len(), 4);
+    assert_eq!(
+        s.get_object(&b, "big").await.unwrap(),
+        Some(existing.clone())
+    );
+    assert_eq!(s.bucket_usage(&b).await.unwrap(), usage(9, 1));
+
+    let (replaced, unused) = s
+        .complete_upload(
+            &u.upload_id,
+            &rec,
+            &WriteCondition::IfMatch(existing.etag.clone()),
+            Some(rec.size),
+        )
+        .await
+        .unwrap();
+    assert_eq!(replaced.previous, Some(existing));
+    assert_eq!(unused, vec![p10]);
+    assert_eq!(s.get_object(&b, "big").await.unwrap(), Some(rec.clone()));
+    assert_eq!(s.bucket_usage(&b).await.unwrap(), usage(rec.size, 1));
+    assert_eq!(s.get_upload(&u.upload_id).await.unwrap(), None);
+    assert_err!(s.list_parts(&u.upload_id, 0, 10).await, Error::NoSuchUpload);
+    assert_err!(
+        s.complete_upload(&u.upload_id, &rec, &none, None).await,
+        Error::NoSuchUpload
+    );
+
+    // Completing into a new key; abort returns every part.
+    let u2 = upload(&b, "other", ts(1));
+    s.create_upload(&u2).await.unwrap();
+    let q1 = part(&u2.upload_id, 1, 3);
+    s.put_part(&q1).await.unwrap();
+    let (replaced, unused) = s
+        .complete_upload(&u2.upload_id, &segment_obj(&b, "other", &[3]), &none, None)
+        .await
+        .unwrap();
+    assert!(replaced.previous.is_none());
+    assert_eq!(unused, vec![q1], "record did not reference the part");
+    assert_eq!(s.bucket_usage(&b).await.unwrap(), usage(rec.size + 3, 2));
+
+    let u3 = upload(&b, "aborted", ts(2));
+    s.create_upload(&u3).await.unwrap();
+    let (r1, r2) = (part(&u3.upload_id, 1, 1), part(&u3.upload_id, 2, 2));
+    s.put_part(&r2).await.unwrap();
+    s.put_part(&r1).await.unwrap();
+    assert_eq!(s.abort_upload(&u3.upload_id).await.unwrap(), vec![r1, r2]);
+    assert_err!(s.abort_upload(&u3.upload_id).await, Error::NoSuchUpload);
+    assert_eq!(s.get_upload(&u3.upload_id).await.unwrap(), None);
+    let u4 = upload(&b, "no-parts", ts(2));
+    s.create_upload(&u4).await.unwrap();
+    assert!(s.abort_upload(&u4.upload_id).await.unwrap().is_empty());
+}
+
+pub async fn upload_listings(s: &dyn MetaStore) {
+    let (_, b) = fresh_bucket(s).await;
+    assert_err!(
+        s.list_uploads(&uniq(), "", "", "", 10).await,
+        Error::NoSuchBucket
+    );
+    assert!(s.list_uploads(&b, "", "", "", 10).await.unwrap().is_empty());
+    // Same key started at different times (the later one created first), plus a tie on
+    // `initiated` broken by upload id.
+    let mut all = vec![
+        upload(&b, "k/1", ts(500)),
+        upload(&b, "k/1", ts(100)),
+        upload(&b, "k/1", ts(300)),
+        upload(&b, "k/1", ts(300)),
+        upload(&b, "k/0", ts(900)),
+        upload(&b, "k/2", ts(0)),
+        upload(&b, "x", ts(0)),
+        upload(&b, "\u{10FFFF}", ts(0)),
+    ];
+    for u in &all {
+        s.create_upload(u).await.unwrap();
+    }
+    let order = |u: &MultipartUpload| (u.key.clone(), u.initiated, u.upload_id.clone());
+    all.sort_by_key(order);
+    let ids = |v: &[MultipartUpload]| v.iter().map(|u| u.upload_id.clone()).collect::<Vec<_>>();
+
+    assert_eq!(s.list_uploads(&b, "", "", "", 100).await.unwrap(), all);
+    assert_eq!(
+        ids(&s.list_uploads(&b, "k/", "", "", 100).await.unwrap()),
+        ids(&all[..6])
+    );
+    assert_eq!(
+        ids(&s.list_uploads(&b, "\u{10FFFF}", "", "", 100).await.unwrap()),
+        ids(&all[7..])
+    );
+    assert_eq!(
+        ids(&s.list_uploads(&b, "", "", "", 3).await.unwrap()),
+        ids(&all[..3])
+    );
+    // Key marker alone: strictly after that key.
+    assert_eq!(
+        ids(&s.list_uploads(&b, "", "k/1", "", 100).await.unwrap()),
+        ids(&all[5..])
+    );
+    // Upload-id marker without a key marker is ignored.
+    assert_eq!(
+        ids(&s
+            .list_uploads(&b, "", "", &all[2].upload_id, 100)
+            .await
+            .unwrap()),
+        ids(&all)
+    );
+    // Both markers: after that upload within its key, then later keys. Page through.
+    let mut paged = Vec::new();
+    let (mut km, mut um) = (String::new(), String::new());
+    loop {
+        let page = s.list_uploads(&b, "", &km, &um, 2).await.unwrap();
+        if page.is_empty() {
+            break;
+        }
+        let last = page.last().unwrap();
+        (km, um) = (last.key.clone(), last.upload_id.clone());
+        paged.extend(page);
+    }
+    assert_eq!(ids(&paged), ids(&all));
+    let after2 = s
+        .list_uploads(&b, "k/", &all[2].key, &all[2].upload_id, 100)
+        .await
+        .unwrap();
+    assert_eq!(ids(&after2), ids(&all[3..6]));
+}
+
+pub async fn referenced_blobs(s: &dyn MetaStore) {
+    let (_, b) = fresh_bucket(s).await;
+    let seg = segment_obj(&b, "s", &[1, 2]);
+    s.put_object(&seg, &WriteCondition::None, None)
+        .await
+        .unwrap();
+    s.put_object(&inline_obj(&b, "i", b"x"), &WriteCondition::None, None)
+        .await
+        .unwrap();
+    let u = upload(&b, "m", ts(0));
+    s.create_upload(&u).await.unwrap();
+    let p = part(&u.upload_id, 1, 5);
+    s.put_part(&p).await.unwrap();
+    let refs = s.referenced_blobs().await.unwrap();
+    for id in seg.data.blob_ids() {
+        assert!(refs.contains(id));
+    }
+    assert!(refs.contains(&p.blob_id));
+
+    s.delete_object(&b, "s").await.unwrap();
+    s.abort_upload(&u.upload_id).await.unwrap();
+    let refs = s.referenced_blobs().await.unwrap();
+    for id in seg.data.blob_ids() {
+        assert!(!refs.contains(id));
+    }
+    assert!(!refs.contains(&p.blob_id));
+}
+
+/// Rules hold under concurrent requests (which a group-committing backend batches into
+/// one transaction): conditional creates race to exactly one winner, a cap admits exactly
+/// as many writes as fit, and usage counters stay exact.
+pub async fn concurrency(store: Arc<dyn MetaStore>) {
+    let (_, b) = fresh_bucket(store.as_ref()).await;
+
+    let racers = (0..24).map(|i| {
+        let (s, b) = (store.clone(), b.clone());
+        async move {
+            let o = inline_obj(&b, "race", format!("writer {i}").as_bytes());
+            s.put_object(&o, &WriteCondition::IfNoneMatch, None).await
+        }
+    });
+    let results = join_all(racers).await;
+    let wins = results.iter().filter(|r| r.is_ok()).count();
+    assert_eq!(wins, 1, "{results:?}");
+    assert!(
+        results
+            .iter()
+            .all(|r| r.is_ok() || matches!(r, Err(Error::PreconditionFailed)))
+    );
+
+    let (_, b2) = fresh_bucket(store.as_ref()).await;
+    let capped = (0..30).map(|i| {
+        let (s, b) = (store.clone(), b2.clone());
+        async move {
+            let o = inline_obj(&b, &format!("k{i:02}"), &[7; 10]);
+            s.put_object(&o, &WriteCondition::None, Some(100)).await
+        }
+    });
+    let results = join_all(capped).await;
+    assert_eq!(results.iter().filter(|r| r.is_ok()).count(), 10);
+    assert!(
+        results
+            .iter()
+            .all(|r| r.is_ok() || matches!(r, Err(Error::QuotaExceeded(_))))
+    );
+    assert_eq!(store.bucket_usage(&b2).await.unwrap(), usage(100, 10));
+
+    let many = (0..64u64).map(|i| {
+        let (s, b) = (store.clone(), b.clone());
+        async move {
+            let o = inline_obj(&b, &format!("m/{i:03}"), &vec![1; i as usize]);
+            s.put_object(&o, &WriteCondition::None, None).await.unwrap();
+            if i % 4 == 0 {
+                s.delete_object(&b, &format!("m/{i:03}")).await.unwrap();
+            }
+        }
+    });
+    join_all(many).await;
+    let race_size = store.get_object(&b, "race").await.unwrap().unwrap().size;
+    let want_bytes: u64 = (0..64u64).filter(|i| i % 4 != 0).sum();
+    assert_eq!(
+        store.bucket_usage(&b).await.unwrap(),
+        usage(want_bytes + race_size, 48 + 1)
+    );
+    let listed = store.list_objects(&b, "m/", "", 1000).await.unwrap();
+    assert_eq!(listed.objects.len(), 48);
+}

@@ -1,0 +1,19 @@
+//! Storage backends behind coffer-core's traits: `SqliteMetaStore` (embedded metadata,
+//! writer thread with group commit + read-only connection pool), `MemMetaStore`
+//! (in-memory, for tests), `FsBlobStore` (blob files under a data directory), and the
+//! backend-agnostic `conformance` suite every `MetaStore` must pass.
+//!
+//! Invariant shared by every backend: each `MetaStore` method is one atomic transaction,
+//! and the rules it documents (existence, write conditions, capacity caps, usage
+//! counters) are evaluated inside that transaction. The rules themselves live once, in
+//! `semantics`, so backends cannot drift apart.
+
+pub mod conformance;
+mod fs_blob;
+mod mem;
+mod semantics;
+mod sqlite;
+
+pub use fs_blob::FsBlobStore;
+pub use mem::MemMetaStore;
+pub use sqlite::SqliteMetaStore;

@@ -1,0 +1,248 @@
+//! How SQL reaches SQLite: one writer thread owning the only read-write connection
+//! (group commit), and a small pool of read-only connections used from
+//! `spawn_blocking`.
+//!
+//! Group commit: async callers send a boxed closure over a channel and await a oneshot.
+//! The writer takes every queued request (up to `MAX_BATCH`), opens ONE `BEGIN
+//! IMMEDIATE` transaction, runs each request inside its own `SAVEPOINT`, and ends with one
+//! `COMMIT` — one WAL fsync for the whole batch. A request that fails (e.g. a precondition)
+//! is rolled back to its savepoint alone; the others still commit.
+//!
+//! Invariants:
+//! * A reply is sent only after the batch's `COMMIT` has returned, so an `Ok` reply means
+//!   the change is durable (`synchronous=FULL`), and a reader started afterwards sees it.
+//! * If the batch cannot commit (or a savepoint cannot be released/rolled back), the whole
+//!   transaction is rolled back and every request of the batch gets the error; a request
+//!   that had already failed on its own keeps its own error.
+//! * A panicking request is caught, rolled back to its savepoint and answered with
+//!   `Internal`; the writer thread keeps serving.
+
+use super::sql_err;
+use coffer_core::{Error, Result};
+use parking_lot::Mutex;
+use rusqlite::Connection;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::Arc;
+use std::sync::mpsc;
+use tokio::sync::{Semaphore, oneshot};
+
+/// Upper bound on requests per transaction: bounds the latency a request can add to the
+/// others of its batch.
+const MAX_BATCH: usize = 1024;
+
+/// One queued write request, type-erased.
+trait WriteJob: Send {
+    /// Runs the request inside the current savepoint; returns whether it succeeded.
+    fn run(&mut self, conn: &Connection) -> bool;
+    /// Delivers the reply once the batch's fate (`commit`) is known.
+    fn finish(self: Box<Self>, commit: &Result<()>);
+}
+
+struct TypedJob<T, F> {
+    f: Option<F>,
+    result: Option<Result<T>>,
+    reply: oneshot::Sender<Result<T>>,
+}
+
+impl<T, F> WriteJob for TypedJob<T, F>
+where
+    T: Send,
+    F: FnOnce(&Connection) -> Result<T> + Send,
+{
+    fn run(&mut self, conn: &Connection) -> bool {
+        let Some(f) = self.f.take() else {
+            return false;
+        };
+        let r = catch_unwind(AssertUnwindSafe(|| f(conn)))
+            .unwrap_or_else(|_| Err(Error::internal("sqlite write request panicked")));
+        let ok = r.is_ok();
+        self.result = Some(r);
+        ok
+    }
+
+    fn finish(self: Box<Self>, commit: &Result<()>) {
+        let reply = match (self.result, commit) {
+            // The request's own failure stands whatever happened to the batch.
+            (Some(Err(e)), _) => Err(e),
+            (Some(Ok(v)), Ok(())) => Ok(v),
+            (_, Err(e)) => Err(e.clone()),
+            (None, Ok(())) => Err(Error::internal("sqlite write request was not run")),
+        };
+        // The caller may have gone away (cancelled future): nothing to do then.
+        let _ = self.reply.send(reply);
+    }
+}
+
+/// Handle to the writer thread. Dropping it ends the thread once the queue is drained.
+pub(crate) struct Writer {
+    tx: mpsc::Sender<Box<dyn WriteJob>>,
+}
+
+impl Writer {
+    pub(crate) fn start(conn: Connection) -> Result<Self> {
+        let (tx, rx) = mpsc::channel::<Box<dyn WriteJob>>();
+        std::thread::Builder::new()
+            .name("coffer-sqlite-writer".into())
+            .spawn(move || writer_loop(conn, rx))
+            .map_err(|e| Error::internal(format!("spawning the sqlite writer thread: {e}")))?;
+        Ok(Self { tx })
+    }
+
+    /// Runs `f` on the writer connection inside a transaction shared with other queued
+    /// requests; resolves after the transaction has committed.
+    pub(crate) async fn run<T, F>(&self, f: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T> + Send + 'static,
+    {
+        let (reply, rx) = oneshot::channel();
+        let job = Box::new(TypedJob {
+            f: Some(f),
+            result: None,
+            reply,
+        });
+        self.tx
+            .send(job)
+            .map_err(|_| Error::internal("the sqlite writer thread has stopped"))?;
+        rx.await
+            .map_err(|_| Error::internal("the sqlite writer thread dropped a request"))?
+    }
+}
+
+fn writer_loop(conn: Connection, rx: mpsc::Receiver<Box<dyn WriteJob>>) {
+    let (mut nb, mut nj, mut tr, mut tc) = (0u64, 0u64, 0f64, 0f64);
+    let (mut slow, mut slow_t) = (0u64, 0f64);
+    let mut last = std::time::Instant::now();
+    while let Ok(first) = rx.recv() {
+        if last.elapsed().as_secs() >= 1 && nb > 0 {
+            eprintln!(
+                "batches {nb} jobs/batch {:.1} run {:.2}ms commit {:.2}ms",
+                nj as f64 / nb as f64,
+                tr / nb as f64 * 1e3,
+                tc / nb as f64 * 1e3
+            );
+            eprintln!("  slow(>4ms) {slow} total {:.0}ms", slow_t * 1e3);
+            slow = 0;
+            slow_t = 0.0;
+            nb = 0;
+            nj = 0;
+            tr = 0.0;
+            tc = 0.0;
+            last = std::time::Instant::now();
+        }
+        let mut batch = vec![first];
+        while batch.len() < MAX_BATCH {
+            match rx.try_recv() {
+                Ok(job) => batch.push(job),
+                Err(_) => break,
+            }
+        }
+        nb += 1;
+        nj += batch.len() as u64;
+        let (a, b) = run_batch(&conn, batch);
+        tr += a;
+        tc += b;
+        if b > 0.004 {
+            slow += 1;
+            slow_t += b;
+        }
+    }
+}
+
+fn exec_cached(conn: &Connection, sql: &str) -> Result<()> {
+    conn.prepare_cached(sql)
+        .and_then(|mut s| s.execute([]).map(|_| ()))
+        .map_err(sql_err(sql))
+}
+
+fn run_batch(conn: &Connection, mut batch: Vec<Box<dyn WriteJob>>) -> (f64, f64) {
+    let t0 = std::time::Instant::now();
+    let mut t1 = t0;
+    let outcome = (|| {
+        exec_cached(conn, "BEGIN IMMEDIATE")?;
+        for job in batch.iter_mut() {
+            let step = (|| {
+                exec_cached(conn, "SAVEPOINT req")?;
+                if !job.run(conn) {
+                    exec_cached(conn, "ROLLBACK TO req")?;
+                }
+                exec_cached(conn, "RELEASE req")
+            })();
+            if let Err(e) = step {
+                let _ = conn.execute_batch("ROLLBACK");
+                return Err(e);
+            }
+        }
+        t1 = std::time::Instant::now();
+        exec_cached(conn, "COMMIT").inspect_err(|_| {
+            // A failed COMMIT may leave the transaction open; end it. (It may also have
+            // been rolled back automatically already, so the error is ignored.)
+            let _ = conn.execute_batch("ROLLBACK");
+        })
+    })();
+    if let Err(e) = &outcome {
+        tracing::error!(error = %e, requests = batch.len(), "sqlite batch failed");
+    }
+    for job in batch {
+        job.finish(&outcome);
+    }
+    ((t1 - t0).as_secs_f64(), t1.elapsed().as_secs_f64())
+}
+
+/// A fixed pool of read-only connections. A semaphore with one permit per connection
+/// guarantees a connection is free when a permit is held.
+pub(crate) struct Readers {
+    conns: Arc<Mutex<Vec<Connection>>>,
+    permits: Arc<Semaphore>,
+}
+
+/// Returns the connection to the pool on drop, also when the read closure panics.
+struct Lease {
+    conn: Option<Connection>,
+    pool: Arc<Mutex<Vec<Connection>>>,
+}
+
+impl Drop for Lease {
+    fn drop(&mut self) {
+        if let Some(c) = self.conn.take() {
+            self.pool.lock().push(c);
+        }
+    }
+}
+
+impl Readers {
+    pub(crate) fn new(conns: Vec<Connection>) -> Self {
+        let n = conns.len();
+        Self {
+            conns: Arc::new(Mutex::new(conns)),
+            permits: Arc::new(Semaphore::new(n)),
+        }
+    }
+
+    /// Runs `f` on a read-only connection on the blocking thread pool. A closure that issues
+    /// several statements and needs one snapshot opens its own read transaction.
+    pub(crate) async fn run<T, F>(&self, f: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T> + Send + 'static,
+    {
+        let permit = self
+            .permits
+            .clone()
+            .acquire_owned()
+            .await
+            .map_err(|_| Error::internal("sqlite reader pool closed"))?;
+        let pool = self.conns.clone();
+        tokio::task::spawn_blocking(move || {
+            let _permit = permit;
+            let conn = pool.lock().pop();
+            let lease = Lease { conn, pool };
+            match &lease.conn {
+                Some(c) => f(c),
+                None => Err(Error::internal("sqlite reader pool is empty")),
+            }
+        })
+        .await
+        .map_err(|e| Error::internal(format!("sqlite read task failed: {e}")))?
+    }
+}

@@ -1,0 +1,1368 @@
+//! `SqliteMetaStore`: the embedded metadata database (SQLite, WAL, `synchronous=FULL`).
+//! Owns the SQL of every `MetaStore` method and the mapping between records and rows.
+//! Writes go through the group-committing writer thread (`exec::Writer`), reads through a
+//! pool of read-only connections (`exec::Readers`).
+//!
+//! Invariants:
+//! * Every write method is one closure run by the writer inside its own savepoint, so it
+//!   is atomic; the rules of `semantics` are checked inside it, before any change.
+//! * `buckets.usage_*` equal the sums over the bucket's `objects` rows.
+//! * JSON encoding and decoding happen on the caller's task whenever possible, keeping the
+//!   single writer thread busy only with SQL.
+//! * SQLite errors become `Error::Internal` with context (logged, never shown to clients),
+//!   except SQLITE_FULL, which becomes `Error::InsufficientStorage`.
+
+mod exec;
+pub(crate) mod schema;
+
+use crate::semantics::{self, UploadMarker};
+use async_trait::async_trait;
+use coffer_core::meta::{MetaStore, ObjectPage, Replaced};
+use coffer_core::model::*;
+use coffer_core::{Error, Result};
+use exec::{Readers, Writer};
+use rusqlite::types::{ToSqlOutput, ValueRef};
+use rusqlite::{Connection, ErrorCode, OpenFlags, OptionalExtension, params};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use std::collections::HashSet;
+use std::path::Path;
+use std::time::Duration;
+use time::OffsetDateTime;
+
+const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
+const DEFAULT_READERS: usize = 4;
+
+/// Maps a SQLite error to the domain error, with `ctx` for the log.
+pub(crate) fn sql_err(ctx: &str) -> impl FnOnce(rusqlite::Error) -> Error + '_ {
+    move |e| match &e {
+        rusqlite::Error::SqliteFailure(f, _) if f.code == ErrorCode::DiskFull => {
+            Error::InsufficientStorage("the metadata database's disk is full".into())
+        }
+        _ => Error::Internal(format!("sqlite {ctx}: {e}")),
+    }
+}
+
+/// Like `sql_err`, but a constraint violation (duplicate key) becomes `conflict`.
+fn insert_err(ctx: &str, conflict: Error) -> impl FnOnce(rusqlite::Error) -> Error + '_ {
+    move |e| match &e {
+        rusqlite::Error::SqliteFailure(f, _) if f.code == ErrorCode::ConstraintViolation => {
+            conflict
+        }
+        _ => sql_err(ctx)(e),
+    }
+}
+
+fn to_doc<T: Serialize>(v: &T) -> Result<String> {
+    serde_json::to_string(v).map_err(|e| Error::internal(format!("encoding a record: {e}")))
+}
+
+fn from_doc<T: DeserializeOwned>(doc: &str, what: &str) -> Result<T> {
+    serde_json::from_str(doc).map_err(|e| Error::internal(format!("corrupt {what} record: {e}")))
+}
+
+fn nanos(t: OffsetDateTime) -> Result<i64> {
+    i64::try_from(t.unix_timestamp_nanos())
+        .map_err(|_| Error::invalid("timestamp out of the supported range"))
+}
+
+fn from_nanos(n: i64) -> Result<OffsetDateTime> {
+    OffsetDateTime::from_unix_timestamp_nanos(i128::from(n))
+        .map_err(|e| Error::internal(format!("corrupt timestamp {n}: {e}")))
+}
+
+fn to_i64(n: u64) -> Result<i64> {
+    i64::try_from(n).map_err(|_| Error::invalid("size out of range"))
+}
+
+fn key_state(s: KeyState) -> &'static str {
+    match s {
+        KeyState::Active => "Active",
+        KeyState::Suspended => "Suspended",
+        KeyState::Deleted => "Deleted",
+    }
+}
+
+/// Raw bytes bound as TEXT: prefix upper bounds need not be valid UTF-8, and SQLite
+/// orders TEXT before BLOB, so the bound must be TEXT to compare byte-wise with keys.
+struct TextBytes(Vec<u8>);
+
+impl rusqlite::ToSql for TextBytes {
+    fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
+        Ok(ToSqlOutput::Borrowed(ValueRef::Text(&self.0)))
+    }
+}
+
+/// An `ObjectRecord` as a row; built on the caller's task.
+struct ObjectRow {
+    bucket: String,
+    key: String,
+    size: i64,
+    etag: String,
+    last_modified: i64,
+    blob_ids: Option<String>,
+    doc: String,
+    inline: Option<Vec<u8>>,
+}
+
+impl ObjectRow {
+    fn new(r: &ObjectRecord) -> Result<Self> {
+        // The document carries everything but inline bytes (listed field by field, so a
+        // new field in ObjectRecord fails to compile here until it is considered).
+        let shell = |data: ObjectData| ObjectRecord {
+            v: r.v,
+            bucket: r.bucket.clone(),
+            key: r.key.clone(),
+            size: r.size,
+            etag: r.etag.clone(),
+            last_modified: r.last_modified,
+            headers: r.headers.clone(),
+            user_metadata: r.user_metadata.clone(),
+            checksums: r.checksums.clone(),
+            parts: r.parts.clone(),
+            tags: r.tags.clone(),
+            data,
+        };
+        let (doc, inline, blob_ids) = match &r.data {
+            ObjectData::Inline(bytes) => (
+                to_doc(&shell(ObjectData::Inline(Vec::new())))?,
+                Some(bytes.clone()),
+                None,
+            ),
+            ObjectData::Segments(segs) => {
+                let ids: Vec<&str> = segs.iter().map(|s| s.blob_id.as_str()).collect();
+                (to_doc(r)?, None, Some(ids.join(" ")))
+            }
+        };
+        Ok(Self {
+            bucket: r.bucket.clone(),
+            key: r.key.clone(),
+            size: to_i64(r.size)?,
+            etag: r.etag.clone(),
+            last_modified: nanos(r.last_modified)?,
+            blob_ids,
+            doc,
+            inline,
+        })
+    }
+}
+
+/// An object row as read back: decoded off the writer thread.
+struct RawObject {
+    doc: String,
+    inline: Option<Vec<u8>>,
+}
+
+impl RawObject {
+    fn decode(self) -> Result<ObjectRecord> {
+        let mut r: ObjectRecord = from_doc(&self.doc, "object")?;
+        if let Some(bytes) = self.inline {
+            r.data = ObjectData::Inline(bytes);
+        }
+        Ok(r)
+    }
+}
+
+fn decode_replaced(prev: Option<RawObject>) -> Result<Replaced> {
+    Ok(Replaced {
+        previous: prev.map(RawObject::decode).transpose()?,
+    })
+}
+
+fn decode_all<T: DeserializeOwned>(docs: Vec<String>, what: &str) -> Result<Vec<T>> {
+    docs.iter().map(|d| from_doc(d, what)).collect()
+}
+
+/// Runs one query and collects its first column as strings.
+fn query_docs(c: &Connection, sql: &str, params: impl rusqlite::Params) -> Result<Vec<String>> {
+    let mut st = c.prepare_cached(sql).map_err(sql_err(sql))?;
+    let rows = st
+        .query_map(params, |r| r.get::<_, String>(0))
+        .map_err(sql_err(sql))?;
+    rows.collect::<rusqlite::Result<Vec<_>>>()
+        .map_err(sql_err(sql))
+}
+
+fn query_opt_doc(
+    c: &Connection,
+    sql: &str,
+    params: impl rusqlite::Params,
+) -> Result<Option<String>> {
+    c.prepare_cached(sql)
+        .and_then(|mut st| st.query_row(params, |r| r.get::<_, String>(0)).optional())
+        .map_err(sql_err(sql))
+}
+
+fn exists(c: &Connection, sql: &str, params: impl rusqlite::Params) -> Result<bool> {
+    c.prepare_cached(sql)
+        .and_then(|mut st| st.exists(params))
+        .map_err(sql_err(sql))
+}
+
+fn execute(c: &Connection, sql: &str, params: impl rusqlite::Params) -> Result<usize> {
+    c.prepare_cached(sql)
+        .and_then(|mut st| st.execute(params))
+        .map_err(sql_err(sql))
+}
+
+/// Reads the object row (doc + inline bytes), if any.
+fn read_object(c: &Connection, bucket: &str, key: &str) -> Result<Option<RawObject>> {
+    const SQL: &str = "SELECT doc, inline_data FROM objects WHERE bucket = ?1 AND key = ?2";
+    c.prepare_cached(SQL)
+        .and_then(|mut st| {
+            st.query_row(params![bucket, key], |r| {
+                Ok(RawObject {
+                    doc: r.get(0)?,
+                    inline: r.get(1)?,
+                })
+            })
+            .optional()
+        })
+        .map_err(sql_err(SQL))
+}
+
+/// The body of `put_object`, shared with `complete_upload`: checks the bucket, the
+/// condition and the cap, then writes the row and the usage counters.
+fn put_object_tx(
+    c: &Connection,
+    row: &ObjectRow,
+    cond: &WriteCondition,
+    cap: Option<u64>,
+) -> Result<Option<RawObject>> {
+    const USAGE: &str = "SELECT usage_bytes, usage_objects FROM buckets WHERE name = ?1";
+    let usage = c
+        .prepare_cached(USAGE)
+        .and_then(|mut st| {
+            st.query_row([&row.bucket], |r| {
+                Ok(Usage {
+                    bytes: r.get::<_, i64>(0)? as u64,
+                    objects: r.get::<_, i64>(1)? as u64,
+                })
+            })
+            .optional()
+        })
+        .map_err(sql_err(USAGE))?
+        .ok_or(Error::NoSuchBucket)?;
+
+    const EXISTING: &str =
+        "SELECT size, etag, doc, inline_data FROM objects WHERE bucket = ?1 AND key = ?2";
+    let existing = c
+        .prepare_cached(EXISTING)
+        .and_then(|mut st| {
+            st.query_row(params![row.bucket, row.key], |r| {
+                Ok((
+                    r.get::<_, i64>(0)? as u64,
+                    r.get::<_, String>(1)?,
+                    RawObject {
+                        doc: r.get(2)?,
+                        inline: r.get(3)?,
+                    },
+                ))
+            })
+            .optional()
+        })
+        .map_err(sql_err(EXISTING))?;
+
+    semantics::check_condition(cond, existing.as_ref().map(|(_, e, _)| e.as_str()))?;
+    let after = semantics::usage_after_put(
+        &row.bucket,
+        usage,
+        existing.as_ref().map(|(s, _, _)| *s),
+        row.size as u64,
+        cap,
+    )?;
+
+    execute(
+        c,
+        "INSERT INTO objects (bucket, key, size, etag, last_modified, blob_ids, doc, inline_data)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
+         ON CONFLICT (bucket, key) DO UPDATE SET
+           size = excluded.size, etag = excluded.etag, last_modified = excluded.last_modified,
+           blob_ids = excluded.blob_ids, doc = excluded.doc, inline_data = excluded.inline_data",
+        params![
+            row.bucket,
+            row.key,
+            row.size,
+            row.etag,
+            row.last_modified,
+            row.blob_ids,
+            row.doc,
+            row.inline
+        ],
+    )?;
+    set_usage(c, &row.bucket, after)?;
+    Ok(existing.map(|(_, _, raw)| raw))
+}
+
+fn set_usage(c: &Connection, bucket: &str, u: Usage) -> Result<()> {
+    execute(
+        c,
+        "UPDATE buckets SET usage_bytes = ?2, usage_objects = ?3 WHERE name = ?1",
+        params![bucket, to_i64(u.bytes)?, to_i64(u.objects)?],
+    )?;
+    Ok(())
+}
+
+/// Docs of an upload's parts in part-number order.
+fn part_docs(c: &Connection, upload_id: &str) -> Result<Vec<String>> {
+    query_docs(
+        c,
+        "SELECT doc FROM parts WHERE upload_id = ?1 ORDER BY part_number",
+        [upload_id],
+    )
+}
+
+fn upload_exists(c: &Connection, upload_id: &str) -> Result<bool> {
+    exists(c, "SELECT 1 FROM uploads WHERE upload_id = ?1", [upload_id])
+}
+
+/// Re-encodes every access key selected by `sql` with `state`; returns how many.
+fn set_key_states(
+    c: &Connection,
+    sql: &str,
+    params: impl rusqlite::Params,
+    state: KeyState,
+) -> Result<u64> {
+    let rows: Vec<(i64, String)> = {
+        let mut st = c.prepare_cached(sql).map_err(sql_err(sql))?;
+        st.query_map(params, |r| Ok((r.get(0)?, r.get(1)?)))
+            .and_then(|rows| rows.collect())
+            .map_err(sql_err(sql))?
+    };
+    for (seq, doc) in &rows {
+        let mut k: AccessKey = from_doc(doc, "access key")?;
+        k.state = state;
+        execute(
+            c,
+            "UPDATE access_keys SET state = ?2, doc = ?3 WHERE seq = ?1",
+            params![seq, key_state(state), to_doc(&k)?],
+        )?;
+    }
+    Ok(rows.len() as u64)
+}
+
+/// The embedded metadata store. Cheap to share behind an `Arc`; dropping the last handle
+/// stops the writer thread after it has answered every queued request.
+pub struct SqliteMetaStore {
+    writer: Writer,
+    readers: Readers,
+}
+
+impl SqliteMetaStore {
+    /// Opens (creating if needed) the database at `path`, applies pending migrations, and
+    /// starts the writer thread. Refuses a database from a newer schema version.
+    pub fn open(path: &Path) -> Result<Self> {
+        Self::open_with_readers(path, DEFAULT_READERS)
+    }
+
+    /// `open` with an explicit number of read-only connections (at least 1).
+    pub fn open_with_readers(path: &Path, readers: usize) -> Result<Self> {
+        let mut w = Connection::open_with_flags(
+            path,
+            OpenFlags::SQLITE_OPEN_READ_WRITE
+                | OpenFlags::SQLITE_OPEN_CREATE
+                | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )
+        .map_err(sql_err("open"))?;
+        w.busy_timeout(BUSY_TIMEOUT)
+            .map_err(sql_err("busy_timeout"))?;
+        let mode: String = w
+            .query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))
+            .map_err(sql_err("journal_mode"))?;
+        if !mode.eq_ignore_ascii_case("wal") {
+            return Err(Error::internal(format!(
+                "sqlite refused WAL mode (journal_mode = {mode})"
+            )));
+        }
+        w.execute_batch(
+            "PRAGMA synchronous = FULL;
+             PRAGMA foreign_keys = ON;
+             PRAGMA cache_size = -16384;",
+        )
+        .map_err(sql_err("pragmas"))?;
+        w.set_prepared_statement_cache_capacity(64);
+        schema::migrate(&mut w)?;
+
+        let mut pool = Vec::new();
+        for _ in 0..readers.max(1) {
+            let r = Connection::open_with_flags(
+                path,
+                OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+            )
+            .map_err(sql_err("open reader"))?;
+            r.busy_timeout(BUSY_TIMEOUT)
+                .map_err(sql_err("busy_timeout"))?;
+            r.execute_batch("PRAGMA cache_size = -8192;")
+                .map_err(sql_err("reader pragmas"))?;
+            r.set_prepared_statement_cache_capacity(64);
+            pool.push(r);
+        }
+        Ok(Self {
+            writer: Writer::start(w)?,
+            readers: Readers::new(pool),
+        })
+    }
+}
+
+#[async_trait]
+impl MetaStore for SqliteMetaStore {
+    // ---- orgs, users, tokens ----
+
+    async fn create_org(&self, org: &Org) -> Result<()> {
+        let (id, doc) = (org.org_id.clone(), to_doc(org)?);
+        self.writer
+            .run(move |c| {
+                c.prepare_cached("INSERT INTO orgs (org_id, doc) VALUES (?1, ?2)")
+                    .and_then(|mut st| st.execute(params![id, doc]))
+                    .map_err(insert_err(
+                        "create_org",
+                        Error::AlreadyExists(format!("org {id}")),
+                    ))?;
+                Ok(())
+            })
+            .await
+    }
+
+    async fn get_org(&self, org_id: &str) -> Result<Option<Org>> {
+        let id = org_id.to_string();
+        let doc = self
+            .readers
+            .run(move |c| query_opt_doc(c, "SELECT doc FROM orgs WHERE org_id = ?1", [id]))
+            .await?;
+        doc.map(|d| from_doc(&d, "org")).transpose()
+    }
+
+    async fn list_orgs(&self) -> Result<Vec<Org>> {
+        let docs = self
+            .readers
+            .run(|c| query_docs(c, "SELECT doc FROM orgs ORDER BY org_id", []))
+            .await?;
+        decode_all(docs, "org")
+    }
+
+    async fn update_org(&self, org: &Org) -> Result<()> {
+        let (id, doc) = (org.org_id.clone(), to_doc(org)?);
+        self.writer
+            .run(move |c| {
+                match execute(
+                    c,
+                    "UPDATE orgs SET doc = ?2 WHERE org_id = ?1",
+                    params![id, doc],
+                )? {
+                    0 => Err(Error::NotFound(format!("org {id}"))),
+                    _ => Ok(()),
+                }
+            })
+            .await
+    }
+
+    async fn create_user(&self, user: &User) -> Result<()> {
+        let (uid, org, doc) = (user.uid.clone(), user.org_id.clone(), to_doc(user)?);
+        self.writer
+            .run(move |c| {
+                c.prepare_cached("INSERT INTO users (uid, org_id, doc) VALUES (?1, ?2, ?3)")
+                    .and_then(|mut st| st.execute(params![uid, org, doc]))
+                    .map_err(insert_err(
+                        "create_user",
+                        Error::AlreadyExists(format!("user {uid}")),
+                    ))?;
+                Ok(())
+            })
+            .await
+    }
+
+    async fn get_user(&self, uid: &str) -> Result<Option<User>> {
+        let uid = uid.to_string();
+        let doc = self
+            .readers
+            .run(move |c| query_opt_doc(c, "SELECT doc FROM users WHERE uid = ?1", [uid]))
+            .await?;
+        doc.map(|d| from_doc(&d, "user")).transpose()
+    }
+
+    async fn list_users(&self, org_id: &str) -> Result<Vec<User>> {
+        let org = org_id.to_string();
+        let docs = self
+            .readers
+            .run(move |c| {
+                query_docs(
+                    c,
+                    "SELECT doc FROM users WHERE org_id = ?1 ORDER BY uid",
+                    [org],
+                )
+            })
+            .await?;
+        decode_all(docs, "user")
+    }
+
+    async fn delete_user(&self, uid: &str) -> Result<()> {
+        let uid = uid.to_string();
+        self.writer
+            .run(move |c| {
+                let doc = query_opt_doc(c, "SELECT doc FROM users WHERE uid = ?1", [&uid])?
+                    .ok_or_else(|| Error::NotFound(format!("user {uid}")))?;
+                let user: User = from_doc(&doc, "user")?;
+                execute(c, "DELETE FROM users WHERE uid = ?1", [&uid])?;
+                execute(c, "DELETE FROM api_tokens WHERE uid = ?1", [&uid])?;
+                set_key_states(
+                    c,
+                    "SELECT seq, doc FROM access_keys
+                     WHERE (uid = ?1 OR (org_id = ?2 AND principal = ?3)) AND state <> 'Deleted'",
+                    params![uid, user.org_id, user.principal()],
+                    KeyState::Deleted,
+                )?;
+                Ok(())
+            })
+            .await
+    }
+
+    async fn create_token(&self, token: &ApiToken) -> Result<()> {
+        let t = token.clone();
+        let doc = to_doc(token)?;
+        self.writer
+            .run(move |c| {
+                c.prepare_cached(
+                    "INSERT INTO api_tokens (token_id, token_hash, uid, org_id, doc)
+                     VALUES (?1, ?2, ?3, ?4, ?5)",
+                )
+                .and_then(|mut st| {
+                    st.execute(params![t.token_id, t.token_hash, t.uid, t.org_id, doc])
+                })
+                .map_err(insert_err(
+                    "create_token",
+                    Error::AlreadyExists(format!("token {}", t.token_id)),
+                ))?;
+                Ok(())
+            })
+            .await
+    }
+
+    async fn get_token_by_hash(&self, token_hash: &str) -> Result<Option<ApiToken>> {
+        let h = token_hash.to_string();
+        let doc = self
+            .readers
+            .run(move |c| query_opt_doc(c, "SELECT doc FROM api_tokens WHERE token_hash = ?1", [h]))
+            .await?;
+        doc.map(|d| from_doc(&d, "api token")).transpose()
+    }
+
+    async fn list_tokens(&self, org_id: &str) -> Result<Vec<ApiToken>> {
+        let org = org_id.to_string();
+        let docs = self
+            .readers
+            .run(move |c| {
+                query_docs(
+                    c,
+                    "SELECT doc FROM api_tokens WHERE org_id = ?1 ORDER BY token_id",
+                    [org],
+                )
+            })
+            .await?;
+        decode_all(docs, "api token")
+    }
+
+    async fn delete_token(&self, token_id: &str) -> Result<()> {
+        let id = token_id.to_string();
+        self.writer
+            .run(
+                move |c| match execute(c, "DELETE FROM api_tokens WHERE token_id = ?1", [&id])? {
+                    0 => Err(Error::NotFound(format!("token {id}"))),
+                    _ => Ok(()),
+                },
+            )
+            .await
+    }
+
+    // ---- access keys ----
+
+    async fn create_access_key(&self, key: &AccessKey) -> Result<()> {
+        let k = key.clone();
+        let doc = to_doc(key)?;
+        self.writer
+            .run(move |c| {
+                c.prepare_cached(
+                    "INSERT INTO access_keys (access_key_id, org_id, principal, uid, state, doc)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                )
+                .and_then(|mut st| {
+                    st.execute(params![
+                        k.access_key_id,
+                        k.org_id,
+                        k.principal,
+                        k.uid,
+                        key_state(k.state),
+                        doc
+                    ])
+                })
+                .map_err(insert_err(
+                    "create_access_key",
+                    Error::AlreadyExists(format!("access key {}", k.access_key_id)),
+                ))?;
+                Ok(())
+            })
+            .await
+    }
+
+    async fn get_access_key(&self, access_key_id: &str) -> Result<Option<AccessKey>> {
+        let id = access_key_id.to_string();
+        let doc = self
+            .readers
+            .run(move |c| {
+                query_opt_doc(
+                    c,
+                    "SELECT doc FROM access_keys WHERE access_key_id = ?1",
+                    [id],
+                )
+            })
+            .await?;
+        doc.map(|d| from_doc(&d, "access key")).transpose()
+    }
+
+    async fn list_access_keys(&self, org_id: &str) -> Result<Vec<AccessKey>> {
+        let org = org_id.to_string();
+        let docs = self
+            .readers
+            .run(move |c| {
+                query_docs(
+                    c,
+                    "SELECT doc FROM access_keys WHERE org_id = ?1 ORDER BY seq",
+                    [org],
+                )
+            })
+            .await?;
+        decode_all(docs, "access key")
+    }
+
+    async fn set_access_key_state(&self, access_key_id: &str, state: KeyState) -> Result<()> {
+        let id = access_key_id.to_string();
+        self.writer
+            .run(move |c| {
+                let n = set_key_states(
+                    c,
+                    "SELECT seq, doc FROM access_keys WHERE access_key_id = ?1",
+                    [&id],
+                    state,
+                )?;
+                if n == 0 {
+                    return Err(Error::NotFound(format!("access key {id}")));
+                }
+                Ok(())
+            })
+            .await
+    }
+
+    async fn set_principal_key_state(
+        &self,
+        org_id: &str,
+        principal: &str,
+        state: KeyState,
+    ) -> Result<u64> {
+        let (org, principal) = (org_id.to_string(), principal.to_string());
+        self.writer
+            .run(move |c| {
+                set_key_states(
+                    c,
+                    "SELECT seq, doc FROM access_keys
+                     WHERE org_id = ?1 AND principal = ?2 AND state <> 'Deleted' AND state <> ?3",
+                    params![org, principal, key_state(state)],
+                    state,
+                )
+            })
+            .await
+    }
+
+    // ---- org access policies and settings ----
+
+    async fn put_policy(&self, policy: &StoredPolicy) -> Result<()> {
+        let (org, name, doc) = (policy.org_id.clone(), policy.name.clone(), to_doc(policy)?);
+        self.writer
+            .run(move |c| {
+                execute(
+                    c,
+                    "INSERT INTO policies (org_id, name, doc) VALUES (?1, ?2, ?3)
+                     ON CONFLICT (org_id, name) DO UPDATE SET doc = excluded.doc",
+                    params![org, name, doc],
+                )?;
+                Ok(())
+            })
+            .await
+    }
+
+    async fn delete_policy(&self, org_id: &str, name: &str) -> Result<()> {
+        let (org, name) = (org_id.to_string(), name.to_string());
+        self.writer
+            .run(move |c| {
+                match execute(
+                    c,
+                    "DELETE FROM policies WHERE org_id = ?1 AND name = ?2",
+                    params![org, name],
+                )? {
+                    0 => Err(Error::NotFound(format!("policy {name}"))),
+                    _ => Ok(()),
+                }
+            })
+            .await
+    }
+
+    async fn list_policies(&self, org_id: &str) -> Result<Vec<StoredPolicy>> {
+        let org = org_id.to_string();
+        let docs = self
+            .readers
+            .run(move |c| {
+                query_docs(
+                    c,
+                    "SELECT doc FROM policies WHERE org_id = ?1 ORDER BY name",
+                    [org],
+                )
+            })
+            .await?;
+        decode_all(docs, "policy")
+    }
+
+    async fn list_all_policies(&self) -> Result<Vec<StoredPolicy>> {
+        let docs = self
+            .readers
+            .run(|c| query_docs(c, "SELECT doc FROM policies ORDER BY org_id, name", []))
+            .await?;
+        decode_all(docs, "policy")
+    }
+
+    async fn get_org_settings(&self, org_id: &str) -> Result<OrgSettings> {
+        let org = org_id.to_string();
+        let doc = self
+            .readers
+            .run(move |c| query_opt_doc(c, "SELECT doc FROM org_settings WHERE org_id = ?1", [org]))
+            .await?;
+        Ok(doc
+            .map(|d| from_doc(&d, "org settings"))
+            .transpose()?
+            .unwrap_or_default())
+    }
+
+    async fn put_org_settings(&self, org_id: &str, settings: &OrgSettings) -> Result<()> {
+        let (org, doc) = (org_id.to_string(), to_doc(settings)?);
+        self.writer
+            .run(move |c| {
+                execute(
+                    c,
+                    "INSERT INTO org_settings (org_id, doc) VALUES (?1, ?2)
+                     ON CONFLICT (org_id) DO UPDATE SET doc = excluded.doc",
+                    params![org, doc],
+                )?;
+                Ok(())
+            })
+            .await
+    }
+
+    // ---- buckets ----
+
+    async fn create_bucket(&self, bucket: &Bucket) -> Result<()> {
+        let (name, org, doc) = (bucket.name.clone(), bucket.org_id.clone(), to_doc(bucket)?);
+        self.writer
+            .run(move |c| {
+                c.prepare_cached("INSERT INTO buckets (name, org_id, doc) VALUES (?1, ?2, ?3)")
+                    .and_then(|mut st| st.execute(params![name, org, doc]))
+                    .map_err(insert_err("create_bucket", Error::BucketAlreadyExists))?;
+                Ok(())
+            })
+            .await
+    }
+
+    async fn get_bucket(&self, name: &str) -> Result<Option<Bucket>> {
+        let name = name.to_string();
+        let doc = self
+            .readers
+            .run(move |c| query_opt_doc(c, "SELECT doc FROM buckets WHERE name = ?1", [name]))
+            .await?;
+        doc.map(|d| from_doc(&d, "bucket")).transpose()
+    }
+
+    async fn list_buckets(&self, org_id: &str) -> Result<Vec<Bucket>> {
+        let org = org_id.to_string();
+        let docs = self
+            .readers
+            .run(move |c| {
+                query_docs(
+                    c,
+                    "SELECT doc FROM buckets WHERE org_id = ?1 ORDER BY name",
+                    [org],
+                )
+            })
+            .await?;
+        decode_all(docs, "bucket")
+    }
+
+    async fn delete_bucket(&self, name: &str) -> Result<()> {
+        let name = name.to_string();
+        self.writer
+            .run(move |c| {
+                if !exists(c, "SELECT 1 FROM buckets WHERE name = ?1", [&name])? {
+                    return Err(Error::NoSuchBucket);
+                }
+                if exists(
+                    c,
+                    "SELECT 1 FROM objects WHERE bucket = ?1 LIMIT 1",
+                    [&name],
+                )? || exists(
+                    c,
+                    "SELECT 1 FROM uploads WHERE bucket = ?1 LIMIT 1",
+                    [&name],
+                )? {
+                    return Err(Error::BucketNotEmpty);
+                }
+                execute(c, "DELETE FROM buckets WHERE name = ?1", [&name])?;
+                Ok(())
+            })
+            .await
+    }
+
+    async fn update_bucket(&self, bucket: &Bucket) -> Result<()> {
+        let b = bucket.clone();
+        self.writer
+            .run(move |c| {
+                let doc = query_opt_doc(c, "SELECT doc FROM buckets WHERE name = ?1", [&b.name])?
+                    .ok_or(Error::NoSuchBucket)?;
+                let mut stored: Bucket = from_doc(&doc, "bucket")?;
+                stored.settings = b.settings;
+                stored.policy = b.policy;
+                execute(
+                    c,
+                    "UPDATE buckets SET doc = ?2 WHERE name = ?1",
+                    params![b.name, to_doc(&stored)?],
+                )?;
+                Ok(())
+            })
+            .await
+    }
+
+    async fn bucket_usage(&self, name: &str) -> Result<Usage> {
+        let name = name.to_string();
+        self.readers
+            .run(move |c| {
+                const SQL: &str = "SELECT usage_bytes, usage_objects FROM buckets WHERE name = ?1";
+                c.prepare_cached(SQL)
+                    .and_then(|mut st| {
+                        st.query_row([name], |r| {
+                            Ok(Usage {
+                                bytes: r.get::<_, i64>(0)? as u64,
+                                objects: r.get::<_, i64>(1)? as u64,
+                            })
+                        })
+                        .optional()
+                    })
+                    .map_err(sql_err(SQL))?
+                    .ok_or(Error::NoSuchBucket)
+            })
+            .await
+    }
+
+    // ---- objects ----
+
+    async fn put_object(
+        &self,
+        record: &ObjectRecord,
+        cond: &WriteCondition,
+        cap: Option<u64>,
+    ) -> Result<Replaced> {
+        let row = ObjectRow::new(record)?;
+        let cond = cond.clone();
+        let prev = self
+            .writer
+            .run(move |c| put_object_tx(c, &row, &cond, cap))
+            .await?;
+        decode_replaced(prev)
+    }
+
+    async fn get_object(&self, bucket: &str, key: &str) -> Result<Option<ObjectRecord>> {
+        let (bucket, key) = (bucket.to_string(), key.to_string());
+        self.readers
+            .run(move |c| read_object(c, &bucket, &key))
+            .await?
+            .map(RawObject::decode)
+            .transpose()
+    }
+
+    async fn delete_object(&self, bucket: &str, key: &str) -> Result<Replaced> {
+        let (bucket, key) = (bucket.to_string(), key.to_string());
+        let prev = self
+            .writer
+            .run(move |c| {
+                const SQL: &str = "SELECT size, doc, inline_data FROM objects
+                                   WHERE bucket = ?1 AND key = ?2";
+                let found = c
+                    .prepare_cached(SQL)
+                    .and_then(|mut st| {
+                        st.query_row(params![bucket, key], |r| {
+                            Ok((
+                                r.get::<_, i64>(0)? as u64,
+                                RawObject {
+                                    doc: r.get(1)?,
+                                    inline: r.get(2)?,
+                                },
+                            ))
+                        })
+                        .optional()
+                    })
+                    .map_err(sql_err(SQL))?;
+                let Some((size, raw)) = found else {
+                    return Ok(None);
+                };
+                execute(
+                    c,
+                    "DELETE FROM objects WHERE bucket = ?1 AND key = ?2",
+                    params![bucket, key],
+                )?;
+                execute(
+                    c,
+                    "UPDATE buckets SET usage_bytes = max(usage_bytes - ?2, 0),
+                                        usage_objects = max(usage_objects - 1, 0)
+                     WHERE name = ?1",
+                    params![bucket, to_i64(size)?],
+                )?;
+                Ok(Some(raw))
+            })
+            .await?;
+        decode_replaced(prev)
+    }
+
+    async fn list_objects(
+        &self,
+        bucket: &str,
+        prefix: &str,
+        start_after: &str,
+        limit: usize,
+    ) -> Result<ObjectPage> {
+        let (bucket, prefix, start_after) = (
+            bucket.to_string(),
+            prefix.to_string(),
+            start_after.to_string(),
+        );
+        // One row more than asked tells whether the listing is truncated.
+        let fetch = i64::try_from(limit.saturating_add(1)).unwrap_or(i64::MAX);
+        let rows = self
+            .readers
+            .run(move |c| {
+                let upper = semantics::prefix_upper_bound(&prefix);
+                // Index range scan on (bucket, key): both lower bounds and the upper bound are
+                // plain comparisons on the primary key.
+                let sql = if upper.is_some() {
+                    "SELECT key, size, etag, last_modified FROM objects
+                     WHERE bucket = ?1 AND key > ?2 AND key >= ?3 AND key < ?4
+                     ORDER BY key LIMIT ?5"
+                } else {
+                    "SELECT key, size, etag, last_modified FROM objects
+                     WHERE bucket = ?1 AND key > ?2 AND key >= ?3
+                     ORDER BY key LIMIT ?5"
+                };
+                let tx = c.unchecked_transaction().map_err(sql_err("begin read"))?;
+                let mut st = tx.prepare_cached(sql).map_err(sql_err(sql))?;
+                st.raw_bind_parameter(1, &bucket).map_err(sql_err(sql))?;
+                st.raw_bind_parameter(2, &start_after)
+                    .map_err(sql_err(sql))?;
+                st.raw_bind_parameter(3, &prefix).map_err(sql_err(sql))?;
+                if let Some(u) = upper {
+                    st.raw_bind_parameter(4, TextBytes(u))
+                        .map_err(sql_err(sql))?;
+                }
+                st.raw_bind_parameter(5, fetch).map_err(sql_err(sql))?;
+                let mut out = Vec::new();
+                let mut rows = st.raw_query();
+                while let Some(r) = rows.next().map_err(sql_err(sql))? {
+                    out.push((
+                        r.get::<_, String>(0).map_err(sql_err(sql))?,
+                        r.get::<_, i64>(1).map_err(sql_err(sql))? as u64,
+                        r.get::<_, String>(2).map_err(sql_err(sql))?,
+                        r.get::<_, i64>(3).map_err(sql_err(sql))?,
+                    ));
+                }
+                drop(rows);
+                drop(st);
+                if out.is_empty()
+                    && !exists(&tx, "SELECT 1 FROM buckets WHERE name = ?1", [&bucket])?
+                {
+                    return Err(Error::NoSuchBucket);
+                }
+                Ok(out)
+            })
+            .await?;
+        let truncated = rows.len() > limit;
+        let objects = rows
+            .into_iter()
+            .take(limit)
+            .map(|(key, size, etag, lm)| {
+                Ok(ObjectSummary {
+                    key,
+                    size,
+                    etag,
+                    last_modified: from_nanos(lm)?,
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        Ok(ObjectPage { objects, truncated })
+    }
+
+    // ---- multipart ----
+
+    async fn create_upload(&self, upload: &MultipartUpload) -> Result<()> {
+        let u = upload.clone();
+        let (doc, initiated) = (to_doc(upload)?, nanos(upload.initiated)?);
+        self.writer
+            .run(move |c| {
+                if !exists(c, "SELECT 1 FROM buckets WHERE name = ?1", [&u.bucket])? {
+                    return Err(Error::NoSuchBucket);
+                }
+                c.prepare_cached(
+                    "INSERT INTO uploads (upload_id, bucket, key, initiated, doc)
+                     VALUES (?1, ?2, ?3, ?4, ?5)",
+                )
+                .and_then(|mut st| {
+                    st.execute(params![u.upload_id, u.bucket, u.key, initiated, doc])
+                })
+                .map_err(insert_err(
+                    "create_upload",
+                    Error::AlreadyExists(format!("upload {}", u.upload_id)),
+                ))?;
+                Ok(())
+            })
+            .await
+    }
+
+    async fn get_upload(&self, upload_id: &str) -> Result<Option<MultipartUpload>> {
+        let id = upload_id.to_string();
+        let doc = self
+            .readers
+            .run(move |c| query_opt_doc(c, "SELECT doc FROM uploads WHERE upload_id = ?1", [id]))
+            .await?;
+        doc.map(|d| from_doc(&d, "upload")).transpose()
+    }
+
+    async fn put_part(&self, part: &PartRecord) -> Result<Option<PartRecord>> {
+        let p = part.clone();
+        let doc = to_doc(part)?;
+        let prev = self
+            .writer
+            .run(move |c| {
+                if !upload_exists(c, &p.upload_id)? {
+                    return Err(Error::NoSuchUpload);
+                }
+                let prev = query_opt_doc(
+                    c,
+                    "SELECT doc FROM parts WHERE upload_id = ?1 AND part_number = ?2",
+                    params![p.upload_id, p.part_number],
+                )?;
+                execute(
+                    c,
+                    "INSERT INTO parts (upload_id, part_number, blob_id, doc) VALUES (?1, ?2, ?3, ?4)
+                     ON CONFLICT (upload_id, part_number) DO UPDATE SET
+                       blob_id = excluded.blob_id, doc = excluded.doc",
+                    params![p.upload_id, p.part_number, p.blob_id, doc],
+                )?;
+                Ok(prev)
+            })
+            .await?;
+        prev.map(|d| from_doc(&d, "part")).transpose()
+    }
+
+    async fn list_parts(
+        &self,
+        upload_id: &str,
+        part_number_marker: u32,
+        limit: usize,
+    ) -> Result<Vec<PartRecord>> {
+        let id = upload_id.to_string();
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let docs = self
+            .readers
+            .run(move |c| {
+                let tx = c.unchecked_transaction().map_err(sql_err("begin read"))?;
+                if !upload_exists(&tx, &id)? {
+                    return Err(Error::NoSuchUpload);
+                }
+                query_docs(
+                    &tx,
+                    "SELECT doc FROM parts WHERE upload_id = ?1 AND part_number > ?2
+                     ORDER BY part_number LIMIT ?3",
+                    params![id, part_number_marker, limit],
+                )
+            })
+            .await?;
+        decode_all(docs, "part")
+    }
+
+    async fn list_uploads(
+        &self,
+        bucket: &str,
+        prefix: &str,
+        key_marker: &str,
+        upload_id_marker: &str,
+        limit: usize,
+    ) -> Result<Vec<MultipartUpload>> {
+        let (bucket, prefix, km, um) = (
+            bucket.to_string(),
+            prefix.to_string(),
+            key_marker.to_string(),
+            upload_id_marker.to_string(),
+        );
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let docs = self
+            .readers
+            .run(move |c| {
+                let tx = c.unchecked_transaction().map_err(sql_err("begin read"))?;
+                if !exists(&tx, "SELECT 1 FROM buckets WHERE name = ?1", [&bucket])? {
+                    return Err(Error::NoSuchBucket);
+                }
+                const POS: &str = "SELECT initiated FROM uploads
+                                   WHERE upload_id = ?1 AND bucket = ?2 AND key = ?3";
+                let position: Option<i64> = tx
+                    .prepare_cached(POS)
+                    .and_then(|mut st| {
+                        st.query_row(params![um, bucket, km], |r| r.get(0))
+                            .optional()
+                    })
+                    .map_err(sql_err(POS))?;
+                let marker = UploadMarker {
+                    key: km.clone(),
+                    position: position.map(|t| (i128::from(t), um.clone())),
+                    upload_id: um.clone(),
+                };
+                // Candidate rows start at max(prefix, key_marker) in index order; the exact
+                // marker rule (`UploadMarker::is_after`) filters rows of the marker key.
+                let start = if prefix.as_str() > km.as_str() {
+                    &prefix
+                } else {
+                    &km
+                };
+                let upper = semantics::prefix_upper_bound(&prefix);
+                let sql = if upper.is_some() {
+                    "SELECT key, initiated, upload_id, doc FROM uploads
+                     WHERE bucket = ?1 AND key >= ?2 AND key < ?3
+                     ORDER BY key, initiated, upload_id"
+                } else {
+                    "SELECT key, initiated, upload_id, doc FROM uploads
+                     WHERE bucket = ?1 AND key >= ?2
+                     ORDER BY key, initiated, upload_id"
+                };
+                let mut st = tx.prepare_cached(sql).map_err(sql_err(sql))?;
+                st.raw_bind_parameter(1, &bucket).map_err(sql_err(sql))?;
+                st.raw_bind_parameter(2, start).map_err(sql_err(sql))?;
+                if let Some(u) = upper {
+                    st.raw_bind_parameter(3, TextBytes(u))
+                        .map_err(sql_err(sql))?;
+                }
+                let mut rows = st.raw_query();
+                let mut out = Vec::new();
+                while (out.len() as i64) < limit
+                    && let Some(r) = rows.next().map_err(sql_err(sql))?
+                {
+                    let key: String = r.get(0).map_err(sql_err(sql))?;
+                    let initiated: i64 = r.get(1).map_err(sql_err(sql))?;
+                    let id: String = r.get(2).map_err(sql_err(sql))?;
+                    if marker.is_after(&key, i128::from(initiated), &id) {
+                        out.push(r.get::<_, String>(3).map_err(sql_err(sql))?);
+                    }
+                }
+                Ok(out)
+            })
+            .await?;
+        decode_all(docs, "upload")
+    }
+
+    async fn complete_upload(
+        &self,
+        upload_id: &str,
+        record: &ObjectRecord,
+        cond: &WriteCondition,
+        cap: Option<u64>,
+    ) -> Result<(Replaced, Vec<PartRecord>)> {
+        let id = upload_id.to_string();
+        let row = ObjectRow::new(record)?;
+        let cond = cond.clone();
+        let (prev, parts) = self
+            .writer
+            .run(move |c| {
+                if !upload_exists(c, &id)? {
+                    return Err(Error::NoSuchUpload);
+                }
+                let prev = put_object_tx(c, &row, &cond, cap)?;
+                let parts = part_docs(c, &id)?;
+                execute(c, "DELETE FROM parts WHERE upload_id = ?1", [&id])?;
+                execute(c, "DELETE FROM uploads WHERE upload_id = ?1", [&id])?;
+                Ok((prev, parts))
+            })
+            .await?;
+        let parts: Vec<PartRecord> = decode_all(parts, "part")?;
+        Ok((
+            decode_replaced(prev)?,
+            semantics::unused_parts(record, parts),
+        ))
+    }
+
+    async fn abort_upload(&self, upload_id: &str) -> Result<Vec<PartRecord>> {
+        let id = upload_id.to_string();
+        let docs = self
+            .writer
+            .run(move |c| {
+                if !upload_exists(c, &id)? {
+                    return Err(Error::NoSuchUpload);
+                }
+                let parts = part_docs(c, &id)?;
+                execute(c, "DELETE FROM parts WHERE upload_id = ?1", [&id])?;
+                execute(c, "DELETE FROM uploads WHERE upload_id = ?1", [&id])?;
+                Ok(parts)
+            })
+            .await?;
+        decode_all(docs, "part")
+    }
+
+    // ---- maintenance ----
+
+    async fn referenced_blobs(&self) -> Result<HashSet<String>> {
+        self.readers
+            .run(|c| {
+                let tx = c.unchecked_transaction().map_err(sql_err("begin read"))?;
+                let mut set = HashSet::new();
+                for ids in query_docs(
+                    &tx,
+                    "SELECT blob_ids FROM objects WHERE blob_ids IS NOT NULL",
+                    [],
+                )? {
+                    set.extend(ids.split(' ').filter(|s| !s.is_empty()).map(str::to_string));
+                }
+                set.extend(query_docs(&tx, "SELECT blob_id FROM parts", [])?);
+                Ok(set)
+            })
+            .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Builds a database exactly as release 1 left it: the v1 DDL, version row 1, and rows
+    /// whose documents are written out by hand in the v1 encoding (no `v` field, optional
+    /// fields absent, inline bytes in `inline_data`).
+    fn v1_database(path: &Path) {
+        let c = Connection::open(path).unwrap();
+        c.execute_batch("PRAGMA journal_mode = WAL;").unwrap();
+        c.execute_batch(schema::V1).unwrap();
+        c.execute_batch(
+            r#"
+            CREATE TABLE schema_version (version INTEGER NOT NULL);
+            INSERT INTO schema_version VALUES (1);
+            INSERT INTO orgs VALUES ('abc123',
+              '{"org_id":"abc123","name":"Old Org","created":"2025-01-02T03:04:05Z"}');
+            INSERT INTO buckets (name, org_id, usage_bytes, usage_objects, doc) VALUES
+              ('old-bucket', 'abc123', 3, 1,
+               '{"name":"old-bucket","org_id":"abc123","zone":"US-EAST-04A",
+                 "created":"2025-01-02T03:04:05Z","settings":{"audit_logging":null,
+                 "capacity_cap_bytes":null},"policy":null}');
+            INSERT INTO objects VALUES ('old-bucket', 'hello.txt', 3,
+              '"5d41402abc4b2a76b9719d911017c592"', 1735787045000000000, NULL,
+              '{"bucket":"old-bucket","key":"hello.txt","size":3,
+                "etag":"\"5d41402abc4b2a76b9719d911017c592\"",
+                "last_modified":"2025-01-02T03:04:05Z","headers":{},"user_metadata":{},
+                "checksums":{},"parts":[],"tags":{},"data":{"Inline":""}}',
+              x'686579');
+            "#,
+        )
+        .unwrap();
+    }
+
+    fn version(path: &Path) -> i64 {
+        Connection::open(path)
+            .unwrap()
+            .query_row("SELECT version FROM schema_version", [], |r| r.get(0))
+            .unwrap()
+    }
+
+    #[tokio::test]
+    async fn opens_and_reads_a_v1_database() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("v1.db");
+        v1_database(&path);
+        for _ in 0..2 {
+            let s = SqliteMetaStore::open(&path).unwrap();
+            let org = s.get_org("abc123").await.unwrap().unwrap();
+            assert_eq!(org.name, "Old Org");
+            assert!(org.entitlements.is_empty());
+            let o = s
+                .get_object("old-bucket", "hello.txt")
+                .await
+                .unwrap()
+                .unwrap();
+            assert_eq!(o.v, RECORD_VERSION);
+            assert_eq!(o.data, ObjectData::Inline(b"hey".to_vec()));
+            assert_eq!(o.headers, ObjectHeaders::default());
+            let page = s.list_objects("old-bucket", "", "", 10).await.unwrap();
+            assert_eq!(page.objects[0].last_modified, o.last_modified);
+            assert_eq!(s.bucket_usage("old-bucket").await.unwrap().bytes, 3);
+            // And it is writable.
+            s.delete_object("old-bucket", "hello.txt").await.unwrap();
+            s.put_object(&o, &WriteCondition::None, None).await.unwrap();
+            drop(s);
+            assert_eq!(version(&path), i64::from(schema::current_version()));
+        }
+    }
+
+    #[test]
+    fn fresh_database_is_migrated_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("m.db");
+        let mut c = Connection::open(&path).unwrap();
+        assert_eq!(schema::migrate(&mut c).unwrap(), 0);
+        assert_eq!(schema::migrate(&mut c).unwrap(), schema::current_version());
+        drop(c);
+        assert_eq!(version(&path), i64::from(schema::current_version()));
+        let rows: i64 = Connection::open(&path)
+            .unwrap()
+            .query_row("SELECT count(*) FROM schema_version", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(rows, 1);
+    }
+
+    #[test]
+    fn refuses_a_database_from_the_future() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("future.db");
+        drop(SqliteMetaStore::open(&path).unwrap());
+        Connection::open(&path)
+            .unwrap()
+            .execute("UPDATE schema_version SET version = 99", [])
+            .unwrap();
+        let err = SqliteMetaStore::open(&path).err().unwrap();
+        match err {
+            Error::FailedPrecondition(msg) => {
+                assert!(msg.contains("99") && msg.contains("newer coffer"), "{msg}")
+            }
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(version(&path), 99, "left untouched");
+    }
+
+    #[test]
+    fn database_settings() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("p.db");
+        drop(SqliteMetaStore::open(&path).unwrap());
+        let c = Connection::open(&path).unwrap();
+        let mode: String = c
+            .query_row("PRAGMA journal_mode", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(mode, "wal");
+    }
+
+    #[test]
+    fn disk_full_maps_to_insufficient_storage() {
+        let full = rusqlite::Error::SqliteFailure(
+            rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_FULL),
+            None,
+        );
+        assert!(matches!(sql_err("x")(full), Error::InsufficientStorage(_)));
+        let other = rusqlite::Error::SqliteFailure(
+            rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_CORRUPT),
+            Some("database disk image is malformed".into()),
+        );
+        assert!(matches!(sql_err("x")(other), Error::Internal(_)));
+    }
+}

@@ -1,0 +1,155 @@
+//! The SQLite schema and its migrations. `MIGRATIONS[i]` takes a database from version
+//! `i` to `i + 1`; `schema_version` holds the single current version. Migrations run in
+//! one `IMMEDIATE` transaction at open, so a database is never left half-migrated.
+//!
+//! Invariants:
+//! * A migration, once released, is never edited: old databases were built by it.
+//! * A database whose version is newer than `MIGRATIONS.len()` is refused, never touched.
+//! * Keys and names are TEXT with the default BINARY collation, so comparisons and
+//!   `ORDER BY` are byte-wise, i.e. UTF-8 order, as S3 listings require.
+
+use super::sql_err;
+use coffer_core::{Error, Result};
+use rusqlite::{Connection, OptionalExtension, TransactionBehavior};
+
+/// Version 1. Records are JSON documents (`doc`) next to the columns that queries
+/// filter, order or sum on. Object bytes stored inline live in `inline_data`, never inside
+/// the JSON document.
+pub(crate) const V1: &str = r#"
+CREATE TABLE orgs (
+    org_id TEXT PRIMARY KEY NOT NULL,
+    doc    TEXT NOT NULL
+);
+
+CREATE TABLE users (
+    uid    TEXT PRIMARY KEY NOT NULL,
+    org_id TEXT NOT NULL,
+    doc    TEXT NOT NULL
+);
+CREATE INDEX users_by_org ON users (org_id, uid);
+
+CREATE TABLE api_tokens (
+    token_id   TEXT PRIMARY KEY NOT NULL,
+    token_hash TEXT NOT NULL,
+    uid        TEXT NOT NULL,
+    org_id     TEXT NOT NULL,
+    doc        TEXT NOT NULL
+);
+CREATE UNIQUE INDEX api_tokens_by_hash ON api_tokens (token_hash);
+CREATE INDEX api_tokens_by_org ON api_tokens (org_id, token_id);
+CREATE INDEX api_tokens_by_uid ON api_tokens (uid);
+
+-- seq preserves creation order (AUTOINCREMENT: never reused). `state` mirrors doc.state.
+CREATE TABLE access_keys (
+    seq           INTEGER PRIMARY KEY AUTOINCREMENT,
+    access_key_id TEXT NOT NULL UNIQUE,
+    org_id        TEXT NOT NULL,
+    principal     TEXT NOT NULL,
+    uid           TEXT,
+    state         TEXT NOT NULL,
+    doc           TEXT NOT NULL
+);
+CREATE INDEX access_keys_by_org ON access_keys (org_id, seq);
+CREATE INDEX access_keys_by_principal ON access_keys (org_id, principal);
+CREATE INDEX access_keys_by_uid ON access_keys (uid);
+
+CREATE TABLE policies (
+    org_id TEXT NOT NULL,
+    name   TEXT NOT NULL,
+    doc    TEXT NOT NULL,
+    PRIMARY KEY (org_id, name)
+);
+
+CREATE TABLE org_settings (
+    org_id TEXT PRIMARY KEY NOT NULL,
+    doc    TEXT NOT NULL
+);
+
+-- usage_* = sums over the bucket's objects, maintained in the transaction of each write.
+CREATE TABLE buckets (
+    name          TEXT PRIMARY KEY NOT NULL,
+    org_id        TEXT NOT NULL,
+    usage_bytes   INTEGER NOT NULL DEFAULT 0,
+    usage_objects INTEGER NOT NULL DEFAULT 0,
+    doc           TEXT NOT NULL
+);
+CREATE INDEX buckets_by_org ON buckets (org_id, name);
+
+-- last_modified: unix nanoseconds. blob_ids: space-separated segment blob ids, NULL for
+-- inline objects. inline_data: the bytes of an inline object (doc.data is then empty).
+CREATE TABLE objects (
+    bucket        TEXT NOT NULL REFERENCES buckets (name),
+    key           TEXT NOT NULL,
+    size          INTEGER NOT NULL,
+    etag          TEXT NOT NULL,
+    last_modified INTEGER NOT NULL,
+    blob_ids      TEXT,
+    doc           TEXT NOT NULL,
+    inline_data   BLOB,
+    PRIMARY KEY (bucket, key)
+);
+
+-- initiated: unix nanoseconds.
+CREATE TABLE uploads (
+    upload_id TEXT PRIMARY KEY NOT NULL,
+    bucket    TEXT NOT NULL REFERENCES buckets (name),
+    key       TEXT NOT NULL,
+    initiated INTEGER NOT NULL,
+    doc       TEXT NOT NULL
+);
+CREATE INDEX uploads_by_key ON uploads (bucket, key, initiated, upload_id);
+
+CREATE TABLE parts (
+    upload_id   TEXT NOT NULL REFERENCES uploads (upload_id) ON DELETE CASCADE,
+    part_number INTEGER NOT NULL,
+    blob_id     TEXT NOT NULL,
+    doc         TEXT NOT NULL,
+    PRIMARY KEY (upload_id, part_number)
+);
+"#;
+
+/// Every migration in order; the schema version is the number applied.
+pub(crate) const MIGRATIONS: &[&str] = &[V1];
+
+pub(crate) fn current_version() -> u32 {
+    MIGRATIONS.len() as u32
+}
+
+/// Brings the database to `current_version()`; returns the version found before.
+pub(crate) fn migrate(conn: &mut Connection) -> Result<u32> {
+    let tx = conn
+        .transaction_with_behavior(TransactionBehavior::Immediate)
+        .map_err(sql_err("begin migration"))?;
+    tx.execute_batch("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
+        .map_err(sql_err("create schema_version"))?;
+    let found: i64 = tx
+        .query_row("SELECT max(version) FROM schema_version", [], |r| {
+            r.get::<_, Option<i64>>(0)
+        })
+        .optional()
+        .map_err(sql_err("read schema_version"))?
+        .flatten()
+        .unwrap_or(0);
+    let supported = i64::from(current_version());
+    if found > supported || found < 0 {
+        return Err(Error::FailedPrecondition(format!(
+            "the metadata database has schema version {found}, but this build of coffer \
+             supports versions up to {supported}; run a newer coffer"
+        )));
+    }
+    for (i, sql) in MIGRATIONS.iter().enumerate().skip(found as usize) {
+        tx.execute_batch(sql)
+            .map_err(|e| Error::internal(format!("sqlite migration to version {}: {e}", i + 1)))?;
+    }
+    if found != supported {
+        tx.execute("DELETE FROM schema_version", [])
+            .map_err(sql_err("clear schema_version"))?;
+        tx.execute(
+            "INSERT INTO schema_version (version) VALUES (?1)",
+            [supported],
+        )
+        .map_err(sql_err("write schema_version"))?;
+    }
+    tx.commit().map_err(sql_err("commit migration"))?;
+    Ok(found as u32)
+}
