@@ -3,6 +3,8 @@
 
 use clap::{Parser, Subcommand};
 
+mod cli;
+
 #[derive(Parser)]
 #[command(
     name = "coffer",
@@ -20,6 +22,10 @@ enum Command {
     Server(coffer_server::ServerArgs),
     /// Load-test an S3 endpoint (PUT/GET large and small objects, list, multipart).
     Bench(coffer_bench::BenchArgs),
+    /// Management API clients: `key`, `policy`, `bucket`, `org`, `can-i`, `token`,
+    /// `user`, `whoami` (see `cli`).
+    #[command(flatten)]
+    Client(cli::ClientCommand),
 }
 
 fn init_logging(json: bool) {
@@ -69,5 +75,8 @@ async fn main() -> anyhow::Result<()> {
             Ok(())
         }
         Command::Bench(args) => coffer_bench::run(args).await,
+        // The client reports its own errors; its exit code distinguishes failed
+        // requests (1) from usage errors (2).
+        Command::Client(cmd) => std::process::exit(cli::run(cmd).await),
     }
 }

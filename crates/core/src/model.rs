@@ -317,52 +317,19 @@ pub enum WriteCondition {
     IfMatch(String),
 }
 
-/// Small serde helper: inline bytes as base64 inside JSON documents.
+/// Inline bytes as base64 inside JSON documents.
 mod serde_bytes_b64 {
+    use base64::Engine;
+    use base64::engine::general_purpose::STANDARD;
     use serde::{Deserialize, Deserializer, Serializer};
 
-    const ALPHA: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-
     pub fn serialize<S: Serializer>(v: &[u8], s: S) -> Result<S::Ok, S::Error> {
-        let mut out = String::with_capacity(v.len().div_ceil(3) * 4);
-        for c in v.chunks(3) {
-            let n = (u32::from(c[0]) << 16)
-                | (u32::from(*c.get(1).unwrap_or(&0)) << 8)
-                | u32::from(*c.get(2).unwrap_or(&0));
-            out.push(ALPHA[(n >> 18) as usize & 63] as char);
-            out.push(ALPHA[(n >> 12) as usize & 63] as char);
-            out.push(if c.len() > 1 {
-                ALPHA[(n >> 6) as usize & 63] as char
-            } else {
-                '='
-            });
-            out.push(if c.len() > 2 {
-                ALPHA[n as usize & 63] as char
-            } else {
-                '='
-            });
-        }
-        s.serialize_str(&out)
+        s.serialize_str(&STANDARD.encode(v))
     }
 
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<u8>, D::Error> {
         let s = String::deserialize(d)?;
-        let mut out = Vec::with_capacity(s.len() / 4 * 3);
-        let mut acc = 0u32;
-        let mut bits = 0;
-        for ch in s.bytes().filter(|b| *b != b'=') {
-            let val = ALPHA
-                .iter()
-                .position(|a| *a == ch)
-                .ok_or_else(|| serde::de::Error::custom("invalid base64"))?;
-            acc = (acc << 6) | val as u32;
-            bits += 6;
-            if bits >= 8 {
-                bits -= 8;
-                out.push((acc >> bits) as u8);
-            }
-        }
-        Ok(out)
+        STANDARD.decode(s).map_err(serde::de::Error::custom)
     }
 }
 
@@ -373,7 +340,7 @@ mod tests {
     #[test]
     fn inline_data_round_trips() {
         for n in 0..10 {
-            let d = ObjectData::Inline((0..n).map(|i| i as u8 * 37).collect());
+            let d = ObjectData::Inline((0..n).map(|i| (i * 37) as u8).collect());
             let j = serde_json::to_string(&d).unwrap();
             assert_eq!(serde_json::from_str::<ObjectData>(&j).unwrap(), d);
         }

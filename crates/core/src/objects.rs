@@ -400,9 +400,14 @@ impl ObjectService {
     /// Deleting an absent key succeeds (S3 semantics); absent bucket → `NoSuchBucket`.
     pub async fn delete_object(&self, bucket: &str, key: &str) -> Result<()> {
         self.get_bucket(bucket).await?;
-        let replaced = self.meta.delete_object(bucket, key).await?;
-        self.delete_record_blobs(replaced.previous).await;
-        Ok(())
+        let (meta, blobs) = (self.meta.clone(), self.blobs.clone());
+        let (bucket, key) = (bucket.to_string(), key.to_string());
+        to_completion(async move {
+            let replaced = meta.delete_object(&bucket, &key).await?;
+            delete_record_blobs(&*blobs, replaced.previous).await;
+            Ok(())
+        })
+        .await
     }
 
     /// Copies into new storage (never shares blobs). A multipart source becomes a
@@ -434,10 +439,14 @@ impl ObjectService {
 
     pub async fn abort_multipart(&self, bucket: &str, key: &str, upload_id: &str) -> Result<()> {
         self.upload_for(bucket, key, upload_id).await?;
-        let parts = self.meta.abort_upload(upload_id).await?;
-        self.delete_blobs(parts.iter().map(|p| p.blob_id.as_str()))
-            .await;
-        Ok(())
+        let (meta, blobs) = (self.meta.clone(), self.blobs.clone());
+        let upload_id = upload_id.to_string();
+        to_completion(async move {
+            let parts = meta.abort_upload(&upload_id).await?;
+            delete_blobs(&*blobs, parts.iter().map(|p| p.blob_id.as_str())).await;
+            Ok(())
+        })
+        .await
     }
 
     pub async fn list_parts(
@@ -459,19 +468,54 @@ impl ObjectService {
     pub async fn bucket_usage(&self, name: &str) -> Result<Usage> {
         self.meta.bucket_usage(name).await
     }
+}
 
-    /// Best effort: a blob left behind is an orphan that start-up recovery removes.
-    async fn delete_blobs<'a>(&self, ids: impl Iterator<Item = &'a str>) {
-        for id in ids {
-            if let Err(e) = self.blobs.delete(id).await {
-                tracing::warn!(blob_id = id, error = %e, "could not delete unreferenced blob");
-            }
+/// Runs the tail of a mutation (blob commit, metadata commit, deletion of the blobs it
+/// unreferenced) on its own task and waits for it. A caller that goes away mid-way (the
+/// client disconnected) then cannot strand a committed blob without its record, or a
+/// replaced record's blobs without their deletion.
+async fn to_completion<T, F>(tail: F) -> Result<T>
+where
+    F: std::future::Future<Output = Result<T>> + Send + 'static,
+    T: Send + 'static,
+{
+    tokio::spawn(tail)
+        .await
+        .map_err(|e| Error::internal(format!("commit task failed: {e}")))?
+}
+
+/// Best effort: a blob left behind is an orphan that start-up recovery removes.
+async fn delete_blobs<'a>(blobs: &dyn BlobStore, ids: impl Iterator<Item = &'a str>) {
+    for id in ids {
+        if let Err(e) = blobs.delete(id).await {
+            tracing::warn!(blob_id = id, error = %e, "could not delete unreferenced blob");
         }
     }
+}
 
-    async fn delete_record_blobs(&self, record: Option<ObjectRecord>) {
-        if let Some(r) = record {
-            self.delete_blobs(r.data.blob_ids()).await;
+async fn delete_record_blobs(blobs: &dyn BlobStore, record: Option<ObjectRecord>) {
+    if let Some(r) = record {
+        delete_blobs(blobs, r.data.blob_ids()).await;
+    }
+}
+
+/// Metadata commit of a record whose bytes are durable. On failure its blobs are
+/// deleted; on success the replaced record's blobs are.
+async fn commit_object(
+    meta: &dyn MetaStore,
+    blobs: &dyn BlobStore,
+    record: ObjectRecord,
+    cond: &WriteCondition,
+    cap: Option<u64>,
+) -> Result<ObjectRecord> {
+    match meta.put_object(&record, cond, cap).await {
+        Ok(replaced) => {
+            delete_record_blobs(blobs, replaced.previous).await;
+            Ok(record)
+        }
+        Err(e) => {
+            delete_blobs(blobs, record.data.blob_ids()).await;
+            Err(e)
         }
     }
 }

@@ -1213,3 +1213,46 @@ async fn policy_service_reload_survives_restart() {
         Err(coffer_core::Error::NotFound(_))
     ));
 }
+
+#[tokio::test]
+async fn choke_point_renders_internal_errors_and_panics() {
+    use axum::routing::get;
+    use coffer_mgmt::{ApiError, choke};
+    let app = choke::layer(
+        Router::new()
+            .route(
+                "/internal",
+                get(|| async {
+                    Err::<String, _>(ApiError::from(coffer_core::Error::internal(
+                        "sqlite: database is locked at /var/secret",
+                    )))
+                }),
+            )
+            .route(
+                "/panic",
+                get(|| async {
+                    if true {
+                        panic!("boom in handler");
+                    }
+                    "unreachable"
+                }),
+            ),
+    );
+    for path in ["/internal", "/panic"] {
+        let resp = app
+            .clone()
+            .oneshot(Request::get(path).body(Body::empty()).unwrap())
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 500);
+        assert_eq!(resp.headers()["content-type"], "application/json");
+        let id = resp.headers()["x-request-id"].to_str().unwrap().to_string();
+        let bytes = resp.into_body().collect().await.unwrap().to_bytes();
+        let v: Value = serde_json::from_slice(&bytes).unwrap();
+        assert_eq!(v["code"], json!(13));
+        assert_eq!(v["details"], json!([]));
+        let msg = v["message"].as_str().unwrap();
+        assert!(msg.contains(&id), "{msg}");
+        assert!(!msg.contains("sqlite") && !msg.contains("boom"), "{msg}");
+    }
+}

@@ -4,7 +4,8 @@
 //! 1. creates the request id and attaches it to the request extensions (the access
 //!    check, handlers and logs reuse it);
 //! 2. runs the request gates ([`crate::gates`]: SigV2 rejected, presign ≤ 7 days)
-//!    before s3s does any work (no key lookup, no signature computation);
+//!    before s3s does any work (no key lookup, no signature computation), then
+//!    re-signs requests whose SigV4 region s3s would refuse ([`crate::resign`]);
 //! 3. after s3s answered, makes sure the response carries `x-amz-request-id` and that an
 //!    S3 XML error body carries `Resource` and `RequestId` — including the errors s3s
 //!    produces itself (signature mismatch, malformed requests, routing), which the
@@ -13,16 +14,19 @@
 use crate::errors::REQUEST_ID_HEADER;
 use crate::gates::precheck;
 use crate::reqid::RequestId;
+use crate::resign::RegionNormalizer;
 use bytes::Bytes;
 use futures::future::BoxFuture;
 use http::HeaderValue;
 use s3s::service::S3Service;
 use s3s::{Body, HttpError, HttpRequest, HttpResponse, S3Error};
+use std::sync::Arc;
 
 /// `S3Service` plus the request-id and gate handling above. Cheap to clone.
 #[derive(Clone)]
 pub struct S3HttpService {
     inner: S3Service,
+    normalizer: Arc<RegionNormalizer>,
 }
 
 impl std::fmt::Debug for S3HttpService {
@@ -35,8 +39,11 @@ impl std::fmt::Debug for S3HttpService {
 const MAX_ERROR_BODY: usize = 64 * 1024;
 
 impl S3HttpService {
-    pub fn new(inner: S3Service) -> Self {
-        Self { inner }
+    pub fn new(inner: S3Service, normalizer: RegionNormalizer) -> Self {
+        Self {
+            inner,
+            normalizer: Arc::new(normalizer),
+        }
     }
 
     /// The wrapped service (without the wrapper's guarantees).
@@ -60,6 +67,7 @@ impl S3HttpService {
             finish(&mut resp, &rid, &path);
             return Ok(resp);
         }
+        self.normalizer.apply(&mut req).await;
         let mut resp = self.inner.call(req).await?;
         finish(&mut resp, &rid, &path);
         Ok(resp)

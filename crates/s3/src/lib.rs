@@ -4,7 +4,8 @@
 //!
 //! Request path (one choke point, DESIGN habit 2):
 //! 1. [`http_service::S3HttpService`] — request id, SigV2 / presign-expiry gates before
-//!    any work, `x-amz-request-id` and complete error XML on every response.
+//!    any work, SigV4 region normalization ([`resign`]), `x-amz-request-id` and complete
+//!    error XML on every response.
 //! 2. s3s — routing, SigV4 verification through [`access::Authenticator`].
 //! 3. [`access::AccessControl`] — session token, the action table ([`actions`]), the
 //!    org policy engine, bucket ownership; attaches the verified [`access::Caller`].
@@ -22,6 +23,7 @@ pub mod gateway;
 pub mod host;
 pub mod http_service;
 pub mod reqid;
+pub mod resign;
 pub mod wire;
 
 use coffer_core::identity::IdentityService;
@@ -46,10 +48,12 @@ pub struct S3Deps {
 
 /// The s3s service with Coffer's auth, access control, host parsing and handlers.
 ///
-/// Serve it through [`S3HttpService`] ([`build_http_service`]) to also get request ids
-/// and complete error bodies on errors s3s produces itself, and the SigV2/presign gates
-/// before any key lookup. Served bare, the same gates still run in the access check,
-/// and every response the gateway produces carries `x-amz-request-id`.
+/// Serve it through [`S3HttpService`] ([`build_http_service`]): only the wrapper
+/// accepts SigV4 regions outside `[a-z0-9-]+` (e.g. the zone `US-EAST-04A`, which s3s
+/// 0.14 refuses), adds request ids and complete error bodies to errors s3s produces
+/// itself, and runs the SigV2/presign gates before any key lookup. Served bare, the
+/// gates still run in the access check and every response the gateway produces carries
+/// `x-amz-request-id`, but uppercase regions fail with `InvalidRequest`.
 pub fn build_service(deps: S3Deps) -> s3s::service::S3Service {
     let S3Deps {
         objects,
@@ -70,5 +74,6 @@ pub fn build_service(deps: S3Deps) -> s3s::service::S3Service {
 
 /// [`build_service`] wrapped in [`S3HttpService`]; what the S3 listener should serve.
 pub fn build_http_service(deps: S3Deps) -> S3HttpService {
-    S3HttpService::new(build_service(deps))
+    let normalizer = resign::RegionNormalizer::new(deps.identity.clone());
+    S3HttpService::new(build_service(deps), normalizer)
 }

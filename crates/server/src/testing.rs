@@ -189,7 +189,8 @@ pub fn s3_client_for(endpoint: &str, key: &TestKey) -> aws_sdk_s3::Client {
     let conf = aws_sdk_s3::Config::builder()
         .behavior_version_latest()
         .endpoint_url(endpoint)
-        .region(Region::new("US-EAST-04A"))
+        // s3s 0.14 rejects credential-scope regions that are not lowercase (docs/architecture.md).
+        .region(Region::new("us-east-1"))
         .credentials_provider(creds)
         .force_path_style(true)
         .build();

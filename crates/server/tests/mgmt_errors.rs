@@ -339,7 +339,7 @@ async fn member_needs_policies() {
 #[tokio::test]
 async fn archive_settings_need_entitlement() {
     let ts = TestServer::start().await;
-    let (s3, _) = ts.s3_client_with_allow_all().await;
+    let s3 = s3_admin_client(&ts).await;
     s3.create_bucket()
         .bucket("arch")
         .send()

@@ -282,7 +282,7 @@ async fn organization_settings_example() {
 async fn bucket_examples() {
     let ts = TestServer::start().await;
     let tok = Some(ts.admin_token.as_str());
-    let (s3, _key) = ts.s3_client_with_allow_all().await;
+    let s3 = s3_admin_client(&ts).await;
     s3.create_bucket()
         .bucket("string")
         .send()

@@ -89,7 +89,6 @@ async fn inline_bytes_are_not_in_the_json_document() {
 async fn fill(s: &SqliteMetaStore, b: &str, n: usize) {
     s.create_bucket(&bucket(b)).await.unwrap();
     // Concurrent puts: also exercises group commit while filling.
-    let s = &*s;
     for chunk in (0..n).collect::<Vec<_>>().chunks(500) {
         let futs = chunk.iter().map(|i| async move {
             s.put_object(

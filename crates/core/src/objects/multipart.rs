@@ -1,12 +1,13 @@
 //! Multipart uploads. Parts always go to blob files through the same pipeline as PUT;
 //! completion is metadata-only: the parts' blobs become the object's segments in order.
 
-use super::ingest::{ChecksumPlan, IngestPlan};
+use super::ingest::{ChecksumPlan, IngestPlan, Ingested};
 use super::read::check_conditions;
 use super::write::{validate_tags, validate_user_metadata};
 use super::{
     CompleteMultipartInput, CreateMultipartInput, ListPartsOutput, MAX_PARTS, MAX_PUT_SIZE,
-    MIN_PART_SIZE, ObjectService, UploadPartCopyInput, UploadPartInput,
+    MIN_PART_SIZE, ObjectService, UploadPartCopyInput, UploadPartInput, delete_blobs,
+    delete_record_blobs, to_completion,
 };
 use crate::checksum::{
     ChecksumAlgorithm, ChecksumType, composite_checksum, decode_checksum, decode_content_md5,
@@ -134,18 +135,16 @@ impl ObjectService {
             .digest
             .md5
             .ok_or_else(|| Error::internal("md5 not computed"))?;
-        let size = ingested.size;
-        let blob_id = ingested.commit_blob().await?;
-        self.commit_part(PartRecord {
+        let part = PartRecord {
             upload_id: input.upload_id,
             part_number: input.part_number,
-            size,
+            size: ingested.size,
             etag: etag_from_md5(&md5),
             last_modified: self.clock.now(),
             checksums,
-            blob_id,
-        })
-        .await
+            blob_id: String::new(),
+        };
+        self.commit_part(ingested, part).await
     }
 
     pub(super) async fn do_upload_part_copy(
@@ -199,36 +198,39 @@ impl ObjectService {
                 }
             }
         }
-        let blob_id = ingested.commit_blob().await?;
-        self.commit_part(PartRecord {
+        let part = PartRecord {
             upload_id: input.upload_id,
             part_number: input.part_number,
             size: len,
             etag: etag_from_md5(&md5),
             last_modified: self.clock.now(),
             checksums,
-            blob_id,
-        })
-        .await
+            blob_id: String::new(),
+        };
+        self.commit_part(ingested, part).await
     }
 
-    /// Metadata commit of a part whose blob is durable; deletes the blob of the part it
-    /// replaced, or its own blob if the commit failed (e.g. the upload was aborted).
-    async fn commit_part(&self, part: PartRecord) -> Result<PartRecord> {
-        match self.meta.put_part(&part).await {
-            Ok(replaced) => {
-                if let Some(old) = replaced {
-                    self.delete_blobs(std::iter::once(old.blob_id.as_str()))
-                        .await;
+    /// Commits the part's blob, then its metadata; deletes the blob of the part it
+    /// replaced, or its own blob if the metadata commit failed (e.g. the upload was
+    /// aborted meanwhile).
+    async fn commit_part(&self, ingested: Ingested, mut part: PartRecord) -> Result<PartRecord> {
+        let (meta, blobs) = (self.meta.clone(), self.blobs.clone());
+        to_completion(async move {
+            part.blob_id = ingested.commit_blob().await?;
+            match meta.put_part(&part).await {
+                Ok(replaced) => {
+                    if let Some(old) = replaced {
+                        delete_blobs(&*blobs, std::iter::once(old.blob_id.as_str())).await;
+                    }
+                    Ok(part)
                 }
-                Ok(part)
+                Err(e) => {
+                    delete_blobs(&*blobs, std::iter::once(part.blob_id.as_str())).await;
+                    Err(e)
+                }
             }
-            Err(e) => {
-                self.delete_blobs(std::iter::once(part.blob_id.as_str()))
-                    .await;
-                Err(e)
-            }
-        }
+        })
+        .await
     }
 
     async fn all_parts(&self, upload_id: &str) -> Result<BTreeMap<u32, PartRecord>> {
@@ -372,19 +374,21 @@ impl ObjectService {
                     .collect(),
             ),
         };
-        let (replaced, unused) = self
-            .meta
-            .complete_upload(
-                &input.upload_id,
-                &record,
-                &input.cond,
-                bucket.settings.capacity_cap_bytes,
-            )
-            .await?;
-        self.delete_blobs(unused.iter().map(|p| p.blob_id.as_str()))
-            .await;
-        self.delete_record_blobs(replaced.previous).await;
-        Ok(record)
+        let (meta, blobs) = (self.meta.clone(), self.blobs.clone());
+        let (upload_id, cond, cap) = (
+            input.upload_id,
+            input.cond,
+            bucket.settings.capacity_cap_bytes,
+        );
+        to_completion(async move {
+            let (replaced, unused) = meta
+                .complete_upload(&upload_id, &record, &cond, cap)
+                .await?;
+            delete_blobs(&*blobs, unused.iter().map(|p| p.blob_id.as_str())).await;
+            delete_record_blobs(&*blobs, replaced.previous).await;
+            Ok(record)
+        })
+        .await
     }
 
     pub(super) async fn do_list_parts(

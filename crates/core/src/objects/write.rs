@@ -1,10 +1,10 @@
 //! PUT and CopyObject: validation, pre-checks, and the verify → commit sequence.
 
-use super::ingest::{ChecksumPlan, IngestPlan, hash_buffer};
+use super::ingest::{ChecksumPlan, IngestPlan, Ingested, Staged, hash_buffer};
 use super::read::check_conditions;
 use super::{
     CopyObjectInput, MAX_PUT_SIZE, MAX_USER_METADATA, MetadataDirective, ObjectService,
-    PutObjectInput,
+    PutObjectInput, commit_object, to_completion,
 };
 use crate::checksum::{
     ChecksumAlgorithm, decode_content_md5, encode_b64, etag_from_md5, etags_match, get_checksum,
@@ -85,13 +85,11 @@ impl ObjectService {
             .digest
             .md5
             .ok_or_else(|| Error::internal("md5 not computed"))?;
-        let size = ingested.size;
-        let data = ingested.commit().await?;
-        let record = ObjectRecord {
+        let mut record = ObjectRecord {
             v: RECORD_VERSION,
             bucket: input.bucket,
             key: input.key,
-            size,
+            size: ingested.size,
             etag: etag_from_md5(&md5),
             last_modified: self.clock.now(),
             headers: input.headers,
@@ -99,10 +97,15 @@ impl ObjectService {
             checksums,
             parts: Vec::new(),
             tags: input.tags,
-            data,
+            data: ObjectData::Inline(Vec::new()),
         };
-        self.commit_object(record, &input.cond, bucket.settings.capacity_cap_bytes)
-            .await
+        let (meta, blobs) = (self.meta.clone(), self.blobs.clone());
+        let (cond, cap) = (input.cond, bucket.settings.capacity_cap_bytes);
+        to_completion(async move {
+            record.data = ingested.commit().await?;
+            commit_object(&*meta, &*blobs, record, &cond, cap).await
+        })
+        .await
     }
 
     /// Fails fast, before any byte is streamed, when the write cannot succeed: the write
@@ -143,26 +146,6 @@ impl ObjectService {
                 Err(Error::PreconditionFailed)
             }
             _ => Ok(()),
-        }
-    }
-
-    /// Metadata commit of a record whose bytes are durable. On failure its blobs are
-    /// deleted; on success the replaced record's blobs are.
-    pub(super) async fn commit_object(
-        &self,
-        record: ObjectRecord,
-        cond: &WriteCondition,
-        cap: Option<u64>,
-    ) -> Result<ObjectRecord> {
-        match self.meta.put_object(&record, cond, cap).await {
-            Ok(replaced) => {
-                self.delete_record_blobs(replaced.previous).await;
-                Ok(record)
-            }
-            Err(e) => {
-                self.delete_blobs(record.data.blob_ids()).await;
-                Err(e)
-            }
         }
     }
 
@@ -223,10 +206,14 @@ impl ObjectService {
             _ => Vec::new(),
         };
         let size = src.size;
-        let (digest, data) = match src.data {
+        let ingested = match src.data {
             ObjectData::Inline(bytes) => {
                 let (digest, bytes) = hash_buffer(need_md5, compute, bytes).await?;
-                (digest, ObjectData::Inline(bytes))
+                Ingested {
+                    size,
+                    digest,
+                    staged: Staged::Inline(bytes),
+                }
             }
             segments @ ObjectData::Segments(_) => {
                 let body = self.open_body(segments, 0, size).await?;
@@ -237,11 +224,10 @@ impl ObjectService {
                     md5: need_md5,
                     algorithms: compute,
                 };
-                let ingested = self.ingest(body, &plan).await?;
-                let digest = ingested.digest.clone();
-                (digest, ingested.commit().await?)
+                self.ingest(body, &plan).await?
             }
         };
+        let digest = &ingested.digest;
         let etag = match digest.md5 {
             Some(m) => etag_from_md5(&m),
             None => src.etag.clone(),
@@ -259,7 +245,7 @@ impl ObjectService {
             set_checksum(&mut checksums, a, value);
             checksums.checksum_type = Some("FULL_OBJECT".into());
         }
-        let record = ObjectRecord {
+        let mut record = ObjectRecord {
             v: RECORD_VERSION,
             bucket: input.dst_bucket,
             key: input.dst_key,
@@ -271,10 +257,15 @@ impl ObjectService {
             checksums,
             parts: Vec::new(),
             tags,
-            data,
+            data: ObjectData::Inline(Vec::new()),
         };
-        self.commit_object(record, &input.cond, dst_bucket.settings.capacity_cap_bytes)
-            .await
+        let (meta, blobs) = (self.meta.clone(), self.blobs.clone());
+        let (cond, cap) = (input.cond, dst_bucket.settings.capacity_cap_bytes);
+        to_completion(async move {
+            record.data = ingested.commit().await?;
+            commit_object(&*meta, &*blobs, record, &cond, cap).await
+        })
+        .await
     }
 }
 

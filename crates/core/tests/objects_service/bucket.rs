@@ -14,34 +14,34 @@ async fn creation_rules() {
     let env = env_with(cfg(&["US-EAST-04A", "US-WEST-01A"], 4)).await;
     let s = &env.svc;
     assert!(matches!(
-        s.create_bucket(ORG, "b1", None).await,
+        s.create_bucket(ORG, "bk1", None).await,
         Err(Error::InvalidLocationConstraint(_))
     ));
     let b = s
-        .create_bucket(ORG, "b1", Some("US-WEST-01A"))
+        .create_bucket(ORG, "bk1", Some("US-WEST-01A"))
         .await
         .unwrap();
     assert_eq!(b.zone, "US-WEST-01A");
     assert_eq!(b.org_id, ORG);
     assert!(matches!(
-        s.create_bucket(ORG, "b2", Some("MARS-01")).await,
+        s.create_bucket(ORG, "bk2", Some("MARS-01")).await,
         Err(Error::InvalidLocationConstraint(_))
     ));
     // Idempotent in the same zone; other zone or other org fail.
     assert_eq!(
-        s.create_bucket(ORG, "b1", Some("US-WEST-01A"))
+        s.create_bucket(ORG, "bk1", Some("US-WEST-01A"))
             .await
             .unwrap(),
         b
     );
     assert_eq!(
-        s.create_bucket(ORG, "b1", Some("US-EAST-04A"))
+        s.create_bucket(ORG, "bk1", Some("US-EAST-04A"))
             .await
             .unwrap_err(),
         Error::BucketAlreadyOwnedByYou
     );
     assert_eq!(
-        s.create_bucket("org002", "b1", Some("US-WEST-01A"))
+        s.create_bucket("org002", "bk1", Some("US-WEST-01A"))
             .await
             .unwrap_err(),
         Error::BucketAlreadyExists
@@ -64,18 +64,18 @@ async fn creation_rules() {
     assert_eq!(a.zone, "US-EAST-04A");
     assert_eq!(s.create_reserved_bucket(ORG, &audit).await.unwrap(), a);
     // "bkt" (from env), b1, audit: one more fits, then the limit.
-    s.create_bucket(ORG, "b3", Some("US-EAST-04A"))
+    s.create_bucket(ORG, "bk3", Some("US-EAST-04A"))
         .await
         .unwrap();
     assert!(matches!(
-        s.create_bucket(ORG, "b4", Some("US-EAST-04A")).await,
+        s.create_bucket(ORG, "bk4", Some("US-EAST-04A")).await,
         Err(Error::ResourceExhausted(_))
     ));
     // Re-creating an owned bucket is still fine at the limit; other orgs are unaffected.
-    s.create_bucket(ORG, "b3", Some("US-EAST-04A"))
+    s.create_bucket(ORG, "bk3", Some("US-EAST-04A"))
         .await
         .unwrap();
-    s.create_bucket("org002", "b4", Some("us-east-04a"))
+    s.create_bucket("org002", "bk4", Some("us-east-04a"))
         .await
         .unwrap();
     let names: Vec<String> = s
@@ -85,7 +85,7 @@ async fn creation_rules() {
         .into_iter()
         .map(|b| b.name)
         .collect();
-    assert_eq!(names, ["b1", "b3", BUCKET, &audit]);
+    assert_eq!(names, ["bk1", "bk3", BUCKET, &audit]);
 }
 
 #[tokio::test]

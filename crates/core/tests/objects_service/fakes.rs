@@ -383,6 +383,8 @@ pub struct BlobInner {
     pub fail_writes: AtomicBool,
     /// Sizes of every `write` call, to observe chunking.
     pub write_sizes: Mutex<Vec<usize>>,
+    /// Milliseconds each `commit` takes.
+    pub commit_delay_ms: AtomicUsize,
     next_id: AtomicUsize,
 }
 
@@ -420,6 +422,10 @@ impl BlobWriter for MemWriter {
         Ok(())
     }
     async fn commit(self: Box<Self>) -> Result<String> {
+        let delay = self.inner.commit_delay_ms.load(Ordering::SeqCst);
+        if delay > 0 {
+            tokio::time::sleep(std::time::Duration::from_millis(delay as u64)).await;
+        }
         let id = format!(
             "blob{:06}",
             self.inner.next_id.fetch_add(1, Ordering::SeqCst)

@@ -482,3 +482,25 @@ async fn a_cancelled_put_aborts_its_blob() {
     assert_eq!(env.blobs.open(), 0);
     assert_nothing_stored(&env, "k");
 }
+
+#[tokio::test]
+async fn a_put_cancelled_after_verification_still_completes() {
+    let env = env().await;
+    env.blobs.0.commit_delay_ms.store(300, Ordering::SeqCst);
+    let bytes = data(THRESHOLD * 2, 1);
+    let r = tokio::time::timeout(
+        std::time::Duration::from_millis(100),
+        env.svc.put_object(put_input("k", &bytes)),
+    )
+    .await;
+    assert!(r.is_err(), "the put was cancelled during the blob commit");
+    for _ in 0..100 {
+        if env.meta.state.lock().objects.contains_key(&(BUCKET.to_string(), "k".to_string())) {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    assert_eq!(read_all(&env, "k").await.unwrap(), bytes);
+    assert_eq!(env.blobs.count(), 1);
+    assert_eq!(env.blobs.open(), 0);
+}

@@ -107,3 +107,22 @@ pub async fn member(ts: &TestServer) -> (String, String) {
     .ok();
     (uid, v["token"].as_str().unwrap().to_string())
 }
+
+/// An allow-all policy, an admin key and an S3 client for it. The client signs with
+/// region `us-east-1`: s3s currently rejects the harness's `US-EAST-04A` credential
+/// scope (reported; SPEC §4 says any non-empty region is accepted), and these tests are
+/// about the management API, not that.
+pub async fn s3_admin_client(ts: &TestServer) -> aws_sdk_s3::Client {
+    use aws_sdk_s3::config::{Credentials, Region};
+    ts.allow_all().await;
+    let key = ts.create_key(&ts.admin_token).await;
+    let creds = Credentials::new(key.access_key_id, key.secret_key, None, None, "mgmt-test");
+    let conf = aws_sdk_s3::Config::builder()
+        .behavior_version_latest()
+        .endpoint_url(&ts.s3_endpoint)
+        .region(Region::new("us-east-1"))
+        .credentials_provider(creds)
+        .force_path_style(true)
+        .build();
+    aws_sdk_s3::Client::from_conf(conf)
+}

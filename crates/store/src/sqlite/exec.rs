@@ -110,26 +110,7 @@ impl Writer {
 }
 
 fn writer_loop(conn: Connection, rx: mpsc::Receiver<Box<dyn WriteJob>>) {
-    let (mut nb, mut nj, mut tr, mut tc) = (0u64, 0u64, 0f64, 0f64);
-    let (mut slow, mut slow_t) = (0u64, 0f64);
-    let mut last = std::time::Instant::now();
     while let Ok(first) = rx.recv() {
-        if last.elapsed().as_secs() >= 1 && nb > 0 {
-            eprintln!(
-                "batches {nb} jobs/batch {:.1} run {:.2}ms commit {:.2}ms",
-                nj as f64 / nb as f64,
-                tr / nb as f64 * 1e3,
-                tc / nb as f64 * 1e3
-            );
-            eprintln!("  slow(>4ms) {slow} total {:.0}ms", slow_t * 1e3);
-            slow = 0;
-            slow_t = 0.0;
-            nb = 0;
-            nj = 0;
-            tr = 0.0;
-            tc = 0.0;
-            last = std::time::Instant::now();
-        }
         let mut batch = vec![first];
         while batch.len() < MAX_BATCH {
             match rx.try_recv() {
@@ -137,15 +118,7 @@ fn writer_loop(conn: Connection, rx: mpsc::Receiver<Box<dyn WriteJob>>) {
                 Err(_) => break,
             }
         }
-        nb += 1;
-        nj += batch.len() as u64;
-        let (a, b) = run_batch(&conn, batch);
-        tr += a;
-        tc += b;
-        if b > 0.004 {
-            slow += 1;
-            slow_t += b;
-        }
+        run_batch(&conn, batch);
     }
 }
 
@@ -155,9 +128,7 @@ fn exec_cached(conn: &Connection, sql: &str) -> Result<()> {
         .map_err(sql_err(sql))
 }
 
-fn run_batch(conn: &Connection, mut batch: Vec<Box<dyn WriteJob>>) -> (f64, f64) {
-    let t0 = std::time::Instant::now();
-    let mut t1 = t0;
+fn run_batch(conn: &Connection, mut batch: Vec<Box<dyn WriteJob>>) {
     let outcome = (|| {
         exec_cached(conn, "BEGIN IMMEDIATE")?;
         for job in batch.iter_mut() {
@@ -173,7 +144,6 @@ fn run_batch(conn: &Connection, mut batch: Vec<Box<dyn WriteJob>>) -> (f64, f64)
                 return Err(e);
             }
         }
-        t1 = std::time::Instant::now();
         exec_cached(conn, "COMMIT").inspect_err(|_| {
             // A failed COMMIT may leave the transaction open; end it. (It may also have
             // been rolled back automatically already, so the error is ignored.)
@@ -186,7 +156,6 @@ fn run_batch(conn: &Connection, mut batch: Vec<Box<dyn WriteJob>>) -> (f64, f64)
     for job in batch {
         job.finish(&outcome);
     }
-    ((t1 - t0).as_secs_f64(), t1.elapsed().as_secs_f64())
 }
 
 /// A fixed pool of read-only connections. A semaphore with one permit per connection
@@ -244,5 +213,80 @@ impl Readers {
         })
         .await
         .map_err(|e| Error::internal(format!("sqlite read task failed: {e}")))?
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    fn insert(c: &Connection, x: i64) -> Result<()> {
+        c.execute("INSERT INTO t (x) VALUES (?1)", [x])
+            .map(|_| ())
+            .map_err(sql_err("insert"))
+    }
+
+    /// Requests queued while the writer is busy share one transaction; a request that
+    /// fails or panics after writing is rolled back alone, the others commit.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn batched_requests_fail_alone() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("w.db");
+        let c = Connection::open(&path).unwrap();
+        c.execute_batch("PRAGMA journal_mode = WAL; CREATE TABLE t (x INTEGER PRIMARY KEY);")
+            .unwrap();
+        let w = Arc::new(Writer::start(c).unwrap());
+
+        // Occupy the writer so the next requests queue up and form one batch.
+        let blocker = {
+            let w = w.clone();
+            tokio::spawn(async move {
+                w.run(|_| {
+                    std::thread::sleep(Duration::from_millis(200));
+                    Ok(())
+                })
+                .await
+            })
+        };
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        let ok1 = w.run(|c| insert(c, 1));
+        let fails = w.run(|c| {
+            insert(c, 2)?;
+            Err::<(), _>(Error::PreconditionFailed)
+        });
+        let panics = w.run(|c| -> Result<()> {
+            insert(c, 4)?;
+            panic!("boom")
+        });
+        let dup = w.run(|c| insert(c, 1)); // constraint error inside the batch
+        let ok3 = w.run(|c| insert(c, 3));
+        // Sees the uncommitted row of `ok1`: the same transaction.
+        let sees = w.run(|c| {
+            c.query_row("SELECT count(*) FROM t WHERE x = 1", [], |r| {
+                r.get::<_, i64>(0)
+            })
+            .map_err(sql_err("count"))
+        });
+        let (r1, r2, r4, rd, r3, seen) = tokio::join!(ok1, fails, panics, dup, ok3, sees);
+        blocker.await.unwrap().unwrap();
+        r1.unwrap();
+        r3.unwrap();
+        assert_eq!(r2, Err(Error::PreconditionFailed));
+        assert!(matches!(r4, Err(Error::Internal(_))));
+        assert!(matches!(rd, Err(Error::Internal(_))));
+        assert_eq!(seen.unwrap(), 1);
+
+        let rows: Vec<i64> = w
+            .run(|c| {
+                let mut st = c.prepare("SELECT x FROM t ORDER BY x").unwrap();
+                let v = st.query_map([], |r| r.get(0)).unwrap();
+                Ok(v.map(|x| x.unwrap()).collect())
+            })
+            .await
+            .unwrap();
+        assert_eq!(rows, vec![1, 3]);
+        // The writer survived the panic and keeps serving.
+        w.run(|c| insert(c, 5)).await.unwrap();
     }
 }

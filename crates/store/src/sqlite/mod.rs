@@ -377,7 +377,8 @@ impl SqliteMetaStore {
         w.execute_batch(
             "PRAGMA synchronous = FULL;
              PRAGMA foreign_keys = ON;
-             PRAGMA cache_size = -16384;",
+             PRAGMA cache_size = -16384;
+             PRAGMA journal_size_limit = 67108864;",
         )
         .map_err(sql_err("pragmas"))?;
         w.set_prepared_statement_cache_capacity(64);

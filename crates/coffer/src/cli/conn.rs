@@ -1,0 +1,372 @@
+//! Connection settings of the client commands: endpoint, API token, output mode.
+//!
+//! Each setting resolves independently, first match wins: command-line flag, then the
+//! selected profile, then the environment, then the default. A profile is selected with
+//! `--profile` or `COFFER_PROFILE` and read from `$XDG_CONFIG_HOME/coffer/profiles.toml`
+//! (default `~/.config/coffer/profiles.toml`):
+//!
+//! ```toml
+//! [prod]
+//! endpoint = "https://coffer.example.com:9001"
+//! token_file = "~/.config/coffer/prod.token"   # relative paths: next to profiles.toml
+//! ```
+//!
+//! Tokens belong in files (`token_file`, `--token-file`, `COFFER_TOKEN_FILE`); an inline
+//! `token = "…"` works but draws a warning, and so does a token file other users can read.
+//! The environment is read here rather than through clap's `env`, so that `--help` can
+//! never echo a token and so that a profile can outrank the environment.
+
+use super::http::CliError;
+use clap::Args;
+use serde::Deserialize;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+pub const DEFAULT_ENDPOINT: &str = "http://127.0.0.1:9001";
+
+/// Options shared by every client command; global, so they may follow any subcommand.
+/// No `Debug`: the struct may hold a token.
+#[derive(Args, Clone, Default)]
+#[command(next_help_heading = "Connection")]
+pub struct ConnArgs {
+    /// Management API endpoint [env: COFFER_ENDPOINT] [default: http://127.0.0.1:9001].
+    #[arg(long, global = true, value_name = "URL")]
+    pub endpoint: Option<String>,
+    /// API token; visible to other local users in the process list, so prefer
+    /// --token-file, a profile or COFFER_TOKEN [env: COFFER_TOKEN].
+    #[arg(long, global = true, value_name = "TOKEN")]
+    pub token: Option<String>,
+    /// File holding the API token [env: COFFER_TOKEN_FILE].
+    #[arg(long, global = true, value_name = "FILE", conflicts_with = "token")]
+    pub token_file: Option<PathBuf>,
+    /// Profile in ~/.config/coffer/profiles.toml [env: COFFER_PROFILE].
+    #[arg(long, global = true, value_name = "NAME")]
+    pub profile: Option<String>,
+    /// Print the response JSON (for scripts) instead of a table.
+    #[arg(long, global = true)]
+    pub json: bool,
+}
+
+/// One `[name]` table of the profiles file. Unknown keys are refused so that a typo
+/// (`token-file`) is an error rather than a silently missing token.
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct Profile {
+    endpoint: Option<String>,
+    token_file: Option<PathBuf>,
+    token: Option<String>,
+}
+
+/// The settings a request is made with. No `Debug`/`Display`: holds the token.
+pub struct Resolved {
+    pub endpoint: String,
+    pub token: String,
+}
+
+/// Where a token comes from, in resolution order.
+enum TokenSource {
+    Inline(String),
+    File(PathBuf),
+}
+
+impl ConnArgs {
+    /// Resolves with the process environment.
+    pub fn resolve(&self) -> Result<Resolved, CliError> {
+        self.resolve_with(&|k| std::env::var(k).ok().filter(|v| !v.is_empty()))
+    }
+
+    fn resolve_with(&self, env: &dyn Fn(&str) -> Option<String>) -> Result<Resolved, CliError> {
+        let profile_name = self.profile.clone().or_else(|| env("COFFER_PROFILE"));
+        let (profile, profile_dir) = match &profile_name {
+            Some(name) => {
+                let path = profiles_path(env)?;
+                let p = load_profile(&path, name)?;
+                let dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
+                (p, dir)
+            }
+            None => (Profile::default(), PathBuf::new()),
+        };
+
+        let endpoint = self
+            .endpoint
+            .clone()
+            .or(profile.endpoint)
+            .or_else(|| env("COFFER_ENDPOINT"))
+            .unwrap_or_else(|| DEFAULT_ENDPOINT.to_string());
+
+        let source = if let Some(t) = &self.token {
+            Some(TokenSource::Inline(t.clone()))
+        } else if let Some(f) = &self.token_file {
+            Some(TokenSource::File(f.clone()))
+        } else if profile.token_file.is_some() || profile.token.is_some() {
+            let name = profile_name.as_deref().unwrap_or_default();
+            match (profile.token_file, profile.token) {
+                (Some(_), Some(_)) => {
+                    return Err(CliError::Usage(format!(
+                        "profile {name:?} sets both token and token_file; keep token_file"
+                    )));
+                }
+                (Some(f), None) => Some(TokenSource::File(expand_path(&f, &profile_dir, env))),
+                (None, Some(t)) => {
+                    eprintln!(
+                        "warning: profile {name:?} stores its token inline; \
+                         move it to a file and set token_file"
+                    );
+                    Some(TokenSource::Inline(t))
+                }
+                (None, None) => unreachable!("checked above"),
+            }
+        } else if let Some(t) = env("COFFER_TOKEN") {
+            Some(TokenSource::Inline(t))
+        } else {
+            env("COFFER_TOKEN_FILE").map(|f| TokenSource::File(PathBuf::from(f)))
+        };
+
+        let token = match source {
+            None => {
+                return Err(CliError::Usage(
+                    "no API token: pass --token-file or --token, set COFFER_TOKEN_FILE or \
+                     COFFER_TOKEN, or select a profile with --profile"
+                        .into(),
+                ));
+            }
+            Some(TokenSource::Inline(t)) => t.trim().to_string(),
+            Some(TokenSource::File(path)) => read_token_file(&path)?,
+        };
+        if token.is_empty() {
+            return Err(CliError::Usage("the API token is empty".into()));
+        }
+        Ok(Resolved { endpoint, token })
+    }
+}
+
+/// `$XDG_CONFIG_HOME/coffer/profiles.toml`, else `$HOME/.config/coffer/profiles.toml`.
+/// A relative `XDG_CONFIG_HOME` is ignored, as the XDG spec requires.
+fn profiles_path(env: &dyn Fn(&str) -> Option<String>) -> Result<PathBuf, CliError> {
+    if let Some(x) = env("XDG_CONFIG_HOME").map(PathBuf::from)
+        && x.is_absolute()
+    {
+        return Ok(x.join("coffer/profiles.toml"));
+    }
+    let home = env("HOME").ok_or_else(|| {
+        CliError::Usage("--profile needs $HOME to locate ~/.config/coffer/profiles.toml".into())
+    })?;
+    Ok(PathBuf::from(home).join(".config/coffer/profiles.toml"))
+}
+
+fn load_profile(path: &Path, name: &str) -> Result<Profile, CliError> {
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        CliError::Usage(format!(
+            "profile {name:?}: cannot read {}: {e}",
+            path.display()
+        ))
+    })?;
+    let mut all: BTreeMap<String, Profile> = toml::from_str(&text).map_err(|e| {
+        // toml's message quotes the offending line, which may be an inline token:
+        // report the location only.
+        let at = e
+            .span()
+            .map(|s| {
+                let line = text[..s.start].matches('\n').count() + 1;
+                format!(" (line {line})")
+            })
+            .unwrap_or_default();
+        CliError::Usage(format!(
+            "{} is not a valid profiles file{at}",
+            path.display()
+        ))
+    })?;
+    all.remove(name).ok_or_else(|| {
+        let known: Vec<&str> = all.keys().map(String::as_str).collect();
+        CliError::Usage(format!(
+            "no profile {name:?} in {} (profiles: {})",
+            path.display(),
+            if known.is_empty() {
+                "none".to_string()
+            } else {
+                known.join(", ")
+            }
+        ))
+    })
+}
+
+/// `~/…` is expanded with `$HOME`; other relative paths are taken relative to the
+/// profiles file's directory, so a profile means the same thing from any working dir.
+fn expand_path(p: &Path, base: &Path, env: &dyn Fn(&str) -> Option<String>) -> PathBuf {
+    if let Ok(rest) = p.strip_prefix("~")
+        && let Some(home) = env("HOME")
+    {
+        return PathBuf::from(home).join(rest);
+    }
+    if p.is_relative() {
+        base.join(p)
+    } else {
+        p.to_path_buf()
+    }
+}
+
+/// The token is the file's content without surrounding whitespace (files usually end
+/// with a newline).
+fn read_token_file(path: &Path) -> Result<String, CliError> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| CliError::Other(format!("cannot read token file {}: {e}", path.display())))?;
+    warn_if_shared(path);
+    let t = text.trim();
+    if t.is_empty() {
+        return Err(CliError::Usage(format!(
+            "token file {} is empty",
+            path.display()
+        )));
+    }
+    Ok(t.to_string())
+}
+
+#[cfg(unix)]
+fn warn_if_shared(path: &Path) {
+    use std::os::unix::fs::PermissionsExt;
+    if let Ok(m) = std::fs::metadata(path) {
+        let mode = m.permissions().mode() & 0o777;
+        if mode & 0o077 != 0 {
+            eprintln!(
+                "warning: token file {} is accessible by other users (mode {mode:03o}); \
+                 run chmod 600 on it",
+                path.display()
+            );
+        }
+    }
+}
+
+#[cfg(not(unix))]
+fn warn_if_shared(_path: &Path) {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn env_of(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> + use<> {
+        let m: HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        move |k| m.get(k).cloned()
+    }
+
+    fn usage(r: Result<Resolved, CliError>) -> String {
+        match r {
+            Err(CliError::Usage(m)) => m,
+            Err(e) => panic!("expected a usage error, got {e}"),
+            Ok(_) => panic!("expected a usage error"),
+        }
+    }
+
+    #[test]
+    fn flag_beats_profile_beats_env_beats_default() {
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = dir.path().join("coffer");
+        std::fs::create_dir_all(&cfg).unwrap();
+        std::fs::write(cfg.join("p.token"), "CW-SECRET-file\n").unwrap();
+        std::fs::write(
+            cfg.join("profiles.toml"),
+            "[p]\nendpoint = \"http://p:1\"\ntoken_file = \"p.token\"\n[q]\nendpoint = \"http://q:1\"\n",
+        )
+        .unwrap();
+        let xdg = dir.path().to_str().unwrap();
+        let env = env_of(&[
+            ("XDG_CONFIG_HOME", xdg),
+            ("COFFER_ENDPOINT", "http://env:1"),
+            ("COFFER_TOKEN", "CW-SECRET-env"),
+        ]);
+
+        let none = ConnArgs::default().resolve_with(&env).unwrap();
+        assert_eq!(
+            (none.endpoint.as_str(), none.token.as_str()),
+            ("http://env:1", "CW-SECRET-env")
+        );
+
+        let p = ConnArgs {
+            profile: Some("p".into()),
+            ..Default::default()
+        };
+        let r = p.resolve_with(&env).unwrap();
+        assert_eq!(
+            (r.endpoint.as_str(), r.token.as_str()),
+            ("http://p:1", "CW-SECRET-file")
+        );
+
+        // A profile without a token falls back to the environment's.
+        let q = ConnArgs {
+            profile: Some("q".into()),
+            ..Default::default()
+        };
+        assert_eq!(q.resolve_with(&env).unwrap().token, "CW-SECRET-env");
+
+        let flags = ConnArgs {
+            profile: Some("p".into()),
+            endpoint: Some("http://flag:1".into()),
+            token: Some("CW-SECRET-flag".into()),
+            ..Default::default()
+        };
+        let r = flags.resolve_with(&env).unwrap();
+        assert_eq!(
+            (r.endpoint.as_str(), r.token.as_str()),
+            ("http://flag:1", "CW-SECRET-flag")
+        );
+
+        let d = ConnArgs {
+            token: Some("t".into()),
+            ..Default::default()
+        }
+        .resolve_with(&env_of(&[]))
+        .unwrap();
+        assert_eq!(d.endpoint, DEFAULT_ENDPOINT);
+
+        let missing = ConnArgs {
+            profile: Some("nope".into()),
+            ..Default::default()
+        };
+        let m = usage(missing.resolve_with(&env));
+        assert!(m.contains("\"nope\"") && m.contains("p, q"), "{m}");
+    }
+
+    #[test]
+    fn no_token_and_bad_profiles_are_usage_errors() {
+        assert!(usage(ConnArgs::default().resolve_with(&env_of(&[]))).contains("no API token"));
+
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = dir.path().join("coffer");
+        std::fs::create_dir_all(&cfg).unwrap();
+        let env = env_of(&[("XDG_CONFIG_HOME", dir.path().to_str().unwrap())]);
+        let p = ConnArgs {
+            profile: Some("p".into()),
+            ..Default::default()
+        };
+        std::fs::write(cfg.join("profiles.toml"), "[p]\ntoken-file = \"x\"\n").unwrap();
+        assert!(usage(p.resolve_with(&env)).contains("line 2"));
+        std::fs::write(
+            cfg.join("profiles.toml"),
+            "[p]\ntoken = \"CW-SECRET-inline\"\ntoken_file = \"x\"\n",
+        )
+        .unwrap();
+        let m = usage(p.resolve_with(&env));
+        assert!(m.contains("both") && !m.contains("CW-SECRET-inline"), "{m}");
+    }
+
+    #[test]
+    fn paths_expand() {
+        let env = env_of(&[("HOME", "/home/u")]);
+        let base = Path::new("/cfg");
+        assert_eq!(
+            expand_path(Path::new("~/t"), base, &env),
+            PathBuf::from("/home/u/t")
+        );
+        assert_eq!(
+            expand_path(Path::new("t"), base, &env),
+            PathBuf::from("/cfg/t")
+        );
+        assert_eq!(
+            expand_path(Path::new("/abs/t"), base, &env),
+            PathBuf::from("/abs/t")
+        );
+    }
+}

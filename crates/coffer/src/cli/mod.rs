@@ -1,0 +1,453 @@
+//! Client subcommands of the `coffer` binary: one command per management-API RPC
+//! (`/v1/cwobject`, SPEC §2) and per `/v1/iam` call (SPEC §1), over HTTP with the wire
+//! types of `coffer-api`.
+//!
+//! Layout:
+//! * this file — the clap command tree and [`run`], the single dispatch `match`;
+//! * [`conn`] — connection settings (flags, `COFFER_*` environment, profiles file);
+//! * [`http`] — the one place that sends requests and turns error bodies into
+//!   [`CliError`]s;
+//! * [`table`] — aligned-column and key/value rendering of the default output;
+//! * `keys`, `policies`, `buckets`, `org`, `iam` — one function per command.
+//!
+//! Output contract: stdout carries the result only (a table, or with `--json` the
+//! response JSON); warnings and errors go to stderr as `warning: …` / `error: …`. Exit
+//! codes: 0 success, 1 a failed request (or a `can-i` answered "no"), 2 a usage error.
+//! Secrets: the API token is never printed; the only secrets ever printed are the secret
+//! key of a key just created and the token of a token just created (shown once).
+
+use clap::{Args, Subcommand, ValueEnum};
+use std::io::Write;
+use std::path::PathBuf;
+
+mod buckets;
+mod conn;
+mod http;
+mod iam;
+mod keys;
+mod org;
+mod policies;
+mod table;
+
+pub use conn::ConnArgs;
+pub use http::CliError;
+
+/// The client commands, flattened into the top level of `coffer`.
+#[derive(Subcommand)]
+pub enum ClientCommand {
+    /// Access keys (S3 credentials): create, list, inspect, suspend, revoke.
+    Key(KeyArgs),
+    /// Organization access policies.
+    Policy(PolicyArgs),
+    /// Bucket information and settings.
+    Bucket(BucketArgs),
+    /// Organization settings; organizations (operator token).
+    Org(OrgArgs),
+    /// Ask whether you may perform actions on resources, and which policy decides.
+    ///
+    /// Exits 0 when every action is allowed on every resource, 1 otherwise.
+    CanI(CanIArgs),
+    /// API access tokens of the management API.
+    Token(TokenArgs),
+    /// Users of an organization.
+    User(UserArgs),
+    /// Show the identity behind the API token.
+    Whoami(WhoamiArgs),
+}
+
+#[derive(Args)]
+pub struct KeyArgs {
+    #[command(flatten)]
+    conn: ConnArgs,
+    #[command(subcommand)]
+    cmd: KeyCmd,
+}
+
+#[derive(Subcommand)]
+pub enum KeyCmd {
+    /// Create an access key for yourself (CreateAccessKeyFromJWT); prints its secret once.
+    Create {
+        /// Lifetime in seconds: 0 = permanent, otherwise 1..=43200.
+        #[arg(long, value_name = "SECS", default_value_t = 0)]
+        duration: i64,
+        /// Attribute `key=value` (repeatable, at most 15).
+        #[arg(long = "attr", value_name = "KEY=VALUE", value_parser = parse_attr)]
+        attrs: Vec<(String, String)>,
+    },
+    /// List the organization's access keys in creation order (ListAccessKeyInfo).
+    List {
+        /// Only keys in this state.
+        #[arg(long)]
+        status: Option<KeyState>,
+        /// Number of keys to skip.
+        #[arg(long, value_name = "N")]
+        offset: Option<u64>,
+        /// At most this many keys (1..=1000; server default 100).
+        #[arg(long, value_name = "N")]
+        limit: Option<u64>,
+    },
+    /// Show one access key (GetAccessKeyInfo).
+    Get {
+        /// Access key id (`CW…`).
+        id: String,
+    },
+    /// Activate or suspend every key of a principal (UpdateAccessKeyStatus).
+    Status {
+        /// Principal, e.g. `coreweave/<uid>` or `role/<name>`.
+        principal: String,
+        state: KeyState,
+    },
+    /// Revoke one access key (RevokeAccessKeyByAccessKey); it stays listed as DELETED.
+    Revoke {
+        /// Access key id (`CW…`).
+        id: String,
+    },
+    /// Revoke every access key of a principal (RevokeAccessKeysByPrincipal).
+    RevokePrincipal {
+        /// Principal, e.g. `coreweave/<uid>`.
+        principal: String,
+    },
+}
+
+/// The two states a client may ask for; `expired` and `deleted` are reached otherwise.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum KeyState {
+    Active,
+    Suspended,
+}
+
+impl KeyState {
+    /// The proto enum name the API takes.
+    fn wire(self) -> &'static str {
+        match self {
+            KeyState::Active => coffer_api::ACCESS_KEY_STATUS_ACTIVE,
+            KeyState::Suspended => coffer_api::ACCESS_KEY_STATUS_SUSPENDED,
+        }
+    }
+
+    fn word(self) -> &'static str {
+        match self {
+            KeyState::Active => "active",
+            KeyState::Suspended => "suspended",
+        }
+    }
+}
+
+#[derive(Args)]
+pub struct PolicyArgs {
+    #[command(flatten)]
+    conn: ConnArgs,
+    #[command(subcommand)]
+    cmd: PolicyCmd,
+}
+
+#[derive(Subcommand)]
+pub enum PolicyCmd {
+    /// Create or replace a policy by name (EnsureAccessPolicy).
+    Apply {
+        /// JSON file (`-` = stdin) holding `{"policy":{…}}` or the bare policy.
+        #[arg(short = 'f', long = "file", value_name = "FILE")]
+        file: PathBuf,
+    },
+    /// List the organization's policies, one row per statement (ListAccessPolicies).
+    List,
+    /// Delete a policy (DeleteAccessPolicy).
+    Delete { name: String },
+}
+
+#[derive(Args)]
+pub struct BucketArgs {
+    #[command(flatten)]
+    conn: ConnArgs,
+    #[command(subcommand)]
+    cmd: BucketCmd,
+}
+
+#[derive(Subcommand)]
+pub enum BucketCmd {
+    /// Show one bucket (GetBucketInfo), or list the organization's buckets (ListBucketInfo).
+    Info {
+        name: Option<String>,
+        /// Number of buckets to skip (list only).
+        #[arg(long, value_name = "N", conflicts_with = "name")]
+        offset: Option<u64>,
+        /// At most this many buckets (list only).
+        #[arg(long, value_name = "N", conflicts_with = "name")]
+        limit: Option<u64>,
+    },
+    /// Change bucket settings (SetBucketSettings); without flags, show them.
+    Settings {
+        name: String,
+        /// Turn the bucket's audit logging on or off.
+        #[arg(long, value_name = "BOOL")]
+        audit_logging: Option<bool>,
+        /// Capacity cap in bytes; suffixes KiB, MiB, GiB, TiB, PiB (or KB, MB, …) accepted.
+        #[arg(long, value_name = "BYTES", value_parser = parse_bytes)]
+        capacity_cap: Option<u64>,
+        /// Remove the capacity cap.
+        #[arg(long, conflicts_with = "capacity_cap")]
+        clear_capacity_cap: bool,
+    },
+}
+
+#[derive(Args)]
+pub struct OrgArgs {
+    #[command(flatten)]
+    conn: ConnArgs,
+    #[command(subcommand)]
+    cmd: OrgCmd,
+}
+
+#[derive(Subcommand)]
+pub enum OrgCmd {
+    /// Change organization settings (SetOrganizationSettings); without flags, show them.
+    Settings {
+        /// Audit logging of management-API calls.
+        #[arg(long, value_name = "BOOL")]
+        control_plane_audit: Option<bool>,
+        /// Audit logging default for buckets that never set their own.
+        #[arg(long, value_name = "BOOL")]
+        bucket_audit_default: Option<bool>,
+    },
+    /// Create an organization (operator token only).
+    Create {
+        name: String,
+        /// Feature entitlement, e.g. `BucketArchive` (repeatable).
+        #[arg(long = "entitlement", value_name = "NAME")]
+        entitlements: Vec<String>,
+    },
+    /// List organizations (all with the operator token, else your own).
+    List,
+}
+
+#[derive(Args)]
+pub struct CanIArgs {
+    #[command(flatten)]
+    conn: ConnArgs,
+    /// Actions, e.g. `s3:GetObject` or `cwobject:CreateAccessKey`.
+    #[arg(required = true, value_name = "ACTION")]
+    actions: Vec<String>,
+    /// Resources, e.g. `bucket/key` (several may follow one flag; default `*`).
+    #[arg(long = "resource", value_name = "RESOURCE", num_args = 1..)]
+    resources: Vec<String>,
+}
+
+#[derive(Args)]
+pub struct TokenArgs {
+    #[command(flatten)]
+    conn: ConnArgs,
+    #[command(subcommand)]
+    cmd: TokenCmd,
+}
+
+#[derive(Subcommand)]
+pub enum TokenCmd {
+    /// Create an API token for a user; prints the token once.
+    Create {
+        /// The user's uid (default: yourself; required with the operator token).
+        #[arg(long)]
+        uid: Option<String>,
+        /// Lifetime in seconds; 0 = no expiry.
+        #[arg(long, value_name = "SECS", default_value_t = 0)]
+        duration: i64,
+        #[arg(long, default_value = "")]
+        description: String,
+    },
+    /// List the organization's API tokens.
+    List {
+        /// Organization (operator token only).
+        #[arg(long)]
+        org_id: Option<String>,
+    },
+    /// Revoke an API token.
+    Revoke {
+        id: String,
+        /// Organization (operator token only).
+        #[arg(long)]
+        org_id: Option<String>,
+    },
+}
+
+#[derive(Args)]
+pub struct UserArgs {
+    #[command(flatten)]
+    conn: ConnArgs,
+    #[command(subcommand)]
+    cmd: UserCmd,
+}
+
+#[derive(Subcommand)]
+pub enum UserCmd {
+    /// Create a user.
+    Create {
+        name: String,
+        #[arg(long)]
+        role: Role,
+        /// Organization (operator token only).
+        #[arg(long)]
+        org_id: Option<String>,
+    },
+    /// List the organization's users.
+    List {
+        /// Organization (operator token only).
+        #[arg(long)]
+        org_id: Option<String>,
+    },
+    /// Delete a user with its API tokens and access keys.
+    Delete { uid: String },
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Role {
+    Admin,
+    Member,
+}
+
+impl Role {
+    fn wire(self) -> &'static str {
+        match self {
+            Role::Admin => coffer_api::role::ADMIN,
+            Role::Member => coffer_api::role::MEMBER,
+        }
+    }
+}
+
+#[derive(Args)]
+pub struct WhoamiArgs {
+    #[command(flatten)]
+    conn: ConnArgs,
+}
+
+/// Runs a client command; returns the process exit code. Every error is reported on
+/// stderr here, once.
+pub async fn run(cmd: ClientCommand) -> i32 {
+    let result = match cmd {
+        ClientCommand::Key(a) => with_client(&a.conn, |c| keys::run(c, a.cmd)).await,
+        ClientCommand::Policy(a) => with_client(&a.conn, |c| policies::run(c, a.cmd)).await,
+        ClientCommand::Bucket(a) => with_client(&a.conn, |c| buckets::run(c, a.cmd)).await,
+        ClientCommand::Org(a) => with_client(&a.conn, |c| org::run(c, a.cmd)).await,
+        ClientCommand::CanI(a) => {
+            with_client(&a.conn, |c| policies::can_i(c, a.actions, a.resources)).await
+        }
+        ClientCommand::Token(a) => with_client(&a.conn, |c| iam::run_token(c, a.cmd)).await,
+        ClientCommand::User(a) => with_client(&a.conn, |c| iam::run_user(c, a.cmd)).await,
+        ClientCommand::Whoami(a) => with_client(&a.conn, iam::whoami).await,
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e}");
+            e.exit_code()
+        }
+    }
+}
+
+async fn with_client<F, Fut>(conn: &ConnArgs, f: F) -> Result<i32, CliError>
+where
+    F: FnOnce(http::Client) -> Fut,
+    Fut: Future<Output = Result<i32, CliError>>,
+{
+    let client = http::Client::new(conn.resolve()?, conn.json)?;
+    f(client).await
+}
+
+/// Writes command output to stdout. A closed pipe (`coffer key list | head -1`) is not
+/// an error: the reader has what it wanted.
+fn emit(text: &str) -> Result<(), CliError> {
+    let mut out = std::io::stdout().lock();
+    let res = out
+        .write_all(text.as_bytes())
+        .and_then(|()| {
+            if text.ends_with('\n') {
+                Ok(())
+            } else {
+                out.write_all(b"\n")
+            }
+        })
+        .and_then(|()| out.flush());
+    match res {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => {
+            Err(CliError::Other(format!("writing to stdout: {e}")))
+        }
+        _ => Ok(()),
+    }
+}
+
+/// Prints the response JSON as received (pretty-printed, keys in the server's order).
+fn print_json(v: &serde_json::Value) -> Result<i32, CliError> {
+    let text = serde_json::to_string_pretty(v).expect("a Value always serializes");
+    emit(&text)?;
+    Ok(0)
+}
+
+/// Output of an RPC that answers `{}`: the response with `--json`, else `message`.
+fn done(c: &http::Client, v: &serde_json::Value, message: &str) -> Result<i32, CliError> {
+    if c.json {
+        return print_json(v);
+    }
+    emit(&table::clean(message))?;
+    Ok(0)
+}
+
+/// `key=value` of `--attr`; the server validates key and value rules.
+fn parse_attr(s: &str) -> Result<(String, String), String> {
+    match s.split_once('=') {
+        Some((k, v)) if !k.is_empty() => Ok((k.to_string(), v.to_string())),
+        _ => Err(format!("expected KEY=VALUE, got {s:?}")),
+    }
+}
+
+/// A byte count: plain digits, or digits followed by a binary (`KiB`…`PiB`) or decimal
+/// (`KB`…`PB`) unit; `B` alone is allowed. Overflow is an error, never a wrap.
+fn parse_bytes(s: &str) -> Result<u64, String> {
+    let s = s.trim();
+    let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
+    let (digits, unit) = s.split_at(split);
+    let n: u64 = digits
+        .parse()
+        .map_err(|_| format!("expected a byte count like 1073741824 or 10GiB, got {s:?}"))?;
+    let mult: u64 = match unit.trim() {
+        "" | "B" => 1,
+        "KiB" => 1 << 10,
+        "MiB" => 1 << 20,
+        "GiB" => 1 << 30,
+        "TiB" => 1 << 40,
+        "PiB" => 1 << 50,
+        "KB" | "kB" => 1_000,
+        "MB" => 1_000_000,
+        "GB" => 1_000_000_000,
+        "TB" => 1_000_000_000_000,
+        "PB" => 1_000_000_000_000_000,
+        other => {
+            return Err(format!(
+                "unknown unit {other:?} (use KiB, MiB, GiB, TiB, PiB)"
+            ));
+        }
+    };
+    n.checked_mul(mult)
+        .ok_or_else(|| format!("{s:?} does not fit in 64 bits"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bytes() {
+        assert_eq!(parse_bytes("1024"), Ok(1024));
+        assert_eq!(parse_bytes("10GiB"), Ok(10 << 30));
+        assert_eq!(parse_bytes("2 MB"), Ok(2_000_000));
+        assert!(parse_bytes("").is_err());
+        assert!(parse_bytes("-1").is_err());
+        assert!(parse_bytes("5XB").is_err());
+        assert!(parse_bytes("20000PiB").is_err());
+    }
+
+    #[test]
+    fn attrs() {
+        assert_eq!(parse_attr("a=b=c"), Ok(("a".into(), "b=c".into())));
+        assert_eq!(parse_attr("a="), Ok(("a".into(), String::new())));
+        assert!(parse_attr("=b").is_err());
+        assert!(parse_attr("ab").is_err());
+    }
+}
