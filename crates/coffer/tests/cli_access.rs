@@ -37,7 +37,11 @@ async fn policy_apply_list_delete() {
 
     // The request-body form `{"policy":{…}}` …
     let wrapped = dir.path().join("wrapped.json");
-    std::fs::write(&wrapped, json!({ "policy": policy("p1", "Allow") }).to_string()).unwrap();
+    std::fs::write(
+        &wrapped,
+        json!({ "policy": policy("p1", "Allow") }).to_string(),
+    )
+    .unwrap();
     let a = cli
         .run(&["policy", "apply", "-f", wrapped.to_str().unwrap()])
         .await
@@ -47,7 +51,13 @@ async fn policy_apply_list_delete() {
     let bare = dir.path().join("bare.json");
     std::fs::write(&bare, policy("p2", "Deny").to_string()).unwrap();
     let a = cli
-        .run(&["policy", "apply", "--file", bare.to_str().unwrap(), "--json"])
+        .run(&[
+            "policy",
+            "apply",
+            "--file",
+            bare.to_str().unwrap(),
+            "--json",
+        ])
         .await
         .ok();
     assert_eq!(a.json(), json!({}));
@@ -129,8 +139,21 @@ async fn can_i_reports_verdict_and_decisions() {
     // An org admin may do every cwobject action without a policy.
     let y = cli.run(&["can-i", "cwobject:CreateAccessKey"]).await.ok();
     assert_eq!(y.lines()[0], "yes", "{y:#?}");
-    assert!(y.line_with(&["ACTION", "RESOURCE", "ALLOWED", "LAYER", "POLICY", "STATEMENT"]).starts_with("ACTION"));
-    assert!(y.line_with(&["cwobject:CreateAccessKey", "*"]).contains("yes"));
+    assert!(
+        y.line_with(&[
+            "ACTION",
+            "RESOURCE",
+            "ALLOWED",
+            "LAYER",
+            "POLICY",
+            "STATEMENT"
+        ])
+        .starts_with("ACTION")
+    );
+    assert!(
+        y.line_with(&["cwobject:CreateAccessKey", "*"])
+            .contains("yes")
+    );
 
     // … but no S3 action: "no" exits 1 (like `kubectl auth can-i`), without an error line.
     let n = cli
@@ -222,7 +245,10 @@ async fn bucket_info_and_settings() {
     let t = cli.run(&["bucket", "info"]).await.ok();
     assert!(t.lines()[0].starts_with("NAME"), "{t:#?}");
     let row = t.line_with(&["cli-bkt"]);
-    assert!(row.contains("US-EAST-04A") && row.contains("5 B") && row.contains("off"), "{t:#?}");
+    assert!(
+        row.contains("US-EAST-04A") && row.contains("5 B") && row.contains("off"),
+        "{t:#?}"
+    );
 
     // One bucket: exact usage.
     let b = cli
@@ -246,18 +272,35 @@ async fn bucket_info_and_settings() {
     let kv = cli.run(&["bucket", "info", "cli-bkt"]).await.ok();
     assert!(kv.line_with(&["Objects:"]).ends_with(" 1"), "{kv:#?}");
     assert!(kv.line_with(&["Size:"]).ends_with("5 B"), "{kv:#?}");
-    assert!(kv.line_with(&["Capacity cap:"]).ends_with("none"), "{kv:#?}");
+    assert!(
+        kv.line_with(&["Capacity cap:"]).ends_with("none"),
+        "{kv:#?}"
+    );
 
     // Settings: partial updates, the cap as a u64 string on the wire.
     let v = cli
-        .run(&["bucket", "settings", "cli-bkt", "--capacity-cap", "1MiB", "--json"])
+        .run(&[
+            "bucket",
+            "settings",
+            "cli-bkt",
+            "--capacity-cap",
+            "1MiB",
+            "--json",
+        ])
         .await
         .ok()
         .json();
     assert_eq!(v["settings"]["capacityCapBytes"], "1048576");
     assert_eq!(v["settings"]["auditLoggingEnabled"], false);
     let v = cli
-        .run(&["bucket", "settings", "cli-bkt", "--audit-logging", "true", "--json"])
+        .run(&[
+            "bucket",
+            "settings",
+            "cli-bkt",
+            "--audit-logging",
+            "true",
+            "--json",
+        ])
         .await
         .ok()
         .json();
@@ -267,7 +310,10 @@ async fn bucket_info_and_settings() {
     );
     // No flags: show (same shape as the update's response).
     let show = cli.run(&["bucket", "settings", "cli-bkt"]).await.ok();
-    assert!(show.line_with(&["Audit logging:"]).ends_with("on"), "{show:#?}");
+    assert!(
+        show.line_with(&["Audit logging:"]).ends_with("on"),
+        "{show:#?}"
+    );
     assert!(
         show.line_with(&["Capacity cap:"])
             .ends_with("1048576 bytes (1.0 MiB)"),
@@ -280,7 +326,13 @@ async fn bucket_info_and_settings() {
         .json();
     assert_eq!(v["settings"]["capacityCapBytes"], "1048576");
     let v = cli
-        .run(&["bucket", "settings", "cli-bkt", "--clear-capacity-cap", "--json"])
+        .run(&[
+            "bucket",
+            "settings",
+            "cli-bkt",
+            "--clear-capacity-cap",
+            "--json",
+        ])
         .await
         .ok()
         .json();
@@ -290,14 +342,27 @@ async fn bucket_info_and_settings() {
     cli.run(&["bucket", "info", "no-such-bucket"])
         .await
         .fails(1, "(code 5)");
-    cli.run(&["bucket", "settings", "no-such-bucket", "--audit-logging", "false"])
-        .await
-        .fails(1, "(code 5)");
+    cli.run(&[
+        "bucket",
+        "settings",
+        "no-such-bucket",
+        "--audit-logging",
+        "false",
+    ])
+    .await
+    .fails(1, "(code 5)");
     cli.run(&["bucket", "settings", "cli-bkt", "--capacity-cap", "0"])
         .await
         .fails(1, "(code 3)");
     for bad in [
-        &["bucket", "settings", "cli-bkt", "--capacity-cap", "1", "--clear-capacity-cap"][..],
+        &[
+            "bucket",
+            "settings",
+            "cli-bkt",
+            "--capacity-cap",
+            "1",
+            "--clear-capacity-cap",
+        ][..],
         &["bucket", "settings", "cli-bkt", "--capacity-cap", "lots"],
         &["bucket", "settings", "cli-bkt", "--audit-logging", "yes"],
         &["bucket", "info", "cli-bkt", "--limit", "1"],
@@ -330,13 +395,32 @@ async fn org_settings_get_and_set() {
         .run(&["org", "settings", "--bucket-audit-default", "true"])
         .await
         .ok();
-    assert!(t.line_with(&["Control-plane audit logging:"]).ends_with("on"), "{t:#?}");
-    assert!(t.line_with(&["Bucket audit logging default:"]).ends_with("on"), "{t:#?}");
+    assert!(
+        t.line_with(&["Control-plane audit logging:"])
+            .ends_with("on"),
+        "{t:#?}"
+    );
+    assert!(
+        t.line_with(&["Bucket audit logging default:"])
+            .ends_with("on"),
+        "{t:#?}"
+    );
     let t = cli.run(&["org", "settings"]).await.ok();
-    assert!(t.line_with(&["Bucket audit logging default:"]).ends_with("on"), "{t:#?}");
-    cli.run(&["org", "settings", "--control-plane-audit", "false", "--bucket-audit-default", "false"])
-        .await
-        .ok();
+    assert!(
+        t.line_with(&["Bucket audit logging default:"])
+            .ends_with("on"),
+        "{t:#?}"
+    );
+    cli.run(&[
+        "org",
+        "settings",
+        "--control-plane-audit",
+        "false",
+        "--bucket-audit-default",
+        "false",
+    ])
+    .await
+    .ok();
     let v = cli.run(&["org", "settings", "--json"]).await.ok().json();
     assert_eq!(v["settings"]["controlPlaneAuditLoggingEnabled"], false);
 

@@ -31,7 +31,9 @@ async fn key_lifecycle() {
 
     // create --json: the raw response, both key-id spellings, secret shown once here.
     let created = cli
-        .run(&["key", "create", "--attr", "name=ci", "--attr", "team=ml", "--json"])
+        .run(&[
+            "key", "create", "--attr", "name=ci", "--attr", "team=ml", "--json",
+        ])
         .await
         .ok()
         .json();
@@ -56,7 +58,10 @@ async fn key_lifecycle() {
         .unwrap()
         .to_string();
     assert!(id2.starts_with("CW") && id2 != id1);
-    assert!(t.line_with(&["Expiry:"]).contains('T'), "a dated expiry: {t:#?}");
+    assert!(
+        t.line_with(&["Expiry:"]).contains('T'),
+        "a dated expiry: {t:#?}"
+    );
     assert!(t.stderr.contains("shown only once"), "{t:#?}");
 
     // list: both keys in creation order; secrets never listed.
@@ -96,7 +101,10 @@ async fn key_lifecycle() {
     assert!(gt.line_with(&["Principal:"]).ends_with(&principal));
 
     // status: suspend every key of the principal, then filter by status.
-    let st = cli.run(&["key", "status", &principal, "suspended"]).await.ok();
+    let st = cli
+        .run(&["key", "status", &principal, "suspended"])
+        .await
+        .ok();
     assert!(st.stdout.contains("suspended"), "{st:#?}");
     let sus = cli
         .run(&["key", "list", "--status", "suspended", "--json"])
@@ -149,7 +157,9 @@ async fn key_errors() {
     let bad = Cli::with(&s.api_endpoint, "CW-SECRET-notarealtoken0000000000");
     let r = bad.run(&["key", "list"]).await.fails(1, "(code 16)");
     assert!(r.stdout.is_empty());
-    bad.run(&["key", "create", "--json"]).await.fails(1, "(code 16)");
+    bad.run(&["key", "create", "--json"])
+        .await
+        .fails(1, "(code 16)");
 
     // Unknown key id: NotFound with the server's message.
     let r = cli
@@ -191,7 +201,14 @@ async fn key_errors() {
         .await
         .fails(2, "no API token");
     cli.exec(
-        &["key", "list", "--endpoint", "localhost:9001", "--token", "x"],
+        &[
+            "key",
+            "list",
+            "--endpoint",
+            "localhost:9001",
+            "--token",
+            "x",
+        ],
         &[],
         None,
     )

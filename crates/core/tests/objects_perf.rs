@@ -76,7 +76,12 @@ impl BlobWriter for FileWriter {
     }
     async fn commit(mut self: Box<Self>) -> Result<String> {
         let f = self.file.take().ok_or_else(|| Error::internal("closed"))?;
-        let (tmp, dest, dir, id) = (self.tmp.clone(), self.dest.clone(), self.dir.clone(), self.id.clone());
+        let (tmp, dest, dir, id) = (
+            self.tmp.clone(),
+            self.dest.clone(),
+            self.dir.clone(),
+            self.id.clone(),
+        );
         tokio::task::spawn_blocking(move || -> std::io::Result<()> {
             f.sync_all()?;
             std::fs::rename(&tmp, &dest)?;
@@ -146,7 +151,12 @@ fn mbps(secs: f64) -> f64 {
     SIZE as f64 / secs / 1e6
 }
 
-async fn put_once(svc: &ObjectService, data: &Bytes, key: &str, alg: Option<ChecksumAlgorithm>) -> f64 {
+async fn put_once(
+    svc: &ObjectService,
+    data: &Bytes,
+    key: &str,
+    alg: Option<ChecksumAlgorithm>,
+) -> f64 {
     let pieces: Vec<std::io::Result<Bytes>> = (0..SIZE)
         .step_by(64 * 1024)
         .map(|i| Ok(data.slice(i..i + 64 * 1024)))
@@ -178,7 +188,12 @@ fn cpu_secs() -> f64 {
         .rsplit_once(')')
         .map(|(_, rest)| rest.split_whitespace().collect())
         .unwrap_or_default();
-    let ticks = |i: usize| fields.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|v| v.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
     // utime and stime are fields 14 and 15 of stat, i.e. 11 and 12 after the command.
     (ticks(11) + ticks(12)) / 100.0
 }
@@ -223,7 +238,12 @@ async fn single_stream_put_is_bounded_by_the_slowest_stage() {
         flush_every: None,
     });
     let meta = Arc::new(fakes::MemMeta::default());
-    let svc = ObjectService::new(meta, blobs.clone(), Arc::new(SystemClock), ObjectConfig::default());
+    let svc = ObjectService::new(
+        meta,
+        blobs.clone(),
+        Arc::new(SystemClock),
+        ObjectConfig::default(),
+    );
     svc.create_bucket("org001", "bkt", None).await.unwrap();
     let flushing = Arc::new(FileBlobs {
         dir: dir.path().to_path_buf(),
@@ -231,8 +251,16 @@ async fn single_stream_put_is_bounded_by_the_slowest_stage() {
         flush_every: Some(8 << 20),
     });
     let meta = Arc::new(fakes::MemMeta::default());
-    let svc_flushing = ObjectService::new(meta, flushing, Arc::new(SystemClock), ObjectConfig::default());
-    svc_flushing.create_bucket("org001", "bkt", None).await.unwrap();
+    let svc_flushing = ObjectService::new(
+        meta,
+        flushing,
+        Arc::new(SystemClock),
+        ObjectConfig::default(),
+    );
+    svc_flushing
+        .create_bucket("org001", "bkt", None)
+        .await
+        .unwrap();
     let mut put_flushing = Sample::default();
 
     let configs = [
@@ -269,7 +297,9 @@ async fn single_stream_put_is_bounded_by_the_slowest_stage() {
             puts[i].cpu.push(cpu_secs() - c);
         }
         let c = cpu_secs();
-        put_flushing.wall.push(put_once(&svc_flushing, &data, "k", None).await);
+        put_flushing
+            .wall
+            .push(put_once(&svc_flushing, &data, "k", None).await);
         put_flushing.cpu.push(cpu_secs() - c);
     }
     let (m, d) = (median(md5.wall.clone()), median(disk.wall.clone()));
@@ -298,8 +328,14 @@ async fn single_stream_put_is_bounded_by_the_slowest_stage() {
         report.push(s.line(label));
     }
     report.push(put_flushing.line("PUT, fdatasync/8M"));
-    println!("64 MiB single-stream PUT, medians of {RUNS}:\n  {}", report.join("\n  "));
+    println!(
+        "64 MiB single-stream PUT, medians of {RUNS}:\n  {}",
+        report.join("\n  ")
+    );
     let plain = median(puts[0].wall.clone());
     // Pipelined: clearly better than doing the stages one after the other.
-    assert!(plain < (m + d) * 0.9, "put {plain:.3}s vs md5 {m:.3}s + disk {d:.3}s");
+    assert!(
+        plain < (m + d) * 0.9,
+        "put {plain:.3}s vs md5 {m:.3}s + disk {d:.3}s"
+    );
 }

@@ -130,11 +130,15 @@ fn settings_pairs(s: &api::BucketSettings) -> Vec<(&'static str, String)> {
 }
 
 /// One usage measurement: the human-readable form, with the exact value beside it when
-/// `exact` is set and they differ.
+/// `exact` is set and the human form is rounded (`1.0 MiB`, not `5 B`).
 fn usage(b: &api::BucketInfo, kind: &str, exact: bool) -> String {
     match b.usage.iter().find(|u| u.measurement_type == kind) {
         None => "-".into(),
-        Some(u) if exact && u.value != u.value_human_readable => {
+        Some(u)
+            if exact
+                && u.value != u.value_human_readable
+                && u.value_human_readable != format!("{} B", u.value) =>
+        {
             format!("{} ({} bytes)", u.value_human_readable, u.value)
         }
         Some(u) if u.value_human_readable.is_empty() => u.value.clone(),

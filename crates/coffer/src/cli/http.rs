@@ -43,7 +43,10 @@ impl fmt::Display for CliError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             CliError::Usage(m) | CliError::Other(m) => f.write_str(m),
-            CliError::Api { code, message } => write!(f, "{message} (code {code})"),
+            // The message may quote request input (names, ids): escaped like table cells.
+            CliError::Api { code, message } => {
+                write!(f, "{} (code {code})", super::table::clean(message))
+            }
         }
     }
 }

@@ -151,10 +151,11 @@ impl Cli {
             stdin.write_all(text.as_bytes()).await.unwrap();
             drop(stdin);
         }
-        let out = tokio::time::timeout(std::time::Duration::from_secs(60), child.wait_with_output())
-            .await
-            .expect("coffer finishes within 60 s")
-            .expect("coffer runs");
+        let out =
+            tokio::time::timeout(std::time::Duration::from_secs(60), child.wait_with_output())
+                .await
+                .expect("coffer finishes within 60 s")
+                .expect("coffer runs");
         let run = Run {
             code: out.status.code().expect("exited, not killed by a signal"),
             stdout: String::from_utf8(out.stdout).expect("utf-8 stdout"),

@@ -14,6 +14,9 @@ use std::collections::VecDeque;
 
 /// Most rows asked of the store per query.
 const MAX_FETCH: usize = 1001;
+/// Rows asked right after a group skip. The next key may well open another large
+/// group, whose rows past the first are wasted; the batch doubles while no skip occurs.
+const AFTER_SKIP_FETCH: usize = 16;
 
 /// The common prefix `key` belongs to: `prefix` plus everything up to and including the
 /// first `delimiter` after it.
@@ -37,12 +40,15 @@ struct KeyScan<'a> {
     cursor: String,
     buf: VecDeque<ObjectSummary>,
     more: bool,
+    /// Upper bound on the next query's size (see `AFTER_SKIP_FETCH`).
+    batch: usize,
 }
 
 impl KeyScan<'_> {
     async fn next(&mut self, want: usize) -> Result<Option<ObjectSummary>> {
         if self.buf.is_empty() && self.more {
-            let limit = want.clamp(1, MAX_FETCH);
+            let limit = want.min(self.batch).clamp(1, MAX_FETCH);
+            self.batch = self.batch.saturating_mul(2);
             let page = self
                 .svc
                 .meta
@@ -67,6 +73,7 @@ impl KeyScan<'_> {
             if bound > self.cursor {
                 self.cursor = bound;
             }
+            self.batch = AFTER_SKIP_FETCH;
         }
     }
 }
@@ -89,6 +96,7 @@ impl ObjectService {
             cursor: input.start_after.clone(),
             buf: VecDeque::new(),
             more: true,
+            batch: usize::MAX,
         };
         let mut count = 0usize;
         let mut last_group: Option<String> = None;

@@ -25,6 +25,8 @@ pub struct State {
 pub struct MemMeta {
     pub state: Mutex<State>,
     pub list_calls: AtomicUsize,
+    /// Rows returned by `list_objects` in total.
+    pub list_rows: AtomicUsize,
     pub fail_put: AtomicBool,
 }
 
@@ -252,6 +254,7 @@ impl MetaStore for MemMeta {
             });
         let objects: Vec<_> = it.by_ref().take(limit).collect();
         let truncated = it.next().is_some();
+        self.list_rows.fetch_add(objects.len(), Ordering::SeqCst);
         Ok(ObjectPage { objects, truncated })
     }
 

@@ -224,6 +224,33 @@ async fn a_big_folder_is_skipped_with_one_query() {
 }
 
 #[tokio::test]
+async fn many_big_folders_cost_few_rows_each() {
+    let env = env().await;
+    let keys: Vec<String> = (0..200)
+        .flat_map(|d| (0..200).map(move |i| format!("d{d:03}/{i:03}")))
+        .collect();
+    seed_keys(&env, &keys);
+    env.meta.list_calls.store(0, Ordering::SeqCst);
+    let rows_before = env.meta.list_rows.load(Ordering::SeqCst);
+    let out = list(&env, "", Some("/"), "", 1000).await;
+    assert_eq!(out.common_prefixes.len(), 200);
+    let rows = env.meta.list_rows.load(Ordering::SeqCst) - rows_before;
+    assert!(rows < 200 * 20 + 1001, "{rows} rows read for 200 prefixes");
+    // Paging through the prefixes gives the same answer.
+    let mut got = Vec::new();
+    let mut marker = String::new();
+    loop {
+        let page = list(&env, "", Some("/"), &marker, 7).await;
+        got.extend(page.common_prefixes.iter().cloned());
+        if !page.is_truncated {
+            break;
+        }
+        marker = page.next_marker.unwrap();
+    }
+    assert_eq!(got, out.common_prefixes);
+}
+
+#[tokio::test]
 async fn listing_throughput() {
     let env = env().await;
     let keys: Vec<String> = (0..10_000)

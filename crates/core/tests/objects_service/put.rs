@@ -495,7 +495,13 @@ async fn a_put_cancelled_after_verification_still_completes() {
     .await;
     assert!(r.is_err(), "the put was cancelled during the blob commit");
     for _ in 0..100 {
-        if env.meta.state.lock().objects.contains_key(&(BUCKET.to_string(), "k".to_string())) {
+        if env
+            .meta
+            .state
+            .lock()
+            .objects
+            .contains_key(&(BUCKET.to_string(), "k".to_string()))
+        {
             break;
         }
         tokio::time::sleep(std::time::Duration::from_millis(10)).await;

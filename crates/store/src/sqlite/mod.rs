@@ -205,6 +205,20 @@ fn execute(c: &Connection, sql: &str, params: impl rusqlite::Params) -> Result<u
         .map_err(sql_err(sql))
 }
 
+/// Listing queries, indexed by `after_wins * 2 + has_upper_bound`: ?2 is the single lower
+/// bound (`> start_after` or `>= prefix`), ?3 the prefix's exclusive upper bound, ?4 the
+/// limit. Each is an index range scan on the primary key (tested via the query plan).
+const LIST_SQL: [&str; 4] = [
+    "SELECT key, size, etag, last_modified FROM objects
+     WHERE bucket = ?1 AND key >= ?2 ORDER BY key LIMIT ?4",
+    "SELECT key, size, etag, last_modified FROM objects
+     WHERE bucket = ?1 AND key >= ?2 AND key < ?3 ORDER BY key LIMIT ?4",
+    "SELECT key, size, etag, last_modified FROM objects
+     WHERE bucket = ?1 AND key > ?2 ORDER BY key LIMIT ?4",
+    "SELECT key, size, etag, last_modified FROM objects
+     WHERE bucket = ?1 AND key > ?2 AND key < ?3 ORDER BY key LIMIT ?4",
+];
+
 /// Reads the object row (doc + inline bytes), if any.
 fn read_object(c: &Connection, bucket: &str, key: &str) -> Result<Option<RawObject>> {
     const SQL: &str = "SELECT doc, inline_data FROM objects WHERE bucket = ?1 AND key = ?2";
@@ -393,7 +407,7 @@ impl SqliteMetaStore {
             .map_err(sql_err("open reader"))?;
             r.busy_timeout(BUSY_TIMEOUT)
                 .map_err(sql_err("busy_timeout"))?;
-            r.execute_batch("PRAGMA cache_size = -8192;")
+            r.execute_batch("PRAGMA cache_size = -8192; PRAGMA mmap_size = 268435456;")
                 .map_err(sql_err("reader pragmas"))?;
             r.set_prepared_statement_cache_capacity(64);
             pool.push(r);
@@ -943,29 +957,22 @@ impl MetaStore for SqliteMetaStore {
         let rows = self
             .readers
             .run(move |c| {
+                // An index range scan on the primary key (bucket, key): one lower bound —
+                // the tighter of `> start_after` and `>= prefix`, chosen here so the planner
+                // never starts the scan at the looser one — and the prefix's upper bound.
                 let upper = semantics::prefix_upper_bound(&prefix);
-                // Index range scan on (bucket, key): both lower bounds and the upper bound are
-                // plain comparisons on the primary key.
-                let sql = if upper.is_some() {
-                    "SELECT key, size, etag, last_modified FROM objects
-                     WHERE bucket = ?1 AND key > ?2 AND key >= ?3 AND key < ?4
-                     ORDER BY key LIMIT ?5"
-                } else {
-                    "SELECT key, size, etag, last_modified FROM objects
-                     WHERE bucket = ?1 AND key > ?2 AND key >= ?3
-                     ORDER BY key LIMIT ?5"
-                };
+                let after_wins = start_after.as_str() >= prefix.as_str();
+                let sql = LIST_SQL[usize::from(after_wins) * 2 + usize::from(upper.is_some())];
+                let lower = if after_wins { &start_after } else { &prefix };
                 let tx = c.unchecked_transaction().map_err(sql_err("begin read"))?;
                 let mut st = tx.prepare_cached(sql).map_err(sql_err(sql))?;
                 st.raw_bind_parameter(1, &bucket).map_err(sql_err(sql))?;
-                st.raw_bind_parameter(2, &start_after)
-                    .map_err(sql_err(sql))?;
-                st.raw_bind_parameter(3, &prefix).map_err(sql_err(sql))?;
+                st.raw_bind_parameter(2, lower).map_err(sql_err(sql))?;
                 if let Some(u) = upper {
-                    st.raw_bind_parameter(4, TextBytes(u))
+                    st.raw_bind_parameter(3, TextBytes(u))
                         .map_err(sql_err(sql))?;
                 }
-                st.raw_bind_parameter(5, fetch).map_err(sql_err(sql))?;
+                st.raw_bind_parameter(4, fetch).map_err(sql_err(sql))?;
                 let mut out = Vec::new();
                 let mut rows = st.raw_query();
                 while let Some(r) = rows.next().map_err(sql_err(sql))? {
@@ -1339,6 +1346,29 @@ mod tests {
             other => panic!("{other:?}"),
         }
         assert_eq!(version(&path), 99, "left untouched");
+    }
+
+    #[test]
+    fn listings_are_index_range_scans() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("plan.db");
+        drop(SqliteMetaStore::open(&path).unwrap());
+        let c = Connection::open(&path).unwrap();
+        for sql in LIST_SQL {
+            let mut st = c.prepare(&format!("EXPLAIN QUERY PLAN {sql}")).unwrap();
+            let mut rows = st.raw_query();
+            let mut plan = Vec::new();
+            while let Some(r) = rows.next().unwrap() {
+                plan.push(r.get::<_, String>(3).unwrap());
+            }
+            let plan = plan.join("; ");
+            assert!(
+                plan.starts_with(
+                    "SEARCH objects USING INDEX sqlite_autoindex_objects_1 (bucket=? AND key>"
+                ) && !plan.contains("TEMP B-TREE"),
+                "{sql}: {plan}"
+            );
+        }
     }
 
     #[test]

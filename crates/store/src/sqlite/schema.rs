@@ -88,7 +88,6 @@ CREATE TABLE objects (
     inline_data   BLOB,
     PRIMARY KEY (bucket, key)
 );
-CREATE INDEX objects_listing ON objects (bucket, key, size, etag, last_modified);
 
 -- initiated: unix nanoseconds.
 CREATE TABLE uploads (
