@@ -8,6 +8,7 @@ cd "$(dirname "$0")/.."
 
 COFFER=${COFFER_BIN:-target/debug/coffer}
 [ -x "$COFFER" ] || cargo build -q -p coffer
+COFFER=$(realpath "$COFFER")
 command -v aws >/dev/null || { echo "aws-cli is not installed (pip install awscli)"; exit 1; }
 
 work=$(mktemp -d)
@@ -55,7 +56,7 @@ JSON
 curl -X POST $API/v1/cwobject/access-key \
 -H "Content-Type: application/json" \
 -H "Authorization: Bearer $API_ACCESS_TOKEN" \
--d @data.json > key.json
+-d @data.json > key.json 2>/dev/null
 check "access key created" python3 -c '
 import json,sys; k=json.load(open("key.json"))
 assert k["accessKeyID"].startswith("CW") and len(k["accessKeyID"])==16, k
@@ -85,12 +86,12 @@ JSON
 curl -X POST $API/v1/cwobject/access-policy \
 -H "Content-Type: application/json" \
 -H "Authorization: Bearer $API_ACCESS_TOKEN" \
--d @data.json > ensure.json
+-d @data.json > ensure.json 2>/dev/null
 check "policy applied" python3 -c 'import json; assert json.load(open("ensure.json"))=={}'
 
 curl -X GET $API/v1/cwobject/access-policy \
 -H "Content-Type: application/json" \
--H "Authorization: Bearer $API_ACCESS_TOKEN" > policies.json
+-H "Authorization: Bearer $API_ACCESS_TOKEN" > policies.json 2>/dev/null
 check "policy listed" python3 -c '
 import json; p=json.load(open("policies.json"))["policies"]
 assert [x["name"] for x in p]==["test-policy"], p'
@@ -104,15 +105,15 @@ aws_s3() { aws --endpoint-url "$S3" "$@"; }
 
 check "mb" aws_s3 s3 mb s3://quickstart-bucket
 echo "hello coffer" > hello.txt
-check "cp small" aws_s3 s3 cp hello.txt s3://quickstart-bucket/docs/hello.txt
+check "cp small" aws_s3 s3 cp --only-show-errors hello.txt s3://quickstart-bucket/docs/hello.txt
 check "ls" bash -c "aws --endpoint-url $S3 s3 ls s3://quickstart-bucket/docs/ | grep -q hello.txt"
 check "ls buckets" bash -c "aws --endpoint-url $S3 s3 ls | grep -q quickstart-bucket"
 head -c $((100*1024*1024)) /dev/urandom > big.bin
-check "cp 100 MiB (multipart)" aws_s3 s3 cp big.bin s3://quickstart-bucket/big.bin
+check "cp 100 MiB (multipart)" aws_s3 s3 cp --only-show-errors big.bin s3://quickstart-bucket/big.bin
 check "multipart ETag" bash -c "aws --endpoint-url $S3 s3api head-object --bucket quickstart-bucket --key big.bin | grep -q 'ETag.*-[0-9]'"
-check "download 100 MiB" aws_s3 s3 cp s3://quickstart-bucket/big.bin big.out
+check "download 100 MiB" aws_s3 s3 cp --only-show-errors s3://quickstart-bucket/big.bin big.out
 check "sha256 equal" test "$(sha256sum < big.bin)" = "$(sha256sum < big.out)"
-check "copy" aws_s3 s3 cp s3://quickstart-bucket/docs/hello.txt s3://quickstart-bucket/docs/copy.txt
+check "copy" aws_s3 s3 cp --only-show-errors s3://quickstart-bucket/docs/hello.txt s3://quickstart-bucket/docs/copy.txt
 check "rb non-empty refused" bash -c "! aws --endpoint-url $S3 s3 rb s3://quickstart-bucket 2>/dev/null"
 
 # --- Restart keeps everything.
@@ -121,7 +122,7 @@ start_server
 check "object survives restart" bash -c "aws --endpoint-url $S3 s3 cp s3://quickstart-bucket/docs/hello.txt - | grep -q 'hello coffer'"
 check "big object survives restart" bash -c "aws --endpoint-url $S3 s3 cp s3://quickstart-bucket/big.bin - | sha256sum | grep -q \"$(sha256sum < big.bin | cut -d' ' -f1)\""
 
-check "rm" aws_s3 s3 rm --recursive s3://quickstart-bucket
+check "rm" aws_s3 s3 rm --only-show-errors --recursive s3://quickstart-bucket
 check "rb" aws_s3 s3 rb s3://quickstart-bucket
 check "bad secret refused" bash -c "! AWS_SECRET_ACCESS_KEY=cwo0000000000000000000000000000000000000000 aws --endpoint-url $S3 s3 ls 2>/dev/null"
 

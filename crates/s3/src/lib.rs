@@ -46,15 +46,25 @@ pub struct S3Deps {
     pub zones: Vec<String>,
 }
 
-/// The s3s service with Coffer's auth, access control, host parsing and handlers.
+/// The S3 service the listener serves: s3s with Coffer's auth, access control, host
+/// parsing and handlers ([`build_s3s_service`]), wrapped in [`S3HttpService`].
 ///
-/// Serve it through [`S3HttpService`] ([`build_http_service`]): only the wrapper
-/// accepts SigV4 regions outside `[a-z0-9-]+` (e.g. the zone `US-EAST-04A`, which s3s
-/// 0.14 refuses), adds request ids and complete error bodies to errors s3s produces
-/// itself, and runs the SigV2/presign gates before any key lookup. Served bare, the
-/// gates still run in the access check and every response the gateway produces carries
-/// `x-amz-request-id`, but uppercase regions fail with `InvalidRequest`.
-pub fn build_service(deps: S3Deps) -> s3s::service::S3Service {
+/// The wrapper is part of the contract: only with it are SigV4 regions outside
+/// `[a-z0-9-]+` accepted (e.g. the zone `US-EAST-04A`, which s3s 0.14 refuses), do
+/// errors s3s produces itself carry `x-amz-request-id`, `RequestId` and `Resource`, and
+/// do the SigV2/presign gates run before any key lookup. `S3HttpService` implements
+/// `hyper::service::Service<Request<Incoming>>` and has `call(&self, HttpRequest)` like
+/// `s3s::service::S3Service`, so it drops into the same accept loop.
+pub fn build_service(deps: S3Deps) -> S3HttpService {
+    let normalizer = resign::RegionNormalizer::new(deps.identity.clone());
+    S3HttpService::new(build_s3s_service(deps), normalizer)
+}
+
+/// The bare s3s service (no wrapper). Served like this, the gates still run in the
+/// access check and every response the gateway produces carries `x-amz-request-id`,
+/// but uppercase SigV4 regions fail with `InvalidRequest` and errors s3s produces
+/// itself lack request ids. Prefer [`build_service`].
+pub fn build_s3s_service(deps: S3Deps) -> s3s::service::S3Service {
     let S3Deps {
         objects,
         identity,
@@ -70,10 +80,4 @@ pub fn build_service(deps: S3Deps) -> s3s::service::S3Service {
         b.set_host(host::DomainHost::new(d));
     }
     b.build()
-}
-
-/// [`build_service`] wrapped in [`S3HttpService`]; what the S3 listener should serve.
-pub fn build_http_service(deps: S3Deps) -> S3HttpService {
-    let normalizer = resign::RegionNormalizer::new(deps.identity.clone());
-    S3HttpService::new(build_service(deps), normalizer)
 }

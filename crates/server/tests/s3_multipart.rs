@@ -145,8 +145,8 @@ async fn three_parts_with_part_and_range_reads() {
     assert_eq!(h.content_length(), Some(PART as i64));
     assert_s3_err(
         c.get_object().bucket("mpu").key("big/object").part_number(4).send().await,
-        "InvalidPart",
-        400,
+        "InvalidRange",
+        416,
     );
     assert_s3_err(
         c.get_object()

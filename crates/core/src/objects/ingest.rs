@@ -1,7 +1,7 @@
 //! The write pipeline shared by PUT, UploadPart and the copies.
 //!
 //! Body pieces are coalesced into chunks of at least `CHUNK` bytes. Each chunk is handed
-//! (a refcounted `Bytes`, no copy) to one or two hash lanes running on blocking threads,
+//! (a refcounted `Bytes`, no copy) to one or two hash lanes that hash on blocking threads,
 //! and written to the blob while the next chunk is read from the body, so the elapsed
 //! time of a large write is that of its slowest stage (typically MD5), not their sum.
 //! Bounded lane channels keep memory per write at a few chunks.
@@ -221,10 +221,13 @@ fn concat(chunks: Vec<Bytes>) -> Vec<u8> {
     v
 }
 
-/// Hash workers on blocking threads. MD5 and the CRCs share one lane; SHA1/SHA256 (a
-/// cost comparable to MD5) get a second lane so they run on another core.
+/// Hash workers. MD5 and the CRCs share one lane; SHA1/SHA256 (a cost comparable to
+/// MD5) get a second lane so they run on another core. A lane is an async task that
+/// borrows a blocking thread only while it hashes one chunk: waiting for a slow client
+/// must not pin a blocking-pool thread, or enough concurrent uploads would exhaust the
+/// pool that the blob store's own file writes need.
 struct HashLanes {
-    lanes: Vec<(mpsc::Sender<Bytes>, JoinHandle<ContentDigest>)>,
+    lanes: Vec<(mpsc::Sender<Bytes>, JoinHandle<Result<ContentDigest>>)>,
 }
 
 impl HashLanes {
@@ -238,11 +241,16 @@ impl HashLanes {
         .filter(|h| !h.is_empty())
         .map(|mut h| {
             let (tx, mut rx) = mpsc::channel::<Bytes>(LANE_DEPTH);
-            let done = tokio::task::spawn_blocking(move || {
-                while let Some(b) = rx.blocking_recv() {
-                    h.update(&b);
+            let done = tokio::spawn(async move {
+                while let Some(chunk) = rx.recv().await {
+                    h = tokio::task::spawn_blocking(move || {
+                        h.update(&chunk);
+                        h
+                    })
+                    .await
+                    .map_err(|e| Error::internal(format!("hash worker failed: {e}")))?;
                 }
-                h.finish()
+                Ok(h.finish())
             });
             (tx, done)
         })
@@ -265,7 +273,7 @@ impl HashLanes {
             drop(tx);
             let d = done
                 .await
-                .map_err(|e| Error::internal(format!("hash worker failed: {e}")))?;
+                .map_err(|e| Error::internal(format!("hash worker failed: {e}")))??;
             out.merge(d);
         }
         Ok(out)

@@ -370,27 +370,34 @@ impl Signer {
         chunks: &[Vec<u8>],
         bad_chunk: Option<usize>,
     ) -> reqwest::RequestBuilder {
+        self.chunked_put_with_trailer(http, path, chunks, bad_chunk, None)
+    }
+
+    /// Like [`Self::chunked_put`]; with `trailer = Some((name, value))` the body is
+    /// `STREAMING-AWS4-HMAC-SHA256-PAYLOAD-TRAILER` with one signed trailing header.
+    pub fn chunked_put_with_trailer(
+        &self,
+        http: &reqwest::Client,
+        path: &str,
+        chunks: &[Vec<u8>],
+        bad_chunk: Option<usize>,
+        trailer: Option<(&str, &str)>,
+    ) -> reqwest::RequestBuilder {
         let decoded: usize = chunks.iter().map(Vec::len).sum();
-        let mut framed_len = 0usize;
-        let sig_len = 64;
-        for c in chunks.iter().chain(std::iter::once(&Vec::new())) {
-            framed_len += format!("{:x}", c.len()).len() + ";chunk-signature=".len() + sig_len + 2;
-            framed_len += c.len() + 2;
-        }
         let now = OffsetDateTime::now_utc();
-        let (hs, signed) = self.sign(
-            "PUT",
-            path,
-            &[],
-            &[
-                ("content-encoding", "aws-chunked".to_string()),
-                ("x-amz-decoded-content-length", decoded.to_string()),
-            ],
-            "STREAMING-AWS4-HMAC-SHA256-PAYLOAD",
-            now,
-        );
+        let mut extra = vec![
+            ("content-encoding", "aws-chunked".to_string()),
+            ("x-amz-decoded-content-length", decoded.to_string()),
+        ];
+        let payload = if let Some((name, _)) = trailer {
+            extra.push(("x-amz-trailer", name.to_string()));
+            "STREAMING-AWS4-HMAC-SHA256-PAYLOAD-TRAILER"
+        } else {
+            "STREAMING-AWS4-HMAC-SHA256-PAYLOAD"
+        };
+        let (hs, signed) = self.sign("PUT", path, &[], &extra, payload, now);
         let mut prev = signed.signature.clone();
-        let mut body = Vec::with_capacity(framed_len);
+        let mut body = Vec::new();
         let empty_hash = sha256_hex(b"");
         for (i, c) in chunks.iter().chain(std::iter::once(&Vec::new())).enumerate() {
             let sts = format!(
@@ -404,11 +411,28 @@ impl Signer {
                 sig = sig.chars().rev().collect();
             }
             body.extend_from_slice(format!("{:x};chunk-signature={sig}\r\n", c.len()).as_bytes());
-            body.extend_from_slice(c);
-            body.extend_from_slice(b"\r\n");
+            if !c.is_empty() {
+                body.extend_from_slice(c);
+                body.extend_from_slice(b"\r\n");
+            }
             prev = sig;
         }
-        assert_eq!(body.len(), framed_len);
+        match trailer {
+            None => body.extend_from_slice(b"\r\n"),
+            Some((name, value)) => {
+                let canonical = format!("{name}:{value}\n");
+                let sts = format!(
+                    "AWS4-HMAC-SHA256-TRAILER\n{}\n{}\n{prev}\n{}",
+                    signed.amz_date,
+                    signed.scope,
+                    sha256_hex(canonical.as_bytes())
+                );
+                let sig = hex::encode(hmac(&signed.signing_key, sts.as_bytes()));
+                body.extend_from_slice(
+                    format!("{name}:{value}\r\nx-amz-trailer-signature:{sig}\r\n\r\n").as_bytes(),
+                );
+            }
+        }
         let mut rb = http
             .put(format!("{}{}", self.endpoint, uri_encode(path, true)))
             .body(body);

@@ -364,7 +364,9 @@ pub struct SqliteMetaStore {
 
 impl SqliteMetaStore {
     /// Opens (creating if needed) the database at `path`, applies pending migrations, and
-    /// starts the writer thread. Refuses a database from a newer schema version.
+    /// starts the writer thread. Refuses a database from a newer schema version
+    /// (`FailedPrecondition`). Blocking: call at start-up, not on an async worker under load.
+    /// Methods need a Tokio runtime (reads run on its blocking pool).
     pub fn open(path: &Path) -> Result<Self> {
         Self::open_with_readers(path, DEFAULT_READERS)
     }
@@ -407,6 +409,10 @@ impl SqliteMetaStore {
             .map_err(sql_err("open reader"))?;
             r.busy_timeout(BUSY_TIMEOUT)
                 .map_err(sql_err("busy_timeout"))?;
+            // Readers map the database file: pages come straight from the OS page cache, so
+            // a cold pooled connection does not pay one pread per page (listings of rows
+            // with inline data touch one table page per key). Pages still in the WAL are
+            // read normally.
             r.execute_batch("PRAGMA cache_size = -8192; PRAGMA mmap_size = 268435456;")
                 .map_err(sql_err("reader pragmas"))?;
             r.set_prepared_statement_cache_capacity(64);
