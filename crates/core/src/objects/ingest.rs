@@ -282,11 +282,16 @@ impl HashLanes {
 
 /// Turns a body stream into chunks of `CHUNK..=MAX_CHUNK` bytes (the last may be
 /// shorter), enforcing the size limit and the declared length as bytes arrive.
+/// A body that arrives as one small piece is passed through without a copy.
 struct Chunker {
     body: ByteStream,
     buf: BytesMut,
+    /// First piece of a chunk, not yet copied: it may turn out to be the whole body.
+    held: Option<Bytes>,
     pending: Option<Bytes>,
     total: u64,
+    /// Bytes returned in chunks so far.
+    emitted: u64,
     max: u64,
     declared: Option<u64>,
     ended: bool,
@@ -297,37 +302,70 @@ impl Chunker {
         Self {
             body,
             buf: BytesMut::new(),
+            held: None,
             pending: None,
             total: 0,
+            emitted: 0,
             max,
             declared,
             ended: false,
         }
     }
 
+    fn emit(&mut self, chunk: Bytes) -> Option<Bytes> {
+        self.emitted += chunk.len() as u64;
+        Some(chunk)
+    }
+
+    /// Copies as much of `p` as fits into the current chunk; returns the rest.
+    fn append(&mut self, p: Bytes) -> Option<Bytes> {
+        let room = CHUNK - self.buf.len();
+        let take = p.len().min(room);
+        if self.buf.capacity() - self.buf.len() < take {
+            // With a declared length, allocate the chunk's final size once; otherwise
+            // let the buffer grow geometrically (small undeclared bodies stay small).
+            let want = match self.declared {
+                Some(d) => (d.saturating_sub(self.emitted) as usize).min(CHUNK) - self.buf.len(),
+                None => take,
+            };
+            self.buf.reserve(want.max(take));
+        }
+        self.buf.extend_from_slice(&p[..take]);
+        (take < p.len()).then(|| p.slice(take..))
+    }
+
     async fn next(&mut self) -> Result<Option<Bytes>> {
         loop {
             if let Some(mut p) = self.pending.take() {
-                if self.buf.is_empty() && p.len() >= CHUNK {
-                    if p.len() > MAX_CHUNK {
-                        self.pending = Some(p.split_off(MAX_CHUNK));
+                if self.buf.is_empty() && self.held.is_none() {
+                    if p.len() >= CHUNK {
+                        if p.len() > MAX_CHUNK {
+                            self.pending = Some(p.split_off(MAX_CHUNK));
+                        }
+                        return Ok(self.emit(p));
                     }
-                    return Ok(Some(p));
-                }
-                // One allocation per chunk: after `split` the frozen chunk owns the old one.
-                self.buf.reserve(CHUNK - self.buf.len());
-                let room = CHUNK - self.buf.len();
-                if p.len() >= room {
-                    self.buf.extend_from_slice(&p[..room]);
-                    if p.len() > room {
-                        self.pending = Some(p.slice(room..));
+                    self.held = Some(p);
+                } else {
+                    if let Some(h) = self.held.take() {
+                        // `h` is shorter than CHUNK and the buffer is empty: it fits.
+                        self.append(h);
                     }
-                    return Ok(Some(self.buf.split().freeze()));
+                    self.pending = self.append(p);
+                    if self.buf.len() == CHUNK {
+                        let chunk = self.buf.split().freeze();
+                        return Ok(self.emit(chunk));
+                    }
                 }
-                self.buf.extend_from_slice(&p);
             }
             if self.ended {
-                return Ok((!self.buf.is_empty()).then(|| self.buf.split().freeze()));
+                if let Some(h) = self.held.take() {
+                    return Ok(self.emit(h));
+                }
+                if self.buf.is_empty() {
+                    return Ok(None);
+                }
+                let chunk = self.buf.split().freeze();
+                return Ok(self.emit(chunk));
             }
             match self.body.next().await {
                 None => self.ended = true,
