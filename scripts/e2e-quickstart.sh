@@ -98,7 +98,7 @@ assert [x["name"] for x in p]==["test-policy"], p'
 
 export AWS_ACCESS_KEY_ID=$(python3 -c 'import json; print(json.load(open("key.json"))["accessKeyId"])')
 export AWS_SECRET_ACCESS_KEY=$(python3 -c 'import json; print(json.load(open("key.json"))["secretKey"])')
-export AWS_DEFAULT_REGION=us-east-1
+export AWS_DEFAULT_REGION=US-EAST-04A
 export AWS_EC2_METADATA_DISABLED=true
 unset AWS_PROFILE AWS_SESSION_TOKEN || true
 aws_s3() { aws --endpoint-url "$S3" "$@"; }

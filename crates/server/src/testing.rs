@@ -189,8 +189,9 @@ pub fn s3_client_for(endpoint: &str, key: &TestKey) -> aws_sdk_s3::Client {
     let conf = aws_sdk_s3::Config::builder()
         .behavior_version_latest()
         .endpoint_url(endpoint)
-        // s3s 0.14 rejects credential-scope regions that are not lowercase (docs/architecture.md).
-        .region(Region::new("us-east-1"))
+        // The zone name as region: uppercase regions exercise the gateway's re-signing
+        // path (s3s 0.14 itself accepts only lowercase regions).
+        .region(Region::new("US-EAST-04A"))
         .credentials_provider(creds)
         .force_path_style(true)
         .build();

@@ -108,10 +108,9 @@ async fn presigned_urls() {
     let too_long = signer.presign("GET", "/presign/doc.txt", 604_801, now, &[]);
     let r = send(http.get(&too_long)).await;
     r.assert_err("AuthorizationQueryParametersError", 400);
-    let garbage = signer.presign("GET", "/presign/doc.txt", 60, now, &[]).replace(
-        "X-Amz-Expires=60",
-        "X-Amz-Expires=soon",
-    );
+    let garbage = signer
+        .presign("GET", "/presign/doc.txt", 60, now, &[])
+        .replace("X-Amz-Expires=60", "X-Amz-Expires=soon");
     let r = send(http.get(&garbage)).await;
     r.assert_err("AuthorizationQueryParametersError", 400);
 
@@ -127,7 +126,10 @@ async fn presigned_urls() {
         .to_string();
     let r = send(http.put(&put_url).body(b"via presigned put".to_vec())).await;
     assert_eq!(r.status, 200, "{}", r.body);
-    assert_eq!(get(&client, "presign", "up.bin").await, b"via presigned put");
+    assert_eq!(
+        get(&client, "presign", "up.bin").await,
+        b"via presigned put"
+    );
 }
 
 #[tokio::test]
@@ -204,7 +206,11 @@ async fn aws_chunked_signatures() {
     let (ts, client, key) = setup().await;
     make_bucket(&client, "chunked").await;
     let http = reqwest::Client::new();
-    let chunks = vec![bytes_of(64 * 1024, 1), bytes_of(64 * 1024, 2), bytes_of(1000, 3)];
+    let chunks = vec![
+        bytes_of(64 * 1024, 1),
+        bytes_of(64 * 1024, 2),
+        bytes_of(1000, 3),
+    ];
     let all: Vec<u8> = chunks.concat();
     let sha = {
         use base64::Engine as _;
@@ -226,12 +232,21 @@ async fn aws_chunked_signatures() {
         assert_eq!(get(&client, "chunked", &good).await, all);
 
         // A wrong signature on the first, a middle and the final (empty) chunk.
-        for (name, bad) in [("bad-middle", 1), ("bad-first", 0), ("bad-final", chunks.len())] {
+        for (name, bad) in [
+            ("bad-middle", 1),
+            ("bad-first", 0),
+            ("bad-final", chunks.len()),
+        ] {
             let name = format!("{name}-{region}");
-            let r = send(signer.chunked_put(&http, &format!("/chunked/{name}"), &chunks, Some(bad))).await;
+            let r =
+                send(signer.chunked_put(&http, &format!("/chunked/{name}"), &chunks, Some(bad)))
+                    .await;
             r.assert_err("SignatureDoesNotMatch", 403);
             assert!(r.request_id().is_some());
-            assert!(!exists(&client, "chunked", &name).await, "{name} was stored");
+            assert!(
+                !exists(&client, "chunked", &name).await,
+                "{name} was stored"
+            );
         }
 
         // Signed trailer with the checksum: verified before the object is visible.
@@ -260,7 +275,10 @@ async fn aws_chunked_signatures() {
             &format!("/chunked/{wrong}"),
             &chunks,
             None,
-            Some(("x-amz-checksum-sha256", "47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU=")),
+            Some((
+                "x-amz-checksum-sha256",
+                "47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU=",
+            )),
         ))
         .await;
         r.assert_err("BadDigest", 400);
@@ -392,12 +410,22 @@ async fn deny_beats_allow_and_per_key_deletes() {
     }))
     .await;
     assert_s3_err(
-        client.get_object().bucket("deny").key("secret/a").send().await,
+        client
+            .get_object()
+            .bucket("deny")
+            .key("secret/a")
+            .send()
+            .await,
         "AccessDenied",
         403,
     );
     assert_s3_err(
-        client.head_object().bucket("deny").key("secret/a").send().await,
+        client
+            .head_object()
+            .bucket("deny")
+            .key("secret/a")
+            .send()
+            .await,
         "AccessDenied",
         403,
     );
@@ -438,7 +466,12 @@ async fn deny_beats_allow_and_per_key_deletes() {
     assert!(exists(&client, "deny", "keep-1").await);
     assert!(!exists(&client, "deny", "gone-1").await);
     assert_s3_err(
-        client.delete_object().bucket("deny").key("keep-1").send().await,
+        client
+            .delete_object()
+            .bucket("deny")
+            .key("keep-1")
+            .send()
+            .await,
         "AccessDenied",
         403,
     );
@@ -460,7 +493,12 @@ async fn other_orgs_buckets_are_out_of_reach() {
 
     // Org B with an admin, a token, an allow-all policy and a key.
     let (s, v) = ts
-        .api(Method::POST, "/v1/iam/orgs", Some(OPERATOR), Some(json!({"name": "b"})))
+        .api(
+            Method::POST,
+            "/v1/iam/orgs",
+            Some(OPERATOR),
+            Some(json!({"name": "b"})),
+        )
         .await;
     assert_eq!(s, 200, "{v}");
     let org_b = v["org"]["orgId"].as_str().unwrap().to_string();
@@ -489,16 +527,26 @@ async fn other_orgs_buckets_are_out_of_reach() {
             Method::POST,
             "/v1/cwobject/access-policy",
             Some(&bob_token),
-            Some(json!({"policy": {"version": "v1alpha1", "name": "all", "statements": [
+            Some(
+                json!({"policy": {"version": "v1alpha1", "name": "all", "statements": [
                 {"name": "all", "effect": "Allow", "actions": ["*"], "resources": ["*"],
-                 "principals": ["*"]}]}})),
+                 "principals": ["*"]}]}}),
+            ),
         )
         .await;
     assert_eq!(s, 200, "{v}");
     let b = s3_client_for(&ts.s3_endpoint, &ts.create_key(&bob_token).await);
 
-    assert_s3_err(b.get_object().bucket("org-a-bucket").key("k").send().await, "AccessDenied", 403);
-    assert_s3_err(b.head_bucket().bucket("org-a-bucket").send().await, "Forbidden", 403);
+    assert_s3_err(
+        b.get_object().bucket("org-a-bucket").key("k").send().await,
+        "AccessDenied",
+        403,
+    );
+    assert_s3_err(
+        b.head_bucket().bucket("org-a-bucket").send().await,
+        "Forbidden",
+        403,
+    );
     assert_s3_err(
         b.list_objects_v2().bucket("org-a-bucket").send().await,
         "AccessDenied",
@@ -514,7 +562,11 @@ async fn other_orgs_buckets_are_out_of_reach() {
         "AccessDenied",
         403,
     );
-    assert_s3_err(b.delete_bucket().bucket("org-a-bucket").send().await, "AccessDenied", 403);
+    assert_s3_err(
+        b.delete_bucket().bucket("org-a-bucket").send().await,
+        "AccessDenied",
+        403,
+    );
     make_bucket(&b, "org-b-bucket").await;
     // Copying out of a foreign bucket is denied too.
     assert_s3_err(
@@ -539,8 +591,14 @@ async fn other_orgs_buckets_are_out_of_reach() {
             .filter_map(|b| b.name().map(str::to_string))
             .collect::<Vec<_>>()
     };
-    assert_eq!(names(b.list_buckets().send().await.unwrap()), ["org-b-bucket"]);
-    assert_eq!(names(a.list_buckets().send().await.unwrap()), ["org-a-bucket"]);
+    assert_eq!(
+        names(b.list_buckets().send().await.unwrap()),
+        ["org-b-bucket"]
+    );
+    assert_eq!(
+        names(a.list_buckets().send().await.unwrap()),
+        ["org-a-bucket"]
+    );
     assert!(!exists(&a, "org-a-bucket", "intruder").await);
 }
 
@@ -552,7 +610,15 @@ async fn request_ids_and_error_documents() {
     let http = reqwest::Client::new();
 
     // Success.
-    let r = send(signer.request(&http, Method::GET, "/rid", &[("list-type".into(), "2".into())], &[], vec![])).await;
+    let r = send(signer.request(
+        &http,
+        Method::GET,
+        "/rid",
+        &[("list-type".into(), "2".into())],
+        &[],
+        vec![],
+    ))
+    .await;
     assert_eq!(r.status, 200, "{}", r.body);
     let id = r.request_id().expect("x-amz-request-id on success");
     assert_eq!(id.len(), 16);
@@ -561,8 +627,14 @@ async fn request_ids_and_error_documents() {
     let r = send(signer.request(&http, Method::GET, "/rid/missing", &[], &[], vec![])).await;
     r.assert_err("NoSuchKey", 404);
     let id = r.request_id().expect("x-amz-request-id on error");
-    assert_eq!(xml_field(&r.body, "RequestId").as_deref(), Some(id.as_str()));
-    assert_eq!(xml_field(&r.body, "Resource").as_deref(), Some("/rid/missing"));
+    assert_eq!(
+        xml_field(&r.body, "RequestId").as_deref(),
+        Some(id.as_str())
+    );
+    assert_eq!(
+        xml_field(&r.body, "Resource").as_deref(),
+        Some("/rid/missing")
+    );
     assert!(xml_field(&r.body, "Message").is_some());
 
     // An error s3s produces before the gateway runs: a bad signature.
@@ -573,11 +645,25 @@ async fn request_ids_and_error_documents() {
     let r = send(bad.request(&http, Method::GET, "/rid/missing", &[], &[], vec![])).await;
     r.assert_err("SignatureDoesNotMatch", 403);
     let id = r.request_id().expect("x-amz-request-id on s3s errors");
-    assert_eq!(xml_field(&r.body, "RequestId").as_deref(), Some(id.as_str()));
-    assert_eq!(xml_field(&r.body, "Resource").as_deref(), Some("/rid/missing"));
+    assert_eq!(
+        xml_field(&r.body, "RequestId").as_deref(),
+        Some(id.as_str())
+    );
+    assert_eq!(
+        xml_field(&r.body, "Resource").as_deref(),
+        Some("/rid/missing")
+    );
 
     // Unsupported operations answer NotImplemented, never a wrong success.
-    let r = send(signer.request(&http, Method::GET, "/rid", &[("policy".into(), String::new())], &[], vec![])).await;
+    let r = send(signer.request(
+        &http,
+        Method::GET,
+        "/rid",
+        &[("policy".into(), String::new())],
+        &[],
+        vec![],
+    ))
+    .await;
     r.assert_err("NotImplemented", 501);
     let r = send(signer.request(
         &http,

@@ -46,7 +46,11 @@ async fn create_head_locate_list_delete() {
         loc.location_constraint().map(|l| l.as_str()),
         Some("US-EAST-04A")
     );
-    assert_s3_err(c.head_bucket().bucket("nope-nope").send().await, "NotFound", 404);
+    assert_s3_err(
+        c.head_bucket().bucket("nope-nope").send().await,
+        "NotFound",
+        404,
+    );
     assert_s3_err(
         c.get_bucket_location().bucket("nope-nope").send().await,
         "NoSuchBucket",
@@ -61,11 +65,28 @@ async fn create_head_locate_list_delete() {
 
     // Not empty → BucketNotEmpty; empty → deleted.
     put(&c, "alpha", "k", b"v").await;
-    assert_s3_err(c.delete_bucket().bucket("alpha").send().await, "BucketNotEmpty", 409);
-    c.delete_object().bucket("alpha").key("k").send().await.unwrap();
+    assert_s3_err(
+        c.delete_bucket().bucket("alpha").send().await,
+        "BucketNotEmpty",
+        409,
+    );
+    c.delete_object()
+        .bucket("alpha")
+        .key("k")
+        .send()
+        .await
+        .unwrap();
     c.delete_bucket().bucket("alpha").send().await.unwrap();
-    assert_s3_err(c.head_bucket().bucket("alpha").send().await, "NotFound", 404);
-    assert_s3_err(c.delete_bucket().bucket("alpha").send().await, "NoSuchBucket", 404);
+    assert_s3_err(
+        c.head_bucket().bucket("alpha").send().await,
+        "NotFound",
+        404,
+    );
+    assert_s3_err(
+        c.delete_bucket().bucket("alpha").send().await,
+        "NoSuchBucket",
+        404,
+    );
     let _ = (ts, key);
 }
 
@@ -92,7 +113,11 @@ async fn bucket_names() {
     let long = "a".repeat(64);
     assert!(c.create_bucket().bucket(&long).send().await.is_err());
     c.create_bucket().bucket("a-b-1").send().await.unwrap();
-    c.create_bucket().bucket("a".repeat(63)).send().await.unwrap();
+    c.create_bucket()
+        .bucket("a".repeat(63))
+        .send()
+        .await
+        .unwrap();
 }
 
 #[tokio::test]

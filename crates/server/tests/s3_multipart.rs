@@ -27,7 +27,14 @@ async fn create(c: &Client, bucket: &str, key: &str) -> String {
         .unwrap()
 }
 
-async fn upload(c: &Client, bucket: &str, key: &str, id: &str, n: i32, data: &[u8]) -> CompletedPart {
+async fn upload(
+    c: &Client,
+    bucket: &str,
+    key: &str,
+    id: &str,
+    n: i32,
+    data: &[u8],
+) -> CompletedPart {
     let out = c
         .upload_part()
         .bucket(bucket)
@@ -45,7 +52,9 @@ async fn upload(c: &Client, bucket: &str, key: &str, id: &str, n: i32, data: &[u
 }
 
 fn parts(p: Vec<CompletedPart>) -> CompletedMultipartUpload {
-    CompletedMultipartUpload::builder().set_parts(Some(p)).build()
+    CompletedMultipartUpload::builder()
+        .set_parts(Some(p))
+        .build()
 }
 
 #[tokio::test]
@@ -57,7 +66,12 @@ async fn three_parts_with_part_and_range_reads() {
     let id = create(&c, "mpu", "big/object").await;
 
     // Listed while in progress.
-    let ups = c.list_multipart_uploads().bucket("mpu").send().await.unwrap();
+    let ups = c
+        .list_multipart_uploads()
+        .bucket("mpu")
+        .send()
+        .await
+        .unwrap();
     let listed: Vec<_> = ups.uploads().iter().filter_map(|u| u.upload_id()).collect();
     assert_eq!(listed, [id.as_str()]);
     assert_eq!(ups.uploads()[0].key(), Some("big/object"));
@@ -74,10 +88,18 @@ async fn three_parts_with_part_and_range_reads() {
         .send()
         .await
         .unwrap();
-    let sizes: Vec<_> = lp.parts().iter().map(|p| (p.part_number(), p.size())).collect();
+    let sizes: Vec<_> = lp
+        .parts()
+        .iter()
+        .map(|p| (p.part_number(), p.size()))
+        .collect();
     assert_eq!(
         sizes,
-        [(Some(1), Some(PART as i64)), (Some(2), Some(PART as i64)), (Some(3), Some(PART as i64))]
+        [
+            (Some(1), Some(PART as i64)),
+            (Some(2), Some(PART as i64)),
+            (Some(3), Some(PART as i64))
+        ]
     );
     let lp = c
         .list_parts()
@@ -108,14 +130,28 @@ async fn three_parts_with_part_and_range_reads() {
     }
     let want = format!("\"{}-3\"", hex::encode(Md5::digest(&md5s)));
     assert_eq!(out.e_tag(), Some(want.as_str()));
-    let ups = c.list_multipart_uploads().bucket("mpu").send().await.unwrap();
+    let ups = c
+        .list_multipart_uploads()
+        .bucket("mpu")
+        .send()
+        .await
+        .unwrap();
     assert!(ups.uploads().is_empty());
 
     assert_eq!(get(&c, "mpu", "big/object").await, all);
-    let h = c.head_object().bucket("mpu").key("big/object").send().await.unwrap();
+    let h = c
+        .head_object()
+        .bucket("mpu")
+        .key("big/object")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(h.content_length(), Some(3 * PART as i64));
     assert_eq!(h.content_type(), Some("application/x-parts"));
-    assert_eq!(h.metadata().unwrap().get("origin").map(String::as_str), Some("mpu"));
+    assert_eq!(
+        h.metadata().unwrap().get("origin").map(String::as_str),
+        Some("mpu")
+    );
 
     // partNumber reads.
     let g = c
@@ -132,7 +168,10 @@ async fn three_parts_with_part_and_range_reads() {
         g.content_range(),
         Some(format!("bytes {}-{}/{}", PART, 2 * PART - 1, 3 * PART).as_str())
     );
-    assert_eq!(g.body.collect().await.unwrap().into_bytes().as_ref(), &data[1][..]);
+    assert_eq!(
+        g.body.collect().await.unwrap().into_bytes().as_ref(),
+        &data[1][..]
+    );
     let h = c
         .head_object()
         .bucket("mpu")
@@ -144,7 +183,12 @@ async fn three_parts_with_part_and_range_reads() {
     assert_eq!(h.parts_count(), Some(3));
     assert_eq!(h.content_length(), Some(PART as i64));
     assert_s3_err(
-        c.get_object().bucket("mpu").key("big/object").part_number(4).send().await,
+        c.get_object()
+            .bucket("mpu")
+            .key("big/object")
+            .part_number(4)
+            .send()
+            .await,
         "InvalidRange",
         416,
     );
@@ -283,7 +327,12 @@ async fn multipart_bad_input() {
         404,
     );
     assert_s3_err(
-        c.list_parts().bucket("mpu-bad").key("range").upload_id(&id).send().await,
+        c.list_parts()
+            .bucket("mpu-bad")
+            .key("range")
+            .upload_id(&id)
+            .send()
+            .await,
         "NoSuchUpload",
         404,
     );
@@ -327,7 +376,11 @@ async fn upload_part_copy_and_upload_listing() {
         .send()
         .await
         .unwrap();
-    let e1 = out.copy_part_result().and_then(|r| r.e_tag()).unwrap().to_string();
+    let e1 = out
+        .copy_part_result()
+        .and_then(|r| r.e_tag())
+        .unwrap()
+        .to_string();
     let out = c
         .upload_part_copy()
         .bucket("mpc")
@@ -339,7 +392,11 @@ async fn upload_part_copy_and_upload_listing() {
         .send()
         .await
         .unwrap();
-    let e2 = out.copy_part_result().and_then(|r| r.e_tag()).unwrap().to_string();
+    let e2 = out
+        .copy_part_result()
+        .and_then(|r| r.e_tag())
+        .unwrap()
+        .to_string();
     assert_s3_err(
         c.upload_part_copy()
             .bucket("mpc")
@@ -378,13 +435,29 @@ async fn upload_part_copy_and_upload_listing() {
         .send()
         .await
         .unwrap();
-    let prefixes: Vec<_> = out.common_prefixes().iter().filter_map(|p| p.prefix()).collect();
+    let prefixes: Vec<_> = out
+        .common_prefixes()
+        .iter()
+        .filter_map(|p| p.prefix())
+        .collect();
     assert_eq!(prefixes, ["logs/", "tmp/"]);
     let keys: Vec<_> = out.uploads().iter().filter_map(|u| u.key()).collect();
     assert_eq!(keys, ["top"]);
-    let out = c.list_multipart_uploads().bucket("mpc").prefix("logs/").send().await.unwrap();
+    let out = c
+        .list_multipart_uploads()
+        .bucket("mpc")
+        .prefix("logs/")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(out.uploads().len(), 2);
-    let out = c.list_multipart_uploads().bucket("mpc").max_uploads(3).send().await.unwrap();
+    let out = c
+        .list_multipart_uploads()
+        .bucket("mpc")
+        .max_uploads(3)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(out.uploads().len(), 3);
     assert_eq!(out.is_truncated(), Some(true));
     let next = c
@@ -452,6 +525,9 @@ async fn multipart_checksums() {
         .send()
         .await
         .unwrap();
-    assert!(h.checksum_sha256().is_some_and(|s| s.ends_with("-2")), "{h:?}");
+    assert!(
+        h.checksum_sha256().is_some_and(|s| s.ends_with("-2")),
+        "{h:?}"
+    );
     assert_eq!(get(&c, "mpsum", "k").await, data.concat());
 }

@@ -40,13 +40,25 @@ async fn put_get_head_delete_with_metadata() {
         .await
         .unwrap();
     let etag = put.e_tag().unwrap().to_string();
-    assert_eq!(etag, format!("\"{}\"", hex::encode(Md5::digest(b"hello world"))));
+    assert_eq!(
+        etag,
+        format!("\"{}\"", hex::encode(Md5::digest(b"hello world")))
+    );
 
-    let g = c.get_object().bucket("objs").key("dir/hello.txt").send().await.unwrap();
+    let g = c
+        .get_object()
+        .bucket("objs")
+        .key("dir/hello.txt")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(g.e_tag(), Some(etag.as_str()));
     assert_eq!(g.content_length(), Some(11));
     assert_eq!(g.content_type(), Some("text/plain"));
-    assert_eq!(g.content_disposition(), Some("attachment; filename=\"h.txt\""));
+    assert_eq!(
+        g.content_disposition(),
+        Some("attachment; filename=\"h.txt\"")
+    );
     assert_eq!(g.content_language(), Some("en"));
     assert_eq!(g.content_encoding(), Some("identity"));
     assert_eq!(g.cache_control(), Some("max-age=60"));
@@ -55,28 +67,62 @@ async fn put_get_head_delete_with_metadata() {
     let meta = g.metadata().unwrap();
     assert_eq!(meta.get("color").map(String::as_str), Some("blue"));
     assert_eq!(meta.get("shape").map(String::as_str), Some("round"));
-    assert_eq!(g.body.collect().await.unwrap().into_bytes().as_ref(), b"hello world");
+    assert_eq!(
+        g.body.collect().await.unwrap().into_bytes().as_ref(),
+        b"hello world"
+    );
 
-    let h = c.head_object().bucket("objs").key("dir/hello.txt").send().await.unwrap();
+    let h = c
+        .head_object()
+        .bucket("objs")
+        .key("dir/hello.txt")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(h.content_length(), Some(11));
     assert_eq!(h.e_tag(), Some(etag.as_str()));
     assert_eq!(h.content_type(), Some("text/plain"));
-    assert_eq!(h.metadata().unwrap().get("color").map(String::as_str), Some("blue"));
+    assert_eq!(
+        h.metadata().unwrap().get("color").map(String::as_str),
+        Some("blue")
+    );
     #[allow(deprecated)]
     let exp = h.expires();
     assert_eq!(exp.map(|e| e.secs()), Some(1_900_000_000));
 
-    assert_s3_err(c.get_object().bucket("objs").key("nope").send().await, "NoSuchKey", 404);
-    assert_s3_err(c.head_object().bucket("objs").key("nope").send().await, "NotFound", 404);
     assert_s3_err(
-        c.get_object().bucket("no-such-bucket").key("k").send().await,
+        c.get_object().bucket("objs").key("nope").send().await,
+        "NoSuchKey",
+        404,
+    );
+    assert_s3_err(
+        c.head_object().bucket("objs").key("nope").send().await,
+        "NotFound",
+        404,
+    );
+    assert_s3_err(
+        c.get_object()
+            .bucket("no-such-bucket")
+            .key("k")
+            .send()
+            .await,
         "NoSuchBucket",
         404,
     );
-    c.delete_object().bucket("objs").key("dir/hello.txt").send().await.unwrap();
+    c.delete_object()
+        .bucket("objs")
+        .key("dir/hello.txt")
+        .send()
+        .await
+        .unwrap();
     assert!(!exists(&c, "objs", "dir/hello.txt").await);
     // Deleting an absent key succeeds.
-    c.delete_object().bucket("objs").key("dir/hello.txt").send().await.unwrap();
+    c.delete_object()
+        .bucket("objs")
+        .key("dir/hello.txt")
+        .send()
+        .await
+        .unwrap();
     // Invalid tags are refused and store nothing.
     assert_s3_err(
         c.put_object()
@@ -116,22 +162,39 @@ async fn ranges_conditions_and_overrides() {
     let g = range("bytes=0-9").await.unwrap();
     assert_eq!(g.content_range(), Some("bytes 0-9/1000"));
     assert_eq!(g.content_length(), Some(10));
-    assert_eq!(g.body.collect().await.unwrap().into_bytes().as_ref(), &data[..10]);
+    assert_eq!(
+        g.body.collect().await.unwrap().into_bytes().as_ref(),
+        &data[..10]
+    );
     let g = range("bytes=990-").await.unwrap();
-    assert_eq!(g.body.collect().await.unwrap().into_bytes().as_ref(), &data[990..]);
+    assert_eq!(
+        g.body.collect().await.unwrap().into_bytes().as_ref(),
+        &data[990..]
+    );
     let g = range("bytes=-5").await.unwrap();
     assert_eq!(g.content_range(), Some("bytes 995-999/1000"));
-    assert_eq!(g.body.collect().await.unwrap().into_bytes().as_ref(), &data[995..]);
+    assert_eq!(
+        g.body.collect().await.unwrap().into_bytes().as_ref(),
+        &data[995..]
+    );
     assert_s3_err(range("bytes=2000-").await, "InvalidRange", 416);
 
     let get = || c.get_object().bucket("ranges").key("obj");
     get().if_match(&etag).send().await.unwrap();
-    assert_s3_err(get().if_match("\"0000\"").send().await, "PreconditionFailed", 412);
+    assert_s3_err(
+        get().if_match("\"0000\"").send().await,
+        "PreconditionFailed",
+        412,
+    );
     assert_s3_err(get().if_none_match(&etag).send().await, "NotModified", 304);
     get().if_none_match("\"0000\"").send().await.unwrap();
     let future = DateTime::from_secs(4_000_000_000);
     let past = DateTime::from_secs(1_000_000_000);
-    assert_s3_err(get().if_modified_since(future).send().await, "NotModified", 304);
+    assert_s3_err(
+        get().if_modified_since(future).send().await,
+        "NotModified",
+        304,
+    );
     get().if_modified_since(past).send().await.unwrap();
     assert_s3_err(
         get().if_unmodified_since(past).send().await,
@@ -139,7 +202,12 @@ async fn ranges_conditions_and_overrides() {
         412,
     );
     assert_s3_err(
-        c.head_object().bucket("ranges").key("obj").if_match("\"0000\"").send().await,
+        c.head_object()
+            .bucket("ranges")
+            .key("obj")
+            .if_match("\"0000\"")
+            .send()
+            .await,
         "PreconditionFailed",
         412,
     );
@@ -173,10 +241,26 @@ async fn conditional_writes() {
             .body(ByteStream::from_static(body))
     };
     p(b"one").if_none_match("*").send().await.unwrap();
-    assert_s3_err(p(b"two").if_none_match("*").send().await, "PreconditionFailed", 412);
+    assert_s3_err(
+        p(b"two").if_none_match("*").send().await,
+        "PreconditionFailed",
+        412,
+    );
     assert_eq!(get(&c, "cond", "k").await, b"one");
-    let etag = c.head_object().bucket("cond").key("k").send().await.unwrap().e_tag.unwrap();
-    assert_s3_err(p(b"three").if_match("\"0000\"").send().await, "PreconditionFailed", 412);
+    let etag = c
+        .head_object()
+        .bucket("cond")
+        .key("k")
+        .send()
+        .await
+        .unwrap()
+        .e_tag
+        .unwrap();
+    assert_s3_err(
+        p(b"three").if_match("\"0000\"").send().await,
+        "PreconditionFailed",
+        412,
+    );
     p(b"four").if_match(&etag).send().await.unwrap();
     assert_eq!(get(&c, "cond", "k").await, b"four");
 }
@@ -197,9 +281,17 @@ async fn content_md5_and_checksums() {
             .key(key)
             .body(ByteStream::from(data.clone()))
     };
-    assert_s3_err(p("bad-md5").content_md5(&wrong_md5).send().await, "BadDigest", 400);
+    assert_s3_err(
+        p("bad-md5").content_md5(&wrong_md5).send().await,
+        "BadDigest",
+        400,
+    );
     assert!(!exists(&c, "sums", "bad-md5").await);
-    assert_s3_err(p("bad-sha").checksum_sha256(&wrong_sha).send().await, "BadDigest", 400);
+    assert_s3_err(
+        p("bad-sha").checksum_sha256(&wrong_sha).send().await,
+        "BadDigest",
+        400,
+    );
     assert!(!exists(&c, "sums", "bad-sha").await);
     assert_s3_err(
         p("bad-crc").checksum_crc32("AAAAAA==").send().await,
@@ -221,7 +313,13 @@ async fn content_md5_and_checksums() {
         .unwrap();
     assert_eq!(g.checksum_sha256(), Some(sha.as_str()));
     // Without checksum mode no checksum is returned.
-    let h = c.head_object().bucket("sums").key("good-sha").send().await.unwrap();
+    let h = c
+        .head_object()
+        .bucket("sums")
+        .key("good-sha")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(h.checksum_sha256(), None);
     let h = c
         .head_object()
@@ -249,7 +347,15 @@ async fn copy_object_directives_and_conditions() {
         .send()
         .await
         .unwrap();
-    let src_etag = c.head_object().bucket("copy-src").key("orig").send().await.unwrap().e_tag.unwrap();
+    let src_etag = c
+        .head_object()
+        .bucket("copy-src")
+        .key("orig")
+        .send()
+        .await
+        .unwrap()
+        .e_tag
+        .unwrap();
 
     // COPY (default): data, metadata and tags come along.
     let out = c
@@ -260,10 +366,22 @@ async fn copy_object_directives_and_conditions() {
         .send()
         .await
         .unwrap();
-    assert_eq!(out.copy_object_result().and_then(|r| r.e_tag()), Some(src_etag.as_str()));
-    let g = c.get_object().bucket("copy-dst").key("copied").send().await.unwrap();
+    assert_eq!(
+        out.copy_object_result().and_then(|r| r.e_tag()),
+        Some(src_etag.as_str())
+    );
+    let g = c
+        .get_object()
+        .bucket("copy-dst")
+        .key("copied")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(g.content_type(), Some("text/x-orig"));
-    assert_eq!(g.metadata().unwrap().get("m").map(String::as_str), Some("1"));
+    assert_eq!(
+        g.metadata().unwrap().get("m").map(String::as_str),
+        Some("1")
+    );
     assert_eq!(g.tag_count(), Some(1));
 
     // REPLACE: new metadata and tags.
@@ -279,7 +397,13 @@ async fn copy_object_directives_and_conditions() {
         .send()
         .await
         .unwrap();
-    let h = c.get_object().bucket("copy-dst").key("replaced").send().await.unwrap();
+    let h = c
+        .get_object()
+        .bucket("copy-dst")
+        .key("replaced")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(h.content_type(), Some("text/x-new"));
     let meta = h.metadata().unwrap();
     assert_eq!(meta.get("n").map(String::as_str), Some("2"));
@@ -372,8 +496,18 @@ async fn listings_v1_and_v2() {
     }
 
     // Delimiter: folders and top-level keys.
-    let out = c.list_objects_v2().bucket("lists").delimiter("/").send().await.unwrap();
-    let prefixes: Vec<_> = out.common_prefixes().iter().filter_map(|p| p.prefix()).collect();
+    let out = c
+        .list_objects_v2()
+        .bucket("lists")
+        .delimiter("/")
+        .send()
+        .await
+        .unwrap();
+    let prefixes: Vec<_> = out
+        .common_prefixes()
+        .iter()
+        .filter_map(|p| p.prefix())
+        .collect();
     assert_eq!(prefixes, ["a/", "b/"]);
     let top: Vec<_> = out.contents().iter().filter_map(|o| o.key()).collect();
     assert_eq!(top, ["c", "d e", "x+y"]);
@@ -392,7 +526,11 @@ async fn listings_v1_and_v2() {
             .await
             .unwrap();
         assert!(out.contents().len() <= 2);
-        seen.extend(out.contents().iter().filter_map(|o| o.key().map(str::to_string)));
+        seen.extend(
+            out.contents()
+                .iter()
+                .filter_map(|o| o.key().map(str::to_string)),
+        );
         if out.is_truncated() != Some(true) {
             break;
         }
@@ -401,23 +539,59 @@ async fn listings_v1_and_v2() {
     }
     assert_eq!(seen, keys);
 
-    let out = c.list_objects_v2().bucket("lists").start_after("b/1").send().await.unwrap();
+    let out = c
+        .list_objects_v2()
+        .bucket("lists")
+        .start_after("b/1")
+        .send()
+        .await
+        .unwrap();
     let after: Vec<_> = out.contents().iter().filter_map(|o| o.key()).collect();
     assert_eq!(after, ["c", "d e", "x+y"]);
-    let out = c.list_objects_v2().bucket("lists").prefix("a/").send().await.unwrap();
+    let out = c
+        .list_objects_v2()
+        .bucket("lists")
+        .prefix("a/")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(out.contents().len(), 2);
     assert!(out.contents()[0].owner().is_none());
-    let out = c.list_objects_v2().bucket("lists").fetch_owner(true).send().await.unwrap();
-    assert!(out.contents().iter().all(|o| o.owner().and_then(|o| o.id()).is_some()));
-    assert!(out.contents().iter().all(|o| o.size().is_some() && o.e_tag().is_some()));
+    let out = c
+        .list_objects_v2()
+        .bucket("lists")
+        .fetch_owner(true)
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        out.contents()
+            .iter()
+            .all(|o| o.owner().and_then(|o| o.id()).is_some())
+    );
+    assert!(
+        out.contents()
+            .iter()
+            .all(|o| o.size().is_some() && o.e_tag().is_some())
+    );
     assert_s3_err(
-        c.list_objects_v2().bucket("lists").continuation_token("garbage!").send().await,
+        c.list_objects_v2()
+            .bucket("lists")
+            .continuation_token("garbage!")
+            .send()
+            .await,
         "InvalidArgument",
         400,
     );
 
     // v1: NextMarker only with a delimiter.
-    let out = c.list_objects().bucket("lists").max_keys(2).send().await.unwrap();
+    let out = c
+        .list_objects()
+        .bucket("lists")
+        .max_keys(2)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(out.is_truncated(), Some(true));
     assert_eq!(out.next_marker(), None);
     let out = c
@@ -430,7 +604,13 @@ async fn listings_v1_and_v2() {
         .unwrap();
     assert_eq!(out.is_truncated(), Some(true));
     assert_eq!(out.next_marker(), Some("a/"));
-    let out = c.list_objects().bucket("lists").marker("c").send().await.unwrap();
+    let out = c
+        .list_objects()
+        .bucket("lists")
+        .marker("c")
+        .send()
+        .await
+        .unwrap();
     let rest: Vec<_> = out.contents().iter().filter_map(|o| o.key()).collect();
     assert_eq!(rest, ["d e", "x+y"]);
     assert_s3_err(
@@ -458,12 +638,19 @@ async fn listings_v1_and_v2() {
     assert_eq!(r.status, 200, "{}", r.body);
     assert!(r.body.contains("<Key>d%20e</Key>"), "{}", r.body);
     assert!(r.body.contains("<Key>x%2By</Key>"), "{}", r.body);
-    assert!(r.body.contains("<EncodingType>url</EncodingType>"), "{}", r.body);
+    assert!(
+        r.body.contains("<EncodingType>url</EncodingType>"),
+        "{}",
+        r.body
+    );
     let r = send(signer.request(
         &http,
         Method::GET,
         "/lists",
-        &[("list-type".into(), "2".into()), ("encoding-type".into(), "base64".into())],
+        &[
+            ("list-type".into(), "2".into()),
+            ("encoding-type".into(), "base64".into()),
+        ],
         &[],
         vec![],
     ))
@@ -479,12 +666,11 @@ async fn delete_objects_quiet_and_verbose() {
         put(&c, "batch", &format!("k{i}"), b"x").await;
     }
     let ids = |ks: &[&str]| {
-        Delete::builder()
-            .set_objects(Some(
-                ks.iter()
-                    .map(|k| ObjectIdentifier::builder().key(*k).build().unwrap())
-                    .collect(),
-            ))
+        Delete::builder().set_objects(Some(
+            ks.iter()
+                .map(|k| ObjectIdentifier::builder().key(*k).build().unwrap())
+                .collect(),
+        ))
     };
     let out = c
         .delete_objects()
@@ -531,7 +717,13 @@ async fn hundred_mib_round_trip() {
     let etag = put(&c, "big", "blob.bin", &data).await;
     assert_eq!(etag, format!("\"{}\"", hex::encode(Md5::digest(&data))));
     drop(data);
-    let h = c.head_object().bucket("big").key("blob.bin").send().await.unwrap();
+    let h = c
+        .head_object()
+        .bucket("big")
+        .key("blob.bin")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(h.content_length(), Some((100 * MIB) as i64));
     let back = get(&c, "big", "blob.bin").await;
     assert_eq!(back.len(), 100 * MIB);

@@ -325,7 +325,9 @@ impl Chunker {
             // With a declared length, allocate the chunk's final size once; otherwise
             // let the buffer grow geometrically (small undeclared bodies stay small).
             let want = match self.declared {
-                Some(d) => (d.saturating_sub(self.emitted) as usize).min(CHUNK) - self.buf.len(),
+                Some(d) => (d.saturating_sub(self.emitted) as usize)
+                    .min(CHUNK)
+                    .saturating_sub(self.buf.len()),
                 None => take,
             };
             self.buf.reserve(want.max(take));
@@ -539,5 +541,110 @@ impl ChecksumPlan {
             out.checksum_type = Some("FULL_OBJECT".into());
         }
         Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn stream_of(pieces: Vec<Bytes>) -> ByteStream {
+        Box::pin(futures::stream::iter(pieces.into_iter().map(Ok)))
+    }
+
+    async fn chunks(pieces: Vec<Bytes>, declared: Option<u64>) -> Vec<Bytes> {
+        let mut c = Chunker::new(stream_of(pieces), u64::MAX, declared);
+        let mut out = Vec::new();
+        while let Some(b) = c.next().await.unwrap() {
+            out.push(b);
+        }
+        c.check_declared().unwrap();
+        out
+    }
+
+    #[tokio::test]
+    async fn chunker_shapes() {
+        let data: Bytes = (0..(11 << 20) + 5)
+            .map(|i| (i % 251) as u8)
+            .collect::<Vec<_>>()
+            .into();
+        let n = data.len();
+        for piece in [
+            1usize << 10,
+            64 << 10,
+            (1 << 20) - 1,
+            1 << 20,
+            3 << 20,
+            9 << 20,
+            n,
+        ] {
+            let pieces: Vec<Bytes> = (0..n)
+                .step_by(piece)
+                .map(|i| data.slice(i..(i + piece).min(n)))
+                .collect();
+            for declared in [None, Some(n as u64)] {
+                let out = chunks(pieces.clone(), declared).await;
+                let joined: Vec<u8> = out.iter().flat_map(|b| b.iter().copied()).collect();
+                assert_eq!(joined, data, "piece {piece}");
+                let (last, rest) = out.split_last().unwrap();
+                assert!(!last.is_empty());
+                assert!(
+                    rest.iter().all(|c| (CHUNK..=MAX_CHUNK).contains(&c.len())),
+                    "piece {piece}"
+                );
+            }
+        }
+        // A body in one small piece is handed through as is.
+        let small = data.slice(0..1000);
+        let out = chunks(vec![small.clone()], Some(1000)).await;
+        assert_eq!(out.len(), 1);
+        assert_eq!(out[0].as_ptr(), small.as_ptr());
+        assert!(chunks(vec![], Some(0)).await.is_empty());
+        assert!(
+            chunks(vec![Bytes::new(), Bytes::new()], None)
+                .await
+                .is_empty()
+        );
+    }
+
+    #[tokio::test]
+    async fn chunker_limits() {
+        let piece = Bytes::from(vec![7u8; 100]);
+        let mut c = Chunker::new(stream_of(vec![piece.clone(); 3]), 250, None);
+        let mut err = None;
+        while err.is_none() {
+            match c.next().await {
+                Ok(Some(_)) => {}
+                Ok(None) => break,
+                Err(e) => err = Some(e),
+            }
+        }
+        assert_eq!(err, Some(Error::EntityTooLarge));
+        let mut c = Chunker::new(stream_of(vec![piece.clone(); 3]), u64::MAX, Some(250));
+        assert_eq!(c.next().await.unwrap_err(), Error::IncompleteBody);
+        let mut c = Chunker::new(stream_of(vec![piece; 2]), u64::MAX, Some(250));
+        while c.next().await.unwrap().is_some() {}
+        assert_eq!(c.check_declared(), Err(Error::IncompleteBody));
+    }
+
+    #[test]
+    fn body_errors() {
+        use std::io::{Error as IoError, ErrorKind};
+        assert_eq!(
+            body_error(ErrorKind::UnexpectedEof.into()),
+            Error::IncompleteBody
+        );
+        assert_eq!(
+            body_error(IoError::other("connection closed")),
+            Error::IncompleteBody
+        );
+        assert!(matches!(
+            body_error(IoError::other("invalid chunk size line")),
+            Error::InvalidArgument(_)
+        ));
+        assert_eq!(
+            body_error(IoError::other(Error::BadDigest)),
+            Error::BadDigest
+        );
     }
 }

@@ -87,10 +87,8 @@ pub fn assert_s3_err<T: std::fmt::Debug, E>(
     let e = r.expect_err(&format!("expected {code}"));
     assert_eq!(status_of(&e), Some(status), "{e:?}");
     // HEAD responses have no body, so no code.
-    if let Some(meta) = e.as_service_error() {
-        if let Some(c) = meta.code() {
-            assert_eq!(c, code, "{e:?}");
-        }
+    if let Some(c) = e.as_service_error().and_then(|m| m.code()) {
+        assert_eq!(c, code, "{e:?}");
     }
 }
 
@@ -160,7 +158,10 @@ fn hmac(key: &[u8], msg: &[u8]) -> Vec<u8> {
     k.resize(B, 0);
     let ipad: Vec<u8> = k.iter().map(|b| b ^ 0x36).collect();
     let opad: Vec<u8> = k.iter().map(|b| b ^ 0x5c).collect();
-    let inner = Sha256::new().chain_update(&ipad).chain_update(msg).finalize();
+    let inner = Sha256::new()
+        .chain_update(&ipad)
+        .chain_update(msg)
+        .finalize();
     Sha256::new()
         .chain_update(&opad)
         .chain_update(inner)
@@ -172,7 +173,9 @@ fn hmac(key: &[u8], msg: &[u8]) -> Vec<u8> {
 pub fn uri_encode(s: &str, keep_slash: bool) -> String {
     let mut o = String::new();
     for &b in s.as_bytes() {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') || (keep_slash && b == b'/')
+        if b.is_ascii_alphanumeric()
+            || matches!(b, b'-' | b'_' | b'.' | b'~')
+            || (keep_slash && b == b'/')
         {
             o.push(b as char);
         } else {
@@ -200,12 +203,7 @@ pub struct Signed {
 }
 
 fn amz_date(t: OffsetDateTime) -> (String, String) {
-    let d = format!(
-        "{:04}{:02}{:02}",
-        t.year(),
-        u8::from(t.month()),
-        t.day()
-    );
+    let d = format!("{:04}{:02}{:02}", t.year(), u8::from(t.month()), t.day());
     let full = format!("{d}T{:02}{:02}{:02}Z", t.hour(), t.minute(), t.second());
     (full, d)
 }
@@ -261,12 +259,18 @@ impl Signer {
         hs.push(("x-amz-date".into(), amz.clone()));
         hs.push(("x-amz-content-sha256".into(), payload_hash.to_string()));
         hs.sort();
-        let signed_headers = hs.iter().map(|(k, _)| k.as_str()).collect::<Vec<_>>().join(";");
+        let signed_headers = hs
+            .iter()
+            .map(|(k, _)| k.as_str())
+            .collect::<Vec<_>>()
+            .join(";");
         let canonical = format!(
             "{method}\n{}\n{}\n{}\n{signed_headers}\n{payload_hash}",
             uri_encode(path, true),
             Self::canonical_query(query),
-            hs.iter().map(|(k, v)| format!("{k}:{v}\n")).collect::<String>(),
+            hs.iter()
+                .map(|(k, v)| format!("{k}:{v}\n"))
+                .collect::<String>(),
         );
         let scope = format!("{date}/{}/s3/aws4_request", self.region);
         let sts = format!(
@@ -306,7 +310,10 @@ impl Signer {
         let scope = format!("{date}/{}/s3/aws4_request", self.region);
         let mut q: Vec<(String, String)> = vec![
             ("X-Amz-Algorithm".into(), "AWS4-HMAC-SHA256".into()),
-            ("X-Amz-Credential".into(), format!("{}/{scope}", self.key_id)),
+            (
+                "X-Amz-Credential".into(),
+                format!("{}/{scope}", self.key_id),
+            ),
             ("X-Amz-Date".into(), amz.clone()),
             ("X-Amz-Expires".into(), expires.to_string()),
             ("X-Amz-SignedHeaders".into(), "host".into()),
@@ -399,7 +406,11 @@ impl Signer {
         let mut prev = signed.signature.clone();
         let mut body = Vec::new();
         let empty_hash = sha256_hex(b"");
-        for (i, c) in chunks.iter().chain(std::iter::once(&Vec::new())).enumerate() {
+        for (i, c) in chunks
+            .iter()
+            .chain(std::iter::once(&Vec::new()))
+            .enumerate()
+        {
             let sts = format!(
                 "AWS4-HMAC-SHA256-PAYLOAD\n{}\n{}\n{prev}\n{empty_hash}\n{}",
                 signed.amz_date,
