@@ -98,3 +98,20 @@ pub mod opt_u64_string {
         deserialize_int(d)
     }
 }
+
+/// `Option<u64>`: emitted as a JSON number, accepted as a number or a string (paging
+/// parameters: proto3 clients may send either).
+pub mod opt_u64 {
+    use super::*;
+
+    pub fn serialize<S: Serializer>(v: &Option<u64>, s: S) -> Result<S::Ok, S::Error> {
+        match v {
+            Some(n) => s.serialize_u64(*n),
+            None => s.serialize_none(),
+        }
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> {
+        deserialize_int(d)
+    }
+}

@@ -45,6 +45,71 @@ pub struct ErrorBody {
     pub details: Vec<serde_json::Value>,
 }
 
+/// The Connect protocol's unary error body, served on the `/cwobject.v1.CWObject/<Rpc>`
+/// routes: `{"code":"not_found","message":"…"}` (see [`connect`]).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ConnectErrorBody {
+    /// A Connect code name ([`connect::code_name`]).
+    pub code: String,
+    pub message: String,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub details: Vec<serde_json::Value>,
+}
+
+/// The Connect protocol (<https://connectrpc.com/docs/protocol>): every `/v1/cwobject`
+/// RPC is also served as a unary procedure at `POST /cwobject.v1.CWObject/<Rpc>` with a
+/// JSON body (path and query parameters of the REST route become body fields).
+pub mod connect {
+    /// Fully qualified service name.
+    pub const SERVICE: &str = "cwobject.v1.CWObject";
+    /// Path prefix of every procedure.
+    pub const PATH_PREFIX: &str = "/cwobject.v1.CWObject/";
+    /// The only accepted request codec.
+    pub const CONTENT_TYPE: &str = "application/json";
+    /// Optional request header; when sent it must be `1`.
+    pub const PROTOCOL_VERSION_HEADER: &str = "connect-protocol-version";
+
+    /// Connect code name of a gRPC status code (`unknown` for codes outside 1..=16).
+    pub fn code_name(code: i32) -> &'static str {
+        match code {
+            1 => "canceled",
+            3 => "invalid_argument",
+            4 => "deadline_exceeded",
+            5 => "not_found",
+            6 => "already_exists",
+            7 => "permission_denied",
+            8 => "resource_exhausted",
+            9 => "failed_precondition",
+            10 => "aborted",
+            11 => "out_of_range",
+            12 => "unimplemented",
+            13 => "internal",
+            14 => "unavailable",
+            15 => "data_loss",
+            16 => "unauthenticated",
+            _ => "unknown",
+        }
+    }
+
+    /// The HTTP status Connect assigns to a code name (the protocol's error-code table).
+    pub fn http_status(code_name: &str) -> u16 {
+        match code_name {
+            "canceled" => 499,
+            "invalid_argument" | "failed_precondition" | "out_of_range" => 400,
+            "deadline_exceeded" => 504,
+            "not_found" => 404,
+            "already_exists" | "aborted" => 409,
+            "permission_denied" => 403,
+            "resource_exhausted" => 429,
+            "unimplemented" => 501,
+            "unavailable" => 503,
+            "unauthenticated" => 401,
+            // internal, data_loss, unknown and anything else.
+            _ => 500,
+        }
+    }
+}
+
 /// `{}`: the response of every RPC that returns nothing, and the value of
 /// `clearCapacityCap`.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -176,6 +241,16 @@ pub struct ContainerCredentials {
 pub type CreateAccessKeyFromContainerCredsResponse = ContainerCredentials;
 pub type CreateAccessKeyFromApiTokenResponse = ContainerCredentials;
 
+/// Connect request of CreateAccessKeyFromContainerCreds (REST: the `{orgId}` path
+/// parameter; the raw OIDC JWT travels in `Authorization` either way).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct CreateAccessKeyFromContainerCredsRequest {
+    pub org_id: String,
+}
+/// Connect request of CreateAccessKeyFromApiToken.
+pub type CreateAccessKeyFromApiTokenRequest = Empty;
+
 /// Status values of [`AccessKeyInfo::status`].
 pub mod key_status {
     pub const ACTIVE: &str = "ACTIVE";
@@ -202,14 +277,15 @@ pub struct AccessKeyInfo {
     pub org_id: String,
 }
 
-/// Query of `GET /v1/cwobject/access-key?offset=&limit=&status=`.
+/// Query of `GET /v1/cwobject/access-key?offset=&limit=&status=`; the Connect request
+/// of ListAccessKeyInfo.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", default)]
 pub struct ListAccessKeyInfoRequest {
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(with = "int64::opt_u64", skip_serializing_if = "Option::is_none")]
     pub offset: Option<u64>,
     /// 1..=1000, default 100.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(with = "int64::opt_u64", skip_serializing_if = "Option::is_none")]
     pub limit: Option<u64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub status: Option<String>,
@@ -220,6 +296,13 @@ pub struct ListAccessKeyInfoRequest {
 #[serde(rename_all = "camelCase", default)]
 pub struct ListAccessKeyInfoResponse {
     pub info: Vec<AccessKeyInfo>,
+}
+
+/// Connect request of GetAccessKeyInfo (REST: the `{accessKeyId}` path parameter).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct GetAccessKeyInfoRequest {
+    pub access_key_id: String,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -314,6 +397,15 @@ pub struct EnsureAccessPolicyRequest {
     pub policy: Option<AccessPolicy>,
 }
 pub type EnsureAccessPolicyResponse = Empty;
+/// Connect request of ListAccessPolicies.
+pub type ListAccessPoliciesRequest = Empty;
+
+/// Connect request of DeleteAccessPolicy (REST: the `{name}` path parameter).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct DeleteAccessPolicyRequest {
+    pub name: String,
+}
 pub type DeleteAccessPolicyResponse = Empty;
 
 // ---------------------------------------------------------------------------------------
@@ -427,13 +519,15 @@ pub struct BucketInfo {
     pub usage: Vec<BucketUsage>,
 }
 
-/// Query of `GET /v1/cwobject/bucket-info?offset=&limit=`.
+/// Query of `GET /v1/cwobject/bucket-info?offset=&limit=`; the Connect request of
+/// ListBucketInfo.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", default)]
 pub struct ListBucketInfoRequest {
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(with = "int64::opt_u64", skip_serializing_if = "Option::is_none")]
     pub offset: Option<u64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    /// 1..=1000, default 100.
+    #[serde(with = "int64::opt_u64", skip_serializing_if = "Option::is_none")]
     pub limit: Option<u64>,
 }
 
@@ -441,6 +535,13 @@ pub struct ListBucketInfoRequest {
 #[serde(rename_all = "camelCase", default)]
 pub struct ListBucketInfoResponse {
     pub info: Vec<BucketInfo>,
+}
+
+/// Connect request of GetBucketInfo (REST: the `{bucketName}` path parameter).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct GetBucketInfoRequest {
+    pub bucket_name: String,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -478,6 +579,8 @@ pub struct SetOrganizationSettingsResponse {
 
 /// `GET /v1/cwobject/organization/settings` (extension) answers like the PUT.
 pub type GetOrganizationSettingsResponse = SetOrganizationSettingsResponse;
+/// Connect request of GetOrganizationSettings.
+pub type GetOrganizationSettingsRequest = Empty;
 
 // ---------------------------------------------------------------------------------------
 // /v1/iam identity extension
@@ -695,6 +798,48 @@ mod tests {
         assert_eq!(st.capacity_cap_bytes, Some(10));
         assert_eq!(st.clear_capacity_cap, Some(Empty {}));
         assert!(serde_json::from_str::<BucketSettings>(r#"{"capacityCapBytes":"-1"}"#).is_err());
+    }
+
+    #[test]
+    fn connect_codes() {
+        assert_eq!(connect::code_name(code::NOT_FOUND), "not_found");
+        assert_eq!(connect::code_name(0), "unknown");
+        assert_eq!(connect::code_name(99), "unknown");
+        for (c, status) in [
+            (code::INVALID_ARGUMENT, 400),
+            (code::UNAUTHENTICATED, 401),
+            (code::PERMISSION_DENIED, 403),
+            (code::NOT_FOUND, 404),
+            (code::ALREADY_EXISTS, 409),
+            (code::RESOURCE_EXHAUSTED, 429),
+            (code::FAILED_PRECONDITION, 400),
+            (code::INTERNAL, 500),
+            (code::UNIMPLEMENTED, 501),
+            (code::UNAVAILABLE, 503),
+            (code::ABORTED, 409),
+        ] {
+            assert_eq!(connect::http_status(connect::code_name(c)), status, "{c}");
+        }
+        let e = ConnectErrorBody {
+            code: "not_found".into(),
+            message: "m".into(),
+            details: vec![],
+        };
+        assert_eq!(
+            serde_json::to_value(&e).unwrap(),
+            json!({"code":"not_found","message":"m"})
+        );
+    }
+
+    #[test]
+    fn list_paging_accepts_strings() {
+        let r: ListAccessKeyInfoRequest =
+            serde_json::from_str(r#"{"offset":"5","limit":10,"status":"ACTIVE"}"#).unwrap();
+        assert_eq!((r.offset, r.limit), (Some(5), Some(10)));
+        assert_eq!(
+            serde_json::to_value(&r).unwrap(),
+            json!({"offset":5,"limit":10,"status":"ACTIVE"})
+        );
     }
 
     #[test]

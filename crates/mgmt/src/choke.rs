@@ -3,8 +3,10 @@
 //! 2. runs its handler with panics captured (a panic becomes `Internal`, never a dropped
 //!    connection);
 //! 3. has any [`PendingError`] rendered here, and only here, as
-//!    `{"code","message","details":[]}` with the mapped HTTP status; `Internal` details
-//!    are logged once, at error level, with the request id the client sees.
+//!    `{"code","message","details":[]}` with the mapped HTTP status (on the Connect
+//!    paths `/cwobject.v1.CWObject/…`: Connect's `{"code":"not_found","message"}` with
+//!    Connect's status); `Internal` details are logged once, at error level, with the
+//!    request id the client sees.
 //!
 //! Authentication and authorization run in the extractors of [`crate::auth`], inside
 //! this layer; their failures come back here as `PendingError` like any other.
@@ -15,7 +17,7 @@ use axum::body::Body;
 use axum::extract::Request;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use coffer_api::ErrorBody;
+use coffer_api::{ConnectErrorBody, ErrorBody, connect};
 use http::header::{CONTENT_LENGTH, CONTENT_TYPE};
 use http::{HeaderValue, Method, Uri};
 use std::any::Any;
@@ -44,7 +46,12 @@ async fn choke(mut req: Request, next: Next) -> Response {
     let path = req.uri().path().to_owned();
     let mut resp = next.run(req).await;
     if let Some(PendingError(err)) = resp.extensions_mut().remove::<PendingError>() {
-        resp = render(resp, &err, &id, &method, &path);
+        let style = if path.starts_with(connect::PATH_PREFIX) {
+            Style::Connect
+        } else {
+            Style::Rest
+        };
+        resp = render(resp, &err, &id, &method, &path, style);
     }
     // The id is 32 hex chars, always a valid header value.
     if let Ok(v) = HeaderValue::from_str(&id) {
@@ -53,8 +60,48 @@ async fn choke(mut req: Request, next: Next) -> Response {
     resp
 }
 
-fn render(resp: Response, err: &ApiError, id: &str, method: &Method, path: &str) -> Response {
-    let r = err.render(id);
+/// Error body shape: the REST routes' `{"code":<int>,…}` or Connect's
+/// `{"code":"<name>",…}` (every path under `/cwobject.v1.CWObject/`).
+#[derive(Clone, Copy)]
+enum Style {
+    Rest,
+    Connect,
+}
+
+fn render(
+    resp: Response,
+    err: &ApiError,
+    id: &str,
+    method: &Method,
+    path: &str,
+    style: Style,
+) -> Response {
+    let (r, json) = match style {
+        Style::Rest => {
+            let r = err.render(id);
+            let body = ErrorBody {
+                code: r.code,
+                message: r.message.clone(),
+                details: Vec::new(),
+            };
+            // Serializing a struct of plain fields cannot fail; the fallback keeps the shape.
+            let json = serde_json::to_vec(&body).unwrap_or_else(|_| {
+                br#"{"code":13,"message":"internal error","details":[]}"#.to_vec()
+            });
+            (r, json)
+        }
+        Style::Connect => {
+            let (r, name) = err.render_connect(id);
+            let body = ConnectErrorBody {
+                code: name.to_string(),
+                message: r.message.clone(),
+                details: Vec::new(),
+            };
+            let json = serde_json::to_vec(&body)
+                .unwrap_or_else(|_| br#"{"code":"internal","message":"internal error"}"#.to_vec());
+            (r, json)
+        }
+    };
     match &r.log_detail {
         Some(detail) => tracing::error!(
             request_id = id, %method, path, code = r.code, detail = %detail,
@@ -65,14 +112,6 @@ fn render(resp: Response, err: &ApiError, id: &str, method: &Method, path: &str)
             "management API request rejected"
         ),
     }
-    let body = ErrorBody {
-        code: r.code,
-        message: r.message,
-        details: Vec::new(),
-    };
-    // Serializing a struct of plain fields cannot fail; the fallback keeps the shape.
-    let json = serde_json::to_vec(&body)
-        .unwrap_or_else(|_| br#"{"code":13,"message":"internal error","details":[]}"#.to_vec());
     // Keep the original headers (e.g. `Allow` on a 405), replace status and body.
     let (mut parts, _) = resp.into_parts();
     parts.status = r.status;

@@ -18,6 +18,8 @@ pub enum ApiError {
     MethodNotAllowed,
     /// A dependency (the metadata store) does not answer (503, code Unavailable).
     Unavailable(String),
+    /// A Connect request with a codec other than JSON (415, code InvalidArgument).
+    UnsupportedMediaType(String),
 }
 
 impl From<Error> for ApiError {
@@ -76,11 +78,29 @@ impl ApiError {
             ApiError::Domain(e) => classify(e),
             ApiError::MethodNotAllowed => (code::UNIMPLEMENTED, StatusCode::METHOD_NOT_ALLOWED),
             ApiError::Unavailable(_) => (code::UNAVAILABLE, StatusCode::SERVICE_UNAVAILABLE),
+            ApiError::UnsupportedMediaType(_) => {
+                (code::INVALID_ARGUMENT, StatusCode::UNSUPPORTED_MEDIA_TYPE)
+            }
         }
     }
 
     /// The client-facing message and the log detail. `request_id` goes into messages
     /// that hide internals, so a user can quote it and an operator can find the log line.
+    /// The Connect form: code name and HTTP status from Connect's table, except for the
+    /// protocol-level answers (405, 415) that keep their HTTP status.
+    pub fn render_connect(&self, request_id: &str) -> (Rendered, &'static str) {
+        let mut r = self.render(request_id);
+        let name = coffer_api::connect::code_name(r.code);
+        if !matches!(
+            self,
+            ApiError::MethodNotAllowed | ApiError::UnsupportedMediaType(_)
+        ) {
+            r.status = StatusCode::from_u16(coffer_api::connect::http_status(name))
+                .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        }
+        (r, name)
+    }
+
     pub fn render(&self, request_id: &str) -> Rendered {
         let (code, status) = self.code_and_status();
         let (message, log_detail) = match self {
@@ -94,6 +114,7 @@ impl ApiError {
                 format!("service unavailable (request id {request_id})"),
                 Some(detail.clone()),
             ),
+            ApiError::UnsupportedMediaType(m) => (m.clone(), None),
         };
         Rendered {
             code,
@@ -176,6 +197,35 @@ mod tests {
             r.log_detail.as_deref(),
             Some("sqlite: disk I/O error at /secret/path")
         );
+    }
+
+    /// For the codes SPEC §2 lists, the REST status equals Connect's.
+    #[test]
+    fn connect_rendering() {
+        for e in [
+            Error::InvalidArgument("m".into()),
+            Error::FailedPrecondition("m".into()),
+            Error::Unauthenticated("m".into()),
+            Error::PermissionDenied("m".into()),
+            Error::NotFound("m".into()),
+            Error::AlreadyExists("m".into()),
+            Error::ResourceExhausted("m".into()),
+            Error::internal("m"),
+            Error::Unimplemented("m".into()),
+            Error::ConditionalRequestConflict,
+        ] {
+            let api = ApiError::Domain(e);
+            let rest = api.render("r");
+            let (connect, _) = api.render_connect("r");
+            assert_eq!(rest.status, connect.status, "{api:?}");
+            assert_eq!(rest.message, connect.message);
+        }
+        let (r, name) = ApiError::not_found("x").render_connect("r");
+        assert_eq!((name, r.status.as_u16()), ("not_found", 404));
+        let (r, name) = ApiError::MethodNotAllowed.render_connect("r");
+        assert_eq!((name, r.status.as_u16()), ("unimplemented", 405));
+        let (r, name) = ApiError::UnsupportedMediaType("x".into()).render_connect("r");
+        assert_eq!((name, r.status.as_u16()), ("invalid_argument", 415));
     }
 
     #[test]

@@ -4,7 +4,9 @@
 //! their rejections are plain text with other statuses.
 
 use crate::error::ApiError;
+use axum::body::{Body, Bytes};
 use axum::extract::{FromRequest, FromRequestParts, Path, Request};
+use http::HeaderMap;
 use http::header::CONTENT_LENGTH;
 use http::request::Parts;
 use serde::de::DeserializeOwned;
@@ -21,24 +23,26 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for JsonBody<T> {
     type Rejection = ApiError;
 
     async fn from_request(req: Request, _state: &S) -> Result<Self, ApiError> {
-        let too_large = || ApiError::invalid("request body is larger than 1 MiB");
-        let declared = req
-            .headers()
-            .get(CONTENT_LENGTH)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.parse::<u64>().ok());
-        if declared.is_some_and(|n| n > MAX_BODY_BYTES as u64) {
-            return Err(too_large());
-        }
-        // Fails when the limit is hit or the body cannot be read (client went away, bad
-        // chunked framing); either way it is the request's fault.
-        let bytes = axum::body::to_bytes(req.into_body(), MAX_BODY_BYTES)
-            .await
-            .map_err(|_| {
-                ApiError::invalid("request body could not be read or is larger than 1 MiB")
-            })?;
+        let (parts, body) = req.into_parts();
+        let bytes = read_body(&parts.headers, body).await?;
         parse_json_object(&bytes).map(JsonBody)
     }
+}
+
+/// The whole request body, at most [`MAX_BODY_BYTES`] (InvalidArgument otherwise).
+pub async fn read_body(headers: &HeaderMap, body: Body) -> Result<Bytes, ApiError> {
+    let declared = headers
+        .get(CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > MAX_BODY_BYTES as u64) {
+        return Err(ApiError::invalid("request body is larger than 1 MiB"));
+    }
+    // Fails when the limit is hit or the body cannot be read (client went away, bad
+    // chunked framing); either way it is the request's fault.
+    axum::body::to_bytes(body, MAX_BODY_BYTES)
+        .await
+        .map_err(|_| ApiError::invalid("request body could not be read or is larger than 1 MiB"))
 }
 
 /// Parses `bytes` as a JSON object into `T`.

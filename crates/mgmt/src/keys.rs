@@ -177,6 +177,14 @@ pub async fn not_implemented() -> ApiError {
     ))
 }
 
+/// CreateAccessKeyFromApiToken is not built yet either, but its credentials and action
+/// are already checked, so clients see the documented 401/403 before the 501.
+pub async fn api_token_exchange_not_implemented(
+    _auth: Authorized<action::CreateAccessKey>,
+) -> ApiError {
+    not_implemented().await
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

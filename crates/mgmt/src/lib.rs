@@ -1,5 +1,6 @@
-//! The management API (axum): `/v1/cwobject` (SPEC §2), the `/v1/iam` identity
-//! extension (SPEC §1), `/healthz` and `/readyz`.
+//! The management API (axum): `/v1/cwobject` (SPEC §2, also over the Connect protocol),
+//! the `/v1/iam` identity extension (SPEC §1), `/v1/openapi.json`, `/healthz` and
+//! `/readyz`.
 //!
 //! Layout:
 //! * [`choke`] — the one choke point every request passes: request id, panic capture,
@@ -10,13 +11,19 @@
 //! * [`extract`] — body, query and path extraction whose every failure is
 //!   `InvalidArgument` (never axum's plain-text rejections, never a 500).
 //! * [`error`] — `coffer_core::Error` → gRPC code + HTTP status, one exhaustive `match`.
+//! * [`routes`] — the route table: the one list of endpoints the router, the Connect
+//!   binding and the OpenAPI document are all derived from.
+//! * [`connect`] — the Connect protocol binding (`POST /cwobject.v1.CWObject/<Rpc>`),
+//!   which re-routes each call to the REST handler of the same RPC.
+//! * [`openapi`] — the OpenAPI 3 document (`GET /v1/openapi.json`, `docs/openapi.json`).
 //! * `keys`, `policies`, `buckets`, `org`, `iam`, `health` — handlers, one per RPC.
 //!
 //! Handlers only translate between wire types (`coffer-api`) and services; they never
 //! authenticate, render errors or touch HTTP status codes themselves.
 
 use axum::Router;
-use axum::routing::{delete, get, post, put};
+use axum::extract::Request;
+use axum::routing::any;
 use coffer_core::identity::IdentityService;
 use coffer_core::meta::MetaStore;
 use coffer_core::objects::ObjectService;
@@ -26,8 +33,11 @@ use std::sync::Arc;
 
 pub mod auth;
 pub mod choke;
+pub mod connect;
 pub mod error;
 pub mod extract;
+pub mod openapi;
+pub mod routes;
 
 mod buckets;
 mod health;
@@ -55,88 +65,25 @@ pub struct MgmtDeps {
 /// Router state: the dependencies, shared.
 pub type AppState = Arc<MgmtDeps>;
 
-/// The management API. Every route, the 404 fallback and the 405 answers pass through
-/// [`choke::layer`].
+/// The management API. Every route comes from [`routes::ROUTES`]; each `/v1/cwobject`
+/// route is also served over Connect ([`connect`]). Every route, the 404 fallback and the
+/// 405 answers pass through [`choke::layer`].
 pub fn router(deps: MgmtDeps) -> Router {
-    let routes = Router::new()
-        // ---- /v1/cwobject: access keys
-        .route(
-            "/v1/cwobject/access-key",
-            post(keys::create_access_key_from_jwt).get(keys::list_access_key_info),
-        )
-        .route(
-            "/v1/cwobject/access-key/{accessKeyId}",
-            get(keys::get_access_key_info),
-        )
-        .route(
-            "/v1/cwobject/access-key-status",
-            put(keys::update_access_key_status),
-        )
-        .route(
-            "/v1/cwobject/revoke-access-key/access-key",
-            post(keys::revoke_access_key_by_access_key),
-        )
-        .route(
-            "/v1/cwobject/revoke-access-key/principal",
-            post(keys::revoke_access_keys_by_principal),
-        )
-        // Temporary-credential exchanges: routed so that clients get an explicit
-        // Unimplemented (501) rather than a 404 until federation lands.
-        .route(
-            "/v1/cwobject/temporary-credentials/saml",
-            post(keys::not_implemented),
-        )
-        .route(
-            "/v1/cwobject/temporary-credentials/oidc",
-            post(keys::not_implemented),
-        )
-        .route(
-            "/v1/cwobject/temporary-credentials/oidc/{orgId}",
-            get(keys::not_implemented),
-        )
-        .route(
-            "/v1/cwobject/temporary-credentials/api-token",
-            get(keys::not_implemented),
-        )
-        // ---- /v1/cwobject: policies and authorization
-        .route(
-            "/v1/cwobject/access-policy",
-            get(policies::list_access_policies).post(policies::ensure_access_policy),
-        )
-        .route(
-            "/v1/cwobject/access-policy/{name}",
-            delete(policies::delete_access_policy),
-        )
-        .route("/v1/cwobject/auth/can-i", post(policies::auth_can_i))
-        // ---- /v1/cwobject: buckets and org settings
-        .route(
-            "/v1/cwobject/bucket/settings",
-            put(buckets::set_bucket_settings),
-        )
-        .route("/v1/cwobject/bucket-info", get(buckets::list_bucket_info))
-        .route(
-            "/v1/cwobject/bucket-info/{bucketName}",
-            get(buckets::get_bucket_info),
-        )
-        .route(
-            "/v1/cwobject/organization/settings",
-            put(org::set_organization_settings).get(org::get_organization_settings),
-        )
-        // ---- /v1/iam
-        .route("/v1/iam/orgs", post(iam::create_org).get(iam::list_orgs))
-        .route("/v1/iam/users", post(iam::create_user).get(iam::list_users))
-        .route("/v1/iam/users/{uid}", delete(iam::delete_user))
-        .route(
-            "/v1/iam/tokens",
-            post(iam::create_token).get(iam::list_tokens),
-        )
-        .route("/v1/iam/tokens/{tokenId}", delete(iam::delete_token))
-        .route("/v1/iam/whoami", get(iam::whoami))
-        // ---- probes
-        .route("/healthz", get(health::healthz))
-        .route("/readyz", get(health::readyz))
+    let mut routes = Router::new();
+    for r in routes::ROUTES {
+        // Routes sharing a path merge their methods.
+        routes = routes.route(r.path, (r.handler)(r.verb.filter()));
+    }
+    let rest: Router = routes
         // Must follow every `.route`: it applies to the routes registered so far.
         .method_not_allowed_fallback(choke::method_not_allowed)
-        .fallback(choke::not_found);
-    choke::layer(routes.with_state(Arc::new(deps)))
+        .fallback(choke::not_found)
+        .with_state(Arc::new(deps));
+    // Connect requests are rewritten into REST requests and served by `rest` itself.
+    let inner = rest.clone();
+    let app = rest.route(
+        connect::ROUTE,
+        any(move |req: Request| connect::dispatch(inner.clone(), req)),
+    );
+    choke::layer(app)
 }

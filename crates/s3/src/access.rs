@@ -4,19 +4,35 @@
 //!   SigV4 signature; unknown, suspended, expired and deleted keys are
 //!   `InvalidAccessKeyId`.
 //! * [`AccessControl`] (`S3Access::check`): runs for every request after s3s verified
-//!   the signature (or found none) and before the handler; it re-applies the request
-//!   gates ([`crate::gates`]), checks the session token, looks the operation up in the
-//!   one action table ([`crate::actions`]), asks the [`PolicyEngine`] every question the
-//!   table lists, enforces bucket ownership (cross-org access is denied until bucket
-//!   policies exist) and finally attaches a [`Caller`] to the request.
+//!   the signature (or found none: anonymous requests) and before the handler; it
+//!   re-applies the request gates ([`crate::gates`]), checks the session token, builds
+//!   the request context (condition keys), looks the operation up in the one action
+//!   table ([`crate::actions`]), reads the target bucket(s) once (owner org and policy
+//!   text), and asks [`coffer_core::policy::authorize`] every question the table lists;
+//!   finally it attaches a [`Caller`] to the request.
 //!
-//! Invariant (habit 3): handlers obtain a [`Caller`] only from the request extensions,
-//! and only this module constructs one, after every check passed. A request without a
-//! `Caller` is refused by the handler.
+//! Request context (SPEC §3), built only from facts this process verified:
+//! `aws:SourceIp` is the TCP peer of the connection (`ConnInfo.peer`; forwarded-for
+//! headers are not trusted — a trusted-proxy option is future work),
+//! `aws:SecureTransport` is whether the listener terminated TLS, identity keys come from
+//! the authenticated key, `aws:CurrentTime`/`aws:EpochTime` from the clock,
+//! `s3:prefix`/`s3:delimiter`/`s3:max-keys` from the list request's query, and
+//! `s3:x-amz-*`, `aws:Referer`, `aws:UserAgent` from request headers (non-identity keys
+//! a client chooses anyway).
 //!
-//! Known limit: bucket ownership is read here and the bucket is used again by the
-//! handler; a bucket deleted and re-created by another org between the two reads is not
-//! detected (the object service API takes no expected owner).
+//! Invariants:
+//! * (habit 3) Handlers obtain a [`Caller`] only from the request extensions, and only
+//!   this module constructs one, after every check passed. A request without a `Caller`
+//!   is refused by the handler.
+//! * Decisions never touch the database: the bucket record is read once per request
+//!   (it is needed for the owner anyway) and its policy is compiled once per policy text
+//!   (the engine's cache); per-key checks (DeleteObjects) reuse both from the `Caller`.
+//! * A stored bucket policy that no longer compiles denies every action except the
+//!   org-only policy-management actions, so it can always be replaced or deleted.
+//!
+//! Known limit: the bucket is read here and used again by the handler; a bucket deleted
+//! and re-created by another org between the two reads is not detected (the object
+//! service API takes no expected owner).
 
 use crate::actions::{OpRule, Res, rule_for};
 use crate::errors::{s3, stamp, to_s3};
@@ -24,11 +40,15 @@ use crate::gates::precheck;
 use crate::reqid::RequestId;
 use crate::wire::{percent_decode, query_pairs};
 use coffer_core::Error;
+use coffer_core::clock::{Clock, SystemClock};
 use coffer_core::conn::ConnInfo;
 use coffer_core::identity::{IdentityService, ResolvedKey, ct_eq, hash_token};
-use coffer_core::model::Bucket;
+use coffer_core::meta::MetaStore;
 use coffer_core::objects::ObjectService;
-use coffer_core::policy::{PolicyEngine, Subject};
+use coffer_core::policy::{
+    BucketPolicy, BucketPolicyService, BucketTarget, ContextKey, Decision, PolicyEngine,
+    RequestContext, authorize, is_org_only_action,
+};
 use http::HeaderMap;
 use s3s::access::{S3Access, S3AccessContext};
 use s3s::auth::{S3Auth, SecretKey};
@@ -36,9 +56,12 @@ use s3s::dto::CopySource;
 use s3s::path::S3Path;
 use s3s::{S3Error, S3ErrorCode, S3Result};
 use std::sync::Arc;
-use tracing::debug;
+use tracing::{debug, error};
 
 const NO_SUCH_KEY_ID: &str = "The AWS Access Key Id you provided does not exist in our records.";
+
+/// What [`Caller::principal`] reports for unsigned requests.
+pub const ANONYMOUS_PRINCIPAL: &str = "anonymous";
 
 /// `S3Auth`: access key id → secret for SigV4 verification.
 pub struct Authenticator {
@@ -70,20 +93,51 @@ impl S3Auth for Authenticator {
     }
 }
 
-/// An authenticated and authorized S3 caller. Only [`AccessControl`] constructs it.
+/// The policy state of a bucket as read for one request.
+#[derive(Debug, Clone)]
+enum PolicyState {
+    None,
+    Compiled(Arc<BucketPolicy>),
+    /// The stored text does not compile: fail closed (module docs).
+    Broken,
+}
+
+/// An existing bucket a request targets: its owner and policy, read once per request.
+#[derive(Debug, Clone)]
+pub struct Target {
+    name: String,
+    owner_org: String,
+    policy: PolicyState,
+}
+
+impl Target {
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+    pub fn owner_org(&self) -> &str {
+        &self.owner_org
+    }
+}
+
+/// An authorized S3 caller (authenticated, or anonymous and allowed by a bucket
+/// policy). Only [`AccessControl`] constructs it.
 #[derive(Clone)]
 pub struct Caller {
-    key: Arc<ResolvedKey>,
+    /// `None` for anonymous requests.
+    key: Option<Arc<ResolvedKey>>,
     request_id: RequestId,
     conn: Option<ConnInfo>,
+    ctx: Arc<RequestContext>,
+    /// The bucket of the request path, when it exists and the operation is about it.
+    target: Option<Arc<Target>>,
 }
 
 impl std::fmt::Debug for Caller {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         // Never prints the secret.
         f.debug_struct("Caller")
-            .field("access_key_id", &self.key.key.access_key_id)
-            .field("principal", &self.key.key.principal)
+            .field("access_key_id", &self.access_key_id())
+            .field("principal", &self.principal())
             .field("request_id", &self.request_id)
             .finish()
     }
@@ -93,53 +147,168 @@ impl Caller {
     pub fn request_id(&self) -> &str {
         self.request_id.as_str()
     }
+    /// The caller's own org; empty for anonymous requests.
     pub fn org_id(&self) -> &str {
-        &self.key.key.org_id
+        self.key.as_ref().map_or("", |k| &k.key.org_id)
     }
+    /// `coreweave/<uid>`, `role/…`, or [`ANONYMOUS_PRINCIPAL`].
     pub fn principal(&self) -> &str {
-        &self.key.key.principal
+        self.key
+            .as_ref()
+            .map_or(ANONYMOUS_PRINCIPAL, |k| &k.key.principal)
     }
+    /// Empty for anonymous requests.
     pub fn access_key_id(&self) -> &str {
-        &self.key.key.access_key_id
+        self.key.as_ref().map_or("", |k| &k.key.access_key_id)
+    }
+    pub fn is_anonymous(&self) -> bool {
+        self.key.is_none()
     }
     /// The connection the request arrived on, when the listener recorded it.
     pub fn conn(&self) -> Option<ConnInfo> {
         self.conn
     }
-    fn subject(&self) -> Subject<'_> {
-        // S3 access never uses the org-admin role (admins get no `s3:` permission
-        // from it), so `is_org_admin` is false even for an admin's key.
-        Subject {
-            principal: self.principal(),
-            is_org_admin: false,
-            anonymous: false,
+    /// The request context the decision used (condition keys).
+    pub fn context(&self) -> &RequestContext {
+        &self.ctx
+    }
+    /// The org that owns the target bucket (listings report it as the owner); the
+    /// caller's org when there is no target bucket.
+    pub fn bucket_owner(&self) -> &str {
+        match &self.target {
+            Some(t) => &t.owner_org,
+            None => self.org_id(),
         }
     }
 }
 
-/// Policy decisions and bucket ownership, shared by the access check and the handlers
-/// that authorize per key (DeleteObjects).
+/// Policy decisions and bucket reads, shared by the access check and the handlers that
+/// authorize per key (DeleteObjects) or manage bucket policies.
 pub struct Authorizer {
     objects: Arc<ObjectService>,
     policies: Arc<PolicyEngine>,
+    bucket_policies: Arc<BucketPolicyService>,
+    clock: Arc<dyn Clock>,
 }
 
 impl Authorizer {
-    pub fn new(objects: Arc<ObjectService>, policies: Arc<PolicyEngine>) -> Self {
-        Self { objects, policies }
+    /// `meta` is the store bucket policies are written to (the bucket records).
+    pub fn new(
+        objects: Arc<ObjectService>,
+        policies: Arc<PolicyEngine>,
+        meta: Arc<dyn MetaStore>,
+    ) -> Self {
+        let bucket_policies = Arc::new(BucketPolicyService::new(meta, policies.clone()));
+        Self {
+            objects,
+            policies,
+            bucket_policies,
+            clock: Arc::new(SystemClock),
+        }
     }
 
-    /// The org-layer decision for `caller` doing `action` on `resource`; a denial is
-    /// logged at debug with the deciding statement.
+    /// The clock for `aws:CurrentTime` / `aws:EpochTime` (default: the system clock).
+    pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    pub fn bucket_policies(&self) -> &BucketPolicyService {
+        &self.bucket_policies
+    }
+
+    /// Reads `bucket` (owner, compiled policy); `None` if it does not exist.
+    async fn target(&self, bucket: &str, rid: &str) -> S3Result<Option<Arc<Target>>> {
+        let b = match self.objects.get_bucket(bucket).await {
+            Ok(b) => b,
+            Err(Error::NoSuchBucket | Error::NotFound(_)) => return Ok(None),
+            Err(e) => return Err(to_s3(e, rid)),
+        };
+        let policy = match self.bucket_policies.compiled(&b) {
+            Ok(Some(p)) => PolicyState::Compiled(p),
+            Ok(None) => PolicyState::None,
+            Err(e) => {
+                error!(
+                    request_id = rid,
+                    bucket,
+                    reason = %e,
+                    "stored bucket policy does not compile; denying all but policy management"
+                );
+                PolicyState::Broken
+            }
+        };
+        Ok(Some(Arc::new(Target {
+            name: b.name,
+            owner_org: b.org_id,
+            policy,
+        })))
+    }
+
+    /// The combined decision (org layer, then bucket layer) for `caller` doing `action`
+    /// on `resource`, whose bucket is `target` (`None`: global or missing bucket).
+    fn decide(
+        &self,
+        caller: &Caller,
+        action: &str,
+        resource: &str,
+        target: Option<&Target>,
+    ) -> Decision {
+        if let Some(t) = target
+            && matches!(t.policy, PolicyState::Broken)
+            && !is_org_only_action(action)
+        {
+            return Decision::default_deny();
+        }
+        let bucket = target.map(|t| BucketTarget {
+            name: &t.name,
+            owner_org: &t.owner_org,
+            policy: match &t.policy {
+                PolicyState::Compiled(p) => Some(&**p),
+                PolicyState::None | PolicyState::Broken => None,
+            },
+        });
+        authorize(&self.policies, &caller.ctx, action, resource, bucket)
+    }
+
+    fn require_in(
+        &self,
+        caller: &Caller,
+        action: &str,
+        resource: &str,
+        target: Option<&Target>,
+    ) -> S3Result<()> {
+        let d = self.decide(caller, action, resource, target);
+        if d.allowed {
+            return Ok(());
+        }
+        debug!(
+            request_id = caller.request_id(),
+            principal = caller.principal(),
+            access_key_id = caller.access_key_id(),
+            action,
+            resource,
+            layer = ?d.decided_by.layer,
+            policy = d.decided_by.policy.as_deref().unwrap_or(""),
+            statement = d.decided_by.statement.as_deref().unwrap_or(""),
+            "s3 request denied"
+        );
+        Err(access_denied(caller.request_id()))
+    }
+
+    /// The decision for `caller` doing `action` on `resource` inside the request's
+    /// target bucket (per-key checks); no I/O. A resource outside the target bucket is
+    /// denied.
     pub fn allowed(&self, caller: &Caller, action: &str, resource: &str) -> bool {
-        let d = self
-            .policies
-            .decide(caller.org_id(), &caller.subject(), action, resource);
+        let bucket = resource.split('/').next().unwrap_or("");
+        let target = caller.target.as_deref().filter(|t| t.name == bucket);
+        if target.is_none() && caller.target.is_some() {
+            return false;
+        }
+        let d = self.decide(caller, action, resource, target);
         if !d.allowed {
             debug!(
                 request_id = caller.request_id(),
                 principal = caller.principal(),
-                access_key_id = caller.access_key_id(),
                 action,
                 resource,
                 layer = ?d.decided_by.layer,
@@ -151,43 +320,9 @@ impl Authorizer {
         d.allowed
     }
 
-    pub fn require(&self, caller: &Caller, action: &str, resource: &str) -> S3Result<()> {
-        if self.allowed(caller, action, resource) {
-            Ok(())
-        } else {
-            Err(access_denied(caller.request_id()))
-        }
-    }
-
-    /// Denies access to a bucket of another org (bucket policies are a later layer) and a
-    /// mismatching expected owner. A missing bucket passes: the handler answers
-    /// `NoSuchBucket` for it.
-    pub async fn check_owner(
-        &self,
-        caller: &Caller,
-        bucket: &str,
-        expected_owner: Option<&str>,
-    ) -> S3Result<Option<Bucket>> {
-        let b = match self.objects.get_bucket(bucket).await {
-            Ok(b) => b,
-            Err(Error::NoSuchBucket | Error::NotFound(_)) => return Ok(None),
-            Err(e) => return Err(to_s3(e, caller.request_id())),
-        };
-        if b.org_id != caller.org_id() {
-            debug!(
-                request_id = caller.request_id(),
-                principal = caller.principal(),
-                bucket,
-                "s3 request denied: bucket belongs to another org"
-            );
-            return Err(access_denied(caller.request_id()));
-        }
-        if let Some(exp) = expected_owner
-            && exp != b.org_id
-        {
-            return Err(access_denied(caller.request_id()));
-        }
-        Ok(Some(b))
+    /// Forgets the cached policy of a deleted bucket.
+    pub fn bucket_deleted(&self, bucket: &str) {
+        self.policies.forget_bucket_policy(bucket);
     }
 }
 
@@ -265,15 +400,94 @@ pub fn copy_source(headers: &HeaderMap, request_id: &str) -> S3Result<(String, S
     }
 }
 
+/// Operations whose query carries `prefix`/`delimiter` (and `max-keys`) that
+/// `s3:prefix`, `s3:delimiter` (and `s3:max-keys`) describe.
+const LIST_OPS: &[&str] = &["ListObjects", "ListObjectsV2", "ListMultipartUploads"];
+
+/// Request headers exposed as condition keys.
+const HEADER_KEYS: &[(&str, ContextKey)] = &[
+    ("referer", ContextKey::Referer),
+    ("user-agent", ContextKey::UserAgent),
+    ("x-amz-acl", ContextKey::S3XAmzAcl),
+    ("x-amz-content-sha256", ContextKey::S3XAmzContentSha256),
+    ("x-amz-copy-source", ContextKey::S3XAmzCopySource),
+    ("x-amz-metadata-directive", ContextKey::S3XAmzMetadataDirective),
+    ("x-amz-storage-class", ContextKey::S3XAmzStorageClass),
+];
+
+/// The condition-key values of one request (module docs).
+fn request_context(
+    key: Option<&ResolvedKey>,
+    op: &str,
+    cx: &S3AccessContext<'_>,
+    conn: Option<ConnInfo>,
+    now: time::OffsetDateTime,
+) -> RequestContext {
+    let mut ctx = match key {
+        // S3 never uses the org-admin role (admins get no `s3:` permission from it).
+        Some(k) => RequestContext::for_principal(&k.key.org_id, &k.key.principal, false, now),
+        None => RequestContext::anonymous(now),
+    };
+    if let Some(c) = conn {
+        ctx = ctx
+            .with_source_ip(c.peer.ip())
+            .with_secure_transport(c.secure);
+    }
+    for (name, k) in HEADER_KEYS {
+        if let Some(v) = header(cx.headers(), name) {
+            ctx.set(*k, v);
+        }
+    }
+    let pairs = cx.uri().query().map(query_pairs).unwrap_or_default();
+    if key.is_some() {
+        let presigned = pairs.iter().any(|(k, _)| k == "X-Amz-Signature");
+        ctx.set(
+            ContextKey::S3AuthType,
+            if presigned {
+                "REST-QUERY-STRING"
+            } else {
+                "REST-HEADER"
+            },
+        );
+        ctx.set(ContextKey::S3SignatureVersion, "AWS4-HMAC-SHA256");
+    }
+    if LIST_OPS.contains(&op) {
+        // Decoded like s3s decodes the query (form encoding: `+` is a space).
+        let value = |name: &str| {
+            pairs
+                .iter()
+                .find(|(k, _)| k == name)
+                .map(|(_, v)| percent_decode(&v.replace('+', " ")))
+        };
+        if let Some(v) = value("prefix") {
+            ctx.set(ContextKey::S3Prefix, &v);
+        }
+        if let Some(v) = value("delimiter") {
+            ctx.set(ContextKey::S3Delimiter, &v);
+        }
+        if op != "ListMultipartUploads"
+            && let Some(v) = value("max-keys")
+        {
+            ctx.set(ContextKey::S3MaxKeys, &v);
+        }
+    }
+    ctx
+}
+
 impl AccessControl {
+    /// Runs every check of `rule` and records the target bucket in the caller.
     async fn authorize(
         &self,
-        caller: &Caller,
+        caller: &mut Caller,
         rule: &OpRule,
         cx: &S3AccessContext<'_>,
     ) -> S3Result<()> {
-        let rid = caller.request_id();
+        let rid = caller.request_id().to_string();
+        let rid = rid.as_str();
         let (bucket, key) = path_parts(cx.s3_path());
+        if rule.requires_org_policy && caller.is_anonymous() {
+            return Err(access_denied(rid));
+        }
         if rule.requires_org_policy && !self.authz.policies.has_policies(caller.org_id()) {
             debug!(
                 request_id = rid,
@@ -287,37 +501,47 @@ impl AccessControl {
                 rid,
             ));
         }
-        let mut source: Option<(String, String)> = None;
+        // The path's bucket is read once, when the operation is about an existing
+        // bucket (not CreateBucket / ListBuckets).
+        let target = match bucket {
+            Some(b) if rule.owner_check => self.authz.target(b, rid).await?,
+            _ => None,
+        };
+        let mut source: Option<Arc<Target>> = None;
         for check in rule.checks {
-            let resource = match check.res {
-                Res::Global => coffer_core::policy::GLOBAL_RESOURCE.to_string(),
-                Res::Bucket => bucket
-                    .ok_or_else(|| s3(S3ErrorCode::InvalidRequest, "Missing bucket", rid))?
-                    .to_string(),
+            let (resource, t) = match check.res {
+                Res::Global => (coffer_core::policy::GLOBAL_RESOURCE.to_string(), None),
+                Res::Bucket => (
+                    bucket
+                        .ok_or_else(|| s3(S3ErrorCode::InvalidRequest, "Missing bucket", rid))?
+                        .to_string(),
+                    target.as_deref(),
+                ),
                 Res::Object => match (bucket, key) {
-                    (Some(b), Some(k)) => format!("{b}/{k}"),
+                    (Some(b), Some(k)) => (format!("{b}/{k}"), target.as_deref()),
                     _ => return Err(s3(S3ErrorCode::InvalidRequest, "Missing key", rid)),
                 },
                 Res::CopySource => {
                     let (b, k) = copy_source(cx.headers(), rid)?;
-                    let r = format!("{b}/{k}");
-                    source = Some((b, k));
-                    r
+                    source = self.authz.target(&b, rid).await?;
+                    (format!("{b}/{k}"), source.as_deref())
                 }
             };
-            self.authz.require(caller, check.action, &resource)?;
+            self.authz.require_in(caller, check.action, &resource, t)?;
         }
-        // Ownership after the policy answers: those need no I/O.
-        if rule.owner_check
-            && let Some(b) = bucket
+        // Expected-owner headers: a mismatch is AccessDenied, like S3.
+        let owner_mismatch = |t: &Option<Arc<Target>>, h: &str| {
+            header(cx.headers(), h)
+                .zip(t.as_deref())
+                .is_some_and(|(exp, t)| exp != t.owner_org)
+        };
+        if owner_mismatch(&target, "x-amz-expected-bucket-owner")
+            || owner_mismatch(&source, "x-amz-source-expected-bucket-owner")
         {
-            let exp = header(cx.headers(), "x-amz-expected-bucket-owner");
-            self.authz.check_owner(caller, b, exp).await?;
+            debug!(request_id = rid, "expected bucket owner mismatch");
+            return Err(access_denied(rid));
         }
-        if let Some((sb, _)) = &source {
-            let exp = header(cx.headers(), "x-amz-source-expected-bucket-owner");
-            self.authz.check_owner(caller, sb, exp).await?;
-        }
+        caller.target = target;
         Ok(())
     }
 }
@@ -341,26 +565,26 @@ impl S3Access for AccessControl {
             return Err(s3(r.code, r.message, rid));
         }
 
-        let Some(creds) = cx.credentials() else {
-            // Org policies never allow anonymous requests (SPEC §3); bucket policies,
-            // the only layer that could, are not implemented yet.
-            debug!(request_id = rid, op, "anonymous s3 request denied");
-            return Err(access_denied(rid));
+        // Anonymous requests go through the same evaluation with an anonymous subject:
+        // only a bucket policy with Principal "*" can allow them (SPEC §3).
+        let key = match cx.credentials() {
+            None => None,
+            Some(creds) => match self.identity.resolve_access_key(&creds.access_key).await {
+                Ok(k) => Some(k),
+                // Revoked between signature verification and now.
+                Err(Error::Unauthenticated(_)) => {
+                    return Err(s3(S3ErrorCode::InvalidAccessKeyId, NO_SUCH_KEY_ID, rid));
+                }
+                Err(e) => return Err(to_s3(e, rid)),
+            },
         };
 
-        let key = match self.identity.resolve_access_key(&creds.access_key).await {
-            Ok(k) => k,
-            // Revoked between signature verification and now.
-            Err(Error::Unauthenticated(_)) => {
-                return Err(s3(S3ErrorCode::InvalidAccessKeyId, NO_SUCH_KEY_ID, rid));
+        if let Some(k) = &key {
+            let token = session_token(cx.uri(), cx.headers());
+            if let Err(msg) = check_session_token(k, token.as_deref()) {
+                debug!(request_id = rid, access_key_id = %k.key.access_key_id, "session token mismatch");
+                return Err(s3(S3ErrorCode::InvalidToken, msg, rid));
             }
-            Err(e) => return Err(to_s3(e, rid)),
-        };
-
-        let token = session_token(cx.uri(), cx.headers());
-        if let Err(msg) = check_session_token(&key, token.as_deref()) {
-            debug!(request_id = rid, access_key_id = %key.key.access_key_id, "session token mismatch");
-            return Err(s3(S3ErrorCode::InvalidToken, msg, rid));
         }
 
         let Some(rule) = rule_for(&op) else {
@@ -371,12 +595,16 @@ impl S3Access for AccessControl {
             ));
         };
 
-        let caller = Caller {
+        let conn = cx.extensions_mut().get::<ConnInfo>().copied();
+        let ctx = request_context(key.as_deref(), &op, cx, conn, self.authz.clock.now());
+        let mut caller = Caller {
             key,
             request_id: request_id.clone(),
-            conn: cx.extensions_mut().get::<ConnInfo>().copied(),
+            conn,
+            ctx: Arc::new(ctx),
+            target: None,
         };
-        self.authorize(&caller, rule, cx).await?;
+        self.authorize(&mut caller, rule, cx).await?;
         cx.extensions_mut().insert(caller);
         Ok(())
     }

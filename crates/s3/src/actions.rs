@@ -41,8 +41,11 @@ pub struct OpRule {
     pub per_key: Option<&'static str>,
     /// The org must have at least one access policy (CreateBucket, SPEC §3).
     pub requires_org_policy: bool,
-    /// The target bucket must belong to the caller's org when it exists. Off only for
-    /// CreateBucket (the object service answers `BucketAlreadyExists`) and ListBuckets.
+    /// The operation is about the existing bucket of the path: the access check reads
+    /// it (owner org, bucket policy) and the bucket layer of `authorize` applies, which
+    /// also denies other orgs' principals unless the bucket policy names them. Off only
+    /// for CreateBucket (the object service answers `BucketAlreadyExists`) and
+    /// ListBuckets.
     pub owner_check: bool,
 }
 
@@ -84,6 +87,14 @@ pub const OPERATIONS: &[OpRule] = &[
         &[c("s3:GetBucketLocation", Res::Bucket)],
     ),
     rule("DeleteBucket", &[c("s3:DeleteBucket", Res::Bucket)]),
+    // Bucket policy management: judged by org policies only (`authorize`, SPEC §3).
+    rule("PutBucketPolicy", &[c("s3:PutBucketPolicy", Res::Bucket)]),
+    rule("GetBucketPolicy", &[c("s3:GetBucketPolicy", Res::Bucket)]),
+    rule("DeleteBucketPolicy", &[c("s3:DeleteBucketPolicy", Res::Bucket)]),
+    rule(
+        "GetBucketPolicyStatus",
+        &[c("s3:GetBucketPolicyStatus", Res::Bucket)],
+    ),
     rule("ListObjects", &[c(S3_LIST_BUCKET, Res::Bucket)]),
     rule("ListObjectsV2", &[c(S3_LIST_BUCKET, Res::Bucket)]),
     rule(
@@ -144,6 +155,10 @@ mod tests {
         "HeadBucket",
         "GetBucketLocation",
         "DeleteBucket",
+        "PutBucketPolicy",
+        "GetBucketPolicy",
+        "DeleteBucketPolicy",
+        "GetBucketPolicyStatus",
         "ListObjects",
         "ListObjectsV2",
         "ListMultipartUploads",
@@ -259,6 +274,16 @@ mod tests {
             [("s3:GetBucketLocation", Res::Bucket)]
         );
         assert_eq!(actions("DeleteBucket"), [("s3:DeleteBucket", Res::Bucket)]);
+        for (op, action) in [
+            ("PutBucketPolicy", "s3:PutBucketPolicy"),
+            ("GetBucketPolicy", "s3:GetBucketPolicy"),
+            ("DeleteBucketPolicy", "s3:DeleteBucketPolicy"),
+            ("GetBucketPolicyStatus", "s3:GetBucketPolicyStatus"),
+        ] {
+            assert_eq!(actions(op), [(action, Res::Bucket)]);
+            // The bucket layer never judges these (a bad policy cannot lock the org out).
+            assert!(coffer_core::policy::is_org_only_action(action), "{op}");
+        }
         assert_eq!(actions("PutObject"), [("s3:PutObject", Res::Object)]);
         assert_eq!(actions("DeleteObject"), [("s3:DeleteObject", Res::Object)]);
         let del = rule_for("DeleteObjects").unwrap();
@@ -277,7 +302,7 @@ mod tests {
     #[test]
     fn unknown_and_unimplemented_operations_have_no_rule() {
         for op in [
-            "PutBucketPolicy",
+            "PutBucketAcl",
             "GetObjectAcl",
             "PostObject",
             "SelectObjectContent",

@@ -25,6 +25,7 @@ use coffer_core::blob::ByteStream;
 use coffer_core::checksum::{ChecksumAlgorithm as Alg, ChecksumType as CoreChecksumType};
 use coffer_core::model::{Checksums, ObjectHeaders, ObjectRecord, WriteCondition};
 use coffer_core::objects::{self as core, ChecksumInput, ObjectService, TrailerFn};
+use coffer_core::policy::PutBucketPolicyError;
 use futures::Stream;
 use http::{HeaderMap, HeaderValue};
 use s3s::dto::*;
@@ -442,6 +443,20 @@ fn streaming_blob(s: ByteStream, len: u64) -> StreamingBlob {
     })
 }
 
+fn no_such_bucket_policy(rid: &str) -> S3Error {
+    s3(
+        S3ErrorCode::NoSuchBucketPolicy,
+        "The bucket policy does not exist",
+        rid,
+    )
+}
+
+/// Base64 of the MD5 of `body` (the `Content-MD5` form).
+fn base64_md5(body: &[u8]) -> String {
+    use base64::Engine as _;
+    base64::engine::general_purpose::STANDARD.encode(coffer_core::checksum::md5_of(body))
+}
+
 fn owner(id: &str) -> Owner {
     Owner {
         display_name: Some(id.to_string()),
@@ -742,7 +757,103 @@ impl S3 for Gateway {
             .delete_bucket(&req.input.bucket)
             .await
             .map_err(|e| to_s3(e, caller.request_id()))?;
+        self.authz.bucket_deleted(&req.input.bucket);
         Ok(ok(DeleteBucketOutput::default(), caller))
+    }
+
+    // ----- bucket policy (SPEC §3; authorized by org policies only) -----------------
+
+    async fn put_bucket_policy(
+        &self,
+        req: S3Request<PutBucketPolicyInput>,
+    ) -> S3Result<S3Response<PutBucketPolicyOutput>> {
+        let caller = caller_of(&req.extensions)?;
+        let rid = caller.request_id();
+        let input = req.input;
+        // Content-MD5 of the body, when sent, must match (nothing is stored otherwise).
+        if let Some(md5) = &input.content_md5 {
+            let want = base64_md5(input.policy.as_bytes());
+            if md5.trim() != want {
+                return Err(s3(
+                    S3ErrorCode::BadDigest,
+                    "The Content-MD5 you specified did not match what we received.",
+                    rid,
+                ));
+            }
+        }
+        match self
+            .authz
+            .bucket_policies()
+            .put(&input.bucket, &input.policy)
+            .await
+        {
+            Ok(()) => Ok(ok(PutBucketPolicyOutput::default(), caller)),
+            Err(PutBucketPolicyError::Malformed(e)) => {
+                Err(s3(S3ErrorCode::MalformedPolicy, e.to_string(), rid))
+            }
+            Err(PutBucketPolicyError::Store(e)) => Err(to_s3(e, rid)),
+        }
+    }
+
+    async fn get_bucket_policy(
+        &self,
+        req: S3Request<GetBucketPolicyInput>,
+    ) -> S3Result<S3Response<GetBucketPolicyOutput>> {
+        let caller = caller_of(&req.extensions)?;
+        let rid = caller.request_id();
+        match self
+            .authz
+            .bucket_policies()
+            .get(&req.input.bucket)
+            .await
+            .map_err(|e| to_s3(e, rid))?
+        {
+            Some(policy) => Ok(ok(
+                GetBucketPolicyOutput {
+                    policy: Some(policy),
+                },
+                caller,
+            )),
+            None => Err(no_such_bucket_policy(rid)),
+        }
+    }
+
+    async fn delete_bucket_policy(
+        &self,
+        req: S3Request<DeleteBucketPolicyInput>,
+    ) -> S3Result<S3Response<DeleteBucketPolicyOutput>> {
+        let caller = caller_of(&req.extensions)?;
+        self.authz
+            .bucket_policies()
+            .delete(&req.input.bucket)
+            .await
+            .map_err(|e| to_s3(e, caller.request_id()))?;
+        Ok(ok(DeleteBucketPolicyOutput::default(), caller))
+    }
+
+    async fn get_bucket_policy_status(
+        &self,
+        req: S3Request<GetBucketPolicyStatusInput>,
+    ) -> S3Result<S3Response<GetBucketPolicyStatusOutput>> {
+        let caller = caller_of(&req.extensions)?;
+        let rid = caller.request_id();
+        match self
+            .authz
+            .bucket_policies()
+            .is_public(&req.input.bucket)
+            .await
+            .map_err(|e| to_s3(e, rid))?
+        {
+            Some(public) => Ok(ok(
+                GetBucketPolicyStatusOutput {
+                    policy_status: Some(PolicyStatus {
+                        is_public: Some(public),
+                    }),
+                },
+                caller,
+            )),
+            None => Err(no_such_bucket_policy(rid)),
+        }
     }
 
     async fn list_objects(
@@ -782,7 +893,7 @@ impl S3 for Gateway {
                 e_tag: Some(etag_out(&o.etag)),
                 key: Some(enc(o.key, url)),
                 last_modified: Some(ts(o.last_modified)),
-                owner: Some(owner(caller.org_id())),
+                owner: Some(owner(caller.bucket_owner())),
                 size: Some(i64_of(o.size)),
                 storage_class: Some(ObjectStorageClass::from_static(
                     ObjectStorageClass::STANDARD,
@@ -860,7 +971,7 @@ impl S3 for Gateway {
                 e_tag: Some(etag_out(&o.etag)),
                 key: Some(enc(o.key, url)),
                 last_modified: Some(ts(o.last_modified)),
-                owner: fetch_owner.then(|| owner(caller.org_id())),
+                owner: fetch_owner.then(|| owner(caller.bucket_owner())),
                 size: Some(i64_of(o.size)),
                 storage_class: Some(ObjectStorageClass::from_static(
                     ObjectStorageClass::STANDARD,
@@ -932,7 +1043,7 @@ impl S3 for Gateway {
                     id: Some(u.initiator),
                 }),
                 key: Some(enc(u.key, url)),
-                owner: Some(owner(caller.org_id())),
+                owner: Some(owner(caller.bucket_owner())),
                 storage_class: Some(StorageClass::from_static(StorageClass::STANDARD)),
                 upload_id: Some(u.upload_id),
             })
@@ -1764,7 +1875,7 @@ impl S3 for Gateway {
                     display_name: Some(up.initiator.clone()),
                     id: Some(up.initiator),
                 }),
-                owner: Some(owner(caller.org_id())),
+                owner: Some(owner(caller.bucket_owner())),
                 is_truncated: Some(out.is_truncated),
                 max_parts: Some(max_parts as i32),
                 part_number_marker: Some(marker as i32),

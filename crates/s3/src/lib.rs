@@ -7,12 +7,12 @@
 //!    any work, SigV4 region normalization ([`resign`]), `x-amz-request-id` and complete
 //!    error XML on every response.
 //! 2. s3s — routing, SigV4 verification through [`access::Authenticator`].
-//! 3. [`access::AccessControl`] — session token, the action table ([`actions`]), the
-//!    org policy engine, bucket ownership; attaches the verified [`access::Caller`].
+//! 3. [`access::AccessControl`] — session token, request context, the action table
+//!    ([`actions`]), the combined org + bucket-policy decision
+//!    ([`coffer_core::policy::authorize`]); attaches the verified [`access::Caller`].
 //! 4. [`gateway::Gateway`] — DTO ↔ `ObjectService`, errors mapped by [`errors`].
 //!
-//! Not here: audit events and metrics (a later layer), bucket policies (a later layer
-//! of the access check), the listener (`coffer-server`).
+//! Not here: audit events and metrics (a later layer), the listener (`coffer-server`).
 
 pub mod access;
 pub mod actions;
@@ -72,7 +72,11 @@ pub fn build_s3s_service(deps: S3Deps) -> s3s::service::S3Service {
         domain,
         zones: _,
     } = deps;
-    let authz = Arc::new(access::Authorizer::new(objects.clone(), policies));
+    let authz = Arc::new(access::Authorizer::new(
+        objects.clone(),
+        policies,
+        identity.meta().clone(),
+    ));
     let mut b = s3s::service::S3ServiceBuilder::new(gateway::Gateway::new(objects, authz.clone()));
     b.set_auth(access::Authenticator::new(identity.clone()));
     b.set_access(access::AccessControl::new(identity, authz));

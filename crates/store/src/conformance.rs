@@ -893,12 +893,26 @@ pub async fn multipart(s: &dyn MetaStore) {
     s.create_upload(&u2).await.unwrap();
     let q1 = part(&u2.upload_id, 1, 3);
     s.put_part(&q1).await.unwrap();
+    // A record referencing a blob that is not a current part (the part was replaced
+    // while Complete ran) is refused and changes nothing.
+    assert_err!(
+        s.complete_upload(&u2.upload_id, &segment_obj(&b, "other", &[3]), &none, None)
+            .await,
+        Error::InvalidPart(_)
+    );
+    assert_eq!(s.get_object(&b, "other").await.unwrap(), None);
+    assert_eq!(s.list_parts(&u2.upload_id, 0, 10).await.unwrap(), vec![q1.clone()]);
+    let mut other = segment_obj(&b, "other", &[3]);
+    other.data = ObjectData::Segments(vec![Segment {
+        blob_id: q1.blob_id.clone(),
+        size: 3,
+    }]);
     let (replaced, unused) = s
-        .complete_upload(&u2.upload_id, &segment_obj(&b, "other", &[3]), &none, None)
+        .complete_upload(&u2.upload_id, &other, &none, None)
         .await
         .unwrap();
     assert!(replaced.previous.is_none());
-    assert_eq!(unused, vec![q1], "record did not reference the part");
+    assert!(unused.is_empty(), "the record references its only part");
     assert_eq!(s.bucket_usage(&b).await.unwrap(), usage(rec.size + 3, 2));
 
     let u3 = upload(&b, "aborted", ts(2));

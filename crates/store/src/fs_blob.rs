@@ -29,6 +29,8 @@ use tokio::task::JoinHandle;
 
 /// Bytes gathered before one `writev` on the blocking pool.
 const WRITE_BATCH: usize = 1 << 20;
+/// Flush written data to disk every this many bytes while a blob is being written.
+const SYNC_EVERY: usize = 8 << 20;
 /// Size of each chunk a read stream yields; reads up to this size are done in one go.
 const READ_CHUNK: u64 = 1 << 20;
 const TMP_DIR: &str = "tmp";
@@ -165,6 +167,8 @@ struct FsBlobWriter {
     inflight: Option<JoinHandle<io::Result<File>>>,
     pending: Vec<Bytes>,
     pending_len: usize,
+    /// Bytes written since the last `fdatasync`.
+    unsynced: usize,
     /// Committed or aborted: nothing left for `Drop` to clean.
     done: bool,
 }
@@ -193,9 +197,20 @@ impl BlobWriter for FsBlobWriter {
             // At most one batch in flight: the next one accumulates while this one is written.
             let mut file = self.take_file().await?;
             let bufs = std::mem::take(&mut self.pending);
+            self.unsynced += self.pending_len;
             self.pending_len = 0;
+            // Flushing progressively keeps the final fsync in `commit` short: it then
+            // waits for at most SYNC_EVERY bytes instead of the whole object, and the
+            // earlier flushes overlap with hashing and receiving the rest of the body.
+            let sync = self.unsynced >= SYNC_EVERY;
+            if sync {
+                self.unsynced = 0;
+            }
             self.inflight = Some(tokio::task::spawn_blocking(move || {
                 write_all_bufs(&mut file, &bufs)?;
+                if sync {
+                    file.sync_data()?;
+                }
                 Ok(file)
             }));
         }
@@ -309,6 +324,7 @@ impl BlobStore for FsBlobStore {
             inflight: None,
             pending: Vec::new(),
             pending_len: 0,
+            unsynced: 0,
             done: false,
         }))
     }

@@ -533,6 +533,12 @@ impl MetaStore for MemMetaStore {
         if !s.uploads.contains_key(upload_id) {
             return Err(Error::NoSuchUpload);
         }
+        let current: Vec<PartRecord> = s
+            .parts
+            .get(upload_id)
+            .map(|m| m.values().cloned().collect())
+            .unwrap_or_default();
+        semantics::check_parts_current(record.data.blob_ids(), &current)?;
         // put_object changes nothing when it fails, so the upload survives a failed rule.
         let replaced = s.put_object(record, cond, cap)?;
         s.uploads.remove(upload_id);

@@ -89,6 +89,22 @@ pub(crate) fn usage_after_delete(usage: Usage, size: u64) -> Usage {
 }
 
 /// The parts of a completed upload whose blobs `record` does not reference.
+/// Every blob the completed object references must still be the current blob of one of
+/// the upload's parts: an UploadPart that replaced a part while Complete was running
+/// would otherwise leave the new object pointing at a blob that is about to be deleted.
+pub(crate) fn check_parts_current<'a>(
+    mut used_blobs: impl Iterator<Item = &'a str>,
+    parts: &[PartRecord],
+) -> Result<()> {
+    let current: HashSet<&str> = parts.iter().map(|p| p.blob_id.as_str()).collect();
+    match used_blobs.find(|b| !current.contains(b)) {
+        Some(_) => Err(Error::InvalidPart(
+            "a part was replaced while the upload was being completed; retry".into(),
+        )),
+        None => Ok(()),
+    }
+}
+
 pub(crate) fn unused_parts(record: &ObjectRecord, parts: Vec<PartRecord>) -> Vec<PartRecord> {
     let used: HashSet<&str> = record.data.blob_ids().collect();
     parts

@@ -5,23 +5,44 @@
 //! concurrent `replace_org` calls for different orgs never lose each other's update.
 //! Whoever changes stored policies (or hears about a change from another node) must call
 //! `replace_org` with the org's complete, current policy list.
+//!
+//! The engine also caches compiled bucket policies ([`PolicyEngine::bucket_policy`]),
+//! keyed by bucket name and validated against the policy text of the bucket record the
+//! caller just read: an entry is used only if its source text is byte-for-byte the
+//! record's, so a policy changed on another node (or a bucket re-created under the same
+//! name) is recompiled on first use and a stale entry can never decide. Writers
+//! (`PutBucketPolicy`, `DeleteBucketPolicy`, `DeleteBucket`) keep the cache tidy with
+//! [`PolicyEngine::store_bucket_policy`] / [`PolicyEngine::forget_bucket_policy`].
 
 use std::collections::HashMap;
 use std::sync::Arc;
 
 use arc_swap::ArcSwap;
 
+use super::bucket::{BucketPolicy, BucketPolicyError};
 use super::compiled::{CompiledPolicies, decide_without_policies};
 use super::eval::{Decision, Subject};
 use super::model::AccessPolicy;
 
 type OrgMap = HashMap<String, Arc<CompiledPolicies>>;
 
+/// One cached bucket policy: the text it was compiled from and the outcome. A stored
+/// text that no longer compiles (e.g. after a validator change) is cached as its error,
+/// so it is not re-parsed on every request; callers fail closed on it.
+struct BucketEntry {
+    source: Box<str>,
+    compiled: Result<Arc<BucketPolicy>, BucketPolicyError>,
+}
+
+type BucketMap = HashMap<String, Arc<BucketEntry>>;
+
 /// The one authorization engine's org layer (SPEC §3).
 pub struct PolicyEngine {
     /// Invariant: no entry holds zero policies (`replace_org` with an empty list removes
     /// the org), so `has_policies` is a plain `contains_key`.
     orgs: ArcSwap<OrgMap>,
+    /// Compiled bucket policies by bucket name (module docs).
+    buckets: ArcSwap<BucketMap>,
 }
 
 impl Default for PolicyEngine {
@@ -34,6 +55,7 @@ impl std::fmt::Debug for PolicyEngine {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("PolicyEngine")
             .field("orgs", &self.orgs.load().len())
+            .field("bucket_policies", &self.buckets.load().len())
             .finish()
     }
 }
@@ -44,6 +66,7 @@ impl PolicyEngine {
     pub fn new() -> Self {
         PolicyEngine {
             orgs: ArcSwap::from_pointee(HashMap::new()),
+            buckets: ArcSwap::from_pointee(HashMap::new()),
         }
     }
 
@@ -108,5 +131,67 @@ impl PolicyEngine {
             Some(c) => c.decide(subject, action, resource),
             None => decide_without_policies(subject, action),
         }
+    }
+
+    /// The compiled policy of `bucket` whose stored policy text is `source` (the bucket
+    /// record's `policy` field), compiling and caching it on first use. `Ok(None)` when
+    /// the bucket has no policy. An `Err` means the stored text does not compile; the
+    /// caller must fail closed (deny) for every action except the org-only ones.
+    pub fn bucket_policy(
+        &self,
+        bucket: &str,
+        source: Option<&str>,
+    ) -> Result<Option<Arc<BucketPolicy>>, BucketPolicyError> {
+        let Some(source) = source else {
+            return Ok(None);
+        };
+        if let Some(e) = self.buckets.load().get(bucket)
+            && *e.source == *source
+        {
+            return e.compiled.clone().map(Some);
+        }
+        let compiled = BucketPolicy::parse(bucket, source).map(Arc::new);
+        self.insert_bucket_entry(bucket, source, compiled.clone());
+        compiled.map(Some)
+    }
+
+    /// Caches a policy that was just compiled from `source` (PutBucketPolicy), so the
+    /// first request after the write does not compile it again.
+    pub fn store_bucket_policy(&self, bucket: &str, source: &str, policy: Arc<BucketPolicy>) {
+        self.insert_bucket_entry(bucket, source, Ok(policy));
+    }
+
+    /// Drops the cached policy of `bucket` (DeleteBucketPolicy, DeleteBucket).
+    pub fn forget_bucket_policy(&self, bucket: &str) {
+        if !self.buckets.load().contains_key(bucket) {
+            return;
+        }
+        self.buckets.rcu(|current| {
+            let mut next = BucketMap::clone(current);
+            next.remove(bucket);
+            next
+        });
+    }
+
+    /// Number of cached bucket policies (for metrics and tests).
+    pub fn cached_bucket_policies(&self) -> usize {
+        self.buckets.load().len()
+    }
+
+    fn insert_bucket_entry(
+        &self,
+        bucket: &str,
+        source: &str,
+        compiled: Result<Arc<BucketPolicy>, BucketPolicyError>,
+    ) {
+        let entry = Arc::new(BucketEntry {
+            source: source.into(),
+            compiled,
+        });
+        self.buckets.rcu(|current| {
+            let mut next = BucketMap::clone(current);
+            next.insert(bucket.to_owned(), entry.clone());
+            next
+        });
     }
 }

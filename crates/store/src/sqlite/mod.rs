@@ -1191,14 +1191,19 @@ impl MetaStore for SqliteMetaStore {
         let id = upload_id.to_string();
         let row = ObjectRow::new(record)?;
         let cond = cond.clone();
+        let used: Vec<String> = record.data.blob_ids().map(str::to_string).collect();
         let (prev, parts) = self
             .writer
             .run(move |c| {
                 if !upload_exists(c, &id)? {
                     return Err(Error::NoSuchUpload);
                 }
-                let prev = put_object_tx(c, &row, &cond, cap)?;
                 let parts = part_docs(c, &id)?;
+                semantics::check_parts_current(
+                    used.iter().map(String::as_str),
+                    &decode_all(parts.clone(), "part")?,
+                )?;
+                let prev = put_object_tx(c, &row, &cond, cap)?;
                 execute(c, "DELETE FROM parts WHERE upload_id = ?1", [&id])?;
                 execute(c, "DELETE FROM uploads WHERE upload_id = ?1", [&id])?;
                 Ok((prev, parts))

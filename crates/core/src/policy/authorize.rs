@@ -1,0 +1,111 @@
+//! The combined authorization decision (SPEC §3): org layer, then bucket layer. The S3
+//! gateway and `AuthCanI` both call [`authorize`]; nothing else combines the layers.
+//!
+//! Order, for a request `ctx` doing `action` on `resource`:
+//! 1. No target bucket (global actions, `CreateBucket`, a bucket that does not exist):
+//!    the org decision of the caller's org alone; anonymous requests are denied.
+//! 2. Org layer of the caller's own org. An explicit org `Deny` → deny. For an anonymous
+//!    request the bucket owner's org is consulted: org policies never *grant* anonymous
+//!    access, but a `Deny` statement whose principal is `*` does deny it (decided here:
+//!    an org can fence off anonymous access to its buckets whatever a bucket policy says).
+//! 3. A principal of another org is also subject to the bucket owner's org `Deny`
+//!    statements (only denies; the owner's `Allow`s never grant it anything).
+//! 4. No org `Allow` → deny (authenticated callers; `layer: default` or the org deny).
+//! 5. `s3:PutBucketPolicy|GetBucketPolicy|DeleteBucketPolicy|GetBucketPolicyStatus` are
+//!    judged by the org layer alone, and only for principals of the owner's org (a
+//!    foreign or anonymous caller can never manage another org's bucket policy).
+//! 6. Bucket layer: a matching bucket-policy `Deny` → deny; a matching `Allow` → allow;
+//!    a policy with nothing matching → deny (`layer: bucket`, no statement); no bucket
+//!    policy → allow for the owner's org (the org decision stands), deny for foreign and
+//!    anonymous callers (`layer: default`).
+//!
+//! Monotonicity (tested by proptest): with a bucket policy present, adding an `Allow`
+//! statement to any layer never turns an allow into a deny, and adding a `Deny` never
+//! turns a deny into an allow. Going from *no* bucket policy to one is not monotone by
+//! design (step 6: a policy's presence makes non-matching same-org requests deny).
+
+use std::sync::Arc;
+
+use super::bucket::{BucketPolicy, BucketVerdict, is_org_only_action};
+use super::context::RequestContext;
+use super::engine::PolicyEngine;
+use super::eval::{DecidedBy, Decision, Layer};
+
+/// The bucket a request targets, as the bucket layer needs it.
+#[derive(Debug, Clone, Copy)]
+pub struct BucketTarget<'a> {
+    /// Bucket name (reported as `decidedBy.policy` for bucket-layer decisions).
+    pub name: &'a str,
+    /// The org that owns the bucket.
+    pub owner_org: &'a str,
+    /// Its compiled policy, if it has one.
+    pub policy: Option<&'a BucketPolicy>,
+}
+
+/// The decision for `ctx` doing `action` (canonical case) on `resource` (`*`, `bucket`
+/// or `bucket/key`), with `bucket` the existing target bucket, if any. Pure and
+/// in-memory: no I/O, no JSON (see module docs for the order).
+pub fn authorize(
+    engine: &PolicyEngine,
+    ctx: &RequestContext,
+    action: &str,
+    resource: &str,
+    bucket: Option<BucketTarget<'_>>,
+) -> Decision {
+    let subject = ctx.subject();
+    let Some(b) = bucket else {
+        return match ctx.principal() {
+            Some(p) => engine.decide(&p.org_id, &subject, action, resource),
+            None => Decision::default_deny(),
+        };
+    };
+    let (org, same_org) = match ctx.principal() {
+        Some(p) => (
+            engine.decide(&p.org_id, &subject, action, resource),
+            p.org_id == b.owner_org,
+        ),
+        None => (
+            engine.decide(b.owner_org, &subject, action, resource),
+            false,
+        ),
+    };
+    if org.is_explicit_deny() {
+        return org;
+    }
+    if ctx.principal().is_some() && !same_org {
+        let owner = engine.decide(b.owner_org, &subject, action, resource);
+        if owner.is_explicit_deny() {
+            return owner;
+        }
+    }
+    if ctx.principal().is_some() && !org.allowed {
+        return org;
+    }
+    if is_org_only_action(action) {
+        return if same_org {
+            org
+        } else {
+            Decision::default_deny()
+        };
+    }
+    match b.policy {
+        None if same_org => org,
+        None => Decision::default_deny(),
+        Some(p) => match p.evaluate(ctx, b.owner_org, action, resource) {
+            BucketVerdict::Deny(s) => bucket_decision(false, b.name, Some(s)),
+            BucketVerdict::Allow(s) => bucket_decision(true, b.name, Some(s)),
+            BucketVerdict::NoMatch => bucket_decision(false, b.name, None),
+        },
+    }
+}
+
+fn bucket_decision(allowed: bool, bucket: &str, statement: Option<Arc<str>>) -> Decision {
+    Decision {
+        allowed,
+        decided_by: DecidedBy {
+            layer: Layer::Bucket,
+            policy: Some(Arc::from(bucket)),
+            statement,
+        },
+    }
+}

@@ -1,0 +1,102 @@
+//! `BucketPolicyService`: the only writer of bucket policies. It keeps the bucket record
+//! in the `MetaStore` (source of truth: `Bucket::policy`, the text as the client sent it)
+//! and the engine's compiled-policy cache in step.
+//!
+//! Invariants:
+//! * A policy text reaches the store only after [`BucketPolicy::parse`] accepted it for
+//!   that bucket; a rejected policy changes nothing (no store write, no cache change).
+//! * The cache is updated only after the store commit succeeded. Readers validate cache
+//!   entries against the record's text (see `engine`), so a failed or concurrent write
+//!   can leave at most an unused entry, never a wrong decision.
+//!
+//! Known limit: the bucket record is read, modified and written back whole
+//! (`MetaStore::update_bucket`), so a concurrent settings update of the same bucket can
+//! overwrite the policy change or vice versa (last writer wins on the whole record).
+
+use std::sync::Arc;
+
+use super::bucket::{BucketPolicy, BucketPolicyError};
+use super::engine::PolicyEngine;
+use crate::error::{Error, Result};
+use crate::meta::MetaStore;
+use crate::model::Bucket;
+
+/// Why `PutBucketPolicy` failed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PutBucketPolicyError {
+    /// The document was rejected (S3 `MalformedPolicy`, 400).
+    #[error("{0}")]
+    Malformed(BucketPolicyError),
+    /// The bucket is missing or the store failed.
+    #[error(transparent)]
+    Store(Error),
+}
+
+pub struct BucketPolicyService {
+    meta: Arc<dyn MetaStore>,
+    engine: Arc<PolicyEngine>,
+}
+
+impl BucketPolicyService {
+    pub fn new(meta: Arc<dyn MetaStore>, engine: Arc<PolicyEngine>) -> Self {
+        Self { meta, engine }
+    }
+
+    pub fn engine(&self) -> &Arc<PolicyEngine> {
+        &self.engine
+    }
+
+    async fn bucket(&self, name: &str) -> Result<Bucket> {
+        self.meta.get_bucket(name).await?.ok_or(Error::NoSuchBucket)
+    }
+
+    /// Validates `json` for `bucket`, stores it verbatim and caches its compiled form.
+    pub async fn put(&self, bucket: &str, json: &str) -> Result<(), PutBucketPolicyError> {
+        let compiled = BucketPolicy::parse(bucket, json).map_err(PutBucketPolicyError::Malformed)?;
+        let mut b = self
+            .bucket(bucket)
+            .await
+            .map_err(PutBucketPolicyError::Store)?;
+        b.policy = Some(json.to_owned());
+        self.meta
+            .update_bucket(&b)
+            .await
+            .map_err(PutBucketPolicyError::Store)?;
+        self.engine
+            .store_bucket_policy(bucket, json, Arc::new(compiled));
+        Ok(())
+    }
+
+    /// The stored policy text; `Ok(None)` when the bucket has none.
+    pub async fn get(&self, bucket: &str) -> Result<Option<String>> {
+        Ok(self.bucket(bucket).await?.policy)
+    }
+
+    /// Removes the policy (succeeds when there is none, like S3).
+    pub async fn delete(&self, bucket: &str) -> Result<()> {
+        let mut b = self.bucket(bucket).await?;
+        if b.policy.is_some() {
+            b.policy = None;
+            self.meta.update_bucket(&b).await?;
+        }
+        self.engine.forget_bucket_policy(bucket);
+        Ok(())
+    }
+
+    /// `IsPublic` of the stored policy; `Ok(None)` when the bucket has none. A stored
+    /// policy that no longer compiles counts as not public (it denies everything).
+    pub async fn is_public(&self, bucket: &str) -> Result<Option<bool>> {
+        let b = self.bucket(bucket).await?;
+        Ok(match self.compiled(&b) {
+            Ok(Some(p)) => Some(p.is_public()),
+            Ok(None) => None,
+            Err(_) => Some(false),
+        })
+    }
+
+    /// The compiled policy of a bucket record just read from the store (cached).
+    pub fn compiled(&self, bucket: &Bucket) -> Result<Option<Arc<BucketPolicy>>, BucketPolicyError> {
+        self.engine
+            .bucket_policy(&bucket.name, bucket.policy.as_deref())
+    }
+}
