@@ -36,6 +36,14 @@ pub struct ObjectConfig {
     /// Configured zones (LocationConstraint values); never empty.
     pub zones: Vec<String>,
     pub max_buckets_per_org: usize,
+    /// How long the blobs of a replaced or deleted object stay on disk, so that GETs
+    /// already streaming the old version (segments open lazily) can finish. A crash
+    /// within the grace leaves orphans that start-up recovery removes.
+    pub retired_blob_grace: std::time::Duration,
+}
+
+pub fn default_retired_blob_grace() -> std::time::Duration {
+    std::time::Duration::from_secs(60)
 }
 
 impl Default for ObjectConfig {
@@ -44,6 +52,7 @@ impl Default for ObjectConfig {
             inline_threshold: 128 * 1024,
             zones: vec!["US-EAST-04A".to_string()],
             max_buckets_per_org: 1000,
+            retired_blob_grace: default_retired_blob_grace(),
         }
     }
 }
@@ -401,10 +410,11 @@ impl ObjectService {
     pub async fn delete_object(&self, bucket: &str, key: &str) -> Result<()> {
         self.get_bucket(bucket).await?;
         let (meta, blobs) = (self.meta.clone(), self.blobs.clone());
+        let grace = self.cfg.retired_blob_grace;
         let (bucket, key) = (bucket.to_string(), key.to_string());
         to_completion(async move {
             let replaced = meta.delete_object(&bucket, &key).await?;
-            delete_record_blobs(&*blobs, replaced.previous).await;
+            retire_record_blobs(&blobs, grace, replaced.previous).await;
             Ok(())
         })
         .await
@@ -493,28 +503,46 @@ async fn delete_blobs<'a>(blobs: &dyn BlobStore, ids: impl Iterator<Item = &'a s
     }
 }
 
-async fn delete_record_blobs(blobs: &dyn BlobStore, record: Option<ObjectRecord>) {
-    if let Some(r) = record {
-        delete_blobs(blobs, r.data.blob_ids()).await;
+/// Deletes the blobs of a record that is no longer visible, after `grace` (see
+/// `ObjectConfig::retired_blob_grace`); zero deletes before returning.
+async fn retire_record_blobs(
+    blobs: &Arc<dyn BlobStore>,
+    grace: std::time::Duration,
+    record: Option<ObjectRecord>,
+) {
+    let Some(r) = record else { return };
+    let ids: Vec<String> = r.data.blob_ids().map(str::to_string).collect();
+    if ids.is_empty() {
+        return;
     }
+    if grace.is_zero() {
+        delete_blobs(&**blobs, ids.iter().map(String::as_str)).await;
+        return;
+    }
+    let blobs = blobs.clone();
+    tokio::spawn(async move {
+        tokio::time::sleep(grace).await;
+        delete_blobs(&*blobs, ids.iter().map(String::as_str)).await;
+    });
 }
 
 /// Metadata commit of a record whose bytes are durable. On failure its blobs are
 /// deleted; on success the replaced record's blobs are.
 async fn commit_object(
     meta: &dyn MetaStore,
-    blobs: &dyn BlobStore,
+    blobs: &Arc<dyn BlobStore>,
+    grace: std::time::Duration,
     record: ObjectRecord,
     cond: &WriteCondition,
     cap: Option<u64>,
 ) -> Result<ObjectRecord> {
     match meta.put_object(&record, cond, cap).await {
         Ok(replaced) => {
-            delete_record_blobs(blobs, replaced.previous).await;
+            retire_record_blobs(blobs, grace, replaced.previous).await;
             Ok(record)
         }
         Err(e) => {
-            delete_blobs(blobs, record.data.blob_ids()).await;
+            delete_blobs(&**blobs, record.data.blob_ids()).await;
             Err(e)
         }
     }

@@ -629,7 +629,11 @@ fn render(d: &Decision) -> String {
         Layer::Bucket => "bucket",
         Layer::Default => "default",
     };
-    let who = match (d.decided_by.layer, &d.decided_by.policy, &d.decided_by.statement) {
+    let who = match (
+        d.decided_by.layer,
+        &d.decided_by.policy,
+        &d.decided_by.statement,
+    ) {
         (Layer::Org, Some(p), Some(s)) => format!("{p}/{s}"),
         (Layer::Org, Some(p), None) => p.to_string(),
         (Layer::Bucket, Some(p), s) => {
@@ -638,10 +642,7 @@ fn render(d: &Decision) -> String {
         }
         _ => "-".to_string(),
     };
-    format!(
-        "{} {layer} {who}",
-        if d.allowed { "allow" } else { "deny" }
-    )
+    format!("{} {layer} {who}", if d.allowed { "allow" } else { "deny" })
 }
 
 fn context(case: &Case) -> RequestContext {
@@ -737,7 +738,13 @@ fn without_target_bucket_only_the_callers_org_decides() {
     // Org admins keep cwobject:* through the same function (AuthCanI).
     let admin = RequestContext::for_principal(ORG_C, "coreweave/root", true, now());
     assert_eq!(
-        render(&authorize(&e, &admin, "cwobject:ListAccessPolicy", "*", None)),
+        render(&authorize(
+            &e,
+            &admin,
+            "cwobject:ListAccessPolicy",
+            "*",
+            None
+        )),
         "allow org <org-admin>"
     );
 }

@@ -54,6 +54,7 @@ pub async fn env_with(cfg: ObjectConfig) -> Env {
 pub async fn env() -> Env {
     env_with(ObjectConfig {
         inline_threshold: THRESHOLD,
+        retired_blob_grace: std::time::Duration::ZERO,
         ..ObjectConfig::default()
     })
     .await

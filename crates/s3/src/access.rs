@@ -411,7 +411,10 @@ const HEADER_KEYS: &[(&str, ContextKey)] = &[
     ("x-amz-acl", ContextKey::S3XAmzAcl),
     ("x-amz-content-sha256", ContextKey::S3XAmzContentSha256),
     ("x-amz-copy-source", ContextKey::S3XAmzCopySource),
-    ("x-amz-metadata-directive", ContextKey::S3XAmzMetadataDirective),
+    (
+        "x-amz-metadata-directive",
+        ContextKey::S3XAmzMetadataDirective,
+    ),
     ("x-amz-storage-class", ContextKey::S3XAmzStorageClass),
 ];
 

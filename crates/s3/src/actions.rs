@@ -90,7 +90,10 @@ pub const OPERATIONS: &[OpRule] = &[
     // Bucket policy management: judged by org policies only (`authorize`, SPEC §3).
     rule("PutBucketPolicy", &[c("s3:PutBucketPolicy", Res::Bucket)]),
     rule("GetBucketPolicy", &[c("s3:GetBucketPolicy", Res::Bucket)]),
-    rule("DeleteBucketPolicy", &[c("s3:DeleteBucketPolicy", Res::Bucket)]),
+    rule(
+        "DeleteBucketPolicy",
+        &[c("s3:DeleteBucketPolicy", Res::Bucket)],
+    ),
     rule(
         "GetBucketPolicyStatus",
         &[c("s3:GetBucketPolicyStatus", Res::Bucket)],

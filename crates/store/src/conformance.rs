@@ -901,7 +901,10 @@ pub async fn multipart(s: &dyn MetaStore) {
         Error::InvalidPart(_)
     );
     assert_eq!(s.get_object(&b, "other").await.unwrap(), None);
-    assert_eq!(s.list_parts(&u2.upload_id, 0, 10).await.unwrap(), vec![q1.clone()]);
+    assert_eq!(
+        s.list_parts(&u2.upload_id, 0, 10).await.unwrap(),
+        vec![q1.clone()]
+    );
     let mut other = segment_obj(&b, "other", &[3]);
     other.data = ObjectData::Segments(vec![Segment {
         blob_id: q1.blob_id.clone(),

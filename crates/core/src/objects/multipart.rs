@@ -7,7 +7,7 @@ use super::write::{validate_tags, validate_user_metadata};
 use super::{
     CompleteMultipartInput, CreateMultipartInput, ListPartsOutput, MAX_PARTS, MAX_PUT_SIZE,
     MIN_PART_SIZE, ObjectService, UploadPartCopyInput, UploadPartInput, delete_blobs,
-    delete_record_blobs, to_completion,
+    retire_record_blobs, to_completion,
 };
 use crate::checksum::{
     ChecksumAlgorithm, ChecksumType, composite_checksum, decode_checksum, decode_content_md5,
@@ -375,6 +375,7 @@ impl ObjectService {
             ),
         };
         let (meta, blobs) = (self.meta.clone(), self.blobs.clone());
+        let grace = self.config().retired_blob_grace;
         let (upload_id, cond, cap) = (
             input.upload_id,
             input.cond,
@@ -385,7 +386,7 @@ impl ObjectService {
                 .complete_upload(&upload_id, &record, &cond, cap)
                 .await?;
             delete_blobs(&*blobs, unused.iter().map(|p| p.blob_id.as_str())).await;
-            delete_record_blobs(&*blobs, replaced.previous).await;
+            retire_record_blobs(&blobs, grace, replaced.previous).await;
             Ok(record)
         })
         .await

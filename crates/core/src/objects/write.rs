@@ -100,10 +100,11 @@ impl ObjectService {
             data: ObjectData::Inline(Vec::new()),
         };
         let (meta, blobs) = (self.meta.clone(), self.blobs.clone());
+        let grace = self.config().retired_blob_grace;
         let (cond, cap) = (input.cond, bucket.settings.capacity_cap_bytes);
         to_completion(async move {
             record.data = ingested.commit().await?;
-            commit_object(&*meta, &*blobs, record, &cond, cap).await
+            commit_object(&*meta, &blobs, grace, record, &cond, cap).await
         })
         .await
     }
@@ -260,10 +261,11 @@ impl ObjectService {
             data: ObjectData::Inline(Vec::new()),
         };
         let (meta, blobs) = (self.meta.clone(), self.blobs.clone());
+        let grace = self.config().retired_blob_grace;
         let (cond, cap) = (input.cond, dst_bucket.settings.capacity_cap_bytes);
         to_completion(async move {
             record.data = ingested.commit().await?;
-            commit_object(&*meta, &*blobs, record, &cond, cap).await
+            commit_object(&*meta, &blobs, grace, record, &cond, cap).await
         })
         .await
     }

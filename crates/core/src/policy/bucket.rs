@@ -180,17 +180,8 @@ impl BucketPolicy {
 }
 
 impl Compiled {
-    fn applies(
-        &self,
-        ctx: &RequestContext,
-        owner_org: &str,
-        action: &str,
-        resource: &str,
-    ) -> bool {
-        let action_hit = self
-            .actions
-            .iter()
-            .any(|a| glob_match_lowered(a, action));
+    fn applies(&self, ctx: &RequestContext, owner_org: &str, action: &str, resource: &str) -> bool {
+        let action_hit = self.actions.iter().any(|a| glob_match_lowered(a, action));
         if action_hit == self.not_action {
             return false;
         }
@@ -376,7 +367,14 @@ fn parse_statement(
         None => return Err("missing Effect".into()),
     };
     let (pv, not_principal) = one_of(obj, "Principal", "NotPrincipal")?;
-    let principals = parse_principals(pv, if not_principal { "NotPrincipal" } else { "Principal" })?;
+    let principals = parse_principals(
+        pv,
+        if not_principal {
+            "NotPrincipal"
+        } else {
+            "Principal"
+        },
+    )?;
     let (av, not_action) = one_of(obj, "Action", "NotAction")?;
     let action_name = if not_action { "NotAction" } else { "Action" };
     let mut actions = Vec::new();
@@ -467,7 +465,9 @@ fn parse_principal(p: &str) -> Result<PrincipalPat, String> {
     }
     if let Some(rest) = p.strip_prefix("arn:") {
         let body = rest.strip_prefix("aws:iam::").ok_or_else(|| {
-            format!("invalid principal {p:?}: ARNs must look like arn:aws:iam::<orgId>:coreweave/<uid>")
+            format!(
+                "invalid principal {p:?}: ARNs must look like arn:aws:iam::<orgId>:coreweave/<uid>"
+            )
         })?;
         let (org, who) = body
             .split_once(':')
@@ -574,9 +574,13 @@ fn action_scope(action: &str) -> Scope {
     {
         Scope::Bucket
     } else if name.to_ascii_lowercase().contains("object")
-        || ["AbortMultipartUpload", "ListMultipartUploadParts", "BypassGovernanceRetention"]
-            .iter()
-            .any(|a| a.eq_ignore_ascii_case(name))
+        || [
+            "AbortMultipartUpload",
+            "ListMultipartUploadParts",
+            "BypassGovernanceRetention",
+        ]
+        .iter()
+        .any(|a| a.eq_ignore_ascii_case(name))
     {
         Scope::Object
     } else {
@@ -586,7 +590,11 @@ fn action_scope(action: &str) -> Scope {
 
 /// AWS's "Action does not apply to any resource(s) in statement": every action pattern
 /// must name at least one known action whose resource kind some `Resource` can name.
-fn check_applicability(actions: &[Box<str>], resources: &[Template], bucket: &str) -> Result<(), String> {
+fn check_applicability(
+    actions: &[Box<str>],
+    resources: &[Template],
+    bucket: &str,
+) -> Result<(), String> {
     let globs: Vec<String> = resources.iter().map(Template::any_request_glob).collect();
     let can_bucket = globs.iter().any(|g| glob_match(g, bucket));
     // Can name some `bucket/<key>`: a `/` whose bucket part matches (checked at parse),

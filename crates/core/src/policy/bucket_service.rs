@@ -52,7 +52,8 @@ impl BucketPolicyService {
 
     /// Validates `json` for `bucket`, stores it verbatim and caches its compiled form.
     pub async fn put(&self, bucket: &str, json: &str) -> Result<(), PutBucketPolicyError> {
-        let compiled = BucketPolicy::parse(bucket, json).map_err(PutBucketPolicyError::Malformed)?;
+        let compiled =
+            BucketPolicy::parse(bucket, json).map_err(PutBucketPolicyError::Malformed)?;
         let mut b = self
             .bucket(bucket)
             .await
@@ -95,7 +96,10 @@ impl BucketPolicyService {
     }
 
     /// The compiled policy of a bucket record just read from the store (cached).
-    pub fn compiled(&self, bucket: &Bucket) -> Result<Option<Arc<BucketPolicy>>, BucketPolicyError> {
+    pub fn compiled(
+        &self,
+        bucket: &Bucket,
+    ) -> Result<Option<Arc<BucketPolicy>>, BucketPolicyError> {
         self.engine
             .bucket_policy(&bucket.name, bucket.policy.as_deref())
     }

@@ -81,7 +81,11 @@ const OPERATORS: &[(&str, Op, bool)] = &[
     ("StringEquals", Op::StringEquals, false),
     ("StringNotEquals", Op::StringEquals, true),
     ("StringEqualsIgnoreCase", Op::StringEqualsIgnoreCase, false),
-    ("StringNotEqualsIgnoreCase", Op::StringEqualsIgnoreCase, true),
+    (
+        "StringNotEqualsIgnoreCase",
+        Op::StringEqualsIgnoreCase,
+        true,
+    ),
     ("StringLike", Op::StringLike, false),
     ("StringNotLike", Op::StringLike, true),
     ("NumericEquals", Op::Numeric(Cmp::Eq), false),
@@ -405,13 +409,25 @@ mod tests {
         assert!(n.contains("10.200.0.1".parse().unwrap()));
         assert!(!n.contains("11.0.0.1".parse().unwrap()));
         assert!(!n.contains("::1".parse().unwrap()));
-        assert!(Cidr::parse("1.2.3.4").unwrap().contains("1.2.3.4".parse().unwrap()));
-        assert!(!Cidr::parse("1.2.3.4").unwrap().contains("1.2.3.5".parse().unwrap()));
+        assert!(
+            Cidr::parse("1.2.3.4")
+                .unwrap()
+                .contains("1.2.3.4".parse().unwrap())
+        );
+        assert!(
+            !Cidr::parse("1.2.3.4")
+                .unwrap()
+                .contains("1.2.3.5".parse().unwrap())
+        );
         let v6 = Cidr::parse("2001:db8::/32").unwrap();
         assert!(v6.contains("2001:db8:ffff::1".parse().unwrap()));
         assert!(!v6.contains("2001:db9::1".parse().unwrap()));
         assert!(Cidr::parse("0.0.0.0/0").unwrap().is_everything());
-        assert!(Cidr::parse("::/0").unwrap().contains("fe80::1".parse().unwrap()));
+        assert!(
+            Cidr::parse("::/0")
+                .unwrap()
+                .contains("fe80::1".parse().unwrap())
+        );
         for bad in [
             "1.2.3.4/33",
             "::/129",

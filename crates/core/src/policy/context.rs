@@ -80,7 +80,10 @@ const KEYS: [(&str, ContextKey); KEY_COUNT] = [
     ("s3:signatureversion", ContextKey::S3SignatureVersion),
     ("s3:x-amz-content-sha256", ContextKey::S3XAmzContentSha256),
     ("s3:x-amz-copy-source", ContextKey::S3XAmzCopySource),
-    ("s3:x-amz-metadata-directive", ContextKey::S3XAmzMetadataDirective),
+    (
+        "s3:x-amz-metadata-directive",
+        ContextKey::S3XAmzMetadataDirective,
+    ),
     ("s3:x-amz-storage-class", ContextKey::S3XAmzStorageClass),
 ];
 

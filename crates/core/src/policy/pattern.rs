@@ -148,10 +148,7 @@ impl Template {
             }
         }
         parts.push(rest);
-        parts
-            .iter()
-            .zip(&v)
-            .all(|(p, text)| tokens_match(p, text))
+        parts.iter().zip(&v).all(|(p, text)| tokens_match(p, text))
     }
 
     /// `None`: a variable is missing. `Some(None)`: plain text, use `source`.
@@ -220,8 +217,8 @@ fn parse_variable(inner: &str) -> Result<Piece, String> {
             (name.trim(), Some(Box::from(d)))
         }
     };
-    let key = ContextKey::parse(name)
-        .ok_or_else(|| format!("unknown policy variable ${{{name}}}"))?;
+    let key =
+        ContextKey::parse(name).ok_or_else(|| format!("unknown policy variable ${{{name}}}"))?;
     Ok(Piece::Var { key, default })
 }
 
@@ -281,7 +278,12 @@ mod tests {
     use time::OffsetDateTime;
 
     fn ctx() -> RequestContext {
-        RequestContext::for_principal("abc123", "coreweave/alice", false, OffsetDateTime::now_utc())
+        RequestContext::for_principal(
+            "abc123",
+            "coreweave/alice",
+            false,
+            OffsetDateTime::now_utc(),
+        )
     }
 
     #[test]
