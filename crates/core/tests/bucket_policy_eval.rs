@@ -684,7 +684,7 @@ fn decision_table() {
         let target = BucketTarget {
             name: BUCKET,
             owner_org: ORG_A,
-            policy: policy.as_ref(),
+            policy: policy.as_ref().into(),
         };
         let got = render(&authorize(
             &e,
@@ -746,5 +746,66 @@ fn without_target_bucket_only_the_callers_org_decides() {
             None
         )),
         "allow org <org-admin>"
+    );
+}
+
+#[test]
+fn bucket_records_and_policies_that_no_longer_compile() {
+    use coffer_core::model::{Bucket, BucketSettings};
+    use coffer_core::policy::authorize_bucket_record;
+    let e = engine();
+    let record = |policy: Option<&str>| Bucket {
+        name: BUCKET.into(),
+        org_id: ORG_A.into(),
+        zone: "US-EAST-04A".into(),
+        created: now(),
+        settings: BucketSettings::default(),
+        policy: policy.map(str::to_string),
+    };
+    let alice = RequestContext::for_principal(ORG_A, "coreweave/alice", false, now());
+    let anon = RequestContext::anonymous(now());
+    let decide = |ctx: &RequestContext, action: &str, resource: &str, b: &Bucket| {
+        render(&authorize_bucket_record(&e, ctx, action, resource, Some(b)))
+    };
+    let broken = record(Some("{not json"));
+    assert_eq!(
+        decide(&alice, "s3:GetObject", "bkt/a", &broken),
+        "deny bucket -"
+    );
+    assert_eq!(
+        decide(&anon, "s3:GetObject", "bkt/a", &broken),
+        "deny bucket -"
+    );
+    for a in [
+        "s3:PutBucketPolicy",
+        "s3:DeleteBucketPolicy",
+        "s3:GetBucketPolicy",
+    ] {
+        assert_eq!(
+            decide(&alice, a, "bkt", &broken),
+            "allow org base/all",
+            "{a}"
+        );
+    }
+    assert_eq!(
+        decide(&alice, "s3:GetObject", "bkt/a", &record(None)),
+        "allow org base/all"
+    );
+    let public = record(Some(&policy_doc(PUBLIC_READ.unwrap())));
+    assert_eq!(
+        decide(&anon, "s3:GetObject", "bkt/a", &public),
+        "allow bucket PublicRead"
+    );
+    // Compiled once, then served from the cache.
+    assert_eq!(e.cached_bucket_policies(), 1);
+    assert_eq!(
+        render(&authorize_bucket_record(
+            &e,
+            &alice,
+            "s3:ListAllMyBuckets",
+            "*",
+            None
+        )),
+        "allow org base/all"
     );
 }

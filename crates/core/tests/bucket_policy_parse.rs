@@ -450,7 +450,7 @@ fn statement_errors_name_the_statement() {
 /// Documents that must be accepted (AWS shapes seen in the wild).
 fn valid_cases() -> Vec<(&'static str, String)> {
     vec![
-        ("statement object", format!(r#"{{"Version":"2012-10-17","Statement":{{"Effect":"Allow","Principal":"*","Action":"s3:GetObject","Resource":"arn:aws:s3:::bkt/*"}}}}"#)),
+        ("statement object", r#"{"Version":"2012-10-17","Statement":{"Effect":"Allow","Principal":"*","Action":"s3:GetObject","Resource":"arn:aws:s3:::bkt/*"}}"#.to_string()),
         ("2008 version", r#"{"Version":"2008-10-17","Statement":[{"Effect":"Allow","Principal":"*","Action":"s3:GetObject","Resource":"bkt/*"}]}"#.into()),
         ("no version", r#"{"Statement":[{"Effect":"Allow","Principal":"*","Action":"s3:GetObject","Resource":"bkt/*"}]}"#.into()),
         ("id", r#"{"Version":"2012-10-17","Id":"p1","Statement":[{"Effect":"Allow","Principal":"*","Action":"s3:GetObject","Resource":"bkt/*"}]}"#.into()),

@@ -269,7 +269,7 @@ fn decide(w: &World, r: &Request) -> bool {
         Some(BucketTarget {
             name: "bkt",
             owner_org: ORG_A,
-            policy: policy.as_ref(),
+            policy: policy.as_ref().into(),
         }),
     )
     .allowed

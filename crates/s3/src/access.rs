@@ -46,8 +46,8 @@ use coffer_core::identity::{IdentityService, ResolvedKey, ct_eq, hash_token};
 use coffer_core::meta::MetaStore;
 use coffer_core::objects::ObjectService;
 use coffer_core::policy::{
-    BucketPolicy, BucketPolicyService, BucketTarget, ContextKey, Decision, PolicyEngine,
-    RequestContext, authorize, is_org_only_action,
+    BucketPolicy, BucketPolicyService, BucketPolicyState, BucketTarget, ContextKey, Decision,
+    PolicyEngine, RequestContext, authorize,
 };
 use http::HeaderMap;
 use s3s::access::{S3Access, S3AccessContext};
@@ -253,18 +253,13 @@ impl Authorizer {
         resource: &str,
         target: Option<&Target>,
     ) -> Decision {
-        if let Some(t) = target
-            && matches!(t.policy, PolicyState::Broken)
-            && !is_org_only_action(action)
-        {
-            return Decision::default_deny();
-        }
         let bucket = target.map(|t| BucketTarget {
             name: &t.name,
             owner_org: &t.owner_org,
             policy: match &t.policy {
-                PolicyState::Compiled(p) => Some(&**p),
-                PolicyState::None | PolicyState::Broken => None,
+                PolicyState::Compiled(p) => BucketPolicyState::Present(p),
+                PolicyState::None => BucketPolicyState::Absent,
+                PolicyState::Broken => BucketPolicyState::Invalid,
             },
         });
         authorize(&self.policies, &caller.ctx, action, resource, bucket)

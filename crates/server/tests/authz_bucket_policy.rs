@@ -19,8 +19,8 @@ use serde_json::{Value, json};
 
 const OPERATOR: &str = "operator-token-for-the-authz-tests";
 
-/// Creates a user of the admin's org with `role`, an API token and an access key.
-async fn user(ts: &TestServer, name: &str, role: &str) -> (String, TestKey) {
+/// Creates a user of the admin's org with `role` and an API token; returns (uid, token).
+async fn user(ts: &TestServer, name: &str, role: &str) -> (String, String) {
     let (s, v) = ts
         .api(
             Method::POST,
@@ -40,10 +40,7 @@ async fn user(ts: &TestServer, name: &str, role: &str) -> (String, TestKey) {
         )
         .await;
     assert_eq!(s, 200, "{v}");
-    let token = v["token"].as_str().unwrap().to_string();
-    let key = ts.create_key(&token).await;
-    assert_eq!(key.principal, format!("coreweave/{uid}"));
-    (uid, key)
+    (uid, v["token"].as_str().unwrap().to_string())
 }
 
 /// Org policy: the bootstrap admin may do every `s3:` action (admins get no S3
@@ -76,11 +73,12 @@ fn md5_b64(body: &[u8]) -> String {
 async fn per_prefix_org_grants_and_explicit_deny() {
     let ts = TestServer::start().await;
     let (admin, _) = admin_policy(&ts).await;
-    let (uid, key) = user(&ts, "member", "member").await;
-    let member = ts.s3_client(&key);
+    let (uid, token) = user(&ts, "member", "member").await;
     ts.ensure_policy(json!({
         "version": "v1alpha1", "name": "team-a",
         "statements": [
+            {"name": "keys", "effect": "Allow", "actions": ["cwobject:CreateAccessKey"],
+             "resources": ["*"], "principals": [format!("coreweave/{uid}")]},
             {"name": "rw-team-a", "effect": "Allow", "actions": ["s3:GetObject", "s3:PutObject"],
              "resources": ["data/team-a/*"], "principals": [format!("coreweave/{uid}")]},
             {"name": "list", "effect": "Allow", "actions": ["s3:ListBucket"],
@@ -90,16 +88,29 @@ async fn per_prefix_org_grants_and_explicit_deny() {
         ]
     }))
     .await;
+    let key = ts.create_key(&token).await;
+    assert_eq!(key.principal, format!("coreweave/{uid}"));
+    let member = ts.s3_client(&key);
     make_bucket(&admin, "data").await;
     put(&admin, "data", "team-b/secret", b"b").await;
 
     // Allowed prefix.
     put(&member, "data", "team-a/x", b"a").await;
     assert_eq!(get(&member, "data", "team-a/x").await, b"a");
-    member.list_objects_v2().bucket("data").send().await.unwrap();
+    member
+        .list_objects_v2()
+        .bucket("data")
+        .send()
+        .await
+        .unwrap();
     // Other prefix, other actions, bucket-level actions: denied.
     assert_s3_err(
-        member.get_object().bucket("data").key("team-b/secret").send().await,
+        member
+            .get_object()
+            .bucket("data")
+            .key("team-b/secret")
+            .send()
+            .await,
         "AccessDenied",
         403,
     );
@@ -115,7 +126,12 @@ async fn per_prefix_org_grants_and_explicit_deny() {
         403,
     );
     assert_s3_err(
-        member.delete_object().bucket("data").key("team-a/x").send().await,
+        member
+            .delete_object()
+            .bucket("data")
+            .key("team-a/x")
+            .send()
+            .await,
         "AccessDenied",
         403,
     );
@@ -335,7 +351,8 @@ async fn bucket_policy_conditions_and_per_key_deletes() {
     assert_eq!(r.status, 200, "{}", r.body);
 
     // Anonymous DeleteObjects: judged per key by the bucket policy.
-    let body = "<Delete><Object><Key>tmp/1</Key></Object><Object><Key>keep/1</Key></Object></Delete>";
+    let body =
+        "<Delete><Object><Key>tmp/1</Key></Object><Object><Key>keep/1</Key></Object></Delete>";
     let r = send(
         http.post(format!("{ep}/cond?delete"))
             .header("content-md5", md5_b64(body.as_bytes()))
@@ -346,7 +363,8 @@ async fn bucket_policy_conditions_and_per_key_deletes() {
     assert_eq!(r.status, 200, "{}", r.body);
     assert!(r.body.contains("<Deleted><Key>tmp/1</Key>"), "{}", r.body);
     assert!(
-        r.body.contains("<Key>keep/1</Key><Code>AccessDenied</Code>")
+        r.body
+            .contains("<Key>keep/1</Key><Code>AccessDenied</Code>")
             || (r.body.contains("<Code>AccessDenied</Code>") && r.body.contains("keep/1")),
         "{}",
         r.body
@@ -467,7 +485,7 @@ async fn a_bucket_policy_cannot_lock_the_admin_out_of_it() {
 
 #[tokio::test]
 async fn malformed_policies_store_nothing() {
-    let (ts, admin, _) = setup().await;
+    let (_ts, admin, _) = setup().await;
     make_bucket(&admin, "strict").await;
     let bad: Vec<(&str, String)> = vec![
         ("invalid json", "{\"Version\":".into()),
@@ -576,11 +594,12 @@ async fn malformed_policies_store_nothing() {
         good
     );
     // Policies on missing buckets: NoSuchBucket.
+    let elsewhere = good.to_string().replace("strict", "no-such-bucket");
     assert_s3_err(
         admin
             .put_bucket_policy()
             .bucket("no-such-bucket")
-            .policy(good.to_string())
+            .policy(elsewhere)
             .send()
             .await,
         "NoSuchBucket",
@@ -601,7 +620,12 @@ async fn cross_org_access_needs_a_bucket_policy_grant() {
     put(&a, "shared", "doc", b"shared doc").await;
 
     let (s, v) = ts
-        .api(Method::POST, "/v1/iam/orgs", Some(OPERATOR), Some(json!({"name": "b"})))
+        .api(
+            Method::POST,
+            "/v1/iam/orgs",
+            Some(OPERATOR),
+            Some(json!({"name": "b"})),
+        )
         .await;
     assert_eq!(s, 200, "{v}");
     let org_b = v["org"]["orgId"].as_str().unwrap().to_string();
@@ -630,9 +654,11 @@ async fn cross_org_access_needs_a_bucket_policy_grant() {
             Method::POST,
             "/v1/cwobject/access-policy",
             Some(&bob_token),
-            Some(json!({"policy": {"version": "v1alpha1", "name": "all", "statements": [
+            Some(
+                json!({"policy": {"version": "v1alpha1", "name": "all", "statements": [
                 {"name": "all", "effect": "Allow", "actions": ["*"], "resources": ["*"],
-                 "principals": ["*"]}]}})),
+                 "principals": ["*"]}]}}),
+            ),
         )
         .await;
     assert_eq!(s, 200, "{v}");

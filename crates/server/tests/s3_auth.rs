@@ -659,7 +659,7 @@ async fn request_ids_and_error_documents() {
         &http,
         Method::GET,
         "/rid",
-        &[("policy".into(), String::new())],
+        &[("website".into(), String::new())],
         &[],
         vec![],
     ))

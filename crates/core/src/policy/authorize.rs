@@ -17,7 +17,8 @@
 //! 6. Bucket layer: a matching bucket-policy `Deny` → deny; a matching `Allow` → allow;
 //!    a policy with nothing matching → deny (`layer: bucket`, no statement); no bucket
 //!    policy → allow for the owner's org (the org decision stands), deny for foreign and
-//!    anonymous callers (`layer: default`).
+//!    anonymous callers (`layer: default`); a stored policy that does not compile → deny
+//!    (`layer: bucket`, no statement).
 //!
 //! Monotonicity (tested by proptest): with a bucket policy present, adding an `Allow`
 //! statement to any layer never turns an allow into a deny, and adding a `Deny` never
@@ -30,6 +31,7 @@ use super::bucket::{BucketPolicy, BucketVerdict, is_org_only_action};
 use super::context::RequestContext;
 use super::engine::PolicyEngine;
 use super::eval::{DecidedBy, Decision, Layer};
+use crate::model::Bucket;
 
 /// The bucket a request targets, as the bucket layer needs it.
 #[derive(Debug, Clone, Copy)]
@@ -38,8 +40,30 @@ pub struct BucketTarget<'a> {
     pub name: &'a str,
     /// The org that owns the bucket.
     pub owner_org: &'a str,
-    /// Its compiled policy, if it has one.
-    pub policy: Option<&'a BucketPolicy>,
+    /// Its policy.
+    pub policy: BucketPolicyState<'a>,
+}
+
+/// A target bucket's policy as read for one request.
+#[derive(Debug, Clone, Copy)]
+pub enum BucketPolicyState<'a> {
+    /// The bucket has no policy.
+    Absent,
+    /// The compiled policy.
+    Present(&'a BucketPolicy),
+    /// The stored text does not compile (e.g. written by an older, laxer version): every
+    /// action the bucket layer judges is denied (`layer: bucket`, no statement); the
+    /// org-only actions still work, so the policy can be replaced or deleted.
+    Invalid,
+}
+
+impl<'a> From<Option<&'a BucketPolicy>> for BucketPolicyState<'a> {
+    fn from(p: Option<&'a BucketPolicy>) -> Self {
+        match p {
+            Some(p) => BucketPolicyState::Present(p),
+            None => BucketPolicyState::Absent,
+        }
+    }
 }
 
 /// The decision for `ctx` doing `action` (canonical case) on `resource` (`*`, `bucket`
@@ -89,14 +113,46 @@ pub fn authorize(
         };
     }
     match b.policy {
-        None if same_org => org,
-        None => Decision::default_deny(),
-        Some(p) => match p.evaluate(ctx, b.owner_org, action, resource) {
+        BucketPolicyState::Absent if same_org => org,
+        BucketPolicyState::Absent => Decision::default_deny(),
+        BucketPolicyState::Invalid => bucket_decision(false, b.name, None),
+        BucketPolicyState::Present(p) => match p.evaluate(ctx, b.owner_org, action, resource) {
             BucketVerdict::Deny(s) => bucket_decision(false, b.name, Some(s)),
             BucketVerdict::Allow(s) => bucket_decision(true, b.name, Some(s)),
             BucketVerdict::NoMatch => bucket_decision(false, b.name, None),
         },
     }
+}
+
+/// [`authorize`] for a caller holding the target bucket's record as read from the store
+/// (e.g. `AuthCanI`; `None`: global action or missing bucket). The policy comes from the
+/// engine's cache, compiled once per policy text ([`PolicyEngine::bucket_policy`]).
+pub fn authorize_bucket_record(
+    engine: &PolicyEngine,
+    ctx: &RequestContext,
+    action: &str,
+    resource: &str,
+    bucket: Option<&Bucket>,
+) -> Decision {
+    let Some(b) = bucket else {
+        return authorize(engine, ctx, action, resource, None);
+    };
+    let compiled = engine.bucket_policy(&b.name, b.policy.as_deref());
+    let policy = match &compiled {
+        Ok(p) => BucketPolicyState::from(p.as_deref()),
+        Err(_) => BucketPolicyState::Invalid,
+    };
+    authorize(
+        engine,
+        ctx,
+        action,
+        resource,
+        Some(BucketTarget {
+            name: &b.name,
+            owner_org: &b.org_id,
+            policy,
+        }),
+    )
 }
 
 fn bucket_decision(allowed: bool, bucket: &str, statement: Option<Arc<str>>) -> Decision {

@@ -341,7 +341,7 @@ impl Condition {
         let value = ctx.get(self.key);
         if self.op == Op::Null {
             let absent = value.is_none();
-            return self.values.iter().any(|v| *v == CondValue::Null(absent));
+            return self.values.contains(&CondValue::Null(absent));
         }
         match (value, self.set) {
             (None, SetMode::Single) => self.if_exists || self.negated,
