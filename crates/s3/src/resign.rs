@@ -6,12 +6,13 @@
 //! 1. A request whose region s3s accepts passes untouched (the common path costs one
 //!    header parse).
 //! 2. Otherwise the client's signature is verified here, with the key's secret, over the
-//!    canonical request built exactly as s3s builds it (`sig_v4/methods.rs` of s3s
-//!    0.14.1 mirrored below). Only if it verifies is the request re-signed for the
-//!    lower-cased region: the `Authorization` header (or the presigned query's
-//!    `X-Amz-Credential` and `X-Amz-Signature`) is rewritten, and for signed aws-chunked
-//!    bodies every chunk signature and the trailer signature are verified and
-//!    re-signed as the body streams. s3s then verifies the rewritten request as usual.
+//!    canonical request, built with the canonicalization rules s3s 0.14.1 applies (AWS
+//!    SigV4, including s3s's choices for edge cases). Only if it verifies is the
+//!    request re-signed for the lower-cased region: the `Authorization` header (or the
+//!    presigned query's `X-Amz-Credential` and `X-Amz-Signature`) is rewritten, and for
+//!    signed aws-chunked bodies every chunk signature and the trailer signature are
+//!    verified and re-signed as the body streams. s3s then verifies the rewritten
+//!    request as usual.
 //! 3. Whenever anything does not fit (unknown key, unparsable header, wrong signature)
 //!    the request is left as it is, so s3s produces its usual error.
 //!
