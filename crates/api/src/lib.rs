@@ -712,6 +712,121 @@ pub struct WhoAmIResponse {
     pub role: String,
 }
 
+// ---------------------------------------------------------------------------------------
+// /v1/iam/federation: workload identity federation configs (SPEC §5)
+
+/// A SAML config as returned by `/v1/iam/federation/saml-configs`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct SamlConfigInfo {
+    pub config_id: String,
+    pub org_id: String,
+    pub name: String,
+    pub idp_entity_id: String,
+    /// PEM X.509 certificates that may sign responses/assertions.
+    pub signing_certificates: Vec<String>,
+    /// Our SP entity id (the assertion's Audience).
+    pub audience: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub acs_url: Option<String>,
+    pub active: bool,
+    pub created_time: String,
+    pub updated_time: String,
+}
+
+/// `POST /v1/iam/federation/saml-configs` (create: `name`, `idpEntityId`,
+/// `signingCertificates`, `audience` required, `active` defaults to true) and
+/// `PUT …/{configId}` (partial update: absent fields stay; `acsUrl: ""` clears it).
+/// `orgId`: required with the operator token; an org admin may omit it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct CreateSamlConfigRequest {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub org_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub idp_entity_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub signing_certificates: Option<Vec<String>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub audience: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub acs_url: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub active: Option<bool>,
+}
+pub type UpdateSamlConfigRequest = CreateSamlConfigRequest;
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct SamlConfigResponse {
+    pub config: SamlConfigInfo,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct ListSamlConfigsResponse {
+    pub configs: Vec<SamlConfigInfo>,
+}
+
+/// An OIDC config as returned by `/v1/iam/federation/oidc-configs`: exactly one of
+/// `jwks` (a JSON Web Key Set, `{"keys":[…]}`) and `jwksFile` (a path on the server).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct OidcConfigInfo {
+    pub config_id: String,
+    pub org_id: String,
+    pub name: String,
+    pub issuer_url: String,
+    pub audience: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub jwks: Option<serde_json::Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub jwks_file: Option<String>,
+    pub active: bool,
+    pub created_time: String,
+    pub updated_time: String,
+}
+
+/// `POST /v1/iam/federation/oidc-configs` (create: `name`, `issuerUrl`, `audience` and
+/// one of `jwks` / `jwksFile` required, `active` defaults to true) and
+/// `PUT …/{configId}` (partial update; sending `jwks` or `jwksFile` replaces the key
+/// source).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct CreateOidcConfigRequest {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub org_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub issuer_url: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub audience: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub jwks: Option<serde_json::Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub jwks_file: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub active: Option<bool>,
+}
+pub type UpdateOidcConfigRequest = CreateOidcConfigRequest;
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct OidcConfigResponse {
+    pub config: OidcConfigInfo,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct ListOidcConfigsResponse {
+    pub configs: Vec<OidcConfigInfo>,
+}
+
+pub type DeleteFederationConfigResponse = Empty;
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -207,6 +207,79 @@ async fn can_i_reports_verdict_and_decisions() {
         json!({"layer": "org", "policy": "test-policy", "statement": "allow-everything"})
     );
 
+    // A bucket policy's Deny is reported with layer `bucket`, the bucket and the Sid;
+    // an org Deny with its policy and statement; the rest of the chain in one table.
+    let s3 = s.s3_client(&s.create_key(&s.admin_token).await);
+    s3.create_bucket().bucket("cani-bkt").send().await.unwrap();
+    s3.put_bucket_policy()
+        .bucket("cani-bkt")
+        .policy(
+            json!({"Version": "2012-10-17", "Statement": [
+                {"Sid": "NoSecrets", "Effect": "Deny", "Principal": "*",
+                 "Action": "s3:GetObject", "Resource": "arn:aws:s3:::cani-bkt/secret/*"},
+                {"Sid": "OrgAll", "Effect": "Allow", "Principal": {"CW": "coreweave/*"},
+                 "Action": "s3:*", "Resource": "arn:aws:s3:::cani-bkt/*"}]})
+            .to_string(),
+        )
+        .send()
+        .await
+        .unwrap();
+    s.ensure_policy(json!({
+        "version": "v1alpha1", "name": "guard",
+        "statements": [{"name": "no-deletes", "effect": "Deny", "actions": ["s3:DeleteObject"],
+                        "resources": ["cani-bkt/*"], "principals": ["*"]}]
+    }))
+    .await;
+    let t = cli
+        .run(&[
+            "can-i",
+            "s3:GetObject",
+            "s3:DeleteObject",
+            "--resource",
+            "cani-bkt/secret/x",
+            "cani-bkt/public/y",
+        ])
+        .await;
+    assert_eq!(t.code, 1, "{t:#?}");
+    assert_eq!(t.lines()[0], "no", "{t:#?}");
+    let row = t.line_with(&["s3:GetObject", "cani-bkt/secret/x"]);
+    assert!(
+        row.contains("no")
+            && row.contains("bucket")
+            && row.contains("cani-bkt")
+            && row.contains("NoSecrets"),
+        "{t:#?}"
+    );
+    let row = t.line_with(&["s3:GetObject", "cani-bkt/public/y"]);
+    assert!(
+        row.contains("yes") && row.contains("bucket") && row.contains("OrgAll"),
+        "{t:#?}"
+    );
+    for r in ["cani-bkt/secret/x", "cani-bkt/public/y"] {
+        let row = t.line_with(&["s3:DeleteObject", r]);
+        assert!(
+            row.contains("no")
+                && row.contains("org")
+                && row.contains("guard")
+                && row.contains("no-deletes"),
+            "{t:#?}"
+        );
+    }
+    let v = cli
+        .run(&[
+            "can-i",
+            "s3:GetObject",
+            "--resource",
+            "cani-bkt/secret/x",
+            "--json",
+        ])
+        .await
+        .json();
+    assert_eq!(
+        v["decisions"][0]["decidedBy"],
+        json!({"layer": "bucket", "policy": "cani-bkt", "statement": "NoSecrets"})
+    );
+
     // Missing action: a usage error.
     let u = cli.run(&["can-i", "--resource", "b/k"]).await;
     assert_eq!(u.code, 2, "{u:#?}");

@@ -21,6 +21,9 @@ use time::OffsetDateTime;
 
 /// Longest lifetime of a time-limited key (12 h).
 pub const MAX_KEY_DURATION_SECS: i64 = 43_200;
+/// Lifetime of API-token-exchange keys, and of federated keys when `durationSeconds`
+/// is 0 (SPEC §2: 15 minutes).
+pub const DEFAULT_TEMP_KEY_SECS: i64 = 900;
 /// Attribute limits of CreateAccessKeyFromJWT.
 pub const MAX_KEY_ATTRIBUTES: usize = 15;
 pub const MAX_ATTRIBUTE_VALUE_LEN: usize = 63;
@@ -257,6 +260,59 @@ impl IdentityService {
         attributes: BTreeMap<String, String>,
         source: KeySource,
     ) -> Result<(AccessKey, String)> {
+        self.mint_key(
+            org_id,
+            principal,
+            uid,
+            duration_secs,
+            attributes,
+            source,
+            None,
+        )
+        .await
+    }
+
+    /// Creates a time-limited key (1..=43200 s) together with a session token for the
+    /// AWS container-credentials shape. Only the token's SHA-256 is stored; the
+    /// plaintext is returned once, here. Returns (key, secret, session token).
+    pub async fn create_session_key(
+        &self,
+        org_id: &str,
+        principal: &str,
+        uid: Option<&str>,
+        duration_secs: i64,
+        attributes: BTreeMap<String, String>,
+        source: KeySource,
+    ) -> Result<(AccessKey, String, String)> {
+        if duration_secs <= 0 {
+            return Err(Error::invalid("a session key must expire"));
+        }
+        let token = ids::new_session_token();
+        let (key, secret) = self
+            .mint_key(
+                org_id,
+                principal,
+                uid,
+                duration_secs,
+                attributes,
+                source,
+                Some(hash_token(&token)),
+            )
+            .await?;
+        Ok((key, secret, token))
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn mint_key(
+        &self,
+        org_id: &str,
+        principal: &str,
+        uid: Option<&str>,
+        duration_secs: i64,
+        attributes: BTreeMap<String, String>,
+        source: KeySource,
+        session_token_hash: Option<String>,
+    ) -> Result<(AccessKey, String)> {
         if !(0..=MAX_KEY_DURATION_SECS).contains(&duration_secs) {
             return Err(Error::invalid(format!(
                 "durationSeconds must be between 0 and {MAX_KEY_DURATION_SECS}"
@@ -276,7 +332,7 @@ impl IdentityService {
             expiry: (duration_secs > 0).then(|| now + time::Duration::seconds(duration_secs)),
             state: KeyState::Active,
             source,
-            session_token_hash: None,
+            session_token_hash,
             created: now,
         };
         self.meta.create_access_key(&key).await?;
@@ -357,7 +413,7 @@ impl IdentityService {
     }
 }
 
-fn validate_display_name(name: &str) -> Result<()> {
+pub(crate) fn validate_display_name(name: &str) -> Result<()> {
     if name.trim().is_empty() || name.len() > 128 || name.chars().any(char::is_control) {
         return Err(Error::invalid("name must be 1 to 128 printable characters"));
     }

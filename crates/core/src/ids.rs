@@ -55,6 +55,16 @@ pub fn new_api_token() -> String {
     format!("CW-SECRET-{}", random_from(UPPER_ALNUM, 48))
 }
 
+/// Session token of a container-credentials key: 64 alphanumerics (≈380 bits). Stored
+/// only as its SHA-256 (`AccessKey::session_token_hash`).
+pub fn new_session_token() -> String {
+    rand::rng()
+        .sample_iter(&Alphanumeric)
+        .take(64)
+        .map(char::from)
+        .collect()
+}
+
 /// Generic opaque id (token ids, upload ids, blob ids): 32 lowercase hex chars.
 pub fn new_hex_id() -> String {
     let b: [u8; 16] = rand::random();

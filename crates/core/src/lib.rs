@@ -7,6 +7,7 @@ pub mod checksum;
 pub mod clock;
 pub mod conn;
 pub mod error;
+pub mod federation;
 pub mod identity;
 pub mod ids;
 pub mod meta;

@@ -7,6 +7,7 @@ use crate::error::Result;
 use crate::model::*;
 use async_trait::async_trait;
 use std::collections::HashSet;
+use time::OffsetDateTime;
 
 /// Result of replacing or removing an object: the previous record, whose blobs the
 /// caller deletes once this call has returned (the commit is durable by then).
@@ -142,6 +143,44 @@ pub trait MetaStore: Send + Sync + 'static {
     ) -> Result<(Replaced, Vec<PartRecord>)>;
     /// Removes the upload and returns its parts (`NoSuchUpload` if absent).
     async fn abort_upload(&self, upload_id: &str) -> Result<Vec<PartRecord>>;
+
+    // ---- workload identity federation ----
+    /// `AlreadyExists` when the config id is taken.
+    async fn create_federation_config(&self, config: &FederationConfig) -> Result<()>;
+    /// Replaces the stored config with the same (org, kind, id); `NotFound` when absent.
+    async fn update_federation_config(&self, config: &FederationConfig) -> Result<()>;
+    /// The config with this id if it belongs to `org_id` and is of `kind`.
+    async fn get_federation_config(
+        &self,
+        org_id: &str,
+        kind: FederationKind,
+        config_id: &str,
+    ) -> Result<Option<FederationConfig>>;
+    /// Configs of one org and kind in creation order.
+    async fn list_federation_configs(
+        &self,
+        org_id: &str,
+        kind: FederationKind,
+    ) -> Result<Vec<FederationConfig>>;
+    /// `NotFound` unless a config with this id, org and kind exists.
+    async fn delete_federation_config(
+        &self,
+        org_id: &str,
+        kind: FederationKind,
+        config_id: &str,
+    ) -> Result<()>;
+    /// One-time use of SAML assertion ids: records `(org_id, assertion_id)` as used until
+    /// `expires` and returns true, or returns false (and changes nothing) when that id is
+    /// already recorded with an expiry after `now` — a replay. Entries expired at `now`
+    /// count as absent and may be purged by this call. Atomic: of two concurrent calls
+    /// with the same id, exactly one returns true.
+    async fn record_assertion_id(
+        &self,
+        org_id: &str,
+        assertion_id: &str,
+        expires: OffsetDateTime,
+        now: OffsetDateTime,
+    ) -> Result<bool>;
 
     // ---- maintenance ----
     /// Every blob id referenced by an object or a part, for the start-up orphan sweep.

@@ -187,6 +187,78 @@ pub struct Usage {
     pub objects: u64,
 }
 
+/// The two kinds of workload-identity federation (SPEC §5).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum FederationKind {
+    Saml,
+    Oidc,
+}
+
+impl FederationKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FederationKind::Saml => "saml",
+            FederationKind::Oidc => "oidc",
+        }
+    }
+}
+
+/// Where an OIDC issuer's signing keys come from.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum JwksSource {
+    /// A JSON Web Key Set (`{"keys":[…]}`), validated when the config is saved.
+    Inline(serde_json::Value),
+    /// A file on the server holding a JWKS, read when a token is verified (so key
+    /// rotation is a file replace).
+    File(String),
+}
+
+/// What an org trusts to mint temporary keys.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum FederationSettings {
+    Saml {
+        idp_entity_id: String,
+        /// PEM X.509 certificates; only these verify signatures (never a certificate
+        /// carried inside a SAML message).
+        signing_certificates: Vec<String>,
+        /// Our SP entity id, required in the assertion's AudienceRestriction.
+        audience: String,
+        /// When set, Destination/Recipient must equal it.
+        acs_url: Option<String>,
+    },
+    Oidc {
+        issuer_url: String,
+        audience: String,
+        jwks: JwksSource,
+    },
+}
+
+/// A federation config of one org. `config_id` is unique across orgs and kinds.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FederationConfig {
+    #[serde(default = "record_version")]
+    pub v: u32,
+    pub config_id: String,
+    pub org_id: String,
+    pub name: String,
+    /// Inactive configs are kept but never used to verify anything.
+    pub active: bool,
+    pub settings: FederationSettings,
+    #[serde(with = "time::serde::rfc3339")]
+    pub created: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339")]
+    pub updated: OffsetDateTime,
+}
+
+impl FederationConfig {
+    pub fn kind(&self) -> FederationKind {
+        match self.settings {
+            FederationSettings::Saml { .. } => FederationKind::Saml,
+            FederationSettings::Oidc { .. } => FederationKind::Oidc,
+        }
+    }
+}
+
 /// Standard HTTP headers stored with an object.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ObjectHeaders {

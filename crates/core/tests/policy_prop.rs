@@ -1,5 +1,6 @@
 //! Property tests of the org policy layer: the compiled index agrees exactly with the
-//! naive evaluator, and the rules are monotone (more Allow never denies, more Deny never
+//! naive evaluator (also with duplicated statements, which the index skips, and with
+//! principal lists beyond its fan-out bounds), and the rules are monotone (more Allow never denies, more Deny never
 //! allows).
 
 use coffer_core::policy::{
@@ -65,6 +66,8 @@ const PRINCIPALS: &[&str] = &[
     "coreweave/u2",
     "role/ci",
     "role/https://issuer.example:repo:acme/app",
+    "coreweave/é1",
+    "role/cé",
 ];
 
 const PRINCIPAL_PATTERNS: &[&str] = &[
@@ -77,7 +80,39 @@ const PRINCIPAL_PATTERNS: &[&str] = &[
     "role/ci",
     "role/https://issuer.example:repo:acme/*",
     "*ci",
+    "role/c*",
+    "role/ci*",
+    "coreweave/é*",
+    "ro?e/ci",
 ];
+
+/// Principal patterns: the realistic pool, sometimes arbitrary small globs (the index
+/// keys wildcard patterns by their literal prefix, also inside multi-byte characters).
+fn principal_pattern() -> impl Strategy<Value = String> {
+    prop_oneof![
+        6 => pick(PRINCIPAL_PATTERNS),
+        1 => "[cor/eu?*1é]{0,6}",
+    ]
+}
+
+/// Usually 1–2 principals; sometimes more than the index's per-statement fan-out bound
+/// (8 literals, 8 prefixes), which takes the collapsing paths.
+fn principal_list() -> impl Strategy<Value = Vec<String>> {
+    prop_oneof![
+        8 => prop::collection::vec(principal_pattern(), 1..3),
+        1 => prop::collection::vec(principal_pattern(), 9..14),
+        1 => prop::collection::vec("coreweave/u[0-9]{1,2}", 9..14),
+    ]
+}
+
+/// Request principals: known ones, sometimes arbitrary short strings.
+fn principal() -> impl Strategy<Value = String> {
+    prop_oneof![
+        6 => pick(PRINCIPALS),
+        1 => "[cor/eu1é]{0,6}",
+        1 => "coreweave/u[0-9]{1,2}",
+    ]
+}
 
 fn pick(pool: &'static [&'static str]) -> impl Strategy<Value = String> {
     prop::sample::select(pool).prop_map(str::to_string)
@@ -119,7 +154,7 @@ fn statement(name: String) -> impl Strategy<Value = Statement> {
         prop::bool::weighted(0.35),
         prop::collection::vec(action_pattern(), 1..4),
         prop::collection::vec(resource_pattern(), 1..4),
-        prop::collection::vec(pick(PRINCIPAL_PATTERNS), 1..3),
+        principal_list(),
     )
         .prop_map(move |(deny, actions, resources, principals)| Statement {
             name: name.clone(),
@@ -169,7 +204,7 @@ impl Request {
 
 fn request() -> impl Strategy<Value = Request> {
     (
-        pick(PRINCIPALS),
+        principal(),
         prop::bool::weighted(0.25),
         prop::bool::weighted(0.15),
         pick(ACTIONS),
@@ -258,12 +293,51 @@ proptest! {
         }
     }
 
+    /// Copies of statements (reordered lists, actions in another case, in a later
+    /// policy or later in the same one) are skipped by the index; decisions, including
+    /// the named decider, stay those of the naive evaluator.
+    #[test]
+    fn compiled_agrees_with_duplicated_statements(
+        ps in policies(),
+        picks in prop::collection::vec((0usize..32, 0usize..8, 0usize..8, any::<bool>()), 1..6),
+        reqs in prop::collection::vec(request(), 1..10),
+    ) {
+        let all: Vec<Statement> = ps.iter().flat_map(|p| p.statements.clone()).collect();
+        prop_assume!(!all.is_empty());
+        let mut after = ps.clone();
+        for (i, (src, p, at, twist)) in picks.into_iter().enumerate() {
+            let mut s = all[src % all.len()].clone();
+            if twist {
+                s.actions.reverse();
+                s.actions = s.actions.iter().map(|a| a.to_ascii_uppercase()).collect();
+                s.resources.reverse();
+                s.principals.push(s.principals[0].clone());
+            }
+            s.name = format!("dup{i}");
+            after = with_statement(after, s, (p, at));
+            // `with_statement` names every insert "added"; keep names unique.
+            for pol in &mut after {
+                for st in &mut pol.statements {
+                    if st.name == "added" {
+                        st.name = format!("dup{i}");
+                    }
+                }
+            }
+        }
+        let compiled = CompiledPolicies::new(&after);
+        for r in &reqs {
+            let naive = evaluate_naive(&after, &r.subject(), &r.action, &r.resource);
+            let fast = compiled.decide(&r.subject(), &r.action, &r.resource);
+            prop_assert_eq!(&fast, &naive, "request {:?}", r);
+        }
+    }
+
     /// Requests whose action and resource come from the patterns themselves hit the
     /// exact-match and prefix paths of the index far more often than random ones.
     #[test]
     fn compiled_agrees_on_pattern_shaped_requests(
         ps in policies(),
-        principal in pick(PRINCIPALS),
+        principal in principal(),
         admin in any::<bool>(),
     ) {
         let compiled = CompiledPolicies::new(&ps);

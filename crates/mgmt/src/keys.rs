@@ -1,17 +1,25 @@
 //! Access-key RPCs: CreateAccessKeyFromJWT, ListAccessKeyInfo, GetAccessKeyInfo,
-//! UpdateAccessKeyStatus, RevokeAccessKeyByAccessKey, RevokeAccessKeysByPrincipal.
+//! UpdateAccessKeyStatus, RevokeAccessKeyByAccessKey, RevokeAccessKeysByPrincipal, and
+//! the temporary-credential exchanges (API token, OIDC, OIDC container credentials).
 //!
 //! Every lookup is scoped to the caller's org: a key of another org is reported exactly
 //! like an absent one (NotFound), so ids of other orgs cannot be probed. Every state
 //! change goes through `IdentityService`, which drops the key from the S3 key cache.
 
+use crate::AppState;
 use crate::auth::{Authorized, action};
 use crate::error::ApiError;
 use crate::extract::{JsonBody, PathParam, QueryParams, truncate};
 use crate::wire;
 use axum::Json;
+use axum::extract::State;
 use coffer_api as api;
+use coffer_core::federation::FederationService;
+use coffer_core::identity::DEFAULT_TEMP_KEY_SECS;
 use coffer_core::model::{KeySource, KeyState, KeyStatus};
+use http::HeaderMap;
+use http::header::AUTHORIZATION;
+use std::collections::BTreeMap;
 
 type Res<T> = Result<Json<T>, ApiError>;
 
@@ -170,19 +178,111 @@ pub async fn revoke_access_keys_by_principal(
     Ok(Json(api::Empty {}))
 }
 
-/// Temporary-credential exchanges (federation) are not built yet.
+/// CreateAccessKeyFromOIDC: anonymous; the token itself is the credential. The key
+/// belongs to the federated principal `role/<iss>:<sub>` and lives `durationSeconds`
+/// (0 = 900 s), never past the token's `exp`.
+pub async fn create_access_key_from_oidc(
+    State(state): State<AppState>,
+    JsonBody(req): JsonBody<api::CreateAccessKeyFromOidcRequest>,
+) -> Res<api::CreateAccessKeyFromOidcResponse> {
+    let minted = federation(&state)
+        .exchange_oidc(
+            &req.org_id,
+            req.oidc_token.trim(),
+            req.duration_seconds.unwrap_or(0),
+            req.attributes,
+            false,
+        )
+        .await?;
+    Ok(Json(api::CreateAccessKeyFromJwtResponse {
+        expiry: wire::key_expiry(minted.key.expiry),
+        access_key_id: minted.key.access_key_id,
+        secret_key: minted.secret,
+        principal_name: minted.key.principal,
+        attributes: minted.key.attributes,
+    }))
+}
+
+/// The raw JWT of the container-credentials exchange: the whole `Authorization` value.
+/// A `Bearer ` prefix is tolerated (a JWT never contains a space, so this is
+/// unambiguous).
+fn raw_jwt(headers: &HeaderMap) -> Result<&str, ApiError> {
+    let missing =
+        || ApiError::unauthenticated("missing Authorization header with a raw OIDC token (JWT)");
+    let v = headers
+        .get(AUTHORIZATION)
+        .ok_or_else(missing)?
+        .to_str()
+        .map_err(|_| missing())?
+        .trim();
+    let v = match v.split_once(' ') {
+        Some((scheme, rest)) if scheme.eq_ignore_ascii_case("bearer") => rest.trim(),
+        _ => v,
+    };
+    if v.is_empty() {
+        return Err(missing());
+    }
+    Ok(v)
+}
+
+/// CreateAccessKeyFromContainerCreds: the AWS container-credentials endpoint for OIDC
+/// workloads (`AWS_CONTAINER_CREDENTIALS_FULL_URI` + `AWS_CONTAINER_AUTHORIZATION_TOKEN`
+/// = the JWT). A 15-minute key (never past the token's `exp`) with a session token.
+pub async fn create_access_key_from_container_creds(
+    State(state): State<AppState>,
+    PathParam(org_id): PathParam,
+    headers: HeaderMap,
+) -> Res<api::CreateAccessKeyFromContainerCredsResponse> {
+    let token = raw_jwt(&headers)?;
+    let minted = federation(&state)
+        .exchange_oidc(&org_id, token, 0, BTreeMap::new(), true)
+        .await?;
+    let session = minted
+        .session_token
+        .ok_or_else(|| coffer_core::Error::internal("session key without a token"))?;
+    Ok(Json(wire::container_credentials(
+        &minted.key,
+        minted.secret,
+        session,
+    )))
+}
+
+/// The federation service over the router's dependencies (it holds only shared
+/// handles, so building one per request costs three reference-count increments).
+fn federation(state: &AppState) -> FederationService {
+    FederationService::new(
+        state.meta.clone(),
+        state.identity.clone(),
+        state.engine.clone(),
+    )
+}
+
+/// The SAML exchange is not built yet: an explicit Unimplemented, never a key.
 pub async fn not_implemented() -> ApiError {
     ApiError::Domain(coffer_core::Error::Unimplemented(
         "temporary credentials are not implemented yet".into(),
     ))
 }
 
-/// CreateAccessKeyFromApiToken is not built yet either, but its credentials and action
-/// are already checked, so clients see the documented 401/403 before the 501.
-pub async fn api_token_exchange_not_implemented(
-    _auth: Authorized<action::CreateAccessKey>,
-) -> ApiError {
-    not_implemented().await
+/// CreateAccessKeyFromApiToken: a 15-minute key for the token's user, in the AWS
+/// container-credentials shape, with a fresh session token (only its SHA-256 is stored).
+pub async fn create_access_key_from_api_token(
+    auth: Authorized<action::CreateAccessKey>,
+) -> Res<api::CreateAccessKeyFromApiTokenResponse> {
+    let c = auth.caller();
+    let (key, secret, token) = auth
+        .state()
+        .identity
+        .create_session_key(
+            &c.org_id,
+            &c.principal,
+            Some(&c.uid),
+            DEFAULT_TEMP_KEY_SECS,
+            BTreeMap::new(),
+            KeySource::ApiTokenExchange,
+        )
+        .await?;
+    Ok(Json(wire::container_credentials(&key, secret, token)))
 }
 
 #[cfg(test)]

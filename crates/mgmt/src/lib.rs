@@ -16,7 +16,8 @@
 //! * [`connect`] — the Connect protocol binding (`POST /cwobject.v1.CWObject/<Rpc>`),
 //!   which re-routes each call to the REST handler of the same RPC.
 //! * [`openapi`] — the OpenAPI 3 document (`GET /v1/openapi.json`, `docs/openapi.json`).
-//! * `keys`, `policies`, `buckets`, `org`, `iam`, `health` — handlers, one per RPC.
+//! * `keys`, `policies`, `buckets`, `org`, `iam`, `federation`, `health` — handlers, one
+//!   per RPC.
 //!
 //! Handlers only translate between wire types (`coffer-api`) and services; they never
 //! authenticate, render errors or touch HTTP status codes themselves.
@@ -40,6 +41,7 @@ pub mod openapi;
 pub mod routes;
 
 mod buckets;
+mod federation;
 mod health;
 mod iam;
 mod keys;

@@ -68,7 +68,7 @@ pub fn document() -> Value {
         "tags": [
             { "name": "cwobject", "description": "Access keys, access policies, buckets and organization settings." },
             { "name": "cwobject-connect", "description": "The same RPCs over the Connect protocol (unary, JSON): POST with `Content-Type: application/json`; path and query parameters of the REST route are fields of the request message." },
-            { "name": "iam", "description": "Identity extension: organizations, users, API tokens." },
+            { "name": "iam", "description": "Identity extension: organizations, users, API tokens, workload identity federation configs." },
             { "name": "service", "description": "Probes and this document." }
         ],
         "paths": paths,
@@ -271,6 +271,67 @@ fn object(description: &str, props: &[(&str, Value)], required: &[&str]) -> Valu
         o["required"] = json!(required);
     }
     o
+}
+
+/// A JSON Web Key Set.
+fn jwks() -> Value {
+    json!({
+        "type": "object",
+        "description": "A JSON Web Key Set (RFC 7517): every key needs a `kid`; RSA, EC (P-256, P-384) and OKP (Ed25519) keys.",
+        "properties": { "keys": { "type": "array", "items": { "type": "object", "additionalProperties": true } } },
+        "required": ["keys"]
+    })
+}
+
+const FEDERATION_ORG_ID: &str =
+    "Required with the operator token (here or as `?orgId=`); an org admin may omit it.";
+
+/// Create (with `required`) and partial update of a SAML config.
+fn saml_request(required: &[&str]) -> Value {
+    let description = if required.is_empty() {
+        "Partial update: absent fields keep their value; `acsUrl: \"\"` removes it."
+    } else {
+        "`active` defaults to true."
+    };
+    object(
+        description,
+        &[
+            ("orgId", string(FEDERATION_ORG_ID)),
+            ("name", plain_string()),
+            ("idpEntityId", plain_string()),
+            (
+                "signingCertificates",
+                array(string("PEM X.509 certificate.")),
+            ),
+            ("audience", plain_string()),
+            ("acsUrl", plain_string()),
+            ("active", boolean("")),
+        ],
+        required,
+    )
+}
+
+/// Create (with `required`; one of `jwks`/`jwksFile` too) and partial update of an OIDC
+/// config.
+fn oidc_request(required: &[&str]) -> Value {
+    let description = if required.is_empty() {
+        "Partial update: absent fields keep their value; `jwks` or `jwksFile` replaces the key source."
+    } else {
+        "One of `jwks` and `jwksFile` is required; `active` defaults to true."
+    };
+    object(
+        description,
+        &[
+            ("orgId", string(FEDERATION_ORG_ID)),
+            ("name", plain_string()),
+            ("issuerUrl", plain_string()),
+            ("audience", plain_string()),
+            ("jwks", jwks()),
+            ("jwksFile", plain_string()),
+            ("active", boolean("")),
+        ],
+        required,
+    )
 }
 
 const KEY_STATUS_VALUES: &[&str] = &["ACTIVE", "EXPIRED", "FULL_SUSPENDED", "DELETED"];
@@ -875,6 +936,105 @@ fn schemas() -> Map<String, Value> {
             ),
         ),
         ("ListTokensResponse", list("tokens", "TokenInfo", "")),
+        // ---- /v1/iam/federation
+        (
+            "SamlConfigInfo",
+            object(
+                "A SAML identity provider the org trusts (SPEC §5).",
+                &[
+                    ("configId", string("Generated at creation.")),
+                    ("orgId", plain_string()),
+                    ("name", plain_string()),
+                    (
+                        "idpEntityId",
+                        string("Required `Issuer` of responses and assertions."),
+                    ),
+                    (
+                        "signingCertificates",
+                        array(string(
+                            "A PEM X.509 certificate. Only these verify signatures; \
+                             certificates inside a SAML message are never trusted.",
+                        )),
+                    ),
+                    (
+                        "audience",
+                        string("Our SP entity id, required in the assertion's `Audience`."),
+                    ),
+                    (
+                        "acsUrl",
+                        string("When set, `Destination`/`Recipient` must equal it."),
+                    ),
+                    ("active", boolean("Inactive configs verify nothing.")),
+                    ("createdTime", timestamp("")),
+                    ("updatedTime", timestamp("")),
+                ],
+                &[
+                    "configId",
+                    "orgId",
+                    "name",
+                    "idpEntityId",
+                    "signingCertificates",
+                    "audience",
+                    "active",
+                    "createdTime",
+                    "updatedTime",
+                ],
+            ),
+        ),
+        (
+            "CreateSamlConfigRequest",
+            saml_request(&["name", "idpEntityId", "signingCertificates", "audience"]),
+        ),
+        ("UpdateSamlConfigRequest", saml_request(&[])),
+        ("SamlConfigResponse", one("config", "SamlConfigInfo", "")),
+        (
+            "ListSamlConfigsResponse",
+            list("configs", "SamlConfigInfo", ""),
+        ),
+        (
+            "OidcConfigInfo",
+            object(
+                "An OIDC issuer the org trusts (SPEC §5): exactly one of `jwks` and `jwksFile`.",
+                &[
+                    ("configId", string("Generated at creation.")),
+                    ("orgId", plain_string()),
+                    ("name", plain_string()),
+                    (
+                        "issuerUrl",
+                        string("Required `iss` of tokens, compared exactly."),
+                    ),
+                    ("audience", string("Required among the token's `aud`.")),
+                    ("jwks", jwks()),
+                    (
+                        "jwksFile",
+                        string("Absolute path of a JWKS file on the server, read at verification."),
+                    ),
+                    ("active", boolean("Inactive configs verify nothing.")),
+                    ("createdTime", timestamp("")),
+                    ("updatedTime", timestamp("")),
+                ],
+                &[
+                    "configId",
+                    "orgId",
+                    "name",
+                    "issuerUrl",
+                    "audience",
+                    "active",
+                    "createdTime",
+                    "updatedTime",
+                ],
+            ),
+        ),
+        (
+            "CreateOidcConfigRequest",
+            oidc_request(&["name", "issuerUrl", "audience"]),
+        ),
+        ("UpdateOidcConfigRequest", oidc_request(&[])),
+        ("OidcConfigResponse", one("config", "OidcConfigInfo", "")),
+        (
+            "ListOidcConfigsResponse",
+            list("configs", "OidcConfigInfo", ""),
+        ),
         (
             "WhoAmIResponse",
             object(
@@ -992,6 +1152,16 @@ mod tests {
         "CreateTokenResponse" => api::CreateTokenResponse,
         "ListTokensResponse" => api::ListTokensResponse,
         "WhoAmIResponse" => api::WhoAmIResponse,
+        "SamlConfigInfo" => api::SamlConfigInfo,
+        "CreateSamlConfigRequest" => api::CreateSamlConfigRequest,
+        "UpdateSamlConfigRequest" => api::UpdateSamlConfigRequest,
+        "SamlConfigResponse" => api::SamlConfigResponse,
+        "ListSamlConfigsResponse" => api::ListSamlConfigsResponse,
+        "OidcConfigInfo" => api::OidcConfigInfo,
+        "CreateOidcConfigRequest" => api::CreateOidcConfigRequest,
+        "UpdateOidcConfigRequest" => api::UpdateOidcConfigRequest,
+        "OidcConfigResponse" => api::OidcConfigResponse,
+        "ListOidcConfigsResponse" => api::ListOidcConfigsResponse,
     }
 
     /// Fields a type accepts on input but never emits (aliases).

@@ -7,7 +7,12 @@ use crate::extract::{JsonBody, PathParam, truncate};
 use crate::wire;
 use axum::Json;
 use coffer_api as api;
-use coffer_core::policy::{AccessPolicy, GLOBAL_RESOURCE, Subject};
+use coffer_core::ids::validate_bucket_name;
+use coffer_core::model::Bucket;
+use coffer_core::policy::{
+    AccessPolicy, GLOBAL_RESOURCE, RequestContext, authorize_bucket_record, is_global_action,
+};
+use std::collections::HashMap;
 
 type Res<T> = Result<Json<T>, ApiError>;
 
@@ -57,8 +62,17 @@ pub async fn delete_access_policy(
 }
 
 /// Answers for the caller, so no action is checked: anyone may ask what they may do.
-/// Resources default to `["*"]` (the resource of global actions). Decisions come from
-/// the org layer; bucket policies are not consulted (see the crate report).
+/// Resources default to `["*"]` (the resource of global actions).
+///
+/// Each pair is decided by the one combined evaluator the S3 gateway uses
+/// ([`authorize_bucket_record`]) with the caller's context (org, principal, admin flag,
+/// current time): when an `s3:` action that is about an existing bucket (not a global
+/// action, not `s3:CreateBucket`, exactly as the S3 action table treats them) names a
+/// bucket (`bucket` or `bucket/key`), that bucket's record is read once per call, so its
+/// bucket policy and the cross-org rules apply. Condition keys that only an S3 request
+/// carries (`aws:SourceIp`, `aws:SecureTransport`, `s3:prefix`, …) are absent, as
+/// `…IfExists`/`Null` conditions see them. Decisions never touch the database; the
+/// bucket reads happen before any is made.
 pub async fn auth_can_i(
     auth: Authenticated,
     JsonBody(req): JsonBody<api::AuthCanIRequest>,
@@ -84,21 +98,35 @@ pub async fn auth_can_i(
             "at most {MAX_CAN_I_PAIRS} action/resource pairs may be asked at once"
         )));
     }
+    let state = &auth.state;
     let c = &auth.caller;
-    let subject = Subject {
-        principal: &c.principal,
-        is_org_admin: c.is_admin(),
-        anonymous: false,
-    };
-    // One snapshot of the org's index answers every pair consistently.
-    let compiled = auth.state.engine.org(&c.org_id);
+    let ctx =
+        RequestContext::for_principal(&c.org_id, &c.principal, c.is_admin(), state.identity.now());
+    // The bucket records the pairs need, each read once (≤ MAX_CAN_I_PAIRS reads).
+    let mut buckets: HashMap<&str, Option<Bucket>> = HashMap::new();
+    if req.actions.iter().any(|a| targets_bucket(a)) {
+        for r in &resources {
+            let Some(name) = bucket_of(r) else { continue };
+            if buckets.contains_key(name) {
+                continue;
+            }
+            let record = match state.objects.get_bucket(name).await {
+                Ok(b) => Some(b),
+                Err(coffer_core::Error::NoSuchBucket | coffer_core::Error::NotFound(_)) => None,
+                Err(e) => return Err(e.into()),
+            };
+            buckets.insert(name, record);
+        }
+    }
     let mut decisions = Vec::with_capacity(req.actions.len() * resources.len());
     for a in &req.actions {
+        let about_bucket = targets_bucket(a);
         for r in &resources {
-            let d = match &compiled {
-                Some(idx) => idx.decide(&subject, a, r),
-                None => auth.state.engine.decide(&c.org_id, &subject, a, r),
-            };
+            let bucket = bucket_of(r)
+                .filter(|_| about_bucket)
+                .and_then(|name| buckets.get(name))
+                .and_then(Option::as_ref);
+            let d = authorize_bucket_record(&state.engine, &ctx, a, r, bucket);
             decisions.push(wire::decision(a, r, &d));
         }
     }
@@ -106,4 +134,22 @@ pub async fn auth_can_i(
         verdict: decisions.iter().all(|d| d.allowed),
         decisions,
     }))
+}
+
+/// True for the actions whose bucket layer applies: `s3:` actions about an existing
+/// bucket (the S3 action table's `owner_check` rows), i.e. not the global ones and not
+/// `s3:CreateBucket`. `cwobject:` actions are judged by the org layer alone.
+fn targets_bucket(action: &str) -> bool {
+    action
+        .get(..3)
+        .is_some_and(|ns| ns.eq_ignore_ascii_case("s3:"))
+        && !is_global_action(action)
+        && !action.eq_ignore_ascii_case("s3:CreateBucket")
+}
+
+/// The bucket a resource names (`bucket` or `bucket/key`), if it can be a bucket name
+/// at all (globs such as `logs-*` and the global `*` name no bucket).
+fn bucket_of(resource: &str) -> Option<&str> {
+    let name = resource.split('/').next().unwrap_or("");
+    validate_bucket_name(name, true).is_ok().then_some(name)
 }

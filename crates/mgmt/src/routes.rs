@@ -9,7 +9,7 @@
 //! offered for the `/v1/cwobject` routes and nothing else.
 
 use crate::AppState;
-use crate::{buckets, health, iam, keys, openapi, org, policies};
+use crate::{buckets, federation, health, iam, keys, openapi, org, policies};
 use axum::routing::{MethodFilter, MethodRouter, on};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -152,7 +152,11 @@ const ORG_ID_QUERY: Param = query(
     "The org acted on: required with the operator token; an org admin may omit it or name its own org.",
 );
 
-const TEMP_CREDS: &str = "Not implemented yet: answers Unimplemented (12/501).";
+const CONFIG_ID: Param = path("configId", "Federation config id.");
+const FEDERATION_ADMIN: &str = "Org admin (own org) or operator token (`orgId` required). A config of \
+                                another org is reported as absent (NotFound).";
+
+const SAML_NOT_YET: &str = "Not implemented yet: answers Unimplemented (12/501).";
 
 pub static ROUTES: &[Route] = &[
     // ---- /v1/cwobject: access keys
@@ -247,15 +251,15 @@ pub static ROUTES: &[Route] = &[
         connect: Some("RevokeAccessKeysByPrincipalRequest"),
         handler: |m| on(m, keys::revoke_access_keys_by_principal),
     },
-    // Temporary-credential exchanges: routed so that clients get an explicit
-    // Unimplemented (501) rather than a 404 until federation lands.
+    // Temporary-credential exchanges. SAML is routed so that clients get an explicit
+    // Unimplemented (501) rather than a 404 until its verifier lands.
     Route {
         rpc: "CreateAccessKeyFromSAML",
         verb: Verb::Post,
         path: "/v1/cwobject/temporary-credentials/saml",
         auth: Auth::Anonymous,
         summary: "Exchange a SAML response for a temporary access key",
-        description: TEMP_CREDS,
+        description: SAML_NOT_YET,
         params: &[],
         request: Some("CreateAccessKeyFromSamlRequest"),
         reply: Reply::Json("CreateAccessKeyFromJwtResponse"),
@@ -268,12 +272,18 @@ pub static ROUTES: &[Route] = &[
         path: "/v1/cwobject/temporary-credentials/oidc",
         auth: Auth::Anonymous,
         summary: "Exchange an OIDC token for a temporary access key",
-        description: TEMP_CREDS,
+        description: "Anonymous: the token is the credential. It must verify against an active \
+                      OIDC config of `orgId` (RS256/RS384/RS512/ES256/ES384/EdDSA, `kid` in the \
+                      config's JWKS, `iss`, `aud`, `exp`/`nbf`/`iat` with 60 s skew), and an org \
+                      policy must allow principal `role/<iss>:<sub>` the action \
+                      `cwobject:CreateAccessKeyOIDC`. The key lives `durationSeconds` (0 = 900 s), \
+                      never past the token's `exp`. Bad tokens → Unauthenticated (16/401); no \
+                      allowing policy → PermissionDenied (7/403).",
         params: &[],
         request: Some("CreateAccessKeyFromOidcRequest"),
         reply: Reply::Json("CreateAccessKeyFromJwtResponse"),
         connect: Some("CreateAccessKeyFromOidcRequest"),
-        handler: |m| on(m, keys::not_implemented),
+        handler: |m| on(m, keys::create_access_key_from_oidc),
     },
     Route {
         rpc: "CreateAccessKeyFromContainerCreds",
@@ -281,7 +291,9 @@ pub static ROUTES: &[Route] = &[
         path: "/v1/cwobject/temporary-credentials/oidc/{orgId}",
         auth: Auth::RawJwt,
         summary: "AWS container-credentials endpoint for OIDC workloads",
-        description: TEMP_CREDS,
+        description: "`Authorization: <raw OIDC JWT>` (set `AWS_CONTAINER_AUTHORIZATION_TOKEN` to the \
+                      token). Verified and authorized like CreateAccessKeyFromOIDC; answers a \
+                      15-minute key (never past the token's `exp`) with a session token.",
         params: &[path(
             "orgId",
             "The org whose OIDC configs verify the token.",
@@ -289,7 +301,7 @@ pub static ROUTES: &[Route] = &[
         request: None,
         reply: Reply::Json("ContainerCredentials"),
         connect: Some("CreateAccessKeyFromContainerCredsRequest"),
-        handler: |m| on(m, keys::not_implemented),
+        handler: |m| on(m, keys::create_access_key_from_container_creds),
     },
     Route {
         rpc: "CreateAccessKeyFromApiToken",
@@ -297,13 +309,15 @@ pub static ROUTES: &[Route] = &[
         path: "/v1/cwobject/temporary-credentials/api-token",
         auth: Auth::Bearer,
         summary: "AWS container-credentials endpoint for API-token holders",
-        description: "Action `cwobject:CreateAccessKey`. Not implemented yet: after authentication \
-                      and authorization, answers Unimplemented (12/501).",
+        description: "Action `cwobject:CreateAccessKey`. Mints a 15-minute key for the token's user \
+                      with a session token (`Token`; sent as `x-amz-security-token` it must match). \
+                      Point `AWS_CONTAINER_CREDENTIALS_FULL_URI` here and set \
+                      `AWS_CONTAINER_AUTHORIZATION_TOKEN=Bearer <API token>`.",
         params: &[],
         request: None,
         reply: Reply::Json("ContainerCredentials"),
         connect: Some("Empty"),
-        handler: |m| on(m, keys::api_token_exchange_not_implemented),
+        handler: |m| on(m, keys::create_access_key_from_api_token),
     },
     // ---- /v1/cwobject: policies and authorization
     Route {
@@ -537,6 +551,136 @@ pub static ROUTES: &[Route] = &[
         reply: Reply::Json("Empty"),
         connect: None,
         handler: |m| on(m, iam::delete_token),
+    },
+    Route {
+        rpc: "CreateSamlConfig",
+        verb: Verb::Post,
+        path: "/v1/iam/federation/saml-configs",
+        auth: Auth::Bearer,
+        summary: "Create a SAML federation config",
+        description: FEDERATION_ADMIN,
+        params: &[ORG_ID_QUERY],
+        request: Some("CreateSamlConfigRequest"),
+        reply: Reply::Json("SamlConfigResponse"),
+        connect: None,
+        handler: |m| on(m, federation::create_saml_config),
+    },
+    Route {
+        rpc: "ListSamlConfigs",
+        verb: Verb::Get,
+        path: "/v1/iam/federation/saml-configs",
+        auth: Auth::Bearer,
+        summary: "List the org's SAML federation configs",
+        description: FEDERATION_ADMIN,
+        params: &[ORG_ID_QUERY],
+        request: None,
+        reply: Reply::Json("ListSamlConfigsResponse"),
+        connect: None,
+        handler: |m| on(m, federation::list_saml_configs),
+    },
+    Route {
+        rpc: "GetSamlConfig",
+        verb: Verb::Get,
+        path: "/v1/iam/federation/saml-configs/{configId}",
+        auth: Auth::Bearer,
+        summary: "Get one SAML federation config",
+        description: FEDERATION_ADMIN,
+        params: &[CONFIG_ID, ORG_ID_QUERY],
+        request: None,
+        reply: Reply::Json("SamlConfigResponse"),
+        connect: None,
+        handler: |m| on(m, federation::get_saml_config),
+    },
+    Route {
+        rpc: "UpdateSamlConfig",
+        verb: Verb::Put,
+        path: "/v1/iam/federation/saml-configs/{configId}",
+        auth: Auth::Bearer,
+        summary: "Update a SAML federation config (partial)",
+        description: FEDERATION_ADMIN,
+        params: &[CONFIG_ID, ORG_ID_QUERY],
+        request: Some("UpdateSamlConfigRequest"),
+        reply: Reply::Json("SamlConfigResponse"),
+        connect: None,
+        handler: |m| on(m, federation::update_saml_config),
+    },
+    Route {
+        rpc: "DeleteSamlConfig",
+        verb: Verb::Delete,
+        path: "/v1/iam/federation/saml-configs/{configId}",
+        auth: Auth::Bearer,
+        summary: "Delete a SAML federation config",
+        description: FEDERATION_ADMIN,
+        params: &[CONFIG_ID, ORG_ID_QUERY],
+        request: None,
+        reply: Reply::Json("Empty"),
+        connect: None,
+        handler: |m| on(m, federation::delete_saml_config),
+    },
+    Route {
+        rpc: "CreateOidcConfig",
+        verb: Verb::Post,
+        path: "/v1/iam/federation/oidc-configs",
+        auth: Auth::Bearer,
+        summary: "Create a OIDC federation config",
+        description: FEDERATION_ADMIN,
+        params: &[ORG_ID_QUERY],
+        request: Some("CreateOidcConfigRequest"),
+        reply: Reply::Json("OidcConfigResponse"),
+        connect: None,
+        handler: |m| on(m, federation::create_oidc_config),
+    },
+    Route {
+        rpc: "ListOidcConfigs",
+        verb: Verb::Get,
+        path: "/v1/iam/federation/oidc-configs",
+        auth: Auth::Bearer,
+        summary: "List the org's OIDC federation configs",
+        description: FEDERATION_ADMIN,
+        params: &[ORG_ID_QUERY],
+        request: None,
+        reply: Reply::Json("ListOidcConfigsResponse"),
+        connect: None,
+        handler: |m| on(m, federation::list_oidc_configs),
+    },
+    Route {
+        rpc: "GetOidcConfig",
+        verb: Verb::Get,
+        path: "/v1/iam/federation/oidc-configs/{configId}",
+        auth: Auth::Bearer,
+        summary: "Get one OIDC federation config",
+        description: FEDERATION_ADMIN,
+        params: &[CONFIG_ID, ORG_ID_QUERY],
+        request: None,
+        reply: Reply::Json("OidcConfigResponse"),
+        connect: None,
+        handler: |m| on(m, federation::get_oidc_config),
+    },
+    Route {
+        rpc: "UpdateOidcConfig",
+        verb: Verb::Put,
+        path: "/v1/iam/federation/oidc-configs/{configId}",
+        auth: Auth::Bearer,
+        summary: "Update a OIDC federation config (partial)",
+        description: FEDERATION_ADMIN,
+        params: &[CONFIG_ID, ORG_ID_QUERY],
+        request: Some("UpdateOidcConfigRequest"),
+        reply: Reply::Json("OidcConfigResponse"),
+        connect: None,
+        handler: |m| on(m, federation::update_oidc_config),
+    },
+    Route {
+        rpc: "DeleteOidcConfig",
+        verb: Verb::Delete,
+        path: "/v1/iam/federation/oidc-configs/{configId}",
+        auth: Auth::Bearer,
+        summary: "Delete a OIDC federation config",
+        description: FEDERATION_ADMIN,
+        params: &[CONFIG_ID, ORG_ID_QUERY],
+        request: None,
+        reply: Reply::Json("Empty"),
+        connect: None,
+        handler: |m| on(m, federation::delete_oidc_config),
     },
     Route {
         rpc: "WhoAmI",

@@ -12,6 +12,20 @@ pub fn key_expiry(expiry: Option<OffsetDateTime>) -> String {
     expiry.map_or_else(|| api::PERMANENT_EXPIRY.to_string(), rfc3339)
 }
 
+/// The AWS container-credentials shape of a time-limited key with a session token.
+pub fn container_credentials(
+    k: &AccessKey,
+    secret: String,
+    session_token: String,
+) -> api::ContainerCredentials {
+    api::ContainerCredentials {
+        access_key_id: k.access_key_id.clone(),
+        secret_access_key: secret,
+        token: session_token,
+        expiration: key_expiry(k.expiry),
+    }
+}
+
 pub fn access_key_info(k: &AccessKey, now: OffsetDateTime) -> api::AccessKeyInfo {
     api::AccessKeyInfo {
         access_key_id: k.access_key_id.clone(),

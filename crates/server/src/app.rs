@@ -95,7 +95,10 @@ pub async fn start(cfg: Config) -> anyhow::Result<Running> {
         tracing::info!(temps, orphans, "recovery removed leftover files");
     }
 
-    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let clock: Arc<dyn Clock> = match &cfg.clock {
+        Some(c) => Arc::new(c.clone()),
+        None => Arc::new(SystemClock),
+    };
     let identity = Arc::new(IdentityService::new(
         meta.clone(),
         SecretCipher::new(&master_key),

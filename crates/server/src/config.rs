@@ -101,6 +101,9 @@ pub struct Config {
     pub tls: Option<(PathBuf, PathBuf)>,
     pub audit_flush_secs: u64,
     pub log_json: bool,
+    /// Test hook, not a setting (no flag, env or TOML key): a clock tests can move, e.g.
+    /// to expire keys. `None` = the system clock.
+    pub clock: Option<coffer_core::clock::OffsetClock>,
 }
 
 impl Config {
@@ -117,6 +120,7 @@ impl Config {
             tls: None,
             audit_flush_secs: default_audit_flush_secs(),
             log_json: false,
+            clock: None,
         }
     }
 
@@ -182,6 +186,7 @@ impl Config {
                 .or(file.audit.and_then(|a| a.flush_secs))
                 .unwrap_or_else(default_audit_flush_secs),
             log_json: args.log_json || file.log_json.unwrap_or(false),
+            clock: None,
         })
     }
 }

@@ -30,6 +30,8 @@ pub async fn run_all(store: Arc<dyn MetaStore>) {
     multipart(s).await;
     upload_listings(s).await;
     referenced_blobs(s).await;
+    federation_configs(s).await;
+    assertion_ids(store.clone()).await;
     concurrency(store.clone()).await;
 }
 
@@ -90,6 +92,43 @@ fn access_key(org_id: &str, principal: &str, uid: Option<&str>, id: &str) -> Acc
         source: KeySource::ApiToken,
         session_token_hash: None,
         created: ts(3),
+    }
+}
+
+fn saml_config(org_id: &str, id: &str) -> FederationConfig {
+    FederationConfig {
+        v: RECORD_VERSION,
+        config_id: id.to_string(),
+        org_id: org_id.to_string(),
+        name: "okta".into(),
+        active: true,
+        settings: FederationSettings::Saml {
+            idp_entity_id: "https://idp.example/entity".into(),
+            signing_certificates: vec![
+                "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n".into(),
+            ],
+            audience: "https://coffer.example/sp".into(),
+            acs_url: None,
+        },
+        created: ts(6),
+        updated: ts(6),
+    }
+}
+
+fn oidc_config(org_id: &str, id: &str, jwks: JwksSource) -> FederationConfig {
+    FederationConfig {
+        v: RECORD_VERSION,
+        config_id: id.to_string(),
+        org_id: org_id.to_string(),
+        name: "github".into(),
+        active: false,
+        settings: FederationSettings::Oidc {
+            issuer_url: "https://token.actions.githubusercontent.com".into(),
+            audience: "coffer".into(),
+            jwks,
+        },
+        created: ts(7),
+        updated: ts(8),
     }
 }
 
@@ -1029,6 +1068,161 @@ pub async fn referenced_blobs(s: &dyn MetaStore) {
         assert!(!refs.contains(id));
     }
     assert!(!refs.contains(&p.blob_id));
+}
+
+/// Federation configs: create (unique ids), get/list/update/delete scoped by org and
+/// kind (a config of another org or kind is absent), creation order, round-trip of
+/// every field including an inline JWKS document.
+pub async fn federation_configs(s: &dyn MetaStore) {
+    let (o1, o2) = (uniq(), uniq());
+    let saml = saml_config(&o1, &format!("s-{}", uniq()));
+    let jwks = serde_json::json!({"keys": [{"kty": "RSA", "kid": "k1", "n": "AQAB", "e": "AQAB"}]});
+    let oidc_a = oidc_config(&o1, &format!("a-{}", uniq()), JwksSource::Inline(jwks));
+    let oidc_b = oidc_config(&o1, &format!("b-{}", uniq()), JwksSource::File("/x".into()));
+    let other = oidc_config(&o2, &format!("c-{}", uniq()), JwksSource::File("/y".into()));
+    // Ids sort opposite to creation order: listings must follow creation.
+    for c in [&saml, &oidc_b, &oidc_a, &other] {
+        s.create_federation_config(c).await.unwrap();
+    }
+    assert!(matches!(
+        s.create_federation_config(&oidc_config(
+            &o2,
+            &saml.config_id,
+            JwksSource::File("/z".into())
+        ))
+        .await,
+        Err(Error::AlreadyExists(_))
+    ));
+
+    use FederationKind::{Oidc, Saml};
+    assert_eq!(
+        s.list_federation_configs(&o1, Saml).await.unwrap(),
+        vec![saml.clone()]
+    );
+    assert_eq!(
+        s.list_federation_configs(&o1, Oidc).await.unwrap(),
+        vec![oidc_b.clone(), oidc_a.clone()]
+    );
+    assert_eq!(
+        s.list_federation_configs(&o2, Oidc).await.unwrap(),
+        vec![other.clone()]
+    );
+    assert!(
+        s.list_federation_configs(&o2, Saml)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(
+        s.get_federation_config(&o1, Oidc, &oidc_a.config_id)
+            .await
+            .unwrap(),
+        Some(oidc_a.clone())
+    );
+    // Wrong org or wrong kind: absent.
+    assert_eq!(
+        s.get_federation_config(&o2, Oidc, &oidc_a.config_id)
+            .await
+            .unwrap(),
+        None
+    );
+    assert_eq!(
+        s.get_federation_config(&o1, Saml, &oidc_a.config_id)
+            .await
+            .unwrap(),
+        None
+    );
+
+    let mut changed = oidc_a.clone();
+    changed.active = true;
+    changed.name = "renamed".into();
+    changed.updated = ts(9);
+    s.update_federation_config(&changed).await.unwrap();
+    assert_eq!(
+        s.get_federation_config(&o1, Oidc, &oidc_a.config_id)
+            .await
+            .unwrap(),
+        Some(changed.clone())
+    );
+    // Creation order is kept across updates.
+    assert_eq!(
+        s.list_federation_configs(&o1, Oidc).await.unwrap(),
+        vec![oidc_b.clone(), changed.clone()]
+    );
+    let mut foreign = changed.clone();
+    foreign.org_id = o2.clone();
+    assert!(matches!(
+        s.update_federation_config(&foreign).await,
+        Err(Error::NotFound(_))
+    ));
+    let missing = oidc_config(&o1, &format!("m-{}", uniq()), JwksSource::File("/m".into()));
+    assert!(matches!(
+        s.update_federation_config(&missing).await,
+        Err(Error::NotFound(_))
+    ));
+
+    for (org, kind) in [(&o2, Oidc), (&o1, Saml)] {
+        assert!(matches!(
+            s.delete_federation_config(org, kind, &oidc_a.config_id)
+                .await,
+            Err(Error::NotFound(_))
+        ));
+    }
+    s.delete_federation_config(&o1, Oidc, &oidc_a.config_id)
+        .await
+        .unwrap();
+    assert!(matches!(
+        s.delete_federation_config(&o1, Oidc, &oidc_a.config_id)
+            .await,
+        Err(Error::NotFound(_))
+    ));
+    assert_eq!(
+        s.list_federation_configs(&o1, Oidc).await.unwrap(),
+        vec![oidc_b.clone()]
+    );
+    // A deleted id can be used again.
+    s.create_federation_config(&oidc_a).await.unwrap();
+    assert_eq!(
+        s.list_federation_configs(&o1, Oidc).await.unwrap(),
+        vec![oidc_b, oidc_a]
+    );
+}
+
+/// Assertion ids: insert-if-absent per org, replays refused until expiry, expired
+/// entries forgotten, and exactly one winner among concurrent first uses.
+pub async fn assertion_ids(store: Arc<dyn MetaStore>) {
+    let s = store.as_ref();
+    let (o1, o2) = (uniq(), uniq());
+    let id = format!("_{}", uniq());
+    let (t0, exp) = (ts(1_000), ts(301_000));
+    assert!(s.record_assertion_id(&o1, &id, exp, t0).await.unwrap());
+    assert!(!s.record_assertion_id(&o1, &id, exp, t0).await.unwrap());
+    assert!(
+        !s.record_assertion_id(&o1, &id, exp, ts(300_999))
+            .await
+            .unwrap()
+    );
+    // Per org.
+    assert!(s.record_assertion_id(&o2, &id, exp, t0).await.unwrap());
+    // Once expired, the id is forgotten.
+    assert!(
+        s.record_assertion_id(&o1, &id, ts(601_000), exp)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !s.record_assertion_id(&o1, &id, ts(601_000), exp)
+            .await
+            .unwrap()
+    );
+
+    let race = format!("_{}", uniq());
+    let racers = (0..16).map(|_| {
+        let (st, o, r) = (store.clone(), o1.clone(), race.clone());
+        async move { st.record_assertion_id(&o, &r, exp, t0).await.unwrap() }
+    });
+    let wins = join_all(racers).await.into_iter().filter(|w| *w).count();
+    assert_eq!(wins, 1);
 }
 
 /// Rules hold under concurrent requests (which a group-committing backend batches into

@@ -9,6 +9,7 @@ use coffer_core::model::*;
 use coffer_core::{Error, Result};
 use parking_lot::Mutex;
 use std::collections::{BTreeMap, HashSet};
+use time::OffsetDateTime;
 
 #[derive(Default)]
 struct State {
@@ -30,6 +31,12 @@ struct State {
     uploads: BTreeMap<String, MultipartUpload>,
     /// Invariant: a key here is also a key of `uploads`.
     parts: BTreeMap<String, BTreeMap<u32, PartRecord>>,
+    /// Creation sequence → federation config; `fed_seq` finds a config's sequence number.
+    fed_configs: BTreeMap<u64, FederationConfig>,
+    fed_seq: BTreeMap<String, u64>,
+    next_fed_seq: u64,
+    /// (org, assertion id) → expiry.
+    assertion_ids: BTreeMap<(String, String), OffsetDateTime>,
 }
 
 impl State {
@@ -557,6 +564,107 @@ impl MetaStore for MemMetaStore {
             .remove(upload_id)
             .map(|m| m.into_values().collect())
             .unwrap_or_default())
+    }
+
+    // ---- workload identity federation ----
+
+    async fn create_federation_config(&self, config: &FederationConfig) -> Result<()> {
+        let mut st = self.state.lock();
+        if st.fed_seq.contains_key(&config.config_id) {
+            return Err(Error::AlreadyExists(format!(
+                "federation config {}",
+                config.config_id
+            )));
+        }
+        let seq = st.next_fed_seq;
+        st.next_fed_seq += 1;
+        st.fed_seq.insert(config.config_id.clone(), seq);
+        st.fed_configs.insert(seq, config.clone());
+        Ok(())
+    }
+
+    async fn update_federation_config(&self, config: &FederationConfig) -> Result<()> {
+        let mut st = self.state.lock();
+        let seq = st.fed_seq.get(&config.config_id).copied();
+        match seq.and_then(|s| st.fed_configs.get_mut(&s)) {
+            Some(c) if c.org_id == config.org_id && c.kind() == config.kind() => {
+                *c = config.clone();
+                Ok(())
+            }
+            _ => Err(Error::NotFound(format!(
+                "federation config {}",
+                config.config_id
+            ))),
+        }
+    }
+
+    async fn get_federation_config(
+        &self,
+        org_id: &str,
+        kind: FederationKind,
+        config_id: &str,
+    ) -> Result<Option<FederationConfig>> {
+        let st = self.state.lock();
+        Ok(st
+            .fed_seq
+            .get(config_id)
+            .and_then(|s| st.fed_configs.get(s))
+            .filter(|c| c.org_id == org_id && c.kind() == kind)
+            .cloned())
+    }
+
+    async fn list_federation_configs(
+        &self,
+        org_id: &str,
+        kind: FederationKind,
+    ) -> Result<Vec<FederationConfig>> {
+        let st = self.state.lock();
+        Ok(st
+            .fed_configs
+            .values()
+            .filter(|c| c.org_id == org_id && c.kind() == kind)
+            .cloned()
+            .collect())
+    }
+
+    async fn delete_federation_config(
+        &self,
+        org_id: &str,
+        kind: FederationKind,
+        config_id: &str,
+    ) -> Result<()> {
+        let mut st = self.state.lock();
+        let seq = st
+            .fed_seq
+            .get(config_id)
+            .copied()
+            .filter(|s| {
+                st.fed_configs
+                    .get(s)
+                    .is_some_and(|c| c.org_id == org_id && c.kind() == kind)
+            })
+            .ok_or_else(|| Error::NotFound(format!("federation config {config_id}")))?;
+        st.fed_seq.remove(config_id);
+        st.fed_configs.remove(&seq);
+        Ok(())
+    }
+
+    async fn record_assertion_id(
+        &self,
+        org_id: &str,
+        assertion_id: &str,
+        expires: OffsetDateTime,
+        now: OffsetDateTime,
+    ) -> Result<bool> {
+        let mut st = self.state.lock();
+        let horizon = now - semantics::ASSERTION_ID_PURGE_AFTER;
+        st.assertion_ids.retain(|_, e| *e > horizon);
+        let k = (org_id.to_string(), assertion_id.to_string());
+        if st.assertion_ids.get(&k).is_some_and(|e| *e > now) {
+            return Ok(false);
+        }
+        st.assertion_ids.insert(k, expires);
+        Ok(true)
     }
 
     async fn referenced_blobs(&self) -> Result<HashSet<String>> {

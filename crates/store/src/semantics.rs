@@ -7,6 +7,12 @@ use coffer_core::model::{ObjectRecord, PartRecord, Usage, WriteCondition};
 use coffer_core::{Error, Result};
 use std::collections::HashSet;
 
+/// Used SAML assertion ids are purged this long after they expire. Until purged, an
+/// expired entry is simply overwritten by a new use; the delay keeps housekeeping from
+/// racing callers whose clocks differ slightly (several nodes, or the conformance suite
+/// running against itself).
+pub(crate) const ASSERTION_ID_PURGE_AFTER: time::Duration = time::Duration::hours(1);
+
 /// Exclusive upper bound of the byte range of strings that start with `prefix`, compared
 /// as bytes (UTF-8 order). `None` when there is no bound (empty prefix, or a prefix of
 /// only 0xFF bytes, which valid UTF-8 never contains).

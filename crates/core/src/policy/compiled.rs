@@ -2,13 +2,17 @@
 //!
 //! Every statement is flattened into one arena in evaluation order (policy order, then
 //! statement order), so a statement's arena index is its ordinal, and "the first matching
-//! statement" is the matching candidate with the smallest index. Two indexes, one per
-//! effect, map a request to a small candidate set of postings `(statement, resource
-//! pattern)`, in three levels:
+//! statement" is the matching candidate with the smallest index. One index maps a
+//! request to a small candidate set of postings `(statement, resource pattern, effect)`,
+//! in three levels; one pass over the candidates finds both the first matching `Deny`
+//! and the first matching `Allow` (half the lookups of one index per effect):
 //!
 //! 1. by principal pattern: literal principals → `by_principal[principal]` (one hash
-//!    lookup with the caller's principal); patterns with a wildcard (`*`, `coreweave/*`)
-//!    → `any_principal` (always searched);
+//!    lookup with the caller's principal); patterns with a wildcard (`*`,
+//!    `coreweave/*`, `role/ci-*`) → `by_principal_prefix[the literal text before the
+//!    first wildcard]`, looked up once per distinct prefix length (so `role/ci-*`
+//!    statements are never candidates for `coreweave/…` callers, and `*` lands under the
+//!    empty prefix, the only group anonymous subjects visit);
 //! 2. by resource pattern:
 //!    * all-star patterns (`*`) → `all_resources` (always candidates; the only ones that
 //!      match the global resource `*`);
@@ -23,12 +27,20 @@
 //! So 1,000 policies of "user X may do s3:* on *" cost one principal lookup, not 1,000
 //! principal checks, and 1,000 policies on distinct buckets cost one bucket lookup.
 //!
+//! Duplicates: a statement whose effect, actions (ignoring ASCII case), resources and
+//! principals equal (as sets) those of an earlier statement is not indexed at all. The
+//! earlier one matches exactly the same requests and has the smaller ordinal, so it is
+//! always the first match; orgs whose policies are stamped out of templates repeat the
+//! same statements hundreds of times, and each copy would otherwise be re-checked.
+//!
 //! Invariant (soundness): if a statement matches a request, at least one of its postings
 //! is in the candidate set. Candidates are then fully re-checked (action, resource,
 //! principal), so over-inclusion (hash collisions, duplicate postings) is harmless.
-//! Bounded fan-out: a statement with more than 8 literal actions (or principals) is
-//! indexed by namespace (or under `any_principal`) instead, so postings per statement are
-//! at most 9 × resources × 11 and adversarial 100-entry lists cannot explode the index.
+//! Bounded fan-out: a statement with more than 8 literal actions is indexed by namespace
+//! instead; more than 8 literal principals are indexed as prefixes (each literal is its
+//! own prefix); more than 8 distinct principal prefixes collapse into their longest
+//! common prefix. So postings per statement are at most 16 × resources × 11 and
+//! adversarial 100-entry lists cannot explode the index.
 
 use std::collections::HashMap;
 use std::hash::{BuildHasher, Hasher};
@@ -44,8 +56,10 @@ use super::validate::{Namespace, namespace_of};
 /// A statement's literal actions beyond this count are indexed by namespace instead of
 /// individually (bounds postings per statement).
 const EXACT_ACTIONS_PER_STATEMENT: usize = 8;
-/// A statement's literal principals beyond this count are indexed under `any_principal`.
+/// A statement's literal principals beyond this count are indexed as prefixes.
 const EXACT_PRINCIPALS_PER_STATEMENT: usize = 8;
+/// A statement's distinct principal prefixes beyond this count collapse into one.
+const PRINCIPAL_PREFIXES_PER_STATEMENT: usize = 8;
 
 struct CompiledStatement {
     policy: Arc<str>,
@@ -56,10 +70,12 @@ struct CompiledStatement {
     principals: Box<[Box<str>]>,
 }
 
+/// Statement ordinal, index of the resource pattern in the statement, effect.
 #[derive(Debug, Clone, Copy)]
 struct Posting {
     stmt: u32,
     resource: u32,
+    deny: bool,
 }
 
 #[derive(Default)]
@@ -73,9 +89,12 @@ struct ActionBuckets {
 }
 
 #[derive(Default)]
-struct EffectIndex {
+struct Index {
     by_principal: Map<Box<str>, ResourceIndex>,
-    any_principal: ResourceIndex,
+    /// Keyed by the literal text before a principal pattern's first wildcard.
+    by_principal_prefix: Map<Box<str>, ResourceIndex>,
+    /// Distinct key lengths (bytes) of `by_principal_prefix`, ascending.
+    principal_prefix_lens: Vec<usize>,
 }
 
 #[derive(Default)]
@@ -90,7 +109,7 @@ struct ResourceIndex {
 /// Hash maps of the index use [`SeededHasher`]: lookups happen several times per decision
 /// on short keys, where SipHash dominates the cost. Defaults need a `Default` hasher, so the
 /// index structs derive `Default` and the seed is drawn per process.
-type Map<K, V> = HashMap<K, V, SeededState>;
+pub(super) type Map<K, V> = HashMap<K, V, SeededState>;
 
 /// Per-process random seed for [`SeededHasher`], so that colliding keys cannot be
 /// precomputed offline (keys are tenant-chosen bucket names and principals).
@@ -101,7 +120,7 @@ static SEED: std::sync::LazyLock<u64> = std::sync::LazyLock::new(|| {
 });
 
 #[derive(Clone, Copy)]
-struct SeededState(u64);
+pub(super) struct SeededState(u64);
 
 impl Default for SeededState {
     fn default() -> Self {
@@ -119,7 +138,7 @@ impl BuildHasher for SeededState {
 /// A fast multiply-rotate hasher over 8-byte words with a murmur3 finalizer. Not
 /// cryptographic; the random seed is the only defence against crafted collisions, and a
 /// collision costs the colliding org time, never correctness.
-struct SeededHasher(u64);
+pub(super) struct SeededHasher(u64);
 
 impl SeededHasher {
     #[inline]
@@ -236,47 +255,113 @@ impl ActionBuckets {
     }
 }
 
-impl EffectIndex {
+impl Index {
     /// Adds every posting of one statement.
-    fn insert_statement(&mut self, stmt: u32, cs: &CompiledStatement) {
+    fn insert_statement(&mut self, stmt: u32, deny: bool, cs: &CompiledStatement) {
         let targets = ActionTargets::of(&cs.actions);
-        let mut literal: Vec<&str> = cs
-            .principals
-            .iter()
-            .map(|p| &**p)
-            .filter(|p| !has_wildcard(p))
-            .collect();
+        let mut literal: Vec<&str> = Vec::new();
+        let mut prefixes: Vec<&str> = Vec::new();
+        for p in cs.principals.iter().map(|p| &**p) {
+            match p.find(['*', '?']) {
+                Some(cut) => prefixes.push(&p[..cut]),
+                None => literal.push(p),
+            }
+        }
         literal.sort_unstable();
         literal.dedup();
-        // Any wildcard principal (or too many literal ones) puts the statement under
-        // `any_principal`; literal principals get their own groups otherwise.
-        let wildcard = literal.len() < cs.principals.len();
-        if wildcard || literal.len() > EXACT_PRINCIPALS_PER_STATEMENT {
-            self.any_principal.insert_statement(stmt, cs, &targets);
+        if literal.len() > EXACT_PRINCIPALS_PER_STATEMENT {
+            // A literal is its own prefix: whoever equals it starts with it.
+            prefixes.append(&mut literal);
         }
-        if literal.len() <= EXACT_PRINCIPALS_PER_STATEMENT {
-            for p in literal {
-                self.by_principal
-                    .entry(p.into())
-                    .or_default()
-                    .insert_statement(stmt, cs, &targets);
-            }
+        prefixes.sort_unstable();
+        prefixes.dedup();
+        if prefixes.len() > PRINCIPAL_PREFIXES_PER_STATEMENT {
+            let common = common_prefix(&prefixes);
+            prefixes = vec![common];
+        }
+        for p in literal {
+            self.by_principal
+                .entry(p.into())
+                .or_default()
+                .insert_statement(stmt, deny, cs, &targets);
+        }
+        for p in prefixes {
+            self.by_principal_prefix
+                .entry(p.into())
+                .or_default()
+                .insert_statement(stmt, deny, cs, &targets);
         }
     }
 
     fn finish(&mut self) {
-        self.any_principal.finish();
         for g in self.by_principal.values_mut() {
             g.finish();
         }
+        for g in self.by_principal_prefix.values_mut() {
+            g.finish();
+        }
+        self.principal_prefix_lens = self.by_principal_prefix.keys().map(|k| k.len()).collect();
+        self.principal_prefix_lens.sort_unstable();
+        self.principal_prefix_lens.dedup();
     }
 }
 
+/// The longest common prefix of `items` (non-empty), cut at a char boundary.
+fn common_prefix<'a>(items: &[&'a str]) -> &'a str {
+    let first = items[0];
+    let mut len = first.len();
+    for s in &items[1..] {
+        len = first
+            .bytes()
+            .zip(s.bytes())
+            .take(len)
+            .take_while(|(a, b)| a == b)
+            .count();
+    }
+    while !first.is_char_boundary(len) {
+        len -= 1;
+    }
+    &first[..len]
+}
+
+/// The identity of a statement for duplicate elimination (module docs): effect and the
+/// three lists as sorted, deduplicated sets (actions are already lowercased).
+type StatementKey = (bool, Vec<Box<str>>, Vec<Box<str>>, Vec<Box<str>>);
+
+fn statement_key(deny: bool, cs: &CompiledStatement) -> StatementKey {
+    let set = |l: &[Box<str>]| {
+        let mut v = l.to_vec();
+        v.sort_unstable();
+        v.dedup();
+        v
+    };
+    (
+        deny,
+        set(&cs.actions),
+        set(&cs.resources),
+        set(&cs.principals),
+    )
+}
+
 impl ResourceIndex {
-    fn insert_statement(&mut self, stmt: u32, cs: &CompiledStatement, targets: &ActionTargets) {
+    fn insert_statement(
+        &mut self,
+        stmt: u32,
+        deny: bool,
+        cs: &CompiledStatement,
+        targets: &ActionTargets,
+    ) {
         for (ri, r) in cs.resources.iter().enumerate() {
             let resource = u32::try_from(ri).expect("fewer than 2^32 resources");
-            self.insert(r, targets, Posting { stmt, resource });
+            self.insert(
+                r,
+                targets,
+                Posting {
+                    stmt,
+                    resource,
+                    deny,
+                },
+            );
         }
     }
 
@@ -307,8 +392,7 @@ impl ResourceIndex {
 /// One org's policies, compiled for fast decisions. Immutable; rebuilt on every change.
 pub struct CompiledPolicies {
     stmts: Vec<CompiledStatement>,
-    deny: EffectIndex,
-    allow: EffectIndex,
+    index: Index,
     policy_count: usize,
 }
 
@@ -329,10 +413,10 @@ impl CompiledPolicies {
     pub fn new(policies: &[AccessPolicy]) -> Self {
         let mut c = CompiledPolicies {
             stmts: Vec::new(),
-            deny: EffectIndex::default(),
-            allow: EffectIndex::default(),
+            index: Index::default(),
             policy_count: policies.len(),
         };
+        let mut seen: std::collections::HashSet<StatementKey> = std::collections::HashSet::new();
         for p in policies {
             let policy: Arc<str> = Arc::from(p.name.as_str());
             for s in &p.statements {
@@ -348,15 +432,15 @@ impl CompiledPolicies {
                     resources: s.resources.iter().map(|r| r.as_str().into()).collect(),
                     principals: s.principals.iter().map(|r| r.as_str().into()).collect(),
                 };
-                match s.effect {
-                    Effect::Deny => c.deny.insert_statement(stmt, &cs),
-                    Effect::Allow => c.allow.insert_statement(stmt, &cs),
+                // A duplicate of an earlier statement can never be the first match.
+                let deny = s.effect == Effect::Deny;
+                if seen.insert(statement_key(deny, &cs)) {
+                    c.index.insert_statement(stmt, deny, &cs);
                 }
                 c.stmts.push(cs);
             }
         }
-        c.deny.finish();
-        c.allow.finish();
+        c.index.finish();
         c
     }
 
@@ -372,26 +456,30 @@ impl CompiledPolicies {
 
     /// The org-layer decision (rules in `eval`'s module docs). Allocation-free.
     pub fn decide(&self, subject: &Subject<'_>, action: &str, resource: &str) -> Decision {
-        let hit = |index: &EffectIndex| {
-            self.first_match(index, subject, action, resource).map(|i| {
+        // One pass over the candidates finds both; `decide_with` uses the Allow only
+        // when no Deny decided.
+        let [deny, allow] = self.first_matches(subject, action, resource);
+        let named = |i: Option<u32>| {
+            i.map(|i| {
                 let s = &self.stmts[i as usize];
                 (s.policy.clone(), s.name.clone())
             })
         };
-        decide_with(subject, action, || hit(&self.deny), || hit(&self.allow))
+        decide_with(subject, action, || named(deny), || named(allow))
     }
 
-    /// Smallest ordinal of a statement in `index` matching the request.
-    fn first_match(
+    /// Smallest ordinals of a matching `Deny` and of a matching `Allow` statement.
+    fn first_matches(
         &self,
-        index: &EffectIndex,
         subject: &Subject<'_>,
         action: &str,
         resource: &str,
-    ) -> Option<u32> {
+    ) -> [Option<u32>; 2] {
+        let index = &self.index;
         let hash = fold_hash(action);
         let ns = namespace_of(action);
-        let mut best: Option<u32> = None;
+        // [deny, allow]
+        let mut best: [Option<u32>; 2] = [None, None];
         let mut visit = |b: &ActionBuckets| {
             let ns_list: &[Posting] = match ns {
                 Some(Namespace::S3) => &b.s3,
@@ -405,18 +493,20 @@ impl CompiledPolicies {
                 b.exact.get(&hash).map_or(&[], Vec::as_slice)
             };
             for p in exact.iter().chain(ns_list).chain(&b.other) {
+                let best = &mut best[usize::from(!p.deny)];
                 if best.is_some_and(|b| p.stmt >= b) {
                     continue;
                 }
                 if self.posting_matches(*p, subject, action, resource) {
-                    best = Some(p.stmt);
+                    *best = Some(p.stmt);
                 }
             }
         };
+        let global = resource == GLOBAL_RESOURCE;
+        let bucket = resource.split('/').next().unwrap_or("");
         let mut visit_resources = |index: &ResourceIndex| {
             visit(&index.all_resources);
-            if resource != GLOBAL_RESOURCE {
-                let bucket = resource.split('/').next().unwrap_or("");
+            if !global {
                 if !index.by_bucket.is_empty()
                     && let Some(b) = index.by_bucket.get(bucket)
                 {
@@ -435,14 +525,31 @@ impl CompiledPolicies {
                 }
             }
         };
-        // Anonymous subjects match only all-star principal patterns, never literal ones.
-        if !subject.anonymous
-            && !index.by_principal.is_empty()
+        // Anonymous subjects match only all-star principal patterns (prefix ""), never
+        // literal ones.
+        if subject.anonymous {
+            if let Some(group) = index.by_principal_prefix.get("") {
+                visit_resources(group);
+            }
+            return best;
+        }
+        if !index.by_principal.is_empty()
             && let Some(group) = index.by_principal.get(subject.principal)
         {
             visit_resources(group);
         }
-        visit_resources(&index.any_principal);
+        let principal = subject.principal;
+        for &len in &index.principal_prefix_lens {
+            let Some(prefix) = principal.get(..len) else {
+                if len > principal.len() {
+                    break;
+                }
+                continue; // not a char boundary: no literal prefix can end here
+            };
+            if let Some(group) = index.by_principal_prefix.get(prefix) {
+                visit_resources(group);
+            }
+        }
         best
     }
 

@@ -14,17 +14,18 @@
 //! (`PutBucketPolicy`, `DeleteBucketPolicy`, `DeleteBucket`) keep the cache tidy with
 //! [`PolicyEngine::store_bucket_policy`] / [`PolicyEngine::forget_bucket_policy`].
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
 use arc_swap::ArcSwap;
 
 use super::bucket::{BucketPolicy, BucketPolicyError};
-use super::compiled::{CompiledPolicies, decide_without_policies};
+use super::compiled::{CompiledPolicies, Map, decide_without_policies};
 use super::eval::{Decision, Subject};
 use super::model::AccessPolicy;
 
-type OrgMap = HashMap<String, Arc<CompiledPolicies>>;
+/// The engine's maps use the index's seeded fast hasher (org ids and bucket names are
+/// short keys looked up on every decision).
+type OrgMap = Map<String, Arc<CompiledPolicies>>;
 
 /// One cached bucket policy: the text it was compiled from and the outcome. A stored
 /// text that no longer compiles (e.g. after a validator change) is cached as its error,
@@ -34,7 +35,7 @@ struct BucketEntry {
     compiled: Result<Arc<BucketPolicy>, BucketPolicyError>,
 }
 
-type BucketMap = HashMap<String, Arc<BucketEntry>>;
+type BucketMap = Map<String, Arc<BucketEntry>>;
 
 /// The one authorization engine's org layer (SPEC §3).
 pub struct PolicyEngine {
@@ -65,8 +66,8 @@ impl PolicyEngine {
     /// `cwobject:` actions.
     pub fn new() -> Self {
         PolicyEngine {
-            orgs: ArcSwap::from_pointee(HashMap::new()),
-            buckets: ArcSwap::from_pointee(HashMap::new()),
+            orgs: ArcSwap::from_pointee(OrgMap::default()),
+            buckets: ArcSwap::from_pointee(BucketMap::default()),
         }
     }
 

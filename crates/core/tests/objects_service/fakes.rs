@@ -365,6 +365,39 @@ impl MetaStore for MemMeta {
             .filter_map(|k| s.parts.remove(&k))
             .collect())
     }
+    async fn create_federation_config(&self, _: &FederationConfig) -> Result<()> {
+        unimpl()
+    }
+    async fn update_federation_config(&self, _: &FederationConfig) -> Result<()> {
+        unimpl()
+    }
+    async fn get_federation_config(
+        &self,
+        _: &str,
+        _: FederationKind,
+        _: &str,
+    ) -> Result<Option<FederationConfig>> {
+        unimpl()
+    }
+    async fn list_federation_configs(
+        &self,
+        _: &str,
+        _: FederationKind,
+    ) -> Result<Vec<FederationConfig>> {
+        unimpl()
+    }
+    async fn delete_federation_config(&self, _: &str, _: FederationKind, _: &str) -> Result<()> {
+        unimpl()
+    }
+    async fn record_assertion_id(
+        &self,
+        _: &str,
+        _: &str,
+        _: time::OffsetDateTime,
+        _: time::OffsetDateTime,
+    ) -> Result<bool> {
+        unimpl()
+    }
     async fn referenced_blobs(&self) -> Result<HashSet<String>> {
         let s = self.state.lock();
         let mut out: HashSet<String> = s

@@ -1235,6 +1235,147 @@ impl MetaStore for SqliteMetaStore {
 
     // ---- maintenance ----
 
+    // ---- workload identity federation ----
+
+    async fn create_federation_config(&self, config: &FederationConfig) -> Result<()> {
+        let (id, org, kind) = (
+            config.config_id.clone(),
+            config.org_id.clone(),
+            config.kind().as_str(),
+        );
+        let doc = to_doc(config)?;
+        self.writer
+            .run(move |c| {
+                c.prepare_cached(
+                    "INSERT INTO federation_configs (config_id, org_id, kind, doc)
+                     VALUES (?1, ?2, ?3, ?4)",
+                )
+                .and_then(|mut st| st.execute(params![id, org, kind, doc]))
+                .map_err(insert_err(
+                    "create_federation_config",
+                    Error::AlreadyExists(format!("federation config {id}")),
+                ))?;
+                Ok(())
+            })
+            .await
+    }
+
+    async fn update_federation_config(&self, config: &FederationConfig) -> Result<()> {
+        let (id, org, kind) = (
+            config.config_id.clone(),
+            config.org_id.clone(),
+            config.kind().as_str(),
+        );
+        let doc = to_doc(config)?;
+        self.writer
+            .run(move |c| {
+                match execute(
+                    c,
+                    "UPDATE federation_configs SET doc = ?4
+                     WHERE config_id = ?1 AND org_id = ?2 AND kind = ?3",
+                    params![id, org, kind, doc],
+                )? {
+                    0 => Err(Error::NotFound(format!("federation config {id}"))),
+                    _ => Ok(()),
+                }
+            })
+            .await
+    }
+
+    async fn get_federation_config(
+        &self,
+        org_id: &str,
+        kind: FederationKind,
+        config_id: &str,
+    ) -> Result<Option<FederationConfig>> {
+        let (id, org) = (config_id.to_string(), org_id.to_string());
+        let doc = self
+            .readers
+            .run(move |c| {
+                query_opt_doc(
+                    c,
+                    "SELECT doc FROM federation_configs
+                     WHERE config_id = ?1 AND org_id = ?2 AND kind = ?3",
+                    params![id, org, kind.as_str()],
+                )
+            })
+            .await?;
+        doc.map(|d| from_doc(&d, "federation config")).transpose()
+    }
+
+    async fn list_federation_configs(
+        &self,
+        org_id: &str,
+        kind: FederationKind,
+    ) -> Result<Vec<FederationConfig>> {
+        let org = org_id.to_string();
+        let docs = self
+            .readers
+            .run(move |c| {
+                query_docs(
+                    c,
+                    "SELECT doc FROM federation_configs
+                     WHERE org_id = ?1 AND kind = ?2 ORDER BY seq",
+                    params![org, kind.as_str()],
+                )
+            })
+            .await?;
+        decode_all(docs, "federation config")
+    }
+
+    async fn delete_federation_config(
+        &self,
+        org_id: &str,
+        kind: FederationKind,
+        config_id: &str,
+    ) -> Result<()> {
+        let (id, org) = (config_id.to_string(), org_id.to_string());
+        self.writer
+            .run(move |c| {
+                match execute(
+                    c,
+                    "DELETE FROM federation_configs
+                     WHERE config_id = ?1 AND org_id = ?2 AND kind = ?3",
+                    params![id, org, kind.as_str()],
+                )? {
+                    0 => Err(Error::NotFound(format!("federation config {id}"))),
+                    _ => Ok(()),
+                }
+            })
+            .await
+    }
+
+    async fn record_assertion_id(
+        &self,
+        org_id: &str,
+        assertion_id: &str,
+        expires: OffsetDateTime,
+        now: OffsetDateTime,
+    ) -> Result<bool> {
+        let (org, id) = (org_id.to_string(), assertion_id.to_string());
+        let horizon = nanos(now - semantics::ASSERTION_ID_PURGE_AFTER)?;
+        let (expires, now) = (nanos(expires)?, nanos(now)?);
+        self.writer
+            .run(move |c| {
+                execute(
+                    c,
+                    "DELETE FROM saml_assertion_ids WHERE expires <= ?1",
+                    [horizon],
+                )?;
+                // Inserts, or takes over an entry that has expired; a live entry stays
+                // and nothing changes (a replay).
+                let n = execute(
+                    c,
+                    "INSERT INTO saml_assertion_ids (org_id, assertion_id, expires)
+                     VALUES (?1, ?2, ?3) ON CONFLICT (org_id, assertion_id) DO UPDATE
+                     SET expires = excluded.expires WHERE saml_assertion_ids.expires <= ?4",
+                    params![org, id, expires, now],
+                )?;
+                Ok(n == 1)
+            })
+            .await
+    }
+
     async fn referenced_blobs(&self) -> Result<HashSet<String>> {
         self.readers
             .run(|c| {
@@ -1316,9 +1457,41 @@ mod tests {
             let page = s.list_objects("old-bucket", "", "", 10).await.unwrap();
             assert_eq!(page.objects[0].last_modified, o.last_modified);
             assert_eq!(s.bucket_usage("old-bucket").await.unwrap().bytes, 3);
-            // And it is writable.
+            // And it is writable, including the tables later versions added.
             s.delete_object("old-bucket", "hello.txt").await.unwrap();
             s.put_object(&o, &WriteCondition::None, None).await.unwrap();
+            let kind = FederationKind::Oidc;
+            assert!(
+                s.list_federation_configs("abc123", kind)
+                    .await
+                    .unwrap()
+                    .len()
+                    <= 1
+            );
+            let fc = FederationConfig {
+                v: RECORD_VERSION,
+                config_id: "migrated-config".into(),
+                org_id: "abc123".into(),
+                name: "ci".into(),
+                active: true,
+                settings: FederationSettings::Oidc {
+                    issuer_url: "https://issuer.example".into(),
+                    audience: "coffer".into(),
+                    jwks: JwksSource::File("/etc/jwks.json".into()),
+                },
+                created: org.created,
+                updated: org.created,
+            };
+            match s.create_federation_config(&fc).await {
+                Ok(()) | Err(Error::AlreadyExists(_)) => {}
+                Err(e) => panic!("{e:?}"),
+            }
+            assert_eq!(
+                s.get_federation_config("abc123", kind, "migrated-config")
+                    .await
+                    .unwrap(),
+                Some(fc)
+            );
             drop(s);
             assert_eq!(version(&path), i64::from(schema::current_version()));
         }

@@ -108,8 +108,31 @@ CREATE TABLE parts (
 );
 "#;
 
+/// Version 2: workload identity federation (SPEC §5). `federation_configs.kind` mirrors
+/// the document's settings variant (`saml` | `oidc`); `seq` preserves creation order.
+/// `saml_assertion_ids` remembers used assertion ids until they expire (unix nanoseconds),
+/// one row per (org, id), so the primary key makes insert-if-absent atomic.
+pub(crate) const V2: &str = r#"
+CREATE TABLE federation_configs (
+    seq       INTEGER PRIMARY KEY AUTOINCREMENT,
+    config_id TEXT NOT NULL UNIQUE,
+    org_id    TEXT NOT NULL,
+    kind      TEXT NOT NULL,
+    doc       TEXT NOT NULL
+);
+CREATE INDEX federation_configs_by_org ON federation_configs (org_id, kind, seq);
+
+CREATE TABLE saml_assertion_ids (
+    org_id       TEXT NOT NULL,
+    assertion_id TEXT NOT NULL,
+    expires      INTEGER NOT NULL,
+    PRIMARY KEY (org_id, assertion_id)
+);
+CREATE INDEX saml_assertion_ids_by_expiry ON saml_assertion_ids (expires);
+"#;
+
 /// Every migration in order; the schema version is the number applied.
-pub(crate) const MIGRATIONS: &[&str] = &[V1];
+pub(crate) const MIGRATIONS: &[&str] = &[V1, V2];
 
 pub(crate) fn current_version() -> u32 {
     MIGRATIONS.len() as u32
