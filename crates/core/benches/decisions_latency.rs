@@ -5,17 +5,19 @@
 //! the cost of compiling the policy set. Same policy set as `benches/decisions.rs`.
 //!
 //! Run: `cargo bench -p coffer-core --bench decisions_latency` (optionally pinned:
-//! `taskset -c 1 cargo bench …`). `DECISIONS=<n>` changes the sample count.
+//! `taskset -c 1 cargo bench …`). `DECISIONS=<n>` changes the sample count,
+//! `QUERIES=<n>` the number of distinct queries cycled through (default 65,536).
 
 mod common;
 
-use coffer_core::policy::{PolicyEngine, authorize, authorize_bucket_record};
-use common::{ORG, PolicySet, Workload};
+use coffer_core::policy::{CompiledPolicies, authorize, authorize_bucket_record};
+use common::{PolicySet, Workload};
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
-/// Distinct queries cycled through (more than fit in L1/L2 with their contexts).
-const QUERIES: usize = 65_536;
+/// Distinct queries cycled through by default (`QUERIES=<n>` changes it): more than fit
+/// in L1/L2 with their contexts, so index and records are touched as in a busy server.
+const DEFAULT_QUERIES: usize = 65_536;
 
 fn percentiles(name: &str, mut ns: Vec<u32>) {
     ns.sort_unstable();
@@ -34,9 +36,9 @@ fn percentiles(name: &str, mut ns: Vec<u32>) {
     );
 }
 
-fn sample(n: usize, mut f: impl FnMut(usize)) -> Vec<u32> {
+fn sample(n: usize, warm: usize, mut f: impl FnMut(usize)) -> Vec<u32> {
     // Warm-up: one pass over the queries.
-    for i in 0..QUERIES.min(n) {
+    for i in 0..warm.min(n) {
         f(i);
     }
     let mut out = Vec::with_capacity(n);
@@ -57,23 +59,23 @@ fn main() {
     {
         return;
     }
-    let n: usize = std::env::var("DECISIONS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(1_000_000);
+    let env = |name: &str, default: usize| {
+        std::env::var(name)
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .filter(|&v| v > 0)
+            .unwrap_or(default)
+    };
+    let n = env("DECISIONS", 1_000_000);
+    let queries = env("QUERIES", DEFAULT_QUERIES);
 
     let t = Instant::now();
     let set = PolicySet::generate(1_000);
     let generated = t.elapsed();
     let t = Instant::now();
-    let engine = PolicyEngine::new();
-    engine.replace_org(ORG, &set.policies);
-    let compile_org = t.elapsed();
-    drop(engine);
-    let t = Instant::now();
     let engine = set.engine();
     let compile_all = t.elapsed();
-    let w = Workload::generate(&set, QUERIES);
+    let w = Workload::generate(&set, queries);
     println!(
         "policy set: {} policies x {} statements, {} buckets ({} with a bucket policy); \
          {} distinct queries from {} principals; generated in {:?}",
@@ -85,19 +87,20 @@ fn main() {
         w.contexts.len(),
         generated,
     );
-    println!(
-        "compile: org index of {} policies {:?}; both orgs + every bucket policy {:?}",
-        set.policies.len(),
-        compile_org,
-        compile_all
-    );
+    // (Timed after the decisions, so that its freed memory does not interleave with
+    // the engine's allocations.)
+    let compile_org = || {
+        let t = Instant::now();
+        black_box(CompiledPolicies::new(&set.policies));
+        t.elapsed()
+    };
 
-    let q = |i: usize| &w.queries[i % QUERIES];
-    let timer = sample(n, |i| {
+    let q = |i: usize| &w.queries[i % queries];
+    let timer = sample(n, queries, |i| {
         black_box(i);
     });
     percentiles("timer overhead", timer);
-    let org = sample(n, |i| {
+    let org = sample(n, queries, |i| {
         let q = q(i);
         black_box(authorize(
             &engine,
@@ -108,7 +111,7 @@ fn main() {
         ));
     });
     percentiles("org-only decision", org);
-    let combined = sample(n, |i| {
+    let combined = sample(n, queries, |i| {
         let q = q(i);
         let b = q.bucket.map(|b| &set.buckets[b]);
         black_box(authorize_bucket_record(
@@ -120,6 +123,13 @@ fn main() {
         ));
     });
     percentiles("combined decision", combined);
+
+    println!(
+        "compile: both orgs + every bucket policy {compile_all:?}; the org index of {} \
+         policies alone {:?}",
+        set.policies.len(),
+        compile_org(),
+    );
 
     // Untimed-per-call throughput over the same queries, as a cross-check of criterion:
     // per wall-clock second and per second of this thread's CPU time.

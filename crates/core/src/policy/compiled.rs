@@ -43,7 +43,7 @@
 //! adversarial 100-entry lists cannot explode the index.
 
 use std::collections::HashMap;
-use std::hash::{BuildHasher, Hasher};
+use std::hash::{BuildHasher, BuildHasherDefault, Hasher};
 use std::sync::Arc;
 
 use super::eval::{
@@ -88,11 +88,14 @@ struct ActionBuckets {
     other: Vec<Posting>,
 }
 
+/// The string-keyed maps below are keyed by [`key`] of the string (no key bytes stored
+/// or compared): two strings with the same key share one group, which only adds
+/// candidates (every posting is fully re-checked).
 #[derive(Default)]
 struct Index {
-    by_principal: Map<Box<str>, ResourceIndex>,
+    by_principal: KeyMap<ResourceIndex>,
     /// Keyed by the literal text before a principal pattern's first wildcard.
-    by_principal_prefix: Map<Box<str>, ResourceIndex>,
+    by_principal_prefix: KeyMap<ResourceIndex>,
     /// Distinct key lengths (bytes) of `by_principal_prefix`, ascending.
     principal_prefix_lens: Vec<usize>,
 }
@@ -100,8 +103,8 @@ struct Index {
 #[derive(Default)]
 struct ResourceIndex {
     all_resources: ActionBuckets,
-    by_bucket: Map<Box<str>, ActionBuckets>,
-    by_prefix: Map<Box<str>, ActionBuckets>,
+    by_bucket: KeyMap<ActionBuckets>,
+    by_prefix: KeyMap<ActionBuckets>,
     /// Distinct key lengths (bytes) of `by_prefix`, ascending.
     prefix_lens: Vec<usize>,
 }
@@ -110,6 +113,41 @@ struct ResourceIndex {
 /// on short keys, where SipHash dominates the cost. Defaults need a `Default` hasher, so the
 /// index structs derive `Default` and the seed is drawn per process.
 pub(super) type Map<K, V> = HashMap<K, V, SeededState>;
+
+/// The map key of an index string (principal, principal prefix, bucket, resource
+/// prefix): its seeded hash. Keys of the maps are not stored, so a lookup is one probe
+/// with no string comparison and no pointer to follow.
+#[inline]
+fn key(s: &str) -> u64 {
+    SeededState::default().hash_one(s)
+}
+
+/// A map keyed by [`key`] values, which are already seeded and finalized hashes: the
+/// map uses them as they are instead of hashing them again.
+type KeyMap<V> = HashMap<u64, V, BuildHasherDefault<KeyHasher>>;
+
+/// Passes a [`key`] through (only `write_u64` is ever called, by `u64: Hash`).
+#[derive(Default)]
+struct KeyHasher(u64);
+
+impl Hasher for KeyHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        // Not used by u64 keys; fold anything else in rather than ignore it.
+        for &b in bytes {
+            self.0 = (self.0 ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3);
+        }
+    }
+
+    #[inline]
+    fn write_u64(&mut self, v: u64) {
+        self.0 = v;
+    }
+
+    #[inline]
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
 
 /// Per-process random seed for [`SeededHasher`], so that colliding keys cannot be
 /// precomputed offline (keys are tenant-chosen bucket names and principals).
@@ -281,13 +319,14 @@ impl Index {
         }
         for p in literal {
             self.by_principal
-                .entry(p.into())
+                .entry(key(p))
                 .or_default()
                 .insert_statement(stmt, deny, cs, &targets);
         }
         for p in prefixes {
+            self.principal_prefix_lens.push(p.len());
             self.by_principal_prefix
-                .entry(p.into())
+                .entry(key(p))
                 .or_default()
                 .insert_statement(stmt, deny, cs, &targets);
         }
@@ -300,7 +339,6 @@ impl Index {
         for g in self.by_principal_prefix.values_mut() {
             g.finish();
         }
-        self.principal_prefix_lens = self.by_principal_prefix.keys().map(|k| k.len()).collect();
         self.principal_prefix_lens.sort_unstable();
         self.principal_prefix_lens.dedup();
     }
@@ -371,19 +409,19 @@ impl ResourceIndex {
         } else {
             let bucket_part = resource.split('/').next().unwrap_or("");
             if !has_wildcard(bucket_part) {
-                self.by_bucket.entry(bucket_part.into()).or_default()
+                self.by_bucket.entry(key(bucket_part)).or_default()
             } else {
                 let cut = resource
                     .find(['*', '?'])
                     .expect("bucket part has a wildcard");
-                self.by_prefix.entry(resource[..cut].into()).or_default()
+                self.prefix_lens.push(cut);
+                self.by_prefix.entry(key(&resource[..cut])).or_default()
             }
         };
         buckets.insert(t, p);
     }
 
     fn finish(&mut self) {
-        self.prefix_lens = self.by_prefix.keys().map(|k| k.len()).collect();
         self.prefix_lens.sort_unstable();
         self.prefix_lens.dedup();
     }
@@ -503,12 +541,12 @@ impl CompiledPolicies {
             }
         };
         let global = resource == GLOBAL_RESOURCE;
-        let bucket = resource.split('/').next().unwrap_or("");
+        let bucket_key = key(resource.split('/').next().unwrap_or(""));
         let mut visit_resources = |index: &ResourceIndex| {
             visit(&index.all_resources);
             if !global {
                 if !index.by_bucket.is_empty()
-                    && let Some(b) = index.by_bucket.get(bucket)
+                    && let Some(b) = index.by_bucket.get(&bucket_key)
                 {
                     visit(b);
                 }
@@ -519,7 +557,7 @@ impl CompiledPolicies {
                         }
                         continue; // not a char boundary: no literal prefix can end here
                     };
-                    if let Some(b) = index.by_prefix.get(prefix) {
+                    if let Some(b) = index.by_prefix.get(&key(prefix)) {
                         visit(b);
                     }
                 }
@@ -528,13 +566,13 @@ impl CompiledPolicies {
         // Anonymous subjects match only all-star principal patterns (prefix ""), never
         // literal ones.
         if subject.anonymous {
-            if let Some(group) = index.by_principal_prefix.get("") {
+            if let Some(group) = index.by_principal_prefix.get(&key("")) {
                 visit_resources(group);
             }
             return best;
         }
         if !index.by_principal.is_empty()
-            && let Some(group) = index.by_principal.get(subject.principal)
+            && let Some(group) = index.by_principal.get(&key(subject.principal))
         {
             visit_resources(group);
         }
@@ -546,7 +584,7 @@ impl CompiledPolicies {
                 }
                 continue; // not a char boundary: no literal prefix can end here
             };
-            if let Some(group) = index.by_principal_prefix.get(prefix) {
+            if let Some(group) = index.by_principal_prefix.get(&key(prefix)) {
                 visit_resources(group);
             }
         }
