@@ -5,6 +5,8 @@ use std::net::SocketAddr;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ConnInfo {
+    /// The client: the TCP peer, or, when the peer is a configured trusted proxy, the
+    /// address `X-Forwarded-For` names (port 0).
     pub peer: SocketAddr,
     /// The listener terminated TLS.
     pub secure: bool,

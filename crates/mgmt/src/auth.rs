@@ -11,10 +11,14 @@
 //! * [`IamActor`] / [`AnyActor`] — `/v1/iam`: an org admin of its own org, or the
 //!   operator token (any org).
 //!
+//! Each records the verified caller in the request's [`AuditSlot`] (audit events name
+//! the principal even of a call that is then denied).
+//!
 //! Extractors run before the body is read, so an unauthenticated or unauthorized request
 //! is rejected before its body is parsed.
 
 use crate::AppState;
+use crate::audit::AuditSlot;
 use crate::error::ApiError;
 use axum::extract::FromRequestParts;
 use coffer_core::identity::{Caller, ct_eq, hash_token};
@@ -63,6 +67,9 @@ impl FromRequestParts<AppState> for Authenticated {
             ));
         }
         let caller = state.identity.authenticate_token(token).await?;
+        if let Some(slot) = parts.extensions.get::<AuditSlot>() {
+            slot.set_caller(&caller);
+        }
         Ok(Authenticated {
             caller,
             state: state.clone(),
@@ -226,9 +233,11 @@ impl FromRequestParts<AppState> for AnyActor {
         if is_operator(state, token) {
             return Ok(AnyActor::Operator);
         }
-        Ok(AnyActor::User(
-            state.identity.authenticate_token(token).await?,
-        ))
+        let caller = state.identity.authenticate_token(token).await?;
+        if let Some(slot) = parts.extensions.get::<AuditSlot>() {
+            slot.set_caller(&caller);
+        }
+        Ok(AnyActor::User(caller))
     }
 }
 

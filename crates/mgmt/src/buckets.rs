@@ -1,6 +1,7 @@
 //! Bucket RPCs: SetBucketSettings, ListBucketInfo, GetBucketInfo. Only buckets of the
 //! caller's org are visible; another org's bucket is reported as absent (NotFound).
 
+use crate::audit::AuditSlot;
 use crate::auth::{Action, Authenticated, Authorized, action};
 use crate::error::ApiError;
 use crate::extract::{JsonBody, PathParam, QueryParams, truncate};
@@ -17,11 +18,14 @@ pub const BUCKET_ARCHIVE_ENTITLEMENT: &str = "BucketArchive";
 /// Partial update. Order: validate the request shape, check entitlements, authorize
 /// every flag that is sent (all-or-nothing), then look the bucket up and write. A flag
 /// is "changed" when it is present, whatever its current value: authorization must not
-/// depend on stored state the caller may not be allowed to read.
+/// depend on stored state the caller may not be allowed to read. Turning audit logging
+/// on creates the org's audit bucket first (SPEC §6).
 pub async fn set_bucket_settings(
     auth: Authenticated,
+    slot: AuditSlot,
     JsonBody(req): JsonBody<api::SetBucketSettingsRequest>,
 ) -> Res<api::SetBucketSettingsResponse> {
+    slot.set_identifier(&req.bucket_name);
     if req.bucket_name.is_empty() {
         return Err(ApiError::invalid("bucketName is required"));
     }
@@ -83,6 +87,9 @@ pub async fn set_bucket_settings(
     }
     if patch.clear_capacity_cap.is_some() {
         bucket.settings.capacity_cap_bytes = None;
+    }
+    if bucket.settings.audit_logging == Some(true) && before.audit_logging != Some(true) {
+        state.audit.ensure_bucket(org_id).await?;
     }
     if bucket.settings != before {
         state.meta.update_bucket(&bucket).await?;

@@ -2,7 +2,10 @@
 //! 1. gets a fresh request id (extension [`RequestId`], response header `x-request-id`);
 //! 2. runs its handler with panics captured (a panic becomes `Internal`, never a dropped
 //!    connection);
-//! 3. has any [`PendingError`] rendered here, and only here, as
+//! 3. records the control-plane audit event of a mutating call ([`crate::audit`])
+//!    before the response leaves; if it cannot be recorded, the call is answered
+//!    `Internal` instead (an acknowledged call always has its event);
+//! 4. has any [`PendingError`] rendered here, and only here, as
 //!    `{"code","message","details":[]}` with the mapped HTTP status (on the Connect
 //!    paths `/cwobject.v1.CWObject/…`: Connect's `{"code":"not_found","message"}` with
 //!    Connect's status); `Internal` details are logged once, at error level, with the
@@ -11,17 +14,21 @@
 //! Authentication and authorization run in the extractors of [`crate::auth`], inside
 //! this layer; their failures come back here as `PendingError` like any other.
 
+use crate::AppState;
+use crate::audit::{self, AuditSlot, CallInfo};
 use crate::error::{ApiError, PendingError};
 use axum::Router;
 use axum::body::Body;
-use axum::extract::Request;
+use axum::extract::{Request, State};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use coffer_api::{ConnectErrorBody, ErrorBody, connect};
+use coffer_core::conn::ConnInfo;
 use http::header::{CONTENT_LENGTH, CONTENT_TYPE};
 use http::{HeaderValue, Method, Uri};
 use std::any::Any;
 use std::sync::Arc;
+use std::time::Instant;
 use tower_http::catch_panic::CatchPanicLayer;
 
 /// The request id of the current request (request extension).
@@ -31,21 +38,49 @@ pub struct RequestId(pub Arc<str>);
 pub const REQUEST_ID_HEADER: &str = "x-request-id";
 
 /// Wraps a fully routed router in the choke point.
-pub fn layer(router: Router) -> Router {
+pub fn layer(router: Router, state: AppState) -> Router {
     router
         // Inner: converts a panic into a `PendingError` response…
         .layer(CatchPanicLayer::custom(panic_response))
         // …which this outer layer renders like every other error.
-        .layer(axum::middleware::from_fn(choke))
+        .layer(axum::middleware::from_fn_with_state(state, choke))
 }
 
-async fn choke(mut req: Request, next: Next) -> Response {
+async fn choke(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
+    let started = time::OffsetDateTime::now_utc();
+    let clock = Instant::now();
     let id: Arc<str> = Arc::from(coffer_core::ids::new_hex_id());
     req.extensions_mut().insert(RequestId(id.clone()));
+    let slot = AuditSlot::default();
+    req.extensions_mut().insert(slot.clone());
+    let source_ip = req
+        .extensions()
+        .get::<ConnInfo>()
+        .map(|c| c.peer.ip().to_string())
+        .unwrap_or_default();
     let method = req.method().clone();
     let path = req.uri().path().to_owned();
     let mut resp = next.run(req).await;
-    if let Some(PendingError(err)) = resp.extensions_mut().remove::<PendingError>() {
+    let mut pending = resp.extensions_mut().remove::<PendingError>();
+    let facts = slot.facts();
+    if facts.action.is_some() {
+        let call = CallInfo {
+            started,
+            elapsed: clock.elapsed(),
+            source_ip,
+            request_id: &id,
+            result: audit::classify(resp.status().is_success(), pending.as_ref().map(|p| &p.0)),
+        };
+        if let Err(e) = audit::emit(&state, facts, call).await {
+            // The call's effect stands, but it is not acknowledged: the client sees an
+            // error and may retry; the event of an answered-OK call is never missing.
+            pending = Some(PendingError(ApiError::Domain(
+                coffer_core::Error::internal(format!("recording the audit event failed: {e}")),
+            )));
+            resp = axum::http::StatusCode::INTERNAL_SERVER_ERROR.into_response();
+        }
+    }
+    if let Some(PendingError(err)) = pending {
         let style = if path.starts_with(connect::PATH_PREFIX) {
             Style::Connect
         } else {

@@ -15,6 +15,7 @@
 //! `Connect-Protocol-Version` other than `1` → `invalid_argument`; a `Content-Encoding`
 //! other than `identity` → `unimplemented` with `Accept-Encoding: identity`.
 
+use crate::audit::AuditSlot;
 use crate::choke::RequestId;
 use crate::error::ApiError;
 use crate::extract::{parse_json_object, read_body, truncate};
@@ -117,6 +118,9 @@ async fn to_rest_request(req: Request) -> Result<Request, Reject> {
     }
     if let Some(info) = parts.extensions.get::<ConnInfo>() {
         rest_req.extensions_mut().insert(*info);
+    }
+    if let Some(slot) = parts.extensions.get::<AuditSlot>() {
+        rest_req.extensions_mut().insert(slot.clone());
     }
     Ok(rest_req)
 }

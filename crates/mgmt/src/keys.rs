@@ -7,6 +7,7 @@
 //! change goes through `IdentityService`, which drops the key from the S3 key cache.
 
 use crate::AppState;
+use crate::audit::AuditSlot;
 use crate::auth::{Authorized, action};
 use crate::error::ApiError;
 use crate::extract::{JsonBody, PathParam, QueryParams, truncate};
@@ -25,6 +26,7 @@ type Res<T> = Result<Json<T>, ApiError>;
 
 pub async fn create_access_key_from_jwt(
     auth: Authorized<action::CreateAccessKey>,
+    slot: AuditSlot,
     JsonBody(req): JsonBody<api::CreateAccessKeyFromJwtRequest>,
 ) -> Res<api::CreateAccessKeyFromJwtResponse> {
     let duration = req
@@ -45,6 +47,7 @@ pub async fn create_access_key_from_jwt(
             KeySource::ApiToken,
         )
         .await?;
+    slot.set_identifier(&key.access_key_id);
     Ok(Json(api::CreateAccessKeyFromJwtResponse {
         expiry: wire::key_expiry(key.expiry),
         access_key_id: key.access_key_id,
@@ -130,8 +133,10 @@ fn require_principal(p: &str) -> Result<(), ApiError> {
 /// without keys is not an error (the call is idempotent, like a revoke).
 pub async fn update_access_key_status(
     auth: Authorized<action::UpdateAccessKeyStatus>,
+    slot: AuditSlot,
     JsonBody(req): JsonBody<api::UpdateAccessKeyStatusRequest>,
 ) -> Res<api::UpdateAccessKeyStatusResponse> {
+    slot.set_identifier(&req.principal_name);
     require_principal(&req.principal_name)?;
     let state_to = parse_target_state(&req.status)?;
     auth.state()
@@ -145,9 +150,11 @@ pub async fn update_access_key_status(
 /// no-op success, an unknown key (or another org's) is NotFound.
 pub async fn revoke_access_key_by_access_key(
     auth: Authorized<action::RevokeAccessKeyByAccessKey>,
+    slot: AuditSlot,
     JsonBody(req): JsonBody<api::RevokeAccessKeyByAccessKeyRequest>,
 ) -> Res<api::RevokeAccessKeyByAccessKeyResponse> {
     let id = req.access_key;
+    slot.set_identifier(&id);
     if id.is_empty() {
         return Err(ApiError::invalid("accessKey is required"));
     }
@@ -164,8 +171,10 @@ pub async fn revoke_access_key_by_access_key(
 
 pub async fn revoke_access_keys_by_principal(
     auth: Authorized<action::RevokeAccessKeysByPrincipal>,
+    slot: AuditSlot,
     JsonBody(req): JsonBody<api::RevokeAccessKeysByPrincipalRequest>,
 ) -> Res<api::RevokeAccessKeysByPrincipalResponse> {
+    slot.set_identifier(&req.principal_name);
     require_principal(&req.principal_name)?;
     auth.state()
         .identity
@@ -183,8 +192,10 @@ pub async fn revoke_access_keys_by_principal(
 /// (0 = 900 s), never past the token's `exp`.
 pub async fn create_access_key_from_oidc(
     State(state): State<AppState>,
+    slot: AuditSlot,
     JsonBody(req): JsonBody<api::CreateAccessKeyFromOidcRequest>,
 ) -> Res<api::CreateAccessKeyFromOidcResponse> {
+    slot.set_org(&req.org_id);
     let minted = federation(&state)
         .exchange_oidc(
             &req.org_id,
@@ -194,6 +205,8 @@ pub async fn create_access_key_from_oidc(
             false,
         )
         .await?;
+    slot.set_federated(&minted.key.principal);
+    slot.set_identifier(&minted.key.access_key_id);
     Ok(Json(api::CreateAccessKeyFromJwtResponse {
         expiry: wire::key_expiry(minted.key.expiry),
         access_key_id: minted.key.access_key_id,
@@ -230,13 +243,17 @@ fn raw_jwt(headers: &HeaderMap) -> Result<&str, ApiError> {
 /// = the JWT). A 15-minute key (never past the token's `exp`) with a session token.
 pub async fn create_access_key_from_container_creds(
     State(state): State<AppState>,
+    slot: AuditSlot,
     PathParam(org_id): PathParam,
     headers: HeaderMap,
 ) -> Res<api::CreateAccessKeyFromContainerCredsResponse> {
+    slot.set_org(&org_id);
     let token = raw_jwt(&headers)?;
     let minted = federation(&state)
         .exchange_oidc(&org_id, token, 0, BTreeMap::new(), true)
         .await?;
+    slot.set_federated(&minted.key.principal);
+    slot.set_identifier(&minted.key.access_key_id);
     let session = minted
         .session_token
         .ok_or_else(|| coffer_core::Error::internal("session key without a token"))?;
@@ -268,6 +285,7 @@ pub async fn not_implemented() -> ApiError {
 /// container-credentials shape, with a fresh session token (only its SHA-256 is stored).
 pub async fn create_access_key_from_api_token(
     auth: Authorized<action::CreateAccessKey>,
+    slot: AuditSlot,
 ) -> Res<api::CreateAccessKeyFromApiTokenResponse> {
     let c = auth.caller();
     let (key, secret, token) = auth
@@ -282,6 +300,7 @@ pub async fn create_access_key_from_api_token(
             KeySource::ApiTokenExchange,
         )
         .await?;
+    slot.set_identifier(&key.access_key_id);
     Ok(Json(wire::container_credentials(&key, secret, token)))
 }
 

@@ -4,7 +4,8 @@
 //!
 //! Layout:
 //! * [`choke`] — the one choke point every request passes: request id, panic capture,
-//!   error rendering (`{"code","message","details":[]}`) and its logging.
+//!   control-plane audit events ([`audit`]), error rendering
+//!   (`{"code","message","details":[]}`) and its logging.
 //! * [`auth`] — the only producers of a verified caller: [`auth::Authenticated`] (bearer
 //!   token → `Caller`), [`auth::Authorized`] (plus a static action check through the
 //!   `PolicyEngine`), and the `/v1/iam` actors (org admin or operator token).
@@ -24,7 +25,9 @@
 
 use axum::Router;
 use axum::extract::Request;
+use axum::middleware::Next;
 use axum::routing::any;
+use coffer_core::audit::AuditService;
 use coffer_core::identity::IdentityService;
 use coffer_core::meta::MetaStore;
 use coffer_core::objects::ObjectService;
@@ -32,6 +35,7 @@ use coffer_core::policy::PolicyEngine;
 use coffer_core::policy_service::PolicyService;
 use std::sync::Arc;
 
+pub mod audit;
 pub mod auth;
 pub mod choke;
 pub mod connect;
@@ -59,6 +63,8 @@ pub struct MgmtDeps {
     pub engine: Arc<PolicyEngine>,
     pub objects: Arc<ObjectService>,
     pub meta: Arc<dyn MetaStore>,
+    /// Control-plane audit events and the audit switches' bucket creation.
+    pub audit: Arc<AuditService>,
     /// Lowercase hex SHA-256 of the operator token (`None` = no operator token).
     /// Compared with `coffer_core::identity::ct_eq`.
     pub operator_token_hash: Option<String>,
@@ -71,21 +77,32 @@ pub type AppState = Arc<MgmtDeps>;
 /// route is also served over Connect ([`connect`]). Every route, the 404 fallback and the
 /// 405 answers pass through [`choke::layer`].
 pub fn router(deps: MgmtDeps) -> Router {
+    router_with_state(Arc::new(deps))
+}
+
+/// [`router`] over already shared dependencies.
+pub fn router_with_state(state: AppState) -> Router {
     let mut routes = Router::new();
     for r in routes::ROUTES {
+        let mut method_router = (r.handler)(r.verb.filter());
+        if let Some(action) = audit::action_of(r.rpc) {
+            method_router = method_router.layer(axum::middleware::from_fn(
+                move |req: Request, next: Next| audit::mark(action, req, next),
+            ));
+        }
         // Routes sharing a path merge their methods.
-        routes = routes.route(r.path, (r.handler)(r.verb.filter()));
+        routes = routes.route(r.path, method_router);
     }
     let rest: Router = routes
         // Must follow every `.route`: it applies to the routes registered so far.
         .method_not_allowed_fallback(choke::method_not_allowed)
         .fallback(choke::not_found)
-        .with_state(Arc::new(deps));
+        .with_state(state.clone());
     // Connect requests are rewritten into REST requests and served by `rest` itself.
     let inner = rest.clone();
     let app = rest.route(
         connect::ROUTE,
         any(move |req: Request| connect::dispatch(inner.clone(), req)),
     );
-    choke::layer(app)
+    choke::layer(app, state)
 }

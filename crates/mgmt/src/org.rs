@@ -1,5 +1,6 @@
 //! Organization settings: SetOrganizationSettings and its GET extension.
 
+use crate::audit::AuditSlot;
 use crate::auth::{Action, Authenticated, action};
 use crate::error::ApiError;
 use crate::extract::JsonBody;
@@ -25,11 +26,14 @@ pub async fn get_organization_settings(
 }
 
 /// Partial update; every flag sent is authorized (Enable/Disable per value) before
-/// anything is written.
+/// anything is written. Turning either audit switch on creates the org's audit bucket
+/// first (SPEC §6); the call that turns control-plane logging off is itself logged.
 pub async fn set_organization_settings(
     auth: Authenticated,
+    slot: AuditSlot,
     JsonBody(req): JsonBody<api::SetOrganizationSettingsRequest>,
 ) -> Res<api::SetOrganizationSettingsResponse> {
+    slot.set_identifier(&auth.caller.org_id);
     let patch = req
         .settings
         .ok_or_else(|| ApiError::invalid("settings is required"))?;
@@ -53,8 +57,17 @@ pub async fn set_organization_settings(
     if let Some(v) = patch.bucket_audit_logging_enabled {
         s.bucket_audit_logging_default = v;
     }
+    let enables = (s.control_plane_audit_logging && !before.control_plane_audit_logging)
+        || (s.bucket_audit_logging_default && !before.bucket_audit_logging_default);
+    if enables {
+        auth.state.audit.ensure_bucket(org_id).await?;
+    }
     if s != before {
         meta.put_org_settings(org_id, &s).await?;
+        auth.state.audit.settings_changed(org_id);
+        if before.control_plane_audit_logging && !s.control_plane_audit_logging {
+            slot.force();
+        }
     }
     Ok(Json(api::SetOrganizationSettingsResponse {
         settings: wire::org_settings(&s),

@@ -1,6 +1,7 @@
 //! Org access-policy RPCs (ListAccessPolicies, EnsureAccessPolicy, DeleteAccessPolicy)
 //! and AuthCanI. Storage and index publication belong to `PolicyService`.
 
+use crate::audit::AuditSlot;
 use crate::auth::{Authenticated, Authorized, action};
 use crate::error::ApiError;
 use crate::extract::{JsonBody, PathParam, truncate};
@@ -30,11 +31,13 @@ pub async fn list_access_policies(
 
 pub async fn ensure_access_policy(
     auth: Authorized<action::EnsureAccessPolicy>,
+    slot: AuditSlot,
     JsonBody(req): JsonBody<api::EnsureAccessPolicyRequest>,
 ) -> Res<api::EnsureAccessPolicyResponse> {
     let raw = req
         .policy
         .ok_or_else(|| ApiError::invalid("policy is required"))?;
+    slot.set_identifier(&raw.name);
     // Validates (errors name the statement) before anything is stored.
     let policy = AccessPolicy::try_from(wire::policy_from_wire(raw))?;
     auth.state()
@@ -46,8 +49,10 @@ pub async fn ensure_access_policy(
 
 pub async fn delete_access_policy(
     auth: Authorized<action::DeleteAccessPolicy>,
+    slot: AuditSlot,
     PathParam(name): PathParam,
 ) -> Res<api::DeleteAccessPolicyResponse> {
+    slot.set_identifier(&name);
     auth.state()
         .policies
         .delete(&auth.caller().org_id, &name)

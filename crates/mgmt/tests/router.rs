@@ -12,7 +12,7 @@ use coffer_core::model::*;
 use coffer_core::objects::{ObjectConfig, ObjectService};
 use coffer_core::policy::PolicyEngine;
 use coffer_core::policy_service::PolicyService;
-use coffer_mgmt::{MgmtDeps, router};
+use coffer_mgmt::{AppState, MgmtDeps, router_with_state};
 use coffer_store::{FsBlobStore, MemMetaStore};
 use http::{Method, Request, StatusCode};
 use http_body_util::BodyExt;
@@ -25,6 +25,7 @@ const OPERATOR: &str = "operator-secret-for-tests";
 
 struct H {
     app: Router,
+    state: AppState,
     meta: Arc<dyn MetaStore>,
     identity: Arc<IdentityService>,
     clock: OffsetClock,
@@ -83,16 +84,24 @@ async fn harness() -> H {
         ObjectConfig::default(),
     ));
     let boot = identity.bootstrap_if_empty("acme").await.unwrap().unwrap();
-    let app = router(MgmtDeps {
+    let audit = Arc::new(coffer_core::audit::AuditService::new(
+        meta.clone(),
+        objects.clone(),
+        Arc::new(coffer_core::audit::MemorySink::default()),
+    ));
+    let state: AppState = Arc::new(MgmtDeps {
         identity: identity.clone(),
         policies,
         engine,
         objects,
         meta: meta.clone(),
+        audit,
         operator_token_hash: Some(hash_token(OPERATOR)),
     });
+    let app = router_with_state(state.clone());
     H {
         app,
+        state,
         meta,
         identity,
         clock,
@@ -897,7 +906,14 @@ async fn bucket_settings_and_info() {
         .iter()
         .map(|b| b["name"].clone())
         .collect();
-    assert_eq!(names, [json!("my-bucket")]);
+    // Enabling audit logging created the org's audit bucket (SPEC §6), listed like any.
+    assert_eq!(
+        names,
+        [
+            json!(format!("cw-{}-audit-logs", h.org)),
+            json!("my-bucket")
+        ]
+    );
     let v = h.get("/v1/cwobject/bucket-info", &other).await.ok();
     assert_eq!(v["info"][0]["name"], json!("their-bucket"));
     assert_eq!(
@@ -1218,6 +1234,7 @@ async fn policy_service_reload_survives_restart() {
 async fn choke_point_renders_internal_errors_and_panics() {
     use axum::routing::get;
     use coffer_mgmt::{ApiError, choke};
+    let h = harness().await;
     let app = choke::layer(
         Router::new()
             .route(
@@ -1237,6 +1254,7 @@ async fn choke_point_renders_internal_errors_and_panics() {
                     "unreachable"
                 }),
             ),
+        h.state.clone(),
     );
     for path in ["/internal", "/panic"] {
         let resp = app

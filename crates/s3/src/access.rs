@@ -35,6 +35,7 @@
 //! service API takes no expected owner).
 
 use crate::actions::{OpRule, Res, rule_for};
+use crate::audit::S3AuditSlot;
 use crate::errors::{s3, stamp, to_s3};
 use crate::gates::precheck;
 use crate::reqid::RequestId;
@@ -108,6 +109,8 @@ pub struct Target {
     name: String,
     owner_org: String,
     policy: PolicyState,
+    /// The bucket's own audit switch (`None`: the org default applies).
+    audit_logging: Option<bool>,
 }
 
 impl Target {
@@ -130,6 +133,8 @@ pub struct Caller {
     ctx: Arc<RequestContext>,
     /// The bucket of the request path, when it exists and the operation is about it.
     target: Option<Arc<Target>>,
+    /// Where the decisions are noted for the request's audit event.
+    audit: Option<S3AuditSlot>,
 }
 
 impl std::fmt::Debug for Caller {
@@ -241,6 +246,7 @@ impl Authorizer {
             name: b.name,
             owner_org: b.org_id,
             policy,
+            audit_logging: b.settings.audit_logging,
         })))
     }
 
@@ -273,6 +279,9 @@ impl Authorizer {
         target: Option<&Target>,
     ) -> S3Result<()> {
         let d = self.decide(caller, action, resource, target);
+        if let Some(slot) = &caller.audit {
+            slot.decided(&d);
+        }
         if d.allowed {
             return Ok(());
         }
@@ -505,6 +514,9 @@ impl AccessControl {
             Some(b) if rule.owner_check => self.authz.target(b, rid).await?,
             _ => None,
         };
+        if let (Some(slot), Some(t)) = (&caller.audit, &target) {
+            slot.with(|f| f.bucket_record = Some((t.owner_org.clone(), t.audit_logging)));
+        }
         let mut source: Option<Arc<Target>> = None;
         for check in rule.checks {
             let (resource, t) = match check.res {
@@ -550,6 +562,17 @@ impl S3Access for AccessControl {
         let request_id = RequestId::of(cx.extensions_mut());
         let rid = request_id.as_str();
         let op = cx.s3_op().name().to_string();
+        let audit = cx.extensions_mut().get::<S3AuditSlot>().cloned();
+        if let Some(slot) = &audit {
+            let (bucket, key) = path_parts(cx.s3_path());
+            let access_key = cx.credentials().map(|c| c.access_key.clone());
+            slot.with(|f| {
+                f.op = Some(op.clone());
+                f.bucket = bucket.map(str::to_string);
+                f.key = key.map(str::to_string);
+                f.access_key_id = access_key;
+            });
+        }
 
         // Defense in depth: the HTTP layer already ran the gates, unless the bare
         // S3Service is served.
@@ -577,6 +600,9 @@ impl S3Access for AccessControl {
             },
         };
 
+        if let (Some(slot), Some(k)) = (&audit, &key) {
+            slot.with(|f| f.principal = Some((k.key.org_id.clone(), k.key.principal.clone())));
+        }
         if let Some(k) = &key {
             let token = session_token(cx.uri(), cx.headers());
             if let Err(msg) = check_session_token(k, token.as_deref()) {
@@ -601,6 +627,7 @@ impl S3Access for AccessControl {
             conn,
             ctx: Arc::new(ctx),
             target: None,
+            audit,
         };
         self.authorize(&mut caller, rule, cx).await?;
         cx.extensions_mut().insert(caller);

@@ -9,17 +9,23 @@
 //! 3. after s3s answered, makes sure the response carries `x-amz-request-id` and that an
 //!    S3 XML error body carries `Resource` and `RequestId` — including the errors s3s
 //!    produces itself (signature mismatch, malformed requests, routing), which the
-//!    gateway never sees.
+//!    gateway never sees;
+//! 4. records the data-plane audit event of a request on a logged bucket
+//!    ([`crate::audit`]) before the response is returned; a request whose event cannot
+//!    be recorded is answered `InternalError` instead.
 
+use crate::audit::{Exchange, S3AuditSlot};
 use crate::errors::REQUEST_ID_HEADER;
 use crate::gates::precheck;
 use crate::reqid::RequestId;
 use crate::resign::RegionNormalizer;
 use bytes::Bytes;
+use coffer_core::audit::AuditService;
+use coffer_core::conn::ConnInfo;
 use futures::future::BoxFuture;
 use http::HeaderValue;
 use s3s::service::S3Service;
-use s3s::{Body, HttpError, HttpRequest, HttpResponse, S3Error};
+use s3s::{Body, HttpError, HttpRequest, HttpResponse, S3Error, S3ErrorCode};
 use std::sync::Arc;
 
 /// `S3Service` plus the request-id and gate handling above. Cheap to clone.
@@ -27,6 +33,8 @@ use std::sync::Arc;
 pub struct S3HttpService {
     inner: S3Service,
     normalizer: Arc<RegionNormalizer>,
+    /// `None`: no data-plane audit events (services built without a server).
+    audit: Option<Arc<AuditService>>,
 }
 
 impl std::fmt::Debug for S3HttpService {
@@ -39,10 +47,15 @@ impl std::fmt::Debug for S3HttpService {
 const MAX_ERROR_BODY: usize = 64 * 1024;
 
 impl S3HttpService {
-    pub fn new(inner: S3Service, normalizer: RegionNormalizer) -> Self {
+    pub fn new(
+        inner: S3Service,
+        normalizer: RegionNormalizer,
+        audit: Option<Arc<AuditService>>,
+    ) -> Self {
         Self {
             inner,
             normalizer: Arc::new(normalizer),
+            audit,
         }
     }
 
@@ -67,11 +80,65 @@ impl S3HttpService {
             finish(&mut resp, &rid, &path);
             return Ok(resp);
         }
+        let Some(audit) = &self.audit else {
+            self.normalizer.apply(&mut req).await;
+            let mut resp = self.inner.call(req).await?;
+            finish(&mut resp, &rid, &path);
+            return Ok(resp);
+        };
+        let started = time::OffsetDateTime::now_utc();
+        let slot = S3AuditSlot::default();
+        req.extensions_mut().insert(slot.clone());
+        let source_ip = req
+            .extensions()
+            .get::<ConnInfo>()
+            .map(|c| c.peer.ip().to_string())
+            .unwrap_or_default();
+        let host = header_str(req.headers(), "host")
+            .map(str::to_string)
+            .or_else(|| req.uri().authority().map(|a| a.to_string()))
+            .unwrap_or_default();
+        // aws-chunked bodies announce their payload size separately.
+        let bytes_received = header_u64(req.headers(), "x-amz-decoded-content-length")
+            .or_else(|| header_u64(req.headers(), "content-length"))
+            .unwrap_or(0);
         self.normalizer.apply(&mut req).await;
         let mut resp = self.inner.call(req).await?;
         finish(&mut resp, &rid, &path);
+        let bytes_sent = header_u64(resp.headers(), "content-length")
+            .or_else(|| resp.body().bytes().map(|b| b.len() as u64))
+            .unwrap_or(0);
+        let x = Exchange {
+            started,
+            request_id: rid.as_str(),
+            source_ip,
+            host,
+            http_status: resp.status().as_u16(),
+            bytes_sent,
+            bytes_received,
+        };
+        if let Err(e) = crate::audit::emit(audit, slot.facts(), x).await {
+            tracing::error!(request_id = %rid, error = %e, "recording the audit event failed");
+            let err = S3Error::with_message(
+                S3ErrorCode::InternalError,
+                "We encountered an internal error. Please try again.",
+            );
+            let mut resp = err
+                .to_http_response()
+                .map_err(|e| HttpError::new(Box::new(e)))?;
+            finish(&mut resp, &rid, &path);
+            return Ok(resp);
+        }
         Ok(resp)
     }
+}
+
+fn header_str<'a>(h: &'a http::HeaderMap, name: &str) -> Option<&'a str> {
+    h.get(name).and_then(|v| v.to_str().ok())
+}
+
+fn header_u64(h: &http::HeaderMap, name: &str) -> Option<u64> {
+    header_str(h, name).and_then(|v| v.trim().parse().ok())
 }
 
 /// Adds `x-amz-request-id` and completes S3 XML error bodies.

@@ -12,10 +12,14 @@
 //!    ([`coffer_core::policy::authorize`]); attaches the verified [`access::Caller`].
 //! 4. [`gateway::Gateway`] — DTO ↔ `ObjectService`, errors mapped by [`errors`].
 //!
-//! Not here: audit events and metrics (a later layer), the listener (`coffer-server`).
+//! 5. [`audit`] — the data-plane audit event of a request on a logged bucket, recorded
+//!    by `S3HttpService` before the response is returned.
+//!
+//! Not here: metrics (a later layer), the listener (`coffer-server`).
 
 pub mod access;
 pub mod actions;
+pub mod audit;
 pub mod body;
 pub mod errors;
 pub mod gates;
@@ -26,6 +30,7 @@ pub mod reqid;
 pub mod resign;
 pub mod wire;
 
+use coffer_core::audit::AuditService;
 use coffer_core::identity::IdentityService;
 use coffer_core::objects::ObjectService;
 use coffer_core::policy::PolicyEngine;
@@ -44,6 +49,8 @@ pub struct S3Deps {
     /// Configured zones (LocationConstraint values). The object service holds the same
     /// list and enforces it; kept here for completeness of the wiring.
     pub zones: Vec<String>,
+    /// Data-plane audit events (switches, recording).
+    pub audit: Arc<AuditService>,
 }
 
 /// The S3 service the listener serves: s3s with Coffer's auth, access control, host
@@ -57,13 +64,14 @@ pub struct S3Deps {
 /// `s3s::service::S3Service`, so it drops into the same accept loop.
 pub fn build_service(deps: S3Deps) -> S3HttpService {
     let normalizer = resign::RegionNormalizer::new(deps.identity.clone());
-    S3HttpService::new(build_s3s_service(deps), normalizer)
+    let audit = deps.audit.clone();
+    S3HttpService::new(build_s3s_service(deps), normalizer, Some(audit))
 }
 
 /// The bare s3s service (no wrapper). Served like this, the gates still run in the
 /// access check and every response the gateway produces carries `x-amz-request-id`,
 /// but uppercase SigV4 regions fail with `InvalidRequest` and errors s3s produces
-/// itself lack request ids. Prefer [`build_service`].
+/// itself lack request ids, and no audit events are recorded. Prefer [`build_service`].
 pub fn build_s3s_service(deps: S3Deps) -> s3s::service::S3Service {
     let S3Deps {
         objects,
@@ -71,6 +79,7 @@ pub fn build_s3s_service(deps: S3Deps) -> s3s::service::S3Service {
         policies,
         domain,
         zones: _,
+        audit: _,
     } = deps;
     let authz = Arc::new(access::Authorizer::new(
         objects.clone(),

@@ -1,11 +1,15 @@
 //! Composition root: the only place that names concrete stores. Opens the data
 //! directory (exclusively), loads or creates the master key, recovers storage, builds
-//! the services, bootstraps the first org on an empty store, binds both listeners and
-//! spawns them.
+//! the services, opens the audit spool, bootstraps the first org on an empty store, binds
+//! both listeners and spawns them and the audit flusher (whose first flush replays what
+//! a previous run left in the spool).
 
+use crate::audit::flush::{FlushStats, Flusher};
+use crate::audit::spool::{Spool, SpoolConfig, default_flush_events, default_max_spool_bytes};
 use crate::config::Config;
 use crate::serve;
 use anyhow::{Context, bail};
+use coffer_core::audit::AuditService;
 use coffer_core::blob::BlobStore;
 use coffer_core::clock::{Clock, SystemClock};
 use coffer_core::identity::{Bootstrap, IdentityService, SecretCipher, hash_token};
@@ -33,6 +37,7 @@ pub struct Running {
     pub secure: bool,
     shutdown: watch::Sender<bool>,
     tasks: Vec<JoinHandle<()>>,
+    audit: Arc<Flusher>,
     /// Held for the process lifetime: one server per data directory.
     _lock: std::fs::File,
 }
@@ -44,6 +49,12 @@ impl Running {
         for t in self.tasks {
             let _ = t.await;
         }
+    }
+
+    /// Delivers every audit event acknowledged so far to the audit buckets now (the
+    /// flusher otherwise runs every `audit_flush_secs` or 10,000 events).
+    pub async fn flush_audit(&self) -> anyhow::Result<FlushStats> {
+        Ok(self.audit.flush().await?)
     }
 
     /// Runs until `signal` resolves, then shuts down gracefully.
@@ -117,6 +128,21 @@ pub async fn start(cfg: Config) -> anyhow::Result<Running> {
         },
     ));
 
+    let spool_dir = cfg.data_dir.join(crate::audit::SPOOL_DIR);
+    let node = crate::audit::node_id(&spool_dir)?;
+    let spool = Spool::open(SpoolConfig {
+        dir: spool_dir,
+        max_bytes: default_max_spool_bytes(),
+        flush_events: default_flush_events(),
+    })
+    .context("opening the audit spool")?;
+    let audit = Arc::new(AuditService::new(
+        meta.clone(),
+        objects.clone(),
+        spool.clone(),
+    ));
+    let flusher = Arc::new(Flusher::new(spool, objects.clone(), audit.clone(), node));
+
     let bootstrap_token_path = cfg.data_dir.join(BOOTSTRAP_TOKEN_FILE);
     let bootstrap = identity.bootstrap_if_empty("default").await?;
     if let Some(b) = &bootstrap {
@@ -153,6 +179,7 @@ pub async fn start(cfg: Config) -> anyhow::Result<Running> {
         policies: engine.clone(),
         domain: cfg.domain.clone(),
         zones: cfg.zones.clone(),
+        audit: audit.clone(),
     });
     let router = coffer_mgmt::router(coffer_mgmt::MgmtDeps {
         identity: identity.clone(),
@@ -160,6 +187,7 @@ pub async fn start(cfg: Config) -> anyhow::Result<Running> {
         engine: engine.clone(),
         objects: objects.clone(),
         meta: meta.clone(),
+        audit,
         operator_token_hash,
     });
     let api_service = hyper_util::service::TowerToHyperService::new(router);
@@ -176,6 +204,7 @@ pub async fn start(cfg: Config) -> anyhow::Result<Running> {
     tracing::info!("S3 endpoint listening on {scheme}://{s3_addr}");
     tracing::info!("management API listening on {scheme}://{api_addr}");
 
+    let trusted_proxies: Arc<[coffer_core::policy::Cidr]> = cfg.trusted_proxies.clone().into();
     let (tx, rx) = watch::channel(false);
     let grace = Duration::from_secs(10);
     let tasks = vec![
@@ -185,13 +214,20 @@ pub async fn start(cfg: Config) -> anyhow::Result<Running> {
             s3_service,
             rx.clone(),
             grace,
+            trusted_proxies.clone(),
         )),
         tokio::spawn(serve::serve(
             api_listener,
             tls.clone(),
             api_service,
-            rx,
+            rx.clone(),
             grace,
+            trusted_proxies.clone(),
+        )),
+        tokio::spawn(crate::audit::flush::run(
+            flusher.clone(),
+            Duration::from_secs(cfg.audit_flush_secs.max(1)),
+            rx,
         )),
     ];
     Ok(Running {
@@ -202,6 +238,7 @@ pub async fn start(cfg: Config) -> anyhow::Result<Running> {
         secure: tls.is_some(),
         shutdown: tx,
         tasks,
+        audit: flusher,
         _lock: lock,
     })
 }

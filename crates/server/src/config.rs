@@ -2,6 +2,7 @@
 //! Defaults are named functions; secrets come from files or env, never only inline.
 
 use anyhow::{Context, bail};
+use coffer_core::policy::Cidr;
 use serde::Deserialize;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -64,6 +65,11 @@ pub struct ServerArgs {
     /// Log as JSON lines instead of text.
     #[arg(long, env = "COFFER_LOG_JSON")]
     pub log_json: bool,
+    /// Comma-separated CIDRs of reverse proxies whose `X-Forwarded-For` is believed
+    /// (the client address then becomes `aws:SourceIp` and the audit `sourceIp`).
+    /// Default: none — the header is ignored and the TCP peer is the client.
+    #[arg(long, env = "COFFER_TRUSTED_PROXIES", value_delimiter = ',')]
+    pub trusted_proxies: Option<Vec<String>>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -79,6 +85,7 @@ struct FileConfig {
     tls_cert: Option<PathBuf>,
     tls_key: Option<PathBuf>,
     log_json: Option<bool>,
+    trusted_proxies: Option<Vec<String>>,
     audit: Option<AuditFileConfig>,
 }
 
@@ -101,6 +108,8 @@ pub struct Config {
     pub tls: Option<(PathBuf, PathBuf)>,
     pub audit_flush_secs: u64,
     pub log_json: bool,
+    /// Reverse proxies whose `X-Forwarded-For` is believed (empty: never).
+    pub trusted_proxies: Vec<Cidr>,
     /// Test hook, not a setting (no flag, env or TOML key): a clock tests can move, e.g.
     /// to expire keys. `None` = the system clock.
     pub clock: Option<coffer_core::clock::OffsetClock>,
@@ -120,6 +129,7 @@ impl Config {
             tls: None,
             audit_flush_secs: default_audit_flush_secs(),
             log_json: false,
+            trusted_proxies: Vec::new(),
             clock: None,
         }
     }
@@ -186,6 +196,18 @@ impl Config {
                 .or(file.audit.and_then(|a| a.flush_secs))
                 .unwrap_or_else(default_audit_flush_secs),
             log_json: args.log_json || file.log_json.unwrap_or(false),
+            trusted_proxies: args
+                .trusted_proxies
+                .clone()
+                .or(file.trusted_proxies)
+                .unwrap_or_default()
+                .iter()
+                .map(|c| {
+                    Cidr::parse(c).with_context(|| {
+                        format!("trusted proxy {c:?} is not an IP address or CIDR")
+                    })
+                })
+                .collect::<anyhow::Result<_>>()?,
             clock: None,
         })
     }
@@ -218,6 +240,19 @@ mod tests {
 
         std::fs::write(&path, "bogus = 1\n").unwrap();
         assert!(Config::resolve(&args).is_err(), "unknown keys are refused");
+    }
+
+    #[test]
+    fn trusted_proxies_are_parsed_strictly() {
+        let mut args = ServerArgs {
+            trusted_proxies: Some(vec!["10.0.0.0/8".into(), "::1".into()]),
+            ..Default::default()
+        };
+        assert_eq!(Config::resolve(&args).unwrap().trusted_proxies.len(), 2);
+        args.trusted_proxies = Some(vec!["10.0.0.0/33".into()]);
+        assert!(Config::resolve(&args).is_err());
+        args.trusted_proxies = Some(vec!["proxy.local".into()]);
+        assert!(Config::resolve(&args).is_err());
     }
 
     #[test]

@@ -1,8 +1,10 @@
 //! `coffer server`: configuration, the composition root (`app`, the only place that
-//! names concrete stores), the listeners, and a test harness (`testing`, feature
-//! `testing`) that starts a real server on 127.0.0.1:0.
+//! names concrete stores), the listeners, the audit spool and flusher (`audit`), and a
+//! test harness (`testing`, feature `testing`) that starts a real server on
+//! 127.0.0.1:0.
 
 pub mod app;
+pub mod audit;
 pub mod config;
 pub mod serve;
 #[cfg(feature = "testing")]

@@ -86,6 +86,16 @@ impl TestServer {
         }
     }
 
+    /// Delivers every audit event acknowledged so far to the audit buckets.
+    pub async fn flush_audit(&self) -> crate::audit::flush::FlushStats {
+        self.running
+            .as_ref()
+            .expect("server is running")
+            .flush_audit()
+            .await
+            .expect("audit flush")
+    }
+
     /// Stops and starts again on the same data directory.
     pub async fn restart(mut self) -> TestServer {
         self.stop().await;

@@ -1,0 +1,39 @@
+//! The audit pipeline (SPEC §6): the durable spool the APIs record into ([`spool`]) and
+//! the flusher that delivers spooled events to the orgs' audit buckets ([`flush`]).
+//! Event types, switches and the sink trait live in `coffer_core::audit`.
+//!
+//! Layout of `<data-dir>/audit-spool/`: `seg-<seq>.jsonl` segments, `next-seq` (the
+//! segment-number watermark) and `node-id` (the `<node>` of object keys, created once).
+
+pub mod flush;
+pub mod spool;
+
+use anyhow::Context;
+use std::path::Path;
+
+pub const SPOOL_DIR: &str = "audit-spool";
+const NODE_ID_FILE: &str = "node-id";
+
+/// This node's id in audit object keys: 12 hex chars, created on first start.
+pub fn node_id(spool_dir: &Path) -> anyhow::Result<String> {
+    std::fs::create_dir_all(spool_dir)
+        .with_context(|| format!("creating {}", spool_dir.display()))?;
+    let path = spool_dir.join(NODE_ID_FILE);
+    match std::fs::read_to_string(&path) {
+        Ok(t) if is_node_id(t.trim()) => return Ok(t.trim().to_string()),
+        Ok(_) => anyhow::bail!("{} is corrupt", path.display()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(e).with_context(|| format!("reading {}", path.display())),
+    }
+    let id = coffer_core::ids::new_hex_id()[..12].to_string();
+    let tmp = spool_dir.join(format!("{NODE_ID_FILE}.tmp"));
+    std::fs::write(&tmp, &id)?;
+    std::fs::File::open(&tmp)?.sync_all()?;
+    std::fs::rename(&tmp, &path)?;
+    std::fs::File::open(spool_dir)?.sync_all()?;
+    Ok(id)
+}
+
+fn is_node_id(s: &str) -> bool {
+    s.len() == 12 && s.bytes().all(|b| b.is_ascii_hexdigit())
+}

@@ -1,0 +1,406 @@
+//! The durable local audit spool: `<data-dir>/audit-spool/seg-<seq>.jsonl`, append-only
+//! segment files of JSON lines (one [`AuditRecord`] per line).
+//!
+//! Invariants:
+//! * `record` returns `Ok` only after the line is written and `fdatasync`ed (and, for
+//!   the first line of a segment, after the directory entry is synced). One writer
+//!   thread batches concurrent appends into one write + one sync (group commit, like
+//!   the SQLite writer).
+//! * Only the writer thread writes segment files. `seal` closes the open segment: every
+//!   segment with a sequence number below the returned boundary is complete and never
+//!   written again; the flusher reads and deletes only those. At start-up every
+//!   existing segment is below the boundary (the writer starts a fresh one), so
+//!   unflushed events of a previous run are replayed by the next flush.
+//! * Sequence numbers are never reused, also across restarts after the spool emptied:
+//!   the flusher raises the `next-seq` watermark file past every segment before it
+//!   deletes them (object keys are derived from segment numbers).
+//! * A failed write abandons the open segment (the next append starts a new one), so a
+//!   torn line can only be the last line of a segment; readers skip unparsable lines.
+//! * Memory is bounded: the command queue is bounded, and when the spool's files exceed
+//!   `max_bytes`, `record` waits (blocks the request) until a flush frees space.
+
+use coffer_core::audit::{AuditRecord, AuditSink};
+use coffer_core::{Error, Result};
+use std::fs::{File, OpenOptions};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use tokio::sync::{Notify, mpsc, oneshot};
+
+/// Appends batched into one sync at most.
+const MAX_BATCH: usize = 1024;
+/// Queued appends before `record` waits for the writer.
+const QUEUE: usize = 4096;
+
+pub const SEGMENT_PREFIX: &str = "seg-";
+pub const SEGMENT_SUFFIX: &str = ".jsonl";
+
+const WATERMARK_FILE: &str = "next-seq";
+
+/// The lowest sequence number a new segment may take, as recorded by the flusher.
+fn read_watermark(dir: &Path) -> std::io::Result<u64> {
+    match std::fs::read_to_string(dir.join(WATERMARK_FILE)) {
+        Ok(t) => t.trim().parse().map_err(|_| {
+            std::io::Error::new(
+                std::io::ErrorKind::InvalidData,
+                format!("{} is corrupt", dir.join(WATERMARK_FILE).display()),
+            )
+        }),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(1),
+        Err(e) => Err(e),
+    }
+}
+
+/// Durably records that no segment below `next` may ever be created again.
+pub fn write_watermark(dir: &Path, next: u64) -> std::io::Result<()> {
+    if read_watermark(dir)? >= next {
+        return Ok(());
+    }
+    let tmp = dir.join(format!("{WATERMARK_FILE}.tmp"));
+    let mut f = File::create(&tmp)?;
+    f.write_all(next.to_string().as_bytes())?;
+    f.sync_all()?;
+    std::fs::rename(&tmp, dir.join(WATERMARK_FILE))?;
+    File::open(dir)?.sync_all()
+}
+
+pub fn segment_name(seq: u64) -> String {
+    format!("{SEGMENT_PREFIX}{seq:012}{SEGMENT_SUFFIX}")
+}
+
+/// The sequence number of a segment file name.
+pub fn segment_seq(name: &str) -> Option<u64> {
+    name.strip_prefix(SEGMENT_PREFIX)?
+        .strip_suffix(SEGMENT_SUFFIX)?
+        .parse()
+        .ok()
+}
+
+/// Segment files in `dir`, sorted by sequence number, with their sizes.
+pub fn list_segments(dir: &Path) -> std::io::Result<Vec<(u64, PathBuf, u64)>> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir)? {
+        let entry = entry?;
+        let name = entry.file_name();
+        if let Some(seq) = name.to_str().and_then(segment_seq) {
+            out.push((seq, entry.path(), entry.metadata()?.len()));
+        }
+    }
+    out.sort_by_key(|(seq, _, _)| *seq);
+    Ok(out)
+}
+
+enum Cmd {
+    Append {
+        line: Vec<u8>,
+        reply: oneshot::Sender<std::io::Result<()>>,
+    },
+    Seal {
+        reply: oneshot::Sender<u64>,
+    },
+}
+
+#[derive(Debug, Clone)]
+pub struct SpoolConfig {
+    pub dir: PathBuf,
+    /// Soft bound on the bytes of all segment files; `record` waits above it.
+    pub max_bytes: u64,
+    /// Events after which the flusher is woken early.
+    pub flush_events: u64,
+}
+
+pub fn default_max_spool_bytes() -> u64 {
+    256 << 20
+}
+
+pub fn default_flush_events() -> u64 {
+    10_000
+}
+
+pub struct Spool {
+    dir: PathBuf,
+    tx: mpsc::Sender<Cmd>,
+    /// Bytes in segment files (written or queued, not yet deleted by a flush).
+    bytes: AtomicU64,
+    max_bytes: u64,
+    /// Events recorded since the last seal.
+    since_seal: AtomicU64,
+    flush_events: u64,
+    /// Signalled when a flush deleted segments.
+    freed: Notify,
+    /// Signalled when the flusher should run before its interval ends.
+    wake: Arc<Notify>,
+}
+
+impl Spool {
+    /// Opens (creating) the spool directory and starts the writer thread.
+    pub fn open(cfg: SpoolConfig) -> std::io::Result<Arc<Spool>> {
+        std::fs::create_dir_all(&cfg.dir)?;
+        let existing = list_segments(&cfg.dir)?;
+        let next_seq = existing
+            .last()
+            .map_or(1, |(seq, _, _)| seq + 1)
+            .max(read_watermark(&cfg.dir)?);
+        let bytes: u64 = existing.iter().map(|(_, _, len)| len).sum();
+        let (tx, rx) = mpsc::channel(QUEUE);
+        let dir = cfg.dir.clone();
+        std::thread::Builder::new()
+            .name("coffer-audit-spool".into())
+            .spawn(move || writer_loop(dir, next_seq, rx))?;
+        Ok(Arc::new(Spool {
+            dir: cfg.dir,
+            tx,
+            bytes: AtomicU64::new(bytes),
+            max_bytes: cfg.max_bytes,
+            since_seal: AtomicU64::new(0),
+            flush_events: cfg.flush_events.max(1),
+            freed: Notify::new(),
+            wake: Arc::new(Notify::new()),
+        }))
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// Signalled when the flusher should run now (event count or size bound reached).
+    pub fn wake(&self) -> Arc<Notify> {
+        self.wake.clone()
+    }
+
+    /// Closes the open segment; returns the boundary: every segment numbered below it
+    /// is complete.
+    pub async fn seal(&self) -> Result<u64> {
+        let (reply, rx) = oneshot::channel();
+        self.tx
+            .send(Cmd::Seal { reply })
+            .await
+            .map_err(|_| Error::internal("audit spool writer stopped"))?;
+        let boundary = rx
+            .await
+            .map_err(|_| Error::internal("audit spool writer stopped"))?;
+        self.since_seal.store(0, Ordering::SeqCst);
+        Ok(boundary)
+    }
+
+    /// A flush deleted `bytes` of segments.
+    pub fn released(&self, bytes: u64) {
+        // Saturating: sizes read by the flusher may include a torn tail never counted.
+        let _ = self
+            .bytes
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |b| {
+                Some(b.saturating_sub(bytes))
+            });
+        self.freed.notify_waiters();
+    }
+
+    async fn append(&self, line: Vec<u8>) -> Result<()> {
+        let len = line.len() as u64;
+        loop {
+            let freed = self.freed.notified();
+            let used = self.bytes.load(Ordering::SeqCst);
+            // An empty spool always accepts (a single huge line must not deadlock).
+            if used == 0 || used + len <= self.max_bytes {
+                break;
+            }
+            tracing::warn!(
+                used,
+                max = self.max_bytes,
+                "audit spool full; waiting for a flush"
+            );
+            self.wake.notify_one();
+            freed.await;
+        }
+        self.bytes.fetch_add(len, Ordering::SeqCst);
+        let (reply, rx) = oneshot::channel();
+        let stopped = || Error::internal("audit spool writer stopped");
+        let written = match self.tx.send(Cmd::Append { line, reply }).await {
+            Ok(()) => rx.await.map_err(|_| stopped()).and_then(|r| {
+                r.map_err(|e| Error::internal(format!("audit spool append failed: {e}")))
+            }),
+            Err(_) => Err(stopped()),
+        };
+        if let Err(e) = written {
+            // Not (completely) written: give the reservation back.
+            self.released(len);
+            return Err(e);
+        }
+        if self.since_seal.fetch_add(1, Ordering::SeqCst) + 1 >= self.flush_events {
+            self.wake.notify_one();
+        }
+        Ok(())
+    }
+}
+
+#[async_trait::async_trait]
+impl AuditSink for Spool {
+    async fn record(&self, record: AuditRecord) -> Result<()> {
+        let mut line = serde_json::to_vec(&record)
+            .map_err(|e| Error::internal(format!("serializing an audit event: {e}")))?;
+        line.push(b'\n');
+        self.append(line).await
+    }
+}
+
+/// The open segment of the writer thread.
+struct Open {
+    file: File,
+}
+
+fn writer_loop(dir: PathBuf, mut next_seq: u64, mut rx: mpsc::Receiver<Cmd>) {
+    let mut open: Option<Open> = None;
+    while let Some(first) = rx.blocking_recv() {
+        let mut appends: Vec<(Vec<u8>, oneshot::Sender<std::io::Result<()>>)> = Vec::new();
+        let mut seal: Option<oneshot::Sender<u64>> = None;
+        let mut next = Some(first);
+        // Collect a batch; a seal ends it, so appends queued after the seal go to the
+        // next segment.
+        while let Some(cmd) = next.take() {
+            match cmd {
+                Cmd::Append { line, reply } => appends.push((line, reply)),
+                Cmd::Seal { reply } => {
+                    seal = Some(reply);
+                    break;
+                }
+            }
+            if appends.len() >= MAX_BATCH {
+                break;
+            }
+            next = rx.try_recv().ok();
+        }
+        if !appends.is_empty() {
+            let res = write_batch(&dir, &mut open, &mut next_seq, &appends);
+            if res.is_err() {
+                // Abandon the segment: a torn line stays its last line.
+                open = None;
+            }
+            for (_, reply) in appends {
+                let _ = reply.send(match &res {
+                    Ok(()) => Ok(()),
+                    Err(e) => Err(std::io::Error::new(e.kind(), e.to_string())),
+                });
+            }
+        }
+        if let Some(reply) = seal {
+            open = None;
+            let _ = reply.send(next_seq);
+        }
+    }
+}
+
+fn write_batch(
+    dir: &Path,
+    open: &mut Option<Open>,
+    next_seq: &mut u64,
+    appends: &[(Vec<u8>, oneshot::Sender<std::io::Result<()>>)],
+) -> std::io::Result<()> {
+    if open.is_none() {
+        let path = dir.join(segment_name(*next_seq));
+        *next_seq += 1;
+        let file = OpenOptions::new()
+            .create_new(true)
+            .append(true)
+            .open(&path)?;
+        // The new directory entry must be durable before any line in it is acknowledged.
+        File::open(dir)?.sync_all()?;
+        *open = Some(Open { file });
+    }
+    let Some(o) = open.as_mut() else {
+        return Err(std::io::Error::other("no open segment"));
+    };
+    let total: usize = appends.iter().map(|(l, _)| l.len()).sum();
+    let mut buf = Vec::with_capacity(total);
+    for (line, _) in appends {
+        buf.extend_from_slice(line);
+    }
+    o.file.write_all(&buf)?;
+    o.file.sync_data()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use coffer_core::audit::{AuditResult, ControlPlaneEvent};
+
+    fn rec(i: usize) -> AuditRecord {
+        AuditRecord::ControlPlane {
+            org_id: "abc123".into(),
+            event: ControlPlaneEvent {
+                event_id: format!("e{i}"),
+                action: "cwobject:CreateAccessKey".into(),
+                principal: "coreweave/u".into(),
+                principal_role: "admin".into(),
+                timestamp: "2026-01-02T03:04:05.000Z".into(),
+                identifier: String::new(),
+                duration_seconds: 0.0,
+                org_id: "abc123".into(),
+                source_ip: String::new(),
+                request_id: String::new(),
+                result: AuditResult::Allowed,
+            },
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn appends_are_durable_and_sealed_segments_are_stable() {
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = SpoolConfig {
+            dir: dir.path().join("spool"),
+            max_bytes: default_max_spool_bytes(),
+            flush_events: 3,
+        };
+        let spool = Spool::open(cfg.clone()).unwrap();
+        let mut tasks = Vec::new();
+        for i in 0..50 {
+            let s = spool.clone();
+            tasks.push(tokio::spawn(async move { s.record(rec(i)).await }));
+        }
+        for t in tasks {
+            t.await.unwrap().unwrap();
+        }
+        let boundary = spool.seal().await.unwrap();
+        spool.record(rec(50)).await.unwrap();
+        let segs = list_segments(spool.dir()).unwrap();
+        let sealed: Vec<_> = segs.iter().filter(|(s, _, _)| *s < boundary).collect();
+        let lines: usize = sealed
+            .iter()
+            .map(|(_, p, _)| std::fs::read_to_string(p).unwrap().lines().count())
+            .sum();
+        assert_eq!(lines, 50, "every acknowledged append before the seal");
+        assert_eq!(
+            segs.len(),
+            sealed.len() + 1,
+            "the later append opened a new segment"
+        );
+        drop(spool);
+
+        // A restart starts after the last existing segment: nothing existing is reopened.
+        let again = Spool::open(cfg).unwrap();
+        let b2 = again.seal().await.unwrap();
+        assert!(segs.iter().all(|(s, _, _)| *s < b2));
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn a_full_spool_blocks_appends_until_a_flush_frees_space() {
+        let dir = tempfile::tempdir().unwrap();
+        let spool = Spool::open(SpoolConfig {
+            dir: dir.path().join("spool"),
+            max_bytes: 1,
+            flush_events: default_flush_events(),
+        })
+        .unwrap();
+        // An empty spool always accepts one event.
+        spool.record(rec(0)).await.unwrap();
+        let s = spool.clone();
+        let mut blocked = tokio::spawn(async move { s.record(rec(1)).await });
+        assert!(
+            tokio::time::timeout(std::time::Duration::from_millis(200), &mut blocked)
+                .await
+                .is_err(),
+            "the append waits while the spool is over its bound"
+        );
+        spool.released(u64::MAX);
+        blocked.await.unwrap().unwrap();
+    }
+}
