@@ -337,10 +337,10 @@ fn key_id() -> String {
 pub async fn access_keys(s: &dyn MetaStore) {
     let o = uniq();
     s.create_org(&org(&o)).await.unwrap();
-    // Ids in descending order, so creation order differs from id order.
-    let ids: Vec<String> = (0..5)
-        .map(|i| format!("CWZZ{}{:010}", &uniq()[..2], 9 - i).to_uppercase())
-        .collect();
+    // Ids in descending order, so creation order differs from id order. One random
+    // 12-char prefix per run: the suite runs several times on one database.
+    let run = uniq().to_uppercase();
+    let ids: Vec<String> = (0..5).map(|i| format!("CWZ{run}{}", 9 - i)).collect();
     let keys: Vec<AccessKey> = ids
         .iter()
         .enumerate()
