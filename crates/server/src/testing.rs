@@ -79,6 +79,61 @@ impl TestServer {
         }
     }
 
+    /// Starts a server on a fresh temporary data directory with `operator_token` as the
+    /// server-wide operator token.
+    pub async fn start_with_operator(operator_token: &str) -> TestServer {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let token_file = tmp.path().join("operator-token");
+        std::fs::write(&token_file, format!("{operator_token}\n")).expect("operator token file");
+        let mut cfg = Config::with_data_dir(tmp.path().join("data"));
+        cfg.operator_token_file = Some(token_file);
+        let mut s = Self::start_with(cfg).await;
+        s._tmp = Some(tmp);
+        s
+    }
+
+    /// With the operator token: a new org with an admin user, that admin's API token,
+    /// and an allow-all org policy. Returns (orgId, admin uid, admin token).
+    pub async fn org_with_allow_all_admin(
+        &self,
+        operator_token: &str,
+        org_name: &str,
+    ) -> (String, String, String) {
+        let post = |path: &'static str, token: String, body: Value| async move {
+            let (s, v) = self
+                .api(reqwest::Method::POST, path, Some(&token), Some(body))
+                .await;
+            assert_eq!(s, 200, "POST {path}: {v}");
+            v
+        };
+        let op = operator_token.to_string();
+        let v = post("/v1/iam/orgs", op.clone(), json!({"name": org_name})).await;
+        let org = v["org"]["orgId"].as_str().unwrap().to_string();
+        let v = post(
+            "/v1/iam/users",
+            op.clone(),
+            json!({"name": format!("{org_name}-admin"), "role": "admin", "orgId": org}),
+        )
+        .await;
+        let uid = v["user"]["uid"].as_str().unwrap().to_string();
+        let v = post(
+            "/v1/iam/tokens",
+            op,
+            json!({"uid": uid, "durationSeconds": 0, "description": org_name}),
+        )
+        .await;
+        let token = v["token"].as_str().unwrap().to_string();
+        post(
+            "/v1/cwobject/access-policy",
+            token.clone(),
+            json!({"policy": {"version": "v1alpha1", "name": "all", "statements": [
+                {"name": "all", "effect": "Allow", "actions": ["*"], "resources": ["*"],
+                 "principals": ["*"]}]}}),
+        )
+        .await;
+        (org, uid, token)
+    }
+
     /// Graceful stop; the data directory stays (if owned by the harness, until drop).
     pub async fn stop(&mut self) {
         if let Some(r) = self.running.take() {

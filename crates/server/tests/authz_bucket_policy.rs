@@ -10,7 +10,6 @@ mod s3_common;
 use aws_sdk_s3::Client;
 use aws_sdk_s3::primitives::ByteStream;
 use base64::Engine as _;
-use coffer_server::Config;
 use coffer_server::testing::s3_client_for;
 use md5::Digest as _;
 use reqwest::Method;
@@ -609,59 +608,12 @@ async fn malformed_policies_store_nothing() {
 
 #[tokio::test]
 async fn cross_org_access_needs_a_bucket_policy_grant() {
-    let tmp = tempfile::tempdir().unwrap();
-    let token_file = tmp.path().join("operator-token");
-    std::fs::write(&token_file, format!("{OPERATOR}\n")).unwrap();
-    let mut cfg = Config::with_data_dir(tmp.path().join("data"));
-    cfg.operator_token_file = Some(token_file);
-    let ts = TestServer::start_with(cfg).await;
+    let ts = TestServer::start_with_operator(OPERATOR).await;
     let (a, _) = ts.s3_client_with_allow_all().await;
     make_bucket(&a, "shared").await;
     put(&a, "shared", "doc", b"shared doc").await;
 
-    let (s, v) = ts
-        .api(
-            Method::POST,
-            "/v1/iam/orgs",
-            Some(OPERATOR),
-            Some(json!({"name": "b"})),
-        )
-        .await;
-    assert_eq!(s, 200, "{v}");
-    let org_b = v["org"]["orgId"].as_str().unwrap().to_string();
-    let (s, v) = ts
-        .api(
-            Method::POST,
-            "/v1/iam/users",
-            Some(OPERATOR),
-            Some(json!({"name": "bob", "role": "admin", "orgId": org_b})),
-        )
-        .await;
-    assert_eq!(s, 200, "{v}");
-    let bob = v["user"]["uid"].as_str().unwrap().to_string();
-    let (s, v) = ts
-        .api(
-            Method::POST,
-            "/v1/iam/tokens",
-            Some(OPERATOR),
-            Some(json!({"uid": bob, "durationSeconds": 0, "description": "b"})),
-        )
-        .await;
-    assert_eq!(s, 200, "{v}");
-    let bob_token = v["token"].as_str().unwrap().to_string();
-    let (s, v) = ts
-        .api(
-            Method::POST,
-            "/v1/cwobject/access-policy",
-            Some(&bob_token),
-            Some(
-                json!({"policy": {"version": "v1alpha1", "name": "all", "statements": [
-                {"name": "all", "effect": "Allow", "actions": ["*"], "resources": ["*"],
-                 "principals": ["*"]}]}}),
-            ),
-        )
-        .await;
-    assert_eq!(s, 200, "{v}");
+    let (org_b, _, bob_token) = ts.org_with_allow_all_admin(OPERATOR, "b").await;
     let b = s3_client_for(&ts.s3_endpoint, &ts.create_key(&bob_token).await);
 
     // No bucket policy: B's own allow-all is not enough.

@@ -8,7 +8,6 @@ mod s3_common;
 
 use aws_sdk_s3::Client;
 use aws_sdk_s3::primitives::ByteStream;
-use coffer_server::Config;
 use coffer_server::testing::s3_client_for;
 use reqwest::Method;
 use s3_common::*;
@@ -75,12 +74,7 @@ async fn denied_get(c: &Client, bucket: &str, key: &str) {
 
 #[tokio::test]
 async fn decisions_name_the_bucket_org_and_default_layers() {
-    let tmp = tempfile::tempdir().unwrap();
-    let token_file = tmp.path().join("operator-token");
-    std::fs::write(&token_file, format!("{OPERATOR}\n")).unwrap();
-    let mut cfg = Config::with_data_dir(tmp.path().join("data"));
-    cfg.operator_token_file = Some(token_file);
-    let ts = TestServer::start_with(cfg).await;
+    let ts = TestServer::start_with_operator(OPERATOR).await;
     let admin_tok = ts.admin_token.clone();
     let me = format!("coreweave/{}", ts.admin_uid);
 

@@ -8,7 +8,6 @@ mod s3_common;
 use aws_sdk_s3::presigning::PresigningConfig;
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::{Delete, ObjectIdentifier};
-use coffer_server::Config;
 use coffer_server::testing::s3_client_for;
 use reqwest::Method;
 use s3_common::*;
@@ -476,60 +475,13 @@ const OPERATOR: &str = "operator-token-for-the-s3-tests";
 
 #[tokio::test]
 async fn other_orgs_buckets_are_out_of_reach() {
-    let tmp = tempfile::tempdir().unwrap();
-    let token_file = tmp.path().join("operator-token");
-    std::fs::write(&token_file, format!("{OPERATOR}\n")).unwrap();
-    let mut cfg = Config::with_data_dir(tmp.path().join("data"));
-    cfg.operator_token_file = Some(token_file);
-    let ts = TestServer::start_with(cfg).await;
+    let ts = TestServer::start_with_operator(OPERATOR).await;
     let (a, _) = ts.s3_client_with_allow_all().await;
     make_bucket(&a, "org-a-bucket").await;
     put(&a, "org-a-bucket", "k", b"a's data").await;
 
     // Org B with an admin, a token, an allow-all policy and a key.
-    let (s, v) = ts
-        .api(
-            Method::POST,
-            "/v1/iam/orgs",
-            Some(OPERATOR),
-            Some(json!({"name": "b"})),
-        )
-        .await;
-    assert_eq!(s, 200, "{v}");
-    let org_b = v["org"]["orgId"].as_str().unwrap().to_string();
-    let (s, v) = ts
-        .api(
-            Method::POST,
-            "/v1/iam/users",
-            Some(OPERATOR),
-            Some(json!({"name": "bob", "role": "admin", "orgId": org_b})),
-        )
-        .await;
-    assert_eq!(s, 200, "{v}");
-    let bob = v["user"]["uid"].as_str().unwrap().to_string();
-    let (s, v) = ts
-        .api(
-            Method::POST,
-            "/v1/iam/tokens",
-            Some(OPERATOR),
-            Some(json!({"uid": bob, "durationSeconds": 0, "description": "b"})),
-        )
-        .await;
-    assert_eq!(s, 200, "{v}");
-    let bob_token = v["token"].as_str().unwrap().to_string();
-    let (s, v) = ts
-        .api(
-            Method::POST,
-            "/v1/cwobject/access-policy",
-            Some(&bob_token),
-            Some(
-                json!({"policy": {"version": "v1alpha1", "name": "all", "statements": [
-                {"name": "all", "effect": "Allow", "actions": ["*"], "resources": ["*"],
-                 "principals": ["*"]}]}}),
-            ),
-        )
-        .await;
-    assert_eq!(s, 200, "{v}");
+    let (_, _, bob_token) = ts.org_with_allow_all_admin(OPERATOR, "b").await;
     let b = s3_client_for(&ts.s3_endpoint, &ts.create_key(&bob_token).await);
 
     assert_s3_err(
