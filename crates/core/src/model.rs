@@ -178,6 +178,37 @@ pub struct Bucket {
     pub settings: BucketSettings,
     /// Bucket policy document (AWS JSON), if any.
     pub policy: Option<String>,
+    /// CORS configuration and bucket tags (S3 subresources). Absent in records written
+    /// before they existed.
+    #[serde(default)]
+    pub subresources: BucketSubresources,
+}
+
+/// S3 bucket subresources kept in the bucket record. Validated by the S3 gateway before
+/// they are stored.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BucketSubresources {
+    /// `None`: no CORS configuration (`NoSuchCORSConfiguration`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cors: Option<Vec<CorsRule>>,
+    /// `None`: no tag set (`NoSuchTagSet`); an empty tag set is never stored.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tags: Option<BTreeMap<String, String>>,
+}
+
+/// One CORS rule as S3's `CORSRule`. Methods are upper case (GET, PUT, POST, DELETE, HEAD).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CorsRule {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
+    pub allowed_origins: Vec<String>,
+    pub allowed_methods: Vec<String>,
+    #[serde(default)]
+    pub allowed_headers: Vec<String>,
+    #[serde(default)]
+    pub expose_headers: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_age_seconds: Option<i32>,
 }
 
 /// Exact usage of a bucket: completed objects only.

@@ -203,6 +203,7 @@ impl H {
                 created: self.clock.now(),
                 settings: BucketSettings::default(),
                 policy: None,
+                subresources: Default::default(),
             })
             .await
             .unwrap();

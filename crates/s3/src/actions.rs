@@ -67,6 +67,8 @@ pub const S3_GET_OBJECT: &str = "s3:GetObject";
 pub const S3_PUT_OBJECT: &str = "s3:PutObject";
 pub const S3_DELETE_OBJECT: &str = "s3:DeleteObject";
 pub const S3_LIST_BUCKET: &str = "s3:ListBucket";
+/// Also checked by PutObject/CopyObject when the request sets tags (`x-amz-tagging`).
+pub const S3_PUT_OBJECT_TAGGING: &str = "s3:PutObjectTagging";
 
 /// The table. Order is irrelevant; lookups are by name.
 pub const OPERATIONS: &[OpRule] = &[
@@ -139,6 +141,19 @@ pub const OPERATIONS: &[OpRule] = &[
         "ListParts",
         &[c("s3:ListMultipartUploadParts", Res::Object)],
     ),
+    // Tagging. S3 has no separate action for deleting bucket tags.
+    rule("PutObjectTagging", &[c(S3_PUT_OBJECT_TAGGING, Res::Object)]),
+    rule("GetObjectTagging", &[c("s3:GetObjectTagging", Res::Object)]),
+    rule(
+        "DeleteObjectTagging",
+        &[c("s3:DeleteObjectTagging", Res::Object)],
+    ),
+    rule("PutBucketTagging", &[c("s3:PutBucketTagging", Res::Bucket)]),
+    rule("GetBucketTagging", &[c("s3:GetBucketTagging", Res::Bucket)]),
+    rule(
+        "DeleteBucketTagging",
+        &[c("s3:PutBucketTagging", Res::Bucket)],
+    ),
 ];
 
 /// The rule for an s3s operation name; `None` = not implemented here.
@@ -177,6 +192,12 @@ mod tests {
         "CompleteMultipartUpload",
         "AbortMultipartUpload",
         "ListParts",
+        "PutObjectTagging",
+        "GetObjectTagging",
+        "DeleteObjectTagging",
+        "PutBucketTagging",
+        "GetBucketTagging",
+        "DeleteBucketTagging",
     ];
 
     #[test]
@@ -289,6 +310,16 @@ mod tests {
         }
         assert_eq!(actions("PutObject"), [("s3:PutObject", Res::Object)]);
         assert_eq!(actions("DeleteObject"), [("s3:DeleteObject", Res::Object)]);
+        for (op, action, res) in [
+            ("PutObjectTagging", "s3:PutObjectTagging", Res::Object),
+            ("GetObjectTagging", "s3:GetObjectTagging", Res::Object),
+            ("DeleteObjectTagging", "s3:DeleteObjectTagging", Res::Object),
+            ("PutBucketTagging", "s3:PutBucketTagging", Res::Bucket),
+            ("GetBucketTagging", "s3:GetBucketTagging", Res::Bucket),
+            ("DeleteBucketTagging", "s3:PutBucketTagging", Res::Bucket),
+        ] {
+            assert_eq!(actions(op), [(action, res)], "{op}");
+        }
         let del = rule_for("DeleteObjects").unwrap();
         assert!(del.checks.is_empty());
         assert_eq!(del.per_key, Some("s3:DeleteObject"));

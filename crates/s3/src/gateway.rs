@@ -43,8 +43,8 @@ const MAX_BUCKETS_PAGE: i32 = 10_000;
 const MAX_PART_NUMBER: i32 = 10_000;
 
 pub struct Gateway {
-    objects: Arc<ObjectService>,
-    authz: Arc<Authorizer>,
+    pub(crate) objects: Arc<ObjectService>,
+    pub(crate) authz: Arc<Authorizer>,
 }
 
 impl Gateway {
@@ -56,7 +56,7 @@ impl Gateway {
 // ---------------------------------------------------------------------------------
 // Small helpers
 
-fn ok<T>(output: T, caller: &Caller) -> S3Response<T> {
+pub(crate) fn ok<T>(output: T, caller: &Caller) -> S3Response<T> {
     let mut r = S3Response::new(output);
     if let Ok(v) = HeaderValue::from_str(caller.request_id()) {
         r.headers.insert(REQUEST_ID_HEADER, v);
@@ -144,7 +144,7 @@ fn non_empty(s: Option<String>) -> Option<String> {
 fn tags(header: Option<&str>, rid: &str) -> S3Result<BTreeMap<String, String>> {
     match header {
         None => Ok(BTreeMap::new()),
-        Some(h) => parse_tagging(h).map_err(|m| s3(S3ErrorCode::InvalidTag, m, rid)),
+        Some(h) => parse_tagging(h).map_err(|e| e.into_s3(rid)),
     }
 }
 
@@ -164,6 +164,11 @@ fn write_condition(
         (Some(_), Some(_)) => Err(s3(
             S3ErrorCode::NotImplemented,
             "If-Match and If-None-Match cannot be combined on a write",
+            rid,
+        )),
+        // Writes know only "must not exist"; an ETag list here is a malformed request.
+        (None, Some(ETagCondition::ETag(_))) => Err(invalid(
+            "If-None-Match on a write accepts only the value *",
             rid,
         )),
         _ => Err(s3(
@@ -1108,6 +1113,7 @@ impl S3 for Gateway {
         }
         let cond = write_condition(input.if_match.as_ref(), input.if_none_match.as_ref(), rid)?;
         let tags = tags(input.tagging.as_deref(), rid)?;
+        self.check_write_tags(caller, &input.bucket, &input.key, &tags)?;
         let checksum = checksum_input(
             &req.headers,
             input.checksum_algorithm.as_ref(),
@@ -1469,7 +1475,9 @@ impl S3 for Gateway {
             core::MetadataDirective::Copy
         };
         let tags = if replace_tags {
-            Some(tags(input.tagging.as_deref(), rid)?)
+            let t = tags(input.tagging.as_deref(), rid)?;
+            self.check_write_tags(caller, &input.bucket, &input.key, &t)?;
+            Some(t)
         } else {
             None
         };
@@ -1544,6 +1552,7 @@ impl S3 for Gateway {
         }
         .check(rid)?;
         let tags = tags(input.tagging.as_deref(), rid)?;
+        self.check_write_tags(caller, &input.bucket, &input.key, &tags)?;
         let checksum_algorithm = match &input.checksum_algorithm {
             Some(a) => Some(core_alg(a, rid)?),
             None => None,
@@ -1886,6 +1895,50 @@ impl S3 for Gateway {
             },
             caller,
         ))
+    }
+
+    // ----- subresources and extensions: handlers live in their own modules ---------
+
+    async fn put_object_tagging(
+        &self,
+        req: S3Request<PutObjectTaggingInput>,
+    ) -> S3Result<S3Response<PutObjectTaggingOutput>> {
+        self.do_put_object_tagging(req).await
+    }
+
+    async fn get_object_tagging(
+        &self,
+        req: S3Request<GetObjectTaggingInput>,
+    ) -> S3Result<S3Response<GetObjectTaggingOutput>> {
+        self.do_get_object_tagging(req).await
+    }
+
+    async fn delete_object_tagging(
+        &self,
+        req: S3Request<DeleteObjectTaggingInput>,
+    ) -> S3Result<S3Response<DeleteObjectTaggingOutput>> {
+        self.do_delete_object_tagging(req).await
+    }
+
+    async fn put_bucket_tagging(
+        &self,
+        req: S3Request<PutBucketTaggingInput>,
+    ) -> S3Result<S3Response<PutBucketTaggingOutput>> {
+        self.do_put_bucket_tagging(req).await
+    }
+
+    async fn get_bucket_tagging(
+        &self,
+        req: S3Request<GetBucketTaggingInput>,
+    ) -> S3Result<S3Response<GetBucketTaggingOutput>> {
+        self.do_get_bucket_tagging(req).await
+    }
+
+    async fn delete_bucket_tagging(
+        &self,
+        req: S3Request<DeleteBucketTaggingInput>,
+    ) -> S3Result<S3Response<DeleteBucketTaggingOutput>> {
+        self.do_delete_bucket_tagging(req).await
     }
 }
 

@@ -17,6 +17,7 @@ fn bucket(name: &str) -> Bucket {
         created: OffsetDateTime::now_utc(),
         settings: BucketSettings::default(),
         policy: None,
+        subresources: Default::default(),
     }
 }
 

@@ -326,6 +326,7 @@ impl PolicySet {
                     created,
                     settings: BucketSettings::default(),
                     policy,
+                    subresources: Default::default(),
                 }
             })
             .collect();
