@@ -154,6 +154,11 @@ pub const OPERATIONS: &[OpRule] = &[
         "DeleteBucketTagging",
         &[c("s3:PutBucketTagging", Res::Bucket)],
     ),
+    // CORS configuration (preflights are never authenticated: `cors`). S3 has no
+    // separate action for deleting it.
+    rule("PutBucketCors", &[c("s3:PutBucketCORS", Res::Bucket)]),
+    rule("GetBucketCors", &[c("s3:GetBucketCORS", Res::Bucket)]),
+    rule("DeleteBucketCors", &[c("s3:PutBucketCORS", Res::Bucket)]),
 ];
 
 /// The rule for an s3s operation name; `None` = not implemented here.
@@ -198,6 +203,9 @@ mod tests {
         "PutBucketTagging",
         "GetBucketTagging",
         "DeleteBucketTagging",
+        "PutBucketCors",
+        "GetBucketCors",
+        "DeleteBucketCors",
     ];
 
     #[test]
@@ -317,6 +325,9 @@ mod tests {
             ("PutBucketTagging", "s3:PutBucketTagging", Res::Bucket),
             ("GetBucketTagging", "s3:GetBucketTagging", Res::Bucket),
             ("DeleteBucketTagging", "s3:PutBucketTagging", Res::Bucket),
+            ("PutBucketCors", "s3:PutBucketCORS", Res::Bucket),
+            ("GetBucketCors", "s3:GetBucketCORS", Res::Bucket),
+            ("DeleteBucketCors", "s3:PutBucketCORS", Res::Bucket),
         ] {
             assert_eq!(actions(op), [(action, res)], "{op}");
         }

@@ -12,9 +12,14 @@
 //!    gateway never sees;
 //! 4. records the data-plane audit event of a request on a logged bucket
 //!    ([`crate::audit`]) before the response is returned; a request whose event cannot
-//!    be recorded is answered `InternalError` instead.
+//!    be recorded is answered `InternalError` instead;
+//! 5. with CORS enabled ([`S3HttpService::with_cors`]): answers `OPTIONS` preflights
+//!    itself, unauthenticated (s3s does not route them), and adds `Access-Control-*`
+//!    headers to every response — errors included — whose request's `Origin` and method
+//!    a bucket's CORS rule allows ([`crate::cors`]).
 
 use crate::audit::{Exchange, S3AuditSlot};
+use crate::cors::{CorsResponder, Preflight};
 use crate::errors::REQUEST_ID_HEADER;
 use crate::gates::precheck;
 use crate::reqid::RequestId;
@@ -35,6 +40,8 @@ pub struct S3HttpService {
     normalizer: Arc<RegionNormalizer>,
     /// `None`: no data-plane audit events (services built without a server).
     audit: Option<Arc<AuditService>>,
+    /// `None`: no CORS handling (preflights go to s3s, which refuses them).
+    cors: Option<Arc<CorsResponder>>,
 }
 
 impl std::fmt::Debug for S3HttpService {
@@ -56,7 +63,15 @@ impl S3HttpService {
             inner,
             normalizer: Arc::new(normalizer),
             audit,
+            cors: None,
         }
+    }
+
+    /// Answers CORS preflights and adds `Access-Control-*` headers to responses of
+    /// requests whose `Origin` a bucket's CORS rules allow.
+    pub fn with_cors(mut self, cors: CorsResponder) -> Self {
+        self.cors = Some(Arc::new(cors));
+        self
     }
 
     /// The wrapped service (without the wrapper's guarantees).
@@ -68,7 +83,50 @@ impl S3HttpService {
     ///
     /// # Errors
     /// Only when s3s fails to produce a response at all (connection-level failure).
-    pub async fn call(&self, mut req: HttpRequest) -> Result<HttpResponse, HttpError> {
+    pub async fn call(&self, req: HttpRequest) -> Result<HttpResponse, HttpError> {
+        let Some(cors) = &self.cors else {
+            return self.call_inner(req).await;
+        };
+        if req.method() == http::Method::OPTIONS {
+            return self.preflight(cors, req).await;
+        }
+        let matched = if req.headers().contains_key("origin") {
+            cors.actual(req.headers(), req.method().as_str(), req.uri().path())
+                .await
+        } else {
+            None
+        };
+        let mut resp = self.call_inner(req).await?;
+        if let Some((rule, origin)) = matched {
+            crate::cors::apply_actual(resp.headers_mut(), &rule, &origin);
+        }
+        Ok(resp)
+    }
+
+    /// A CORS preflight: no authentication, no handler; 200 with the allowed
+    /// `Access-Control-*` headers or 403 `CORSResponse`.
+    async fn preflight(
+        &self,
+        cors: &CorsResponder,
+        mut req: HttpRequest,
+    ) -> Result<HttpResponse, HttpError> {
+        let rid = RequestId::of(req.extensions_mut());
+        let path = req.uri().path().to_string();
+        let mut resp = match cors.preflight(req.headers(), &path).await {
+            Preflight::Allowed(h) => {
+                let mut r = HttpResponse::new(Body::empty());
+                *r.headers_mut() = h;
+                r
+            }
+            Preflight::Denied(e) => e
+                .to_http_response()
+                .map_err(|e| HttpError::new(Box::new(e)))?,
+        };
+        finish(&mut resp, &rid, &path);
+        Ok(resp)
+    }
+
+    async fn call_inner(&self, mut req: HttpRequest) -> Result<HttpResponse, HttpError> {
         let rid = RequestId::of(req.extensions_mut());
         let path = req.uri().path().to_string();
         if let Err(r) = precheck(req.uri().query(), req.headers()) {

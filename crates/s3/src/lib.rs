@@ -21,6 +21,7 @@ pub mod access;
 pub mod actions;
 pub mod audit;
 pub mod body;
+pub mod cors;
 pub mod errors;
 pub mod gates;
 pub mod gateway;
@@ -66,7 +67,8 @@ pub struct S3Deps {
 pub fn build_service(deps: S3Deps) -> S3HttpService {
     let normalizer = resign::RegionNormalizer::new(deps.identity.clone());
     let audit = deps.audit.clone();
-    S3HttpService::new(build_s3s_service(deps), normalizer, Some(audit))
+    let cors = cors::CorsResponder::new(deps.objects.clone(), deps.domain.clone());
+    S3HttpService::new(build_s3s_service(deps), normalizer, Some(audit)).with_cors(cors)
 }
 
 /// The bare s3s service (no wrapper). Served like this, the gates still run in the
