@@ -159,6 +159,14 @@ pub const OPERATIONS: &[OpRule] = &[
     rule("PutBucketCors", &[c("s3:PutBucketCORS", Res::Bucket)]),
     rule("GetBucketCors", &[c("s3:GetBucketCORS", Res::Bucket)]),
     rule("DeleteBucketCors", &[c("s3:PutBucketCORS", Res::Bucket)]),
+    // S3 requires both for an unversioned bucket.
+    rule(
+        "GetObjectAttributes",
+        &[
+            c(S3_GET_OBJECT, Res::Object),
+            c("s3:GetObjectAttributes", Res::Object),
+        ],
+    ),
 ];
 
 /// The rule for an s3s operation name; `None` = not implemented here.
@@ -206,6 +214,7 @@ mod tests {
         "PutBucketCors",
         "GetBucketCors",
         "DeleteBucketCors",
+        "GetObjectAttributes",
     ];
 
     #[test]
@@ -318,6 +327,13 @@ mod tests {
         }
         assert_eq!(actions("PutObject"), [("s3:PutObject", Res::Object)]);
         assert_eq!(actions("DeleteObject"), [("s3:DeleteObject", Res::Object)]);
+        assert_eq!(
+            actions("GetObjectAttributes"),
+            [
+                ("s3:GetObject", Res::Object),
+                ("s3:GetObjectAttributes", Res::Object)
+            ]
+        );
         for (op, action, res) in [
             ("PutObjectTagging", "s3:PutObjectTagging", Res::Object),
             ("GetObjectTagging", "s3:GetObjectTagging", Res::Object),

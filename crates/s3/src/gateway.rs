@@ -1961,6 +1961,13 @@ impl S3 for Gateway {
     ) -> S3Result<S3Response<DeleteBucketCorsOutput>> {
         self.do_delete_bucket_cors(req).await
     }
+
+    async fn get_object_attributes(
+        &self,
+        req: S3Request<GetObjectAttributesInput>,
+    ) -> S3Result<S3Response<GetObjectAttributesOutput>> {
+        self.do_get_object_attributes(req).await
+    }
 }
 
 #[cfg(test)]

@@ -19,6 +19,7 @@
 
 pub mod access;
 pub mod actions;
+pub mod attributes;
 pub mod audit;
 pub mod body;
 pub mod cors;
