@@ -108,6 +108,12 @@ pub const OPERATIONS: &[OpRule] = &[
     ),
     // Objects.
     rule("PutObject", &[c(S3_PUT_OBJECT, Res::Object)]),
+    // Browser form upload: the key is in the body, so `s3:PutObject` on `bucket/key` is
+    // checked by the handler (`post_object`) once the form is parsed.
+    OpRule {
+        per_key: Some(S3_PUT_OBJECT),
+        ..rule("PostObject", &[])
+    },
     rule("GetObject", &[c(S3_GET_OBJECT, Res::Object)]),
     rule("HeadObject", &[c(S3_GET_OBJECT, Res::Object)]),
     rule("DeleteObject", &[c(S3_DELETE_OBJECT, Res::Object)]),
@@ -194,6 +200,7 @@ mod tests {
         "ListObjectsV2",
         "ListMultipartUploads",
         "PutObject",
+        "PostObject",
         "GetObject",
         "HeadObject",
         "DeleteObject",
@@ -365,7 +372,6 @@ mod tests {
         for op in [
             "PutBucketAcl",
             "GetObjectAcl",
-            "PostObject",
             "SelectObjectContent",
             "",
             "getobject",

@@ -1088,7 +1088,12 @@ impl S3 for Gateway {
     ) -> S3Result<S3Response<PutObjectOutput>> {
         let caller = caller_of(&req.extensions)?;
         let rid = caller.request_id();
-        let input = req.input;
+        let mut input = req.input;
+        if req.method == http::Method::POST {
+            let sigv2 = req.credentials.is_some() && req.region.is_none();
+            let file = req.extensions.get::<crate::post_object::PostFileName>();
+            self.post_object_prelude(caller, sigv2, file, &mut input)?;
+        }
         Unsupported {
             acl: input.acl.as_ref(),
             grants: input.grant_full_control.is_some()

@@ -139,8 +139,19 @@ impl S3HttpService {
             return Ok(resp);
         }
         let Some(audit) = &self.audit else {
+            let form = crate::post_object::is_form_post(&req);
+            if form && let Err(e) = crate::post_object::prepare(&mut req).await {
+                let mut resp = e
+                    .to_http_response()
+                    .map_err(|e| HttpError::new(Box::new(e)))?;
+                finish(&mut resp, &rid, &path);
+                return Ok(resp);
+            }
             self.normalizer.apply(&mut req).await;
             let mut resp = self.inner.call(req).await?;
+            if form {
+                crate::post_object::rewrite_error(&mut resp);
+            }
             finish(&mut resp, &rid, &path);
             return Ok(resp);
         };
@@ -160,8 +171,19 @@ impl S3HttpService {
         let bytes_received = header_u64(req.headers(), "x-amz-decoded-content-length")
             .or_else(|| header_u64(req.headers(), "content-length"))
             .unwrap_or(0);
+        let form = crate::post_object::is_form_post(&req);
+        if form && let Err(e) = crate::post_object::prepare(&mut req).await {
+            let mut resp = e
+                .to_http_response()
+                .map_err(|e| HttpError::new(Box::new(e)))?;
+            finish(&mut resp, &rid, &path);
+            return Ok(resp);
+        }
         self.normalizer.apply(&mut req).await;
         let mut resp = self.inner.call(req).await?;
+        if form {
+            crate::post_object::rewrite_error(&mut resp);
+        }
         finish(&mut resp, &rid, &path);
         let bytes_sent = header_u64(resp.headers(), "content-length")
             .or_else(|| resp.body().bytes().map(|b| b.len() as u64))

@@ -28,6 +28,7 @@ pub mod gates;
 pub mod gateway;
 pub mod host;
 pub mod http_service;
+pub mod post_object;
 pub mod reqid;
 pub mod resign;
 pub mod tagging;
@@ -91,6 +92,12 @@ pub fn build_s3s_service(deps: S3Deps) -> s3s::service::S3Service {
         identity.meta().clone(),
     ));
     let mut b = s3s::service::S3ServiceBuilder::new(gateway::Gateway::new(objects, authz.clone()));
+    let mut config = s3s::config::S3Config::default();
+    // s3s buffers a form upload's file in memory: keep it bounded.
+    config.post_object_max_file_size = post_object::MAX_POST_FILE;
+    b.set_config(Arc::new(s3s::config::StaticConfigProvider::new(Arc::new(
+        config,
+    ))));
     b.set_auth(access::Authenticator::new(identity.clone()));
     b.set_access(access::AccessControl::new(identity, authz));
     if let Some(d) = domain.as_deref().map(str::trim).filter(|d| !d.is_empty()) {
