@@ -83,7 +83,7 @@ pub async fn prepare(req: &mut HttpRequest) -> Result<(), S3Error> {
         .store_all_limited(MAX_POST_BODY)
         .await
         .map_err(|e| {
-            if e.to_string().to_ascii_lowercase().contains("length limit") {
+            if e.to_string().to_ascii_lowercase().contains("limit") {
                 too_large()
             } else {
                 S3Error::with_message(
