@@ -109,6 +109,8 @@ pub fn router(config: ConsoleConfig) -> Router {
             &format!("{PREFIX}/{{file}}"),
             get(|Path(file): Path<String>| async move { asset(&file) }),
         )
+        // Anything else under the prefix (nested paths, other methods): the same 404.
+        .fallback(|| async { asset("") })
 }
 
 fn asset(name: &str) -> Response {
