@@ -108,6 +108,25 @@ test('the console works end to end for an admin, and a member sees "not allowed"
     assert.ok(!stored.includes(TOKEN), 'token not in localStorage');
   });
 
+  await t.test('the browser enforces the CSP: injected inline script does not run', async () => {
+    const before = problems.length;
+    const ran = await page.evaluate(async () => {
+      const s = document.createElement('script');
+      s.textContent = 'window.__inlineRan = true';
+      document.body.appendChild(s);
+      const d = document.createElement('div');
+      d.setAttribute('onclick', 'window.__inlineRan = true');
+      document.body.appendChild(d);
+      d.click();
+      await new Promise((r) => setTimeout(r, 100));
+      return window.__inlineRan === true;
+    });
+    assert.equal(ran, false);
+    await page.waitForTimeout(200);
+    assert.ok(problems.length > before, 'the CSP violation was reported');
+    problems.splice(before);
+  });
+
   await t.test('org settings: enable control-plane audit logging', async () => {
     await go(page, '#/org');
     const box = page.getByTestId('controlPlaneAuditLoggingEnabled');
