@@ -109,8 +109,15 @@ pub fn router(config: ConsoleConfig) -> Router {
             &format!("{PREFIX}/{{file}}"),
             get(|Path(file): Path<String>| async move { asset(&file) }),
         )
-        // Anything else under the prefix (nested paths, other methods): the same 404.
+        // Anything else under the prefix (nested paths): the same 404.
         .fallback(|| async { asset("") })
+        // Responses axum produces itself (405) carry the headers too.
+        .layer(axum::middleware::map_response(
+            |mut r: Response| async move {
+                secure_headers(r.headers_mut());
+                r
+            },
+        ))
 }
 
 fn asset(name: &str) -> Response {

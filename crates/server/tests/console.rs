@@ -96,6 +96,7 @@ async fn assets_are_served_with_csp_and_content_types() {
         .await
         .unwrap();
     assert_eq!(r.status(), 405, "assets are read-only");
+    assert!(header(&r, "content-security-policy").starts_with(CSP));
 
     // Static assets need no credentials, and the API next to them still does.
     let r = get(&ts, "/v1/cwobject/access-key").await;
