@@ -190,7 +190,6 @@ pub async fn start(cfg: Config) -> anyhow::Result<Running> {
         audit,
         operator_token_hash,
     });
-    let api_service = hyper_util::service::TowerToHyperService::new(router);
 
     let s3_listener = TcpListener::bind(cfg.s3_listen)
         .await
@@ -201,6 +200,18 @@ pub async fn start(cfg: Config) -> anyhow::Result<Running> {
     let s3_addr = s3_listener.local_addr()?;
     let api_addr = api_listener.local_addr()?;
     let scheme = if tls.is_some() { "https" } else { "http" };
+    // The web console (and its same-origin S3 mount) on the management listener.
+    let console = coffer_mgmt::console::router(coffer_mgmt::console::ConsoleConfig {
+        // A wildcard bind address says nothing about how clients reach the listener.
+        s3_endpoint: (!s3_addr.ip().is_unspecified()).then(|| format!("{scheme}://{s3_addr}")),
+        region: cfg
+            .zones
+            .first()
+            .cloned()
+            .unwrap_or_else(|| "us-east-1".into()),
+        s3_mount: coffer_mgmt::console::S3_MOUNT,
+    });
+    let api_service = crate::console::ApiService::new(router, console, s3_service.clone());
     tracing::info!("S3 endpoint listening on {scheme}://{s3_addr}");
     tracing::info!("management API listening on {scheme}://{api_addr}");
 
