@@ -81,3 +81,63 @@ fn independent_signers_verify_and_bad_ones_are_refused() {
         }
     }
 }
+
+/// Structural limits and profile rules on a valid fixture, at the verifier level.
+#[test]
+fn structural_rules() {
+    let dir = &sets()[0];
+    let m: Value =
+        serde_json::from_slice(&std::fs::read(dir.join("manifest.json")).unwrap()).unwrap();
+    let cfg = config(dir, &m, &["rsa"]);
+    let now = at(&m, "issueInstant");
+    let xml = std::fs::read_to_string(dir.join("xmlsec-rsa-response-prefixed.xml")).unwrap();
+    let err = |x: &str| saml::verify(x, &cfg, now).unwrap_err().to_string();
+    saml::verify(&xml, &cfg, now).unwrap();
+
+    // Nesting and size limits, before any signature work.
+    let deep = format!("{}{}", "<a>".repeat(100), "</a>".repeat(100));
+    assert!(err(&deep).contains("nested deeper than"), "{}", err(&deep));
+    let wide = format!("<a>{}</a>", "<b/>".repeat(30_000));
+    assert!(err(&wide).contains("more than"), "{}", err(&wide));
+    // Encrypted assertions are refused explicitly.
+    let enc = xml.replacen(
+        "<saml2p:Status>",
+        "<saml2:EncryptedAssertion/><saml2p:Status>",
+        1,
+    );
+    assert!(err(&enc).contains("encrypted"), "{}", err(&enc));
+    // A signature anywhere else (here: inside Status) is refused.
+    let stray = xml.replacen(
+        "</saml2p:Status>",
+        "<ds:Signature xmlns:ds=\"http://www.w3.org/2000/09/xmldsig#\"/></saml2p:Status>",
+        1,
+    );
+    assert!(err(&stray).contains("only be a child"), "{}", err(&stray));
+    // Canonicalization with comments is not part of the profile.
+    let wc = xml.replace(
+        "xml-exc-c14n#\"/><SignatureMethod",
+        "xml-exc-c14n#WithComments\"/><SignatureMethod",
+    );
+    assert_ne!(wc, xml);
+    assert!(err(&wc).contains("with comments"), "{}", err(&wc));
+    // An inactive config verifies nothing.
+    let mut off = cfg.clone();
+    off.active = false;
+    assert!(saml::verify(&xml, &off, now).is_err());
+    // Base64: whitespace is tolerated, other junk is not; the size limit comes first.
+    use base64::Engine;
+    let b = base64::engine::general_purpose::STANDARD.encode(&xml);
+    let wrapped: String = b
+        .chars()
+        .enumerate()
+        .flat_map(|(i, c)| (i % 76 == 75).then_some('\n').into_iter().chain([c]))
+        .collect();
+    assert_eq!(saml::decode_response(&wrapped).unwrap(), xml);
+    assert!(saml::decode_response("%%%").is_err());
+    assert!(
+        saml::decode_response(&"A".repeat(saml::MAX_SAML_RESPONSE_B64_LEN + 1))
+            .unwrap_err()
+            .to_string()
+            .contains("larger than")
+    );
+}
