@@ -6,8 +6,10 @@ tests (crates/server/tests/saml_federation.rs).
     scripts/saml-fixtures.py OUT_DIR [--validity-days N]
 
 Writes into OUT_DIR, with fresh keys every run (openssl):
-  keys/<key>.key.pem, keys/<key>.cert.pem   RSA 2048, EC P-256, EC P-384, and an
-                                            "attacker" RSA key no config trusts
+  keys/<key>.cert.pem                       RSA 2048, EC P-256, EC P-384, and an
+                                            "attacker" RSA key no config trusts (the
+                                            private keys are deleted after signing
+                                            unless --keep-private-keys)
   <fixture>.xml                             one signed Response per IdP shape
   manifest.json                             config values, validity window, and per
                                             fixture: signer, key, what is signed, roles
@@ -277,6 +279,7 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("out")
     ap.add_argument("--validity-days", type=int, default=36500)
+    ap.add_argument("--keep-private-keys", action="store_true")
     args = ap.parse_args()
     out = os.path.abspath(args.out)
     keydir = os.path.join(out, "keys")
@@ -314,6 +317,9 @@ def main():
             "roles": roles, "principalName": pn, "assertionId": v["assertionId"],
             "responseId": v["responseId"], "valid": not name.startswith("bad-"),
         })
+    if not args.keep_private_keys:
+        for k in manifest["certificates"]:
+            os.remove(os.path.join(keydir, f"{k}.key.pem"))
     for f in os.listdir(tmp):
         os.remove(os.path.join(tmp, f))
     os.rmdir(tmp)
