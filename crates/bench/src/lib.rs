@@ -12,11 +12,11 @@ mod body;
 mod client;
 mod cpu;
 mod report;
-mod sigv4;
+pub mod sigv4;
 mod sink;
 mod units;
 mod workloads;
-mod xml;
+pub mod xml;
 
 use std::time::Duration;
 

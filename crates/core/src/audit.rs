@@ -139,6 +139,13 @@ impl AuditRecord {
 #[async_trait]
 pub trait AuditSink: Send + Sync + 'static {
     async fn record(&self, record: AuditRecord) -> Result<()>;
+    /// `true` when `record` would currently fail with `Error::Unavailable` (a full
+    /// spool under the `reject` policy): callers refuse logged requests up front.
+    fn saturated(&self) -> bool {
+        false
+    }
+    /// A request was refused up front because of [`Self::saturated`] (for metrics).
+    fn refused(&self) {}
 }
 
 /// Keeps events in memory: for tests of the APIs without a spool. Not durable; never
@@ -292,6 +299,16 @@ impl AuditService {
             Ok(_) | Err(Error::BucketAlreadyOwnedByYou) => Ok(()),
             Err(e) => Err(e),
         }
+    }
+
+    /// See [`AuditSink::saturated`].
+    pub fn saturated(&self) -> bool {
+        self.sink.saturated()
+    }
+
+    /// See [`AuditSink::refused`].
+    pub fn refused(&self) {
+        self.sink.refused();
     }
 
     /// Hands `record` to the sink; `Ok` = durable.

@@ -8,7 +8,8 @@
 //! * [`http`] — the one place that sends requests and turns error bodies into
 //!   [`CliError`]s;
 //! * [`table`] — aligned-column and key/value rendering of the default output;
-//! * `keys`, `policies`, `buckets`, `org`, `iam` — one function per command.
+//! * `keys`, `policies`, `buckets`, `org`, `iam` — one function per command;
+//! * `audit` — `coffer audit verify|tail|query`, which read the audit bucket over S3.
 //!
 //! Output contract: stdout carries the result only (a table, or with `--json` the
 //! response JSON); warnings and errors go to stderr as `warning: …` / `error: …`. Exit
@@ -20,6 +21,7 @@ use clap::{Args, Subcommand, ValueEnum};
 use std::io::Write;
 use std::path::PathBuf;
 
+mod audit;
 mod buckets;
 mod conn;
 mod http;
@@ -53,6 +55,8 @@ pub enum ClientCommand {
     User(UserArgs),
     /// Show the identity behind the API token.
     Whoami(WhoamiArgs),
+    /// Read the org's audit logs through S3: verify their hash chains, tail, query.
+    Audit(Box<audit::AuditArgs>),
 }
 
 #[derive(Args)]
@@ -332,6 +336,7 @@ pub async fn run(cmd: ClientCommand) -> i32 {
         ClientCommand::Token(a) => with_client(&a.conn, |c| iam::run_token(c, a.cmd)).await,
         ClientCommand::User(a) => with_client(&a.conn, |c| iam::run_user(c, a.cmd)).await,
         ClientCommand::Whoami(a) => with_client(&a.conn, iam::whoami).await,
+        ClientCommand::Audit(a) => audit::run(*a).await,
     };
     match result {
         Ok(code) => code,
