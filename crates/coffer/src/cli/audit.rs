@@ -410,6 +410,9 @@ async fn tail(r: &Reader, n: usize, follow: bool, interval: u64) -> Result<i32, 
 }
 
 fn print_events(events: &[Value]) -> Result<(), CliError> {
+    if events.is_empty() {
+        return Ok(());
+    }
     let mut out = String::new();
     for e in events {
         out.push_str(&e.to_string());
