@@ -283,7 +283,9 @@ impl AuditService {
     pub async fn logged_bucket_owner(&self, bucket: &str) -> Result<Option<String>> {
         match self.objects.get_bucket(bucket).await {
             Ok(b) => Ok(self.bucket_record_enabled(&b).await?.then_some(b.org_id)),
-            Err(Error::NoSuchBucket | Error::NotFound(_)) => Ok(None),
+            // A name that cannot be a bucket (a request refused before its bucket was
+            // validated) names no logged bucket.
+            Err(Error::NoSuchBucket | Error::NotFound(_) | Error::InvalidBucketName(_)) => Ok(None),
             Err(e) => Err(e),
         }
     }

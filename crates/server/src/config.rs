@@ -279,6 +279,43 @@ mod tests {
     }
 
     #[test]
+    fn audit_spool_bound_and_policy() {
+        use crate::audit::spool::FullPolicy;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.toml");
+        std::fs::write(
+            &path,
+            "[audit]\nspool_max_bytes = 4096\nspool_full = \"reject\"\n",
+        )
+        .unwrap();
+        let mut args = ServerArgs {
+            config: Some(path.clone()),
+            ..Default::default()
+        };
+        let c = Config::resolve(&args).unwrap();
+        assert_eq!(
+            (c.audit_spool_max_bytes, c.audit_spool_full),
+            (4096, FullPolicy::Reject)
+        );
+        args.audit_spool_full = Some(FullPolicy::Block);
+        args.audit_spool_max_bytes = Some(1);
+        let c = Config::resolve(&args).unwrap();
+        assert_eq!(
+            (c.audit_spool_max_bytes, c.audit_spool_full),
+            (1, FullPolicy::Block),
+            "flags win over the file"
+        );
+        std::fs::write(&path, "[audit]\nspool_full = \"drop\"\n").unwrap();
+        assert!(
+            Config::resolve(&args).is_err(),
+            "unknown policies are refused"
+        );
+        let defaults = Config::resolve(&ServerArgs::default()).unwrap();
+        assert_eq!(defaults.audit_spool_full, FullPolicy::Block);
+        assert_eq!(defaults.audit_spool_max_bytes, 256 << 20);
+    }
+
+    #[test]
     fn tls_needs_both_files() {
         let args = ServerArgs {
             tls_cert: Some("c.pem".into()),
