@@ -295,13 +295,27 @@ impl Flusher {
         let dir = self.spool.dir().to_path_buf();
         let plan = match state.pending.clone() {
             Some(plan) => {
-                // The crashed attempt's carry-over was never committed.
+                // The crashed attempt's carry-over was never committed (its events are
+                // still in the planned segments): remove it, and its count if the spool
+                // counted it at start-up.
                 let carry = dir.join(segment_name(plan.carry_seq));
-                blocking(move || match std::fs::remove_file(&carry) {
-                    Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e),
-                    _ => Ok(()),
+                let gone = blocking(move || match std::fs::metadata(&carry) {
+                    Ok(m) => {
+                        let events = count_lines(&carry)?;
+                        std::fs::remove_file(&carry)?;
+                        Ok(Some((m.len(), events)))
+                    }
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+                    Err(e) => Err(e),
                 })
                 .await?;
+                // Counted only if it existed when the spool opened (it has a birth).
+                if let Some((bytes, events)) =
+                    gone.filter(|_| self.spool.born(plan.carry_seq).is_some())
+                {
+                    self.spool
+                        .released_segments(&[plan.carry_seq], bytes, events);
+                }
                 plan
             }
             None => {
