@@ -147,6 +147,23 @@ async fn query_and_tail_read_the_audit_bucket_with_the_callers_permissions() {
     assert_eq!(run.code, 2, "{run:?}");
     assert!(run.stderr.contains("maybe"), "{run:?}");
 
+    // The temporary key each run made is revoked when it ends.
+    let active = |run: cli_common::Run| run.json()["info"].as_array().map_or(0, Vec::len);
+    let before = active(
+        cli.run(&["key", "list", "--status", "active", "--json"])
+            .await
+            .ok(),
+    );
+    audit(&cli, &ts, &["query", "--result", "allowed"])
+        .await
+        .ok();
+    let after = active(
+        cli.run(&["key", "list", "--status", "active", "--json"])
+            .await
+            .ok(),
+    );
+    assert_eq!(before, after, "no key left behind");
+
     let tail = events(&audit(&cli, &ts, &["tail", "-n", "2"]).await.ok());
     assert_eq!(tail.len(), 2);
     assert_eq!(tail[1]["result"], json!("denied"), "the newest event last");

@@ -611,6 +611,17 @@ async fn refused_requests_and_multi_object_deletes_are_logged() {
             .is_err()
     );
 
+    // A refused request whose path names no possible bucket is answered with its own
+    // error (never a 500) and logs nothing.
+    let r = ts
+        .http
+        .get(format!("{}/Not_A_Bucket/x", ts.s3_endpoint))
+        .header("authorization", "AWS4-HMAC-SHA256 garbage")
+        .send()
+        .await
+        .unwrap();
+    assert!(r.status().is_client_error(), "{}", r.status());
+
     // DeleteObjects of three keys (one existing, two not): one event per key.
     put(&s3, "watched", "d1", b"1").await;
     let del = aws_sdk_s3::types::Delete::builder()

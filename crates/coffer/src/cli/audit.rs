@@ -5,8 +5,8 @@
 //! Credentials: `--access-key`/`--secret-key` (or `AWS_ACCESS_KEY_ID` /
 //! `AWS_SECRET_ACCESS_KEY`); without them the command uses the API token (the usual
 //! connection settings) to create a short-lived access key of the token's user
-//! (15 minutes, `CreateAccessKeyFromJWT`), which carries the user's principal and
-//! therefore the user's permissions. The org is `--org`, else the token's org
+//! (15 minutes, `CreateAccessKeyFromJWT`, revoked when the command ends), which carries
+//! the user's principal and therefore the user's permissions. The org is `--org`, else the token's org
 //! (`whoami`).
 //!
 //! Output: events as JSON Lines (one event per line, as stored); `verify` prints one
@@ -98,13 +98,28 @@ pub enum AuditCmd {
 
 pub async fn run(a: AuditArgs) -> Result<i32, CliError> {
     let reader = Reader::connect(&a.conn, &a.s3).await?;
+    let res = command(&reader, a).await;
+    // Best effort: a temporary key expires within 15 minutes anyway.
+    if let Some((c, id)) = &reader.temporary {
+        let _ = c
+            .send(
+                Method::POST,
+                &["v1", "cwobject", "revoke-access-key", "access-key"],
+                &serde_json::json!({ "accessKey": id }),
+            )
+            .await;
+    }
+    res
+}
+
+async fn command(reader: &Reader, a: AuditArgs) -> Result<i32, CliError> {
     match a.cmd {
-        AuditCmd::Verify => verify(&reader, a.conn.json).await,
+        AuditCmd::Verify => verify(reader, a.conn.json).await,
         AuditCmd::Tail {
             lines,
             follow,
             interval,
-        } => tail(&reader, lines, follow, interval).await,
+        } => tail(reader, lines, follow, interval).await,
         AuditCmd::Query {
             since,
             until,
@@ -121,7 +136,7 @@ pub async fn run(a: AuditArgs) -> Result<i32, CliError> {
                 action,
                 result,
             };
-            query(&reader, &f).await
+            query(reader, &f).await
         }
     }
 }
@@ -133,6 +148,8 @@ struct Reader {
     authority: String,
     signer: Signer,
     bucket: String,
+    /// The temporary key this command created (revoked when it ends).
+    temporary: Option<(Client, String)>,
 }
 
 impl Reader {
@@ -162,6 +179,7 @@ impl Reader {
             .clone()
             .or_else(|| env("AWS_SECRET_ACCESS_KEY"));
         let mut org = s3.org.clone();
+        let mut temporary = None;
         let (access, secret) = match (access, secret) {
             (Some(a), Some(s)) => (a, s),
             (Some(_), None) | (None, Some(_)) => {
@@ -187,7 +205,10 @@ impl Reader {
                         .map(str::to_string)
                         .ok_or_else(|| CliError::Other(format!("the access-key answer has no {f}")))
                 };
-                (get("accessKeyId")?, get("secretKey")?)
+                let id = get("accessKeyId")?;
+                let secret = get("secretKey")?;
+                temporary = Some((c, id.clone()));
+                (id, secret)
             }
         };
         let org = match org {
@@ -216,6 +237,7 @@ impl Reader {
             authority,
             signer: Signer::new(&access, &secret, &s3.region),
             bucket: format!("cw-{org}-audit-logs"),
+            temporary,
         })
     }
 
