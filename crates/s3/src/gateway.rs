@@ -21,6 +21,7 @@ use crate::wire::{
 };
 use bytes::Bytes;
 use coffer_core::Error;
+use coffer_core::audit::AuditResult;
 use coffer_core::blob::ByteStream;
 use coffer_core::checksum::{ChecksumAlgorithm as Alg, ChecksumType as CoreChecksumType};
 use coffer_core::model::{Checksums, ObjectHeaders, ObjectRecord, WriteCondition};
@@ -1342,6 +1343,13 @@ impl S3 for Gateway {
     ) -> S3Result<S3Response<DeleteObjectsOutput>> {
         let caller = caller_of(&req.extensions)?;
         let rid = caller.request_id();
+        // Per-key audit events (crate::audit): each key's outcome goes into the slot.
+        let audit = req.extensions.get::<crate::audit::S3AuditSlot>().cloned();
+        let item = |key: &str, result: AuditResult, status: u16| {
+            if let Some(a) = &audit {
+                a.item(key, result, status);
+            }
+        };
         let input = req.input;
         let objects = input.delete.objects;
         if objects.len() > 1000 {
@@ -1368,6 +1376,7 @@ impl S3 for Gateway {
                 version_id: obj.version_id.clone(),
             };
             if obj.version_id.as_deref().is_some_and(|v| v != "null") {
+                item(&obj.key, AuditResult::Error, 404);
                 errors.push(fail(
                     "NoSuchVersion",
                     "The specified version does not exist.".into(),
@@ -1376,11 +1385,13 @@ impl S3 for Gateway {
             }
             let resource = format!("{}/{}", input.bucket, obj.key);
             if !self.authz.allowed(caller, S3_DELETE_OBJECT, &resource) {
+                item(&obj.key, AuditResult::Denied, 403);
                 errors.push(fail("AccessDenied", "Access Denied".into()));
                 continue;
             }
             match self.objects.delete_object(&input.bucket, &obj.key).await {
                 Ok(()) => {
+                    item(&obj.key, AuditResult::Allowed, 204);
                     if !quiet {
                         deleted.push(DeletedObject {
                             key: Some(obj.key.clone()),
@@ -1393,7 +1404,15 @@ impl S3 for Gateway {
                     if let Error::Internal(d) = &e {
                         tracing::error!(request_id = rid, key = %obj.key, detail = %d, "internal error");
                     }
-                    let (code, _, msg) = map_error(&e);
+                    let (code, status, msg) = map_error(&e);
+                    item(
+                        &obj.key,
+                        AuditResult::Error,
+                        status.map_or_else(
+                            || code.status_code().map_or(500, |s| s.as_u16()),
+                            |s| s.as_u16(),
+                        ),
+                    );
                     errors.push(fail(code.as_str(), msg));
                 }
             }

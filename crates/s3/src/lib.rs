@@ -70,7 +70,10 @@ pub fn build_service(deps: S3Deps) -> S3HttpService {
     let normalizer = resign::RegionNormalizer::new(deps.identity.clone());
     let audit = deps.audit.clone();
     let cors = cors::CorsResponder::new(deps.objects.clone(), deps.domain.clone());
-    S3HttpService::new(build_s3s_service(deps), normalizer, Some(audit)).with_cors(cors)
+    let domain = deps.domain.clone();
+    S3HttpService::new(build_s3s_service(deps), normalizer, Some(audit))
+        .with_cors(cors)
+        .with_domain(domain.as_deref())
 }
 
 /// The bare s3s service (no wrapper). Served like this, the gates still run in the

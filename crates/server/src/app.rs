@@ -5,7 +5,7 @@
 //! a previous run left in the spool).
 
 use crate::audit::flush::{FlushStats, Flusher};
-use crate::audit::spool::{Spool, SpoolConfig, default_flush_events, default_max_spool_bytes};
+use crate::audit::spool::{Spool, SpoolConfig, default_flush_events};
 use crate::config::Config;
 use crate::serve;
 use anyhow::{Context, bail};
@@ -132,8 +132,9 @@ pub async fn start(cfg: Config) -> anyhow::Result<Running> {
     let node = crate::audit::node_id(&spool_dir)?;
     let spool = Spool::open(SpoolConfig {
         dir: spool_dir,
-        max_bytes: default_max_spool_bytes(),
+        max_bytes: cfg.audit_spool_max_bytes,
         flush_events: default_flush_events(),
+        full_policy: cfg.audit_spool_full,
     })
     .context("opening the audit spool")?;
     let audit = Arc::new(AuditService::new(
@@ -141,7 +142,10 @@ pub async fn start(cfg: Config) -> anyhow::Result<Running> {
         objects.clone(),
         spool.clone(),
     ));
-    let flusher = Arc::new(Flusher::new(spool, objects.clone(), audit.clone(), node));
+    let flusher = Arc::new(
+        Flusher::new(spool, objects.clone(), audit.clone(), node)
+            .context("opening the audit flusher")?,
+    );
 
     let bootstrap_token_path = cfg.data_dir.join(BOOTSTRAP_TOKEN_FILE);
     let bootstrap = identity.bootstrap_if_empty("default").await?;
@@ -190,6 +194,22 @@ pub async fn start(cfg: Config) -> anyhow::Result<Running> {
         audit,
         operator_token_hash,
     });
+    let metrics_flusher = flusher.clone();
+    let router = router.route(
+        "/metrics",
+        axum::routing::get(move || {
+            let f = metrics_flusher.clone();
+            async move {
+                (
+                    [(
+                        http::header::CONTENT_TYPE,
+                        "text/plain; version=0.0.4; charset=utf-8",
+                    )],
+                    crate::audit::metrics::render(&f),
+                )
+            }
+        }),
+    );
 
     let s3_listener = TcpListener::bind(cfg.s3_listen)
         .await

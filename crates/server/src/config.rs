@@ -62,6 +62,14 @@ pub struct ServerArgs {
     /// Seconds between audit-log flushes [default: 60].
     #[arg(long, env = "COFFER_AUDIT_FLUSH_SECS")]
     pub audit_flush_secs: Option<u64>,
+    /// Upper bound of the audit spool on disk in bytes; above it new events wait or are
+    /// refused (see --audit-spool-full) [default: 268435456 = 256 MiB].
+    #[arg(long, env = "COFFER_AUDIT_SPOOL_MAX_BYTES")]
+    pub audit_spool_max_bytes: Option<u64>,
+    /// What a request on an audited resource gets while the spool is full: `block`
+    /// (wait for a flush) or `reject` (503 SlowDown / `unavailable`) [default: block].
+    #[arg(long, env = "COFFER_AUDIT_SPOOL_FULL", value_enum)]
+    pub audit_spool_full: Option<crate::audit::spool::FullPolicy>,
     /// Log as JSON lines instead of text.
     #[arg(long, env = "COFFER_LOG_JSON")]
     pub log_json: bool,
@@ -93,6 +101,8 @@ struct FileConfig {
 #[serde(deny_unknown_fields)]
 struct AuditFileConfig {
     flush_secs: Option<u64>,
+    spool_max_bytes: Option<u64>,
+    spool_full: Option<crate::audit::spool::FullPolicy>,
 }
 
 /// Resolved server configuration.
@@ -107,6 +117,9 @@ pub struct Config {
     pub master_key_file: Option<PathBuf>,
     pub tls: Option<(PathBuf, PathBuf)>,
     pub audit_flush_secs: u64,
+    /// Audit spool bound (bytes) and what happens above it.
+    pub audit_spool_max_bytes: u64,
+    pub audit_spool_full: crate::audit::spool::FullPolicy,
     pub log_json: bool,
     /// Reverse proxies whose `X-Forwarded-For` is believed (empty: never).
     pub trusted_proxies: Vec<Cidr>,
@@ -128,6 +141,8 @@ impl Config {
             master_key_file: None,
             tls: None,
             audit_flush_secs: default_audit_flush_secs(),
+            audit_spool_max_bytes: crate::audit::spool::default_max_spool_bytes(),
+            audit_spool_full: crate::audit::spool::FullPolicy::Block,
             log_json: false,
             trusted_proxies: Vec::new(),
             clock: None,
@@ -193,8 +208,16 @@ impl Config {
             tls,
             audit_flush_secs: args
                 .audit_flush_secs
-                .or(file.audit.and_then(|a| a.flush_secs))
+                .or(file.audit.as_ref().and_then(|a| a.flush_secs))
                 .unwrap_or_else(default_audit_flush_secs),
+            audit_spool_max_bytes: args
+                .audit_spool_max_bytes
+                .or(file.audit.as_ref().and_then(|a| a.spool_max_bytes))
+                .unwrap_or_else(crate::audit::spool::default_max_spool_bytes),
+            audit_spool_full: args
+                .audit_spool_full
+                .or(file.audit.as_ref().and_then(|a| a.spool_full))
+                .unwrap_or_default(),
             log_json: args.log_json || file.log_json.unwrap_or(false),
             trusted_proxies: args
                 .trusted_proxies
@@ -253,6 +276,43 @@ mod tests {
         assert!(Config::resolve(&args).is_err());
         args.trusted_proxies = Some(vec!["proxy.local".into()]);
         assert!(Config::resolve(&args).is_err());
+    }
+
+    #[test]
+    fn audit_spool_bound_and_policy() {
+        use crate::audit::spool::FullPolicy;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.toml");
+        std::fs::write(
+            &path,
+            "[audit]\nspool_max_bytes = 4096\nspool_full = \"reject\"\n",
+        )
+        .unwrap();
+        let mut args = ServerArgs {
+            config: Some(path.clone()),
+            ..Default::default()
+        };
+        let c = Config::resolve(&args).unwrap();
+        assert_eq!(
+            (c.audit_spool_max_bytes, c.audit_spool_full),
+            (4096, FullPolicy::Reject)
+        );
+        args.audit_spool_full = Some(FullPolicy::Block);
+        args.audit_spool_max_bytes = Some(1);
+        let c = Config::resolve(&args).unwrap();
+        assert_eq!(
+            (c.audit_spool_max_bytes, c.audit_spool_full),
+            (1, FullPolicy::Block),
+            "flags win over the file"
+        );
+        std::fs::write(&path, "[audit]\nspool_full = \"drop\"\n").unwrap();
+        assert!(
+            Config::resolve(&args).is_err(),
+            "unknown policies are refused"
+        );
+        let defaults = Config::resolve(&ServerArgs::default()).unwrap();
+        assert_eq!(defaults.audit_spool_full, FullPolicy::Block);
+        assert_eq!(defaults.audit_spool_max_bytes, 256 << 20);
     }
 
     #[test]
