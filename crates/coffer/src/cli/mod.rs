@@ -8,18 +8,8 @@
 //! * [`http`] — the one place that sends requests and turns error bodies into
 //!   [`CliError`]s;
 //! * [`table`] — aligned-column and key/value rendering of the default output;
-//!    ([`crate::audit`]) before the response is returned — also of requests the gates
-//!    or s3s refuse before the access check — and a request whose event cannot be
-//!    recorded is answered `InternalError` instead (503 `SlowDown` when the spool is
-//!    full under the `reject` policy; then requests on logged buckets are refused
-//!    before they run);
-//! 5. with CORS enabled ([`S3HttpService::with_cors`]): answers `OPTIONS` preflights
-//!    itself, unauthenticated (s3s does not route them), and adds `Access-Control-*`
-//!    headers to every response — errors included — whose request's `Origin` and method
-//!    a bucket's CORS rule allows ([`crate::cors`]).
-
-use crate::audit::{Exchange, S3AuditSlot, Target};
-use crate::cors::{CorsResponder, Preflight};
+//! * `keys`, `policies`, `buckets`, `org`, `iam`, `federation` — one function per command;
+//! * `audit` — `coffer audit verify|tail|query`, which read the audit bucket over S3.
 //!
 //! Output contract: stdout carries the result only (a table, or with `--json` the
 //! response JSON); warnings and errors go to stderr as `warning: …` / `error: …`. Exit
@@ -66,10 +56,10 @@ pub enum ClientCommand {
     User(UserArgs),
     /// Show the identity behind the API token.
     Whoami(WhoamiArgs),
-    /// `None`: no CORS handling (preflights go to s3s, which refuses them).
-    cors: Option<Arc<CorsResponder>>,
-    /// Virtual-hosted-style suffix, to attribute requests s3s rejects to their bucket.
-    domain: Option<Arc<crate::host::DomainHost>>,
+    /// Workload identity federation configs (SAML IdPs, OIDC issuers) of the organization.
+    Federation(FederationArgs),
+    /// Read the org's audit logs through S3: verify their hash chains, tail, query.
+    Audit(Box<audit::AuditArgs>),
 }
 
 #[derive(Args)]
@@ -512,48 +502,8 @@ pub async fn run(cmd: ClientCommand) -> i32 {
         ClientCommand::Token(a) => with_client(&a.conn, |c| iam::run_token(c, a.cmd)).await,
         ClientCommand::User(a) => with_client(&a.conn, |c| iam::run_user(c, a.cmd)).await,
         ClientCommand::Whoami(a) => with_client(&a.conn, iam::whoami).await,
-            cors: None,
-            domain: None,
-        }
-    }
-
-    /// Sets the virtual-hosted-style domain (as given to s3s).
-    #[must_use]
-    pub fn with_domain(mut self, domain: Option<&str>) -> Self {
-        self.domain = domain
-            .map(str::trim)
-            .filter(|d| !d.is_empty())
-            .map(|d| Arc::new(crate::host::DomainHost::new(d)));
-        self
-    }
-
-    /// The bucket, key and operation of a request, read from its request line.
-    fn target_of(&self, req: &HttpRequest) -> Target {
-        use s3s::host::S3Host;
-        let host = header_str(req.headers(), "host");
-        let host_bucket = match (&self.domain, host) {
-            (Some(d), Some(h)) => d
-                .parse_host_header(h)
-                .ok()
-                .and_then(|v| v.bucket().map(str::to_string)),
-            _ => None,
-        };
-        Target::of_request(
-            req.method(),
-            req.uri().path(),
-            req.uri().query(),
-            host_bucket.as_deref(),
-            req.headers().contains_key("x-amz-copy-source"),
-        )
-    }
-
-    /// Answers CORS preflights and adds `Access-Control-*` headers to responses of
-    /// requests whose `Origin` a bucket's CORS rules allow.
-    pub fn with_cors(mut self, cors: CorsResponder) -> Self {
-        self.cors = Some(Arc::new(cors));
-        self
-    }
-
+        ClientCommand::Federation(a) => with_client(&a.conn, |c| federation::run(c, a.cmd)).await,
+        ClientCommand::Audit(a) => audit::run(*a).await,
     };
     match result {
         Ok(code) => code,
