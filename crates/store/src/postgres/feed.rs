@@ -88,6 +88,9 @@ impl PgChangeFeed {
             }
             tokio::time::sleep(POLL).await;
         };
+        // Whatever changed before the counter was read (e.g. while this node started) is
+        // not in any notification this node will get.
+        sink.apply(Change::Everything).await;
         let mut tick = tokio::time::interval(POLL);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
