@@ -7,8 +7,12 @@
 # (e.g. --workloads put-small,get-small --runs 3).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-cargo build --release -q -p coffer
-BIN=$(realpath target/release/coffer)
+# COFFER_BIN: an already built binary (e.g. to smoke-test this script with a debug build).
+if [ -z "${COFFER_BIN:-}" ]; then
+  cargo build --release -q -p coffer
+  COFFER_BIN=target/release/coffer
+fi
+BIN=$(realpath "$COFFER_BIN")
 eval "$(scripts/pg-test-cluster.sh)"
 work=$(mktemp -d)
 pids=()
