@@ -31,6 +31,15 @@ impl PgChangeFeed {
     }
 }
 
+impl PgChangeFeed {
+    /// The same feed relying on the change-counter poll alone (what CockroachDB and
+    /// YugabyteDB get); for tests of that path.
+    pub fn polling_only(mut self) -> Self {
+        self.notify = false;
+        self
+    }
+}
+
 impl ChangeFeed for PgChangeFeed {
     fn subscribe(&self, sink: Arc<dyn ChangeSink>) -> Subscription {
         let feed = self.clone();
