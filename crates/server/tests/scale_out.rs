@@ -340,3 +340,51 @@ async fn three_nodes_share_one_store() {
     }
     drop((a, b, c));
 }
+
+/// Start-up refuses unsafe or impossible PostgreSQL setups with a clear error and
+/// changes nothing: no master key shared by the nodes, an unreachable database, a node
+/// id already running on the shared blob directory.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_start_up_refusals() {
+    let Some(shared) = SharedSetup::new().await else {
+        return;
+    };
+    let mut cfg = shared.node_config("x");
+    cfg.s3_listen = "127.0.0.1:0".parse().unwrap();
+    cfg.api_listen = "127.0.0.1:0".parse().unwrap();
+
+    let mut no_key = cfg.clone();
+    no_key.master_key_file = None;
+    let e = coffer_server::start(no_key).await.err().expect("refused");
+    assert!(format!("{e:#}").contains("master key"), "{e:#}");
+    assert!(!cfg.data_dir.join("master.key").exists());
+
+    let mut unreachable = cfg.clone();
+    // A port nothing listens on (bound, then released).
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    unreachable.metadata =
+        coffer_server::config::Metadata::Postgres(format!("postgres://u@127.0.0.1:{port}/db"));
+    let t0 = Instant::now();
+    let e = coffer_server::start(unreachable)
+        .await
+        .err()
+        .expect("refused");
+    assert!(format!("{e:#}").contains("PostgreSQL"), "{e:#}");
+    assert!(t0.elapsed() < Duration::from_secs(15));
+
+    let first = shared.start_first("x").await;
+    let mut same_node = shared.node_config("x");
+    same_node.data_dir = shared.root.join("another-dir-same-node-id");
+    same_node.s3_listen = "127.0.0.1:0".parse().unwrap();
+    same_node.api_listen = "127.0.0.1:0".parse().unwrap();
+    let e = coffer_server::start(same_node)
+        .await
+        .err()
+        .expect("refused");
+    assert!(format!("{e:#}").contains("in use"), "{e:#}");
+    drop(first);
+}
