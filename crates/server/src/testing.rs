@@ -101,8 +101,15 @@ pub struct TestKey {
 }
 
 impl TestServer {
-    /// Starts a server on a fresh temporary data directory.
+    /// Starts a server on a fresh temporary data directory. With
+    /// `COFFER_TEST_METADATA=postgres` its metadata is a fresh PostgreSQL database instead
+    /// (runs any integration test on the scale-out backend).
     pub async fn start() -> TestServer {
+        if std::env::var("COFFER_TEST_METADATA").as_deref() == Ok("postgres") {
+            return Self::start_postgres()
+                .await
+                .expect("COFFER_TEST_METADATA=postgres needs COFFER_TEST_POSTGRES_URL");
+        }
         let tmp = tempfile::tempdir().expect("tempdir");
         let dir = tmp.path().to_path_buf();
         let mut s = Self::start_in(dir).await;
