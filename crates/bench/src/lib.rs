@@ -26,7 +26,9 @@ pub use report::{Case, Report, Sample, Summary};
 /// Flags of `coffer bench`.
 #[derive(Debug, Clone, clap::Args)]
 pub struct BenchArgs {
-    /// S3 endpoint (http only), addressed path-style.
+    /// S3 endpoint (http only), addressed path-style. Several comma-separated endpoints
+    /// (nodes of one scale-out cluster) share the requests round-robin; server CPU is
+    /// then measured for the first one only.
     #[arg(
         long,
         env = "COFFER_BENCH_ENDPOINT",

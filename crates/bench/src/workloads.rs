@@ -84,7 +84,17 @@ pub async fn execute(args: &BenchArgs) -> Result<Report> {
     let mut server_pid = None;
     let mut pid_source = "n/a";
     if !args.ceiling_only {
-        let endpoint = Endpoint::parse(&args.endpoint)?;
+        // Several comma-separated endpoints: nodes of one cluster, used round-robin.
+        let endpoints = args
+            .endpoint
+            .split(',')
+            .map(str::trim)
+            .filter(|e| !e.is_empty())
+            .map(Endpoint::parse)
+            .collect::<Result<Vec<_>>>()?;
+        let Some(endpoint) = endpoints.first().cloned() else {
+            bail!("--endpoint is empty");
+        };
         let (Some(ak), Some(sk)) = (&args.access_key, &args.secret_key) else {
             bail!(
                 "credentials required: --access-key/--secret-key or AWS_ACCESS_KEY_ID/\
@@ -102,7 +112,7 @@ pub async fn execute(args: &BenchArgs) -> Result<Report> {
         };
         targets.push(Target {
             side: Side::Server,
-            client: S3Client::new(endpoint, Signer::new(ak, sk, &args.region)),
+            client: S3Client::with_endpoints(endpoints, Signer::new(ak, sk, &args.region)),
             bucket: args.bucket.clone(),
             cpu: server_pid.map_or(CpuSource::None, CpuSource::Pid),
             large_ready: 0,

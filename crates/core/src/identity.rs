@@ -452,6 +452,11 @@ impl IdentityService {
             .retain(|_, v| v.key.principal != principal);
     }
 
+    /// Drops one cached key (another node changed it).
+    pub fn invalidate_key(&self, access_key_id: &str) {
+        self.cache.write().remove(access_key_id);
+    }
+
     /// Drops every cached key (used when another node may have changed keys).
     pub fn invalidate_all(&self) {
         self.cache.write().clear();
