@@ -14,6 +14,9 @@
 
 mod ingest;
 mod list;
+mod versions;
+
+pub use versions::{ListVersionsInput, ListVersionsOutput};
 mod multipart;
 mod read;
 mod write;
@@ -164,6 +167,8 @@ pub struct CopyObjectInput {
     pub tags: Option<BTreeMap<String, String>>,
     pub checksum_algorithm: Option<ChecksumAlgorithm>,
     pub cond: WriteCondition,
+    /// `versionId` of the copy source (`"null"` = the null version); `None` = current.
+    pub src_version_id: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -220,6 +225,8 @@ pub struct UploadPartCopyInput {
     /// `x-amz-copy-source-range: bytes=a-b`.
     pub src_range: Option<(u64, u64)>,
     pub src_conditions: ReadConditions,
+    /// `versionId` of the copy source; `None` = current.
+    pub src_version_id: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -366,6 +373,8 @@ impl ObjectService {
             created: self.clock.now(),
             settings: BucketSettings::default(),
             policy: None,
+            versioning: VersioningState::Unversioned,
+            lifecycle: None,
         };
         match self.meta.create_bucket(&bucket).await {
             Ok(()) => Ok(bucket),
@@ -403,21 +412,13 @@ impl ObjectService {
         input: GetObjectInput,
         want_body: bool,
     ) -> Result<GetObjectOutput> {
-        self.do_get_object(input, want_body).await
+        self.do_get_object(input, None, want_body).await
     }
 
     /// Deleting an absent key succeeds (S3 semantics); absent bucket → `NoSuchBucket`.
+    /// In a versioned bucket this adds a delete marker (`delete_version` for details).
     pub async fn delete_object(&self, bucket: &str, key: &str) -> Result<()> {
-        self.get_bucket(bucket).await?;
-        let (meta, blobs) = (self.meta.clone(), self.blobs.clone());
-        let grace = self.cfg.retired_blob_grace;
-        let (bucket, key) = (bucket.to_string(), key.to_string());
-        to_completion(async move {
-            let replaced = meta.delete_object(&bucket, &key).await?;
-            retire_record_blobs(&blobs, grace, replaced.previous).await;
-            Ok(())
-        })
-        .await
+        self.delete_version(bucket, key, None).await.map(|_| ())
     }
 
     /// Copies into new storage (never shares blobs). A multipart source becomes a
@@ -539,6 +540,8 @@ async fn commit_object(
     match meta.put_object(&record, cond, cap).await {
         Ok(replaced) => {
             retire_record_blobs(blobs, grace, replaced.previous).await;
+            let mut record = record;
+            record.version_id = replaced.version_id;
             Ok(record)
         }
         Err(e) => {
@@ -546,6 +549,13 @@ async fn commit_object(
             Err(e)
         }
     }
+}
+
+/// The version id a new object proposes: a fresh one when the bucket (as last read) has
+/// versioning enabled, else `None`. The store decides atomically (`Replaced::version_id`)
+/// in case the state changed since; unversioned buckets pay no id generation.
+pub(super) fn new_version_for(bucket: &Bucket) -> Option<String> {
+    (bucket.versioning == VersioningState::Enabled).then(crate::ids::new_version_id)
 }
 
 fn owned_bucket_outcome(existing: Bucket, org_id: &str, zone: &str) -> Result<Bucket> {

@@ -67,6 +67,20 @@ pub const S3_GET_OBJECT: &str = "s3:GetObject";
 pub const S3_PUT_OBJECT: &str = "s3:PutObject";
 pub const S3_DELETE_OBJECT: &str = "s3:DeleteObject";
 pub const S3_LIST_BUCKET: &str = "s3:ListBucket";
+pub const S3_GET_OBJECT_VERSION: &str = "s3:GetObjectVersion";
+pub const S3_DELETE_OBJECT_VERSION: &str = "s3:DeleteObjectVersion";
+
+/// The action an object check becomes when the request names a version (`versionId` in
+/// the query, or in `x-amz-copy-source` for the copy source): S3 authorizes access to
+/// specific versions with their own actions, so `s3:GetObject` alone never reads an
+/// old version and `s3:DeleteObject` alone never destroys one.
+pub fn versioned_action(action: &'static str) -> &'static str {
+    match action {
+        S3_GET_OBJECT => S3_GET_OBJECT_VERSION,
+        S3_DELETE_OBJECT => S3_DELETE_OBJECT_VERSION,
+        other => other,
+    }
+}
 
 /// The table. Order is irrelevant; lookups are by name.
 pub const OPERATIONS: &[OpRule] = &[
@@ -97,6 +111,19 @@ pub const OPERATIONS: &[OpRule] = &[
     rule(
         "GetBucketPolicyStatus",
         &[c("s3:GetBucketPolicyStatus", Res::Bucket)],
+    ),
+    // Versioning.
+    rule(
+        "GetBucketVersioning",
+        &[c("s3:GetBucketVersioning", Res::Bucket)],
+    ),
+    rule(
+        "PutBucketVersioning",
+        &[c("s3:PutBucketVersioning", Res::Bucket)],
+    ),
+    rule(
+        "ListObjectVersions",
+        &[c("s3:ListBucketVersions", Res::Bucket)],
     ),
     rule("ListObjects", &[c(S3_LIST_BUCKET, Res::Bucket)]),
     rule("ListObjectsV2", &[c(S3_LIST_BUCKET, Res::Bucket)]),
@@ -162,6 +189,9 @@ mod tests {
         "GetBucketPolicy",
         "DeleteBucketPolicy",
         "GetBucketPolicyStatus",
+        "GetBucketVersioning",
+        "PutBucketVersioning",
+        "ListObjectVersions",
         "ListObjects",
         "ListObjectsV2",
         "ListMultipartUploads",
@@ -289,6 +319,21 @@ mod tests {
         }
         assert_eq!(actions("PutObject"), [("s3:PutObject", Res::Object)]);
         assert_eq!(actions("DeleteObject"), [("s3:DeleteObject", Res::Object)]);
+        assert_eq!(
+            actions("ListObjectVersions"),
+            [("s3:ListBucketVersions", Res::Bucket)]
+        );
+        assert_eq!(
+            actions("GetBucketVersioning"),
+            [("s3:GetBucketVersioning", Res::Bucket)]
+        );
+        assert_eq!(
+            actions("PutBucketVersioning"),
+            [("s3:PutBucketVersioning", Res::Bucket)]
+        );
+        assert_eq!(versioned_action(S3_GET_OBJECT), "s3:GetObjectVersion");
+        assert_eq!(versioned_action(S3_DELETE_OBJECT), "s3:DeleteObjectVersion");
+        assert_eq!(versioned_action(S3_PUT_OBJECT), S3_PUT_OBJECT);
         let del = rule_for("DeleteObjects").unwrap();
         assert!(del.checks.is_empty());
         assert_eq!(del.per_key, Some("s3:DeleteObject"));

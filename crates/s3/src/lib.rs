@@ -28,6 +28,7 @@ pub mod host;
 pub mod http_service;
 pub mod reqid;
 pub mod resign;
+pub mod versioning;
 pub mod wire;
 
 use coffer_core::audit::AuditService;

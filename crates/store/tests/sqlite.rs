@@ -17,6 +17,8 @@ fn bucket(name: &str) -> Bucket {
         created: OffsetDateTime::now_utc(),
         settings: BucketSettings::default(),
         policy: None,
+        versioning: Default::default(),
+        lifecycle: None,
     }
 }
 
@@ -34,6 +36,7 @@ fn obj(b: &str, key: &str, data: Vec<u8>) -> ObjectRecord {
         parts: vec![],
         tags: BTreeMap::new(),
         data: ObjectData::Inline(data),
+        version_id: None,
     }
 }
 
