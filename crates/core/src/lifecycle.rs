@@ -9,6 +9,8 @@
 //!   reference instant (S3 rounds to the next midnight UTC; we do not, so an object
 //!   expires at most one day earlier than on S3 and never later).
 
+pub mod worker;
+
 use crate::error::{Error, Result};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -115,7 +117,7 @@ impl LifecycleConfiguration {
     pub fn validate(&self) -> Result<()> {
         if self.rules.is_empty() || self.rules.len() > MAX_RULES {
             return Err(Error::invalid(format!(
-                "MalformedXML: a lifecycle configuration holds 1 to {MAX_RULES} rules"
+                "a lifecycle configuration holds 1 to {MAX_RULES} rules"
             )));
         }
         let mut ids = std::collections::HashSet::new();

@@ -395,6 +395,32 @@ impl ObjectService {
         self.meta.list_buckets(org_id).await
     }
 
+    /// PutBucketLifecycleConfiguration (`Some`, validated first) or DeleteBucketLifecycle
+    /// (`None`). Stored in the bucket record; the lifecycle worker reads it from there.
+    pub async fn set_lifecycle(
+        &self,
+        bucket: &str,
+        cfg: Option<crate::lifecycle::LifecycleConfiguration>,
+    ) -> Result<()> {
+        if let Some(c) = &cfg {
+            c.validate()?;
+        }
+        let mut b = self.get_bucket(bucket).await?;
+        b.lifecycle = cfg;
+        self.meta.update_bucket(&b).await
+    }
+
+    /// `NoSuchLifecycleConfiguration` when none is set.
+    pub async fn get_lifecycle(
+        &self,
+        bucket: &str,
+    ) -> Result<crate::lifecycle::LifecycleConfiguration> {
+        self.get_bucket(bucket)
+            .await?
+            .lifecycle
+            .ok_or(Error::NoSuchLifecycleConfiguration)
+    }
+
     /// `NoSuchBucket`, or `BucketNotEmpty` while objects or uploads exist.
     pub async fn delete_bucket(&self, name: &str) -> Result<()> {
         self.meta.delete_bucket(name).await

@@ -125,6 +125,19 @@ pub const OPERATIONS: &[OpRule] = &[
         "ListObjectVersions",
         &[c("s3:ListBucketVersions", Res::Bucket)],
     ),
+    // Lifecycle (S3 authorizes DeleteBucketLifecycle with s3:PutLifecycleConfiguration).
+    rule(
+        "PutBucketLifecycleConfiguration",
+        &[c("s3:PutLifecycleConfiguration", Res::Bucket)],
+    ),
+    rule(
+        "GetBucketLifecycleConfiguration",
+        &[c("s3:GetLifecycleConfiguration", Res::Bucket)],
+    ),
+    rule(
+        "DeleteBucketLifecycle",
+        &[c("s3:PutLifecycleConfiguration", Res::Bucket)],
+    ),
     rule("ListObjects", &[c(S3_LIST_BUCKET, Res::Bucket)]),
     rule("ListObjectsV2", &[c(S3_LIST_BUCKET, Res::Bucket)]),
     rule(
@@ -192,6 +205,9 @@ mod tests {
         "GetBucketVersioning",
         "PutBucketVersioning",
         "ListObjectVersions",
+        "PutBucketLifecycleConfiguration",
+        "GetBucketLifecycleConfiguration",
+        "DeleteBucketLifecycle",
         "ListObjects",
         "ListObjectsV2",
         "ListMultipartUploads",
@@ -331,6 +347,19 @@ mod tests {
             actions("PutBucketVersioning"),
             [("s3:PutBucketVersioning", Res::Bucket)]
         );
+        for (op, action) in [
+            (
+                "PutBucketLifecycleConfiguration",
+                "s3:PutLifecycleConfiguration",
+            ),
+            (
+                "GetBucketLifecycleConfiguration",
+                "s3:GetLifecycleConfiguration",
+            ),
+            ("DeleteBucketLifecycle", "s3:PutLifecycleConfiguration"),
+        ] {
+            assert_eq!(actions(op), [(action, Res::Bucket)]);
+        }
         assert_eq!(versioned_action(S3_GET_OBJECT), "s3:GetObjectVersion");
         assert_eq!(versioned_action(S3_DELETE_OBJECT), "s3:DeleteObjectVersion");
         assert_eq!(versioned_action(S3_PUT_OBJECT), S3_PUT_OBJECT);

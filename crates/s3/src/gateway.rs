@@ -1556,6 +1556,29 @@ impl S3 for Gateway {
         crate::versioning::list_object_versions(self, req).await
     }
 
+    // ----- lifecycle (crate::lifecycle) ---------------------------------------------
+
+    async fn put_bucket_lifecycle_configuration(
+        &self,
+        req: S3Request<PutBucketLifecycleConfigurationInput>,
+    ) -> S3Result<S3Response<PutBucketLifecycleConfigurationOutput>> {
+        crate::lifecycle::put_bucket_lifecycle_configuration(self, req).await
+    }
+
+    async fn get_bucket_lifecycle_configuration(
+        &self,
+        req: S3Request<GetBucketLifecycleConfigurationInput>,
+    ) -> S3Result<S3Response<GetBucketLifecycleConfigurationOutput>> {
+        crate::lifecycle::get_bucket_lifecycle_configuration(self, req).await
+    }
+
+    async fn delete_bucket_lifecycle(
+        &self,
+        req: S3Request<DeleteBucketLifecycleInput>,
+    ) -> S3Result<S3Response<DeleteBucketLifecycleOutput>> {
+        crate::lifecycle::delete_bucket_lifecycle(self, req).await
+    }
+
     // ----- multipart ---------------------------------------------------------------
 
     async fn create_multipart_upload(

@@ -26,6 +26,7 @@ pub mod gates;
 pub mod gateway;
 pub mod host;
 pub mod http_service;
+pub mod lifecycle;
 pub mod reqid;
 pub mod resign;
 pub mod versioning;

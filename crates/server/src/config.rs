@@ -22,6 +22,9 @@ pub fn default_zones() -> Vec<String> {
 pub fn default_audit_flush_secs() -> u64 {
     60
 }
+pub fn default_lifecycle_interval_secs() -> u64 {
+    3600
+}
 
 /// `coffer server` flags. Each also reads its `COFFER_*` variable; both override the
 /// TOML file given with `--config`.
@@ -62,6 +65,10 @@ pub struct ServerArgs {
     /// Seconds between audit-log flushes [default: 60].
     #[arg(long, env = "COFFER_AUDIT_FLUSH_SECS")]
     pub audit_flush_secs: Option<u64>,
+    /// Seconds between runs of the bucket lifecycle worker (expirations, incomplete
+    /// multipart uploads) [default: 3600].
+    #[arg(long, env = "COFFER_LIFECYCLE_INTERVAL_SECS")]
+    pub lifecycle_interval_secs: Option<u64>,
     /// Log as JSON lines instead of text.
     #[arg(long, env = "COFFER_LOG_JSON")]
     pub log_json: bool,
@@ -87,12 +94,19 @@ struct FileConfig {
     log_json: Option<bool>,
     trusted_proxies: Option<Vec<String>>,
     audit: Option<AuditFileConfig>,
+    lifecycle: Option<LifecycleFileConfig>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct AuditFileConfig {
     flush_secs: Option<u64>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LifecycleFileConfig {
+    interval_secs: Option<u64>,
 }
 
 /// Resolved server configuration.
@@ -107,6 +121,7 @@ pub struct Config {
     pub master_key_file: Option<PathBuf>,
     pub tls: Option<(PathBuf, PathBuf)>,
     pub audit_flush_secs: u64,
+    pub lifecycle_interval_secs: u64,
     pub log_json: bool,
     /// Reverse proxies whose `X-Forwarded-For` is believed (empty: never).
     pub trusted_proxies: Vec<Cidr>,
@@ -128,6 +143,7 @@ impl Config {
             master_key_file: None,
             tls: None,
             audit_flush_secs: default_audit_flush_secs(),
+            lifecycle_interval_secs: default_lifecycle_interval_secs(),
             log_json: false,
             trusted_proxies: Vec::new(),
             clock: None,
@@ -195,6 +211,10 @@ impl Config {
                 .audit_flush_secs
                 .or(file.audit.and_then(|a| a.flush_secs))
                 .unwrap_or_else(default_audit_flush_secs),
+            lifecycle_interval_secs: args
+                .lifecycle_interval_secs
+                .or(file.lifecycle.and_then(|l| l.interval_secs))
+                .unwrap_or_else(default_lifecycle_interval_secs),
             log_json: args.log_json || file.log_json.unwrap_or(false),
             trusted_proxies: args
                 .trusted_proxies
@@ -223,7 +243,7 @@ mod tests {
         let path = dir.path().join("c.toml");
         std::fs::write(
             &path,
-            "data_dir = \"/x\"\ns3_listen = \"127.0.0.1:1\"\nzones = [\"A\", \"B\"]\n[audit]\nflush_secs = 5\n",
+            "data_dir = \"/x\"\ns3_listen = \"127.0.0.1:1\"\nzones = [\"A\", \"B\"]\n[audit]\nflush_secs = 5\n[lifecycle]\ninterval_secs = 7\n",
         )
         .unwrap();
         let args = ServerArgs {
@@ -237,6 +257,7 @@ mod tests {
         assert_eq!(c.api_listen, default_api_listen());
         assert_eq!(c.zones, vec!["A", "B"]);
         assert_eq!(c.audit_flush_secs, 5);
+        assert_eq!(c.lifecycle_interval_secs, 7);
 
         std::fs::write(&path, "bogus = 1\n").unwrap();
         assert!(Config::resolve(&args).is_err(), "unknown keys are refused");
