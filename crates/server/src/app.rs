@@ -150,11 +150,10 @@ pub async fn start(cfg: Config) -> anyhow::Result<Running> {
         spool.clone(),
     ));
     let flusher = Arc::new(Flusher::new(spool, objects.clone(), audit.clone(), node));
-    let lifecycle = Arc::new(LifecycleWorker::new(
-        meta.clone(),
-        objects.clone(),
-        clock.clone(),
-    ));
+    let lifecycle = Arc::new(
+        LifecycleWorker::new(meta.clone(), objects.clone(), clock.clone())
+            .with_audit(audit.clone()),
+    );
 
     let bootstrap_token_path = cfg.data_dir.join(BOOTSTRAP_TOKEN_FILE);
     let bootstrap = identity.bootstrap_if_empty("default").await?;

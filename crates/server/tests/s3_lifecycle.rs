@@ -804,3 +804,74 @@ impl<T: Ord> TapSort for Vec<T> {
         self
     }
 }
+
+#[tokio::test]
+async fn lifecycle_actions_are_audited_as_the_system() {
+    use std::io::Read;
+    let (ts, clock, _tmp) = clocked().await;
+    let (c, _) = ts.s3_client_with_allow_all().await;
+    make_bucket(&c, "lcaudit").await;
+    let (s, v) = ts
+        .api(
+            Method::PUT,
+            "/v1/cwobject/bucket/settings",
+            Some(&ts.admin_token),
+            Some(json!({"bucketName": "lcaudit", "settings": {"auditLoggingEnabled": true}})),
+        )
+        .await;
+    assert_eq!(s, 200, "{v}");
+    put_obj(&c, "lcaudit", "old", b"x", None).await;
+    put_lifecycle(
+        &c,
+        "lcaudit",
+        vec![
+            rule("all")
+                .filter(prefix(""))
+                .expiration(expire_days(1))
+                .build()
+                .unwrap(),
+        ],
+    )
+    .await
+    .unwrap();
+    clock.advance(DAY + HOUR);
+    assert_eq!(ts.run_lifecycle().await.expired_current, 1);
+    ts.flush_audit().await;
+    let audit_bucket = format!("cw-{}-audit-logs", ts.org_id);
+    let list = c
+        .list_objects_v2()
+        .bucket(&audit_bucket)
+        .send()
+        .await
+        .unwrap();
+    let mut found = Vec::new();
+    for o in list.contents() {
+        let gz = c
+            .get_object()
+            .bucket(&audit_bucket)
+            .key(o.key().unwrap())
+            .send()
+            .await
+            .unwrap()
+            .body
+            .collect()
+            .await
+            .unwrap()
+            .into_bytes();
+        let mut text = String::new();
+        flate2::read::GzDecoder::new(&gz[..])
+            .read_to_string(&mut text)
+            .unwrap();
+        for line in text.lines() {
+            let e: serde_json::Value = serde_json::from_str(line).unwrap();
+            if e["principal"] == json!("system:lifecycle") {
+                found.push(e);
+            }
+        }
+    }
+    assert_eq!(found.len(), 1, "{found:#?}");
+    assert_eq!(found[0]["action"], json!("s3:DeleteObject"));
+    assert_eq!(found[0]["bucketName"], json!("lcaudit"));
+    assert_eq!(found[0]["key"], json!("old"));
+    assert_eq!(found[0]["result"], json!("allowed"));
+}

@@ -9,11 +9,16 @@
 //!   statements) do not apply to it, as S3 documents for lifecycle actions.
 //! * Idempotent: a run that fails half-way (or overlaps a client's delete) leaves a state
 //!   the next run completes; "absent" outcomes are not errors.
+//! * Each action on a bucket with audit logging on is recorded as a data-plane event
+//!   by `system:lifecycle` (the operation's action, HTTP status 204, no source IP).
 //! * Current-version expiration on a versioned bucket adds a delete marker (the object
 //!   becomes noncurrent "now"); it is removed by NoncurrentVersionExpiration in a later
 //!   run, as on S3.
 
 use super::{LifecycleConfiguration, LifecycleRule};
+use crate::audit::{
+    AuditRecord, AuditResult, AuditService, DataPlaneEvent, new_event_id, timestamp,
+};
 use crate::clock::Clock;
 use crate::error::{Error, Result};
 use crate::meta::MetaStore;
@@ -39,10 +44,14 @@ pub struct LifecycleStats {
 /// Rows asked per listing page.
 const PAGE: usize = 1000;
 
+/// The principal lifecycle actions are audited under (SPEC §6 data-plane events).
+pub const LIFECYCLE_PRINCIPAL: &str = "system:lifecycle";
+
 pub struct LifecycleWorker {
     meta: Arc<dyn MetaStore>,
     objects: Arc<ObjectService>,
     clock: Arc<dyn Clock>,
+    audit: Option<Arc<AuditService>>,
 }
 
 fn wire_version(v: &VersionSummary) -> String {
@@ -61,6 +70,53 @@ impl LifecycleWorker {
             meta,
             objects,
             clock,
+            audit: None,
+        }
+    }
+
+    /// Records every lifecycle action on a logged bucket as a data-plane event by
+    /// [`LIFECYCLE_PRINCIPAL`].
+    pub fn with_audit(mut self, audit: Arc<AuditService>) -> Self {
+        self.audit = Some(audit);
+        self
+    }
+
+    /// Best effort, like the gateway's own events: a failure to record is logged, the
+    /// action it describes has already happened.
+    async fn audit(&self, bucket: &Bucket, action: &str, key: &str, now: OffsetDateTime) {
+        let Some(a) = &self.audit else { return };
+        match a.bucket_record_enabled(bucket).await {
+            Ok(true) => {}
+            Ok(false) => return,
+            Err(e) => {
+                tracing::warn!(bucket = %bucket.name, error = %e, "lifecycle audit: settings unreadable");
+                return;
+            }
+        }
+        let event = DataPlaneEvent {
+            event_id: new_event_id(),
+            action: action.to_string(),
+            arn: format!("arn:aws:s3:::{}/{key}", bucket.name),
+            principal: LIFECYCLE_PRINCIPAL.to_string(),
+            timestamp: timestamp(now),
+            source_ip: String::new(),
+            host: String::new(),
+            bucket_name: bucket.name.clone(),
+            key: key.to_string(),
+            access_key_id: String::new(),
+            request_id: new_event_id(),
+            http_status: 204,
+            bytes_sent: 0,
+            bytes_received: 0,
+            result: AuditResult::Allowed,
+            decided_by: None,
+        };
+        let record = AuditRecord::DataPlane {
+            org_id: bucket.org_id.clone(),
+            event,
+        };
+        if let Err(e) = a.record(record).await {
+            tracing::warn!(bucket = %bucket.name, error = %e, "lifecycle audit event not recorded");
         }
     }
 
@@ -191,6 +247,7 @@ impl LifecycleWorker {
                     && self.selects(b, r, latest, &mut tags).await?
                 {
                     self.objects.delete_version(b, &key, None).await?;
+                    self.audit(bucket, "s3:DeleteObject", &key, now).await;
                     stats.expired_current += 1;
                     expired_current = true;
                     break;
@@ -225,6 +282,8 @@ impl LifecycleWorker {
                 self.objects
                     .delete_version(b, &key, Some(&wire_version(v)))
                     .await?;
+                self.audit(bucket, "s3:DeleteObjectVersion", &key, now)
+                    .await;
                 stats.expired_noncurrent += 1;
             } else {
                 kept.push(v);
@@ -248,7 +307,11 @@ impl LifecycleWorker {
                 .delete_version(b, &key, Some(&wire_version(kept[0])))
                 .await
             {
-                Ok(_) => stats.removed_markers += 1,
+                Ok(_) => {
+                    self.audit(bucket, "s3:DeleteObjectVersion", &key, now)
+                        .await;
+                    stats.removed_markers += 1;
+                }
                 Err(Error::NoSuchBucket) => {}
                 Err(e) => return Err(e),
             }
@@ -288,7 +351,11 @@ impl LifecycleWorker {
                     .abort_multipart(&bucket.name, &u.key, &u.upload_id)
                     .await
                 {
-                    Ok(()) => stats.aborted_uploads += 1,
+                    Ok(()) => {
+                        self.audit(bucket, "s3:AbortMultipartUpload", &u.key, now)
+                            .await;
+                        stats.aborted_uploads += 1;
+                    }
                     // Completed or aborted by a client meanwhile.
                     Err(Error::NoSuchUpload) => {}
                     Err(e) => return Err(e),
