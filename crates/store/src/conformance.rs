@@ -1333,7 +1333,27 @@ fn row(k: &str, v: &str, latest: bool, dm: bool, size: u64) -> (String, String, 
 }
 
 pub async fn versioning(s: &dyn MetaStore) {
+    use coffer_core::lifecycle::{Expiration, LifecycleConfiguration, LifecycleRule};
     let (_, b) = fresh_bucket(s).await;
+    // The lifecycle configuration lives in the bucket record; `update_bucket` stores it
+    // but never changes the versioning state.
+    let mut rec = s.get_bucket(&b).await.unwrap().unwrap();
+    rec.lifecycle = Some(LifecycleConfiguration {
+        rules: vec![LifecycleRule {
+            id: "r1".into(),
+            enabled: true,
+            expiration: Some(Expiration {
+                days: Some(3),
+                ..Default::default()
+            }),
+            ..Default::default()
+        }],
+    });
+    rec.versioning = VersioningState::Enabled;
+    s.update_bucket(&rec).await.unwrap();
+    let got = s.get_bucket(&b).await.unwrap().unwrap();
+    assert_eq!(got.lifecycle, rec.lifecycle);
+    assert_eq!(got.versioning, VersioningState::Unversioned);
     assert_err!(
         s.set_bucket_versioning(&b, VersioningState::Unversioned)
             .await,
