@@ -1184,3 +1184,56 @@ async fn version_operations_need_their_own_actions() {
         403,
     );
 }
+
+#[tokio::test]
+async fn upload_part_copy_from_a_version() {
+    let (_ts, c, _) = setup().await;
+    make_bucket(&c, "upcv").await;
+    set_versioning(&c, "upcv", BucketVersioningStatus::Enabled).await;
+    let v1 = put_v(&c, "upcv", "src", b"first").await.unwrap();
+    put_v(&c, "upcv", "src", b"second").await.unwrap();
+    let up = c
+        .create_multipart_upload()
+        .bucket("upcv")
+        .key("dst")
+        .send()
+        .await
+        .unwrap();
+    let uid = up.upload_id.unwrap();
+    let part = c
+        .upload_part_copy()
+        .bucket("upcv")
+        .key("dst")
+        .upload_id(&uid)
+        .part_number(1)
+        .copy_source(format!("upcv/src?versionId={v1}"))
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("upload part copy: {}", dbg_err(&e)));
+    assert_s3_err(
+        c.upload_part_copy()
+            .bucket("upcv")
+            .key("dst")
+            .upload_id(&uid)
+            .part_number(2)
+            .copy_source(format!("upcv/src?versionId={}", "Q".repeat(32)))
+            .send()
+            .await,
+        "NoSuchVersion",
+        404,
+    );
+    let etag = part.copy_part_result.unwrap().e_tag.unwrap();
+    c.complete_multipart_upload()
+        .bucket("upcv")
+        .key("dst")
+        .upload_id(&uid)
+        .multipart_upload(
+            CompletedMultipartUpload::builder()
+                .parts(CompletedPart::builder().part_number(1).e_tag(etag).build())
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(get(&c, "upcv", "dst").await, b"first");
+}
