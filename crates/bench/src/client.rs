@@ -1,6 +1,7 @@
 //! Minimal S3 client: SigV4-signed, path-style requests over hyper's pooled HTTP/1.1 client.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use anyhow::{Context as _, Result, bail};
@@ -56,12 +57,20 @@ impl Endpoint {
 #[derive(Clone)]
 pub struct S3Client {
     http: Client<HttpConnector, BenchBody>,
-    endpoint: Arc<Endpoint>,
+    /// Requests go round-robin over these (several nodes of one scale-out cluster).
+    endpoints: Arc<[Endpoint]>,
+    next: Arc<AtomicUsize>,
     signer: Arc<Signer>,
 }
 
 impl S3Client {
     pub fn new(endpoint: Endpoint, signer: Signer) -> Self {
+        Self::with_endpoints(vec![endpoint], signer)
+    }
+
+    /// A client spreading its requests round-robin over `endpoints` (at least one).
+    pub fn with_endpoints(endpoints: Vec<Endpoint>, signer: Signer) -> Self {
+        assert!(!endpoints.is_empty(), "at least one endpoint");
         let mut connector = HttpConnector::new();
         connector.set_nodelay(true);
         connector.set_keepalive(Some(Duration::from_secs(60)));
@@ -73,7 +82,8 @@ impl S3Client {
             .build(connector);
         Self {
             http,
-            endpoint: Arc::new(endpoint),
+            endpoints: endpoints.into(),
+            next: Arc::new(AtomicUsize::new(0)),
             signer: Arc::new(signer),
         }
     }
@@ -94,10 +104,12 @@ impl S3Client {
             path.push_str(&sigv4::uri_encode(key, true));
         }
         let query = sigv4::canonical_query(query);
+        let endpoint =
+            &self.endpoints[self.next.fetch_add(1, Ordering::Relaxed) % self.endpoints.len()];
         let uri = if query.is_empty() {
-            format!("{}{path}", self.endpoint.base)
+            format!("{}{path}", endpoint.base)
         } else {
-            format!("{}{path}?{query}", self.endpoint.base)
+            format!("{}{path}?{query}", endpoint.base)
         };
         let amz_date = sigv4::amz_date_now();
         let auth = self.signer.authorization(
@@ -105,7 +117,7 @@ impl S3Client {
             &path,
             &query,
             &[
-                ("host", &self.endpoint.authority),
+                ("host", &endpoint.authority),
                 ("x-amz-content-sha256", UNSIGNED_PAYLOAD),
                 ("x-amz-date", &amz_date),
             ],
@@ -115,7 +127,7 @@ impl S3Client {
         let mut req = Request::builder()
             .method(method.clone())
             .uri(&uri)
-            .header(HOST, &self.endpoint.authority)
+            .header(HOST, &endpoint.authority)
             .header("x-amz-content-sha256", UNSIGNED_PAYLOAD)
             .header("x-amz-date", &amz_date)
             .header(AUTHORIZATION, auth);

@@ -4,6 +4,7 @@
 //! cost sits in the measurement), the workloads (`put-large`, `get-large`, `put-small`,
 //! `get-small`, `list`, `multipart`), server and client CPU accounting from /proc, the in-process
 //! null "ceiling" endpoint that gives a same-machine baseline, and the report (table or JSON).
+//! `--audit-compare` adds put-small with the bench bucket's audit logging off and on.
 //!
 //! The `coffer` binary exposes it as `coffer bench ...` through [`BenchArgs`] and [`run`];
 //! [`execute`] returns the [`Report`] instead of printing it.
@@ -12,11 +13,11 @@ mod body;
 mod client;
 mod cpu;
 mod report;
-mod sigv4;
+pub mod sigv4;
 mod sink;
 mod units;
 mod workloads;
-mod xml;
+pub mod xml;
 
 use std::time::Duration;
 
@@ -25,7 +26,9 @@ pub use report::{Case, Report, Sample, Summary};
 /// Flags of `coffer bench`.
 #[derive(Debug, Clone, clap::Args)]
 pub struct BenchArgs {
-    /// S3 endpoint (http only), addressed path-style.
+    /// S3 endpoint (http only), addressed path-style. Several comma-separated endpoints
+    /// (nodes of one scale-out cluster) share the requests round-robin; server CPU is
+    /// then measured for the first one only.
     #[arg(
         long,
         env = "COFFER_BENCH_ENDPOINT",
@@ -120,6 +123,22 @@ pub struct BenchArgs {
     /// Print the report as JSON.
     #[arg(long)]
     pub json: bool,
+
+    /// After the workloads, run put-small twice more on the server: with the bench
+    /// bucket's audit logging off, then on (set through the management API; needs
+    /// --api-endpoint and an API token of the bucket's org admin). The report gets the
+    /// cases `put-small audit=off` and `put-small audit=on`.
+    #[arg(long, conflicts_with = "ceiling_only")]
+    pub audit_compare: bool,
+
+    /// Management API endpoint for --audit-compare (http only).
+    #[arg(long, env = "COFFER_ENDPOINT", default_value = "http://127.0.0.1:9001")]
+    pub api_endpoint: String,
+
+    /// File holding the API token for --audit-compare [env: COFFER_TOKEN_FILE; or the
+    /// token itself in COFFER_TOKEN].
+    #[arg(long, env = "COFFER_TOKEN_FILE")]
+    pub api_token_file: Option<std::path::PathBuf>,
 
     /// Delete the objects the benchmark created on the server afterwards.
     #[arg(long)]

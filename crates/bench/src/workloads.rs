@@ -84,7 +84,17 @@ pub async fn execute(args: &BenchArgs) -> Result<Report> {
     let mut server_pid = None;
     let mut pid_source = "n/a";
     if !args.ceiling_only {
-        let endpoint = Endpoint::parse(&args.endpoint)?;
+        // Several comma-separated endpoints: nodes of one cluster, used round-robin.
+        let endpoints = args
+            .endpoint
+            .split(',')
+            .map(str::trim)
+            .filter(|e| !e.is_empty())
+            .map(Endpoint::parse)
+            .collect::<Result<Vec<_>>>()?;
+        let Some(endpoint) = endpoints.first().cloned() else {
+            bail!("--endpoint is empty");
+        };
         let (Some(ak), Some(sk)) = (&args.access_key, &args.secret_key) else {
             bail!(
                 "credentials required: --access-key/--secret-key or AWS_ACCESS_KEY_ID/\
@@ -102,7 +112,7 @@ pub async fn execute(args: &BenchArgs) -> Result<Report> {
         };
         targets.push(Target {
             side: Side::Server,
-            client: S3Client::new(endpoint, Signer::new(ak, sk, &args.region)),
+            client: S3Client::with_endpoints(endpoints, Signer::new(ak, sk, &args.region)),
             bucket: args.bucket.clone(),
             cpu: server_pid.map_or(CpuSource::None, CpuSource::Pid),
             large_ready: 0,
@@ -148,6 +158,70 @@ pub async fn execute(args: &BenchArgs) -> Result<Report> {
         server_pid_source: pid_source,
         cases,
     })
+}
+
+/// Just enough of the management API for `--audit-compare`: SetBucketSettings.
+struct ManagementApi {
+    http: hyper_util::client::legacy::Client<
+        hyper_util::client::legacy::connect::HttpConnector,
+        crate::body::BenchBody,
+    >,
+    base: String,
+    authority: String,
+    token: String,
+}
+
+impl ManagementApi {
+    fn from_args(args: &BenchArgs) -> Result<Self> {
+        let token = match &args.api_token_file {
+            Some(f) => std::fs::read_to_string(f)
+                .with_context(|| format!("reading {}", f.display()))?
+                .trim()
+                .to_owned(),
+            None => std::env::var("COFFER_TOKEN").unwrap_or_default(),
+        };
+        ensure!(
+            !token.is_empty(),
+            "--audit-compare needs an API token: --api-token-file, COFFER_TOKEN_FILE or COFFER_TOKEN"
+        );
+        let e = Endpoint::parse(&args.api_endpoint)?;
+        let http =
+            hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+                .build(hyper_util::client::legacy::connect::HttpConnector::new());
+        Ok(Self {
+            http,
+            base: e.base,
+            authority: e.authority,
+            token,
+        })
+    }
+
+    async fn set_bucket_audit(&self, bucket: &str, on: bool) -> Result<()> {
+        let body = serde_json::to_vec(&serde_json::json!({
+            "bucketName": bucket,
+            "settings": {"auditLoggingEnabled": on}
+        }))?;
+        let req = hyper::Request::builder()
+            .method(hyper::Method::PUT)
+            .uri(format!("{}/v1/cwobject/bucket/settings", self.base))
+            .header(hyper::header::HOST, &self.authority)
+            .header(hyper::header::CONTENT_TYPE, "application/json")
+            .header(hyper::header::CONTENT_LENGTH, body.len())
+            .header(
+                hyper::header::AUTHORIZATION,
+                format!("Bearer {}", self.token),
+            )
+            .body(crate::body::BenchBody::full(body))?;
+        let resp = self.http.request(req).await.context("SetBucketSettings")?;
+        let status = resp.status();
+        let text = crate::body::collect(resp.into_body(), 64 << 10).await?;
+        ensure!(
+            status.is_success(),
+            "SetBucketSettings: HTTP {status}: {}",
+            String::from_utf8_lossy(&text)
+        );
+        Ok(())
+    }
 }
 
 fn validate(args: &BenchArgs) -> Result<()> {
@@ -223,6 +297,40 @@ async fn run_all(
             Workload::Multipart => {
                 cases.push(run_case(ctx, targets, w, args.part_concurrency).await?);
             }
+        }
+    }
+    if args.audit_compare {
+        let api = ManagementApi::from_args(args)?;
+        let n = targets
+            .iter()
+            .take_while(|t| t.side == Side::Server)
+            .count();
+        let server = &mut targets[..n];
+        ensure!(
+            !server.is_empty(),
+            "--audit-compare needs the server endpoint"
+        );
+        let mut pair = Vec::new();
+        for on in [false, true] {
+            api.set_bucket_audit(&server[0].bucket, on)
+                .await
+                .context("--audit-compare: setting the bucket's audit logging")?;
+            let mut case = run_case(ctx, server, Workload::PutSmall, args.workers).await;
+            if on {
+                // Leave the bucket as it was found (logging off).
+                let reset = api.set_bucket_audit(&server[0].bucket, false).await;
+                case = case.and_then(|c| reset.map(|()| c));
+            }
+            let mut case = case?;
+            case.name = format!("put-small audit={}", if on { "on" } else { "off" });
+            pair.push(case.server.as_ref().map_or(0.0, |s| s.median));
+            cases.push(case);
+        }
+        if pair[0] > 0.0 {
+            eprintln!(
+                "audit logging on / off (put-small median): {:.1}%",
+                100.0 * pair[1] / pair[0]
+            );
         }
     }
     if args.cleanup {

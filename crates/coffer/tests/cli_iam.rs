@@ -409,7 +409,17 @@ async fn command_tree() {
     let cli = Cli::with("http://127.0.0.1:1", "unused");
     let top = cli.exec(&["--help"], &[], None).await.ok();
     for c in [
-        "server", "bench", "key", "policy", "bucket", "org", "can-i", "token", "user", "whoami",
+        "server",
+        "bench",
+        "key",
+        "policy",
+        "bucket",
+        "org",
+        "can-i",
+        "token",
+        "user",
+        "whoami",
+        "federation",
     ] {
         assert!(
             top.stdout

@@ -139,6 +139,13 @@ impl AuditRecord {
 #[async_trait]
 pub trait AuditSink: Send + Sync + 'static {
     async fn record(&self, record: AuditRecord) -> Result<()>;
+    /// `true` when `record` would currently fail with `Error::Unavailable` (a full
+    /// spool under the `reject` policy): callers refuse logged requests up front.
+    fn saturated(&self) -> bool {
+        false
+    }
+    /// A request was refused up front because of [`Self::saturated`] (for metrics).
+    fn refused(&self) {}
 }
 
 /// Keeps events in memory: for tests of the APIs without a spool. Not durable; never
@@ -276,7 +283,9 @@ impl AuditService {
     pub async fn logged_bucket_owner(&self, bucket: &str) -> Result<Option<String>> {
         match self.objects.get_bucket(bucket).await {
             Ok(b) => Ok(self.bucket_record_enabled(&b).await?.then_some(b.org_id)),
-            Err(Error::NoSuchBucket | Error::NotFound(_)) => Ok(None),
+            // A name that cannot be a bucket (a request refused before its bucket was
+            // validated) names no logged bucket.
+            Err(Error::NoSuchBucket | Error::NotFound(_) | Error::InvalidBucketName(_)) => Ok(None),
             Err(e) => Err(e),
         }
     }
@@ -292,6 +301,16 @@ impl AuditService {
             Ok(_) | Err(Error::BucketAlreadyOwnedByYou) => Ok(()),
             Err(e) => Err(e),
         }
+    }
+
+    /// See [`AuditSink::saturated`].
+    pub fn saturated(&self) -> bool {
+        self.sink.saturated()
+    }
+
+    /// See [`AuditSink::refused`].
+    pub fn refused(&self) {
+        self.sink.refused();
     }
 
     /// Hands `record` to the sink; `Ok` = durable.

@@ -23,6 +23,10 @@ pub enum Error {
     Unimplemented(String),
     #[error("internal error: {0}")]
     Internal(String),
+    /// A dependency is temporarily over capacity (e.g. the audit spool is full under
+    /// the `reject` policy): the client should retry later (S3 503 SlowDown, API 503).
+    #[error("service unavailable: {0}")]
+    Unavailable(String),
 
     // S3-specific conditions. The management API maps these to the generic codes above.
     #[error("the specified bucket does not exist")]

@@ -272,6 +272,31 @@ impl IdentityService {
         .await
     }
 
+    /// Creates a time-limited federated key (no user) whose caller-chosen `attributes`
+    /// pass [`validate_attributes`] and which additionally carries `system` attributes
+    /// set by the server from verified claims (e.g. SAML `principalName`), exempt from
+    /// the caller rules because the caller cannot choose them.
+    pub async fn create_federated_key(
+        &self,
+        org_id: &str,
+        principal: &str,
+        duration_secs: i64,
+        attributes: BTreeMap<String, String>,
+        system: BTreeMap<String, String>,
+        source: KeySource,
+    ) -> Result<(AccessKey, String)> {
+        if !(1..=MAX_KEY_DURATION_SECS).contains(&duration_secs) {
+            return Err(Error::invalid(format!(
+                "a federated key must expire within 1 to {MAX_KEY_DURATION_SECS} seconds"
+            )));
+        }
+        validate_attributes(&attributes)?;
+        let mut all = attributes;
+        all.extend(system);
+        self.mint_key_unchecked(org_id, principal, None, duration_secs, all, source, None)
+            .await
+    }
+
     /// Creates a time-limited key (1..=43200 s) together with a session token for the
     /// AWS container-credentials shape. Only the token's SHA-256 is stored; the
     /// plaintext is returned once, here. Returns (key, secret, session token).
@@ -319,6 +344,30 @@ impl IdentityService {
             )));
         }
         validate_attributes(&attributes)?;
+        self.mint_key_unchecked(
+            org_id,
+            principal,
+            uid,
+            duration_secs,
+            attributes,
+            source,
+            session_token_hash,
+        )
+        .await
+    }
+
+    /// `mint_key` after its argument checks (attributes are the caller's business).
+    #[allow(clippy::too_many_arguments)]
+    async fn mint_key_unchecked(
+        &self,
+        org_id: &str,
+        principal: &str,
+        uid: Option<&str>,
+        duration_secs: i64,
+        attributes: BTreeMap<String, String>,
+        source: KeySource,
+        session_token_hash: Option<String>,
+    ) -> Result<(AccessKey, String)> {
         let id = ids::new_access_key_id();
         let secret = ids::new_secret_key();
         let now = self.now();
@@ -401,6 +450,11 @@ impl IdentityService {
         self.cache
             .write()
             .retain(|_, v| v.key.principal != principal);
+    }
+
+    /// Drops one cached key (another node changed it).
+    pub fn invalidate_key(&self, access_key_id: &str) {
+        self.cache.write().remove(access_key_id);
     }
 
     /// Drops every cached key (used when another node may have changed keys).

@@ -6,7 +6,7 @@
 use crate::error::Result;
 use crate::model::*;
 use async_trait::async_trait;
-use std::collections::HashSet;
+use std::collections::{BTreeMap, HashSet};
 use time::OffsetDateTime;
 
 /// Result of replacing or removing an object: the previous record, whose blobs the
@@ -39,6 +39,11 @@ pub struct VersionPage {
     /// True when more versions with the prefix exist after the last one returned.
     pub truncated: bool,
 }
+
+/// An edit of a bucket's S3 subresources (CORS, tags), applied by
+/// [`MetaStore::update_bucket_subresources`] inside its transaction. An error aborts the
+/// edit and is returned as is.
+pub type SubresourceEdit = Box<dyn FnOnce(&mut BucketSubresources) -> Result<()> + Send>;
 
 /// Page of a key-ordered listing.
 #[derive(Debug, Clone, Default)]
@@ -112,6 +117,11 @@ pub trait MetaStore: Send + Sync + 'static {
     /// `set_bucket_versioning`.
     async fn update_bucket(&self, bucket: &Bucket) -> Result<()>;
     async fn bucket_usage(&self, name: &str) -> Result<Usage>;
+    /// Applies `edit` to the bucket's subresources atomically (read, edit, write in one
+    /// transaction, so concurrent edits of different subresources never lose each
+    /// other) and returns the updated bucket. `NoSuchBucket` if absent.
+    async fn update_bucket_subresources(&self, name: &str, edit: SubresourceEdit)
+    -> Result<Bucket>;
 
     // ---- objects ----
     /// Inserts or replaces `record` atomically with: the bucket existing (`NoSuchBucket`),
@@ -125,6 +135,14 @@ pub trait MetaStore: Send + Sync + 'static {
         cap: Option<u64>,
     ) -> Result<Replaced>;
     async fn get_object(&self, bucket: &str, key: &str) -> Result<Option<ObjectRecord>>;
+    /// Replaces the tag set of the current object of `key`, changing nothing else (data,
+    /// ETag, last-modified and usage stay). `NoSuchBucket` / `NoSuchKey` when absent.
+    async fn set_object_tags(
+        &self,
+        bucket: &str,
+        key: &str,
+        tags: &BTreeMap<String, String>,
+    ) -> Result<()>;
     /// Removes the object if present (absent is not an error: `previous` is `None`).
     async fn delete_object(&self, bucket: &str, key: &str) -> Result<Replaced>;
     /// Keys `> start_after` that start with `prefix`, ascending by UTF-8 bytes, at most `limit`.

@@ -184,6 +184,10 @@ pub struct Bucket {
     /// Lifecycle configuration (PutBucketLifecycleConfiguration), validated.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub lifecycle: Option<crate::lifecycle::LifecycleConfiguration>,
+    /// CORS configuration and bucket tags (S3 subresources). Absent in records written
+    /// before they existed.
+    #[serde(default)]
+    pub subresources: BucketSubresources,
 }
 
 /// Versioning state of a bucket. A bucket that was ever versioned never returns to
@@ -259,6 +263,33 @@ pub struct VersionSummary {
     /// Empty for delete markers.
     pub etag: String,
     pub last_modified: OffsetDateTime,
+}
+
+/// S3 bucket subresources kept in the bucket record. Validated by the S3 gateway before
+/// they are stored.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BucketSubresources {
+    /// `None`: no CORS configuration (`NoSuchCORSConfiguration`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cors: Option<Vec<CorsRule>>,
+    /// `None`: no tag set (`NoSuchTagSet`); an empty tag set is never stored.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tags: Option<BTreeMap<String, String>>,
+}
+
+/// One CORS rule as S3's `CORSRule`. Methods are upper case (GET, PUT, POST, DELETE, HEAD).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CorsRule {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
+    pub allowed_origins: Vec<String>,
+    pub allowed_methods: Vec<String>,
+    #[serde(default)]
+    pub allowed_headers: Vec<String>,
+    #[serde(default)]
+    pub expose_headers: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_age_seconds: Option<i32>,
 }
 
 /// Exact usage of a bucket: completed objects only.

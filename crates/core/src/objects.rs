@@ -375,6 +375,7 @@ impl ObjectService {
             policy: None,
             versioning: VersioningState::Unversioned,
             lifecycle: None,
+            subresources: Default::default(),
         };
         match self.meta.create_bucket(&bucket).await {
             Ok(()) => Ok(bucket),
@@ -419,6 +420,30 @@ impl ObjectService {
             .await?
             .lifecycle
             .ok_or(Error::NoSuchLifecycleConfiguration)
+    }
+
+    /// Applies an edit to the bucket's S3 subresources (CORS, tags) atomically.
+    pub async fn update_bucket_subresources(
+        &self,
+        name: &str,
+        edit: crate::meta::SubresourceEdit,
+    ) -> Result<Bucket> {
+        self.meta.update_bucket_subresources(name, edit).await
+    }
+
+    /// The current record of an object without its body (`NoSuchBucket`/`NoSuchKey`).
+    pub async fn object_record(&self, bucket: &str, key: &str) -> Result<ObjectRecord> {
+        self.load_object(bucket, key).await
+    }
+
+    /// Replaces an object's tag set (validated by the caller) without rewriting it.
+    pub async fn set_object_tags(
+        &self,
+        bucket: &str,
+        key: &str,
+        tags: &BTreeMap<String, String>,
+    ) -> Result<()> {
+        self.meta.set_object_tags(bucket, key, tags).await
     }
 
     /// `NoSuchBucket`, or `BucketNotEmpty` while objects or uploads exist.
@@ -572,7 +597,7 @@ async fn commit_object(
         }
         Err(e) => {
             delete_blobs(&**blobs, record.data.blob_ids()).await;
-            Err(e)
+            Err(lost_condition_race(e, cond))
         }
     }
 }
@@ -582,6 +607,20 @@ async fn commit_object(
 /// in case the state changed since; unversioned buckets pay no id generation.
 pub(super) fn new_version_for(bucket: &Bucket) -> Option<String> {
     (bucket.versioning == VersioningState::Enabled).then(crate::ids::new_version_id)
+}
+
+/// A conditional write's condition is checked twice: before any byte is stored
+/// (`precheck_write`, which answers `PreconditionFailed`) and atomically in the metadata
+/// commit. A condition that held at the pre-check but fails at commit lost a race with a
+/// concurrent write of the same key: S3 answers that with 409 `ConditionalRequestConflict`
+/// (retryable), not 412.
+pub(crate) fn lost_condition_race(e: Error, cond: &WriteCondition) -> Error {
+    match e {
+        Error::PreconditionFailed if !matches!(cond, WriteCondition::None) => {
+            Error::ConditionalRequestConflict
+        }
+        e => e,
+    }
 }
 
 fn owned_bucket_outcome(existing: Bucket, org_id: &str, zone: &str) -> Result<Bucket> {

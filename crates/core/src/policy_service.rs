@@ -59,7 +59,8 @@ impl PolicyService {
         &self.engine
     }
 
-    /// Start-up: reads every org's policies from the store and publishes them all.
+    /// Start-up (and after missed cross-node changes): reads every org's policies from
+    /// the store and publishes them all.
     /// A stored document that no longer parses is an `Internal` error (the server should
     /// not start with a silently missing policy, which could drop a `Deny`).
     pub async fn load_all(&self) -> Result<()> {
@@ -81,6 +82,16 @@ impl PolicyService {
             .collect();
         for org in &stale {
             by_org.remove(org);
+        }
+        // Orgs published before whose policies are all gone now get an empty index
+        // (a node learning of changes it missed calls this again).
+        let emptied: Vec<String> = published
+            .keys()
+            .filter(|o| !by_org.contains_key(*o) && !stale.contains(o))
+            .cloned()
+            .collect();
+        for org in emptied {
+            by_org.insert(org, Vec::new());
         }
         for (org, mut policies) in by_org {
             sort_by_name(&mut policies);

@@ -763,6 +763,7 @@ fn bucket_records_and_policies_that_no_longer_compile() {
         policy: policy.map(str::to_string),
         versioning: Default::default(),
         lifecycle: None,
+        subresources: Default::default(),
     };
     let alice = RequestContext::for_principal(ORG_A, "coreweave/alice", false, now());
     let anon = RequestContext::anonymous(now());

@@ -74,10 +74,19 @@ async fn choke(State(state): State<AppState>, mut req: Request, next: Next) -> R
         if let Err(e) = audit::emit(&state, facts, call).await {
             // The call's effect stands, but it is not acknowledged: the client sees an
             // error and may retry; the event of an answered-OK call is never missing.
-            pending = Some(PendingError(ApiError::Domain(
-                coffer_core::Error::internal(format!("recording the audit event failed: {e}")),
-            )));
-            resp = axum::http::StatusCode::INTERNAL_SERVER_ERROR.into_response();
+            // A full spool under the `reject` policy is `unavailable` (retry later).
+            let (err, status) = match e {
+                coffer_core::Error::Unavailable(m) => (
+                    coffer_core::Error::Unavailable(m),
+                    axum::http::StatusCode::SERVICE_UNAVAILABLE,
+                ),
+                e => (
+                    coffer_core::Error::internal(format!("recording the audit event failed: {e}")),
+                    axum::http::StatusCode::INTERNAL_SERVER_ERROR,
+                ),
+            };
+            pending = Some(PendingError(ApiError::Domain(err)));
+            resp = status.into_response();
         }
     }
     if let Some(PendingError(err)) = pending {

@@ -144,6 +144,7 @@ pub fn classify(e: &Error) -> (i32, StatusCode) {
         Error::ResourceExhausted(_) => EXHAUSTED,
         Error::Unimplemented(_) => (code::UNIMPLEMENTED, StatusCode::NOT_IMPLEMENTED),
         Error::Internal(_) => (code::INTERNAL, StatusCode::INTERNAL_SERVER_ERROR),
+        Error::Unavailable(_) => (code::UNAVAILABLE, StatusCode::SERVICE_UNAVAILABLE),
 
         Error::NoSuchBucket
         | Error::NoSuchKey
@@ -181,7 +182,8 @@ fn message_of(e: &Error) -> String {
         | Error::Unauthenticated(m)
         | Error::FailedPrecondition(m)
         | Error::ResourceExhausted(m)
-        | Error::Unimplemented(m) => m.clone(),
+        | Error::Unimplemented(m)
+        | Error::Unavailable(m) => m.clone(),
         other => other.to_string(),
     }
 }

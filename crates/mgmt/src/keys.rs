@@ -1,6 +1,6 @@
 //! Access-key RPCs: CreateAccessKeyFromJWT, ListAccessKeyInfo, GetAccessKeyInfo,
 //! UpdateAccessKeyStatus, RevokeAccessKeyByAccessKey, RevokeAccessKeysByPrincipal, and
-//! the temporary-credential exchanges (API token, OIDC, OIDC container credentials).
+//! the temporary-credential exchanges (API token, SAML, OIDC, OIDC container credentials).
 //!
 //! Every lookup is scoped to the caller's org: a key of another org is reported exactly
 //! like an absent one (NotFound), so ids of other orgs cannot be probed. Every state
@@ -274,11 +274,34 @@ fn federation(state: &AppState) -> FederationService {
     )
 }
 
-/// The SAML exchange is not built yet: an explicit Unimplemented, never a key.
-pub async fn not_implemented() -> ApiError {
-    ApiError::Domain(coffer_core::Error::Unimplemented(
-        "temporary credentials are not implemented yet".into(),
-    ))
+/// CreateAccessKeyFromSAML: anonymous; the signed SAML Response is the credential. The
+/// key belongs to `role/<Role attribute value>` (`attributes.role` picks one of
+/// several), lives `durationSeconds` (0 = 900 s) but never past the assertion's
+/// session, and records the PrincipalName as attribute `principalName`.
+pub async fn create_access_key_from_saml(
+    State(state): State<AppState>,
+    slot: AuditSlot,
+    JsonBody(req): JsonBody<api::CreateAccessKeyFromSamlRequest>,
+) -> Res<api::CreateAccessKeyFromSamlResponse> {
+    slot.set_org(&req.org_id);
+    let minted = federation(&state)
+        .exchange_saml(
+            &req.org_id,
+            req.config_id.trim(),
+            &req.saml_response,
+            req.duration_seconds.unwrap_or(0),
+            req.attributes,
+        )
+        .await?;
+    slot.set_federated(&minted.key.principal);
+    slot.set_identifier(&minted.key.access_key_id);
+    Ok(Json(api::CreateAccessKeyFromJwtResponse {
+        expiry: wire::key_expiry(minted.key.expiry),
+        access_key_id: minted.key.access_key_id,
+        secret_key: minted.secret,
+        principal_name: minted.key.principal,
+        attributes: minted.key.attributes,
+    }))
 }
 
 /// CreateAccessKeyFromApiToken: a 15-minute key for the token's user, in the AWS

@@ -39,6 +39,7 @@ pub mod audit;
 pub mod auth;
 pub mod choke;
 pub mod connect;
+pub mod console;
 pub mod error;
 pub mod extract;
 pub mod openapi;

@@ -156,8 +156,6 @@ const CONFIG_ID: Param = path("configId", "Federation config id.");
 const FEDERATION_ADMIN: &str = "Org admin (own org) or operator token (`orgId` required). A config of \
                                 another org is reported as absent (NotFound).";
 
-const SAML_NOT_YET: &str = "Not implemented yet: answers Unimplemented (12/501).";
-
 pub static ROUTES: &[Route] = &[
     // ---- /v1/cwobject: access keys
     Route {
@@ -251,20 +249,29 @@ pub static ROUTES: &[Route] = &[
         connect: Some("RevokeAccessKeysByPrincipalRequest"),
         handler: |m| on(m, keys::revoke_access_keys_by_principal),
     },
-    // Temporary-credential exchanges. SAML is routed so that clients get an explicit
-    // Unimplemented (501) rather than a 404 until its verifier lands.
+    // Temporary-credential exchanges.
     Route {
         rpc: "CreateAccessKeyFromSAML",
         verb: Verb::Post,
         path: "/v1/cwobject/temporary-credentials/saml",
         auth: Auth::Anonymous,
         summary: "Exchange a SAML response for a temporary access key",
-        description: SAML_NOT_YET,
+        description: "Anonymous: the base64 `samlResponse` is the credential. It must verify \
+                      against the active SAML config `configId` of `orgId`: XML-DSig (exclusive \
+                      C14N, SHA-256+ digests, RSA/ECDSA with SHA-256+) over the Response or the \
+                      Assertion by a configured certificate, Issuer = idpEntityId, Audience, \
+                      Destination/Recipient = acsUrl when set, NotBefore/NotOnOrAfter with 60 s \
+                      skew, each assertion ID once. The principal `role/<value>` of the Role \
+                      attribute (`attributes.role` picks one of several) needs an org policy \
+                      allowing `cwobject:CreateAccessKeySAML`. The key lives `durationSeconds` \
+                      (0 = 900 s), never past the assertion's session, with attribute \
+                      `principalName`. Refused responses → PermissionDenied (7/403); malformed \
+                      ones (base64, XML, DTD, size) → InvalidArgument (3/400).",
         params: &[],
         request: Some("CreateAccessKeyFromSamlRequest"),
         reply: Reply::Json("CreateAccessKeyFromJwtResponse"),
         connect: Some("CreateAccessKeyFromSamlRequest"),
-        handler: |m| on(m, keys::not_implemented),
+        handler: |m| on(m, keys::create_access_key_from_saml),
     },
     Route {
         rpc: "CreateAccessKeyFromOIDC",

@@ -205,6 +205,7 @@ impl H {
                 policy: None,
                 versioning: Default::default(),
                 lifecycle: None,
+                subresources: Default::default(),
             })
             .await
             .unwrap();
@@ -273,10 +274,12 @@ async fn probes_and_unknown_routes() {
     h.call(Method::PATCH, "/v1/iam/whoami", None, None)
         .await
         .err(12, 405);
-    // Federation exchanges are routed but not built yet: explicit 501.
-    h.post("/v1/cwobject/temporary-credentials/saml", &h.admin, "{}")
+    // The SAML exchange is routed (anonymous): an empty request is InvalidArgument.
+    let msg = h
+        .post("/v1/cwobject/temporary-credentials/saml", &h.admin, "{}")
         .await
-        .err(12, 501);
+        .err(3, 400);
+    assert!(msg.contains("orgId is required"), "{msg}");
 }
 
 #[tokio::test]

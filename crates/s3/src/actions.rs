@@ -81,6 +81,8 @@ pub fn versioned_action(action: &'static str) -> &'static str {
         other => other,
     }
 }
+/// Also checked by PutObject/CopyObject when the request sets tags (`x-amz-tagging`).
+pub const S3_PUT_OBJECT_TAGGING: &str = "s3:PutObjectTagging";
 
 /// The table. Order is irrelevant; lookups are by name.
 pub const OPERATIONS: &[OpRule] = &[
@@ -146,6 +148,12 @@ pub const OPERATIONS: &[OpRule] = &[
     ),
     // Objects.
     rule("PutObject", &[c(S3_PUT_OBJECT, Res::Object)]),
+    // Browser form upload: the key is in the body, so `s3:PutObject` on `bucket/key` is
+    // checked by the handler (`post_object`) once the form is parsed.
+    OpRule {
+        per_key: Some(S3_PUT_OBJECT),
+        ..rule("PostObject", &[])
+    },
     rule("GetObject", &[c(S3_GET_OBJECT, Res::Object)]),
     rule("HeadObject", &[c(S3_GET_OBJECT, Res::Object)]),
     rule("DeleteObject", &[c(S3_DELETE_OBJECT, Res::Object)]),
@@ -178,6 +186,32 @@ pub const OPERATIONS: &[OpRule] = &[
     rule(
         "ListParts",
         &[c("s3:ListMultipartUploadParts", Res::Object)],
+    ),
+    // Tagging. S3 has no separate action for deleting bucket tags.
+    rule("PutObjectTagging", &[c(S3_PUT_OBJECT_TAGGING, Res::Object)]),
+    rule("GetObjectTagging", &[c("s3:GetObjectTagging", Res::Object)]),
+    rule(
+        "DeleteObjectTagging",
+        &[c("s3:DeleteObjectTagging", Res::Object)],
+    ),
+    rule("PutBucketTagging", &[c("s3:PutBucketTagging", Res::Bucket)]),
+    rule("GetBucketTagging", &[c("s3:GetBucketTagging", Res::Bucket)]),
+    rule(
+        "DeleteBucketTagging",
+        &[c("s3:PutBucketTagging", Res::Bucket)],
+    ),
+    // CORS configuration (preflights are never authenticated: `cors`). S3 has no
+    // separate action for deleting it.
+    rule("PutBucketCors", &[c("s3:PutBucketCORS", Res::Bucket)]),
+    rule("GetBucketCors", &[c("s3:GetBucketCORS", Res::Bucket)]),
+    rule("DeleteBucketCors", &[c("s3:PutBucketCORS", Res::Bucket)]),
+    // S3 requires both for an unversioned bucket.
+    rule(
+        "GetObjectAttributes",
+        &[
+            c(S3_GET_OBJECT, Res::Object),
+            c("s3:GetObjectAttributes", Res::Object),
+        ],
     ),
 ];
 
@@ -212,6 +246,7 @@ mod tests {
         "ListObjectsV2",
         "ListMultipartUploads",
         "PutObject",
+        "PostObject",
         "GetObject",
         "HeadObject",
         "DeleteObject",
@@ -223,6 +258,16 @@ mod tests {
         "CompleteMultipartUpload",
         "AbortMultipartUpload",
         "ListParts",
+        "PutObjectTagging",
+        "GetObjectTagging",
+        "DeleteObjectTagging",
+        "PutBucketTagging",
+        "GetBucketTagging",
+        "DeleteBucketTagging",
+        "PutBucketCors",
+        "GetBucketCors",
+        "DeleteBucketCors",
+        "GetObjectAttributes",
     ];
 
     #[test]
@@ -336,6 +381,26 @@ mod tests {
         assert_eq!(actions("PutObject"), [("s3:PutObject", Res::Object)]);
         assert_eq!(actions("DeleteObject"), [("s3:DeleteObject", Res::Object)]);
         assert_eq!(
+            actions("GetObjectAttributes"),
+            [
+                ("s3:GetObject", Res::Object),
+                ("s3:GetObjectAttributes", Res::Object)
+            ]
+        );
+        for (op, action, res) in [
+            ("PutObjectTagging", "s3:PutObjectTagging", Res::Object),
+            ("GetObjectTagging", "s3:GetObjectTagging", Res::Object),
+            ("DeleteObjectTagging", "s3:DeleteObjectTagging", Res::Object),
+            ("PutBucketTagging", "s3:PutBucketTagging", Res::Bucket),
+            ("GetBucketTagging", "s3:GetBucketTagging", Res::Bucket),
+            ("DeleteBucketTagging", "s3:PutBucketTagging", Res::Bucket),
+            ("PutBucketCors", "s3:PutBucketCORS", Res::Bucket),
+            ("GetBucketCors", "s3:GetBucketCORS", Res::Bucket),
+            ("DeleteBucketCors", "s3:PutBucketCORS", Res::Bucket),
+        ] {
+            assert_eq!(actions(op), [(action, res)], "{op}");
+        }
+        assert_eq!(
             actions("ListObjectVersions"),
             [("s3:ListBucketVersions", Res::Bucket)]
         );
@@ -381,7 +446,6 @@ mod tests {
         for op in [
             "PutBucketAcl",
             "GetObjectAcl",
-            "PostObject",
             "SelectObjectContent",
             "",
             "getobject",

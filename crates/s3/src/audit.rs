@@ -12,8 +12,15 @@
 //!   records it before the response is returned. If it cannot be recorded, the client
 //!   gets `InternalError` instead of the response.
 //!
-//! Requests that never reach the access check (SigV2 / presign gates, signature
-//! failures inside s3s) name no bucket and produce no event.
+//! Requests that never reach the access check (SigV2 / presign gates, malformed or
+//! wrongly signed requests that s3s rejects) are attributed from the request line
+//! ([`Target::of_request`]: bucket and key from the host and path, the operation
+//! guessed from method and query) and logged as `denied` (401/403) or `error` when
+//! that bucket is logged; the claimed access key id is not trusted and not recorded.
+//!
+//! A multi-object delete (`DeleteObjects`) yields one `s3:DeleteObject` event per key
+//! (the gateway reports each key's outcome into the slot) instead of one event for the
+//! whole request, so every deleted (or refused) key is accounted for.
 
 use coffer_core::audit::{
     AuditRecord, AuditResult, AuditService, DataPlaneEvent, new_event_id, timestamp,
@@ -35,6 +42,17 @@ pub struct S3AuditFacts {
     pub access_key_id: Option<String>,
     /// The last decision made (the denying one if the request was denied).
     pub decision: Option<(bool, DecidedBy)>,
+    /// Per-key outcomes of a multi-object delete.
+    pub items: Vec<ItemOutcome>,
+}
+
+/// One key of a `DeleteObjects` request.
+#[derive(Debug, Clone)]
+pub struct ItemOutcome {
+    pub key: String,
+    pub result: AuditResult,
+    /// 204 deleted, 403 denied, otherwise the status the key's error would have alone.
+    pub http_status: u16,
 }
 
 /// Shared, per-request collector of [`S3AuditFacts`].
@@ -49,6 +67,16 @@ impl S3AuditSlot {
     }
     pub fn decided(&self, d: &Decision) {
         self.with(|f| f.decision = Some((d.allowed, d.decided_by.clone())));
+    }
+    /// Records the outcome of one key of a multi-object delete.
+    pub fn item(&self, key: &str, result: AuditResult, http_status: u16) {
+        self.with(|f| {
+            f.items.push(ItemOutcome {
+                key: key.to_string(),
+                result,
+                http_status,
+            })
+        });
     }
     pub fn facts(&self) -> S3AuditFacts {
         self.0.lock().unwrap_or_else(|p| p.into_inner()).clone()
@@ -75,8 +103,105 @@ fn result_of(facts: &S3AuditFacts, status: u16) -> AuditResult {
     }
 }
 
-/// Records the event of one request when its bucket is logged. `Ok` when nothing is
-/// wanted or the event is durable.
+/// The bucket, key and operation a request addresses, read from the request line (for
+/// requests s3s refuses before the access check sees them).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Target {
+    pub bucket: Option<String>,
+    pub key: Option<String>,
+    pub op: String,
+}
+
+impl Target {
+    /// `host_bucket`: the bucket of a virtual-hosted-style host name, if any.
+    pub fn of_request(
+        method: &http::Method,
+        path: &str,
+        query: Option<&str>,
+        host_bucket: Option<&str>,
+        copy_source: bool,
+    ) -> Target {
+        let path = percent_decode(path.strip_prefix('/').unwrap_or(path));
+        let (bucket, key) = match host_bucket {
+            Some(b) => (Some(b.to_string()), Some(path).filter(|k| !k.is_empty())),
+            None => match path.split_once('/') {
+                Some((b, k)) => (
+                    Some(b.to_string()),
+                    Some(k.to_string()).filter(|k| !k.is_empty()),
+                ),
+                None => (Some(path).filter(|b| !b.is_empty()), None),
+            },
+        };
+        let q = query.unwrap_or("");
+        let has = |name: &str| {
+            q.split('&')
+                .any(|p| p == name || p.starts_with(&format!("{name}=")))
+        };
+        use http::Method as M;
+        let op = match (key.is_some(), method) {
+            (true, &M::GET) => "GetObject",
+            (true, &M::HEAD) => "HeadObject",
+            (true, &M::PUT) if has("partNumber") && has("uploadId") => "UploadPart",
+            (true, &M::PUT) if copy_source => "CopyObject",
+            (true, &M::PUT) => "PutObject",
+            (true, &M::DELETE) if has("uploadId") => "AbortMultipartUpload",
+            (true, &M::DELETE) => "DeleteObject",
+            (true, &M::POST) if has("uploads") => "CreateMultipartUpload",
+            (true, &M::POST) if has("uploadId") => "CompleteMultipartUpload",
+            (false, &M::GET) if has("list-type") => "ListObjectsV2",
+            (false, &M::GET) => "ListObjects",
+            (false, &M::HEAD) => "HeadBucket",
+            (false, &M::PUT) => "CreateBucket",
+            (false, &M::DELETE) => "DeleteBucket",
+            (false, &M::POST) if has("delete") => "DeleteObjects",
+            _ => "Unknown",
+        };
+        Target {
+            bucket,
+            key,
+            op: op.to_string(),
+        }
+    }
+}
+
+/// `%XX` decoding of a request path (invalid escapes stay as they are).
+fn percent_decode(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'%'
+            && i + 2 < b.len()
+            && let (Some(h), Some(l)) = (hexval(b[i + 1]), hexval(b[i + 2]))
+        {
+            out.push(h << 4 | l);
+            i += 3;
+            continue;
+        }
+        out.push(b[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+fn hexval(c: u8) -> Option<u8> {
+    (c as char).to_digit(16).map(|d| d as u8)
+}
+
+/// Fills the operation, bucket and key from `target` when the access check never ran.
+pub fn attribute(facts: &mut S3AuditFacts, target: &Target) {
+    if facts.bucket.is_none() {
+        facts.bucket = target.bucket.clone();
+        facts.key = target.key.clone();
+        facts.op = Some(target.op.clone());
+        // Whatever key id the request claimed was not verified.
+        facts.access_key_id = None;
+        facts.principal = None;
+    }
+}
+
+/// Records the event(s) of one request when its bucket is logged. `Ok` when nothing is
+/// wanted or the events are durable.
 pub async fn emit(
     audit: &AuditService,
     facts: S3AuditFacts,
@@ -107,6 +232,37 @@ pub async fn emit(
         Some((org, p)) => format!("arn:aws:iam::{org}:{p}"),
         None => crate::access::ANONYMOUS_PRINCIPAL.to_string(),
     };
+    if !facts.items.is_empty() {
+        let records = facts.items.iter().map(|item| {
+            let event = DataPlaneEvent {
+                event_id: new_event_id(),
+                action: "s3:DeleteObject".to_string(),
+                arn: format!("arn:aws:s3:::{bucket}/{}", item.key),
+                principal: principal.clone(),
+                timestamp: timestamp(x.started),
+                source_ip: x.source_ip.clone(),
+                host: x.host.clone(),
+                bucket_name: bucket.to_string(),
+                key: item.key.clone(),
+                access_key_id: facts.access_key_id.clone().unwrap_or_default(),
+                request_id: x.request_id.to_string(),
+                http_status: item.http_status,
+                bytes_sent: 0,
+                bytes_received: 0,
+                result: item.result,
+                decided_by: None,
+            };
+            audit.record(AuditRecord::DataPlane {
+                org_id: org_id.clone(),
+                event,
+            })
+        });
+        // Concurrent: the spool commits them together.
+        for r in futures::future::join_all(records).await {
+            r?;
+        }
+        return Ok(());
+    }
     let event = DataPlaneEvent {
         event_id: new_event_id(),
         action: format!("s3:{op}"),

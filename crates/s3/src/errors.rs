@@ -44,6 +44,8 @@ pub fn map_error(err: &Error) -> (S3ErrorCode, Option<StatusCode>, String) {
                 "We encountered an internal error. Please try again.".to_string(),
             );
         }
+        // Retryable throttle (503), which every SDK backs off and retries.
+        Error::Unavailable(_) => (C::SlowDown, Some(StatusCode::SERVICE_UNAVAILABLE)),
         Error::NoSuchBucket => (C::NoSuchBucket, None),
         Error::NoSuchKey => (C::NoSuchKey, None),
         Error::NoSuchUpload => (C::NoSuchUpload, None),

@@ -21,6 +21,7 @@ use crate::wire::{
 };
 use bytes::Bytes;
 use coffer_core::Error;
+use coffer_core::audit::AuditResult;
 use coffer_core::blob::ByteStream;
 use coffer_core::checksum::{ChecksumAlgorithm as Alg, ChecksumType as CoreChecksumType};
 use coffer_core::model::{Checksums, ObjectHeaders, ObjectRecord, WriteCondition};
@@ -43,8 +44,8 @@ const MAX_BUCKETS_PAGE: i32 = 10_000;
 const MAX_PART_NUMBER: i32 = 10_000;
 
 pub struct Gateway {
-    objects: Arc<ObjectService>,
-    authz: Arc<Authorizer>,
+    pub(crate) objects: Arc<ObjectService>,
+    pub(crate) authz: Arc<Authorizer>,
 }
 
 impl Gateway {
@@ -142,7 +143,7 @@ pub(crate) fn non_empty(s: Option<String>) -> Option<String> {
 fn tags(header: Option<&str>, rid: &str) -> S3Result<BTreeMap<String, String>> {
     match header {
         None => Ok(BTreeMap::new()),
-        Some(h) => parse_tagging(h).map_err(|m| s3(S3ErrorCode::InvalidTag, m, rid)),
+        Some(h) => parse_tagging(h).map_err(|e| e.into_s3(rid)),
     }
 }
 
@@ -162,6 +163,11 @@ fn write_condition(
         (Some(_), Some(_)) => Err(s3(
             S3ErrorCode::NotImplemented,
             "If-Match and If-None-Match cannot be combined on a write",
+            rid,
+        )),
+        // Writes know only "must not exist"; an ETag list here is a malformed request.
+        (None, Some(ETagCondition::ETag(_))) => Err(invalid(
+            "If-None-Match on a write accepts only the value *",
             rid,
         )),
         _ => Err(s3(
@@ -1078,7 +1084,12 @@ impl S3 for Gateway {
     ) -> S3Result<S3Response<PutObjectOutput>> {
         let caller = caller_of(&req.extensions)?;
         let rid = caller.request_id();
-        let input = req.input;
+        let mut input = req.input;
+        if req.method == http::Method::POST {
+            let sigv2 = req.credentials.is_some() && req.region.is_none();
+            let file = req.extensions.get::<crate::post_object::PostFileName>();
+            self.post_object_prelude(caller, sigv2, file, &mut input)?;
+        }
         Unsupported {
             acl: input.acl.as_ref(),
             grants: input.grant_full_control.is_some()
@@ -1103,6 +1114,7 @@ impl S3 for Gateway {
         }
         let cond = write_condition(input.if_match.as_ref(), input.if_none_match.as_ref(), rid)?;
         let tags = tags(input.tagging.as_deref(), rid)?;
+        self.check_write_tags(caller, &input.bucket, &input.key, &tags)?;
         let checksum = checksum_input(
             &req.headers,
             input.checksum_algorithm.as_ref(),
@@ -1336,6 +1348,13 @@ impl S3 for Gateway {
     ) -> S3Result<S3Response<DeleteObjectsOutput>> {
         let caller = caller_of(&req.extensions)?;
         let rid = caller.request_id();
+        // Per-key audit events (crate::audit): each key's outcome goes into the slot.
+        let audit = req.extensions.get::<crate::audit::S3AuditSlot>().cloned();
+        let item = |key: &str, result: AuditResult, status: u16| {
+            if let Some(a) = &audit {
+                a.item(key, result, status);
+            }
+        };
         let input = req.input;
         let objects = input.delete.objects;
         if objects.len() > 1000 {
@@ -1367,6 +1386,7 @@ impl S3 for Gateway {
                 None => S3_DELETE_OBJECT,
             };
             if !self.authz.allowed(caller, action, &resource) {
+                item(&obj.key, AuditResult::Denied, 403);
                 errors.push(fail("AccessDenied", "Access Denied".into()));
                 continue;
             }
@@ -1376,6 +1396,7 @@ impl S3 for Gateway {
                 .await
             {
                 Ok(d) => {
+                    item(&obj.key, AuditResult::Allowed, 204);
                     if !quiet {
                         let marker_created = obj.version_id.is_none() && d.delete_marker;
                         deleted.push(DeletedObject {
@@ -1394,7 +1415,15 @@ impl S3 for Gateway {
                     if let Error::Internal(d) = &e {
                         tracing::error!(request_id = rid, key = %obj.key, detail = %d, "internal error");
                     }
-                    let (code, _, msg) = map_error(&e);
+                    let (code, status, msg) = map_error(&e);
+                    item(
+                        &obj.key,
+                        AuditResult::Error,
+                        status.map_or_else(
+                            || code.status_code().map_or(500, |s| s.as_u16()),
+                            |s| s.as_u16(),
+                        ),
+                    );
                     errors.push(fail(code.as_str(), msg));
                 }
             }
@@ -1481,7 +1510,9 @@ impl S3 for Gateway {
             core::MetadataDirective::Copy
         };
         let tags = if replace_tags {
-            Some(tags(input.tagging.as_deref(), rid)?)
+            let t = tags(input.tagging.as_deref(), rid)?;
+            self.check_write_tags(caller, &input.bucket, &input.key, &t)?;
+            Some(t)
         } else {
             None
         };
@@ -1605,6 +1636,7 @@ impl S3 for Gateway {
         }
         .check(rid)?;
         let tags = tags(input.tagging.as_deref(), rid)?;
+        self.check_write_tags(caller, &input.bucket, &input.key, &tags)?;
         let checksum_algorithm = match &input.checksum_algorithm {
             Some(a) => Some(core_alg(a, rid)?),
             None => None,
@@ -1949,6 +1981,78 @@ impl S3 for Gateway {
             },
             caller,
         ))
+    }
+
+    // ----- subresources and extensions: handlers live in their own modules ---------
+
+    async fn put_object_tagging(
+        &self,
+        req: S3Request<PutObjectTaggingInput>,
+    ) -> S3Result<S3Response<PutObjectTaggingOutput>> {
+        self.do_put_object_tagging(req).await
+    }
+
+    async fn get_object_tagging(
+        &self,
+        req: S3Request<GetObjectTaggingInput>,
+    ) -> S3Result<S3Response<GetObjectTaggingOutput>> {
+        self.do_get_object_tagging(req).await
+    }
+
+    async fn delete_object_tagging(
+        &self,
+        req: S3Request<DeleteObjectTaggingInput>,
+    ) -> S3Result<S3Response<DeleteObjectTaggingOutput>> {
+        self.do_delete_object_tagging(req).await
+    }
+
+    async fn put_bucket_tagging(
+        &self,
+        req: S3Request<PutBucketTaggingInput>,
+    ) -> S3Result<S3Response<PutBucketTaggingOutput>> {
+        self.do_put_bucket_tagging(req).await
+    }
+
+    async fn get_bucket_tagging(
+        &self,
+        req: S3Request<GetBucketTaggingInput>,
+    ) -> S3Result<S3Response<GetBucketTaggingOutput>> {
+        self.do_get_bucket_tagging(req).await
+    }
+
+    async fn delete_bucket_tagging(
+        &self,
+        req: S3Request<DeleteBucketTaggingInput>,
+    ) -> S3Result<S3Response<DeleteBucketTaggingOutput>> {
+        self.do_delete_bucket_tagging(req).await
+    }
+
+    async fn put_bucket_cors(
+        &self,
+        req: S3Request<PutBucketCorsInput>,
+    ) -> S3Result<S3Response<PutBucketCorsOutput>> {
+        self.do_put_bucket_cors(req).await
+    }
+
+    async fn get_bucket_cors(
+        &self,
+        req: S3Request<GetBucketCorsInput>,
+    ) -> S3Result<S3Response<GetBucketCorsOutput>> {
+        self.do_get_bucket_cors(req).await
+    }
+
+    async fn delete_bucket_cors(
+        &self,
+        req: S3Request<DeleteBucketCorsInput>,
+    ) -> S3Result<S3Response<DeleteBucketCorsOutput>> {
+        self.do_delete_bucket_cors(req).await
+    }
+
+    async fn get_object_attributes(
+        &self,
+        req: S3Request<GetObjectAttributesInput>,
+    ) -> S3Result<S3Response<GetObjectAttributesOutput>> {
+        self.do_get_object_attributes(req).await
     }
 }
 

@@ -11,10 +11,18 @@
 //!    produces itself (signature mismatch, malformed requests, routing), which the
 //!    gateway never sees;
 //! 4. records the data-plane audit event of a request on a logged bucket
-//!    ([`crate::audit`]) before the response is returned; a request whose event cannot
-//!    be recorded is answered `InternalError` instead.
+//!    ([`crate::audit`]) before the response is returned — also of requests the gates
+//!    or s3s refuse before the access check — and a request whose event cannot be
+//!    recorded is answered `InternalError` instead (503 `SlowDown` when the spool is
+//!    full under the `reject` policy; then requests on logged buckets are refused
+//!    before they run);
+//! 5. with CORS enabled ([`S3HttpService::with_cors`]): answers `OPTIONS` preflights
+//!    itself, unauthenticated (s3s does not route them), and adds `Access-Control-*`
+//!    headers to every response — errors included — whose request's `Origin` and method
+//!    a bucket's CORS rule allows ([`crate::cors`]).
 
-use crate::audit::{Exchange, S3AuditSlot};
+use crate::audit::{Exchange, S3AuditSlot, Target};
+use crate::cors::{CorsResponder, Preflight};
 use crate::errors::REQUEST_ID_HEADER;
 use crate::gates::precheck;
 use crate::reqid::RequestId;
@@ -35,6 +43,10 @@ pub struct S3HttpService {
     normalizer: Arc<RegionNormalizer>,
     /// `None`: no data-plane audit events (services built without a server).
     audit: Option<Arc<AuditService>>,
+    /// `None`: no CORS handling (preflights go to s3s, which refuses them).
+    cors: Option<Arc<CorsResponder>>,
+    /// Virtual-hosted-style suffix, to attribute requests s3s rejects to their bucket.
+    domain: Option<Arc<crate::host::DomainHost>>,
 }
 
 impl std::fmt::Debug for S3HttpService {
@@ -56,7 +68,46 @@ impl S3HttpService {
             inner,
             normalizer: Arc::new(normalizer),
             audit,
+            cors: None,
+            domain: None,
         }
+    }
+
+    /// Sets the virtual-hosted-style domain (as given to s3s).
+    #[must_use]
+    pub fn with_domain(mut self, domain: Option<&str>) -> Self {
+        self.domain = domain
+            .map(str::trim)
+            .filter(|d| !d.is_empty())
+            .map(|d| Arc::new(crate::host::DomainHost::new(d)));
+        self
+    }
+
+    /// The bucket, key and operation of a request, read from its request line.
+    fn target_of(&self, req: &HttpRequest) -> Target {
+        use s3s::host::S3Host;
+        let host = header_str(req.headers(), "host");
+        let host_bucket = match (&self.domain, host) {
+            (Some(d), Some(h)) => d
+                .parse_host_header(h)
+                .ok()
+                .and_then(|v| v.bucket().map(str::to_string)),
+            _ => None,
+        };
+        Target::of_request(
+            req.method(),
+            req.uri().path(),
+            req.uri().query(),
+            host_bucket.as_deref(),
+            req.headers().contains_key("x-amz-copy-source"),
+        )
+    }
+
+    /// Answers CORS preflights and adds `Access-Control-*` headers to responses of
+    /// requests whose `Origin` a bucket's CORS rules allow.
+    pub fn with_cors(mut self, cors: CorsResponder) -> Self {
+        self.cors = Some(Arc::new(cors));
+        self
     }
 
     /// The wrapped service (without the wrapper's guarantees).
@@ -68,9 +119,53 @@ impl S3HttpService {
     ///
     /// # Errors
     /// Only when s3s fails to produce a response at all (connection-level failure).
-    pub async fn call(&self, mut req: HttpRequest) -> Result<HttpResponse, HttpError> {
+    pub async fn call(&self, req: HttpRequest) -> Result<HttpResponse, HttpError> {
+        let Some(cors) = &self.cors else {
+            return self.call_inner(req).await;
+        };
+        if req.method() == http::Method::OPTIONS {
+            return self.preflight(cors, req).await;
+        }
+        let matched = if req.headers().contains_key("origin") {
+            cors.actual(req.headers(), req.method().as_str(), req.uri().path())
+                .await
+        } else {
+            None
+        };
+        let mut resp = self.call_inner(req).await?;
+        if let Some((rule, origin)) = matched {
+            crate::cors::apply_actual(resp.headers_mut(), &rule, &origin);
+        }
+        Ok(resp)
+    }
+
+    /// A CORS preflight: no authentication, no handler; 200 with the allowed
+    /// `Access-Control-*` headers or 403 `CORSResponse`.
+    async fn preflight(
+        &self,
+        cors: &CorsResponder,
+        mut req: HttpRequest,
+    ) -> Result<HttpResponse, HttpError> {
         let rid = RequestId::of(req.extensions_mut());
         let path = req.uri().path().to_string();
+        let mut resp = match cors.preflight(req.headers(), &path).await {
+            Preflight::Allowed(h) => {
+                let mut r = HttpResponse::new(Body::empty());
+                *r.headers_mut() = h;
+                r
+            }
+            Preflight::Denied(e) => e
+                .to_http_response()
+                .map_err(|e| HttpError::new(Box::new(e)))?,
+        };
+        finish(&mut resp, &rid, &path);
+        Ok(resp)
+    }
+
+    async fn call_inner(&self, mut req: HttpRequest) -> Result<HttpResponse, HttpError> {
+        let rid = RequestId::of(req.extensions_mut());
+        let path = req.uri().path().to_string();
+        let started = time::OffsetDateTime::now_utc();
         if let Err(r) = precheck(req.uri().query(), req.headers()) {
             tracing::debug!(request_id = %rid, reason = r.message, "s3 request rejected before authentication");
             let err = S3Error::with_message(r.code, r.message);
@@ -78,32 +173,76 @@ impl S3HttpService {
                 .to_http_response()
                 .map_err(|e| HttpError::new(Box::new(e)))?;
             finish(&mut resp, &rid, &path);
+            if let Some(audit) = &self.audit {
+                let mut facts = crate::audit::S3AuditFacts::default();
+                crate::audit::attribute(&mut facts, &self.target_of(&req));
+                let x = Exchange {
+                    started,
+                    request_id: rid.as_str(),
+                    source_ip: source_ip_of(&req),
+                    host: host_of(&req),
+                    http_status: resp.status().as_u16(),
+                    bytes_sent: header_u64(resp.headers(), "content-length").unwrap_or(0),
+                    bytes_received: 0,
+                };
+                if let Err(e) = crate::audit::emit(audit, facts, x).await {
+                    return audit_failed(&e, &rid, &path);
+                }
+            }
             return Ok(resp);
         }
         let Some(audit) = &self.audit else {
+            let form = crate::post_object::is_form_post(&req);
+            if form && let Err(e) = crate::post_object::prepare(&mut req).await {
+                let mut resp = e
+                    .to_http_response()
+                    .map_err(|e| HttpError::new(Box::new(e)))?;
+                finish(&mut resp, &rid, &path);
+                return Ok(resp);
+            }
             self.normalizer.apply(&mut req).await;
             let mut resp = self.inner.call(req).await?;
+            if form {
+                crate::post_object::rewrite_error(&mut resp);
+            }
             finish(&mut resp, &rid, &path);
             return Ok(resp);
         };
-        let started = time::OffsetDateTime::now_utc();
         let slot = S3AuditSlot::default();
         req.extensions_mut().insert(slot.clone());
-        let source_ip = req
-            .extensions()
-            .get::<ConnInfo>()
-            .map(|c| c.peer.ip().to_string())
-            .unwrap_or_default();
-        let host = header_str(req.headers(), "host")
-            .map(str::to_string)
-            .or_else(|| req.uri().authority().map(|a| a.to_string()))
-            .unwrap_or_default();
+        let source_ip = source_ip_of(&req);
+        let host = host_of(&req);
+        let target = self.target_of(&req);
+        if audit.saturated() {
+            // Spool full under the `reject` policy: refuse requests on logged buckets
+            // before they run, so nothing is done that could not be audited.
+            let logged = match target.bucket.as_deref() {
+                Some(b) => audit.logged_bucket_owner(b).await.map(|o| o.is_some()),
+                None => Ok(false),
+            };
+            if !matches!(logged, Ok(false)) {
+                audit.refused();
+                let e = coffer_core::Error::Unavailable("the audit log spool is full".into());
+                return audit_failed(&e, &rid, &path);
+            }
+        }
         // aws-chunked bodies announce their payload size separately.
         let bytes_received = header_u64(req.headers(), "x-amz-decoded-content-length")
             .or_else(|| header_u64(req.headers(), "content-length"))
             .unwrap_or(0);
+        let form = crate::post_object::is_form_post(&req);
+        if form && let Err(e) = crate::post_object::prepare(&mut req).await {
+            let mut resp = e
+                .to_http_response()
+                .map_err(|e| HttpError::new(Box::new(e)))?;
+            finish(&mut resp, &rid, &path);
+            return Ok(resp);
+        }
         self.normalizer.apply(&mut req).await;
         let mut resp = self.inner.call(req).await?;
+        if form {
+            crate::post_object::rewrite_error(&mut resp);
+        }
         finish(&mut resp, &rid, &path);
         let bytes_sent = header_u64(resp.headers(), "content-length")
             .or_else(|| resp.body().bytes().map(|b| b.len() as u64))
@@ -117,20 +256,56 @@ impl S3HttpService {
             bytes_sent,
             bytes_received,
         };
-        if let Err(e) = crate::audit::emit(audit, slot.facts(), x).await {
-            tracing::error!(request_id = %rid, error = %e, "recording the audit event failed");
-            let err = S3Error::with_message(
-                S3ErrorCode::InternalError,
-                "We encountered an internal error. Please try again.",
-            );
-            let mut resp = err
-                .to_http_response()
-                .map_err(|e| HttpError::new(Box::new(e)))?;
-            finish(&mut resp, &rid, &path);
-            return Ok(resp);
+        let mut facts = slot.facts();
+        crate::audit::attribute(&mut facts, &target);
+        if let Err(e) = crate::audit::emit(audit, facts, x).await {
+            return audit_failed(&e, &rid, &path);
         }
         Ok(resp)
     }
+}
+
+fn source_ip_of(req: &HttpRequest) -> String {
+    req.extensions()
+        .get::<ConnInfo>()
+        .map(|c| c.peer.ip().to_string())
+        .unwrap_or_default()
+}
+
+fn host_of(req: &HttpRequest) -> String {
+    header_str(req.headers(), "host")
+        .map(str::to_string)
+        .or_else(|| req.uri().authority().map(|a| a.to_string()))
+        .unwrap_or_default()
+}
+
+/// The answer to a request whose audit event could not be recorded: 503 SlowDown when
+/// the spool is full (policy `reject`), `InternalError` otherwise.
+fn audit_failed(
+    e: &coffer_core::Error,
+    rid: &RequestId,
+    path: &str,
+) -> Result<HttpResponse, HttpError> {
+    let err = if let coffer_core::Error::Unavailable(_) = e {
+        tracing::warn!(request_id = %rid, error = %e, "audit spool full; request refused");
+        let mut err = S3Error::with_message(
+            S3ErrorCode::SlowDown,
+            "Please reduce your request rate (the audit log is catching up).",
+        );
+        err.set_status_code(http::StatusCode::SERVICE_UNAVAILABLE);
+        err
+    } else {
+        tracing::error!(request_id = %rid, error = %e, "recording the audit event failed");
+        S3Error::with_message(
+            S3ErrorCode::InternalError,
+            "We encountered an internal error. Please try again.",
+        )
+    };
+    let mut resp = err
+        .to_http_response()
+        .map_err(|e| HttpError::new(Box::new(e)))?;
+    finish(&mut resp, rid, path);
+    Ok(resp)
 }
 
 fn header_str<'a>(h: &'a http::HeaderMap, name: &str) -> Option<&'a str> {

@@ -19,16 +19,20 @@
 
 pub mod access;
 pub mod actions;
+pub mod attributes;
 pub mod audit;
 pub mod body;
+pub mod cors;
 pub mod errors;
 pub mod gates;
 pub mod gateway;
 pub mod host;
 pub mod http_service;
 pub mod lifecycle;
+pub mod post_object;
 pub mod reqid;
 pub mod resign;
+pub mod tagging;
 pub mod versioning;
 pub mod wire;
 
@@ -67,7 +71,11 @@ pub struct S3Deps {
 pub fn build_service(deps: S3Deps) -> S3HttpService {
     let normalizer = resign::RegionNormalizer::new(deps.identity.clone());
     let audit = deps.audit.clone();
+    let cors = cors::CorsResponder::new(deps.objects.clone(), deps.domain.clone());
+    let domain = deps.domain.clone();
     S3HttpService::new(build_s3s_service(deps), normalizer, Some(audit))
+        .with_cors(cors)
+        .with_domain(domain.as_deref())
 }
 
 /// The bare s3s service (no wrapper). Served like this, the gates still run in the
@@ -89,6 +97,12 @@ pub fn build_s3s_service(deps: S3Deps) -> s3s::service::S3Service {
         identity.meta().clone(),
     ));
     let mut b = s3s::service::S3ServiceBuilder::new(gateway::Gateway::new(objects, authz.clone()));
+    let mut config = s3s::config::S3Config::default();
+    // s3s buffers a form upload's file in memory: keep it bounded.
+    config.post_object_max_file_size = post_object::MAX_POST_FILE;
+    b.set_config(Arc::new(s3s::config::StaticConfigProvider::new(Arc::new(
+        config,
+    ))));
     b.set_auth(access::Authenticator::new(identity.clone()));
     b.set_access(access::AccessControl::new(identity, authz));
     if let Some(d) = domain.as_deref().map(str::trim).filter(|d| !d.is_empty()) {

@@ -16,6 +16,12 @@
 //! 3. Whenever anything does not fit (unknown key, unparsable header, wrong signature)
 //!    the request is left as it is, so s3s produces its usual error.
 //!
+//! The same machinery serves path mounts: a request whose [`SignedPath`] extension names
+//! the path the client signed (the management listener's `/console/s3/...` mount hands
+//! S3 requests over with that prefix stripped) is verified over the signed path and
+//! re-signed for the path s3s sees. A request that does not verify over the signed path
+//! is left as it is (it may have been signed for the stripped path).
+//!
 //! Invariant: nothing is re-signed that was not first verified with the same secret;
 //! a chunk is released only after its client signature verified.
 
@@ -318,7 +324,13 @@ impl Chain {
     }
 }
 
-/// Re-signs requests whose SigV4 region s3s would refuse.
+/// Request extension set by an in-process mount: the raw (still percent-encoded) path
+/// the client signed, when the request's path was rewritten after signing. Never
+/// derived from anything the client sends.
+#[derive(Debug, Clone)]
+pub struct SignedPath(pub String);
+
+/// Re-signs requests whose SigV4 region s3s would refuse, and mounted requests.
 pub struct RegionNormalizer {
     identity: Arc<IdentityService>,
 }
@@ -363,7 +375,11 @@ impl RegionNormalizer {
             return;
         };
         let c = &a.credential;
-        if s3s_accepts_region(c.region) || c.region.is_empty() || c.service != "s3" {
+        let signed_path = req.extensions().get::<SignedPath>().map(|p| p.0.clone());
+        if (s3s_accepts_region(c.region) && signed_path.is_none())
+            || c.region.is_empty()
+            || c.service != "s3"
+        {
             return;
         }
         let Some(amz_date) = req
@@ -386,8 +402,12 @@ impl RegionNormalizer {
         let Some(secret) = self.secret(c.access_key).await else {
             return;
         };
-        let raw_path = req.uri().path().to_string();
+        // `raw_path`: what the client signed; `new_path`: what s3s verifies (decoded).
+        let raw_path = signed_path.unwrap_or_else(|| req.uri().path().to_string());
         let Some(path) = percent_decode_strict(&raw_path, false) else {
+            return;
+        };
+        let Some(new_path) = percent_decode_strict(req.uri().path(), false) else {
             return;
         };
         let query = match req.uri().query() {
@@ -417,7 +437,7 @@ impl RegionNormalizer {
                 &method, &raw_path, true, &query, &headers, &payload, false,
             ));
         }
-        let Some(canonical) = variants.into_iter().find(|cr| {
+        let Some(mut canonical) = variants.into_iter().find(|cr| {
             let sig = hex::encode(hmac(
                 &old_key,
                 string_to_sign(&amz_date, &old_scope, cr).as_bytes(),
@@ -426,6 +446,11 @@ impl RegionNormalizer {
         }) else {
             return;
         };
+        if new_path != path {
+            // s3s tries the decoded path first.
+            canonical =
+                canonical_request(&method, &new_path, false, &query, &headers, &payload, false);
+        }
         let new_sig = hex::encode(hmac(
             &new_key,
             string_to_sign(&amz_date, &new_scope, &canonical).as_bytes(),
@@ -481,7 +506,11 @@ impl RegionNormalizer {
         let Some(c) = parse_credential(cred) else {
             return;
         };
-        if s3s_accepts_region(c.region) || c.region.is_empty() || c.service != "s3" {
+        let signed_path = req.extensions().get::<SignedPath>().map(|p| p.0.clone());
+        if (s3s_accepts_region(c.region) && signed_path.is_none())
+            || c.region.is_empty()
+            || c.service != "s3"
+        {
             return;
         }
         if !plain_amz_date(amz_date) || amz_date[..8] != *c.date {
@@ -490,7 +519,13 @@ impl RegionNormalizer {
         let Some(secret) = self.secret(c.access_key).await else {
             return;
         };
+        // `old_raw`: what the client signed; `raw_path`: what s3s verifies.
         let raw_path = req.uri().path().to_string();
+        let mounted = signed_path.is_some();
+        let old_raw = signed_path.unwrap_or_else(|| raw_path.clone());
+        let Some(old_path) = percent_decode_strict(&old_raw, false) else {
+            return;
+        };
         let Some(path) = percent_decode_strict(&raw_path, false) else {
             return;
         };
@@ -519,10 +554,10 @@ impl RegionNormalizer {
 
         let use_raw = [false, true];
         let Some(raw) = use_raw.into_iter().find(|raw| {
-            if *raw && !has_unencoded_reserved_path_char(&raw_path) {
+            if *raw && !has_unencoded_reserved_path_char(&old_raw) {
                 return false;
             }
-            let p = if *raw { &raw_path } else { &path };
+            let p = if *raw { &old_raw } else { &old_path };
             let cr =
                 canonical_request(&method, p, *raw, &query, &headers, "UNSIGNED-PAYLOAD", true);
             let s = hex::encode(hmac(
@@ -533,6 +568,8 @@ impl RegionNormalizer {
         }) else {
             return;
         };
+        // A mounted request is re-signed over the decoded path, which s3s tries first.
+        let raw = raw && !mounted;
         let p = if raw { &raw_path } else { &path };
         let cr = canonical_request(
             &method,

@@ -71,36 +71,14 @@ pub fn url_encode(s: &str) -> String {
 }
 
 /// S3 tag limits.
-pub const MAX_TAGS: usize = 10;
-pub const MAX_TAG_KEY_LEN: usize = 128;
-pub const MAX_TAG_VALUE_LEN: usize = 256;
-
-/// Parses `x-amz-tagging` (`k1=v1&k2=v2`, URL-encoded). Errors are messages for
-/// `InvalidArgument`/`InvalidTag`.
-pub fn parse_tagging(s: &str) -> Result<BTreeMap<String, String>, String> {
-    let mut tags = BTreeMap::new();
-    for pair in s.split('&').filter(|p| !p.is_empty()) {
+/// Parses `x-amz-tagging` (`k1=v1&k2=v2`, URL-encoded) and applies the object tag
+/// rules of [`crate::tagging::validate_tag_set`].
+pub fn parse_tagging(s: &str) -> Result<BTreeMap<String, String>, crate::tagging::TagError> {
+    let pairs = s.split('&').filter(|p| !p.is_empty()).map(|pair| {
         let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
-        let k = percent_decode_bytes(k, true);
-        let v = percent_decode_bytes(v, true);
-        if k.is_empty() || k.chars().count() > MAX_TAG_KEY_LEN {
-            return Err(format!(
-                "The TagKey you have provided is invalid (1 to {MAX_TAG_KEY_LEN} characters)"
-            ));
-        }
-        if v.chars().count() > MAX_TAG_VALUE_LEN {
-            return Err(format!(
-                "The TagValue you have provided is too long (at most {MAX_TAG_VALUE_LEN} characters)"
-            ));
-        }
-        if tags.insert(k, v).is_some() {
-            return Err("Cannot provide multiple Tags with the same key".into());
-        }
-    }
-    if tags.len() > MAX_TAGS {
-        return Err(format!("Object tags cannot be greater than {MAX_TAGS}"));
-    }
-    Ok(tags)
+        (percent_decode_bytes(k, true), percent_decode_bytes(v, true))
+    });
+    crate::tagging::validate_tag_set(pairs, crate::tagging::MAX_OBJECT_TAGS, "Object")
 }
 
 /// Opaque continuation token: URL-safe base64 of the resume key.

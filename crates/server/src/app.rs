@@ -1,16 +1,19 @@
 //! Composition root: the only place that names concrete stores. Opens the data
-//! directory (exclusively), loads or creates the master key, recovers storage, builds
+//! directory (exclusively: one process per data directory; with PostgreSQL metadata
+//! several nodes, each with its own data directory, share the database and the blob
+//! directory), connects the change feed to the caches, loads or creates the master key, recovers storage, builds
 //! the services, opens the audit spool, bootstraps the first org on an empty store, binds
 //! both listeners and spawns them and the audit flusher (whose first flush replays what
 //! a previous run left in the spool).
 
 use crate::audit::flush::{FlushStats, Flusher};
-use crate::audit::spool::{Spool, SpoolConfig, default_flush_events, default_max_spool_bytes};
-use crate::config::Config;
+use crate::audit::spool::{Spool, SpoolConfig, default_flush_events};
+use crate::config::{Config, Metadata};
 use crate::serve;
 use anyhow::{Context, bail};
 use coffer_core::audit::AuditService;
 use coffer_core::blob::BlobStore;
+use coffer_core::change::{CacheCoherence, ChangeFeed, Subscription};
 use coffer_core::clock::{Clock, SystemClock};
 use coffer_core::identity::{Bootstrap, IdentityService, SecretCipher, hash_token};
 use coffer_core::lifecycle::worker::{LifecycleStats, LifecycleWorker};
@@ -40,6 +43,10 @@ pub struct Running {
     tasks: Vec<JoinHandle<()>>,
     audit: Arc<Flusher>,
     lifecycle: Arc<LifecycleWorker>,
+    /// This node's id (audit object names, shared blob directory).
+    pub node_id: String,
+    /// Delivery of other nodes' changes to this node's caches (PostgreSQL metadata).
+    _changes: Option<Subscription>,
     /// Held for the process lifetime: one server per data directory.
     _lock: std::fs::File,
 }
@@ -78,6 +85,10 @@ const META_DB: &str = "meta.db";
 const BLOB_DIR: &str = "blobs";
 const LOCK_FILE: &str = "coffer.lock";
 pub const BOOTSTRAP_TOKEN_FILE: &str = "bootstrap-token";
+/// On a shared blob directory, an unreferenced blob or another node's temp file is
+/// collected only once this old: no write in progress (blob commit → metadata commit)
+/// takes that long.
+pub const SHARED_ORPHAN_MIN_AGE: Duration = Duration::from_secs(24 * 3600);
 
 pub async fn start(cfg: Config) -> anyhow::Result<Running> {
     std::fs::create_dir_all(&cfg.data_dir)
@@ -88,6 +99,7 @@ pub async fn start(cfg: Config) -> anyhow::Result<Running> {
         .write(true)
         .open(cfg.data_dir.join(LOCK_FILE))
         .context("opening the data directory lock file")?;
+    let master_key_fresh;
     if lock.try_lock().is_err() {
         bail!(
             "data directory {} is in use by another coffer server",
@@ -95,21 +107,57 @@ pub async fn start(cfg: Config) -> anyhow::Result<Running> {
         );
     }
 
-    let fresh = !cfg.data_dir.join(META_DB).exists();
-    let master_key = load_master_key(&cfg, fresh)?;
+    let spool_dir = cfg.data_dir.join(crate::audit::SPOOL_DIR);
+    let node = match &cfg.node_id {
+        Some(n) => n.clone(),
+        None => crate::audit::node_id(&spool_dir)?,
+    };
+    let blob_dir = cfg
+        .blob_dir
+        .clone()
+        .unwrap_or_else(|| cfg.data_dir.join(BLOB_DIR));
 
-    let meta: Arc<dyn MetaStore> = Arc::new(
-        coffer_store::SqliteMetaStore::open(&cfg.data_dir.join(META_DB))
-            .context("opening the metadata database")?,
-    );
-    let blobs: Arc<dyn BlobStore> = Arc::new(
-        coffer_store::FsBlobStore::open(&cfg.data_dir.join(BLOB_DIR))
-            .context("opening the blob directory")?,
-    );
-    // We hold the directory lock, so no write is in flight: every temp file and every
-    // unreferenced blob is a leftover of a crash.
+    let (meta, pg, blobs, orphan_min_age): (Arc<dyn MetaStore>, _, Arc<dyn BlobStore>, _) =
+        match &cfg.metadata {
+            Metadata::Sqlite => {
+                master_key_fresh = !cfg.data_dir.join(META_DB).exists();
+                let meta = coffer_store::SqliteMetaStore::open(&cfg.data_dir.join(META_DB))
+                    .context("opening the metadata database")?;
+                let blobs = coffer_store::FsBlobStore::open(&blob_dir)
+                    .context("opening the blob directory")?;
+                // We hold the directory lock, so no write is in flight: every temp file
+                // and every unreferenced blob is a leftover of a crash.
+                (
+                    Arc::new(meta) as _,
+                    None,
+                    Arc::new(blobs) as _,
+                    Duration::ZERO,
+                )
+            }
+            Metadata::Postgres(url) => {
+                // Several nodes share the database: a key created here would not be the
+                // one the others use, so the master key must be provided.
+                master_key_fresh = false;
+                let pg = Arc::new(
+                    coffer_store::PgMetaStore::connect(url)
+                        .await
+                        .context("connecting to the PostgreSQL metadata database")?,
+                );
+                let blobs = coffer_store::FsBlobStore::open_shared(&blob_dir, &node)
+                    .context("opening the shared blob directory")?;
+                // Other nodes may be writing: only blobs older than any write in
+                // progress may be unreferenced leftovers.
+                (
+                    pg.clone() as _,
+                    Some(pg),
+                    Arc::new(blobs) as _,
+                    SHARED_ORPHAN_MIN_AGE,
+                )
+            }
+        };
+    let master_key = load_master_key(&cfg, master_key_fresh)?;
     let referenced = meta.referenced_blobs().await?;
-    let (temps, orphans) = blobs.recover(&referenced, Duration::ZERO).await?;
+    let (temps, orphans) = blobs.recover(&referenced, orphan_min_age).await?;
     if temps + orphans > 0 {
         tracing::info!(temps, orphans, "recovery removed leftover files");
     }
@@ -136,12 +184,11 @@ pub async fn start(cfg: Config) -> anyhow::Result<Running> {
         },
     ));
 
-    let spool_dir = cfg.data_dir.join(crate::audit::SPOOL_DIR);
-    let node = crate::audit::node_id(&spool_dir)?;
     let spool = Spool::open(SpoolConfig {
         dir: spool_dir,
-        max_bytes: default_max_spool_bytes(),
+        max_bytes: cfg.audit_spool_max_bytes,
         flush_events: default_flush_events(),
+        full_policy: cfg.audit_spool_full,
     })
     .context("opening the audit spool")?;
     let audit = Arc::new(AuditService::new(
@@ -149,7 +196,17 @@ pub async fn start(cfg: Config) -> anyhow::Result<Running> {
         objects.clone(),
         spool.clone(),
     ));
-    let flusher = Arc::new(Flusher::new(spool, objects.clone(), audit.clone(), node));
+    let flusher = Arc::new(
+        Flusher::new(spool, objects.clone(), audit.clone(), node.clone())
+            .context("opening the audit flusher")?,
+    );
+    // Other nodes' key and policy changes reach this node's caches through the feed.
+    let changes = pg.as_ref().map(|pg| {
+        pg.change_feed().subscribe(Arc::new(CacheCoherence::new(
+            identity.clone(),
+            policies.clone(),
+        )))
+    });
     let lifecycle = Arc::new(
         LifecycleWorker::new(meta.clone(), objects.clone(), clock.clone())
             .with_audit(audit.clone()),
@@ -202,7 +259,22 @@ pub async fn start(cfg: Config) -> anyhow::Result<Running> {
         audit,
         operator_token_hash,
     });
-    let api_service = hyper_util::service::TowerToHyperService::new(router);
+    let metrics_flusher = flusher.clone();
+    let router = router.route(
+        "/metrics",
+        axum::routing::get(move || {
+            let f = metrics_flusher.clone();
+            async move {
+                (
+                    [(
+                        http::header::CONTENT_TYPE,
+                        "text/plain; version=0.0.4; charset=utf-8",
+                    )],
+                    crate::audit::metrics::render(&f),
+                )
+            }
+        }),
+    );
 
     let s3_listener = TcpListener::bind(cfg.s3_listen)
         .await
@@ -213,6 +285,18 @@ pub async fn start(cfg: Config) -> anyhow::Result<Running> {
     let s3_addr = s3_listener.local_addr()?;
     let api_addr = api_listener.local_addr()?;
     let scheme = if tls.is_some() { "https" } else { "http" };
+    // The web console (and its same-origin S3 mount) on the management listener.
+    let console = coffer_mgmt::console::router(coffer_mgmt::console::ConsoleConfig {
+        // A wildcard bind address says nothing about how clients reach the listener.
+        s3_endpoint: (!s3_addr.ip().is_unspecified()).then(|| format!("{scheme}://{s3_addr}")),
+        region: cfg
+            .zones
+            .first()
+            .cloned()
+            .unwrap_or_else(|| "us-east-1".into()),
+        s3_mount: coffer_mgmt::console::S3_MOUNT,
+    });
+    let api_service = crate::console::ApiService::new(router, console, s3_service.clone());
     tracing::info!("S3 endpoint listening on {scheme}://{s3_addr}");
     tracing::info!("management API listening on {scheme}://{api_addr}");
 
@@ -257,6 +341,8 @@ pub async fn start(cfg: Config) -> anyhow::Result<Running> {
         tasks,
         audit: flusher,
         lifecycle,
+        node_id: node,
+        _changes: changes,
         _lock: lock,
     })
 }

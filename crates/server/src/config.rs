@@ -69,6 +69,27 @@ pub struct ServerArgs {
     /// multipart uploads) [default: 3600].
     #[arg(long, env = "COFFER_LIFECYCLE_INTERVAL_SECS")]
     pub lifecycle_interval_secs: Option<u64>,
+    /// Upper bound of the audit spool on disk in bytes; above it new events wait or are
+    /// refused (see --audit-spool-full) [default: 268435456 = 256 MiB].
+    #[arg(long, env = "COFFER_AUDIT_SPOOL_MAX_BYTES")]
+    pub audit_spool_max_bytes: Option<u64>,
+    /// What a request on an audited resource gets while the spool is full: `block`
+    /// (wait for a flush) or `reject` (503 SlowDown / `unavailable`) [default: block].
+    #[arg(long, env = "COFFER_AUDIT_SPOOL_FULL", value_enum)]
+    pub audit_spool_full: Option<crate::audit::spool::FullPolicy>,
+    /// Metadata database: `sqlite` (embedded, in the data directory) or a PostgreSQL URL
+    /// `postgres://user:password@host:port/db` shared by several nodes [default: sqlite].
+    #[arg(long, env = "COFFER_METADATA")]
+    pub metadata: Option<String>,
+    /// This node's id (lowercase letters and digits, 1–32): audit object names, the
+    /// node's temp directory in a shared blob directory, logs [default: a random id kept
+    /// in the data directory].
+    #[arg(long, env = "COFFER_NODE_ID")]
+    pub node_id: Option<String>,
+    /// Blob directory; with PostgreSQL metadata, the directory every node shares
+    /// [default: <data-dir>/blobs].
+    #[arg(long, env = "COFFER_BLOB_DIR")]
+    pub blob_dir: Option<PathBuf>,
     /// Log as JSON lines instead of text.
     #[arg(long, env = "COFFER_LOG_JSON")]
     pub log_json: bool,
@@ -93,14 +114,50 @@ struct FileConfig {
     tls_key: Option<PathBuf>,
     log_json: Option<bool>,
     trusted_proxies: Option<Vec<String>>,
+    metadata: Option<String>,
+    node_id: Option<String>,
+    blob_dir: Option<PathBuf>,
     audit: Option<AuditFileConfig>,
     lifecycle: Option<LifecycleFileConfig>,
+}
+
+/// Where metadata lives.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Metadata {
+    /// `<data-dir>/meta.db`, one node.
+    Sqlite,
+    /// A PostgreSQL-compatible database shared by every node (the URL may hold a
+    /// password: never log it).
+    Postgres(String),
+}
+
+impl Metadata {
+    pub fn parse(s: &str) -> anyhow::Result<Metadata> {
+        let s = s.trim();
+        if s.eq_ignore_ascii_case("sqlite") {
+            Ok(Metadata::Sqlite)
+        } else if s.starts_with("postgres://") || s.starts_with("postgresql://") {
+            Ok(Metadata::Postgres(s.to_string()))
+        } else {
+            bail!("metadata must be \"sqlite\" or a postgres:// URL")
+        }
+    }
+}
+
+/// Node ids: 1–32 lowercase letters and digits (they appear in audit object names,
+/// `<node>-<seq>.jsonl.gz`, so no `-`).
+pub fn is_valid_node_id(s: &str) -> bool {
+    (1..=32).contains(&s.len())
+        && s.bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct AuditFileConfig {
     flush_secs: Option<u64>,
+    spool_max_bytes: Option<u64>,
+    spool_full: Option<crate::audit::spool::FullPolicy>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -122,9 +179,17 @@ pub struct Config {
     pub tls: Option<(PathBuf, PathBuf)>,
     pub audit_flush_secs: u64,
     pub lifecycle_interval_secs: u64,
+    /// Audit spool bound (bytes) and what happens above it.
+    pub audit_spool_max_bytes: u64,
+    pub audit_spool_full: crate::audit::spool::FullPolicy,
     pub log_json: bool,
     /// Reverse proxies whose `X-Forwarded-For` is believed (empty: never).
     pub trusted_proxies: Vec<Cidr>,
+    pub metadata: Metadata,
+    /// `None`: the id kept in the data directory (created on first start).
+    pub node_id: Option<String>,
+    /// `None`: `<data-dir>/blobs`.
+    pub blob_dir: Option<PathBuf>,
     /// Test hook, not a setting (no flag, env or TOML key): a clock tests can move, e.g.
     /// to expire keys. `None` = the system clock.
     pub clock: Option<coffer_core::clock::OffsetClock>,
@@ -144,8 +209,13 @@ impl Config {
             tls: None,
             audit_flush_secs: default_audit_flush_secs(),
             lifecycle_interval_secs: default_lifecycle_interval_secs(),
+            audit_spool_max_bytes: crate::audit::spool::default_max_spool_bytes(),
+            audit_spool_full: crate::audit::spool::FullPolicy::Block,
             log_json: false,
             trusted_proxies: Vec::new(),
+            metadata: Metadata::Sqlite,
+            node_id: None,
+            blob_dir: None,
             clock: None,
         }
     }
@@ -185,7 +255,20 @@ impl Config {
             .or(file.domain)
             .map(|d| d.trim_matches('.').to_ascii_lowercase())
             .filter(|d| !d.is_empty());
+        let metadata = match args.metadata.clone().or(file.metadata) {
+            Some(m) => Metadata::parse(&m)?,
+            None => Metadata::Sqlite,
+        };
+        let node_id = args.node_id.clone().or(file.node_id);
+        if let Some(n) = &node_id
+            && !is_valid_node_id(n)
+        {
+            bail!("node_id must be 1 to 32 lowercase letters and digits");
+        }
         Ok(Config {
+            metadata,
+            node_id,
+            blob_dir: args.blob_dir.clone().or(file.blob_dir),
             data_dir: args
                 .data_dir
                 .clone()
@@ -209,12 +292,20 @@ impl Config {
             tls,
             audit_flush_secs: args
                 .audit_flush_secs
-                .or(file.audit.and_then(|a| a.flush_secs))
+                .or(file.audit.as_ref().and_then(|a| a.flush_secs))
                 .unwrap_or_else(default_audit_flush_secs),
             lifecycle_interval_secs: args
                 .lifecycle_interval_secs
                 .or(file.lifecycle.and_then(|l| l.interval_secs))
                 .unwrap_or_else(default_lifecycle_interval_secs),
+            audit_spool_max_bytes: args
+                .audit_spool_max_bytes
+                .or(file.audit.as_ref().and_then(|a| a.spool_max_bytes))
+                .unwrap_or_else(crate::audit::spool::default_max_spool_bytes),
+            audit_spool_full: args
+                .audit_spool_full
+                .or(file.audit.as_ref().and_then(|a| a.spool_full))
+                .unwrap_or_default(),
             log_json: args.log_json || file.log_json.unwrap_or(false),
             trusted_proxies: args
                 .trusted_proxies
@@ -273,6 +364,70 @@ mod tests {
         args.trusted_proxies = Some(vec!["10.0.0.0/33".into()]);
         assert!(Config::resolve(&args).is_err());
         args.trusted_proxies = Some(vec!["proxy.local".into()]);
+        assert!(Config::resolve(&args).is_err());
+    }
+
+    #[test]
+    fn audit_spool_bound_and_policy() {
+        use crate::audit::spool::FullPolicy;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.toml");
+        std::fs::write(
+            &path,
+            "[audit]\nspool_max_bytes = 4096\nspool_full = \"reject\"\n",
+        )
+        .unwrap();
+        let mut args = ServerArgs {
+            config: Some(path.clone()),
+            ..Default::default()
+        };
+        let c = Config::resolve(&args).unwrap();
+        assert_eq!(
+            (c.audit_spool_max_bytes, c.audit_spool_full),
+            (4096, FullPolicy::Reject)
+        );
+        args.audit_spool_full = Some(FullPolicy::Block);
+        args.audit_spool_max_bytes = Some(1);
+        let c = Config::resolve(&args).unwrap();
+        assert_eq!(
+            (c.audit_spool_max_bytes, c.audit_spool_full),
+            (1, FullPolicy::Block),
+            "flags win over the file"
+        );
+        std::fs::write(&path, "[audit]\nspool_full = \"drop\"\n").unwrap();
+        assert!(
+            Config::resolve(&args).is_err(),
+            "unknown policies are refused"
+        );
+        let defaults = Config::resolve(&ServerArgs::default()).unwrap();
+        assert_eq!(defaults.audit_spool_full, FullPolicy::Block);
+        assert_eq!(defaults.audit_spool_max_bytes, 256 << 20);
+    }
+
+    #[test]
+    fn metadata_and_node_id() {
+        let mut args = ServerArgs::default();
+        let c = Config::resolve(&args).unwrap();
+        assert_eq!(
+            (c.metadata, c.node_id, c.blob_dir),
+            (Metadata::Sqlite, None, None)
+        );
+        args.metadata = Some("postgres://u@db:5432/coffer".into());
+        args.node_id = Some("node2".into());
+        args.blob_dir = Some("/shared/blobs".into());
+        let c = Config::resolve(&args).unwrap();
+        assert_eq!(
+            c.metadata,
+            Metadata::Postgres("postgres://u@db:5432/coffer".into())
+        );
+        assert_eq!(c.node_id.as_deref(), Some("node2"));
+        assert_eq!(c.blob_dir, Some(PathBuf::from("/shared/blobs")));
+        for bad in ["Node2", "node-2", "", &"x".repeat(33)] {
+            args.node_id = Some(bad.to_string());
+            assert!(Config::resolve(&args).is_err(), "{bad:?}");
+        }
+        args.node_id = None;
+        args.metadata = Some("mysql://x".into());
         assert!(Config::resolve(&args).is_err());
     }
 

@@ -17,8 +17,79 @@ pub struct TestServer {
     pub admin_uid: String,
     pub data_dir: PathBuf,
     pub http: reqwest::Client,
+    /// This node's id.
+    pub node_id: String,
     running: Option<Running>,
+    /// The configuration it was started with (for `restart`).
+    cfg: Config,
     _tmp: Option<tempfile::TempDir>,
+    /// Keeps a shared (PostgreSQL) setup alive as long as a server started on it.
+    _shared: Option<std::sync::Arc<SharedSetup>>,
+}
+
+/// Several nodes on one machine, as in a scale-out deployment: one fresh PostgreSQL
+/// database (on the server named by `COFFER_TEST_POSTGRES_URL`), one blob directory,
+/// one master key file, and a data directory per node, all under one temp directory.
+pub struct SharedSetup {
+    pub metadata_url: String,
+    pub blob_dir: PathBuf,
+    pub master_key_file: PathBuf,
+    pub root: PathBuf,
+    _tmp: tempfile::TempDir,
+}
+
+impl SharedSetup {
+    /// `None` (after printing why) when no test PostgreSQL is configured outside CI;
+    /// panics in CI when it is missing (see `coffer_store::postgres::testing`).
+    pub async fn new() -> Option<std::sync::Arc<SharedSetup>> {
+        let admin = coffer_store::postgres::testing::test_server_url()?;
+        let metadata_url = coffer_store::postgres::testing::fresh_database(&admin)
+            .await
+            .expect("create a test database");
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let root = tmp.path().to_path_buf();
+        let blob_dir = root.join("shared-blobs");
+        let master_key_file = root.join("master.key");
+        let key: [u8; 32] = rand::random();
+        std::fs::write(&master_key_file, hex::encode(key)).expect("write master key");
+        Some(std::sync::Arc::new(SharedSetup {
+            metadata_url,
+            blob_dir,
+            master_key_file,
+            root,
+            _tmp: tmp,
+        }))
+    }
+
+    /// The configuration of node `node_id` (own data directory, shared everything else).
+    pub fn node_config(&self, node_id: &str) -> Config {
+        let mut cfg = Config::with_data_dir(self.root.join(format!("node-{node_id}")));
+        cfg.metadata = crate::config::Metadata::Postgres(self.metadata_url.clone());
+        cfg.node_id = Some(node_id.to_string());
+        cfg.blob_dir = Some(self.blob_dir.clone());
+        cfg.master_key_file = Some(self.master_key_file.clone());
+        cfg
+    }
+
+    /// Starts the first node (it bootstraps the empty database).
+    pub async fn start_first(self: &std::sync::Arc<Self>, node_id: &str) -> TestServer {
+        let mut s = TestServer::start_with(self.node_config(node_id)).await;
+        s._shared = Some(self.clone());
+        s
+    }
+
+    /// Starts another node, which finds the database bootstrapped: it is driven with the
+    /// first node's admin token.
+    pub async fn start_node(
+        self: &std::sync::Arc<Self>,
+        node_id: &str,
+        first: &TestServer,
+    ) -> TestServer {
+        let mut s =
+            TestServer::start_node(self.node_config(node_id), first.admin_token.clone()).await;
+        s._shared = Some(self.clone());
+        s
+    }
 }
 
 /// An access key as returned by CreateAccessKeyFromJWT.
@@ -30,8 +101,15 @@ pub struct TestKey {
 }
 
 impl TestServer {
-    /// Starts a server on a fresh temporary data directory.
+    /// Starts a server on a fresh temporary data directory. With
+    /// `COFFER_TEST_METADATA=postgres` its metadata is a fresh PostgreSQL database instead
+    /// (runs any integration test on the scale-out backend).
     pub async fn start() -> TestServer {
+        if std::env::var("COFFER_TEST_METADATA").as_deref() == Ok("postgres") {
+            return Self::start_postgres()
+                .await
+                .expect("COFFER_TEST_METADATA=postgres needs COFFER_TEST_POSTGRES_URL");
+        }
         let tmp = tempfile::tempdir().expect("tempdir");
         let dir = tmp.path().to_path_buf();
         let mut s = Self::start_in(dir).await;
@@ -45,15 +123,33 @@ impl TestServer {
         Self::start_with(Config::with_data_dir(data_dir)).await
     }
 
-    pub async fn start_with(mut cfg: Config) -> TestServer {
+    /// Starts a server on PostgreSQL metadata (its own fresh database) when
+    /// `COFFER_TEST_POSTGRES_URL` is set; `None` otherwise (outside CI).
+    pub async fn start_postgres() -> Option<TestServer> {
+        let shared = SharedSetup::new().await?;
+        Some(shared.start_first("solo").await)
+    }
+
+    pub async fn start_with(cfg: Config) -> TestServer {
+        Self::start_inner(cfg, None).await
+    }
+
+    /// Starts a server on an already bootstrapped store, driven with `admin_token`.
+    pub async fn start_node(cfg: Config, admin_token: String) -> TestServer {
+        Self::start_inner(cfg, Some(admin_token)).await
+    }
+
+    async fn start_inner(mut cfg: Config, admin_token: Option<String>) -> TestServer {
         cfg.s3_listen = "127.0.0.1:0".parse().unwrap();
         cfg.api_listen = "127.0.0.1:0".parse().unwrap();
         let data_dir = cfg.data_dir.clone();
-        let running = start(cfg).await.expect("server starts");
-        let admin_token = std::fs::read_to_string(&running.bootstrap_token_path)
-            .expect("bootstrap token file")
-            .trim()
-            .to_string();
+        let running = start(cfg.clone()).await.expect("server starts");
+        let admin_token = admin_token.unwrap_or_else(|| {
+            std::fs::read_to_string(&running.bootstrap_token_path)
+                .expect("bootstrap token file")
+                .trim()
+                .to_string()
+        });
         let s3_endpoint = format!("http://{}", running.s3_addr);
         let api_endpoint = format!("http://{}", running.api_addr);
         let http = reqwest::Client::new();
@@ -74,8 +170,11 @@ impl TestServer {
             admin_token,
             data_dir,
             http,
+            node_id: running.node_id.clone(),
             running: Some(running),
+            cfg,
             _tmp: None,
+            _shared: None,
         }
     }
 
@@ -165,8 +264,9 @@ impl TestServer {
     pub async fn restart(mut self) -> TestServer {
         self.stop().await;
         let tmp = self._tmp.take();
-        let mut s = Self::start_in(self.data_dir.clone()).await;
+        let mut s = Self::start_node(self.cfg.clone(), self.admin_token.clone()).await;
         s._tmp = tmp;
+        s._shared = self._shared.take();
         s
     }
 

@@ -2,7 +2,10 @@
 //! management calls, data-plane events of S3 requests on logged buckets (denied ones
 //! included), delivery as gzip JSON Lines objects in `cw-<orgId>-audit-logs` read back
 //! through aws-sdk-s3, and exactly-once delivery of a spool left by a previous run —
-//! also when a flush's objects were written but its segments not yet deleted.
+//! also when a flush's objects were written but its segments not yet deleted; the hash
+//! chain of the objects; events of requests s3s refuses before the access check and
+//! per-key events of multi-object deletes; the spool bound (`block` / `reject`) and the
+//! `/metrics` gauges.
 
 mod mgmt_common;
 mod s3_common;
@@ -82,7 +85,10 @@ async fn events(c: &Client, bucket: &str, prefix: &str) -> Vec<Value> {
         flate2::read::GzDecoder::new(&gz[..])
             .read_to_string(&mut text)
             .expect("gzip");
-        for line in text.lines() {
+        let mut lines = text.lines();
+        let header: Value = serde_json::from_str(lines.next().expect("header line")).unwrap();
+        assert_eq!(header["cofferAuditChain"], json!(1), "{key}: {header}");
+        for line in lines {
             out.push(serde_json::from_str::<Value>(line).expect("JSON line"));
         }
     }
@@ -479,4 +485,410 @@ async fn a_spool_left_by_a_previous_run_is_delivered_exactly_once() {
     let s3 = ts.s3_client(&reader_key);
     expected(&events(&s3, &audit_bucket(&ts), "control-plane/").await);
     assert!(segments(&ts).is_empty());
+}
+
+/// Every audit object of the bucket, raw (for the chain checks).
+async fn raw_objects(c: &Client, bucket: &str) -> Vec<(String, Vec<u8>)> {
+    let list = c
+        .list_objects_v2()
+        .bucket(bucket)
+        .send()
+        .await
+        .expect("list audit objects");
+    let mut out = Vec::new();
+    for o in list.contents() {
+        let key = o.key().unwrap().to_string();
+        let body = c
+            .get_object()
+            .bucket(bucket)
+            .key(&key)
+            .send()
+            .await
+            .unwrap()
+            .body
+            .collect()
+            .await
+            .unwrap()
+            .into_bytes()
+            .to_vec();
+        out.push((key, body));
+    }
+    out
+}
+
+#[tokio::test]
+async fn objects_form_one_hash_chain_per_stream() {
+    let ts = TestServer::start().await;
+    let (s3, _) = reader(&ts).await;
+    org_settings(&ts, json!({"controlPlaneAuditLoggingEnabled": true})).await;
+    make_bucket(&s3, "chained").await;
+    bucket_logging(&ts, "chained", true).await;
+    for round in 0..3 {
+        put(&s3, "chained", &format!("k{round}"), b"x").await;
+        ts.create_key(&ts.admin_token).await;
+        ts.flush_audit().await;
+    }
+    let objs = raw_objects(&s3, &audit_bucket(&ts)).await;
+    let report = coffer_server::audit::chain::verify(objs.clone());
+    assert!(report.problems.is_empty(), "{:?}", report.problems);
+    let mut streams: Vec<(String, u64)> = report
+        .chains
+        .iter()
+        .map(|c| (c.stream.clone(), c.objects))
+        .collect();
+    streams.sort();
+    assert_eq!(
+        streams,
+        vec![
+            ("control-plane".to_string(), 3),
+            ("data-plane/chained".to_string(), 3)
+        ]
+    );
+    // Each object names its predecessor's SHA-256.
+    let (_, first) = objs
+        .iter()
+        .find(|(k, _)| k.starts_with("data-plane/") && k.ends_with("-000000000001.jsonl.gz"))
+        .unwrap();
+    let second = coffer_server::audit::chain::decode(
+        &objs
+            .iter()
+            .find(|(k, _)| k.starts_with("data-plane/") && k.ends_with("-000000000002.jsonl.gz"))
+            .unwrap()
+            .1,
+    )
+    .unwrap();
+    assert_eq!(
+        second.header.unwrap().prev,
+        coffer_server::audit::chain::sha256_hex(first)
+    );
+}
+
+#[tokio::test]
+async fn refused_requests_and_multi_object_deletes_are_logged() {
+    let ts = TestServer::start().await;
+    let (s3, key) = reader(&ts).await;
+    make_bucket(&s3, "watched").await;
+    bucket_logging(&ts, "watched", true).await;
+
+    // A wrong secret: s3s refuses the signature before our access check runs.
+    let forged = ts.s3_client(&TestKey {
+        secret_key: "wrong-secret-wrong-secret-wrong-secret00".into(),
+        ..key.clone()
+    });
+    let err = forged
+        .put_object()
+        .bucket("watched")
+        .key("forged.txt")
+        .body(b"nope".to_vec().into())
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(err.raw_response().unwrap().status().as_u16(), 403);
+    // A malformed Authorization header.
+    let r = ts
+        .http
+        .get(format!("{}/watched/some%20key", ts.s3_endpoint))
+        .header("authorization", "AWS4-HMAC-SHA256 garbage")
+        .send()
+        .await
+        .unwrap();
+    assert!(r.status().is_client_error(), "{}", r.status());
+    // SigV2 is refused by the gates before s3s.
+    let r = ts
+        .http
+        .delete(format!("{}/watched/v2.txt", ts.s3_endpoint))
+        .header("authorization", "AWS AKIDEXAMPLE:c2lnbmF0dXJl")
+        .send()
+        .await
+        .unwrap();
+    assert!(r.status().is_client_error(), "{}", r.status());
+    assert!(
+        s3.head_object()
+            .bucket("watched")
+            .key("forged.txt")
+            .send()
+            .await
+            .is_err()
+    );
+
+    // A refused request whose path names no possible bucket is answered with its own
+    // error (never a 500) and logs nothing.
+    let r = ts
+        .http
+        .get(format!("{}/Not_A_Bucket/x", ts.s3_endpoint))
+        .header("authorization", "AWS4-HMAC-SHA256 garbage")
+        .send()
+        .await
+        .unwrap();
+    assert!(r.status().is_client_error(), "{}", r.status());
+
+    // DeleteObjects of three keys (one existing, two not): one event per key.
+    put(&s3, "watched", "d1", b"1").await;
+    let del = aws_sdk_s3::types::Delete::builder()
+        .set_objects(Some(
+            ["d1", "d2", "d3"]
+                .iter()
+                .map(|k| {
+                    aws_sdk_s3::types::ObjectIdentifier::builder()
+                        .key(*k)
+                        .build()
+                        .unwrap()
+                })
+                .collect(),
+        ))
+        .build()
+        .unwrap();
+    s3.delete_objects()
+        .bucket("watched")
+        .delete(del)
+        .send()
+        .await
+        .unwrap();
+
+    ts.flush_audit().await;
+    let ev = events(&s3, &audit_bucket(&ts), "data-plane/").await;
+    let j = |s: &str| json!(s);
+    let mut got = summary(&ev, &["action", "key", "result", "accessKeyId"]);
+    got.sort_by_key(|v| v[1].to_string());
+    // Stable sort: per key, in request order.
+    assert_eq!(
+        got,
+        vec![
+            vec![
+                j("s3:PutObject"),
+                j("d1"),
+                j("allowed"),
+                j(&key.access_key_id)
+            ],
+            vec![
+                j("s3:DeleteObject"),
+                j("d1"),
+                j("allowed"),
+                j(&key.access_key_id)
+            ],
+            vec![
+                j("s3:DeleteObject"),
+                j("d2"),
+                j("allowed"),
+                j(&key.access_key_id)
+            ],
+            vec![
+                j("s3:DeleteObject"),
+                j("d3"),
+                j("allowed"),
+                j(&key.access_key_id)
+            ],
+            vec![j("s3:PutObject"), j("forged.txt"), j("denied"), j("")],
+            vec![
+                j("s3:HeadObject"),
+                j("forged.txt"),
+                j("error"),
+                j(&key.access_key_id)
+            ],
+            vec![
+                j("s3:GetObject"),
+                j("some key"),
+                j(ev_result(&ev, "some key")),
+                j("")
+            ],
+            vec![
+                j("s3:DeleteObject"),
+                j("v2.txt"),
+                j(ev_result(&ev, "v2.txt")),
+                j("")
+            ],
+        ]
+    );
+    for e in &ev {
+        assert_eq!(e["bucketName"], j("watched"));
+        if e["key"] == j("forged.txt") && e["action"] == j("s3:PutObject") {
+            assert_eq!(e["httpStatus"], json!(403));
+            assert_eq!(
+                e["principal"],
+                j("anonymous"),
+                "an unverified key is nobody"
+            );
+        }
+    }
+    assert_unique_ids(&ev);
+}
+
+/// The result of the event for `key`, which must be `denied` or `error` (the exact
+/// status of a malformed request is s3s's choice).
+fn ev_result(ev: &[Value], key: &str) -> &'static str {
+    let e = ev.iter().find(|e| e["key"] == json!(key)).expect(key);
+    match e["result"].as_str().unwrap() {
+        "denied" => "denied",
+        "error" => "error",
+        other => panic!("{key}: a refused request logged as {other}"),
+    }
+}
+
+async fn metrics(ts: &TestServer) -> std::collections::HashMap<String, f64> {
+    let r = ts
+        .http
+        .get(format!("{}/metrics", ts.api_endpoint))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    assert!(
+        r.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/plain; version=0.0.4")
+    );
+    r.text()
+        .await
+        .unwrap()
+        .lines()
+        .filter(|l| !l.starts_with('#'))
+        .filter_map(|l| l.split_once(' '))
+        .map(|(k, v)| (k.to_string(), v.parse().unwrap()))
+        .collect()
+}
+
+#[tokio::test]
+async fn metrics_follow_the_spool_and_the_flushes() {
+    let ts = TestServer::start().await;
+    let (s3, _) = reader(&ts).await;
+    make_bucket(&s3, "metered").await;
+    bucket_logging(&ts, "metered", true).await;
+    ts.flush_audit().await;
+    let before = metrics(&ts).await;
+    assert_eq!(before["coffer_audit_spool_events"], 0.0);
+    assert_eq!(
+        before["coffer_audit_oldest_unflushed_event_age_seconds"],
+        0.0
+    );
+    for i in 0..5 {
+        put(&s3, "metered", &format!("m{i}"), b"x").await;
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    let during = metrics(&ts).await;
+    assert_eq!(during["coffer_audit_spool_events"], 5.0);
+    assert!(during["coffer_audit_spool_bytes"] > 0.0);
+    assert!(during["coffer_audit_oldest_unflushed_event_age_seconds"] > 0.0);
+    ts.flush_audit().await;
+    let after = metrics(&ts).await;
+    assert_eq!(after["coffer_audit_spool_events"], 0.0);
+    assert_eq!(after["coffer_audit_spool_bytes"], 0.0);
+    assert_eq!(
+        after["coffer_audit_events_written_total"] - before["coffer_audit_events_written_total"],
+        5.0
+    );
+    assert!(
+        after["coffer_audit_flush_duration_seconds_count"]
+            > before["coffer_audit_flush_duration_seconds_count"]
+    );
+    assert!(after["coffer_audit_flush_duration_seconds_sum"] > 0.0);
+    assert!(after["coffer_audit_objects_written_total"] >= 1.0);
+}
+
+fn tiny_spool(policy: coffer_server::audit::spool::FullPolicy) -> coffer_server::config::Config {
+    let tmp = tempfile::tempdir().unwrap().keep();
+    let mut cfg = coffer_server::config::Config::with_data_dir(tmp);
+    cfg.audit_spool_max_bytes = 1;
+    cfg.audit_spool_full = policy;
+    cfg
+}
+
+#[tokio::test]
+async fn a_full_spool_under_reject_answers_503_and_changes_nothing() {
+    use coffer_server::audit::spool::FullPolicy;
+    let ts = TestServer::start_with(tiny_spool(FullPolicy::Reject)).await;
+    let (s3, key) = reader(&ts).await;
+    make_bucket(&s3, "bounded").await;
+    bucket_logging(&ts, "bounded", true).await;
+    ts.flush_audit().await;
+    // An empty spool accepts one event; the next request on the logged bucket is refused
+    // before it runs.
+    put(&s3, "bounded", "first", b"1").await;
+    // No SDK retries: the first answer is the one under test.
+    let once = aws_sdk_s3::Client::from_conf(
+        s3.config()
+            .to_builder()
+            .retry_config(aws_sdk_s3::config::retry::RetryConfig::disabled())
+            .build(),
+    );
+    let err = once
+        .put_object()
+        .bucket("bounded")
+        .key("second")
+        .body(b"2".to_vec().into())
+        .send()
+        .await
+        .unwrap_err();
+    let raw = err.raw_response().unwrap();
+    assert_eq!(raw.status().as_u16(), 503);
+    let body = String::from_utf8_lossy(raw.body().bytes().unwrap()).to_string();
+    assert!(body.contains("<Code>SlowDown</Code>"), "{body}");
+    ts.flush_audit().await;
+    assert!(
+        s3.head_object()
+            .bucket("bounded")
+            .key("second")
+            .send()
+            .await
+            .is_err(),
+        "the refused PUT did not happen"
+    );
+    // Requests on buckets that are not logged are unaffected.
+    make_bucket(&s3, "unlogged").await;
+
+    // Management API: the call that turns control-plane logging on fills the spool; the
+    // next logged call answers `unavailable`.
+    ts.flush_audit().await;
+    org_settings(&ts, json!({"controlPlaneAuditLoggingEnabled": true})).await;
+    let (status, body) = ts
+        .api(
+            Method::POST,
+            "/v1/cwobject/access-key",
+            Some(&ts.admin_token),
+            Some(json!({"durationSeconds": 0})),
+        )
+        .await;
+    // The API's error shape: gRPC code 14 (Unavailable), HTTP 503.
+    assert_eq!(status, 503, "{body}");
+    assert_eq!(body["code"], json!(14), "{body}");
+    let m = metrics(&ts).await;
+    assert!(m["coffer_audit_spool_rejected_total"] >= 2.0, "{m:?}");
+    // After a flush the spool accepts again; every answered request has its event.
+    ts.flush_audit().await;
+    put(&s3, "bounded", "third", b"3").await;
+    ts.flush_audit().await;
+    let ev = events(&s3, &audit_bucket(&ts), "data-plane/").await;
+    let puts: Vec<&str> = ev
+        .iter()
+        .filter(|e| e["action"] == json!("s3:PutObject"))
+        .map(|e| e["key"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        puts,
+        ["first", "third"],
+        "the refused PUT has no event: it never ran"
+    );
+    let _ = key;
+}
+
+#[tokio::test]
+async fn a_full_spool_under_block_holds_requests_until_a_flush() {
+    use coffer_server::audit::spool::FullPolicy;
+    let ts = TestServer::start_with(tiny_spool(FullPolicy::Block)).await;
+    let (s3, _) = reader(&ts).await;
+    make_bucket(&s3, "held").await;
+    bucket_logging(&ts, "held", true).await;
+    ts.flush_audit().await;
+    // Every request beyond the first waits for the flush it wakes; none fails.
+    for i in 0..4 {
+        put(&s3, "held", &format!("h{i}"), b"x").await;
+    }
+    let m = metrics(&ts).await;
+    assert!(m["coffer_audit_spool_blocked_total"] >= 1.0, "{m:?}");
+    assert_eq!(m["coffer_audit_spool_rejected_total"], 0.0);
+    ts.flush_audit().await;
+    let ev = events(&s3, &audit_bucket(&ts), "data-plane/").await;
+    let mut keys: Vec<&str> = ev.iter().map(|e| e["key"].as_str().unwrap()).collect();
+    keys.sort();
+    assert_eq!(keys, ["h0", "h1", "h2", "h3"]);
 }

@@ -295,8 +295,7 @@ async fn every_rpc_over_connect() {
     assert!(v["AccessKeyId"].as_str().unwrap().starts_with("CW"), "{v}");
     assert!(v["Token"].is_string() && v["Expiration"].is_string(), "{v}");
 
-    // The OIDC exchanges verify their token (an API token is not one); SAML is not
-    // implemented yet.
+    // The federated exchanges verify their credential (an API token is not one).
     for (rpc, msg) in [
         (
             "CreateAccessKeyFromOIDC",
@@ -316,7 +315,7 @@ async fn every_rpc_over_connect() {
         json!({"orgId": ts.org_id, "configId": "c", "samlResponse": "eA=="}),
     )
     .await
-    .err("unimplemented", 501);
+    .err("permission_denied", 403);
 }
 
 #[tokio::test]

@@ -24,6 +24,7 @@ pub async fn run_all(store: Arc<dyn MetaStore>) {
     access_keys(s).await;
     policies_and_settings(s).await;
     buckets(s).await;
+    subresources_and_object_tags(s).await;
     objects_and_conditions(s).await;
     capacity_caps(s).await;
     listings(s).await;
@@ -144,6 +145,7 @@ fn bucket(org_id: &str, name: &str) -> Bucket {
         policy: None,
         versioning: VersioningState::Unversioned,
         lifecycle: None,
+        subresources: Default::default(),
     }
 }
 
@@ -548,6 +550,95 @@ pub async fn buckets(s: &dyn MetaStore) {
     assert_err!(s.delete_bucket(&names[2]).await, Error::BucketNotEmpty);
     s.abort_upload(&u.upload_id).await.unwrap();
     s.delete_bucket(&names[2]).await.unwrap();
+}
+
+/// Bucket subresources are edited atomically and survive `update_bucket`; object tags
+/// change without touching anything else of the record.
+pub async fn subresources_and_object_tags(s: &dyn MetaStore) {
+    let (_, b) = fresh_bucket(s).await;
+    assert_err!(
+        s.update_bucket_subresources(&uniq(), Box::new(|_| Ok(())))
+            .await,
+        Error::NoSuchBucket
+    );
+    let tags: BTreeMap<String, String> = [("team".to_string(), "blue".to_string())].into();
+    let t = tags.clone();
+    let updated = s
+        .update_bucket_subresources(
+            &b,
+            Box::new(move |sub| {
+                sub.tags = Some(t);
+                Ok(())
+            }),
+        )
+        .await
+        .unwrap();
+    assert_eq!(updated.subresources.tags.as_ref(), Some(&tags));
+    // A failing edit changes nothing.
+    assert_err!(
+        s.update_bucket_subresources(
+            &b,
+            Box::new(|sub| {
+                sub.tags = None;
+                Err(Error::invalid("refused"))
+            }),
+        )
+        .await,
+        Error::InvalidArgument(_)
+    );
+    let rule = CorsRule {
+        allowed_origins: vec!["https://a.example".into()],
+        allowed_methods: vec!["GET".into()],
+        ..Default::default()
+    };
+    let r = rule.clone();
+    s.update_bucket_subresources(
+        &b,
+        Box::new(move |sub| {
+            sub.cors = Some(vec![r]);
+            Ok(())
+        }),
+    )
+    .await
+    .unwrap();
+    // update_bucket (settings, policy) keeps the subresources.
+    let mut rec = s.get_bucket(&b).await.unwrap().unwrap();
+    rec.policy = Some("{}".into());
+    rec.subresources = BucketSubresources::default();
+    s.update_bucket(&rec).await.unwrap();
+    let stored = s.get_bucket(&b).await.unwrap().unwrap();
+    assert_eq!(stored.subresources.tags, Some(tags.clone()));
+    assert_eq!(stored.subresources.cors, Some(vec![rule]));
+    assert_eq!(stored.policy.as_deref(), Some("{}"));
+
+    assert_err!(
+        s.set_object_tags(&uniq(), "k", &tags).await,
+        Error::NoSuchBucket
+    );
+    assert_err!(s.set_object_tags(&b, "k", &tags).await, Error::NoSuchKey);
+    let o = inline_obj(&b, "k", b"tagged bytes");
+    s.put_object(&o, &WriteCondition::None, None).await.unwrap();
+    let usage = s.bucket_usage(&b).await.unwrap();
+    s.set_object_tags(&b, "k", &tags).await.unwrap();
+    let got = s.get_object(&b, "k").await.unwrap().unwrap();
+    assert_eq!(got.tags, tags);
+    assert_eq!(
+        ObjectRecord {
+            tags: o.tags.clone(),
+            ..got
+        },
+        o
+    );
+    assert_eq!(s.bucket_usage(&b).await.unwrap(), usage);
+    s.set_object_tags(&b, "k", &BTreeMap::new()).await.unwrap();
+    assert!(
+        s.get_object(&b, "k")
+            .await
+            .unwrap()
+            .unwrap()
+            .tags
+            .is_empty()
+    );
 }
 
 pub async fn objects_and_conditions(s: &dyn MetaStore) {

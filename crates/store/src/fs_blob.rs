@@ -1,6 +1,8 @@
 //! `FsBlobStore`: blobs as files under a data directory — committed blobs at
 //! `root/ab/cd/<id>` (id = 32 lowercase hex chars, `ab`/`cd` its first four), writes in
-//! progress at `root/tmp/<id>.tmp`. Owns the durable commit sequence (data fsync → rename
+//! progress at `root/tmp/<id>.tmp` — or, on a directory shared by several nodes
+//! (`open_shared`), at `root/tmp/<node>/<id>.tmp`, so no node mistakes another's write
+//! in progress for its own leftover. Owns the durable commit sequence (data fsync → rename
 //! → directory fsync), ranged streaming reads, and the start-up orphan sweep.
 //!
 //! Invariants:
@@ -53,7 +55,11 @@ fn join_err(e: tokio::task::JoinError) -> Error {
 
 struct Inner {
     root: PathBuf,
+    /// This node's temp directory: `root/tmp`, or `root/tmp/<node>` on a shared directory.
     tmp: PathBuf,
+    /// Shared directory: held lock on `root/tmp/<node>.lock`, so one process per node id
+    /// writes into `tmp`.
+    node_lock: Option<File>,
     /// Fan-out directories (`ab` and `ab/cd`, relative) known to exist durably.
     durable_dirs: Mutex<HashSet<String>>,
 }
@@ -103,7 +109,7 @@ pub struct FsBlobStore {
 }
 
 impl FsBlobStore {
-    /// Opens (creating if needed) the blob directory `root` and its `tmp/`.
+    /// Opens (creating if needed) the blob directory `root` and its `tmp/`, for one node.
     pub fn open(root: &Path) -> Result<Self> {
         let tmp = root.join(TMP_DIR);
         fs::create_dir_all(&tmp)?;
@@ -111,6 +117,44 @@ impl FsBlobStore {
             inner: Arc::new(Inner {
                 root: root.to_path_buf(),
                 tmp,
+                node_lock: None,
+                durable_dirs: Mutex::new(HashSet::new()),
+            }),
+        })
+    }
+
+    /// Opens a blob directory shared by several nodes as node `node_id` (letters, digits,
+    /// `-`, `_`). This node writes its temp files under `tmp/<node_id>/` only, and holds an
+    /// exclusive lock on `tmp/<node_id>.lock` while open: a second process with the same
+    /// node id is refused, so `recover` may treat every file under its own temp
+    /// directory as a leftover.
+    pub fn open_shared(root: &Path, node_id: &str) -> Result<Self> {
+        if node_id.is_empty()
+            || !node_id
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        {
+            return Err(Error::invalid(format!("node id {node_id:?} is not valid")));
+        }
+        let tmp_root = root.join(TMP_DIR);
+        let tmp = tmp_root.join(node_id);
+        fs::create_dir_all(&tmp)?;
+        let lock = OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(tmp_root.join(format!("{node_id}.lock")))?;
+        if lock.try_lock().is_err() {
+            return Err(Error::FailedPrecondition(format!(
+                "node id {node_id} is in use by another process on the blob directory {}",
+                root.display()
+            )));
+        }
+        Ok(Self {
+            inner: Arc::new(Inner {
+                root: root.to_path_buf(),
+                tmp,
+                node_lock: Some(lock),
                 durable_dirs: Mutex::new(HashSet::new()),
             }),
         })
@@ -409,11 +453,45 @@ fn recover_blocking(
     };
 
     let mut temps = 0;
-    for e in fs::read_dir(&inner.tmp)? {
-        let e = e?;
-        let meta = e.metadata()?;
-        if meta.is_file() && old_enough(&meta) && remove(&e.path())? {
-            temps += 1;
+    if inner.node_lock.is_some() {
+        // Shared directory: this node's own temp files are all leftovers (its lock is
+        // held and it writes nothing yet); other nodes' are collected only once older
+        // than `min_age`, and their directories and lock files stay.
+        for e in fs::read_dir(&inner.tmp)? {
+            let e = e?;
+            if e.metadata()?.is_file() && remove(&e.path())? {
+                temps += 1;
+            }
+        }
+        let tmp_root = inner.root.join(TMP_DIR);
+        for e in fs::read_dir(&tmp_root)? {
+            let e = e?;
+            let meta = e.metadata()?;
+            let dir = e.path();
+            if meta.is_file() && e.file_name().to_str().is_some_and(|n| n.ends_with(".tmp")) {
+                if old_enough(&meta) && remove(&dir)? {
+                    temps += 1;
+                }
+                continue;
+            }
+            if !meta.is_dir() || dir == inner.tmp {
+                continue;
+            }
+            for f in fs::read_dir(&dir)? {
+                let f = f?;
+                let meta = f.metadata()?;
+                if meta.is_file() && old_enough(&meta) && remove(&f.path())? {
+                    temps += 1;
+                }
+            }
+        }
+    } else {
+        for e in fs::read_dir(&inner.tmp)? {
+            let e = e?;
+            let meta = e.metadata()?;
+            if meta.is_file() && old_enough(&meta) && remove(&e.path())? {
+                temps += 1;
+            }
         }
     }
 

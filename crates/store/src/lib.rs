@@ -1,6 +1,7 @@
 //! Storage backends behind coffer-core's traits: `SqliteMetaStore` (embedded metadata,
 //! writer thread with group commit + read-only connection pool), `MemMetaStore`
-//! (in-memory, for tests), `FsBlobStore` (blob files under a data directory), and the
+//! (in-memory, for tests), `PgMetaStore` (PostgreSQL, shared by several nodes, with its
+//! change feed), `FsBlobStore` (blob files under a data directory), and the
 //! backend-agnostic `conformance` suite every `MetaStore` must pass.
 //!
 //! Invariant shared by every backend: each `MetaStore` method is one atomic transaction,
@@ -11,9 +12,11 @@
 pub mod conformance;
 mod fs_blob;
 mod mem;
+pub mod postgres;
 mod semantics;
 mod sqlite;
 
 pub use fs_blob::FsBlobStore;
 pub use mem::MemMetaStore;
+pub use postgres::{PgChangeFeed, PgMetaStore};
 pub use sqlite::SqliteMetaStore;

@@ -4,7 +4,7 @@
 
 use crate::semantics::{self, UploadMarker};
 use async_trait::async_trait;
-use coffer_core::meta::{Deleted, MetaStore, ObjectPage, Replaced, VersionPage};
+use coffer_core::meta::{Deleted, MetaStore, ObjectPage, Replaced, SubresourceEdit, VersionPage};
 use coffer_core::model::*;
 use coffer_core::{Error, Result};
 use parking_lot::Mutex;
@@ -536,6 +536,38 @@ impl MetaStore for MemMetaStore {
         b.settings = bucket.settings.clone();
         b.policy = bucket.policy.clone();
         b.lifecycle = bucket.lifecycle.clone();
+        Ok(())
+    }
+
+    async fn update_bucket_subresources(
+        &self,
+        name: &str,
+        edit: SubresourceEdit,
+    ) -> Result<Bucket> {
+        let mut s = self.state.lock();
+        let (b, _) = s.buckets.get_mut(name).ok_or(Error::NoSuchBucket)?;
+        let mut sub = b.subresources.clone();
+        edit(&mut sub)?;
+        b.subresources = sub;
+        Ok(b.clone())
+    }
+
+    async fn set_object_tags(
+        &self,
+        bucket: &str,
+        key: &str,
+        tags: &BTreeMap<String, String>,
+    ) -> Result<()> {
+        let mut s = self.state.lock();
+        if !s.buckets.contains_key(bucket) {
+            return Err(Error::NoSuchBucket);
+        }
+        let rec = s
+            .objects
+            .get_mut(bucket)
+            .and_then(|m| m.get_mut(key))
+            .ok_or(Error::NoSuchKey)?;
+        rec.tags = tags.clone();
         Ok(())
     }
 

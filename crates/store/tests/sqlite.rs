@@ -19,6 +19,7 @@ fn bucket(name: &str) -> Bucket {
         policy: None,
         versioning: Default::default(),
         lifecycle: None,
+        subresources: Default::default(),
     }
 }
 

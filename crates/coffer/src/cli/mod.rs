@@ -8,7 +8,8 @@
 //! * [`http`] — the one place that sends requests and turns error bodies into
 //!   [`CliError`]s;
 //! * [`table`] — aligned-column and key/value rendering of the default output;
-//! * `keys`, `policies`, `buckets`, `org`, `iam` — one function per command.
+//! * `keys`, `policies`, `buckets`, `org`, `iam`, `federation` — one function per command;
+//! * `audit` — `coffer audit verify|tail|query`, which read the audit bucket over S3.
 //!
 //! Output contract: stdout carries the result only (a table, or with `--json` the
 //! response JSON); warnings and errors go to stderr as `warning: …` / `error: …`. Exit
@@ -20,8 +21,10 @@ use clap::{Args, Subcommand, ValueEnum};
 use std::io::Write;
 use std::path::PathBuf;
 
+mod audit;
 mod buckets;
 mod conn;
+mod federation;
 mod http;
 mod iam;
 mod keys;
@@ -53,6 +56,10 @@ pub enum ClientCommand {
     User(UserArgs),
     /// Show the identity behind the API token.
     Whoami(WhoamiArgs),
+    /// Workload identity federation configs (SAML IdPs, OIDC issuers) of the organization.
+    Federation(FederationArgs),
+    /// Read the org's audit logs through S3: verify their hash chains, tail, query.
+    Audit(Box<audit::AuditArgs>),
 }
 
 #[derive(Args)]
@@ -313,6 +320,169 @@ impl Role {
 }
 
 #[derive(Args)]
+pub struct FederationArgs {
+    #[command(flatten)]
+    conn: ConnArgs,
+    #[command(subcommand)]
+    cmd: FederationCmd,
+}
+
+#[derive(Subcommand)]
+pub enum FederationCmd {
+    /// SAML 2.0 identity providers whose signed responses mint temporary keys.
+    Saml {
+        #[command(subcommand)]
+        cmd: SamlCmd,
+    },
+    /// OIDC issuers whose signed tokens mint temporary keys.
+    Oidc {
+        #[command(subcommand)]
+        cmd: OidcCmd,
+    },
+}
+
+#[derive(Subcommand)]
+pub enum SamlCmd {
+    /// Create a SAML config.
+    Create {
+        #[arg(long)]
+        name: String,
+        /// The IdP's entity id (the assertions' Issuer).
+        #[arg(long)]
+        idp_entity_id: String,
+        /// PEM file with the IdP's signing certificate(s) (repeatable; `-` = stdin).
+        #[arg(long = "cert", value_name = "FILE", required = true)]
+        certs: Vec<PathBuf>,
+        /// Our SP entity id, the assertions' Audience.
+        #[arg(long)]
+        audience: String,
+        /// Our ACS URL; when set, Destination/Recipient must equal it.
+        #[arg(long)]
+        acs_url: Option<String>,
+        /// Create it inactive.
+        #[arg(long)]
+        inactive: bool,
+        /// Organization (operator token only).
+        #[arg(long)]
+        org_id: Option<String>,
+    },
+    /// List the organization's SAML configs.
+    List {
+        /// Organization (operator token only).
+        #[arg(long)]
+        org_id: Option<String>,
+    },
+    /// Show one SAML config.
+    Get {
+        id: String,
+        /// Organization (operator token only).
+        #[arg(long)]
+        org_id: Option<String>,
+    },
+    /// Change a SAML config; fields not given keep their value.
+    Update {
+        id: String,
+        #[arg(long)]
+        name: Option<String>,
+        #[arg(long)]
+        idp_entity_id: Option<String>,
+        /// Replace the certificates with the PEM file(s) given (repeatable).
+        #[arg(long = "cert", value_name = "FILE")]
+        certs: Vec<PathBuf>,
+        #[arg(long)]
+        audience: Option<String>,
+        /// New ACS URL; `""` removes it.
+        #[arg(long)]
+        acs_url: Option<String>,
+        #[arg(long, value_name = "BOOL")]
+        active: Option<bool>,
+        /// Organization (operator token only).
+        #[arg(long)]
+        org_id: Option<String>,
+    },
+    /// Delete a SAML config.
+    Delete {
+        id: String,
+        /// Organization (operator token only).
+        #[arg(long)]
+        org_id: Option<String>,
+    },
+}
+
+#[derive(Subcommand)]
+pub enum OidcCmd {
+    /// Create an OIDC config (give --jwks or --jwks-file).
+    Create {
+        #[arg(long)]
+        name: String,
+        /// The tokens' `iss`.
+        #[arg(long)]
+        issuer_url: String,
+        /// The tokens' required `aud`.
+        #[arg(long)]
+        audience: String,
+        /// Local JSON file with the issuer's JWKS (`{"keys":[…]}`; `-` = stdin).
+        #[arg(
+            long,
+            value_name = "FILE",
+            conflicts_with = "jwks_file",
+            required_unless_present = "jwks_file"
+        )]
+        jwks: Option<PathBuf>,
+        /// Absolute path of a JWKS file on the server, read at verification time.
+        #[arg(long, value_name = "SERVER_PATH")]
+        jwks_file: Option<String>,
+        /// Create it inactive.
+        #[arg(long)]
+        inactive: bool,
+        /// Organization (operator token only).
+        #[arg(long)]
+        org_id: Option<String>,
+    },
+    /// List the organization's OIDC configs.
+    List {
+        /// Organization (operator token only).
+        #[arg(long)]
+        org_id: Option<String>,
+    },
+    /// Show one OIDC config.
+    Get {
+        id: String,
+        /// Organization (operator token only).
+        #[arg(long)]
+        org_id: Option<String>,
+    },
+    /// Change an OIDC config; fields not given keep their value.
+    Update {
+        id: String,
+        #[arg(long)]
+        name: Option<String>,
+        #[arg(long)]
+        issuer_url: Option<String>,
+        #[arg(long)]
+        audience: Option<String>,
+        /// Replace the key source with this local JWKS file.
+        #[arg(long, value_name = "FILE", conflicts_with = "jwks_file")]
+        jwks: Option<PathBuf>,
+        /// Replace the key source with this server-side JWKS path.
+        #[arg(long, value_name = "SERVER_PATH")]
+        jwks_file: Option<String>,
+        #[arg(long, value_name = "BOOL")]
+        active: Option<bool>,
+        /// Organization (operator token only).
+        #[arg(long)]
+        org_id: Option<String>,
+    },
+    /// Delete an OIDC config.
+    Delete {
+        id: String,
+        /// Organization (operator token only).
+        #[arg(long)]
+        org_id: Option<String>,
+    },
+}
+
+#[derive(Args)]
 pub struct WhoamiArgs {
     #[command(flatten)]
     conn: ConnArgs,
@@ -332,6 +502,8 @@ pub async fn run(cmd: ClientCommand) -> i32 {
         ClientCommand::Token(a) => with_client(&a.conn, |c| iam::run_token(c, a.cmd)).await,
         ClientCommand::User(a) => with_client(&a.conn, |c| iam::run_user(c, a.cmd)).await,
         ClientCommand::Whoami(a) => with_client(&a.conn, iam::whoami).await,
+        ClientCommand::Federation(a) => with_client(&a.conn, |c| federation::run(c, a.cmd)).await,
+        ClientCommand::Audit(a) => audit::run(*a).await,
     };
     match result {
         Ok(code) => code,

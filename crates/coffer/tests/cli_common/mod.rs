@@ -15,8 +15,11 @@ use std::process::Stdio;
 use tokio::io::AsyncWriteExt;
 
 /// Environment variables the child must not inherit.
-const SCRUB: [&str; 12] = [
+const SCRUB: [&str; 15] = [
     "COFFER_ENDPOINT",
+    "COFFER_S3_ENDPOINT",
+    "AWS_ACCESS_KEY_ID",
+    "AWS_SECRET_ACCESS_KEY",
     "COFFER_TOKEN",
     "COFFER_TOKEN_FILE",
     "COFFER_PROFILE",

@@ -328,6 +328,7 @@ impl PolicySet {
                     policy,
                     versioning: Default::default(),
                     lifecycle: None,
+                    subresources: Default::default(),
                 }
             })
             .collect();

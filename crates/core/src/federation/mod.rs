@@ -7,6 +7,7 @@
 //! certificate or key source).
 
 pub mod oidc;
+pub mod saml;
 
 use crate::error::{Error, Result};
 use crate::identity::{
@@ -108,23 +109,13 @@ fn http_url(field: &str, v: &str) -> Result<()> {
     }
 }
 
-/// One PEM `CERTIFICATE` block with a base64 body (the DER is parsed by the SAML
-/// verifier); returns a reason on failure.
+/// One PEM `CERTIFICATE` block whose DER is an X.509 certificate with a key the SAML
+/// verifier can use (RSA ≥ 2048 bits, EC P-256/P-384); returns a reason on failure.
 fn pem_certificate(pem: &str) -> std::result::Result<(), String> {
-    use base64::Engine;
     if pem.len() > MAX_CERTIFICATE_PEM_LEN {
         return Err("certificate is too large".into());
     }
-    let body = pem
-        .trim()
-        .strip_prefix("-----BEGIN CERTIFICATE-----")
-        .and_then(|r| r.strip_suffix("-----END CERTIFICATE-----"))
-        .ok_or("must be one PEM block: -----BEGIN CERTIFICATE----- … -----END CERTIFICATE-----")?;
-    let b64: String = body.chars().filter(|c| !c.is_ascii_whitespace()).collect();
-    match base64::engine::general_purpose::STANDARD.decode(b64) {
-        Ok(der) if !der.is_empty() => Ok(()),
-        _ => Err("the PEM body is not valid base64".into()),
-    }
+    saml::dsig::parse_certificate(pem).map(|_| ())
 }
 
 /// An inline JWKS: `{"keys":[…]}` with 1..=64 keys, each usable for verification
@@ -154,6 +145,11 @@ pub fn validate_jwks(doc: &serde_json::Value) -> Result<()> {
     Ok(())
 }
 
+/// At most 64 characters of a caller-supplied id, for messages.
+fn truncated(s: &str) -> String {
+    s.chars().take(64).collect()
+}
+
 /// A temporary key minted by a federated exchange.
 #[derive(Debug, Clone)]
 pub struct MintedKey {
@@ -177,6 +173,12 @@ pub struct FederationService {
 
 /// The action an org policy must allow the OIDC principal (resource `*`).
 pub const CREATE_ACCESS_KEY_OIDC: &str = "cwobject:CreateAccessKeyOIDC";
+/// The action an org policy must allow the SAML principal `role/<role>` (resource `*`).
+pub const CREATE_ACCESS_KEY_SAML: &str = "cwobject:CreateAccessKeySAML";
+/// The key attribute that records the SAML PrincipalName (for audit).
+pub const PRINCIPAL_NAME_KEY_ATTRIBUTE: &str = "principalName";
+/// The request attribute that picks one of several SAML roles (not stored on the key).
+pub const ROLE_SELECTOR_ATTRIBUTE: &str = "role";
 
 impl FederationService {
     pub fn new(
@@ -189,6 +191,146 @@ impl FederationService {
             identity,
             engine,
         }
+    }
+
+    /// Lets `principal` perform `action` on `*` only if an org policy allows it.
+    fn authorize(&self, org_id: &str, principal: &str, action: &str) -> Result<()> {
+        let decision = self
+            .engine
+            .decide(org_id, &Subject::principal(principal), action, "*");
+        if decision.allowed {
+            return Ok(());
+        }
+        let by = &decision.decided_by;
+        let why = match (by.layer, &by.policy, &by.statement) {
+            (Layer::Org, Some(p), Some(s)) => format!("denied by statement {s:?} of policy {p:?}"),
+            _ => "no org access policy allows it".to_string(),
+        };
+        Err(Error::PermissionDenied(format!(
+            "{principal} may not perform {action}: {why}"
+        )))
+    }
+
+    /// Exchanges a base64 SAML Response for a key of `org_id`, verified with the org's
+    /// SAML config `config_id` ([`saml::verify`]). The principal is `role/<role>`: the
+    /// Role attribute value named by `attributes["role"]`, else the first. The key lives
+    /// `duration_secs` (0 = 900 s, at most 43200) and never past the assertion's session;
+    /// it carries the PrincipalName as attribute `principalName`. Each assertion id is
+    /// accepted once (replay → PermissionDenied). Nothing is stored on any failure
+    /// before the replay record, which is written only once everything else passed.
+    pub async fn exchange_saml(
+        &self,
+        org_id: &str,
+        config_id: &str,
+        saml_response: &str,
+        duration_secs: i64,
+        mut attributes: BTreeMap<String, String>,
+    ) -> Result<MintedKey> {
+        if !(0..=MAX_KEY_DURATION_SECS).contains(&duration_secs) {
+            return Err(Error::invalid(format!(
+                "durationSeconds must be between 0 and {MAX_KEY_DURATION_SECS}"
+            )));
+        }
+        if org_id.is_empty() {
+            return Err(Error::invalid("orgId is required"));
+        }
+        if config_id.is_empty() {
+            return Err(Error::invalid("configId is required"));
+        }
+        let wanted_role = attributes.remove(ROLE_SELECTOR_ATTRIBUTE);
+        validate_attributes(&attributes)?;
+        if attributes.contains_key(PRINCIPAL_NAME_KEY_ATTRIBUTE) {
+            return Err(Error::invalid(
+                "attribute principalName is set by the server",
+            ));
+        }
+        let xml = saml::decode_response(saml_response)?;
+        // An unknown org, an unknown config, a config of another org and an inactive
+        // one all answer alike: the caller learns nothing about which exist.
+        let config = if ids::is_org_id(org_id) {
+            self.meta
+                .get_federation_config(org_id, FederationKind::Saml, config_id)
+                .await?
+        } else {
+            None
+        };
+        let config = config.filter(|c| c.active).ok_or_else(|| {
+            Error::PermissionDenied(format!(
+                "no active SAML config {:?} in org {:?}",
+                truncated(config_id),
+                truncated(org_id)
+            ))
+        })?;
+        let now = self.identity.now();
+        let verified = saml::verify(&xml, &config, now)?;
+        let role = match wanted_role {
+            Some(r) => verified
+                .roles
+                .iter()
+                .find(|v| **v == r)
+                .cloned()
+                .ok_or_else(|| {
+                    Error::PermissionDenied(
+                        "the requested role is not among the assertion's Role values".into(),
+                    )
+                })?,
+            None => verified.roles[0].clone(),
+        };
+        let principal = format!("role/{role}");
+        self.authorize(org_id, &principal, CREATE_ACCESS_KEY_SAML)?;
+        let requested = if duration_secs == 0 {
+            DEFAULT_TEMP_KEY_SECS
+        } else {
+            duration_secs
+        };
+        let lifetime = requested.min((verified.session_ends - now).whole_seconds());
+        if lifetime < 1 {
+            return Err(Error::PermissionDenied(
+                "SAML response rejected: the assertion's session has ended".into(),
+            ));
+        }
+        // One-time use, recorded last so that a rejected exchange does not burn it.
+        let fresh = self
+            .meta
+            .record_assertion_id(
+                org_id,
+                &verified.assertion_id,
+                verified.valid_until + time::Duration::seconds(saml::CLOCK_SKEW_SECS),
+                now,
+            )
+            .await?;
+        if !fresh {
+            return Err(Error::PermissionDenied(
+                "SAML response rejected: the assertion was already used (replay)".into(),
+            ));
+        }
+        let mut system = BTreeMap::new();
+        if let Some(pn) = &verified.principal_name {
+            system.insert(PRINCIPAL_NAME_KEY_ATTRIBUTE.to_string(), pn.clone());
+        }
+        let (key, secret) = self
+            .identity
+            .create_federated_key(
+                org_id,
+                &principal,
+                lifetime,
+                attributes,
+                system,
+                KeySource::Saml,
+            )
+            .await?;
+        tracing::info!(
+            org_id,
+            principal = %principal,
+            config_id = %verified.config_id,
+            access_key_id = %key.access_key_id,
+            "minted a key from a SAML assertion"
+        );
+        Ok(MintedKey {
+            key,
+            secret,
+            session_token: None,
+        })
     }
 
     /// Exchanges an OIDC token of `org_id` for a key. `duration_secs`: 0 = the default
@@ -226,24 +368,7 @@ impl FederationService {
         let now = self.identity.now();
         let verified = oidc::verify(token, &configs, now)?;
         let principal = verified.principal();
-        let decision = self.engine.decide(
-            org_id,
-            &Subject::principal(&principal),
-            CREATE_ACCESS_KEY_OIDC,
-            "*",
-        );
-        if !decision.allowed {
-            let by = &decision.decided_by;
-            let why = match (by.layer, &by.policy, &by.statement) {
-                (Layer::Org, Some(p), Some(s)) => {
-                    format!("denied by statement {s:?} of policy {p:?}")
-                }
-                _ => "no org access policy allows it".to_string(),
-            };
-            return Err(Error::PermissionDenied(format!(
-                "{principal} may not perform {CREATE_ACCESS_KEY_OIDC}: {why}"
-            )));
-        }
+        self.authorize(org_id, &principal, CREATE_ACCESS_KEY_OIDC)?;
         let requested = if duration_secs == 0 {
             DEFAULT_TEMP_KEY_SECS
         } else {
@@ -317,8 +442,19 @@ mod tests {
         }
     }
 
-    const CERT: &str =
-        "-----BEGIN CERTIFICATE-----\nMIIBszCCAVmgAwIBAgIU\n-----END CERTIFICATE-----\n";
+    /// A real self-signed EC P-256 certificate (the verifier's key rules apply).
+    const CERT: &str = "-----BEGIN CERTIFICATE-----
+MIIBfjCCASOgAwIBAgIUPiVH6ycwSYgXX8IJGCtOUcJU4WEwCgYIKoZIzj0EAwIw
+EzERMA8GA1UEAwwIdGVzdC1pZHAwIBcNMjYxMTI2MDY0NTE4WhgPMjEyNjExMDIw
+NjQ1MThaMBMxETAPBgNVBAMMCHRlc3QtaWRwMFkwEwYHKoZIzj0CAQYIKoZIzj0D
+AQcDQgAEk7Jam8qrIVBL77+tJXPalXI6Dvw2U5amvZ1uryNE1EwriOQU8qSOjQNQ
+V9t2yAlnM4skSSf5aiYkMgsPADiSYaNTMFEwHQYDVR0OBBYEFMFGcgPE1OD446rQ
+aCya4us5tVpHMB8GA1UdIwQYMBaAFMFGcgPE1OD446rQaCya4us5tVpHMA8GA1Ud
+EwEB/wQFMAMBAf8wCgYIKoZIzj0EAwIDSQAwRgIhAIMvbuv/nyZewXow+e/zMvVD
+MCfmOgyspSkYCAMbkDX/AiEAwyjADFKdV7NDRotVwp2EmK9PoRP7yvoS64ryJx57
+lUs=
+-----END CERTIFICATE-----
+";
 
     fn saml(certs: Vec<&str>, acs: Option<&str>) -> FederationConfig {
         cfg(FederationSettings::Saml {
@@ -345,6 +481,13 @@ mod tests {
             saml(vec!["not pem"], None),
             saml(
                 vec!["-----BEGIN CERTIFICATE-----\n!!!\n-----END CERTIFICATE-----"],
+                None,
+            ),
+            // Base64, but not a certificate.
+            saml(
+                vec![
+                    "-----BEGIN CERTIFICATE-----\nMIIBszCCAVmgAwIBAgIU\n-----END CERTIFICATE-----",
+                ],
                 None,
             ),
             saml(vec![CERT], Some("ftp://x")),

@@ -391,7 +391,15 @@ impl ObjectService {
         to_completion(async move {
             let (replaced, unused) = meta
                 .complete_upload(&upload_id, &record, &cond, cap)
-                .await?;
+                .await
+                .map_err(|e| match e {
+                    // The upload existed when the request started: a concurrent
+                    // complete or abort of it won.
+                    Error::NoSuchUpload if !matches!(cond, WriteCondition::None) => {
+                        Error::ConditionalRequestConflict
+                    }
+                    e => super::lost_condition_race(e, &cond),
+                })?;
             delete_blobs(&*blobs, unused.iter().map(|p| p.blob_id.as_str())).await;
             retire_record_blobs(&blobs, grace, replaced.previous).await;
             let mut record = record;

@@ -5,7 +5,7 @@ use async_trait::async_trait;
 use bytes::Bytes;
 use coffer_core::blob::{BlobStore, BlobWriter, ByteStream};
 use coffer_core::error::{Error, Result};
-use coffer_core::meta::{MetaStore, ObjectPage, Replaced};
+use coffer_core::meta::{MetaStore, ObjectPage, Replaced, SubresourceEdit};
 use coffer_core::model::*;
 use parking_lot::Mutex;
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -201,6 +201,35 @@ impl MetaStore for MemMeta {
     }
     async fn bucket_usage(&self, name: &str) -> Result<Usage> {
         Ok(self.state.lock().usage(name))
+    }
+    async fn update_bucket_subresources(
+        &self,
+        name: &str,
+        edit: SubresourceEdit,
+    ) -> Result<Bucket> {
+        let mut s = self.state.lock();
+        let b = s.buckets.get_mut(name).ok_or(Error::NoSuchBucket)?;
+        let mut sub = b.subresources.clone();
+        edit(&mut sub)?;
+        b.subresources = sub;
+        Ok(b.clone())
+    }
+    async fn set_object_tags(
+        &self,
+        bucket: &str,
+        key: &str,
+        tags: &BTreeMap<String, String>,
+    ) -> Result<()> {
+        let mut s = self.state.lock();
+        if !s.buckets.contains_key(bucket) {
+            return Err(Error::NoSuchBucket);
+        }
+        let rec = s
+            .objects
+            .get_mut(&(bucket.to_string(), key.to_string()))
+            .ok_or(Error::NoSuchKey)?;
+        rec.tags = tags.clone();
+        Ok(())
     }
 
     async fn put_object(

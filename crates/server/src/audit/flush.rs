@@ -1,145 +1,105 @@
-//! The audit flusher: turns sealed spool segments into gzip JSON Lines objects in each
-//! org's audit bucket, then deletes the segments.
+//! The audit flusher: turns sealed spool segments into hash-chained gzip JSON Lines
+//! objects ([`super::chain`]) in each org's audit bucket, then deletes the segments.
 //!
 //! Object keys: `control-plane/YYYY/MM/DD/HH/<node>-<seq>.jsonl.gz` and
-//! `data-plane/YYYY/MM/DD/HH/<bucket>/<node>-<seq>.jsonl.gz`, where the hour is the
-//! event's (UTC) and `<seq>` is the number of the first segment of the flush.
+//! `data-plane/YYYY/MM/DD/HH/<bucket>/<node>-<seq>.jsonl.gz`: the hour is the events'
+//! (UTC), `<seq>` the object's number in its chain (one chain per org, stream and node).
 //!
-//! Invariants (exactly-once delivery without a transaction across the object store
-//! and the spool):
-//! * Segments are deleted only after every object of the flush was written (the
-//!   object write path is durable before it returns).
-//! * A flush always starts at the lowest remaining segment and takes a prefix of the
-//!   sealed segments in order, so a flush that is retried after a crash or an error has
-//!   the same first segment and therefore the same keys: its objects replace the earlier
-//!   attempt's objects with a superset of their events, never adding a second copy.
-//! * Within a flush, events are deduplicated by `eventId`.
-//! * Flushes are serialized (one at a time per process).
+//! # Exactly once without a transaction across the spool and the object store
+//!
+//! The flusher keeps a small durable journal, `<spool>/flush-state.json` (replaced
+//! atomically: temp file, fsync, rename, fsync directory), holding
+//! * `heads`: per org and stream, the chain's last delivered object (seq, SHA-256);
+//! * `deliveredBelow`: every segment numbered below it is delivered;
+//! * `pending`: the flush in progress, if any — its segment numbers and the number of
+//!   its carry-over segment.
+//!
+//! A flush:
+//! 1. *Plan*: seal the open segment, take the lowest sealed segments (a prefix in
+//!    number order, ≤ 64 MiB), reserve a carry-over segment number (made durable in the
+//!    spool's `next-seq` watermark so no writer reuses it) and journal the plan.
+//! 2. *Deliver*: read the planned segments, drop repeated `eventId`s, group the events
+//!    by org → stream → hour, cut ≤ 10,000 events per object, and write each chain's
+//!    objects in order, numbered from the journaled head. The objects are a pure
+//!    function of (planned segments, journaled heads): a repeated plan produces the
+//!    same keys and the same bytes, so re-writing an object that already exists is
+//!    harmless — this is what makes a crash between writing objects and trimming the
+//!    spool produce no duplicate.
+//! 3. *Isolate failures*: when an org's bucket cannot be created or one of a chain's
+//!    objects cannot be written, that chain stops at the failed object; its remaining
+//!    events (with their original `eventId`s) go to the carry-over segment, written
+//!    and fsynced before the commit. Other orgs and chains are unaffected, and the
+//!    carried events are retried by every later flush (the carry segment is just
+//!    another segment). A failed write whose object nevertheless exists with the
+//!    planned bytes (an earlier attempt wrote it) counts as written. If even that
+//!    cannot be determined, the plan stays pending and is retried as a whole (the
+//!    store is then down for everyone).
+//! 4. *Commit*: journal the new heads, `deliveredBelow` past the plan and no pending
+//!    plan; then delete the planned segments.
+//!
+//! Recovery: a pending plan found at start-up is re-run after deleting its (not yet
+//! committed) carry-over segment; segments below `deliveredBelow` that are still on
+//! disk (crash after the commit, before the deletion) are deleted unread.
+//!
+//! Flushes are serialized (the journal lock), one node writes its own chains only.
 
-use super::spool::{Spool, list_segments, write_watermark};
+use super::chain::{self, ChainHeader, GENESIS, MAX_EVENTS_PER_OBJECT};
+use super::spool::{Spool, count_lines, list_segments, segment_name, write_watermark};
 use coffer_core::audit::{AuditRecord, AuditService};
 use coffer_core::blob::ByteStream;
 use coffer_core::ids::audit_bucket_name;
 use coffer_core::model::{ObjectHeaders, WriteCondition};
-use coffer_core::objects::{ChecksumInput, ObjectService, PutObjectInput};
+use coffer_core::objects::{ChecksumInput, GetObjectInput, ObjectService, PutObjectInput};
 use coffer_core::{Error, Result};
-use flate2::Compression;
-use flate2::write::GzEncoder;
+use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashSet};
 use std::io::Write;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::Duration;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant, SystemTime};
 use tokio::sync::watch;
 
 /// Most segment bytes one flush reads (bounds its memory); the rest waits for the next.
 const MAX_FLUSH_BYTES: u64 = 64 << 20;
+const STATE_FILE: &str = "flush-state.json";
+/// User metadata of an audit object: its own SHA-256 (lets a retried write recognise
+/// an object an earlier attempt already wrote).
+const META_SHA256: &str = "coffer-audit-sha256";
 
-pub struct Flusher {
-    spool: Arc<Spool>,
-    objects: Arc<ObjectService>,
-    audit: Arc<AuditService>,
-    /// `<node>` of the object keys.
-    node: String,
-    running: tokio::sync::Mutex<()>,
+/// Where the flusher writes; the server's implementation is [`ObjectStoreTarget`].
+/// A trait so tests can inject failures per org.
+#[async_trait::async_trait]
+pub trait AuditTarget: Send + Sync + 'static {
+    /// Creates the org's audit bucket unless it exists.
+    async fn ensure_bucket(&self, org_id: &str) -> Result<()>;
+    /// Durably writes (or replaces) one object.
+    async fn put(&self, org_id: &str, key: &str, body: Vec<u8>, sha256: &str) -> Result<()>;
+    /// The recorded SHA-256 of an existing object; `None` when it does not exist.
+    async fn stored_sha256(&self, org_id: &str, key: &str) -> Result<Option<String>>;
 }
 
-/// What one flush delivered.
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
-pub struct FlushStats {
-    pub segments: usize,
-    pub events: usize,
-    pub objects: usize,
+/// Writes into the org audit buckets through the object service (not S3: no policy
+/// applies to the server's own writes, and nothing is data-plane logged).
+pub struct ObjectStoreTarget {
+    pub objects: Arc<ObjectService>,
+    pub audit: Arc<AuditService>,
 }
 
-impl Flusher {
-    pub fn new(
-        spool: Arc<Spool>,
-        objects: Arc<ObjectService>,
-        audit: Arc<AuditService>,
-        node: String,
-    ) -> Self {
-        Self {
-            spool,
-            objects,
-            audit,
-            node,
-            running: tokio::sync::Mutex::new(()),
-        }
+#[async_trait::async_trait]
+impl AuditTarget for ObjectStoreTarget {
+    async fn ensure_bucket(&self, org_id: &str) -> Result<()> {
+        self.audit.ensure_bucket(org_id).await
     }
 
-    /// Seals the open segment and delivers every sealed segment (up to the per-flush
-    /// bound). Events acknowledged before the call are delivered by it unless the bound
-    /// cut it short.
-    pub async fn flush(&self) -> Result<FlushStats> {
-        let _one_at_a_time = self.running.lock().await;
-        let boundary = self.spool.seal().await?;
-        let dir = self.spool.dir().to_path_buf();
-        let segments = tokio::task::spawn_blocking(move || list_segments(&dir))
-            .await
-            .map_err(|e| Error::internal(format!("listing the audit spool: {e}")))?
-            .map_err(|e| Error::internal(format!("listing the audit spool: {e}")))?;
-        let mut batch = Vec::new();
-        let mut total = 0u64;
-        for (seq, path, len) in segments.into_iter().filter(|(s, _, _)| *s < boundary) {
-            if !batch.is_empty() && total + len > MAX_FLUSH_BYTES {
-                break;
-            }
-            total += len;
-            batch.push((seq, path, len));
-        }
-        let Some(&(first_seq, _, _)) = batch.first() else {
-            return Ok(FlushStats::default());
-        };
-        let paths: Vec<_> = batch.iter().map(|(_, p, _)| p.clone()).collect();
-        let groups = tokio::task::spawn_blocking(move || read_groups(&paths))
-            .await
-            .map_err(|e| Error::internal(format!("reading the audit spool: {e}")))??;
-
-        let mut stats = FlushStats {
-            segments: batch.len(),
-            ..FlushStats::default()
-        };
-        let mut ensured: HashSet<String> = HashSet::new();
-        for ((org_id, prefix), lines) in groups {
-            if ensured.insert(org_id.clone()) {
-                self.audit.ensure_bucket(&org_id).await?;
-            }
-            let key = format!("{prefix}/{}-{first_seq:012}.jsonl.gz", self.node);
-            stats.events += lines.len();
-            let body = tokio::task::spawn_blocking(move || gzip_lines(&lines))
-                .await
-                .map_err(|e| Error::internal(format!("compressing audit events: {e}")))??;
-            self.put(&audit_bucket_name(&org_id), &key, body).await?;
-            stats.objects += 1;
-        }
-
-        // Every object is durable: the segments may go.
-        let dir = self.spool.dir().to_path_buf();
-        let freed: u64 = batch.iter().map(|(_, _, len)| len).sum();
-        let last_seq = batch.last().map_or(first_seq, |(seq, _, _)| *seq);
-        tokio::task::spawn_blocking(move || -> std::io::Result<()> {
-            // Before any deletion: the numbers (and so the keys) are never reused.
-            write_watermark(&dir, last_seq + 1)?;
-            for (_, path, _) in &batch {
-                std::fs::remove_file(path)?;
-            }
-            std::fs::File::open(&dir)?.sync_all()
-        })
-        .await
-        .map_err(|e| Error::internal(format!("removing flushed audit segments: {e}")))?
-        .map_err(|e| Error::internal(format!("removing flushed audit segments: {e}")))?;
-        self.spool.released(freed);
-        Ok(stats)
-    }
-
-    async fn put(&self, bucket: &str, key: &str, body: Vec<u8>) -> Result<()> {
+    async fn put(&self, org_id: &str, key: &str, body: Vec<u8>, sha256: &str) -> Result<()> {
         let len = body.len() as u64;
         let stream: ByteStream = Box::pin(futures::stream::once(async move {
             Ok::<_, std::io::Error>(bytes::Bytes::from(body))
         }));
         self.objects
             .put_object(PutObjectInput {
-                bucket: bucket.to_string(),
+                bucket: audit_bucket_name(org_id),
                 key: key.to_string(),
                 body: stream,
                 content_length: Some(len),
@@ -149,25 +109,451 @@ impl Flusher {
                     content_type: Some("application/gzip".to_string()),
                     ..ObjectHeaders::default()
                 },
-                user_metadata: BTreeMap::new(),
+                user_metadata: BTreeMap::from([(META_SHA256.to_string(), sha256.to_string())]),
                 tags: BTreeMap::new(),
                 cond: WriteCondition::None,
             })
             .await
             .map(|_| ())
     }
+
+    async fn stored_sha256(&self, org_id: &str, key: &str) -> Result<Option<String>> {
+        let got = self
+            .objects
+            .get_object(
+                GetObjectInput {
+                    bucket: audit_bucket_name(org_id),
+                    key: key.to_string(),
+                    range: None,
+                    part_number: None,
+                    conditions: Default::default(),
+                },
+                false,
+            )
+            .await;
+        match got {
+            Ok(o) => Ok(Some(
+                o.record
+                    .user_metadata
+                    .get(META_SHA256)
+                    .cloned()
+                    .unwrap_or_default(),
+            )),
+            Err(Error::NoSuchKey | Error::NoSuchBucket | Error::NotFound(_)) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
 }
 
-/// (org, key prefix) → event lines (JSON, no newline), in spool order, deduplicated.
-type Groups = BTreeMap<(String, String), Vec<Vec<u8>>>;
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+struct Head {
+    seq: u64,
+    sha256: String,
+}
 
-fn read_groups(paths: &[std::path::PathBuf]) -> Result<Groups> {
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Plan {
+    segments: Vec<u64>,
+    carry_seq: u64,
+}
+
+/// The durable journal (see the module header).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct FlushState {
+    /// org → stream → head.
+    heads: BTreeMap<String, BTreeMap<String, Head>>,
+    delivered_below: u64,
+    pending: Option<Plan>,
+}
+
+fn load_state(dir: &Path) -> std::io::Result<FlushState> {
+    match std::fs::read(dir.join(STATE_FILE)) {
+        Ok(b) => serde_json::from_slice(&b).map_err(|e| {
+            std::io::Error::new(
+                std::io::ErrorKind::InvalidData,
+                format!("{} is corrupt: {e}", dir.join(STATE_FILE).display()),
+            )
+        }),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(FlushState::default()),
+        Err(e) => Err(e),
+    }
+}
+
+fn store_state(dir: &Path, state: &FlushState) -> std::io::Result<()> {
+    let tmp = dir.join(format!("{STATE_FILE}.tmp"));
+    let mut f = std::fs::File::create(&tmp)?;
+    f.write_all(&serde_json::to_vec(state)?)?;
+    f.sync_all()?;
+    std::fs::rename(&tmp, dir.join(STATE_FILE))?;
+    std::fs::File::open(dir)?.sync_all()
+}
+
+/// Counters for `/metrics`.
+#[derive(Debug, Default)]
+pub struct FlushMetrics {
+    pub events_written: AtomicU64,
+    pub objects_written: AtomicU64,
+    pub flushes: AtomicU64,
+    pub flush_failures: AtomicU64,
+    /// Chains that failed and were carried over (summed over flushes).
+    pub chains_carried: AtomicU64,
+    pub flush_micros_sum: AtomicU64,
+    pub last_flush_micros: AtomicU64,
+}
+
+pub struct Flusher {
+    spool: Arc<Spool>,
+    target: Arc<dyn AuditTarget>,
+    /// `<node>` of the object keys.
+    node: String,
+    /// The journal; its lock serializes flushes.
+    state: tokio::sync::Mutex<FlushState>,
+    metrics: Arc<FlushMetrics>,
+}
+
+/// What one flush delivered.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct FlushStats {
+    pub segments: usize,
+    pub events: usize,
+    pub objects: usize,
+    /// Events kept in the spool because their chain failed.
+    pub carried: usize,
+}
+
+/// One spooled event, parsed.
+struct Item {
+    /// The event JSON as delivered.
+    event: Vec<u8>,
+    /// The spool line (for a carry-over).
+    record: Vec<u8>,
+}
+
+/// org → stream → hour → events in spool order.
+type Groups = BTreeMap<String, BTreeMap<String, BTreeMap<String, Vec<Item>>>>;
+
+impl Flusher {
+    /// Reads the journal in the spool directory.
+    pub fn open(spool: Arc<Spool>, target: Arc<dyn AuditTarget>, node: String) -> Result<Self> {
+        let state = load_state(spool.dir())
+            .map_err(|e| Error::internal(format!("reading the audit flush journal: {e}")))?;
+        Ok(Self {
+            spool,
+            target,
+            node,
+            state: tokio::sync::Mutex::new(state),
+            metrics: Arc::default(),
+        })
+    }
+
+    pub fn new(
+        spool: Arc<Spool>,
+        objects: Arc<ObjectService>,
+        audit: Arc<AuditService>,
+        node: String,
+    ) -> Result<Self> {
+        Self::open(spool, Arc::new(ObjectStoreTarget { objects, audit }), node)
+    }
+
+    pub fn metrics(&self) -> Arc<FlushMetrics> {
+        self.metrics.clone()
+    }
+
+    pub fn spool(&self) -> &Arc<Spool> {
+        &self.spool
+    }
+
+    /// Seals the open segment and delivers every sealed segment (up to the per-flush
+    /// bound), first finishing a flush a crash interrupted. Events acknowledged before
+    /// the call are delivered by it unless the bound cut it short or their chain failed.
+    pub async fn flush(&self) -> Result<FlushStats> {
+        let mut state = self.state.lock().await;
+        let started = Instant::now();
+        let res = self.flush_locked(&mut state).await;
+        let micros = started.elapsed().as_micros() as u64;
+        let m = &self.metrics;
+        m.flushes.fetch_add(1, Ordering::Relaxed);
+        m.flush_micros_sum.fetch_add(micros, Ordering::Relaxed);
+        m.last_flush_micros.store(micros, Ordering::Relaxed);
+        match &res {
+            Ok(s) => {
+                m.events_written
+                    .fetch_add(s.events as u64, Ordering::Relaxed);
+                m.objects_written
+                    .fetch_add(s.objects as u64, Ordering::Relaxed);
+            }
+            Err(_) => {
+                m.flush_failures.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+        res
+    }
+
+    async fn flush_locked(&self, state: &mut FlushState) -> Result<FlushStats> {
+        let dir = self.spool.dir().to_path_buf();
+        let plan = match state.pending.clone() {
+            Some(plan) => {
+                // The crashed attempt's carry-over was never committed (its events are
+                // still in the planned segments): remove it, and its count if the spool
+                // counted it at start-up.
+                let carry = dir.join(segment_name(plan.carry_seq));
+                let gone = blocking(move || match std::fs::metadata(&carry) {
+                    Ok(m) => {
+                        let events = count_lines(&carry)?;
+                        std::fs::remove_file(&carry)?;
+                        Ok(Some((m.len(), events)))
+                    }
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+                    Err(e) => Err(e),
+                })
+                .await?;
+                // Counted only if it existed when the spool opened (it has a birth).
+                if let Some((bytes, events)) =
+                    gone.filter(|_| self.spool.born(plan.carry_seq).is_some())
+                {
+                    self.spool
+                        .released_segments(&[plan.carry_seq], bytes, events);
+                }
+                plan
+            }
+            None => {
+                let boundary = self.spool.seal().await?;
+                let d = dir.clone();
+                let segments = blocking(move || list_segments(&d)).await?;
+                let delivered_below = state.delivered_below;
+                let (stale, live): (Vec<_>, Vec<_>) = segments
+                    .into_iter()
+                    .partition(|(s, _, _)| *s < delivered_below);
+                if !stale.is_empty() {
+                    // Delivered before a crash; counted when the spool was opened.
+                    let paths: Vec<PathBuf> = stale.iter().map(|(_, p, _)| p.clone()).collect();
+                    let counted = paths.clone();
+                    let events = blocking(move || {
+                        counted
+                            .iter()
+                            .map(|p| count_lines(p))
+                            .sum::<std::io::Result<u64>>()
+                    })
+                    .await?;
+                    self.delete_segments(paths).await?;
+                    let seqs: Vec<u64> = stale.iter().map(|(s, _, _)| *s).collect();
+                    let bytes = stale.iter().map(|(_, _, l)| l).sum();
+                    self.spool.released_segments(&seqs, bytes, events);
+                }
+                let mut segments = Vec::new();
+                let mut total = 0u64;
+                for (seq, _, len) in live.into_iter().filter(|(s, _, _)| *s < boundary) {
+                    if !segments.is_empty() && total + len > MAX_FLUSH_BYTES {
+                        break;
+                    }
+                    total += len;
+                    segments.push(seq);
+                }
+                if segments.is_empty() {
+                    return Ok(FlushStats::default());
+                }
+                let carry_seq = self.spool.allocate().await?;
+                let plan = Plan {
+                    segments,
+                    carry_seq,
+                };
+                let mut next = state.clone();
+                next.pending = Some(plan.clone());
+                let d = dir.clone();
+                blocking(move || {
+                    write_watermark(&d, carry_seq + 1)?;
+                    store_state(&d, &next)
+                })
+                .await?;
+                state.pending = Some(plan.clone());
+                plan
+            }
+        };
+
+        let paths: Vec<PathBuf> = plan
+            .segments
+            .iter()
+            .map(|s| dir.join(segment_name(*s)))
+            .collect();
+        let (groups, read_events, read_bytes) = blocking(move || read_groups(&paths)).await?;
+
+        let mut heads = state.heads.clone();
+        let mut stats = FlushStats {
+            segments: plan.segments.len(),
+            ..FlushStats::default()
+        };
+        let mut carry: Vec<u8> = Vec::new();
+        for (org, streams) in groups {
+            if let Err(e) = self.target.ensure_bucket(&org).await {
+                tracing::error!(org_id = %org, error = %e, "creating the audit bucket failed; the org's events stay in the spool");
+                for (_, hours) in streams {
+                    self.metrics.chains_carried.fetch_add(1, Ordering::Relaxed);
+                    for item in hours.into_values().flatten() {
+                        stats.carried += 1;
+                        carry.extend_from_slice(&item.record);
+                        carry.push(b'\n');
+                    }
+                }
+                continue;
+            }
+            for (stream, hours) in streams {
+                let head = heads
+                    .entry(org.clone())
+                    .or_default()
+                    .entry(stream.clone())
+                    .or_insert_with(|| Head {
+                        seq: 0,
+                        sha256: GENESIS.to_string(),
+                    });
+                let mut failed = false;
+                for (hour, items) in hours {
+                    for chunk in items.chunks(MAX_EVENTS_PER_OBJECT) {
+                        if failed {
+                            for item in chunk {
+                                stats.carried += 1;
+                                carry.extend_from_slice(&item.record);
+                                carry.push(b'\n');
+                            }
+                            continue;
+                        }
+                        let seq = head.seq + 1;
+                        let header = ChainHeader {
+                            coffer_audit_chain: chain::VERSION,
+                            org_id: org.clone(),
+                            stream: stream.clone(),
+                            node: self.node.clone(),
+                            seq,
+                            prev: head.sha256.clone(),
+                            events: chunk.len() as u64,
+                        };
+                        let lines: Vec<Vec<u8>> = chunk.iter().map(|i| i.event.clone()).collect();
+                        let body = blocking(move || chain::encode(&header, &lines)).await?;
+                        let sha = chain::sha256_hex(&body);
+                        let key = chain::object_key(&stream, &hour, &self.node, seq);
+                        if self.write(&org, &key, body, &sha).await? {
+                            *head = Head { seq, sha256: sha };
+                            stats.objects += 1;
+                            stats.events += chunk.len();
+                        } else {
+                            failed = true;
+                            self.metrics.chains_carried.fetch_add(1, Ordering::Relaxed);
+                            for item in chunk {
+                                stats.carried += 1;
+                                carry.extend_from_slice(&item.record);
+                                carry.push(b'\n');
+                            }
+                        }
+                    }
+                }
+            }
+        }
+
+        // Carry-over first, then the commit, then the deletion (see the module header).
+        let born = plan
+            .segments
+            .iter()
+            .filter_map(|s| self.spool.born(*s))
+            .min()
+            .unwrap_or_else(SystemTime::now);
+        let carry_len = carry.len() as u64;
+        if !carry.is_empty() {
+            let path = dir.join(segment_name(plan.carry_seq));
+            let d = dir.clone();
+            blocking(move || {
+                let mut f = std::fs::File::create(&path)?;
+                f.write_all(&carry)?;
+                f.sync_all()?;
+                std::fs::File::open(&d)?.sync_all()
+            })
+            .await?;
+        }
+        let last = plan.segments.iter().copied().max().unwrap_or(0);
+        let mut next = state.clone();
+        next.heads = heads;
+        next.delivered_below = next.delivered_below.max(last + 1);
+        next.pending = None;
+        let d = dir.clone();
+        let committed = next.clone();
+        blocking(move || store_state(&d, &committed)).await?;
+        *state = next;
+        if carry_len > 0 {
+            self.spool
+                .carried(plan.carry_seq, carry_len, stats.carried as u64, born);
+        }
+        let doomed: Vec<PathBuf> = plan
+            .segments
+            .iter()
+            .map(|s| dir.join(segment_name(*s)))
+            .collect();
+        self.delete_segments(doomed).await?;
+        self.spool
+            .released_segments(&plan.segments, read_bytes, read_events);
+        Ok(stats)
+    }
+
+    /// Writes one object. `Ok(true)`: it is stored with the planned bytes; `Ok(false)`:
+    /// it is not (the chain stops); `Err`: unknown (the plan stays pending).
+    async fn write(&self, org: &str, key: &str, body: Vec<u8>, sha: &str) -> Result<bool> {
+        match self.target.put(org, key, body, sha).await {
+            Ok(()) => Ok(true),
+            Err(e) => match self.target.stored_sha256(org, key).await {
+                Ok(Some(stored)) if stored == sha => Ok(true),
+                Ok(_) => {
+                    tracing::error!(org_id = %org, key, error = %e, "writing an audit object failed; its events stay in the spool");
+                    Ok(false)
+                }
+                Err(e2) => Err(Error::internal(format!(
+                    "writing audit object {key} failed ({e}) and its state is unknown ({e2})"
+                ))),
+            },
+        }
+    }
+
+    /// Deletes delivered segment files and syncs the directory.
+    async fn delete_segments(&self, paths: Vec<PathBuf>) -> Result<()> {
+        let dir = self.spool.dir().to_path_buf();
+        blocking(move || {
+            for p in &paths {
+                match std::fs::remove_file(p) {
+                    Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e),
+                    _ => {}
+                }
+            }
+            std::fs::File::open(&dir)?.sync_all()
+        })
+        .await
+    }
+}
+
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> std::io::Result<T> + Send + 'static,
+) -> Result<T> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| Error::internal(format!("audit flusher task: {e}")))?
+        .map_err(|e| Error::internal(format!("audit flusher: {e}")))
+}
+
+/// Reads the planned segments: the grouped, deduplicated events, the number of lines
+/// and the bytes read.
+fn read_groups(paths: &[PathBuf]) -> std::io::Result<(Groups, u64, u64)> {
     let mut seen: HashSet<String> = HashSet::new();
     let mut groups = Groups::new();
+    let (mut lines, mut bytes) = (0u64, 0u64);
     for path in paths {
-        let text = std::fs::read(path)
-            .map_err(|e| Error::internal(format!("reading {}: {e}", path.display())))?;
+        let text = match std::fs::read(path) {
+            Ok(t) => t,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                tracing::warn!(path = %path.display(), "a planned audit segment is missing");
+                continue;
+            }
+            Err(e) => return Err(e),
+        };
+        bytes += text.len() as u64;
         for raw in text.split(|b| *b == b'\n').filter(|l| !l.is_empty()) {
+            lines += 1;
             let rec: AuditRecord = match serde_json::from_slice(raw) {
                 Ok(r) => r,
                 Err(e) => {
@@ -180,24 +566,32 @@ fn read_groups(paths: &[std::path::PathBuf]) -> Result<Groups> {
                 continue;
             }
             let hour = hour_path(rec.timestamp());
-            let (org, prefix, line) = match &rec {
+            let (org, stream, event) = match &rec {
                 AuditRecord::ControlPlane { org_id, event } => (
                     org_id,
-                    format!("control-plane/{hour}"),
-                    serde_json::to_vec(event),
+                    "control-plane".to_string(),
+                    serde_json::to_vec(event)?,
                 ),
                 AuditRecord::DataPlane { org_id, event } => (
                     org_id,
-                    format!("data-plane/{hour}/{}", event.bucket_name),
-                    serde_json::to_vec(event),
+                    format!("data-plane/{}", event.bucket_name),
+                    serde_json::to_vec(event)?,
                 ),
             };
-            let line =
-                line.map_err(|e| Error::internal(format!("serializing an audit event: {e}")))?;
-            groups.entry((org.clone(), prefix)).or_default().push(line);
+            groups
+                .entry(org.clone())
+                .or_default()
+                .entry(stream)
+                .or_default()
+                .entry(hour)
+                .or_default()
+                .push(Item {
+                    event,
+                    record: raw.to_vec(),
+                });
         }
     }
-    Ok(groups)
+    Ok((groups, lines, bytes))
 }
 
 /// `YYYY/MM/DD/HH` of an event timestamp (`YYYY-MM-DDTHH…`).
@@ -217,16 +611,6 @@ fn hour_path(ts: &str) -> String {
     }
 }
 
-fn gzip_lines(lines: &[Vec<u8>]) -> Result<Vec<u8>> {
-    let mut enc = GzEncoder::new(Vec::new(), Compression::default());
-    let io = |e: std::io::Error| Error::internal(format!("compressing audit events: {e}"));
-    for line in lines {
-        enc.write_all(line).map_err(io)?;
-        enc.write_all(b"\n").map_err(io)?;
-    }
-    enc.finish().map_err(io)
-}
-
 /// Flushes at start-up (replaying what a previous run left), then every `interval` or
 /// when the spool asks (event count, size bound), until `shutdown`. Segments left at
 /// shutdown are delivered by the next start.
@@ -234,10 +618,11 @@ pub async fn run(flusher: Arc<Flusher>, interval: Duration, mut shutdown: watch:
     let wake = flusher.spool.wake();
     loop {
         match flusher.flush().await {
-            Ok(s) if s.events > 0 => {
+            Ok(s) if s.events > 0 || s.carried > 0 => {
                 tracing::debug!(
                     events = s.events,
                     objects = s.objects,
+                    carried = s.carried,
                     "audit events delivered"
                 );
             }
@@ -264,7 +649,10 @@ pub async fn run(flusher: Arc<Flusher>, interval: Duration, mut shutdown: watch:
 
 #[cfg(test)]
 mod tests {
+    use super::super::spool::{FullPolicy, SpoolConfig, default_flush_events};
     use super::*;
+    use coffer_core::audit::{AuditResult, AuditSink, ControlPlaneEvent};
+    use parking_lot::Mutex;
 
     #[test]
     fn hour_partitions() {
@@ -272,12 +660,160 @@ mod tests {
         assert_eq!(hour_path("bogus"), "0000/00/00/00");
     }
 
-    #[test]
-    fn gzip_round_trip() {
-        let gz = gzip_lines(&[b"{\"a\":1}".to_vec(), b"{\"b\":2}".to_vec()]).unwrap();
-        let mut out = String::new();
-        std::io::Read::read_to_string(&mut flate2::read::GzDecoder::new(&gz[..]), &mut out)
-            .unwrap();
-        assert_eq!(out, "{\"a\":1}\n{\"b\":2}\n");
+    /// An in-memory target; `fail_org` refuses that org's writes, `crash_after` fails
+    /// every write (and existence check) after that many successful puts.
+    #[derive(Default)]
+    struct MemTarget {
+        objects: Mutex<BTreeMap<(String, String), Vec<u8>>>,
+        fail_org: Mutex<Option<String>>,
+        crash_after: Mutex<Option<usize>>,
+    }
+
+    #[async_trait::async_trait]
+    impl AuditTarget for MemTarget {
+        async fn ensure_bucket(&self, _: &str) -> Result<()> {
+            Ok(())
+        }
+        async fn put(&self, org: &str, key: &str, body: Vec<u8>, _: &str) -> Result<()> {
+            if self.fail_org.lock().as_deref() == Some(org) {
+                return Err(Error::internal("injected"));
+            }
+            if let Some(n) = self.crash_after.lock().as_mut() {
+                if *n == 0 {
+                    return Err(Error::internal("crashed"));
+                }
+                *n -= 1;
+            }
+            self.objects
+                .lock()
+                .insert((org.to_string(), key.to_string()), body);
+            Ok(())
+        }
+        async fn stored_sha256(&self, org: &str, key: &str) -> Result<Option<String>> {
+            if self.crash_after.lock().is_some_and(|n| n == 0) {
+                return Err(Error::internal("crashed"));
+            }
+            Ok(self
+                .objects
+                .lock()
+                .get(&(org.to_string(), key.to_string()))
+                .map(|b| chain::sha256_hex(b)))
+        }
+    }
+
+    impl MemTarget {
+        /// Every delivered event id, with repetitions.
+        fn event_ids(&self) -> Vec<String> {
+            let mut out = Vec::new();
+            for b in self.objects.lock().values() {
+                for line in chain::decode(b).unwrap().events {
+                    let v: serde_json::Value = serde_json::from_str(&line).unwrap();
+                    out.push(v["eventId"].as_str().unwrap().to_string());
+                }
+            }
+            out
+        }
+        fn verify(&self) -> chain::Report {
+            chain::verify(
+                self.objects
+                    .lock()
+                    .iter()
+                    .map(|((o, k), b)| (format!("{o}:{k}"), b.clone()))
+                    .map(|(k, b)| (k.split_once(':').unwrap().1.to_string(), b))
+                    .collect(),
+            )
+        }
+    }
+
+    fn rec(org: &str, i: usize) -> AuditRecord {
+        AuditRecord::ControlPlane {
+            org_id: org.into(),
+            event: ControlPlaneEvent {
+                event_id: format!("{org}-e{i}"),
+                action: "cwobject:CreateAccessKey".into(),
+                principal: "coreweave/u".into(),
+                principal_role: "admin".into(),
+                timestamp: "2026-01-02T03:04:05.000Z".into(),
+                identifier: String::new(),
+                duration_seconds: 0.0,
+                org_id: org.into(),
+                source_ip: String::new(),
+                request_id: String::new(),
+                result: AuditResult::Allowed,
+            },
+        }
+    }
+
+    fn open(dir: &Path, target: Arc<MemTarget>) -> Flusher {
+        let spool = Spool::open(SpoolConfig {
+            dir: dir.to_path_buf(),
+            max_bytes: 1 << 30,
+            flush_events: default_flush_events(),
+            full_policy: FullPolicy::Block,
+        })
+        .unwrap();
+        Flusher::open(spool, target, "0a1b2c3d4e5f".into()).unwrap()
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn an_interrupted_flush_is_repeated_without_duplicates() {
+        let dir = tempfile::tempdir().unwrap();
+        let target = Arc::new(MemTarget::default());
+        let f = open(dir.path(), target.clone());
+        // 25,000 events of one stream: three objects of ≤ 10,000.
+        for batch in (0..25_000).collect::<Vec<_>>().chunks(2_500) {
+            let appends = batch.iter().map(|i| f.spool.record(rec("orgaaa", *i)));
+            for r in futures::future::join_all(appends).await {
+                r.unwrap();
+            }
+        }
+        // The "crash": one object is written, then the store is unreachable.
+        *target.crash_after.lock() = Some(1);
+        assert!(f.flush().await.is_err(), "the plan stays pending");
+        drop(f);
+        *target.crash_after.lock() = None;
+        let f = open(dir.path(), target.clone());
+        f.spool.record(rec("orgaaa", 25_000)).await.unwrap();
+        let s = f.flush().await.unwrap();
+        assert_eq!(s.objects, 3, "the pending plan is finished first");
+        f.flush().await.unwrap();
+        let ids = target.event_ids();
+        let unique: HashSet<_> = ids.iter().collect();
+        assert_eq!(ids.len(), 25_001, "every event once");
+        assert_eq!(unique.len(), 25_001);
+        assert_eq!(target.objects.lock().len(), 4);
+        let r = target.verify();
+        assert!(r.problems.is_empty(), "{:?}", r.problems);
+        assert_eq!(f.spool.stats().events.load(Ordering::SeqCst), 0);
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn a_failing_org_is_carried_over_and_does_not_block_others() {
+        let dir = tempfile::tempdir().unwrap();
+        let target = Arc::new(MemTarget::default());
+        *target.fail_org.lock() = Some("orgbad".into());
+        let f = open(dir.path(), target.clone());
+        for i in 0..10 {
+            f.spool.record(rec("orgbad", i)).await.unwrap();
+            f.spool.record(rec("orgok1", i)).await.unwrap();
+        }
+        let s = f.flush().await.unwrap();
+        assert_eq!((s.events, s.carried), (10, 10));
+        assert_eq!(target.event_ids().len(), 10);
+        assert_eq!(f.spool.stats().events.load(Ordering::SeqCst), 10);
+        // Still failing: carried again, nothing lost, other orgs keep flowing.
+        f.spool.record(rec("orgok1", 10)).await.unwrap();
+        let s = f.flush().await.unwrap();
+        assert_eq!((s.events, s.carried), (1, 10));
+        drop(f);
+        // After a restart the carried events are still there and are delivered once.
+        *target.fail_org.lock() = None;
+        let f = open(dir.path(), target.clone());
+        let s = f.flush().await.unwrap();
+        assert_eq!((s.events, s.carried), (10, 0));
+        let ids = target.event_ids();
+        assert_eq!(ids.len(), 21);
+        assert_eq!(ids.iter().collect::<HashSet<_>>().len(), 21);
+        assert!(target.verify().problems.is_empty());
     }
 }

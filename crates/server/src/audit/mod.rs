@@ -1,11 +1,16 @@
 //! The audit pipeline (SPEC §6): the durable spool the APIs record into ([`spool`]) and
-//! the flusher that delivers spooled events to the orgs' audit buckets ([`flush`]).
+//! the flusher that delivers spooled events to the orgs' audit buckets ([`flush`]) as
+//! hash-chained objects ([`chain`]), and the pipeline's Prometheus metrics ([`metrics`]).
 //! Event types, switches and the sink trait live in `coffer_core::audit`.
 //!
 //! Layout of `<data-dir>/audit-spool/`: `seg-<seq>.jsonl` segments, `next-seq` (the
-//! segment-number watermark) and `node-id` (the `<node>` of object keys, created once).
+//! segment-number watermark), `flush-state.json` (the flusher's journal: chain heads,
+//! delivered watermark, pending flush) and `node-id` (the `<node>` of object keys,
+//! created once).
 
+pub mod chain;
 pub mod flush;
+pub mod metrics;
 pub mod spool;
 
 use anyhow::Context;

@@ -16,16 +16,24 @@
 //!   deletes them (object keys are derived from segment numbers).
 //! * A failed write abandons the open segment (the next append starts a new one), so a
 //!   torn line can only be the last line of a segment; readers skip unparsable lines.
-//! * Memory is bounded: the command queue is bounded, and when the spool's files exceed
-//!   `max_bytes`, `record` waits (blocks the request) until a flush frees space.
+//! * Memory and disk are bounded: the command queue is bounded, and when the spool's
+//!   files exceed `max_bytes`, `record` either waits (policy `block`, the default: the
+//!   request is held until a flush frees space) or fails at once with
+//!   `Error::Unavailable` (policy `reject`: S3 answers 503 SlowDown, the management API
+//!   `unavailable`). Either way no request is answered without its event.
+//! * Group commit: concurrent appends share one `write` + one `fdatasync`; an append
+//!   never pays a sync of its own while another is in flight (the writer collects
+//!   everything queued while the previous sync ran).
 
 use coffer_core::audit::{AuditRecord, AuditSink};
 use coffer_core::{Error, Result};
+use std::collections::BTreeMap;
 use std::fs::{File, OpenOptions};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::SystemTime;
 use tokio::sync::{Notify, mpsc, oneshot};
 
 /// Appends batched into one sync at most.
@@ -99,6 +107,37 @@ enum Cmd {
     Seal {
         reply: oneshot::Sender<u64>,
     },
+    /// Reserves a fresh segment number for the flusher (a carry-over segment).
+    Allocate {
+        reply: oneshot::Sender<u64>,
+    },
+}
+
+/// What `record` does when the spool is over its bound.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum FullPolicy {
+    /// Hold the request until a flush frees space.
+    #[default]
+    Block,
+    /// Answer 503 at once. S3 requests on a logged bucket are refused before they run
+    /// ([`AuditSink::saturated`]); a request that raced past that check and a management
+    /// call (whose org is known only after it ran) are answered 503 with their effect
+    /// standing, exactly like any other failure to record an event.
+    Reject,
+}
+
+/// Counters the flusher and `/metrics` read.
+#[derive(Debug, Default)]
+pub struct SpoolStats {
+    /// Events in segment files (recorded, not yet delivered).
+    pub events: AtomicU64,
+    /// Bytes in segment files.
+    pub bytes: AtomicU64,
+    /// Appends refused under the `reject` policy.
+    pub rejected: AtomicU64,
+    /// Appends that waited under the `block` policy.
+    pub blocked: AtomicU64,
 }
 
 #[derive(Debug, Clone)]
@@ -108,6 +147,7 @@ pub struct SpoolConfig {
     pub max_bytes: u64,
     /// Events after which the flusher is woken early.
     pub flush_events: u64,
+    pub full_policy: FullPolicy,
 }
 
 pub fn default_max_spool_bytes() -> u64 {
@@ -121,9 +161,14 @@ pub fn default_flush_events() -> u64 {
 pub struct Spool {
     dir: PathBuf,
     tx: mpsc::Sender<Cmd>,
-    /// Bytes in segment files (written or queued, not yet deleted by a flush).
-    bytes: AtomicU64,
+    /// `stats.bytes`: bytes in segment files (written or queued, not yet deleted by a
+    /// flush); `stats.events` likewise in events.
+    stats: Arc<SpoolStats>,
+    /// When each existing segment received its first event (for the age of the oldest
+    /// unflushed event); recovered segments use their file's modification time.
+    births: Arc<parking_lot::Mutex<BTreeMap<u64, SystemTime>>>,
     max_bytes: u64,
+    full_policy: FullPolicy,
     /// Events recorded since the last seal.
     since_seal: AtomicU64,
     flush_events: u64,
@@ -143,16 +188,32 @@ impl Spool {
             .map_or(1, |(seq, _, _)| seq + 1)
             .max(read_watermark(&cfg.dir)?);
         let bytes: u64 = existing.iter().map(|(_, _, len)| len).sum();
+        let mut events = 0u64;
+        let mut births = BTreeMap::new();
+        for (seq, path, _) in &existing {
+            events += count_lines(path)?;
+            let born = std::fs::metadata(path)?
+                .modified()
+                .unwrap_or_else(|_| SystemTime::now());
+            births.insert(*seq, born);
+        }
+        let stats = Arc::new(SpoolStats::default());
+        stats.bytes.store(bytes, Ordering::SeqCst);
+        stats.events.store(events, Ordering::SeqCst);
+        let births = Arc::new(parking_lot::Mutex::new(births));
         let (tx, rx) = mpsc::channel(QUEUE);
         let dir = cfg.dir.clone();
+        let writer_births = births.clone();
         std::thread::Builder::new()
             .name("coffer-audit-spool".into())
-            .spawn(move || writer_loop(dir, next_seq, rx))?;
+            .spawn(move || writer_loop(dir, next_seq, rx, writer_births))?;
         Ok(Arc::new(Spool {
             dir: cfg.dir,
             tx,
-            bytes: AtomicU64::new(bytes),
+            stats,
+            births,
             max_bytes: cfg.max_bytes,
+            full_policy: cfg.full_policy,
             since_seal: AtomicU64::new(0),
             flush_events: cfg.flush_events.max(1),
             freed: Notify::new(),
@@ -184,10 +245,66 @@ impl Spool {
         Ok(boundary)
     }
 
+    /// Reserves a segment number no writer will use (for the flusher's carry-over
+    /// segment). The caller must make it durable (`write_watermark`) before relying on it
+    /// across a restart.
+    pub async fn allocate(&self) -> Result<u64> {
+        let (reply, rx) = oneshot::channel();
+        self.tx
+            .send(Cmd::Allocate { reply })
+            .await
+            .map_err(|_| Error::internal("audit spool writer stopped"))?;
+        rx.await
+            .map_err(|_| Error::internal("audit spool writer stopped"))
+    }
+
+    pub fn stats(&self) -> Arc<SpoolStats> {
+        self.stats.clone()
+    }
+
+    /// Seconds since the oldest event still in the spool was recorded (0 when empty).
+    pub fn oldest_age_secs(&self) -> f64 {
+        let oldest = self.births.lock().values().min().copied();
+        oldest
+            .and_then(|t| SystemTime::now().duration_since(t).ok())
+            .map_or(0.0, |d| d.as_secs_f64())
+    }
+
+    /// The flusher wrote carry-over segment `seq` holding `bytes`/`events` that are
+    /// still undelivered and as old as `born`.
+    pub fn carried(&self, seq: u64, bytes: u64, events: u64, born: SystemTime) {
+        self.stats.bytes.fetch_add(bytes, Ordering::SeqCst);
+        self.stats.events.fetch_add(events, Ordering::SeqCst);
+        self.births.lock().insert(seq, born);
+    }
+
+    /// When segment `seq` received its first event, if it exists.
+    pub fn born(&self, seq: u64) -> Option<SystemTime> {
+        self.births.lock().get(&seq).copied()
+    }
+
+    /// A flush deleted segments `seqs` holding `bytes` and `events`.
+    pub fn released_segments(&self, seqs: &[u64], bytes: u64, events: u64) {
+        {
+            let mut b = self.births.lock();
+            for s in seqs {
+                b.remove(s);
+            }
+        }
+        let sub = |a: &AtomicU64, n: u64| {
+            let _ = a.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |v| {
+                Some(v.saturating_sub(n))
+            });
+        };
+        sub(&self.stats.events, events);
+        self.released(bytes);
+    }
+
     /// A flush deleted `bytes` of segments.
     pub fn released(&self, bytes: u64) {
         // Saturating: sizes read by the flusher may include a torn tail never counted.
         let _ = self
+            .stats
             .bytes
             .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |b| {
                 Some(b.saturating_sub(bytes))
@@ -199,11 +316,19 @@ impl Spool {
         let len = line.len() as u64;
         loop {
             let freed = self.freed.notified();
-            let used = self.bytes.load(Ordering::SeqCst);
+            let used = self.stats.bytes.load(Ordering::SeqCst);
             // An empty spool always accepts (a single huge line must not deadlock).
             if used == 0 || used + len <= self.max_bytes {
                 break;
             }
+            self.wake.notify_one();
+            if self.full_policy == FullPolicy::Reject {
+                self.stats.rejected.fetch_add(1, Ordering::SeqCst);
+                return Err(Error::Unavailable(
+                    "the audit log spool is full; retry later".into(),
+                ));
+            }
+            self.stats.blocked.fetch_add(1, Ordering::SeqCst);
             tracing::warn!(
                 used,
                 max = self.max_bytes,
@@ -212,7 +337,7 @@ impl Spool {
             self.wake.notify_one();
             freed.await;
         }
-        self.bytes.fetch_add(len, Ordering::SeqCst);
+        self.stats.bytes.fetch_add(len, Ordering::SeqCst);
         let (reply, rx) = oneshot::channel();
         let stopped = || Error::internal("audit spool writer stopped");
         let written = match self.tx.send(Cmd::Append { line, reply }).await {
@@ -226,6 +351,7 @@ impl Spool {
             self.released(len);
             return Err(e);
         }
+        self.stats.events.fetch_add(1, Ordering::SeqCst);
         if self.since_seal.fetch_add(1, Ordering::SeqCst) + 1 >= self.flush_events {
             self.wake.notify_one();
         }
@@ -235,6 +361,15 @@ impl Spool {
 
 #[async_trait::async_trait]
 impl AuditSink for Spool {
+    fn saturated(&self) -> bool {
+        self.full_policy == FullPolicy::Reject
+            && self.stats.bytes.load(Ordering::SeqCst) >= self.max_bytes
+    }
+
+    fn refused(&self) {
+        self.stats.rejected.fetch_add(1, Ordering::SeqCst);
+    }
+
     async fn record(&self, record: AuditRecord) -> Result<()> {
         let mut line = serde_json::to_vec(&record)
             .map_err(|e| Error::internal(format!("serializing an audit event: {e}")))?;
@@ -248,7 +383,16 @@ struct Open {
     file: File,
 }
 
-fn writer_loop(dir: PathBuf, mut next_seq: u64, mut rx: mpsc::Receiver<Cmd>) {
+/// Lines in a segment file (a torn last line counts: it is skipped on delivery).
+pub fn count_lines(path: &Path) -> std::io::Result<u64> {
+    let data = std::fs::read(path)?;
+    let full = data.iter().filter(|b| **b == b'\n').count() as u64;
+    Ok(full + u64::from(data.last().is_some_and(|b| *b != b'\n')))
+}
+
+type Births = Arc<parking_lot::Mutex<BTreeMap<u64, SystemTime>>>;
+
+fn writer_loop(dir: PathBuf, mut next_seq: u64, mut rx: mpsc::Receiver<Cmd>, births: Births) {
     let mut open: Option<Open> = None;
     while let Some(first) = rx.blocking_recv() {
         let mut appends: Vec<(Vec<u8>, oneshot::Sender<std::io::Result<()>>)> = Vec::new();
@@ -263,6 +407,11 @@ fn writer_loop(dir: PathBuf, mut next_seq: u64, mut rx: mpsc::Receiver<Cmd>) {
                     seal = Some(reply);
                     break;
                 }
+                Cmd::Allocate { reply } => {
+                    // Numbers are handed out in order; the open segment keeps its own.
+                    let _ = reply.send(next_seq);
+                    next_seq += 1;
+                }
             }
             if appends.len() >= MAX_BATCH {
                 break;
@@ -270,7 +419,7 @@ fn writer_loop(dir: PathBuf, mut next_seq: u64, mut rx: mpsc::Receiver<Cmd>) {
             next = rx.try_recv().ok();
         }
         if !appends.is_empty() {
-            let res = write_batch(&dir, &mut open, &mut next_seq, &appends);
+            let res = write_batch(&dir, &mut open, &mut next_seq, &appends, &births);
             if res.is_err() {
                 // Abandon the segment: a torn line stays its last line.
                 open = None;
@@ -294,10 +443,13 @@ fn write_batch(
     open: &mut Option<Open>,
     next_seq: &mut u64,
     appends: &[(Vec<u8>, oneshot::Sender<std::io::Result<()>>)],
+    births: &Births,
 ) -> std::io::Result<()> {
     if open.is_none() {
-        let path = dir.join(segment_name(*next_seq));
+        let seq = *next_seq;
+        let path = dir.join(segment_name(seq));
         *next_seq += 1;
+        births.lock().insert(seq, SystemTime::now());
         let file = OpenOptions::new()
             .create_new(true)
             .append(true)
@@ -349,6 +501,7 @@ mod tests {
             dir: dir.path().join("spool"),
             max_bytes: default_max_spool_bytes(),
             flush_events: 3,
+            full_policy: FullPolicy::Block,
         };
         let spool = Spool::open(cfg.clone()).unwrap();
         let mut tasks = Vec::new();
@@ -388,6 +541,7 @@ mod tests {
             dir: dir.path().join("spool"),
             max_bytes: 1,
             flush_events: default_flush_events(),
+            full_policy: FullPolicy::Block,
         })
         .unwrap();
         // An empty spool always accepts one event.

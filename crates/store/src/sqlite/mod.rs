@@ -17,7 +17,7 @@ pub(crate) mod schema;
 
 use crate::semantics::{self, UploadMarker};
 use async_trait::async_trait;
-use coffer_core::meta::{Deleted, MetaStore, ObjectPage, Replaced, VersionPage};
+use coffer_core::meta::{Deleted, MetaStore, ObjectPage, Replaced, SubresourceEdit, VersionPage};
 use coffer_core::model::*;
 use coffer_core::{Error, Result};
 use exec::{Readers, Writer};
@@ -25,7 +25,7 @@ use rusqlite::types::{ToSqlOutput, ValueRef};
 use rusqlite::{Connection, ErrorCode, OpenFlags, OptionalExtension, params};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
-use std::collections::HashSet;
+use std::collections::{BTreeMap, HashSet};
 use std::path::Path;
 use std::time::Duration;
 use time::OffsetDateTime;
@@ -1260,6 +1260,61 @@ impl MetaStore for SqliteMetaStore {
                     c,
                     "UPDATE buckets SET doc = ?2 WHERE name = ?1",
                     params![b.name, to_doc(&stored)?],
+                )?;
+                Ok(())
+            })
+            .await
+    }
+
+    async fn update_bucket_subresources(
+        &self,
+        name: &str,
+        edit: SubresourceEdit,
+    ) -> Result<Bucket> {
+        let name = name.to_string();
+        self.writer
+            .run(move |c| {
+                let doc = query_opt_doc(c, "SELECT doc FROM buckets WHERE name = ?1", [&name])?
+                    .ok_or(Error::NoSuchBucket)?;
+                let mut stored: Bucket = from_doc(&doc, "bucket")?;
+                edit(&mut stored.subresources)?;
+                execute(
+                    c,
+                    "UPDATE buckets SET doc = ?2 WHERE name = ?1",
+                    params![name, to_doc(&stored)?],
+                )?;
+                Ok(stored)
+            })
+            .await
+    }
+
+    async fn set_object_tags(
+        &self,
+        bucket: &str,
+        key: &str,
+        tags: &BTreeMap<String, String>,
+    ) -> Result<()> {
+        let (bucket, key) = (bucket.to_string(), key.to_string());
+        let tags = serde_json::to_value(tags).map_err(Error::internal)?;
+        self.writer
+            .run(move |c| {
+                if query_opt_doc(c, "SELECT doc FROM buckets WHERE name = ?1", [&bucket])?.is_none()
+                {
+                    return Err(Error::NoSuchBucket);
+                }
+                const SQL: &str = "SELECT doc FROM objects WHERE bucket = ?1 AND key = ?2";
+                let doc = query_opt_doc(c, SQL, params![bucket, key])?.ok_or(Error::NoSuchKey)?;
+                // Edited as JSON so that every other field of the document survives as
+                // stored, including fields this code does not know.
+                let mut v: serde_json::Value = from_doc(&doc, "object")?;
+                let obj = v
+                    .as_object_mut()
+                    .ok_or_else(|| Error::internal("corrupt object record: not an object"))?;
+                obj.insert("tags".to_string(), tags);
+                execute(
+                    c,
+                    "UPDATE objects SET doc = ?3 WHERE bucket = ?1 AND key = ?2",
+                    params![bucket, key, to_doc(&v)?],
                 )?;
                 Ok(())
             })

@@ -1,0 +1,314 @@
+//! Audit exactly-once across `kill -9` (SPEC §6): with bucket and control-plane logging
+//! on and a 1-second flush interval (so flushes are in flight when the process dies),
+//! bursts of S3 PUTs and management calls run against the real `coffer` binary, which
+//! is killed with SIGKILL at a random moment and restarted, 20+ times. Afterwards every
+//! request that was answered has exactly one event in the audit bucket (found by its
+//! request id), no request id or event id appears twice, and every hash chain verifies.
+
+use aws_sdk_s3::operation::RequestId;
+use coffer_server::audit::chain;
+use coffer_server::testing::{TestKey, s3_client_for};
+use rand::Rng;
+use serde_json::{Value, json};
+use std::collections::{HashMap, HashSet};
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+struct Proc {
+    child: Child,
+    s3: String,
+    api: String,
+}
+
+fn spawn_server(data: &Path) -> Proc {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_coffer"))
+        .args([
+            "server",
+            "--s3-listen",
+            "127.0.0.1:0",
+            "--api-listen",
+            "127.0.0.1:0",
+            "--audit-flush-secs",
+            "1",
+        ])
+        .arg("--data-dir")
+        .arg(data)
+        .env("COFFER_LOG", "info")
+        .env_remove("COFFER_CONFIG")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn coffer");
+    let stdout = child.stdout.take().unwrap();
+    let (mut s3, mut api) = (None, None);
+    let mut lines = BufReader::new(stdout).lines();
+    for line in lines.by_ref() {
+        let line = line.unwrap();
+        if let Some(i) = line.find("S3 endpoint listening on ") {
+            s3 = Some(line[i + 25..].trim().to_string());
+        }
+        if let Some(i) = line.find("management API listening on ") {
+            api = Some(line[i + 28..].trim().to_string());
+        }
+        if s3.is_some() && api.is_some() {
+            break;
+        }
+    }
+    std::thread::spawn(move || lines.for_each(drop));
+    Proc {
+        child,
+        s3: s3.expect("S3 address logged"),
+        api: api.expect("API address logged"),
+    }
+}
+
+/// Every event in the audit bucket, with the chain report.
+async fn audit_events(s3: &aws_sdk_s3::Client, bucket: &str) -> (Vec<Value>, chain::Report) {
+    let mut objects = Vec::new();
+    let mut token = None;
+    loop {
+        let page = s3
+            .list_objects_v2()
+            .bucket(bucket)
+            .set_continuation_token(token)
+            .send()
+            .await
+            .expect("list the audit bucket");
+        for o in page.contents() {
+            let key = o.key().unwrap().to_string();
+            let body = s3
+                .get_object()
+                .bucket(bucket)
+                .key(&key)
+                .send()
+                .await
+                .unwrap()
+                .body
+                .collect()
+                .await
+                .unwrap()
+                .into_bytes()
+                .to_vec();
+            objects.push((key, body));
+        }
+        token = page.next_continuation_token().map(str::to_string);
+        if token.is_none() {
+            break;
+        }
+    }
+    let mut events = Vec::new();
+    for (key, body) in &objects {
+        let d = chain::decode(body).unwrap_or_else(|e| panic!("{key}: {e}"));
+        for l in d.events {
+            events.push(serde_json::from_str(&l).unwrap());
+        }
+    }
+    (events, chain::verify(objects))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_answered_request_has_exactly_one_event_after_repeated_kill_9() {
+    let started = Instant::now();
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let mut proc = spawn_server(&data);
+    let token = std::fs::read_to_string(data.join("bootstrap-token"))
+        .unwrap()
+        .trim()
+        .to_string();
+    let http = reqwest::Client::new();
+    let who: Value = http
+        .get(format!("{}/v1/iam/whoami", proc.api))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let org = who["orgId"].as_str().unwrap().to_string();
+    let r = http
+        .post(format!("{}/v1/cwobject/access-policy", proc.api))
+        .bearer_auth(&token)
+        .json(&json!({"policy": {"version": "v1alpha1", "name": "all", "statements": [
+            {"name": "all", "effect": "Allow", "actions": ["*"], "resources": ["*"], "principals": ["*"]}]}}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let k: Value = http
+        .post(format!("{}/v1/cwobject/access-key", proc.api))
+        .bearer_auth(&token)
+        .json(&json!({"durationSeconds": 0}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let key = TestKey {
+        access_key_id: k["accessKeyId"].as_str().unwrap().into(),
+        secret_key: k["secretKey"].as_str().unwrap().into(),
+        principal: k["principalName"].as_str().unwrap().into(),
+    };
+    s3_client_for(&proc.s3, &key)
+        .create_bucket()
+        .bucket("crashlog")
+        .send()
+        .await
+        .unwrap();
+    for (path, body) in [
+        (
+            "/v1/cwobject/bucket/settings",
+            json!({"bucketName": "crashlog", "settings": {"auditLoggingEnabled": true}}),
+        ),
+        (
+            "/v1/cwobject/organization/settings",
+            json!({"settings": {"controlPlaneAuditLoggingEnabled": true}}),
+        ),
+    ] {
+        let r = http
+            .put(format!("{}{path}", proc.api))
+            .bearer_auth(&token)
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+    }
+
+    // Request ids of answered requests, and how they were answered.
+    let answered: Arc<Mutex<HashMap<String, &'static str>>> = Arc::default();
+    let rounds = 22;
+    for round in 0..rounds {
+        let no_retry = |endpoint: &str| {
+            let c = s3_client_for(endpoint, &key);
+            aws_sdk_s3::Client::from_conf(
+                c.config()
+                    .to_builder()
+                    .retry_config(aws_sdk_s3::config::retry::RetryConfig::disabled())
+                    .build(),
+            )
+        };
+        let client = no_retry(&proc.s3);
+        let mut tasks = Vec::new();
+        for w in 0..4u32 {
+            let (client, answered, http, api, token) = (
+                client.clone(),
+                answered.clone(),
+                http.clone(),
+                proc.api.clone(),
+                token.clone(),
+            );
+            tasks.push(tokio::spawn(async move {
+                for i in 0.. {
+                    if w == 3 {
+                        // A logged management call (identifier: the org).
+                        let r = http
+                            .put(format!("{api}/v1/cwobject/organization/settings"))
+                            .bearer_auth(&token)
+                            .json(&json!({"settings": {"controlPlaneAuditLoggingEnabled": true}}))
+                            .send()
+                            .await;
+                        let Ok(r) = r else { return };
+                        let id = r.headers()["x-request-id"].to_str().unwrap().to_string();
+                        if r.status() != 200 {
+                            return;
+                        }
+                        answered.lock().unwrap().insert(id, "mgmt");
+                    } else {
+                        let r = client
+                            .put_object()
+                            .bucket("crashlog")
+                            .key(format!("r{round}/w{w}/{i}"))
+                            .body(vec![b'x'; 64].into())
+                            .send()
+                            .await;
+                        match r {
+                            Ok(out) => {
+                                let id = out.request_id().unwrap().to_string();
+                                answered.lock().unwrap().insert(id, "s3");
+                            }
+                            Err(_) => return,
+                        }
+                    }
+                }
+            }));
+        }
+        let wait = rand::rng().random_range(150..900);
+        tokio::time::sleep(Duration::from_millis(wait)).await;
+        proc.child.kill().unwrap(); // SIGKILL
+        proc.child.wait().unwrap();
+        for t in tasks {
+            let _ = t.await;
+        }
+        proc = spawn_server(&data);
+    }
+    let expected = answered.lock().unwrap().clone();
+    assert!(
+        expected.len() > rounds * 4,
+        "too few answered requests: {}",
+        expected.len()
+    );
+
+    // The restarted server flushes every second; wait until everything is delivered.
+    let s3 = s3_client_for(&proc.s3, &key);
+    let bucket = format!("cw-{org}-audit-logs");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let (events, report) = loop {
+        let (events, report) = audit_events(&s3, &bucket).await;
+        let seen: HashSet<&str> = events
+            .iter()
+            .filter_map(|e| e["requestId"].as_str())
+            .collect();
+        let missing = expected
+            .keys()
+            .filter(|id| !seen.contains(id.as_str()))
+            .count();
+        if missing == 0 {
+            break (events, report);
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{missing} of {} answered requests have no audit event",
+            expected.len()
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    };
+
+    let mut per_request: HashMap<&str, usize> = HashMap::new();
+    let mut ids = HashSet::new();
+    for e in &events {
+        assert!(
+            ids.insert(e["eventId"].as_str().unwrap()),
+            "duplicate event {e}"
+        );
+        *per_request
+            .entry(e["requestId"].as_str().unwrap())
+            .or_default() += 1;
+    }
+    for (id, kind) in &expected {
+        assert_eq!(
+            per_request.get(id.as_str()),
+            Some(&1),
+            "{kind} request {id} must have exactly one event"
+        );
+    }
+    assert!(
+        per_request.values().all(|n| *n == 1),
+        "a request was logged twice"
+    );
+    assert!(report.problems.is_empty(), "{:?}", report.problems);
+    eprintln!(
+        "{} answered requests, {} events, {} chains, {:?}",
+        expected.len(),
+        events.len(),
+        report.chains.len(),
+        started.elapsed()
+    );
+    proc.child.kill().unwrap();
+    proc.child.wait().unwrap();
+}

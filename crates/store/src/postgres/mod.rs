@@ -1,0 +1,1403 @@
+//! `PgMetaStore`: metadata in PostgreSQL (or a wire-compatible distributed SQL engine:
+//! CockroachDB, YugabyteDB), shared by several Coffer nodes. Owns the SQL of every
+//! `MetaStore` method, the retry loop around transactions, and the change feed
+//! (`feed`) that keeps other nodes' caches coherent.
+//!
+//! Invariants:
+//! * Every method is one transaction (or one statement), retried from the start with
+//!   backoff when the engine reports a serialization failure or deadlock (SQLSTATE 40001,
+//!   40P01) — CockroachDB and YugabyteDB report those under contention at any isolation.
+//! * Writers of a bucket's objects (put, delete, complete) and `delete_bucket` first lock
+//!   the bucket row (`SELECT … FOR UPDATE`). That row carries the usage counters, so the
+//!   conditions checked after taking it (write preconditions, caps, emptiness) hold at
+//!   commit, across nodes, at READ COMMITTED and above; uploads are locked the same way
+//!   by `complete_upload`/`abort_upload` (exclusive) and `put_part`/`create_upload`
+//!   (shared).
+//! * `buckets.usage_*` equal the sums over the bucket's `objects` rows.
+//! * Every transaction that changes a cached record (access-key state, org policies)
+//!   bumps `coffer_changes.version` and, on PostgreSQL, sends a `NOTIFY` in the same
+//!   transaction, so the notification is delivered if and only if the change commits.
+//! * Database errors become `Error::Internal` with context (logged, never shown to
+//!   clients), except disk-full (53100), which becomes `Error::InsufficientStorage`.
+
+mod feed;
+mod schema;
+pub mod testing;
+
+pub use feed::PgChangeFeed;
+
+use crate::semantics::{self, UploadMarker};
+use async_trait::async_trait;
+use coffer_core::change::Change;
+use coffer_core::meta::{MetaStore, ObjectPage, Replaced};
+use coffer_core::model::*;
+use coffer_core::{Error, Result};
+use futures::TryStreamExt;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::{PgConnection, PgPool, Row};
+use std::collections::HashSet;
+use std::str::FromStr;
+use std::time::Duration;
+use time::OffsetDateTime;
+
+/// Attempts of one transaction before a serialization failure is reported.
+const MAX_ATTEMPTS: u32 = 40;
+/// Channel of change notifications.
+pub(crate) const CHANNEL: &str = "coffer_changes";
+
+/// A transaction body's error: the database's (possibly retryable) or the domain's.
+pub(crate) enum PgErr {
+    Db(sqlx::Error),
+    App(Error),
+}
+
+impl From<sqlx::Error> for PgErr {
+    fn from(e: sqlx::Error) -> Self {
+        PgErr::Db(e)
+    }
+}
+
+impl From<Error> for PgErr {
+    fn from(e: Error) -> Self {
+        PgErr::App(e)
+    }
+}
+
+type TxResult<T> = std::result::Result<T, PgErr>;
+
+fn sqlstate(e: &sqlx::Error) -> Option<String> {
+    match e {
+        sqlx::Error::Database(d) => d.code().map(|c| c.into_owned()),
+        _ => None,
+    }
+}
+
+/// Serialization failure or deadlock: the whole transaction may simply be run again.
+fn retryable(e: &sqlx::Error) -> bool {
+    matches!(sqlstate(e).as_deref(), Some("40001" | "40P01"))
+}
+
+/// Maps a database error to the domain error, with `ctx` for the log.
+pub(crate) fn db_err(ctx: &str, e: sqlx::Error) -> Error {
+    if sqlstate(&e).as_deref() == Some("53100") {
+        return Error::InsufficientStorage("the metadata database's disk is full".into());
+    }
+    Error::Internal(format!("postgres {ctx}: {e}"))
+}
+
+/// Exponential backoff with jitter: 2 ms doubling to 256 ms.
+async fn backoff(attempt: u32) {
+    let cap = 2u64 << attempt.min(7);
+    let ms = rand::random_range(cap / 2..=cap);
+    tokio::time::sleep(Duration::from_millis(ms)).await;
+}
+
+/// Decides what one attempt's outcome means: `None` = run the transaction again.
+async fn settle<T>(r: TxResult<T>, ctx: &str, attempt: &mut u32) -> Option<Result<T>> {
+    match r {
+        Ok(v) => Some(Ok(v)),
+        Err(PgErr::App(e)) => Some(Err(e)),
+        Err(PgErr::Db(e)) if retryable(&e) && *attempt + 1 < MAX_ATTEMPTS => {
+            *attempt += 1;
+            backoff(*attempt).await;
+            None
+        }
+        Err(PgErr::Db(e)) => Some(Err(db_err(ctx, e))),
+    }
+}
+
+/// Runs `$body` (an expression using `$c: &mut PgConnection`, `?` and `.await`) in a
+/// transaction, retried per `settle`.
+macro_rules! tx {
+    ($s:expr, $ctx:expr, |$c:ident| $body:expr) => {{
+        let mut attempt: u32 = 0;
+        loop {
+            let r: TxResult<_> = async {
+                let mut tx = $s.pool.begin().await?;
+                let v = {
+                    let $c: &mut PgConnection = &mut *tx;
+                    $body
+                };
+                tx.commit().await?;
+                Ok(v)
+            }
+            .await;
+            if let Some(out) = settle(r, $ctx, &mut attempt).await {
+                break out;
+            }
+        }
+    }};
+}
+
+/// Like `tx!` for a single read statement (no BEGIN/COMMIT round trips).
+macro_rules! read {
+    ($s:expr, $ctx:expr, |$c:ident| $body:expr) => {{
+        let mut attempt: u32 = 0;
+        loop {
+            let r: TxResult<_> = async {
+                let mut conn = $s.pool.acquire().await?;
+                let $c: &mut PgConnection = &mut *conn;
+                Ok($body)
+            }
+            .await;
+            if let Some(out) = settle(r, $ctx, &mut attempt).await {
+                break out;
+            }
+        }
+    }};
+}
+
+fn to_doc<T: Serialize>(v: &T) -> Result<String> {
+    serde_json::to_string(v).map_err(|e| Error::internal(format!("encoding a record: {e}")))
+}
+
+fn from_doc<T: DeserializeOwned>(doc: &str, what: &str) -> Result<T> {
+    serde_json::from_str(doc).map_err(|e| Error::internal(format!("corrupt {what} record: {e}")))
+}
+
+fn decode_all<T: DeserializeOwned>(docs: Vec<String>, what: &str) -> Result<Vec<T>> {
+    docs.iter().map(|d| from_doc(d, what)).collect()
+}
+
+fn nanos(t: OffsetDateTime) -> Result<i64> {
+    i64::try_from(t.unix_timestamp_nanos())
+        .map_err(|_| Error::invalid("timestamp out of the supported range"))
+}
+
+fn from_nanos(n: i64) -> Result<OffsetDateTime> {
+    OffsetDateTime::from_unix_timestamp_nanos(i128::from(n))
+        .map_err(|e| Error::internal(format!("corrupt timestamp {n}: {e}")))
+}
+
+fn to_i64(n: u64) -> Result<i64> {
+    i64::try_from(n).map_err(|_| Error::invalid("size out of range"))
+}
+
+fn key_string(b: Vec<u8>) -> Result<String> {
+    String::from_utf8(b).map_err(|_| Error::internal("corrupt object key (not UTF-8)"))
+}
+
+fn key_state(s: KeyState) -> &'static str {
+    match s {
+        KeyState::Active => "Active",
+        KeyState::Suspended => "Suspended",
+        KeyState::Deleted => "Deleted",
+    }
+}
+
+/// An `ObjectRecord` as a row (same layout as the SQLite backend: the document carries
+/// everything but inline bytes).
+struct ObjectRow {
+    bucket: String,
+    key: String,
+    size: i64,
+    etag: String,
+    last_modified: i64,
+    blob_ids: Option<String>,
+    doc: String,
+    inline: Option<Vec<u8>>,
+}
+
+impl ObjectRow {
+    fn new(r: &ObjectRecord) -> Result<Self> {
+        let (doc, inline, blob_ids) = match &r.data {
+            ObjectData::Inline(bytes) => {
+                let mut shell = r.clone();
+                shell.data = ObjectData::Inline(Vec::new());
+                (to_doc(&shell)?, Some(bytes.clone()), None)
+            }
+            ObjectData::Segments(segs) => {
+                let ids: Vec<&str> = segs.iter().map(|s| s.blob_id.as_str()).collect();
+                (to_doc(r)?, None, Some(ids.join(" ")))
+            }
+        };
+        Ok(Self {
+            bucket: r.bucket.clone(),
+            key: r.key.clone(),
+            size: to_i64(r.size)?,
+            etag: r.etag.clone(),
+            last_modified: nanos(r.last_modified)?,
+            blob_ids,
+            doc,
+            inline,
+        })
+    }
+}
+
+struct RawObject {
+    doc: String,
+    inline: Option<Vec<u8>>,
+}
+
+impl RawObject {
+    fn decode(self) -> Result<ObjectRecord> {
+        let mut r: ObjectRecord = from_doc(&self.doc, "object")?;
+        if let Some(bytes) = self.inline {
+            r.data = ObjectData::Inline(bytes);
+        }
+        Ok(r)
+    }
+}
+
+fn decode_replaced(prev: Option<RawObject>) -> Result<Replaced> {
+    Ok(Replaced {
+        previous: prev.map(RawObject::decode).transpose()?,
+    })
+}
+
+/// Locks the bucket row for the rest of the transaction and returns its usage;
+/// `NoSuchBucket` if absent.
+async fn lock_bucket(c: &mut PgConnection, bucket: &str) -> TxResult<Usage> {
+    let row =
+        sqlx::query("SELECT usage_bytes, usage_objects FROM buckets WHERE name = $1 FOR UPDATE")
+            .bind(bucket)
+            .fetch_optional(&mut *c)
+            .await?
+            .ok_or(Error::NoSuchBucket)?;
+    Ok(Usage {
+        bytes: row.try_get::<i64, _>(0)? as u64,
+        objects: row.try_get::<i64, _>(1)? as u64,
+    })
+}
+
+async fn set_usage(c: &mut PgConnection, bucket: &str, u: Usage) -> TxResult<()> {
+    sqlx::query("UPDATE buckets SET usage_bytes = $2, usage_objects = $3 WHERE name = $1")
+        .bind(bucket)
+        .bind(to_i64(u.bytes)?)
+        .bind(to_i64(u.objects)?)
+        .execute(&mut *c)
+        .await?;
+    Ok(())
+}
+
+/// The body of `put_object`, shared with `complete_upload`.
+async fn put_object_tx(
+    c: &mut PgConnection,
+    row: &ObjectRow,
+    cond: &WriteCondition,
+    cap: Option<u64>,
+) -> TxResult<Option<RawObject>> {
+    let usage = lock_bucket(c, &row.bucket).await?;
+    let existing = sqlx::query(
+        "SELECT size, etag, doc, inline_data FROM objects WHERE bucket = $1 AND key = $2",
+    )
+    .bind(&row.bucket)
+    .bind(row.key.as_bytes())
+    .fetch_optional(&mut *c)
+    .await?
+    .map(|r| -> TxResult<_> {
+        Ok((
+            r.try_get::<i64, _>(0)? as u64,
+            r.try_get::<String, _>(1)?,
+            RawObject {
+                doc: r.try_get(2)?,
+                inline: r.try_get(3)?,
+            },
+        ))
+    })
+    .transpose()?;
+    semantics::check_condition(cond, existing.as_ref().map(|(_, e, _)| e.as_str()))?;
+    let after = semantics::usage_after_put(
+        &row.bucket,
+        usage,
+        existing.as_ref().map(|(s, _, _)| *s),
+        row.size as u64,
+        cap,
+    )?;
+    sqlx::query(
+        "INSERT INTO objects (bucket, key, size, etag, last_modified, blob_ids, doc, inline_data)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+         ON CONFLICT (bucket, key) DO UPDATE SET
+           size = excluded.size, etag = excluded.etag, last_modified = excluded.last_modified,
+           blob_ids = excluded.blob_ids, doc = excluded.doc, inline_data = excluded.inline_data",
+    )
+    .bind(&row.bucket)
+    .bind(row.key.as_bytes())
+    .bind(row.size)
+    .bind(&row.etag)
+    .bind(row.last_modified)
+    .bind(&row.blob_ids)
+    .bind(&row.doc)
+    .bind(&row.inline)
+    .execute(&mut *c)
+    .await?;
+    set_usage(c, &row.bucket, after).await?;
+    Ok(existing.map(|(_, _, raw)| raw))
+}
+
+async fn part_docs(c: &mut PgConnection, upload_id: &str) -> TxResult<Vec<String>> {
+    Ok(sqlx::query_scalar::<_, String>(
+        "SELECT doc FROM parts WHERE upload_id = $1 ORDER BY part_number",
+    )
+    .bind(upload_id)
+    .fetch_all(&mut *c)
+    .await?)
+}
+
+/// Locks the upload row (`exclusive`: FOR UPDATE, else FOR SHARE); `NoSuchUpload` if absent.
+async fn lock_upload(c: &mut PgConnection, upload_id: &str, exclusive: bool) -> TxResult<()> {
+    let sql = if exclusive {
+        "SELECT 1 FROM uploads WHERE upload_id = $1 FOR UPDATE"
+    } else {
+        "SELECT 1 FROM uploads WHERE upload_id = $1 FOR SHARE"
+    };
+    sqlx::query(sql)
+        .bind(upload_id)
+        .fetch_optional(&mut *c)
+        .await?
+        .ok_or(Error::NoSuchUpload)?;
+    Ok(())
+}
+
+async fn bucket_exists(c: &mut PgConnection, name: &str) -> TxResult<bool> {
+    Ok(sqlx::query("SELECT 1 FROM buckets WHERE name = $1")
+        .bind(name)
+        .fetch_optional(&mut *c)
+        .await?
+        .is_some())
+}
+
+/// The metadata store on a PostgreSQL-compatible database. Cheap to share behind an `Arc`.
+pub struct PgMetaStore {
+    pool: PgPool,
+    /// The engine supports `LISTEN/NOTIFY` (PostgreSQL; not CockroachDB or YugabyteDB).
+    notify: bool,
+}
+
+impl PgMetaStore {
+    /// Connects to `url` (`postgres://user:password@host:port/db?sslmode=…`), applies
+    /// pending migrations (serialized across nodes by the migration lock row), and refuses
+    /// a database from a newer schema version (`FailedPrecondition`).
+    pub async fn connect(url: &str) -> Result<Self> {
+        Self::connect_with(url, 16).await
+    }
+
+    /// `connect` with an explicit connection-pool size.
+    pub async fn connect_with(url: &str, max_connections: u32) -> Result<Self> {
+        let opts = PgConnectOptions::from_str(url)
+            .map_err(|e| Error::invalid(format!("metadata database URL: {e}")))?;
+        let pool = PgPoolOptions::new()
+            .max_connections(max_connections.max(2))
+            .acquire_timeout(Duration::from_secs(10))
+            .connect_with(opts)
+            .await
+            .map_err(|e| db_err("connect", e))?;
+        schema::migrate(&pool).await?;
+        let version: String = sqlx::query_scalar("SELECT version()")
+            .fetch_one(&pool)
+            .await
+            .map_err(|e| db_err("read the server version", e))?;
+        let notify = !(version.contains("CockroachDB") || version.contains("-YB-"));
+        Ok(Self { pool, notify })
+    }
+
+    /// The feed of changes committed by every node using this database.
+    pub fn change_feed(&self) -> PgChangeFeed {
+        PgChangeFeed::new(self.pool.clone(), self.notify)
+    }
+
+    /// Checks that the database answers (readiness probe).
+    pub async fn ping(&self) -> Result<()> {
+        sqlx::query("SELECT 1")
+            .execute(&self.pool)
+            .await
+            .map_err(|e| db_err("ping", e))?;
+        Ok(())
+    }
+
+    #[doc(hidden)]
+    pub async fn set_schema_version_for_tests(&self, v: i64) -> Result<()> {
+        schema::set_version(&self.pool, v).await
+    }
+
+    /// Records committed changes for the change feed, inside the caller's transaction.
+    async fn announce(&self, c: &mut PgConnection, changes: &[Change]) -> TxResult<()> {
+        if changes.is_empty() {
+            return Ok(());
+        }
+        let version: i64 = sqlx::query_scalar(
+            "UPDATE coffer_changes SET version = version + 1 WHERE id = 1 RETURNING version",
+        )
+        .fetch_one(&mut *c)
+        .await?;
+        if self.notify {
+            for ch in changes {
+                sqlx::query("SELECT pg_notify($1, $2)")
+                    .bind(CHANNEL)
+                    .bind(format!("{version} {}", ch.encode()))
+                    .execute(&mut *c)
+                    .await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Re-encodes every access key selected by `sql` (binding `binds`) with `state` and
+    /// announces each; returns how many changed.
+    async fn set_key_states(
+        &self,
+        c: &mut PgConnection,
+        rows: Vec<(i64, String)>,
+        state: KeyState,
+    ) -> TxResult<u64> {
+        let mut changes = Vec::with_capacity(rows.len());
+        for (seq, doc) in &rows {
+            let mut k: AccessKey = from_doc(doc, "access key")?;
+            k.state = state;
+            sqlx::query("UPDATE access_keys SET state = $2, doc = $3 WHERE seq = $1")
+                .bind(seq)
+                .bind(key_state(state))
+                .bind(to_doc(&k)?)
+                .execute(&mut *c)
+                .await?;
+            changes.push(Change::AccessKey(k.access_key_id));
+        }
+        self.announce(c, &changes).await?;
+        Ok(rows.len() as u64)
+    }
+}
+
+fn seq_doc(r: sqlx::postgres::PgRow) -> TxResult<(i64, String)> {
+    Ok((r.try_get(0)?, r.try_get(1)?))
+}
+
+#[async_trait]
+impl MetaStore for PgMetaStore {
+    // ---- orgs, users, tokens ----
+
+    async fn create_org(&self, org: &Org) -> Result<()> {
+        let doc = to_doc(org)?;
+        let n = read!(self, "create_org", |c| sqlx::query(
+            "INSERT INTO orgs (org_id, doc) VALUES ($1, $2) ON CONFLICT DO NOTHING"
+        )
+        .bind(&org.org_id)
+        .bind(&doc)
+        .execute(c)
+        .await?
+        .rows_affected())?;
+        if n == 0 {
+            return Err(Error::AlreadyExists(format!("org {}", org.org_id)));
+        }
+        Ok(())
+    }
+
+    async fn get_org(&self, org_id: &str) -> Result<Option<Org>> {
+        let doc: Option<String> = read!(self, "get_org", |c| sqlx::query_scalar(
+            "SELECT doc FROM orgs WHERE org_id = $1"
+        )
+        .bind(org_id)
+        .fetch_optional(c)
+        .await?)?;
+        doc.map(|d| from_doc(&d, "org")).transpose()
+    }
+
+    async fn list_orgs(&self) -> Result<Vec<Org>> {
+        let docs: Vec<String> = read!(self, "list_orgs", |c| sqlx::query_scalar(
+            "SELECT doc FROM orgs ORDER BY org_id"
+        )
+        .fetch_all(c)
+        .await?)?;
+        decode_all(docs, "org")
+    }
+
+    async fn update_org(&self, org: &Org) -> Result<()> {
+        let doc = to_doc(org)?;
+        let n = read!(self, "update_org", |c| sqlx::query(
+            "UPDATE orgs SET doc = $2 WHERE org_id = $1"
+        )
+        .bind(&org.org_id)
+        .bind(&doc)
+        .execute(c)
+        .await?
+        .rows_affected())?;
+        if n == 0 {
+            return Err(Error::NotFound(format!("org {}", org.org_id)));
+        }
+        Ok(())
+    }
+
+    async fn create_user(&self, user: &User) -> Result<()> {
+        let doc = to_doc(user)?;
+        let n = read!(self, "create_user", |c| sqlx::query(
+            "INSERT INTO users (uid, org_id, doc) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING"
+        )
+        .bind(&user.uid)
+        .bind(&user.org_id)
+        .bind(&doc)
+        .execute(c)
+        .await?
+        .rows_affected())?;
+        if n == 0 {
+            return Err(Error::AlreadyExists(format!("user {}", user.uid)));
+        }
+        Ok(())
+    }
+
+    async fn get_user(&self, uid: &str) -> Result<Option<User>> {
+        let doc: Option<String> = read!(self, "get_user", |c| sqlx::query_scalar(
+            "SELECT doc FROM users WHERE uid = $1"
+        )
+        .bind(uid)
+        .fetch_optional(c)
+        .await?)?;
+        doc.map(|d| from_doc(&d, "user")).transpose()
+    }
+
+    async fn list_users(&self, org_id: &str) -> Result<Vec<User>> {
+        let docs: Vec<String> = read!(self, "list_users", |c| sqlx::query_scalar(
+            "SELECT doc FROM users WHERE org_id = $1 ORDER BY uid"
+        )
+        .bind(org_id)
+        .fetch_all(c)
+        .await?)?;
+        decode_all(docs, "user")
+    }
+
+    async fn delete_user(&self, uid: &str) -> Result<()> {
+        tx!(self, "delete_user", |c| {
+            let doc: String = sqlx::query_scalar("SELECT doc FROM users WHERE uid = $1 FOR UPDATE")
+                .bind(uid)
+                .fetch_optional(&mut *c)
+                .await?
+                .ok_or_else(|| Error::NotFound(format!("user {uid}")))?;
+            let user: User = from_doc(&doc, "user")?;
+            sqlx::query("DELETE FROM users WHERE uid = $1")
+                .bind(uid)
+                .execute(&mut *c)
+                .await?;
+            sqlx::query("DELETE FROM api_tokens WHERE uid = $1")
+                .bind(uid)
+                .execute(&mut *c)
+                .await?;
+            let rows = sqlx::query(
+                "SELECT seq, doc FROM access_keys
+                 WHERE (uid = $1 OR (org_id = $2 AND principal = $3)) AND state <> 'Deleted'
+                 ORDER BY seq FOR UPDATE",
+            )
+            .bind(uid)
+            .bind(&user.org_id)
+            .bind(user.principal())
+            .fetch_all(&mut *c)
+            .await?
+            .into_iter()
+            .map(seq_doc)
+            .collect::<TxResult<Vec<_>>>()?;
+            self.set_key_states(c, rows, KeyState::Deleted).await?;
+        })
+    }
+
+    async fn create_token(&self, token: &ApiToken) -> Result<()> {
+        let doc = to_doc(token)?;
+        let n = read!(self, "create_token", |c| sqlx::query(
+            "INSERT INTO api_tokens (token_id, token_hash, uid, org_id, doc)
+             VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING"
+        )
+        .bind(&token.token_id)
+        .bind(&token.token_hash)
+        .bind(&token.uid)
+        .bind(&token.org_id)
+        .bind(&doc)
+        .execute(c)
+        .await?
+        .rows_affected())?;
+        if n == 0 {
+            return Err(Error::AlreadyExists(format!("token {}", token.token_id)));
+        }
+        Ok(())
+    }
+
+    async fn get_token_by_hash(&self, token_hash: &str) -> Result<Option<ApiToken>> {
+        let doc: Option<String> = read!(self, "get_token_by_hash", |c| sqlx::query_scalar(
+            "SELECT doc FROM api_tokens WHERE token_hash = $1"
+        )
+        .bind(token_hash)
+        .fetch_optional(c)
+        .await?)?;
+        doc.map(|d| from_doc(&d, "api token")).transpose()
+    }
+
+    async fn list_tokens(&self, org_id: &str) -> Result<Vec<ApiToken>> {
+        let docs: Vec<String> = read!(self, "list_tokens", |c| sqlx::query_scalar(
+            "SELECT doc FROM api_tokens WHERE org_id = $1 ORDER BY token_id"
+        )
+        .bind(org_id)
+        .fetch_all(c)
+        .await?)?;
+        decode_all(docs, "api token")
+    }
+
+    async fn delete_token(&self, token_id: &str) -> Result<()> {
+        let n = read!(self, "delete_token", |c| sqlx::query(
+            "DELETE FROM api_tokens WHERE token_id = $1"
+        )
+        .bind(token_id)
+        .execute(c)
+        .await?
+        .rows_affected())?;
+        if n == 0 {
+            return Err(Error::NotFound(format!("token {token_id}")));
+        }
+        Ok(())
+    }
+
+    // ---- access keys ----
+
+    async fn create_access_key(&self, key: &AccessKey) -> Result<()> {
+        let doc = to_doc(key)?;
+        let n = read!(self, "create_access_key", |c| sqlx::query(
+            "INSERT INTO access_keys (access_key_id, org_id, principal, uid, state, doc)
+             VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING"
+        )
+        .bind(&key.access_key_id)
+        .bind(&key.org_id)
+        .bind(&key.principal)
+        .bind(&key.uid)
+        .bind(key_state(key.state))
+        .bind(&doc)
+        .execute(c)
+        .await?
+        .rows_affected())?;
+        if n == 0 {
+            return Err(Error::AlreadyExists(format!(
+                "access key {}",
+                key.access_key_id
+            )));
+        }
+        Ok(())
+    }
+
+    async fn get_access_key(&self, access_key_id: &str) -> Result<Option<AccessKey>> {
+        let doc: Option<String> = read!(self, "get_access_key", |c| sqlx::query_scalar(
+            "SELECT doc FROM access_keys WHERE access_key_id = $1"
+        )
+        .bind(access_key_id)
+        .fetch_optional(c)
+        .await?)?;
+        doc.map(|d| from_doc(&d, "access key")).transpose()
+    }
+
+    async fn list_access_keys(&self, org_id: &str) -> Result<Vec<AccessKey>> {
+        let docs: Vec<String> = read!(self, "list_access_keys", |c| sqlx::query_scalar(
+            "SELECT doc FROM access_keys WHERE org_id = $1 ORDER BY seq"
+        )
+        .bind(org_id)
+        .fetch_all(c)
+        .await?)?;
+        decode_all(docs, "access key")
+    }
+
+    async fn set_access_key_state(&self, access_key_id: &str, state: KeyState) -> Result<()> {
+        let n = tx!(self, "set_access_key_state", |c| {
+            let rows =
+                sqlx::query("SELECT seq, doc FROM access_keys WHERE access_key_id = $1 FOR UPDATE")
+                    .bind(access_key_id)
+                    .fetch_all(&mut *c)
+                    .await?
+                    .into_iter()
+                    .map(seq_doc)
+                    .collect::<TxResult<Vec<_>>>()?;
+            self.set_key_states(c, rows, state).await?
+        })?;
+        if n == 0 {
+            return Err(Error::NotFound(format!("access key {access_key_id}")));
+        }
+        Ok(())
+    }
+
+    async fn set_principal_key_state(
+        &self,
+        org_id: &str,
+        principal: &str,
+        state: KeyState,
+    ) -> Result<u64> {
+        tx!(self, "set_principal_key_state", |c| {
+            let rows = sqlx::query(
+                "SELECT seq, doc FROM access_keys
+                 WHERE org_id = $1 AND principal = $2 AND state <> 'Deleted' AND state <> $3
+                 ORDER BY seq FOR UPDATE",
+            )
+            .bind(org_id)
+            .bind(principal)
+            .bind(key_state(state))
+            .fetch_all(&mut *c)
+            .await?
+            .into_iter()
+            .map(seq_doc)
+            .collect::<TxResult<Vec<_>>>()?;
+            self.set_key_states(c, rows, state).await?
+        })
+    }
+
+    // ---- org access policies and settings ----
+
+    async fn put_policy(&self, policy: &StoredPolicy) -> Result<()> {
+        let doc = to_doc(policy)?;
+        tx!(self, "put_policy", |c| {
+            sqlx::query(
+                "INSERT INTO policies (org_id, name, doc) VALUES ($1, $2, $3)
+                 ON CONFLICT (org_id, name) DO UPDATE SET doc = excluded.doc",
+            )
+            .bind(&policy.org_id)
+            .bind(&policy.name)
+            .bind(&doc)
+            .execute(&mut *c)
+            .await?;
+            self.announce(c, &[Change::OrgPolicies(policy.org_id.clone())])
+                .await?;
+        })
+    }
+
+    async fn delete_policy(&self, org_id: &str, name: &str) -> Result<()> {
+        tx!(self, "delete_policy", |c| {
+            let n = sqlx::query("DELETE FROM policies WHERE org_id = $1 AND name = $2")
+                .bind(org_id)
+                .bind(name)
+                .execute(&mut *c)
+                .await?
+                .rows_affected();
+            if n == 0 {
+                return Err(Error::NotFound(format!("policy {name}")).into());
+            }
+            self.announce(c, &[Change::OrgPolicies(org_id.to_string())])
+                .await?;
+        })
+    }
+
+    async fn list_policies(&self, org_id: &str) -> Result<Vec<StoredPolicy>> {
+        let docs: Vec<String> = read!(self, "list_policies", |c| sqlx::query_scalar(
+            "SELECT doc FROM policies WHERE org_id = $1 ORDER BY name"
+        )
+        .bind(org_id)
+        .fetch_all(c)
+        .await?)?;
+        decode_all(docs, "policy")
+    }
+
+    async fn list_all_policies(&self) -> Result<Vec<StoredPolicy>> {
+        let docs: Vec<String> = read!(self, "list_all_policies", |c| sqlx::query_scalar(
+            "SELECT doc FROM policies ORDER BY org_id, name"
+        )
+        .fetch_all(c)
+        .await?)?;
+        decode_all(docs, "policy")
+    }
+
+    async fn get_org_settings(&self, org_id: &str) -> Result<OrgSettings> {
+        let doc: Option<String> = read!(self, "get_org_settings", |c| sqlx::query_scalar(
+            "SELECT doc FROM org_settings WHERE org_id = $1"
+        )
+        .bind(org_id)
+        .fetch_optional(c)
+        .await?)?;
+        Ok(doc
+            .map(|d| from_doc(&d, "org settings"))
+            .transpose()?
+            .unwrap_or_default())
+    }
+
+    async fn put_org_settings(&self, org_id: &str, settings: &OrgSettings) -> Result<()> {
+        let doc = to_doc(settings)?;
+        read!(self, "put_org_settings", |c| {
+            sqlx::query(
+                "INSERT INTO org_settings (org_id, doc) VALUES ($1, $2)
+                 ON CONFLICT (org_id) DO UPDATE SET doc = excluded.doc",
+            )
+            .bind(org_id)
+            .bind(&doc)
+            .execute(c)
+            .await?;
+        })
+    }
+
+    // ---- buckets ----
+
+    async fn create_bucket(&self, bucket: &Bucket) -> Result<()> {
+        let doc = to_doc(bucket)?;
+        let n = read!(self, "create_bucket", |c| sqlx::query(
+            "INSERT INTO buckets (name, org_id, doc) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING"
+        )
+        .bind(&bucket.name)
+        .bind(&bucket.org_id)
+        .bind(&doc)
+        .execute(c)
+        .await?
+        .rows_affected())?;
+        if n == 0 {
+            return Err(Error::BucketAlreadyExists);
+        }
+        Ok(())
+    }
+
+    async fn get_bucket(&self, name: &str) -> Result<Option<Bucket>> {
+        let doc: Option<String> = read!(self, "get_bucket", |c| sqlx::query_scalar(
+            "SELECT doc FROM buckets WHERE name = $1"
+        )
+        .bind(name)
+        .fetch_optional(c)
+        .await?)?;
+        doc.map(|d| from_doc(&d, "bucket")).transpose()
+    }
+
+    async fn list_buckets(&self, org_id: &str) -> Result<Vec<Bucket>> {
+        let docs: Vec<String> = read!(self, "list_buckets", |c| sqlx::query_scalar(
+            "SELECT doc FROM buckets WHERE org_id = $1 ORDER BY name"
+        )
+        .bind(org_id)
+        .fetch_all(c)
+        .await?)?;
+        decode_all(docs, "bucket")
+    }
+
+    async fn delete_bucket(&self, name: &str) -> Result<()> {
+        tx!(self, "delete_bucket", |c| {
+            lock_bucket(c, name).await?;
+            let busy: bool = sqlx::query_scalar(
+                "SELECT EXISTS (SELECT 1 FROM objects WHERE bucket = $1)
+                     OR EXISTS (SELECT 1 FROM uploads WHERE bucket = $1)",
+            )
+            .bind(name)
+            .fetch_one(&mut *c)
+            .await?;
+            if busy {
+                return Err(Error::BucketNotEmpty.into());
+            }
+            sqlx::query("DELETE FROM buckets WHERE name = $1")
+                .bind(name)
+                .execute(&mut *c)
+                .await?;
+        })
+    }
+
+    async fn update_bucket(&self, bucket: &Bucket) -> Result<()> {
+        tx!(self, "update_bucket", |c| {
+            let doc: String =
+                sqlx::query_scalar("SELECT doc FROM buckets WHERE name = $1 FOR UPDATE")
+                    .bind(&bucket.name)
+                    .fetch_optional(&mut *c)
+                    .await?
+                    .ok_or(Error::NoSuchBucket)?;
+            let mut stored: Bucket = from_doc(&doc, "bucket")?;
+            stored.settings = bucket.settings.clone();
+            stored.policy = bucket.policy.clone();
+            sqlx::query("UPDATE buckets SET doc = $2 WHERE name = $1")
+                .bind(&bucket.name)
+                .bind(to_doc(&stored)?)
+                .execute(&mut *c)
+                .await?;
+        })
+    }
+
+    async fn bucket_usage(&self, name: &str) -> Result<Usage> {
+        let row = read!(self, "bucket_usage", |c| sqlx::query(
+            "SELECT usage_bytes, usage_objects FROM buckets WHERE name = $1"
+        )
+        .bind(name)
+        .fetch_optional(c)
+        .await?)?
+        .ok_or(Error::NoSuchBucket)?;
+        let get = |i: usize| {
+            row.try_get::<i64, _>(i)
+                .map(|v| v as u64)
+                .map_err(|e| db_err("bucket_usage", e))
+        };
+        Ok(Usage {
+            bytes: get(0)?,
+            objects: get(1)?,
+        })
+    }
+
+    // ---- objects ----
+
+    async fn put_object(
+        &self,
+        record: &ObjectRecord,
+        cond: &WriteCondition,
+        cap: Option<u64>,
+    ) -> Result<Replaced> {
+        let row = ObjectRow::new(record)?;
+        let prev = tx!(self, "put_object", |c| put_object_tx(c, &row, cond, cap)
+            .await?)?;
+        decode_replaced(prev)
+    }
+
+    async fn get_object(&self, bucket: &str, key: &str) -> Result<Option<ObjectRecord>> {
+        let row = read!(self, "get_object", |c| sqlx::query(
+            "SELECT doc, inline_data FROM objects WHERE bucket = $1 AND key = $2"
+        )
+        .bind(bucket)
+        .bind(key.as_bytes())
+        .fetch_optional(c)
+        .await?)?;
+        match row {
+            None => Ok(None),
+            Some(r) => RawObject {
+                doc: r.try_get(0).map_err(|e| db_err("get_object", e))?,
+                inline: r.try_get(1).map_err(|e| db_err("get_object", e))?,
+            }
+            .decode()
+            .map(Some),
+        }
+    }
+
+    async fn delete_object(&self, bucket: &str, key: &str) -> Result<Replaced> {
+        let prev = tx!(self, "delete_object", |c| {
+            let usage = lock_bucket(c, bucket).await;
+            match usage {
+                // Deleting from a missing bucket finds nothing (the service checks the
+                // bucket first; the store reports only what it removed).
+                Err(PgErr::App(Error::NoSuchBucket)) => None,
+                Err(e) => return Err(e),
+                Ok(usage) => {
+                    let found = sqlx::query(
+                        "DELETE FROM objects WHERE bucket = $1 AND key = $2
+                         RETURNING size, doc, inline_data",
+                    )
+                    .bind(bucket)
+                    .bind(key.as_bytes())
+                    .fetch_optional(&mut *c)
+                    .await?;
+                    match found {
+                        None => None,
+                        Some(r) => {
+                            let size = r.try_get::<i64, _>(0)? as u64;
+                            let raw = RawObject {
+                                doc: r.try_get(1)?,
+                                inline: r.try_get(2)?,
+                            };
+                            set_usage(c, bucket, semantics::usage_after_delete(usage, size))
+                                .await?;
+                            Some(raw)
+                        }
+                    }
+                }
+            }
+        })?;
+        decode_replaced(prev)
+    }
+
+    async fn list_objects(
+        &self,
+        bucket: &str,
+        prefix: &str,
+        start_after: &str,
+        limit: usize,
+    ) -> Result<ObjectPage> {
+        // One row more than asked tells whether the listing is truncated.
+        let fetch = i64::try_from(limit.saturating_add(1)).unwrap_or(i64::MAX);
+        // The tighter of `> start_after` and `>= prefix` is the single lower bound.
+        let upper = semantics::prefix_upper_bound(prefix);
+        let after_wins = start_after >= prefix;
+        let lower = if after_wins { start_after } else { prefix };
+        let sql = match (after_wins, upper.is_some()) {
+            (false, false) => {
+                "SELECT key, size, etag, last_modified FROM objects
+                 WHERE bucket = $1 AND key >= $2 ORDER BY key LIMIT $3"
+            }
+            (false, true) => {
+                "SELECT key, size, etag, last_modified FROM objects
+                 WHERE bucket = $1 AND key >= $2 AND key < $4 ORDER BY key LIMIT $3"
+            }
+            (true, false) => {
+                "SELECT key, size, etag, last_modified FROM objects
+                 WHERE bucket = $1 AND key > $2 ORDER BY key LIMIT $3"
+            }
+            (true, true) => {
+                "SELECT key, size, etag, last_modified FROM objects
+                 WHERE bucket = $1 AND key > $2 AND key < $4 ORDER BY key LIMIT $3"
+            }
+        };
+        let rows = tx!(self, "list_objects", |c| {
+            let mut q = sqlx::query(sql)
+                .bind(bucket)
+                .bind(lower.as_bytes())
+                .bind(fetch);
+            if let Some(u) = &upper {
+                q = q.bind(u.as_slice());
+            }
+            let rows = q.fetch_all(&mut *c).await?;
+            if rows.is_empty() && !bucket_exists(c, bucket).await? {
+                return Err(Error::NoSuchBucket.into());
+            }
+            rows
+        })?;
+        let truncated = rows.len() > limit;
+        let objects = rows
+            .into_iter()
+            .take(limit)
+            .map(|r| {
+                let e = |e| db_err("list_objects", e);
+                Ok(ObjectSummary {
+                    key: key_string(r.try_get(0).map_err(e)?)?,
+                    size: r.try_get::<i64, _>(1).map_err(e)? as u64,
+                    etag: r.try_get(2).map_err(e)?,
+                    last_modified: from_nanos(r.try_get(3).map_err(e)?)?,
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        Ok(ObjectPage { objects, truncated })
+    }
+
+    // ---- multipart ----
+
+    async fn create_upload(&self, upload: &MultipartUpload) -> Result<()> {
+        let (doc, initiated) = (to_doc(upload)?, nanos(upload.initiated)?);
+        tx!(self, "create_upload", |c| {
+            // Shared lock: a concurrent delete_bucket waits, then sees this upload.
+            sqlx::query("SELECT 1 FROM buckets WHERE name = $1 FOR SHARE")
+                .bind(&upload.bucket)
+                .fetch_optional(&mut *c)
+                .await?
+                .ok_or(Error::NoSuchBucket)?;
+            let n = sqlx::query(
+                "INSERT INTO uploads (upload_id, bucket, key, initiated, doc)
+                 VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING",
+            )
+            .bind(&upload.upload_id)
+            .bind(&upload.bucket)
+            .bind(upload.key.as_bytes())
+            .bind(initiated)
+            .bind(&doc)
+            .execute(&mut *c)
+            .await?
+            .rows_affected();
+            if n == 0 {
+                return Err(Error::AlreadyExists(format!("upload {}", upload.upload_id)).into());
+            }
+        })
+    }
+
+    async fn get_upload(&self, upload_id: &str) -> Result<Option<MultipartUpload>> {
+        let doc: Option<String> = read!(self, "get_upload", |c| sqlx::query_scalar(
+            "SELECT doc FROM uploads WHERE upload_id = $1"
+        )
+        .bind(upload_id)
+        .fetch_optional(c)
+        .await?)?;
+        doc.map(|d| from_doc(&d, "upload")).transpose()
+    }
+
+    async fn put_part(&self, part: &PartRecord) -> Result<Option<PartRecord>> {
+        let doc = to_doc(part)?;
+        let prev: Option<String> = tx!(self, "put_part", |c| {
+            lock_upload(c, &part.upload_id, false).await?;
+            let prev: Option<String> = sqlx::query_scalar(
+                "SELECT doc FROM parts WHERE upload_id = $1 AND part_number = $2 FOR UPDATE",
+            )
+            .bind(&part.upload_id)
+            .bind(part.part_number as i32)
+            .fetch_optional(&mut *c)
+            .await?;
+            sqlx::query(
+                "INSERT INTO parts (upload_id, part_number, blob_id, doc) VALUES ($1, $2, $3, $4)
+                 ON CONFLICT (upload_id, part_number) DO UPDATE SET
+                   blob_id = excluded.blob_id, doc = excluded.doc",
+            )
+            .bind(&part.upload_id)
+            .bind(part.part_number as i32)
+            .bind(&part.blob_id)
+            .bind(&doc)
+            .execute(&mut *c)
+            .await?;
+            prev
+        })?;
+        prev.map(|d| from_doc(&d, "part")).transpose()
+    }
+
+    async fn list_parts(
+        &self,
+        upload_id: &str,
+        part_number_marker: u32,
+        limit: usize,
+    ) -> Result<Vec<PartRecord>> {
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let docs: Vec<String> = tx!(self, "list_parts", |c| {
+            if sqlx::query("SELECT 1 FROM uploads WHERE upload_id = $1")
+                .bind(upload_id)
+                .fetch_optional(&mut *c)
+                .await?
+                .is_none()
+            {
+                return Err(Error::NoSuchUpload.into());
+            }
+            sqlx::query_scalar(
+                "SELECT doc FROM parts WHERE upload_id = $1 AND part_number > $2
+                 ORDER BY part_number LIMIT $3",
+            )
+            .bind(upload_id)
+            .bind(i64::from(part_number_marker))
+            .bind(limit)
+            .fetch_all(&mut *c)
+            .await?
+        })?;
+        decode_all(docs, "part")
+    }
+
+    async fn list_uploads(
+        &self,
+        bucket: &str,
+        prefix: &str,
+        key_marker: &str,
+        upload_id_marker: &str,
+        limit: usize,
+    ) -> Result<Vec<MultipartUpload>> {
+        let upper = semantics::prefix_upper_bound(prefix);
+        let start = if prefix > key_marker {
+            prefix
+        } else {
+            key_marker
+        };
+        let docs: Vec<String> = tx!(self, "list_uploads", |c| {
+            if !bucket_exists(c, bucket).await? {
+                return Err(Error::NoSuchBucket.into());
+            }
+            let position: Option<i64> = sqlx::query_scalar(
+                "SELECT initiated FROM uploads
+                 WHERE upload_id = $1 AND bucket = $2 AND key = $3",
+            )
+            .bind(upload_id_marker)
+            .bind(bucket)
+            .bind(key_marker.as_bytes())
+            .fetch_optional(&mut *c)
+            .await?;
+            let marker = UploadMarker {
+                key: key_marker.to_string(),
+                position: position.map(|t| (i128::from(t), upload_id_marker.to_string())),
+                upload_id: upload_id_marker.to_string(),
+            };
+            let sql = if upper.is_some() {
+                "SELECT key, initiated, upload_id, doc FROM uploads
+                 WHERE bucket = $1 AND key >= $2 AND key < $3
+                 ORDER BY key, initiated, upload_id"
+            } else {
+                "SELECT key, initiated, upload_id, doc FROM uploads
+                 WHERE bucket = $1 AND key >= $2
+                 ORDER BY key, initiated, upload_id"
+            };
+            let mut q = sqlx::query(sql).bind(bucket).bind(start.as_bytes());
+            if let Some(u) = &upper {
+                q = q.bind(u.as_slice());
+            }
+            let mut rows = q.fetch(&mut *c);
+            let mut out = Vec::new();
+            while out.len() < limit
+                && let Some(r) = rows.try_next().await?
+            {
+                let key = key_string(r.try_get(0)?)?;
+                let initiated: i64 = r.try_get(1)?;
+                let id: String = r.try_get(2)?;
+                if marker.is_after(&key, i128::from(initiated), &id) {
+                    out.push(r.try_get::<String, _>(3)?);
+                }
+            }
+            out
+        })?;
+        decode_all(docs, "upload")
+    }
+
+    async fn complete_upload(
+        &self,
+        upload_id: &str,
+        record: &ObjectRecord,
+        cond: &WriteCondition,
+        cap: Option<u64>,
+    ) -> Result<(Replaced, Vec<PartRecord>)> {
+        let row = ObjectRow::new(record)?;
+        let (prev, parts) = tx!(self, "complete_upload", |c| {
+            lock_upload(c, upload_id, true).await?;
+            let parts: Vec<PartRecord> = decode_all(part_docs(c, upload_id).await?, "part")?;
+            semantics::check_parts_current(record.data.blob_ids(), &parts)?;
+            let prev = put_object_tx(c, &row, cond, cap).await?;
+            sqlx::query("DELETE FROM parts WHERE upload_id = $1")
+                .bind(upload_id)
+                .execute(&mut *c)
+                .await?;
+            sqlx::query("DELETE FROM uploads WHERE upload_id = $1")
+                .bind(upload_id)
+                .execute(&mut *c)
+                .await?;
+            (prev, parts)
+        })?;
+        Ok((
+            decode_replaced(prev)?,
+            semantics::unused_parts(record, parts),
+        ))
+    }
+
+    async fn abort_upload(&self, upload_id: &str) -> Result<Vec<PartRecord>> {
+        let docs = tx!(self, "abort_upload", |c| {
+            lock_upload(c, upload_id, true).await?;
+            let parts = part_docs(c, upload_id).await?;
+            sqlx::query("DELETE FROM parts WHERE upload_id = $1")
+                .bind(upload_id)
+                .execute(&mut *c)
+                .await?;
+            sqlx::query("DELETE FROM uploads WHERE upload_id = $1")
+                .bind(upload_id)
+                .execute(&mut *c)
+                .await?;
+            parts
+        })?;
+        decode_all(docs, "part")
+    }
+
+    // ---- workload identity federation ----
+
+    async fn create_federation_config(&self, config: &FederationConfig) -> Result<()> {
+        let doc = to_doc(config)?;
+        let n = read!(self, "create_federation_config", |c| sqlx::query(
+            "INSERT INTO federation_configs (config_id, org_id, kind, doc)
+             VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING"
+        )
+        .bind(&config.config_id)
+        .bind(&config.org_id)
+        .bind(config.kind().as_str())
+        .bind(&doc)
+        .execute(c)
+        .await?
+        .rows_affected())?;
+        if n == 0 {
+            return Err(Error::AlreadyExists(format!(
+                "federation config {}",
+                config.config_id
+            )));
+        }
+        Ok(())
+    }
+
+    async fn update_federation_config(&self, config: &FederationConfig) -> Result<()> {
+        let doc = to_doc(config)?;
+        let n = read!(self, "update_federation_config", |c| sqlx::query(
+            "UPDATE federation_configs SET doc = $4
+             WHERE config_id = $1 AND org_id = $2 AND kind = $3"
+        )
+        .bind(&config.config_id)
+        .bind(&config.org_id)
+        .bind(config.kind().as_str())
+        .bind(&doc)
+        .execute(c)
+        .await?
+        .rows_affected())?;
+        if n == 0 {
+            return Err(Error::NotFound(format!(
+                "federation config {}",
+                config.config_id
+            )));
+        }
+        Ok(())
+    }
+
+    async fn get_federation_config(
+        &self,
+        org_id: &str,
+        kind: FederationKind,
+        config_id: &str,
+    ) -> Result<Option<FederationConfig>> {
+        let doc: Option<String> = read!(self, "get_federation_config", |c| sqlx::query_scalar(
+            "SELECT doc FROM federation_configs
+             WHERE config_id = $1 AND org_id = $2 AND kind = $3"
+        )
+        .bind(config_id)
+        .bind(org_id)
+        .bind(kind.as_str())
+        .fetch_optional(c)
+        .await?)?;
+        doc.map(|d| from_doc(&d, "federation config")).transpose()
+    }
+
+    async fn list_federation_configs(
+        &self,
+        org_id: &str,
+        kind: FederationKind,
+    ) -> Result<Vec<FederationConfig>> {
+        let docs: Vec<String> = read!(self, "list_federation_configs", |c| {
+            sqlx::query_scalar(
+                "SELECT doc FROM federation_configs WHERE org_id = $1 AND kind = $2 ORDER BY seq",
+            )
+            .bind(org_id)
+            .bind(kind.as_str())
+            .fetch_all(c)
+            .await?
+        })?;
+        decode_all(docs, "federation config")
+    }
+
+    async fn delete_federation_config(
+        &self,
+        org_id: &str,
+        kind: FederationKind,
+        config_id: &str,
+    ) -> Result<()> {
+        let n = read!(self, "delete_federation_config", |c| sqlx::query(
+            "DELETE FROM federation_configs WHERE config_id = $1 AND org_id = $2 AND kind = $3"
+        )
+        .bind(config_id)
+        .bind(org_id)
+        .bind(kind.as_str())
+        .execute(c)
+        .await?
+        .rows_affected())?;
+        if n == 0 {
+            return Err(Error::NotFound(format!("federation config {config_id}")));
+        }
+        Ok(())
+    }
+
+    async fn record_assertion_id(
+        &self,
+        org_id: &str,
+        assertion_id: &str,
+        expires: OffsetDateTime,
+        now: OffsetDateTime,
+    ) -> Result<bool> {
+        let horizon = nanos(now - semantics::ASSERTION_ID_PURGE_AFTER)?;
+        let (expires, now) = (nanos(expires)?, nanos(now)?);
+        tx!(self, "record_assertion_id", |c| {
+            sqlx::query("DELETE FROM saml_assertion_ids WHERE expires <= $1")
+                .bind(horizon)
+                .execute(&mut *c)
+                .await?;
+            // Inserts, or takes over an entry that has expired; a live entry stays and
+            // nothing changes (a replay).
+            let n = sqlx::query(
+                "INSERT INTO saml_assertion_ids (org_id, assertion_id, expires)
+                 VALUES ($1, $2, $3) ON CONFLICT (org_id, assertion_id) DO UPDATE
+                 SET expires = excluded.expires WHERE saml_assertion_ids.expires <= $4",
+            )
+            .bind(org_id)
+            .bind(assertion_id)
+            .bind(expires)
+            .bind(now)
+            .execute(&mut *c)
+            .await?
+            .rows_affected();
+            n == 1
+        })
+    }
+
+    // ---- maintenance ----
+
+    async fn referenced_blobs(&self) -> Result<HashSet<String>> {
+        tx!(self, "referenced_blobs", |c| {
+            // One snapshot for both tables: a part completed into an object between the
+            // two reads is seen in one of them.
+            sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+                .execute(&mut *c)
+                .await?;
+            let mut set = HashSet::new();
+            let objs: Vec<String> =
+                sqlx::query_scalar("SELECT blob_ids FROM objects WHERE blob_ids IS NOT NULL")
+                    .fetch_all(&mut *c)
+                    .await?;
+            for ids in objs {
+                set.extend(ids.split(' ').filter(|s| !s.is_empty()).map(str::to_string));
+            }
+            let parts: Vec<String> = sqlx::query_scalar("SELECT blob_id FROM parts")
+                .fetch_all(&mut *c)
+                .await?;
+            set.extend(parts);
+            set
+        })
+    }
+}

@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# Starts (idempotently) a private PostgreSQL cluster for the tests and prints its URL.
+# Installs Debian's `postgresql` if initdb is missing. The cluster lives in
+# ${COFFER_PG_DIR:-/tmp/coffer-test-pg}, listens on 127.0.0.1:${COFFER_PG_PORT:-54329}
+# (and a Unix socket in that directory), trusts local connections, and runs as the
+# `postgres` user when this script runs as root (PostgreSQL refuses to run as root).
+#   eval "$(scripts/pg-test-cluster.sh)"   # exports COFFER_TEST_POSTGRES_URL
+set -euo pipefail
+dir=${COFFER_PG_DIR:-/tmp/coffer-test-pg}
+port=${COFFER_PG_PORT:-54329}
+
+bindir=""
+for d in /usr/lib/postgresql/*/bin; do
+  [ -x "$d/initdb" ] && bindir=$d
+done
+if [ -z "$bindir" ]; then
+  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql; } >&2
+  for d in /usr/lib/postgresql/*/bin; do
+    [ -x "$d/initdb" ] && bindir=$d
+  done
+fi
+[ -n "$bindir" ] || { echo "initdb not found after installing postgresql" >&2; exit 1; }
+
+as_pg() {
+  if [ "$(id -u)" = 0 ]; then
+    runuser -u postgres -- "$@"
+  else
+    "$@"
+  fi
+}
+
+mkdir -p "$dir"
+[ "$(id -u)" = 0 ] && chown postgres: "$dir"
+if [ ! -f "$dir/data/PG_VERSION" ]; then
+  as_pg "$bindir/initdb" -D "$dir/data" -U postgres --auth=trust -E UTF8 --locale=C.UTF-8 >&2
+fi
+if ! as_pg "$bindir/pg_ctl" -D "$dir/data" status >/dev/null 2>&1; then
+  # Tests create a database each and run in parallel: allow plenty of connections.
+  as_pg "$bindir/pg_ctl" -D "$dir/data" -l "$dir/log" -w -t 60 \
+    -o "-h 127.0.0.1 -p $port -k $dir -c max_connections=500 -c fsync=on" start >&2
+fi
+echo "export COFFER_TEST_POSTGRES_URL=postgres://postgres@127.0.0.1:$port/postgres"
