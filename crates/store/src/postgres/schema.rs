@@ -1,4 +1,4 @@
-//! The PostgreSQL schema and its migrations, mirroring SQLite schema v2 (same tables,
+//! The PostgreSQL schema and its migrations, mirroring SQLite schema v3 (same tables,
 //! columns and meaning). `MIGRATIONS[i]` takes a database from version `i` to `i + 1`.
 //!
 //! Invariants:
@@ -131,7 +131,34 @@ CREATE TABLE coffer_changes (
 INSERT INTO coffer_changes (id, version) VALUES (1, 0);
 "#;
 
-const MIGRATIONS: &[&str] = &[V1];
+/// Version 2 = SQLite version 3: S3 versioning. `buckets.versioning` mirrors the
+/// document's state (0 unversioned, 1 enabled, 2 suspended) and is read with the usage
+/// counters under the bucket row lock. `objects` keeps the current object of each key
+/// (`version_id` NULL = the `null` version); every other version lives in
+/// `object_versions`, ordered by `seq` (newer = larger: inserts of one bucket are
+/// serialized by its row lock), with `version_id = 'null'` for the null version.
+const V2: &str = r#"
+ALTER TABLE buckets ADD COLUMN versioning INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE objects ADD COLUMN version_id TEXT;
+
+CREATE TABLE object_versions (
+    seq           BIGSERIAL PRIMARY KEY,
+    bucket        TEXT COLLATE "C" NOT NULL REFERENCES buckets (name),
+    key           BYTEA NOT NULL,
+    version_id    TEXT COLLATE "C" NOT NULL,
+    delete_marker BOOLEAN NOT NULL,
+    size          BIGINT NOT NULL,
+    etag          TEXT NOT NULL,
+    last_modified BIGINT NOT NULL,
+    blob_ids      TEXT,
+    doc           TEXT NOT NULL,
+    inline_data   BYTEA
+);
+CREATE UNIQUE INDEX object_versions_by_key ON object_versions (bucket, key, seq DESC);
+CREATE UNIQUE INDEX object_versions_by_id ON object_versions (bucket, key, version_id);
+"#;
+
+const MIGRATIONS: &[&str] = &[V1, V2];
 
 pub(crate) fn current_version() -> i64 {
     MIGRATIONS.len() as i64
