@@ -145,6 +145,20 @@ pub trait MetaStore: Send + Sync + 'static {
     ) -> Result<()>;
     /// Removes the object if present (absent is not an error: `previous` is `None`).
     async fn delete_object(&self, bucket: &str, key: &str) -> Result<Replaced>;
+    /// RenameObject: atomically moves the current object `src` of a bucket that was never
+    /// versioned to `dst` (`Unimplemented` on an `Enabled`/`Suspended` bucket), keeping
+    /// its data, ETag, last-modified time and metadata. Order of checks: `NoSuchBucket`,
+    /// versioning, source present (`NoSuchKey`), `cond`'s source conditions, then its
+    /// destination condition (`PreconditionFailed`). A destination object is replaced
+    /// and returned in `previous` (blobs for the caller to delete); usage drops by it.
+    /// `src == dst` changes nothing once the conditions hold.
+    async fn rename_object(
+        &self,
+        bucket: &str,
+        src: &str,
+        dst: &str,
+        cond: &RenameConditions,
+    ) -> Result<Replaced>;
     /// Keys `> start_after` that start with `prefix`, ascending by UTF-8 bytes, at most `limit`.
     async fn list_objects(
         &self,

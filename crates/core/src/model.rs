@@ -505,6 +505,47 @@ pub enum WriteCondition {
     IfMatch(String),
 }
 
+/// The conditions of a RenameObject, evaluated by the store atomically with the rename.
+/// Every failed condition is `PreconditionFailed` (412), like S3.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RenameConditions {
+    /// On the destination: `If-Match` / `If-None-Match: *`.
+    pub dest: WriteCondition,
+    /// `x-amz-rename-source-if-match`: the source's ETag (or `*`).
+    pub source_if_match: Option<String>,
+    /// `x-amz-rename-source-if-none-match`: fails when the source's ETag matches (or `*`).
+    pub source_if_none_match: Option<String>,
+    /// `x-amz-rename-source-if-modified-since`.
+    pub source_if_modified_since: Option<OffsetDateTime>,
+    /// `x-amz-rename-source-if-unmodified-since`.
+    pub source_if_unmodified_since: Option<OffsetDateTime>,
+}
+
+impl RenameConditions {
+    /// Checks the source conditions against the source's ETag and last-modified time
+    /// (compared at whole seconds, the precision of HTTP dates).
+    pub fn check_source(&self, etag: &str, last_modified: OffsetDateTime) -> crate::Result<()> {
+        let matches = |want: &str| {
+            let want = want.trim();
+            want == "*" || crate::checksum::etags_match(want, etag)
+        };
+        let secs = last_modified.unix_timestamp();
+        let ok = self.source_if_match.as_deref().is_none_or(matches)
+            && !self.source_if_none_match.as_deref().is_some_and(matches)
+            && self
+                .source_if_modified_since
+                .is_none_or(|t| secs > t.unix_timestamp())
+            && self
+                .source_if_unmodified_since
+                .is_none_or(|t| secs <= t.unix_timestamp());
+        if ok {
+            Ok(())
+        } else {
+            Err(crate::Error::PreconditionFailed)
+        }
+    }
+}
+
 /// Inline bytes as base64 inside JSON documents.
 mod serde_bytes_b64 {
     use base64::Engine;

@@ -472,6 +472,29 @@ impl ObjectService {
         self.delete_version(bucket, key, None).await.map(|_| ())
     }
 
+    /// RenameObject within one never-versioned bucket: metadata only (no data is
+    /// copied, usage is unchanged unless a destination object is replaced, whose blobs
+    /// are retired like an overwrite's).
+    pub async fn rename_object(
+        &self,
+        bucket: &str,
+        src: &str,
+        dst: &str,
+        cond: RenameConditions,
+    ) -> Result<()> {
+        crate::ids::validate_object_key(src)?;
+        crate::ids::validate_object_key(dst)?;
+        let (meta, blobs) = (self.meta.clone(), self.blobs.clone());
+        let grace = self.cfg.retired_blob_grace;
+        let (bucket, src, dst) = (bucket.to_string(), src.to_string(), dst.to_string());
+        to_completion(async move {
+            let replaced = meta.rename_object(&bucket, &src, &dst, &cond).await?;
+            retire_record_blobs(&blobs, grace, replaced.previous).await;
+            Ok(())
+        })
+        .await
+    }
+
     /// Copies into new storage (never shares blobs). A multipart source becomes a
     /// single-part object whose ETag is the MD5 of its content.
     pub async fn copy_object(&self, input: CopyObjectInput) -> Result<ObjectRecord> {

@@ -33,6 +33,7 @@ pub async fn run_all(store: Arc<dyn MetaStore>) {
     referenced_blobs(s).await;
     versioning(s).await;
     version_listings(s).await;
+    rename(s).await;
     federation_configs(s).await;
     assertion_ids(store.clone()).await;
     concurrency(store.clone()).await;
@@ -1795,4 +1796,179 @@ pub async fn version_listings(s: &dyn MetaStore) {
         s.list_object_versions(&b, "", "a/1", &vid(), 10).await,
         Error::InvalidArgument(_)
     );
+}
+
+// ---------------------------------------------------------------------------------------
+// rename
+
+/// The record `r` as it reads after a rename to `key`: everything but the key kept.
+fn renamed(r: &ObjectRecord, key: &str) -> ObjectRecord {
+    ObjectRecord {
+        key: key.to_string(),
+        ..r.clone()
+    }
+}
+
+pub async fn rename(s: &dyn MetaStore) {
+    let (_, b) = fresh_bucket(s).await;
+    let none = WriteCondition::None;
+    let any = RenameConditions::default();
+    let src = inline_obj(&b, "src", b"source bytes");
+    s.put_object(&src, &none, None).await.unwrap();
+    let seg = segment_obj(&b, "seg", &[5 << 20, 7]);
+    s.put_object(&seg, &none, None).await.unwrap();
+    let before = s.bucket_usage(&b).await.unwrap();
+    assert_eq!(before, usage(12 + seg.size, 2));
+
+    // Failures change nothing.
+    assert_err!(
+        s.rename_object(&uniq(), "src", "dst", &any).await,
+        Error::NoSuchBucket
+    );
+    assert_err!(
+        s.rename_object(&b, "missing", "dst", &any).await,
+        Error::NoSuchKey
+    );
+    let failing = [
+        RenameConditions {
+            source_if_match: Some("\"nope\"".into()),
+            ..Default::default()
+        },
+        RenameConditions {
+            source_if_none_match: Some(src.etag.clone()),
+            ..Default::default()
+        },
+        RenameConditions {
+            source_if_none_match: Some("*".into()),
+            ..Default::default()
+        },
+        RenameConditions {
+            source_if_modified_since: Some(src.last_modified),
+            ..Default::default()
+        },
+        RenameConditions {
+            source_if_unmodified_since: Some(src.last_modified - time::Duration::seconds(1)),
+            ..Default::default()
+        },
+        RenameConditions {
+            dest: WriteCondition::IfNoneMatch,
+            ..Default::default()
+        },
+        RenameConditions {
+            dest: WriteCondition::IfMatch("\"nope\"".into()),
+            ..Default::default()
+        },
+    ];
+    for (i, cond) in failing.iter().enumerate() {
+        let dst = if i == 5 || i == 6 { "seg" } else { "dst" };
+        assert_err!(
+            s.rename_object(&b, "src", dst, cond).await,
+            Error::PreconditionFailed
+        );
+    }
+    // If-Match on an absent destination fails too.
+    assert_err!(
+        s.rename_object(
+            &b,
+            "src",
+            "dst",
+            &RenameConditions {
+                dest: WriteCondition::IfMatch(src.etag.clone()),
+                ..Default::default()
+            }
+        )
+        .await,
+        Error::PreconditionFailed
+    );
+    assert_eq!(s.get_object(&b, "src").await.unwrap(), Some(src.clone()));
+    assert_eq!(s.get_object(&b, "seg").await.unwrap(), Some(seg.clone()));
+    assert_eq!(s.get_object(&b, "dst").await.unwrap(), None);
+    assert_eq!(s.bucket_usage(&b).await.unwrap(), before);
+
+    // Renaming onto itself changes nothing.
+    let r = s.rename_object(&b, "src", "src", &any).await.unwrap();
+    assert!(r.previous.is_none());
+    assert_eq!(s.get_object(&b, "src").await.unwrap(), Some(src.clone()));
+
+    // Success with every source condition holding and If-None-Match: * on a new key:
+    // the record moves unchanged (inline bytes included), usage stays.
+    let ok = RenameConditions {
+        dest: WriteCondition::IfNoneMatch,
+        source_if_match: Some(src.etag.clone()),
+        source_if_none_match: Some("\"other\"".into()),
+        source_if_modified_since: Some(src.last_modified - time::Duration::seconds(1)),
+        source_if_unmodified_since: Some(src.last_modified),
+    };
+    let r = s.rename_object(&b, "src", "dir/dst", &ok).await.unwrap();
+    assert!(r.previous.is_none() && r.version_id.is_none());
+    assert_eq!(s.get_object(&b, "src").await.unwrap(), None);
+    assert_eq!(
+        s.get_object(&b, "dir/dst").await.unwrap(),
+        Some(renamed(&src, "dir/dst"))
+    );
+    assert_eq!(s.bucket_usage(&b).await.unwrap(), before);
+    let keys: Vec<String> = s
+        .list_objects(&b, "", "", 10)
+        .await
+        .unwrap()
+        .objects
+        .into_iter()
+        .map(|o| o.key)
+        .collect();
+    assert_eq!(keys, ["dir/dst", "seg"]);
+
+    // Onto an existing key (If-Match on it): the destination is replaced and returned
+    // for blob deletion; usage drops by it.
+    let cond = RenameConditions {
+        dest: WriteCondition::IfMatch(seg.etag.clone()),
+        ..Default::default()
+    };
+    let r = s.rename_object(&b, "seg", "dir/dst", &cond).await;
+    assert_err!(r, Error::PreconditionFailed);
+    let r = s
+        .rename_object(
+            &b,
+            "dir/dst",
+            "seg",
+            &RenameConditions {
+                dest: WriteCondition::IfMatch(seg.etag.clone()),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(r.previous, Some(seg.clone()));
+    assert_eq!(
+        s.get_object(&b, "seg").await.unwrap(),
+        Some(renamed(&src, "seg"))
+    );
+    assert_eq!(s.get_object(&b, "dir/dst").await.unwrap(), None);
+    assert_eq!(s.bucket_usage(&b).await.unwrap(), usage(12, 1));
+    assert!(
+        !s.referenced_blobs()
+            .await
+            .unwrap()
+            .contains(&seg.data.blob_ids().next().unwrap().to_string())
+    );
+
+    // Versioned (and suspended) buckets refuse it, changing nothing.
+    s.set_bucket_versioning(&b, VersioningState::Enabled)
+        .await
+        .unwrap();
+    assert_err!(
+        s.rename_object(&b, "seg", "other", &any).await,
+        Error::Unimplemented(_)
+    );
+    s.set_bucket_versioning(&b, VersioningState::Suspended)
+        .await
+        .unwrap();
+    assert_err!(
+        s.rename_object(&b, "seg", "other", &any).await,
+        Error::Unimplemented(_)
+    );
+    assert_eq!(
+        s.get_object(&b, "seg").await.unwrap(),
+        Some(renamed(&src, "seg"))
+    );
+    assert_eq!(s.get_object(&b, "other").await.unwrap(), None);
 }

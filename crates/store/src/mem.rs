@@ -593,6 +593,38 @@ impl MetaStore for MemMetaStore {
         Ok(s.objects.get(bucket).and_then(|m| m.get(key)).cloned())
     }
 
+    async fn rename_object(
+        &self,
+        bucket: &str,
+        src: &str,
+        dst: &str,
+        cond: &RenameConditions,
+    ) -> Result<Replaced> {
+        let mut s = self.state.lock();
+        let s = &mut *s;
+        let (b, usage) = s.buckets.get_mut(bucket).ok_or(Error::NoSuchBucket)?;
+        if b.versioning != VersioningState::Unversioned {
+            return Err(semantics::rename_on_versioned_bucket());
+        }
+        let objects = s.objects.entry(bucket.to_string()).or_default();
+        let source = objects.get(src).ok_or(Error::NoSuchKey)?;
+        cond.check_source(&source.etag, source.last_modified)?;
+        semantics::check_condition(&cond.dest, objects.get(dst).map(|r| r.etag.as_str()))?;
+        if src == dst {
+            return Ok(Replaced::default());
+        }
+        let mut rec = objects.remove(src).ok_or(Error::NoSuchKey)?;
+        rec.key = dst.to_string();
+        let previous = objects.insert(dst.to_string(), rec);
+        if let Some(p) = &previous {
+            *usage = semantics::usage_after_delete(*usage, p.size);
+        }
+        Ok(Replaced {
+            previous,
+            version_id: None,
+        })
+    }
+
     async fn delete_object(&self, bucket: &str, key: &str) -> Result<Replaced> {
         let mut s = self.state.lock();
         let previous = s.objects.get_mut(bucket).and_then(|m| m.remove(key));

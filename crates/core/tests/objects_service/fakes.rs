@@ -214,6 +214,15 @@ impl MetaStore for MemMeta {
         b.subresources = sub;
         Ok(b.clone())
     }
+    async fn rename_object(
+        &self,
+        _: &str,
+        _: &str,
+        _: &str,
+        _: &RenameConditions,
+    ) -> Result<Replaced> {
+        unimpl()
+    }
     async fn set_object_tags(
         &self,
         bucket: &str,

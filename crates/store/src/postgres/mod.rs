@@ -1455,6 +1455,52 @@ impl MetaStore for PgMetaStore {
         decode_replaced(prev, None)
     }
 
+    async fn rename_object(
+        &self,
+        bucket: &str,
+        src: &str,
+        dst: &str,
+        cond: &RenameConditions,
+    ) -> Result<Replaced> {
+        let prev = tx!(self, "rename_object", |c| {
+            let (usage, state) = lock_bucket(c, bucket).await?;
+            if state != VersioningState::Unversioned {
+                return Err(semantics::rename_on_versioned_bucket().into());
+            }
+            let (etag, lm, doc) = sqlx::query(
+                "SELECT etag, last_modified, doc FROM objects WHERE bucket = $1 AND key = $2",
+            )
+            .bind(bucket)
+            .bind(src.as_bytes())
+            .fetch_optional(&mut *c)
+            .await?
+            .map(|r| -> TxResult<(String, i64, String)> {
+                Ok((r.try_get(0)?, r.try_get(1)?, r.try_get(2)?))
+            })
+            .transpose()?
+            .ok_or(Error::NoSuchKey)?;
+            cond.check_source(&etag, from_nanos(lm)?)?;
+            let dest = read_current(c, bucket, dst).await?;
+            semantics::check_condition(&cond.dest, dest.as_ref().map(|d| d.etag.as_str()))?;
+            if src == dst {
+                return Ok(None);
+            }
+            if let Some(d) = &dest {
+                delete_current_row(c, bucket, dst).await?;
+                set_usage(c, bucket, semantics::usage_after_delete(usage, d.size)).await?;
+            }
+            sqlx::query("UPDATE objects SET key = $3, doc = $4 WHERE bucket = $1 AND key = $2")
+                .bind(bucket)
+                .bind(src.as_bytes())
+                .bind(dst.as_bytes())
+                .bind(semantics::rekey_doc(&doc, dst)?)
+                .execute(&mut *c)
+                .await?;
+            dest.map(|d| d.raw)
+        })?;
+        decode_replaced(prev, None)
+    }
+
     async fn set_bucket_versioning(&self, name: &str, state: VersioningState) -> Result<()> {
         if state == VersioningState::Unversioned {
             return Err(Error::invalid(

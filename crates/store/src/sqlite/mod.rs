@@ -1412,6 +1412,67 @@ impl MetaStore for SqliteMetaStore {
         decode_replaced(prev, None)
     }
 
+    async fn rename_object(
+        &self,
+        bucket: &str,
+        src: &str,
+        dst: &str,
+        cond: &RenameConditions,
+    ) -> Result<Replaced> {
+        let (bucket, src, dst, cond) = (
+            bucket.to_string(),
+            src.to_string(),
+            dst.to_string(),
+            cond.clone(),
+        );
+        let prev = self
+            .writer
+            .run(move |c| {
+                let (usage, state) = read_usage(c, &bucket)?;
+                if state != VersioningState::Unversioned {
+                    return Err(semantics::rename_on_versioned_bucket());
+                }
+                const SRC: &str = "SELECT etag, last_modified, doc FROM objects
+                                   WHERE bucket = ?1 AND key = ?2";
+                let (etag, lm, doc) = c
+                    .prepare_cached(SRC)
+                    .and_then(|mut st| {
+                        st.query_row(params![bucket, src], |r| {
+                            Ok((
+                                r.get::<_, String>(0)?,
+                                r.get::<_, i64>(1)?,
+                                r.get::<_, String>(2)?,
+                            ))
+                        })
+                        .optional()
+                    })
+                    .map_err(sql_err(SRC))?
+                    .ok_or(Error::NoSuchKey)?;
+                cond.check_source(&etag, from_nanos(lm)?)?;
+                let dest = read_current(c, &bucket, &dst)?;
+                semantics::check_condition(&cond.dest, dest.as_ref().map(|d| d.etag.as_str()))?;
+                if src == dst {
+                    return Ok(None);
+                }
+                if let Some(d) = &dest {
+                    execute(
+                        c,
+                        "DELETE FROM objects WHERE bucket = ?1 AND key = ?2",
+                        params![bucket, dst],
+                    )?;
+                    set_usage(c, &bucket, semantics::usage_after_delete(usage, d.size))?;
+                }
+                execute(
+                    c,
+                    "UPDATE objects SET key = ?3, doc = ?4 WHERE bucket = ?1 AND key = ?2",
+                    params![bucket, src, dst, semantics::rekey_doc(&doc, &dst)?],
+                )?;
+                Ok(dest.map(|d| d.raw))
+            })
+            .await?;
+        decode_replaced(prev, None)
+    }
+
     async fn set_bucket_versioning(&self, name: &str, state: VersioningState) -> Result<()> {
         if state == VersioningState::Unversioned {
             return Err(Error::invalid(
