@@ -568,6 +568,12 @@ impl AccessControl {
                     source = self.authz.target(&b, rid).await?;
                     (format!("{b}/{k}"), source.as_deref())
                 }
+                Res::RenameSource => {
+                    let b = bucket
+                        .ok_or_else(|| s3(S3ErrorCode::InvalidRequest, "Missing bucket", rid))?;
+                    let k = crate::rename::same_bucket_source(cx.headers(), b, rid)?;
+                    (format!("{b}/{k}"), target.as_deref())
+                }
             };
             self.authz.require_in(caller, action, &resource, t)?;
         }
@@ -593,7 +599,18 @@ impl S3Access for AccessControl {
     async fn check(&self, cx: &mut S3AccessContext<'_>) -> S3Result<()> {
         let request_id = RequestId::of(cx.extensions_mut());
         let rid = request_id.as_str();
-        let op = cx.s3_op().name().to_string();
+        let mut op = cx.s3_op().name().to_string();
+        // RenameObject is unknown to s3s, which routes it as PutObject.
+        if crate::rename::is_rename(cx.uri().query()) {
+            if op != "PutObject" {
+                return Err(s3(
+                    S3ErrorCode::InvalidRequest,
+                    "renameObject cannot be combined with this request",
+                    rid,
+                ));
+            }
+            op = "RenameObject".to_string();
+        }
         let audit = cx.extensions_mut().get::<S3AuditSlot>().cloned();
         if let Some(slot) = &audit {
             let (bucket, key) = path_parts(cx.s3_path());

@@ -21,6 +21,8 @@ pub enum Res {
     Object,
     /// `bucket/key` of `x-amz-copy-source`.
     CopySource,
+    /// `bucket/key` of `x-amz-rename-source` (RenameObject; always the path's bucket).
+    RenameSource,
 }
 
 /// One `(action, resource)` question.
@@ -168,6 +170,16 @@ pub const OPERATIONS: &[OpRule] = &[
             c(S3_PUT_OBJECT, Res::Object),
         ],
     ),
+    // `PUT ?renameObject`, which s3s routes as PutObject (the access hook renames the
+    // operation): writes the destination, reads and removes the source.
+    rule(
+        "RenameObject",
+        &[
+            c(S3_PUT_OBJECT, Res::Object),
+            c(S3_GET_OBJECT, Res::RenameSource),
+            c(S3_DELETE_OBJECT, Res::RenameSource),
+        ],
+    ),
     // Multipart.
     rule("CreateMultipartUpload", &[c(S3_PUT_OBJECT, Res::Object)]),
     rule("UploadPart", &[c(S3_PUT_OBJECT, Res::Object)]),
@@ -252,6 +264,7 @@ mod tests {
         "DeleteObject",
         "DeleteObjects",
         "CopyObject",
+        "RenameObject",
         "CreateMultipartUpload",
         "UploadPart",
         "UploadPartCopy",
@@ -428,6 +441,14 @@ mod tests {
         assert_eq!(versioned_action(S3_GET_OBJECT), "s3:GetObjectVersion");
         assert_eq!(versioned_action(S3_DELETE_OBJECT), "s3:DeleteObjectVersion");
         assert_eq!(versioned_action(S3_PUT_OBJECT), S3_PUT_OBJECT);
+        assert_eq!(
+            actions("RenameObject"),
+            [
+                ("s3:PutObject", Res::Object),
+                ("s3:GetObject", Res::RenameSource),
+                ("s3:DeleteObject", Res::RenameSource),
+            ]
+        );
         let del = rule_for("DeleteObjects").unwrap();
         assert!(del.checks.is_empty());
         assert_eq!(del.per_key, Some("s3:DeleteObject"));

@@ -179,8 +179,8 @@ fn write_condition(
     }
 }
 
-/// Destination conditions of CopyObject, which s3s 0.14 does not parse.
-fn raw_write_condition(h: &HeaderMap, rid: &str) -> S3Result<WriteCondition> {
+/// Destination conditions of CopyObject and RenameObject, which s3s 0.14 does not parse.
+pub(crate) fn raw_write_condition(h: &HeaderMap, rid: &str) -> S3Result<WriteCondition> {
     let parse = |name: &str| -> S3Result<Option<ETagCondition>> {
         match h.get(name) {
             None => Ok(None),
@@ -1084,6 +1084,9 @@ impl S3 for Gateway {
     ) -> S3Result<S3Response<PutObjectOutput>> {
         let caller = caller_of(&req.extensions)?;
         let rid = caller.request_id();
+        if crate::rename::is_rename(req.uri.query()) {
+            return self.rename_object(caller, &req).await;
+        }
         let mut input = req.input;
         if req.method == http::Method::POST {
             let sigv2 = req.credentials.is_some() && req.region.is_none();

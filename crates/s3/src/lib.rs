@@ -30,6 +30,7 @@ pub mod host;
 pub mod http_service;
 pub mod lifecycle;
 pub mod post_object;
+pub mod rename;
 pub mod reqid;
 pub mod resign;
 pub mod tagging;
