@@ -170,7 +170,7 @@ async fn raw_signed_rename_with_encoded_source_and_date_conditions() {
         reqwest::Method::PUT,
         "/raw/dst",
         &[("renameObject".to_string(), String::new())],
-        &[src.clone()],
+        std::slice::from_ref(&src),
         b"payload".to_vec(),
     ))
     .await;

@@ -1948,7 +1948,7 @@ pub async fn rename(s: &dyn MetaStore) {
         !s.referenced_blobs()
             .await
             .unwrap()
-            .contains(&seg.data.blob_ids().next().unwrap().to_string())
+            .contains(seg.data.blob_ids().next().unwrap())
     );
 
     // Versioned (and suspended) buckets refuse it, changing nothing.
