@@ -201,6 +201,11 @@ async fn bookkeeping(pool: &PgPool) -> Result<()> {
 
 /// Brings the database to `current_version()`; returns the version found before.
 pub(crate) async fn migrate(pool: &PgPool) -> Result<i64> {
+    migrate_to(pool, current_version()).await
+}
+
+/// Brings the database to `target` (≤ `current_version()`; tests build old databases).
+pub(crate) async fn migrate_to(pool: &PgPool, target: i64) -> Result<i64> {
     bookkeeping(pool).await?;
     let holder = coffer_core::ids::new_hex_id();
     let started = std::time::Instant::now();
@@ -229,7 +234,7 @@ pub(crate) async fn migrate(pool: &PgPool) -> Result<i64> {
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    let r = migrate_locked(pool).await;
+    let r = migrate_locked(pool, target).await;
     let released = sqlx::query("DELETE FROM coffer_migration_lock WHERE id = 1 AND holder = $1")
         .bind(&holder)
         .execute(pool)
@@ -239,7 +244,7 @@ pub(crate) async fn migrate(pool: &PgPool) -> Result<i64> {
     Ok(found)
 }
 
-async fn migrate_locked(pool: &PgPool) -> Result<i64> {
+async fn migrate_locked(pool: &PgPool, target: i64) -> Result<i64> {
     let found: i64 = sqlx::query("SELECT version FROM coffer_schema_version WHERE id = 1")
         .fetch_optional(pool)
         .await
@@ -255,7 +260,12 @@ async fn migrate_locked(pool: &PgPool) -> Result<i64> {
              supports versions up to {supported}; run a newer coffer"
         )));
     }
-    for (i, sql) in MIGRATIONS.iter().enumerate().skip(found as usize) {
+    for (i, sql) in MIGRATIONS
+        .iter()
+        .enumerate()
+        .skip(found as usize)
+        .take(target.saturating_sub(found).max(0) as usize)
+    {
         let to = i as i64 + 1;
         let step = async {
             let mut tx = pool.begin().await?;
