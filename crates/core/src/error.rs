@@ -75,6 +75,19 @@ pub enum Error {
     InsufficientStorage(String),
     #[error("you did not provide the number of bytes specified by the Content-Length header")]
     IncompleteBody,
+    #[error("the specified version does not exist")]
+    NoSuchVersion,
+    #[error("the lifecycle configuration does not exist")]
+    NoSuchLifecycleConfiguration,
+    /// The version read is a delete marker: S3 answers 405 MethodNotAllowed when the
+    /// marker was asked for by id (`by_id`), else 404 NoSuchKey, both with
+    /// `x-amz-delete-marker: true` and the marker's `x-amz-version-id`.
+    #[error("{}", if *by_id { "the specified method is not allowed against this resource" } else { "the specified key does not exist" })]
+    DeleteMarker {
+        /// Wire form (`null` for the null version).
+        version_id: String,
+        by_id: bool,
+    },
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;

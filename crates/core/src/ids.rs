@@ -66,6 +66,22 @@ pub fn new_session_token() -> String {
 }
 
 /// Generic opaque id (token ids, upload ids, blob ids): 32 lowercase hex chars.
+/// Object version id: 32 chars of `[A-Za-z0-9]` (S3's are 32 URL-safe chars).
+pub fn new_version_id() -> String {
+    rand::rng()
+        .sample_iter(&Alphanumeric)
+        .take(32)
+        .map(char::from)
+        .collect()
+}
+
+/// Whether `s` is a well-formed version id: `null` or one of ours. Anything else is
+/// S3's `InvalidArgument` ("Invalid version id specified"), not `NoSuchVersion`.
+pub fn is_version_id(s: &str) -> bool {
+    s == crate::model::NULL_VERSION
+        || (s.len() == 32 && s.bytes().all(|b| b.is_ascii_alphanumeric()))
+}
+
 pub fn new_hex_id() -> String {
     let b: [u8; 16] = rand::random();
     b.iter().map(|x| format!("{x:02x}")).collect()

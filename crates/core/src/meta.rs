@@ -14,6 +14,30 @@ use time::OffsetDateTime;
 #[derive(Debug, Clone, Default)]
 pub struct Replaced {
     pub previous: Option<ObjectRecord>,
+    /// The version id the written record was stored under: the record's own id when
+    /// the bucket's versioning is `Enabled`, else `None` (the `null` version).
+    pub version_id: Option<String>,
+}
+
+/// Result of a delete that may involve versions (`delete_object_current`,
+/// `delete_object_version`).
+#[derive(Debug, Clone, Default)]
+pub struct Deleted {
+    /// A record removed for good, whose blobs the caller deletes.
+    pub removed: Option<ObjectRecord>,
+    /// The `x-amz-version-id` S3 answers: the delete marker created, or the version
+    /// removed (`"null"` for the null version); `None` on unversioned buckets.
+    pub version_id: Option<String>,
+    /// The marker created, or the version removed, is a delete marker.
+    pub delete_marker: bool,
+}
+
+/// Page of a version listing.
+#[derive(Debug, Clone, Default)]
+pub struct VersionPage {
+    pub versions: Vec<VersionSummary>,
+    /// True when more versions with the prefix exist after the last one returned.
+    pub truncated: bool,
 }
 
 /// An edit of a bucket's S3 subresources (CORS, tags), applied by
@@ -84,10 +108,13 @@ pub trait MetaStore: Send + Sync + 'static {
     async fn get_bucket(&self, name: &str) -> Result<Option<Bucket>>;
     /// Buckets of one org ordered by name.
     async fn list_buckets(&self, org_id: &str) -> Result<Vec<Bucket>>;
-    /// Fails with `BucketNotEmpty` if objects or in-progress multipart uploads exist;
+    /// Fails with `BucketNotEmpty` if objects, noncurrent versions, delete markers or
+    /// in-progress multipart uploads exist;
     /// `NoSuchBucket` if absent.
     async fn delete_bucket(&self, name: &str) -> Result<()>;
-    /// Replaces settings and policy fields of an existing bucket (`NoSuchBucket` if absent).
+    /// Replaces the settings, policy and lifecycle fields of an existing bucket
+    /// (`NoSuchBucket` if absent); the versioning state changes only through
+    /// `set_bucket_versioning`.
     async fn update_bucket(&self, bucket: &Bucket) -> Result<()>;
     async fn bucket_usage(&self, name: &str) -> Result<Usage>;
     /// Applies `edit` to the bucket's subresources atomically (read, edit, write in one
@@ -118,6 +145,20 @@ pub trait MetaStore: Send + Sync + 'static {
     ) -> Result<()>;
     /// Removes the object if present (absent is not an error: `previous` is `None`).
     async fn delete_object(&self, bucket: &str, key: &str) -> Result<Replaced>;
+    /// RenameObject: atomically moves the current object `src` of a bucket that was never
+    /// versioned to `dst` (`Unimplemented` on an `Enabled`/`Suspended` bucket), keeping
+    /// its data, ETag, last-modified time and metadata. Order of checks: `NoSuchBucket`,
+    /// versioning, source present (`NoSuchKey`), `cond`'s source conditions, then its
+    /// destination condition (`PreconditionFailed`). A destination object is replaced
+    /// and returned in `previous` (blobs for the caller to delete); usage drops by it.
+    /// `src == dst` changes nothing once the conditions hold.
+    async fn rename_object(
+        &self,
+        bucket: &str,
+        src: &str,
+        dst: &str,
+        cond: &RenameConditions,
+    ) -> Result<Replaced>;
     /// Keys `> start_after` that start with `prefix`, ascending by UTF-8 bytes, at most `limit`.
     async fn list_objects(
         &self,
@@ -126,6 +167,61 @@ pub trait MetaStore: Send + Sync + 'static {
         start_after: &str,
         limit: usize,
     ) -> Result<ObjectPage>;
+
+    // ---- versioning ----
+    // Storage model every backend keeps: the newest version of a key, when it is an
+    // object, is "the current object" that `get_object`/`list_objects` see; every
+    // other version (noncurrent objects, delete markers) is kept apart in version
+    // order. Each key has at most one `null` version. Usage counts every stored object
+    // version (current and noncurrent, as S3 storage metrics do); markers count nothing.
+    // On `Unversioned` buckets `put_object` replaces the current object as before; on
+    // versioned buckets it keeps the current object as a noncurrent version, except
+    // that a write in a `Suspended` bucket replaces the key's `null` version.
+
+    /// Sets the versioning state (`NoSuchBucket` if absent). `Unversioned` is refused
+    /// with `InvalidArgument`: a bucket that was versioned stays versioned.
+    async fn set_bucket_versioning(&self, name: &str, state: VersioningState) -> Result<()>;
+    /// DELETE without a version id. Unversioned bucket: like `delete_object`. Enabled:
+    /// adds a delete marker with id `marker_id` as the newest version. Suspended: adds
+    /// a `null` delete marker, removing the key's previous `null` version.
+    /// `NoSuchBucket` if the bucket is absent.
+    async fn delete_object_current(
+        &self,
+        bucket: &str,
+        key: &str,
+        marker_id: &str,
+        now: OffsetDateTime,
+    ) -> Result<Deleted>;
+    /// Removes one version for good (`"null"` = the null version); if it was the newest,
+    /// the next newest becomes current. A version that does not exist is not an error
+    /// (`removed` is `None`, `version_id` echoes the id). `NoSuchBucket` if absent.
+    async fn delete_object_version(
+        &self,
+        bucket: &str,
+        key: &str,
+        version_id: &str,
+    ) -> Result<Deleted>;
+    /// One version by id (`"null"` = the null version), current or not.
+    async fn get_object_version(
+        &self,
+        bucket: &str,
+        key: &str,
+        version_id: &str,
+    ) -> Result<Option<ObjectVersion>>;
+    /// Versions (objects and delete markers) of keys starting with `prefix`, by key
+    /// ascending then newest first, after the position (`key_marker`,
+    /// `version_id_marker`): with an empty version marker, keys `> key_marker`; with
+    /// one, the versions of `key_marker` older than that version, then later keys. A
+    /// version marker that does not exist is `InvalidArgument`. At most `limit`.
+    /// `NoSuchBucket` if absent.
+    async fn list_object_versions(
+        &self,
+        bucket: &str,
+        prefix: &str,
+        key_marker: &str,
+        version_id_marker: &str,
+        limit: usize,
+    ) -> Result<VersionPage>;
 
     // ---- multipart ----
     async fn create_upload(&self, upload: &MultipartUpload) -> Result<()>;

@@ -178,10 +178,91 @@ pub struct Bucket {
     pub settings: BucketSettings,
     /// Bucket policy document (AWS JSON), if any.
     pub policy: Option<String>,
+    /// S3 versioning state; buckets from before versioning existed read as `Unversioned`.
+    #[serde(default, skip_serializing_if = "VersioningState::is_unversioned")]
+    pub versioning: VersioningState,
+    /// Lifecycle configuration (PutBucketLifecycleConfiguration), validated.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lifecycle: Option<crate::lifecycle::LifecycleConfiguration>,
     /// CORS configuration and bucket tags (S3 subresources). Absent in records written
     /// before they existed.
     #[serde(default)]
     pub subresources: BucketSubresources,
+}
+
+/// Versioning state of a bucket. A bucket that was ever versioned never returns to
+/// `Unversioned` (S3 semantics): it is `Enabled` or `Suspended`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum VersioningState {
+    #[default]
+    Unversioned,
+    Enabled,
+    Suspended,
+}
+
+impl VersioningState {
+    pub fn is_unversioned(&self) -> bool {
+        *self == VersioningState::Unversioned
+    }
+
+    /// The integer stored next to the bucket row (SQLite `buckets.versioning`).
+    pub fn code(self) -> i64 {
+        match self {
+            VersioningState::Unversioned => 0,
+            VersioningState::Enabled => 1,
+            VersioningState::Suspended => 2,
+        }
+    }
+
+    pub fn from_code(c: i64) -> Self {
+        match c {
+            1 => VersioningState::Enabled,
+            2 => VersioningState::Suspended,
+            _ => VersioningState::Unversioned,
+        }
+    }
+}
+
+/// The version id S3 shows for the version written while versioning was off or
+/// suspended (stored as `None`).
+pub const NULL_VERSION: &str = "null";
+
+/// A delete marker: the newest "version" of a key that was deleted in a versioned bucket.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeleteMarker {
+    #[serde(default = "record_version")]
+    pub v: u32,
+    pub bucket: String,
+    pub key: String,
+    /// `None` = the `null` version (written while versioning was suspended).
+    pub version_id: Option<String>,
+    #[serde(with = "time::serde::rfc3339")]
+    pub last_modified: OffsetDateTime,
+}
+
+/// One stored version of a key: an object or a delete marker. Records move between the
+/// two places of the store by value; boxing them would only add an allocation.
+#[allow(clippy::large_enum_variant)]
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ObjectVersion {
+    Object(ObjectRecord),
+    DeleteMarker(DeleteMarker),
+}
+
+/// One row of a version listing (ListObjectVersions), ordered by key ascending, then
+/// newest version first.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VersionSummary {
+    pub key: String,
+    /// `None` = the `null` version.
+    pub version_id: Option<String>,
+    pub is_latest: bool,
+    pub delete_marker: bool,
+    /// 0 for delete markers.
+    pub size: u64,
+    /// Empty for delete markers.
+    pub etag: String,
+    pub last_modified: OffsetDateTime,
 }
 
 /// S3 bucket subresources kept in the bucket record. Validated by the S3 gateway before
@@ -366,6 +447,10 @@ pub struct ObjectRecord {
     pub parts: Vec<ObjectPart>,
     pub tags: BTreeMap<String, String>,
     pub data: ObjectData,
+    /// Version id; `None` = the `null` version (unversioned or suspended bucket). Absent
+    /// in documents written before versioning existed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version_id: Option<String>,
 }
 
 /// What listings return: no data, no metadata maps.
@@ -418,6 +503,47 @@ pub enum WriteCondition {
     IfNoneMatch,
     /// `If-Match: <etag>`: the current object's quoted ETag must equal this.
     IfMatch(String),
+}
+
+/// The conditions of a RenameObject, evaluated by the store atomically with the rename.
+/// Every failed condition is `PreconditionFailed` (412), like S3.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RenameConditions {
+    /// On the destination: `If-Match` / `If-None-Match: *`.
+    pub dest: WriteCondition,
+    /// `x-amz-rename-source-if-match`: the source's ETag (or `*`).
+    pub source_if_match: Option<String>,
+    /// `x-amz-rename-source-if-none-match`: fails when the source's ETag matches (or `*`).
+    pub source_if_none_match: Option<String>,
+    /// `x-amz-rename-source-if-modified-since`.
+    pub source_if_modified_since: Option<OffsetDateTime>,
+    /// `x-amz-rename-source-if-unmodified-since`.
+    pub source_if_unmodified_since: Option<OffsetDateTime>,
+}
+
+impl RenameConditions {
+    /// Checks the source conditions against the source's ETag and last-modified time
+    /// (compared at whole seconds, the precision of HTTP dates).
+    pub fn check_source(&self, etag: &str, last_modified: OffsetDateTime) -> crate::Result<()> {
+        let matches = |want: &str| {
+            let want = want.trim();
+            want == "*" || crate::checksum::etags_match(want, etag)
+        };
+        let secs = last_modified.unix_timestamp();
+        let ok = self.source_if_match.as_deref().is_none_or(matches)
+            && !self.source_if_none_match.as_deref().is_some_and(matches)
+            && self
+                .source_if_modified_since
+                .is_none_or(|t| secs > t.unix_timestamp())
+            && self
+                .source_if_unmodified_since
+                .is_none_or(|t| secs <= t.unix_timestamp());
+        if ok {
+            Ok(())
+        } else {
+            Err(crate::Error::PreconditionFailed)
+        }
+    }
 }
 
 /// Inline bytes as base64 inside JSON documents.

@@ -14,6 +14,9 @@
 
 mod ingest;
 mod list;
+mod versions;
+
+pub use versions::{ListVersionsInput, ListVersionsOutput};
 mod multipart;
 mod read;
 mod write;
@@ -164,6 +167,8 @@ pub struct CopyObjectInput {
     pub tags: Option<BTreeMap<String, String>>,
     pub checksum_algorithm: Option<ChecksumAlgorithm>,
     pub cond: WriteCondition,
+    /// `versionId` of the copy source (`"null"` = the null version); `None` = current.
+    pub src_version_id: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -220,6 +225,8 @@ pub struct UploadPartCopyInput {
     /// `x-amz-copy-source-range: bytes=a-b`.
     pub src_range: Option<(u64, u64)>,
     pub src_conditions: ReadConditions,
+    /// `versionId` of the copy source; `None` = current.
+    pub src_version_id: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -366,6 +373,8 @@ impl ObjectService {
             created: self.clock.now(),
             settings: BucketSettings::default(),
             policy: None,
+            versioning: VersioningState::Unversioned,
+            lifecycle: None,
             subresources: Default::default(),
         };
         match self.meta.create_bucket(&bucket).await {
@@ -385,6 +394,32 @@ impl ObjectService {
 
     pub async fn list_buckets(&self, org_id: &str) -> Result<Vec<Bucket>> {
         self.meta.list_buckets(org_id).await
+    }
+
+    /// PutBucketLifecycleConfiguration (`Some`, validated first) or DeleteBucketLifecycle
+    /// (`None`). Stored in the bucket record; the lifecycle worker reads it from there.
+    pub async fn set_lifecycle(
+        &self,
+        bucket: &str,
+        cfg: Option<crate::lifecycle::LifecycleConfiguration>,
+    ) -> Result<()> {
+        if let Some(c) = &cfg {
+            c.validate()?;
+        }
+        let mut b = self.get_bucket(bucket).await?;
+        b.lifecycle = cfg;
+        self.meta.update_bucket(&b).await
+    }
+
+    /// `NoSuchLifecycleConfiguration` when none is set.
+    pub async fn get_lifecycle(
+        &self,
+        bucket: &str,
+    ) -> Result<crate::lifecycle::LifecycleConfiguration> {
+        self.get_bucket(bucket)
+            .await?
+            .lifecycle
+            .ok_or(Error::NoSuchLifecycleConfiguration)
     }
 
     /// Applies an edit to the bucket's S3 subresources (CORS, tags) atomically.
@@ -428,17 +463,32 @@ impl ObjectService {
         input: GetObjectInput,
         want_body: bool,
     ) -> Result<GetObjectOutput> {
-        self.do_get_object(input, want_body).await
+        self.do_get_object(input, None, want_body).await
     }
 
     /// Deleting an absent key succeeds (S3 semantics); absent bucket → `NoSuchBucket`.
+    /// In a versioned bucket this adds a delete marker (`delete_version` for details).
     pub async fn delete_object(&self, bucket: &str, key: &str) -> Result<()> {
-        self.get_bucket(bucket).await?;
+        self.delete_version(bucket, key, None).await.map(|_| ())
+    }
+
+    /// RenameObject within one never-versioned bucket: metadata only (no data is
+    /// copied, usage is unchanged unless a destination object is replaced, whose blobs
+    /// are retired like an overwrite's).
+    pub async fn rename_object(
+        &self,
+        bucket: &str,
+        src: &str,
+        dst: &str,
+        cond: RenameConditions,
+    ) -> Result<()> {
+        crate::ids::validate_object_key(src)?;
+        crate::ids::validate_object_key(dst)?;
         let (meta, blobs) = (self.meta.clone(), self.blobs.clone());
         let grace = self.cfg.retired_blob_grace;
-        let (bucket, key) = (bucket.to_string(), key.to_string());
+        let (bucket, src, dst) = (bucket.to_string(), src.to_string(), dst.to_string());
         to_completion(async move {
-            let replaced = meta.delete_object(&bucket, &key).await?;
+            let replaced = meta.rename_object(&bucket, &src, &dst, &cond).await?;
             retire_record_blobs(&blobs, grace, replaced.previous).await;
             Ok(())
         })
@@ -564,6 +614,8 @@ async fn commit_object(
     match meta.put_object(&record, cond, cap).await {
         Ok(replaced) => {
             retire_record_blobs(blobs, grace, replaced.previous).await;
+            let mut record = record;
+            record.version_id = replaced.version_id;
             Ok(record)
         }
         Err(e) => {
@@ -571,6 +623,13 @@ async fn commit_object(
             Err(lost_condition_race(e, cond))
         }
     }
+}
+
+/// The version id a new object proposes: a fresh one when the bucket (as last read) has
+/// versioning enabled, else `None`. The store decides atomically (`Replaced::version_id`)
+/// in case the state changed since; unversioned buckets pay no id generation.
+pub(super) fn new_version_for(bucket: &Bucket) -> Option<String> {
+    (bucket.versioning == VersioningState::Enabled).then(crate::ids::new_version_id)
 }
 
 /// A conditional write's condition is checked twice: before any byte is stored

@@ -761,6 +761,8 @@ fn bucket_records_and_policies_that_no_longer_compile() {
         created: now(),
         settings: BucketSettings::default(),
         policy: policy.map(str::to_string),
+        versioning: Default::default(),
+        lifecycle: None,
         subresources: Default::default(),
     };
     let alice = RequestContext::for_principal(ORG_A, "coreweave/alice", false, now());

@@ -146,7 +146,12 @@ pub fn classify(e: &Error) -> (i32, StatusCode) {
         Error::Internal(_) => (code::INTERNAL, StatusCode::INTERNAL_SERVER_ERROR),
         Error::Unavailable(_) => (code::UNAVAILABLE, StatusCode::SERVICE_UNAVAILABLE),
 
-        Error::NoSuchBucket | Error::NoSuchKey | Error::NoSuchUpload => NOT_FOUND,
+        Error::NoSuchBucket
+        | Error::NoSuchKey
+        | Error::NoSuchUpload
+        | Error::NoSuchVersion
+        | Error::NoSuchLifecycleConfiguration
+        | Error::DeleteMarker { .. } => NOT_FOUND,
         Error::BucketAlreadyExists | Error::BucketAlreadyOwnedByYou => EXISTS,
         Error::BucketNotEmpty | Error::PreconditionFailed | Error::NotModified => PRECONDITION,
         Error::ConditionalRequestConflict => (code::ABORTED, StatusCode::CONFLICT),

@@ -203,6 +203,8 @@ impl H {
                 created: self.clock.now(),
                 settings: BucketSettings::default(),
                 policy: None,
+                versioning: Default::default(),
+                lifecycle: None,
                 subresources: Default::default(),
             })
             .await
@@ -225,6 +227,7 @@ impl H {
                     parts: vec![],
                     tags: BTreeMap::new(),
                     data: ObjectData::Inline(vec![0; size]),
+                    version_id: None,
                 },
                 &WriteCondition::None,
                 None,

@@ -34,7 +34,7 @@
 //! and re-created by another org between the two reads is not detected (the object
 //! service API takes no expected owner).
 
-use crate::actions::{OpRule, Res, rule_for};
+use crate::actions::{OpRule, Res, rule_for, versioned_action};
 use crate::audit::S3AuditSlot;
 use crate::errors::{s3, stamp, to_s3};
 use crate::gates::precheck;
@@ -404,9 +404,33 @@ pub fn copy_source(headers: &HeaderMap, request_id: &str) -> S3Result<(String, S
     }
 }
 
+/// Whether `x-amz-copy-source` names a version (`…?versionId=…`).
+fn copy_source_names_version(headers: &HeaderMap) -> bool {
+    matches!(
+        header(headers, "x-amz-copy-source").map(CopySource::parse),
+        Some(Ok(CopySource::Bucket {
+            version_id: Some(_),
+            ..
+        }))
+    )
+}
+
+/// Whether the request query carries `versionId` (any value: a malformed id is refused
+/// by the handler, after authorization, like S3).
+fn query_names_version(query: Option<&str>) -> bool {
+    query
+        .map(query_pairs)
+        .is_some_and(|p| p.iter().any(|(k, _)| k == "versionId"))
+}
+
 /// Operations whose query carries `prefix`/`delimiter` (and `max-keys`) that
 /// `s3:prefix`, `s3:delimiter` (and `s3:max-keys`) describe.
-const LIST_OPS: &[&str] = &["ListObjects", "ListObjectsV2", "ListMultipartUploads"];
+const LIST_OPS: &[&str] = &[
+    "ListObjects",
+    "ListObjectsV2",
+    "ListMultipartUploads",
+    "ListObjectVersions",
+];
 
 /// Request headers exposed as condition keys.
 const HEADER_KEYS: &[(&str, ContextKey)] = &[
@@ -518,7 +542,15 @@ impl AccessControl {
             slot.with(|f| f.bucket_record = Some((t.owner_org.clone(), t.audit_logging)));
         }
         let mut source: Option<Arc<Target>> = None;
+        let version_in_query = query_names_version(cx.uri().query());
         for check in rule.checks {
+            let action = match check.res {
+                Res::Object if version_in_query => versioned_action(check.action),
+                Res::CopySource if copy_source_names_version(cx.headers()) => {
+                    versioned_action(check.action)
+                }
+                _ => check.action,
+            };
             let (resource, t) = match check.res {
                 Res::Global => (coffer_core::policy::GLOBAL_RESOURCE.to_string(), None),
                 Res::Bucket => (
@@ -536,8 +568,14 @@ impl AccessControl {
                     source = self.authz.target(&b, rid).await?;
                     (format!("{b}/{k}"), source.as_deref())
                 }
+                Res::RenameSource => {
+                    let b = bucket
+                        .ok_or_else(|| s3(S3ErrorCode::InvalidRequest, "Missing bucket", rid))?;
+                    let k = crate::rename::same_bucket_source(cx.headers(), b, rid)?;
+                    (format!("{b}/{k}"), target.as_deref())
+                }
             };
-            self.authz.require_in(caller, check.action, &resource, t)?;
+            self.authz.require_in(caller, action, &resource, t)?;
         }
         // Expected-owner headers: a mismatch is AccessDenied, like S3.
         let owner_mismatch = |t: &Option<Arc<Target>>, h: &str| {
@@ -561,7 +599,18 @@ impl S3Access for AccessControl {
     async fn check(&self, cx: &mut S3AccessContext<'_>) -> S3Result<()> {
         let request_id = RequestId::of(cx.extensions_mut());
         let rid = request_id.as_str();
-        let op = cx.s3_op().name().to_string();
+        let mut op = cx.s3_op().name().to_string();
+        // RenameObject is unknown to s3s, which routes it as PutObject.
+        if crate::rename::is_rename(cx.uri().query()) {
+            if op != "PutObject" {
+                return Err(s3(
+                    S3ErrorCode::InvalidRequest,
+                    "renameObject cannot be combined with this request",
+                    rid,
+                ));
+            }
+            op = "RenameObject".to_string();
+        }
         let audit = cx.extensions_mut().get::<S3AuditSlot>().cloned();
         if let Some(slot) = &audit {
             let (bucket, key) = path_parts(cx.s3_path());

@@ -21,6 +21,8 @@ pub enum Res {
     Object,
     /// `bucket/key` of `x-amz-copy-source`.
     CopySource,
+    /// `bucket/key` of `x-amz-rename-source` (RenameObject; always the path's bucket).
+    RenameSource,
 }
 
 /// One `(action, resource)` question.
@@ -67,6 +69,20 @@ pub const S3_GET_OBJECT: &str = "s3:GetObject";
 pub const S3_PUT_OBJECT: &str = "s3:PutObject";
 pub const S3_DELETE_OBJECT: &str = "s3:DeleteObject";
 pub const S3_LIST_BUCKET: &str = "s3:ListBucket";
+pub const S3_GET_OBJECT_VERSION: &str = "s3:GetObjectVersion";
+pub const S3_DELETE_OBJECT_VERSION: &str = "s3:DeleteObjectVersion";
+
+/// The action an object check becomes when the request names a version (`versionId` in
+/// the query, or in `x-amz-copy-source` for the copy source): S3 authorizes access to
+/// specific versions with their own actions, so `s3:GetObject` alone never reads an
+/// old version and `s3:DeleteObject` alone never destroys one.
+pub fn versioned_action(action: &'static str) -> &'static str {
+    match action {
+        S3_GET_OBJECT => S3_GET_OBJECT_VERSION,
+        S3_DELETE_OBJECT => S3_DELETE_OBJECT_VERSION,
+        other => other,
+    }
+}
 /// Also checked by PutObject/CopyObject when the request sets tags (`x-amz-tagging`).
 pub const S3_PUT_OBJECT_TAGGING: &str = "s3:PutObjectTagging";
 
@@ -100,6 +116,32 @@ pub const OPERATIONS: &[OpRule] = &[
         "GetBucketPolicyStatus",
         &[c("s3:GetBucketPolicyStatus", Res::Bucket)],
     ),
+    // Versioning.
+    rule(
+        "GetBucketVersioning",
+        &[c("s3:GetBucketVersioning", Res::Bucket)],
+    ),
+    rule(
+        "PutBucketVersioning",
+        &[c("s3:PutBucketVersioning", Res::Bucket)],
+    ),
+    rule(
+        "ListObjectVersions",
+        &[c("s3:ListBucketVersions", Res::Bucket)],
+    ),
+    // Lifecycle (S3 authorizes DeleteBucketLifecycle with s3:PutLifecycleConfiguration).
+    rule(
+        "PutBucketLifecycleConfiguration",
+        &[c("s3:PutLifecycleConfiguration", Res::Bucket)],
+    ),
+    rule(
+        "GetBucketLifecycleConfiguration",
+        &[c("s3:GetLifecycleConfiguration", Res::Bucket)],
+    ),
+    rule(
+        "DeleteBucketLifecycle",
+        &[c("s3:PutLifecycleConfiguration", Res::Bucket)],
+    ),
     rule("ListObjects", &[c(S3_LIST_BUCKET, Res::Bucket)]),
     rule("ListObjectsV2", &[c(S3_LIST_BUCKET, Res::Bucket)]),
     rule(
@@ -126,6 +168,16 @@ pub const OPERATIONS: &[OpRule] = &[
         &[
             c(S3_GET_OBJECT, Res::CopySource),
             c(S3_PUT_OBJECT, Res::Object),
+        ],
+    ),
+    // `PUT ?renameObject`, which s3s routes as PutObject (the access hook renames the
+    // operation): writes the destination, reads and removes the source.
+    rule(
+        "RenameObject",
+        &[
+            c(S3_PUT_OBJECT, Res::Object),
+            c(S3_GET_OBJECT, Res::RenameSource),
+            c(S3_DELETE_OBJECT, Res::RenameSource),
         ],
     ),
     // Multipart.
@@ -196,6 +248,12 @@ mod tests {
         "GetBucketPolicy",
         "DeleteBucketPolicy",
         "GetBucketPolicyStatus",
+        "GetBucketVersioning",
+        "PutBucketVersioning",
+        "ListObjectVersions",
+        "PutBucketLifecycleConfiguration",
+        "GetBucketLifecycleConfiguration",
+        "DeleteBucketLifecycle",
         "ListObjects",
         "ListObjectsV2",
         "ListMultipartUploads",
@@ -206,6 +264,7 @@ mod tests {
         "DeleteObject",
         "DeleteObjects",
         "CopyObject",
+        "RenameObject",
         "CreateMultipartUpload",
         "UploadPart",
         "UploadPartCopy",
@@ -354,6 +413,42 @@ mod tests {
         ] {
             assert_eq!(actions(op), [(action, res)], "{op}");
         }
+        assert_eq!(
+            actions("ListObjectVersions"),
+            [("s3:ListBucketVersions", Res::Bucket)]
+        );
+        assert_eq!(
+            actions("GetBucketVersioning"),
+            [("s3:GetBucketVersioning", Res::Bucket)]
+        );
+        assert_eq!(
+            actions("PutBucketVersioning"),
+            [("s3:PutBucketVersioning", Res::Bucket)]
+        );
+        for (op, action) in [
+            (
+                "PutBucketLifecycleConfiguration",
+                "s3:PutLifecycleConfiguration",
+            ),
+            (
+                "GetBucketLifecycleConfiguration",
+                "s3:GetLifecycleConfiguration",
+            ),
+            ("DeleteBucketLifecycle", "s3:PutLifecycleConfiguration"),
+        ] {
+            assert_eq!(actions(op), [(action, Res::Bucket)]);
+        }
+        assert_eq!(versioned_action(S3_GET_OBJECT), "s3:GetObjectVersion");
+        assert_eq!(versioned_action(S3_DELETE_OBJECT), "s3:DeleteObjectVersion");
+        assert_eq!(versioned_action(S3_PUT_OBJECT), S3_PUT_OBJECT);
+        assert_eq!(
+            actions("RenameObject"),
+            [
+                ("s3:PutObject", Res::Object),
+                ("s3:GetObject", Res::RenameSource),
+                ("s3:DeleteObject", Res::RenameSource),
+            ]
+        );
         let del = rule_for("DeleteObjects").unwrap();
         assert!(del.checks.is_empty());
         assert_eq!(del.per_key, Some("s3:DeleteObject"));

@@ -76,6 +76,12 @@ pub fn map_error(err: &Error) -> (S3ErrorCode, Option<StatusCode>, String) {
             custom("InsufficientStorage", StatusCode::INSUFFICIENT_STORAGE)
         }
         Error::IncompleteBody => (C::IncompleteBody, None),
+        Error::NoSuchVersion => (C::NoSuchVersion, None),
+        Error::NoSuchLifecycleConfiguration => (C::NoSuchLifecycleConfiguration, None),
+        Error::DeleteMarker { by_id: true, .. } => {
+            (C::MethodNotAllowed, Some(StatusCode::METHOD_NOT_ALLOWED))
+        }
+        Error::DeleteMarker { by_id: false, .. } => (C::NoSuchKey, None),
     };
     (code, status, capitalize(&msg))
 }
@@ -99,7 +105,21 @@ pub fn to_s3(err: Error, request_id: &str) -> S3Error {
     if let Some(s) = status {
         e.set_status_code(s);
     }
-    stamp(e, request_id)
+    let mut e = stamp(e, request_id);
+    // S3 names the delete marker it ran into, and what a marker allows.
+    if let Error::DeleteMarker { version_id, by_id } = &err
+        && let Some(mut h) = e.headers().cloned()
+    {
+        h.insert("x-amz-delete-marker", HeaderValue::from_static("true"));
+        if let Ok(v) = HeaderValue::from_str(version_id) {
+            h.insert("x-amz-version-id", v);
+        }
+        if *by_id {
+            h.insert(http::header::ALLOW, HeaderValue::from_static("DELETE"));
+        }
+        e.set_headers(h);
+    }
+    e
 }
 
 /// An S3 error with a code s3s knows.
@@ -148,6 +168,28 @@ mod tests {
             (Error::NoSuchBucket, "NoSuchBucket", 404),
             (Error::NoSuchKey, "NoSuchKey", 404),
             (Error::NoSuchUpload, "NoSuchUpload", 404),
+            (Error::NoSuchVersion, "NoSuchVersion", 404),
+            (
+                Error::NoSuchLifecycleConfiguration,
+                "NoSuchLifecycleConfiguration",
+                404,
+            ),
+            (
+                Error::DeleteMarker {
+                    version_id: "null".into(),
+                    by_id: true,
+                },
+                "MethodNotAllowed",
+                405,
+            ),
+            (
+                Error::DeleteMarker {
+                    version_id: "null".into(),
+                    by_id: false,
+                },
+                "NoSuchKey",
+                404,
+            ),
             (Error::BucketNotEmpty, "BucketNotEmpty", 409),
             (Error::BucketAlreadyExists, "BucketAlreadyExists", 409),
             (

@@ -1,6 +1,5 @@
 //! Request-level gates that close s3s 0.14's authentication gaps (DESIGN.md):
-//! SigV2 is rejected and presigned URLs may live at most 7 days. Also refused here:
-//! operations s3s would misroute (RenameObject, `?renameObject`, → 501).
+//! SigV2 is rejected and presigned URLs may live at most 7 days.
 //!
 //! [`precheck`] looks only at the request line and headers, so it can run before s3s
 //! does any work ([`crate::http_service`]) and again in the access hook (for callers that
@@ -48,14 +47,6 @@ pub fn precheck(query: Option<&str>, headers: &HeaderMap) -> Result<(), Rejectio
             "Signature" => has_v2_signature = true,
             "X-Amz-Signature" => has_v4_signature = true,
             "X-Amz-Expires" => expires.push(percent_decode(&value)),
-            // s3s 0.14 does not know RenameObject and would route the request as a
-            // PutObject of an empty body onto the destination: refuse it outright.
-            "renameObject" => {
-                return Err(Rejection {
-                    code: S3ErrorCode::NotImplemented,
-                    message: "RenameObject is not supported by this service",
-                });
-            }
             _ => {}
         }
     }

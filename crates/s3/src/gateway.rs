@@ -6,7 +6,7 @@
 //! [`Caller`] the access check attached; every response carries `x-amz-request-id`.
 //!
 //! Unsupported request options (ACL grants, SSE, object lock, storage classes other
-//! than STANDARD, version ids other than `null`) are refused, never silently ignored:
+//! than STANDARD) are refused, never silently ignored:
 //! a success must not claim something that did not happen. Operations not overridden
 //! here keep s3s's default `NotImplemented` (and the access check answers
 //! `NotImplemented` for them before any handler runs).
@@ -52,6 +52,11 @@ impl Gateway {
     pub fn new(objects: Arc<ObjectService>, authz: Arc<Authorizer>) -> Self {
         Self { objects, authz }
     }
+
+    /// For the handler modules split out of this file (versioning, lifecycle).
+    pub(crate) fn objects(&self) -> &Arc<ObjectService> {
+        &self.objects
+    }
 }
 
 // ---------------------------------------------------------------------------------
@@ -65,7 +70,7 @@ pub(crate) fn ok<T>(output: T, caller: &Caller) -> S3Response<T> {
     r
 }
 
-fn invalid(msg: impl Into<String>, rid: &str) -> S3Error {
+pub(crate) fn invalid(msg: impl Into<String>, rid: &str) -> S3Error {
     s3(S3ErrorCode::InvalidArgument, msg, rid)
 }
 
@@ -95,15 +100,8 @@ fn raw_header(h: &HeaderMap, name: &str) -> Option<String> {
         .map(str::to_string)
 }
 
-fn ts(t: OffsetDateTime) -> Timestamp {
+pub(crate) fn ts(t: OffsetDateTime) -> Timestamp {
     Timestamp::from(t)
-}
-
-fn version_null_only(v: Option<&str>, rid: &str) -> S3Result<()> {
-    match v {
-        None | Some("null") => Ok(()),
-        Some(_) => Err(invalid("Invalid version id specified", rid)),
-    }
 }
 
 fn part_number(n: i32, rid: &str) -> S3Result<u32> {
@@ -118,7 +116,7 @@ fn part_number(n: i32, rid: &str) -> S3Result<u32> {
 }
 
 /// `max-keys`-style limits: absent → `max`, negative → error, larger → `max`.
-fn limit(v: Option<i32>, max: i32, name: &str, rid: &str) -> S3Result<usize> {
+pub(crate) fn limit(v: Option<i32>, max: i32, name: &str, rid: &str) -> S3Result<usize> {
     match v {
         None => Ok(max as usize),
         Some(n) if n < 0 => Err(invalid(format!("{name} must not be negative"), rid)),
@@ -126,7 +124,7 @@ fn limit(v: Option<i32>, max: i32, name: &str, rid: &str) -> S3Result<usize> {
     }
 }
 
-fn url_encoding(e: Option<&EncodingType>, rid: &str) -> S3Result<bool> {
+pub(crate) fn url_encoding(e: Option<&EncodingType>, rid: &str) -> S3Result<bool> {
     match e.map(EncodingType::as_str) {
         None => Ok(false),
         Some(s) if s.eq_ignore_ascii_case("url") => Ok(true),
@@ -134,11 +132,11 @@ fn url_encoding(e: Option<&EncodingType>, rid: &str) -> S3Result<bool> {
     }
 }
 
-fn enc(s: String, url: bool) -> String {
+pub(crate) fn enc(s: String, url: bool) -> String {
     if url { url_encode(&s) } else { s }
 }
 
-fn non_empty(s: Option<String>) -> Option<String> {
+pub(crate) fn non_empty(s: Option<String>) -> Option<String> {
     s.filter(|s| !s.is_empty())
 }
 
@@ -181,8 +179,8 @@ fn write_condition(
     }
 }
 
-/// Destination conditions of CopyObject, which s3s 0.14 does not parse.
-fn raw_write_condition(h: &HeaderMap, rid: &str) -> S3Result<WriteCondition> {
+/// Destination conditions of CopyObject and RenameObject, which s3s 0.14 does not parse.
+pub(crate) fn raw_write_condition(h: &HeaderMap, rid: &str) -> S3Result<WriteCondition> {
     let parse = |name: &str| -> S3Result<Option<ETagCondition>> {
         match h.get(name) {
             None => Ok(None),
@@ -463,7 +461,7 @@ fn base64_md5(body: &[u8]) -> String {
     base64::engine::general_purpose::STANDARD.encode(coffer_core::checksum::md5_of(body))
 }
 
-fn owner(id: &str) -> Owner {
+pub(crate) fn owner(id: &str) -> Owner {
     Owner {
         display_name: Some(id.to_string()),
         id: Some(id.to_string()),
@@ -488,7 +486,6 @@ impl Gateway {
         want_body: bool,
     ) -> S3Result<ObjectView> {
         let rid = caller.request_id();
-        version_null_only(get.version_id.as_deref(), rid)?;
         if get.sse {
             return Err(not_implemented(
                 "Server-side encryption with customer keys",
@@ -514,20 +511,18 @@ impl Gateway {
             Range::Int { first, last: None } => core::ByteRange::From(first),
             Range::Suffix { length } => core::ByteRange::Suffix(length),
         });
-        let out = self
-            .objects
-            .get_object(
-                core::GetObjectInput {
-                    bucket: get.bucket,
-                    key: get.key,
-                    range,
-                    part_number: part,
-                    conditions: get.conditions,
-                },
-                want_body,
-            )
-            .await
-            .map_err(|e| to_s3(e, rid))?;
+        let input = core::GetObjectInput {
+            bucket: get.bucket,
+            key: get.key,
+            range,
+            part_number: part,
+            conditions: get.conditions,
+        };
+        let out = match get.version_id.as_deref() {
+            None => self.objects.get_object(input, want_body).await,
+            Some(v) => self.objects.get_object_version(input, v, want_body).await,
+        }
+        .map_err(|e| to_s3(e, rid))?;
         let size = out.record.size;
         let content_range = out.range.map(|(s, e)| format!("bytes {s}-{e}/{size}"));
         // Stored checksums describe the whole object (or one part); a plain range gets
@@ -587,7 +582,7 @@ fn expires_header(r: &mut S3Response<impl Sized>, rec: &ObjectRecord, overridden
     }
 }
 
-fn i64_of(n: u64) -> i64 {
+pub(crate) fn i64_of(n: u64) -> i64 {
     i64::try_from(n).unwrap_or(i64::MAX)
 }
 
@@ -1089,6 +1084,9 @@ impl S3 for Gateway {
     ) -> S3Result<S3Response<PutObjectOutput>> {
         let caller = caller_of(&req.extensions)?;
         let rid = caller.request_id();
+        if crate::rename::is_rename(req.uri.query()) {
+            return self.rename_object(caller, &req).await;
+        }
         let mut input = req.input;
         if req.method == http::Method::POST {
             let sigv2 = req.credentials.is_some() && req.region.is_none();
@@ -1170,6 +1168,7 @@ impl S3 for Gateway {
                 checksum_sha256: sha256,
                 checksum_type,
                 e_tag: Some(etag_out(&rec.etag)),
+                version_id: rec.version_id.clone(),
                 ..Default::default()
             },
             caller,
@@ -1231,6 +1230,7 @@ impl S3 for Gateway {
                     .then(|| rec.user_metadata.clone().into_iter().collect()),
                 parts_count: v.parts_count.map(|n| n as i32),
                 tag_count: (!rec.tags.is_empty()).then_some(rec.tags.len() as i32),
+                version_id: rec.version_id.clone(),
                 ..Default::default()
             },
             caller,
@@ -1301,6 +1301,7 @@ impl S3 for Gateway {
             metadata: (!rec.user_metadata.is_empty())
                 .then(|| rec.user_metadata.clone().into_iter().collect()),
             parts_count: v.parts_count.map(|n| n as i32),
+            version_id: rec.version_id.clone(),
             ..Default::default()
         };
         if let Some(e) = input.response_expires {
@@ -1323,18 +1324,25 @@ impl S3 for Gateway {
         let caller = caller_of(&req.extensions)?;
         let rid = caller.request_id();
         let input = req.input;
-        version_null_only(input.version_id.as_deref(), rid)?;
         if input.if_match.is_some()
             || input.if_match_last_modified_time.is_some()
             || input.if_match_size.is_some()
         {
             return Err(not_implemented("Conditional deletes", rid));
         }
-        self.objects
-            .delete_object(&input.bucket, &input.key)
+        let d = self
+            .objects
+            .delete_version(&input.bucket, &input.key, input.version_id.as_deref())
             .await
             .map_err(|e| to_s3(e, rid))?;
-        Ok(ok(DeleteObjectOutput::default(), caller))
+        Ok(ok(
+            DeleteObjectOutput {
+                delete_marker: d.delete_marker.then_some(true),
+                version_id: d.version_id,
+                ..Default::default()
+            },
+            caller,
+        ))
     }
 
     async fn delete_objects(
@@ -1375,28 +1383,34 @@ impl S3 for Gateway {
                 message: Some(msg),
                 version_id: obj.version_id.clone(),
             };
-            if obj.version_id.as_deref().is_some_and(|v| v != "null") {
-                item(&obj.key, AuditResult::Error, 404);
-                errors.push(fail(
-                    "NoSuchVersion",
-                    "The specified version does not exist.".into(),
-                ));
-                continue;
-            }
             let resource = format!("{}/{}", input.bucket, obj.key);
-            if !self.authz.allowed(caller, S3_DELETE_OBJECT, &resource) {
+            let action = match obj.version_id {
+                Some(_) => crate::actions::S3_DELETE_OBJECT_VERSION,
+                None => S3_DELETE_OBJECT,
+            };
+            if !self.authz.allowed(caller, action, &resource) {
                 item(&obj.key, AuditResult::Denied, 403);
                 errors.push(fail("AccessDenied", "Access Denied".into()));
                 continue;
             }
-            match self.objects.delete_object(&input.bucket, &obj.key).await {
-                Ok(()) => {
+            match self
+                .objects
+                .delete_version(&input.bucket, &obj.key, obj.version_id.as_deref())
+                .await
+            {
+                Ok(d) => {
                     item(&obj.key, AuditResult::Allowed, 204);
                     if !quiet {
+                        let marker_created = obj.version_id.is_none() && d.delete_marker;
                         deleted.push(DeletedObject {
                             key: Some(obj.key.clone()),
                             version_id: obj.version_id.clone(),
-                            ..Default::default()
+                            delete_marker: d.delete_marker.then_some(true),
+                            delete_marker_version_id: if marker_created {
+                                d.version_id
+                            } else {
+                                None
+                            },
                         });
                     }
                 }
@@ -1462,7 +1476,7 @@ impl S3 for Gateway {
                 rid,
             ));
         };
-        version_null_only(version_id.as_deref(), rid)?;
+        let src_version_id = version_id.map(|v| v.to_string());
         let replace_meta = match input.metadata_directive.as_ref().map(|d| d.as_str()) {
             None | Some("COPY") => false,
             Some("REPLACE") => true,
@@ -1527,6 +1541,7 @@ impl S3 for Gateway {
                 tags,
                 checksum_algorithm,
                 cond,
+                src_version_id: src_version_id.clone(),
             })
             .await
             .map_err(|e| to_s3(e, rid))?;
@@ -1544,10 +1559,58 @@ impl S3 for Gateway {
                     e_tag: Some(etag_out(&rec.etag)),
                     last_modified: Some(ts(rec.last_modified)),
                 }),
+                copy_source_version_id: src_version_id,
+                version_id: rec.version_id.clone(),
                 ..Default::default()
             },
             caller,
         ))
+    }
+
+    // ----- versioning (crate::versioning) -------------------------------------------
+
+    async fn get_bucket_versioning(
+        &self,
+        req: S3Request<GetBucketVersioningInput>,
+    ) -> S3Result<S3Response<GetBucketVersioningOutput>> {
+        crate::versioning::get_bucket_versioning(self, req).await
+    }
+
+    async fn put_bucket_versioning(
+        &self,
+        req: S3Request<PutBucketVersioningInput>,
+    ) -> S3Result<S3Response<PutBucketVersioningOutput>> {
+        crate::versioning::put_bucket_versioning(self, req).await
+    }
+
+    async fn list_object_versions(
+        &self,
+        req: S3Request<ListObjectVersionsInput>,
+    ) -> S3Result<S3Response<ListObjectVersionsOutput>> {
+        crate::versioning::list_object_versions(self, req).await
+    }
+
+    // ----- lifecycle (crate::lifecycle) ---------------------------------------------
+
+    async fn put_bucket_lifecycle_configuration(
+        &self,
+        req: S3Request<PutBucketLifecycleConfigurationInput>,
+    ) -> S3Result<S3Response<PutBucketLifecycleConfigurationOutput>> {
+        crate::lifecycle::put_bucket_lifecycle_configuration(self, req).await
+    }
+
+    async fn get_bucket_lifecycle_configuration(
+        &self,
+        req: S3Request<GetBucketLifecycleConfigurationInput>,
+    ) -> S3Result<S3Response<GetBucketLifecycleConfigurationOutput>> {
+        crate::lifecycle::get_bucket_lifecycle_configuration(self, req).await
+    }
+
+    async fn delete_bucket_lifecycle(
+        &self,
+        req: S3Request<DeleteBucketLifecycleInput>,
+    ) -> S3Result<S3Response<DeleteBucketLifecycleOutput>> {
+        crate::lifecycle::delete_bucket_lifecycle(self, req).await
     }
 
     // ----- multipart ---------------------------------------------------------------
@@ -1708,7 +1771,7 @@ impl S3 for Gateway {
                 rid,
             ));
         };
-        version_null_only(version_id.as_deref(), rid)?;
+        let src_version_id = version_id.map(|v| v.to_string());
         let src_range = match input.copy_source_range.as_deref() {
             Some(r) => Some(copy_range(r, rid)?),
             None => None,
@@ -1723,6 +1786,7 @@ impl S3 for Gateway {
                 src_bucket: src_bucket.into(),
                 src_key: src_key.into(),
                 src_range,
+                src_version_id: src_version_id.clone(),
                 src_conditions: read_conditions(
                     input.copy_source_if_match.as_ref(),
                     input.copy_source_if_none_match.as_ref(),
@@ -1831,6 +1895,7 @@ impl S3 for Gateway {
                 checksum_sha1: sha1,
                 checksum_sha256: sha256,
                 checksum_type,
+                version_id: rec.version_id.clone(),
                 ..Default::default()
             },
             caller,
@@ -2115,8 +2180,6 @@ mod tests {
         assert!(part_number(0, "r").is_err());
         assert!(part_number(10_001, "r").is_err());
         assert_eq!(part_number(10_000, "r").unwrap(), 10_000);
-        assert!(version_null_only(Some("null"), "r").is_ok());
-        assert!(version_null_only(Some("3"), "r").is_err());
     }
 
     #[test]

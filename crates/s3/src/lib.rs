@@ -28,10 +28,13 @@ pub mod gates;
 pub mod gateway;
 pub mod host;
 pub mod http_service;
+pub mod lifecycle;
 pub mod post_object;
+pub mod rename;
 pub mod reqid;
 pub mod resign;
 pub mod tagging;
+pub mod versioning;
 pub mod wire;
 
 use coffer_core::audit::AuditService;

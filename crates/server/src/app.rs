@@ -16,6 +16,7 @@ use coffer_core::blob::BlobStore;
 use coffer_core::change::{CacheCoherence, ChangeFeed, Subscription};
 use coffer_core::clock::{Clock, SystemClock};
 use coffer_core::identity::{Bootstrap, IdentityService, SecretCipher, hash_token};
+use coffer_core::lifecycle::worker::{LifecycleStats, LifecycleWorker};
 use coffer_core::meta::MetaStore;
 use coffer_core::objects::{ObjectConfig, ObjectService};
 use coffer_core::policy::PolicyEngine;
@@ -41,6 +42,7 @@ pub struct Running {
     shutdown: watch::Sender<bool>,
     tasks: Vec<JoinHandle<()>>,
     audit: Arc<Flusher>,
+    lifecycle: Arc<LifecycleWorker>,
     /// This node's id (audit object names, shared blob directory).
     pub node_id: String,
     /// Delivery of other nodes' changes to this node's caches (PostgreSQL metadata).
@@ -62,6 +64,12 @@ impl Running {
     /// flusher otherwise runs every `audit_flush_secs` or 10,000 events).
     pub async fn flush_audit(&self) -> anyhow::Result<FlushStats> {
         Ok(self.audit.flush().await?)
+    }
+
+    /// Applies every bucket's lifecycle rules now (the worker otherwise runs every
+    /// `lifecycle_interval_secs`).
+    pub async fn run_lifecycle(&self) -> anyhow::Result<LifecycleStats> {
+        Ok(self.lifecycle.run_once().await?)
     }
 
     /// Runs until `signal` resolves, then shuts down gracefully.
@@ -199,6 +207,10 @@ pub async fn start(cfg: Config) -> anyhow::Result<Running> {
             policies.clone(),
         )))
     });
+    let lifecycle = Arc::new(
+        LifecycleWorker::new(meta.clone(), objects.clone(), clock.clone())
+            .with_audit(audit.clone()),
+    );
 
     let bootstrap_token_path = cfg.data_dir.join(BOOTSTRAP_TOKEN_FILE);
     let bootstrap = identity.bootstrap_if_empty("default").await?;
@@ -311,6 +323,11 @@ pub async fn start(cfg: Config) -> anyhow::Result<Running> {
         tokio::spawn(crate::audit::flush::run(
             flusher.clone(),
             Duration::from_secs(cfg.audit_flush_secs.max(1)),
+            rx.clone(),
+        )),
+        tokio::spawn(run_lifecycle(
+            lifecycle.clone(),
+            Duration::from_secs(cfg.lifecycle_interval_secs.max(1)),
             rx,
         )),
     ];
@@ -323,10 +340,40 @@ pub async fn start(cfg: Config) -> anyhow::Result<Running> {
         shutdown: tx,
         tasks,
         audit: flusher,
+        lifecycle,
         node_id: node,
         _changes: changes,
         _lock: lock,
     })
+}
+
+/// The lifecycle worker's loop: one run per `interval` (the first after one interval, so
+/// start-up is not slowed), until shutdown.
+async fn run_lifecycle(
+    worker: Arc<LifecycleWorker>,
+    interval: Duration,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(interval) => {}
+            _ = shutdown.changed() => return,
+        }
+        if *shutdown.borrow() {
+            return;
+        }
+        match worker.run_once().await {
+            Ok(s) if s != LifecycleStats::default() => tracing::info!(
+                expired_current = s.expired_current,
+                expired_noncurrent = s.expired_noncurrent,
+                removed_markers = s.removed_markers,
+                aborted_uploads = s.aborted_uploads,
+                "lifecycle run"
+            ),
+            Ok(_) => {}
+            Err(e) => tracing::error!(error = %e, "lifecycle run failed"),
+        }
+    }
 }
 
 /// The master key seals access-key secrets. Order: `master_key_file` if configured;

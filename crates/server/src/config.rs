@@ -22,6 +22,9 @@ pub fn default_zones() -> Vec<String> {
 pub fn default_audit_flush_secs() -> u64 {
     60
 }
+pub fn default_lifecycle_interval_secs() -> u64 {
+    3600
+}
 
 /// `coffer server` flags. Each also reads its `COFFER_*` variable; both override the
 /// TOML file given with `--config`.
@@ -62,6 +65,10 @@ pub struct ServerArgs {
     /// Seconds between audit-log flushes [default: 60].
     #[arg(long, env = "COFFER_AUDIT_FLUSH_SECS")]
     pub audit_flush_secs: Option<u64>,
+    /// Seconds between runs of the bucket lifecycle worker (expirations, incomplete
+    /// multipart uploads) [default: 3600].
+    #[arg(long, env = "COFFER_LIFECYCLE_INTERVAL_SECS")]
+    pub lifecycle_interval_secs: Option<u64>,
     /// Upper bound of the audit spool on disk in bytes; above it new events wait or are
     /// refused (see --audit-spool-full) [default: 268435456 = 256 MiB].
     #[arg(long, env = "COFFER_AUDIT_SPOOL_MAX_BYTES")]
@@ -111,6 +118,7 @@ struct FileConfig {
     node_id: Option<String>,
     blob_dir: Option<PathBuf>,
     audit: Option<AuditFileConfig>,
+    lifecycle: Option<LifecycleFileConfig>,
 }
 
 /// Where metadata lives.
@@ -152,6 +160,12 @@ struct AuditFileConfig {
     spool_full: Option<crate::audit::spool::FullPolicy>,
 }
 
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LifecycleFileConfig {
+    interval_secs: Option<u64>,
+}
+
 /// Resolved server configuration.
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -164,6 +178,7 @@ pub struct Config {
     pub master_key_file: Option<PathBuf>,
     pub tls: Option<(PathBuf, PathBuf)>,
     pub audit_flush_secs: u64,
+    pub lifecycle_interval_secs: u64,
     /// Audit spool bound (bytes) and what happens above it.
     pub audit_spool_max_bytes: u64,
     pub audit_spool_full: crate::audit::spool::FullPolicy,
@@ -193,6 +208,7 @@ impl Config {
             master_key_file: None,
             tls: None,
             audit_flush_secs: default_audit_flush_secs(),
+            lifecycle_interval_secs: default_lifecycle_interval_secs(),
             audit_spool_max_bytes: crate::audit::spool::default_max_spool_bytes(),
             audit_spool_full: crate::audit::spool::FullPolicy::Block,
             log_json: false,
@@ -278,6 +294,10 @@ impl Config {
                 .audit_flush_secs
                 .or(file.audit.as_ref().and_then(|a| a.flush_secs))
                 .unwrap_or_else(default_audit_flush_secs),
+            lifecycle_interval_secs: args
+                .lifecycle_interval_secs
+                .or(file.lifecycle.and_then(|l| l.interval_secs))
+                .unwrap_or_else(default_lifecycle_interval_secs),
             audit_spool_max_bytes: args
                 .audit_spool_max_bytes
                 .or(file.audit.as_ref().and_then(|a| a.spool_max_bytes))
@@ -314,7 +334,7 @@ mod tests {
         let path = dir.path().join("c.toml");
         std::fs::write(
             &path,
-            "data_dir = \"/x\"\ns3_listen = \"127.0.0.1:1\"\nzones = [\"A\", \"B\"]\n[audit]\nflush_secs = 5\n",
+            "data_dir = \"/x\"\ns3_listen = \"127.0.0.1:1\"\nzones = [\"A\", \"B\"]\n[audit]\nflush_secs = 5\n[lifecycle]\ninterval_secs = 7\n",
         )
         .unwrap();
         let args = ServerArgs {
@@ -328,6 +348,7 @@ mod tests {
         assert_eq!(c.api_listen, default_api_listen());
         assert_eq!(c.zones, vec!["A", "B"]);
         assert_eq!(c.audit_flush_secs, 5);
+        assert_eq!(c.lifecycle_interval_secs, 7);
 
         std::fs::write(&path, "bogus = 1\n").unwrap();
         assert!(Config::resolve(&args).is_err(), "unknown keys are refused");

@@ -250,6 +250,16 @@ impl TestServer {
             .expect("audit flush")
     }
 
+    /// Runs the bucket lifecycle worker once, now (at the server clock's "now").
+    pub async fn run_lifecycle(&self) -> coffer_core::lifecycle::worker::LifecycleStats {
+        self.running
+            .as_ref()
+            .expect("server is running")
+            .run_lifecycle()
+            .await
+            .expect("lifecycle run")
+    }
+
     /// Stops and starts again on the same data directory.
     pub async fn restart(mut self) -> TestServer {
         self.stop().await;

@@ -616,9 +616,9 @@ async fn request_ids_and_error_documents() {
         &http,
         Method::PUT,
         "/rid",
-        &[("versioning".into(), String::new())],
+        &[("accelerate".into(), String::new())],
         &[],
-        b"<VersioningConfiguration><Status>Enabled</Status></VersioningConfiguration>".to_vec(),
+        b"<AccelerateConfiguration><Status>Enabled</Status></AccelerateConfiguration>".to_vec(),
     ))
     .await;
     r.assert_err("NotImplemented", 501);

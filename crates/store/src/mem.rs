@@ -4,10 +4,11 @@
 
 use crate::semantics::{self, UploadMarker};
 use async_trait::async_trait;
-use coffer_core::meta::{MetaStore, ObjectPage, Replaced, SubresourceEdit};
+use coffer_core::meta::{Deleted, MetaStore, ObjectPage, Replaced, SubresourceEdit, VersionPage};
 use coffer_core::model::*;
 use coffer_core::{Error, Result};
 use parking_lot::Mutex;
+use std::cmp::Reverse;
 use std::collections::{BTreeMap, HashSet};
 use time::OffsetDateTime;
 
@@ -37,6 +38,22 @@ struct State {
     next_fed_seq: u64,
     /// (org, assertion id) → expiry.
     assertion_ids: BTreeMap<(String, String), OffsetDateTime>,
+    /// bucket → (key, newest-first sequence) → version: every version that is not the
+    /// current object (noncurrent objects, delete markers). Invariant (as SQLite): a key
+    /// with no current object never has an object as its newest version here.
+    versions: BTreeMap<String, BTreeMap<(String, Reverse<u64>), ObjectVersion>>,
+    next_version_seq: u64,
+}
+
+fn version_id_of(v: &ObjectVersion) -> Option<&str> {
+    match v {
+        ObjectVersion::Object(r) => r.version_id.as_deref(),
+        ObjectVersion::DeleteMarker(m) => m.version_id.as_deref(),
+    }
+}
+
+fn key_range(key: &str) -> std::ops::RangeInclusive<(String, Reverse<u64>)> {
+    (key.to_string(), Reverse(u64::MAX))..=(key.to_string(), Reverse(0))
 }
 
 impl State {
@@ -47,10 +64,16 @@ impl State {
         cond: &WriteCondition,
         cap: Option<u64>,
     ) -> Result<Replaced> {
-        let (_, usage) = self
+        let (b, usage) = self
             .buckets
             .get(&record.bucket)
             .ok_or(Error::NoSuchBucket)?;
+        if b.versioning != VersioningState::Unversioned {
+            let state = b.versioning;
+            return self.put_versioned(record, cond, cap, state);
+        }
+        let mut record = record.clone();
+        record.version_id = None;
         let existing = self
             .objects
             .get(&record.bucket)
@@ -70,8 +93,152 @@ impl State {
             .objects
             .entry(record.bucket.clone())
             .or_default()
-            .insert(record.key.clone(), record.clone());
-        Ok(Replaced { previous })
+            .insert(record.key.clone(), record);
+        Ok(Replaced {
+            previous,
+            version_id: None,
+        })
+    }
+
+    fn state_of(&self, bucket: &str) -> Result<VersioningState> {
+        self.buckets
+            .get(bucket)
+            .map(|(b, _)| b.versioning)
+            .ok_or(Error::NoSuchBucket)
+    }
+
+    fn current(&self, bucket: &str, key: &str) -> Option<&ObjectRecord> {
+        self.objects.get(bucket).and_then(|m| m.get(key))
+    }
+
+    /// The key's `null` version among the non-current versions, with its map key.
+    fn null_version(
+        &self,
+        bucket: &str,
+        key: &str,
+    ) -> Option<((String, Reverse<u64>), &ObjectVersion)> {
+        self.versions.get(bucket).and_then(|m| {
+            m.range(key_range(key))
+                .find(|(_, v)| version_id_of(v).is_none())
+                .map(|(k, v)| (k.clone(), v))
+        })
+    }
+
+    fn push_version(&mut self, bucket: &str, key: &str, v: ObjectVersion) {
+        self.next_version_seq += 1;
+        let seq = self.next_version_seq;
+        self.versions
+            .entry(bucket.to_string())
+            .or_default()
+            .insert((key.to_string(), Reverse(seq)), v);
+    }
+
+    /// Moves the current object of a key into the version map as its newest version.
+    fn retire_current(&mut self, bucket: &str, key: &str) {
+        if let Some(r) = self.objects.get_mut(bucket).and_then(|m| m.remove(key)) {
+            self.push_version(bucket, key, ObjectVersion::Object(r));
+        }
+    }
+
+    /// After a removal: the newest remaining version becomes current if it is an object.
+    fn promote_newest(&mut self, bucket: &str, key: &str) {
+        if self.current(bucket, key).is_some() {
+            return;
+        }
+        let Some(m) = self.versions.get_mut(bucket) else {
+            return;
+        };
+        let newest = m.range(key_range(key)).next().map(|(k, v)| (k.clone(), v));
+        if let Some((k, ObjectVersion::Object(_))) = newest
+            && let Some(ObjectVersion::Object(r)) = m.remove(&k)
+        {
+            self.objects
+                .entry(bucket.to_string())
+                .or_default()
+                .insert(key.to_string(), r);
+        }
+    }
+
+    /// Size of what a write or marker in a `Suspended` bucket removes for good: the
+    /// key's `null` version when it is an object.
+    fn null_object_size(&self, bucket: &str, key: &str) -> Option<u64> {
+        match self.current(bucket, key) {
+            Some(r) if r.version_id.is_none() => return Some(r.size),
+            _ => {}
+        }
+        match self.null_version(bucket, key) {
+            Some((_, ObjectVersion::Object(r))) => Some(r.size),
+            _ => None,
+        }
+    }
+
+    /// Removes the key's `null` version (current or not); returns it when an object.
+    fn take_null_version(&mut self, bucket: &str, key: &str) -> Option<ObjectRecord> {
+        if self
+            .current(bucket, key)
+            .is_some_and(|r| r.version_id.is_none())
+        {
+            return self.objects.get_mut(bucket).and_then(|m| m.remove(key));
+        }
+        let (k, _) = self.null_version(bucket, key)?;
+        match self.versions.get_mut(bucket).and_then(|m| m.remove(&k)) {
+            Some(ObjectVersion::Object(r)) => Some(r),
+            _ => None,
+        }
+    }
+
+    fn set_usage(&mut self, bucket: &str, u: Usage) {
+        if let Some((_, x)) = self.buckets.get_mut(bucket) {
+            *x = u;
+        }
+    }
+
+    fn usage(&self, bucket: &str) -> Usage {
+        self.buckets
+            .get(bucket)
+            .map(|(_, u)| *u)
+            .unwrap_or_default()
+    }
+
+    fn put_versioned(
+        &mut self,
+        record: &ObjectRecord,
+        cond: &WriteCondition,
+        cap: Option<u64>,
+        state: VersioningState,
+    ) -> Result<Replaced> {
+        let (b, k) = (record.bucket.as_str(), record.key.as_str());
+        let vid = match state {
+            VersioningState::Enabled => Some(
+                record
+                    .version_id
+                    .clone()
+                    .unwrap_or_else(coffer_core::ids::new_version_id),
+            ),
+            _ => None,
+        };
+        semantics::check_condition(cond, self.current(b, k).map(|r| r.etag.as_str()))?;
+        let removed_size = match state {
+            VersioningState::Suspended => self.null_object_size(b, k),
+            _ => None,
+        };
+        let after = semantics::usage_after_put(b, self.usage(b), removed_size, record.size, cap)?;
+        let mut removed = None;
+        if state == VersioningState::Suspended {
+            removed = self.take_null_version(b, k);
+        }
+        self.retire_current(b, k);
+        let mut rec = record.clone();
+        rec.version_id = vid.clone();
+        self.objects
+            .entry(b.to_string())
+            .or_default()
+            .insert(k.to_string(), rec);
+        self.set_usage(b, after);
+        Ok(Replaced {
+            previous: removed,
+            version_id: vid,
+        })
     }
 }
 
@@ -351,13 +518,15 @@ impl MetaStore for MemMetaStore {
         if !s.buckets.contains_key(name) {
             return Err(Error::NoSuchBucket);
         }
-        let has_objects = s.objects.get(name).is_some_and(|m| !m.is_empty());
+        let has_objects = s.objects.get(name).is_some_and(|m| !m.is_empty())
+            || s.versions.get(name).is_some_and(|m| !m.is_empty());
         let has_uploads = s.uploads.values().any(|u| u.bucket == name);
         if has_objects || has_uploads {
             return Err(Error::BucketNotEmpty);
         }
         s.buckets.remove(name);
         s.objects.remove(name);
+        s.versions.remove(name);
         Ok(())
     }
 
@@ -366,6 +535,7 @@ impl MetaStore for MemMetaStore {
         let (b, _) = s.buckets.get_mut(&bucket.name).ok_or(Error::NoSuchBucket)?;
         b.settings = bucket.settings.clone();
         b.policy = bucket.policy.clone();
+        b.lifecycle = bucket.lifecycle.clone();
         Ok(())
     }
 
@@ -423,6 +593,38 @@ impl MetaStore for MemMetaStore {
         Ok(s.objects.get(bucket).and_then(|m| m.get(key)).cloned())
     }
 
+    async fn rename_object(
+        &self,
+        bucket: &str,
+        src: &str,
+        dst: &str,
+        cond: &RenameConditions,
+    ) -> Result<Replaced> {
+        let mut s = self.state.lock();
+        let s = &mut *s;
+        let (b, usage) = s.buckets.get_mut(bucket).ok_or(Error::NoSuchBucket)?;
+        if b.versioning != VersioningState::Unversioned {
+            return Err(semantics::rename_on_versioned_bucket());
+        }
+        let objects = s.objects.entry(bucket.to_string()).or_default();
+        let source = objects.get(src).ok_or(Error::NoSuchKey)?;
+        cond.check_source(&source.etag, source.last_modified)?;
+        semantics::check_condition(&cond.dest, objects.get(dst).map(|r| r.etag.as_str()))?;
+        if src == dst {
+            return Ok(Replaced::default());
+        }
+        let mut rec = objects.remove(src).ok_or(Error::NoSuchKey)?;
+        rec.key = dst.to_string();
+        let previous = objects.insert(dst.to_string(), rec);
+        if let Some(p) = &previous {
+            *usage = semantics::usage_after_delete(*usage, p.size);
+        }
+        Ok(Replaced {
+            previous,
+            version_id: None,
+        })
+    }
+
     async fn delete_object(&self, bucket: &str, key: &str) -> Result<Replaced> {
         let mut s = self.state.lock();
         let previous = s.objects.get_mut(bucket).and_then(|m| m.remove(key));
@@ -431,7 +633,251 @@ impl MetaStore for MemMetaStore {
         {
             *u = semantics::usage_after_delete(*u, prev.size);
         }
-        Ok(Replaced { previous })
+        s.promote_newest(bucket, key);
+        Ok(Replaced {
+            previous,
+            version_id: None,
+        })
+    }
+
+    async fn set_bucket_versioning(&self, name: &str, state: VersioningState) -> Result<()> {
+        if state == VersioningState::Unversioned {
+            return Err(Error::invalid(
+                "a versioned bucket cannot return to the unversioned state",
+            ));
+        }
+        let mut s = self.state.lock();
+        let (b, _) = s.buckets.get_mut(name).ok_or(Error::NoSuchBucket)?;
+        b.versioning = state;
+        Ok(())
+    }
+
+    async fn delete_object_current(
+        &self,
+        bucket: &str,
+        key: &str,
+        marker_id: &str,
+        now: OffsetDateTime,
+    ) -> Result<Deleted> {
+        let mut s = self.state.lock();
+        let state = s.state_of(bucket)?;
+        if state == VersioningState::Unversioned {
+            let removed = s.objects.get_mut(bucket).and_then(|m| m.remove(key));
+            if let Some(r) = &removed {
+                let u = semantics::usage_after_delete(s.usage(bucket), r.size);
+                s.set_usage(bucket, u);
+            }
+            return Ok(Deleted {
+                removed,
+                version_id: None,
+                delete_marker: false,
+            });
+        }
+        let mut removed = None;
+        if state == VersioningState::Suspended {
+            removed = s.take_null_version(bucket, key);
+        }
+        s.retire_current(bucket, key);
+        let vid = (state == VersioningState::Enabled).then(|| marker_id.to_string());
+        s.push_version(
+            bucket,
+            key,
+            ObjectVersion::DeleteMarker(DeleteMarker {
+                v: RECORD_VERSION,
+                bucket: bucket.to_string(),
+                key: key.to_string(),
+                version_id: vid.clone(),
+                last_modified: now,
+            }),
+        );
+        if let Some(r) = &removed {
+            let u = semantics::usage_after_delete(s.usage(bucket), r.size);
+            s.set_usage(bucket, u);
+        }
+        Ok(Deleted {
+            removed,
+            version_id: Some(vid.unwrap_or_else(|| NULL_VERSION.to_string())),
+            delete_marker: true,
+        })
+    }
+
+    async fn delete_object_version(
+        &self,
+        bucket: &str,
+        key: &str,
+        version_id: &str,
+    ) -> Result<Deleted> {
+        let mut s = self.state.lock();
+        s.state_of(bucket)?;
+        let echo = Some(version_id.to_string());
+        let wanted = (version_id != NULL_VERSION).then_some(version_id);
+        if s.current(bucket, key)
+            .is_some_and(|r| r.version_id.as_deref() == wanted)
+        {
+            let removed = s.objects.get_mut(bucket).and_then(|m| m.remove(key));
+            if let Some(r) = &removed {
+                let u = semantics::usage_after_delete(s.usage(bucket), r.size);
+                s.set_usage(bucket, u);
+            }
+            s.promote_newest(bucket, key);
+            return Ok(Deleted {
+                removed,
+                version_id: echo,
+                delete_marker: false,
+            });
+        }
+        let found = s.versions.get(bucket).and_then(|m| {
+            m.range(key_range(key))
+                .find(|(_, v)| version_id_of(v) == wanted)
+                .map(|(k, _)| k.clone())
+        });
+        let Some(k) = found else {
+            return Ok(Deleted {
+                removed: None,
+                version_id: echo,
+                delete_marker: false,
+            });
+        };
+        let v = s.versions.get_mut(bucket).and_then(|m| m.remove(&k));
+        s.promote_newest(bucket, key);
+        match v {
+            Some(ObjectVersion::Object(r)) => {
+                let u = semantics::usage_after_delete(s.usage(bucket), r.size);
+                s.set_usage(bucket, u);
+                Ok(Deleted {
+                    removed: Some(r),
+                    version_id: echo,
+                    delete_marker: false,
+                })
+            }
+            _ => Ok(Deleted {
+                removed: None,
+                version_id: echo,
+                delete_marker: true,
+            }),
+        }
+    }
+
+    async fn get_object_version(
+        &self,
+        bucket: &str,
+        key: &str,
+        version_id: &str,
+    ) -> Result<Option<ObjectVersion>> {
+        let s = self.state.lock();
+        let wanted = (version_id != NULL_VERSION).then_some(version_id);
+        if let Some(r) = s.current(bucket, key)
+            && r.version_id.as_deref() == wanted
+        {
+            return Ok(Some(ObjectVersion::Object(r.clone())));
+        }
+        Ok(s.versions.get(bucket).and_then(|m| {
+            m.range(key_range(key))
+                .find(|(_, v)| version_id_of(v) == wanted)
+                .map(|(_, v)| v.clone())
+        }))
+    }
+
+    async fn list_object_versions(
+        &self,
+        bucket: &str,
+        prefix: &str,
+        key_marker: &str,
+        version_id_marker: &str,
+        limit: usize,
+    ) -> Result<VersionPage> {
+        let s = self.state.lock();
+        s.state_of(bucket)?;
+        let empty = BTreeMap::new();
+        let objects = s.objects.get(bucket).unwrap_or(&empty);
+        let empty_v = BTreeMap::new();
+        let versions = s.versions.get(bucket).unwrap_or(&empty_v);
+        // Position of the marker version: the current object is newest (u64::MAX).
+        let pos: Option<u64> = if version_id_marker.is_empty() {
+            None
+        } else {
+            let wanted = (version_id_marker != NULL_VERSION).then_some(version_id_marker);
+            if objects
+                .get(key_marker)
+                .is_some_and(|r| r.version_id.as_deref() == wanted)
+            {
+                Some(u64::MAX)
+            } else {
+                Some(
+                    versions
+                        .range(key_range(key_marker))
+                        .find(|(_, v)| version_id_of(v) == wanted)
+                        .map(|((_, Reverse(seq)), _)| *seq)
+                        .ok_or_else(|| Error::invalid("Invalid version id marker specified"))?,
+                )
+            }
+        };
+        let after = |key: &str, p: u64| {
+            key > key_marker || (key == key_marker && pos.is_some_and(|m| p < m))
+        };
+        let mut rows: Vec<(String, Reverse<u64>, VersionSummary)> = Vec::new();
+        for (k, r) in objects.range::<str, _>((
+            std::ops::Bound::Included(prefix),
+            std::ops::Bound::Unbounded,
+        )) {
+            if !k.starts_with(prefix) {
+                break;
+            }
+            if after(k, u64::MAX) {
+                rows.push((
+                    k.clone(),
+                    Reverse(u64::MAX),
+                    VersionSummary {
+                        key: k.clone(),
+                        version_id: r.version_id.clone(),
+                        is_latest: true,
+                        delete_marker: false,
+                        size: r.size,
+                        etag: r.etag.clone(),
+                        last_modified: r.last_modified,
+                    },
+                ));
+            }
+        }
+        let mut newest_seen: Option<&str> = None;
+        for ((k, Reverse(seq)), v) in versions.range((prefix.to_string(), Reverse(u64::MAX))..) {
+            if !k.starts_with(prefix) {
+                break;
+            }
+            let first_of_key = newest_seen != Some(k.as_str());
+            newest_seen = Some(k.as_str());
+            if !after(k, *seq) {
+                continue;
+            }
+            let is_latest = first_of_key && !objects.contains_key(k);
+            let summary = match v {
+                ObjectVersion::Object(r) => VersionSummary {
+                    key: k.clone(),
+                    version_id: r.version_id.clone(),
+                    is_latest,
+                    delete_marker: false,
+                    size: r.size,
+                    etag: r.etag.clone(),
+                    last_modified: r.last_modified,
+                },
+                ObjectVersion::DeleteMarker(m) => VersionSummary {
+                    key: k.clone(),
+                    version_id: m.version_id.clone(),
+                    is_latest,
+                    delete_marker: true,
+                    size: 0,
+                    etag: String::new(),
+                    last_modified: m.last_modified,
+                },
+            };
+            rows.push((k.clone(), Reverse(*seq), summary));
+        }
+        rows.sort_by(|a, b| (&a.0, a.1).cmp(&(&b.0, b.1)));
+        let truncated = rows.len() > limit;
+        Ok(VersionPage {
+            versions: rows.into_iter().take(limit).map(|(_, _, v)| v).collect(),
+            truncated,
+        })
     }
 
     async fn list_objects(
@@ -705,6 +1151,13 @@ impl MetaStore for MemMetaStore {
         for m in s.objects.values() {
             for r in m.values() {
                 set.extend(r.data.blob_ids().map(str::to_string));
+            }
+        }
+        for m in s.versions.values() {
+            for v in m.values() {
+                if let ObjectVersion::Object(r) = v {
+                    set.extend(r.data.blob_ids().map(str::to_string));
+                }
             }
         }
         for m in s.parts.values() {

@@ -58,6 +58,28 @@ pub(crate) fn check_condition(cond: &WriteCondition, existing_etag: Option<&str>
     }
 }
 
+/// RenameObject on a bucket that is or was versioned (S3 supports it on directory
+/// buckets only; this service on never-versioned general purpose buckets).
+pub(crate) fn rename_on_versioned_bucket() -> Error {
+    Error::Unimplemented(
+        "RenameObject is not supported on a bucket that has versioning enabled or suspended".into(),
+    )
+}
+
+/// An object document (JSON) with its `key` replaced, every other field kept as stored
+/// (including fields this code does not know).
+pub(crate) fn rekey_doc(doc: &str, key: &str) -> Result<String> {
+    let mut v: serde_json::Value = serde_json::from_str(doc)
+        .map_err(|e| Error::internal(format!("corrupt object record: {e}")))?;
+    v.as_object_mut()
+        .ok_or_else(|| Error::internal("corrupt object record: not an object"))?
+        .insert(
+            "key".to_string(),
+            serde_json::Value::String(key.to_string()),
+        );
+    serde_json::to_string(&v).map_err(|e| Error::internal(format!("encoding a record: {e}")))
+}
+
 /// Usage of `bucket` after writing an object of `new_size` bytes that replaces an object
 /// of `prev_size` bytes (`None` = new key). When `cap` is set the resulting byte usage must
 /// be ≤ cap, else `QuotaExceeded`.

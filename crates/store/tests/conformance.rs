@@ -70,3 +70,126 @@ async fn postgres_refuses_a_database_from_the_future() {
         Ok(_) => panic!("a database from a newer version was opened"),
     }
 }
+
+/// A database left at schema 1 (before versioning) with a bucket and an object is
+/// migrated at connect; the old object becomes the `null` version once versioning is on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_migrates_a_v1_database_to_versioning() {
+    use coffer_core::model::*;
+    use sqlx::Connection;
+    let Some(admin) = postgres::testing::test_server_url() else {
+        return;
+    };
+    let url = postgres::testing::fresh_database(&admin).await.unwrap();
+    postgres::testing::migrate_database_to(&url, 1)
+        .await
+        .unwrap();
+    let t = time::OffsetDateTime::from_unix_timestamp(1_750_000_000).unwrap();
+    let bucket = Bucket {
+        name: "old-bucket".into(),
+        org_id: "o1".into(),
+        zone: "US-EAST-04A".into(),
+        created: t,
+        settings: BucketSettings::default(),
+        policy: None,
+        versioning: VersioningState::Unversioned,
+        lifecycle: None,
+        subresources: Default::default(),
+    };
+    let old = ObjectRecord {
+        v: RECORD_VERSION,
+        bucket: "old-bucket".into(),
+        key: "hello.txt".into(),
+        size: 3,
+        etag: "\"abc\"".into(),
+        last_modified: t,
+        headers: ObjectHeaders::default(),
+        user_metadata: Default::default(),
+        checksums: Checksums::default(),
+        parts: vec![],
+        tags: Default::default(),
+        data: ObjectData::Inline(Vec::new()),
+        version_id: None,
+    };
+    {
+        let mut c = sqlx::PgConnection::connect(&url).await.unwrap();
+        sqlx::query("INSERT INTO buckets (name, org_id, usage_bytes, usage_objects, doc) VALUES ($1, $2, 3, 1, $3)")
+            .bind("old-bucket")
+            .bind("o1")
+            .bind(serde_json::to_string(&bucket).unwrap())
+            .execute(&mut c)
+            .await
+            .unwrap();
+        sqlx::query(
+            "INSERT INTO objects (bucket, key, size, etag, last_modified, blob_ids, doc, inline_data)
+             VALUES ($1, $2, 3, $3, $4, NULL, $5, $6)",
+        )
+        .bind("old-bucket")
+        .bind(b"hello.txt".as_slice())
+        .bind("\"abc\"")
+        .bind(i64::try_from(t.unix_timestamp_nanos()).unwrap())
+        .bind(serde_json::to_string(&old).unwrap())
+        .bind(b"hey".as_slice())
+        .execute(&mut c)
+        .await
+        .unwrap();
+    }
+    let s = PgMetaStore::connect(&url).await.unwrap();
+    let b = s.get_bucket("old-bucket").await.unwrap().unwrap();
+    assert_eq!(b.versioning, VersioningState::Unversioned);
+    let o = s
+        .get_object("old-bucket", "hello.txt")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(o.version_id, None);
+    assert_eq!(o.data, ObjectData::Inline(b"hey".to_vec()));
+    s.set_bucket_versioning("old-bucket", VersioningState::Enabled)
+        .await
+        .unwrap();
+    let mut next = o.clone();
+    next.version_id = Some(coffer_core::ids::new_version_id());
+    next.data = ObjectData::Inline(b"hey!".to_vec());
+    next.size = 4;
+    let r = s
+        .put_object(&next, &WriteCondition::None, None)
+        .await
+        .unwrap();
+    assert!(r.previous.is_none());
+    assert_eq!(r.version_id, next.version_id);
+    match s
+        .get_object_version("old-bucket", "hello.txt", NULL_VERSION)
+        .await
+        .unwrap()
+    {
+        Some(ObjectVersion::Object(got)) => assert_eq!(got, o),
+        other => panic!("{other:?}"),
+    }
+    let ids: Vec<_> = s
+        .list_object_versions("old-bucket", "", "", "", 10)
+        .await
+        .unwrap()
+        .versions
+        .iter()
+        .map(|v| (v.version_id.clone(), v.is_latest))
+        .collect();
+    assert_eq!(ids, vec![(next.version_id.clone(), true), (None, false)]);
+    assert_eq!(
+        s.bucket_usage("old-bucket").await.unwrap(),
+        Usage {
+            bytes: 7,
+            objects: 2
+        }
+    );
+    drop(s);
+    // Connecting again does not migrate again and keeps everything.
+    let s = PgMetaStore::connect(&url).await.unwrap();
+    assert_eq!(
+        s.list_object_versions("old-bucket", "", "", "", 10)
+            .await
+            .unwrap()
+            .versions
+            .len(),
+        2
+    );
+}

@@ -17,6 +17,8 @@ fn bucket(name: &str) -> Bucket {
         created: OffsetDateTime::now_utc(),
         settings: BucketSettings::default(),
         policy: None,
+        versioning: Default::default(),
+        lifecycle: None,
         subresources: Default::default(),
     }
 }
@@ -35,6 +37,7 @@ fn obj(b: &str, key: &str, data: Vec<u8>) -> ObjectRecord {
         parts: vec![],
         tags: BTreeMap::new(),
         data: ObjectData::Inline(data),
+        version_id: None,
     }
 }
 

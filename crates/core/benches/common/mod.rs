@@ -326,6 +326,8 @@ impl PolicySet {
                     created,
                     settings: BucketSettings::default(),
                     policy,
+                    versioning: Default::default(),
+                    lifecycle: None,
                     subresources: Default::default(),
                 }
             })

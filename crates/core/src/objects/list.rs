@@ -20,7 +20,7 @@ const AFTER_SKIP_FETCH: usize = 16;
 
 /// The common prefix `key` belongs to: `prefix` plus everything up to and including the
 /// first `delimiter` after it.
-fn group_of<'k>(key: &'k str, prefix: &str, delimiter: Option<&str>) -> Option<&'k str> {
+pub(super) fn group_of<'k>(key: &'k str, prefix: &str, delimiter: Option<&str>) -> Option<&'k str> {
     let d = delimiter?;
     let rest = key.strip_prefix(prefix)?;
     rest.find(d).map(|i| &key[..prefix.len() + i + d.len()])
@@ -28,7 +28,7 @@ fn group_of<'k>(key: &'k str, prefix: &str, delimiter: Option<&str>) -> Option<&
 
 /// Smallest string greater than every key that starts with `group`, except keys whose
 /// next character is U+10FFFF itself; those are rare and skipped again by the caller.
-fn past_group(group: &str) -> String {
+pub(super) fn past_group(group: &str) -> String {
     format!("{group}{}", char::MAX)
 }
 

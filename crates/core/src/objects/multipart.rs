@@ -7,7 +7,7 @@ use super::write::{validate_tags, validate_user_metadata};
 use super::{
     CompleteMultipartInput, CreateMultipartInput, ListPartsOutput, MAX_PARTS, MAX_PUT_SIZE,
     MIN_PART_SIZE, ObjectService, UploadPartCopyInput, UploadPartInput, delete_blobs,
-    retire_record_blobs, to_completion,
+    new_version_for, retire_record_blobs, to_completion,
 };
 use crate::checksum::{
     ChecksumAlgorithm, ChecksumType, composite_checksum, decode_checksum, decode_content_md5,
@@ -156,7 +156,13 @@ impl ObjectService {
             .upload_for(&input.bucket, &input.key, &input.upload_id)
             .await?;
         let alg = upload_algorithm(&upload)?;
-        let src = self.load_object(&input.src_bucket, &input.src_key).await?;
+        let src = match &input.src_version_id {
+            None => self.load_object(&input.src_bucket, &input.src_key).await?,
+            Some(v) => {
+                self.load_version(&input.src_bucket, &input.src_key, v)
+                    .await?
+            }
+        };
         check_conditions(&src, &input.src_conditions, true)?;
         let (start, len) = match input.src_range {
             None => (0, src.size),
@@ -373,6 +379,7 @@ impl ObjectService {
                     })
                     .collect(),
             ),
+            version_id: new_version_for(&bucket),
         };
         let (meta, blobs) = (self.meta.clone(), self.blobs.clone());
         let grace = self.config().retired_blob_grace;
@@ -395,6 +402,8 @@ impl ObjectService {
                 })?;
             delete_blobs(&*blobs, unused.iter().map(|p| p.blob_id.as_str())).await;
             retire_record_blobs(&blobs, grace, replaced.previous).await;
+            let mut record = record;
+            record.version_id = replaced.version_id;
             Ok(record)
         })
         .await

@@ -5,7 +5,7 @@ use super::{ByteRange, GetObjectInput, GetObjectOutput, MAX_PARTS, ObjectService
 use crate::blob::ByteStream;
 use crate::checksum::etags_match;
 use crate::error::{Error, Result};
-use crate::model::{ObjectData, ObjectRecord, Segment};
+use crate::model::{NULL_VERSION, ObjectData, ObjectRecord, Segment};
 use bytes::Bytes;
 use futures::{StreamExt, TryStreamExt, stream};
 
@@ -67,19 +67,41 @@ pub(super) fn resolve_range(range: ByteRange, size: u64) -> Result<Option<(u64, 
 
 impl ObjectService {
     /// The record, or `NoSuchKey` / `NoSuchBucket` (the bucket is looked up only on a miss).
+    /// In a versioned bucket whose key's newest version is a delete marker the miss is
+    /// `DeleteMarker { by_id: false }` (404 NoSuchKey naming the marker, as S3 does).
     pub(super) async fn load_object(&self, bucket: &str, key: &str) -> Result<ObjectRecord> {
         match self.meta.get_object(bucket, key).await? {
             Some(r) => Ok(r),
             None => match self.meta.get_bucket(bucket).await? {
-                Some(_) => Err(Error::NoSuchKey),
+                Some(b) if b.versioning.is_unversioned() => Err(Error::NoSuchKey),
+                Some(_) => {
+                    let page = self
+                        .meta
+                        .list_object_versions(bucket, key, "", "", 1)
+                        .await?;
+                    match page.versions.first() {
+                        Some(v) if v.key == key && v.delete_marker && v.is_latest => {
+                            Err(Error::DeleteMarker {
+                                version_id: v
+                                    .version_id
+                                    .clone()
+                                    .unwrap_or_else(|| NULL_VERSION.to_string()),
+                                by_id: false,
+                            })
+                        }
+                        _ => Err(Error::NoSuchKey),
+                    }
+                }
                 None => Err(Error::NoSuchBucket),
             },
         }
     }
 
+    /// GET/HEAD of the current object, or of version `version_id` when given.
     pub(super) async fn do_get_object(
         &self,
         input: GetObjectInput,
+        version_id: Option<&str>,
         want_body: bool,
     ) -> Result<GetObjectOutput> {
         if input.range.is_some() && input.part_number.is_some() {
@@ -94,7 +116,10 @@ impl ObjectService {
                 "Part number must be an integer between 1 and 10000, inclusive",
             ));
         }
-        let mut record = self.load_object(&input.bucket, &input.key).await?;
+        let mut record = match version_id {
+            None => self.load_object(&input.bucket, &input.key).await?,
+            Some(v) => self.load_version(&input.bucket, &input.key, v).await?,
+        };
         check_conditions(&record, &input.conditions, false)?;
         let size = record.size;
         // `range` is what the response reports (206 + Content-Range); an ignored Range

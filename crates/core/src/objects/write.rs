@@ -4,7 +4,7 @@ use super::ingest::{ChecksumPlan, IngestPlan, Ingested, Staged, hash_buffer};
 use super::read::check_conditions;
 use super::{
     CopyObjectInput, MAX_PUT_SIZE, MAX_USER_METADATA, MetadataDirective, ObjectService,
-    PutObjectInput, commit_object, to_completion,
+    PutObjectInput, commit_object, new_version_for, to_completion,
 };
 use crate::checksum::{
     ChecksumAlgorithm, decode_content_md5, encode_b64, etag_from_md5, etags_match, get_checksum,
@@ -98,6 +98,7 @@ impl ObjectService {
             parts: Vec::new(),
             tags: input.tags,
             data: ObjectData::Inline(Vec::new()),
+            version_id: new_version_for(&bucket),
         };
         let (meta, blobs) = (self.meta.clone(), self.blobs.clone());
         let grace = self.config().retired_blob_grace;
@@ -152,7 +153,13 @@ impl ObjectService {
 
     pub(super) async fn do_copy_object(&self, input: CopyObjectInput) -> Result<ObjectRecord> {
         validate_object_key(&input.dst_key)?;
-        let src = self.load_object(&input.src_bucket, &input.src_key).await?;
+        let src = match &input.src_version_id {
+            None => self.load_object(&input.src_bucket, &input.src_key).await?,
+            Some(v) => {
+                self.load_version(&input.src_bucket, &input.src_key, v)
+                    .await?
+            }
+        };
         check_conditions(&src, &input.src_conditions, true)?;
         if src.size > MAX_PUT_SIZE {
             return Err(Error::invalid(format!(
@@ -259,6 +266,7 @@ impl ObjectService {
             parts: Vec::new(),
             tags,
             data: ObjectData::Inline(Vec::new()),
+            version_id: new_version_for(&dst_bucket),
         };
         let (meta, blobs) = (self.meta.clone(), self.blobs.clone());
         let grace = self.config().retired_blob_grace;

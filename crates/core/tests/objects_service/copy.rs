@@ -13,6 +13,7 @@ fn copy_input(src: &str, dst: &str) -> CopyObjectInput {
         tags: None,
         checksum_algorithm: None,
         cond: WriteCondition::None,
+        src_version_id: None,
     }
 }
 

@@ -73,7 +73,10 @@ impl State {
             }
         }
         let previous = self.objects.insert(k, record.clone());
-        Ok(Replaced { previous })
+        Ok(Replaced {
+            previous,
+            version_id: None,
+        })
     }
 }
 
@@ -211,6 +214,15 @@ impl MetaStore for MemMeta {
         b.subresources = sub;
         Ok(b.clone())
     }
+    async fn rename_object(
+        &self,
+        _: &str,
+        _: &str,
+        _: &str,
+        _: &RenameConditions,
+    ) -> Result<Replaced> {
+        unimpl()
+    }
     async fn set_object_tags(
         &self,
         bucket: &str,
@@ -254,7 +266,52 @@ impl MetaStore for MemMeta {
             .lock()
             .objects
             .remove(&(bucket.to_string(), key.to_string()));
-        Ok(Replaced { previous })
+        Ok(Replaced {
+            previous,
+            version_id: None,
+        })
+    }
+    // Versioning is covered by the store conformance suite; these fakes model
+    // unversioned buckets only.
+    async fn set_bucket_versioning(&self, _: &str, _: VersioningState) -> Result<()> {
+        unimpl()
+    }
+    async fn delete_object_current(
+        &self,
+        bucket: &str,
+        key: &str,
+        _marker_id: &str,
+        _now: time::OffsetDateTime,
+    ) -> Result<coffer_core::meta::Deleted> {
+        if !self.state.lock().buckets.contains_key(bucket) {
+            return Err(Error::NoSuchBucket);
+        }
+        let r = self.delete_object(bucket, key).await?;
+        Ok(coffer_core::meta::Deleted {
+            removed: r.previous,
+            ..Default::default()
+        })
+    }
+    async fn delete_object_version(
+        &self,
+        _: &str,
+        _: &str,
+        _: &str,
+    ) -> Result<coffer_core::meta::Deleted> {
+        unimpl()
+    }
+    async fn get_object_version(&self, _: &str, _: &str, _: &str) -> Result<Option<ObjectVersion>> {
+        unimpl()
+    }
+    async fn list_object_versions(
+        &self,
+        _: &str,
+        _: &str,
+        _: &str,
+        _: &str,
+        _: usize,
+    ) -> Result<coffer_core::meta::VersionPage> {
+        unimpl()
     }
     async fn list_objects(
         &self,

@@ -44,6 +44,7 @@ pub fn seed_segments(env: &Env, key: &str, sizes: &[usize], multipart: bool) -> 
         parts: if multipart { parts } else { Vec::new() },
         tags: BTreeMap::new(),
         data: ObjectData::Segments(segments),
+        version_id: None,
     };
     env.meta
         .state

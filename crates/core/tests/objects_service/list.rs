@@ -21,6 +21,7 @@ fn seed_keys(env: &Env, keys: &[String]) {
                 parts: Vec::new(),
                 tags: BTreeMap::new(),
                 data: ObjectData::Inline(Vec::new()),
+                version_id: None,
             },
         );
     }

@@ -412,6 +412,7 @@ async fn upload_part_copy_copies_ranges_into_new_blobs() {
             src_key: key.into(),
             src_range: range,
             src_conditions: cond,
+            src_version_id: None,
         };
     let p1 = env
         .svc

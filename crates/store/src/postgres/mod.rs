@@ -29,7 +29,7 @@ pub use feed::PgChangeFeed;
 use crate::semantics::{self, UploadMarker};
 use async_trait::async_trait;
 use coffer_core::change::Change;
-use coffer_core::meta::{MetaStore, ObjectPage, Replaced};
+use coffer_core::meta::{Deleted, MetaStore, ObjectPage, Replaced, SubresourceEdit, VersionPage};
 use coffer_core::model::*;
 use coffer_core::{Error, Result};
 use futures::TryStreamExt;
@@ -37,7 +37,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{PgConnection, PgPool, Row};
-use std::collections::HashSet;
+use std::collections::{BTreeMap, HashSet};
 use std::str::FromStr;
 use std::time::Duration;
 use time::OffsetDateTime;
@@ -198,6 +198,7 @@ struct ObjectRow {
     blob_ids: Option<String>,
     doc: String,
     inline: Option<Vec<u8>>,
+    version_id: Option<String>,
 }
 
 impl ObjectRow {
@@ -222,7 +223,21 @@ impl ObjectRow {
             blob_ids,
             doc,
             inline,
+            version_id: r.version_id.clone(),
         })
+    }
+
+    /// The row stored under another version id than the caller assumed (the bucket's
+    /// versioning state changed between the caller's read and this commit).
+    fn set_version(&mut self, vid: Option<String>) -> Result<()> {
+        if self.version_id == vid {
+            return Ok(());
+        }
+        let mut r: ObjectRecord = from_doc(&self.doc, "object")?;
+        r.version_id = vid.clone();
+        self.doc = to_doc(&r)?;
+        self.version_id = vid;
+        Ok(())
     }
 }
 
@@ -241,25 +256,47 @@ impl RawObject {
     }
 }
 
-fn decode_replaced(prev: Option<RawObject>) -> Result<Replaced> {
+fn decode_replaced(prev: Option<RawObject>, version_id: Option<String>) -> Result<Replaced> {
     Ok(Replaced {
         previous: prev.map(RawObject::decode).transpose()?,
+        version_id,
     })
 }
 
-/// Locks the bucket row for the rest of the transaction and returns its usage;
-/// `NoSuchBucket` if absent.
-async fn lock_bucket(c: &mut PgConnection, bucket: &str) -> TxResult<Usage> {
-    let row =
-        sqlx::query("SELECT usage_bytes, usage_objects FROM buckets WHERE name = $1 FOR UPDATE")
-            .bind(bucket)
-            .fetch_optional(&mut *c)
-            .await?
-            .ok_or(Error::NoSuchBucket)?;
-    Ok(Usage {
-        bytes: row.try_get::<i64, _>(0)? as u64,
-        objects: row.try_get::<i64, _>(1)? as u64,
-    })
+/// A `Deleted` as the transaction leaves it: the removed record still encoded.
+struct RawDeleted {
+    removed: Option<RawObject>,
+    version_id: Option<String>,
+    delete_marker: bool,
+}
+
+impl RawDeleted {
+    fn decode(self) -> Result<Deleted> {
+        Ok(Deleted {
+            removed: self.removed.map(RawObject::decode).transpose()?,
+            version_id: self.version_id,
+            delete_marker: self.delete_marker,
+        })
+    }
+}
+
+/// Locks the bucket row for the rest of the transaction and returns its usage and
+/// versioning state; `NoSuchBucket` if absent.
+async fn lock_bucket(c: &mut PgConnection, bucket: &str) -> TxResult<(Usage, VersioningState)> {
+    let row = sqlx::query(
+        "SELECT usage_bytes, usage_objects, versioning FROM buckets WHERE name = $1 FOR UPDATE",
+    )
+    .bind(bucket)
+    .fetch_optional(&mut *c)
+    .await?
+    .ok_or(Error::NoSuchBucket)?;
+    Ok((
+        Usage {
+            bytes: row.try_get::<i64, _>(0)? as u64,
+            objects: row.try_get::<i64, _>(1)? as u64,
+        },
+        VersioningState::from_code(i64::from(row.try_get::<i32, _>(2)?)),
+    ))
 }
 
 async fn set_usage(c: &mut PgConnection, bucket: &str, u: Usage) -> TxResult<()> {
@@ -272,14 +309,21 @@ async fn set_usage(c: &mut PgConnection, bucket: &str, u: Usage) -> TxResult<()>
     Ok(())
 }
 
-/// The body of `put_object`, shared with `complete_upload`.
+/// The body of `put_object`, shared with `complete_upload`: locks the bucket, checks the
+/// condition and the cap, then writes the row and the usage counters. Returns the record
+/// removed for good (blobs to delete) and the version id the row was stored under.
+/// Unversioned buckets take the original path: no query more than before versioning.
 async fn put_object_tx(
     c: &mut PgConnection,
-    row: &ObjectRow,
+    row: &mut ObjectRow,
     cond: &WriteCondition,
     cap: Option<u64>,
-) -> TxResult<Option<RawObject>> {
-    let usage = lock_bucket(c, &row.bucket).await?;
+) -> TxResult<(Option<RawObject>, Option<String>)> {
+    let (usage, state) = lock_bucket(c, &row.bucket).await?;
+    if state != VersioningState::Unversioned {
+        return put_versioned_tx(c, row, cond, cap, usage, state).await;
+    }
+    row.set_version(None)?;
     let existing = sqlx::query(
         "SELECT size, etag, doc, inline_data FROM objects WHERE bucket = $1 AND key = $2",
     )
@@ -306,12 +350,20 @@ async fn put_object_tx(
         row.size as u64,
         cap,
     )?;
+    upsert_object(c, row).await?;
+    set_usage(c, &row.bucket, after).await?;
+    Ok((existing.map(|(_, _, raw)| raw), None))
+}
+
+async fn upsert_object(c: &mut PgConnection, row: &ObjectRow) -> TxResult<()> {
     sqlx::query(
-        "INSERT INTO objects (bucket, key, size, etag, last_modified, blob_ids, doc, inline_data)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+        "INSERT INTO objects (bucket, key, size, etag, last_modified, blob_ids, doc, inline_data,
+                              version_id)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
          ON CONFLICT (bucket, key) DO UPDATE SET
            size = excluded.size, etag = excluded.etag, last_modified = excluded.last_modified,
-           blob_ids = excluded.blob_ids, doc = excluded.doc, inline_data = excluded.inline_data",
+           blob_ids = excluded.blob_ids, doc = excluded.doc, inline_data = excluded.inline_data,
+           version_id = excluded.version_id",
     )
     .bind(&row.bucket)
     .bind(row.key.as_bytes())
@@ -321,11 +373,356 @@ async fn put_object_tx(
     .bind(&row.blob_ids)
     .bind(&row.doc)
     .bind(&row.inline)
+    .bind(&row.version_id)
     .execute(&mut *c)
     .await?;
-    set_usage(c, &row.bucket, after).await?;
-    Ok(existing.map(|(_, _, raw)| raw))
+    Ok(())
 }
+
+/// The current object of a key as the versioned paths need it.
+struct CurrentRow {
+    size: u64,
+    etag: String,
+    version_id: Option<String>,
+    raw: RawObject,
+}
+
+async fn read_current(
+    c: &mut PgConnection,
+    bucket: &str,
+    key: &str,
+) -> TxResult<Option<CurrentRow>> {
+    sqlx::query(
+        "SELECT size, etag, version_id, doc, inline_data FROM objects
+         WHERE bucket = $1 AND key = $2",
+    )
+    .bind(bucket)
+    .bind(key.as_bytes())
+    .fetch_optional(&mut *c)
+    .await?
+    .map(|r| -> TxResult<_> {
+        Ok(CurrentRow {
+            size: r.try_get::<i64, _>(0)? as u64,
+            etag: r.try_get(1)?,
+            version_id: r.try_get(2)?,
+            raw: RawObject {
+                doc: r.try_get(3)?,
+                inline: r.try_get(4)?,
+            },
+        })
+    })
+    .transpose()
+}
+
+async fn delete_current_row(c: &mut PgConnection, bucket: &str, key: &str) -> TxResult<()> {
+    sqlx::query("DELETE FROM objects WHERE bucket = $1 AND key = $2")
+        .bind(bucket)
+        .bind(key.as_bytes())
+        .execute(&mut *c)
+        .await?;
+    Ok(())
+}
+
+/// Moves the current object of a key into `object_versions` as its newest version.
+async fn retire_current(c: &mut PgConnection, bucket: &str, key: &str) -> TxResult<()> {
+    sqlx::query(
+        "INSERT INTO object_versions (bucket, key, version_id, delete_marker, size, etag,
+                                      last_modified, blob_ids, doc, inline_data)
+         SELECT bucket, key, coalesce(version_id, 'null'), FALSE, size, etag, last_modified,
+                blob_ids, doc, inline_data
+         FROM objects WHERE bucket = $1 AND key = $2",
+    )
+    .bind(bucket)
+    .bind(key.as_bytes())
+    .execute(&mut *c)
+    .await?;
+    delete_current_row(c, bucket, key).await
+}
+
+/// Keeps the storage invariant after a version was removed: when the key has no current
+/// object and its newest remaining version is an object, that version becomes current.
+async fn promote_newest(c: &mut PgConnection, bucket: &str, key: &str) -> TxResult<()> {
+    if sqlx::query("SELECT 1 FROM objects WHERE bucket = $1 AND key = $2")
+        .bind(bucket)
+        .bind(key.as_bytes())
+        .fetch_optional(&mut *c)
+        .await?
+        .is_some()
+    {
+        return Ok(());
+    }
+    let newest = sqlx::query(
+        "SELECT seq, delete_marker FROM object_versions
+         WHERE bucket = $1 AND key = $2 ORDER BY seq DESC LIMIT 1",
+    )
+    .bind(bucket)
+    .bind(key.as_bytes())
+    .fetch_optional(&mut *c)
+    .await?
+    .map(|r| -> TxResult<_> { Ok((r.try_get::<i64, _>(0)?, r.try_get::<bool, _>(1)?)) })
+    .transpose()?;
+    if let Some((seq, false)) = newest {
+        sqlx::query(
+            "INSERT INTO objects (bucket, key, size, etag, last_modified, blob_ids, doc,
+                                  inline_data, version_id)
+             SELECT bucket, key, size, etag, last_modified, blob_ids, doc, inline_data,
+                    nullif(version_id, 'null')
+             FROM object_versions WHERE seq = $1",
+        )
+        .bind(seq)
+        .execute(&mut *c)
+        .await?;
+        sqlx::query("DELETE FROM object_versions WHERE seq = $1")
+            .bind(seq)
+            .execute(&mut *c)
+            .await?;
+    }
+    Ok(())
+}
+
+/// One `object_versions` row: (seq, delete marker, size, record).
+type VersionRow = (i64, bool, u64, RawObject);
+
+async fn find_version(
+    c: &mut PgConnection,
+    bucket: &str,
+    key: &str,
+    vid: &str,
+) -> TxResult<Option<VersionRow>> {
+    sqlx::query(
+        "SELECT seq, delete_marker, size, doc, inline_data FROM object_versions
+         WHERE bucket = $1 AND key = $2 AND version_id = $3",
+    )
+    .bind(bucket)
+    .bind(key.as_bytes())
+    .bind(vid)
+    .fetch_optional(&mut *c)
+    .await?
+    .map(|r| -> TxResult<_> {
+        Ok((
+            r.try_get::<i64, _>(0)?,
+            r.try_get::<bool, _>(1)?,
+            r.try_get::<i64, _>(2)? as u64,
+            RawObject {
+                doc: r.try_get(3)?,
+                inline: r.try_get(4)?,
+            },
+        ))
+    })
+    .transpose()
+}
+
+/// Removes the key's `null` version from `object_versions`, if any; returns it when it
+/// was an object (size, record), for usage and blob deletion.
+async fn remove_null_version(
+    c: &mut PgConnection,
+    bucket: &str,
+    key: &str,
+) -> TxResult<Option<(u64, RawObject)>> {
+    let Some((seq, marker, size, raw)) = find_version(c, bucket, key, NULL_VERSION).await? else {
+        return Ok(None);
+    };
+    sqlx::query("DELETE FROM object_versions WHERE seq = $1")
+        .bind(seq)
+        .execute(&mut *c)
+        .await?;
+    Ok((!marker).then_some((size, raw)))
+}
+
+async fn insert_marker(c: &mut PgConnection, m: &DeleteMarker) -> TxResult<()> {
+    sqlx::query(
+        "INSERT INTO object_versions (bucket, key, version_id, delete_marker, size, etag,
+                                      last_modified, blob_ids, doc, inline_data)
+         VALUES ($1, $2, $3, TRUE, 0, '', $4, NULL, $5, NULL)",
+    )
+    .bind(&m.bucket)
+    .bind(m.key.as_bytes())
+    .bind(m.version_id.as_deref().unwrap_or(NULL_VERSION))
+    .bind(nanos(m.last_modified)?)
+    .bind(to_doc(m)?)
+    .execute(&mut *c)
+    .await?;
+    Ok(())
+}
+
+/// `put_object_tx` on a versioned bucket (module docs of `MetaStore` versioning).
+async fn put_versioned_tx(
+    c: &mut PgConnection,
+    row: &mut ObjectRow,
+    cond: &WriteCondition,
+    cap: Option<u64>,
+    usage: Usage,
+    state: VersioningState,
+) -> TxResult<(Option<RawObject>, Option<String>)> {
+    let vid = match state {
+        VersioningState::Enabled => Some(
+            row.version_id
+                .clone()
+                .unwrap_or_else(coffer_core::ids::new_version_id),
+        ),
+        _ => None,
+    };
+    row.set_version(vid.clone())?;
+    let current = read_current(c, &row.bucket, &row.key).await?;
+    semantics::check_condition(cond, current.as_ref().map(|r| r.etag.as_str()))?;
+    let mut removed: Option<(u64, RawObject)> = None;
+    if let Some(cur) = current {
+        if state == VersioningState::Suspended && cur.version_id.is_none() {
+            // Overwritten in place by the upsert below.
+            removed = Some((cur.size, cur.raw));
+        } else {
+            retire_current(c, &row.bucket, &row.key).await?;
+        }
+    }
+    if state == VersioningState::Suspended
+        && let Some(r) = remove_null_version(c, &row.bucket, &row.key).await?
+    {
+        removed = Some(r);
+    }
+    let after = semantics::usage_after_put(
+        &row.bucket,
+        usage,
+        removed.as_ref().map(|(s, _)| *s),
+        row.size as u64,
+        cap,
+    )?;
+    upsert_object(c, row).await?;
+    set_usage(c, &row.bucket, after).await?;
+    Ok((removed.map(|(_, raw)| raw), vid))
+}
+
+/// DELETE without a version id (see `MetaStore::delete_object_current`).
+async fn delete_current_tx(
+    c: &mut PgConnection,
+    bucket: &str,
+    key: &str,
+    marker_id: &str,
+    now: OffsetDateTime,
+) -> TxResult<RawDeleted> {
+    let (usage, state) = lock_bucket(c, bucket).await?;
+    let current = read_current(c, bucket, key).await?;
+    if state == VersioningState::Unversioned {
+        let Some(cur) = current else {
+            return Ok(RawDeleted {
+                removed: None,
+                version_id: None,
+                delete_marker: false,
+            });
+        };
+        delete_current_row(c, bucket, key).await?;
+        set_usage(c, bucket, semantics::usage_after_delete(usage, cur.size)).await?;
+        return Ok(RawDeleted {
+            removed: Some(cur.raw),
+            version_id: None,
+            delete_marker: false,
+        });
+    }
+    let mut removed: Option<(u64, RawObject)> = None;
+    if let Some(cur) = current {
+        if state == VersioningState::Suspended && cur.version_id.is_none() {
+            delete_current_row(c, bucket, key).await?;
+            removed = Some((cur.size, cur.raw));
+        } else {
+            retire_current(c, bucket, key).await?;
+        }
+    }
+    if state == VersioningState::Suspended
+        && let Some(r) = remove_null_version(c, bucket, key).await?
+    {
+        removed = Some(r);
+    }
+    let vid = (state == VersioningState::Enabled).then(|| marker_id.to_string());
+    insert_marker(
+        c,
+        &DeleteMarker {
+            v: RECORD_VERSION,
+            bucket: bucket.to_string(),
+            key: key.to_string(),
+            version_id: vid.clone(),
+            last_modified: now,
+        },
+    )
+    .await?;
+    if let Some((size, _)) = &removed {
+        set_usage(c, bucket, semantics::usage_after_delete(usage, *size)).await?;
+    }
+    Ok(RawDeleted {
+        removed: removed.map(|(_, raw)| raw),
+        version_id: Some(vid.unwrap_or_else(|| NULL_VERSION.to_string())),
+        delete_marker: true,
+    })
+}
+
+/// Removes one version for good (see `MetaStore::delete_object_version`).
+async fn delete_version_tx(
+    c: &mut PgConnection,
+    bucket: &str,
+    key: &str,
+    vid: &str,
+) -> TxResult<RawDeleted> {
+    let (usage, _) = lock_bucket(c, bucket).await?;
+    let echo = Some(vid.to_string());
+    if let Some(cur) = read_current(c, bucket, key).await?
+        && cur.version_id.as_deref().unwrap_or(NULL_VERSION) == vid
+    {
+        delete_current_row(c, bucket, key).await?;
+        set_usage(c, bucket, semantics::usage_after_delete(usage, cur.size)).await?;
+        promote_newest(c, bucket, key).await?;
+        return Ok(RawDeleted {
+            removed: Some(cur.raw),
+            version_id: echo,
+            delete_marker: false,
+        });
+    }
+    let Some((seq, marker, size, raw)) = find_version(c, bucket, key, vid).await? else {
+        return Ok(RawDeleted {
+            removed: None,
+            version_id: echo,
+            delete_marker: false,
+        });
+    };
+    sqlx::query("DELETE FROM object_versions WHERE seq = $1")
+        .bind(seq)
+        .execute(&mut *c)
+        .await?;
+    if !marker {
+        set_usage(c, bucket, semantics::usage_after_delete(usage, size)).await?;
+    }
+    promote_newest(c, bucket, key).await?;
+    Ok(RawDeleted {
+        removed: (!marker).then_some(raw),
+        version_id: echo,
+        delete_marker: marker,
+    })
+}
+
+/// Version listing: the current objects (position `i64::MAX`, newest of their key) and
+/// `object_versions` rows (position `seq`) merged by key ascending, position descending.
+/// $1 bucket, $2 lower bound (`>=`, the prefix), $3 the prefix's upper bound or NULL,
+/// $4 key marker, $5 version position marker (rows of the marker key with a smaller
+/// position follow it), $6 limit. Each arm is an index range scan cut at the limit, so
+/// the final sort sees at most twice the limit, whatever the bucket's size.
+const LIST_VERSIONS_SQL: &str = "
+SELECT key, version_id, dm, size, etag, last_modified, latest, pos FROM (
+  SELECT key, coalesce(version_id, 'null') AS version_id, FALSE AS dm, size, etag,
+         last_modified, 9223372036854775807::BIGINT AS pos, TRUE AS latest
+  FROM objects
+  WHERE bucket = $1 AND key >= $2 AND ($3::BYTEA IS NULL OR key < $3) AND key > $4
+  ORDER BY key LIMIT $6
+) cur
+UNION ALL
+SELECT key, version_id, dm, size, etag, last_modified, latest, pos FROM (
+  SELECT v.key AS key, v.version_id AS version_id, v.delete_marker AS dm, v.size AS size,
+         v.etag AS etag, v.last_modified AS last_modified, v.seq AS pos,
+         (NOT EXISTS (SELECT 1 FROM objects o WHERE o.bucket = v.bucket AND o.key = v.key)
+          AND v.seq = (SELECT max(w.seq) FROM object_versions w
+                       WHERE w.bucket = v.bucket AND w.key = v.key)) AS latest
+  FROM object_versions v
+  WHERE v.bucket = $1 AND v.key >= $2 AND ($3::BYTEA IS NULL OR v.key < $3)
+    AND (v.key > $4 OR (v.key = $4 AND v.seq < $5))
+  ORDER BY v.key, v.seq DESC LIMIT $6
+) old
+ORDER BY 1, 8 DESC LIMIT $6";
 
 async fn part_docs(c: &mut PgConnection, upload_id: &str) -> TxResult<Vec<String>> {
     Ok(sqlx::query_scalar::<_, String>(
@@ -855,6 +1252,7 @@ impl MetaStore for PgMetaStore {
             lock_bucket(c, name).await?;
             let busy: bool = sqlx::query_scalar(
                 "SELECT EXISTS (SELECT 1 FROM objects WHERE bucket = $1)
+                     OR EXISTS (SELECT 1 FROM object_versions WHERE bucket = $1)
                      OR EXISTS (SELECT 1 FROM uploads WHERE bucket = $1)",
             )
             .bind(name)
@@ -881,9 +1279,86 @@ impl MetaStore for PgMetaStore {
             let mut stored: Bucket = from_doc(&doc, "bucket")?;
             stored.settings = bucket.settings.clone();
             stored.policy = bucket.policy.clone();
+            stored.lifecycle = bucket.lifecycle.clone();
             sqlx::query("UPDATE buckets SET doc = $2 WHERE name = $1")
                 .bind(&bucket.name)
                 .bind(to_doc(&stored)?)
+                .execute(&mut *c)
+                .await?;
+        })
+    }
+
+    async fn update_bucket_subresources(
+        &self,
+        name: &str,
+        edit: SubresourceEdit,
+    ) -> Result<Bucket> {
+        // The edit runs once; a transaction retried after it ran writes the same outcome
+        // only if the stored subresources are still those the edit saw (otherwise a
+        // concurrent edit won and the caller retries: 503 SlowDown).
+        let mut edit = Some(edit);
+        let mut applied: Option<(BucketSubresources, BucketSubresources)> = None;
+        tx!(self, "update_bucket_subresources", |c| {
+            let doc: String =
+                sqlx::query_scalar("SELECT doc FROM buckets WHERE name = $1 FOR UPDATE")
+                    .bind(name)
+                    .fetch_optional(&mut *c)
+                    .await?
+                    .ok_or(Error::NoSuchBucket)?;
+            let mut stored: Bucket = from_doc(&doc, "bucket")?;
+            match (edit.take(), &applied) {
+                (Some(f), _) => {
+                    let before = stored.subresources.clone();
+                    f(&mut stored.subresources)?;
+                    applied = Some((before, stored.subresources.clone()));
+                }
+                (None, Some((before, after))) if *before == stored.subresources => {
+                    stored.subresources = after.clone();
+                }
+                (None, _) => {
+                    return Err(Error::Unavailable(
+                        "the bucket's configuration changed concurrently; retry".into(),
+                    )
+                    .into());
+                }
+            }
+            sqlx::query("UPDATE buckets SET doc = $2 WHERE name = $1")
+                .bind(name)
+                .bind(to_doc(&stored)?)
+                .execute(&mut *c)
+                .await?;
+            stored
+        })
+    }
+
+    async fn set_object_tags(
+        &self,
+        bucket: &str,
+        key: &str,
+        tags: &BTreeMap<String, String>,
+    ) -> Result<()> {
+        let tags = serde_json::to_value(tags).map_err(Error::internal)?;
+        tx!(self, "set_object_tags", |c| {
+            // Object writers of the bucket are serialized on its row.
+            lock_bucket(c, bucket).await?;
+            let doc: String = sqlx::query_scalar(
+                "SELECT doc FROM objects WHERE bucket = $1 AND key = $2 FOR UPDATE",
+            )
+            .bind(bucket)
+            .bind(key.as_bytes())
+            .fetch_optional(&mut *c)
+            .await?
+            .ok_or(Error::NoSuchKey)?;
+            // Edited as JSON so that every other field of the document survives as
+            // stored, including fields this code does not know.
+            let mut v: serde_json::Value = from_doc(&doc, "object")?;
+            v.as_object_mut()
+                .ok_or_else(|| Error::internal("corrupt object record: not an object"))?
+                .insert("tags".to_string(), tags.clone());
+            sqlx::query("UPDATE objects SET doc = $3 WHERE bucket = $1 AND key = $2")
+                .bind(bucket)
+                .bind(key.as_bytes())
+                .bind(to_doc(&v)?)
                 .execute(&mut *c)
                 .await?;
         })
@@ -916,10 +1391,12 @@ impl MetaStore for PgMetaStore {
         cond: &WriteCondition,
         cap: Option<u64>,
     ) -> Result<Replaced> {
-        let row = ObjectRow::new(record)?;
-        let prev = tx!(self, "put_object", |c| put_object_tx(c, &row, cond, cap)
-            .await?)?;
-        decode_replaced(prev)
+        let mut row = ObjectRow::new(record)?;
+        let (prev, vid) = tx!(self, "put_object", |c| put_object_tx(
+            c, &mut row, cond, cap
+        )
+        .await?)?;
+        decode_replaced(prev, vid)
     }
 
     async fn get_object(&self, bucket: &str, key: &str) -> Result<Option<ObjectRecord>> {
@@ -949,7 +1426,7 @@ impl MetaStore for PgMetaStore {
                 // bucket first; the store reports only what it removed).
                 Err(PgErr::App(Error::NoSuchBucket)) => None,
                 Err(e) => return Err(e),
-                Ok(usage) => {
+                Ok((usage, _)) => {
                     let found = sqlx::query(
                         "DELETE FROM objects WHERE bucket = $1 AND key = $2
                          RETURNING size, doc, inline_data",
@@ -968,13 +1445,239 @@ impl MetaStore for PgMetaStore {
                             };
                             set_usage(c, bucket, semantics::usage_after_delete(usage, size))
                                 .await?;
+                            promote_newest(c, bucket, key).await?;
                             Some(raw)
                         }
                     }
                 }
             }
         })?;
-        decode_replaced(prev)
+        decode_replaced(prev, None)
+    }
+
+    async fn rename_object(
+        &self,
+        bucket: &str,
+        src: &str,
+        dst: &str,
+        cond: &RenameConditions,
+    ) -> Result<Replaced> {
+        let prev = tx!(self, "rename_object", |c| {
+            let (usage, state) = lock_bucket(c, bucket).await?;
+            if state != VersioningState::Unversioned {
+                return Err(semantics::rename_on_versioned_bucket().into());
+            }
+            let (etag, lm, doc) = sqlx::query(
+                "SELECT etag, last_modified, doc FROM objects WHERE bucket = $1 AND key = $2",
+            )
+            .bind(bucket)
+            .bind(src.as_bytes())
+            .fetch_optional(&mut *c)
+            .await?
+            .map(|r| -> TxResult<(String, i64, String)> {
+                Ok((r.try_get(0)?, r.try_get(1)?, r.try_get(2)?))
+            })
+            .transpose()?
+            .ok_or(Error::NoSuchKey)?;
+            cond.check_source(&etag, from_nanos(lm)?)?;
+            let dest = read_current(c, bucket, dst).await?;
+            semantics::check_condition(&cond.dest, dest.as_ref().map(|d| d.etag.as_str()))?;
+            if src == dst {
+                return Ok(None);
+            }
+            if let Some(d) = &dest {
+                delete_current_row(c, bucket, dst).await?;
+                set_usage(c, bucket, semantics::usage_after_delete(usage, d.size)).await?;
+            }
+            sqlx::query("UPDATE objects SET key = $3, doc = $4 WHERE bucket = $1 AND key = $2")
+                .bind(bucket)
+                .bind(src.as_bytes())
+                .bind(dst.as_bytes())
+                .bind(semantics::rekey_doc(&doc, dst)?)
+                .execute(&mut *c)
+                .await?;
+            dest.map(|d| d.raw)
+        })?;
+        decode_replaced(prev, None)
+    }
+
+    async fn set_bucket_versioning(&self, name: &str, state: VersioningState) -> Result<()> {
+        if state == VersioningState::Unversioned {
+            return Err(Error::invalid(
+                "a versioned bucket cannot return to the unversioned state",
+            ));
+        }
+        tx!(self, "set_bucket_versioning", |c| {
+            // Locked like an object write: a write sees the state before or after, whole.
+            let doc: String =
+                sqlx::query_scalar("SELECT doc FROM buckets WHERE name = $1 FOR UPDATE")
+                    .bind(name)
+                    .fetch_optional(&mut *c)
+                    .await?
+                    .ok_or(Error::NoSuchBucket)?;
+            let mut stored: Bucket = from_doc(&doc, "bucket")?;
+            stored.versioning = state;
+            sqlx::query("UPDATE buckets SET doc = $2, versioning = $3 WHERE name = $1")
+                .bind(name)
+                .bind(to_doc(&stored)?)
+                .bind(state.code() as i32)
+                .execute(&mut *c)
+                .await?;
+        })
+    }
+
+    async fn delete_object_current(
+        &self,
+        bucket: &str,
+        key: &str,
+        marker_id: &str,
+        now: OffsetDateTime,
+    ) -> Result<Deleted> {
+        tx!(self, "delete_object_current", |c| delete_current_tx(
+            c, bucket, key, marker_id, now
+        )
+        .await?)?
+        .decode()
+    }
+
+    async fn delete_object_version(
+        &self,
+        bucket: &str,
+        key: &str,
+        version_id: &str,
+    ) -> Result<Deleted> {
+        tx!(self, "delete_object_version", |c| delete_version_tx(
+            c, bucket, key, version_id
+        )
+        .await?)?
+        .decode()
+    }
+
+    async fn get_object_version(
+        &self,
+        bucket: &str,
+        key: &str,
+        version_id: &str,
+    ) -> Result<Option<ObjectVersion>> {
+        let found: Option<(bool, RawObject)> = tx!(self, "get_object_version", |c| {
+            // One snapshot for both tables: a version moving between them is seen once.
+            sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+                .execute(&mut *c)
+                .await?;
+            let cur = sqlx::query(
+                "SELECT doc, inline_data FROM objects
+                 WHERE bucket = $1 AND key = $2 AND coalesce(version_id, 'null') = $3",
+            )
+            .bind(bucket)
+            .bind(key.as_bytes())
+            .bind(version_id)
+            .fetch_optional(&mut *c)
+            .await?;
+            match cur {
+                Some(r) => Some((
+                    false,
+                    RawObject {
+                        doc: r.try_get(0)?,
+                        inline: r.try_get(1)?,
+                    },
+                )),
+                None => find_version(c, bucket, key, version_id)
+                    .await?
+                    .map(|(_, marker, _, raw)| (marker, raw)),
+            }
+        })?;
+        match found {
+            None => Ok(None),
+            Some((true, raw)) => Ok(Some(ObjectVersion::DeleteMarker(from_doc(
+                &raw.doc,
+                "delete marker",
+            )?))),
+            Some((false, raw)) => Ok(Some(ObjectVersion::Object(raw.decode()?))),
+        }
+    }
+
+    async fn list_object_versions(
+        &self,
+        bucket: &str,
+        prefix: &str,
+        key_marker: &str,
+        version_id_marker: &str,
+        limit: usize,
+    ) -> Result<VersionPage> {
+        let fetch = i64::try_from(limit.saturating_add(1)).unwrap_or(i64::MAX);
+        let upper = semantics::prefix_upper_bound(prefix);
+        type Row = (Vec<u8>, String, bool, i64, String, i64, bool);
+        let rows: Vec<Row> = tx!(self, "list_object_versions", |c| {
+            sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+                .execute(&mut *c)
+                .await?;
+            if !bucket_exists(c, bucket).await? {
+                return Err(Error::NoSuchBucket.into());
+            }
+            // Position of the version marker: the current object is newest (MAX).
+            let pos: i64 = if version_id_marker.is_empty() {
+                i64::MIN
+            } else if sqlx::query(
+                "SELECT 1 FROM objects
+                 WHERE bucket = $1 AND key = $2 AND coalesce(version_id, 'null') = $3",
+            )
+            .bind(bucket)
+            .bind(key_marker.as_bytes())
+            .bind(version_id_marker)
+            .fetch_optional(&mut *c)
+            .await?
+            .is_some()
+            {
+                i64::MAX
+            } else {
+                find_version(c, bucket, key_marker, version_id_marker)
+                    .await?
+                    .map(|(seq, ..)| seq)
+                    .ok_or_else(|| Error::invalid("Invalid version id marker specified"))?
+            };
+            let rows = sqlx::query(LIST_VERSIONS_SQL)
+                .bind(bucket)
+                .bind(prefix.as_bytes())
+                .bind(upper.as_deref())
+                .bind(key_marker.as_bytes())
+                .bind(pos)
+                .bind(fetch)
+                .fetch_all(&mut *c)
+                .await?;
+            rows.into_iter()
+                .map(|r| -> TxResult<Row> {
+                    Ok((
+                        r.try_get(0)?,
+                        r.try_get(1)?,
+                        r.try_get(2)?,
+                        r.try_get(3)?,
+                        r.try_get(4)?,
+                        r.try_get(5)?,
+                        r.try_get(6)?,
+                    ))
+                })
+                .collect::<TxResult<Vec<Row>>>()?
+        })?;
+        let truncated = rows.len() > limit;
+        let versions = rows
+            .into_iter()
+            .take(limit)
+            .map(|(key, vid, dm, size, etag, lm, latest)| {
+                Ok(VersionSummary {
+                    key: key_string(key)?,
+                    version_id: (vid != NULL_VERSION).then_some(vid),
+                    is_latest: latest,
+                    delete_marker: dm,
+                    size: size as u64,
+                    etag,
+                    last_modified: from_nanos(lm)?,
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        Ok(VersionPage {
+            versions,
+            truncated,
+        })
     }
 
     async fn list_objects(
@@ -1203,12 +1906,12 @@ impl MetaStore for PgMetaStore {
         cond: &WriteCondition,
         cap: Option<u64>,
     ) -> Result<(Replaced, Vec<PartRecord>)> {
-        let row = ObjectRow::new(record)?;
+        let mut row = ObjectRow::new(record)?;
         let (prev, parts) = tx!(self, "complete_upload", |c| {
             lock_upload(c, upload_id, true).await?;
             let parts: Vec<PartRecord> = decode_all(part_docs(c, upload_id).await?, "part")?;
             semantics::check_parts_current(record.data.blob_ids(), &parts)?;
-            let prev = put_object_tx(c, &row, cond, cap).await?;
+            let prev = put_object_tx(c, &mut row, cond, cap).await?;
             sqlx::query("DELETE FROM parts WHERE upload_id = $1")
                 .bind(upload_id)
                 .execute(&mut *c)
@@ -1219,8 +1922,9 @@ impl MetaStore for PgMetaStore {
                 .await?;
             (prev, parts)
         })?;
+        let (prev, vid) = prev;
         Ok((
-            decode_replaced(prev)?,
+            decode_replaced(prev, vid)?,
             semantics::unused_parts(record, parts),
         ))
     }
@@ -1390,7 +2094,12 @@ impl MetaStore for PgMetaStore {
                 sqlx::query_scalar("SELECT blob_ids FROM objects WHERE blob_ids IS NOT NULL")
                     .fetch_all(&mut *c)
                     .await?;
-            for ids in objs {
+            let old: Vec<String> = sqlx::query_scalar(
+                "SELECT blob_ids FROM object_versions WHERE blob_ids IS NOT NULL",
+            )
+            .fetch_all(&mut *c)
+            .await?;
+            for ids in objs.into_iter().chain(old) {
                 set.extend(ids.split(' ').filter(|s| !s.is_empty()).map(str::to_string));
             }
             let parts: Vec<String> = sqlx::query_scalar("SELECT blob_id FROM parts")

@@ -1,4 +1,4 @@
-//! The PostgreSQL schema and its migrations, mirroring SQLite schema v2 (same tables,
+//! The PostgreSQL schema and its migrations, mirroring SQLite schema v3 (same tables,
 //! columns and meaning). `MIGRATIONS[i]` takes a database from version `i` to `i + 1`.
 //!
 //! Invariants:
@@ -131,7 +131,34 @@ CREATE TABLE coffer_changes (
 INSERT INTO coffer_changes (id, version) VALUES (1, 0);
 "#;
 
-const MIGRATIONS: &[&str] = &[V1];
+/// Version 2 = SQLite version 3: S3 versioning. `buckets.versioning` mirrors the
+/// document's state (0 unversioned, 1 enabled, 2 suspended) and is read with the usage
+/// counters under the bucket row lock. `objects` keeps the current object of each key
+/// (`version_id` NULL = the `null` version); every other version lives in
+/// `object_versions`, ordered by `seq` (newer = larger: inserts of one bucket are
+/// serialized by its row lock), with `version_id = 'null'` for the null version.
+const V2: &str = r#"
+ALTER TABLE buckets ADD COLUMN versioning INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE objects ADD COLUMN version_id TEXT;
+
+CREATE TABLE object_versions (
+    seq           BIGSERIAL PRIMARY KEY,
+    bucket        TEXT COLLATE "C" NOT NULL REFERENCES buckets (name),
+    key           BYTEA NOT NULL,
+    version_id    TEXT COLLATE "C" NOT NULL,
+    delete_marker BOOLEAN NOT NULL,
+    size          BIGINT NOT NULL,
+    etag          TEXT NOT NULL,
+    last_modified BIGINT NOT NULL,
+    blob_ids      TEXT,
+    doc           TEXT NOT NULL,
+    inline_data   BYTEA
+);
+CREATE UNIQUE INDEX object_versions_by_key ON object_versions (bucket, key, seq DESC);
+CREATE UNIQUE INDEX object_versions_by_id ON object_versions (bucket, key, version_id);
+"#;
+
+const MIGRATIONS: &[&str] = &[V1, V2];
 
 pub(crate) fn current_version() -> i64 {
     MIGRATIONS.len() as i64
@@ -174,6 +201,11 @@ async fn bookkeeping(pool: &PgPool) -> Result<()> {
 
 /// Brings the database to `current_version()`; returns the version found before.
 pub(crate) async fn migrate(pool: &PgPool) -> Result<i64> {
+    migrate_to(pool, current_version()).await
+}
+
+/// Brings the database to `target` (≤ `current_version()`; tests build old databases).
+pub(crate) async fn migrate_to(pool: &PgPool, target: i64) -> Result<i64> {
     bookkeeping(pool).await?;
     let holder = coffer_core::ids::new_hex_id();
     let started = std::time::Instant::now();
@@ -202,7 +234,7 @@ pub(crate) async fn migrate(pool: &PgPool) -> Result<i64> {
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    let r = migrate_locked(pool).await;
+    let r = migrate_locked(pool, target).await;
     let released = sqlx::query("DELETE FROM coffer_migration_lock WHERE id = 1 AND holder = $1")
         .bind(&holder)
         .execute(pool)
@@ -212,7 +244,7 @@ pub(crate) async fn migrate(pool: &PgPool) -> Result<i64> {
     Ok(found)
 }
 
-async fn migrate_locked(pool: &PgPool) -> Result<i64> {
+async fn migrate_locked(pool: &PgPool, target: i64) -> Result<i64> {
     let found: i64 = sqlx::query("SELECT version FROM coffer_schema_version WHERE id = 1")
         .fetch_optional(pool)
         .await
@@ -228,7 +260,12 @@ async fn migrate_locked(pool: &PgPool) -> Result<i64> {
              supports versions up to {supported}; run a newer coffer"
         )));
     }
-    for (i, sql) in MIGRATIONS.iter().enumerate().skip(found as usize) {
+    for (i, sql) in MIGRATIONS
+        .iter()
+        .enumerate()
+        .skip(found as usize)
+        .take(target.saturating_sub(found).max(0) as usize)
+    {
         let to = i as i64 + 1;
         let step = async {
             let mut tx = pool.begin().await?;

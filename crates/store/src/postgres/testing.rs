@@ -61,6 +61,17 @@ pub async fn fresh_database(admin_url: &str) -> Result<String> {
     Ok(with_database(admin_url, &name))
 }
 
+/// Applies the migrations up to schema `version` only, as an older release left the
+/// database (to test upgrades).
+pub async fn migrate_database_to(url: &str, version: i64) -> Result<()> {
+    let pool = sqlx::PgPool::connect(url)
+        .await
+        .map_err(|e| db_err("connect", e))?;
+    super::schema::migrate_to(&pool, version).await?;
+    pool.close().await;
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

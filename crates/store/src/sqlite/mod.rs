@@ -17,7 +17,7 @@ pub(crate) mod schema;
 
 use crate::semantics::{self, UploadMarker};
 use async_trait::async_trait;
-use coffer_core::meta::{MetaStore, ObjectPage, Replaced, SubresourceEdit};
+use coffer_core::meta::{Deleted, MetaStore, ObjectPage, Replaced, SubresourceEdit, VersionPage};
 use coffer_core::model::*;
 use coffer_core::{Error, Result};
 use exec::{Readers, Writer};
@@ -103,6 +103,7 @@ struct ObjectRow {
     blob_ids: Option<String>,
     doc: String,
     inline: Option<Vec<u8>>,
+    version_id: Option<String>,
 }
 
 impl ObjectRow {
@@ -122,6 +123,7 @@ impl ObjectRow {
             parts: r.parts.clone(),
             tags: r.tags.clone(),
             data,
+            version_id: r.version_id.clone(),
         };
         let (doc, inline, blob_ids) = match &r.data {
             ObjectData::Inline(bytes) => (
@@ -143,7 +145,21 @@ impl ObjectRow {
             blob_ids,
             doc,
             inline,
+            version_id: r.version_id.clone(),
         })
+    }
+
+    /// The row stored under another version id than the caller assumed (the bucket's
+    /// versioning state changed between the caller's read and this commit).
+    fn set_version(&mut self, vid: Option<String>) -> Result<()> {
+        if self.version_id == vid {
+            return Ok(());
+        }
+        let mut r: ObjectRecord = from_doc(&self.doc, "object")?;
+        r.version_id = vid.clone();
+        self.doc = to_doc(&r)?;
+        self.version_id = vid;
+        Ok(())
     }
 }
 
@@ -163,10 +179,28 @@ impl RawObject {
     }
 }
 
-fn decode_replaced(prev: Option<RawObject>) -> Result<Replaced> {
+fn decode_replaced(prev: Option<RawObject>, version_id: Option<String>) -> Result<Replaced> {
     Ok(Replaced {
         previous: prev.map(RawObject::decode).transpose()?,
+        version_id,
     })
+}
+
+/// A `Deleted` as the writer thread leaves it: the removed record still encoded.
+struct RawDeleted {
+    removed: Option<RawObject>,
+    version_id: Option<String>,
+    delete_marker: bool,
+}
+
+impl RawDeleted {
+    fn decode(self) -> Result<Deleted> {
+        Ok(Deleted {
+            removed: self.removed.map(RawObject::decode).transpose()?,
+            version_id: self.version_id,
+            delete_marker: self.delete_marker,
+        })
+    }
 }
 
 fn decode_all<T: DeserializeOwned>(docs: Vec<String>, what: &str) -> Result<Vec<T>> {
@@ -236,27 +270,37 @@ fn read_object(c: &Connection, bucket: &str, key: &str) -> Result<Option<RawObje
 }
 
 /// The body of `put_object`, shared with `complete_upload`: checks the bucket, the
-/// condition and the cap, then writes the row and the usage counters.
+/// condition and the cap, then writes the row and the usage counters. Returns the record
+/// removed for good (blobs to delete) and the version id the row was stored under.
+/// Unversioned buckets take the original path: no query more than before versioning.
 fn put_object_tx(
     c: &Connection,
-    row: &ObjectRow,
+    row: &mut ObjectRow,
     cond: &WriteCondition,
     cap: Option<u64>,
-) -> Result<Option<RawObject>> {
-    const USAGE: &str = "SELECT usage_bytes, usage_objects FROM buckets WHERE name = ?1";
-    let usage = c
+) -> Result<(Option<RawObject>, Option<String>)> {
+    const USAGE: &str =
+        "SELECT usage_bytes, usage_objects, versioning FROM buckets WHERE name = ?1";
+    let (usage, state) = c
         .prepare_cached(USAGE)
         .and_then(|mut st| {
             st.query_row([&row.bucket], |r| {
-                Ok(Usage {
-                    bytes: r.get::<_, i64>(0)? as u64,
-                    objects: r.get::<_, i64>(1)? as u64,
-                })
+                Ok((
+                    Usage {
+                        bytes: r.get::<_, i64>(0)? as u64,
+                        objects: r.get::<_, i64>(1)? as u64,
+                    },
+                    VersioningState::from_code(r.get::<_, i64>(2)?),
+                ))
             })
             .optional()
         })
         .map_err(sql_err(USAGE))?
         .ok_or(Error::NoSuchBucket)?;
+    if state != VersioningState::Unversioned {
+        return put_versioned_tx(c, row, cond, cap, usage, state);
+    }
+    row.set_version(None)?;
 
     const EXISTING: &str =
         "SELECT size, etag, doc, inline_data FROM objects WHERE bucket = ?1 AND key = ?2";
@@ -285,14 +329,21 @@ fn put_object_tx(
         row.size as u64,
         cap,
     )?;
+    upsert_object(c, row)?;
+    set_usage(c, &row.bucket, after)?;
+    Ok((existing.map(|(_, _, raw)| raw), None))
+}
 
+fn upsert_object(c: &Connection, row: &ObjectRow) -> Result<()> {
     execute(
         c,
-        "INSERT INTO objects (bucket, key, size, etag, last_modified, blob_ids, doc, inline_data)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
+        "INSERT INTO objects (bucket, key, size, etag, last_modified, blob_ids, doc, inline_data,
+                              version_id)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
          ON CONFLICT (bucket, key) DO UPDATE SET
            size = excluded.size, etag = excluded.etag, last_modified = excluded.last_modified,
-           blob_ids = excluded.blob_ids, doc = excluded.doc, inline_data = excluded.inline_data",
+           blob_ids = excluded.blob_ids, doc = excluded.doc, inline_data = excluded.inline_data,
+           version_id = excluded.version_id",
         params![
             row.bucket,
             row.key,
@@ -301,12 +352,366 @@ fn put_object_tx(
             row.last_modified,
             row.blob_ids,
             row.doc,
-            row.inline
+            row.inline,
+            row.version_id
         ],
     )?;
-    set_usage(c, &row.bucket, after)?;
-    Ok(existing.map(|(_, _, raw)| raw))
+    Ok(())
 }
+
+/// The current object of a key as the versioned paths need it.
+struct CurrentRow {
+    size: u64,
+    etag: String,
+    version_id: Option<String>,
+    raw: RawObject,
+}
+
+fn read_current(c: &Connection, bucket: &str, key: &str) -> Result<Option<CurrentRow>> {
+    const SQL: &str = "SELECT size, etag, version_id, doc, inline_data FROM objects
+                       WHERE bucket = ?1 AND key = ?2";
+    c.prepare_cached(SQL)
+        .and_then(|mut st| {
+            st.query_row(params![bucket, key], |r| {
+                Ok(CurrentRow {
+                    size: r.get::<_, i64>(0)? as u64,
+                    etag: r.get(1)?,
+                    version_id: r.get(2)?,
+                    raw: RawObject {
+                        doc: r.get(3)?,
+                        inline: r.get(4)?,
+                    },
+                })
+            })
+            .optional()
+        })
+        .map_err(sql_err(SQL))
+}
+
+/// Moves the current object of a key into `object_versions` as its newest version.
+fn retire_current(c: &Connection, bucket: &str, key: &str) -> Result<()> {
+    execute(
+        c,
+        "INSERT INTO object_versions (bucket, key, version_id, delete_marker, size, etag,
+                                      last_modified, blob_ids, doc, inline_data)
+         SELECT bucket, key, coalesce(version_id, 'null'), 0, size, etag, last_modified,
+                blob_ids, doc, inline_data
+         FROM objects WHERE bucket = ?1 AND key = ?2",
+        params![bucket, key],
+    )?;
+    execute(
+        c,
+        "DELETE FROM objects WHERE bucket = ?1 AND key = ?2",
+        params![bucket, key],
+    )?;
+    Ok(())
+}
+
+/// Keeps the storage invariant after a version was removed: when the key has no current
+/// object and its newest remaining version is an object, that version becomes current.
+fn promote_newest(c: &Connection, bucket: &str, key: &str) -> Result<()> {
+    if exists(
+        c,
+        "SELECT 1 FROM objects WHERE bucket = ?1 AND key = ?2",
+        params![bucket, key],
+    )? {
+        return Ok(());
+    }
+    const NEWEST: &str = "SELECT seq, delete_marker FROM object_versions
+                          WHERE bucket = ?1 AND key = ?2 ORDER BY seq DESC LIMIT 1";
+    let newest = c
+        .prepare_cached(NEWEST)
+        .and_then(|mut st| {
+            st.query_row(params![bucket, key], |r| {
+                Ok((r.get::<_, i64>(0)?, r.get::<_, bool>(1)?))
+            })
+            .optional()
+        })
+        .map_err(sql_err(NEWEST))?;
+    if let Some((seq, false)) = newest {
+        execute(
+            c,
+            "INSERT INTO objects (bucket, key, size, etag, last_modified, blob_ids, doc,
+                                  inline_data, version_id)
+             SELECT bucket, key, size, etag, last_modified, blob_ids, doc, inline_data,
+                    nullif(version_id, 'null')
+             FROM object_versions WHERE seq = ?1",
+            [seq],
+        )?;
+        execute(c, "DELETE FROM object_versions WHERE seq = ?1", [seq])?;
+    }
+    Ok(())
+}
+
+/// Removes the key's `null` version from `object_versions`, if any; returns it when it
+/// was an object (size, record), for usage and blob deletion.
+fn remove_null_version(
+    c: &Connection,
+    bucket: &str,
+    key: &str,
+) -> Result<Option<(u64, RawObject)>> {
+    const SQL: &str = "SELECT seq, delete_marker, size, doc, inline_data FROM object_versions
+                       WHERE bucket = ?1 AND key = ?2 AND version_id = 'null'";
+    let found = c
+        .prepare_cached(SQL)
+        .and_then(|mut st| {
+            st.query_row(params![bucket, key], |r| {
+                Ok((
+                    r.get::<_, i64>(0)?,
+                    r.get::<_, bool>(1)?,
+                    r.get::<_, i64>(2)? as u64,
+                    RawObject {
+                        doc: r.get(3)?,
+                        inline: r.get(4)?,
+                    },
+                ))
+            })
+            .optional()
+        })
+        .map_err(sql_err(SQL))?;
+    let Some((seq, marker, size, raw)) = found else {
+        return Ok(None);
+    };
+    execute(c, "DELETE FROM object_versions WHERE seq = ?1", [seq])?;
+    Ok((!marker).then_some((size, raw)))
+}
+
+fn insert_marker(c: &Connection, m: &DeleteMarker) -> Result<()> {
+    execute(
+        c,
+        "INSERT INTO object_versions (bucket, key, version_id, delete_marker, size, etag,
+                                      last_modified, blob_ids, doc, inline_data)
+         VALUES (?1, ?2, ?3, 1, 0, '', ?4, NULL, ?5, NULL)",
+        params![
+            m.bucket,
+            m.key,
+            m.version_id.as_deref().unwrap_or(NULL_VERSION),
+            nanos(m.last_modified)?,
+            to_doc(m)?
+        ],
+    )?;
+    Ok(())
+}
+
+fn read_usage(c: &Connection, bucket: &str) -> Result<(Usage, VersioningState)> {
+    const SQL: &str = "SELECT usage_bytes, usage_objects, versioning FROM buckets WHERE name = ?1";
+    c.prepare_cached(SQL)
+        .and_then(|mut st| {
+            st.query_row([bucket], |r| {
+                Ok((
+                    Usage {
+                        bytes: r.get::<_, i64>(0)? as u64,
+                        objects: r.get::<_, i64>(1)? as u64,
+                    },
+                    VersioningState::from_code(r.get::<_, i64>(2)?),
+                ))
+            })
+            .optional()
+        })
+        .map_err(sql_err(SQL))?
+        .ok_or(Error::NoSuchBucket)
+}
+
+/// `put_object_tx` on a versioned bucket (module docs of `MetaStore` versioning).
+fn put_versioned_tx(
+    c: &Connection,
+    row: &mut ObjectRow,
+    cond: &WriteCondition,
+    cap: Option<u64>,
+    usage: Usage,
+    state: VersioningState,
+) -> Result<(Option<RawObject>, Option<String>)> {
+    let vid = match state {
+        VersioningState::Enabled => Some(
+            row.version_id
+                .clone()
+                .unwrap_or_else(coffer_core::ids::new_version_id),
+        ),
+        _ => None,
+    };
+    row.set_version(vid.clone())?;
+    let current = read_current(c, &row.bucket, &row.key)?;
+    semantics::check_condition(cond, current.as_ref().map(|r| r.etag.as_str()))?;
+    let mut removed: Option<(u64, RawObject)> = None;
+    if let Some(cur) = current {
+        if state == VersioningState::Suspended && cur.version_id.is_none() {
+            // Overwritten in place by the upsert below.
+            removed = Some((cur.size, cur.raw));
+        } else {
+            retire_current(c, &row.bucket, &row.key)?;
+        }
+    }
+    if state == VersioningState::Suspended
+        && let Some(r) = remove_null_version(c, &row.bucket, &row.key)?
+    {
+        removed = Some(r);
+    }
+    let after = semantics::usage_after_put(
+        &row.bucket,
+        usage,
+        removed.as_ref().map(|(s, _)| *s),
+        row.size as u64,
+        cap,
+    )?;
+    upsert_object(c, row)?;
+    set_usage(c, &row.bucket, after)?;
+    Ok((removed.map(|(_, raw)| raw), vid))
+}
+
+/// DELETE without a version id (see `MetaStore::delete_object_current`).
+fn delete_current_tx(
+    c: &Connection,
+    bucket: &str,
+    key: &str,
+    marker_id: &str,
+    now: OffsetDateTime,
+) -> Result<RawDeleted> {
+    let (usage, state) = read_usage(c, bucket)?;
+    let current = read_current(c, bucket, key)?;
+    if state == VersioningState::Unversioned {
+        let Some(cur) = current else {
+            return Ok(RawDeleted {
+                removed: None,
+                version_id: None,
+                delete_marker: false,
+            });
+        };
+        execute(
+            c,
+            "DELETE FROM objects WHERE bucket = ?1 AND key = ?2",
+            params![bucket, key],
+        )?;
+        set_usage(c, bucket, semantics::usage_after_delete(usage, cur.size))?;
+        return Ok(RawDeleted {
+            removed: Some(cur.raw),
+            version_id: None,
+            delete_marker: false,
+        });
+    }
+    let mut removed: Option<(u64, RawObject)> = None;
+    if let Some(cur) = current {
+        if state == VersioningState::Suspended && cur.version_id.is_none() {
+            execute(
+                c,
+                "DELETE FROM objects WHERE bucket = ?1 AND key = ?2",
+                params![bucket, key],
+            )?;
+            removed = Some((cur.size, cur.raw));
+        } else {
+            retire_current(c, bucket, key)?;
+        }
+    }
+    if state == VersioningState::Suspended
+        && let Some(r) = remove_null_version(c, bucket, key)?
+    {
+        removed = Some(r);
+    }
+    let vid = (state == VersioningState::Enabled).then(|| marker_id.to_string());
+    insert_marker(
+        c,
+        &DeleteMarker {
+            v: RECORD_VERSION,
+            bucket: bucket.to_string(),
+            key: key.to_string(),
+            version_id: vid.clone(),
+            last_modified: now,
+        },
+    )?;
+    if let Some((size, _)) = &removed {
+        set_usage(c, bucket, semantics::usage_after_delete(usage, *size))?;
+    }
+    Ok(RawDeleted {
+        removed: removed.map(|(_, raw)| raw),
+        version_id: Some(vid.unwrap_or_else(|| NULL_VERSION.to_string())),
+        delete_marker: true,
+    })
+}
+
+/// Removes one version for good (see `MetaStore::delete_object_version`).
+fn delete_version_tx(c: &Connection, bucket: &str, key: &str, vid: &str) -> Result<RawDeleted> {
+    let (usage, _) = read_usage(c, bucket)?;
+    let echo = Some(vid.to_string());
+    if let Some(cur) = read_current(c, bucket, key)?
+        && cur.version_id.as_deref().unwrap_or(NULL_VERSION) == vid
+    {
+        execute(
+            c,
+            "DELETE FROM objects WHERE bucket = ?1 AND key = ?2",
+            params![bucket, key],
+        )?;
+        set_usage(c, bucket, semantics::usage_after_delete(usage, cur.size))?;
+        promote_newest(c, bucket, key)?;
+        return Ok(RawDeleted {
+            removed: Some(cur.raw),
+            version_id: echo,
+            delete_marker: false,
+        });
+    }
+    const SQL: &str = "SELECT seq, delete_marker, size, doc, inline_data FROM object_versions
+                       WHERE bucket = ?1 AND key = ?2 AND version_id = ?3";
+    let found = c
+        .prepare_cached(SQL)
+        .and_then(|mut st| {
+            st.query_row(params![bucket, key, vid], |r| {
+                Ok((
+                    r.get::<_, i64>(0)?,
+                    r.get::<_, bool>(1)?,
+                    r.get::<_, i64>(2)? as u64,
+                    RawObject {
+                        doc: r.get(3)?,
+                        inline: r.get(4)?,
+                    },
+                ))
+            })
+            .optional()
+        })
+        .map_err(sql_err(SQL))?;
+    let Some((seq, marker, size, raw)) = found else {
+        return Ok(RawDeleted {
+            removed: None,
+            version_id: echo,
+            delete_marker: false,
+        });
+    };
+    execute(c, "DELETE FROM object_versions WHERE seq = ?1", [seq])?;
+    if !marker {
+        set_usage(c, bucket, semantics::usage_after_delete(usage, size))?;
+    }
+    promote_newest(c, bucket, key)?;
+    Ok(RawDeleted {
+        removed: (!marker).then_some(raw),
+        version_id: echo,
+        delete_marker: marker,
+    })
+}
+
+/// Version listing: the current objects (position `i64::MAX`, newest of their key) and
+/// `object_versions` rows (position `seq`) merged by key ascending, position descending.
+/// ?1 bucket, ?2 lower bound (`>=`, the prefix), ?3 the prefix's upper bound or NULL,
+/// ?4 key marker, ?5 version position marker (rows of the marker key with a smaller
+/// position follow it), ?6 limit. Each arm is an index range scan cut at the limit, so
+/// the final sort sees at most twice the limit, whatever the bucket's size.
+const LIST_VERSIONS_SQL: &str = "
+SELECT key, version_id, dm, size, etag, last_modified, latest, pos FROM (
+  SELECT key, coalesce(version_id, 'null') AS version_id, 0 AS dm, size, etag,
+         last_modified, 9223372036854775807 AS pos, 1 AS latest
+  FROM objects
+  WHERE bucket = ?1 AND key >= ?2 AND (?3 IS NULL OR key < ?3) AND key > ?4
+  ORDER BY key LIMIT ?6
+)
+UNION ALL
+SELECT key, version_id, dm, size, etag, last_modified, latest, pos FROM (
+  SELECT v.key AS key, v.version_id AS version_id, v.delete_marker AS dm, v.size AS size,
+         v.etag AS etag, v.last_modified AS last_modified, v.seq AS pos,
+         (NOT EXISTS (SELECT 1 FROM objects o WHERE o.bucket = v.bucket AND o.key = v.key)
+          AND v.seq = (SELECT max(w.seq) FROM object_versions w
+                       WHERE w.bucket = v.bucket AND w.key = v.key)) AS latest
+  FROM object_versions v
+  WHERE v.bucket = ?1 AND v.key >= ?2 AND (?3 IS NULL OR v.key < ?3)
+    AND (v.key > ?4 OR (v.key = ?4 AND v.seq < ?5))
+  ORDER BY v.key, v.seq DESC LIMIT ?6
+)
+ORDER BY 1, 8 DESC LIMIT ?6";
 
 fn set_usage(c: &Connection, bucket: &str, u: Usage) -> Result<()> {
     execute(
@@ -826,6 +1231,10 @@ impl MetaStore for SqliteMetaStore {
                     [&name],
                 )? || exists(
                     c,
+                    "SELECT 1 FROM object_versions WHERE bucket = ?1 LIMIT 1",
+                    [&name],
+                )? || exists(
+                    c,
                     "SELECT 1 FROM uploads WHERE bucket = ?1 LIMIT 1",
                     [&name],
                 )? {
@@ -846,6 +1255,7 @@ impl MetaStore for SqliteMetaStore {
                 let mut stored: Bucket = from_doc(&doc, "bucket")?;
                 stored.settings = b.settings;
                 stored.policy = b.policy;
+                stored.lifecycle = b.lifecycle;
                 execute(
                     c,
                     "UPDATE buckets SET doc = ?2 WHERE name = ?1",
@@ -940,13 +1350,13 @@ impl MetaStore for SqliteMetaStore {
         cond: &WriteCondition,
         cap: Option<u64>,
     ) -> Result<Replaced> {
-        let row = ObjectRow::new(record)?;
+        let mut row = ObjectRow::new(record)?;
         let cond = cond.clone();
-        let prev = self
+        let (prev, vid) = self
             .writer
-            .run(move |c| put_object_tx(c, &row, &cond, cap))
+            .run(move |c| put_object_tx(c, &mut row, &cond, cap))
             .await?;
-        decode_replaced(prev)
+        decode_replaced(prev, vid)
     }
 
     async fn get_object(&self, bucket: &str, key: &str) -> Result<Option<ObjectRecord>> {
@@ -995,10 +1405,265 @@ impl MetaStore for SqliteMetaStore {
                      WHERE name = ?1",
                     params![bucket, to_i64(size)?],
                 )?;
+                promote_newest(c, &bucket, &key)?;
                 Ok(Some(raw))
             })
             .await?;
-        decode_replaced(prev)
+        decode_replaced(prev, None)
+    }
+
+    async fn rename_object(
+        &self,
+        bucket: &str,
+        src: &str,
+        dst: &str,
+        cond: &RenameConditions,
+    ) -> Result<Replaced> {
+        let (bucket, src, dst, cond) = (
+            bucket.to_string(),
+            src.to_string(),
+            dst.to_string(),
+            cond.clone(),
+        );
+        let prev = self
+            .writer
+            .run(move |c| {
+                let (usage, state) = read_usage(c, &bucket)?;
+                if state != VersioningState::Unversioned {
+                    return Err(semantics::rename_on_versioned_bucket());
+                }
+                const SRC: &str = "SELECT etag, last_modified, doc FROM objects
+                                   WHERE bucket = ?1 AND key = ?2";
+                let (etag, lm, doc) = c
+                    .prepare_cached(SRC)
+                    .and_then(|mut st| {
+                        st.query_row(params![bucket, src], |r| {
+                            Ok((
+                                r.get::<_, String>(0)?,
+                                r.get::<_, i64>(1)?,
+                                r.get::<_, String>(2)?,
+                            ))
+                        })
+                        .optional()
+                    })
+                    .map_err(sql_err(SRC))?
+                    .ok_or(Error::NoSuchKey)?;
+                cond.check_source(&etag, from_nanos(lm)?)?;
+                let dest = read_current(c, &bucket, &dst)?;
+                semantics::check_condition(&cond.dest, dest.as_ref().map(|d| d.etag.as_str()))?;
+                if src == dst {
+                    return Ok(None);
+                }
+                if let Some(d) = &dest {
+                    execute(
+                        c,
+                        "DELETE FROM objects WHERE bucket = ?1 AND key = ?2",
+                        params![bucket, dst],
+                    )?;
+                    set_usage(c, &bucket, semantics::usage_after_delete(usage, d.size))?;
+                }
+                execute(
+                    c,
+                    "UPDATE objects SET key = ?3, doc = ?4 WHERE bucket = ?1 AND key = ?2",
+                    params![bucket, src, dst, semantics::rekey_doc(&doc, &dst)?],
+                )?;
+                Ok(dest.map(|d| d.raw))
+            })
+            .await?;
+        decode_replaced(prev, None)
+    }
+
+    async fn set_bucket_versioning(&self, name: &str, state: VersioningState) -> Result<()> {
+        if state == VersioningState::Unversioned {
+            return Err(Error::invalid(
+                "a versioned bucket cannot return to the unversioned state",
+            ));
+        }
+        let name = name.to_string();
+        self.writer
+            .run(move |c| {
+                let doc = query_opt_doc(c, "SELECT doc FROM buckets WHERE name = ?1", [&name])?
+                    .ok_or(Error::NoSuchBucket)?;
+                let mut stored: Bucket = from_doc(&doc, "bucket")?;
+                stored.versioning = state;
+                execute(
+                    c,
+                    "UPDATE buckets SET doc = ?2, versioning = ?3 WHERE name = ?1",
+                    params![name, to_doc(&stored)?, state.code()],
+                )?;
+                Ok(())
+            })
+            .await
+    }
+
+    async fn delete_object_current(
+        &self,
+        bucket: &str,
+        key: &str,
+        marker_id: &str,
+        now: OffsetDateTime,
+    ) -> Result<Deleted> {
+        let (bucket, key, marker_id) = (bucket.to_string(), key.to_string(), marker_id.to_string());
+        self.writer
+            .run(move |c| delete_current_tx(c, &bucket, &key, &marker_id, now))
+            .await?
+            .decode()
+    }
+
+    async fn delete_object_version(
+        &self,
+        bucket: &str,
+        key: &str,
+        version_id: &str,
+    ) -> Result<Deleted> {
+        let (bucket, key, vid) = (bucket.to_string(), key.to_string(), version_id.to_string());
+        self.writer
+            .run(move |c| delete_version_tx(c, &bucket, &key, &vid))
+            .await?
+            .decode()
+    }
+
+    async fn get_object_version(
+        &self,
+        bucket: &str,
+        key: &str,
+        version_id: &str,
+    ) -> Result<Option<ObjectVersion>> {
+        let (bucket, key, vid) = (bucket.to_string(), key.to_string(), version_id.to_string());
+        let found = self
+            .readers
+            .run(move |c| {
+                let tx = c.unchecked_transaction().map_err(sql_err("begin read"))?;
+                const CUR: &str = "SELECT doc, inline_data FROM objects
+                    WHERE bucket = ?1 AND key = ?2 AND coalesce(version_id, 'null') = ?3";
+                let cur = tx
+                    .prepare_cached(CUR)
+                    .and_then(|mut st| {
+                        st.query_row(params![bucket, key, vid], |r| {
+                            Ok(RawObject {
+                                doc: r.get(0)?,
+                                inline: r.get(1)?,
+                            })
+                        })
+                        .optional()
+                    })
+                    .map_err(sql_err(CUR))?;
+                if let Some(raw) = cur {
+                    return Ok(Some((false, raw)));
+                }
+                const OLD: &str = "SELECT delete_marker, doc, inline_data FROM object_versions
+                    WHERE bucket = ?1 AND key = ?2 AND version_id = ?3";
+                tx.prepare_cached(OLD)
+                    .and_then(|mut st| {
+                        st.query_row(params![bucket, key, vid], |r| {
+                            Ok((
+                                r.get::<_, bool>(0)?,
+                                RawObject {
+                                    doc: r.get(1)?,
+                                    inline: r.get(2)?,
+                                },
+                            ))
+                        })
+                        .optional()
+                    })
+                    .map_err(sql_err(OLD))
+            })
+            .await?;
+        match found {
+            None => Ok(None),
+            Some((true, raw)) => Ok(Some(ObjectVersion::DeleteMarker(from_doc(
+                &raw.doc,
+                "delete marker",
+            )?))),
+            Some((false, raw)) => Ok(Some(ObjectVersion::Object(raw.decode()?))),
+        }
+    }
+
+    async fn list_object_versions(
+        &self,
+        bucket: &str,
+        prefix: &str,
+        key_marker: &str,
+        version_id_marker: &str,
+        limit: usize,
+    ) -> Result<VersionPage> {
+        let (bucket, prefix, km, vm) = (
+            bucket.to_string(),
+            prefix.to_string(),
+            key_marker.to_string(),
+            version_id_marker.to_string(),
+        );
+        let fetch = i64::try_from(limit.saturating_add(1)).unwrap_or(i64::MAX);
+        type Row = (String, String, bool, i64, String, i64, bool);
+        let rows: Vec<Row> = self
+            .readers
+            .run(move |c| {
+                let tx = c.unchecked_transaction().map_err(sql_err("begin read"))?;
+                if !exists(&tx, "SELECT 1 FROM buckets WHERE name = ?1", [&bucket])? {
+                    return Err(Error::NoSuchBucket);
+                }
+                // Position of the version marker: the current object is newest (MAX).
+                let pos: i64 = if vm.is_empty() {
+                    i64::MIN
+                } else if exists(
+                    &tx,
+                    "SELECT 1 FROM objects
+                     WHERE bucket = ?1 AND key = ?2 AND coalesce(version_id, 'null') = ?3",
+                    params![bucket, km, vm],
+                )? {
+                    i64::MAX
+                } else {
+                    const SEQ: &str = "SELECT seq FROM object_versions
+                                       WHERE bucket = ?1 AND key = ?2 AND version_id = ?3";
+                    tx.prepare_cached(SEQ)
+                        .and_then(|mut st| {
+                            st.query_row(params![bucket, km, vm], |r| r.get(0))
+                                .optional()
+                        })
+                        .map_err(sql_err(SEQ))?
+                        .ok_or_else(|| Error::invalid("Invalid version id marker specified"))?
+                };
+                let upper = semantics::prefix_upper_bound(&prefix).map(TextBytes);
+                let mut st = tx
+                    .prepare_cached(LIST_VERSIONS_SQL)
+                    .map_err(sql_err("list versions"))?;
+                let rows = st
+                    .query_map(params![bucket, prefix, upper, km, pos, fetch], |r| {
+                        Ok((
+                            r.get::<_, String>(0)?,
+                            r.get::<_, String>(1)?,
+                            r.get::<_, bool>(2)?,
+                            r.get::<_, i64>(3)?,
+                            r.get::<_, String>(4)?,
+                            r.get::<_, i64>(5)?,
+                            r.get::<_, bool>(6)?,
+                        ))
+                    })
+                    .map_err(sql_err("list versions"))?;
+                rows.collect::<rusqlite::Result<Vec<Row>>>()
+                    .map_err(sql_err("list versions"))
+            })
+            .await?;
+        let truncated = rows.len() > limit;
+        let versions = rows
+            .into_iter()
+            .take(limit)
+            .map(|(key, vid, dm, size, etag, lm, latest)| {
+                Ok(VersionSummary {
+                    key,
+                    version_id: (vid != NULL_VERSION).then_some(vid),
+                    is_latest: latest,
+                    delete_marker: dm,
+                    size: size as u64,
+                    etag,
+                    last_modified: from_nanos(lm)?,
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        Ok(VersionPage {
+            versions,
+            truncated,
+        })
     }
 
     async fn list_objects(
@@ -1244,7 +1909,7 @@ impl MetaStore for SqliteMetaStore {
         cap: Option<u64>,
     ) -> Result<(Replaced, Vec<PartRecord>)> {
         let id = upload_id.to_string();
-        let row = ObjectRow::new(record)?;
+        let mut row = ObjectRow::new(record)?;
         let cond = cond.clone();
         let used: Vec<String> = record.data.blob_ids().map(str::to_string).collect();
         let (prev, parts) = self
@@ -1258,15 +1923,16 @@ impl MetaStore for SqliteMetaStore {
                     used.iter().map(String::as_str),
                     &decode_all(parts.clone(), "part")?,
                 )?;
-                let prev = put_object_tx(c, &row, &cond, cap)?;
+                let prev = put_object_tx(c, &mut row, &cond, cap)?;
                 execute(c, "DELETE FROM parts WHERE upload_id = ?1", [&id])?;
                 execute(c, "DELETE FROM uploads WHERE upload_id = ?1", [&id])?;
                 Ok((prev, parts))
             })
             .await?;
         let parts: Vec<PartRecord> = decode_all(parts, "part")?;
+        let (prev, vid) = prev;
         Ok((
-            decode_replaced(prev)?,
+            decode_replaced(prev, vid)?,
             semantics::unused_parts(record, parts),
         ))
     }
@@ -1443,6 +2109,13 @@ impl MetaStore for SqliteMetaStore {
                 )? {
                     set.extend(ids.split(' ').filter(|s| !s.is_empty()).map(str::to_string));
                 }
+                for ids in query_docs(
+                    &tx,
+                    "SELECT blob_ids FROM object_versions WHERE blob_ids IS NOT NULL",
+                    [],
+                )? {
+                    set.extend(ids.split(' ').filter(|s| !s.is_empty()).map(str::to_string));
+                }
                 set.extend(query_docs(&tx, "SELECT blob_id FROM parts", [])?);
                 Ok(set)
             })
@@ -1550,6 +2223,137 @@ mod tests {
             drop(s);
             assert_eq!(version(&path), i64::from(schema::current_version()));
         }
+    }
+
+    /// A database exactly as release 2 left it: v1 + v2 DDL, version row 2, rows in the
+    /// v2 encoding (no `version_id`/`versioning` fields, no version columns).
+    fn v2_database(path: &Path) {
+        let c = Connection::open(path).unwrap();
+        c.execute_batch("PRAGMA journal_mode = WAL;").unwrap();
+        c.execute_batch(schema::V1).unwrap();
+        c.execute_batch(schema::V2).unwrap();
+        c.execute_batch(
+            r#"
+            CREATE TABLE schema_version (version INTEGER NOT NULL);
+            INSERT INTO schema_version VALUES (2);
+            INSERT INTO orgs VALUES ('abc123',
+              '{"org_id":"abc123","name":"Old Org","created":"2025-01-02T03:04:05Z",
+                "entitlements":[]}');
+            INSERT INTO buckets (name, org_id, usage_bytes, usage_objects, doc) VALUES
+              ('old-bucket', 'abc123', 3, 1,
+               '{"name":"old-bucket","org_id":"abc123","zone":"US-EAST-04A",
+                 "created":"2025-01-02T03:04:05Z","settings":{"audit_logging":null,
+                 "capacity_cap_bytes":null},"policy":null}');
+            INSERT INTO objects VALUES ('old-bucket', 'hello.txt', 3,
+              '"5d41402abc4b2a76b9719d911017c592"', 1735787045000000000, NULL,
+              '{"v":1,"bucket":"old-bucket","key":"hello.txt","size":3,
+                "etag":"\"5d41402abc4b2a76b9719d911017c592\"",
+                "last_modified":"2025-01-02T03:04:05Z","headers":{},"user_metadata":{},
+                "checksums":{},"parts":[],"tags":{},"data":{"Inline":""}}',
+              x'686579');
+            "#,
+        )
+        .unwrap();
+    }
+
+    #[tokio::test]
+    async fn migrates_a_v2_database_to_versioning() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("v2.db");
+        v2_database(&path);
+        let s = SqliteMetaStore::open(&path).unwrap();
+        assert_eq!(version(&path), 3);
+        let b = s.get_bucket("old-bucket").await.unwrap().unwrap();
+        assert_eq!(b.versioning, VersioningState::Unversioned);
+        assert_eq!(b.lifecycle, None);
+        let o = s
+            .get_object("old-bucket", "hello.txt")
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(o.version_id, None);
+        assert_eq!(o.data, ObjectData::Inline(b"hey".to_vec()));
+        // The old object is the null version once versioning is enabled.
+        s.set_bucket_versioning("old-bucket", VersioningState::Enabled)
+            .await
+            .unwrap();
+        let mut next = o.clone();
+        next.version_id = Some(coffer_core::ids::new_version_id());
+        next.data = ObjectData::Inline(b"hey!".to_vec());
+        next.size = 4;
+        let r = s
+            .put_object(&next, &WriteCondition::None, None)
+            .await
+            .unwrap();
+        assert!(r.previous.is_none());
+        match s
+            .get_object_version("old-bucket", "hello.txt", NULL_VERSION)
+            .await
+            .unwrap()
+        {
+            Some(ObjectVersion::Object(old)) => assert_eq!(old, o),
+            other => panic!("{other:?}"),
+        }
+        let page = s
+            .list_object_versions("old-bucket", "", "", "", 10)
+            .await
+            .unwrap();
+        let ids: Vec<_> = page
+            .versions
+            .iter()
+            .map(|v| (v.version_id.clone(), v.is_latest))
+            .collect();
+        assert_eq!(ids, vec![(next.version_id.clone(), true), (None, false)]);
+        assert_eq!(
+            s.bucket_usage("old-bucket").await.unwrap(),
+            Usage {
+                bytes: 7,
+                objects: 2
+            }
+        );
+        drop(s);
+        // Reopening does not migrate again and keeps everything.
+        let s = SqliteMetaStore::open(&path).unwrap();
+        assert_eq!(
+            s.get_bucket("old-bucket")
+                .await
+                .unwrap()
+                .unwrap()
+                .versioning,
+            VersioningState::Enabled
+        );
+        assert_eq!(
+            s.list_object_versions("old-bucket", "", "", "", 10)
+                .await
+                .unwrap()
+                .versions
+                .len(),
+            2
+        );
+    }
+
+    #[test]
+    fn version_listing_uses_the_key_indexes() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("vplan.db");
+        drop(SqliteMetaStore::open(&path).unwrap());
+        let c = Connection::open(&path).unwrap();
+        let mut st = c
+            .prepare(&format!("EXPLAIN QUERY PLAN {LIST_VERSIONS_SQL}"))
+            .unwrap();
+        let mut rows = st.raw_query();
+        let mut plan = Vec::new();
+        while let Some(r) = rows.next().unwrap() {
+            plan.push(r.get::<_, String>(3).unwrap());
+        }
+        let plan = plan.join("; ");
+        assert!(
+            plan.contains(
+                "SEARCH objects USING INDEX sqlite_autoindex_objects_1 (bucket=? AND key>"
+            ) && plan.contains("SEARCH v USING INDEX object_versions_by_key (bucket=? AND key>")
+                && plan.starts_with("MERGE (UNION ALL)"),
+            "{plan}"
+        );
     }
 
     #[test]

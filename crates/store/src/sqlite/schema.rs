@@ -131,8 +131,36 @@ CREATE TABLE saml_assertion_ids (
 CREATE INDEX saml_assertion_ids_by_expiry ON saml_assertion_ids (expires);
 "#;
 
+/// Version 3: S3 versioning (SPEC §4). `buckets.versioning` mirrors the document's
+/// state (0 unversioned, 1 enabled, 2 suspended) so a write reads it with the usage
+/// counters, in the same query. `objects` keeps holding the current object of each key;
+/// `objects.version_id` mirrors its document (NULL = the `null` version). Every other
+/// version — noncurrent objects and delete markers — lives in `object_versions`, ordered
+/// by `seq` (newer = larger; AUTOINCREMENT never reuses a number), with
+/// `version_id = 'null'` for the null version, so (bucket, key, version_id) is unique.
+pub(crate) const V3: &str = r#"
+ALTER TABLE buckets ADD COLUMN versioning INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE objects ADD COLUMN version_id TEXT;
+
+CREATE TABLE object_versions (
+    seq           INTEGER PRIMARY KEY AUTOINCREMENT,
+    bucket        TEXT NOT NULL REFERENCES buckets (name),
+    key           TEXT NOT NULL,
+    version_id    TEXT NOT NULL,
+    delete_marker INTEGER NOT NULL,
+    size          INTEGER NOT NULL,
+    etag          TEXT NOT NULL,
+    last_modified INTEGER NOT NULL,
+    blob_ids      TEXT,
+    doc           TEXT NOT NULL,
+    inline_data   BLOB
+);
+CREATE UNIQUE INDEX object_versions_by_key ON object_versions (bucket, key, seq DESC);
+CREATE UNIQUE INDEX object_versions_by_id ON object_versions (bucket, key, version_id);
+"#;
+
 /// Every migration in order; the schema version is the number applied.
-pub(crate) const MIGRATIONS: &[&str] = &[V1, V2];
+pub(crate) const MIGRATIONS: &[&str] = &[V1, V2, V3];
 
 pub(crate) fn current_version() -> u32 {
     MIGRATIONS.len() as u32
