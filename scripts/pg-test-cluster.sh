@@ -14,7 +14,9 @@ for d in /usr/lib/postgresql/*/bin; do
   [ -x "$d/initdb" ] && bindir=$d
 done
 if [ -z "$bindir" ]; then
-  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql; } >&2
+  sudo=""
+  if [ "$(id -u)" != 0 ] && command -v sudo >/dev/null 2>&1; then sudo=sudo; fi
+  { $sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq postgresql; } >&2
   for d in /usr/lib/postgresql/*/bin; do
     [ -x "$d/initdb" ] && bindir=$d
   done

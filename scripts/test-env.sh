@@ -1,0 +1,44 @@
+# Sourced by scripts/test: installs (idempotently, skipping what is present) what the
+# tests need on a fresh Debian machine, then exports the test environment:
+# COFFER_SAML_FIXTURES (a fresh SAML fixture set signed with new keys) and
+# COFFER_TEST_POSTGRES_URL (a private PostgreSQL cluster, scripts/pg-test-cluster.sh).
+export DEBIAN_FRONTEND=noninteractive
+SUDO=""
+if [ "$(id -u)" != 0 ] && command -v sudo >/dev/null 2>&1; then SUDO=sudo; fi
+if ! command -v aws >/dev/null 2>&1; then
+  python3 -m pip install --quiet --disable-pip-version-check awscli
+fi
+# boto3 drives the container-credentials end-to-end test (crates/server/tests/temp_credentials.rs).
+if ! python3 -c 'import boto3' >/dev/null 2>&1; then
+  python3 -m pip install --quiet --disable-pip-version-check boto3 \
+    || python3 -m pip install --quiet --disable-pip-version-check --break-system-packages boto3
+fi
+command -v curl >/dev/null 2>&1 || { $SUDO apt-get update -qq && $SUDO apt-get install -y -qq curl; }
+# The web console's browser tests (scripts/console-e2e.sh): Debian chromium driven by
+# playwright-core (pinned in tests/console/package-lock.json), which needs node >= 20.
+if ! command -v chromium >/dev/null 2>&1; then
+  $SUDO apt-get update -qq && $SUDO apt-get install -y -qq chromium
+fi
+if ! command -v npm >/dev/null 2>&1; then
+  $SUDO apt-get update -qq && $SUDO apt-get install -y -qq nodejs npm
+fi
+if [ ! -d tests/console/node_modules/playwright-core ]; then
+  (cd tests/console && npm ci --no-audit --no-fund)
+fi
+# SAML fixtures from independent signers (crates/server/tests/saml_federation.rs and
+# crates/core/tests/saml_fixtures.rs): xmlsec1 (libxmlsec1) and python signxml sign a
+# fresh set with new openssl keys on every run, besides the committed set.
+for tool in openssl xmlsec1; do
+  command -v "$tool" >/dev/null 2>&1 || { $SUDO apt-get update -qq && $SUDO apt-get install -y -qq "$tool"; }
+done
+if ! python3 -c 'import signxml' >/dev/null 2>&1; then
+  python3 -m pip install --quiet --disable-pip-version-check signxml \
+    || python3 -m pip install --quiet --disable-pip-version-check --break-system-packages signxml
+fi
+COFFER_SAML_FIXTURES="$(mktemp -d)/saml"
+python3 scripts/saml-fixtures.py "$COFFER_SAML_FIXTURES"
+export COFFER_SAML_FIXTURES
+# PostgreSQL for the PgMetaStore conformance suite and the scale-out tests: a private
+# cluster on 127.0.0.1 (installs Debian's postgresql if needed; idempotent).
+eval "$(scripts/pg-test-cluster.sh)"
+
