@@ -5,65 +5,17 @@
 //! request that was answered has exactly one event in the audit bucket (found by its
 //! request id), no request id or event id appears twice, and every hash chain verifies.
 
+mod proc_common;
+use proc_common::{allow_all_key, bootstrap_token, spawn_server};
+
 use aws_sdk_s3::operation::RequestId;
 use coffer_server::audit::chain;
-use coffer_server::testing::{TestKey, s3_client_for};
+use coffer_server::testing::s3_client_for;
 use rand::Rng;
 use serde_json::{Value, json};
 use std::collections::{HashMap, HashSet};
-use std::io::{BufRead, BufReader};
-use std::path::Path;
-use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-
-struct Proc {
-    child: Child,
-    s3: String,
-    api: String,
-}
-
-fn spawn_server(data: &Path) -> Proc {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_coffer"))
-        .args([
-            "server",
-            "--s3-listen",
-            "127.0.0.1:0",
-            "--api-listen",
-            "127.0.0.1:0",
-            "--audit-flush-secs",
-            "1",
-        ])
-        .arg("--data-dir")
-        .arg(data)
-        .env("COFFER_LOG", "info")
-        .env_remove("COFFER_CONFIG")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("spawn coffer");
-    let stdout = child.stdout.take().unwrap();
-    let (mut s3, mut api) = (None, None);
-    let mut lines = BufReader::new(stdout).lines();
-    for line in lines.by_ref() {
-        let line = line.unwrap();
-        if let Some(i) = line.find("S3 endpoint listening on ") {
-            s3 = Some(line[i + 25..].trim().to_string());
-        }
-        if let Some(i) = line.find("management API listening on ") {
-            api = Some(line[i + 28..].trim().to_string());
-        }
-        if s3.is_some() && api.is_some() {
-            break;
-        }
-    }
-    std::thread::spawn(move || lines.for_each(drop));
-    Proc {
-        child,
-        s3: s3.expect("S3 address logged"),
-        api: api.expect("API address logged"),
-    }
-}
 
 /// Every event in the audit bucket, with the chain report.
 async fn audit_events(s3: &aws_sdk_s3::Client, bucket: &str) -> (Vec<Value>, chain::Report) {
@@ -114,11 +66,8 @@ async fn every_answered_request_has_exactly_one_event_after_repeated_kill_9() {
     let started = Instant::now();
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
-    let mut proc = spawn_server(&data);
-    let token = std::fs::read_to_string(data.join("bootstrap-token"))
-        .unwrap()
-        .trim()
-        .to_string();
+    let mut proc = spawn_server(&data, ["--audit-flush-secs", "1"]);
+    let token = bootstrap_token(&data);
     let http = reqwest::Client::new();
     let who: Value = http
         .get(format!("{}/v1/iam/whoami", proc.api))
@@ -130,30 +79,7 @@ async fn every_answered_request_has_exactly_one_event_after_repeated_kill_9() {
         .await
         .unwrap();
     let org = who["orgId"].as_str().unwrap().to_string();
-    let r = http
-        .post(format!("{}/v1/cwobject/access-policy", proc.api))
-        .bearer_auth(&token)
-        .json(&json!({"policy": {"version": "v1alpha1", "name": "all", "statements": [
-            {"name": "all", "effect": "Allow", "actions": ["*"], "resources": ["*"], "principals": ["*"]}]}}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 200);
-    let k: Value = http
-        .post(format!("{}/v1/cwobject/access-key", proc.api))
-        .bearer_auth(&token)
-        .json(&json!({"durationSeconds": 0}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let key = TestKey {
-        access_key_id: k["accessKeyId"].as_str().unwrap().into(),
-        secret_key: k["secretKey"].as_str().unwrap().into(),
-        principal: k["principalName"].as_str().unwrap().into(),
-    };
+    let key = allow_all_key(&proc.api, &token).await;
     s3_client_for(&proc.s3, &key)
         .create_bucket()
         .bucket("crashlog")
@@ -245,7 +171,7 @@ async fn every_answered_request_has_exactly_one_event_after_repeated_kill_9() {
         for t in tasks {
             let _ = t.await;
         }
-        proc = spawn_server(&data);
+        proc = spawn_server(&data, ["--audit-flush-secs", "1"]);
     }
     let expected = answered.lock().unwrap().clone();
     assert!(

@@ -3,116 +3,23 @@
 //! byte-identical, that every listed object is one a client attempted with exactly the
 //! bytes it sent (never a torn or partial object), and that recovery leaves no temp file.
 
+mod proc_common;
+use proc_common::{allow_all_key, bootstrap_token, payload, sha, spawn_server};
+
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart};
-use coffer_server::testing::{TestKey, s3_client_for};
-use serde_json::json;
-use sha2::{Digest, Sha256};
+use coffer_server::testing::s3_client_for;
 use std::collections::HashMap;
-use std::io::{BufRead, BufReader};
-use std::path::Path;
-use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-
-struct Proc {
-    child: Child,
-    s3: String,
-    api: String,
-}
-
-/// Starts the binary on ephemeral ports and reads the addresses it logs.
-fn spawn_server(data: &Path) -> Proc {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_coffer"))
-        .args([
-            "server",
-            "--s3-listen",
-            "127.0.0.1:0",
-            "--api-listen",
-            "127.0.0.1:0",
-        ])
-        .arg("--data-dir")
-        .arg(data)
-        .env("COFFER_LOG", "info")
-        .env_remove("COFFER_CONFIG")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("spawn coffer");
-    let stdout = child.stdout.take().unwrap();
-    let (mut s3, mut api) = (None, None);
-    let mut lines = BufReader::new(stdout).lines();
-    for line in lines.by_ref() {
-        let line = line.unwrap();
-        if let Some(i) = line.find("S3 endpoint listening on ") {
-            s3 = Some(line[i + 25..].trim().to_string());
-        }
-        if let Some(i) = line.find("management API listening on ") {
-            api = Some(line[i + 28..].trim().to_string());
-        }
-        if s3.is_some() && api.is_some() {
-            break;
-        }
-    }
-    // Keep draining the log so the server never blocks on a full pipe.
-    std::thread::spawn(move || lines.for_each(drop));
-    Proc {
-        child,
-        s3: s3.expect("S3 address logged"),
-        api: api.expect("API address logged"),
-    }
-}
-
-fn payload(seed: u64, len: usize) -> Vec<u8> {
-    let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-    (0..len)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x as u8
-        })
-        .collect()
-}
-
-fn sha(b: &[u8]) -> String {
-    hex::encode(Sha256::digest(b))
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kill_9_during_writes_loses_nothing_acknowledged() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
-    let mut proc = spawn_server(&data);
-    let token = std::fs::read_to_string(data.join("bootstrap-token"))
-        .unwrap()
-        .trim()
-        .to_string();
-    let http = reqwest::Client::new();
-    let r = http
-        .post(format!("{}/v1/cwobject/access-policy", proc.api))
-        .bearer_auth(&token)
-        .json(&json!({"policy": {"version": "v1alpha1", "name": "all", "statements": [
-            {"name": "all", "effect": "Allow", "actions": ["*"], "resources": ["*"], "principals": ["*"]}]}}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 200);
-    let k: serde_json::Value = http
-        .post(format!("{}/v1/cwobject/access-key", proc.api))
-        .bearer_auth(&token)
-        .json(&json!({"durationSeconds": 0}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let key = TestKey {
-        access_key_id: k["accessKeyId"].as_str().unwrap().into(),
-        secret_key: k["secretKey"].as_str().unwrap().into(),
-        principal: k["principalName"].as_str().unwrap().into(),
-    };
+    let mut proc = spawn_server(&data, [] as [&str; 0]);
+    let token = bootstrap_token(&data);
+    let key = allow_all_key(&proc.api, &token).await;
     s3_client_for(&proc.s3, &key)
         .create_bucket()
         .bucket("crash")
@@ -217,7 +124,7 @@ async fn kill_9_during_writes_loses_nothing_acknowledged() {
         for t in tasks {
             let _ = t.await;
         }
-        proc = spawn_server(&data);
+        proc = spawn_server(&data, [] as [&str; 0]);
 
         let client = s3_client_for(&proc.s3, &key);
         let acked_now = acked.lock().unwrap().clone();

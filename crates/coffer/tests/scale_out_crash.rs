@@ -4,94 +4,30 @@
 //! once, and again after C restarts (its recovery must not remove what others or it
 //! committed). Needs `COFFER_TEST_POSTGRES_URL` (fails in CI when missing).
 
+mod proc_common;
+use proc_common::{Proc, allow_all_key, bootstrap_token, payload, sha, spawn_server};
+
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart};
 use coffer_server::testing::{SharedSetup, TestKey, s3_client_for};
-use serde_json::json;
-use sha2::{Digest, Sha256};
 use std::collections::HashMap;
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-struct Proc {
-    child: Child,
-    s3: String,
-    api: String,
-}
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// Starts node `node` of `shared` as a real process and reads the addresses it logs.
+/// Starts node `node` of `shared` as a real process.
 fn spawn_node(shared: &SharedSetup, node: &str) -> Proc {
     let cfg = shared.node_config(node);
-    let mut child = Command::new(env!("CARGO_BIN_EXE_coffer"))
-        .args([
-            "server",
-            "--s3-listen",
-            "127.0.0.1:0",
-            "--api-listen",
-            "127.0.0.1:0",
-            "--node-id",
-            node,
-            "--metadata",
-            &shared.metadata_url,
-        ])
-        .arg("--data-dir")
-        .arg(&cfg.data_dir)
-        .arg("--blob-dir")
-        .arg(&shared.blob_dir)
-        .arg("--master-key-file")
-        .arg(&shared.master_key_file)
-        .env("COFFER_LOG", "info")
-        .env_remove("COFFER_CONFIG")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("spawn coffer");
-    let stdout = child.stdout.take().unwrap();
-    let (mut s3, mut api) = (None, None);
-    let mut lines = BufReader::new(stdout).lines();
-    for line in lines.by_ref() {
-        let line = line.unwrap();
-        if let Some(i) = line.find("S3 endpoint listening on ") {
-            s3 = Some(line[i + 25..].trim().to_string());
-        }
-        if let Some(i) = line.find("management API listening on ") {
-            api = Some(line[i + 28..].trim().to_string());
-        }
-        if s3.is_some() && api.is_some() {
-            break;
-        }
-    }
-    std::thread::spawn(move || lines.for_each(drop));
-    Proc {
-        child,
-        s3: s3.expect("S3 address logged"),
-        api: api.expect("API address logged"),
-    }
-}
-
-fn payload(seed: u64, len: usize) -> Vec<u8> {
-    let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-    (0..len)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x as u8
-        })
-        .collect()
-}
-
-fn sha(b: &[u8]) -> String {
-    hex::encode(Sha256::digest(b))
+    let extra: [std::ffi::OsString; 8] = [
+        "--node-id".into(),
+        node.into(),
+        "--metadata".into(),
+        shared.metadata_url.clone().into(),
+        "--blob-dir".into(),
+        shared.blob_dir.clone().into(),
+        "--master-key-file".into(),
+        shared.master_key_file.clone().into(),
+    ];
+    spawn_server(&cfg.data_dir, extra)
 }
 
 async fn check_acked(endpoint: &str, key: &TestKey, acked: &HashMap<String, String>) {
@@ -115,37 +51,10 @@ async fn killing_one_node_loses_no_acknowledged_object() {
         return;
     };
     let a = spawn_node(&shared, "a");
-    let token = std::fs::read_to_string(shared.node_config("a").data_dir.join("bootstrap-token"))
-        .unwrap()
-        .trim()
-        .to_string();
+    let token = bootstrap_token(&shared.node_config("a").data_dir);
     let b = spawn_node(&shared, "b");
     let mut c = spawn_node(&shared, "c");
-    let http = reqwest::Client::new();
-    let r = http
-        .post(format!("{}/v1/cwobject/access-policy", a.api))
-        .bearer_auth(&token)
-        .json(&json!({"policy": {"version": "v1alpha1", "name": "all", "statements": [
-            {"name": "all", "effect": "Allow", "actions": ["*"], "resources": ["*"], "principals": ["*"]}]}}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 200);
-    let k: serde_json::Value = http
-        .post(format!("{}/v1/cwobject/access-key", a.api))
-        .bearer_auth(&token)
-        .json(&json!({"durationSeconds": 0}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let key = TestKey {
-        access_key_id: k["accessKeyId"].as_str().unwrap().into(),
-        secret_key: k["secretKey"].as_str().unwrap().into(),
-        principal: k["principalName"].as_str().unwrap().into(),
-    };
+    let key = allow_all_key(&a.api, &token).await;
     s3_client_for(&a.s3, &key)
         .create_bucket()
         .bucket("crash")
