@@ -7,6 +7,11 @@
 //!   describes, and a request whose event could not be recorded is answered with an
 //!   error: `AuditSink::record` returning `Ok` means the event is durable (the server's
 //!   spool fsynced it), so nothing acknowledged is lost.
+//! * A write may instead commit its event in the same metadata transaction as the write
+//!   itself (the audit outbox, [`AuditService::outbox`]): the event is then durable
+//!   exactly when the write is, and costs no second durable commit. Only the outcome
+//!   "the write committed" is recorded that way; every other outcome goes through the
+//!   sink.
 //! * Every event carries a fresh `eventId`; consumers (the flusher) dedupe by it.
 //! * The org's own audit bucket is never data-plane logged: reading the logs must not
 //!   produce more logs (and the flusher writes it through `ObjectService`, not S3).
@@ -146,6 +151,22 @@ pub trait AuditSink: Send + Sync + 'static {
     }
     /// A request was refused up front because of [`Self::saturated`] (for metrics).
     fn refused(&self) {}
+    /// Whether this sink also delivers the metadata store's audit outbox (events
+    /// committed with the writes they describe, `MetaStore::put_object_audited`).
+    fn drains_outbox(&self) -> bool {
+        false
+    }
+    /// Waits, or fails with `Error::Unavailable`, exactly as `record` would before
+    /// writing when the sink is over its bound; called before an event is committed to
+    /// the outbox instead, so the outbox shares the sink's bound and policy.
+    async fn admit(&self) -> Result<()> {
+        Ok(())
+    }
+    /// An event of `len` bytes was committed to the outbox (for depth metrics and the
+    /// flush trigger).
+    fn outboxed(&self, len: u64) {
+        let _ = len;
+    }
 }
 
 /// Keeps events in memory: for tests of the APIs without a spool. Not durable; never
@@ -311,6 +332,22 @@ impl AuditService {
     /// See [`AuditSink::refused`].
     pub fn refused(&self) {
         self.sink.refused();
+    }
+
+    /// Whether audited writes may commit their events in the metadata store's outbox
+    /// (the store keeps one and the sink delivers it).
+    pub fn outbox(&self) -> bool {
+        self.sink.drains_outbox() && self.meta.has_audit_outbox()
+    }
+
+    /// See [`AuditSink::admit`].
+    pub async fn admit(&self) -> Result<()> {
+        self.sink.admit().await
+    }
+
+    /// See [`AuditSink::outboxed`].
+    pub fn outboxed(&self, len: u64) {
+        self.sink.outboxed(len);
     }
 
     /// Hands `record` to the sink; `Ok` = durable.

@@ -296,6 +296,58 @@ pub trait MetaStore: Send + Sync + 'static {
         now: OffsetDateTime,
     ) -> Result<bool>;
 
+    // ---- audit outbox ----
+    /// Whether this store keeps an audit outbox: audit events committed in the same
+    /// transaction as the write they describe (`put_object_audited`), read and trimmed by
+    /// the audit flusher. Callers of a store without one record events in the audit
+    /// spool instead; the outbox is an optimisation, never the only way to audit.
+    fn has_audit_outbox(&self) -> bool {
+        false
+    }
+
+    /// [`Self::put_object`] that also appends `event` (one serialized audit record) to
+    /// the audit outbox in the same transaction: the event is durable exactly when the
+    /// write is, and absent when the write fails. Fails loudly on a store without an
+    /// outbox.
+    async fn put_object_audited(
+        &self,
+        record: &ObjectRecord,
+        cond: &WriteCondition,
+        cap: Option<u64>,
+        event: Vec<u8>,
+    ) -> Result<Replaced> {
+        let _ = (record, cond, cap, event);
+        Err(crate::error::Error::internal(
+            "this metadata store has no audit outbox",
+        ))
+    }
+
+    /// Outbox entries numbered above `after` (and at most `through`, when set), in
+    /// number order, as `(seq, event)`. Without `through`, reading stops once
+    /// `max_bytes` of events were returned (at least one is). Numbers are assigned in
+    /// commit order and never reused, so the entries visible at any moment are a
+    /// prefix of all entries ever committed above the trimmed ones.
+    async fn read_audit_outbox(
+        &self,
+        after: u64,
+        through: Option<u64>,
+        max_bytes: u64,
+    ) -> Result<Vec<(u64, Vec<u8>)>> {
+        let _ = (after, through, max_bytes);
+        Ok(Vec::new())
+    }
+
+    /// Deletes the outbox entries numbered ≤ `through` (delivered by the flusher).
+    async fn trim_audit_outbox(&self, through: u64) -> Result<()> {
+        let _ = through;
+        Ok(())
+    }
+
+    /// `(entries, bytes)` in the outbox.
+    async fn audit_outbox_depth(&self) -> Result<(u64, u64)> {
+        Ok((0, 0))
+    }
+
     // ---- maintenance ----
     /// Every blob id referenced by an object or a part, for the start-up orphan sweep.
     async fn referenced_blobs(&self) -> Result<HashSet<String>>;

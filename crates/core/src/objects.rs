@@ -93,6 +93,11 @@ pub struct PutObjectInput {
     pub user_metadata: BTreeMap<String, String>,
     pub tags: BTreeMap<String, String>,
     pub cond: WriteCondition,
+    /// The audit event of this write (one serialized audit record), committed in the
+    /// write's own metadata transaction (`MetaStore::put_object_audited`): set only when
+    /// the store has an audit outbox and the request is audited, and only with the
+    /// outcome "the write succeeded" — it is absent if the write fails.
+    pub audit_event: Option<Vec<u8>>,
 }
 
 /// Byte range of a GET (`Range: bytes=…`).
@@ -610,8 +615,13 @@ async fn commit_object(
     record: ObjectRecord,
     cond: &WriteCondition,
     cap: Option<u64>,
+    audit_event: Option<Vec<u8>>,
 ) -> Result<ObjectRecord> {
-    match meta.put_object(&record, cond, cap).await {
+    let committed = match audit_event {
+        Some(event) => meta.put_object_audited(&record, cond, cap, event).await,
+        None => meta.put_object(&record, cond, cap).await,
+    };
+    match committed {
         Ok(replaced) => {
             retire_record_blobs(blobs, grace, replaced.previous).await;
             let mut record = record;

@@ -175,6 +175,7 @@ async fn put_once(
         user_metadata: BTreeMap::new(),
         tags: BTreeMap::new(),
         cond: WriteCondition::None,
+        audit_event: None,
     };
     let t = Instant::now();
     svc.put_object(input).await.unwrap();

@@ -110,6 +110,7 @@ pub fn put_input(key: &str, bytes: &[u8]) -> PutObjectInput {
         user_metadata: BTreeMap::new(),
         tags: BTreeMap::new(),
         cond: WriteCondition::None,
+        audit_event: None,
     }
 }
 

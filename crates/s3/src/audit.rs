@@ -44,6 +44,22 @@ pub struct S3AuditFacts {
     pub decision: Option<(bool, DecidedBy)>,
     /// Per-key outcomes of a multi-object delete.
     pub items: Vec<ItemOutcome>,
+    /// Set by `http_service` before the request runs, for a handler that commits the
+    /// event with its write ([`outbox_event`]).
+    pub arrival: Option<Arrival>,
+    /// The handler committed the request's event in the metadata store's audit outbox
+    /// together with its write: `http_service` records nothing more.
+    pub outboxed: bool,
+}
+
+/// What the HTTP layer knows of a request before it runs.
+#[derive(Debug, Clone)]
+pub struct Arrival {
+    pub started: OffsetDateTime,
+    pub request_id: String,
+    pub source_ip: String,
+    pub host: String,
+    pub bytes_received: u64,
 }
 
 /// One key of a `DeleteObjects` request.
@@ -77,6 +93,10 @@ impl S3AuditSlot {
                 http_status,
             })
         });
+    }
+    /// The handler's write committed the event [`outbox_event`] made.
+    pub fn outboxed(&self) {
+        self.with(|f| f.outboxed = true);
     }
     pub fn facts(&self) -> S3AuditFacts {
         self.0.lock().unwrap_or_else(|p| p.into_inner()).clone()
@@ -207,6 +227,18 @@ pub async fn emit(
     facts: S3AuditFacts,
     x: Exchange<'_>,
 ) -> coffer_core::Result<()> {
+    if facts.outboxed {
+        // Committed with the write it describes (`outbox_event`): the outcome it states
+        // is the write's, which stands whatever happened to the response afterwards.
+        if x.http_status >= 300 {
+            tracing::warn!(
+                request_id = x.request_id,
+                status = x.http_status,
+                "a write committed with its audit event was answered with an error status"
+            );
+        }
+        return Ok(());
+    }
     let (Some(op), Some(bucket)) = (facts.op.as_deref(), facts.bucket.as_deref()) else {
         return Ok(());
     };
@@ -222,17 +254,8 @@ pub async fn emit(
     let Some(org_id) = owner else {
         return Ok(());
     };
-    let key = facts.key.clone().unwrap_or_default();
-    let arn = if key.is_empty() {
-        format!("arn:aws:s3:::{bucket}")
-    } else {
-        format!("arn:aws:s3:::{bucket}/{key}")
-    };
-    let principal = match &facts.principal {
-        Some((org, p)) => format!("arn:aws:iam::{org}:{p}"),
-        None => crate::access::ANONYMOUS_PRINCIPAL.to_string(),
-    };
     if !facts.items.is_empty() {
+        let principal = principal_of(&facts);
         let records = facts.items.iter().map(|item| {
             let event = DataPlaneEvent {
                 event_id: new_event_id(),
@@ -263,11 +286,30 @@ pub async fn emit(
         }
         return Ok(());
     }
-    let event = DataPlaneEvent {
+    let event = event_of(&facts, op, bucket, x);
+    audit.record(AuditRecord::DataPlane { org_id, event }).await
+}
+
+fn principal_of(facts: &S3AuditFacts) -> String {
+    match &facts.principal {
+        Some((org, p)) => format!("arn:aws:iam::{org}:{p}"),
+        None => crate::access::ANONYMOUS_PRINCIPAL.to_string(),
+    }
+}
+
+/// The one event of a request (every operation but `DeleteObjects`).
+fn event_of(facts: &S3AuditFacts, op: &str, bucket: &str, x: Exchange<'_>) -> DataPlaneEvent {
+    let key = facts.key.clone().unwrap_or_default();
+    let arn = if key.is_empty() {
+        format!("arn:aws:s3:::{bucket}")
+    } else {
+        format!("arn:aws:s3:::{bucket}/{key}")
+    };
+    DataPlaneEvent {
         event_id: new_event_id(),
         action: format!("s3:{op}"),
         arn,
-        principal,
+        principal: principal_of(facts),
         timestamp: timestamp(x.started),
         source_ip: x.source_ip,
         host: x.host,
@@ -278,8 +320,55 @@ pub async fn emit(
         http_status: x.http_status,
         bytes_sent: x.bytes_sent,
         bytes_received: x.bytes_received,
-        result: result_of(&facts, x.http_status),
-        decided_by: facts.decision.map(|(_, d)| d),
+        result: result_of(facts, x.http_status),
+        decided_by: facts.decision.clone().map(|(_, d)| d),
+    }
+}
+
+/// The event a successful write will have, serialized for the metadata store's audit
+/// outbox (`PutObjectInput::audit_event`), when the request is audited and the store
+/// and the sink support the outbox; `None` otherwise (the event then goes through
+/// [`emit`] as usual). `ok_status`/`bytes_sent` are those of the success response.
+///
+/// Waits (or fails) like the spool would when the audit sink is over its bound, before
+/// anything is written. Call [`S3AuditSlot::outboxed`] once the write committed.
+pub async fn outbox_event(
+    audit: &AuditService,
+    slot: &S3AuditSlot,
+    ok_status: u16,
+    bytes_sent: u64,
+) -> coffer_core::Result<Option<Vec<u8>>> {
+    if !audit.outbox() {
+        return Ok(None);
+    }
+    let facts = slot.facts();
+    let (Some(op), Some(bucket), Some((owner, setting)), Some(a)) = (
+        facts.op.as_deref(),
+        facts.bucket.as_deref(),
+        &facts.bucket_record,
+        &facts.arrival,
+    ) else {
+        return Ok(None);
     };
-    audit.record(AuditRecord::DataPlane { org_id, event }).await
+    if !facts.items.is_empty() || !audit.bucket_enabled(bucket, owner, *setting).await? {
+        return Ok(None);
+    }
+    audit.admit().await?;
+    let x = Exchange {
+        started: a.started,
+        request_id: &a.request_id,
+        source_ip: a.source_ip.clone(),
+        host: a.host.clone(),
+        http_status: ok_status,
+        bytes_sent,
+        bytes_received: a.bytes_received,
+    };
+    let event = event_of(&facts, op, bucket, x);
+    let record = AuditRecord::DataPlane {
+        org_id: owner.clone(),
+        event,
+    };
+    serde_json::to_vec(&record)
+        .map(Some)
+        .map_err(|e| coffer_core::Error::internal(format!("serializing an audit event: {e}")))
 }

@@ -13,6 +13,7 @@
 
 use crate::access::{Authorizer, Caller, caller_of};
 use crate::actions::S3_DELETE_OBJECT;
+use crate::audit::S3AuditSlot;
 use crate::body::{self, FaultCell};
 use crate::errors::{REQUEST_ID_HEADER, map_error, s3, to_s3};
 use crate::wire::{
@@ -21,7 +22,7 @@ use crate::wire::{
 };
 use bytes::Bytes;
 use coffer_core::Error;
-use coffer_core::audit::AuditResult;
+use coffer_core::audit::{AuditResult, AuditService};
 use coffer_core::blob::ByteStream;
 use coffer_core::checksum::{ChecksumAlgorithm as Alg, ChecksumType as CoreChecksumType};
 use coffer_core::model::{Checksums, ObjectHeaders, ObjectRecord, WriteCondition};
@@ -46,11 +47,50 @@ const MAX_PART_NUMBER: i32 = 10_000;
 pub struct Gateway {
     pub(crate) objects: Arc<ObjectService>,
     pub(crate) authz: Arc<Authorizer>,
+    /// For writes that commit their audit event with themselves
+    /// ([`crate::audit::outbox_event`]); every other event is recorded by
+    /// [`crate::http_service`].
+    pub(crate) audit: Option<Arc<AuditService>>,
 }
 
 impl Gateway {
-    pub fn new(objects: Arc<ObjectService>, authz: Arc<Authorizer>) -> Self {
-        Self { objects, authz }
+    pub fn new(
+        objects: Arc<ObjectService>,
+        authz: Arc<Authorizer>,
+        audit: Option<Arc<AuditService>>,
+    ) -> Self {
+        Self {
+            objects,
+            authz,
+            audit,
+        }
+    }
+
+    /// The audit event a successful write of this request will commit with itself, and
+    /// the request's audit slot (see [`crate::audit::outbox_event`]); `None` when the
+    /// request is not audited or the event goes through the spool.
+    async fn outbox_event(
+        &self,
+        ext: &http::Extensions,
+        ok_status: u16,
+        bytes_sent: u64,
+        rid: &str,
+    ) -> S3Result<Option<(Vec<u8>, S3AuditSlot)>> {
+        let (Some(audit), Some(slot)) = (&self.audit, ext.get::<S3AuditSlot>()) else {
+            return Ok(None);
+        };
+        match crate::audit::outbox_event(audit, slot, ok_status, bytes_sent).await {
+            Ok(event) => Ok(event.map(|e| (e, slot.clone()))),
+            Err(e) => Err(to_s3(e, rid)),
+        }
+    }
+
+    /// The write carrying `outbox`'s event committed.
+    fn outboxed(&self, outbox: Option<(Vec<u8>, S3AuditSlot)>) {
+        if let (Some(audit), Some((event, slot))) = (&self.audit, outbox) {
+            slot.outboxed();
+            audit.outboxed(event.len() as u64);
+        }
     }
 
     /// For the handler modules split out of this file (versioning, lifecycle).
@@ -1140,6 +1180,8 @@ impl S3 for Gateway {
             input.cache_control,
         );
         let content_length = content_length(input.content_length, rid)?;
+        // The success response has no body (`bytes_sent` 0).
+        let outbox = self.outbox_event(&req.extensions, 200, 0, rid).await?;
         let (body, fault) = body::adapt(input.body);
         let rec = self
             .objects
@@ -1154,9 +1196,11 @@ impl S3 for Gateway {
                 user_metadata: metadata(input.metadata),
                 tags,
                 cond,
+                audit_event: outbox.as_ref().map(|(event, _)| event.clone()),
             })
             .await
             .map_err(|e| body_or(e, &fault, rid))?;
+        self.outboxed(outbox);
         let (crc32, crc32c, crc64nvme, sha1, sha256, checksum_type) =
             checksum_fields(&rec.checksums);
         Ok(ok(

@@ -230,6 +230,15 @@ impl S3HttpService {
         let bytes_received = header_u64(req.headers(), "x-amz-decoded-content-length")
             .or_else(|| header_u64(req.headers(), "content-length"))
             .unwrap_or(0);
+        slot.with(|f| {
+            f.arrival = Some(crate::audit::Arrival {
+                started,
+                request_id: rid.as_str().to_string(),
+                source_ip: source_ip.clone(),
+                host: host.clone(),
+                bytes_received,
+            })
+        });
         let form = crate::post_object::is_form_post(&req);
         if form && let Err(e) = crate::post_object::prepare(&mut req).await {
             let mut resp = e

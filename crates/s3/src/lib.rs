@@ -90,14 +90,18 @@ pub fn build_s3s_service(deps: S3Deps) -> s3s::service::S3Service {
         policies,
         domain,
         zones: _,
-        audit: _,
+        audit,
     } = deps;
     let authz = Arc::new(access::Authorizer::new(
         objects.clone(),
         policies,
         identity.meta().clone(),
     ));
-    let mut b = s3s::service::S3ServiceBuilder::new(gateway::Gateway::new(objects, authz.clone()));
+    let mut b = s3s::service::S3ServiceBuilder::new(gateway::Gateway::new(
+        objects,
+        authz.clone(),
+        Some(audit),
+    ));
     let mut config = s3s::config::S3Config::default();
     // s3s buffers a form upload's file in memory: keep it bounded.
     config.post_object_max_file_size = post_object::MAX_POST_FILE;

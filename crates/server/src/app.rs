@@ -189,6 +189,7 @@ pub async fn start(cfg: Config) -> anyhow::Result<Running> {
         max_bytes: cfg.audit_spool_max_bytes,
         flush_events: default_flush_events(),
         full_policy: cfg.audit_spool_full,
+        drains_outbox: meta.has_audit_outbox(),
     })
     .context("opening the audit spool")?;
     let audit = Arc::new(AuditService::new(
@@ -196,10 +197,16 @@ pub async fn start(cfg: Config) -> anyhow::Result<Running> {
         objects.clone(),
         spool.clone(),
     ));
-    let flusher = Arc::new(
-        Flusher::new(spool, objects.clone(), audit.clone(), node.clone())
-            .context("opening the audit flusher")?,
-    );
+    let mut flusher = Flusher::new(spool, objects.clone(), audit.clone(), node.clone())
+        .context("opening the audit flusher")?;
+    if meta.has_audit_outbox() {
+        flusher = flusher.with_outbox(meta.clone());
+    }
+    flusher
+        .recover_outbox()
+        .await
+        .context("recovering the audit outbox")?;
+    let flusher = Arc::new(flusher);
     // Other nodes' key and policy changes reach this node's caches through the feed.
     let changes = pg.as_ref().map(|pg| {
         pg.change_feed().subscribe(Arc::new(CacheCoherence::new(

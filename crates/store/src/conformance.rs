@@ -151,7 +151,8 @@ fn bucket(org_id: &str, name: &str) -> Bucket {
 }
 
 /// A fresh org with one empty bucket; returns (org_id, bucket name).
-async fn fresh_bucket(s: &dyn MetaStore) -> (String, String) {
+/// A new org with a new bucket: `(org id, bucket name)`.
+pub async fn fresh_bucket(s: &dyn MetaStore) -> (String, String) {
     let o = uniq();
     let b = format!("b-{}", uniq());
     s.create_org(&org(&o)).await.unwrap();
@@ -169,7 +170,8 @@ fn etag_of(data: &[u8]) -> String {
     format!("\"{:032x}\"", u128::from(sum) * 7919 + data.len() as u128)
 }
 
-fn inline_obj(b: &str, key: &str, data: &[u8]) -> ObjectRecord {
+/// An unversioned object record with inline `data`.
+pub fn inline_obj(b: &str, key: &str, data: &[u8]) -> ObjectRecord {
     ObjectRecord {
         v: RECORD_VERSION,
         bucket: b.to_string(),
@@ -1971,4 +1973,117 @@ pub async fn rename(s: &dyn MetaStore) {
         Some(renamed(&src, "seg"))
     );
     assert_eq!(s.get_object(&b, "other").await.unwrap(), None);
+}
+
+/// The audit outbox (`put_object_audited` and friends). Needs a store whose outbox is
+/// empty and used by nobody else meanwhile (the outbox is one queue per store, so this
+/// check is not part of [`run_all`], which runs concurrently with itself). Returns the
+/// first and the last entry number it saw (0, 0 for a store without an outbox).
+pub async fn audit_outbox(s: &dyn MetaStore) -> (u64, u64) {
+    let none = WriteCondition::None;
+    let (_, b) = fresh_bucket(s).await;
+    if !s.has_audit_outbox() {
+        // Refused loudly, and the write does not happen without its event.
+        assert!(
+            s.put_object_audited(&inline_obj(&b, "k", b"x"), &none, None, b"e".to_vec())
+                .await
+                .is_err()
+        );
+        assert_eq!(s.get_object(&b, "k").await.unwrap(), None);
+        assert_eq!(s.audit_outbox_depth().await.unwrap(), (0, 0));
+        return (0, 0);
+    }
+    assert_eq!(s.audit_outbox_depth().await.unwrap(), (0, 0));
+
+    // A write that fails commits no event.
+    assert_err!(
+        s.put_object_audited(&inline_obj(&uniq(), "k", b"x"), &none, None, b"x".to_vec())
+            .await,
+        Error::NoSuchBucket
+    );
+    s.put_object(&inline_obj(&b, "k", b"x"), &none, None)
+        .await
+        .unwrap();
+    assert_err!(
+        s.put_object_audited(
+            &inline_obj(&b, "k", b"y"),
+            &WriteCondition::IfNoneMatch,
+            None,
+            b"x".to_vec()
+        )
+        .await,
+        Error::PreconditionFailed
+    );
+    assert_err!(
+        s.put_object_audited(
+            &inline_obj(&b, "big", b"12345"),
+            &none,
+            Some(3),
+            b"x".to_vec()
+        )
+        .await,
+        Error::QuotaExceeded(_)
+    );
+    assert_eq!(s.audit_outbox_depth().await.unwrap(), (0, 0));
+    assert_eq!(s.get_object(&b, "k").await.unwrap().unwrap().size, 1);
+
+    // A write that succeeds commits its event, numbered in commit order.
+    for i in 0..5 {
+        let o = inline_obj(&b, &format!("k{i}"), b"v");
+        s.put_object_audited(&o, &none, None, format!("event-{i}").into_bytes())
+            .await
+            .unwrap();
+        assert_eq!(s.get_object(&b, &o.key).await.unwrap(), Some(o));
+    }
+    let all = s.read_audit_outbox(0, None, u64::MAX).await.unwrap();
+    let events: Vec<&[u8]> = all.iter().map(|(_, e)| e.as_slice()).collect();
+    assert_eq!(
+        events,
+        [
+            &b"event-0"[..],
+            b"event-1",
+            b"event-2",
+            b"event-3",
+            b"event-4"
+        ]
+    );
+    assert!(all.windows(2).all(|w| w[0].0 < w[1].0), "{all:?}");
+    assert_eq!(s.audit_outbox_depth().await.unwrap(), (5, 35));
+    assert_eq!(s.bucket_usage(&b).await.unwrap(), usage(6, 6));
+
+    // The byte budget stops before it is exceeded but always yields one entry; an upper
+    // number bounds the read whatever the budget.
+    assert_eq!(s.read_audit_outbox(0, None, 14).await.unwrap(), all[..2]);
+    assert_eq!(s.read_audit_outbox(0, None, 1).await.unwrap(), all[..1]);
+    assert_eq!(
+        s.read_audit_outbox(all[0].0, Some(all[2].0), 1)
+            .await
+            .unwrap(),
+        all[1..3]
+    );
+    assert_eq!(
+        s.read_audit_outbox(all[4].0, None, u64::MAX).await.unwrap(),
+        []
+    );
+
+    // Trimming removes a prefix.
+    s.trim_audit_outbox(all[1].0).await.unwrap();
+    assert_eq!(
+        s.read_audit_outbox(0, None, u64::MAX).await.unwrap(),
+        all[2..]
+    );
+    assert_eq!(s.audit_outbox_depth().await.unwrap(), (3, 21));
+    s.trim_audit_outbox(all[4].0).await.unwrap();
+    assert_eq!(s.audit_outbox_depth().await.unwrap(), (0, 0));
+
+    // Numbers are never reused, also once every entry was trimmed.
+    s.put_object_audited(&inline_obj(&b, "again", b"v"), &none, None, b"e".to_vec())
+        .await
+        .unwrap();
+    let again = s.read_audit_outbox(0, None, u64::MAX).await.unwrap();
+    assert_eq!(again.len(), 1);
+    assert!(again[0].0 > all[4].0, "{again:?} after {all:?}");
+    s.trim_audit_outbox(again[0].0).await.unwrap();
+    assert_eq!(s.audit_outbox_depth().await.unwrap(), (0, 0));
+    (all[0].0, again[0].0)
 }

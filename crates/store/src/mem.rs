@@ -43,6 +43,10 @@ struct State {
     /// with no current object never has an object as its newest version here.
     versions: BTreeMap<String, BTreeMap<(String, Reverse<u64>), ObjectVersion>>,
     next_version_seq: u64,
+    /// Audit outbox: seq → event; `outbox_seq` is the last number handed out (never
+    /// reused, also after trimming).
+    outbox: BTreeMap<u64, Vec<u8>>,
+    outbox_seq: u64,
 }
 
 fn version_id_of(v: &ObjectVersion) -> Option<&str> {
@@ -586,6 +590,60 @@ impl MetaStore for MemMetaStore {
         cap: Option<u64>,
     ) -> Result<Replaced> {
         self.state.lock().put_object(record, cond, cap)
+    }
+
+    fn has_audit_outbox(&self) -> bool {
+        true
+    }
+
+    async fn put_object_audited(
+        &self,
+        record: &ObjectRecord,
+        cond: &WriteCondition,
+        cap: Option<u64>,
+        event: Vec<u8>,
+    ) -> Result<Replaced> {
+        let mut s = self.state.lock();
+        let replaced = s.put_object(record, cond, cap)?;
+        s.outbox_seq += 1;
+        let seq = s.outbox_seq;
+        s.outbox.insert(seq, event);
+        Ok(replaced)
+    }
+
+    async fn read_audit_outbox(
+        &self,
+        after: u64,
+        through: Option<u64>,
+        max_bytes: u64,
+    ) -> Result<Vec<(u64, Vec<u8>)>> {
+        let s = self.state.lock();
+        let mut out = Vec::new();
+        let mut bytes = 0u64;
+        for (seq, event) in s.outbox.range(after.saturating_add(1)..) {
+            match through {
+                Some(t) if *seq > t => break,
+                None if !out.is_empty() && bytes + event.len() as u64 > max_bytes => break,
+                _ => {}
+            }
+            bytes += event.len() as u64;
+            out.push((*seq, event.clone()));
+        }
+        Ok(out)
+    }
+
+    async fn trim_audit_outbox(&self, through: u64) -> Result<()> {
+        let mut s = self.state.lock();
+        s.outbox = s.outbox.split_off(&through.saturating_add(1));
+        Ok(())
+    }
+
+    async fn audit_outbox_depth(&self) -> Result<(u64, u64)> {
+        let s = self.state.lock();
+        Ok((
+            s.outbox.len() as u64,
+            s.outbox.values().map(|e| e.len() as u64).sum(),
+        ))
     }
 
     async fn get_object(&self, bucket: &str, key: &str) -> Result<Option<ObjectRecord>> {

@@ -25,6 +25,21 @@ async fn sqlite_store_conforms() {
     conformance::run_all(Arc::new(SqliteMetaStore::open(&path).unwrap())).await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn memory_store_audit_outbox() {
+    assert!(conformance::audit_outbox(&MemMetaStore::new()).await.0 > 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_store_audit_outbox() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("meta.db");
+    let (_, last) = conformance::audit_outbox(&SqliteMetaStore::open(&path).unwrap()).await;
+    // After reopening: the check again, with numbers above every earlier one.
+    let (first, _) = conformance::audit_outbox(&SqliteMetaStore::open(&path).unwrap()).await;
+    assert!(first > last, "{first} after {last}");
+}
+
 #[tokio::test(flavor = "current_thread")]
 async fn sqlite_store_conforms_on_a_current_thread_runtime() {
     let dir = tempfile::tempdir().unwrap();
@@ -50,7 +65,10 @@ async fn postgres_store_conforms() {
         conformance::run_all(b.clone())
     );
     drop((a, b));
-    conformance::run_all(Arc::new(PgMetaStore::connect(&url).await.unwrap())).await;
+    let s = PgMetaStore::connect(&url).await.unwrap();
+    // No outbox here (events go through each node's spool): refused loudly.
+    assert_eq!(conformance::audit_outbox(&s).await, (0, 0));
+    conformance::run_all(Arc::new(s)).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

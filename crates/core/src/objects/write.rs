@@ -103,9 +103,10 @@ impl ObjectService {
         let (meta, blobs) = (self.meta.clone(), self.blobs.clone());
         let grace = self.config().retired_blob_grace;
         let (cond, cap) = (input.cond, bucket.settings.capacity_cap_bytes);
+        let audit_event = input.audit_event;
         to_completion(async move {
             record.data = ingested.commit().await?;
-            commit_object(&*meta, &blobs, grace, record, &cond, cap).await
+            commit_object(&*meta, &blobs, grace, record, &cond, cap, audit_event).await
         })
         .await
     }
@@ -273,7 +274,7 @@ impl ObjectService {
         let (cond, cap) = (input.cond, dst_bucket.settings.capacity_cap_bytes);
         to_completion(async move {
             record.data = ingested.commit().await?;
-            commit_object(&*meta, &blobs, grace, record, &cond, cap).await
+            commit_object(&*meta, &blobs, grace, record, &cond, cap, None).await
         })
         .await
     }

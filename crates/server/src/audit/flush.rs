@@ -1,5 +1,7 @@
-//! The audit flusher: turns sealed spool segments into hash-chained gzip JSON Lines
-//! objects ([`super::chain`]) in each org's audit bucket, then deletes the segments.
+//! The audit flusher: turns sealed spool segments, and the metadata store's audit
+//! outbox (events committed with the writes they describe), into hash-chained gzip
+//! JSON Lines objects ([`super::chain`]) in each org's audit bucket, then deletes the
+//! segments and trims the outbox.
 //!
 //! Object keys: `control-plane/YYYY/MM/DD/HH/<node>-<seq>.jsonl.gz` and
 //! `data-plane/YYYY/MM/DD/HH/<bucket>/<node>-<seq>.jsonl.gz`: the hour is the events'
@@ -11,15 +13,20 @@
 //! atomically: temp file, fsync, rename, fsync directory), holding
 //! * `heads`: per org and stream, the chain's last delivered object (seq, SHA-256);
 //! * `deliveredBelow`: every segment numbered below it is delivered;
-//! * `pending`: the flush in progress, if any — its segment numbers and the number of
-//!   its carry-over segment.
+//! * `outboxDelivered`: every outbox entry numbered ≤ it is delivered;
+//! * `pending`: the flush in progress, if any — its segment numbers, the last outbox
+//!   entry it takes and the number of its carry-over segment.
 //!
 //! A flush:
 //! 1. *Plan*: seal the open segment, take the lowest sealed segments (a prefix in
 //!    number order, ≤ 64 MiB), reserve a carry-over segment number (made durable in the
-//!    spool's `next-seq` watermark so no writer reuses it) and journal the plan.
-//! 2. *Deliver*: read the planned segments, drop repeated `eventId`s, group the events
-//!    by org → stream → hour, cut ≤ 10,000 events per object, and write each chain's
+//!    spool's `next-seq` watermark so no writer reuses it), take the outbox entries
+//!    above `outboxDelivered` (within the same byte bound; entry numbers follow commit
+//!    order and are never reused, so "above A up to B" names a fixed set) and journal
+//!    the plan.
+//! 2. *Deliver*: read the planned segments and outbox entries, drop repeated
+//!    `eventId`s, group the events by org → stream → hour, order each group by event
+//!    time (stably), cut ≤ 10,000 events per object, and write each chain's
 //!    objects in order, numbered from the journaled head. The objects are a pure
 //!    function of (planned segments, journaled heads): a repeated plan produces the
 //!    same keys and the same bytes, so re-writing an object that already exists is
@@ -34,12 +41,13 @@
 //!    planned bytes (an earlier attempt wrote it) counts as written. If even that
 //!    cannot be determined, the plan stays pending and is retried as a whole (the
 //!    store is then down for everyone).
-//! 4. *Commit*: journal the new heads, `deliveredBelow` past the plan and no pending
-//!    plan; then delete the planned segments.
+//! 4. *Commit*: journal the new heads, `deliveredBelow` and `outboxDelivered` past the
+//!    plan and no pending plan; then delete the planned segments and trim the outbox.
 //!
 //! Recovery: a pending plan found at start-up is re-run after deleting its (not yet
 //! committed) carry-over segment; segments below `deliveredBelow` that are still on
-//! disk (crash after the commit, before the deletion) are deleted unread.
+//! disk (crash after the commit, before the deletion) are deleted unread, and so are
+//! outbox entries ≤ `outboxDelivered` ([`Flusher::recover_outbox`]).
 //!
 //! Flushes are serialized (the journal lock), one node writes its own chains only.
 
@@ -48,6 +56,7 @@ use super::spool::{Spool, count_lines, list_segments, segment_name, write_waterm
 use coffer_core::audit::{AuditRecord, AuditService};
 use coffer_core::blob::ByteStream;
 use coffer_core::ids::audit_bucket_name;
+use coffer_core::meta::MetaStore;
 use coffer_core::model::{ObjectHeaders, WriteCondition};
 use coffer_core::objects::{ChecksumInput, GetObjectInput, ObjectService, PutObjectInput};
 use coffer_core::{Error, Result};
@@ -112,6 +121,7 @@ impl AuditTarget for ObjectStoreTarget {
                 user_metadata: BTreeMap::from([(META_SHA256.to_string(), sha256.to_string())]),
                 tags: BTreeMap::new(),
                 cond: WriteCondition::None,
+                audit_event: None,
             })
             .await
             .map(|_| ())
@@ -156,6 +166,9 @@ struct Head {
 struct Plan {
     segments: Vec<u64>,
     carry_seq: u64,
+    /// The last outbox entry of the plan (entries above `outboxDelivered` up to it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    outbox_through: Option<u64>,
 }
 
 /// The durable journal (see the module header).
@@ -165,6 +178,9 @@ struct FlushState {
     /// org → stream → head.
     heads: BTreeMap<String, BTreeMap<String, Head>>,
     delivered_below: u64,
+    /// Every outbox entry numbered ≤ it is delivered (and may still await trimming).
+    #[serde(default)]
+    outbox_delivered: u64,
     pending: Option<Plan>,
 }
 
@@ -205,6 +221,8 @@ pub struct FlushMetrics {
 
 pub struct Flusher {
     spool: Arc<Spool>,
+    /// The metadata store whose audit outbox this flusher delivers, if any.
+    outbox: Option<Arc<dyn MetaStore>>,
     target: Arc<dyn AuditTarget>,
     /// `<node>` of the object keys.
     node: String,
@@ -225,6 +243,8 @@ pub struct FlushStats {
 
 /// One spooled event, parsed.
 struct Item {
+    /// The event's timestamp (fixed-width RFC 3339 UTC: orders like the time).
+    ts: String,
     /// The event JSON as delivered.
     event: Vec<u8>,
     /// The spool line (for a carry-over).
@@ -241,6 +261,7 @@ impl Flusher {
             .map_err(|e| Error::internal(format!("reading the audit flush journal: {e}")))?;
         Ok(Self {
             spool,
+            outbox: None,
             target,
             node,
             state: tokio::sync::Mutex::new(state),
@@ -255,6 +276,29 @@ impl Flusher {
         node: String,
     ) -> Result<Self> {
         Self::open(spool, Arc::new(ObjectStoreTarget { objects, audit }), node)
+    }
+
+    /// Also delivers `meta`'s audit outbox: plans take its entries after the spool's
+    /// segments, and trim them once the plan is committed. Call [`Self::recover_outbox`]
+    /// before serving.
+    pub fn with_outbox(mut self, meta: Arc<dyn MetaStore>) -> Self {
+        self.outbox = Some(meta);
+        self
+    }
+
+    /// Start-up: removes outbox entries a crash left behind after their delivery was
+    /// committed, and counts the undelivered rest in the spool's depth.
+    pub async fn recover_outbox(&self) -> Result<()> {
+        let Some(meta) = &self.outbox else {
+            return Ok(());
+        };
+        let delivered = self.state.lock().await.outbox_delivered;
+        if delivered > 0 {
+            meta.trim_audit_outbox(delivered).await?;
+        }
+        let (events, bytes) = meta.audit_outbox_depth().await?;
+        self.spool.outbox_recovered(events, bytes);
+        Ok(())
     }
 
     pub fn metrics(&self) -> Arc<FlushMetrics> {
@@ -293,6 +337,8 @@ impl Flusher {
 
     async fn flush_locked(&self, state: &mut FlushState) -> Result<FlushStats> {
         let dir = self.spool.dir().to_path_buf();
+        // The planned outbox entries, when the plan was made by this call.
+        let mut outbox_entries: Option<Vec<(u64, Vec<u8>)>> = None;
         let plan = match state.pending.clone() {
             Some(plan) => {
                 // The crashed attempt's carry-over was never committed (its events are
@@ -351,13 +397,29 @@ impl Flusher {
                     total += len;
                     segments.push(seq);
                 }
-                if segments.is_empty() {
+                let outbox_through = match &self.outbox {
+                    Some(meta) if total < MAX_FLUSH_BYTES => {
+                        let entries = meta
+                            .read_audit_outbox(
+                                state.outbox_delivered,
+                                None,
+                                MAX_FLUSH_BYTES - total,
+                            )
+                            .await?;
+                        let through = entries.last().map(|(seq, _)| *seq);
+                        outbox_entries = Some(entries);
+                        through
+                    }
+                    _ => None,
+                };
+                if segments.is_empty() && outbox_through.is_none() {
                     return Ok(FlushStats::default());
                 }
                 let carry_seq = self.spool.allocate().await?;
                 let plan = Plan {
                     segments,
                     carry_seq,
+                    outbox_through,
                 };
                 let mut next = state.clone();
                 next.pending = Some(plan.clone());
@@ -377,7 +439,25 @@ impl Flusher {
             .iter()
             .map(|s| dir.join(segment_name(*s)))
             .collect();
-        let (groups, read_events, read_bytes) = blocking(move || read_groups(&paths)).await?;
+        let entries = match (plan.outbox_through, outbox_entries, &self.outbox) {
+            (None, _, _) => Vec::new(),
+            (Some(_), Some(entries), _) => entries,
+            (Some(through), None, Some(meta)) => {
+                meta.read_audit_outbox(state.outbox_delivered, Some(through), u64::MAX)
+                    .await?
+            }
+            (Some(_), None, None) => {
+                return Err(Error::internal(
+                    "a pending audit flush includes outbox entries, but this server has no outbox",
+                ));
+            }
+        };
+        let outbox_events = entries.len() as u64;
+        let outbox_bytes: u64 = entries.iter().map(|(_, e)| e.len() as u64).sum();
+        let outbox_lines: Vec<Vec<u8>> = entries.into_iter().map(|(_, e)| e).collect();
+        let (groups, read_events, read_bytes) =
+            blocking(move || read_groups(&paths, outbox_lines)).await?;
+        let read_events = read_events - outbox_events;
 
         let mut heads = state.heads.clone();
         let mut stats = FlushStats {
@@ -473,6 +553,9 @@ impl Flusher {
         let mut next = state.clone();
         next.heads = heads;
         next.delivered_below = next.delivered_below.max(last + 1);
+        if let Some(through) = plan.outbox_through {
+            next.outbox_delivered = next.outbox_delivered.max(through);
+        }
         next.pending = None;
         let d = dir.clone();
         let committed = next.clone();
@@ -490,6 +573,19 @@ impl Flusher {
         self.delete_segments(doomed).await?;
         self.spool
             .released_segments(&plan.segments, read_bytes, read_events);
+        if let (Some(through), Some(meta)) = (plan.outbox_through, &self.outbox) {
+            // Delivered per the journal; a failed trim is repeated by the next one (or
+            // at start-up) and never re-delivers (plans start above `outboxDelivered`).
+            if let Err(e) = meta.trim_audit_outbox(through).await {
+                tracing::warn!(error = %e, "trimming the audit outbox failed; retried later");
+            }
+            let more = match meta.audit_outbox_depth().await {
+                Ok((n, _)) => n > 0,
+                Err(_) => true,
+            };
+            self.spool
+                .outbox_released(outbox_events, outbox_bytes, more);
+        }
         Ok(stats)
     }
 
@@ -536,9 +632,10 @@ async fn blocking<T: Send + 'static>(
         .map_err(|e| Error::internal(format!("audit flusher: {e}")))
 }
 
-/// Reads the planned segments: the grouped, deduplicated events, the number of lines
-/// and the bytes read.
-fn read_groups(paths: &[PathBuf]) -> std::io::Result<(Groups, u64, u64)> {
+/// Reads the planned segments, then the planned outbox entries: the grouped,
+/// deduplicated events, the number of lines (entries included) and the segment bytes
+/// read.
+fn read_groups(paths: &[PathBuf], outbox: Vec<Vec<u8>>) -> std::io::Result<(Groups, u64, u64)> {
     let mut seen: HashSet<String> = HashSet::new();
     let mut groups = Groups::new();
     let (mut lines, mut bytes) = (0u64, 0u64);
@@ -562,36 +659,68 @@ fn read_groups(paths: &[PathBuf]) -> std::io::Result<(Groups, u64, u64)> {
                     continue;
                 }
             };
-            if !seen.insert(rec.event_id().to_string()) {
-                continue;
-            }
-            let hour = hour_path(rec.timestamp());
-            let (org, stream, event) = match &rec {
-                AuditRecord::ControlPlane { org_id, event } => (
-                    org_id,
-                    "control-plane".to_string(),
-                    serde_json::to_vec(event)?,
-                ),
-                AuditRecord::DataPlane { org_id, event } => (
-                    org_id,
-                    format!("data-plane/{}", event.bucket_name),
-                    serde_json::to_vec(event)?,
-                ),
-            };
-            groups
-                .entry(org.clone())
-                .or_default()
-                .entry(stream)
-                .or_default()
-                .entry(hour)
-                .or_default()
-                .push(Item {
-                    event,
-                    record: raw.to_vec(),
-                });
+            group(&mut groups, &mut seen, rec, raw)?;
         }
     }
+    for raw in &outbox {
+        lines += 1;
+        match serde_json::from_slice::<AuditRecord>(raw) {
+            Ok(rec) => group(&mut groups, &mut seen, rec, raw)?,
+            Err(e) => {
+                // Written by this server from a serialized record; never expected.
+                tracing::error!(error = %e, "skipping an unreadable audit outbox entry");
+            }
+        }
+    }
+    // Events in time order within an object: a write's outbox event was committed
+    // before the response, a spooled event after it. Stable, so the order stays a pure
+    // function of the plan.
+    for items in groups
+        .values_mut()
+        .flat_map(|s| s.values_mut())
+        .flat_map(|h| h.values_mut())
+    {
+        items.sort_by(|a, b| a.ts.cmp(&b.ts));
+    }
     Ok((groups, lines, bytes))
+}
+
+/// Adds `rec` (spool line `raw`) to its group unless its `eventId` was seen.
+fn group(
+    groups: &mut Groups,
+    seen: &mut HashSet<String>,
+    rec: AuditRecord,
+    raw: &[u8],
+) -> std::io::Result<()> {
+    if !seen.insert(rec.event_id().to_string()) {
+        return Ok(());
+    }
+    let hour = hour_path(rec.timestamp());
+    let (org, stream, event) = match &rec {
+        AuditRecord::ControlPlane { org_id, event } => (
+            org_id,
+            "control-plane".to_string(),
+            serde_json::to_vec(event)?,
+        ),
+        AuditRecord::DataPlane { org_id, event } => (
+            org_id,
+            format!("data-plane/{}", event.bucket_name),
+            serde_json::to_vec(event)?,
+        ),
+    };
+    groups
+        .entry(org.clone())
+        .or_default()
+        .entry(stream)
+        .or_default()
+        .entry(hour)
+        .or_default()
+        .push(Item {
+            ts: rec.timestamp().to_string(),
+            event,
+            record: raw.to_vec(),
+        });
+    Ok(())
 }
 
 /// `YYYY/MM/DD/HH` of an event timestamp (`YYYY-MM-DDTHH…`).
@@ -652,6 +781,7 @@ mod tests {
     use super::super::spool::{FullPolicy, SpoolConfig, default_flush_events};
     use super::*;
     use coffer_core::audit::{AuditResult, AuditSink, ControlPlaneEvent};
+    use coffer_core::meta::MetaStore;
     use parking_lot::Mutex;
 
     #[test]
@@ -750,6 +880,7 @@ mod tests {
             max_bytes: 1 << 30,
             flush_events: default_flush_events(),
             full_policy: FullPolicy::Block,
+            drains_outbox: false,
         })
         .unwrap();
         Flusher::open(spool, target, "0a1b2c3d4e5f".into()).unwrap()
@@ -784,6 +915,102 @@ mod tests {
         assert_eq!(target.objects.lock().len(), 4);
         let r = target.verify();
         assert!(r.problems.is_empty(), "{:?}", r.problems);
+        assert_eq!(f.spool.stats().events.load(Ordering::SeqCst), 0);
+    }
+
+    fn rec_at(org: &str, i: usize) -> AuditRecord {
+        let mut r = rec(org, i);
+        if let AuditRecord::ControlPlane { event, .. } = &mut r {
+            event.timestamp = format!("2026-01-02T03:04:{i:02}.000Z");
+        }
+        r
+    }
+
+    async fn open_with_outbox(
+        dir: &Path,
+        target: Arc<MemTarget>,
+        meta: &Arc<dyn MetaStore>,
+    ) -> Flusher {
+        let f = open(dir, target).with_outbox(meta.clone());
+        f.recover_outbox().await.unwrap();
+        f
+    }
+
+    /// Commits `r` in the outbox with a write, as an audited PUT does.
+    async fn outbox_put(f: &Flusher, meta: &Arc<dyn MetaStore>, bucket: &str, r: &AuditRecord) {
+        let event = serde_json::to_vec(r).unwrap();
+        let len = event.len() as u64;
+        let o = coffer_store::conformance::inline_obj(bucket, r.event_id(), b"v");
+        meta.put_object_audited(&o, &coffer_core::model::WriteCondition::None, None, event)
+            .await
+            .unwrap();
+        f.spool.outboxed(len);
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn outbox_entries_are_delivered_once_in_time_order_with_spooled_events() {
+        let dir = tempfile::tempdir().unwrap();
+        let target = Arc::new(MemTarget::default());
+        let meta: Arc<dyn MetaStore> = Arc::new(coffer_store::MemMetaStore::new());
+        let (_, bucket) = coffer_store::conformance::fresh_bucket(&*meta).await;
+        let f = open_with_outbox(dir.path(), target.clone(), &meta).await;
+        // Even events through the spool, odd ones committed with writes.
+        for i in 0..6 {
+            let r = rec_at("orgaaa", i);
+            if i % 2 == 0 {
+                f.spool.record(r).await.unwrap();
+            } else {
+                outbox_put(&f, &meta, &bucket, &r).await;
+            }
+        }
+        assert_eq!(f.spool.stats().events.load(Ordering::SeqCst), 6);
+        // The "crash": the store fails before anything is written; the plan is pending.
+        *target.crash_after.lock() = Some(0);
+        assert!(f.flush().await.is_err());
+        drop(f);
+        *target.crash_after.lock() = None;
+        let f = open_with_outbox(dir.path(), target.clone(), &meta).await;
+        assert_eq!(f.spool.stats().events.load(Ordering::SeqCst), 6);
+        outbox_put(&f, &meta, &bucket, &rec_at("orgaaa", 6)).await;
+        let s = f.flush().await.unwrap();
+        assert_eq!((s.objects, s.events), (1, 6), "the pending plan, exactly");
+        let s = f.flush().await.unwrap();
+        assert_eq!((s.objects, s.events), (1, 1));
+        assert_eq!(f.flush().await.unwrap(), FlushStats::default());
+        let ids = target.event_ids();
+        let want: Vec<String> = (0..7).map(|i| format!("orgaaa-e{i}")).collect();
+        assert_eq!(ids, want, "every event once, in time order");
+        assert!(target.verify().problems.is_empty());
+        assert_eq!(meta.audit_outbox_depth().await.unwrap(), (0, 0));
+        assert_eq!(f.spool.stats().events.load(Ordering::SeqCst), 0);
+        assert_eq!(f.spool.stats().bytes.load(Ordering::SeqCst), 0);
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn outbox_entries_delivered_before_a_crash_are_trimmed_not_redelivered() {
+        let dir = tempfile::tempdir().unwrap();
+        let target = Arc::new(MemTarget::default());
+        let meta: Arc<dyn MetaStore> = Arc::new(coffer_store::MemMetaStore::new());
+        let (_, bucket) = coffer_store::conformance::fresh_bucket(&*meta).await;
+        let f = open_with_outbox(dir.path(), target.clone(), &meta).await;
+        for i in 0..4 {
+            outbox_put(&f, &meta, &bucket, &rec_at("orgaaa", i)).await;
+        }
+        drop(f);
+        // A crash between the journal commit and the trim: the journal says the first
+        // three are delivered, the outbox still holds them.
+        let entries = meta.read_audit_outbox(0, None, u64::MAX).await.unwrap();
+        let state = FlushState {
+            outbox_delivered: entries[2].0,
+            ..FlushState::default()
+        };
+        store_state(dir.path(), &state).unwrap();
+        let f = open_with_outbox(dir.path(), target.clone(), &meta).await;
+        assert_eq!(meta.audit_outbox_depth().await.unwrap().0, 1);
+        assert_eq!(f.spool.stats().events.load(Ordering::SeqCst), 1);
+        let s = f.flush().await.unwrap();
+        assert_eq!(s.events, 1);
+        assert_eq!(target.event_ids(), ["orgaaa-e3"]);
         assert_eq!(f.spool.stats().events.load(Ordering::SeqCst), 0);
     }
 

@@ -130,9 +130,10 @@ pub enum FullPolicy {
 /// Counters the flusher and `/metrics` read.
 #[derive(Debug, Default)]
 pub struct SpoolStats {
-    /// Events in segment files (recorded, not yet delivered).
+    /// Events in segment files and the metadata store's outbox (recorded, not yet
+    /// delivered).
     pub events: AtomicU64,
-    /// Bytes in segment files.
+    /// Bytes in segment files and the outbox.
     pub bytes: AtomicU64,
     /// Appends refused under the `reject` policy.
     pub rejected: AtomicU64,
@@ -148,6 +149,9 @@ pub struct SpoolConfig {
     /// Events after which the flusher is woken early.
     pub flush_events: u64,
     pub full_policy: FullPolicy,
+    /// The flusher also delivers the metadata store's audit outbox, so audited writes
+    /// may commit their events there ([`AuditSink::drains_outbox`]).
+    pub drains_outbox: bool,
 }
 
 pub fn default_max_spool_bytes() -> u64 {
@@ -176,6 +180,10 @@ pub struct Spool {
     freed: Notify,
     /// Signalled when the flusher should run before its interval ends.
     wake: Arc<Notify>,
+    drains_outbox: bool,
+    /// When the oldest undelivered outbox event was committed (approximately: the
+    /// first one counted since the outbox was last emptied).
+    outbox_born: parking_lot::Mutex<Option<SystemTime>>,
 }
 
 impl Spool {
@@ -218,6 +226,8 @@ impl Spool {
             flush_events: cfg.flush_events.max(1),
             freed: Notify::new(),
             wake: Arc::new(Notify::new()),
+            drains_outbox: cfg.drains_outbox,
+            outbox_born: parking_lot::Mutex::new(None),
         }))
     }
 
@@ -264,7 +274,12 @@ impl Spool {
 
     /// Seconds since the oldest event still in the spool was recorded (0 when empty).
     pub fn oldest_age_secs(&self) -> f64 {
-        let oldest = self.births.lock().values().min().copied();
+        let segments = self.births.lock().values().min().copied();
+        let outbox = *self.outbox_born.lock();
+        let oldest = match (segments, outbox) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
         oldest
             .and_then(|t| SystemTime::now().duration_since(t).ok())
             .map_or(0.0, |d| d.as_secs_f64())
@@ -312,14 +327,15 @@ impl Spool {
         self.freed.notify_waiters();
     }
 
-    async fn append(&self, line: Vec<u8>) -> Result<()> {
-        let len = line.len() as u64;
+    /// Waits while the spool is over its bound (policy `block`) or fails at once
+    /// (policy `reject`) — before anything of a `len`-byte event is written.
+    async fn admit_len(&self, len: u64) -> Result<()> {
         loop {
             let freed = self.freed.notified();
             let used = self.stats.bytes.load(Ordering::SeqCst);
             // An empty spool always accepts (a single huge line must not deadlock).
             if used == 0 || used + len <= self.max_bytes {
-                break;
+                return Ok(());
             }
             self.wake.notify_one();
             if self.full_policy == FullPolicy::Reject {
@@ -337,6 +353,46 @@ impl Spool {
             self.wake.notify_one();
             freed.await;
         }
+    }
+
+    /// Counts one recorded event (in a segment or the outbox) toward the flush trigger.
+    fn counted(&self) {
+        self.stats.events.fetch_add(1, Ordering::SeqCst);
+        if self.since_seal.fetch_add(1, Ordering::SeqCst) + 1 >= self.flush_events {
+            self.wake.notify_one();
+        }
+    }
+
+    /// Undelivered events found in the metadata store's outbox at start-up.
+    pub fn outbox_recovered(&self, events: u64, bytes: u64) {
+        if events == 0 {
+            return;
+        }
+        self.stats.events.fetch_add(events, Ordering::SeqCst);
+        self.stats.bytes.fetch_add(bytes, Ordering::SeqCst);
+        self.outbox_born.lock().get_or_insert_with(SystemTime::now);
+    }
+
+    /// A flush delivered (or carried into a segment) `events`/`bytes` of the outbox;
+    /// `more` tells whether the outbox still holds events recorded since its plan.
+    pub fn outbox_released(&self, events: u64, bytes: u64, more: bool) {
+        {
+            // The events left were committed after the flush planned: "now" slightly
+            // under-states their age, never over-states it.
+            *self.outbox_born.lock() = more.then(SystemTime::now);
+        }
+        let _ = self
+            .stats
+            .events
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |v| {
+                Some(v.saturating_sub(events))
+            });
+        self.released(bytes);
+    }
+
+    async fn append(&self, line: Vec<u8>) -> Result<()> {
+        let len = line.len() as u64;
+        self.admit_len(len).await?;
         self.stats.bytes.fetch_add(len, Ordering::SeqCst);
         let (reply, rx) = oneshot::channel();
         let stopped = || Error::internal("audit spool writer stopped");
@@ -351,10 +407,7 @@ impl Spool {
             self.released(len);
             return Err(e);
         }
-        self.stats.events.fetch_add(1, Ordering::SeqCst);
-        if self.since_seal.fetch_add(1, Ordering::SeqCst) + 1 >= self.flush_events {
-            self.wake.notify_one();
-        }
+        self.counted();
         Ok(())
     }
 }
@@ -368,6 +421,21 @@ impl AuditSink for Spool {
 
     fn refused(&self) {
         self.stats.rejected.fetch_add(1, Ordering::SeqCst);
+    }
+
+    fn drains_outbox(&self) -> bool {
+        self.drains_outbox
+    }
+
+    async fn admit(&self) -> Result<()> {
+        // An outbox event is a few hundred bytes; the bound is soft by that much.
+        self.admit_len(1).await
+    }
+
+    fn outboxed(&self, len: u64) {
+        self.outbox_born.lock().get_or_insert_with(SystemTime::now);
+        self.stats.bytes.fetch_add(len, Ordering::SeqCst);
+        self.counted();
     }
 
     async fn record(&self, record: AuditRecord) -> Result<()> {
@@ -502,6 +570,7 @@ mod tests {
             max_bytes: default_max_spool_bytes(),
             flush_events: 3,
             full_policy: FullPolicy::Block,
+            drains_outbox: false,
         };
         let spool = Spool::open(cfg.clone()).unwrap();
         let mut tasks = Vec::new();
@@ -542,6 +611,7 @@ mod tests {
             max_bytes: 1,
             flush_events: default_flush_events(),
             full_policy: FullPolicy::Block,
+            drains_outbox: false,
         })
         .unwrap();
         // An empty spool always accepts one event.

@@ -1359,6 +1359,94 @@ impl MetaStore for SqliteMetaStore {
         decode_replaced(prev, vid)
     }
 
+    fn has_audit_outbox(&self) -> bool {
+        true
+    }
+
+    async fn put_object_audited(
+        &self,
+        record: &ObjectRecord,
+        cond: &WriteCondition,
+        cap: Option<u64>,
+        event: Vec<u8>,
+    ) -> Result<Replaced> {
+        let mut row = ObjectRow::new(record)?;
+        let cond = cond.clone();
+        let (prev, vid) = self
+            .writer
+            .run(move |c| {
+                let out = put_object_tx(c, &mut row, &cond, cap)?;
+                const SQL: &str = "INSERT INTO audit_outbox (event) VALUES (?1)";
+                c.prepare_cached(SQL)
+                    .and_then(|mut st| st.execute([&event]))
+                    .map_err(sql_err(SQL))?;
+                Ok(out)
+            })
+            .await?;
+        decode_replaced(prev, vid)
+    }
+
+    async fn read_audit_outbox(
+        &self,
+        after: u64,
+        through: Option<u64>,
+        max_bytes: u64,
+    ) -> Result<Vec<(u64, Vec<u8>)>> {
+        const SQL: &str = "SELECT seq, event FROM audit_outbox
+                           WHERE seq > ?1 AND seq <= ?2 ORDER BY seq";
+        let upper = through.map_or(i64::MAX, |t| t.min(i64::MAX as u64) as i64);
+        let after = after.min(i64::MAX as u64) as i64;
+        self.readers
+            .run(move |c| {
+                let mut st = c.prepare_cached(SQL).map_err(sql_err(SQL))?;
+                let mut rows = st.query(params![after, upper]).map_err(sql_err(SQL))?;
+                let mut out = Vec::new();
+                let mut bytes = 0u64;
+                while let Some(r) = rows.next().map_err(sql_err(SQL))? {
+                    let seq: i64 = r.get(0).map_err(sql_err(SQL))?;
+                    let event: Vec<u8> = r.get(1).map_err(sql_err(SQL))?;
+                    if through.is_none()
+                        && !out.is_empty()
+                        && bytes + event.len() as u64 > max_bytes
+                    {
+                        break;
+                    }
+                    bytes += event.len() as u64;
+                    out.push((seq as u64, event));
+                }
+                Ok(out)
+            })
+            .await
+    }
+
+    async fn trim_audit_outbox(&self, through: u64) -> Result<()> {
+        const SQL: &str = "DELETE FROM audit_outbox WHERE seq <= ?1";
+        let through = through.min(i64::MAX as u64) as i64;
+        self.writer
+            .run(move |c| {
+                c.prepare_cached(SQL)
+                    .and_then(|mut st| st.execute([through]))
+                    .map_err(sql_err(SQL))?;
+                Ok(())
+            })
+            .await
+    }
+
+    async fn audit_outbox_depth(&self) -> Result<(u64, u64)> {
+        const SQL: &str = "SELECT count(*), coalesce(sum(length(event)), 0) FROM audit_outbox";
+        self.readers
+            .run(|c| {
+                c.prepare_cached(SQL)
+                    .and_then(|mut st| {
+                        st.query_row([], |r| {
+                            Ok((r.get::<_, i64>(0)? as u64, r.get::<_, i64>(1)? as u64))
+                        })
+                    })
+                    .map_err(sql_err(SQL))
+            })
+            .await
+    }
+
     async fn get_object(&self, bucket: &str, key: &str) -> Result<Option<ObjectRecord>> {
         let (bucket, key) = (bucket.to_string(), key.to_string());
         self.readers
@@ -2262,7 +2350,7 @@ mod tests {
         let path = dir.path().join("v2.db");
         v2_database(&path);
         let s = SqliteMetaStore::open(&path).unwrap();
-        assert_eq!(version(&path), 3);
+        assert_eq!(version(&path), i64::from(schema::current_version()));
         let b = s.get_bucket("old-bucket").await.unwrap().unwrap();
         assert_eq!(b.versioning, VersioningState::Unversioned);
         assert_eq!(b.lifecycle, None);

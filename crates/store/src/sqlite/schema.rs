@@ -159,8 +159,19 @@ CREATE UNIQUE INDEX object_versions_by_key ON object_versions (bucket, key, seq 
 CREATE UNIQUE INDEX object_versions_by_id ON object_versions (bucket, key, version_id);
 "#;
 
+/// Version 4: the audit outbox (`MetaStore::put_object_audited`): audit events
+/// committed in the transaction of the write they describe, drained by the audit
+/// flusher. AUTOINCREMENT: a number is never reused, also once every row was trimmed,
+/// because the flusher's journal remembers the last number it delivered.
+pub(crate) const V4: &str = r#"
+CREATE TABLE audit_outbox (
+    seq   INTEGER PRIMARY KEY AUTOINCREMENT,
+    event BLOB NOT NULL
+);
+"#;
+
 /// Every migration in order; the schema version is the number applied.
-pub(crate) const MIGRATIONS: &[&str] = &[V1, V2, V3];
+pub(crate) const MIGRATIONS: &[&str] = &[V1, V2, V3, V4];
 
 pub(crate) fn current_version() -> u32 {
     MIGRATIONS.len() as u32
