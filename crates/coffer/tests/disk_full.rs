@@ -50,8 +50,10 @@ impl Tmpfs {
     }
 
     fn resize(&self, size: &str) {
+        // Type and source spelled out: inside a user namespace, mount(8) cannot look
+        // the mount up by its directory alone.
         let st = Command::new("mount")
-            .args(["-o", &format!("remount,size={size}")])
+            .args(["-t", "tmpfs", "-o", &format!("remount,size={size}"), "tmpfs"])
             .arg(&self.0)
             .status()
             .unwrap();
