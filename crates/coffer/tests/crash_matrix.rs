@@ -78,7 +78,7 @@ fn ack(m: &Shared, key: &str, request_id: Option<&str>, kind: &'static str) {
 /// Generation `g` of the probe policy: even generations allow reading the probe object
 /// (harmless next to the allow-all policy), odd ones deny it.
 fn probe_policy(g: u64) -> Value {
-    let effect = if g % 2 == 0 { "Allow" } else { "Deny" };
+    let effect = if g.is_multiple_of(2) { "Allow" } else { "Deny" };
     json!({"policy": {"version": "v1alpha1", "name": "probe", "statements": [
         {"name": format!("gen{g}"), "effect": effect, "actions": ["s3:GetObject"],
          "resources": [format!("{BUCKET}/{PROBE}")], "principals": ["*"]}]}})
@@ -437,16 +437,16 @@ macro_rules! crash_point {
     };
 }
 
-crash_point!(blob_before_fsync, "blob.before_fsync", 2..12);
-crash_point!(blob_after_fsync, "blob.after_fsync", 2..12);
-crash_point!(blob_after_rename, "blob.after_rename", 2..12);
-crash_point!(sqlite_before_commit, "sqlite.before_commit", 5..40);
-crash_point!(sqlite_after_commit, "sqlite.after_commit", 5..40);
-crash_point!(multipart_before_commit, "multipart.before_commit", 1..3);
-crash_point!(multipart_after_commit, "multipart.after_commit", 1..3);
-crash_point!(audit_flush_before_commit, "audit.flush.before_commit", 1..4);
-crash_point!(audit_flush_after_commit, "audit.flush.after_commit", 1..4);
-crash_point!(policy_after_store, "policy.after_store", 1..6);
+crash_point!(blob_before_fsync, "blob.before_fsync", 2..20);
+crash_point!(blob_after_fsync, "blob.after_fsync", 2..20);
+crash_point!(blob_after_rename, "blob.after_rename", 2..20);
+crash_point!(sqlite_before_commit, "sqlite.before_commit", 5..80);
+crash_point!(sqlite_after_commit, "sqlite.after_commit", 5..80);
+crash_point!(multipart_before_commit, "multipart.before_commit", 1..4);
+crash_point!(multipart_after_commit, "multipart.after_commit", 1..4);
+crash_point!(audit_flush_before_commit, "audit.flush.before_commit", 1..5);
+crash_point!(audit_flush_after_commit, "audit.flush.after_commit", 1..5);
+crash_point!(policy_after_store, "policy.after_store", 1..10);
 
 /// Every compiled crash point has a test above.
 #[test]
