@@ -6,60 +6,17 @@
 //! request id), no request id or event id appears twice, and every hash chain verifies.
 
 mod proc_common;
-use proc_common::{allow_all_key, bootstrap_token, spawn_server};
+use proc_common::{
+    allow_all_key, assert_exactly_once_audit, bootstrap_token, no_retry_client, spawn_server,
+};
 
 use aws_sdk_s3::operation::RequestId;
-use coffer_server::audit::chain;
 use coffer_server::testing::s3_client_for;
 use rand::Rng;
 use serde_json::{Value, json};
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-
-/// Every event in the audit bucket, with the chain report.
-async fn audit_events(s3: &aws_sdk_s3::Client, bucket: &str) -> (Vec<Value>, chain::Report) {
-    let mut objects = Vec::new();
-    let mut token = None;
-    loop {
-        let page = s3
-            .list_objects_v2()
-            .bucket(bucket)
-            .set_continuation_token(token)
-            .send()
-            .await
-            .expect("list the audit bucket");
-        for o in page.contents() {
-            let key = o.key().unwrap().to_string();
-            let body = s3
-                .get_object()
-                .bucket(bucket)
-                .key(&key)
-                .send()
-                .await
-                .unwrap()
-                .body
-                .collect()
-                .await
-                .unwrap()
-                .into_bytes()
-                .to_vec();
-            objects.push((key, body));
-        }
-        token = page.next_continuation_token().map(str::to_string);
-        if token.is_none() {
-            break;
-        }
-    }
-    let mut events = Vec::new();
-    for (key, body) in &objects {
-        let d = chain::decode(body).unwrap_or_else(|e| panic!("{key}: {e}"));
-        for l in d.events {
-            events.push(serde_json::from_str(&l).unwrap());
-        }
-    }
-    (events, chain::verify(objects))
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_answered_request_has_exactly_one_event_after_repeated_kill_9() {
@@ -110,16 +67,7 @@ async fn every_answered_request_has_exactly_one_event_after_repeated_kill_9() {
     let answered: Arc<Mutex<HashMap<String, &'static str>>> = Arc::default();
     let rounds = 22;
     for round in 0..rounds {
-        let no_retry = |endpoint: &str| {
-            let c = s3_client_for(endpoint, &key);
-            aws_sdk_s3::Client::from_conf(
-                c.config()
-                    .to_builder()
-                    .retry_config(aws_sdk_s3::config::retry::RetryConfig::disabled())
-                    .build(),
-            )
-        };
-        let client = no_retry(&proc.s3);
+        let client = no_retry_client(&proc.s3, &key);
         let mut tasks = Vec::new();
         for w in 0..4u32 {
             let (client, answered, http, api, token) = (
@@ -183,56 +131,11 @@ async fn every_answered_request_has_exactly_one_event_after_repeated_kill_9() {
     // The restarted server flushes every second; wait until everything is delivered.
     let s3 = s3_client_for(&proc.s3, &key);
     let bucket = format!("cw-{org}-audit-logs");
-    let deadline = Instant::now() + Duration::from_secs(60);
-    let (events, report) = loop {
-        let (events, report) = audit_events(&s3, &bucket).await;
-        let seen: HashSet<&str> = events
-            .iter()
-            .filter_map(|e| e["requestId"].as_str())
-            .collect();
-        let missing = expected
-            .keys()
-            .filter(|id| !seen.contains(id.as_str()))
-            .count();
-        if missing == 0 {
-            break (events, report);
-        }
-        assert!(
-            Instant::now() < deadline,
-            "{missing} of {} answered requests have no audit event",
-            expected.len()
-        );
-        tokio::time::sleep(Duration::from_millis(500)).await;
-    };
-
-    let mut per_request: HashMap<&str, usize> = HashMap::new();
-    let mut ids = HashSet::new();
-    for e in &events {
-        assert!(
-            ids.insert(e["eventId"].as_str().unwrap()),
-            "duplicate event {e}"
-        );
-        *per_request
-            .entry(e["requestId"].as_str().unwrap())
-            .or_default() += 1;
-    }
-    for (id, kind) in &expected {
-        assert_eq!(
-            per_request.get(id.as_str()),
-            Some(&1),
-            "{kind} request {id} must have exactly one event"
-        );
-    }
-    assert!(
-        per_request.values().all(|n| *n == 1),
-        "a request was logged twice"
-    );
-    assert!(report.problems.is_empty(), "{:?}", report.problems);
+    let events = assert_exactly_once_audit(&s3, &bucket, &expected).await;
     eprintln!(
-        "{} answered requests, {} events, {} chains, {:?}",
+        "{} answered requests, {} events, {:?}",
         expected.len(),
-        events.len(),
-        report.chains.len(),
+        events,
         started.elapsed()
     );
     proc.child.kill().unwrap();

@@ -26,6 +26,14 @@ pub trait BlobStore: Send + Sync + 'static {
     async fn read(&self, blob_id: &str, offset: u64, len: u64) -> Result<ByteStream>;
     /// Deleting an absent blob is not an error.
     async fn delete(&self, blob_id: &str) -> Result<()>;
+    /// Admission check before a write of about `incoming` bytes (0 if unknown): fails
+    /// with `InsufficientStorage` when the write would eat into the space the store keeps
+    /// free for deletes and metadata, so a full disk never blocks freeing space.
+    /// Best-effort (concurrent writes may still meet ENOSPC, which maps to the same
+    /// error); stores without a notion of free space accept everything.
+    async fn check_space(&self, _incoming: u64) -> Result<()> {
+        Ok(())
+    }
     /// Start-up recovery: removes leftover temp files and committed blobs that are not in
     /// `referenced` and are older than `min_age` (in-flight writes are younger).
     /// Returns (temp files removed, orphan blobs removed).

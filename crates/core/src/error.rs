@@ -103,7 +103,13 @@ impl Error {
 
 impl From<std::io::Error> for Error {
     fn from(e: std::io::Error) -> Self {
-        if e.raw_os_error() == Some(28) {
+        // ENOSPC (28) and EDQUOT (122 on Linux) from a write or an fsync: the data
+        // directory is full, which the client can act on, unlike other I/O failures.
+        if matches!(
+            e.kind(),
+            std::io::ErrorKind::StorageFull | std::io::ErrorKind::QuotaExceeded
+        ) || matches!(e.raw_os_error(), Some(28 | 122))
+        {
             return Error::InsufficientStorage("no space left on device".into());
         }
         Error::Internal(format!("io: {e}"))

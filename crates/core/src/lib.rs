@@ -8,6 +8,7 @@ pub mod change;
 pub mod checksum;
 pub mod clock;
 pub mod conn;
+pub mod crash;
 pub mod error;
 pub mod federation;
 pub mod identity;

@@ -115,6 +115,7 @@ impl PolicyService {
                 updated: self.clock.now(),
             })
             .await?;
+        crate::crash::point("policy.after_store");
         self.reload_org(org_id).await
     }
 

@@ -91,6 +91,11 @@ pub const BOOTSTRAP_TOKEN_FILE: &str = "bootstrap-token";
 pub const SHARED_ORPHAN_MIN_AGE: Duration = Duration::from_secs(24 * 3600);
 
 pub async fn start(cfg: Config) -> anyhow::Result<Running> {
+    // Fault-injection tests arm a crash point through the environment (see
+    // `coffer_core::crash`); a bad value must stop the server, not arm nothing.
+    if let Some(p) = coffer_core::crash::check_env().map_err(anyhow::Error::msg)? {
+        tracing::warn!(point = %p, "crash point armed: this process will abort there");
+    }
     std::fs::create_dir_all(&cfg.data_dir)
         .with_context(|| format!("creating data directory {}", cfg.data_dir.display()))?;
     let lock = std::fs::OpenOptions::new()

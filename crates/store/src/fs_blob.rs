@@ -12,6 +12,9 @@
 //!   fsynced before first use in this process).
 //! * A writer that is aborted or dropped without `commit` leaves no file under `ab/cd`;
 //!   its temp file is removed (best-effort on drop; `recover` removes any leftover).
+//! * A write is admitted (`check_space`) only while the filesystem keeps at least
+//!   `reserve_for(size)` bytes free after it: a disk filled by PUTs still has room for
+//!   the metadata commits of DELETEs, which free space (see docs/reliability.md).
 //! * All blocking file I/O runs on the blocking pool, one task per ≥ 1 MiB batch, so a
 //!   slow client never pins a thread between chunks. The writer never hashes: hashing is
 //!   the caller's, pipelined on its own task.
@@ -19,14 +22,14 @@
 use async_trait::async_trait;
 use bytes::Bytes;
 use coffer_core::blob::{BlobStore, BlobWriter, ByteStream};
-use coffer_core::{Error, Result};
+use coffer_core::{Error, Result, crash};
 use parking_lot::Mutex;
 use std::collections::HashSet;
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, IoSlice, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::{Duration, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 use tokio::task::JoinHandle;
 
 /// Bytes gathered before one `writev` on the blocking pool.
@@ -36,6 +39,23 @@ const SYNC_EVERY: usize = 8 << 20;
 /// Size of each chunk a read stream yields; reads up to this size are done in one go.
 const READ_CHUNK: u64 = 1 << 20;
 const TMP_DIR: &str = "tmp";
+/// How long a free-space reading is trusted; writes admitted meanwhile are subtracted.
+const SPACE_TTL: Duration = Duration::from_millis(100);
+
+/// Free space refused to new data, kept for deletes, metadata and the audit spool: 1/64
+/// of the filesystem, at least 1 MiB and at most 64 MiB.
+fn reserve_for(fs_size: u64) -> u64 {
+    (fs_size / 64).clamp(1 << 20, 64 << 20)
+}
+
+/// The last free-space reading of the blob filesystem.
+#[derive(Default)]
+struct Space {
+    read_at: Option<Instant>,
+    /// Bytes available to us, minus the writes admitted since `read_at`.
+    free: u64,
+    reserve: u64,
+}
 
 fn is_blob_id(id: &str) -> bool {
     id.len() == 32 && id.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
@@ -62,6 +82,7 @@ struct Inner {
     node_lock: Option<File>,
     /// Fan-out directories (`ab` and `ab/cd`, relative) known to exist durably.
     durable_dirs: Mutex<HashSet<String>>,
+    space: Mutex<Space>,
 }
 
 impl Inner {
@@ -90,14 +111,18 @@ impl Inner {
     /// Blocking commit tail: data fsync → fan-out dirs → rename → directory fsync.
     fn finish(&self, mut file: File, bufs: Vec<Bytes>, tmp: &Path, id: &str) -> io::Result<()> {
         write_all_bufs(&mut file, &bufs)?;
+        crash::point("blob.before_fsync");
         file.sync_all()?;
         drop(file);
+        crash::point("blob.after_fsync");
         let (l1, l2) = (&id[0..2], format!("{}/{}", &id[0..2], &id[2..4]));
         self.ensure_dir(l1)?;
         self.ensure_dir(&l2)?;
         let dest = self.blob_path(id);
         fs::rename(tmp, &dest)?;
-        fsync_dir(&self.root.join(&l2))
+        fsync_dir(&self.root.join(&l2))?;
+        crash::point("blob.after_rename");
+        Ok(())
     }
 }
 
@@ -119,6 +144,7 @@ impl FsBlobStore {
                 tmp,
                 node_lock: None,
                 durable_dirs: Mutex::new(HashSet::new()),
+                space: Mutex::new(Space::default()),
             }),
         })
     }
@@ -156,6 +182,7 @@ impl FsBlobStore {
                 tmp,
                 node_lock: Some(lock),
                 durable_dirs: Mutex::new(HashSet::new()),
+                space: Mutex::new(Space::default()),
             }),
         })
     }
@@ -421,6 +448,43 @@ impl BlobStore for FsBlobStore {
         })
         .await
         .map_err(join_err)?
+    }
+
+    async fn check_space(&self, incoming: u64) -> Result<()> {
+        let fresh = self
+            .inner
+            .space
+            .lock()
+            .read_at
+            .is_some_and(|t| t.elapsed() < SPACE_TTL);
+        if !fresh {
+            let root = self.inner.root.clone();
+            match tokio::task::spawn_blocking(move || rustix::fs::statvfs(&root))
+                .await
+                .map_err(join_err)?
+            {
+                Ok(st) => {
+                    let mut s = self.inner.space.lock();
+                    s.read_at = Some(Instant::now());
+                    s.free = st.f_bavail.saturating_mul(st.f_frsize);
+                    s.reserve = reserve_for(st.f_blocks.saturating_mul(st.f_frsize));
+                }
+                Err(e) => {
+                    // Unknown free space must not stop writes: ENOSPC still maps to
+                    // InsufficientStorage.
+                    tracing::warn!(error = %e, "statvfs of the blob directory failed");
+                    return Ok(());
+                }
+            }
+        }
+        let mut s = self.inner.space.lock();
+        if s.free.saturating_sub(incoming) < s.reserve {
+            return Err(Error::InsufficientStorage(
+                "not enough free space in the data directory".into(),
+            ));
+        }
+        s.free -= incoming;
+        Ok(())
     }
 
     async fn recover(&self, referenced: &HashSet<String>, min_age: Duration) -> Result<(u64, u64)> {

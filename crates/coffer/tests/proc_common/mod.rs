@@ -1,7 +1,8 @@
 //! The real `coffer` binary as a child process, for the crash tests (`crash.rs`,
-//! `audit_crash.rs`, `scale_out_crash.rs`): start it on ephemeral ports, read the
-//! addresses it logs, give it an allow-all key, and the deterministic payloads the tests
-//! write and compare.
+//! `audit_crash.rs`, `scale_out_crash.rs`, `crash_matrix.rs`, `disk_full.rs`): start it
+//! on ephemeral ports (optionally with a crash point armed), read the addresses it logs,
+//! give it an allow-all key, the deterministic payloads the tests write and compare, and
+//! the checks they share (exactly-once audit, blob files vs. references, usage).
 
 #![allow(dead_code)] // each test binary uses a different subset
 
@@ -34,6 +35,15 @@ where
     I: IntoIterator<Item = S>,
     S: Into<OsString>,
 {
+    spawn_server_env(data, extra, &[])
+}
+
+/// `spawn_server` with extra environment variables (e.g. `COFFER_CRASH_AT`).
+pub fn spawn_server_env<I, S>(data: &Path, extra: I, envs: &[(&str, &str)]) -> Proc
+where
+    I: IntoIterator<Item = S>,
+    S: Into<OsString>,
+{
     let mut child = Command::new(env!("CARGO_BIN_EXE_coffer"))
         .args([
             "server",
@@ -47,6 +57,8 @@ where
         .args(extra.into_iter().map(Into::into))
         .env("COFFER_LOG", "info")
         .env_remove("COFFER_CONFIG")
+        .env_remove("COFFER_CRASH_AT")
+        .envs(envs.iter().copied())
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
@@ -127,4 +139,215 @@ pub fn payload(seed: u64, len: usize) -> Vec<u8> {
 
 pub fn sha(b: &[u8]) -> String {
     hex::encode(Sha256::digest(b))
+}
+
+/// An S3 client that never retries, so each answered request is one request id.
+pub fn no_retry_client(endpoint: &str, key: &TestKey) -> aws_sdk_s3::Client {
+    let c = coffer_server::testing::s3_client_for(endpoint, key);
+    aws_sdk_s3::Client::from_conf(
+        c.config()
+            .to_builder()
+            .retry_config(aws_sdk_s3::config::retry::RetryConfig::disabled())
+            .build(),
+    )
+}
+
+/// Every event in the audit bucket `bucket`, with the hash-chain report.
+pub async fn audit_events(
+    s3: &aws_sdk_s3::Client,
+    bucket: &str,
+) -> (Vec<serde_json::Value>, coffer_server::audit::chain::Report) {
+    use coffer_server::audit::chain;
+    let mut objects = Vec::new();
+    let mut token = None;
+    loop {
+        let page = s3
+            .list_objects_v2()
+            .bucket(bucket)
+            .set_continuation_token(token)
+            .send()
+            .await
+            .expect("list the audit bucket");
+        for o in page.contents() {
+            let key = o.key().unwrap().to_string();
+            let body = s3
+                .get_object()
+                .bucket(bucket)
+                .key(&key)
+                .send()
+                .await
+                .unwrap()
+                .body
+                .collect()
+                .await
+                .unwrap()
+                .into_bytes()
+                .to_vec();
+            objects.push((key, body));
+        }
+        token = page.next_continuation_token().map(str::to_string);
+        if token.is_none() {
+            break;
+        }
+    }
+    let mut events = Vec::new();
+    for (key, body) in &objects {
+        let d = chain::decode(body).unwrap_or_else(|e| panic!("{key}: {e}"));
+        for l in d.events {
+            events.push(serde_json::from_str(&l).unwrap());
+        }
+    }
+    (events, chain::verify(objects))
+}
+
+/// Waits (≤ 60 s) until every request id in `expected` has an audit event, then checks
+/// that each has exactly one, that no event id repeats and that every chain verifies.
+/// Returns the number of events seen.
+pub async fn assert_exactly_once_audit(
+    s3: &aws_sdk_s3::Client,
+    bucket: &str,
+    expected: &std::collections::HashMap<String, &'static str>,
+) -> usize {
+    use std::collections::{HashMap, HashSet};
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    let (events, report) = loop {
+        let (events, report) = audit_events(s3, bucket).await;
+        let seen: HashSet<&str> = events
+            .iter()
+            .filter_map(|e| e["requestId"].as_str())
+            .collect();
+        let missing = expected
+            .keys()
+            .filter(|id| !seen.contains(id.as_str()))
+            .count();
+        if missing == 0 {
+            break (events, report);
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{missing} of {} answered requests have no audit event",
+            expected.len()
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    };
+    let mut per_request: HashMap<&str, usize> = HashMap::new();
+    let mut ids = HashSet::new();
+    for e in &events {
+        assert!(
+            ids.insert(e["eventId"].as_str().unwrap()),
+            "duplicate event {e}"
+        );
+        *per_request
+            .entry(e["requestId"].as_str().unwrap())
+            .or_default() += 1;
+    }
+    for (id, kind) in expected {
+        assert_eq!(
+            per_request.get(id.as_str()),
+            Some(&1),
+            "{kind} request {id} must have exactly one event"
+        );
+    }
+    assert!(
+        per_request.values().all(|n| *n == 1),
+        "a request was logged twice"
+    );
+    assert!(report.problems.is_empty(), "{:?}", report.problems);
+    events.len()
+}
+
+/// Blob files on disk (`blobs/ab/cd/<id>`) and temp files (`blobs/tmp/*`).
+pub fn blob_files(data: &Path) -> (std::collections::HashSet<String>, Vec<String>) {
+    let root = data.join("blobs");
+    let mut blobs = std::collections::HashSet::new();
+    for l1 in std::fs::read_dir(&root).unwrap() {
+        let l1 = l1.unwrap();
+        let name = l1.file_name().into_string().unwrap();
+        if name.len() != 2 || !l1.file_type().unwrap().is_dir() {
+            continue;
+        }
+        for l2 in std::fs::read_dir(l1.path()).unwrap() {
+            for f in std::fs::read_dir(l2.unwrap().path()).unwrap() {
+                blobs.insert(f.unwrap().file_name().into_string().unwrap());
+            }
+        }
+    }
+    let temps = std::fs::read_dir(root.join("tmp"))
+        .map(|d| {
+            d.map(|e| e.unwrap().file_name().into_string().unwrap())
+                .collect()
+        })
+        .unwrap_or_default();
+    (blobs, temps)
+}
+
+/// Blob ids the metadata references (objects, versions, parts of open uploads), read
+/// through a read-only connection beside the running server (WAL allows it).
+pub fn referenced_blobs(data: &Path) -> std::collections::HashSet<String> {
+    let c = rusqlite::Connection::open_with_flags(
+        data.join("meta.db"),
+        rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
+    )
+    .unwrap();
+    c.busy_timeout(std::time::Duration::from_secs(10)).unwrap();
+    let mut set = std::collections::HashSet::new();
+    for sql in [
+        "SELECT blob_ids FROM objects WHERE blob_ids IS NOT NULL",
+        "SELECT blob_ids FROM object_versions WHERE blob_ids IS NOT NULL",
+        "SELECT blob_id FROM parts",
+    ] {
+        let mut st = c.prepare(sql).unwrap();
+        let rows = st.query_map([], |r| r.get::<_, String>(0)).unwrap();
+        for ids in rows {
+            set.extend(
+                ids.unwrap()
+                    .split(' ')
+                    .filter(|s| !s.is_empty())
+                    .map(str::to_string),
+            );
+        }
+    }
+    set
+}
+
+/// The bucket's `(STORAGE_BYTES, OBJECT_COUNT)` from GetBucketInfo.
+pub async fn bucket_usage(api: &str, token: &str, bucket: &str) -> (u64, u64) {
+    let info: serde_json::Value = reqwest::Client::new()
+        .get(format!("{api}/v1/cwobject/bucket-info/{bucket}"))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let get = |t: &str| -> u64 {
+        info["info"]["usage"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|u| u["measurementType"] == t)
+            .unwrap_or_else(|| panic!("no {t} in {info}"))["value"]
+            .as_str()
+            .unwrap()
+            .parse()
+            .unwrap()
+    };
+    (get("STORAGE_BYTES"), get("OBJECT_COUNT"))
+}
+
+/// Recovery's result on disk: no temp file, no blob file that no record references,
+/// and a file for every referenced blob. Files are listed before the references are
+/// read, so a blob committed in between cannot look like an orphan.
+pub fn assert_blobs_exact(data: &Path, what: &str) {
+    let (on_disk, temps) = blob_files(data);
+    let referenced = referenced_blobs(data);
+    assert!(temps.is_empty(), "{what}: temp files left: {temps:?}");
+    let orphans: Vec<_> = on_disk.difference(&referenced).collect();
+    assert!(orphans.is_empty(), "{what}: orphan blobs left: {orphans:?}");
+    let dangling: Vec<_> = referenced.difference(&on_disk).collect();
+    assert!(
+        dangling.is_empty(),
+        "{what}: referenced blobs missing: {dangling:?}"
+    );
 }

@@ -120,6 +120,8 @@ impl ObjectService {
     /// Reads `body` to its end into inline memory or a new blob, hashing as planned.
     /// On error nothing is left behind.
     pub(super) async fn ingest(&self, body: ByteStream, plan: &IngestPlan) -> Result<Ingested> {
+        // Inline bodies land in the metadata database, usually on the same filesystem.
+        self.blobs.check_space(plan.declared.unwrap_or(0)).await?;
         let mut reader = Chunker::new(body, plan.max_size, plan.declared);
         let mut head = Vec::new();
         let inline_max = plan

@@ -389,6 +389,7 @@ impl ObjectService {
             bucket.settings.capacity_cap_bytes,
         );
         to_completion(async move {
+            crate::crash::point("multipart.before_commit");
             let (replaced, unused) = meta
                 .complete_upload(&upload_id, &record, &cond, cap)
                 .await
@@ -400,6 +401,7 @@ impl ObjectService {
                     }
                     e => super::lost_condition_race(e, &cond),
                 })?;
+            crate::crash::point("multipart.after_commit");
             delete_blobs(&*blobs, unused.iter().map(|p| p.blob_id.as_str())).await;
             retire_record_blobs(&blobs, grace, replaced.previous).await;
             let mut record = record;

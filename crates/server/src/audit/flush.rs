@@ -531,6 +531,7 @@ impl Flusher {
         }
 
         // Carry-over first, then the commit, then the deletion (see the module header).
+        coffer_core::crash::point("audit.flush.before_commit");
         let born = plan
             .segments
             .iter()
@@ -560,6 +561,7 @@ impl Flusher {
         let d = dir.clone();
         let committed = next.clone();
         blocking(move || store_state(&d, &committed)).await?;
+        coffer_core::crash::point("audit.flush.after_commit");
         *state = next;
         if carry_len > 0 {
             self.spool

@@ -14,11 +14,15 @@
 //! * If the batch cannot commit (or a savepoint cannot be released/rolled back), the whole
 //!   transaction is rolled back and every request of the batch gets the error; a request
 //!   that had already failed on its own keeps its own error.
+//! * If SQLite rolls the transaction back by itself while a request runs (SQLITE_FULL
+//!   does), that request and those before it get its error (`InsufficientStorage` for a
+//!   full disk, never a bare `Internal`) and the rest run in a new transaction, so a full
+//!   disk never wedges the writer nor fails requests that needed no space.
 //! * A panicking request is caught, rolled back to its savepoint and answered with
 //!   `Internal`; the writer thread keeps serving.
 
 use super::sql_err;
-use coffer_core::{Error, Result};
+use coffer_core::{Error, Result, crash};
 use parking_lot::Mutex;
 use rusqlite::Connection;
 use std::panic::{AssertUnwindSafe, catch_unwind};
@@ -32,8 +36,8 @@ const MAX_BATCH: usize = 1024;
 
 /// One queued write request, type-erased.
 trait WriteJob: Send {
-    /// Runs the request inside the current savepoint; returns whether it succeeded.
-    fn run(&mut self, conn: &Connection) -> bool;
+    /// Runs the request inside the current savepoint; returns its error, if any.
+    fn run(&mut self, conn: &Connection) -> Result<()>;
     /// Delivers the reply once the batch's fate (`commit`) is known.
     fn finish(self: Box<Self>, commit: &Result<()>);
 }
@@ -49,15 +53,15 @@ where
     T: Send,
     F: FnOnce(&Connection) -> Result<T> + Send,
 {
-    fn run(&mut self, conn: &Connection) -> bool {
+    fn run(&mut self, conn: &Connection) -> Result<()> {
         let Some(f) = self.f.take() else {
-            return false;
+            return Err(Error::internal("sqlite write request run twice"));
         };
         let r = catch_unwind(AssertUnwindSafe(|| f(conn)))
             .unwrap_or_else(|_| Err(Error::internal("sqlite write request panicked")));
-        let ok = r.is_ok();
+        let outcome = r.as_ref().map(|_| ()).map_err(Clone::clone);
         self.result = Some(r);
-        ok
+        outcome
     }
 
     fn finish(self: Box<Self>, commit: &Result<()>) {
@@ -129,33 +133,63 @@ fn exec_cached(conn: &Connection, sql: &str) -> Result<()> {
 }
 
 fn run_batch(conn: &Connection, mut batch: Vec<Box<dyn WriteJob>>) {
-    let outcome = (|| {
-        exec_cached(conn, "BEGIN IMMEDIATE")?;
-        for job in batch.iter_mut() {
-            let step = (|| {
-                exec_cached(conn, "SAVEPOINT req")?;
-                if !job.run(conn) {
-                    exec_cached(conn, "ROLLBACK TO req")?;
-                }
-                exec_cached(conn, "RELEASE req")
-            })();
-            if let Err(e) = step {
-                let _ = conn.execute_batch("ROLLBACK");
-                return Err(e);
-            }
+    while !batch.is_empty() {
+        let (outcome, rest) = run_transaction(conn, &mut batch);
+        if outcome.is_ok() {
+            crash::point("sqlite.after_commit");
         }
-        exec_cached(conn, "COMMIT").inspect_err(|_| {
-            // A failed COMMIT may leave the transaction open; end it. (It may also have
-            // been rolled back automatically already, so the error is ignored.)
+        if let Err(e) = &outcome {
+            tracing::error!(error = %e, requests = batch.len(), "sqlite batch failed");
+        }
+        for job in batch {
+            job.finish(&outcome);
+        }
+        batch = rest;
+    }
+}
+
+/// Runs `batch` in one transaction. If SQLite itself rolls the whole transaction back
+/// while a request runs (it may on SQLITE_FULL, IOERR or NOMEM), the requests run so
+/// far share that request's fate and the ones not yet run are returned, untouched, to
+/// go into a fresh transaction: a full disk fails the writes that needed the space,
+/// not every request that happened to be batched with them.
+fn run_transaction(
+    conn: &Connection,
+    batch: &mut Vec<Box<dyn WriteJob>>,
+) -> (Result<()>, Vec<Box<dyn WriteJob>>) {
+    if let Err(e) = exec_cached(conn, "BEGIN IMMEDIATE") {
+        return (Err(e), Vec::new());
+    }
+    for i in 0..batch.len() {
+        let step = (|| {
+            exec_cached(conn, "SAVEPOINT req")?;
+            if let Err(cause) = batch[i].run(conn) {
+                if conn.is_autocommit() {
+                    return Err(match cause {
+                        Error::InsufficientStorage(_) => cause,
+                        e => Error::internal(format!("sqlite rolled the batch back: {e}")),
+                    });
+                }
+                exec_cached(conn, "ROLLBACK TO req")?;
+            }
+            exec_cached(conn, "RELEASE req")
+        })();
+        if let Err(e) = step {
+            if conn.is_autocommit() {
+                let rest = batch.split_off(i + 1);
+                return (Err(e), rest);
+            }
             let _ = conn.execute_batch("ROLLBACK");
-        })
-    })();
-    if let Err(e) = &outcome {
-        tracing::error!(error = %e, requests = batch.len(), "sqlite batch failed");
+            return (Err(e), Vec::new());
+        }
     }
-    for job in batch {
-        job.finish(&outcome);
-    }
+    crash::point("sqlite.before_commit");
+    let commit = exec_cached(conn, "COMMIT").inspect_err(|_| {
+        // A failed COMMIT may leave the transaction open; end it. (It may also have
+        // been rolled back automatically already, so the error is ignored.)
+        let _ = conn.execute_batch("ROLLBACK");
+    });
+    (commit, Vec::new())
 }
 
 /// A fixed pool of read-only connections. A semaphore with one permit per connection
@@ -288,5 +322,79 @@ mod tests {
         assert_eq!(rows, vec![1, 3]);
         // The writer survived the panic and keeps serving.
         w.run(|c| insert(c, 5)).await.unwrap();
+    }
+
+    /// SQLITE_FULL (here from `max_page_count`, as from a full disk) fails the request
+    /// with `InsufficientStorage`, requests batched with it that fit still commit, and
+    /// once space returns the writer serves again: it is never wedged.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn writer_survives_a_full_database() {
+        let dir = tempfile::tempdir().unwrap();
+        let c = Connection::open(dir.path().join("w.db")).unwrap();
+        c.execute_batch(
+            "PRAGMA journal_mode = WAL; CREATE TABLE t (x INTEGER PRIMARY KEY, b BLOB);",
+        )
+        .unwrap();
+        let pages: i64 = c.query_row("PRAGMA page_count", [], |r| r.get(0)).unwrap();
+        c.pragma_update(None, "max_page_count", pages + 8).unwrap();
+        let w = Arc::new(Writer::start(c).unwrap());
+        let big = |c: &Connection, x: i64| {
+            c.execute("INSERT INTO t (x, b) VALUES (?1, zeroblob(200000))", [x])
+                .map(|_| ())
+                .map_err(sql_err("insert big"))
+        };
+        // Occupy the writer so the next three form one batch.
+        let blocker = {
+            let w = w.clone();
+            tokio::spawn(async move {
+                w.run(|_| {
+                    std::thread::sleep(Duration::from_millis(200));
+                    Ok(())
+                })
+                .await
+            })
+        };
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        let (small, full, small2) = tokio::join!(
+            w.run(|c| insert(c, 1)),
+            w.run(move |c| big(c, 2)),
+            w.run(|c| insert(c, 3))
+        );
+        blocker.await.unwrap().unwrap();
+        assert!(
+            matches!(full, Err(Error::InsufficientStorage(_))),
+            "{full:?}"
+        );
+        // SQLite rolled the whole transaction back: the request that ran before the full
+        // one in it shares its error (it was not committed); the one after it was not
+        // run yet and commits in a fresh transaction.
+        assert!(
+            matches!(small, Err(Error::InsufficientStorage(_))),
+            "{small:?}"
+        );
+        small2.unwrap();
+        // Alone, too: the error again, then the writer still works.
+        let again = w.run(move |c| big(c, 4)).await;
+        assert!(
+            matches!(again, Err(Error::InsufficientStorage(_))),
+            "{again:?}"
+        );
+        w.run(|c| insert(c, 5)).await.unwrap();
+        // Space returns: the large write fits now.
+        w.run(|c| {
+            c.pragma_update(None, "max_page_count", 100_000)
+                .map_err(sql_err("max_page_count"))
+        })
+        .await
+        .unwrap();
+        w.run(move |c| big(c, 6)).await.unwrap();
+        let n: i64 = w
+            .run(|c| {
+                c.query_row("SELECT count(*) FROM t", [], |r| r.get(0))
+                    .map_err(sql_err("count"))
+            })
+            .await
+            .unwrap();
+        assert_eq!(n, 3);
     }
 }
