@@ -257,10 +257,13 @@ async fn run() {
             .key("mp")
             .upload_id(up.upload_id().unwrap())
             .part_number(1)
-            .body(ByteStream::from(payload(7, 6 << 20)))
+            // Small enough to sit in the socket buffers: a larger body races the
+            // early 507 (the server answers before reading it and closes; the reset can
+            // discard the answer at the client).
+            .body(ByteStream::from(payload(7, 64 << 10)))
             .send()
             .await;
-        let e = r.expect_err("a 6 MiB part cannot fit").into_service_error();
+        let e = r.expect_err("no part fits on a full disk").into_service_error();
         assert_eq!(e.meta().code(), Some("InsufficientStorage"), "{e:?}");
         let _ = s3
             .abort_multipart_upload()
