@@ -15,6 +15,7 @@ mod cpu;
 mod report;
 pub mod sigv4;
 mod sink;
+pub mod soak;
 mod units;
 mod workloads;
 pub mod xml;
