@@ -1165,16 +1165,16 @@ impl SoakReport {
             "t (s)", "ops", "err in", "err out", "restarts", "RSS max", "fds max"
         );
         for i in &self.intervals {
+            // An interval without a sample (the tail of the run) shows no resource figures.
+            let (rss, fds) = if i.fds_max == 0 {
+                ("-".to_owned(), "-".to_owned())
+            } else {
+                (kib(i.rss_max_kib), i.fds_max.to_string())
+            };
             let _ = writeln!(
                 s,
                 "{:>8.0} {:>8} {:>7} {:>7} {:>8} {:>11} {:>7}",
-                i.start_s,
-                i.ops,
-                i.errors_inside,
-                i.errors_outside,
-                i.restarts,
-                kib(i.rss_max_kib),
-                i.fds_max
+                i.start_s, i.ops, i.errors_inside, i.errors_outside, i.restarts, rss, fds
             );
         }
         let _ = writeln!(s, "\nserver processes:");
