@@ -204,6 +204,81 @@ impl S3Client {
         Ok(body::drain(resp.into_body()).await?)
     }
 
+    /// Downloads an object into memory (at most `limit` bytes).
+    pub async fn get_object_bytes(&self, bucket: &str, key: &str, limit: usize) -> Result<Vec<u8>> {
+        let resp = self
+            .send(
+                "GetObject",
+                Method::GET,
+                bucket,
+                Some(key),
+                &[],
+                BenchBody::empty(),
+            )
+            .await?;
+        body::collect(resp.into_body(), limit).await
+    }
+
+    /// Every (key, size) under `prefix`, following continuation tokens.
+    pub async fn list_sizes(&self, bucket: &str, prefix: &str) -> Result<Vec<(String, u64)>> {
+        let mut out = Vec::new();
+        let mut token: Option<String> = None;
+        loop {
+            let page = self
+                .list_page(bucket, prefix, token.as_deref(), 1000)
+                .await?;
+            let keys = xml::all(&page.doc, "Key");
+            let sizes = xml::all(&page.doc, "Size");
+            if keys.len() != sizes.len() {
+                bail!(
+                    "ListObjectsV2: {} keys but {} sizes",
+                    keys.len(),
+                    sizes.len()
+                );
+            }
+            for (k, s) in keys.into_iter().zip(sizes) {
+                let size = s
+                    .parse()
+                    .with_context(|| format!("ListObjectsV2: bad Size {s:?}"))?;
+                out.push((k, size));
+            }
+            match page.next_token()? {
+                Some(t) => token = Some(t),
+                None => return Ok(out),
+            }
+        }
+    }
+
+    /// Every open multipart upload of `bucket` as (key, upload id); fails if there are more
+    /// than one page holds.
+    pub async fn list_uploads(&self, bucket: &str) -> Result<Vec<(String, String)>> {
+        let resp = self
+            .send(
+                "ListMultipartUploads",
+                Method::GET,
+                bucket,
+                None,
+                &[("max-uploads", "1000"), ("uploads", "")],
+                BenchBody::empty(),
+            )
+            .await?;
+        let doc = String::from_utf8(body::collect(resp.into_body(), XML_LIMIT).await?)
+            .context("ListMultipartUploads: response is not UTF-8")?;
+        if doc.contains("<IsTruncated>true</IsTruncated>") {
+            bail!("ListMultipartUploads: more than 1000 open uploads");
+        }
+        let keys = xml::all(&doc, "Key");
+        let ids = xml::all(&doc, "UploadId");
+        if keys.len() != ids.len() {
+            bail!(
+                "ListMultipartUploads: {} keys but {} upload ids",
+                keys.len(),
+                ids.len()
+            );
+        }
+        Ok(keys.into_iter().zip(ids).collect())
+    }
+
     pub async fn delete_object(&self, bucket: &str, key: &str) -> Result<()> {
         let resp = self
             .send(

@@ -5,6 +5,8 @@
 //! `get-small`, `list`, `multipart`), server and client CPU accounting from /proc, the in-process
 //! null "ceiling" endpoint that gives a same-machine baseline, and the report (table or JSON).
 //! `--audit-compare` adds put-small with the bench bucket's audit logging off and on.
+//! [`soak`] is `coffer soak`: long mixed load against a supervised server with restarts,
+//! checked against a client-side ledger.
 //!
 //! The `coffer` binary exposes it as `coffer bench ...` through [`BenchArgs`] and [`run`];
 //! [`execute`] returns the [`Report`] instead of printing it.
@@ -15,6 +17,7 @@ mod cpu;
 mod report;
 pub mod sigv4;
 mod sink;
+pub mod soak;
 mod units;
 mod workloads;
 pub mod xml;

@@ -22,6 +22,9 @@ enum Command {
     Server(coffer_server::ServerArgs),
     /// Load-test an S3 endpoint (PUT/GET large and small objects, list, multipart).
     Bench(coffer_bench::BenchArgs),
+    /// Soak test: mixed load on a supervised server with periodic restarts, checked
+    /// against a client-side ledger (exit code 1 if it fails).
+    Soak(coffer_bench::soak::SoakArgs),
     /// Management API clients: `key`, `policy`, `bucket`, `org`, `can-i`, `token`,
     /// `user`, `whoami` (see `cli`).
     #[command(flatten)]
@@ -75,6 +78,12 @@ async fn main() -> anyhow::Result<()> {
             Ok(())
         }
         Command::Bench(args) => coffer_bench::run(args).await,
+        Command::Soak(args) => {
+            if !coffer_bench::soak::run(args).await? {
+                std::process::exit(1);
+            }
+            Ok(())
+        }
         // The client reports its own errors; its exit code distinguishes failed
         // requests (1) from usage errors (2).
         Command::Client(cmd) => std::process::exit(cli::run(cmd).await),
