@@ -22,6 +22,9 @@ enum Command {
     Server(coffer_server::ServerArgs),
     /// Load-test an S3 endpoint (PUT/GET large and small objects, list, multipart).
     Bench(coffer_bench::BenchArgs),
+    /// Hostile clients (slowloris, oversized, idle floods, malformed HTTP) against a
+    /// server while a 4 KiB GET loop measures its latency.
+    Attack(coffer_bench::attack::AttackArgs),
     /// Management API clients: `key`, `policy`, `bucket`, `org`, `can-i`, `token`,
     /// `user`, `whoami` (see `cli`).
     #[command(flatten)]
@@ -55,6 +58,8 @@ async fn shutdown_signal() {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
+    // Every subcommand may hold many sockets (the server, bench and attack clients).
+    coffer_server::limits::raise_nofile_limit();
     match cli.command {
         Command::Server(args) => {
             let cfg = coffer_server::Config::resolve(&args)?;
@@ -75,6 +80,7 @@ async fn main() -> anyhow::Result<()> {
             Ok(())
         }
         Command::Bench(args) => coffer_bench::run(args).await,
+        Command::Attack(args) => coffer_bench::attack::run(args).await,
         // The client reports its own errors; its exit code distinguishes failed
         // requests (1) from usage errors (2).
         Command::Client(cmd) => std::process::exit(cli::run(cmd).await),
