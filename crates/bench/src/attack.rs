@@ -66,6 +66,11 @@ pub struct AttackArgs {
     /// Concurrent workers of the well-behaved GET loop.
     #[arg(long, default_value_t = 4)]
     pub get_workers: usize,
+    /// File holding a management API token: the oversized-body attack's JSON bodies are
+    /// then authenticated and reach the body limit (without it they are refused 401
+    /// before the body is read).
+    #[arg(long, env = "COFFER_TOKEN_FILE")]
+    pub api_token_file: Option<std::path::PathBuf>,
     /// Server process to sample; found from the endpoint's port if omitted.
     #[arg(long)]
     pub server_pid: Option<u32>,
@@ -148,6 +153,8 @@ struct Ctx {
     signer: Signer,
     bucket: String,
     args: AttackArgs,
+    /// `Authorization: Bearer …\r\n`, or empty.
+    api_auth: String,
 }
 
 impl Ctx {
@@ -233,7 +240,17 @@ pub async fn execute(args: AttackArgs) -> Result<Vec<PhaseReport>> {
     client
         .put_object(&args.bucket, "get-4k", Bytes::from(vec![0x5a; 4096]))
         .await?;
+    let api_auth = match &args.api_token_file {
+        Some(p) => format!(
+            "Authorization: Bearer {}\r\n",
+            std::fs::read_to_string(p)
+                .with_context(|| format!("reading {}", p.display()))?
+                .trim()
+        ),
+        None => String::new(),
+    };
     let ctx = Arc::new(Ctx {
+        api_auth,
         s3,
         api,
         signer,
@@ -488,8 +505,9 @@ async fn run_attack(ctx: Arc<Ctx>, attack: Attack, stop: Arc<AtomicBool>, seen: 
                             one_shot(&ctx.s3.authority, head.as_bytes(), &chunk, &stop, &seen).await;
                         } else {
                             let head = format!(
-                                "POST /v1/cwobject/access-key HTTP/1.1\r\nHost: {}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n",
+                                "POST /v1/cwobject/access-key HTTP/1.1\r\nHost: {}\r\n{}Content-Type: application/json\r\nContent-Length: {}\r\n\r\n",
                                 ctx.api.authority,
+                                ctx.api_auth,
                                 64 << 20
                             );
                             one_shot(&ctx.api.authority, head.as_bytes(), &chunk, &stop, &seen).await;

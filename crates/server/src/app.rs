@@ -259,10 +259,6 @@ pub async fn start(cfg: Config) -> anyhow::Result<Running> {
         audit,
         operator_token_hash,
     });
-    // Bodies the API buffers (JSON) stop at this size: 413.
-    let router = router.layer(axum::extract::DefaultBodyLimit::max(
-        cfg.limits.api_max_body_bytes,
-    ));
     let metrics_flusher = flusher.clone();
     let router = router.route(
         "/metrics",

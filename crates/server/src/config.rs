@@ -131,9 +131,6 @@ pub struct LimitArgs {
     /// Most header fields in a request; more gets 431 [default: 128].
     #[arg(long, env = "COFFER_MAX_HEADERS")]
     pub max_headers: Option<usize>,
-    /// Largest management API request body; larger gets 413 [default: 2MiB].
-    #[arg(long, env = "COFFER_API_MAX_BODY_BYTES", value_parser = crate::limits::parse_bytes)]
-    pub api_max_body_bytes: Option<u64>,
     /// Open connections per listener; beyond it a connection is answered 503 and
     /// closed [default: derived from --max-memory, 10240 at 2GiB].
     #[arg(long, env = "COFFER_MAX_CONNECTIONS")]
@@ -171,7 +168,6 @@ struct LimitsFileConfig {
     body_min_rate: Option<u64>,
     max_header_bytes: Option<ByteSize>,
     max_headers: Option<usize>,
-    api_max_body_bytes: Option<ByteSize>,
     max_connections: Option<usize>,
     max_in_flight: Option<usize>,
 }
@@ -208,11 +204,6 @@ fn resolve_limits(
             .unwrap_or(d.body_min_rate),
         max_header_bytes: bytes(a.max_header_bytes, &f.max_header_bytes, d.max_header_bytes)?,
         max_headers: a.max_headers.or(f.max_headers).unwrap_or(d.max_headers),
-        api_max_body_bytes: bytes(
-            a.api_max_body_bytes,
-            &f.api_max_body_bytes,
-            d.api_max_body_bytes,
-        )?,
         max_connections: a.max_connections.or(f.max_connections),
         max_in_flight: a.max_in_flight.or(f.max_in_flight),
     }

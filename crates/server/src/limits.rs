@@ -49,9 +49,6 @@ pub fn default_max_header_bytes() -> u64 {
 pub fn default_max_headers() -> usize {
     128
 }
-pub fn default_api_max_body_bytes() -> u64 {
-    2 << 20
-}
 
 /// Limits as configured (`None`: derived from `max_memory`).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -65,7 +62,6 @@ pub struct LimitSettings {
     pub body_min_rate: u64,
     pub max_header_bytes: u64,
     pub max_headers: usize,
-    pub api_max_body_bytes: u64,
     pub max_connections: Option<usize>,
     pub max_in_flight: Option<usize>,
 }
@@ -80,7 +76,6 @@ impl Default for LimitSettings {
             body_min_rate: default_body_min_rate(),
             max_header_bytes: default_max_header_bytes(),
             max_headers: default_max_headers(),
-            api_max_body_bytes: default_api_max_body_bytes(),
             max_connections: None,
             max_in_flight: None,
         }
@@ -96,7 +91,6 @@ pub struct Limits {
     pub body_min_rate: u64,
     pub max_header_bytes: usize,
     pub max_headers: usize,
-    pub api_max_body_bytes: usize,
     /// Open connections per listener; further connections are refused.
     pub max_connections: usize,
     /// Requests being served at once, over both listeners.
@@ -131,9 +125,6 @@ impl LimitSettings {
                 bail!("{name} must be at least 1 second");
             }
         }
-        if self.api_max_body_bytes < 1024 {
-            bail!("api_max_body_bytes must be at least 1 KiB");
-        }
         let usable = self.max_memory - BASELINE;
         // hyper needs room for a whole header block plus a read chunk (its minimum is
         // 8 KiB); small memory bounds get smaller buffers (slower large transfers).
@@ -159,7 +150,6 @@ impl LimitSettings {
             body_min_rate: self.body_min_rate,
             max_header_bytes: self.max_header_bytes as usize,
             max_headers: self.max_headers,
-            api_max_body_bytes: self.api_max_body_bytes as usize,
             max_connections,
             max_in_flight,
             conn_buffer_bytes: conn_buffer as usize,
