@@ -487,7 +487,7 @@ async fn run_attack(ctx: Arc<Ctx>, attack: Attack, stop: Arc<AtomicBool>, seen: 
                         }
                     }
                     Attack::OversizedHeaders => {
-                        let head = if round % 2 == 0 {
+                        let head = if round.is_multiple_of(2) {
                             format!("GET /{}/get-4k HTTP/1.1\r\nHost: x\r\nX-Big: {}\r\n\r\n", ctx.bucket, "a".repeat(256 << 10))
                         } else {
                             let mut h = format!("GET /{}/get-4k HTTP/1.1\r\nHost: x\r\n", ctx.bucket);
@@ -500,7 +500,7 @@ async fn run_attack(ctx: Arc<Ctx>, attack: Attack, stop: Arc<AtomicBool>, seen: 
                     }
                     Attack::OversizedBody => {
                         let chunk = vec![b' '; 1 << 20];
-                        if round % 2 == 0 {
+                        if round.is_multiple_of(2) {
                             let head = ctx.signed_put_head(&format!("huge-{i}-{round}"), (5 << 30) + 1);
                             one_shot(&ctx.s3.authority, head.as_bytes(), &chunk, &stop, &seen).await;
                         } else {
@@ -521,7 +521,7 @@ async fn run_attack(ctx: Arc<Ctx>, attack: Attack, stop: Arc<AtomicBool>, seen: 
             }
         }));
         // Open the idle flood at a pace the accept loop keeps up with.
-        if attack == Attack::IdleConnections && i % 500 == 499 {
+        if attack == Attack::IdleConnections && (i + 1).is_multiple_of(500) {
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
     }
