@@ -184,6 +184,24 @@ pub fn raise_nofile_limit() -> Option<u64> {
     getrlimit(Resource::Nofile).current
 }
 
+/// Makes at least `min` descriptors available if possible: the soft limit up to the
+/// hard limit, and the hard limit too where the process may raise it (root). Returns the
+/// soft limit now in force. For tests and tools that open thousands of sockets.
+pub fn ensure_nofile(min: u64) -> Option<u64> {
+    use rustix::process::{Resource, Rlimit, getrlimit, setrlimit};
+    let soft = raise_nofile_limit();
+    if soft.is_some_and(|s| s >= min) || soft.is_none() {
+        return soft;
+    }
+    let hard = getrlimit(Resource::Nofile).maximum;
+    let want = Rlimit {
+        current: Some(min),
+        maximum: Some(hard.map_or(min, |h| h.max(min))),
+    };
+    let _ = setrlimit(Resource::Nofile, want);
+    getrlimit(Resource::Nofile).current
+}
+
 /// Parses a byte size: a number with an optional `KiB`/`MiB`/`GiB` (or `K`/`M`/`G`)
 /// suffix, binary multiples.
 pub fn parse_bytes(s: &str) -> Result<u64, String> {
