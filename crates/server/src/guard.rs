@@ -5,7 +5,9 @@
 //!   being served) a connection must deliver the next request's headers within
 //!   `header_timeout` of its first byte (of the accept, for the first request) and may
 //!   sit idle for at most `idle_timeout` after a response; a write the client does not
-//!   read for `body_timeout` fails (slow readers). It never times out a connection while
+//!   read for `body_timeout` fails (slow readers); an HTTP/2 connection (whose frames
+//!   flow between requests) gets only the idle timeout after its first request. It
+//!   never times out a connection while
 //!   a handler works: hyper polls the socket then too (to see hang-ups), and that wait
 //!   is the server's, not the client's.
 //! - [`GuardedBody`] wraps a request body and fails it when the client lets the
@@ -61,6 +63,9 @@ struct Phase {
     /// Bytes of the HTTP/1 head being read, up to its blank line.
     head_bytes: usize,
     head_scan: HeadScan,
+    /// The connection speaks HTTP/2: its frames (window updates, pings) arrive between
+    /// requests, so bytes there do not start a head; only the idle timeout applies.
+    h2: bool,
 }
 
 /// Where the reader is in an HTTP/1 head: looking for the empty line that ends it.
@@ -83,6 +88,7 @@ impl Phase {
         if self.head_bytes == 0 && data.starts_with(b"PRI ") {
             // The HTTP/2 preface: frames are binary and hyper's h2 limits apply.
             self.head_scan = HeadScan::Done;
+            self.h2 = true;
             return false;
         }
         for &b in data {
@@ -114,6 +120,7 @@ impl ConnState {
                 head_started: Some(now),
                 head_bytes: 0,
                 head_scan: HeadScan::InLine,
+                h2: false,
             }),
         })
     }
@@ -124,10 +131,18 @@ impl ConnState {
         if p.active > 0 {
             return false;
         }
+        if p.h2 {
+            return false;
+        }
         if p.head_started.is_none() {
             p.head_started = Some(Instant::now());
         }
-        p.scan(data, max_head)
+        let over = p.scan(data, max_head);
+        if p.h2 {
+            // The preface itself: the first request is owed from the accept as before.
+            return false;
+        }
+        over
     }
 
     /// When the connection must have made progress by, if the client owes it some.
@@ -148,7 +163,11 @@ impl ConnState {
         p.active += 1;
         p.head_started = None;
         p.head_bytes = 0;
-        p.head_scan = HeadScan::InLine;
+        p.head_scan = if p.h2 {
+            HeadScan::Done
+        } else {
+            HeadScan::InLine
+        };
         ActiveGuard {
             conn: self.clone(),
             permit: None,
@@ -178,7 +197,11 @@ impl Drop for ActiveGuard {
             p.idle_since = Instant::now();
             p.head_started = None;
             p.head_bytes = 0;
-            p.head_scan = HeadScan::InLine;
+            p.head_scan = if p.h2 {
+                HeadScan::Done
+            } else {
+                HeadScan::InLine
+            };
         }
     }
 }
@@ -491,6 +514,7 @@ mod tests {
             head_started: None,
             head_bytes: 0,
             head_scan: HeadScan::InLine,
+            h2: false,
         }
     }
 
@@ -510,5 +534,6 @@ mod tests {
         let mut p = phase();
         assert!(!p.scan(b"PRI * HTTP/2.0\r\n", 4));
         assert!(!p.scan(&[0u8; 100], 4), "HTTP/2 frames are left to hyper");
+        assert!(p.h2);
     }
 }
