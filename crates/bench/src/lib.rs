@@ -11,6 +11,7 @@
 //! The `coffer` binary exposes it as `coffer bench ...` through [`BenchArgs`] and [`run`];
 //! [`execute`] returns the [`Report`] instead of printing it.
 
+pub mod attack;
 mod body;
 mod client;
 mod cpu;

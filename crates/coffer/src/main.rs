@@ -16,6 +16,8 @@ struct Cli {
     command: Command,
 }
 
+// Parsed once at start-up: the size of the server's flags does not matter.
+#[allow(clippy::large_enum_variant)]
 #[derive(Subcommand)]
 enum Command {
     /// Run the server (S3 endpoint and management API).
@@ -25,6 +27,9 @@ enum Command {
     /// Soak test: mixed load on a supervised server with periodic restarts, checked
     /// against a client-side ledger (exit code 1 if it fails).
     Soak(coffer_bench::soak::SoakArgs),
+    /// Hostile clients (slowloris, oversized, idle floods, malformed HTTP) against a
+    /// server while a 4 KiB GET loop measures its latency.
+    Attack(coffer_bench::attack::AttackArgs),
     /// Management API clients: `key`, `policy`, `bucket`, `org`, `can-i`, `token`,
     /// `user`, `whoami` (see `cli`).
     #[command(flatten)]
@@ -58,6 +63,8 @@ async fn shutdown_signal() {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
+    // Every subcommand may hold many sockets (the server, bench and attack clients).
+    coffer_server::limits::raise_nofile_limit();
     match cli.command {
         Command::Server(args) => {
             let cfg = coffer_server::Config::resolve(&args)?;
@@ -84,6 +91,7 @@ async fn main() -> anyhow::Result<()> {
             }
             Ok(())
         }
+        Command::Attack(args) => coffer_bench::attack::run(args).await,
         // The client reports its own errors; its exit code distinguishes failed
         // requests (1) from usage errors (2).
         Command::Client(cmd) => std::process::exit(cli::run(cmd).await),

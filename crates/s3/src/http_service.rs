@@ -398,14 +398,19 @@ fn complete_error_xml(body: &[u8], rid: &str, path: &str) -> Option<String> {
     Some(out)
 }
 
-impl hyper::service::Service<http::Request<hyper::body::Incoming>> for S3HttpService {
+/// Any request body a listener hands over (hyper's, or one wrapped with timeouts).
+impl<B> hyper::service::Service<http::Request<B>> for S3HttpService
+where
+    B: http_body::Body<Data = Bytes> + Send + Sync + 'static,
+    Box<dyn std::error::Error + Send + Sync>: From<B::Error>,
+{
     type Response = HttpResponse;
     type Error = HttpError;
     type Future = BoxFuture<'static, Result<HttpResponse, HttpError>>;
 
-    fn call(&self, req: http::Request<hyper::body::Incoming>) -> Self::Future {
+    fn call(&self, req: http::Request<B>) -> Self::Future {
         let this = self.clone();
-        Box::pin(async move { this.call(req.map(Body::from)).await })
+        Box::pin(async move { this.call(req.map(Body::http_body)).await })
     }
 }
 

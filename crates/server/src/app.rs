@@ -313,6 +313,17 @@ pub async fn start(cfg: Config) -> anyhow::Result<Running> {
     tracing::info!("management API listening on {scheme}://{api_addr}");
 
     let trusted_proxies: Arc<[coffer_core::policy::Cidr]> = cfg.trusted_proxies.clone().into();
+    let nofile = crate::limits::raise_nofile_limit();
+    tracing::info!(
+        max_connections = cfg.limits.max_connections,
+        max_in_flight = cfg.limits.max_in_flight,
+        max_memory = cfg.limits.max_memory,
+        open_file_limit = nofile,
+        "connection limits"
+    );
+    let in_flight = Arc::new(tokio::sync::Semaphore::new(cfg.limits.max_in_flight));
+    let s3_guard = serve::Guard::s3(cfg.limits.clone(), in_flight.clone());
+    let api_guard = serve::Guard::api(cfg.limits.clone(), in_flight);
     let (tx, rx) = watch::channel(false);
     let grace = Duration::from_secs(10);
     let tasks = vec![
@@ -323,6 +334,7 @@ pub async fn start(cfg: Config) -> anyhow::Result<Running> {
             rx.clone(),
             grace,
             trusted_proxies.clone(),
+            s3_guard,
         )),
         tokio::spawn(serve::serve(
             api_listener,
@@ -331,6 +343,7 @@ pub async fn start(cfg: Config) -> anyhow::Result<Running> {
             rx.clone(),
             grace,
             trusted_proxies.clone(),
+            api_guard,
         )),
         tokio::spawn(crate::audit::flush::run(
             flusher.clone(),

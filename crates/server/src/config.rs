@@ -98,6 +98,116 @@ pub struct ServerArgs {
     /// Default: none — the header is ignored and the TCP peer is the client.
     #[arg(long, env = "COFFER_TRUSTED_PROXIES", value_delimiter = ',')]
     pub trusted_proxies: Option<Vec<String>>,
+    #[command(flatten)]
+    pub limits: LimitArgs,
+}
+
+/// Hostile-client defences (see `crate::limits`).
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct LimitArgs {
+    /// Memory the server is sized for (e.g. 2GiB): sets connection buffer sizes and,
+    /// unless given, --max-connections and --max-in-flight [default: 2GiB].
+    #[arg(long, env = "COFFER_MAX_MEMORY", value_parser = crate::limits::parse_bytes)]
+    pub max_memory: Option<u64>,
+    /// Seconds a client has to send a request's headers, from its first byte (from the
+    /// accept for a connection's first request) [default: 10].
+    #[arg(long, env = "COFFER_HEADER_TIMEOUT_SECS")]
+    pub header_timeout_secs: Option<u64>,
+    /// Seconds a keep-alive connection may stay idle between requests [default: 60].
+    #[arg(long, env = "COFFER_IDLE_TIMEOUT_SECS")]
+    pub idle_timeout_secs: Option<u64>,
+    /// Seconds a request body (or a response the client does not read) may stall
+    /// [default: 30].
+    #[arg(long, env = "COFFER_BODY_TIMEOUT_SECS")]
+    pub body_timeout_secs: Option<u64>,
+    /// Minimum average request-body rate in bytes per second of waiting, checked once a
+    /// body has been waited on for the body timeout; 0 disables [default: 1024].
+    #[arg(long, env = "COFFER_BODY_MIN_RATE")]
+    pub body_min_rate: Option<u64>,
+    /// Largest request head (request line and headers) in bytes; larger gets 431
+    /// [default: 32KiB].
+    #[arg(long, env = "COFFER_MAX_HEADER_BYTES", value_parser = crate::limits::parse_bytes)]
+    pub max_header_bytes: Option<u64>,
+    /// Most header fields in a request; more gets 431 [default: 128].
+    #[arg(long, env = "COFFER_MAX_HEADERS")]
+    pub max_headers: Option<usize>,
+    /// Open connections per listener; beyond it a connection is answered 503 and
+    /// closed [default: derived from --max-memory, 10240 at 2GiB].
+    #[arg(long, env = "COFFER_MAX_CONNECTIONS")]
+    pub max_connections: Option<usize>,
+    /// Requests served at once over both listeners; more wait [default: derived from
+    /// --max-memory, 320 at 2GiB].
+    #[arg(long, env = "COFFER_MAX_IN_FLIGHT")]
+    pub max_in_flight: Option<usize>,
+}
+
+/// A byte size in TOML: an integer or a string with a unit (`"2GiB"`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+enum ByteSize {
+    Int(u64),
+    Text(String),
+}
+
+impl ByteSize {
+    fn get(&self) -> anyhow::Result<u64> {
+        match self {
+            ByteSize::Int(n) => Ok(*n),
+            ByteSize::Text(t) => crate::limits::parse_bytes(t).map_err(anyhow::Error::msg),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LimitsFileConfig {
+    max_memory: Option<ByteSize>,
+    header_timeout_secs: Option<u64>,
+    idle_timeout_secs: Option<u64>,
+    body_timeout_secs: Option<u64>,
+    body_min_rate: Option<u64>,
+    max_header_bytes: Option<ByteSize>,
+    max_headers: Option<usize>,
+    max_connections: Option<usize>,
+    max_in_flight: Option<usize>,
+}
+
+fn resolve_limits(
+    a: &LimitArgs,
+    f: Option<LimitsFileConfig>,
+) -> anyhow::Result<crate::limits::Limits> {
+    use std::time::Duration;
+    let f = f.unwrap_or_default();
+    let d = crate::limits::LimitSettings::default();
+    let bytes = |flag: Option<u64>, file: &Option<ByteSize>, def: u64| -> anyhow::Result<u64> {
+        match (flag, file) {
+            (Some(v), _) => Ok(v),
+            (None, Some(b)) => b.get(),
+            (None, None) => Ok(def),
+        }
+    };
+    let secs = |flag: Option<u64>, file: Option<u64>, def: Duration| {
+        flag.or(file).map(Duration::from_secs).unwrap_or(def)
+    };
+    crate::limits::LimitSettings {
+        max_memory: bytes(a.max_memory, &f.max_memory, d.max_memory)?,
+        header_timeout: secs(
+            a.header_timeout_secs,
+            f.header_timeout_secs,
+            d.header_timeout,
+        ),
+        idle_timeout: secs(a.idle_timeout_secs, f.idle_timeout_secs, d.idle_timeout),
+        body_timeout: secs(a.body_timeout_secs, f.body_timeout_secs, d.body_timeout),
+        body_min_rate: a
+            .body_min_rate
+            .or(f.body_min_rate)
+            .unwrap_or(d.body_min_rate),
+        max_header_bytes: bytes(a.max_header_bytes, &f.max_header_bytes, d.max_header_bytes)?,
+        max_headers: a.max_headers.or(f.max_headers).unwrap_or(d.max_headers),
+        max_connections: a.max_connections.or(f.max_connections),
+        max_in_flight: a.max_in_flight.or(f.max_in_flight),
+    }
+    .resolve()
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -119,6 +229,7 @@ struct FileConfig {
     blob_dir: Option<PathBuf>,
     audit: Option<AuditFileConfig>,
     lifecycle: Option<LifecycleFileConfig>,
+    limits: Option<LimitsFileConfig>,
 }
 
 /// Where metadata lives.
@@ -190,6 +301,8 @@ pub struct Config {
     pub node_id: Option<String>,
     /// `None`: `<data-dir>/blobs`.
     pub blob_dir: Option<PathBuf>,
+    /// Hostile-client defences: timeouts, size and connection limits.
+    pub limits: crate::limits::Limits,
     /// Test hook, not a setting (no flag, env or TOML key): a clock tests can move, e.g.
     /// to expire keys. `None` = the system clock.
     pub clock: Option<coffer_core::clock::OffsetClock>,
@@ -216,6 +329,7 @@ impl Config {
             metadata: Metadata::Sqlite,
             node_id: None,
             blob_dir: None,
+            limits: crate::limits::Limits::default(),
             clock: None,
         }
     }
@@ -265,7 +379,9 @@ impl Config {
         {
             bail!("node_id must be 1 to 32 lowercase letters and digits");
         }
+        let limits = resolve_limits(&args.limits, file.limits)?;
         Ok(Config {
+            limits,
             metadata,
             node_id,
             blob_dir: args.blob_dir.clone().or(file.blob_dir),
@@ -429,6 +545,37 @@ mod tests {
         args.node_id = None;
         args.metadata = Some("mysql://x".into());
         assert!(Config::resolve(&args).is_err());
+    }
+
+    #[test]
+    fn limits_from_file_and_flags() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.toml");
+        std::fs::write(
+            &path,
+            "[limits]\nmax_memory = \"1GiB\"\nheader_timeout_secs = 3\nmax_header_bytes = 8192\nmax_connections = 50\n",
+        )
+        .unwrap();
+        let mut args = ServerArgs {
+            config: Some(path.clone()),
+            ..Default::default()
+        };
+        let l = Config::resolve(&args).unwrap().limits;
+        assert_eq!(l.max_memory, 1 << 30);
+        assert_eq!(l.header_timeout.as_secs(), 3);
+        assert_eq!((l.max_header_bytes, l.max_connections), (8192, 50));
+        args.limits.max_connections = Some(7);
+        args.limits.idle_timeout_secs = Some(9);
+        let l = Config::resolve(&args).unwrap().limits;
+        assert_eq!((l.max_connections, l.idle_timeout.as_secs()), (7, 9));
+        std::fs::write(&path, "[limits]\nmax_memory = \"lots\"\n").unwrap();
+        assert!(Config::resolve(&args).is_err());
+        std::fs::write(&path, "[limits]\nheader_timeout_secs = 0\n").unwrap();
+        assert!(Config::resolve(&args).is_err());
+        assert_eq!(
+            Config::resolve(&ServerArgs::default()).unwrap().limits,
+            crate::limits::Limits::default()
+        );
     }
 
     #[test]

@@ -18,11 +18,11 @@
 //! uploaded object can neither render as a page that runs script nor be loaded as a
 //! script by one). The console reads listings and errors as text, whatever the label.
 
+use crate::guard::GuardedBody;
 use bytes::Bytes;
 use coffer_mgmt::console::{S3_MOUNT, secure_headers};
 use futures::future::BoxFuture;
 use http::{HeaderValue, Request, Response, Uri, header};
-use hyper::body::Incoming;
 use std::convert::Infallible;
 use tower::ServiceExt;
 
@@ -60,7 +60,7 @@ fn is_console(path: &str) -> bool {
 impl ApiService {
     async fn call_s3(
         s3: coffer_s3::S3HttpService,
-        mut req: Request<Incoming>,
+        mut req: Request<GuardedBody>,
         rest: String,
     ) -> Response<axum::body::Body> {
         let pq = match req.uri().query() {
@@ -75,7 +75,7 @@ impl ApiService {
             Ok(u) => *req.uri_mut() = u,
             Err(_) => return plain(http::StatusCode::BAD_REQUEST, "malformed request path"),
         }
-        let resp = match s3.call(req.map(s3s::Body::from)).await {
+        let resp = match s3.call(req.map(s3s::Body::http_body)).await {
             Ok(r) => r,
             Err(e) => {
                 tracing::debug!(error = ?e, "console S3 mount: no response");
@@ -113,12 +113,12 @@ fn plain(status: http::StatusCode, msg: &'static str) -> Response<axum::body::Bo
     r
 }
 
-impl hyper::service::Service<Request<Incoming>> for ApiService {
+impl hyper::service::Service<Request<GuardedBody>> for ApiService {
     type Response = Response<axum::body::Body>;
     type Error = Infallible;
     type Future = BoxFuture<'static, Result<Self::Response, Infallible>>;
 
-    fn call(&self, req: Request<Incoming>) -> Self::Future {
+    fn call(&self, req: Request<GuardedBody>) -> Self::Future {
         let path = req.uri().path();
         if let Some(rest) = mounted_path(path) {
             let rest = rest.to_string();

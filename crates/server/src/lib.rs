@@ -7,6 +7,8 @@ pub mod app;
 pub mod audit;
 pub mod config;
 pub mod console;
+pub mod guard;
+pub mod limits;
 pub mod serve;
 #[cfg(feature = "testing")]
 pub mod testing;

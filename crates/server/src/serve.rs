@@ -1,7 +1,18 @@
 //! Accept loop shared by both listeners: TCP_NODELAY on every socket (Nagle + delayed
 //! ACK otherwise stalls small responses ~40 ms), optional TLS, `ConnInfo` in every
-//! request's extensions, header-read timeout, and graceful shutdown.
+//! request's extensions, the hostile-client defences ([`crate::limits`],
+//! [`crate::guard`]) and graceful shutdown.
+//!
+//! Beyond `max_connections` open connections a listener still accepts (so the backlog
+//! never fills and well-behaved clients are told, not left hanging), answers
+//! `503 Service Unavailable` (S3 `SlowDown`, which SDKs retry with back-off; the
+//! management API's `unavailable`) without reading the request, and closes. That answer
+//! costs one small write; at most [`OVERFLOW_RESPONDERS`] are under way at once, and a
+//! connection beyond those (and any TLS connection, whose answer would need a handshake)
+//! is closed at once.
 
+use crate::guard::{ConnState, GuardedBody, GuardedIo, Timeouts, TrackedBody};
+use crate::limits::Limits;
 use coffer_core::conn::ConnInfo;
 use coffer_core::policy::Cidr;
 use http::{Request, Response};
@@ -13,14 +24,91 @@ use std::error::Error as StdError;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::net::TcpListener;
-use tokio::sync::watch;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{Semaphore, watch};
 use tokio_rustls::TlsAcceptor;
 
 type BoxError = Box<dyn StdError + Send + Sync>;
 
-/// How long a client may take to send request headers.
-const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
+/// Connections over the limit being answered 503 at once, per listener.
+pub const OVERFLOW_RESPONDERS: usize = 64;
+
+/// The limits one listener enforces.
+#[derive(Clone)]
+pub struct Guard {
+    pub limits: Limits,
+    /// Requests being served, shared by the listeners (the memory bound's other half).
+    pub in_flight: Arc<Semaphore>,
+    /// The complete response sent to connections over the limit.
+    pub overload_response: &'static [u8],
+    /// The complete response to a request head over `max_header_bytes`.
+    pub head_too_large_response: &'static [u8],
+}
+
+/// 503 for the S3 listener.
+pub const S3_OVERLOAD: &[u8] = b"HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/xml\r\nRetry-After: 1\r\nConnection: close\r\nContent-Length: 119\r\n\r\n<?xml version=\"1.0\" encoding=\"UTF-8\"?><Error><Code>SlowDown</Code><Message>Too many open connections.</Message></Error>";
+/// 503 for the management listener (the API's JSON error form).
+pub const API_OVERLOAD: &[u8] = b"HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\nRetry-After: 1\r\nConnection: close\r\nContent-Length: 49\r\n\r\n{\"code\":14,\"message\":\"too many open connections\"}";
+
+/// S3's answer to an oversized head (400 `RequestHeaderSectionTooLarge`, as AWS).
+pub const S3_HEAD_TOO_LARGE: &[u8] = b"HTTP/1.1 400 Bad Request\r\nContent-Type: application/xml\r\nConnection: close\r\nContent-Length: 174\r\n\r\n<?xml version=\"1.0\" encoding=\"UTF-8\"?><Error><Code>RequestHeaderSectionTooLarge</Code><Message>Your request header section exceeds the maximum allowed size.</Message></Error>";
+/// The management API's answer to an oversized head (431, `invalid_argument`).
+pub const API_HEAD_TOO_LARGE: &[u8] = b"HTTP/1.1 431 Request Header Fields Too Large\r\nContent-Type: application/json\r\nConnection: close\r\nContent-Length: 55\r\n\r\n{\"code\":3,\"message\":\"request header section too large\"}";
+
+impl Guard {
+    /// The S3 listener's guard (S3 XML errors).
+    pub fn s3(limits: Limits, in_flight: Arc<Semaphore>) -> Self {
+        Guard {
+            limits,
+            in_flight,
+            overload_response: S3_OVERLOAD,
+            head_too_large_response: S3_HEAD_TOO_LARGE,
+        }
+    }
+
+    /// The management listener's guard (the API's JSON errors).
+    pub fn api(limits: Limits, in_flight: Arc<Semaphore>) -> Self {
+        Guard {
+            limits,
+            in_flight,
+            overload_response: API_OVERLOAD,
+            head_too_large_response: API_HEAD_TOO_LARGE,
+        }
+    }
+
+    fn timeouts(&self) -> Timeouts {
+        Timeouts {
+            header: self.limits.header_timeout,
+            idle: self.limits.idle_timeout,
+            body: self.limits.body_timeout,
+            body_min_rate: self.limits.body_min_rate,
+            max_head: self.limits.max_header_bytes,
+            head_too_large: self.head_too_large_response,
+        }
+    }
+}
+
+/// Answers a connection over the limit (see the module docs) within a second.
+async fn refuse(mut stream: TcpStream, response: &'static [u8]) {
+    let _ = tokio::time::timeout(Duration::from_secs(1), async {
+        stream.write_all(response).await?;
+        stream.shutdown().await?;
+        // Read what the client sent until it closes, so the close is not a reset that
+        // could destroy the answer before the client reads it.
+        let mut sink = [0u8; 4096];
+        let mut left: usize = 64 * 1024;
+        while left > 0 {
+            let n = stream.read(&mut sink).await?;
+            if n == 0 {
+                break;
+            }
+            left = left.saturating_sub(n);
+        }
+        Ok::<_, std::io::Error>(())
+    })
+    .await;
+}
 
 /// Serves `service` on `listener` until `shutdown` turns true, then lets in-flight
 /// connections finish (bounded by `grace`).
@@ -31,8 +119,9 @@ pub async fn serve<S, B>(
     mut shutdown: watch::Receiver<bool>,
     grace: Duration,
     trusted_proxies: Arc<[Cidr]>,
+    guard: Guard,
 ) where
-    S: hyper::service::Service<Request<Incoming>, Response = Response<B>>
+    S: hyper::service::Service<Request<GuardedBody>, Response = Response<B>>
         + Clone
         + Send
         + Sync
@@ -43,14 +132,26 @@ pub async fn serve<S, B>(
     B::Data: Send,
     B::Error: Into<BoxError>,
 {
+    let limits = guard.limits.clone();
+    let timeouts = guard.timeouts();
     let graceful = GracefulShutdown::new();
     let mut builder = Builder::new(TokioExecutor::new());
     builder
         .http1()
         .timer(TokioTimer::new())
-        .header_read_timeout(HEADER_READ_TIMEOUT)
-        .max_buf_size(1024 * 1024);
+        // A backstop only: hyper's clock starts when it waits for a head, idle time
+        // included; `GuardedIo` enforces the separate header and idle timeouts.
+        .header_read_timeout(limits.header_timeout + limits.idle_timeout)
+        .max_headers(limits.max_headers)
+        .max_buf_size(limits.conn_buffer_bytes);
+    builder
+        .http2()
+        .timer(TokioTimer::new())
+        .max_header_list_size(u32::try_from(limits.max_header_bytes).unwrap_or(u32::MAX))
+        .max_send_buf_size(limits.conn_buffer_bytes);
     let builder = Arc::new(builder);
+    let conns = Arc::new(Semaphore::new(limits.max_connections));
+    let overflow = Arc::new(Semaphore::new(OVERFLOW_RESPONDERS));
     let secure = tls.is_some();
     loop {
         let (stream, peer) = tokio::select! {
@@ -65,35 +166,69 @@ pub async fn serve<S, B>(
             },
             _ = shutdown.changed() => break,
         };
+        let Ok(conn_permit) = conns.clone().try_acquire_owned() else {
+            tracing::debug!(%peer, "connection limit reached; refusing");
+            if !secure && let Ok(p) = overflow.clone().try_acquire_owned() {
+                let response = guard.overload_response;
+                tokio::spawn(async move {
+                    refuse(stream, response).await;
+                    drop(p);
+                });
+            }
+            continue;
+        };
         let _ = stream.set_nodelay(true);
         let info = ConnInfo { peer, secure };
         let svc = service.clone();
         let trusted = trusted_proxies.clone();
-        let svc = hyper::service::service_fn(move |mut req: Request<Incoming>| {
+        let state = ConnState::new();
+        let conn_state = state.clone();
+        let in_flight = guard.in_flight.clone();
+        let svc = hyper::service::service_fn(move |req: Request<Incoming>| {
             let info = ConnInfo {
                 peer: client_addr(info.peer, req.headers(), &trusted),
                 ..info
             };
+            let mut req = req.map(|b| GuardedBody::new(b, timeouts));
             req.extensions_mut().insert(info);
-            svc.call(req)
+            let svc = svc.clone();
+            let state = conn_state.clone();
+            let in_flight = in_flight.clone();
+            async move {
+                // Marked active before waiting for a permit: a request queued behind
+                // the in-flight bound is the server's wait, not the client's.
+                let mut active = state.begin();
+                if let Ok(permit) = in_flight.acquire_owned().await {
+                    active.hold(permit);
+                }
+                let resp = svc.call(req).await?;
+                Ok::<_, S::Error>(resp.map(|b| TrackedBody::new(b, active)))
+            }
         });
         let builder = builder.clone();
         let watcher = graceful.watcher();
         let tls = tls.clone();
+        let handshake_timeout = limits.header_timeout;
         tokio::spawn(async move {
+            let _conn_permit = conn_permit;
+            // The guard sits above TLS: it reads the plaintext head.
             let result = match tls {
                 None => {
+                    let stream = GuardedIo::new(stream, state, timeouts);
                     let conn = builder.serve_connection_with_upgrades(TokioIo::new(stream), svc);
                     watcher.watch(conn.into_owned()).await
                 }
                 Some(acceptor) => {
-                    let stream =
-                        match tokio::time::timeout(HEADER_READ_TIMEOUT, acceptor.accept(stream))
-                            .await
-                        {
-                            Ok(Ok(s)) => s,
-                            _ => return,
-                        };
+                    let stream = match tokio::time::timeout(
+                        handshake_timeout,
+                        acceptor.accept(stream),
+                    )
+                    .await
+                    {
+                        Ok(Ok(s)) => s,
+                        _ => return,
+                    };
+                    let stream = GuardedIo::new(stream, state, timeouts);
                     let conn = builder.serve_connection_with_upgrades(TokioIo::new(stream), svc);
                     watcher.watch(conn.into_owned()).await
                 }
@@ -175,6 +310,26 @@ pub fn tls_acceptor(cert: &std::path::Path, key: &std::path::Path) -> anyhow::Re
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn overload_responses_are_well_formed() {
+        for r in [
+            S3_OVERLOAD,
+            API_OVERLOAD,
+            S3_HEAD_TOO_LARGE,
+            API_HEAD_TOO_LARGE,
+        ] {
+            let text = std::str::from_utf8(r).unwrap();
+            let (head, body) = text.split_once("\r\n\r\n").unwrap();
+            let len: usize = head
+                .lines()
+                .find_map(|l| l.strip_prefix("Content-Length: "))
+                .unwrap()
+                .parse()
+                .unwrap();
+            assert_eq!(len, body.len(), "{head}");
+        }
+    }
 
     fn xff(v: &[&str]) -> http::HeaderMap {
         let mut h = http::HeaderMap::new();

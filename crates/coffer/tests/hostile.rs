@@ -1,0 +1,543 @@
+//! Hostile clients against a real `coffer server` process over raw sockets: slowloris
+//! heads and bodies, oversized heads and bodies, malformed HTTP, a flood of 10,000 idle
+//! connections and the connection limit. Each defence is asserted (closed, or the
+//! documented answer, within generous bounds), well-behaved requests keep succeeding
+//! during the attack, rejected requests change nothing, and the server's RSS stays under
+//! its configured `--max-memory`.
+
+mod proc_common;
+use proc_common::{Proc, allow_all_key, bootstrap_token, spawn_server};
+
+use coffer_bench::sigv4::{self, Signer, UNSIGNED_PAYLOAD};
+use coffer_server::testing::{TestKey, s3_client_for};
+use std::time::{Duration, Instant};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+/// Generous liveness bound for "the server closes / answers".
+const BOUND: Duration = Duration::from_secs(10);
+const MAX_MEMORY_MIB: u64 = 1024;
+
+struct Server {
+    proc: Proc,
+    key: TestKey,
+    token: String,
+    _dir: tempfile::TempDir,
+}
+
+impl Server {
+    async fn start(extra: &[&str]) -> Server {
+        let dir = tempfile::tempdir().unwrap();
+        let data = dir.path().join("data");
+        let max_memory = format!("{MAX_MEMORY_MIB}MiB");
+        let mut args = vec![
+            "--header-timeout-secs",
+            "1",
+            "--idle-timeout-secs",
+            "3",
+            "--body-timeout-secs",
+            "2",
+            "--body-min-rate",
+            "1024",
+            "--max-header-bytes",
+            "8KiB",
+            "--max-headers",
+            "64",
+            "--max-memory",
+            &max_memory,
+        ];
+        // A flag in `extra` replaces its default above.
+        for pair in extra.chunks(2) {
+            if let Some(i) = args.iter().position(|a| *a == pair[0]) {
+                args.drain(i..i + 2);
+            }
+            args.extend_from_slice(pair);
+        }
+        let proc = spawn_server(&data, args);
+        let token = bootstrap_token(&data);
+        let key = allow_all_key(&proc.api, &token).await;
+        let s = Server {
+            proc,
+            key,
+            token,
+            _dir: dir,
+        };
+        s.s3()
+            .create_bucket()
+            .bucket("hostile")
+            .send()
+            .await
+            .unwrap();
+        s.s3()
+            .put_object()
+            .bucket("hostile")
+            .key("small")
+            .body(vec![7u8; 4096].into())
+            .send()
+            .await
+            .unwrap();
+        s
+    }
+
+    fn s3(&self) -> aws_sdk_s3::Client {
+        s3_client_for(&self.proc.s3, &self.key)
+    }
+
+    fn s3_addr(&self) -> String {
+        self.proc.s3.trim_start_matches("http://").to_string()
+    }
+
+    fn api_addr(&self) -> String {
+        self.proc.api.trim_start_matches("http://").to_string()
+    }
+
+    /// A well-behaved 4 KiB GET through the SDK.
+    async fn get_ok(&self) {
+        let o = tokio::time::timeout(
+            BOUND,
+            self.s3().get_object().bucket("hostile").key("small").send(),
+        )
+        .await
+        .expect("a well-behaved GET is answered")
+        .expect("a well-behaved GET succeeds");
+        assert_eq!(o.body.collect().await.unwrap().into_bytes().len(), 4096);
+    }
+
+    async fn exists(&self, key: &str) -> bool {
+        self.s3()
+            .head_object()
+            .bucket("hostile")
+            .key(key)
+            .send()
+            .await
+            .is_ok()
+    }
+
+    fn rss_mib(&self) -> u64 {
+        status_kib(self.proc.child.id(), "VmRSS:") >> 10
+    }
+
+    /// Signed head of a PUT with an unsigned payload of `len` bytes.
+    fn signed_put_head(&self, key: &str, len: u64) -> String {
+        let host = self.s3_addr();
+        let path = format!("/hostile/{key}");
+        let date = sigv4::amz_date_now();
+        let signer = Signer::new(&self.key.access_key_id, &self.key.secret_key, "US-EAST-04A");
+        let auth = signer.authorization(
+            "PUT",
+            &path,
+            "",
+            &[
+                ("host", &host),
+                ("x-amz-content-sha256", UNSIGNED_PAYLOAD),
+                ("x-amz-date", &date),
+            ],
+            UNSIGNED_PAYLOAD,
+            &date,
+        );
+        format!(
+            "PUT {path} HTTP/1.1\r\nHost: {host}\r\nx-amz-content-sha256: {UNSIGNED_PAYLOAD}\r\n\
+             x-amz-date: {date}\r\nAuthorization: {auth}\r\nContent-Length: {len}\r\n\r\n"
+        )
+    }
+}
+
+fn status_kib(pid: u32, field: &str) -> u64 {
+    let s = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    s.lines()
+        .find_map(|l| l.strip_prefix(field))
+        .and_then(|v| v.split_whitespace().next())
+        .and_then(|v| v.parse().ok())
+        .unwrap()
+}
+
+/// Reads until the server closes (EOF or reset); `None` if it is still open after
+/// `BOUND`. Returns what was read.
+async fn until_closed(s: &mut TcpStream) -> Option<Vec<u8>> {
+    let mut out = Vec::new();
+    let mut buf = [0u8; 8192];
+    let deadline = Instant::now() + BOUND;
+    loop {
+        match tokio::time::timeout_at(deadline.into(), s.read(&mut buf)).await {
+            Err(_) => return None,
+            Ok(Ok(0)) | Ok(Err(_)) => return Some(out),
+            Ok(Ok(n)) => out.extend_from_slice(&buf[..n]),
+        }
+    }
+}
+
+fn status_of(resp: &[u8]) -> Option<u16> {
+    let text = std::str::from_utf8(resp.get(..12)?).ok()?;
+    text.strip_prefix("HTTP/1.1 ")?.get(..3)?.parse().ok()
+}
+
+/// Sends `bytes` on a fresh connection and returns everything until the close.
+async fn exchange(addr: &str, bytes: &[u8]) -> Vec<u8> {
+    let mut s = TcpStream::connect(addr).await.unwrap();
+    // The server may answer and close before all bytes are written.
+    let _ = s.write_all(bytes).await;
+    until_closed(&mut s)
+        .await
+        .expect("the server answers and closes")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slowloris_heads_and_idle_connections_are_closed() {
+    let srv = Server::start(&[]).await;
+    let addr = srv.s3_addr();
+    // Heads trickled one header line every 300 ms never complete within the 1 s header
+    // timeout; well-behaved GETs go on meanwhile.
+    let mut slow = Vec::new();
+    for i in 0..50 {
+        let addr = addr.clone();
+        slow.push(tokio::spawn(async move {
+            let mut s = TcpStream::connect(&addr).await.unwrap();
+            s.write_all(b"GET /hostile/small HTTP/1.1\r\nHost: x\r\n")
+                .await
+                .unwrap();
+            let started = Instant::now();
+            for n in 0.. {
+                tokio::time::sleep(Duration::from_millis(300)).await;
+                if s.write_all(format!("X-{i}-{n}: y\r\n").as_bytes())
+                    .await
+                    .is_err()
+                    || started.elapsed() > BOUND
+                {
+                    break;
+                }
+            }
+            until_closed(&mut s).await.expect("slow head closed")
+        }));
+    }
+    for _ in 0..5 {
+        srv.get_ok().await;
+    }
+    for t in slow {
+        let got = t.await.unwrap();
+        assert!(got.is_empty() || status_of(&got).is_some_and(|c| c >= 400));
+    }
+
+    // A connection that sends nothing owes its first head within the header timeout.
+    let mut silent = TcpStream::connect(&addr).await.unwrap();
+    assert!(
+        until_closed(&mut silent).await.is_some(),
+        "silent connection closed"
+    );
+
+    // After a response, a keep-alive connection may idle longer than the header timeout
+    // (idle timeout 3 s) and is closed after the idle timeout.
+    let mut ka = TcpStream::connect(&addr).await.unwrap();
+    let req = b"GET /hostile/small HTTP/1.1\r\nHost: x\r\n\r\n";
+    ka.write_all(req).await.unwrap();
+    let mut buf = vec![0u8; 4096];
+    let n = ka.read(&mut buf).await.unwrap();
+    assert_eq!(status_of(&buf[..n]), Some(403), "anonymous GET is denied");
+    tokio::time::sleep(Duration::from_millis(1800)).await;
+    ka.write_all(req).await.unwrap();
+    let n = ka.read(&mut buf).await.unwrap();
+    assert_eq!(
+        status_of(&buf[..n]),
+        Some(403),
+        "still open after idling longer than the header timeout"
+    );
+    let idle_from = Instant::now();
+    assert!(
+        until_closed(&mut ka).await.is_some(),
+        "idle connection closed"
+    );
+    assert!(idle_from.elapsed() >= Duration::from_secs(2));
+    srv.get_ok().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slow_and_stalled_bodies_are_cut_off_and_store_nothing() {
+    let srv = Server::start(&[]).await;
+    let addr = srv.s3_addr();
+    let mut tasks = Vec::new();
+    for i in 0..20 {
+        let head = srv.signed_put_head(&format!("trickle{i}"), 100_000);
+        let addr = addr.clone();
+        tasks.push(tokio::spawn(async move {
+            let s = TcpStream::connect(&addr).await.unwrap();
+            let (mut r, mut w) = s.into_split();
+            w.write_all(head.as_bytes()).await.unwrap();
+            // 5 bytes per second: far under the 1 KiB/s minimum rate.
+            let writer = tokio::spawn(async move {
+                loop {
+                    if w.write_all(b"x").await.is_err() {
+                        return;
+                    }
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                }
+            });
+            let mut got = Vec::new();
+            let mut buf = [0u8; 4096];
+            let read = tokio::time::timeout(BOUND, async {
+                loop {
+                    match r.read(&mut buf).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => got.extend_from_slice(&buf[..n]),
+                    }
+                }
+            })
+            .await;
+            writer.abort();
+            assert!(read.is_ok(), "trickled body cut off");
+            got
+        }));
+    }
+    // A body that stops after a few bytes stalls out.
+    let head = srv.signed_put_head("stalled", 100_000);
+    let mut stalled = TcpStream::connect(&addr).await.unwrap();
+    stalled.write_all(head.as_bytes()).await.unwrap();
+    stalled.write_all(&[1u8; 1000]).await.unwrap();
+    for _ in 0..5 {
+        srv.get_ok().await;
+    }
+    let got = until_closed(&mut stalled)
+        .await
+        .expect("stalled body closed");
+    assert!(got.is_empty() || status_of(&got).is_some_and(|c| (400..500).contains(&c)));
+    for t in tasks {
+        let got = t.await.unwrap();
+        assert!(
+            got.is_empty() || status_of(&got).is_some_and(|c| (400..500).contains(&c)),
+            "{}",
+            String::from_utf8_lossy(&got)
+        );
+    }
+    assert!(!srv.exists("stalled").await);
+    for i in 0..20 {
+        assert!(!srv.exists(&format!("trickle{i}")).await);
+    }
+    srv.get_ok().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn oversized_heads_and_bodies_get_their_documented_answers() {
+    let srv = Server::start(&[]).await;
+    let addr = srv.s3_addr();
+    // A header over --max-header-bytes (8 KiB): S3's 400 RequestHeaderSectionTooLarge.
+    let big = format!(
+        "GET /hostile/small HTTP/1.1\r\nHost: x\r\nX-Big: {}\r\n\r\n",
+        "a".repeat(20_000)
+    );
+    let got = exchange(&addr, big.as_bytes()).await;
+    let text = String::from_utf8_lossy(&got);
+    assert_eq!(status_of(&got), Some(400), "{text}");
+    assert!(
+        text.contains("<Code>RequestHeaderSectionTooLarge</Code>"),
+        "{text}"
+    );
+    // A huge request line counts as head too.
+    let line = format!(
+        "GET /hostile/{} HTTP/1.1\r\nHost: x\r\n\r\n",
+        "k".repeat(100_000)
+    );
+    let got = exchange(&addr, line.as_bytes()).await;
+    assert_eq!(status_of(&got), Some(400));
+    // More header fields than --max-headers: 431.
+    let mut many = String::from("GET /hostile/small HTTP/1.1\r\nHost: x\r\n");
+    for i in 0..100 {
+        many.push_str(&format!("X-{i}: y\r\n"));
+    }
+    many.push_str("\r\n");
+    assert_eq!(
+        status_of(&exchange(&addr, many.as_bytes()).await),
+        Some(431)
+    );
+    // The management API answers an oversized head 431 with its JSON error.
+    let got = exchange(&srv.api_addr(), big.as_bytes()).await;
+    let text = String::from_utf8_lossy(&got);
+    assert_eq!(status_of(&got), Some(431), "{text}");
+    assert!(text.contains("\"code\":3"), "{text}");
+
+    // A single PUT over 5 GiB: EntityTooLarge before any byte of the body is stored.
+    let rss_before = srv.rss_mib();
+    let head = srv.signed_put_head("huge", (5 << 30) + 1);
+    let mut s = TcpStream::connect(&addr).await.unwrap();
+    s.write_all(head.as_bytes()).await.unwrap();
+    let chunk = vec![0u8; 1 << 20];
+    for _ in 0..16 {
+        if s.write_all(&chunk).await.is_err() {
+            break;
+        }
+    }
+    let got = until_closed(&mut s).await.expect("huge PUT answered");
+    let text = String::from_utf8_lossy(&got);
+    assert_eq!(status_of(&got), Some(400), "{text}");
+    assert!(text.contains("<Code>EntityTooLarge</Code>"), "{text}");
+    assert!(!srv.exists("huge").await);
+
+    // Oversized bodies from 16 clients at once, authenticated, to an API endpoint that
+    // buffers JSON (half declare 64 MiB, half stream chunked; each sends 32 MiB as fast
+    // as it can): the API's 1 MiB limit answers 400 invalid_argument, memory bounded.
+    let api = srv.api_addr();
+    let mut tasks = Vec::new();
+    for i in 0..16 {
+        let api = api.clone();
+        let token = srv.token.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut s = TcpStream::connect(&api).await.unwrap();
+            let framing = if i % 2 == 0 {
+                format!("Content-Length: {}", 64 << 20)
+            } else {
+                "Transfer-Encoding: chunked".to_string()
+            };
+            let head = format!(
+                "POST /v1/cwobject/access-key HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {token}\r\nContent-Type: application/json\r\n{framing}\r\n\r\n"
+            );
+            s.write_all(head.as_bytes()).await.unwrap();
+            let mut chunk = vec![b' '; 1 << 20];
+            if i % 2 == 1 {
+                chunk = [b"100000\r\n".as_slice(), &chunk, b"\r\n"].concat();
+            }
+            for _ in 0..32 {
+                if s.write_all(&chunk).await.is_err() {
+                    break;
+                }
+            }
+            until_closed(&mut s).await.expect("oversized API body answered")
+        }));
+    }
+    let mut peak = 0;
+    while tasks.iter().any(|t| !t.is_finished()) {
+        peak = peak.max(srv.rss_mib());
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    for t in tasks {
+        let got = t.await.unwrap();
+        let text = String::from_utf8_lossy(&got);
+        assert!(
+            got.is_empty() || (status_of(&got) == Some(400) && text.contains("\"code\":3")),
+            "{text}"
+        );
+    }
+    assert!(
+        peak < MAX_MEMORY_MIB,
+        "RSS {peak} MiB over the {MAX_MEMORY_MIB} MiB bound (before: {rss_before} MiB)"
+    );
+    srv.get_ok().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn malformed_http_gets_4xx_or_a_close_never_a_crash() {
+    let srv = Server::start(&[]).await;
+    let cases: Vec<(&str, Vec<u8>)> = vec![
+        ("garbage", b"\x16\x03\x01\x02\x00garbage\r\n\r\n".to_vec()),
+        ("no version", b"GET /\r\n\r\n".to_vec()),
+        ("HTTP/0.9", b"GET /\r\n".to_vec()),
+        ("bad version", b"GET / HTTP/9.9\r\nHost: x\r\n\r\n".to_vec()),
+        ("space in header name", b"GET / HTTP/1.1\r\nHo st: x\r\n\r\n".to_vec()),
+        (
+            "conflicting content-length",
+            b"PUT /hostile/cl HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nContent-Length: 7\r\n\r\nhello".to_vec(),
+        ),
+        (
+            "content-length and chunked",
+            b"PUT /hostile/te HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n".to_vec(),
+        ),
+        (
+            "bad chunk size",
+            b"PUT /hostile/ch HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nhello\r\n0\r\n\r\n".to_vec(),
+        ),
+        (
+            "negative content-length",
+            b"PUT /hostile/neg HTTP/1.1\r\nHost: x\r\nContent-Length: -1\r\n\r\n".to_vec(),
+        ),
+        (
+            "invalid UTF-8 in a header",
+            b"GET /hostile/small HTTP/1.1\r\nHost: x\r\nX-Bad: \xff\xfe\xc3\x28\r\n\r\n".to_vec(),
+        ),
+        ("NUL in the request line", b"GET /\0 HTTP/1.1\r\nHost: x\r\n\r\n".to_vec()),
+        ("binary noise", (0..=255u8).cycle().take(4096).collect()),
+        ("lone CRLFs", b"\r\n\r\n\r\n\r\n".to_vec()),
+        ("absurd method", b"\x01\x02\x03 / HTTP/1.1\r\nHost: x\r\n\r\n".to_vec()),
+    ];
+    for addr in [srv.s3_addr(), srv.api_addr()] {
+        for (name, bytes) in &cases {
+            let mut s = TcpStream::connect(&addr).await.unwrap();
+            let _ = s.write_all(bytes).await;
+            // The request may be incomplete by design (HTTP/0.9, lone CRLFs): the
+            // header timeout then closes it.
+            let got = until_closed(&mut s)
+                .await
+                .unwrap_or_else(|| panic!("{name}: never closed"));
+            let status = status_of(&got);
+            assert!(
+                got.is_empty() || status.is_some_and(|c| (400..500).contains(&c)),
+                "{name} on {addr}: {}",
+                String::from_utf8_lossy(&got)
+            );
+        }
+    }
+    for k in ["cl", "te", "ch", "neg"] {
+        assert!(!srv.exists(k).await, "{k} was not stored");
+    }
+    srv.get_ok().await;
+    assert!(srv.proc.child.id() > 0);
+    let status = std::fs::read_to_string(format!("/proc/{}/status", srv.proc.child.id()));
+    assert!(status.is_ok(), "the server is still running");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ten_thousand_idle_connections_and_the_connection_limit() {
+    // The server child inherits the raised limit.
+    let soft = coffer_server::limits::ensure_nofile(20_000).unwrap_or(u64::MAX);
+    assert!(
+        soft >= 10_500,
+        "open-file limit {soft}: 10,000 idle connections need more (run as root or raise the hard limit)"
+    );
+    const IDLE: usize = 10_000;
+    // Headers may take 30 s here so the idle connections stay open for the test.
+    let srv = Server::start(&["--header-timeout-secs", "30", "--max-connections", "10050"]).await;
+    let addr = srv.s3_addr();
+    let mut idle = Vec::with_capacity(IDLE);
+    for _ in 0..IDLE {
+        idle.push(TcpStream::connect(&addr).await.unwrap());
+    }
+    let mut peak = srv.rss_mib();
+    for _ in 0..10 {
+        srv.get_ok().await;
+        peak = peak.max(srv.rss_mib());
+    }
+    // Fill up to the limit; connections beyond it are answered 503 SlowDown and closed.
+    let mut extra = Vec::new();
+    let mut refused = 0;
+    for _ in 0..100 {
+        let mut s = TcpStream::connect(&addr).await.unwrap();
+        let mut b = [0u8; 512];
+        match tokio::time::timeout(Duration::from_millis(200), s.read(&mut b)).await {
+            Ok(Ok(n)) if n > 0 => {
+                let text = String::from_utf8_lossy(&b[..n]);
+                assert_eq!(status_of(&b[..n]), Some(503), "{text}");
+                assert!(text.contains("<Code>SlowDown</Code>"), "{text}");
+                refused += 1;
+            }
+            _ => extra.push(s),
+        }
+    }
+    assert!(refused >= 40, "only {refused} of 100 refused");
+    peak = peak.max(srv.rss_mib());
+    assert!(
+        peak < MAX_MEMORY_MIB,
+        "RSS {peak} MiB with {IDLE} idle connections over the {MAX_MEMORY_MIB} MiB bound"
+    );
+    // The management listener has its own limit: still reachable.
+    let r = reqwest::get(format!("{}/metrics", srv.proc.api))
+        .await
+        .unwrap();
+    assert!(r.status().is_success() || r.status().is_client_error());
+    drop(idle);
+    drop(extra);
+    // Capacity returns once the idle connections are gone.
+    let started = Instant::now();
+    loop {
+        if srv.s3().list_buckets().send().await.is_ok() {
+            break;
+        }
+        assert!(started.elapsed() < BOUND, "capacity came back");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    srv.get_ok().await;
+}
