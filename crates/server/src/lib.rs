@@ -7,6 +7,7 @@ pub mod app;
 pub mod audit;
 pub mod config;
 pub mod console;
+pub mod scrub;
 pub mod serve;
 #[cfg(feature = "testing")]
 pub mod testing;
