@@ -5,14 +5,20 @@
 # in-process null sink, same run), and prints the single-core MD5 rate of this machine
 # (the ETag bound of a single-stream PUT) measured in the same run.
 # Extra arguments go to `coffer bench` (e.g. --workloads put-large --runs 5).
+# COFFER_BIN=/path/to/coffer skips the build and measures that binary (e.g. a build of
+# the base commit, to compare before/after in one session).
 # Audit-logging cost (docs/benchmarks.md, issue 6 target: audit on >= 85% of off):
 #   scripts/bench.sh --workloads put-small --runs 5 --audit-compare
 # adds the cases `put-small audit=off` and `put-small audit=on` (the bench bucket's
 # logging is switched through the management API with the bootstrap admin token).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-cargo build --release -q -p coffer
-BIN=$(realpath target/release/coffer)
+if [ -n "${COFFER_BIN:-}" ]; then
+  BIN=$(realpath "$COFFER_BIN")
+else
+  cargo build --release -q -p coffer
+  BIN=$(realpath target/release/coffer)
+fi
 work=$(mktemp -d)
 pid=""
 trap '[ -n "$pid" ] && kill $pid 2>/dev/null; wait 2>/dev/null; rm -rf "$work"' EXIT

@@ -2,7 +2,7 @@
 //! `BlobWriter::commit` (data fsync → rename into place → directory fsync); only then
 //! may metadata reference it.
 
-use crate::error::Result;
+use crate::error::{Error, Result};
 use async_trait::async_trait;
 use bytes::Bytes;
 use std::pin::Pin;
@@ -22,8 +22,23 @@ pub trait BlobWriter: Send {
 #[async_trait]
 pub trait BlobStore: Send + Sync + 'static {
     async fn create(&self) -> Result<Box<dyn BlobWriter>>;
-    /// Streams `len` bytes from `offset`.
+    /// Streams `len` bytes from `offset`. A store that keeps integrity records verifies
+    /// every block before yielding its bytes: a failed check is `Error::Corrupted` (from
+    /// the call, or as the stream's error wrapping it), never wrong bytes.
     async fn read(&self, blob_id: &str, offset: u64, len: u64) -> Result<ByteStream>;
+    /// Reads the whole blob, which should hold `size` data bytes, and checks it against
+    /// its integrity record (`coffer scrub`). Stores without records report `Unverified`
+    /// once the bytes were readable.
+    async fn verify(&self, blob_id: &str, size: u64) -> Result<crate::integrity::Check> {
+        use futures::TryStreamExt;
+        let mut s = match self.read(blob_id, 0, size).await {
+            Ok(s) => s,
+            Err(Error::NotFound(_)) => return Ok(crate::integrity::Check::Missing),
+            Err(e) => return Err(e),
+        };
+        while s.try_next().await?.is_some() {}
+        Ok(crate::integrity::Check::Unverified)
+    }
     /// Deleting an absent blob is not an error.
     async fn delete(&self, blob_id: &str) -> Result<()>;
     /// Admission check before a write of about `incoming` bytes (0 if unknown): fails

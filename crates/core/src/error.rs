@@ -27,6 +27,10 @@ pub enum Error {
     /// the `reject` policy): the client should retry later (S3 503 SlowDown, API 503).
     #[error("service unavailable: {0}")]
     Unavailable(String),
+    /// Stored bytes failed their integrity check (bitrot): they are never served. The
+    /// detail (blob id, offset) is for the server log; clients get a fixed message.
+    #[error("stored data failed its integrity check: {0}")]
+    Corrupted(String),
 
     // S3-specific conditions. The management API maps these to the generic codes above.
     #[error("the specified bucket does not exist")]
@@ -103,6 +107,10 @@ impl Error {
 
 impl From<std::io::Error> for Error {
     fn from(e: std::io::Error) -> Self {
+        // Streams carry domain errors (e.g. `Corrupted`) wrapped in `io::Error`.
+        if let Some(inner) = e.get_ref().and_then(|i| i.downcast_ref::<Error>()) {
+            return inner.clone();
+        }
         // ENOSPC (28) and EDQUOT (122 on Linux) from a write or an fsync: the data
         // directory is full, which the client can act on, unlike other I/O failures.
         if matches!(

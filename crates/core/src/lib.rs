@@ -13,6 +13,7 @@ pub mod error;
 pub mod federation;
 pub mod identity;
 pub mod ids;
+pub mod integrity;
 pub mod lifecycle;
 pub mod meta;
 pub mod model;

@@ -451,6 +451,11 @@ pub struct ObjectRecord {
     /// in documents written before versioning existed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub version_id: Option<String>,
+    /// CRC32C of the inline bytes (`ObjectData::Inline`), set when the object is
+    /// committed; `None` for blob data (blobs carry their own trailer) and for inline
+    /// objects written before integrity records existed (read unverified).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub inline_crc32c: Option<u32>,
 }
 
 /// What listings return: no data, no metadata maps.

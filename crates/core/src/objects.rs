@@ -291,6 +291,9 @@ pub struct ObjectService {
     blobs: Arc<dyn BlobStore>,
     clock: Arc<dyn Clock>,
     cfg: ObjectConfig,
+    /// Reads refused because stored bytes failed their integrity check
+    /// (`coffer_integrity_errors_total`).
+    integrity_errors: Arc<std::sync::atomic::AtomicU64>,
 }
 
 impl ObjectService {
@@ -305,11 +308,18 @@ impl ObjectService {
             blobs,
             clock,
             cfg,
+            integrity_errors: Arc::default(),
         }
     }
 
     pub fn config(&self) -> &ObjectConfig {
         &self.cfg
+    }
+
+    /// Reads refused so far because stored bytes failed their integrity check.
+    pub fn integrity_errors(&self) -> u64 {
+        self.integrity_errors
+            .load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// Creates a bucket owned by `org_id`. `location` None → the only zone if exactly one is
@@ -617,6 +627,12 @@ async fn commit_object(
     cap: Option<u64>,
     audit_event: Option<Vec<u8>>,
 ) -> Result<ObjectRecord> {
+    let mut record = record;
+    // The integrity record of inline bytes travels in the record (blobs carry their own).
+    record.inline_crc32c = match &record.data {
+        ObjectData::Inline(b) => Some(crate::integrity::crc32c(b)),
+        ObjectData::Segments(_) => None,
+    };
     let committed = match audit_event {
         Some(event) => meta.put_object_audited(&record, cond, cap, event).await,
         None => meta.put_object(&record, cond, cap).await,

@@ -104,7 +104,7 @@ impl ApiError {
     pub fn render(&self, request_id: &str) -> Rendered {
         let (code, status) = self.code_and_status();
         let (message, log_detail) = match self {
-            ApiError::Domain(Error::Internal(detail)) => (
+            ApiError::Domain(Error::Internal(detail) | Error::Corrupted(detail)) => (
                 format!("internal error (request id {request_id})"),
                 Some(detail.clone()),
             ),
@@ -143,7 +143,10 @@ pub fn classify(e: &Error) -> (i32, StatusCode) {
         Error::FailedPrecondition(_) => PRECONDITION,
         Error::ResourceExhausted(_) => EXHAUSTED,
         Error::Unimplemented(_) => (code::UNIMPLEMENTED, StatusCode::NOT_IMPLEMENTED),
-        Error::Internal(_) => (code::INTERNAL, StatusCode::INTERNAL_SERVER_ERROR),
+        // Stored bytes failed their integrity check (only object reads meet it).
+        Error::Internal(_) | Error::Corrupted(_) => {
+            (code::INTERNAL, StatusCode::INTERNAL_SERVER_ERROR)
+        }
         Error::Unavailable(_) => (code::UNAVAILABLE, StatusCode::SERVICE_UNAVAILABLE),
 
         Error::NoSuchBucket

@@ -215,6 +215,7 @@ impl H {
         self.meta
             .put_object(
                 &ObjectRecord {
+                    inline_crc32c: None,
                     v: RECORD_VERSION,
                     bucket: bucket.into(),
                     key: key.into(),

@@ -44,6 +44,19 @@ pub fn map_error(err: &Error) -> (S3ErrorCode, Option<StatusCode>, String) {
                 "We encountered an internal error. Please try again.".to_string(),
             );
         }
+        // Bitrot (docs/reliability.md "Bitrot"). AWS has no code for it; 500 says "server
+        // fault" (SDKs retry a few times, which is harmless: the answer stays the same,
+        // and no byte of the damaged data is ever sent), and the dedicated code tells
+        // clients and operators apart from a transient InternalError. The detail (blob
+        // id, offset) is logged by the object service, not sent.
+        Error::Corrupted(_) => {
+            return (
+                S3ErrorCode::Custom("CorruptedObject".into()),
+                Some(StatusCode::INTERNAL_SERVER_ERROR),
+                "The object's stored data failed its integrity check and cannot be served."
+                    .to_string(),
+            );
+        }
         // Retryable throttle (503), which every SDK backs off and retries.
         Error::Unavailable(_) => (C::SlowDown, Some(StatusCode::SERVICE_UNAVAILABLE)),
         Error::NoSuchBucket => (C::NoSuchBucket, None),

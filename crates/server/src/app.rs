@@ -81,8 +81,8 @@ impl Running {
 }
 
 const MASTER_KEY_FILE: &str = "master.key";
-const META_DB: &str = "meta.db";
-const BLOB_DIR: &str = "blobs";
+pub(crate) const META_DB: &str = "meta.db";
+pub(crate) const BLOB_DIR: &str = "blobs";
 const LOCK_FILE: &str = "coffer.lock";
 pub const BOOTSTRAP_TOKEN_FILE: &str = "bootstrap-token";
 /// On a shared blob directory, an unreferenced blob or another node's temp file is
@@ -272,17 +272,19 @@ pub async fn start(cfg: Config) -> anyhow::Result<Running> {
         operator_token_hash,
     });
     let metrics_flusher = flusher.clone();
+    let metrics_objects = objects.clone();
     let router = router.route(
         "/metrics",
         axum::routing::get(move || {
             let f = metrics_flusher.clone();
+            let o = metrics_objects.clone();
             async move {
                 (
                     [(
                         http::header::CONTENT_TYPE,
                         "text/plain; version=0.0.4; charset=utf-8",
                     )],
-                    crate::audit::metrics::render(&f),
+                    crate::audit::metrics::render(&f) + &crate::scrub::render_metrics(&o),
                 )
             }
         }),

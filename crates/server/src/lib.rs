@@ -9,6 +9,7 @@ pub mod config;
 pub mod console;
 pub mod guard;
 pub mod limits;
+pub mod scrub;
 pub mod serve;
 #[cfg(feature = "testing")]
 pub mod testing;

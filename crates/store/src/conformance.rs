@@ -173,6 +173,7 @@ fn etag_of(data: &[u8]) -> String {
 /// An unversioned object record with inline `data`.
 pub fn inline_obj(b: &str, key: &str, data: &[u8]) -> ObjectRecord {
     ObjectRecord {
+        inline_crc32c: None,
         v: RECORD_VERSION,
         bucket: b.to_string(),
         key: key.to_string(),
@@ -205,6 +206,7 @@ fn segment_obj(b: &str, key: &str, sizes: &[u64]) -> ObjectRecord {
         .collect();
     let size = sizes.iter().sum();
     ObjectRecord {
+        inline_crc32c: None,
         size,
         etag: format!("\"{}-{}\"", new_hex_id(), sizes.len()),
         data: ObjectData::Segments(segs),
@@ -627,6 +629,7 @@ pub async fn subresources_and_object_tags(s: &dyn MetaStore) {
     assert_eq!(got.tags, tags);
     assert_eq!(
         ObjectRecord {
+            inline_crc32c: None,
             tags: o.tags.clone(),
             ..got
         },
@@ -1806,6 +1809,7 @@ pub async fn version_listings(s: &dyn MetaStore) {
 /// The record `r` as it reads after a rename to `key`: everything but the key kept.
 fn renamed(r: &ObjectRecord, key: &str) -> ObjectRecord {
     ObjectRecord {
+        inline_crc32c: None,
         key: key.to_string(),
         ..r.clone()
     }

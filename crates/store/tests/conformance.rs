@@ -115,6 +115,7 @@ async fn postgres_migrates_a_v1_database_to_versioning() {
         subresources: Default::default(),
     };
     let old = ObjectRecord {
+        inline_crc32c: None,
         v: RECORD_VERSION,
         bucket: "old-bucket".into(),
         key: "hello.txt".into(),

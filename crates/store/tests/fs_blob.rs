@@ -2,6 +2,7 @@
 
 use bytes::Bytes;
 use coffer_core::blob::{BlobStore, ByteStream};
+use coffer_core::integrity::{self, Check};
 use coffer_store::FsBlobStore;
 use futures::StreamExt;
 use std::collections::HashSet;
@@ -55,7 +56,13 @@ async fn write_commit_read_ranges_delete() {
                 .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase())
         );
         let path = blob_path(dir.path(), &id);
-        assert_eq!(std::fs::read(&path).unwrap(), data, "size {size}");
+        let file = std::fs::read(&path).unwrap();
+        assert_eq!(&file[..size], &data[..], "size {size}");
+        assert_eq!(
+            file.len() as u64,
+            size as u64 + integrity::trailer_len(size as u64),
+            "data + integrity trailer"
+        );
 
         assert_eq!(
             collect(store.read(&id, 0, size as u64).await.unwrap()).await,
@@ -219,5 +226,135 @@ async fn bench_64mib_blob() {
             );
             store.delete(&id).await.unwrap();
         }
+    }
+}
+
+/// Reads the stream to its end: the bytes before the first error, and the error.
+async fn drain(s: ByteStream) -> (Vec<u8>, Option<std::io::Error>) {
+    let mut s = s;
+    let mut got = Vec::new();
+    while let Some(c) = s.next().await {
+        match c {
+            Ok(b) => got.extend_from_slice(&b),
+            Err(e) => return (got, Some(e)),
+        }
+    }
+    (got, None)
+}
+
+fn flip(path: &Path, at: u64) {
+    let mut b = std::fs::read(path).unwrap();
+    b[at as usize] ^= 0x80;
+    std::fs::write(path, b).unwrap();
+}
+
+fn is_corrupted(e: &coffer_core::Error) -> bool {
+    matches!(e, coffer_core::Error::Corrupted(_))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn damaged_blocks_are_never_yielded() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = FsBlobStore::open(dir.path()).unwrap();
+    let block = integrity::BLOCK_SIZE;
+    let size = 3 * (1 << 20) + 500;
+    let data = pattern(size);
+    let id = put(&store, &data, 100_000).await;
+    assert_eq!(
+        store.verify(&id, size as u64).await.unwrap(),
+        Check::Verified
+    );
+    let path = blob_path(dir.path(), &id);
+    let bad = 20 * block + 7; // second 1 MiB chunk
+    flip(&path, bad);
+
+    // Chunks (1 MiB) before the damaged block are served; the chunk holding it is not
+    // yielded at all: the stream ends with `Corrupted`, naming the block.
+    let (got, err) = drain(store.read(&id, 0, size as u64).await.unwrap()).await;
+    assert_eq!(got.len(), 1 << 20);
+    assert_eq!(&got[..], &data[..got.len()]);
+    let err = coffer_core::Error::from(err.expect("stream error"));
+    assert!(is_corrupted(&err), "{err}");
+    assert!(
+        err.to_string().contains(&format!("offset {}", 20 * block)),
+        "{err}"
+    );
+
+    // A range touching the damaged block fails before any byte is returned.
+    for (off, len) in [(bad, 1), (20 * block, block), (19 * block + 1, block)] {
+        let e = store.read(&id, off, len).await.err().expect("refused");
+        assert!(is_corrupted(&e), "{off}+{len}: {e}");
+    }
+    // Ranges outside it (unaligned, in the neighbouring blocks) read fine.
+    for (off, len) in [
+        (0u64, 10u64),
+        (19 * block + 5, block - 5),
+        (21 * block, 1000),
+        (21 * block, (size as u64) - 21 * block),
+    ] {
+        let got = collect(store.read(&id, off, len).await.unwrap()).await;
+        assert_eq!(
+            &got[..],
+            &data[off as usize..(off + len) as usize],
+            "{off}+{len}"
+        );
+    }
+    match store.verify(&id, size as u64).await.unwrap() {
+        Check::Damaged { offset, .. } => assert_eq!(offset, 20 * block),
+        other => panic!("{other:?}"),
+    }
+
+    // Damage in the trailer: a table entry fails its block, a footer fails every read.
+    let id2 = put(&store, &data[..200_000], 4096).await;
+    let p2 = blob_path(dir.path(), &id2);
+    flip(&p2, 200_000 + 4); // second table entry
+    assert!(is_corrupted(
+        &store.read(&id2, block, 10).await.err().unwrap()
+    ));
+    assert_eq!(
+        collect(store.read(&id2, 0, 10).await.unwrap()).await,
+        &data[..10]
+    );
+    let id3 = put(&store, &data[..5000], 4096).await;
+    let p3 = blob_path(dir.path(), &id3);
+    let len3 = std::fs::metadata(&p3).unwrap().len();
+    flip(&p3, len3 - 10);
+    assert!(is_corrupted(&store.read(&id3, 0, 1).await.err().unwrap()));
+    assert!(matches!(
+        store.verify(&id3, 5000).await.unwrap(),
+        Check::Damaged { .. }
+    ));
+    // Missing.
+    store.delete(&id3).await.unwrap();
+    assert_eq!(store.verify(&id3, 5000).await.unwrap(), Check::Missing);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn blobs_without_trailer_read_unverified() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = FsBlobStore::open(dir.path()).unwrap();
+    for size in [0usize, 10, 100_000, (2 << 20) + 9] {
+        let data = pattern(size);
+        let id = put(&store, &data, 65_536).await;
+        // What the pre-trailer writer left: the data alone.
+        let path = blob_path(dir.path(), &id);
+        std::fs::write(&path, &data).unwrap();
+        assert_eq!(
+            collect(store.read(&id, 0, size as u64).await.unwrap()).await,
+            data
+        );
+        if size > 10 {
+            let got = collect(store.read(&id, 3, size as u64 - 4).await.unwrap()).await;
+            assert_eq!(&got[..], &data[3..size - 1]);
+        }
+        assert_eq!(
+            store.verify(&id, size as u64).await.unwrap(),
+            Check::Unverified
+        );
+        // The record's size disagreeing with the file is damage.
+        assert!(matches!(
+            store.verify(&id, size as u64 + 1).await.unwrap(),
+            Check::Damaged { .. }
+        ));
     }
 }

@@ -25,6 +25,7 @@ fn bucket(name: &str) -> Bucket {
 
 fn obj(b: &str, key: &str, data: Vec<u8>) -> ObjectRecord {
     ObjectRecord {
+        inline_crc32c: None,
         v: RECORD_VERSION,
         bucket: b.into(),
         key: key.into(),

@@ -156,7 +156,7 @@ impl ObjectService {
             .upload_for(&input.bucket, &input.key, &input.upload_id)
             .await?;
         let alg = upload_algorithm(&upload)?;
-        let src = match &input.src_version_id {
+        let mut src = match &input.src_version_id {
             None => self.load_object(&input.src_bucket, &input.src_key).await?,
             Some(v) => {
                 self.load_version(&input.src_bucket, &input.src_key, v)
@@ -181,7 +181,8 @@ impl ObjectService {
                 "The specified copy source is larger than the maximum allowable size for a copy source: {MAX_PUT_SIZE}"
             )));
         }
-        let body = self.open_body(src.data, start, len).await?;
+        let data = std::mem::replace(&mut src.data, ObjectData::Inline(Vec::new()));
+        let body = self.open_body(&src, data, start, len).await?;
         let plan = IngestPlan {
             max_size: MAX_PUT_SIZE,
             declared: Some(len),
@@ -351,6 +352,7 @@ impl ObjectService {
             checksums.checksum_type = Some(ctype.as_str().to_string());
         }
         let record = ObjectRecord {
+            inline_crc32c: None,
             v: RECORD_VERSION,
             bucket: input.bucket,
             key: input.key,

@@ -5,9 +5,11 @@ use super::{ByteRange, GetObjectInput, GetObjectOutput, MAX_PARTS, ObjectService
 use crate::blob::ByteStream;
 use crate::checksum::etags_match;
 use crate::error::{Error, Result};
+use crate::integrity;
 use crate::model::{NULL_VERSION, ObjectData, ObjectRecord, Segment};
 use bytes::Bytes;
 use futures::{StreamExt, TryStreamExt, stream};
+use std::sync::atomic::Ordering;
 
 /// Evaluates read preconditions (RFC 7232 as S3 applies them). `If-Unmodified-Since`
 /// counts only without `If-Match`, `If-Modified-Since` only without `If-None-Match`.
@@ -136,8 +138,9 @@ impl ObjectService {
             (None, None) => ((0, size), None),
         };
         let data = std::mem::replace(&mut record.data, ObjectData::Inline(Vec::new()));
+        // HEAD reads no data, so it neither verifies nor can leak damaged bytes.
         let body = if want_body {
-            Some(self.open_body(data, start, len).await?)
+            Some(self.open_body(&record, data, start, len).await?)
         } else {
             None
         };
@@ -151,17 +154,22 @@ impl ObjectService {
         })
     }
 
-    /// A stream of `len` bytes from `start` of the object's data. The first segment is
-    /// opened before returning (a missing blob fails the request, not the response);
-    /// later segments are opened one at a time as the previous one is exhausted.
+    /// A stream of `len` bytes from `start` of the object's data (`data`, taken out of
+    /// `src`). The first segment is opened before returning (a missing blob or a damaged
+    /// first block fails the request, not the response); later segments are opened one at
+    /// a time as the previous one is exhausted. Every byte is verified against its
+    /// integrity record before it is yielded; damage is `Error::Corrupted` (as the
+    /// stream's error once streaming started), counted and logged with the object's name.
     pub(super) async fn open_body(
         &self,
+        src: &ObjectRecord,
         data: ObjectData,
         start: u64,
         len: u64,
     ) -> Result<ByteStream> {
         match data {
             ObjectData::Inline(v) => {
+                self.check_inline(src, &v)?;
                 let b = Bytes::from(v);
                 let (s, e) = (start as usize, (start + len) as usize);
                 if e > b.len() {
@@ -173,8 +181,51 @@ impl ObjectService {
                 let slice = b.slice(s..e);
                 Ok(Box::pin(stream::once(async move { Ok(slice) })))
             }
-            ObjectData::Segments(segs) => self.segments_stream(&segs, start, len).await,
+            ObjectData::Segments(segs) => match self.segments_stream(&segs, start, len).await {
+                Ok(body) => Ok(self.watch_integrity(src, body)),
+                Err(e) => {
+                    if let Error::Corrupted(d) = &e {
+                        self.report_corruption(src, d);
+                    }
+                    Err(e)
+                }
+            },
         }
+    }
+
+    /// Fails with `Corrupted` when inline bytes disagree with the record's CRC32C.
+    pub(super) fn check_inline(&self, src: &ObjectRecord, data: &[u8]) -> Result<()> {
+        match integrity::check_inline(data, src.inline_crc32c) {
+            integrity::Check::Damaged { detail, .. } => {
+                self.report_corruption(src, &detail);
+                Err(Error::Corrupted(detail))
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// Counts and logs damage met while `body` streams (the stream itself already stops
+    /// before the damaged block's bytes).
+    fn watch_integrity(&self, src: &ObjectRecord, body: ByteStream) -> ByteStream {
+        let counter = self.integrity_errors.clone();
+        let (bucket, key, version) = (src.bucket.clone(), src.key.clone(), src.version_id.clone());
+        Box::pin(body.inspect_err(move |e| {
+            if let Some(Error::Corrupted(d)) = e.get_ref().and_then(|i| i.downcast_ref::<Error>()) {
+                counter.fetch_add(1, Ordering::Relaxed);
+                log_corruption(&bucket, &key, version.as_deref(), d, true);
+            }
+        }))
+    }
+
+    fn report_corruption(&self, src: &ObjectRecord, detail: &str) {
+        self.integrity_errors.fetch_add(1, Ordering::Relaxed);
+        log_corruption(
+            &src.bucket,
+            &src.key,
+            src.version_id.as_deref(),
+            detail,
+            false,
+        );
     }
 
     async fn segments_stream(&self, segs: &[Segment], start: u64, len: u64) -> Result<ByteStream> {
@@ -221,6 +272,19 @@ impl ObjectService {
             .try_flatten();
         Ok(Box::pin(first.chain(tail)))
     }
+}
+
+/// One error line per refused read: the object's name, the blob and offset (in `detail`),
+/// never data or credentials.
+fn log_corruption(bucket: &str, key: &str, version: Option<&str>, detail: &str, mid_stream: bool) {
+    tracing::error!(
+        bucket,
+        key,
+        version_id = version.unwrap_or(NULL_VERSION),
+        detail,
+        mid_stream,
+        "stored object data failed its integrity check; the bytes were not served"
+    );
 }
 
 /// (start, len) of part `p` (1-based). A single-part object has exactly one part: itself.

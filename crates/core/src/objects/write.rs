@@ -86,6 +86,7 @@ impl ObjectService {
             .md5
             .ok_or_else(|| Error::internal("md5 not computed"))?;
         let mut record = ObjectRecord {
+            inline_crc32c: None,
             v: RECORD_VERSION,
             bucket: input.bucket,
             key: input.key,
@@ -154,7 +155,7 @@ impl ObjectService {
 
     pub(super) async fn do_copy_object(&self, input: CopyObjectInput) -> Result<ObjectRecord> {
         validate_object_key(&input.dst_key)?;
-        let src = match &input.src_version_id {
+        let mut src = match &input.src_version_id {
             None => self.load_object(&input.src_bucket, &input.src_key).await?,
             Some(v) => {
                 self.load_version(&input.src_bucket, &input.src_key, v)
@@ -215,8 +216,10 @@ impl ObjectService {
             _ => Vec::new(),
         };
         let size = src.size;
-        let ingested = match src.data {
+        let data = std::mem::replace(&mut src.data, ObjectData::Inline(Vec::new()));
+        let ingested = match data {
             ObjectData::Inline(bytes) => {
+                self.check_inline(&src, &bytes)?;
                 let (digest, bytes) = hash_buffer(need_md5, compute, bytes).await?;
                 Ingested {
                     size,
@@ -225,7 +228,7 @@ impl ObjectService {
                 }
             }
             segments @ ObjectData::Segments(_) => {
-                let body = self.open_body(segments, 0, size).await?;
+                let body = self.open_body(&src, segments, 0, size).await?;
                 let plan = IngestPlan {
                     max_size: MAX_PUT_SIZE,
                     declared: Some(size),
@@ -255,6 +258,7 @@ impl ObjectService {
             checksums.checksum_type = Some("FULL_OBJECT".into());
         }
         let mut record = ObjectRecord {
+            inline_crc32c: None,
             v: RECORD_VERSION,
             bucket: input.dst_bucket,
             key: input.dst_key,

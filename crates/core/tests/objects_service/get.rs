@@ -28,6 +28,7 @@ pub fn seed_segments(env: &Env, key: &str, sizes: &[usize], multipart: bool) -> 
         all.extend_from_slice(&bytes);
     }
     let record = ObjectRecord {
+        inline_crc32c: None,
         v: 1,
         bucket: BUCKET.into(),
         key: key.into(),

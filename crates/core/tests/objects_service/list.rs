@@ -9,6 +9,7 @@ fn seed_keys(env: &Env, keys: &[String]) {
         s.objects.insert(
             (BUCKET.into(), k.clone()),
             ObjectRecord {
+                inline_crc32c: None,
                 v: 1,
                 bucket: BUCKET.into(),
                 key: k.clone(),

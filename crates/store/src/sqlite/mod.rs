@@ -111,6 +111,7 @@ impl ObjectRow {
         // The document carries everything but inline bytes (listed field by field, so a
         // new field in ObjectRecord fails to compile here until it is considered).
         let shell = |data: ObjectData| ObjectRecord {
+            inline_crc32c: r.inline_crc32c,
             v: r.v,
             bucket: r.bucket.clone(),
             key: r.key.clone(),
