@@ -89,7 +89,14 @@ pub fn validate_tag_set(
     Ok(tags)
 }
 
-fn from_dto(t: Tagging, max: usize, what: &str, rid: &str) -> S3Result<BTreeMap<String, String>> {
+/// Public only for the fuzz checks (`crates/fuzzing`).
+#[doc(hidden)]
+pub fn from_dto(
+    t: Tagging,
+    max: usize,
+    what: &str,
+    rid: &str,
+) -> S3Result<BTreeMap<String, String>> {
     let mut pairs = Vec::with_capacity(t.tag_set.len());
     for tag in t.tag_set {
         match (tag.key, tag.value) {
@@ -107,7 +114,9 @@ fn from_dto(t: Tagging, max: usize, what: &str, rid: &str) -> S3Result<BTreeMap<
     validate_tag_set(pairs, max, what).map_err(|e| e.into_s3(rid))
 }
 
-fn to_dto(tags: &BTreeMap<String, String>) -> TagSet {
+/// Public only for the fuzz checks (`crates/fuzzing`).
+#[doc(hidden)]
+pub fn to_dto(tags: &BTreeMap<String, String>) -> TagSet {
     tags.iter()
         .map(|(k, v)| Tag {
             key: Some(k.clone()),

@@ -18,9 +18,21 @@ pub(super) fn check_conditions(
     c: &ReadConditions,
     for_copy: bool,
 ) -> Result<()> {
-    let modified = record.last_modified.unix_timestamp();
+    evaluate_conditions(&record.etag, record.last_modified, c, for_copy)
+}
+
+/// [`check_conditions`] on an object's ETag and modification time. Public only for the
+/// fuzz checks (`crates/fuzzing`).
+#[doc(hidden)]
+pub fn evaluate_conditions(
+    etag: &str,
+    last_modified: time::OffsetDateTime,
+    c: &ReadConditions,
+    for_copy: bool,
+) -> Result<()> {
+    let modified = last_modified.unix_timestamp();
     if let Some(m) = &c.if_match {
-        if !etag_list_matches(m, &record.etag) {
+        if !etag_list_matches(m, etag) {
             return Err(Error::PreconditionFailed);
         }
     } else if let Some(t) = c.if_unmodified_since
@@ -29,7 +41,7 @@ pub(super) fn check_conditions(
         return Err(Error::PreconditionFailed);
     }
     let not_modified = if let Some(n) = &c.if_none_match {
-        etag_list_matches(n, &record.etag)
+        etag_list_matches(n, etag)
     } else if let Some(t) = c.if_modified_since {
         modified <= t.unix_timestamp()
     } else {
@@ -54,7 +66,9 @@ fn etag_list_matches(list: &str, etag: &str) -> bool {
 
 /// Inclusive byte span of `range` within an object of `size` bytes. `Ok(None)` means the
 /// range is syntactically invalid (`a-b` with b < a) and is ignored, as RFC 7233 asks.
-pub(super) fn resolve_range(range: ByteRange, size: u64) -> Result<Option<(u64, u64)>> {
+/// Public only for the fuzz checks (`crates/fuzzing`).
+#[doc(hidden)]
+pub fn resolve_range(range: ByteRange, size: u64) -> Result<Option<(u64, u64)>> {
     match range {
         ByteRange::Bounded(a, b) if b < a => Ok(None),
         ByteRange::Bounded(a, _) | ByteRange::From(a) if a >= size => Err(Error::InvalidRange),
