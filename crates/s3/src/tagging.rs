@@ -64,7 +64,9 @@ pub fn validate_tag_set(
         if k.is_empty() || k.chars().count() > MAX_KEY_CHARS || !k.chars().all(allowed_char) {
             return Err(TagError::invalid("The TagKey you have provided is invalid"));
         }
-        if k.len() >= 4 && k[..4].eq_ignore_ascii_case("aws:") {
+        // `get`, not `[..4]`: byte 4 may fall inside a multi-byte character (a fuzz
+        // finding: `x-amz-tagging: k1Ï0=v` panicked the request).
+        if k.get(..4).is_some_and(|p| p.eq_ignore_ascii_case("aws:")) {
             return Err(TagError::invalid(
                 "Your TagKey cannot be prefixed with aws:",
             ));
