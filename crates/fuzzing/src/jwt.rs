@@ -180,7 +180,7 @@ fn claims_oracle(input: &mut Input<'_>) {
         _ => KID,
     };
     ok &= kid == KID;
-    let crit = input.byte() % 7 == 0;
+    let crit = input.byte().is_multiple_of(7);
     ok &= !crit;
     let sub = match input.byte() % 5 {
         0 => {

@@ -120,9 +120,7 @@ fn conditions(etag: &str, for_copy: bool, im: &str, inm: &str, ims: &str, ius: &
         Some(n) => tag_matches(n, etag),
         None => ims.as_ref().is_some_and(|t| secs <= whole(t)),
     };
-    let expect = if failed {
-        Err(Error::PreconditionFailed)
-    } else if not_modified && for_copy {
+    let expect = if failed || (not_modified && for_copy) {
         Err(Error::PreconditionFailed)
     } else if not_modified {
         Err(Error::NotModified)

@@ -107,7 +107,7 @@ pub fn check(data: &[u8]) {
     let f = fixtures();
     let mut input = Input::new(data);
     let mode = input.byte();
-    if mode % 2 == 0 {
+    if mode.is_multiple_of(2) {
         let text = String::from_utf8_lossy(input.rest());
         if let Ok(xml) = saml::decode_response(&text) {
             accepted_only_if_signed(&xml, None);
