@@ -102,7 +102,7 @@ pub fn etag_out(stored: &str) -> ETag {
 }
 
 /// An ETag condition as the object service compares it: `*` or the quoted value
-/// (`W/"…"` for weak tags, which therefore never equal a stored strong tag).
+/// (`W/"…"` for weak tags, which the object service compares weakly, as S3 does).
 pub fn etag_condition(c: &ETagCondition) -> String {
     match c {
         ETagCondition::Any => "*".to_string(),
