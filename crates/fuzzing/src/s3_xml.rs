@@ -135,7 +135,15 @@ fn lifecycle_rules(body: &[u8]) {
             .collect::<Result<Vec<_>, _>>()
     };
     let first = convert(&c);
-    if let Some(again) = &again {
+    // s3s re-serializes a date given with an offset as the same wall-clock time in `Z`
+    // (another instant), so the re-parsed copy is only comparable without offsets.
+    let offset = c.rules.iter().any(|r| {
+        r.expiration
+            .as_ref()
+            .and_then(|e| e.date.clone())
+            .is_some_and(|d| !time::OffsetDateTime::from(d).offset().is_utc())
+    });
+    if let Some(again) = again.as_ref().filter(|_| !offset) {
         assert_eq!(first.is_ok(), convert(again).is_ok());
     }
     let Ok(mut rules) = first else { return };
