@@ -19,6 +19,8 @@ mod versions;
 pub use versions::{ListVersionsInput, ListVersionsOutput};
 mod multipart;
 mod read;
+#[doc(hidden)]
+pub use read::{evaluate_conditions, resolve_range};
 mod write;
 
 use crate::blob::{BlobStore, ByteStream};

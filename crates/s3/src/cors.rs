@@ -91,7 +91,9 @@ pub fn rules_from_dto(cfg: CORSConfiguration) -> Result<Vec<CorsRule>, (S3ErrorC
     Ok(out)
 }
 
-fn rules_to_dto(rules: &[CorsRule]) -> CORSRules {
+/// Public only for the fuzz checks (`crates/fuzzing`).
+#[doc(hidden)]
+pub fn rules_to_dto(rules: &[CorsRule]) -> CORSRules {
     rules
         .iter()
         .map(|r| CORSRule {

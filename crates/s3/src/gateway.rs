@@ -220,7 +220,8 @@ fn write_condition(
 }
 
 /// Destination conditions of CopyObject and RenameObject, which s3s 0.14 does not parse.
-pub(crate) fn raw_write_condition(h: &HeaderMap, rid: &str) -> S3Result<WriteCondition> {
+#[doc(hidden)]
+pub fn raw_write_condition(h: &HeaderMap, rid: &str) -> S3Result<WriteCondition> {
     let parse = |name: &str| -> S3Result<Option<ETagCondition>> {
         match h.get(name) {
             None => Ok(None),
@@ -236,7 +237,9 @@ pub(crate) fn raw_write_condition(h: &HeaderMap, rid: &str) -> S3Result<WriteCon
     )
 }
 
-fn read_conditions(
+/// Public only for the fuzz checks (`crates/fuzzing`).
+#[doc(hidden)]
+pub fn read_conditions(
     if_match: Option<&ETagCondition>,
     if_none_match: Option<&ETagCondition>,
     if_modified_since: Option<Timestamp>,
@@ -430,8 +433,23 @@ fn content_length(v: Option<i64>, rid: &str) -> S3Result<Option<u64>> {
         .transpose()
 }
 
-/// `bytes=first-last` of `x-amz-copy-source-range`.
-fn copy_range(s: &str, rid: &str) -> S3Result<(u64, u64)> {
+/// A parsed `Range` header as the object service's range. Public only for the fuzz
+/// checks (`crates/fuzzing`).
+#[doc(hidden)]
+pub fn byte_range(r: Range) -> core::ByteRange {
+    match r {
+        Range::Int {
+            first,
+            last: Some(last),
+        } => core::ByteRange::Bounded(first, last),
+        Range::Int { first, last: None } => core::ByteRange::From(first),
+        Range::Suffix { length } => core::ByteRange::Suffix(length),
+    }
+}
+
+/// `bytes=first-last` of `x-amz-copy-source-range`. Public only for the fuzz checks.
+#[doc(hidden)]
+pub fn copy_range(s: &str, rid: &str) -> S3Result<(u64, u64)> {
     let bad = || {
         invalid(
             "The x-amz-copy-source-range value must be of the form bytes=first-last where \
@@ -543,14 +561,7 @@ impl Gateway {
                 rid,
             ));
         }
-        let range = get.range.map(|r| match r {
-            Range::Int {
-                first,
-                last: Some(last),
-            } => core::ByteRange::Bounded(first, last),
-            Range::Int { first, last: None } => core::ByteRange::From(first),
-            Range::Suffix { length } => core::ByteRange::Suffix(length),
-        });
+        let range = get.range.map(byte_range);
         let input = core::GetObjectInput {
             bucket: get.bucket,
             key: get.key,

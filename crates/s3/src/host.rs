@@ -35,11 +35,15 @@ fn strip_port(h: &str) -> &str {
 impl S3Host for DomainHost {
     fn parse_host_header<'a>(&'a self, host: &'a str) -> S3Result<VirtualHost<'a>> {
         let h = strip_port(host).trim_end_matches('.');
-        if h.len() > self.domain.len() + 1 {
-            let (bucket, rest) = h.split_at(h.len() - self.domain.len() - 1);
-            if rest.as_bytes()[0] == b'.' && rest[1..].eq_ignore_ascii_case(&self.domain) {
-                return Ok(VirtualHost::new(self.domain.as_str()).with_bucket(bucket));
-            }
+        // `dot` is the byte before `.<domain>`; a `.` byte is always a char boundary, so
+        // the slices below cannot split a multi-byte character (non-ASCII hosts panicked
+        // here: a fuzz finding).
+        if let Some(dot) = h.len().checked_sub(self.domain.len() + 1)
+            && dot > 0
+            && h.as_bytes()[dot] == b'.'
+            && h[dot + 1..].eq_ignore_ascii_case(&self.domain)
+        {
+            return Ok(VirtualHost::new(self.domain.as_str()).with_bucket(&h[..dot]));
         }
         // The bare domain or any other name (IP literals never get here): path style.
         Ok(VirtualHost::new(self.domain.as_str()))
@@ -66,5 +70,9 @@ mod tests {
         assert_eq!(b("other.example.com"), None);
         assert_eq!(b("xs3.example.com"), None);
         assert_eq!(b(".s3.example.com"), None);
+        // Non-ASCII host text (fuzz finding: this panicked on a char boundary).
+        assert_eq!(b("photos/2023/é 0x+y%20z.jpg"), None);
+        assert_eq!(b("é.s3.example.com").as_deref(), Some("é"));
+        assert_eq!(b("ééééééééééééééé"), None);
     }
 }

@@ -110,7 +110,9 @@ fn filter_of(rule: &LifecycleRule, rid: &str) -> S3Result<LifecycleFilter> {
     Ok(f)
 }
 
-fn rule_of(rule: &LifecycleRule, rid: &str) -> S3Result<CoreRule> {
+/// Public only for the fuzz checks (`crates/fuzzing`).
+#[doc(hidden)]
+pub fn rule_of(rule: &LifecycleRule, rid: &str) -> S3Result<CoreRule> {
     if rule.transitions.as_ref().is_some_and(|t| !t.is_empty())
         || rule
             .noncurrent_version_transitions
@@ -133,7 +135,15 @@ fn rule_of(rule: &LifecycleRule, rid: &str) -> S3Result<CoreRule> {
         None => None,
         Some(e) => Some(Expiration {
             days: days(e.days, "Days", rid)?,
-            date: e.date.clone().map(OffsetDateTime::from),
+            date: match e.date.clone().map(OffsetDateTime::from) {
+                None => None,
+                // Stored in UTC: s3s writes timestamps in `Z` notation without converting
+                // the offset, so a date kept at `+05:00` would be returned five hours off.
+                Some(d) => Some(
+                    d.checked_to_offset(time::UtcOffset::UTC)
+                        .ok_or_else(|| invalid(rid, "'Date' is out of range"))?,
+                ),
+            },
             expired_object_delete_marker: e.expired_object_delete_marker == Some(true),
         }),
     };
@@ -209,7 +219,9 @@ fn dto_filter(f: &LifecycleFilter) -> LifecycleRuleFilter {
     }
 }
 
-fn dto_rule(r: &CoreRule) -> LifecycleRule {
+/// Public only for the fuzz checks (`crates/fuzzing`).
+#[doc(hidden)]
+pub fn dto_rule(r: &CoreRule) -> LifecycleRule {
     LifecycleRule {
         id: Some(r.id.clone()),
         status: ExpirationStatus::from_static(if r.enabled {
@@ -338,5 +350,37 @@ mod tests {
             ..rule
         };
         assert_eq!(filter_of(&rule, "r").unwrap(), single);
+    }
+
+    /// Fuzz finding (s3_xml): a `Date` with an offset was stored as given, and s3s
+    /// writes it back in `Z` notation without converting, so the GET answered another
+    /// instant. It is stored in UTC now; a date that has no UTC form is refused.
+    #[test]
+    fn expiration_dates_are_stored_in_utc() {
+        let parse = |s: &str| Timestamp::parse(s3s::dto::TimestampFormat::DateTime, s).unwrap();
+        let rule = |date: &str| LifecycleRule {
+            id: Some("r".into()),
+            status: ExpirationStatus::from_static(ExpirationStatus::ENABLED),
+            expiration: Some(LifecycleExpiration {
+                date: Some(parse(date)),
+                ..Default::default()
+            }),
+            abort_incomplete_multipart_upload: None,
+            filter: None,
+            noncurrent_version_expiration: None,
+            noncurrent_version_transitions: None,
+            prefix: None,
+            transitions: None,
+        };
+        let stored = rule_of(&rule("2030-01-01T00:00:00+05:00"), "r").unwrap();
+        let date = stored.expiration.as_ref().unwrap().date.unwrap();
+        assert_eq!(date.offset(), time::UtcOffset::UTC);
+        assert_eq!(date, OffsetDateTime::from(parse("2029-12-31T19:00:00Z")));
+        let back = dto_rule(&stored).expiration.unwrap().date.unwrap();
+        let mut xml = Vec::new();
+        back.format(s3s::dto::TimestampFormat::DateTime, &mut xml)
+            .unwrap();
+        assert_eq!(xml, b"2029-12-31T19:00:00.000Z");
+        assert!(rule_of(&rule("9999-12-31T23:00:00-05:00"), "r").is_err());
     }
 }

@@ -775,6 +775,40 @@ impl ResignState {
     }
 }
 
+/// One end of a re-signing: the chain of an aws-chunked body signed with `secret` in
+/// `date` (`YYYYMMDD`) / `region` / `s3`, starting from the request's `seed` signature.
+/// Public only for the fuzz checks (`crates/fuzzing`).
+#[doc(hidden)]
+pub struct ChunkChain<'a> {
+    pub secret: &'a str,
+    pub date: &'a str,
+    pub region: &'a str,
+    pub seed: &'a str,
+}
+
+impl ChunkChain<'_> {
+    fn chain(&self) -> Chain {
+        Chain {
+            key: signing_key(self.secret, self.date, self.region, "s3"),
+            scope: format!("{}/{}/s3/aws4_request", self.date, self.region),
+            prev: self.seed.to_string(),
+        }
+    }
+}
+
+/// The aws-chunked re-signing the region normalizer applies to a streaming body: every
+/// chunk (and trailer) signature of `inner` is verified against `old` and the body is
+/// re-emitted signed for `new`. Public only for the fuzz checks (`crates/fuzzing`).
+#[doc(hidden)]
+pub fn resign_chunked(
+    inner: Body,
+    old: &ChunkChain<'_>,
+    new: &ChunkChain<'_>,
+    amz_date: &str,
+) -> Body {
+    resign_body(inner, old.chain(), new.chain(), amz_date.to_string())
+}
+
 fn resign_body(inner: Body, old: Chain, new: Chain, amz_date: String) -> Body {
     let st = ResignState {
         inner,

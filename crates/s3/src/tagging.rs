@@ -64,7 +64,9 @@ pub fn validate_tag_set(
         if k.is_empty() || k.chars().count() > MAX_KEY_CHARS || !k.chars().all(allowed_char) {
             return Err(TagError::invalid("The TagKey you have provided is invalid"));
         }
-        if k.len() >= 4 && k[..4].eq_ignore_ascii_case("aws:") {
+        // `get`, not `[..4]`: byte 4 may fall inside a multi-byte character (a fuzz
+        // finding: `x-amz-tagging: k1Ï0=v` panicked the request).
+        if k.get(..4).is_some_and(|p| p.eq_ignore_ascii_case("aws:")) {
             return Err(TagError::invalid(
                 "Your TagKey cannot be prefixed with aws:",
             ));
@@ -89,7 +91,14 @@ pub fn validate_tag_set(
     Ok(tags)
 }
 
-fn from_dto(t: Tagging, max: usize, what: &str, rid: &str) -> S3Result<BTreeMap<String, String>> {
+/// Public only for the fuzz checks (`crates/fuzzing`).
+#[doc(hidden)]
+pub fn from_dto(
+    t: Tagging,
+    max: usize,
+    what: &str,
+    rid: &str,
+) -> S3Result<BTreeMap<String, String>> {
     let mut pairs = Vec::with_capacity(t.tag_set.len());
     for tag in t.tag_set {
         match (tag.key, tag.value) {
@@ -107,7 +116,9 @@ fn from_dto(t: Tagging, max: usize, what: &str, rid: &str) -> S3Result<BTreeMap<
     validate_tag_set(pairs, max, what).map_err(|e| e.into_s3(rid))
 }
 
-fn to_dto(tags: &BTreeMap<String, String>) -> TagSet {
+/// Public only for the fuzz checks (`crates/fuzzing`).
+#[doc(hidden)]
+pub fn to_dto(tags: &BTreeMap<String, String>) -> TagSet {
     tags.iter()
         .map(|(k, v)| Tag {
             key: Some(k.clone()),

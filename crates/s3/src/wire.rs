@@ -102,7 +102,7 @@ pub fn etag_out(stored: &str) -> ETag {
 }
 
 /// An ETag condition as the object service compares it: `*` or the quoted value
-/// (`W/"…"` for weak tags, which therefore never equal a stored strong tag).
+/// (`W/"…"` for weak tags, which the object service compares weakly, as S3 does).
 pub fn etag_condition(c: &ETagCondition) -> String {
     match c {
         ETagCondition::Any => "*".to_string(),
@@ -169,6 +169,11 @@ mod tests {
         assert!(parse_tagging(&format!("k={}", "v".repeat(257))).is_err());
         let eleven: Vec<String> = (0..11).map(|i| format!("k{i}=v")).collect();
         assert!(parse_tagging(&eleven.join("&")).is_err());
+        // Fuzz finding (names): a multi-byte character across byte 4 of a key panicked
+        // the `aws:` prefix check.
+        assert_eq!(parse_tagging("k1%C3%8F0=v").unwrap()["k1Ï0"], "v");
+        assert_eq!(parse_tagging("abcÏ=v").unwrap()["abcÏ"], "v");
+        assert!(parse_tagging("aWs:Ï=v").is_err());
     }
 
     #[test]

@@ -3,7 +3,6 @@
 
 use super::{ByteRange, GetObjectInput, GetObjectOutput, MAX_PARTS, ObjectService, ReadConditions};
 use crate::blob::ByteStream;
-use crate::checksum::etags_match;
 use crate::error::{Error, Result};
 use crate::integrity;
 use crate::model::{NULL_VERSION, ObjectData, ObjectRecord, Segment};
@@ -20,9 +19,21 @@ pub(super) fn check_conditions(
     c: &ReadConditions,
     for_copy: bool,
 ) -> Result<()> {
-    let modified = record.last_modified.unix_timestamp();
+    evaluate_conditions(&record.etag, record.last_modified, c, for_copy)
+}
+
+/// [`check_conditions`] on an object's ETag and modification time. Public only for the
+/// fuzz checks (`crates/fuzzing`).
+#[doc(hidden)]
+pub fn evaluate_conditions(
+    etag: &str,
+    last_modified: time::OffsetDateTime,
+    c: &ReadConditions,
+    for_copy: bool,
+) -> Result<()> {
+    let modified = last_modified.unix_timestamp();
     if let Some(m) = &c.if_match {
-        if !etag_list_matches(m, &record.etag) {
+        if !etag_list_matches(m, etag) {
             return Err(Error::PreconditionFailed);
         }
     } else if let Some(t) = c.if_unmodified_since
@@ -31,7 +42,7 @@ pub(super) fn check_conditions(
         return Err(Error::PreconditionFailed);
     }
     let not_modified = if let Some(n) = &c.if_none_match {
-        etag_list_matches(n, &record.etag)
+        etag_list_matches(n, etag)
     } else if let Some(t) = c.if_modified_since {
         modified <= t.unix_timestamp()
     } else {
@@ -47,16 +58,48 @@ pub(super) fn check_conditions(
     Ok(())
 }
 
-/// `*` or a comma-separated list of (possibly weak, quoted) ETags.
+/// `*` or a comma-separated list of (possibly weak, quoted) ETags. A comma inside quotes
+/// belongs to its tag (RFC 9110 allows it), and each entry matches only as a whole tag:
+/// `"v"`, `W/"v"` (weak comparison, as S3) or a bare `v` (clients that omit the quotes)
+/// against the stored `"v"`. Splitting at every comma made `"abc,x"` match `"abc"`.
 fn etag_list_matches(list: &str, etag: &str) -> bool {
-    list.split(',')
-        .map(str::trim)
-        .any(|t| t == "*" || etags_match(t, etag))
+    let stored = crate::checksum::unquote(etag);
+    etag_list(list).any(|t| t == "*" || tag_value(t) == Some(stored))
+}
+
+/// The entries of an ETag list, split at commas outside quotes, trimmed.
+fn etag_list(list: &str) -> impl Iterator<Item = &str> {
+    let mut parts = Vec::new();
+    let (mut start, mut quoted) = (0, false);
+    for (i, c) in list.char_indices() {
+        match c {
+            '"' => quoted = !quoted,
+            ',' if !quoted => {
+                parts.push(&list[start..i]);
+                start = i + 1;
+            }
+            _ => {}
+        }
+    }
+    parts.push(&list[start..]);
+    parts.into_iter().map(str::trim)
+}
+
+/// The value of one list entry: `"v"` or `W/"v"` → `v`; a bare entry is its own value;
+/// an entry with an unbalanced quote has none.
+fn tag_value(t: &str) -> Option<&str> {
+    let t = t.strip_prefix("W/").unwrap_or(t);
+    match t.strip_prefix('"') {
+        Some(inner) => inner.strip_suffix('"'),
+        None => (!t.contains('"')).then_some(t),
+    }
 }
 
 /// Inclusive byte span of `range` within an object of `size` bytes. `Ok(None)` means the
 /// range is syntactically invalid (`a-b` with b < a) and is ignored, as RFC 7233 asks.
-pub(super) fn resolve_range(range: ByteRange, size: u64) -> Result<Option<(u64, u64)>> {
+/// Public only for the fuzz checks (`crates/fuzzing`).
+#[doc(hidden)]
+pub fn resolve_range(range: ByteRange, size: u64) -> Result<Option<(u64, u64)>> {
     match range {
         ByteRange::Bounded(a, b) if b < a => Ok(None),
         ByteRange::Bounded(a, _) | ByteRange::From(a) if a >= size => Err(Error::InvalidRange),
@@ -308,6 +351,34 @@ fn part_span(record: &ObjectRecord, p: u32) -> Result<(u64, u64)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Fuzz finding (range_conditional): the list was split at every comma and each
+    /// piece unquoted, so `If-None-Match: "abc-3,x"` answered 304 for `"abc-3"`.
+    #[test]
+    fn etag_lists_match_whole_tags() {
+        let e = "\"abc-3\"";
+        for yes in [
+            "*",
+            "\"abc-3\"",
+            "W/\"abc-3\"",
+            "abc-3",
+            "\"x\", \"abc-3\"",
+            " abc-3 ,x",
+        ] {
+            assert!(etag_list_matches(yes, e), "{yes}");
+        }
+        for no in [
+            "\"abc-3,x\"",
+            "\"x,abc-3\"",
+            "\"abc-3\"\"",
+            "\"abc-3",
+            "abc-3\"",
+            "\"abc\"",
+            "",
+        ] {
+            assert!(!etag_list_matches(no, e), "{no}");
+        }
+    }
 
     #[test]
     fn ranges() {
