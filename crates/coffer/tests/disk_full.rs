@@ -263,7 +263,9 @@ async fn run() {
             .body(ByteStream::from(payload(7, 64 << 10)))
             .send()
             .await;
-        let e = r.expect_err("no part fits on a full disk").into_service_error();
+        let e = r
+            .expect_err("no part fits on a full disk")
+            .into_service_error();
         assert_eq!(e.meta().code(), Some("InsufficientStorage"), "{e:?}");
         let _ = s3
             .abort_multipart_upload()
