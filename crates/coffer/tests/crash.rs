@@ -4,10 +4,10 @@
 //! bytes it sent (never a torn or partial object), and that recovery leaves no temp file.
 
 mod proc_common;
-use proc_common::{allow_all_key, bootstrap_token, payload, sha, spawn_server};
+use proc_common::{allow_all_key, bootstrap_token, payload, sha, spawn_server, upload_parts};
 
 use aws_sdk_s3::primitives::ByteStream;
-use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart};
+use aws_sdk_s3::types::CompletedMultipartUpload;
 use coffer_server::testing::s3_client_for;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -57,27 +57,11 @@ async fn kill_9_during_writes_loses_nothing_acknowledged() {
                             return;
                         };
                         let id = up.upload_id().unwrap().to_string();
-                        let mut parts = Vec::new();
-                        for (pn, body) in [(1, a), (2, b)] {
-                            let Ok(p) = client
-                                .upload_part()
-                                .bucket("crash")
-                                .key(&name)
-                                .upload_id(&id)
-                                .part_number(pn)
-                                .body(ByteStream::from(body))
-                                .send()
-                                .await
-                            else {
-                                return;
-                            };
-                            parts.push(
-                                CompletedPart::builder()
-                                    .part_number(pn)
-                                    .e_tag(p.e_tag().unwrap())
-                                    .build(),
-                            );
-                        }
+                        let Some(parts) =
+                            upload_parts(&client, "crash", &name, &id, vec![(1, a), (2, b)]).await
+                        else {
+                            return;
+                        };
                         let done = client
                             .complete_multipart_upload()
                             .bucket("crash")

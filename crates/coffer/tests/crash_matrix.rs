@@ -18,12 +18,12 @@
 mod proc_common;
 use proc_common::{
     Proc, allow_all_key, assert_blobs_exact, assert_exactly_once_audit, bootstrap_token,
-    bucket_usage, no_retry_client, payload, sha, spawn_server, spawn_server_env,
+    bucket_usage, no_retry_client, payload, sha, spawn_server, spawn_server_env, upload_parts,
 };
 
 use aws_sdk_s3::operation::RequestId;
 use aws_sdk_s3::primitives::ByteStream;
-use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart};
+use aws_sdk_s3::types::CompletedMultipartUpload;
 use coffer_server::testing::{TestKey, s3_client_for};
 use rand::Rng;
 use serde_json::{Value, json};
@@ -206,27 +206,10 @@ async fn multipart_worker(client: aws_sdk_s3::Client, m: Shared) {
             return;
         };
         let id = up.upload_id().unwrap().to_string();
-        let mut parts = Vec::new();
-        for (pn, body) in [(1, a), (2, b)] {
-            let Ok(p) = client
-                .upload_part()
-                .bucket(BUCKET)
-                .key(&name)
-                .upload_id(&id)
-                .part_number(pn)
-                .body(ByteStream::from(body))
-                .send()
-                .await
-            else {
-                return;
-            };
-            parts.push(
-                CompletedPart::builder()
-                    .part_number(pn)
-                    .e_tag(p.e_tag().unwrap())
-                    .build(),
-            );
-        }
+        let Some(parts) = upload_parts(&client, BUCKET, &name, &id, vec![(1, a), (2, b)]).await
+        else {
+            return;
+        };
         begin(&m, &name, Some(sha(&whole)));
         match client
             .complete_multipart_upload()

@@ -5,10 +5,10 @@
 //! committed). Needs `COFFER_TEST_POSTGRES_URL` (fails in CI when missing).
 
 mod proc_common;
-use proc_common::{Proc, allow_all_key, bootstrap_token, payload, sha, spawn_server};
+use proc_common::{Proc, allow_all_key, bootstrap_token, payload, sha, spawn_server, upload_parts};
 
 use aws_sdk_s3::primitives::ByteStream;
-use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart};
+use aws_sdk_s3::types::CompletedMultipartUpload;
 use coffer_server::testing::{SharedSetup, TestKey, s3_client_for};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -91,27 +91,11 @@ async fn killing_one_node_loses_no_acknowledged_object() {
                         return;
                     };
                     let id = up.upload_id().unwrap().to_string();
-                    let mut parts = Vec::new();
-                    for (pn, body) in [(1, p1), (2, p2)] {
-                        let Ok(p) = client
-                            .upload_part()
-                            .bucket("crash")
-                            .key(&name)
-                            .upload_id(&id)
-                            .part_number(pn)
-                            .body(ByteStream::from(body))
-                            .send()
-                            .await
-                        else {
-                            return;
-                        };
-                        parts.push(
-                            CompletedPart::builder()
-                                .part_number(pn)
-                                .e_tag(p.e_tag().unwrap())
-                                .build(),
-                        );
-                    }
+                    let Some(parts) =
+                        upload_parts(&client, "crash", &name, &id, vec![(1, p1), (2, p2)]).await
+                    else {
+                        return;
+                    };
                     let done = client
                         .complete_multipart_upload()
                         .bucket("crash")

@@ -137,6 +137,37 @@ pub fn payload(seed: u64, len: usize) -> Vec<u8> {
         .collect()
 }
 
+/// Uploads `parts` (number, body) to multipart upload `id` in order; `None` as soon as
+/// one fails (the server crashed under it).
+pub async fn upload_parts(
+    client: &aws_sdk_s3::Client,
+    bucket: &str,
+    key: &str,
+    id: &str,
+    parts: Vec<(i32, Vec<u8>)>,
+) -> Option<Vec<aws_sdk_s3::types::CompletedPart>> {
+    let mut done = Vec::new();
+    for (pn, body) in parts {
+        let p = client
+            .upload_part()
+            .bucket(bucket)
+            .key(key)
+            .upload_id(id)
+            .part_number(pn)
+            .body(aws_sdk_s3::primitives::ByteStream::from(body))
+            .send()
+            .await
+            .ok()?;
+        done.push(
+            aws_sdk_s3::types::CompletedPart::builder()
+                .part_number(pn)
+                .e_tag(p.e_tag().unwrap())
+                .build(),
+        );
+    }
+    Some(done)
+}
+
 pub fn sha(b: &[u8]) -> String {
     hex::encode(Sha256::digest(b))
 }
