@@ -85,11 +85,11 @@ impl Gateway {
         }
     }
 
-    /// The write carrying `outbox`'s event committed.
-    fn outboxed(&self, outbox: Option<(Vec<u8>, S3AuditSlot)>) {
-        if let (Some(audit), Some((event, slot))) = (&self.audit, outbox) {
+    /// The write carrying an outbox event of `len` bytes committed.
+    fn outboxed(&self, outbox: Option<(u64, S3AuditSlot)>) {
+        if let (Some(audit), Some((len, slot))) = (&self.audit, outbox) {
             slot.outboxed();
-            audit.outboxed(event.len() as u64);
+            audit.outboxed(len);
         }
     }
 
@@ -1192,7 +1192,13 @@ impl S3 for Gateway {
         );
         let content_length = content_length(input.content_length, rid)?;
         // The success response has no body (`bytes_sent` 0).
-        let outbox = self.outbox_event(&req.extensions, 200, 0, rid).await?;
+        let (audit_event, outbox) = match self.outbox_event(&req.extensions, 200, 0, rid).await? {
+            Some((event, slot)) => {
+                let len = event.len() as u64;
+                (Some(event), Some((len, slot)))
+            }
+            None => (None, None),
+        };
         let (body, fault) = body::adapt(input.body);
         let rec = self
             .objects
@@ -1207,7 +1213,7 @@ impl S3 for Gateway {
                 user_metadata: metadata(input.metadata),
                 tags,
                 cond,
-                audit_event: outbox.as_ref().map(|(event, _)| event.clone()),
+                audit_event,
             })
             .await
             .map_err(|e| body_or(e, &fault, rid))?;

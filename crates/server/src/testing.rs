@@ -353,6 +353,43 @@ impl TestServer {
     }
 }
 
+/// Every object of `bucket` with its bytes, in key order (following continuation
+/// tokens): what the audit tests read back from an org's audit bucket.
+pub async fn bucket_objects(s3: &aws_sdk_s3::Client, bucket: &str) -> Vec<(String, Vec<u8>)> {
+    let mut out = Vec::new();
+    let mut token = None;
+    loop {
+        let page = s3
+            .list_objects_v2()
+            .bucket(bucket)
+            .set_continuation_token(token)
+            .send()
+            .await
+            .expect("list the bucket");
+        for o in page.contents() {
+            let key = o.key().unwrap().to_string();
+            let body = s3
+                .get_object()
+                .bucket(bucket)
+                .key(&key)
+                .send()
+                .await
+                .unwrap()
+                .body
+                .collect()
+                .await
+                .unwrap()
+                .into_bytes()
+                .to_vec();
+            out.push((key, body));
+        }
+        token = page.next_continuation_token().map(str::to_string);
+        if token.is_none() {
+            return out;
+        }
+    }
+}
+
 pub fn s3_client_for(endpoint: &str, key: &TestKey) -> aws_sdk_s3::Client {
     let creds = Credentials::new(
         key.access_key_id.clone(),

@@ -487,35 +487,6 @@ async fn a_spool_left_by_a_previous_run_is_delivered_exactly_once() {
     assert!(segments(&ts).is_empty());
 }
 
-/// Every audit object of the bucket, raw (for the chain checks).
-async fn raw_objects(c: &Client, bucket: &str) -> Vec<(String, Vec<u8>)> {
-    let list = c
-        .list_objects_v2()
-        .bucket(bucket)
-        .send()
-        .await
-        .expect("list audit objects");
-    let mut out = Vec::new();
-    for o in list.contents() {
-        let key = o.key().unwrap().to_string();
-        let body = c
-            .get_object()
-            .bucket(bucket)
-            .key(&key)
-            .send()
-            .await
-            .unwrap()
-            .body
-            .collect()
-            .await
-            .unwrap()
-            .into_bytes()
-            .to_vec();
-        out.push((key, body));
-    }
-    out
-}
-
 #[tokio::test]
 async fn objects_form_one_hash_chain_per_stream() {
     let ts = TestServer::start().await;
@@ -528,7 +499,7 @@ async fn objects_form_one_hash_chain_per_stream() {
         ts.create_key(&ts.admin_token).await;
         ts.flush_audit().await;
     }
-    let objs = raw_objects(&s3, &audit_bucket(&ts)).await;
+    let objs = coffer_server::testing::bucket_objects(&s3, &audit_bucket(&ts)).await;
     let report = coffer_server::audit::chain::verify(objs.clone());
     assert!(report.problems.is_empty(), "{:?}", report.problems);
     let mut streams: Vec<(String, u64)> = report

@@ -189,38 +189,7 @@ pub async fn audit_events(
     bucket: &str,
 ) -> (Vec<serde_json::Value>, coffer_server::audit::chain::Report) {
     use coffer_server::audit::chain;
-    let mut objects = Vec::new();
-    let mut token = None;
-    loop {
-        let page = s3
-            .list_objects_v2()
-            .bucket(bucket)
-            .set_continuation_token(token)
-            .send()
-            .await
-            .expect("list the audit bucket");
-        for o in page.contents() {
-            let key = o.key().unwrap().to_string();
-            let body = s3
-                .get_object()
-                .bucket(bucket)
-                .key(&key)
-                .send()
-                .await
-                .unwrap()
-                .body
-                .collect()
-                .await
-                .unwrap()
-                .into_bytes()
-                .to_vec();
-            objects.push((key, body));
-        }
-        token = page.next_continuation_token().map(str::to_string);
-        if token.is_none() {
-            break;
-        }
-    }
+    let objects = coffer_server::testing::bucket_objects(s3, bucket).await;
     let mut events = Vec::new();
     for (key, body) in &objects {
         let d = chain::decode(body).unwrap_or_else(|e| panic!("{key}: {e}"));

@@ -457,7 +457,6 @@ impl Flusher {
         let outbox_lines: Vec<Vec<u8>> = entries.into_iter().map(|(_, e)| e).collect();
         let (groups, read_events, read_bytes) =
             blocking(move || read_groups(&paths, outbox_lines)).await?;
-        let read_events = read_events - outbox_events;
 
         let mut heads = state.heads.clone();
         let mut stats = FlushStats {
@@ -635,7 +634,7 @@ async fn blocking<T: Send + 'static>(
 }
 
 /// Reads the planned segments, then the planned outbox entries: the grouped,
-/// deduplicated events, the number of lines (entries included) and the segment bytes
+/// deduplicated events, the number of segment lines and the segment bytes
 /// read.
 fn read_groups(paths: &[PathBuf], outbox: Vec<Vec<u8>>) -> std::io::Result<(Groups, u64, u64)> {
     let mut seen: HashSet<String> = HashSet::new();
@@ -665,7 +664,6 @@ fn read_groups(paths: &[PathBuf], outbox: Vec<Vec<u8>>) -> std::io::Result<(Grou
         }
     }
     for raw in &outbox {
-        lines += 1;
         match serde_json::from_slice::<AuditRecord>(raw) {
             Ok(rec) => group(&mut groups, &mut seen, rec, raw)?,
             Err(e) => {
