@@ -1,9 +1,11 @@
 //! Disk full: the whole data directory (metadata database, blobs, audit spool) on a
 //! 16 MiB tmpfs that the test mounts itself. PUTs fill it until they fail; then:
 //!
-//! * the failure is S3's `InsufficientStorage` (HTTP 507) XML error — for blob writes
-//!   (ENOSPC from write/fsync) and for inline objects (SQLITE_FULL) alike — never a 500,
-//!   never a hang;
+//! * the failure is S3's `InsufficientStorage` (HTTP 507) XML error — for blob writes,
+//!   inline objects and multipart parts alike — never a 500, never a hang. PUTs are
+//!   refused at the free-space reserve; a part sent with a ballast file taking every
+//!   last byte meets ENOSPC or the reserve, whichever comes first. (SQLITE_FULL maps to
+//!   the same error; `coffer_store::sqlite::exec` tests it with `max_page_count`.);
 //! * GET, HEAD and LIST of every stored object return the right bytes, the management
 //!   API keeps answering reads, and a management write answers 200 or JSON
 //!   ResourceExhausted, never 500;
@@ -70,6 +72,33 @@ impl Tmpfs {
 impl Drop for Tmpfs {
     fn drop(&mut self) {
         let _ = Command::new("umount").arg("-l").arg(&self.0).status();
+    }
+}
+
+/// A file that takes every free byte of the filesystem; removed when dropped.
+struct Ballast(PathBuf);
+
+impl Ballast {
+    fn fill(dir: &Path) -> Self {
+        use std::io::Write;
+        let path = dir.join("ballast");
+        let mut f = std::fs::File::create(&path).unwrap();
+        let page = [0xb5u8; 4096];
+        loop {
+            match f.write(&page) {
+                Ok(0) => break,
+                Ok(_) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::StorageFull => break,
+                Err(e) => panic!("filling {}: {e}", path.display()),
+            }
+        }
+        Self(path)
+    }
+}
+
+impl Drop for Ballast {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
     }
 }
 
@@ -233,7 +262,7 @@ async fn run() {
         (507, "InsufficientStorage"),
         "a blob PUT on a full disk"
     );
-    // Inline objects go to SQLite: SQLITE_FULL must surface the same way.
+    // Inline objects go to SQLite, and are refused the same way.
     let (status, code) = fill(&s3, "inline/", 100 << 10, &mut stored).await;
     assert_eq!(
         (status, code.as_str()),
@@ -243,7 +272,11 @@ async fn run() {
     let blobs = stored.keys().filter(|k| k.starts_with("blob/")).count();
     assert!(blobs >= 3, "only {blobs} 1 MiB objects fitted");
 
-    // Multipart: the part upload fails the same way.
+    // Multipart: the part upload fails the same way. The fills above stop at the
+    // reserve, which a 64 KiB part may still fit above (it is smaller than the inline
+    // objects, and the database may have given space back), so a ballast file takes the
+    // rest of the filesystem first: the part then fails whichever check sees it.
+    let ballast = Ballast::fill(&mnt);
     let up = s3
         .create_multipart_upload()
         .bucket(BUCKET)
@@ -278,6 +311,8 @@ async fn run() {
         let e = up.unwrap_err().into_service_error();
         assert_eq!(e.meta().code(), Some("InsufficientStorage"), "{e:?}");
     }
+
+    drop(ballast);
 
     // Reads keep working.
     check_objects(&s3, &stored).await;

@@ -662,12 +662,14 @@ impl BlobStore for FsBlobStore {
     }
 
     async fn check_space(&self, incoming: u64) -> Result<()> {
-        let fresh = self
-            .inner
-            .space
-            .lock()
-            .read_at
-            .is_some_and(|t| t.elapsed() < SPACE_TTL);
+        // The cached figure misses what the metadata database and the spool wrote since
+        // it was read, so it is trusted only far from the reserve; near it, every
+        // admission reads the filesystem (the reserve must hold for DELETEs).
+        let fresh = {
+            let s = self.inner.space.lock();
+            s.read_at.is_some_and(|t| t.elapsed() < SPACE_TTL)
+                && s.free.saturating_sub(incoming) >= s.reserve.saturating_mul(2)
+        };
         if !fresh {
             let root = self.inner.root.clone();
             match tokio::task::spawn_blocking(move || rustix::fs::statvfs(&root))
