@@ -4,7 +4,8 @@
 //! through aws-sdk-s3, and exactly-once delivery of a spool left by a previous run —
 //! also when a flush's objects were written but its segments not yet deleted; the hash
 //! chain of the objects; events of requests s3s refuses before the access check and
-//! per-key events of multi-object deletes; the spool bound (`block` / `reject`) and the
+//! per-key events of multi-object deletes; failed PUTs (whose prepared outbox event
+//! must vanish with the failed write) logged once with their error; the spool bound (`block` / `reject`) and the
 //! `/metrics` gauges.
 
 mod mgmt_common;
@@ -682,6 +683,111 @@ async fn refused_requests_and_multi_object_deletes_are_logged() {
         }
     }
     assert_unique_ids(&ev);
+}
+
+/// The HTTP status a client got: 200 for success, else the error response's.
+fn status<T, E>(r: Result<T, aws_sdk_s3::error::SdkError<E>>) -> u16 {
+    match r {
+        Ok(_) => 200,
+        Err(e) => e.raw_response().map_or(0, |r| r.status().as_u16()),
+    }
+}
+
+/// A PutObject on a logged bucket prepares its success event for the metadata
+/// transaction (the audit outbox); when the write then fails — a lost `If-None-Match`
+/// race, a precondition, a bad digest — that event must vanish with the transaction and
+/// the failure be logged instead: exactly one event per request, with the status the
+/// client got.
+#[tokio::test]
+async fn failed_puts_on_a_logged_bucket_log_their_failure_once() {
+    let ts = TestServer::start().await;
+    let (s3, _key) = reader(&ts).await;
+    make_bucket(&s3, "strict").await;
+    bucket_logging(&ts, "strict", true).await;
+    ts.flush_audit().await;
+    let once = aws_sdk_s3::Client::from_conf(
+        s3.config()
+            .to_builder()
+            .retry_config(aws_sdk_s3::config::retry::RetryConfig::disabled())
+            .build(),
+    );
+
+    // Eight writers race to create the same key; one wins.
+    let racers = (0..8).map(|i| {
+        once.put_object()
+            .bucket("strict")
+            .key("race")
+            .if_none_match("*")
+            .body(format!("writer {i}").into_bytes().into())
+            .send()
+    });
+    let mut raced: Vec<u16> = futures::future::join_all(racers)
+        .await
+        .into_iter()
+        .map(status)
+        .collect();
+    raced.sort();
+    // Losers get 412, or S3's 409 ConditionalRequestConflict while the winner is in
+    // flight.
+    assert_eq!(raced[0], 200, "{raced:?}");
+    assert!(
+        raced[1..].iter().all(|s| [409, 412].contains(s)),
+        "{raced:?}"
+    );
+    // A failed precondition on an existing key, and a body that fails its digest.
+    let r = once
+        .put_object()
+        .bucket("strict")
+        .key("race")
+        .if_match("\"00000000000000000000000000000000\"")
+        .body(b"late".to_vec().into())
+        .send()
+        .await;
+    assert_eq!(status(r), 412);
+    let r = once
+        .put_object()
+        .bucket("strict")
+        .key("digest")
+        .content_md5("1B2M2Y8AsgTpgAmY7PhCfg==")
+        .body(b"not empty".to_vec().into())
+        .send()
+        .await;
+    assert_eq!(status(r), 400);
+
+    ts.flush_audit().await;
+    let ev = events(&s3, &audit_bucket(&ts), "data-plane/").await;
+    assert_unique_ids(&ev);
+    let mut got: Vec<(String, i64, String)> = ev
+        .iter()
+        .map(|e| {
+            (
+                e["key"].as_str().unwrap().to_string(),
+                e["httpStatus"].as_i64().unwrap(),
+                e["result"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    got.sort();
+    let mut want = vec![("digest".to_string(), 400, "error".to_string())];
+    for s in raced {
+        let result = if s == 200 { "allowed" } else { "error" };
+        want.push(("race".into(), s.into(), result.into()));
+    }
+    want.push(("race".into(), 412, "error".into()));
+    want.sort();
+    assert_eq!(got, want, "{ev:#?}");
+    for e in &ev {
+        assert_eq!(e["action"], json!("s3:PutObject"), "{e}");
+    }
+    assert!(
+        s3.head_object()
+            .bucket("strict")
+            .key("digest")
+            .send()
+            .await
+            .is_err(),
+        "the PUT with a bad digest stored nothing"
+    );
 }
 
 /// The result of the event for `key`, which must be `denied` or `error` (the exact
