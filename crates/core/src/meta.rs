@@ -40,10 +40,23 @@ pub struct VersionPage {
     pub truncated: bool,
 }
 
-/// An edit of a bucket's S3 subresources (CORS, tags), applied by
-/// [`MetaStore::update_bucket_subresources`] inside its transaction. An error aborts the
-/// edit and is returned as is.
-pub type SubresourceEdit = Box<dyn FnOnce(&mut BucketSubresources) -> Result<()> + Send>;
+/// An edit of a bucket's configuration (settings, policy, lifecycle, CORS, tags), applied
+/// by [`MetaStore::edit_bucket`] inside its transaction, so concurrent edits of different
+/// parts never lose each other. An error aborts the edit and is returned as is.
+pub type BucketEdit = Box<dyn FnOnce(&mut Bucket) -> Result<()> + Send>;
+
+/// Runs `edit` on a copy of `stored` and takes back only the configuration: an edit
+/// never changes a bucket's identity (name, org, zone, creation time) or its versioning
+/// state (`set_bucket_versioning` owns that). Every store applies edits through this.
+pub fn apply_bucket_edit(stored: &mut Bucket, edit: BucketEdit) -> Result<()> {
+    let mut copy = stored.clone();
+    edit(&mut copy)?;
+    stored.settings = copy.settings;
+    stored.policy = copy.policy;
+    stored.lifecycle = copy.lifecycle;
+    stored.subresources = copy.subresources;
+    Ok(())
+}
 
 /// Page of a key-ordered listing.
 #[derive(Debug, Clone, Default)]
@@ -112,16 +125,13 @@ pub trait MetaStore: Send + Sync + 'static {
     /// in-progress multipart uploads exist;
     /// `NoSuchBucket` if absent.
     async fn delete_bucket(&self, name: &str) -> Result<()>;
-    /// Replaces the settings, policy and lifecycle fields of an existing bucket
-    /// (`NoSuchBucket` if absent); the versioning state changes only through
-    /// `set_bucket_versioning`.
-    async fn update_bucket(&self, bucket: &Bucket) -> Result<()>;
     async fn bucket_usage(&self, name: &str) -> Result<Usage>;
-    /// Applies `edit` to the bucket's subresources atomically (read, edit, write in one
-    /// transaction, so concurrent edits of different subresources never lose each
-    /// other) and returns the updated bucket. `NoSuchBucket` if absent.
-    async fn update_bucket_subresources(&self, name: &str, edit: SubresourceEdit)
-    -> Result<Bucket>;
+    /// Applies `edit` to the bucket's configuration atomically (read, edit, write in one
+    /// transaction, through [`apply_bucket_edit`]) and returns the updated bucket.
+    /// `NoSuchBucket` if absent. This is the only way to change a bucket's settings,
+    /// policy, lifecycle, CORS or tags: a whole-record replace would let two concurrent
+    /// edits of different parts lose one of them.
+    async fn edit_bucket(&self, name: &str, edit: BucketEdit) -> Result<Bucket>;
 
     // ---- objects ----
     /// Inserts or replaces `record` atomically with: the bucket existing (`NoSuchBucket`),

@@ -423,9 +423,16 @@ impl ObjectService {
         if let Some(c) = &cfg {
             c.validate()?;
         }
-        let mut b = self.get_bucket(bucket).await?;
-        b.lifecycle = cfg;
-        self.meta.update_bucket(&b).await
+        self.meta
+            .edit_bucket(
+                bucket,
+                Box::new(move |b| {
+                    b.lifecycle = cfg;
+                    Ok(())
+                }),
+            )
+            .await
+            .map(drop)
     }
 
     /// `NoSuchLifecycleConfiguration` when none is set.
@@ -439,13 +446,9 @@ impl ObjectService {
             .ok_or(Error::NoSuchLifecycleConfiguration)
     }
 
-    /// Applies an edit to the bucket's S3 subresources (CORS, tags) atomically.
-    pub async fn update_bucket_subresources(
-        &self,
-        name: &str,
-        edit: crate::meta::SubresourceEdit,
-    ) -> Result<Bucket> {
-        self.meta.update_bucket_subresources(name, edit).await
+    /// Applies an edit to the bucket's configuration atomically (`MetaStore::edit_bucket`).
+    pub async fn edit_bucket(&self, name: &str, edit: crate::meta::BucketEdit) -> Result<Bucket> {
+        self.meta.edit_bucket(name, edit).await
     }
 
     /// The current record of an object without its body (`NoSuchBucket`/`NoSuchKey`).

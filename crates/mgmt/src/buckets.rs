@@ -69,7 +69,8 @@ pub async fn set_bucket_settings(
     if patch.capacity_cap_bytes.is_some() || patch.clear_capacity_cap.is_some() {
         actions.push(action::SetBucketCapacityCap::NAME);
     }
-    if actions.is_empty() {
+    let empty = actions.is_empty();
+    if empty {
         // An empty patch only reads the settings back.
         actions.push(action::ListBucketInfo::NAME);
     }
@@ -78,21 +79,34 @@ pub async fn set_bucket_settings(
     }
 
     let mut bucket = own_bucket(&auth, &req.bucket_name).await?;
-    let before = bucket.settings.clone();
-    if let Some(v) = patch.audit_logging_enabled {
-        bucket.settings.audit_logging = Some(v);
-    }
-    if let Some(cap) = patch.capacity_cap_bytes {
-        bucket.settings.capacity_cap_bytes = Some(cap);
-    }
-    if patch.clear_capacity_cap.is_some() {
-        bucket.settings.capacity_cap_bytes = None;
-    }
-    if bucket.settings.audit_logging == Some(true) && before.audit_logging != Some(true) {
-        state.audit.ensure_bucket(org_id).await?;
-    }
-    if bucket.settings != before {
-        state.meta.update_bucket(&bucket).await?;
+    if !empty {
+        if patch.audit_logging_enabled == Some(true) {
+            // The destination exists before the switch is on (idempotent).
+            state.audit.ensure_bucket(org_id).await?;
+        }
+        let owner = org_id.clone();
+        bucket = state
+            .meta
+            .edit_bucket(
+                &req.bucket_name,
+                Box::new(move |b| {
+                    // The name may have been deleted and taken by another org since.
+                    if b.org_id != owner {
+                        return Err(coffer_core::Error::NoSuchBucket);
+                    }
+                    if let Some(v) = patch.audit_logging_enabled {
+                        b.settings.audit_logging = Some(v);
+                    }
+                    if let Some(cap) = patch.capacity_cap_bytes {
+                        b.settings.capacity_cap_bytes = Some(cap);
+                    }
+                    if patch.clear_capacity_cap.is_some() {
+                        b.settings.capacity_cap_bytes = None;
+                    }
+                    Ok(())
+                }),
+            )
+            .await?;
     }
     let org_settings = state.meta.get_org_settings(org_id).await?;
     Ok(Json(api::SetBucketSettingsResponse {

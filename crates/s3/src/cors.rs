@@ -329,10 +329,10 @@ impl Gateway {
         let input = req.input;
         let rules = rules_from_dto(input.cors_configuration).map_err(|(c, m)| s3(c, m, rid))?;
         self.objects
-            .update_bucket_subresources(
+            .edit_bucket(
                 &input.bucket,
-                Box::new(move |sub| {
-                    sub.cors = Some(rules);
+                Box::new(move |b| {
+                    b.subresources.cors = Some(rules);
                     Ok(())
                 }),
             )
@@ -374,10 +374,10 @@ impl Gateway {
         let caller = caller_of(&req.extensions)?;
         let rid = caller.request_id();
         self.objects
-            .update_bucket_subresources(
+            .edit_bucket(
                 &req.input.bucket,
-                Box::new(|sub| {
-                    sub.cors = None;
+                Box::new(|b| {
+                    b.subresources.cors = None;
                     Ok(())
                 }),
             )

@@ -232,10 +232,10 @@ impl Gateway {
         let tags = from_dto(input.tagging, MAX_BUCKET_TAGS, "Bucket", rid)?;
         let tags = (!tags.is_empty()).then_some(tags);
         self.objects
-            .update_bucket_subresources(
+            .edit_bucket(
                 &input.bucket,
-                Box::new(move |sub| {
-                    sub.tags = tags;
+                Box::new(move |b| {
+                    b.subresources.tags = tags;
                     Ok(())
                 }),
             )
@@ -275,10 +275,10 @@ impl Gateway {
         let caller = caller_of(&req.extensions)?;
         let rid = caller.request_id();
         self.objects
-            .update_bucket_subresources(
+            .edit_bucket(
                 &req.input.bucket,
-                Box::new(|sub| {
-                    sub.tags = None;
+                Box::new(|b| {
+                    b.subresources.tags = None;
                     Ok(())
                 }),
             )

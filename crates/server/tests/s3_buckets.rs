@@ -217,3 +217,106 @@ async fn virtual_hosted_style() {
     // Path style keeps working on the same server.
     assert_eq!(get(&c, "vhost", "dir/file.txt").await, b"virtual");
 }
+
+/// The bucket's policy (S3), settings (management API), lifecycle and tags (S3) are
+/// parts of one record: edits of different parts sent at the same moment must all land,
+/// round after round (a whole-record read-modify-write would lose some of them).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_edits_of_one_buckets_configuration_all_land() {
+    use aws_sdk_s3::types::{
+        BucketLifecycleConfiguration, ExpirationStatus, LifecycleExpiration, LifecycleRule,
+        LifecycleRuleFilter, Tag, Tagging,
+    };
+    use serde_json::{Value, json};
+    let (ts, c, _) = setup().await;
+    make_bucket(&c, "busy").await;
+    let settings = |patch: Value| {
+        ts.api(
+            Method::PUT,
+            "/v1/cwobject/bucket/settings",
+            Some(&ts.admin_token),
+            Some(json!({"bucketName": "busy", "settings": patch})),
+        )
+    };
+    for round in 0..25u32 {
+        let sid = format!("round{round}");
+        let policy = json!({
+            "Version": "2012-10-17",
+            "Statement": [{
+                "Sid": sid, "Effect": "Deny", "Principal": "*", "Action": "s3:GetObject",
+                "Resource": format!("arn:aws:s3:::busy/never-{round}")
+            }, {
+                // A bucket policy denies what it does not allow (SPEC §3).
+                "Effect": "Allow", "Principal": "*", "Action": "s3:*Bucket*",
+                "Resource": "arn:aws:s3:::busy"
+            }, {
+                "Effect": "Allow", "Principal": "*", "Action": "s3:*LifecycleConfiguration",
+                "Resource": "arn:aws:s3:::busy"
+            }]
+        })
+        .to_string();
+        let lifecycle = BucketLifecycleConfiguration::builder()
+            .rules(
+                LifecycleRule::builder()
+                    .id(&sid)
+                    .status(ExpirationStatus::Enabled)
+                    .filter(LifecycleRuleFilter::builder().prefix("tmp/").build())
+                    .expiration(
+                        LifecycleExpiration::builder()
+                            .days(round as i32 + 1)
+                            .build(),
+                    )
+                    .build()
+                    .unwrap(),
+            )
+            .build()
+            .unwrap();
+        let tagging = Tagging::builder()
+            .tag_set(Tag::builder().key("round").value(&sid).build().unwrap())
+            .build()
+            .unwrap();
+        let cap = 1_000_000 + u64::from(round);
+        let (p, s, l, t) = tokio::join!(
+            c.put_bucket_policy().bucket("busy").policy(&policy).send(),
+            settings(json!({"capacityCapBytes": cap, "auditLoggingEnabled": round % 2 == 0})),
+            c.put_bucket_lifecycle_configuration()
+                .bucket("busy")
+                .lifecycle_configuration(lifecycle)
+                .send(),
+            c.put_bucket_tagging()
+                .bucket("busy")
+                .tagging(tagging)
+                .send(),
+        );
+        p.unwrap();
+        assert_eq!(s.0, 200, "{}", s.1);
+        l.unwrap();
+        t.unwrap();
+
+        let stored = c
+            .get_bucket_policy()
+            .bucket("busy")
+            .send()
+            .await
+            .unwrap()
+            .policy
+            .unwrap();
+        assert!(stored.contains(&sid), "round {round}: policy {stored}");
+        let (status, read) = settings(json!({})).await;
+        assert_eq!(status, 200, "{read}");
+        assert_eq!(
+            read["settings"]["capacityCapBytes"],
+            json!(cap.to_string()),
+            "round {round}: {read}"
+        );
+        let rules = c
+            .get_bucket_lifecycle_configuration()
+            .bucket("busy")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(rules.rules()[0].id(), Some(sid.as_str()), "round {round}");
+        let tags = c.get_bucket_tagging().bucket("busy").send().await.unwrap();
+        assert_eq!(tags.tag_set()[0].value(), sid, "round {round}");
+    }
+}

@@ -9,7 +9,7 @@
 
 use coffer_core::Error;
 use coffer_core::ids::new_hex_id;
-use coffer_core::meta::MetaStore;
+use coffer_core::meta::{BucketEdit, MetaStore};
 use coffer_core::model::*;
 use futures::future::join_all;
 use std::collections::BTreeMap;
@@ -512,22 +512,36 @@ pub async fn buckets(s: &dyn MetaStore) {
     assert!(s.list_buckets(&other).await.unwrap().is_empty());
     assert_eq!(s.get_bucket(&uniq()).await.unwrap(), None);
 
-    // update_bucket replaces settings and policy only.
-    let mut upd = bucket(&other, &names[0]);
-    upd.zone = "ELSEWHERE".into();
-    upd.settings = BucketSettings {
+    // edit_bucket changes the configuration only: an edit of the identity (here the
+    // org, zone and creation time) is not taken.
+    let settings = BucketSettings {
         audit_logging: Some(true),
         capacity_cap_bytes: Some(1234),
     };
-    upd.policy = Some("{\"Version\":\"2012-10-17\"}".into());
-    s.update_bucket(&upd).await.unwrap();
-    let got = s.get_bucket(&names[0]).await.unwrap().unwrap();
+    let (set, other_org) = (settings.clone(), other.clone());
+    let got = s
+        .edit_bucket(
+            &names[0],
+            Box::new(move |b| {
+                b.org_id = other_org;
+                b.zone = "ELSEWHERE".into();
+                b.created = ts(99);
+                b.versioning = VersioningState::Enabled;
+                b.settings = set;
+                b.policy = Some("{\"Version\":\"2012-10-17\"}".into());
+                Ok(())
+            }),
+        )
+        .await
+        .unwrap();
     let mut want = bucket(&o, &names[0]);
-    want.settings = upd.settings.clone();
-    want.policy = upd.policy.clone();
+    want.settings = settings;
+    want.policy = Some("{\"Version\":\"2012-10-17\"}".into());
     assert_eq!(got, want);
+    assert_eq!(s.get_bucket(&names[0]).await.unwrap().unwrap(), want);
     assert_err!(
-        s.update_bucket(&bucket(&o, &format!("x-{}", uniq()))).await,
+        s.edit_bucket(&format!("x-{}", uniq()), Box::new(|_| Ok(())))
+            .await,
         Error::NoSuchBucket
     );
 
@@ -557,22 +571,37 @@ pub async fn buckets(s: &dyn MetaStore) {
     s.delete_bucket(&names[2]).await.unwrap();
 }
 
-/// Bucket subresources are edited atomically and survive `update_bucket`; object tags
-/// change without touching anything else of the record.
+/// `edit_bucket` as its callers use it: a store may refuse an edit that raced another
+/// with `Unavailable` (S3 503 SlowDown), and the client retries.
+async fn edit_retrying(
+    s: &dyn MetaStore,
+    bucket: &str,
+    make: fn() -> BucketEdit,
+) -> coffer_core::Result<Bucket> {
+    loop {
+        match s.edit_bucket(bucket, make()).await {
+            Err(Error::Unavailable(_)) => tokio::task::yield_now().await,
+            r => return r,
+        }
+    }
+}
+
+/// Bucket subresources are edited atomically, and edits of other parts keep them;
+/// concurrent edits of different parts never lose each other; object tags change
+/// without touching anything else of the record.
 pub async fn subresources_and_object_tags(s: &dyn MetaStore) {
     let (_, b) = fresh_bucket(s).await;
     assert_err!(
-        s.update_bucket_subresources(&uniq(), Box::new(|_| Ok(())))
-            .await,
+        s.edit_bucket(&uniq(), Box::new(|_| Ok(()))).await,
         Error::NoSuchBucket
     );
     let tags: BTreeMap<String, String> = [("team".to_string(), "blue".to_string())].into();
     let t = tags.clone();
     let updated = s
-        .update_bucket_subresources(
+        .edit_bucket(
             &b,
-            Box::new(move |sub| {
-                sub.tags = Some(t);
+            Box::new(move |b| {
+                b.subresources.tags = Some(t);
                 Ok(())
             }),
         )
@@ -581,40 +610,98 @@ pub async fn subresources_and_object_tags(s: &dyn MetaStore) {
     assert_eq!(updated.subresources.tags.as_ref(), Some(&tags));
     // A failing edit changes nothing.
     assert_err!(
-        s.update_bucket_subresources(
+        s.edit_bucket(
             &b,
-            Box::new(|sub| {
-                sub.tags = None;
+            Box::new(|b| {
+                b.subresources.tags = None;
+                b.policy = Some("{}".into());
                 Err(Error::invalid("refused"))
             }),
         )
         .await,
         Error::InvalidArgument(_)
     );
+    assert_eq!(s.get_bucket(&b).await.unwrap().unwrap(), updated);
     let rule = CorsRule {
         allowed_origins: vec!["https://a.example".into()],
         allowed_methods: vec!["GET".into()],
         ..Default::default()
     };
     let r = rule.clone();
-    s.update_bucket_subresources(
+    s.edit_bucket(
         &b,
-        Box::new(move |sub| {
-            sub.cors = Some(vec![r]);
+        Box::new(move |b| {
+            b.subresources.cors = Some(vec![r]);
             Ok(())
         }),
     )
     .await
     .unwrap();
-    // update_bucket (settings, policy) keeps the subresources.
-    let mut rec = s.get_bucket(&b).await.unwrap().unwrap();
-    rec.policy = Some("{}".into());
-    rec.subresources = BucketSubresources::default();
-    s.update_bucket(&rec).await.unwrap();
+    // An edit of the policy keeps the subresources.
+    s.edit_bucket(
+        &b,
+        Box::new(|b| {
+            b.policy = Some("{}".into());
+            Ok(())
+        }),
+    )
+    .await
+    .unwrap();
     let stored = s.get_bucket(&b).await.unwrap().unwrap();
     assert_eq!(stored.subresources.tags, Some(tags.clone()));
     assert_eq!(stored.subresources.cors, Some(vec![rule]));
     assert_eq!(stored.policy.as_deref(), Some("{}"));
+
+    // Concurrent edits, each of its own part, all land (a whole-record write would keep
+    // only the last one's view).
+    let edits: [fn() -> BucketEdit; 5] = [
+        || -> BucketEdit {
+            Box::new(|b| {
+                b.policy = Some("{\"Version\":\"2012-10-17\"}".into());
+                Ok(())
+            })
+        },
+        || -> BucketEdit {
+            Box::new(|b| {
+                b.settings.audit_logging = Some(true);
+                Ok(())
+            })
+        },
+        || -> BucketEdit {
+            Box::new(|b| {
+                b.settings.capacity_cap_bytes = Some(77);
+                Ok(())
+            })
+        },
+        || -> BucketEdit {
+            Box::new(|b| {
+                b.subresources.tags = None;
+                Ok(())
+            })
+        },
+        || -> BucketEdit {
+            Box::new(|b| {
+                b.subresources.cors = None;
+                Ok(())
+            })
+        },
+    ];
+    for r in join_all(edits.into_iter().map(|e| edit_retrying(s, &b, e))).await {
+        r.unwrap();
+    }
+    let stored = s.get_bucket(&b).await.unwrap().unwrap();
+    assert_eq!(
+        stored.policy.as_deref(),
+        Some("{\"Version\":\"2012-10-17\"}")
+    );
+    assert_eq!(
+        stored.settings,
+        BucketSettings {
+            audit_logging: Some(true),
+            capacity_cap_bytes: Some(77),
+        }
+    );
+    assert_eq!(stored.subresources, BucketSubresources::default());
 
     assert_err!(
         s.set_object_tags(&uniq(), "k", &tags).await,
@@ -1432,7 +1519,7 @@ fn row(k: &str, v: &str, latest: bool, dm: bool, size: u64) -> (String, String, 
 pub async fn versioning(s: &dyn MetaStore) {
     use coffer_core::lifecycle::{Expiration, LifecycleConfiguration, LifecycleRule};
     let (_, b) = fresh_bucket(s).await;
-    // The lifecycle configuration lives in the bucket record; `update_bucket` stores it
+    // The lifecycle configuration lives in the bucket record; `edit_bucket` stores it
     // but never changes the versioning state.
     let mut rec = s.get_bucket(&b).await.unwrap().unwrap();
     rec.lifecycle = Some(LifecycleConfiguration {
@@ -1446,8 +1533,17 @@ pub async fn versioning(s: &dyn MetaStore) {
             ..Default::default()
         }],
     });
-    rec.versioning = VersioningState::Enabled;
-    s.update_bucket(&rec).await.unwrap();
+    let lifecycle = rec.lifecycle.clone();
+    s.edit_bucket(
+        &b,
+        Box::new(move |b| {
+            b.lifecycle = lifecycle;
+            b.versioning = VersioningState::Enabled;
+            Ok(())
+        }),
+    )
+    .await
+    .unwrap();
     let got = s.get_bucket(&b).await.unwrap().unwrap();
     assert_eq!(got.lifecycle, rec.lifecycle);
     assert_eq!(got.versioning, VersioningState::Unversioned);

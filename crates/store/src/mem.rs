@@ -4,7 +4,9 @@
 
 use crate::semantics::{self, UploadMarker};
 use async_trait::async_trait;
-use coffer_core::meta::{Deleted, MetaStore, ObjectPage, Replaced, SubresourceEdit, VersionPage};
+use coffer_core::meta::{
+    BucketEdit, Deleted, MetaStore, ObjectPage, Replaced, VersionPage, apply_bucket_edit,
+};
 use coffer_core::model::*;
 use coffer_core::{Error, Result};
 use parking_lot::Mutex;
@@ -534,25 +536,10 @@ impl MetaStore for MemMetaStore {
         Ok(())
     }
 
-    async fn update_bucket(&self, bucket: &Bucket) -> Result<()> {
-        let mut s = self.state.lock();
-        let (b, _) = s.buckets.get_mut(&bucket.name).ok_or(Error::NoSuchBucket)?;
-        b.settings = bucket.settings.clone();
-        b.policy = bucket.policy.clone();
-        b.lifecycle = bucket.lifecycle.clone();
-        Ok(())
-    }
-
-    async fn update_bucket_subresources(
-        &self,
-        name: &str,
-        edit: SubresourceEdit,
-    ) -> Result<Bucket> {
+    async fn edit_bucket(&self, name: &str, edit: BucketEdit) -> Result<Bucket> {
         let mut s = self.state.lock();
         let (b, _) = s.buckets.get_mut(name).ok_or(Error::NoSuchBucket)?;
-        let mut sub = b.subresources.clone();
-        edit(&mut sub)?;
-        b.subresources = sub;
+        apply_bucket_edit(b, edit)?;
         Ok(b.clone())
     }
 

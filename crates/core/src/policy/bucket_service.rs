@@ -8,10 +8,9 @@
 //! * The cache is updated only after the store commit succeeded. Readers validate cache
 //!   entries against the record's text (see `engine`), so a failed or concurrent write
 //!   can leave at most an unused entry, never a wrong decision.
-//!
-//! Known limit: the bucket record is read, modified and written back whole
-//! (`MetaStore::update_bucket`), so a concurrent settings update of the same bucket can
-//! overwrite the policy change or vice versa (last writer wins on the whole record).
+//! * The policy is written with `MetaStore::edit_bucket`, which edits only that field
+//!   inside the store's transaction: a concurrent settings, lifecycle, CORS or tagging
+//!   change of the same bucket is never lost, nor does it undo the policy.
 
 use std::sync::Arc;
 
@@ -54,13 +53,15 @@ impl BucketPolicyService {
     pub async fn put(&self, bucket: &str, json: &str) -> Result<(), PutBucketPolicyError> {
         let compiled =
             BucketPolicy::parse(bucket, json).map_err(PutBucketPolicyError::Malformed)?;
-        let mut b = self
-            .bucket(bucket)
-            .await
-            .map_err(PutBucketPolicyError::Store)?;
-        b.policy = Some(json.to_owned());
+        let text = json.to_owned();
         self.meta
-            .update_bucket(&b)
+            .edit_bucket(
+                bucket,
+                Box::new(move |b| {
+                    b.policy = Some(text);
+                    Ok(())
+                }),
+            )
             .await
             .map_err(PutBucketPolicyError::Store)?;
         self.engine
@@ -75,11 +76,15 @@ impl BucketPolicyService {
 
     /// Removes the policy (succeeds when there is none, like S3).
     pub async fn delete(&self, bucket: &str) -> Result<()> {
-        let mut b = self.bucket(bucket).await?;
-        if b.policy.is_some() {
-            b.policy = None;
-            self.meta.update_bucket(&b).await?;
-        }
+        self.meta
+            .edit_bucket(
+                bucket,
+                Box::new(|b| {
+                    b.policy = None;
+                    Ok(())
+                }),
+            )
+            .await?;
         self.engine.forget_bucket_policy(bucket);
         Ok(())
     }

@@ -5,7 +5,7 @@ use async_trait::async_trait;
 use bytes::Bytes;
 use coffer_core::blob::{BlobStore, BlobWriter, ByteStream};
 use coffer_core::error::{Error, Result};
-use coffer_core::meta::{MetaStore, ObjectPage, Replaced, SubresourceEdit};
+use coffer_core::meta::{BucketEdit, MetaStore, ObjectPage, Replaced, apply_bucket_edit};
 use coffer_core::model::*;
 use parking_lot::Mutex;
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -189,29 +189,13 @@ impl MetaStore for MemMeta {
         s.buckets.remove(name);
         Ok(())
     }
-    async fn update_bucket(&self, bucket: &Bucket) -> Result<()> {
-        let mut s = self.state.lock();
-        match s.buckets.get_mut(&bucket.name) {
-            Some(b) => {
-                *b = bucket.clone();
-                Ok(())
-            }
-            None => Err(Error::NoSuchBucket),
-        }
-    }
     async fn bucket_usage(&self, name: &str) -> Result<Usage> {
         Ok(self.state.lock().usage(name))
     }
-    async fn update_bucket_subresources(
-        &self,
-        name: &str,
-        edit: SubresourceEdit,
-    ) -> Result<Bucket> {
+    async fn edit_bucket(&self, name: &str, edit: BucketEdit) -> Result<Bucket> {
         let mut s = self.state.lock();
         let b = s.buckets.get_mut(name).ok_or(Error::NoSuchBucket)?;
-        let mut sub = b.subresources.clone();
-        edit(&mut sub)?;
-        b.subresources = sub;
+        apply_bucket_edit(b, edit)?;
         Ok(b.clone())
     }
     async fn rename_object(

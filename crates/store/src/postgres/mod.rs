@@ -29,7 +29,9 @@ pub use feed::PgChangeFeed;
 use crate::semantics::{self, UploadMarker};
 use async_trait::async_trait;
 use coffer_core::change::Change;
-use coffer_core::meta::{Deleted, MetaStore, ObjectPage, Replaced, SubresourceEdit, VersionPage};
+use coffer_core::meta::{
+    BucketEdit, Deleted, MetaStore, ObjectPage, Replaced, VersionPage, apply_bucket_edit,
+};
 use coffer_core::model::*;
 use coffer_core::{Error, Result};
 use futures::TryStreamExt;
@@ -1268,37 +1270,13 @@ impl MetaStore for PgMetaStore {
         })
     }
 
-    async fn update_bucket(&self, bucket: &Bucket) -> Result<()> {
-        tx!(self, "update_bucket", |c| {
-            let doc: String =
-                sqlx::query_scalar("SELECT doc FROM buckets WHERE name = $1 FOR UPDATE")
-                    .bind(&bucket.name)
-                    .fetch_optional(&mut *c)
-                    .await?
-                    .ok_or(Error::NoSuchBucket)?;
-            let mut stored: Bucket = from_doc(&doc, "bucket")?;
-            stored.settings = bucket.settings.clone();
-            stored.policy = bucket.policy.clone();
-            stored.lifecycle = bucket.lifecycle.clone();
-            sqlx::query("UPDATE buckets SET doc = $2 WHERE name = $1")
-                .bind(&bucket.name)
-                .bind(to_doc(&stored)?)
-                .execute(&mut *c)
-                .await?;
-        })
-    }
-
-    async fn update_bucket_subresources(
-        &self,
-        name: &str,
-        edit: SubresourceEdit,
-    ) -> Result<Bucket> {
+    async fn edit_bucket(&self, name: &str, edit: BucketEdit) -> Result<Bucket> {
         // The edit runs once; a transaction retried after it ran writes the same outcome
-        // only if the stored subresources are still those the edit saw (otherwise a
+        // only if the stored bucket is still the one the edit saw (otherwise a
         // concurrent edit won and the caller retries: 503 SlowDown).
         let mut edit = Some(edit);
-        let mut applied: Option<(BucketSubresources, BucketSubresources)> = None;
-        tx!(self, "update_bucket_subresources", |c| {
+        let mut applied: Option<(Bucket, Bucket)> = None;
+        tx!(self, "edit_bucket", |c| {
             let doc: String =
                 sqlx::query_scalar("SELECT doc FROM buckets WHERE name = $1 FOR UPDATE")
                     .bind(name)
@@ -1308,12 +1286,12 @@ impl MetaStore for PgMetaStore {
             let mut stored: Bucket = from_doc(&doc, "bucket")?;
             match (edit.take(), &applied) {
                 (Some(f), _) => {
-                    let before = stored.subresources.clone();
-                    f(&mut stored.subresources)?;
-                    applied = Some((before, stored.subresources.clone()));
+                    let before = stored.clone();
+                    apply_bucket_edit(&mut stored, f)?;
+                    applied = Some((before, stored.clone()));
                 }
-                (None, Some((before, after))) if *before == stored.subresources => {
-                    stored.subresources = after.clone();
+                (None, Some((before, after))) if *before == stored => {
+                    stored = after.clone();
                 }
                 (None, _) => {
                     return Err(Error::Unavailable(

@@ -17,7 +17,9 @@ pub(crate) mod schema;
 
 use crate::semantics::{self, UploadMarker};
 use async_trait::async_trait;
-use coffer_core::meta::{Deleted, MetaStore, ObjectPage, Replaced, SubresourceEdit, VersionPage};
+use coffer_core::meta::{
+    BucketEdit, Deleted, MetaStore, ObjectPage, Replaced, VersionPage, apply_bucket_edit,
+};
 use coffer_core::model::*;
 use coffer_core::{Error, Result};
 use exec::{Readers, Writer};
@@ -1247,38 +1249,14 @@ impl MetaStore for SqliteMetaStore {
             .await
     }
 
-    async fn update_bucket(&self, bucket: &Bucket) -> Result<()> {
-        let b = bucket.clone();
-        self.writer
-            .run(move |c| {
-                let doc = query_opt_doc(c, "SELECT doc FROM buckets WHERE name = ?1", [&b.name])?
-                    .ok_or(Error::NoSuchBucket)?;
-                let mut stored: Bucket = from_doc(&doc, "bucket")?;
-                stored.settings = b.settings;
-                stored.policy = b.policy;
-                stored.lifecycle = b.lifecycle;
-                execute(
-                    c,
-                    "UPDATE buckets SET doc = ?2 WHERE name = ?1",
-                    params![b.name, to_doc(&stored)?],
-                )?;
-                Ok(())
-            })
-            .await
-    }
-
-    async fn update_bucket_subresources(
-        &self,
-        name: &str,
-        edit: SubresourceEdit,
-    ) -> Result<Bucket> {
+    async fn edit_bucket(&self, name: &str, edit: BucketEdit) -> Result<Bucket> {
         let name = name.to_string();
         self.writer
             .run(move |c| {
                 let doc = query_opt_doc(c, "SELECT doc FROM buckets WHERE name = ?1", [&name])?
                     .ok_or(Error::NoSuchBucket)?;
                 let mut stored: Bucket = from_doc(&doc, "bucket")?;
-                edit(&mut stored.subresources)?;
+                apply_bucket_edit(&mut stored, edit)?;
                 execute(
                     c,
                     "UPDATE buckets SET doc = ?2 WHERE name = ?1",
