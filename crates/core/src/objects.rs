@@ -296,6 +296,7 @@ pub struct ObjectService {
     /// Reads refused because stored bytes failed their integrity check
     /// (`coffer_integrity_errors_total`).
     integrity_errors: Arc<std::sync::atomic::AtomicU64>,
+    retirer: Retirer,
 }
 
 impl ObjectService {
@@ -306,12 +307,21 @@ impl ObjectService {
         cfg: ObjectConfig,
     ) -> Self {
         Self {
+            retirer: Retirer::new(blobs.clone(), cfg.retired_blob_grace),
             meta,
             blobs,
             clock,
             cfg,
             integrity_errors: Arc::default(),
         }
+    }
+
+    /// Deletes now the blobs of every overwritten or deleted object still waiting out
+    /// its grace; returns how many. Only for when no reader can still be streaming them
+    /// (a stopped single-node server): with a blob directory shared by several nodes,
+    /// another node's reader may.
+    pub async fn delete_retired_now(&self) -> usize {
+        self.retirer.delete_all_now().await
     }
 
     pub fn config(&self) -> &ObjectConfig {
@@ -504,12 +514,11 @@ impl ObjectService {
     ) -> Result<()> {
         crate::ids::validate_object_key(src)?;
         crate::ids::validate_object_key(dst)?;
-        let (meta, blobs) = (self.meta.clone(), self.blobs.clone());
-        let grace = self.cfg.retired_blob_grace;
+        let (meta, retirer) = (self.meta.clone(), self.retirer.clone());
         let (bucket, src, dst) = (bucket.to_string(), src.to_string(), dst.to_string());
         to_completion(async move {
             let replaced = meta.rename_object(&bucket, &src, &dst, &cond).await?;
-            retire_record_blobs(&blobs, grace, replaced.previous).await;
+            retirer.retire(replaced.previous).await;
             Ok(())
         })
         .await
@@ -598,35 +607,80 @@ async fn delete_blobs<'a>(blobs: &dyn BlobStore, ids: impl Iterator<Item = &'a s
     }
 }
 
-/// Deletes the blobs of a record that is no longer visible, after `grace` (see
-/// `ObjectConfig::retired_blob_grace`); zero deletes before returning.
-async fn retire_record_blobs(
-    blobs: &Arc<dyn BlobStore>,
+/// Deletes the blobs of records that are no longer visible, `grace` after they were
+/// retired (see `ObjectConfig::retired_blob_grace`: a reader that loaded the old record
+/// just before may still be streaming them). Retirements not yet carried out are
+/// remembered, so that a graceful stop with no reader left can carry them out at once
+/// ([`ObjectService::delete_retired_now`]) instead of leaving them to start-up recovery.
+#[derive(Clone)]
+pub(crate) struct Retirer {
+    blobs: Arc<dyn BlobStore>,
     grace: std::time::Duration,
-    record: Option<ObjectRecord>,
-) {
-    let Some(r) = record else { return };
-    let ids: Vec<String> = r.data.blob_ids().map(str::to_string).collect();
-    if ids.is_empty() {
-        return;
+    pending: Arc<parking_lot::Mutex<PendingRetirements>>,
+}
+
+#[derive(Default)]
+struct PendingRetirements {
+    next: u64,
+    blobs: std::collections::HashMap<u64, Vec<String>>,
+}
+
+impl Retirer {
+    fn new(blobs: Arc<dyn BlobStore>, grace: std::time::Duration) -> Self {
+        Self {
+            blobs,
+            grace,
+            pending: Arc::default(),
+        }
     }
-    if grace.is_zero() {
-        delete_blobs(&**blobs, ids.iter().map(String::as_str)).await;
-        return;
+
+    pub(crate) fn blobs(&self) -> &Arc<dyn BlobStore> {
+        &self.blobs
     }
-    let blobs = blobs.clone();
-    tokio::spawn(async move {
-        tokio::time::sleep(grace).await;
-        delete_blobs(&*blobs, ids.iter().map(String::as_str)).await;
-    });
+
+    /// Schedules the deletion of `record`'s blobs; with a zero grace, deletes them
+    /// before returning.
+    pub(crate) async fn retire(&self, record: Option<ObjectRecord>) {
+        let Some(r) = record else { return };
+        let ids: Vec<String> = r.data.blob_ids().map(str::to_string).collect();
+        if ids.is_empty() {
+            return;
+        }
+        if self.grace.is_zero() {
+            delete_blobs(&*self.blobs, ids.iter().map(String::as_str)).await;
+            return;
+        }
+        let ticket = {
+            let mut p = self.pending.lock();
+            p.next += 1;
+            let t = p.next;
+            p.blobs.insert(t, ids);
+            t
+        };
+        let this = self.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(this.grace).await;
+            let ids = this.pending.lock().blobs.remove(&ticket);
+            if let Some(ids) = ids {
+                delete_blobs(&*this.blobs, ids.iter().map(String::as_str)).await;
+            }
+        });
+    }
+
+    /// Deletes every pending retirement now; returns how many blobs it deleted.
+    async fn delete_all_now(&self) -> usize {
+        let pending = std::mem::take(&mut self.pending.lock().blobs);
+        let ids: Vec<String> = pending.into_values().flatten().collect();
+        delete_blobs(&*self.blobs, ids.iter().map(String::as_str)).await;
+        ids.len()
+    }
 }
 
 /// Metadata commit of a record whose bytes are durable. On failure its blobs are
 /// deleted; on success the replaced record's blobs are.
 async fn commit_object(
     meta: &dyn MetaStore,
-    blobs: &Arc<dyn BlobStore>,
-    grace: std::time::Duration,
+    retirer: &Retirer,
     record: ObjectRecord,
     cond: &WriteCondition,
     cap: Option<u64>,
@@ -644,13 +698,13 @@ async fn commit_object(
     };
     match committed {
         Ok(replaced) => {
-            retire_record_blobs(blobs, grace, replaced.previous).await;
+            retirer.retire(replaced.previous).await;
             let mut record = record;
             record.version_id = replaced.version_id;
             Ok(record)
         }
         Err(e) => {
-            delete_blobs(&**blobs, record.data.blob_ids()).await;
+            delete_blobs(&**retirer.blobs(), record.data.blob_ids()).await;
             Err(lost_condition_race(e, cond))
         }
     }

@@ -43,6 +43,10 @@ pub struct Running {
     tasks: Vec<JoinHandle<()>>,
     audit: Arc<Flusher>,
     lifecycle: Arc<LifecycleWorker>,
+    /// Set when the blob directory is this node's alone (SQLite metadata): then, once
+    /// every request has finished, no reader is left for the blobs of overwritten
+    /// objects, and a graceful stop deletes them instead of leaving them to recovery.
+    sole_reader: Option<Arc<ObjectService>>,
     /// This node's id (audit object names, shared blob directory).
     pub node_id: String,
     /// Delivery of other nodes' changes to this node's caches (PostgreSQL metadata).
@@ -57,6 +61,12 @@ impl Running {
         let _ = self.shutdown.send(true);
         for t in self.tasks {
             let _ = t.await;
+        }
+        if let Some(objects) = self.sole_reader {
+            let n = objects.delete_retired_now().await;
+            if n > 0 {
+                tracing::info!(blobs = n, "deleted the blobs of overwritten objects");
+            }
         }
     }
 
@@ -273,6 +283,7 @@ pub async fn start(cfg: Config) -> anyhow::Result<Running> {
     });
     let metrics_flusher = flusher.clone();
     let metrics_objects = objects.clone();
+    let objects_for_stop = objects.clone();
     let router = router.route(
         "/metrics",
         axum::routing::get(move || {
@@ -368,6 +379,7 @@ pub async fn start(cfg: Config) -> anyhow::Result<Running> {
         tasks,
         audit: flusher,
         lifecycle,
+        sole_reader: pg.is_none().then_some(objects_for_stop),
         node_id: node,
         _changes: changes,
         _lock: lock,

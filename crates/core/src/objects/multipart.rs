@@ -7,7 +7,7 @@ use super::write::{validate_tags, validate_user_metadata};
 use super::{
     CompleteMultipartInput, CreateMultipartInput, ListPartsOutput, MAX_PARTS, MAX_PUT_SIZE,
     MIN_PART_SIZE, ObjectService, UploadPartCopyInput, UploadPartInput, delete_blobs,
-    new_version_for, retire_record_blobs, to_completion,
+    new_version_for, to_completion,
 };
 use crate::checksum::{
     ChecksumAlgorithm, ChecksumType, composite_checksum, decode_checksum, decode_content_md5,
@@ -383,8 +383,7 @@ impl ObjectService {
             ),
             version_id: new_version_for(&bucket),
         };
-        let (meta, blobs) = (self.meta.clone(), self.blobs.clone());
-        let grace = self.config().retired_blob_grace;
+        let (meta, retirer) = (self.meta.clone(), self.retirer.clone());
         let (upload_id, cond, cap) = (
             input.upload_id,
             input.cond,
@@ -404,8 +403,12 @@ impl ObjectService {
                     e => super::lost_condition_race(e, &cond),
                 })?;
             crate::crash::point("multipart.after_commit");
-            delete_blobs(&*blobs, unused.iter().map(|p| p.blob_id.as_str())).await;
-            retire_record_blobs(&blobs, grace, replaced.previous).await;
+            delete_blobs(
+                &**retirer.blobs(),
+                unused.iter().map(|p| p.blob_id.as_str()),
+            )
+            .await;
+            retirer.retire(replaced.previous).await;
             let mut record = record;
             record.version_id = replaced.version_id;
             Ok(record)

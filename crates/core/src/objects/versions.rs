@@ -8,7 +8,7 @@
 //! * Blobs of a permanently removed version are retired only after the commit that
 //!   removed it, like every other replaced record.
 
-use super::{ObjectService, retire_record_blobs, to_completion};
+use super::{ObjectService, to_completion};
 use crate::error::{Error, Result};
 use crate::ids::is_version_id;
 use crate::meta::Deleted;
@@ -99,8 +99,7 @@ impl ObjectService {
         if let Some(v) = version_id {
             check_version_id(v)?;
         }
-        let (meta, blobs) = (self.meta.clone(), self.blobs.clone());
-        let grace = self.cfg.retired_blob_grace;
+        let (meta, retirer) = (self.meta.clone(), self.retirer.clone());
         let (bucket, key) = (bucket.to_string(), key.to_string());
         let version_id = version_id.map(str::to_string);
         let now = self.clock.now();
@@ -113,7 +112,7 @@ impl ObjectService {
                 }
                 Some(v) => meta.delete_object_version(&bucket, &key, &v).await?,
             };
-            retire_record_blobs(&blobs, grace, d.removed.take()).await;
+            retirer.retire(d.removed.take()).await;
             Ok(d)
         })
         .await

@@ -101,13 +101,12 @@ impl ObjectService {
             data: ObjectData::Inline(Vec::new()),
             version_id: new_version_for(&bucket),
         };
-        let (meta, blobs) = (self.meta.clone(), self.blobs.clone());
-        let grace = self.config().retired_blob_grace;
+        let (meta, retirer) = (self.meta.clone(), self.retirer.clone());
         let (cond, cap) = (input.cond, bucket.settings.capacity_cap_bytes);
         let audit_event = input.audit_event;
         to_completion(async move {
             record.data = ingested.commit().await?;
-            commit_object(&*meta, &blobs, grace, record, &cond, cap, audit_event).await
+            commit_object(&*meta, &retirer, record, &cond, cap, audit_event).await
         })
         .await
     }
@@ -273,12 +272,11 @@ impl ObjectService {
             data: ObjectData::Inline(Vec::new()),
             version_id: new_version_for(&dst_bucket),
         };
-        let (meta, blobs) = (self.meta.clone(), self.blobs.clone());
-        let grace = self.config().retired_blob_grace;
+        let (meta, retirer) = (self.meta.clone(), self.retirer.clone());
         let (cond, cap) = (input.cond, dst_bucket.settings.capacity_cap_bytes);
         to_completion(async move {
             record.data = ingested.commit().await?;
-            commit_object(&*meta, &blobs, grace, record, &cond, cap, None).await
+            commit_object(&*meta, &retirer, record, &cond, cap, None).await
         })
         .await
     }
