@@ -1,9 +1,9 @@
 //! The real `coffer` binary as a child process, for the crash tests (`crash.rs`,
 //! `audit_crash.rs`, `scale_out_crash.rs`, `crash_matrix.rs`, `disk_full.rs`,
-//! `graceful_stop.rs`): start it
-//! on ephemeral ports (optionally with a crash point armed), read the addresses it logs,
-//! give it an allow-all key, the deterministic payloads the tests write and compare, and
-//! the checks they share (exactly-once audit, blob files vs. references, usage).
+//! `graceful_stop.rs`): start it on ephemeral ports (optionally with a crash point
+//! armed), read the addresses it logs, give it an allow-all key, the deterministic
+//! payloads the tests write and compare, and the checks they share (exactly-once audit,
+//! blob files vs. references, usage).
 
 #![allow(dead_code)] // each test binary uses a different subset
 
