@@ -111,12 +111,14 @@ pub struct ResolvedKey {
     pub secret: String,
 }
 
-/// What bootstrap created on an empty store.
+/// What bootstrap creates on an empty store: the first org, its admin, and the admin's
+/// API token (`token` is the plaintext, shown once).
 #[derive(Debug, Clone)]
 pub struct Bootstrap {
     pub org: Org,
     pub user: User,
     pub token: String,
+    info: ApiToken,
 }
 
 pub struct IdentityService {
@@ -143,16 +145,61 @@ impl IdentityService {
     }
 
     /// Creates the first org, its admin and an API token when no org exists yet.
+    /// The token exists only in the returned value: callers that must not lose it to a
+    /// crash keep it durably between [`Self::prepare_bootstrap`] and
+    /// [`Self::commit_bootstrap`] instead.
     pub async fn bootstrap_if_empty(&self, org_name: &str) -> Result<Option<Bootstrap>> {
-        if !self.meta.list_orgs().await?.is_empty() {
+        if !self.needs_bootstrap().await? {
             return Ok(None);
         }
-        let org = self.create_org(org_name, Vec::new()).await?;
-        let user = self.create_user(&org.org_id, "admin", Role::Admin).await?;
-        let (token, _) = self
-            .create_token(&org.org_id, &user.uid, 0, "bootstrap")
-            .await?;
-        Ok(Some(Bootstrap { org, user, token }))
+        let b = self.prepare_bootstrap(org_name)?;
+        Ok(self.commit_bootstrap(&b).await?.then_some(b))
+    }
+
+    /// True while no org exists.
+    pub async fn needs_bootstrap(&self) -> Result<bool> {
+        Ok(self.meta.list_orgs().await?.is_empty())
+    }
+
+    /// The records of a bootstrap, not stored yet.
+    pub fn prepare_bootstrap(&self, org_name: &str) -> Result<Bootstrap> {
+        validate_display_name(org_name)?;
+        let now = self.now();
+        let org = Org {
+            org_id: ids::new_org_id(),
+            name: org_name.to_string(),
+            created: now,
+            entitlements: Vec::new(),
+        };
+        let user = User {
+            uid: ids::new_uid(),
+            org_id: org.org_id.clone(),
+            name: "admin".to_string(),
+            role: Role::Admin,
+            created: now,
+        };
+        let token = ids::new_api_token();
+        let info = ApiToken {
+            token_id: ids::new_hex_id(),
+            token_hash: hash_token(&token),
+            uid: user.uid.clone(),
+            org_id: org.org_id.clone(),
+            description: "bootstrap".to_string(),
+            expiry: None,
+            created: now,
+        };
+        Ok(Bootstrap {
+            org,
+            user,
+            token,
+            info,
+        })
+    }
+
+    /// Stores a prepared bootstrap atomically if no org exists yet; `false` (nothing
+    /// stored) when one does, e.g. another node bootstrapped the shared store first.
+    pub async fn commit_bootstrap(&self, b: &Bootstrap) -> Result<bool> {
+        self.meta.bootstrap(&b.org, &b.user, &b.info).await
     }
 
     pub async fn create_org(&self, name: &str, entitlements: Vec<String>) -> Result<Org> {

@@ -70,6 +70,11 @@ pub struct ObjectPage {
 pub trait MetaStore: Send + Sync + 'static {
     // ---- orgs, users, tokens ----
     async fn create_org(&self, org: &Org) -> Result<()>;
+    /// Stores the first org, its admin and the admin's API token in one transaction,
+    /// only if no org exists yet; `Ok(false)` (nothing stored) otherwise. Concurrent
+    /// calls on one database (nodes starting together on an empty shared store) store
+    /// exactly one, and a crash leaves all three or none.
+    async fn bootstrap(&self, org: &Org, admin: &User, token: &ApiToken) -> Result<bool>;
     async fn get_org(&self, org_id: &str) -> Result<Option<Org>>;
     async fn list_orgs(&self) -> Result<Vec<Org>>;
     async fn update_org(&self, org: &Org) -> Result<()>;

@@ -235,9 +235,25 @@ pub async fn start(cfg: Config) -> anyhow::Result<Running> {
     );
 
     let bootstrap_token_path = cfg.data_dir.join(BOOTSTRAP_TOKEN_FILE);
-    let bootstrap = identity.bootstrap_if_empty("default").await?;
-    if let Some(b) = &bootstrap {
+    let bootstrap = if identity.needs_bootstrap().await? {
+        let b = identity.prepare_bootstrap("default")?;
+        // The token file is durable before the records are stored: a crash in between
+        // leaves a file that the next start's bootstrap replaces, never an org whose
+        // only admin token was lost.
         write_secret_file(&bootstrap_token_path, b.token.as_bytes())?;
+        if identity.commit_bootstrap(&b).await? {
+            Some(b)
+        } else {
+            // Another node bootstrapped the shared database first; its token is the one.
+            std::fs::remove_file(&bootstrap_token_path)
+                .with_context(|| format!("removing {}", bootstrap_token_path.display()))?;
+            tracing::info!("another node bootstrapped the shared metadata store");
+            None
+        }
+    } else {
+        None
+    };
+    if let Some(b) = &bootstrap {
         tracing::info!(
             org_id = %b.org.org_id,
             uid = %b.user.uid,

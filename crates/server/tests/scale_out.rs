@@ -392,3 +392,53 @@ async fn postgres_start_up_refusals() {
     assert!(format!("{e:#}").contains("in use"), "{e:#}");
     drop(first);
 }
+
+/// Nodes started at the same moment on an empty shared database bootstrap it once: one
+/// org, one admin; exactly one node's data directory holds the bootstrap token, and that
+/// token works on every node.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nodes_starting_together_bootstrap_once() {
+    let Some(shared) = SharedSetup::new().await else {
+        return;
+    };
+    let configs: Vec<_> = ["a", "b", "c"]
+        .iter()
+        .map(|n| {
+            let mut cfg = shared.node_config(n);
+            cfg.s3_listen = "127.0.0.1:0".parse().unwrap();
+            cfg.api_listen = "127.0.0.1:0".parse().unwrap();
+            cfg
+        })
+        .collect();
+    let nodes: Vec<_> = futures::future::join_all(configs.into_iter().map(coffer_server::start))
+        .await
+        .into_iter()
+        .map(|r| r.expect("node starts"))
+        .collect();
+    let booted: Vec<_> = nodes.iter().filter(|n| n.bootstrap.is_some()).collect();
+    assert_eq!(booted.len(), 1, "exactly one node bootstraps");
+    let with_file: Vec<_> = nodes
+        .iter()
+        .filter(|n| n.bootstrap_token_path.exists())
+        .collect();
+    assert_eq!(with_file.len(), 1, "exactly one bootstrap token file");
+    let token = std::fs::read_to_string(&with_file[0].bootstrap_token_path).unwrap();
+    assert_eq!(token.trim(), booted[0].bootstrap.as_ref().unwrap().token);
+    let meta = coffer_store::PgMetaStore::connect(&shared.metadata_url)
+        .await
+        .unwrap();
+    assert_eq!(meta.list_orgs().await.unwrap().len(), 1);
+    let http = reqwest::Client::new();
+    for n in &nodes {
+        let r = http
+            .get(format!("http://{}/v1/iam/whoami", n.api_addr))
+            .bearer_auth(token.trim())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+    }
+    for n in nodes {
+        n.shutdown().await;
+    }
+}

@@ -39,6 +39,54 @@ pub async fn run_all(store: Arc<dyn MetaStore>) {
     concurrency(store.clone()).await;
 }
 
+/// Bootstrap on an EMPTY database, through one or more handles on it (for PostgreSQL,
+/// stores with their own pools, as nodes starting together): of eight concurrent
+/// attempts exactly one stores its org, admin and token, all three; the others store
+/// nothing; and once an org exists, bootstrap stores nothing.
+pub async fn bootstrap_once(stores: &[Arc<dyn MetaStore>]) {
+    assert!(
+        stores[0].list_orgs().await.unwrap().is_empty(),
+        "bootstrap_once needs an empty database"
+    );
+    // Pools warmed up first, so that the attempts overlap instead of queueing behind
+    // connection set-up.
+    join_all(
+        stores
+            .iter()
+            .flat_map(|s| (0..16).map(move |_| s.list_orgs())),
+    )
+    .await;
+    let attempts: Vec<(Org, User, ApiToken)> = (0..32)
+        .map(|_| {
+            let (o, u) = (uniq(), uniq());
+            (org(&o), user(&o, &u), token(&o, &u))
+        })
+        .collect();
+    let won = join_all(attempts.iter().enumerate().map(|(i, (o, u, t))| {
+        let s = stores[i % stores.len()].clone();
+        async move { s.bootstrap(o, u, t).await.unwrap() }
+    }))
+    .await;
+    assert_eq!(won.iter().filter(|w| **w).count(), 1, "{won:?}");
+    let s = stores[0].as_ref();
+    for ((o, u, t), won) in attempts.iter().zip(&won) {
+        assert_eq!(s.get_org(&o.org_id).await.unwrap().is_some(), *won);
+        assert_eq!(s.get_user(&u.uid).await.unwrap().is_some(), *won);
+        assert_eq!(
+            s.get_token_by_hash(&t.token_hash).await.unwrap().as_ref(),
+            won.then_some(t)
+        );
+    }
+    assert_eq!(s.list_orgs().await.unwrap().len(), 1);
+    let (o, u) = (uniq(), uniq());
+    assert!(
+        !s.bootstrap(&org(&o), &user(&o, &u), &token(&o, &u))
+            .await
+            .unwrap()
+    );
+    assert_eq!(s.list_orgs().await.unwrap().len(), 1);
+}
+
 // ---------------------------------------------------------------------------------------
 // builders
 

@@ -275,6 +275,19 @@ impl MetaStore for MemMetaStore {
         Ok(())
     }
 
+    async fn bootstrap(&self, org: &Org, admin: &User, token: &ApiToken) -> Result<bool> {
+        let mut s = self.state.lock();
+        if !s.orgs.is_empty() {
+            return Ok(false);
+        }
+        s.orgs.insert(org.org_id.clone(), org.clone());
+        s.users.insert(admin.uid.clone(), admin.clone());
+        s.token_hashes
+            .insert(token.token_hash.clone(), token.token_id.clone());
+        s.tokens.insert(token.token_id.clone(), token.clone());
+        Ok(true)
+    }
+
     async fn get_org(&self, org_id: &str) -> Result<Option<Org>> {
         Ok(self.state.lock().orgs.get(org_id).cloned())
     }

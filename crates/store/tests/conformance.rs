@@ -212,3 +212,18 @@ async fn postgres_migrates_a_v1_database_to_versioning() {
         2
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bootstrap_happens_once() {
+    conformance::bootstrap_once(&[Arc::new(MemMetaStore::new())]).await;
+    let dir = tempfile::tempdir().unwrap();
+    let sqlite: Arc<dyn MetaStore> =
+        Arc::new(SqliteMetaStore::open(&dir.path().join("meta.db")).unwrap());
+    conformance::bootstrap_once(&[sqlite]).await;
+    let Some(admin) = postgres::testing::test_server_url() else {
+        return;
+    };
+    let url = postgres::testing::fresh_database(&admin).await.unwrap();
+    let (a, b) = futures::join!(PgMetaStore::connect(&url), PgMetaStore::connect(&url));
+    conformance::bootstrap_once(&[Arc::new(a.unwrap()), Arc::new(b.unwrap())]).await;
+}

@@ -89,6 +89,9 @@ impl MetaStore for MemMeta {
     async fn create_org(&self, _: &Org) -> Result<()> {
         unimpl()
     }
+    async fn bootstrap(&self, _: &Org, _: &User, _: &ApiToken) -> Result<bool> {
+        unimpl()
+    }
     async fn get_org(&self, _: &str) -> Result<Option<Org>> {
         unimpl()
     }

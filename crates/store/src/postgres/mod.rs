@@ -882,6 +882,47 @@ impl MetaStore for PgMetaStore {
         Ok(())
     }
 
+    async fn bootstrap(&self, org: &Org, admin: &User, token: &ApiToken) -> Result<bool> {
+        let (org_doc, admin_doc, token_doc) = (to_doc(org)?, to_doc(admin)?, to_doc(token)?);
+        tx!(self, "bootstrap", |c| {
+            // Self-conflicting, and conflicting with every insert: bootstraps of one
+            // database run one after the other, and the later one sees the org.
+            sqlx::query("LOCK TABLE orgs IN SHARE ROW EXCLUSIVE MODE")
+                .execute(&mut *c)
+                .await?;
+            let any: Option<i32> = sqlx::query_scalar("SELECT 1 FROM orgs LIMIT 1")
+                .fetch_optional(&mut *c)
+                .await?;
+            if any.is_some() {
+                false
+            } else {
+                sqlx::query("INSERT INTO orgs (org_id, doc) VALUES ($1, $2)")
+                    .bind(&org.org_id)
+                    .bind(&org_doc)
+                    .execute(&mut *c)
+                    .await?;
+                sqlx::query("INSERT INTO users (uid, org_id, doc) VALUES ($1, $2, $3)")
+                    .bind(&admin.uid)
+                    .bind(&admin.org_id)
+                    .bind(&admin_doc)
+                    .execute(&mut *c)
+                    .await?;
+                sqlx::query(
+                    "INSERT INTO api_tokens (token_id, token_hash, uid, org_id, doc)
+                     VALUES ($1, $2, $3, $4, $5)",
+                )
+                .bind(&token.token_id)
+                .bind(&token.token_hash)
+                .bind(&token.uid)
+                .bind(&token.org_id)
+                .bind(&token_doc)
+                .execute(&mut *c)
+                .await?;
+                true
+            }
+        })
+    }
+
     async fn get_org(&self, org_id: &str) -> Result<Option<Org>> {
         let doc: Option<String> = read!(self, "get_org", |c| sqlx::query_scalar(
             "SELECT doc FROM orgs WHERE org_id = $1"

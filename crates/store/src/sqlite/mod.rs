@@ -833,21 +833,63 @@ impl SqliteMetaStore {
     }
 }
 
+fn insert_org(c: &Connection, org: &Org) -> Result<()> {
+    let doc = to_doc(org)?;
+    c.prepare_cached("INSERT INTO orgs (org_id, doc) VALUES (?1, ?2)")
+        .and_then(|mut st| st.execute(params![org.org_id, doc]))
+        .map_err(insert_err(
+            "create_org",
+            Error::AlreadyExists(format!("org {}", org.org_id)),
+        ))?;
+    Ok(())
+}
+
+fn insert_user(c: &Connection, user: &User) -> Result<()> {
+    let doc = to_doc(user)?;
+    c.prepare_cached("INSERT INTO users (uid, org_id, doc) VALUES (?1, ?2, ?3)")
+        .and_then(|mut st| st.execute(params![user.uid, user.org_id, doc]))
+        .map_err(insert_err(
+            "create_user",
+            Error::AlreadyExists(format!("user {}", user.uid)),
+        ))?;
+    Ok(())
+}
+
+fn insert_token(c: &Connection, t: &ApiToken) -> Result<()> {
+    let doc = to_doc(t)?;
+    c.prepare_cached(
+        "INSERT INTO api_tokens (token_id, token_hash, uid, org_id, doc)
+         VALUES (?1, ?2, ?3, ?4, ?5)",
+    )
+    .and_then(|mut st| st.execute(params![t.token_id, t.token_hash, t.uid, t.org_id, doc]))
+    .map_err(insert_err(
+        "create_token",
+        Error::AlreadyExists(format!("token {}", t.token_id)),
+    ))?;
+    Ok(())
+}
+
 #[async_trait]
 impl MetaStore for SqliteMetaStore {
     // ---- orgs, users, tokens ----
 
     async fn create_org(&self, org: &Org) -> Result<()> {
-        let (id, doc) = (org.org_id.clone(), to_doc(org)?);
+        let org = org.clone();
+        self.writer.run(move |c| insert_org(c, &org)).await
+    }
+
+    async fn bootstrap(&self, org: &Org, admin: &User, token: &ApiToken) -> Result<bool> {
+        let (org, admin, token) = (org.clone(), admin.clone(), token.clone());
+        // One writer: the check and the inserts cannot interleave with another write.
         self.writer
             .run(move |c| {
-                c.prepare_cached("INSERT INTO orgs (org_id, doc) VALUES (?1, ?2)")
-                    .and_then(|mut st| st.execute(params![id, doc]))
-                    .map_err(insert_err(
-                        "create_org",
-                        Error::AlreadyExists(format!("org {id}")),
-                    ))?;
-                Ok(())
+                if query_opt_doc(c, "SELECT doc FROM orgs LIMIT 1", [])?.is_some() {
+                    return Ok(false);
+                }
+                insert_org(c, &org)?;
+                insert_user(c, &admin)?;
+                insert_token(c, &token)?;
+                Ok(true)
             })
             .await
     }
@@ -886,18 +928,8 @@ impl MetaStore for SqliteMetaStore {
     }
 
     async fn create_user(&self, user: &User) -> Result<()> {
-        let (uid, org, doc) = (user.uid.clone(), user.org_id.clone(), to_doc(user)?);
-        self.writer
-            .run(move |c| {
-                c.prepare_cached("INSERT INTO users (uid, org_id, doc) VALUES (?1, ?2, ?3)")
-                    .and_then(|mut st| st.execute(params![uid, org, doc]))
-                    .map_err(insert_err(
-                        "create_user",
-                        Error::AlreadyExists(format!("user {uid}")),
-                    ))?;
-                Ok(())
-            })
-            .await
+        let user = user.clone();
+        self.writer.run(move |c| insert_user(c, &user)).await
     }
 
     async fn get_user(&self, uid: &str) -> Result<Option<User>> {
@@ -946,24 +978,8 @@ impl MetaStore for SqliteMetaStore {
     }
 
     async fn create_token(&self, token: &ApiToken) -> Result<()> {
-        let t = token.clone();
-        let doc = to_doc(token)?;
-        self.writer
-            .run(move |c| {
-                c.prepare_cached(
-                    "INSERT INTO api_tokens (token_id, token_hash, uid, org_id, doc)
-                     VALUES (?1, ?2, ?3, ?4, ?5)",
-                )
-                .and_then(|mut st| {
-                    st.execute(params![t.token_id, t.token_hash, t.uid, t.org_id, doc])
-                })
-                .map_err(insert_err(
-                    "create_token",
-                    Error::AlreadyExists(format!("token {}", t.token_id)),
-                ))?;
-                Ok(())
-            })
-            .await
+        let token = token.clone();
+        self.writer.run(move |c| insert_token(c, &token)).await
     }
 
     async fn get_token_by_hash(&self, token_hash: &str) -> Result<Option<ApiToken>> {
