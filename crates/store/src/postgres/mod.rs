@@ -133,8 +133,9 @@ macro_rules! tx {
     }};
 }
 
-/// Like `tx!` for a single read statement (no BEGIN/COMMIT round trips).
-macro_rules! read {
+/// Like `tx!` for a single statement, read or write (no BEGIN/COMMIT round trips: it
+/// commits on its own). Same retry of transient errors.
+macro_rules! stmt {
     ($s:expr, $ctx:expr, |$c:ident| $body:expr) => {{
         let mut attempt: u32 = 0;
         loop {
@@ -868,7 +869,7 @@ impl MetaStore for PgMetaStore {
 
     async fn create_org(&self, org: &Org) -> Result<()> {
         let doc = to_doc(org)?;
-        let n = read!(self, "create_org", |c| sqlx::query(
+        let n = stmt!(self, "create_org", |c| sqlx::query(
             "INSERT INTO orgs (org_id, doc) VALUES ($1, $2) ON CONFLICT DO NOTHING"
         )
         .bind(&org.org_id)
@@ -924,7 +925,7 @@ impl MetaStore for PgMetaStore {
     }
 
     async fn get_org(&self, org_id: &str) -> Result<Option<Org>> {
-        let doc: Option<String> = read!(self, "get_org", |c| sqlx::query_scalar(
+        let doc: Option<String> = stmt!(self, "get_org", |c| sqlx::query_scalar(
             "SELECT doc FROM orgs WHERE org_id = $1"
         )
         .bind(org_id)
@@ -934,7 +935,7 @@ impl MetaStore for PgMetaStore {
     }
 
     async fn list_orgs(&self) -> Result<Vec<Org>> {
-        let docs: Vec<String> = read!(self, "list_orgs", |c| sqlx::query_scalar(
+        let docs: Vec<String> = stmt!(self, "list_orgs", |c| sqlx::query_scalar(
             "SELECT doc FROM orgs ORDER BY org_id"
         )
         .fetch_all(c)
@@ -944,7 +945,7 @@ impl MetaStore for PgMetaStore {
 
     async fn update_org(&self, org: &Org) -> Result<()> {
         let doc = to_doc(org)?;
-        let n = read!(self, "update_org", |c| sqlx::query(
+        let n = stmt!(self, "update_org", |c| sqlx::query(
             "UPDATE orgs SET doc = $2 WHERE org_id = $1"
         )
         .bind(&org.org_id)
@@ -960,7 +961,7 @@ impl MetaStore for PgMetaStore {
 
     async fn create_user(&self, user: &User) -> Result<()> {
         let doc = to_doc(user)?;
-        let n = read!(self, "create_user", |c| sqlx::query(
+        let n = stmt!(self, "create_user", |c| sqlx::query(
             "INSERT INTO users (uid, org_id, doc) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING"
         )
         .bind(&user.uid)
@@ -976,7 +977,7 @@ impl MetaStore for PgMetaStore {
     }
 
     async fn get_user(&self, uid: &str) -> Result<Option<User>> {
-        let doc: Option<String> = read!(self, "get_user", |c| sqlx::query_scalar(
+        let doc: Option<String> = stmt!(self, "get_user", |c| sqlx::query_scalar(
             "SELECT doc FROM users WHERE uid = $1"
         )
         .bind(uid)
@@ -986,7 +987,7 @@ impl MetaStore for PgMetaStore {
     }
 
     async fn list_users(&self, org_id: &str) -> Result<Vec<User>> {
-        let docs: Vec<String> = read!(self, "list_users", |c| sqlx::query_scalar(
+        let docs: Vec<String> = stmt!(self, "list_users", |c| sqlx::query_scalar(
             "SELECT doc FROM users WHERE org_id = $1 ORDER BY uid"
         )
         .bind(org_id)
@@ -1030,7 +1031,7 @@ impl MetaStore for PgMetaStore {
 
     async fn create_token(&self, token: &ApiToken) -> Result<()> {
         let doc = to_doc(token)?;
-        let n = read!(self, "create_token", |c| sqlx::query(
+        let n = stmt!(self, "create_token", |c| sqlx::query(
             "INSERT INTO api_tokens (token_id, token_hash, uid, org_id, doc)
              VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING"
         )
@@ -1049,7 +1050,7 @@ impl MetaStore for PgMetaStore {
     }
 
     async fn get_token_by_hash(&self, token_hash: &str) -> Result<Option<ApiToken>> {
-        let doc: Option<String> = read!(self, "get_token_by_hash", |c| sqlx::query_scalar(
+        let doc: Option<String> = stmt!(self, "get_token_by_hash", |c| sqlx::query_scalar(
             "SELECT doc FROM api_tokens WHERE token_hash = $1"
         )
         .bind(token_hash)
@@ -1059,7 +1060,7 @@ impl MetaStore for PgMetaStore {
     }
 
     async fn list_tokens(&self, org_id: &str) -> Result<Vec<ApiToken>> {
-        let docs: Vec<String> = read!(self, "list_tokens", |c| sqlx::query_scalar(
+        let docs: Vec<String> = stmt!(self, "list_tokens", |c| sqlx::query_scalar(
             "SELECT doc FROM api_tokens WHERE org_id = $1 ORDER BY token_id"
         )
         .bind(org_id)
@@ -1069,7 +1070,7 @@ impl MetaStore for PgMetaStore {
     }
 
     async fn delete_token(&self, token_id: &str) -> Result<()> {
-        let n = read!(self, "delete_token", |c| sqlx::query(
+        let n = stmt!(self, "delete_token", |c| sqlx::query(
             "DELETE FROM api_tokens WHERE token_id = $1"
         )
         .bind(token_id)
@@ -1086,7 +1087,7 @@ impl MetaStore for PgMetaStore {
 
     async fn create_access_key(&self, key: &AccessKey) -> Result<()> {
         let doc = to_doc(key)?;
-        let n = read!(self, "create_access_key", |c| sqlx::query(
+        let n = stmt!(self, "create_access_key", |c| sqlx::query(
             "INSERT INTO access_keys (access_key_id, org_id, principal, uid, state, doc)
              VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING"
         )
@@ -1109,7 +1110,7 @@ impl MetaStore for PgMetaStore {
     }
 
     async fn get_access_key(&self, access_key_id: &str) -> Result<Option<AccessKey>> {
-        let doc: Option<String> = read!(self, "get_access_key", |c| sqlx::query_scalar(
+        let doc: Option<String> = stmt!(self, "get_access_key", |c| sqlx::query_scalar(
             "SELECT doc FROM access_keys WHERE access_key_id = $1"
         )
         .bind(access_key_id)
@@ -1119,7 +1120,7 @@ impl MetaStore for PgMetaStore {
     }
 
     async fn list_access_keys(&self, org_id: &str) -> Result<Vec<AccessKey>> {
-        let docs: Vec<String> = read!(self, "list_access_keys", |c| sqlx::query_scalar(
+        let docs: Vec<String> = stmt!(self, "list_access_keys", |c| sqlx::query_scalar(
             "SELECT doc FROM access_keys WHERE org_id = $1 ORDER BY seq"
         )
         .bind(org_id)
@@ -1206,7 +1207,7 @@ impl MetaStore for PgMetaStore {
     }
 
     async fn list_policies(&self, org_id: &str) -> Result<Vec<StoredPolicy>> {
-        let docs: Vec<String> = read!(self, "list_policies", |c| sqlx::query_scalar(
+        let docs: Vec<String> = stmt!(self, "list_policies", |c| sqlx::query_scalar(
             "SELECT doc FROM policies WHERE org_id = $1 ORDER BY name"
         )
         .bind(org_id)
@@ -1216,7 +1217,7 @@ impl MetaStore for PgMetaStore {
     }
 
     async fn list_all_policies(&self) -> Result<Vec<StoredPolicy>> {
-        let docs: Vec<String> = read!(self, "list_all_policies", |c| sqlx::query_scalar(
+        let docs: Vec<String> = stmt!(self, "list_all_policies", |c| sqlx::query_scalar(
             "SELECT doc FROM policies ORDER BY org_id, name"
         )
         .fetch_all(c)
@@ -1225,7 +1226,7 @@ impl MetaStore for PgMetaStore {
     }
 
     async fn get_org_settings(&self, org_id: &str) -> Result<OrgSettings> {
-        let doc: Option<String> = read!(self, "get_org_settings", |c| sqlx::query_scalar(
+        let doc: Option<String> = stmt!(self, "get_org_settings", |c| sqlx::query_scalar(
             "SELECT doc FROM org_settings WHERE org_id = $1"
         )
         .bind(org_id)
@@ -1239,7 +1240,7 @@ impl MetaStore for PgMetaStore {
 
     async fn put_org_settings(&self, org_id: &str, settings: &OrgSettings) -> Result<()> {
         let doc = to_doc(settings)?;
-        read!(self, "put_org_settings", |c| {
+        stmt!(self, "put_org_settings", |c| {
             sqlx::query(
                 "INSERT INTO org_settings (org_id, doc) VALUES ($1, $2)
                  ON CONFLICT (org_id) DO UPDATE SET doc = excluded.doc",
@@ -1255,7 +1256,7 @@ impl MetaStore for PgMetaStore {
 
     async fn create_bucket(&self, bucket: &Bucket) -> Result<()> {
         let doc = to_doc(bucket)?;
-        let n = read!(self, "create_bucket", |c| sqlx::query(
+        let n = stmt!(self, "create_bucket", |c| sqlx::query(
             "INSERT INTO buckets (name, org_id, doc) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING"
         )
         .bind(&bucket.name)
@@ -1271,7 +1272,7 @@ impl MetaStore for PgMetaStore {
     }
 
     async fn get_bucket(&self, name: &str) -> Result<Option<Bucket>> {
-        let doc: Option<String> = read!(self, "get_bucket", |c| sqlx::query_scalar(
+        let doc: Option<String> = stmt!(self, "get_bucket", |c| sqlx::query_scalar(
             "SELECT doc FROM buckets WHERE name = $1"
         )
         .bind(name)
@@ -1281,7 +1282,7 @@ impl MetaStore for PgMetaStore {
     }
 
     async fn list_buckets(&self, org_id: &str) -> Result<Vec<Bucket>> {
-        let docs: Vec<String> = read!(self, "list_buckets", |c| sqlx::query_scalar(
+        let docs: Vec<String> = stmt!(self, "list_buckets", |c| sqlx::query_scalar(
             "SELECT doc FROM buckets WHERE org_id = $1 ORDER BY name"
         )
         .bind(org_id)
@@ -1384,7 +1385,7 @@ impl MetaStore for PgMetaStore {
     }
 
     async fn bucket_usage(&self, name: &str) -> Result<Usage> {
-        let row = read!(self, "bucket_usage", |c| sqlx::query(
+        let row = stmt!(self, "bucket_usage", |c| sqlx::query(
             "SELECT usage_bytes, usage_objects FROM buckets WHERE name = $1"
         )
         .bind(name)
@@ -1419,7 +1420,7 @@ impl MetaStore for PgMetaStore {
     }
 
     async fn get_object(&self, bucket: &str, key: &str) -> Result<Option<ObjectRecord>> {
-        let row = read!(self, "get_object", |c| sqlx::query(
+        let row = stmt!(self, "get_object", |c| sqlx::query(
             "SELECT doc, inline_data FROM objects WHERE bucket = $1 AND key = $2"
         )
         .bind(bucket)
@@ -1791,7 +1792,7 @@ impl MetaStore for PgMetaStore {
     }
 
     async fn get_upload(&self, upload_id: &str) -> Result<Option<MultipartUpload>> {
-        let doc: Option<String> = read!(self, "get_upload", |c| sqlx::query_scalar(
+        let doc: Option<String> = stmt!(self, "get_upload", |c| sqlx::query_scalar(
             "SELECT doc FROM uploads WHERE upload_id = $1"
         )
         .bind(upload_id)
@@ -1969,7 +1970,7 @@ impl MetaStore for PgMetaStore {
 
     async fn create_federation_config(&self, config: &FederationConfig) -> Result<()> {
         let doc = to_doc(config)?;
-        let n = read!(self, "create_federation_config", |c| sqlx::query(
+        let n = stmt!(self, "create_federation_config", |c| sqlx::query(
             "INSERT INTO federation_configs (config_id, org_id, kind, doc)
              VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING"
         )
@@ -1991,7 +1992,7 @@ impl MetaStore for PgMetaStore {
 
     async fn update_federation_config(&self, config: &FederationConfig) -> Result<()> {
         let doc = to_doc(config)?;
-        let n = read!(self, "update_federation_config", |c| sqlx::query(
+        let n = stmt!(self, "update_federation_config", |c| sqlx::query(
             "UPDATE federation_configs SET doc = $4
              WHERE config_id = $1 AND org_id = $2 AND kind = $3"
         )
@@ -2017,7 +2018,7 @@ impl MetaStore for PgMetaStore {
         kind: FederationKind,
         config_id: &str,
     ) -> Result<Option<FederationConfig>> {
-        let doc: Option<String> = read!(self, "get_federation_config", |c| sqlx::query_scalar(
+        let doc: Option<String> = stmt!(self, "get_federation_config", |c| sqlx::query_scalar(
             "SELECT doc FROM federation_configs
              WHERE config_id = $1 AND org_id = $2 AND kind = $3"
         )
@@ -2034,7 +2035,7 @@ impl MetaStore for PgMetaStore {
         org_id: &str,
         kind: FederationKind,
     ) -> Result<Vec<FederationConfig>> {
-        let docs: Vec<String> = read!(self, "list_federation_configs", |c| {
+        let docs: Vec<String> = stmt!(self, "list_federation_configs", |c| {
             sqlx::query_scalar(
                 "SELECT doc FROM federation_configs WHERE org_id = $1 AND kind = $2 ORDER BY seq",
             )
@@ -2052,7 +2053,7 @@ impl MetaStore for PgMetaStore {
         kind: FederationKind,
         config_id: &str,
     ) -> Result<()> {
-        let n = read!(self, "delete_federation_config", |c| sqlx::query(
+        let n = stmt!(self, "delete_federation_config", |c| sqlx::query(
             "DELETE FROM federation_configs WHERE config_id = $1 AND org_id = $2 AND kind = $3"
         )
         .bind(config_id)
