@@ -100,6 +100,10 @@ pub struct PutObjectInput {
     /// the store has an audit outbox and the request is audited, and only with the
     /// outcome "the write succeeded" — it is absent if the write fails.
     pub audit_event: Option<Vec<u8>>,
+    /// The bucket's record when the caller has just read it (the S3 access check), so
+    /// the write does not read it again; `None`: the write reads it. A record of another
+    /// bucket is ignored.
+    pub bucket_record: Option<Arc<Bucket>>,
 }
 
 /// Byte range of a GET (`Range: bytes=…`).

@@ -176,6 +176,7 @@ async fn put_once(
         tags: BTreeMap::new(),
         cond: WriteCondition::None,
         audit_event: None,
+        bucket_record: None,
     };
     let t = Instant::now();
     svc.put_object(input).await.unwrap();

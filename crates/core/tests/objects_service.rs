@@ -111,6 +111,7 @@ pub fn put_input(key: &str, bytes: &[u8]) -> PutObjectInput {
         tags: BTreeMap::new(),
         cond: WriteCondition::None,
         audit_event: None,
+        bucket_record: None,
     }
 }
 

@@ -45,6 +45,7 @@ use coffer_core::clock::{Clock, SystemClock};
 use coffer_core::conn::ConnInfo;
 use coffer_core::identity::{IdentityService, ResolvedKey, ct_eq, hash_token};
 use coffer_core::meta::MetaStore;
+use coffer_core::model::Bucket;
 use coffer_core::objects::ObjectService;
 use coffer_core::policy::{
     BucketPolicy, BucketPolicyService, BucketPolicyState, BucketTarget, ContextKey, Decision,
@@ -106,19 +107,18 @@ enum PolicyState {
 /// An existing bucket a request targets: its owner and policy, read once per request.
 #[derive(Debug, Clone)]
 pub struct Target {
-    name: String,
-    owner_org: String,
+    /// The record as read for the access check; handlers reuse it rather than read it
+    /// again (`Caller::bucket_record`).
+    record: Arc<Bucket>,
     policy: PolicyState,
-    /// The bucket's own audit switch (`None`: the org default applies).
-    audit_logging: Option<bool>,
 }
 
 impl Target {
     pub fn name(&self) -> &str {
-        &self.name
+        &self.record.name
     }
     pub fn owner_org(&self) -> &str {
-        &self.owner_org
+        &self.record.org_id
     }
 }
 
@@ -177,11 +177,19 @@ impl Caller {
     pub fn context(&self) -> &RequestContext {
         &self.ctx
     }
+    /// The record of `bucket` as the access check read it, when it is this request's
+    /// target: a handler passes it on instead of reading the bucket a second time.
+    pub fn bucket_record(&self, bucket: &str) -> Option<Arc<Bucket>> {
+        self.target
+            .as_ref()
+            .filter(|t| t.name() == bucket)
+            .map(|t| t.record.clone())
+    }
     /// The org that owns the target bucket (listings report it as the owner); the
     /// caller's org when there is no target bucket.
     pub fn bucket_owner(&self) -> &str {
         match &self.target {
-            Some(t) => &t.owner_org,
+            Some(t) => t.owner_org(),
             None => self.org_id(),
         }
     }
@@ -243,10 +251,8 @@ impl Authorizer {
             }
         };
         Ok(Some(Arc::new(Target {
-            name: b.name,
-            owner_org: b.org_id,
+            record: Arc::new(b),
             policy,
-            audit_logging: b.settings.audit_logging,
         })))
     }
 
@@ -260,8 +266,8 @@ impl Authorizer {
         target: Option<&Target>,
     ) -> Decision {
         let bucket = target.map(|t| BucketTarget {
-            name: &t.name,
-            owner_org: &t.owner_org,
+            name: t.name(),
+            owner_org: t.owner_org(),
             policy: match &t.policy {
                 PolicyState::Compiled(p) => BucketPolicyState::Present(p),
                 PolicyState::None => BucketPolicyState::Absent,
@@ -304,7 +310,7 @@ impl Authorizer {
     /// denied.
     pub fn allowed(&self, caller: &Caller, action: &str, resource: &str) -> bool {
         let bucket = resource.split('/').next().unwrap_or("");
-        let target = caller.target.as_deref().filter(|t| t.name == bucket);
+        let target = caller.target.as_deref().filter(|t| t.name() == bucket);
         if target.is_none() && caller.target.is_some() {
             return false;
         }
@@ -539,7 +545,8 @@ impl AccessControl {
             _ => None,
         };
         if let (Some(slot), Some(t)) = (&caller.audit, &target) {
-            slot.with(|f| f.bucket_record = Some((t.owner_org.clone(), t.audit_logging)));
+            let audit = t.record.settings.audit_logging;
+            slot.with(|f| f.bucket_record = Some((t.owner_org().to_string(), audit)));
         }
         let mut source: Option<Arc<Target>> = None;
         let version_in_query = query_names_version(cx.uri().query());
@@ -581,7 +588,7 @@ impl AccessControl {
         let owner_mismatch = |t: &Option<Arc<Target>>, h: &str| {
             header(cx.headers(), h)
                 .zip(t.as_deref())
-                .is_some_and(|(exp, t)| exp != t.owner_org)
+                .is_some_and(|(exp, t)| exp != t.owner_org())
         };
         if owner_mismatch(&target, "x-amz-expected-bucket-owner")
             || owner_mismatch(&source, "x-amz-source-expected-bucket-owner")

@@ -1199,6 +1199,7 @@ impl S3 for Gateway {
             }
             None => (None, None),
         };
+        let bucket_record = caller.bucket_record(&input.bucket);
         let (body, fault) = body::adapt(input.body);
         let rec = self
             .objects
@@ -1214,6 +1215,7 @@ impl S3 for Gateway {
                 tags,
                 cond,
                 audit_event,
+                bucket_record,
             })
             .await
             .map_err(|e| body_or(e, &fault, rid))?;

@@ -62,7 +62,10 @@ impl ObjectService {
             .map(decode_content_md5)
             .transpose()?;
         let checks = ChecksumPlan::new(input.checksum, None)?;
-        let bucket = self.get_bucket(&input.bucket).await?;
+        let bucket = match input.bucket_record {
+            Some(b) if b.name == input.bucket => b,
+            _ => std::sync::Arc::new(self.get_bucket(&input.bucket).await?),
+        };
         self.precheck_write(&bucket, &input.key, input.content_length, &input.cond)
             .await?;
 

@@ -25,6 +25,7 @@ pub struct State {
 pub struct MemMeta {
     pub state: Mutex<State>,
     pub list_calls: AtomicUsize,
+    pub get_bucket_calls: AtomicUsize,
     /// Rows returned by `list_objects` in total.
     pub list_rows: AtomicUsize,
     pub fail_put: AtomicBool,
@@ -168,6 +169,7 @@ impl MetaStore for MemMeta {
         Ok(())
     }
     async fn get_bucket(&self, name: &str) -> Result<Option<Bucket>> {
+        self.get_bucket_calls.fetch_add(1, Ordering::SeqCst);
         Ok(self.state.lock().buckets.get(name).cloned())
     }
     async fn list_buckets(&self, org_id: &str) -> Result<Vec<Bucket>> {

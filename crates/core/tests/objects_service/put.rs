@@ -510,3 +510,26 @@ async fn a_put_cancelled_after_verification_still_completes() {
     assert_eq!(env.blobs.count(), 1);
     assert_eq!(env.blobs.open(), 0);
 }
+
+/// A write given the bucket's record (as the S3 access check read it) does not read the
+/// bucket again; a record of another bucket is ignored.
+#[tokio::test]
+async fn a_bucket_record_passed_in_is_not_read_again() {
+    let env = env().await;
+    let record = Arc::new(env.svc.get_bucket(BUCKET).await.unwrap());
+    let reads = || env.meta.get_bucket_calls.load(Ordering::SeqCst);
+    let before = reads();
+    let mut input = put_input("given", b"x");
+    input.bucket_record = Some(record.clone());
+    env.svc.put_object(input).await.unwrap();
+    assert_eq!(reads(), before, "the record was read again");
+
+    let mut other = (*record).clone();
+    other.name = "another".into();
+    let mut input = put_input("other", b"y");
+    input.bucket_record = Some(Arc::new(other));
+    env.svc.put_object(input).await.unwrap();
+    assert_eq!(reads(), before + 1, "a foreign record must not be used");
+    assert_eq!(read_all(&env, "given").await.unwrap(), b"x");
+    assert_eq!(read_all(&env, "other").await.unwrap(), b"y");
+}

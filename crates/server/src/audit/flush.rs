@@ -122,6 +122,7 @@ impl AuditTarget for ObjectStoreTarget {
                 tags: BTreeMap::new(),
                 cond: WriteCondition::None,
                 audit_event: None,
+                bucket_record: None,
             })
             .await
             .map(|_| ())
