@@ -21,8 +21,8 @@
 
 mod proc_common;
 use proc_common::{
-    allow_all_key, assert_blobs_exact, bootstrap_token, bucket_usage, no_retry_client, payload,
-    sha, spawn_server,
+    allow_all_key, assert_blobs_exact, bootstrap_token, bucket_usage, get_bytes, no_retry_client,
+    payload, sha, spawn_server,
 };
 
 use aws_sdk_s3::primitives::ByteStream;
@@ -150,21 +150,6 @@ fn disk_full_fails_writes_cleanly_and_recovers() {
         .block_on(run());
 }
 
-async fn get_bytes(s3: &aws_sdk_s3::Client, key: &str) -> Vec<u8> {
-    s3.get_object()
-        .bucket(BUCKET)
-        .key(key)
-        .send()
-        .await
-        .unwrap_or_else(|e| panic!("GET {key}: {e:?}"))
-        .body
-        .collect()
-        .await
-        .unwrap()
-        .into_bytes()
-        .to_vec()
-}
-
 /// PUTs `len`-byte objects `<prefix><i>` until one fails; returns the stored ones and
 /// the failure's (HTTP status, S3 code).
 async fn fill(
@@ -228,7 +213,11 @@ async fn check_objects(s3: &aws_sdk_s3::Client, stored: &BTreeMap<String, String
         "exactly the acknowledged objects are listed"
     );
     for (key, digest) in stored {
-        assert_eq!(&sha(&get_bytes(s3, key).await), digest, "{key} changed");
+        assert_eq!(
+            &sha(&get_bytes(s3, BUCKET, key).await),
+            digest,
+            "{key} changed"
+        );
         s3.head_object()
             .bucket(BUCKET)
             .key(key)
@@ -381,7 +370,7 @@ async fn run() {
     check_objects(&s3, &stored).await;
     let mut bytes = 0u64;
     for k in stored.keys() {
-        bytes += get_bytes(&s3, k).await.len() as u64;
+        bytes += get_bytes(&s3, BUCKET, k).await.len() as u64;
     }
     assert_eq!(
         bucket_usage(&proc.api, &token, BUCKET).await,
