@@ -267,21 +267,6 @@ async fn data_plane_keys(s3: &aws_sdk_s3::Client, bucket: &str) -> Vec<String> {
     keys
 }
 
-async fn body(s3: &aws_sdk_s3::Client, bucket: &str, key: &str) -> Vec<u8> {
-    s3.get_object()
-        .bucket(bucket)
-        .key(key)
-        .send()
-        .await
-        .unwrap()
-        .body
-        .collect()
-        .await
-        .unwrap()
-        .into_bytes()
-        .to_vec()
-}
-
 async fn put_raw(s3: &aws_sdk_s3::Client, bucket: &str, key: &str, b: Vec<u8>) {
     s3.put_object()
         .bucket(bucket)
@@ -307,7 +292,7 @@ async fn verify_reports_deleted_reordered_and_edited_objects() {
     let originals: Vec<Vec<u8>> = {
         let mut v = Vec::new();
         for k in &keys {
-            v.push(body(&s3, &bucket, k).await);
+            v.push(coffer_server::testing::object_bytes(&s3, &bucket, k).await);
         }
         v
     };

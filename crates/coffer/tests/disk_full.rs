@@ -21,11 +21,12 @@
 
 mod proc_common;
 use proc_common::{
-    allow_all_key, assert_blobs_exact, bootstrap_token, bucket_usage, get_bytes, no_retry_client,
-    payload, sha, spawn_server,
+    allow_all_key, assert_blobs_exact, bootstrap_token, bucket_usage, no_retry_client, payload,
+    sha, spawn_server,
 };
 
 use aws_sdk_s3::primitives::ByteStream;
+use coffer_server::testing::object_bytes;
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -214,7 +215,7 @@ async fn check_objects(s3: &aws_sdk_s3::Client, stored: &BTreeMap<String, String
     );
     for (key, digest) in stored {
         assert_eq!(
-            &sha(&get_bytes(s3, BUCKET, key).await),
+            &sha(&object_bytes(s3, BUCKET, key).await),
             digest,
             "{key} changed"
         );
@@ -370,7 +371,7 @@ async fn run() {
     check_objects(&s3, &stored).await;
     let mut bytes = 0u64;
     for k in stored.keys() {
-        bytes += get_bytes(&s3, BUCKET, k).await.len() as u64;
+        bytes += object_bytes(&s3, BUCKET, k).await.len() as u64;
     }
     assert_eq!(
         bucket_usage(&proc.api, &token, BUCKET).await,

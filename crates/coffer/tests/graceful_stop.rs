@@ -5,12 +5,11 @@
 
 mod proc_common;
 use proc_common::{
-    allow_all_key, assert_blobs_exact, blob_files, bootstrap_token, get_bytes, payload, sha,
-    spawn_server,
+    allow_all_key, assert_blobs_exact, blob_files, bootstrap_token, payload, sha, spawn_server,
 };
 
 use aws_sdk_s3::primitives::ByteStream;
-use coffer_server::testing::s3_client_for;
+use coffer_server::testing::{object_bytes, s3_client_for};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
@@ -77,7 +76,7 @@ async fn sigterm_deletes_the_blobs_of_overwritten_objects() {
     proc = spawn_server(&data, [] as [&str; 0]);
     let s3 = s3_client_for(&proc.s3, &key);
     for (k, digest) in [("a", a), ("b", b)] {
-        assert_eq!(sha(&get_bytes(&s3, "stop", k).await), digest, "{k}");
+        assert_eq!(sha(&object_bytes(&s3, "stop", k).await), digest, "{k}");
     }
     drop(proc);
 }

@@ -368,19 +368,7 @@ pub async fn bucket_objects(s3: &aws_sdk_s3::Client, bucket: &str) -> Vec<(Strin
             .expect("list the bucket");
         for o in page.contents() {
             let key = o.key().unwrap().to_string();
-            let body = s3
-                .get_object()
-                .bucket(bucket)
-                .key(&key)
-                .send()
-                .await
-                .unwrap()
-                .body
-                .collect()
-                .await
-                .unwrap()
-                .into_bytes()
-                .to_vec();
+            let body = object_bytes(s3, bucket, &key).await;
             out.push((key, body));
         }
         token = page.next_continuation_token().map(str::to_string);
@@ -388,6 +376,22 @@ pub async fn bucket_objects(s3: &aws_sdk_s3::Client, bucket: &str) -> Vec<(Strin
             return out;
         }
     }
+}
+
+/// The bytes of `bucket/key`; panics naming the key if the GET fails.
+pub async fn object_bytes(s3: &aws_sdk_s3::Client, bucket: &str, key: &str) -> Vec<u8> {
+    s3.get_object()
+        .bucket(bucket)
+        .key(key)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("GET {bucket}/{key}: {e:?}"))
+        .body
+        .collect()
+        .await
+        .unwrap()
+        .into_bytes()
+        .to_vec()
 }
 
 pub fn s3_client_for(endpoint: &str, key: &TestKey) -> aws_sdk_s3::Client {

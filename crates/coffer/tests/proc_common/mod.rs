@@ -88,22 +88,6 @@ where
     }
 }
 
-/// The bytes of `bucket/key`; panics naming the key if the GET fails.
-pub async fn get_bytes(s3: &aws_sdk_s3::Client, bucket: &str, key: &str) -> Vec<u8> {
-    s3.get_object()
-        .bucket(bucket)
-        .key(key)
-        .send()
-        .await
-        .unwrap_or_else(|e| panic!("GET {bucket}/{key}: {e:?}"))
-        .body
-        .collect()
-        .await
-        .unwrap()
-        .into_bytes()
-        .to_vec()
-}
-
 /// The bootstrap admin token a server wrote into its data directory.
 pub fn bootstrap_token(data: &Path) -> String {
     std::fs::read_to_string(data.join("bootstrap-token"))

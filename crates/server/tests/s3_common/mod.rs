@@ -44,18 +44,7 @@ pub async fn put(c: &Client, bucket: &str, key: &str, body: &[u8]) -> String {
 }
 
 pub async fn get(c: &Client, bucket: &str, key: &str) -> Vec<u8> {
-    c.get_object()
-        .bucket(bucket)
-        .key(key)
-        .send()
-        .await
-        .unwrap_or_else(|e| panic!("get {bucket}/{key}: {}", dbg_err(&e)))
-        .body
-        .collect()
-        .await
-        .unwrap()
-        .into_bytes()
-        .to_vec()
+    coffer_server::testing::object_bytes(c, bucket, key).await
 }
 
 pub async fn exists(c: &Client, bucket: &str, key: &str) -> bool {
