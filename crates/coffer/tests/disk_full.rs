@@ -5,7 +5,7 @@
 //!   inline objects and multipart parts alike — never a 500, never a hang. PUTs are
 //!   refused at the free-space reserve; a part sent with a ballast file taking every
 //!   last byte meets ENOSPC or the reserve, whichever comes first. (SQLITE_FULL maps to
-//!   the same error; `coffer_store::sqlite::exec` tests it with `max_page_count`.);
+//!   the same error; `coffer_store::sqlite::exec` tests it with `max_page_count`.)
 //! * GET, HEAD and LIST of every stored object return the right bytes, the management
 //!   API keeps answering reads, and a management write answers 200 or JSON
 //!   ResourceExhausted, never 500;
@@ -262,47 +262,43 @@ async fn run() {
     let blobs = stored.keys().filter(|k| k.starts_with("blob/")).count();
     assert!(blobs >= 3, "only {blobs} 1 MiB objects fitted");
 
-    // Multipart: the part upload fails the same way. The fills above stop at the
-    // reserve, which a 64 KiB part may still fit above (it is smaller than the inline
-    // objects, and the database may have given space back), so a ballast file takes the
-    // rest of the filesystem first: the part then fails whichever check sees it.
-    let ballast = Ballast::fill(&mnt);
+    // Multipart: the part upload fails the same way. The upload is created while the
+    // reserve still leaves the database room. The fills above stop at the reserve,
+    // which a 64 KiB part may still fit above (it is smaller than the inline objects,
+    // and the database may have given space back), so a ballast file then takes the
+    // rest of the filesystem: the part fails whichever check sees it first.
     let up = s3
         .create_multipart_upload()
         .bucket(BUCKET)
         .key("mp")
         .send()
+        .await
+        .expect("an upload is created within the reserve");
+    let ballast = Ballast::fill(&mnt);
+    let r = s3
+        .upload_part()
+        .bucket(BUCKET)
+        .key("mp")
+        .upload_id(up.upload_id().unwrap())
+        .part_number(1)
+        // Small enough to sit in the socket buffers: a larger body races the early 507
+        // (the server answers before reading it and closes; the reset can discard the
+        // answer at the client).
+        .body(ByteStream::from(payload(7, 64 << 10)))
+        .send()
         .await;
-    if let Ok(up) = up {
-        let r = s3
-            .upload_part()
-            .bucket(BUCKET)
-            .key("mp")
-            .upload_id(up.upload_id().unwrap())
-            .part_number(1)
-            // Small enough to sit in the socket buffers: a larger body races the
-            // early 507 (the server answers before reading it and closes; the reset can
-            // discard the answer at the client).
-            .body(ByteStream::from(payload(7, 64 << 10)))
-            .send()
-            .await;
-        let e = r
-            .expect_err("no part fits on a full disk")
-            .into_service_error();
-        assert_eq!(e.meta().code(), Some("InsufficientStorage"), "{e:?}");
-        let _ = s3
-            .abort_multipart_upload()
-            .bucket(BUCKET)
-            .key("mp")
-            .upload_id(up.upload_id().unwrap())
-            .send()
-            .await;
-    } else {
-        let e = up.unwrap_err().into_service_error();
-        assert_eq!(e.meta().code(), Some("InsufficientStorage"), "{e:?}");
-    }
-
+    let e = r
+        .expect_err("no part fits on a full disk")
+        .into_service_error();
+    assert_eq!(e.meta().code(), Some("InsufficientStorage"), "{e:?}");
     drop(ballast);
+    s3.abort_multipart_upload()
+        .bucket(BUCKET)
+        .key("mp")
+        .upload_id(up.upload_id().unwrap())
+        .send()
+        .await
+        .expect("abort on a full disk");
 
     // Reads keep working.
     check_objects(&s3, &stored).await;

@@ -47,15 +47,21 @@ pub type BucketEdit = Box<dyn FnOnce(&mut Bucket) -> Result<()> + Send>;
 
 /// Runs `edit` on a copy of `stored` and takes back only the configuration: an edit
 /// never changes a bucket's identity (name, org, zone, creation time) or its versioning
-/// state (`set_bucket_versioning` owns that). Every store applies edits through this.
-pub fn apply_bucket_edit(stored: &mut Bucket, edit: BucketEdit) -> Result<()> {
+/// state (`set_bucket_versioning` owns that). Returns whether anything changed: an
+/// edit that changes nothing is not written (it must not fail on a full disk, nor
+/// take the bucket's row lock). Every store applies edits through this.
+pub fn apply_bucket_edit(stored: &mut Bucket, edit: BucketEdit) -> Result<bool> {
     let mut copy = stored.clone();
     edit(&mut copy)?;
+    let changed = copy.settings != stored.settings
+        || copy.policy != stored.policy
+        || copy.lifecycle != stored.lifecycle
+        || copy.subresources != stored.subresources;
     stored.settings = copy.settings;
     stored.policy = copy.policy;
     stored.lifecycle = copy.lifecycle;
     stored.subresources = copy.subresources;
-    Ok(())
+    Ok(changed)
 }
 
 /// Page of a key-ordered listing.

@@ -80,8 +80,10 @@ pub async fn set_bucket_settings(
 
     let mut bucket = own_bucket(&auth, &req.bucket_name).await?;
     if !empty {
-        if patch.audit_logging_enabled == Some(true) {
-            // The destination exists before the switch is on (idempotent).
+        if patch.audit_logging_enabled == Some(true) && bucket.settings.audit_logging != Some(true)
+        {
+            // The destination exists before the switch is on (idempotent, so a
+            // concurrent enable doing the same is harmless).
             state.audit.ensure_bucket(org_id).await?;
         }
         let owner = org_id.clone();

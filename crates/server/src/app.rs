@@ -26,6 +26,7 @@ use std::net::SocketAddr;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
@@ -44,9 +45,12 @@ pub struct Running {
     audit: Arc<Flusher>,
     lifecycle: Arc<LifecycleWorker>,
     /// Set when the blob directory is this node's alone (SQLite metadata): then, once
-    /// every request has finished, no reader is left for the blobs of overwritten
-    /// objects, and a graceful stop deletes them instead of leaving them to recovery.
+    /// every connection has finished, no reader is left for the blobs of overwritten
+    /// objects, and a graceful stop deletes them instead of leaving them to recovery
+    /// (not when the grace cut connections off: those may still be reading).
     sole_reader: Option<Arc<ObjectService>>,
+    /// Set when a listener's graceful shutdown ran out of time with connections open.
+    undrained: Arc<AtomicBool>,
     /// This node's id (audit object names, shared blob directory).
     pub node_id: String,
     /// Delivery of other nodes' changes to this node's caches (PostgreSQL metadata).
@@ -62,7 +66,11 @@ impl Running {
         for t in self.tasks {
             let _ = t.await;
         }
-        if let Some(objects) = self.sole_reader {
+        // A connection the grace cut off may still be streaming an old blob.
+        if let Some(objects) = self
+            .sole_reader
+            .filter(|_| !self.undrained.load(Ordering::SeqCst))
+        {
             let n = objects.delete_retired_now().await;
             if n > 0 {
                 tracing::info!(blobs = n, "deleted the blobs of overwritten objects");
@@ -241,12 +249,16 @@ pub async fn start(cfg: Config) -> anyhow::Result<Running> {
         // leaves a file that the next start's bootstrap replaces, never an org whose
         // only admin token was lost.
         write_secret_file(&bootstrap_token_path, b.token.as_bytes())?;
-        if identity.commit_bootstrap(&b).await? {
-            Some(b)
-        } else {
-            // Another node bootstrapped the shared database first; its token is the one.
+        let committed = identity.commit_bootstrap(&b).await;
+        if !matches!(committed, Ok(true)) {
+            // Not stored (failed, or another node bootstrapped the shared database
+            // first): the file's token would never work.
             std::fs::remove_file(&bootstrap_token_path)
                 .with_context(|| format!("removing {}", bootstrap_token_path.display()))?;
+        }
+        if committed? {
+            Some(b)
+        } else {
             tracing::info!("another node bootstrapped the shared metadata store");
             None
         }
@@ -355,25 +367,37 @@ pub async fn start(cfg: Config) -> anyhow::Result<Running> {
     let api_guard = serve::Guard::api(cfg.limits.clone(), in_flight);
     let (tx, rx) = watch::channel(false);
     let grace = Duration::from_secs(10);
+    let undrained = Arc::new(AtomicBool::new(false));
+    let (s3_undrained, api_undrained) = (undrained.clone(), undrained.clone());
+    let s3_serve = serve::serve(
+        s3_listener,
+        tls.clone(),
+        s3_service,
+        rx.clone(),
+        grace,
+        trusted_proxies.clone(),
+        s3_guard,
+    );
+    let api_serve = serve::serve(
+        api_listener,
+        tls.clone(),
+        api_service,
+        rx.clone(),
+        grace,
+        trusted_proxies.clone(),
+        api_guard,
+    );
     let tasks = vec![
-        tokio::spawn(serve::serve(
-            s3_listener,
-            tls.clone(),
-            s3_service,
-            rx.clone(),
-            grace,
-            trusted_proxies.clone(),
-            s3_guard,
-        )),
-        tokio::spawn(serve::serve(
-            api_listener,
-            tls.clone(),
-            api_service,
-            rx.clone(),
-            grace,
-            trusted_proxies.clone(),
-            api_guard,
-        )),
+        tokio::spawn(async move {
+            if !s3_serve.await {
+                s3_undrained.store(true, Ordering::SeqCst);
+            }
+        }),
+        tokio::spawn(async move {
+            if !api_serve.await {
+                api_undrained.store(true, Ordering::SeqCst);
+            }
+        }),
         tokio::spawn(crate::audit::flush::run(
             flusher.clone(),
             Duration::from_secs(cfg.audit_flush_secs.max(1)),
@@ -396,6 +420,7 @@ pub async fn start(cfg: Config) -> anyhow::Result<Running> {
         audit: flusher,
         lifecycle,
         sole_reader: pg.is_none().then_some(objects_for_stop),
+        undrained,
         node_id: node,
         _changes: changes,
         _lock: lock,

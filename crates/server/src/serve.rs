@@ -111,7 +111,8 @@ async fn refuse(mut stream: TcpStream, response: &'static [u8]) {
 }
 
 /// Serves `service` on `listener` until `shutdown` turns true, then lets in-flight
-/// connections finish (bounded by `grace`).
+/// connections finish (bounded by `grace`). Returns whether they all did; when the grace
+/// ran out, connections may still be serving (their tasks are not aborted).
 pub async fn serve<S, B>(
     listener: TcpListener,
     tls: Option<TlsAcceptor>,
@@ -120,7 +121,8 @@ pub async fn serve<S, B>(
     grace: Duration,
     trusted_proxies: Arc<[Cidr]>,
     guard: Guard,
-) where
+) -> bool
+where
     S: hyper::service::Service<Request<GuardedBody>, Response = Response<B>>
         + Clone
         + Send
@@ -244,7 +246,9 @@ pub async fn serve<S, B>(
         .is_err()
     {
         tracing::warn!("graceful shutdown timed out; dropping open connections");
+        return false;
     }
+    true
 }
 
 fn canonical(ip: IpAddr) -> IpAddr {

@@ -309,6 +309,11 @@ async fn concurrent_edits_of_one_buckets_configuration_all_land() {
             json!(cap.to_string()),
             "round {round}: {read}"
         );
+        assert_eq!(
+            read["settings"]["auditLoggingEnabled"],
+            json!(round % 2 == 0),
+            "round {round}: {read}"
+        );
         let rules = c
             .get_bucket_lifecycle_configuration()
             .bucket("busy")

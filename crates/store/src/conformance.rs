@@ -40,7 +40,7 @@ pub async fn run_all(store: Arc<dyn MetaStore>) {
 }
 
 /// Bootstrap on an EMPTY database, through one or more handles on it (for PostgreSQL,
-/// stores with their own pools, as nodes starting together): of eight concurrent
+/// stores with their own pools, as nodes starting together): of 32 concurrent
 /// attempts exactly one stores its org, admin and token, all three; the others store
 /// nothing; and once an org exists, bootstrap stores nothing.
 pub async fn bootstrap_once(stores: &[Arc<dyn MetaStore>]) {
@@ -626,12 +626,13 @@ async fn edit_retrying(
     bucket: &str,
     make: fn() -> BucketEdit,
 ) -> coffer_core::Result<Bucket> {
-    loop {
+    for _ in 0..1000 {
         match s.edit_bucket(bucket, make()).await {
             Err(Error::Unavailable(_)) => tokio::task::yield_now().await,
             r => return r,
         }
     }
+    panic!("edit_bucket of {bucket} refused 1000 times in a row")
 }
 
 /// Bucket subresources are edited atomically, and edits of other parts keep them;

@@ -662,25 +662,35 @@ impl BlobStore for FsBlobStore {
     }
 
     async fn check_space(&self, incoming: u64) -> Result<()> {
-        // The cached figure misses what the metadata database and the spool wrote since
-        // it was read, so it is trusted only far from the reserve; near it, every
-        // admission reads the filesystem (the reserve must hold for DELETEs).
-        let fresh = {
+        // The cached figure counts the writes admitted since it was read (not all
+        // written yet) but misses what the metadata database and the spool wrote
+        // meanwhile. Far from the reserve it is trusted for `SPACE_TTL`; near it, every
+        // admission also reads the filesystem and keeps the lower of the two, so
+        // neither kind of write can carry a burst past the reserve (it must hold for
+        // DELETEs).
+        let (stale, near) = {
             let s = self.inner.space.lock();
-            s.read_at.is_some_and(|t| t.elapsed() < SPACE_TTL)
-                && s.free.saturating_sub(incoming) >= s.reserve.saturating_mul(2)
+            (
+                s.read_at.is_none_or(|t| t.elapsed() >= SPACE_TTL),
+                s.free.saturating_sub(incoming) < s.reserve.saturating_mul(2),
+            )
         };
-        if !fresh {
+        if stale || near {
             let root = self.inner.root.clone();
             match tokio::task::spawn_blocking(move || rustix::fs::statvfs(&root))
                 .await
                 .map_err(join_err)?
             {
                 Ok(st) => {
+                    let now_free = st.f_bavail.saturating_mul(st.f_frsize);
                     let mut s = self.inner.space.lock();
-                    s.read_at = Some(Instant::now());
-                    s.free = st.f_bavail.saturating_mul(st.f_frsize);
                     s.reserve = reserve_for(st.f_blocks.saturating_mul(st.f_frsize));
+                    if s.read_at.is_none_or(|t| t.elapsed() >= SPACE_TTL) {
+                        s.read_at = Some(Instant::now());
+                        s.free = now_free;
+                    } else {
+                        s.free = s.free.min(now_free);
+                    }
                 }
                 Err(e) => {
                     // Unknown free space must not stop writes: ENOSPC still maps to

@@ -200,6 +200,7 @@ impl MetaStore for MemMeta {
     async fn edit_bucket(&self, name: &str, edit: BucketEdit) -> Result<Bucket> {
         let mut s = self.state.lock();
         let b = s.buckets.get_mut(name).ok_or(Error::NoSuchBucket)?;
+        // In memory an unchanged record costs nothing to keep as it is.
         apply_bucket_edit(b, edit)?;
         Ok(b.clone())
     }

@@ -886,9 +886,11 @@ impl MetaStore for PgMetaStore {
     async fn bootstrap(&self, org: &Org, admin: &User, token: &ApiToken) -> Result<bool> {
         let (org_doc, admin_doc, token_doc) = (to_doc(org)?, to_doc(admin)?, to_doc(token)?);
         tx!(self, "bootstrap", |c| {
-            // Self-conflicting, and conflicting with every insert: bootstraps of one
-            // database run one after the other, and the later one sees the org.
-            sqlx::query("LOCK TABLE orgs IN SHARE ROW EXCLUSIVE MODE")
+            // Bootstraps of one database queue on one row lock (the schema version
+            // row, which every migrated database has), so the later one sees the
+            // earlier one's org. A row lock, not LOCK TABLE: CockroachDB and
+            // YugabyteDB (SERIALIZABLE there: the loser retries on 40001) lack it.
+            sqlx::query("SELECT version FROM coffer_schema_version WHERE id = 1 FOR UPDATE")
                 .execute(&mut *c)
                 .await?;
             let any: Option<i32> = sqlx::query_scalar("SELECT 1 FROM orgs LIMIT 1")
@@ -1326,13 +1328,13 @@ impl MetaStore for PgMetaStore {
                     .await?
                     .ok_or(Error::NoSuchBucket)?;
             let mut stored: Bucket = from_doc(&doc, "bucket")?;
+            let before = stored.clone();
             match (edit.take(), &applied) {
                 (Some(f), _) => {
-                    let before = stored.clone();
                     apply_bucket_edit(&mut stored, f)?;
-                    applied = Some((before, stored.clone()));
+                    applied = Some((before.clone(), stored.clone()));
                 }
-                (None, Some((before, after))) if *before == stored => {
+                (None, Some((seen, after))) if *seen == stored => {
                     stored = after.clone();
                 }
                 (None, _) => {
@@ -1342,11 +1344,13 @@ impl MetaStore for PgMetaStore {
                     .into());
                 }
             }
-            sqlx::query("UPDATE buckets SET doc = $2 WHERE name = $1")
-                .bind(name)
-                .bind(to_doc(&stored)?)
-                .execute(&mut *c)
-                .await?;
+            if stored != before {
+                sqlx::query("UPDATE buckets SET doc = $2 WHERE name = $1")
+                    .bind(name)
+                    .bind(to_doc(&stored)?)
+                    .execute(&mut *c)
+                    .await?;
+            }
             stored
         })
     }

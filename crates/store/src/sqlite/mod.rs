@@ -1272,12 +1272,13 @@ impl MetaStore for SqliteMetaStore {
                 let doc = query_opt_doc(c, "SELECT doc FROM buckets WHERE name = ?1", [&name])?
                     .ok_or(Error::NoSuchBucket)?;
                 let mut stored: Bucket = from_doc(&doc, "bucket")?;
-                apply_bucket_edit(&mut stored, edit)?;
-                execute(
-                    c,
-                    "UPDATE buckets SET doc = ?2 WHERE name = ?1",
-                    params![name, to_doc(&stored)?],
-                )?;
+                if apply_bucket_edit(&mut stored, edit)? {
+                    execute(
+                        c,
+                        "UPDATE buckets SET doc = ?2 WHERE name = ?1",
+                        params![name, to_doc(&stored)?],
+                    )?;
+                }
                 Ok(stored)
             })
             .await
