@@ -429,18 +429,22 @@ impl ObjectService {
 
     /// PutBucketLifecycleConfiguration (`Some`, validated first) or DeleteBucketLifecycle
     /// (`None`). Stored in the bucket record; the lifecycle worker reads it from there.
+    /// `owner` is the org the caller was authorized against (see `policy::owned_by`).
     pub async fn set_lifecycle(
         &self,
         bucket: &str,
+        owner: &str,
         cfg: Option<crate::lifecycle::LifecycleConfiguration>,
     ) -> Result<()> {
         if let Some(c) = &cfg {
             c.validate()?;
         }
+        let owner = owner.to_owned();
         self.meta
             .edit_bucket(
                 bucket,
                 Box::new(move |b| {
+                    crate::policy::owned_by(b, &owner)?;
                     b.lifecycle = cfg;
                     Ok(())
                 }),

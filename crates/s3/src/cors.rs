@@ -328,10 +328,12 @@ impl Gateway {
         let rid = caller.request_id();
         let input = req.input;
         let rules = rules_from_dto(input.cors_configuration).map_err(|(c, m)| s3(c, m, rid))?;
+        let owner = caller.bucket_owner().to_owned();
         self.objects
             .edit_bucket(
                 &input.bucket,
                 Box::new(move |b| {
+                    coffer_core::policy::owned_by(b, &owner)?;
                     b.subresources.cors = Some(rules);
                     Ok(())
                 }),
@@ -373,10 +375,12 @@ impl Gateway {
     ) -> S3Result<S3Response<DeleteBucketCorsOutput>> {
         let caller = caller_of(&req.extensions)?;
         let rid = caller.request_id();
+        let owner = caller.bucket_owner().to_owned();
         self.objects
             .edit_bucket(
                 &req.input.bucket,
-                Box::new(|b| {
+                Box::new(move |b| {
+                    coffer_core::policy::owned_by(b, &owner)?;
                     b.subresources.cors = None;
                     Ok(())
                 }),

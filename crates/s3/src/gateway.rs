@@ -836,7 +836,7 @@ impl S3 for Gateway {
         match self
             .authz
             .bucket_policies()
-            .put(&input.bucket, &input.policy)
+            .put(&input.bucket, caller.bucket_owner(), &input.policy)
             .await
         {
             Ok(()) => Ok(ok(PutBucketPolicyOutput::default(), caller)),
@@ -877,7 +877,7 @@ impl S3 for Gateway {
         let caller = caller_of(&req.extensions)?;
         self.authz
             .bucket_policies()
-            .delete(&req.input.bucket)
+            .delete(&req.input.bucket, caller.bucket_owner())
             .await
             .map_err(|e| to_s3(e, caller.request_id()))?;
         Ok(ok(DeleteBucketPolicyOutput::default(), caller))

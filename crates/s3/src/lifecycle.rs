@@ -274,7 +274,11 @@ pub(crate) async fn put_bucket_lifecycle_configuration(
         .map(|r| rule_of(r, rid))
         .collect::<S3Result<Vec<_>>>()?;
     gw.objects()
-        .set_lifecycle(&input.bucket, Some(LifecycleConfiguration { rules }))
+        .set_lifecycle(
+            &input.bucket,
+            caller.bucket_owner(),
+            Some(LifecycleConfiguration { rules }),
+        )
         .await
         .map_err(|e| to_s3(e, rid))?;
     Ok(ok(PutBucketLifecycleConfigurationOutput::default(), caller))
@@ -307,7 +311,7 @@ pub(crate) async fn delete_bucket_lifecycle(
     let caller = caller_of(&req.extensions)?;
     let rid = caller.request_id();
     gw.objects()
-        .set_lifecycle(&req.input.bucket, None)
+        .set_lifecycle(&req.input.bucket, caller.bucket_owner(), None)
         .await
         .map_err(|e| to_s3(e, rid))?;
     Ok(ok(DeleteBucketLifecycleOutput::default(), caller))

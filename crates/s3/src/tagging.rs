@@ -231,10 +231,12 @@ impl Gateway {
         let input = req.input;
         let tags = from_dto(input.tagging, MAX_BUCKET_TAGS, "Bucket", rid)?;
         let tags = (!tags.is_empty()).then_some(tags);
+        let owner = caller.bucket_owner().to_owned();
         self.objects
             .edit_bucket(
                 &input.bucket,
                 Box::new(move |b| {
+                    coffer_core::policy::owned_by(b, &owner)?;
                     b.subresources.tags = tags;
                     Ok(())
                 }),
@@ -274,10 +276,12 @@ impl Gateway {
     ) -> S3Result<S3Response<DeleteBucketTaggingOutput>> {
         let caller = caller_of(&req.extensions)?;
         let rid = caller.request_id();
+        let owner = caller.bucket_owner().to_owned();
         self.objects
             .edit_bucket(
                 &req.input.bucket,
-                Box::new(|b| {
+                Box::new(move |b| {
+                    coffer_core::policy::owned_by(b, &owner)?;
                     b.subresources.tags = None;
                     Ok(())
                 }),

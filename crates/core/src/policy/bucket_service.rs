@@ -50,14 +50,22 @@ impl BucketPolicyService {
     }
 
     /// Validates `json` for `bucket`, stores it verbatim and caches its compiled form.
-    pub async fn put(&self, bucket: &str, json: &str) -> Result<(), PutBucketPolicyError> {
+    /// `owner` is the org the caller was authorized against: if the name now belongs to
+    /// another org (deleted and re-created since), the edit fails with `NoSuchBucket`.
+    pub async fn put(
+        &self,
+        bucket: &str,
+        owner: &str,
+        json: &str,
+    ) -> Result<(), PutBucketPolicyError> {
         let compiled =
             BucketPolicy::parse(bucket, json).map_err(PutBucketPolicyError::Malformed)?;
-        let text = json.to_owned();
+        let (text, owner) = (json.to_owned(), owner.to_owned());
         self.meta
             .edit_bucket(
                 bucket,
                 Box::new(move |b| {
+                    owned_by(b, &owner)?;
                     b.policy = Some(text);
                     Ok(())
                 }),
@@ -74,12 +82,14 @@ impl BucketPolicyService {
         Ok(self.bucket(bucket).await?.policy)
     }
 
-    /// Removes the policy (succeeds when there is none, like S3).
-    pub async fn delete(&self, bucket: &str) -> Result<()> {
+    /// Removes the policy (succeeds when there is none, like S3); `owner` as for `put`.
+    pub async fn delete(&self, bucket: &str, owner: &str) -> Result<()> {
+        let owner = owner.to_owned();
         self.meta
             .edit_bucket(
                 bucket,
-                Box::new(|b| {
+                Box::new(move |b| {
+                    owned_by(b, &owner)?;
                     b.policy = None;
                     Ok(())
                 }),
@@ -107,5 +117,15 @@ impl BucketPolicyService {
     ) -> Result<Option<Arc<BucketPolicy>>, BucketPolicyError> {
         self.engine
             .bucket_policy(&bucket.name, bucket.policy.as_deref())
+    }
+}
+
+/// `NoSuchBucket` unless `bucket` belongs to `owner`: an edit checked against one org's
+/// bucket must not land on another org's bucket of the same name.
+pub fn owned_by(bucket: &Bucket, owner: &str) -> Result<()> {
+    if bucket.org_id == owner {
+        Ok(())
+    } else {
+        Err(Error::NoSuchBucket)
     }
 }

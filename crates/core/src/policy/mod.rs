@@ -36,7 +36,7 @@ pub use bucket::{
     BUCKET_POLICY_VERSION, BUCKET_POLICY_VERSION_2008, BucketPolicy, BucketPolicyError,
     BucketVerdict, MAX_BUCKET_POLICY_BYTES, ORG_ONLY_ACTIONS, is_org_only_action,
 };
-pub use bucket_service::{BucketPolicyService, PutBucketPolicyError};
+pub use bucket_service::{BucketPolicyService, PutBucketPolicyError, owned_by};
 pub use compiled::CompiledPolicies;
 pub use condition::Cidr;
 pub use context::{ContextKey, ContextValue, RequestContext, RequestPrincipal};

@@ -107,3 +107,37 @@ async fn get_and_delete() {
     s.delete_bucket(BUCKET).await.unwrap();
     assert_eq!(s.get_bucket(BUCKET).await.unwrap_err(), Error::NoSuchBucket);
 }
+
+/// A configuration edit authorized against one org's bucket never lands on a bucket of
+/// the same name that another org owns (deleted and re-created in between).
+#[tokio::test]
+async fn edits_check_the_owner_the_caller_was_authorized_against() {
+    use coffer_core::lifecycle::{Expiration, LifecycleConfiguration, LifecycleRule};
+    let env = env().await;
+    let cfg = LifecycleConfiguration {
+        rules: vec![LifecycleRule {
+            id: "r".into(),
+            enabled: true,
+            expiration: Some(Expiration {
+                days: Some(1),
+                ..Default::default()
+            }),
+            ..Default::default()
+        }],
+    };
+    assert!(matches!(
+        env.svc
+            .set_lifecycle(BUCKET, "some-other-org", Some(cfg.clone()))
+            .await,
+        Err(Error::NoSuchBucket)
+    ));
+    assert_eq!(env.svc.get_bucket(BUCKET).await.unwrap().lifecycle, None);
+    env.svc
+        .set_lifecycle(BUCKET, ORG, Some(cfg.clone()))
+        .await
+        .unwrap();
+    assert_eq!(
+        env.svc.get_bucket(BUCKET).await.unwrap().lifecycle,
+        Some(cfg)
+    );
+}
