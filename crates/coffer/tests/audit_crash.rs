@@ -7,13 +7,14 @@
 
 mod proc_common;
 use proc_common::{
-    allow_all_key, assert_exactly_once_audit, bootstrap_token, no_retry_client, spawn_server,
+    allow_all_key, assert_exactly_once_audit, bootstrap_token, no_retry_client, org_id,
+    spawn_server,
 };
 
 use aws_sdk_s3::operation::RequestId;
 use coffer_server::testing::s3_client_for;
 use rand::Rng;
-use serde_json::{Value, json};
+use serde_json::json;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -26,16 +27,7 @@ async fn every_answered_request_has_exactly_one_event_after_repeated_kill_9() {
     let mut proc = spawn_server(&data, ["--audit-flush-secs", "1"]);
     let token = bootstrap_token(&data);
     let http = reqwest::Client::new();
-    let who: Value = http
-        .get(format!("{}/v1/iam/whoami", proc.api))
-        .bearer_auth(&token)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let org = who["orgId"].as_str().unwrap().to_string();
+    let org = org_id(&proc.api, &token).await;
     let key = allow_all_key(&proc.api, &token).await;
     s3_client_for(&proc.s3, &key)
         .create_bucket()

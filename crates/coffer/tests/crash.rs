@@ -8,7 +8,7 @@ use proc_common::{allow_all_key, bootstrap_token, payload, sha, spawn_server, up
 
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::CompletedMultipartUpload;
-use coffer_server::testing::s3_client_for;
+use coffer_server::testing::{list_all, object_bytes, s3_client_for};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -132,34 +132,12 @@ async fn kill_9_during_writes_loses_nothing_acknowledged() {
             );
         }
         let attempted_now = attempted.lock().unwrap().clone();
-        let mut token = None;
-        loop {
-            let page = client
-                .list_objects_v2()
-                .bucket("crash")
-                .set_continuation_token(token)
-                .send()
-                .await
-                .unwrap();
-            for o in page.contents() {
-                let name = o.key().unwrap();
-                let want = attempted_now
-                    .get(name)
-                    .unwrap_or_else(|| panic!("{name} listed but never attempted"));
-                let got = client
-                    .get_object()
-                    .bucket("crash")
-                    .key(name)
-                    .send()
-                    .await
-                    .unwrap();
-                let bytes = got.body.collect().await.unwrap().into_bytes();
-                assert_eq!(&sha(&bytes), want, "{name} is torn");
-            }
-            token = page.next_continuation_token().map(str::to_string);
-            if token.is_none() {
-                break;
-            }
+        for (name, _) in list_all(&client, "crash").await {
+            let want = attempted_now
+                .get(&name)
+                .unwrap_or_else(|| panic!("{name} listed but never attempted"));
+            let bytes = object_bytes(&client, "crash", &name).await;
+            assert_eq!(&sha(&bytes), want, "{name} is torn");
         }
         let tmp = data.join("blobs").join("tmp");
         let leftovers = std::fs::read_dir(&tmp).map(|d| d.count()).unwrap_or(0);

@@ -17,14 +17,15 @@
 
 mod proc_common;
 use proc_common::{
-    Proc, allow_all_key, assert_blobs_exact, assert_exactly_once_audit, bootstrap_token,
-    bucket_usage, no_retry_client, payload, sha, spawn_server, spawn_server_env, upload_parts,
+    Proc, allow_all_key, api_get, assert_blobs_exact, assert_exactly_once_audit, bootstrap_token,
+    bucket_usage, no_retry_client, org_id, payload, sha, spawn_server, spawn_server_env,
+    upload_parts,
 };
 
 use aws_sdk_s3::operation::RequestId;
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::CompletedMultipartUpload;
-use coffer_server::testing::{TestKey, s3_client_for};
+use coffer_server::testing::{TestKey, list_all, s3_client_for};
 use rand::Rng;
 use serde_json::{Value, json};
 use std::collections::HashMap;
@@ -95,15 +96,7 @@ async fn setup(data: &Path) -> Env {
     let proc = spawn_server(data, FLUSH);
     let token = bootstrap_token(data);
     let http = reqwest::Client::new();
-    let who: Value = http
-        .get(format!("{}/v1/iam/whoami", proc.api))
-        .bearer_auth(&token)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let org = org_id(&proc.api, &token).await;
     let key = allow_all_key(&proc.api, &token).await;
     let s3 = s3_client_for(&proc.s3, &key);
     s3.create_bucket().bucket(BUCKET).send().await.unwrap();
@@ -140,11 +133,7 @@ async fn setup(data: &Path) -> Env {
             .unwrap();
         assert_eq!(r.status(), 200, "{path}");
     }
-    Env {
-        token,
-        key,
-        org: who["orgId"].as_str().unwrap().to_string(),
-    }
+    Env { token, key, org }
 }
 
 /// A worker owning keys `w<w>/k0..k5`: random PUTs (inline 1 KiB and blob-backed
@@ -327,28 +316,13 @@ async fn run_point(point: &str, nth: u64) {
     }
 
     let (mut bytes, mut count) = (0u64, 0u64);
-    let mut token = None;
-    loop {
-        let page = s3
-            .list_objects_v2()
-            .bucket(BUCKET)
-            .set_continuation_token(token)
-            .send()
-            .await
-            .unwrap();
-        for o in page.contents() {
-            let name = o.key().unwrap();
-            assert!(
-                name == PROBE || model.keys.contains_key(name),
-                "{spec}: {name} listed but never written"
-            );
-            bytes += o.size().unwrap() as u64;
-            count += 1;
-        }
-        token = page.next_continuation_token().map(str::to_string);
-        if token.is_none() {
-            break;
-        }
+    for (name, size) in list_all(&s3, BUCKET).await {
+        assert!(
+            name == PROBE || model.keys.contains_key(&name),
+            "{spec}: {name} listed but never written"
+        );
+        bytes += size;
+        count += 1;
     }
     assert_eq!(
         bucket_usage(&proc.api, &env.token, BUCKET).await,
@@ -356,16 +330,7 @@ async fn run_point(point: &str, nth: u64) {
         "{spec}: usage counters (bytes, objects) differ from the listing"
     );
 
-    let http = reqwest::Client::new();
-    let list: Value = http
-        .get(format!("{}/v1/cwobject/access-policy", proc.api))
-        .bearer_auth(&env.token)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let list = api_get(&proc.api, &env.token, "/v1/cwobject/access-policy").await;
     let probe = list["policies"]
         .as_array()
         .unwrap()

@@ -26,7 +26,7 @@ use proc_common::{
 };
 
 use aws_sdk_s3::primitives::ByteStream;
-use coffer_server::testing::object_bytes;
+use coffer_server::testing::{list_all, object_bytes};
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -190,24 +190,7 @@ async fn fill(
 }
 
 async fn check_objects(s3: &aws_sdk_s3::Client, stored: &BTreeMap<String, String>) {
-    let mut listed = BTreeMap::new();
-    let mut token = None;
-    loop {
-        let page = s3
-            .list_objects_v2()
-            .bucket(BUCKET)
-            .set_continuation_token(token)
-            .send()
-            .await
-            .unwrap();
-        for o in page.contents() {
-            listed.insert(o.key().unwrap().to_string(), o.size().unwrap());
-        }
-        token = page.next_continuation_token().map(str::to_string);
-        if token.is_none() {
-            break;
-        }
-    }
+    let listed: BTreeMap<String, u64> = list_all(s3, BUCKET).await.into_iter().collect();
     assert_eq!(
         listed.keys().collect::<Vec<_>>(),
         stored.keys().collect::<Vec<_>>(),

@@ -353,9 +353,8 @@ impl TestServer {
     }
 }
 
-/// Every object of `bucket` with its bytes, in key order (following continuation
-/// tokens): what the audit tests read back from an org's audit bucket.
-pub async fn bucket_objects(s3: &aws_sdk_s3::Client, bucket: &str) -> Vec<(String, Vec<u8>)> {
+/// Every key of `bucket` with its size, in key order (following continuation tokens).
+pub async fn list_all(s3: &aws_sdk_s3::Client, bucket: &str) -> Vec<(String, u64)> {
     let mut out = Vec::new();
     let mut token = None;
     loop {
@@ -367,15 +366,24 @@ pub async fn bucket_objects(s3: &aws_sdk_s3::Client, bucket: &str) -> Vec<(Strin
             .await
             .expect("list the bucket");
         for o in page.contents() {
-            let key = o.key().unwrap().to_string();
-            let body = object_bytes(s3, bucket, &key).await;
-            out.push((key, body));
+            out.push((o.key().unwrap().to_string(), o.size().unwrap_or(0) as u64));
         }
         token = page.next_continuation_token().map(str::to_string);
         if token.is_none() {
             return out;
         }
     }
+}
+
+/// Every object of `bucket` with its bytes, in key order: what the audit tests read back
+/// from an org's audit bucket.
+pub async fn bucket_objects(s3: &aws_sdk_s3::Client, bucket: &str) -> Vec<(String, Vec<u8>)> {
+    let mut out = Vec::new();
+    for (key, _) in list_all(s3, bucket).await {
+        let body = object_bytes(s3, bucket, &key).await;
+        out.push((key, body));
+    }
+    out
 }
 
 /// The bytes of `bucket/key`; panics naming the key if the GET fails.

@@ -311,17 +311,30 @@ pub fn referenced_blobs(data: &Path) -> std::collections::HashSet<String> {
     set
 }
 
-/// The bucket's `(STORAGE_BYTES, OBJECT_COUNT)` from GetBucketInfo.
-pub async fn bucket_usage(api: &str, token: &str, bucket: &str) -> (u64, u64) {
-    let info: serde_json::Value = reqwest::Client::new()
-        .get(format!("{api}/v1/cwobject/bucket-info/{bucket}"))
+/// The JSON answer of a management API GET with `token`.
+pub async fn api_get(api: &str, token: &str, path: &str) -> serde_json::Value {
+    reqwest::Client::new()
+        .get(format!("{api}{path}"))
         .bearer_auth(token)
         .send()
         .await
         .unwrap()
         .json()
         .await
-        .unwrap();
+        .unwrap()
+}
+
+/// The org of the token's user (`/v1/iam/whoami`).
+pub async fn org_id(api: &str, token: &str) -> String {
+    api_get(api, token, "/v1/iam/whoami").await["orgId"]
+        .as_str()
+        .unwrap()
+        .to_string()
+}
+
+/// The bucket's `(STORAGE_BYTES, OBJECT_COUNT)` from GetBucketInfo.
+pub async fn bucket_usage(api: &str, token: &str, bucket: &str) -> (u64, u64) {
+    let info = api_get(api, token, &format!("/v1/cwobject/bucket-info/{bucket}")).await;
     let get = |t: &str| -> u64 {
         info["info"]["usage"]
             .as_array()
