@@ -4,7 +4,6 @@
 //! `/metrics`; `coffer scrub` is the real binary run against the live data directory.
 
 use aws_sdk_s3::Client;
-use aws_sdk_s3::config::retry::RetryConfig;
 use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart};
 use coffer_server::testing::TestServer;
 use std::collections::HashSet;
@@ -30,12 +29,7 @@ async fn server() -> (TestServer, Client, tempfile::TempDir) {
     let tmp = tempfile::tempdir().unwrap();
     let ts = TestServer::start_in(tmp.path().join("data")).await;
     let (s3, _) = ts.s3_client_with_allow_all().await;
-    let conf = s3
-        .config()
-        .to_builder()
-        .retry_config(RetryConfig::disabled())
-        .build();
-    (ts, Client::from_conf(conf), tmp)
+    (ts, coffer_server::testing::without_retries(&s3), tmp)
 }
 
 fn blob_files(data_dir: &Path) -> HashSet<PathBuf> {

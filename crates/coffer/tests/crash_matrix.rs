@@ -19,7 +19,7 @@ mod proc_common;
 use proc_common::{
     Proc, allow_all_key, api_get, assert_blobs_exact, assert_exactly_once_audit, bootstrap_token,
     bucket_usage, no_retry_client, org_id, payload, sha, spawn_server, spawn_server_env,
-    upload_parts,
+    upload_parts, wait_exit,
 };
 
 use aws_sdk_s3::operation::RequestId;
@@ -267,17 +267,9 @@ async fn run_point(point: &str, nth: u64) {
         env.token.clone(),
         m.clone(),
     )));
-    let deadline = Instant::now() + Duration::from_secs(60);
-    let status = loop {
-        if let Some(s) = armed.child.try_wait().unwrap() {
-            break s;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "{spec}: the crash point was not reached within 60 s"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    };
+    let status = wait_exit(&mut armed.child, Duration::from_secs(60))
+        .await
+        .unwrap_or_else(|| panic!("{spec}: the crash point was not reached within 60 s"));
     assert_eq!(
         status.signal(),
         Some(6),

@@ -189,19 +189,19 @@ async fn fill(
     panic!("{prefix}: 400 PUTs of {len} bytes never filled a 16 MiB filesystem");
 }
 
-async fn check_objects(s3: &aws_sdk_s3::Client, stored: &BTreeMap<String, String>) {
+/// Checks that exactly `stored` is listed, readable and unchanged; returns the bytes read.
+async fn check_objects(s3: &aws_sdk_s3::Client, stored: &BTreeMap<String, String>) -> u64 {
     let listed: BTreeMap<String, u64> = list_all(s3, BUCKET).await.into_iter().collect();
     assert_eq!(
         listed.keys().collect::<Vec<_>>(),
         stored.keys().collect::<Vec<_>>(),
         "exactly the acknowledged objects are listed"
     );
+    let mut total = 0;
     for (key, digest) in stored {
-        assert_eq!(
-            &sha(&object_bytes(s3, BUCKET, key).await),
-            digest,
-            "{key} changed"
-        );
+        let bytes = object_bytes(s3, BUCKET, key).await;
+        assert_eq!(&sha(&bytes), digest, "{key} changed");
+        total += bytes.len() as u64;
         s3.head_object()
             .bucket(BUCKET)
             .key(key)
@@ -209,6 +209,7 @@ async fn check_objects(s3: &aws_sdk_s3::Client, stored: &BTreeMap<String, String
             .await
             .unwrap();
     }
+    total
 }
 
 async fn run() {
@@ -347,11 +348,7 @@ async fn run() {
     proc = spawn_server(&data, [] as [&str; 0]);
     assert_blobs_exact(&data, "disk full");
     let s3 = no_retry_client(&proc.s3, &key);
-    check_objects(&s3, &stored).await;
-    let mut bytes = 0u64;
-    for k in stored.keys() {
-        bytes += object_bytes(&s3, BUCKET, k).await.len() as u64;
-    }
+    let bytes = check_objects(&s3, &stored).await;
     assert_eq!(
         bucket_usage(&proc.api, &token, BUCKET).await,
         (bytes, stored.len() as u64),

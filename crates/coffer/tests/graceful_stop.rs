@@ -6,12 +6,13 @@
 mod proc_common;
 use proc_common::{
     allow_all_key, assert_blobs_exact, blob_files, bootstrap_token, payload, sha, spawn_server,
+    wait_exit,
 };
 
 use aws_sdk_s3::primitives::ByteStream;
 use coffer_server::testing::{object_bytes, s3_client_for};
 use std::process::Command;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_deletes_the_blobs_of_overwritten_objects() {
@@ -56,17 +57,9 @@ async fn sigterm_deletes_the_blobs_of_overwritten_objects() {
         .status()
         .unwrap();
     assert!(st.success());
-    let started = Instant::now();
-    let status = loop {
-        if let Some(s) = proc.child.try_wait().unwrap() {
-            break s;
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(30),
-            "no exit after SIGTERM"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    };
+    let status = wait_exit(&mut proc.child, Duration::from_secs(30))
+        .await
+        .expect("no exit after SIGTERM");
     assert!(status.success(), "graceful exit: {status}");
     // Checked before any restart: the stop itself left nothing behind.
     assert_blobs_exact(&data, "after SIGTERM");

@@ -405,6 +405,7 @@ async fn oversized_heads_and_bodies_get_their_documented_answers() {
         peak = peak.max(srv.rss_mib());
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+    let mut answered = 0;
     for t in tasks {
         let got = t.await.unwrap();
         let text = String::from_utf8_lossy(&got);
@@ -412,7 +413,10 @@ async fn oversized_heads_and_bodies_get_their_documented_answers() {
             got.is_empty() || (status_of(&got) == Some(400) && text.contains("\"code\":3")),
             "{text}"
         );
+        answered += usize::from(!got.is_empty());
     }
+    // A reset may discard an answer the client had not read yet, but not all of them.
+    assert!(answered > 0, "no oversized API body got its 400");
     assert!(
         peak < MAX_MEMORY_MIB,
         "RSS {peak} MiB over the {MAX_MEMORY_MIB} MiB bound (before: {rss_before} MiB)"

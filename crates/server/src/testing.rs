@@ -386,6 +386,17 @@ pub async fn bucket_objects(s3: &aws_sdk_s3::Client, bucket: &str) -> Vec<(Strin
     out
 }
 
+/// `c` with the SDK's retries off: the first answer is the one under test, and each
+/// answered request is one request id.
+pub fn without_retries(c: &aws_sdk_s3::Client) -> aws_sdk_s3::Client {
+    aws_sdk_s3::Client::from_conf(
+        c.config()
+            .to_builder()
+            .retry_config(aws_sdk_s3::config::retry::RetryConfig::disabled())
+            .build(),
+    )
+}
+
 /// The bytes of `bucket/key`; panics naming the key if the GET fails.
 pub async fn object_bytes(s3: &aws_sdk_s3::Client, bucket: &str, key: &str) -> Vec<u8> {
     s3.get_object()

@@ -705,12 +705,7 @@ async fn failed_puts_on_a_logged_bucket_log_their_failure_once() {
     make_bucket(&s3, "strict").await;
     bucket_logging(&ts, "strict", true).await;
     ts.flush_audit().await;
-    let once = aws_sdk_s3::Client::from_conf(
-        s3.config()
-            .to_builder()
-            .retry_config(aws_sdk_s3::config::retry::RetryConfig::disabled())
-            .build(),
-    );
+    let once = coffer_server::testing::without_retries(&s3);
 
     // Eight writers race to create the same key; one wins.
     let racers = (0..8).map(|i| {
@@ -882,12 +877,7 @@ async fn a_full_spool_under_reject_answers_503_and_changes_nothing() {
     // before it runs.
     put(&s3, "bounded", "first", b"1").await;
     // No SDK retries: the first answer is the one under test.
-    let once = aws_sdk_s3::Client::from_conf(
-        s3.config()
-            .to_builder()
-            .retry_config(aws_sdk_s3::config::retry::RetryConfig::disabled())
-            .build(),
-    );
+    let once = coffer_server::testing::without_retries(&s3);
     let err = once
         .put_object()
         .bucket("bounded")

@@ -88,6 +88,23 @@ where
     }
 }
 
+/// Waits (without blocking the runtime) until `child` exits; `None` once `limit` passed.
+pub async fn wait_exit(
+    child: &mut Child,
+    limit: std::time::Duration,
+) -> Option<std::process::ExitStatus> {
+    let deadline = std::time::Instant::now() + limit;
+    loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            return Some(s);
+        }
+        if std::time::Instant::now() >= deadline {
+            return None;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}
+
 /// The bootstrap admin token a server wrote into its data directory.
 pub fn bootstrap_token(data: &Path) -> String {
     std::fs::read_to_string(data.join("bootstrap-token"))
@@ -175,13 +192,7 @@ pub fn sha(b: &[u8]) -> String {
 
 /// An S3 client that never retries, so each answered request is one request id.
 pub fn no_retry_client(endpoint: &str, key: &TestKey) -> aws_sdk_s3::Client {
-    let c = coffer_server::testing::s3_client_for(endpoint, key);
-    aws_sdk_s3::Client::from_conf(
-        c.config()
-            .to_builder()
-            .retry_config(aws_sdk_s3::config::retry::RetryConfig::disabled())
-            .build(),
-    )
+    coffer_server::testing::without_retries(&coffer_server::testing::s3_client_for(endpoint, key))
 }
 
 /// Every event in the audit bucket `bucket`, with the hash-chain report.
