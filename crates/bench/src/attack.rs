@@ -344,19 +344,11 @@ async fn phase(ctx: &Arc<Ctx>, client: &S3Client, attack: Attack, pid: u32) -> P
 }
 
 fn proc_status_kib(pid: u32, field: &str) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find_map(|l| l.strip_prefix(field))
-                .and_then(|v| v.split_whitespace().next())
-                .and_then(|v| v.parse().ok())
-        })
-        .unwrap_or(0)
+    crate::cpu::status_kib(pid, field).unwrap_or(0)
 }
 
 fn open_fds(pid: u32) -> u64 {
-    std::fs::read_dir(format!("/proc/{pid}/fd")).map_or(0, |d| d.count() as u64)
+    crate::cpu::open_fds(pid).unwrap_or(0)
 }
 
 /// The status code of an HTTP/1.1 answer, or what happened instead.

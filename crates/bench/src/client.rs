@@ -191,32 +191,26 @@ impl S3Client {
 
     /// Downloads an object, discarding the data; returns the number of body bytes.
     pub async fn get_object(&self, bucket: &str, key: &str) -> Result<u64> {
-        let resp = self
-            .send(
-                "GetObject",
-                Method::GET,
-                bucket,
-                Some(key),
-                &[],
-                BenchBody::empty(),
-            )
-            .await?;
+        let resp = self.get_response(bucket, key).await?;
         Ok(body::drain(resp.into_body()).await?)
     }
 
     /// Downloads an object into memory (at most `limit` bytes).
     pub async fn get_object_bytes(&self, bucket: &str, key: &str, limit: usize) -> Result<Vec<u8>> {
-        let resp = self
-            .send(
-                "GetObject",
-                Method::GET,
-                bucket,
-                Some(key),
-                &[],
-                BenchBody::empty(),
-            )
-            .await?;
+        let resp = self.get_response(bucket, key).await?;
         body::collect(resp.into_body(), limit).await
+    }
+
+    async fn get_response(&self, bucket: &str, key: &str) -> Result<Response<Incoming>> {
+        self.send(
+            "GetObject",
+            Method::GET,
+            bucket,
+            Some(key),
+            &[],
+            BenchBody::empty(),
+        )
+        .await
     }
 
     /// Every (key, size) under `prefix`, following continuation tokens.

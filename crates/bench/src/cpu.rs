@@ -124,6 +124,24 @@ pub fn find_listener(port: u16) -> Option<u32> {
     None
 }
 
+/// A `/proc/<pid>/status` field in KiB (`"VmRSS:"`, `"VmHWM:"`); `None` when the
+/// process is gone or the field is absent.
+pub fn status_kib(pid: u32, field: &str) -> Option<u64> {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()?
+        .lines()
+        .find_map(|l| l.strip_prefix(field))?
+        .split_whitespace()
+        .next()?
+        .parse()
+        .ok()
+}
+
+/// The number of open descriptors of `pid`; `None` when the process is gone.
+pub fn open_fds(pid: u32) -> Option<u64> {
+    Some(std::fs::read_dir(format!("/proc/{pid}/fd")).ok()?.count() as u64)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -480,17 +480,10 @@ fn free_port() -> Result<u16> {
 
 /// (VmRSS in KiB, open descriptors) of `pid`, if it is still there.
 fn proc_sample(pid: u32) -> Option<(u64, u64)> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    let rss = status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))?
-        .trim()
-        .trim_end_matches("kB")
-        .trim()
-        .parse()
-        .ok()?;
-    let fds = std::fs::read_dir(format!("/proc/{pid}/fd")).ok()?.count() as u64;
-    Some((rss, fds))
+    Some((
+        crate::cpu::status_kib(pid, "VmRSS:")?,
+        crate::cpu::open_fds(pid)?,
+    ))
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -89,9 +89,9 @@ fn armed() -> Option<&'static Armed> {
 /// Validates `COFFER_CRASH_AT` and returns the armed point's name, if any. Called once
 /// at server start so a bad value stops the server instead of arming nothing.
 pub fn check_env() -> Result<Option<String>, String> {
-    let spec = std::env::var(ENV).unwrap_or_default();
-    parse(&spec)?;
-    Ok(armed().map(|a| format!("{}:{}", a.point, a.nth)))
+    let parsed = parse(&std::env::var(ENV).unwrap_or_default())?;
+    let a = ARMED.get_or_init(|| parsed).as_ref();
+    Ok(a.map(|a| format!("{}:{}", a.point, a.nth)))
 }
 
 /// A crash point: aborts the process if `name` is armed and this is its `nth` hit.

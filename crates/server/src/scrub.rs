@@ -126,21 +126,18 @@ pub async fn open_stores(cfg: &Config) -> anyhow::Result<(Arc<dyn MetaStore>, Ar
 
 /// The outcome of checking one piece list.
 struct Pieces {
-    verified: bool,
     unverified: bool,
     damage: Option<(u64, String)>,
 }
 
 async fn check_data(blobs: &dyn BlobStore, rec: &ObjectRecord) -> anyhow::Result<Pieces> {
     let mut p = Pieces {
-        verified: true,
         unverified: false,
         damage: None,
     };
     let mut note = |c: Check, base: u64, what: &str| match c {
         Check::Verified => None,
         Check::Unverified => {
-            p.verified = false;
             p.unverified = true;
             None
         }
@@ -248,7 +245,7 @@ pub async fn scrub(
                         }
                     } else if p.unverified {
                         rep.unverified += 1;
-                    } else if p.verified {
+                    } else {
                         rep.verified += 1;
                     }
                     rep.objects += 1;

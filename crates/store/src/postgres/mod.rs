@@ -1328,14 +1328,16 @@ impl MetaStore for PgMetaStore {
                     .await?
                     .ok_or(Error::NoSuchBucket)?;
             let mut stored: Bucket = from_doc(&doc, "bucket")?;
-            let before = stored.clone();
-            match (edit.take(), &applied) {
+            let changed = match (edit.take(), &applied) {
                 (Some(f), _) => {
-                    apply_bucket_edit(&mut stored, f)?;
-                    applied = Some((before.clone(), stored.clone()));
+                    let seen = stored.clone();
+                    let changed = apply_bucket_edit(&mut stored, f)?;
+                    applied = Some((seen, stored.clone()));
+                    changed
                 }
                 (None, Some((seen, after))) if *seen == stored => {
                     stored = after.clone();
+                    seen != after
                 }
                 (None, _) => {
                     return Err(Error::Unavailable(
@@ -1343,8 +1345,8 @@ impl MetaStore for PgMetaStore {
                     )
                     .into());
                 }
-            }
-            if stored != before {
+            };
+            if changed {
                 sqlx::query("UPDATE buckets SET doc = $2 WHERE name = $1")
                     .bind(name)
                     .bind(to_doc(&stored)?)
