@@ -4,6 +4,7 @@
 
 pub mod audit;
 pub mod blob;
+pub mod budget;
 pub mod change;
 pub mod checksum;
 pub mod clock;

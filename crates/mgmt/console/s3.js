@@ -1,7 +1,9 @@
 // S3 through the same-origin mount (`/console/s3/...`), signed in the browser with a
 // 15-minute key minted for the signed-in user from the API token. Requests are signed
-// for exactly the URL they go to (this host, `/console/s3/bucket/key`); the server
-// verifies that signature, strips the prefix and hands the request to its S3 service.
+// for exactly the URL they go to (this host, `/console/s3/bucket/key`) and for the
+// mount's own region (`cfg.mountRegion`, which the S3 listener refuses, so a signature
+// is never valid on both); the server verifies that signature, strips the prefix and
+// hands the request to its S3 service. Links to the S3 listener use `cfg.region`.
 
 import {api, consoleConfig} from './api.js';
 import {sign, presign, sha256Hex, EMPTY_SHA256, encodePath, canonicalQuery} from './sigv4.js';
@@ -41,7 +43,7 @@ export async function signed(method, bucket, key, query, payloadHash, extraHeade
   const path = cfg.s3Mount + s3Path(bucket, key);
   const headers = await sign({
     method, host: location.host, path, query: query || {}, headers: extraHeaders || {},
-    payloadHash: payloadHash || EMPTY_SHA256, creds: c, region: cfg.region,
+    payloadHash: payloadHash || EMPTY_SHA256, creds: c, region: cfg.mountRegion,
   });
   const q = canonicalQuery(query || {});
   const url = encodePath(path) + (q ? '?' + q : '');
@@ -148,5 +150,5 @@ export async function presignedGet(bucket, key, external, expires) {
     const u = new URL(cfg.s3Endpoint);
     return presign({method: 'GET', base: u.origin, host: u.host, path, creds: c, region: cfg.region, expires: exp});
   }
-  return presign({method: 'GET', base: location.origin, host: location.host, path: cfg.s3Mount + path, creds: c, region: cfg.region, expires: exp});
+  return presign({method: 'GET', base: location.origin, host: location.host, path: cfg.s3Mount + path, creds: c, region: cfg.mountRegion, expires: exp});
 }

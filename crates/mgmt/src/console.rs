@@ -79,8 +79,12 @@ pub struct ConsoleConfig {
     /// `None` when it cannot be known (e.g. bound to a wildcard address): the console
     /// then presigns against the same-origin mount.
     pub s3_endpoint: Option<String>,
-    /// SigV4 region the console signs with (any non-empty region is accepted).
+    /// SigV4 region of presigned links to the S3 listener (any non-empty region but the
+    /// mount's is accepted there).
     pub region: String,
+    /// SigV4 region of requests through the mount: its own signing scope, which the S3
+    /// listener refuses, so that no signature is valid on both.
+    pub mount_region: &'static str,
     /// Path of the same-origin S3 mount.
     pub s3_mount: &'static str,
 }

@@ -455,37 +455,34 @@ const HEADER_KEYS: &[(&str, ContextKey)] = &[
 /// The condition-key values of one request (module docs).
 fn request_context(
     key: Option<&ResolvedKey>,
-    op: &str,
-    cx: &S3AccessContext<'_>,
-    conn: Option<ConnInfo>,
+    r: &AccessRequest<'_>,
     now: time::OffsetDateTime,
 ) -> RequestContext {
+    let op = r.op;
     let mut ctx = match key {
         // S3 never uses the org-admin role (admins get no `s3:` permission from it).
         Some(k) => RequestContext::for_principal(&k.key.org_id, &k.key.principal, false, now),
         None => RequestContext::anonymous(now),
     };
-    if let Some(c) = conn {
+    if let Some(c) = r.conn {
         ctx = ctx
             .with_source_ip(c.peer.ip())
             .with_secure_transport(c.secure);
     }
     for (name, k) in HEADER_KEYS {
-        if let Some(v) = header(cx.headers(), name) {
+        if let Some(v) = header(r.headers, name) {
             ctx.set(*k, v);
         }
     }
-    let pairs = cx.uri().query().map(query_pairs).unwrap_or_default();
+    let pairs = r.uri.query().map(query_pairs).unwrap_or_default();
     if key.is_some() {
         let presigned = pairs.iter().any(|(k, _)| k == "X-Amz-Signature");
-        ctx.set(
-            ContextKey::S3AuthType,
-            if presigned {
-                "REST-QUERY-STRING"
-            } else {
-                "REST-HEADER"
-            },
-        );
+        let auth_type = match r.form_fields {
+            Some(_) => "POST",
+            None if presigned => "REST-QUERY-STRING",
+            None => "REST-HEADER",
+        };
+        ctx.set(ContextKey::S3AuthType, auth_type);
         ctx.set(ContextKey::S3SignatureVersion, "AWS4-HMAC-SHA256");
     }
     if LIST_OPS.contains(&op) {
@@ -517,11 +514,11 @@ impl AccessControl {
         &self,
         caller: &mut Caller,
         rule: &OpRule,
-        cx: &S3AccessContext<'_>,
+        r: &AccessRequest<'_>,
     ) -> S3Result<()> {
         let rid = caller.request_id().to_string();
         let rid = rid.as_str();
-        let (bucket, key) = path_parts(cx.s3_path());
+        let (bucket, key) = (r.bucket, r.key);
         if rule.requires_org_policy && caller.is_anonymous() {
             return Err(access_denied(rid));
         }
@@ -549,11 +546,26 @@ impl AccessControl {
             slot.with(|f| f.bucket_record = Some((t.owner_org().to_string(), audit)));
         }
         let mut source: Option<Arc<Target>> = None;
-        let version_in_query = query_names_version(cx.uri().query());
+        if caller.is_anonymous()
+            && let Some(action) = rule.per_key
+            && !target
+                .as_deref()
+                .is_some_and(|t| anonymous_may_be_allowed(t, &caller.ctx, action))
+        {
+            // The per-key checks run after the body is parsed: an anonymous caller whom
+            // no bucket-policy statement could allow is refused before it is read.
+            debug!(
+                request_id = rid,
+                op = rule.op,
+                "anonymous request no statement allows"
+            );
+            return Err(access_denied(rid));
+        }
+        let version_in_query = query_names_version(r.uri.query());
         for check in rule.checks {
             let action = match check.res {
                 Res::Object if version_in_query => versioned_action(check.action),
-                Res::CopySource if copy_source_names_version(cx.headers()) => {
+                Res::CopySource if copy_source_names_version(r.headers) => {
                     versioned_action(check.action)
                 }
                 _ => check.action,
@@ -571,14 +583,14 @@ impl AccessControl {
                     _ => return Err(s3(S3ErrorCode::InvalidRequest, "Missing key", rid)),
                 },
                 Res::CopySource => {
-                    let (b, k) = copy_source(cx.headers(), rid)?;
+                    let (b, k) = copy_source(r.headers, rid)?;
                     source = self.authz.target(&b, rid).await?;
                     (format!("{b}/{k}"), source.as_deref())
                 }
                 Res::RenameSource => {
                     let b = bucket
                         .ok_or_else(|| s3(S3ErrorCode::InvalidRequest, "Missing bucket", rid))?;
-                    let k = crate::rename::same_bucket_source(cx.headers(), b, rid)?;
+                    let k = crate::rename::same_bucket_source(r.headers, b, rid)?;
                     (format!("{b}/{k}"), target.as_deref())
                 }
             };
@@ -586,7 +598,7 @@ impl AccessControl {
         }
         // Expected-owner headers: a mismatch is AccessDenied, like S3.
         let owner_mismatch = |t: &Option<Arc<Target>>, h: &str| {
-            header(cx.headers(), h)
+            header(r.headers, h)
                 .zip(t.as_deref())
                 .is_some_and(|(exp, t)| exp != t.owner_org())
         };
@@ -601,52 +613,57 @@ impl AccessControl {
     }
 }
 
-#[async_trait::async_trait]
-impl S3Access for AccessControl {
-    async fn check(&self, cx: &mut S3AccessContext<'_>) -> S3Result<()> {
-        let request_id = RequestId::of(cx.extensions_mut());
-        let rid = request_id.as_str();
-        let mut op = cx.s3_op().name().to_string();
-        // RenameObject is unknown to s3s, which routes it as PutObject.
-        if crate::rename::is_rename(cx.uri().query()) {
-            if op != "PutObject" {
-                return Err(s3(
-                    S3ErrorCode::InvalidRequest,
-                    "renameObject cannot be combined with this request",
-                    rid,
-                ));
-            }
-            op = "RenameObject".to_string();
-        }
-        let audit = cx.extensions_mut().get::<S3AuditSlot>().cloned();
-        if let Some(slot) = &audit {
-            let (bucket, key) = path_parts(cx.s3_path());
-            let access_key = cx.credentials().map(|c| c.access_key.clone());
+/// One request as the access check sees it, however it arrived (s3s's access hook, or
+/// a form upload parsed by [`crate::post_object`]).
+pub(crate) struct AccessRequest<'a> {
+    /// The operation's name in the action table ([`crate::actions`]).
+    pub op: &'a str,
+    pub bucket: Option<&'a str>,
+    pub key: Option<&'a str>,
+    pub uri: &'a http::Uri,
+    pub headers: &'a HeaderMap,
+    /// The access key id whose signature verified; `None`: anonymous.
+    pub access_key: Option<&'a str>,
+    /// A form upload's fields (lower-cased names): the session token travels there.
+    pub form_fields: Option<&'a [(String, String)]>,
+    pub conn: Option<ConnInfo>,
+    pub request_id: RequestId,
+    pub audit: Option<S3AuditSlot>,
+    /// The request came through the console mount.
+    pub mounted: bool,
+}
+
+impl AccessControl {
+    /// Authenticates the verified key (still active, session token), authorizes the
+    /// operation's rule, and returns the [`Caller`] handlers act as.
+    pub(crate) async fn admit(&self, r: AccessRequest<'_>) -> S3Result<Caller> {
+        let rid = r.request_id.as_str();
+        if let Some(slot) = &r.audit {
             slot.with(|f| {
-                f.op = Some(op.clone());
-                f.bucket = bucket.map(str::to_string);
-                f.key = key.map(str::to_string);
-                f.access_key_id = access_key;
+                f.op = Some(r.op.to_string());
+                f.bucket = r.bucket.map(str::to_string);
+                f.key = r.key.map(str::to_string);
+                f.access_key_id = r.access_key.map(str::to_string);
             });
         }
 
         // Defense in depth: the HTTP layer already ran the gates, unless the bare
         // S3Service is served.
-        if let Err(r) = precheck(cx.uri().query(), cx.headers()) {
+        if let Err(e) = precheck(r.uri.query(), r.headers, r.mounted) {
             debug!(
                 request_id = rid,
-                op,
-                reason = r.message,
+                op = r.op,
+                reason = e.message,
                 "s3 request rejected"
             );
-            return Err(s3(r.code, r.message, rid));
+            return Err(s3(e.code, e.message, rid));
         }
 
         // Anonymous requests go through the same evaluation with an anonymous subject:
         // only a bucket policy with Principal "*" can allow them (SPEC §3).
-        let key = match cx.credentials() {
+        let key = match r.access_key {
             None => None,
-            Some(creds) => match self.identity.resolve_access_key(&creds.access_key).await {
+            Some(id) => match self.identity.resolve_access_key(id).await {
                 Ok(k) => Some(k),
                 // Revoked between signature verification and now.
                 Err(Error::Unauthenticated(_)) => {
@@ -656,36 +673,96 @@ impl S3Access for AccessControl {
             },
         };
 
-        if let (Some(slot), Some(k)) = (&audit, &key) {
+        if let (Some(slot), Some(k)) = (&r.audit, &key) {
             slot.with(|f| f.principal = Some((k.key.org_id.clone(), k.key.principal.clone())));
         }
         if let Some(k) = &key {
-            let token = session_token(cx.uri(), cx.headers());
+            let token = match r.form_fields {
+                Some(fields) => fields
+                    .iter()
+                    .find(|(n, _)| n == "x-amz-security-token")
+                    .map(|(_, v)| v.clone()),
+                None => session_token(r.uri, r.headers),
+            };
             if let Err(msg) = check_session_token(k, token.as_deref()) {
                 debug!(request_id = rid, access_key_id = %k.key.access_key_id, "session token mismatch");
                 return Err(s3(S3ErrorCode::InvalidToken, msg, rid));
             }
         }
 
-        let Some(rule) = rule_for(&op) else {
+        let Some(rule) = rule_for(r.op) else {
             return Err(s3(
                 S3ErrorCode::NotImplemented,
-                format!("{op} is not implemented"),
+                format!("{} is not implemented", r.op),
                 rid,
             ));
         };
 
-        let conn = cx.extensions_mut().get::<ConnInfo>().copied();
-        let ctx = request_context(key.as_deref(), &op, cx, conn, self.authz.clock.now());
+        let ctx = request_context(key.as_deref(), &r, self.authz.clock.now());
         let mut caller = Caller {
             key,
-            request_id: request_id.clone(),
-            conn,
+            request_id: r.request_id.clone(),
+            conn: r.conn,
             ctx: Arc::new(ctx),
             target: None,
-            audit,
+            audit: r.audit.clone(),
         };
-        self.authorize(&mut caller, rule, cx).await?;
+        self.authorize(&mut caller, rule, &r).await?;
+        Ok(caller)
+    }
+}
+
+/// Whether some `Allow` statement of the bucket's policy could allow an anonymous
+/// caller `action` on some key (resources and conditions not considered).
+fn anonymous_may_be_allowed(t: &Target, ctx: &RequestContext, action: &'static str) -> bool {
+    match &t.policy {
+        PolicyState::Compiled(p) => {
+            p.may_allow(ctx, t.owner_org(), action)
+                || p.may_allow(ctx, t.owner_org(), versioned_action(action))
+        }
+        PolicyState::None | PolicyState::Broken => false,
+    }
+}
+
+#[async_trait::async_trait]
+impl S3Access for AccessControl {
+    async fn check(&self, cx: &mut S3AccessContext<'_>) -> S3Result<()> {
+        let request_id = RequestId::of(cx.extensions_mut());
+        let mut op = cx.s3_op().name().to_string();
+        // RenameObject is unknown to s3s, which routes it as PutObject.
+        if crate::rename::is_rename(cx.uri().query()) {
+            if op != "PutObject" {
+                return Err(s3(
+                    S3ErrorCode::InvalidRequest,
+                    "renameObject cannot be combined with this request",
+                    request_id.as_str(),
+                ));
+            }
+            op = "RenameObject".to_string();
+        }
+        let audit = cx.extensions_mut().get::<S3AuditSlot>().cloned();
+        let conn = cx.extensions_mut().get::<ConnInfo>().copied();
+        let mounted = cx
+            .extensions_mut()
+            .get::<crate::resign::SignedPath>()
+            .is_some();
+        let access_key = cx.credentials().map(|c| c.access_key.clone());
+        let (bucket, key) = path_parts(cx.s3_path());
+        let caller = self
+            .admit(AccessRequest {
+                op: &op,
+                bucket,
+                key,
+                uri: cx.uri(),
+                headers: cx.headers(),
+                access_key: access_key.as_deref(),
+                form_fields: None,
+                conn,
+                request_id,
+                audit,
+                mounted,
+            })
+            .await?;
         cx.extensions_mut().insert(caller);
         Ok(())
     }

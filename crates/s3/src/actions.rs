@@ -150,12 +150,9 @@ pub const OPERATIONS: &[OpRule] = &[
     ),
     // Objects.
     rule("PutObject", &[c(S3_PUT_OBJECT, Res::Object)]),
-    // Browser form upload: the key is in the body, so `s3:PutObject` on `bucket/key` is
-    // checked by the handler (`post_object`) once the form is parsed.
-    OpRule {
-        per_key: Some(S3_PUT_OBJECT),
-        ..rule("PostObject", &[])
-    },
+    // Browser form upload: the key is in the body; `post_object` reads the fields
+    // before the file and asks with that key.
+    rule("PostObject", &[c(S3_PUT_OBJECT, Res::Object)]),
     rule("GetObject", &[c(S3_GET_OBJECT, Res::Object)]),
     rule("HeadObject", &[c(S3_GET_OBJECT, Res::Object)]),
     rule("DeleteObject", &[c(S3_DELETE_OBJECT, Res::Object)]),

@@ -1,9 +1,28 @@
-//! Request-level gates that close s3s 0.14's authentication gaps (DESIGN.md):
-//! SigV2 is rejected and presigned URLs may live at most 7 days.
+//! Request-level gates that close s3s 0.14's authentication gaps (DESIGN.md, SPEC §9):
 //!
-//! [`precheck`] looks only at the request line and headers, so it can run before s3s
-//! does any work ([`crate::http_service`]) and again in the access hook (for callers that
-//! serve the bare `S3Service`).
+//! * SigV2 is rejected and presigned URLs may live at most 7 days;
+//! * **what the signature covers**: s3s verifies only the headers the client chose to
+//!   sign, yet routes on, and hands to handlers, every header present. As AWS S3 does,
+//!   a SigV4 request (header or presigned) whose `host` or any `x-amz-*` header is not
+//!   among its signed headers is refused with 403 `AccessDenied` "There were headers
+//!   present in the request which were not signed" and a `HeadersNotSigned` element
+//!   naming them. The one exception, as in S3, is `x-amz-content-sha256` on a presigned
+//!   request (the signature covers `UNSIGNED-PAYLOAD`); there its value may only make
+//!   the body check stricter (a SHA-256 digest), never select a streaming mode. Query
+//!   parameters need no rule: both SigV4 forms sign the whole query (`versionId`,
+//!   `partNumber`, `uploadId`, …), and the path is signed too;
+//! * one authentication mechanism per request (an `Authorization` header *and* a
+//!   presigned query would let s3s verify one while other code reads the other);
+//! * **signing scopes**: the console's same-origin mount (`/console/s3/…` on the
+//!   management listener, [`crate::resign::SignedPath`]) accepts only signatures whose
+//!   credential scope names the region [`CONSOLE_REGION`], and the S3 listener refuses
+//!   that region, so a signature made for one listener never authorizes a request on
+//!   the other (the mount strips its prefix: a signature over `/console/s3/b/k` for the
+//!   S3 listener means bucket `console`, key `s3/b/k`).
+//!
+//! [`precheck`] looks only at the request line and headers, so it runs before s3s does
+//! any work ([`crate::http_service`]: no key lookup, no body read) and again in the
+//! access hook (for callers that serve the bare `S3Service`).
 
 use crate::wire::{percent_decode, query_pairs};
 use http::HeaderMap;
@@ -12,30 +31,69 @@ use s3s::S3ErrorCode;
 /// Longest presigned URL lifetime S3 accepts (7 days).
 pub const MAX_PRESIGN_EXPIRES_SECS: u64 = 604_800;
 
+/// The SigV4 region of the console mount's signing scope (module docs).
+pub const CONSOLE_REGION: &str = "coffer-console";
+
 /// Why a request was turned away before authentication.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Rejection {
     pub code: S3ErrorCode,
     pub message: &'static str,
+    /// The unsigned headers, comma-separated, for S3's `HeadersNotSigned` element.
+    pub headers_not_signed: Option<String>,
 }
+
+impl Rejection {
+    fn new(code: S3ErrorCode, message: &'static str) -> Self {
+        Rejection {
+            code,
+            message,
+            headers_not_signed: None,
+        }
+    }
+
+    /// The S3 error (status from the code; `HeadersNotSigned` is added by the HTTP layer).
+    pub fn to_s3_error(&self) -> s3s::S3Error {
+        s3s::S3Error::with_message(self.code.clone(), self.message)
+    }
+}
+
+/// AWS's message for a SigV4 request with unsigned `x-amz-*` (or `host`) headers.
+pub const UNSIGNED_HEADERS_MESSAGE: &str =
+    "There were headers present in the request which were not signed";
 
 /// AWS's answer in SigV4-only regions.
 pub const SIGV2_MESSAGE: &str =
     "The authorization mechanism you have provided is not supported. Please use AWS4-HMAC-SHA256.";
 
-/// Rejects SigV2 (header or query) and presigned URLs whose `X-Amz-Expires` is not a
-/// number of seconds in `0..=604800`.
-pub fn precheck(query: Option<&str>, headers: &HeaderMap) -> Result<(), Rejection> {
-    let sigv2 = || Rejection {
-        code: S3ErrorCode::InvalidRequest,
-        message: SIGV2_MESSAGE,
+/// Every gate of the module docs. `mounted`: the request came through the console
+/// mount (it carries a [`crate::resign::SignedPath`]).
+pub fn precheck(query: Option<&str>, headers: &HeaderMap, mounted: bool) -> Result<(), Rejection> {
+    auth_shape(query, headers)?;
+    let Some(v4) = sigv4_of(query, headers) else {
+        return Ok(());
     };
+    signed_headers_cover(&v4, headers)?;
+    signing_scope(&v4.region, mounted)
+}
+
+/// Rejects SigV2 (header or query), more than one authentication mechanism, and
+/// presigned URLs whose `X-Amz-Expires` is not a number of seconds in `0..=604800`.
+fn auth_shape(query: Option<&str>, headers: &HeaderMap) -> Result<(), Rejection> {
+    let sigv2 = || Rejection::new(S3ErrorCode::InvalidRequest, SIGV2_MESSAGE);
     // Header auth: SigV4 is `AWS4-HMAC-SHA256 Credential=…`; SigV2 is `AWS <id>:<sig>`.
     for v in headers.get_all(http::header::AUTHORIZATION) {
         let v = v.as_bytes();
         if v.len() >= 4 && v[..4].eq_ignore_ascii_case(b"AWS ") {
             return Err(sigv2());
         }
+    }
+    let authorizations = headers.get_all(http::header::AUTHORIZATION).iter().count();
+    if authorizations > 1 {
+        return Err(Rejection::new(
+            S3ErrorCode::InvalidArgument,
+            "Only one Authorization header may be specified",
+        ));
     }
     let Some(q) = query else { return Ok(()) };
     let mut has_v4_signature = false;
@@ -54,11 +112,15 @@ pub fn precheck(query: Option<&str>, headers: &HeaderMap) -> Result<(), Rejectio
     if has_v2_signature {
         return Err(sigv2());
     }
+    if has_v4_signature && authorizations > 0 {
+        return Err(Rejection::new(
+            S3ErrorCode::InvalidArgument,
+            "Only one auth mechanism allowed; only the X-Amz-Algorithm query parameter, \
+             Signature query string parameter or the Authorization header should be specified",
+        ));
+    }
     if has_v4_signature || !expires.is_empty() {
-        let bad = |message| Rejection {
-            code: S3ErrorCode::AuthorizationQueryParametersError,
-            message,
-        };
+        let bad = |message| Rejection::new(S3ErrorCode::AuthorizationQueryParametersError, message);
         match expires.as_slice() {
             [] => {}
             [one] => match one.parse::<u64>() {
@@ -74,6 +136,114 @@ pub fn precheck(query: Option<&str>, headers: &HeaderMap) -> Result<(), Rejectio
         }
     }
     Ok(())
+}
+
+/// What a SigV4 request says about its own signature, read without verifying it.
+#[derive(Debug)]
+struct SigV4 {
+    presigned: bool,
+    /// Lower-cased names from `SignedHeaders` / `X-Amz-SignedHeaders`.
+    signed: Vec<String>,
+    /// The credential scope's region, as sent.
+    region: String,
+}
+
+/// The SigV4 facts of a request; `None` for anonymous requests and for SigV4 fields
+/// too malformed to read (s3s refuses those when it verifies).
+fn sigv4_of(query: Option<&str>, headers: &HeaderMap) -> Option<SigV4> {
+    let split = |s: &str| -> Vec<String> {
+        s.split(';')
+            .map(|n| n.trim().to_ascii_lowercase())
+            .filter(|n| !n.is_empty())
+            .collect()
+    };
+    if let Some(auth) = headers.get(http::header::AUTHORIZATION) {
+        let auth = auth.to_str().ok()?.strip_prefix("AWS4-HMAC-SHA256")?;
+        let (mut signed, mut region) = (None, None);
+        for part in auth.split(',') {
+            let part = part.trim();
+            if let Some(v) = part.strip_prefix("SignedHeaders=") {
+                signed = Some(split(v));
+            } else if let Some(v) = part.strip_prefix("Credential=") {
+                region = v.split('/').nth(2).map(str::to_string);
+            }
+        }
+        return Some(SigV4 {
+            presigned: false,
+            signed: signed?,
+            region: region?,
+        });
+    }
+    let pairs = query_pairs(query?);
+    let one = |name: &str| {
+        let mut it = pairs.iter().filter(|(k, _)| k == name);
+        let v = it.next()?;
+        it.next().is_none().then(|| percent_decode(&v.1))
+    };
+    one("X-Amz-Signature")?;
+    Some(SigV4 {
+        presigned: true,
+        signed: split(&one("X-Amz-SignedHeaders")?),
+        region: one("X-Amz-Credential")?.split('/').nth(2)?.to_string(),
+    })
+}
+
+/// `host` and every `x-amz-*` header present must be signed (module docs).
+fn signed_headers_cover(v4: &SigV4, headers: &HeaderMap) -> Result<(), Rejection> {
+    let signed = |n: &str| v4.signed.iter().any(|s| s == n);
+    // `host` counts as present even when HTTP/2 carries it as `:authority` (s3s puts it
+    // back before verifying).
+    let mut unsigned: Vec<&str> = Vec::new();
+    if !signed("host") {
+        unsigned.push("host");
+    }
+    for name in headers.keys() {
+        let n = name.as_str();
+        if !n.starts_with("x-amz-") || signed(n) || unsigned.contains(&n) {
+            continue;
+        }
+        if v4.presigned && n == "x-amz-content-sha256" {
+            continue;
+        }
+        unsigned.push(n);
+    }
+    if !unsigned.is_empty() {
+        return Err(Rejection {
+            headers_not_signed: Some(unsigned.join(",")),
+            ..Rejection::new(S3ErrorCode::AccessDenied, UNSIGNED_HEADERS_MESSAGE)
+        });
+    }
+    if v4.presigned && !signed("x-amz-content-sha256") {
+        for v in headers.get_all("x-amz-content-sha256") {
+            let v = v.as_bytes();
+            let digest = v.len() == 64 && v.iter().all(u8::is_ascii_hexdigit);
+            if !(digest || v == b"UNSIGNED-PAYLOAD") {
+                return Err(Rejection::new(
+                    S3ErrorCode::InvalidArgument,
+                    "x-amz-content-sha256 on a presigned request must be UNSIGNED-PAYLOAD or \
+                     the SHA-256 of the body (streaming payloads need header authentication)",
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The console mount signs for [`CONSOLE_REGION`], the S3 listener for any other
+/// region (module docs). Regions compare as the region normalizer lower-cases them.
+fn signing_scope(region: &str, mounted: bool) -> Result<(), Rejection> {
+    let console = crate::resign::normalized_region(region) == CONSOLE_REGION;
+    match (mounted, console) {
+        (true, false) => Err(Rejection::new(
+            S3ErrorCode::AuthorizationHeaderMalformed,
+            "Requests to the console mount must be signed for the region 'coffer-console'",
+        )),
+        (false, true) => Err(Rejection::new(
+            S3ErrorCode::AuthorizationHeaderMalformed,
+            "The region 'coffer-console' is reserved for the console mount",
+        )),
+        _ => Ok(()),
+    }
 }
 
 #[cfg(test)]
@@ -92,19 +262,23 @@ mod tests {
 
     #[test]
     fn sigv2_header_is_rejected() {
-        let e = precheck(None, &hdr("AWS AKIDEXAMPLE:frJIUN8DYpKDtOLCwo//yllqDzg=")).unwrap_err();
+        let e = precheck(
+            None,
+            &hdr("AWS AKIDEXAMPLE:frJIUN8DYpKDtOLCwo//yllqDzg="),
+            false,
+        )
+        .unwrap_err();
         assert_eq!(e.code, S3ErrorCode::InvalidRequest);
-        assert!(precheck(None, &hdr("aws x:y")).is_err());
+        assert!(precheck(None, &hdr("aws x:y"), false).is_err());
     }
 
     #[test]
     fn sigv4_header_passes() {
         precheck(
             None,
-            &hdr("AWS4-HMAC-SHA256 Credential=CW/20250101/us-east-1/s3/aws4_request, SignedHeaders=host, Signature=00"),
-        )
+            &hdr("AWS4-HMAC-SHA256 Credential=CW/20250101/us-east-1/s3/aws4_request, SignedHeaders=host, Signature=00"), false)
         .unwrap();
-        precheck(None, &HeaderMap::new()).unwrap();
+        precheck(None, &HeaderMap::new(), false).unwrap();
     }
 
     #[test]
@@ -116,7 +290,7 @@ mod tests {
             "x=1&AWSAccessKeyId=AK",
         ] {
             assert_eq!(
-                precheck(Some(q), &h).unwrap_err().code,
+                precheck(Some(q), &h, false).unwrap_err().code,
                 S3ErrorCode::InvalidRequest,
                 "{q}"
             );
@@ -129,10 +303,10 @@ mod tests {
         let q = |e: &str| {
             format!("X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Expires={e}&X-Amz-Signature=00")
         };
-        precheck(Some(&q("604800")), &h).unwrap();
-        precheck(Some(&q("1")), &h).unwrap();
+        precheck(Some(&q("604800")), &h, false).unwrap();
+        precheck(Some(&q("1")), &h, false).unwrap();
         for bad in ["604801", "99999999999", "-1", "abc", ""] {
-            let e = precheck(Some(&q(bad)), &h).unwrap_err();
+            let e = precheck(Some(&q(bad)), &h, false).unwrap_err();
             assert_eq!(
                 e.code,
                 S3ErrorCode::AuthorizationQueryParametersError,
@@ -140,7 +314,165 @@ mod tests {
             );
         }
         let twice = "X-Amz-Expires=1&X-Amz-Expires=2&X-Amz-Signature=00";
-        assert!(precheck(Some(twice), &h).is_err());
+        assert!(precheck(Some(twice), &h, false).is_err());
+    }
+
+    fn v4(signed: &str, region: &str) -> String {
+        format!(
+            "AWS4-HMAC-SHA256 Credential=CWAAAAAAAAAAAAAA/20250101/{region}/s3/aws4_request, \
+             SignedHeaders={signed}, Signature=00"
+        )
+    }
+
+    fn with(mut h: HeaderMap, pairs: &[(&'static str, &str)]) -> HeaderMap {
+        for (n, v) in pairs {
+            h.append(*n, HeaderValue::from_str(v).unwrap());
+        }
+        h
+    }
+
+    #[test]
+    fn every_x_amz_header_must_be_signed() {
+        let signed = "host;x-amz-content-sha256;x-amz-date";
+        let base = || {
+            with(
+                hdr(&v4(signed, "us-east-1")),
+                &[
+                    ("host", "h"),
+                    ("x-amz-date", "20250101T000000Z"),
+                    ("x-amz-content-sha256", "UNSIGNED-PAYLOAD"),
+                    ("content-type", "text/plain"),
+                ],
+            )
+        };
+        precheck(None, &base(), false).unwrap();
+        for extra in [
+            "x-amz-copy-source",
+            "x-amz-meta-a",
+            "x-amz-tagging",
+            "x-amz-metadata-directive",
+            "x-amz-rename-source",
+            "X-Amz-Security-Token",
+        ] {
+            let h = with(base(), &[(extra, "v")]);
+            let e = precheck(None, &h, false).unwrap_err();
+            assert_eq!(e.code, S3ErrorCode::AccessDenied, "{extra}");
+            assert_eq!(e.message, UNSIGNED_HEADERS_MESSAGE);
+            assert_eq!(
+                e.headers_not_signed.as_deref(),
+                Some(extra.to_ascii_lowercase().as_str())
+            );
+        }
+        // Header auth gets no exception for the payload hash.
+        let h = with(
+            hdr(&v4("host;x-amz-date", "us-east-1")),
+            &[("x-amz-content-sha256", "UNSIGNED-PAYLOAD")],
+        );
+        assert_eq!(
+            precheck(None, &h, false)
+                .unwrap_err()
+                .headers_not_signed
+                .as_deref(),
+            Some("x-amz-content-sha256")
+        );
+        // `host` must always be signed.
+        let h = hdr(&v4("x-amz-date", "us-east-1"));
+        assert_eq!(
+            precheck(None, &h, false)
+                .unwrap_err()
+                .headers_not_signed
+                .as_deref(),
+            Some("host")
+        );
+        // Names compare case-insensitively.
+        precheck(None, &hdr(&v4("Host;X-Amz-Date", "us-east-1")), false).unwrap();
+    }
+
+    fn presigned(signed: &str, region: &str) -> String {
+        format!(
+            "X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Credential=CWAAAAAAAAAAAAAA%2F20250101%2F{region}%2Fs3%2Faws4_request&X-Amz-Date=20250101T000000Z&X-Amz-Expires=60&X-Amz-SignedHeaders={signed}&X-Amz-Signature=00"
+        )
+    }
+
+    #[test]
+    fn presigned_requests_sign_their_headers_too() {
+        let q = presigned("host", "us-east-1");
+        let h = with(HeaderMap::new(), &[("host", "h"), ("content-type", "a/b")]);
+        precheck(Some(&q), &h, false).unwrap();
+        let copy = with(h.clone(), &[("x-amz-copy-source", "/private/payroll.csv")]);
+        let e = precheck(Some(&q), &copy, false).unwrap_err();
+        assert_eq!(e.code, S3ErrorCode::AccessDenied);
+        assert_eq!(e.headers_not_signed.as_deref(), Some("x-amz-copy-source"));
+        let signed = presigned("host%3Bx-amz-copy-source", "us-east-1");
+        precheck(Some(&signed), &copy, false).unwrap();
+        // The payload hash may be unsigned, but only as a digest or UNSIGNED-PAYLOAD.
+        for ok in [
+            "UNSIGNED-PAYLOAD",
+            "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855",
+        ] {
+            precheck(
+                Some(&q),
+                &with(h.clone(), &[("x-amz-content-sha256", ok)]),
+                false,
+            )
+            .unwrap();
+        }
+        for bad in [
+            "STREAMING-AWS4-HMAC-SHA256-PAYLOAD",
+            "STREAMING-UNSIGNED-PAYLOAD-TRAILER",
+            "xyz",
+        ] {
+            let e = precheck(
+                Some(&q),
+                &with(h.clone(), &[("x-amz-content-sha256", bad)]),
+                false,
+            )
+            .unwrap_err();
+            assert_eq!(e.code, S3ErrorCode::InvalidArgument, "{bad}");
+        }
+    }
+
+    #[test]
+    fn one_auth_mechanism_per_request() {
+        let q = presigned("host", "us-east-1");
+        let h = hdr(&v4("host", "us-east-1"));
+        assert_eq!(
+            precheck(Some(&q), &h, false).unwrap_err().code,
+            S3ErrorCode::InvalidArgument
+        );
+        let two = with(h.clone(), &[("authorization", &v4("host", "us-east-1"))]);
+        assert_eq!(
+            precheck(None, &two, false).unwrap_err().code,
+            S3ErrorCode::InvalidArgument
+        );
+    }
+
+    #[test]
+    fn the_console_mount_has_its_own_signing_scope() {
+        for (region, mounted, ok) in [
+            ("us-east-1", false, true),
+            ("US-EAST-04A", false, true),
+            ("coffer-console", false, false),
+            ("COFFER-CONSOLE", false, false),
+            ("coffer-console", true, true),
+            ("us-east-1", true, false),
+            ("console", true, false),
+        ] {
+            let h = hdr(&v4("host", region));
+            assert_eq!(
+                precheck(None, &h, mounted).is_ok(),
+                ok,
+                "{region} {mounted}"
+            );
+            let q = presigned("host", region);
+            assert_eq!(
+                precheck(Some(&q), &HeaderMap::new(), mounted).is_ok(),
+                ok,
+                "presigned {region} {mounted}"
+            );
+        }
+        // Anonymous requests carry no scope.
+        precheck(None, &HeaderMap::new(), true).unwrap();
     }
 
     #[test]
@@ -152,7 +484,7 @@ mod tests {
             "partNumber=1&uploadId=x",
             "",
         ] {
-            precheck(Some(q), &h).unwrap();
+            precheck(Some(q), &h, false).unwrap();
         }
     }
 }

@@ -44,6 +44,7 @@ const MAX_LIST: i32 = 1000;
 const MAX_BUCKETS_PAGE: i32 = 10_000;
 const MAX_PART_NUMBER: i32 = 10_000;
 
+#[derive(Clone)]
 pub struct Gateway {
     pub(crate) objects: Arc<ObjectService>,
     pub(crate) authz: Arc<Authorizer>,
@@ -96,6 +97,114 @@ impl Gateway {
     /// For the handler modules split out of this file (versioning, lifecycle).
     pub(crate) fn objects(&self) -> &Arc<ObjectService> {
         &self.objects
+    }
+
+    /// PutObject, for requests whose success is answered with `ok_status` and a body of
+    /// `bytes_sent` bytes (the outbox audit event records them): 200 and none for
+    /// PutObject, the form's answer for a form upload ([`crate::post_object`]).
+    pub(crate) async fn put_object_as(
+        &self,
+        req: S3Request<PutObjectInput>,
+        ok_status: u16,
+        bytes_sent: u64,
+    ) -> S3Result<S3Response<PutObjectOutput>> {
+        let caller = caller_of(&req.extensions)?;
+        let rid = caller.request_id();
+        let input = req.input;
+        Unsupported {
+            acl: input.acl.as_ref(),
+            grants: input.grant_full_control.is_some()
+                || input.grant_read.is_some()
+                || input.grant_read_acp.is_some()
+                || input.grant_write_acp.is_some(),
+            sse: input.server_side_encryption.is_some()
+                || input.sse_customer_algorithm.is_some()
+                || input.ssekms_key_id.is_some(),
+            storage_class: input.storage_class.as_ref(),
+            object_lock: input.object_lock_mode.is_some()
+                || input.object_lock_legal_hold_status.is_some()
+                || input.object_lock_retain_until_date.is_some(),
+            website_redirect: input.website_redirect_location.is_some(),
+        }
+        .check(rid)?;
+        if input.write_offset_bytes.is_some() {
+            return Err(not_implemented(
+                "Appending writes (x-amz-write-offset-bytes)",
+                rid,
+            ));
+        }
+        let cond = write_condition(input.if_match.as_ref(), input.if_none_match.as_ref(), rid)?;
+        let tags = tags(input.tagging.as_deref(), rid)?;
+        self.check_write_tags(caller, &input.bucket, &input.key, &tags)?;
+        let checksum = checksum_input(
+            &req.headers,
+            input.checksum_algorithm.as_ref(),
+            checksum_values(
+                input.checksum_crc32,
+                input.checksum_crc32c,
+                input.checksum_crc64nvme,
+                input.checksum_sha1,
+                input.checksum_sha256,
+            ),
+            req.trailing_headers,
+            rid,
+        )?;
+        let headers = object_headers(
+            &req.headers,
+            input.content_type,
+            input.content_encoding,
+            input.content_disposition,
+            input.content_language,
+            input.cache_control,
+        );
+        let content_length = content_length(input.content_length, rid)?;
+        let (audit_event, outbox) = match self
+            .outbox_event(&req.extensions, ok_status, bytes_sent, rid)
+            .await?
+        {
+            Some((event, slot)) => {
+                let len = event.len() as u64;
+                (Some(event), Some((len, slot)))
+            }
+            None => (None, None),
+        };
+        let bucket_record = caller.bucket_record(&input.bucket);
+        let (body, fault) = body::adapt(input.body);
+        let rec = self
+            .objects
+            .put_object(core::PutObjectInput {
+                bucket: input.bucket,
+                key: input.key,
+                body,
+                content_length,
+                content_md5: input.content_md5,
+                checksum,
+                headers,
+                user_metadata: metadata(input.metadata),
+                tags,
+                cond,
+                audit_event,
+                bucket_record,
+            })
+            .await
+            .map_err(|e| body_or(e, &fault, rid))?;
+        self.outboxed(outbox);
+        let (crc32, crc32c, crc64nvme, sha1, sha256, checksum_type) =
+            checksum_fields(&rec.checksums);
+        Ok(ok(
+            PutObjectOutput {
+                checksum_crc32: crc32,
+                checksum_crc32c: crc32c,
+                checksum_crc64nvme: crc64nvme,
+                checksum_sha1: sha1,
+                checksum_sha256: sha256,
+                checksum_type,
+                e_tag: Some(etag_out(&rec.etag)),
+                version_id: rec.version_id.clone(),
+                ..Default::default()
+            },
+            caller,
+        ))
     }
 }
 
@@ -1133,108 +1242,28 @@ impl S3 for Gateway {
         &self,
         req: S3Request<PutObjectInput>,
     ) -> S3Result<S3Response<PutObjectOutput>> {
-        let caller = caller_of(&req.extensions)?;
-        let rid = caller.request_id();
         if crate::rename::is_rename(req.uri.query()) {
+            let caller = caller_of(&req.extensions)?;
             return self.rename_object(caller, &req).await;
         }
-        let mut input = req.input;
-        if req.method == http::Method::POST {
-            let sigv2 = req.credentials.is_some() && req.region.is_none();
-            let file = req.extensions.get::<crate::post_object::PostFileName>();
-            self.post_object_prelude(caller, sigv2, file, &mut input)?;
-        }
-        Unsupported {
-            acl: input.acl.as_ref(),
-            grants: input.grant_full_control.is_some()
-                || input.grant_read.is_some()
-                || input.grant_read_acp.is_some()
-                || input.grant_write_acp.is_some(),
-            sse: input.server_side_encryption.is_some()
-                || input.sse_customer_algorithm.is_some()
-                || input.ssekms_key_id.is_some(),
-            storage_class: input.storage_class.as_ref(),
-            object_lock: input.object_lock_mode.is_some()
-                || input.object_lock_legal_hold_status.is_some()
-                || input.object_lock_retain_until_date.is_some(),
-            website_redirect: input.website_redirect_location.is_some(),
-        }
-        .check(rid)?;
-        if input.write_offset_bytes.is_some() {
-            return Err(not_implemented(
-                "Appending writes (x-amz-write-offset-bytes)",
-                rid,
-            ));
-        }
-        let cond = write_condition(input.if_match.as_ref(), input.if_none_match.as_ref(), rid)?;
-        let tags = tags(input.tagging.as_deref(), rid)?;
-        self.check_write_tags(caller, &input.bucket, &input.key, &tags)?;
-        let checksum = checksum_input(
-            &req.headers,
-            input.checksum_algorithm.as_ref(),
-            checksum_values(
-                input.checksum_crc32,
-                input.checksum_crc32c,
-                input.checksum_crc64nvme,
-                input.checksum_sha1,
-                input.checksum_sha256,
-            ),
-            req.trailing_headers,
-            rid,
-        )?;
-        let headers = object_headers(
-            &req.headers,
-            input.content_type,
-            input.content_encoding,
-            input.content_disposition,
-            input.content_language,
-            input.cache_control,
-        );
-        let content_length = content_length(input.content_length, rid)?;
         // The success response has no body (`bytes_sent` 0).
-        let (audit_event, outbox) = match self.outbox_event(&req.extensions, 200, 0, rid).await? {
-            Some((event, slot)) => {
-                let len = event.len() as u64;
-                (Some(event), Some((len, slot)))
-            }
-            None => (None, None),
-        };
-        let bucket_record = caller.bucket_record(&input.bucket);
-        let (body, fault) = body::adapt(input.body);
-        let rec = self
-            .objects
-            .put_object(core::PutObjectInput {
-                bucket: input.bucket,
-                key: input.key,
-                body,
-                content_length,
-                content_md5: input.content_md5,
-                checksum,
-                headers,
-                user_metadata: metadata(input.metadata),
-                tags,
-                cond,
-                audit_event,
-                bucket_record,
-            })
-            .await
-            .map_err(|e| body_or(e, &fault, rid))?;
-        self.outboxed(outbox);
-        let (crc32, crc32c, crc64nvme, sha1, sha256, checksum_type) =
-            checksum_fields(&rec.checksums);
-        Ok(ok(
-            PutObjectOutput {
-                checksum_crc32: crc32,
-                checksum_crc32c: crc32c,
-                checksum_crc64nvme: crc64nvme,
-                checksum_sha1: sha1,
-                checksum_sha256: sha256,
-                checksum_type,
-                e_tag: Some(etag_out(&rec.etag)),
-                version_id: rec.version_id.clone(),
-                ..Default::default()
-            },
-            caller,
+        self.put_object_as(req, 200, 0).await
+    }
+
+    /// Form uploads are served, streaming, by [`crate::S3HttpService`]
+    /// ([`crate::post_object`]) and never reach s3s there; s3s would have read the whole
+    /// form before verifying it. (s3s's default would hand them to `put_object`.)
+    async fn post_object(
+        &self,
+        req: S3Request<s3s::dto::PostObjectInput>,
+    ) -> S3Result<S3Response<s3s::dto::PostObjectOutput>> {
+        let rid = caller_of(&req.extensions)
+            .map(|c| c.request_id().to_string())
+            .unwrap_or_default();
+        Err(s3(
+            S3ErrorCode::NotImplemented,
+            "Form uploads are served by the S3 HTTP service",
+            &rid,
         ))
     }
 

@@ -3,20 +3,25 @@
 //! For every request it
 //! 1. creates the request id and attaches it to the request extensions (the access
 //!    check, handlers and logs reuse it);
-//! 2. runs the request gates ([`crate::gates`]: SigV2 rejected, presign ≤ 7 days)
-//!    before s3s does any work (no key lookup, no signature computation), then
+//! 2. runs the request gates ([`crate::gates`]: SigV2 rejected, presign ≤ 7 days, every
+//!    `x-amz-*` header signed, one auth mechanism, the listener's signing scope) before
+//!    s3s does any work (no key lookup, no signature computation, no body read), then
 //!    re-signs requests whose SigV4 region s3s would refuse ([`crate::resign`]);
-//! 3. after s3s answered, makes sure the response carries `x-amz-request-id` and that an
+//! 3. serves form uploads itself ([`crate::post_object`]: s3s would buffer them whole
+//!    before verifying anything), and reserves the bound of every body s3s reads whole
+//!    (XML documents) from the shared byte budget before s3s runs, answering 503
+//!    `SlowDown` when it is spent ([`coffer_core::budget`]);
+//! 4. after s3s answered, makes sure the response carries `x-amz-request-id` and that an
 //!    S3 XML error body carries `Resource` and `RequestId` — including the errors s3s
 //!    produces itself (signature mismatch, malformed requests, routing), which the
 //!    gateway never sees;
-//! 4. records the data-plane audit event of a request on a logged bucket
+//! 5. records the data-plane audit event of a request on a logged bucket
 //!    ([`crate::audit`]) before the response is returned — also of requests the gates
 //!    or s3s refuse before the access check — and a request whose event cannot be
 //!    recorded is answered `InternalError` instead (503 `SlowDown` when the spool is
 //!    full under the `reject` policy; then requests on logged buckets are refused
 //!    before they run);
-//! 5. with CORS enabled ([`S3HttpService::with_cors`]): answers `OPTIONS` preflights
+//! 6. with CORS enabled ([`S3HttpService::with_cors`]): answers `OPTIONS` preflights
 //!    itself, unauthenticated (s3s does not route them), and adds `Access-Control-*`
 //!    headers to every response — errors included — whose request's `Origin` and method
 //!    a bucket's CORS rule allows ([`crate::cors`]).
@@ -25,10 +30,12 @@ use crate::audit::{Exchange, S3AuditSlot, Target};
 use crate::cors::{CorsResponder, Preflight};
 use crate::errors::REQUEST_ID_HEADER;
 use crate::gates::precheck;
+use crate::post_object::{FormUploads, Refusal};
 use crate::reqid::RequestId;
-use crate::resign::RegionNormalizer;
+use crate::resign::{RegionNormalizer, SignedPath};
 use bytes::Bytes;
 use coffer_core::audit::AuditService;
+use coffer_core::budget::{BudgetPermit, ByteBudget};
 use coffer_core::conn::ConnInfo;
 use futures::future::BoxFuture;
 use http::HeaderValue;
@@ -47,6 +54,10 @@ pub struct S3HttpService {
     cors: Option<Arc<CorsResponder>>,
     /// Virtual-hosted-style suffix, to attribute requests s3s rejects to their bucket.
     domain: Option<Arc<crate::host::DomainHost>>,
+    /// `None`: form uploads are refused (s3s must never read one).
+    forms: Option<Arc<FormUploads>>,
+    /// Buffered request bytes, shared with the other listener.
+    budget: ByteBudget,
 }
 
 impl std::fmt::Debug for S3HttpService {
@@ -57,6 +68,13 @@ impl std::fmt::Debug for S3HttpService {
 
 /// Largest error body we rewrite (s3s error bodies are a few hundred bytes).
 const MAX_ERROR_BODY: usize = 64 * 1024;
+
+/// The largest XML request body s3s reads (DeleteObjects with 1,000 keys of 1 KiB,
+/// CompleteMultipartUpload with 10,000 parts and checksums fit with room to spare).
+pub const MAX_XML_BODY: usize = 8 * 1024 * 1024;
+
+/// The byte budget a service gets unless it is given one ([`S3HttpService::with_budget`]).
+const DEFAULT_BUDGET: u64 = 256 * 1024 * 1024;
 
 impl S3HttpService {
     pub fn new(
@@ -70,7 +88,23 @@ impl S3HttpService {
             audit,
             cors: None,
             domain: None,
+            forms: None,
+            budget: ByteBudget::new(DEFAULT_BUDGET),
         }
+    }
+
+    /// Serves form uploads with `forms` (otherwise they are refused).
+    #[must_use]
+    pub fn with_forms(mut self, forms: FormUploads) -> Self {
+        self.forms = Some(Arc::new(forms));
+        self
+    }
+
+    /// Shares `budget` for buffered request bytes (e.g. with the management API).
+    #[must_use]
+    pub fn with_budget(mut self, budget: ByteBudget) -> Self {
+        self.budget = budget;
+        self
     }
 
     /// Sets the virtual-hosted-style domain (as given to s3s).
@@ -166,12 +200,10 @@ impl S3HttpService {
         let rid = RequestId::of(req.extensions_mut());
         let path = req.uri().path().to_string();
         let started = time::OffsetDateTime::now_utc();
-        if let Err(r) = precheck(req.uri().query(), req.headers()) {
+        let mounted = req.extensions().get::<SignedPath>().is_some();
+        if let Err(r) = precheck(req.uri().query(), req.headers(), mounted) {
             tracing::debug!(request_id = %rid, reason = r.message, "s3 request rejected before authentication");
-            let err = S3Error::with_message(r.code, r.message);
-            let mut resp = err
-                .to_http_response()
-                .map_err(|e| HttpError::new(Box::new(e)))?;
+            let mut resp = refusal_response(r.to_s3_error(), r.headers_not_signed.as_deref())?;
             finish(&mut resp, &rid, &path);
             if let Some(audit) = &self.audit {
                 let mut facts = crate::audit::S3AuditFacts::default();
@@ -191,20 +223,9 @@ impl S3HttpService {
             }
             return Ok(resp);
         }
+        let target = self.target_of(&req);
         let Some(audit) = &self.audit else {
-            let form = crate::post_object::is_form_post(&req);
-            if form && let Err(e) = crate::post_object::prepare(&mut req).await {
-                let mut resp = e
-                    .to_http_response()
-                    .map_err(|e| HttpError::new(Box::new(e)))?;
-                finish(&mut resp, &rid, &path);
-                return Ok(resp);
-            }
-            self.normalizer.apply(&mut req).await;
-            let mut resp = self.inner.call(req).await?;
-            if form {
-                crate::post_object::rewrite_error(&mut resp);
-            }
+            let mut resp = self.dispatch(req, &target, &rid).await?;
             finish(&mut resp, &rid, &path);
             return Ok(resp);
         };
@@ -212,7 +233,6 @@ impl S3HttpService {
         req.extensions_mut().insert(slot.clone());
         let source_ip = source_ip_of(&req);
         let host = host_of(&req);
-        let target = self.target_of(&req);
         if audit.saturated() {
             // Spool full under the `reject` policy: refuse requests on logged buckets
             // before they run, so nothing is done that could not be audited.
@@ -239,19 +259,7 @@ impl S3HttpService {
                 bytes_received,
             })
         });
-        let form = crate::post_object::is_form_post(&req);
-        if form && let Err(e) = crate::post_object::prepare(&mut req).await {
-            let mut resp = e
-                .to_http_response()
-                .map_err(|e| HttpError::new(Box::new(e)))?;
-            finish(&mut resp, &rid, &path);
-            return Ok(resp);
-        }
-        self.normalizer.apply(&mut req).await;
-        let mut resp = self.inner.call(req).await?;
-        if form {
-            crate::post_object::rewrite_error(&mut resp);
-        }
+        let mut resp = self.dispatch(req, &target, &rid).await?;
         finish(&mut resp, &rid, &path);
         let bytes_sent = header_u64(resp.headers(), "content-length")
             .or_else(|| resp.body().bytes().map(|b| b.len() as u64))
@@ -272,6 +280,102 @@ impl S3HttpService {
         }
         Ok(resp)
     }
+
+    /// Runs a request that passed the gates: form uploads here, everything else through
+    /// s3s with its buffered body reserved.
+    async fn dispatch(
+        &self,
+        mut req: HttpRequest,
+        target: &Target,
+        rid: &RequestId,
+    ) -> Result<HttpResponse, HttpError> {
+        if crate::post_object::is_form_post(&req) {
+            let outcome = match &self.forms {
+                Some(forms) => forms.serve(req, target).await,
+                None => Err(Refusal::from(crate::errors::s3(
+                    S3ErrorCode::NotImplemented,
+                    "Form uploads are not served here",
+                    rid.as_str(),
+                ))),
+            };
+            return match outcome {
+                Ok(resp) => Ok(resp),
+                Err(r) => refusal_response(r.error, r.headers_not_signed.as_deref()),
+            };
+        }
+        let Some(_reserved) = self.reserve_buffered(&req, target) else {
+            tracing::debug!(request_id = %rid, "buffered-bytes budget spent; request refused");
+            return refusal_response(slow_down(), None);
+        };
+        if !self.normalizer.apply(&mut req).await {
+            return refusal_response(
+                S3Error::with_message(
+                    S3ErrorCode::SignatureDoesNotMatch,
+                    "The request signature we calculated does not match the signature you \
+                     provided. Check your key and signing method.",
+                ),
+                None,
+            );
+        }
+        self.inner.call(req).await
+    }
+
+    /// Reserves the most s3s may read of this request's body into memory: nothing for
+    /// requests whose bodies stream (object data) or that have none, the declared
+    /// length (at most [`MAX_XML_BODY`]) for the rest; `None` when the budget is spent.
+    fn reserve_buffered(&self, req: &HttpRequest, target: &Target) -> Option<BudgetPermit> {
+        /// Object subresources whose PUT carries an XML document.
+        const XML_OBJECT_PUTS: &[&str] = &["tagging", "acl", "retention", "legal-hold"];
+        let buffered = match *req.method() {
+            // Object PUTs otherwise stream (PutObject, UploadPart) or carry no body
+            // (CopyObject, UploadPartCopy, RenameObject); bucket PUTs are documents.
+            http::Method::PUT if target.key.is_some() => req
+                .uri()
+                .query()
+                .map(crate::wire::query_pairs)
+                .is_some_and(|q| q.iter().any(|(k, _)| XML_OBJECT_PUTS.contains(&k.as_str()))),
+            http::Method::PUT | http::Method::POST => true,
+            _ => false,
+        };
+        let bound = match (buffered, header_u64(req.headers(), "content-length")) {
+            (false, _) => 0,
+            (true, Some(n)) => n.min(MAX_XML_BODY as u64),
+            (true, None) => MAX_XML_BODY as u64,
+        };
+        self.budget.try_reserve(bound)
+    }
+}
+
+/// 503 `SlowDown`: the buffered-bytes budget is spent.
+fn slow_down() -> S3Error {
+    let mut e = S3Error::with_message(S3ErrorCode::SlowDown, "Please reduce your request rate.");
+    e.set_status_code(http::StatusCode::SERVICE_UNAVAILABLE);
+    e
+}
+
+/// An S3 error response, with S3's `HeadersNotSigned` element when given.
+fn refusal_response(
+    err: S3Error,
+    headers_not_signed: Option<&str>,
+) -> Result<HttpResponse, HttpError> {
+    let mut resp = err
+        .to_http_response()
+        .map_err(|e| HttpError::new(Box::new(e)))?;
+    if let Some(names) = headers_not_signed
+        && let Some(body) = resp.body().bytes()
+        && let Ok(text) = std::str::from_utf8(&body)
+        && let Some(end) = text.rfind("</Error>")
+    {
+        let fixed = format!(
+            "{}<HeadersNotSigned>{}</HeadersNotSigned>{}",
+            &text[..end],
+            xml_escape(names),
+            &text[end..]
+        );
+        resp.headers_mut().remove(http::header::CONTENT_LENGTH);
+        *resp.body_mut() = Body::from(Bytes::from(fixed));
+    }
+    Ok(resp)
 }
 
 fn source_ip_of(req: &HttpRequest) -> String {

@@ -38,6 +38,7 @@ pub mod versioning;
 pub mod wire;
 
 use coffer_core::audit::AuditService;
+use coffer_core::budget::ByteBudget;
 use coffer_core::identity::IdentityService;
 use coffer_core::objects::ObjectService;
 use coffer_core::policy::PolicyEngine;
@@ -69,14 +70,19 @@ pub struct S3Deps {
 /// do the SigV2/presign gates run before any key lookup. `S3HttpService` implements
 /// `hyper::service::Service<Request<Incoming>>` and has `call(&self, HttpRequest)` like
 /// `s3s::service::S3Service`, so it drops into the same accept loop.
-pub fn build_service(deps: S3Deps) -> S3HttpService {
+pub fn build_service(deps: S3Deps, budget: ByteBudget) -> S3HttpService {
     let normalizer = resign::RegionNormalizer::new(deps.identity.clone());
     let audit = deps.audit.clone();
     let cors = cors::CorsResponder::new(deps.objects.clone(), deps.domain.clone());
     let domain = deps.domain.clone();
-    S3HttpService::new(build_s3s_service(deps), normalizer, Some(audit))
+    let identity = deps.identity.clone();
+    let (s3s, gateway, access) = build_parts(deps);
+    let forms = post_object::FormUploads::new(gateway, access, identity, budget.clone());
+    S3HttpService::new(s3s, normalizer, Some(audit))
         .with_cors(cors)
         .with_domain(domain.as_deref())
+        .with_forms(forms)
+        .with_budget(budget)
 }
 
 /// The bare s3s service (no wrapper). Served like this, the gates still run in the
@@ -84,6 +90,18 @@ pub fn build_service(deps: S3Deps) -> S3HttpService {
 /// but uppercase SigV4 regions fail with `InvalidRequest` and errors s3s produces
 /// itself lack request ids, and no audit events are recorded. Prefer [`build_service`].
 pub fn build_s3s_service(deps: S3Deps) -> s3s::service::S3Service {
+    build_parts(deps).0
+}
+
+/// The s3s service and the gateway and access check inside it (form uploads use them
+/// directly).
+fn build_parts(
+    deps: S3Deps,
+) -> (
+    s3s::service::S3Service,
+    gateway::Gateway,
+    Arc<access::AccessControl>,
+) {
     let S3Deps {
         objects,
         identity,
@@ -97,21 +115,35 @@ pub fn build_s3s_service(deps: S3Deps) -> s3s::service::S3Service {
         policies,
         identity.meta().clone(),
     ));
-    let mut b = s3s::service::S3ServiceBuilder::new(gateway::Gateway::new(
-        objects,
-        authz.clone(),
-        Some(audit),
-    ));
+    let gateway = gateway::Gateway::new(objects, authz.clone(), Some(audit));
+    let mut b = s3s::service::S3ServiceBuilder::new(gateway.clone());
     let mut config = s3s::config::S3Config::default();
-    // s3s buffers a form upload's file in memory: keep it bounded.
-    config.post_object_max_file_size = post_object::MAX_POST_FILE;
+    config.xml_max_body_size = http_service::MAX_XML_BODY;
+    // Form uploads are served by `post_object`, never by s3s, which would read them
+    // whole before verifying anything; should one reach s3s (the bare service), it
+    // reads next to nothing before refusing it.
+    config.post_object_max_file_size = 0;
+    config.form_max_field_size = 1024;
+    config.form_max_fields_size = 4096;
+    config.form_max_parts = 16;
     b.set_config(Arc::new(s3s::config::StaticConfigProvider::new(Arc::new(
         config,
     ))));
     b.set_auth(access::Authenticator::new(identity.clone()));
-    b.set_access(access::AccessControl::new(identity, authz));
+    let access = Arc::new(access::AccessControl::new(identity, authz));
+    b.set_access(SharedAccess(access.clone()));
     if let Some(d) = domain.as_deref().map(str::trim).filter(|d| !d.is_empty()) {
         b.set_host(host::DomainHost::new(d));
     }
-    b.build()
+    (b.build(), gateway, access)
+}
+
+/// The access check s3s runs, shared with the form-upload path.
+struct SharedAccess(Arc<access::AccessControl>);
+
+#[async_trait::async_trait]
+impl s3s::access::S3Access for SharedAccess {
+    async fn check(&self, cx: &mut s3s::access::S3AccessContext<'_>) -> s3s::S3Result<()> {
+        self.0.check(cx).await
+    }
 }

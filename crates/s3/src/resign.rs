@@ -19,8 +19,12 @@
 //! The same machinery serves path mounts: a request whose [`SignedPath`] extension names
 //! the path the client signed (the management listener's `/console/s3/...` mount hands
 //! S3 requests over with that prefix stripped) is verified over the signed path and
-//! re-signed for the path s3s sees. A request that does not verify over the signed path
-//! is left as it is (it may have been signed for the stripped path).
+//! re-signed for the path s3s sees. A signed request through a mount that does not
+//! verify over the signed path is refused ([`RegionNormalizer::apply`] says so): left
+//! as it is, s3s would verify it over the stripped path — a signature made for another
+//! request. Mounted requests are signed for their own region
+//! ([`crate::gates::CONSOLE_REGION`]), so no signature made for the S3 listener verifies
+//! there in the first place.
 //!
 //! Invariant: nothing is re-signed that was not first verified with the same secret;
 //! a chunk is released only after its client signature verified.
@@ -234,6 +238,15 @@ fn canonical_request(
     s
 }
 
+/// The SigV4 signature of a POST policy (the base64 `policy` field is the string to
+/// sign), lower-case hex.
+pub(crate) fn post_signature(secret: &str, date: &str, region: &str, policy_b64: &str) -> String {
+    hex::encode(hmac(
+        &signing_key(secret, date, region, "s3"),
+        policy_b64.as_bytes(),
+    ))
+}
+
 fn string_to_sign(amz_date: &str, scope: &str, canonical: &str) -> String {
     format!(
         "AWS4-HMAC-SHA256\n{amz_date}\n{scope}\n{}",
@@ -340,8 +353,12 @@ impl RegionNormalizer {
         Self { identity }
     }
 
-    /// Rewrites `req` when needed and possible; never fails (see module docs).
-    pub async fn apply(&self, req: &mut HttpRequest) {
+    /// Rewrites `req` when needed and possible (see module docs). Returns `false` only
+    /// for a signed request through a path mount whose signature did not verify over
+    /// the signed path: s3s would verify it over the stripped path, which means
+    /// another request, so it must be refused instead.
+    pub async fn apply(&self, req: &mut HttpRequest) -> bool {
+        let mounted = req.extensions().get::<SignedPath>().is_some();
         if let Some(auth) = req
             .headers()
             .get(http::header::AUTHORIZATION)
@@ -349,17 +366,18 @@ impl RegionNormalizer {
             .map(str::to_string)
         {
             if auth.starts_with("AWS4-HMAC-SHA256") {
-                self.header_auth(req, &auth).await;
+                return self.header_auth(req, &auth).await || !mounted;
             }
-            return;
+            return !mounted;
         }
         if req
             .uri()
             .query()
             .is_some_and(|q| q.contains("X-Amz-Signature="))
         {
-            self.presigned(req).await;
+            return self.presigned(req).await || !mounted;
         }
+        true
     }
 
     async fn secret(&self, access_key: &str) -> Option<String> {
@@ -370,9 +388,9 @@ impl RegionNormalizer {
             .map(|k| k.secret.clone())
     }
 
-    async fn header_auth(&self, req: &mut HttpRequest, auth: &str) {
+    async fn header_auth(&self, req: &mut HttpRequest, auth: &str) -> bool {
         let Some(a) = parse_authorization(auth) else {
-            return;
+            return false;
         };
         let c = &a.credential;
         let signed_path = req.extensions().get::<SignedPath>().map(|p| p.0.clone());
@@ -380,7 +398,7 @@ impl RegionNormalizer {
             || c.region.is_empty()
             || c.service != "s3"
         {
-            return;
+            return false;
         }
         let Some(amz_date) = req
             .headers()
@@ -389,7 +407,7 @@ impl RegionNormalizer {
             .filter(|d| plain_amz_date(d) && d[..8] == *c.date)
             .map(str::to_string)
         else {
-            return;
+            return false;
         };
         let Some(payload) = req
             .headers()
@@ -397,23 +415,23 @@ impl RegionNormalizer {
             .and_then(|v| v.to_str().ok())
             .map(str::to_string)
         else {
-            return;
+            return false;
         };
         let Some(secret) = self.secret(c.access_key).await else {
-            return;
+            return false;
         };
         // `raw_path`: what the client signed; `new_path`: what s3s verifies (decoded).
         let raw_path = signed_path.unwrap_or_else(|| req.uri().path().to_string());
         let Some(path) = percent_decode_strict(&raw_path, false) else {
-            return;
+            return false;
         };
         let Some(new_path) = percent_decode_strict(req.uri().path(), false) else {
-            return;
+            return false;
         };
         let query = match req.uri().query() {
             Some(q) => match decoded_query(q) {
                 Some(v) => v,
-                None => return,
+                None => return false,
             },
             None => Vec::new(),
         };
@@ -444,7 +462,7 @@ impl RegionNormalizer {
             ));
             ct_eq(&sig, a.signature)
         }) else {
-            return;
+            return false;
         };
         if new_path != path {
             // s3s tries the decoded path first.
@@ -461,7 +479,7 @@ impl RegionNormalizer {
             a.signed_headers.join(";")
         );
         let Ok(hv) = HeaderValue::from_str(&header) else {
-            return;
+            return false;
         };
 
         if payload == "STREAMING-AWS4-HMAC-SHA256-PAYLOAD"
@@ -481,14 +499,15 @@ impl RegionNormalizer {
             *req.body_mut() = resign_body(body, old, new, amz_date);
         }
         req.headers_mut().insert(http::header::AUTHORIZATION, hv);
+        true
     }
 
-    async fn presigned(&self, req: &mut HttpRequest) {
+    async fn presigned(&self, req: &mut HttpRequest) -> bool {
         let Some(raw_query) = req.uri().query().map(str::to_string) else {
-            return;
+            return false;
         };
         let Some(query) = decoded_query(&raw_query) else {
-            return;
+            return false;
         };
         let get = |n: &str| -> Option<&str> {
             let mut it = query.iter().filter(|(k, _)| k == n);
@@ -501,33 +520,33 @@ impl RegionNormalizer {
             get("X-Amz-SignedHeaders"),
             get("X-Amz-Signature"),
         ) else {
-            return;
+            return false;
         };
         let Some(c) = parse_credential(cred) else {
-            return;
+            return false;
         };
         let signed_path = req.extensions().get::<SignedPath>().map(|p| p.0.clone());
         if (s3s_accepts_region(c.region) && signed_path.is_none())
             || c.region.is_empty()
             || c.service != "s3"
         {
-            return;
+            return false;
         }
         if !plain_amz_date(amz_date) || amz_date[..8] != *c.date {
-            return;
+            return false;
         }
         let Some(secret) = self.secret(c.access_key).await else {
-            return;
+            return false;
         };
         // `old_raw`: what the client signed; `raw_path`: what s3s verifies.
         let raw_path = req.uri().path().to_string();
         let mounted = signed_path.is_some();
         let old_raw = signed_path.unwrap_or_else(|| raw_path.clone());
         let Some(old_path) = percent_decode_strict(&old_raw, false) else {
-            return;
+            return false;
         };
         let Some(path) = percent_decode_strict(&raw_path, false) else {
-            return;
+            return false;
         };
         let names: Vec<&str> = signed.split(';').collect();
         let headers = signed_header_values(req, &names);
@@ -566,7 +585,7 @@ impl RegionNormalizer {
             ));
             ct_eq(&s, sig)
         }) else {
-            return;
+            return false;
         };
         // A mounted request is re-signed over the decoded path, which s3s tries first.
         let raw = raw && !mounted;
@@ -602,12 +621,14 @@ impl RegionNormalizer {
         let pq = format!("{raw_path}?{}", rewritten.join("&"));
         let mut parts = req.uri().clone().into_parts();
         let Ok(paq) = http::uri::PathAndQuery::try_from(pq) else {
-            return;
+            return false;
         };
         parts.path_and_query = Some(paq);
-        if let Ok(u) = http::Uri::from_parts(parts) {
-            *req.uri_mut() = u;
-        }
+        let Ok(u) = http::Uri::from_parts(parts) else {
+            return false;
+        };
+        *req.uri_mut() = u;
+        true
     }
 }
 
@@ -835,10 +856,10 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 
 /// Makes a `Send` stream `Sync` (polled only through `&mut`).
-struct SyncStream<S>(std::sync::Mutex<Pin<Box<S>>>);
+pub(crate) struct SyncStream<S>(std::sync::Mutex<Pin<Box<S>>>);
 
 impl<S> SyncStream<S> {
-    fn new(s: S) -> Self {
+    pub(crate) fn new(s: S) -> Self {
         SyncStream(std::sync::Mutex::new(Box::pin(s)))
     }
 }

@@ -292,14 +292,19 @@ pub async fn start(cfg: Config) -> anyhow::Result<Running> {
         None => None,
     };
 
-    let s3_service = coffer_s3::build_service(coffer_s3::S3Deps {
-        objects: objects.clone(),
-        identity: identity.clone(),
-        policies: engine.clone(),
-        domain: cfg.domain.clone(),
-        zones: cfg.zones.clone(),
-        audit: audit.clone(),
-    });
+    // Request bytes parsed whole, over both listeners (SPEC §9).
+    let budget = coffer_core::budget::ByteBudget::new(cfg.limits.max_buffered_bytes);
+    let s3_service = coffer_s3::build_service(
+        coffer_s3::S3Deps {
+            objects: objects.clone(),
+            identity: identity.clone(),
+            policies: engine.clone(),
+            domain: cfg.domain.clone(),
+            zones: cfg.zones.clone(),
+            audit: audit.clone(),
+        },
+        budget.clone(),
+    );
     let router = coffer_mgmt::router(coffer_mgmt::MgmtDeps {
         identity: identity.clone(),
         policies: policies.clone(),
@@ -348,6 +353,7 @@ pub async fn start(cfg: Config) -> anyhow::Result<Running> {
             .cloned()
             .unwrap_or_else(|| "us-east-1".into()),
         s3_mount: coffer_mgmt::console::S3_MOUNT,
+        mount_region: coffer_s3::gates::CONSOLE_REGION,
     });
     let api_service = crate::console::ApiService::new(router, console, s3_service.clone());
     tracing::info!("S3 endpoint listening on {scheme}://{s3_addr}");

@@ -139,6 +139,11 @@ pub struct LimitArgs {
     /// --max-memory, 320 at 2GiB].
     #[arg(long, env = "COFFER_MAX_IN_FLIGHT")]
     pub max_in_flight: Option<usize>,
+    /// Request bytes held in memory at once over both listeners (XML and JSON bodies,
+    /// form fields before the file); a request that would exceed it is answered 503
+    /// [default: --max-memory / 8, 256MiB at 2GiB].
+    #[arg(long, env = "COFFER_MAX_BUFFERED_BYTES", value_parser = crate::limits::parse_bytes)]
+    pub max_buffered_bytes: Option<u64>,
 }
 
 /// A byte size in TOML: an integer or a string with a unit (`"2GiB"`).
@@ -170,6 +175,7 @@ struct LimitsFileConfig {
     max_headers: Option<usize>,
     max_connections: Option<usize>,
     max_in_flight: Option<usize>,
+    max_buffered_bytes: Option<ByteSize>,
 }
 
 fn resolve_limits(
@@ -206,6 +212,11 @@ fn resolve_limits(
         max_headers: a.max_headers.or(f.max_headers).unwrap_or(d.max_headers),
         max_connections: a.max_connections.or(f.max_connections),
         max_in_flight: a.max_in_flight.or(f.max_in_flight),
+        max_buffered_bytes: match (a.max_buffered_bytes, &f.max_buffered_bytes) {
+            (Some(v), _) => Some(v),
+            (None, Some(b)) => Some(b.get()?),
+            (None, None) => None,
+        },
     }
     .resolve()
 }

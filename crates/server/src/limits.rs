@@ -15,6 +15,11 @@
 //! only they can grow their buffers to `conn_buffer_bytes`. `max_memory` splits what is
 //! left after the baseline evenly between idle/header-reading connections and
 //! in-flight requests, unless `max_connections` / `max_in_flight` are set explicitly.
+//!
+//! Request bodies parsed whole (XML, JSON, form fields) come out of one more bound,
+//! `max_buffered_bytes` (default `max_memory / 8`), shared by both listeners
+//! ([`coffer_core::budget`]): a request that would exceed it is refused with 503
+//! rather than the process growing.
 
 use std::time::Duration;
 
@@ -64,6 +69,7 @@ pub struct LimitSettings {
     pub max_headers: usize,
     pub max_connections: Option<usize>,
     pub max_in_flight: Option<usize>,
+    pub max_buffered_bytes: Option<u64>,
 }
 
 impl Default for LimitSettings {
@@ -78,6 +84,7 @@ impl Default for LimitSettings {
             max_headers: default_max_headers(),
             max_connections: None,
             max_in_flight: None,
+            max_buffered_bytes: None,
         }
     }
 }
@@ -97,6 +104,8 @@ pub struct Limits {
     pub max_in_flight: usize,
     /// hyper's per-connection buffer bound.
     pub conn_buffer_bytes: usize,
+    /// Request bytes parsed whole that may be held at once.
+    pub max_buffered_bytes: u64,
     pub max_memory: u64,
 }
 
@@ -143,6 +152,11 @@ impl LimitSettings {
         if max_connections == 0 || max_in_flight == 0 {
             bail!("max_connections and max_in_flight must be at least 1");
         }
+        // One 8 MiB XML document must fit, or such requests could never be served.
+        let max_buffered_bytes = self.max_buffered_bytes.unwrap_or(self.max_memory / 8);
+        if max_buffered_bytes < 8 << 20 {
+            bail!("max_buffered_bytes must be at least 8 MiB");
+        }
         Ok(Limits {
             header_timeout: self.header_timeout,
             idle_timeout: self.idle_timeout,
@@ -153,6 +167,7 @@ impl LimitSettings {
             max_connections,
             max_in_flight,
             conn_buffer_bytes: conn_buffer as usize,
+            max_buffered_bytes,
             max_memory: self.max_memory,
         })
     }

@@ -110,17 +110,25 @@ async fn config_names_the_s3_listener_and_the_mount() {
     assert_eq!(v["s3Endpoint"], ts.s3_endpoint.as_str());
     assert_eq!(v["s3Mount"], "/console/s3");
     assert_eq!(v["region"], "US-EAST-04A");
+    assert_eq!(v["mountRegion"], MOUNT_REGION);
 }
 
+/// The mount's own signing scope (`coffer_s3::gates::CONSOLE_REGION`).
+const MOUNT_REGION: &str = "coffer-console";
+
 fn mount_client(ts: &TestServer, creds: Credentials) -> aws_sdk_s3::Client {
-    mount_client_in(ts, creds, "US-EAST-04A")
+    mount_client_in(ts, creds, MOUNT_REGION)
 }
 
 fn mount_client_in(ts: &TestServer, creds: Credentials, region: &str) -> aws_sdk_s3::Client {
+    // The SDK appends `bucket/key` to the endpoint's path as is: hence the slash.
+    client_at(&format!("{}/console/s3/", ts.api_endpoint), creds, region)
+}
+
+fn client_at(endpoint: &str, creds: Credentials, region: &str) -> aws_sdk_s3::Client {
     let conf = aws_sdk_s3::Config::builder()
         .behavior_version_latest()
-        // The SDK appends `bucket/key` to the endpoint's path as is: hence the slash.
-        .endpoint_url(format!("{}/console/s3/", ts.api_endpoint))
+        .endpoint_url(endpoint)
         .region(Region::new(region.to_string()))
         .credentials_provider(creds)
         .force_path_style(true)
@@ -178,27 +186,63 @@ async fn s3_mount_verifies_sigv4_for_the_management_host() {
         body.len()
     );
 
-    // A region s3s accepts as is: the mounted path is re-signed all the same.
-    let lower = mount_client_in(
+    // The mount's region in upper case is the same scope.
+    let upper = mount_client_in(
         &ts,
         Credentials::new(&key.access_key_id, &key.secret_key, None, None, "t"),
-        "us-east-1",
+        &MOUNT_REGION.to_ascii_uppercase(),
     );
-    lower
+    upper
         .put_object()
         .bucket("mounted")
-        .key("lower")
+        .key("upper")
         .body(ByteStream::from_static(b"x"))
         .send()
         .await
         .unwrap();
-    lower
+    upper
         .delete_object()
         .bucket("mounted")
-        .key("lower")
+        .key("upper")
         .send()
         .await
         .unwrap();
+    // Any other region is the S3 listener's scope, refused here; the mount's scope is
+    // refused on the S3 listener.
+    for region in ["us-east-1", "US-EAST-04A"] {
+        let other = mount_client_in(
+            &ts,
+            Credentials::new(&key.access_key_id, &key.secret_key, None, None, "t"),
+            region,
+        );
+        let e = other
+            .head_object()
+            .bucket("mounted")
+            .key("dir/a b+c.bin")
+            .send()
+            .await
+            .unwrap_err();
+        assert_eq!(
+            e.raw_response().map(|r| r.status().as_u16()),
+            Some(400),
+            "{region}"
+        );
+    }
+    let direct_in_mount_scope = client_at(
+        &ts.s3_endpoint,
+        Credentials::new(&key.access_key_id, &key.secret_key, None, None, "t"),
+        MOUNT_REGION,
+    );
+    let e = direct_in_mount_scope
+        .list_objects_v2()
+        .bucket("mounted")
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(
+        aws_sdk_s3::error::ProvideErrorMetadata::code(&e),
+        Some("AuthorizationHeaderMalformed")
+    );
 
     // Temporary credentials minted from the API token (what the browser uses).
     let (status, tc) = ts
@@ -274,8 +318,7 @@ async fn s3_mount_refuses_unsigned_and_wrongly_signed_requests() {
         assert!(!text.contains("secret bytes"));
     }
 
-    // Signed for the S3 listener's host: the mount keeps the Host header, so the
-    // signature does not verify on the management listener.
+    // Signed for the S3 listener: its region is not the mount's signing scope.
     let presigned = direct
         .get_object()
         .bucket("guarded")
@@ -292,6 +335,35 @@ async fn s3_mount_refuses_unsigned_and_wrongly_signed_requests() {
         .uri()
         .replace(&ts.s3_endpoint, &format!("{}/console/s3", ts.api_endpoint));
     let r = ts.http.get(&moved).send().await.unwrap();
+    assert_eq!(r.status(), 400);
+    assert!(
+        r.text()
+            .await
+            .unwrap()
+            .contains("AuthorizationHeaderMalformed")
+    );
+
+    // Signed in the mount's scope, but over another path (a request for the stripped
+    // path `/guarded/k`): the mount verifies over the path the client sent, never the
+    // one it acts on.
+    let stripped = client_at(
+        &ts.api_endpoint,
+        Credentials::new(&key.access_key_id, &key.secret_key, None, None, "t"),
+        MOUNT_REGION,
+    )
+    .get_object()
+    .bucket("guarded")
+    .key("k")
+    .presigned(
+        aws_sdk_s3::presigning::PresigningConfig::expires_in(std::time::Duration::from_secs(60))
+            .unwrap(),
+    )
+    .await
+    .unwrap();
+    let replayed = stripped
+        .uri()
+        .replacen("/guarded/k", "/console/s3/guarded/k", 1);
+    let r = ts.http.get(&replayed).send().await.unwrap();
     assert_eq!(r.status(), 403);
     assert!(r.text().await.unwrap().contains("SignatureDoesNotMatch"));
 

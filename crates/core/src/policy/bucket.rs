@@ -167,6 +167,16 @@ impl BucketPolicy {
         }
     }
 
+    /// Whether some `Allow` statement names `action` and the caller of `ctx`, whatever
+    /// its resources and conditions: `false` means no request of this caller for
+    /// `action` on any resource can be allowed by this policy. A cheap upper bound used
+    /// to refuse work (reading a request body) before the exact per-resource decisions.
+    pub fn may_allow(&self, ctx: &RequestContext, owner_org: &str, action: &str) -> bool {
+        self.statements
+            .iter()
+            .any(|s| s.effect == Effect::Allow && s.names(ctx, owner_org, action))
+    }
+
     /// `GetBucketPolicyStatus.IsPublic`: some `Allow` statement applies to everyone
     /// (`Principal` `*`, or any `NotPrincipal`) and none of its conditions narrows the
     /// callers by identity or source address.
@@ -180,7 +190,8 @@ impl BucketPolicy {
 }
 
 impl Compiled {
-    fn applies(&self, ctx: &RequestContext, owner_org: &str, action: &str, resource: &str) -> bool {
+    /// The statement's action and principal elements match.
+    fn names(&self, ctx: &RequestContext, owner_org: &str, action: &str) -> bool {
         let action_hit = self.actions.iter().any(|a| glob_match_lowered(a, action));
         if action_hit == self.not_action {
             return false;
@@ -189,7 +200,11 @@ impl Compiled {
             .principals
             .iter()
             .any(|p| principal_matches(p, ctx, owner_org));
-        if principal_hit == self.not_principal {
+        principal_hit != self.not_principal
+    }
+
+    fn applies(&self, ctx: &RequestContext, owner_org: &str, action: &str, resource: &str) -> bool {
+        if !self.names(ctx, owner_org, action) {
             return false;
         }
         let resource_hit = self.resources.iter().any(|r| r.glob_matches(ctx, resource));

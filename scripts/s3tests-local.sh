@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# Runs ceph/s3-tests (../shared/s3-tests, through ../shared/tools/s3tests.sh) against a
+# fresh `coffer server`: two orgs, each with an allow-everything org policy and one
+# access key (MAIN in the bootstrap org, ALT in a second org created with an operator
+# token), so ALT has no access to MAIN's buckets.
+#
+# Usage: scripts/s3tests-local.sh [-- EXTRA_PYTEST_ARGS...]
+#   COFFER_BIN      the binary to test (default: a fresh release build)
+#   S3TESTS_DIR     the s3-tests checkout (default: ../shared/s3-tests)
+#   S3TESTS_TOOL    the runner (default: ../shared/tools/s3tests.sh)
+#   other S3TESTS_* knobs are passed to the runner (see its header).
+# Results: the runner's S3TESTS_OUT directory (printed at the end).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$(pwd)
+# shellcheck source=scripts/lib/server.sh
+source scripts/lib/server.sh
+S3TESTS_DIR=${S3TESTS_DIR:-$root/../shared/s3-tests}
+S3TESTS_TOOL=${S3TESTS_TOOL:-$root/../shared/tools/s3tests.sh}
+
+python3 -c 'import secrets; print("CW-SECRET-" + secrets.token_hex(24))' >"$work/operator-token"
+chmod 600 "$work/operator-token"
+export COFFER_OPERATOR_TOKEN_FILE="$work/operator-token"
+start_server
+allow_all_key
+MAIN_AK=$AWS_ACCESS_KEY_ID MAIN_SK=$AWS_SECRET_ACCESS_KEY
+
+api() { # api METHOD PATH TOKEN [BODY]
+  curl -fsS -X "$1" "http://127.0.0.1:$API$2" -H "Authorization: Bearer $3" \
+    -H 'Content-Type: application/json' ${4:+-d "$4"}
+}
+json() { python3 -c 'import json,sys; v=json.loads(sys.argv[1])
+for k in sys.argv[2].split("."): v=v[k]
+print(v)' "$1" "$2"; }
+
+op=$(cat "$work/operator-token")
+org=$(json "$(api POST /v1/iam/orgs "$op" '{"name":"s3tests-alt"}')" org.orgId)
+uid=$(json "$(api POST /v1/iam/users "$op" "{\"name\":\"alt\",\"role\":\"admin\",\"orgId\":\"$org\"}")" user.uid)
+tok=$(json "$(api POST /v1/iam/tokens "$op" "{\"uid\":\"$uid\",\"durationSeconds\":0,\"orgId\":\"$org\"}")" token)
+api POST /v1/cwobject/access-policy "$tok" \
+  '{"policy":{"version":"v1alpha1","name":"all","statements":[{"name":"all","effect":"Allow","actions":["*"],"resources":["*"],"principals":["*"]}]}}' >/dev/null
+alt=$(api POST /v1/cwobject/access-key "$tok" '{"durationSeconds":0}')
+ALT_AK=$(json "$alt" accessKeyId) ALT_SK=$(json "$alt" secretKey)
+
+[ "${1:-}" = "--" ] && shift
+bash "$S3TESTS_TOOL" "$S3TESTS_DIR" 127.0.0.1 "$S3" "$MAIN_AK" "$MAIN_SK" "$ALT_AK" "$ALT_SK" -- "$@"
