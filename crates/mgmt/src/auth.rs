@@ -15,7 +15,9 @@
 //! the principal even of a call that is then denied).
 //!
 //! Extractors run before the body is read, so an unauthenticated or unauthorized request
-//! is rejected before its body is parsed.
+//! is rejected before its body is parsed. Each marks a request whose caller it verified
+//! ([`CallerKnown`]); only such requests may send bodies beyond
+//! [`crate::extract::MAX_ANONYMOUS_BODY_BYTES`].
 
 use crate::AppState;
 use crate::audit::AuditSlot;
@@ -26,6 +28,20 @@ use coffer_core::policy::{Layer, Subject};
 use http::header::AUTHORIZATION;
 use http::request::Parts;
 use std::marker::PhantomData;
+
+/// Request extension: the bearer token was verified (an org user or the operator).
+#[derive(Debug, Clone, Copy)]
+pub struct CallerKnown;
+
+/// Verifies the request's bearer token as any actor would, without authorizing
+/// anything, and marks the request [`CallerKnown`]; for paths that must know before the
+/// extractors run (Connect reads the body to route it).
+pub async fn mark_if_authenticated(parts: &mut Parts, state: &AppState) {
+    let Ok(token) = bearer(parts) else { return };
+    if is_operator(state, token) || state.identity.authenticate_token(token).await.is_ok() {
+        parts.extensions.insert(CallerKnown);
+    }
+}
 
 /// Token from `Authorization: Bearer <token>` (scheme case-insensitive).
 fn bearer(parts: &Parts) -> Result<&str, ApiError> {
@@ -70,6 +86,7 @@ impl FromRequestParts<AppState> for Authenticated {
         if let Some(slot) = parts.extensions.get::<AuditSlot>() {
             slot.set_caller(&caller);
         }
+        parts.extensions.insert(CallerKnown);
         Ok(Authenticated {
             caller,
             state: state.clone(),
@@ -231,12 +248,14 @@ impl FromRequestParts<AppState> for AnyActor {
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
         let token = bearer(parts)?;
         if is_operator(state, token) {
+            parts.extensions.insert(CallerKnown);
             return Ok(AnyActor::Operator);
         }
         let caller = state.identity.authenticate_token(token).await?;
         if let Some(slot) = parts.extensions.get::<AuditSlot>() {
             slot.set_caller(&caller);
         }
+        parts.extensions.insert(CallerKnown);
         Ok(AnyActor::User(caller))
     }
 }

@@ -53,6 +53,7 @@ async fn choke(State(state): State<AppState>, mut req: Request, next: Next) -> R
     req.extensions_mut().insert(RequestId(id.clone()));
     let slot = AuditSlot::default();
     req.extensions_mut().insert(slot.clone());
+    req.extensions_mut().insert(state.budget.clone());
     let source_ip = req
         .extensions()
         .get::<ConnInfo>()

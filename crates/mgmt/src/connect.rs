@@ -15,6 +15,7 @@
 //! `Connect-Protocol-Version` other than `1` → `invalid_argument`; a `Content-Encoding`
 //! other than `identity` → `unimplemented` with `Accept-Encoding: identity`.
 
+use crate::AppState;
 use crate::audit::AuditSlot;
 use crate::choke::RequestId;
 use crate::error::ApiError;
@@ -37,8 +38,8 @@ pub const ROUTE: &str = "/cwobject.v1.CWObject/{rpc}";
 
 /// Serves one Connect request through `rest`, the REST router (without the choke
 /// layer, which wraps this handler already).
-pub async fn dispatch(rest: Router, req: Request) -> Response {
-    match to_rest_request(req).await {
+pub async fn dispatch(rest: Router, state: AppState, req: Request) -> Response {
+    match to_rest_request(req, &state).await {
         Ok(rest_req) => {
             let r: Result<Response, Infallible> = rest.oneshot(rest_req).await;
             r.unwrap_or_else(|e| match e {})
@@ -80,9 +81,10 @@ impl IntoResponse for Reject {
 }
 
 /// The REST request equivalent to a Connect request, or the error response.
-async fn to_rest_request(req: Request) -> Result<Request, Reject> {
-    let (parts, body) = req.into_parts();
-    let rpc = parts.uri.path().strip_prefix(PATH_PREFIX).unwrap_or("");
+async fn to_rest_request(req: Request, state: &AppState) -> Result<Request, Reject> {
+    let (mut parts, body) = req.into_parts();
+    let path = parts.uri.path().to_string();
+    let rpc = path.strip_prefix(PATH_PREFIX).unwrap_or("");
     let route = routes::connect_route(rpc).ok_or_else(|| {
         ApiError::not_found(format!("unknown procedure {SERVICE}/{}", truncate(rpc)))
     })?;
@@ -90,7 +92,12 @@ async fn to_rest_request(req: Request) -> Result<Request, Reject> {
         return Err(Reject::with(ApiError::MethodNotAllowed, ALLOW, "POST"));
     }
     check_headers(&parts.headers)?;
-    let bytes = read_body(&parts.headers, body).await?;
+    // The body is read here, before the REST route's extractors authenticate: check the
+    // token first, so an unauthenticated caller is held to the anonymous bound.
+    if route.auth != routes::Auth::Anonymous {
+        crate::auth::mark_if_authenticated(&mut parts, state).await;
+    }
+    let (bytes, _reserved) = read_body(&parts, body).await?;
     let fields: Map<String, Value> = parse_json_object(&bytes)?;
     let uri = rest_uri(route, &fields)?;
 

@@ -3,17 +3,23 @@
 //! path segments ([`PathParam`]). axum's own extractors are not used for these because
 //! their rejections are plain text with other statuses.
 
+use crate::auth::CallerKnown;
 use crate::error::ApiError;
 use axum::body::{Body, Bytes};
 use axum::extract::{FromRequest, FromRequestParts, Path, Request};
-use http::HeaderMap;
+use coffer_core::budget::{BudgetPermit, ByteBudget};
 use http::header::CONTENT_LENGTH;
 use http::request::Parts;
 use serde::de::DeserializeOwned;
 use std::collections::HashMap;
 
-/// Largest accepted request body (SPEC §2).
+/// Largest accepted request body of an authenticated caller (SPEC §2).
 pub const MAX_BODY_BYTES: usize = 1024 * 1024;
+/// Largest body read before the caller is known ([`crate::auth::CallerKnown`]): the
+/// anonymous token exchanges, whose body is the credential (AWS caps a SAML response at
+/// 100,000 characters, `coffer_core::federation::saml::MAX_SAML_RESPONSE_B64_LEN`, and
+/// a web identity token at 20,000).
+pub const MAX_ANONYMOUS_BODY_BYTES: usize = 128 * 1024;
 
 /// A JSON request body of type `T`. The body must be a JSON object (an empty body counts
 /// as `{}`, so "missing field" checks apply); unknown fields are ignored by `T`.
@@ -24,25 +30,57 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for JsonBody<T> {
 
     async fn from_request(req: Request, _state: &S) -> Result<Self, ApiError> {
         let (parts, body) = req.into_parts();
-        let bytes = read_body(&parts.headers, body).await?;
+        let (bytes, _reserved) = read_body(&parts, body).await?;
         parse_json_object(&bytes).map(JsonBody)
     }
 }
 
-/// The whole request body, at most [`MAX_BODY_BYTES`] (InvalidArgument otherwise).
-pub async fn read_body(headers: &HeaderMap, body: Body) -> Result<Bytes, ApiError> {
-    let declared = headers
+/// The whole request body: at most [`MAX_BODY_BYTES`] once the caller is known, else
+/// [`MAX_ANONYMOUS_BODY_BYTES`] (InvalidArgument beyond). Its bound is reserved from the
+/// shared byte budget (`coffer_core::budget`; `unavailable` when spent) for as long as
+/// the caller holds the returned permit.
+pub async fn read_body(
+    parts: &Parts,
+    body: Body,
+) -> Result<(Bytes, Option<BudgetPermit>), ApiError> {
+    let (limit, what) = if parts.extensions.get::<CallerKnown>().is_some() {
+        (MAX_BODY_BYTES, "1 MiB")
+    } else {
+        (
+            MAX_ANONYMOUS_BODY_BYTES,
+            "128 KiB before the caller is authenticated",
+        )
+    };
+    let declared = parts
+        .headers
         .get(CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
-    if declared.is_some_and(|n| n > MAX_BODY_BYTES as u64) {
-        return Err(ApiError::invalid("request body is larger than 1 MiB"));
+    if declared.is_some_and(|n| n > limit as u64) {
+        return Err(ApiError::invalid(format!(
+            "request body is larger than {what}"
+        )));
     }
+    let reserved = match parts.extensions.get::<ByteBudget>() {
+        Some(budget) => Some(
+            budget
+                .try_reserve(declared.unwrap_or(limit as u64))
+                .ok_or_else(|| {
+                    ApiError::Domain(coffer_core::Error::Unavailable(
+                        "too many request bodies are being read; retry shortly".into(),
+                    ))
+                })?,
+        ),
+        None => None,
+    };
     // Fails when the limit is hit or the body cannot be read (client went away, bad
     // chunked framing); either way it is the request's fault.
-    axum::body::to_bytes(body, MAX_BODY_BYTES)
-        .await
-        .map_err(|_| ApiError::invalid("request body could not be read or is larger than 1 MiB"))
+    let bytes = axum::body::to_bytes(body, limit).await.map_err(|_| {
+        ApiError::invalid(format!(
+            "request body could not be read or is larger than {what}"
+        ))
+    })?;
+    Ok((bytes, reserved))
 }
 
 /// Parses `bytes` as a JSON object into `T`.

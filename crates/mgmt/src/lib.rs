@@ -28,6 +28,7 @@ use axum::extract::Request;
 use axum::middleware::Next;
 use axum::routing::any;
 use coffer_core::audit::AuditService;
+use coffer_core::budget::ByteBudget;
 use coffer_core::identity::IdentityService;
 use coffer_core::meta::MetaStore;
 use coffer_core::objects::ObjectService;
@@ -69,6 +70,8 @@ pub struct MgmtDeps {
     /// Lowercase hex SHA-256 of the operator token (`None` = no operator token).
     /// Compared with `coffer_core::identity::ct_eq`.
     pub operator_token_hash: Option<String>,
+    /// Request bytes held in memory, shared with the S3 listener (`read_body`).
+    pub budget: ByteBudget,
 }
 
 /// Router state: the dependencies, shared.
@@ -101,9 +104,10 @@ pub fn router_with_state(state: AppState) -> Router {
         .with_state(state.clone());
     // Connect requests are rewritten into REST requests and served by `rest` itself.
     let inner = rest.clone();
+    let connect_state = state.clone();
     let app = rest.route(
         connect::ROUTE,
-        any(move |req: Request| connect::dispatch(inner.clone(), req)),
+        any(move |req: Request| connect::dispatch(inner.clone(), connect_state.clone(), req)),
     );
     choke::layer(app, state)
 }

@@ -97,6 +97,7 @@ async fn harness() -> H {
         meta: meta.clone(),
         audit,
         operator_token_hash: Some(hash_token(OPERATOR)),
+        budget: coffer_core::budget::ByteBudget::new(64 << 20),
     });
     let app = router_with_state(state.clone());
     H {

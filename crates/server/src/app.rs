@@ -313,6 +313,7 @@ pub async fn start(cfg: Config) -> anyhow::Result<Running> {
         meta: meta.clone(),
         audit,
         operator_token_hash,
+        budget,
     });
     let metrics_flusher = flusher.clone();
     let metrics_objects = objects.clone();

@@ -54,8 +54,9 @@ const BEARER: &str = "urn:oasis:names:tc:SAML:2.0:cm:bearer";
 pub const ROLE_ATTRIBUTE: &str = "https://coreweave.com/SAML/Attributes/Role";
 /// The attribute recorded as the key's `principalName` attribute.
 pub const PRINCIPAL_NAME_ATTRIBUTE: &str = "https://coreweave.com/SAML/Attributes/PrincipalName";
-/// Largest base64 `samlResponse` accepted (checked before decoding).
-pub const MAX_SAML_RESPONSE_B64_LEN: usize = 256 * 1024;
+/// Largest base64 `samlResponse` accepted (checked before decoding): AWS STS's limit
+/// for `AssumeRoleWithSAML`.
+pub const MAX_SAML_RESPONSE_B64_LEN: usize = 100_000;
 /// Most XML nodes parsed.
 pub const MAX_XML_NODES: u32 = 20_000;
 /// Deepest element nesting accepted (real responses nest about 8 deep).
