@@ -8,10 +8,11 @@ if [ "$(id -u)" != 0 ] && command -v sudo >/dev/null 2>&1; then SUDO=sudo; fi
 if ! command -v aws >/dev/null 2>&1; then
   python3 -m pip install --quiet --disable-pip-version-check awscli
 fi
-# boto3 drives the container-credentials end-to-end test (crates/server/tests/temp_credentials.rs).
-if ! python3 -c 'import boto3' >/dev/null 2>&1; then
-  python3 -m pip install --quiet --disable-pip-version-check boto3 \
-    || python3 -m pip install --quiet --disable-pip-version-check --break-system-packages boto3
+# boto3 drives the container-credentials end-to-end test (crates/server/tests/temp_credentials.rs);
+# boto3 + requests the signature-coverage test (crates/server/tests/security.rs).
+if ! python3 -c 'import boto3, requests' >/dev/null 2>&1; then
+  python3 -m pip install --quiet --disable-pip-version-check boto3 requests \
+    || python3 -m pip install --quiet --disable-pip-version-check --break-system-packages boto3 requests
 fi
 command -v curl >/dev/null 2>&1 || { $SUDO apt-get update -qq && $SUDO apt-get install -y -qq curl; }
 # The web console's browser tests (scripts/console-e2e.sh): Debian chromium driven by

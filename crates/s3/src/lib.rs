@@ -59,6 +59,12 @@ pub struct S3Deps {
     pub zones: Vec<String>,
     /// Data-plane audit events (switches, recording).
     pub audit: Arc<AuditService>,
+    /// Request bytes held in memory (XML documents, form fields), shared with the
+    /// management listener.
+    pub budget: ByteBudget,
+    /// How long a client may take to send what is read before it is authenticated
+    /// (the fields of a form upload before its file); the server's header timeout.
+    pub unauthenticated_deadline: std::time::Duration,
 }
 
 /// The S3 service the listener serves: s3s with Coffer's auth, access control, host
@@ -70,14 +76,16 @@ pub struct S3Deps {
 /// do the SigV2/presign gates run before any key lookup. `S3HttpService` implements
 /// `hyper::service::Service<Request<Incoming>>` and has `call(&self, HttpRequest)` like
 /// `s3s::service::S3Service`, so it drops into the same accept loop.
-pub fn build_service(deps: S3Deps, budget: ByteBudget) -> S3HttpService {
+pub fn build_service(deps: S3Deps) -> S3HttpService {
     let normalizer = resign::RegionNormalizer::new(deps.identity.clone());
     let audit = deps.audit.clone();
     let cors = cors::CorsResponder::new(deps.objects.clone(), deps.domain.clone());
     let domain = deps.domain.clone();
     let identity = deps.identity.clone();
+    let budget = deps.budget.clone();
+    let deadline = deps.unauthenticated_deadline;
     let (s3s, gateway, access) = build_parts(deps);
-    let forms = post_object::FormUploads::new(gateway, access, identity, budget.clone());
+    let forms = post_object::FormUploads::new(gateway, access, identity, budget.clone(), deadline);
     S3HttpService::new(s3s, normalizer, Some(audit))
         .with_cors(cors)
         .with_domain(domain.as_deref())
@@ -109,6 +117,8 @@ fn build_parts(
         domain,
         zones: _,
         audit,
+        budget: _,
+        unauthenticated_deadline: _,
     } = deps;
     let authz = Arc::new(access::Authorizer::new(
         objects.clone(),

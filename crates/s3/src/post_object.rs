@@ -5,8 +5,8 @@
 //! the path or query) and read as it arrives (SPEC §9):
 //!
 //! 1. **The fields before the file** (AWS requires the `file` field last): at most
-//!    [`MAX_FORM_PREFIX`] bytes, within [`FORM_PREFIX_TIMEOUT`], reserved from the
-//!    shared byte budget. This is the only part of the request held in memory before
+//!    [`MAX_FORM_PREFIX`] bytes, within the server's header timeout (like the request
+//!    head: it is what identifies the caller), reserved from the shared byte budget. This is the only part of the request held in memory before
 //!    the caller is known.
 //! 2. **The signature**: SigV4 POST — `x-amz-signature` is the HMAC of the base64
 //!    `policy` with the signing key of `x-amz-credential` — or none (anonymous, allowed
@@ -54,8 +54,6 @@ use std::time::Duration;
 /// The most bytes of a form read before its file part (fields, part headers,
 /// boundaries): all of it is held in memory before the caller is authenticated.
 pub const MAX_FORM_PREFIX: usize = 64 * 1024;
-/// How long a client may take to send the fields before the file.
-pub const FORM_PREFIX_TIMEOUT: Duration = Duration::from_secs(10);
 /// The largest file a form upload may carry (as a single PutObject).
 pub const MAX_POST_FILE: u64 = 5 * 1024 * 1024 * 1024;
 /// Longest multipart boundary (RFC 2046).
@@ -102,6 +100,8 @@ pub struct FormUploads {
     access: Arc<AccessControl>,
     identity: Arc<IdentityService>,
     budget: ByteBudget,
+    /// How long the fields before the file may take to arrive.
+    prefix_deadline: Duration,
 }
 
 impl FormUploads {
@@ -110,12 +110,14 @@ impl FormUploads {
         access: Arc<AccessControl>,
         identity: Arc<IdentityService>,
         budget: ByteBudget,
+        prefix_deadline: Duration,
     ) -> Self {
         Self {
             gateway,
             access,
             identity,
             budget,
+            prefix_deadline,
         }
     }
 
@@ -182,7 +184,7 @@ impl FormUploads {
         let conn = req.extensions().get::<ConnInfo>().copied();
         let (parts, body) = req.into_parts();
         let mut form = FormReader::new(body, &boundary);
-        let prefix = match tokio::time::timeout(FORM_PREFIX_TIMEOUT, form.prefix()).await {
+        let prefix = match tokio::time::timeout(self.prefix_deadline, form.prefix()).await {
             Ok(p) => p.map_err(|e| e.into_s3(r))?,
             Err(_) => {
                 return Err(s3(

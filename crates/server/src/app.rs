@@ -294,17 +294,16 @@ pub async fn start(cfg: Config) -> anyhow::Result<Running> {
 
     // Request bytes parsed whole, over both listeners (SPEC §9).
     let budget = coffer_core::budget::ByteBudget::new(cfg.limits.max_buffered_bytes);
-    let s3_service = coffer_s3::build_service(
-        coffer_s3::S3Deps {
-            objects: objects.clone(),
-            identity: identity.clone(),
-            policies: engine.clone(),
-            domain: cfg.domain.clone(),
-            zones: cfg.zones.clone(),
-            audit: audit.clone(),
-        },
-        budget.clone(),
-    );
+    let s3_service = coffer_s3::build_service(coffer_s3::S3Deps {
+        objects: objects.clone(),
+        identity: identity.clone(),
+        policies: engine.clone(),
+        domain: cfg.domain.clone(),
+        zones: cfg.zones.clone(),
+        audit: audit.clone(),
+        budget: budget.clone(),
+        unauthenticated_deadline: cfg.limits.header_timeout,
+    });
     let router = coffer_mgmt::router(coffer_mgmt::MgmtDeps {
         identity: identity.clone(),
         policies: policies.clone(),

@@ -1,0 +1,304 @@
+//! Issue 15's findings, each through real clients against a real server: what a
+//! signature covers (boto3 presigned URLs and POST policies replayed with `requests`,
+//! `scripts/security-boto3.py`), the console mount's signing scope, bodies read before
+//! the caller is known (anonymous bulk deletes, management bodies), and the shared
+//! budget of buffered request bytes. The memory and slow-client halves against a server
+//! process are in `crates/coffer/tests/hostile.rs`.
+
+mod s3_common;
+
+use base64::Engine;
+use md5::Digest as _;
+use reqwest::Method;
+use s3_common::*;
+use serde_json::json;
+use std::path::Path;
+use std::time::Duration;
+use tokio::io::AsyncWriteExt;
+use tokio::net::TcpStream;
+
+fn python_with(modules: &str) -> bool {
+    std::process::Command::new("python3")
+        .args(["-c", &format!("import {modules}")])
+        .output()
+        .is_ok_and(|o| o.status.success())
+}
+
+#[tokio::test]
+async fn boto3_signatures_cover_every_header_scope_and_form_field() {
+    if !python_with("boto3, requests") {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "CI must have boto3 and requests (scripts/test-env.sh)"
+        );
+        eprintln!("SKIPPED: python3 with boto3 and requests is not installed");
+        return;
+    }
+    let ts = TestServer::start().await;
+    let (_, key) = ts.s3_client_with_allow_all().await;
+    let script = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../scripts/security-boto3.py")
+        .canonicalize()
+        .unwrap();
+    let home = tempfile::tempdir().unwrap();
+    let mut cmd = tokio::process::Command::new("python3");
+    cmd.arg(&script)
+        .args([
+            ts.s3_endpoint.as_str(),
+            ts.api_endpoint.as_str(),
+            key.access_key_id.as_str(),
+            key.secret_key.as_str(),
+        ])
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("HOME", home.path())
+        .env("AWS_CONFIG_FILE", home.path().join("config"))
+        .env(
+            "AWS_SHARED_CREDENTIALS_FILE",
+            home.path().join("credentials"),
+        )
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .env("NO_PROXY", "*");
+    if let Some(pp) = std::env::var_os("PYTHONPATH") {
+        cmd.env("PYTHONPATH", pp);
+    }
+    let out = cmd.output().await.unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success() && stdout.trim_end().ends_with("ok"),
+        "security-boto3.py failed ({}):\n{stdout}\n{stderr}",
+        out.status
+    );
+}
+
+fn delete_body(keys: &[&str]) -> Vec<u8> {
+    let mut x = String::from("<Delete>");
+    for k in keys {
+        x.push_str(&format!("<Object><Key>{k}</Key></Object>"));
+    }
+    x.push_str("</Delete>");
+    x.into_bytes()
+}
+
+async fn anonymous_delete(ts: &TestServer, bucket: &str, keys: &[&str]) -> Raw {
+    let body = delete_body(keys);
+    let md5 = base64::engine::general_purpose::STANDARD.encode(md5::Md5::digest(&body));
+    send(
+        ts.http
+            .post(format!("{}/{bucket}?delete", ts.s3_endpoint))
+            .header("content-md5", md5)
+            .body(body),
+    )
+    .await
+}
+
+/// An anonymous multi-object delete is decided per key after its body is parsed: it is
+/// now refused before the body is read unless some bucket-policy statement could allow
+/// an anonymous delete at all.
+#[tokio::test]
+async fn anonymous_bulk_deletes_are_refused_before_their_body_is_read() {
+    let (ts, s3, _) = setup().await;
+    make_bucket(&s3, "anon").await;
+    put(&s3, "anon", "public/a", b"a").await;
+    put(&s3, "anon", "private/b", b"b").await;
+
+    // No bucket policy: refused outright (it used to parse the body and answer 200 with
+    // an AccessDenied per key).
+    anonymous_delete(&ts, "anon", &["public/a", "private/b"])
+        .await
+        .assert_err("AccessDenied", 403);
+    // A policy that lets anonymous callers read but not delete: still refused.
+    let read_only = json!({"Version": "2012-10-17", "Statement": [{"Effect": "Allow",
+        "Principal": "*", "Action": "s3:GetObject", "Resource": "arn:aws:s3:::anon/*"}]});
+    s3.put_bucket_policy()
+        .bucket("anon")
+        .policy(read_only.to_string())
+        .send()
+        .await
+        .unwrap();
+    anonymous_delete(&ts, "anon", &["public/a"])
+        .await
+        .assert_err("AccessDenied", 403);
+    assert!(exists(&s3, "anon", "public/a").await);
+
+    // Anonymous deletes allowed under a prefix: the body is read and decided per key.
+    let owner = format!("arn:aws:iam::{}:root", ts.org_id);
+    let public_delete = json!({"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Principal": "*", "Action": "s3:DeleteObject",
+         "Resource": "arn:aws:s3:::anon/public/*"},
+        {"Effect": "Allow", "Principal": {"AWS": owner}, "Action": "s3:*",
+         "Resource": ["arn:aws:s3:::anon", "arn:aws:s3:::anon/*"]}]});
+    s3.put_bucket_policy()
+        .bucket("anon")
+        .policy(public_delete.to_string())
+        .send()
+        .await
+        .unwrap();
+    let r = anonymous_delete(&ts, "anon", &["public/a", "private/b"]).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert!(
+        r.body.contains("<Deleted><Key>public/a</Key>"),
+        "{}",
+        r.body
+    );
+    assert!(
+        r.body
+            .contains("<Code>AccessDenied</Code><Key>private/b</Key>"),
+        "{}",
+        r.body
+    );
+    assert!(!exists(&s3, "anon", "public/a").await);
+    assert!(exists(&s3, "anon", "private/b").await);
+}
+
+/// Management bodies read before the caller is known are bounded by the anonymous
+/// limit (128 KiB); authenticated callers keep 1 MiB.
+#[tokio::test]
+async fn management_bodies_before_authentication_are_small() {
+    let ts = TestServer::start().await;
+    let pad = "x".repeat(200 * 1024);
+    // The anonymous token exchanges read their body (the credential) unauthenticated.
+    let r = ts
+        .http
+        .post(format!(
+            "{}/v1/cwobject/temporary-credentials/saml",
+            ts.api_endpoint
+        ))
+        .json(&json!({"orgId": ts.org_id, "configId": "c", "samlResponse": pad}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    let v: serde_json::Value = r.json().await.unwrap();
+    assert!(
+        v["message"]
+            .as_str()
+            .unwrap()
+            .contains("128 KiB before the caller is authenticated"),
+        "{v}"
+    );
+    // REST routes authenticate before reading: no token, no body read.
+    let r = ts
+        .http
+        .post(format!("{}/v1/cwobject/access-policy", ts.api_endpoint))
+        .body(pad.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
+    // Connect reads the body to route it: the token is checked first.
+    let connect = |token: &str| {
+        ts.http
+            .post(format!(
+                "{}/cwobject.v1.CWObject/ListAccessPolicies",
+                ts.api_endpoint
+            ))
+            .bearer_auth(token)
+            .header("content-type", "application/json")
+            .json(&json!({"pad": pad}))
+    };
+    let r = connect("CW-SECRET-not-a-token").send().await.unwrap();
+    assert_eq!(r.status(), 400);
+    assert!(
+        r.text()
+            .await
+            .unwrap()
+            .contains("before the caller is authenticated")
+    );
+    let r = connect(&ts.admin_token).send().await.unwrap();
+    assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
+}
+
+/// Bodies parsed whole on both listeners draw from one budget; when it is spent,
+/// requests needing it get 503 while streaming requests go on, and it refills.
+#[tokio::test]
+async fn buffered_request_bytes_share_one_budget() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut cfg = coffer_server::config::Config::with_data_dir(tmp.path().join("data"));
+    cfg.limits.max_buffered_bytes = 8 << 20;
+    let ts = TestServer::start_with(cfg).await;
+    let (s3, _) = ts.s3_client_with_allow_all().await;
+    make_bucket(&s3, "budget").await;
+    put(&s3, "budget", "k", b"streamed").await;
+    let tagging = || {
+        without_retries(&s3)
+            .put_bucket_tagging()
+            .bucket("budget")
+            .tagging(
+                aws_sdk_s3::types::Tagging::builder()
+                    .tag_set(
+                        aws_sdk_s3::types::Tag::builder()
+                            .key("a")
+                            .value("b")
+                            .build()
+                            .unwrap(),
+                    )
+                    .build()
+                    .unwrap(),
+            )
+            .send()
+    };
+    tagging().await.expect("an XML body within the budget");
+
+    // Eight authenticated management bodies of 1 MiB that never finish hold it all.
+    let api = ts.api_endpoint.trim_start_matches("http://").to_string();
+    let mut held = Vec::new();
+    for _ in 0..8 {
+        let mut c = TcpStream::connect(&api).await.unwrap();
+        let head = format!(
+            "POST /v1/cwobject/access-policy HTTP/1.1\r\nHost: {api}\r\nAuthorization: Bearer {}\r\n\
+             Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{{\"policy\":",
+            ts.admin_token,
+            1 << 20
+        );
+        c.write_all(head.as_bytes()).await.unwrap();
+        held.push(c);
+    }
+    let mut refused = None;
+    for _ in 0..100 {
+        match tagging().await {
+            Err(e) => {
+                refused = Some(e);
+                break;
+            }
+            Ok(_) => tokio::time::sleep(Duration::from_millis(50)).await,
+        }
+    }
+    let e = refused.expect("an XML body beyond the spent budget is refused");
+    assert_eq!(status_of(&e), Some(503), "{}", dbg_err(&e));
+    assert_eq!(
+        aws_sdk_s3::error::ProvideErrorMetadata::code(&e),
+        Some("SlowDown")
+    );
+    let (status, v) = ts
+        .api(
+            Method::POST,
+            "/v1/cwobject/access-policy",
+            Some(&ts.admin_token),
+            Some(
+                json!({"policy": {"version": "v1alpha1", "name": "p", "statements": [
+                {"name": "s", "effect": "Allow", "actions": ["s3:GetObject"],
+                 "resources": ["*"], "principals": ["*"]}]}}),
+            ),
+        )
+        .await;
+    assert_eq!((status, v["code"].as_i64()), (503, Some(14)), "{v}");
+    // Object data streams and needs no budget.
+    assert_eq!(get(&s3, "budget", "k").await, b"streamed");
+
+    drop(held);
+    let mut ok = false;
+    for _ in 0..100 {
+        if tagging().await.is_ok() {
+            ok = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(ok, "the budget refills once the bodies are gone");
+}
+
+fn without_retries(c: &aws_sdk_s3::Client) -> aws_sdk_s3::Client {
+    coffer_server::testing::without_retries(c)
+}
