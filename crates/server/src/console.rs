@@ -6,11 +6,17 @@
 //! A request to `/console/s3/<rest>` is handed, in-process, to the very S3 service the
 //! S3 listener serves, with the path rewritten to `/<rest>` and every header (`Host`
 //! included) kept. Clients (the browser, or any SDK given the endpoint
-//! `http://<mgmt>/console/s3`) sign SigV4 for the URL they request; the mount passes
-//! that path along as [`coffer_s3::resign::SignedPath`], and the S3 service verifies the
-//! signature over it before re-signing for `/<rest>` (see `coffer_s3::resign`). The
-//! request is then authenticated and authorized like any other (no shortcut, no extra
-//! privilege).
+//! `http://<mgmt>/console/s3` and the region `coffer-console`) sign SigV4 for the URL
+//! they request; the mount passes that path along as
+//! [`coffer_s3::resign::SignedPath`], and the S3 service verifies the signature over it
+//! before re-signing for `/<rest>` (see `coffer_s3::resign`), refusing a signed request
+//! that does not verify there. The request is then authenticated and authorized like
+//! any other (no shortcut, no extra privilege).
+//!
+//! Invariant: a signature is valid on the mount or on the S3 listener, never on both:
+//! the mount's signing scope is its own SigV4 region (`coffer_s3::gates::CONSOLE_REGION`),
+//! which the S3 listener refuses (`/console/s3/b/k` signed for the S3 listener would mean
+//! bucket `console`, key `s3/b/k`).
 //!
 //! Invariant: nothing served from the mount can act as active content in the console's
 //! origin: its responses carry `Content-Security-Policy: sandbox; default-src 'none'`

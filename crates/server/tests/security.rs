@@ -302,3 +302,52 @@ async fn buffered_request_bytes_share_one_budget() {
 fn without_retries(c: &aws_sdk_s3::Client) -> aws_sdk_s3::Client {
     coffer_server::testing::without_retries(c)
 }
+
+/// What AWS refuses about time and payload, Coffer refuses too: header-signed requests
+/// more than 15 minutes off the server's clock either way, presigned URLs dated in the
+/// future or expired, and a body whose SHA-256 is not the signed one (nothing stored).
+#[tokio::test]
+async fn skewed_expired_and_mismatched_requests_are_refused() {
+    let (ts, s3, key) = setup().await;
+    make_bucket(&s3, "clock").await;
+    let signer = Signer::new(&ts, &key);
+    let now = time::OffsetDateTime::now_utc();
+    let put_at = |when: time::OffsetDateTime, body: &[u8], hash: String| {
+        let (hs, _) = signer.sign("PUT", "/clock/k", &[], &[], &hash, when);
+        let mut rb = ts
+            .http
+            .put(format!("{}/clock/k", ts.s3_endpoint))
+            .body(body.to_vec());
+        for (k, v) in hs {
+            rb = rb.header(k, v);
+        }
+        rb
+    };
+    for minutes in [-20, 20] {
+        let when = now + time::Duration::minutes(minutes);
+        send(put_at(when, b"x", sha256_hex(b"x")))
+            .await
+            .assert_err("RequestTimeTooSkewed", 403);
+    }
+    send(put_at(now, b"actual", sha256_hex(b"claimed")))
+        .await
+        .assert_err("XAmzContentSHA256Mismatch", 400);
+    assert!(!exists(&s3, "clock", "k").await);
+    let r = send(put_at(now, b"actual", sha256_hex(b"actual"))).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+
+    let future = signer.presign(
+        "GET",
+        "/clock/k",
+        3600,
+        now + time::Duration::minutes(20),
+        &[],
+    );
+    send(ts.http.get(&future))
+        .await
+        .assert_err("RequestTimeTooSkewed", 403);
+    let expired = signer.presign("GET", "/clock/k", 60, now - time::Duration::minutes(5), &[]);
+    send(ts.http.get(&expired))
+        .await
+        .assert_err("AccessDenied", 403);
+}
