@@ -437,6 +437,9 @@ pub struct AuthDecision {
     pub decided_by: DecidedBy,
 }
 
+/// `policy` and `statement` are present only when the deciding layer is the caller's
+/// own org's: another org's layer (its bucket's policy, its org `Deny`s) is named by
+/// `layer` alone.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", default)]
 pub struct DecidedBy {

@@ -812,3 +812,84 @@ fn bucket_records_and_policies_that_no_longer_compile() {
         "allow org base/all"
     );
 }
+
+#[test]
+fn explanations_name_no_foreign_policy() {
+    use coffer_core::model::{Bucket, BucketSettings};
+    use coffer_core::policy::{authorize_bucket_record, explain_bucket_record};
+    let e = engine();
+    // Org C's own policies may be named to its principals: an allow-all and one Deny.
+    let c = r#"{"version":"v1alpha1","name":"c-fence","statements":[
+        {"name":"all","effect":"Allow","actions":["*"],"resources":["*"],"principals":["*"]},
+        {"name":"no-bkt-put","effect":"Deny","actions":["s3:PutObject"],"resources":["bkt/*"],"principals":["*"]}]}"#;
+    e.replace_org(ORG_C, &[parse_policy_json(c).unwrap()]);
+    let record = |policy: Option<&str>| Bucket {
+        name: BUCKET.into(),
+        org_id: ORG_A.into(),
+        zone: "US-EAST-04A".into(),
+        created: now(),
+        settings: BucketSettings::default(),
+        policy: policy.map(policy_doc),
+        versioning: Default::default(),
+        lifecycle: None,
+        subresources: Default::default(),
+    };
+    let mut redacted = 0;
+    for case in CASES {
+        let b = record(case.policy);
+        let ctx = context(case);
+        let full = authorize_bucket_record(&e, &ctx, case.action, case.resource, Some(&b));
+        let told = explain_bucket_record(&e, &ctx, case.action, case.resource, Some(&b));
+        assert_eq!(
+            (told.allowed, told.decided_by.layer),
+            (full.allowed, full.decided_by.layer),
+            "{}",
+            case.name
+        );
+        if case.who.starts_with(ORG_A) {
+            assert_eq!(told, full, "{}: the owner's own org is named", case.name);
+        } else if case.who.starts_with(ORG_C)
+            && full.decided_by.policy.as_deref() == Some("c-fence")
+        {
+            assert_eq!(told, full, "{}: the caller's own org is named", case.name);
+        } else {
+            assert_eq!(
+                (&told.decided_by.policy, &told.decided_by.statement),
+                (&None, &None),
+                "{}: {} must name no policy of org {ORG_A}",
+                case.name,
+                render(&full)
+            );
+            if full.decided_by.policy.is_some() {
+                redacted += 1;
+            }
+        }
+    }
+    assert!(
+        redacted >= 20,
+        "only {redacted} foreign decisions named something"
+    );
+
+    // The owner's org Deny (step 3) and a foreign bucket's Sid, named only to the owner.
+    let bob_b = RequestContext::for_principal(ORG_B, "coreweave/bob", false, now());
+    let b = record(B_ROOT_ALL);
+    let explain = |ctx: &RequestContext, action: &str, resource: &str| {
+        render(&explain_bucket_record(&e, ctx, action, resource, Some(&b)))
+    };
+    assert_eq!(
+        explain(&bob_b, "s3:DeleteObject", "bkt/locked/x"),
+        "deny org -"
+    );
+    assert_eq!(explain(&bob_b, "s3:GetObject", "bkt/a"), "allow bucket -");
+    let alice = RequestContext::for_principal(ORG_A, "coreweave/alice", false, now());
+    assert_eq!(
+        explain(&alice, "s3:DeleteObject", "bkt/locked/x"),
+        "deny org fence/no-locked-delete"
+    );
+    // A foreign caller's own org Deny is its own: named.
+    let dave_c = RequestContext::for_principal(ORG_C, "coreweave/dave", false, now());
+    assert_eq!(
+        explain(&dave_c, "s3:PutObject", "bkt/a"),
+        "deny org c-fence/no-bkt-put"
+    );
+}

@@ -88,7 +88,7 @@ export async function policiesPage(view) {
       h('p', {class: 'muted'}, 'Applying a policy with an existing name replaces it. The server validates it; errors appear next to the statement they concern.'),
       editor, outline, h('div', {class: 'row'}, apply), editorMsg),
     h('section', {class: 'card'}, h('h2', null, 'Can I?'),
-      h('p', {class: 'muted'}, 'What you (this token\'s user) may do, and which layer, policy and statement decided it.'), caniForm, caniOut));
+      h('p', {class: 'muted'}, 'What you (this token\'s user) may do, and which layer, policy and statement decided it (another organization\'s policies are shown as —).'), caniForm, caniOut));
   renderOutline(null);
 
   async function load() {

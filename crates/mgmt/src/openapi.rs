@@ -699,7 +699,9 @@ fn schemas() -> Map<String, Value> {
         (
             "DecidedBy",
             object(
-                "",
+                "The layer that decided and, when it is the caller's own org's, the policy and \
+                 statement. A layer of another org (the bucket policy of another org's bucket, \
+                 the owner org's Deny statements) is named by `layer` alone.",
                 &[
                     ("layer", enum_string(&["org", "bucket", "default"], "")),
                     ("policy", plain_string()),

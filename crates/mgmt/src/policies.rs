@@ -11,7 +11,7 @@ use coffer_api as api;
 use coffer_core::ids::validate_bucket_name;
 use coffer_core::model::Bucket;
 use coffer_core::policy::{
-    AccessPolicy, GLOBAL_RESOURCE, RequestContext, authorize_bucket_record, is_global_action,
+    AccessPolicy, GLOBAL_RESOURCE, RequestContext, explain_bucket_record, is_global_action,
 };
 use std::collections::HashMap;
 
@@ -69,8 +69,9 @@ pub async fn delete_access_policy(
 /// Answers for the caller, so no action is checked: anyone may ask what they may do.
 /// Resources default to `["*"]` (the resource of global actions).
 ///
-/// Each pair is decided by the one combined evaluator the S3 gateway uses
-/// ([`authorize_bucket_record`]) with the caller's context (org, principal, admin flag,
+/// Each pair is decided by the one combined evaluator the S3 gateway uses, as explained
+/// to the caller ([`explain_bucket_record`]: a layer of another org is named by `layer`
+/// alone) with the caller's context (org, principal, admin flag,
 /// current time): when an `s3:` action that is about an existing bucket (not a global
 /// action, not `s3:CreateBucket`, exactly as the S3 action table treats them) names a
 /// bucket (`bucket` or `bucket/key`), that bucket's record is read once per call, so its
@@ -131,7 +132,7 @@ pub async fn auth_can_i(
                 .filter(|_| about_bucket)
                 .and_then(|name| buckets.get(name))
                 .and_then(Option::as_ref);
-            let d = authorize_bucket_record(&state.engine, &ctx, a, r, bucket);
+            let d = explain_bucket_record(&state.engine, &ctx, a, r, bucket);
             decisions.push(wire::decision(a, r, &d));
         }
     }

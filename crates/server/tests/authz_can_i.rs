@@ -3,6 +3,7 @@
 //! bucket name, Sid), an org statement (`org`, policy, statement) or nothing
 //! (`default`) — and the cross-org rules apply (a foreign principal needs the bucket
 //! policy's grant). Each answer is checked against what the S3 gateway actually does.
+//! A layer that belongs to another org than the caller's is named by `layer` alone.
 
 mod s3_common;
 
@@ -239,12 +240,13 @@ async fn decisions_name_the_bucket_org_and_default_layers() {
     let (ok, by) = decide(&ts, &bob_tok, "s3:GetObject", "plain/k").await;
     assert!(!ok);
     assert_eq!(by, json!({"layer": "default"}));
-    // `vault`'s policy names only the owner's org: nothing matches (layer bucket, no Sid).
+    // `vault`'s policy names only the owner's org: nothing matches (layer bucket; the
+    // owner's bucket policy is not named to another org).
     let (ok, by) = decide(&ts, &bob_tok, "s3:GetObject", "vault/doc").await;
     assert!(!ok);
-    assert_eq!(by, json!({"layer": "bucket", "policy": "vault"}));
+    assert_eq!(by, json!({"layer": "bucket"}));
     denied_get(&bob, "vault", "doc").await;
-    // Grant org B reads of doc: now allowed by that Sid, exactly as S3 serves it.
+    // Grant org B reads of doc: now allowed by the bucket layer, exactly as S3 serves it.
     let mut granted = policy.clone();
     granted["Statement"]
         .as_array_mut()
@@ -261,9 +263,13 @@ async fn decisions_name_the_bucket_org_and_default_layers() {
         .unwrap();
     let (ok, by) = decide(&ts, &bob_tok, "s3:GetObject", "vault/doc").await;
     assert!(ok);
+    assert_eq!(by, json!({"layer": "bucket"}));
+    // The owner sees its own Sid.
+    let (ok, by) = decide(&ts, &admin_tok, "s3:GetObject", "vault/doc").await;
+    assert!(ok);
     assert_eq!(
         by,
-        json!({"layer": "bucket", "policy": "vault", "statement": "OrgBRead"})
+        json!({"layer": "bucket", "policy": "vault", "statement": "OwnOrgAll"})
     );
     assert_eq!(get(&bob, "vault", "doc").await, b"doc");
     // Never the bucket's policy itself (org-only action, foreign caller).
@@ -280,4 +286,135 @@ async fn decisions_name_the_bucket_org_and_default_layers() {
     let (ok, by) = decide(&ts, &admin_tok, "s3:ListAllMyBuckets", "*").await;
     assert!(ok);
     assert_eq!(by["policy"], "admin-s3");
+}
+
+/// Foreign decisions name no foreign policy: a caller of org B asking about org A's
+/// bucket learns which layer decided and the outcome, but never org A's policy names,
+/// statement names or bucket-policy Sids; its own org's statements are still named, and
+/// org A's admin still sees everything about its own bucket.
+#[tokio::test]
+async fn foreign_decisions_name_no_foreign_policy() {
+    let ts = TestServer::start_with_operator(OPERATOR).await;
+    let admin_tok = ts.admin_token.clone();
+    let me = format!("coreweave/{}", ts.admin_uid);
+    ts.ensure_policy(json!({
+        "version": "v1alpha1", "name": "a-secret-policy",
+        "statements": [
+            {"name": "a-secret-allow", "effect": "Allow", "actions": ["s3:*"],
+             "resources": ["*"], "principals": [me]},
+            {"name": "a-secret-deny", "effect": "Deny", "actions": ["s3:GetObject"],
+             "resources": ["vault/locked/*"], "principals": ["*"]}]
+    }))
+    .await;
+    let admin = ts.s3_client(&ts.create_key(&admin_tok).await);
+    make_bucket(&admin, "vault").await;
+    put(&admin, "vault", "doc", b"doc").await;
+
+    let (s, v) = ts
+        .api(
+            Method::POST,
+            "/v1/iam/orgs",
+            Some(OPERATOR),
+            Some(json!({"name": "other"})),
+        )
+        .await;
+    assert_eq!(s, 200, "{v}");
+    let org_b = v["org"]["orgId"].as_str().unwrap().to_string();
+    let (_bob, bob_tok) = user(&ts, OPERATOR, Some(&org_b), "bob").await;
+    let (s, v) = ts
+        .api(
+            Method::POST,
+            "/v1/cwobject/access-policy",
+            Some(&bob_tok),
+            Some(
+                json!({"policy": {"version": "v1alpha1", "name": "b-own", "statements": [
+                {"name": "b-all", "effect": "Allow", "actions": ["*"], "resources": ["*"],
+                 "principals": ["*"]},
+                {"name": "b-no-put", "effect": "Deny", "actions": ["s3:PutObject"],
+                 "resources": ["*"], "principals": ["*"]}]}}),
+            ),
+        )
+        .await;
+    assert_eq!(s, 200, "{v}");
+    let policy = json!({"Version": "2012-10-17", "Statement": [
+        {"Sid": "ASecretGrant", "Effect": "Allow",
+         "Principal": {"AWS": format!("arn:aws:iam::{org_b}:root")},
+         "Action": "s3:GetObject", "Resource": "arn:aws:s3:::vault/*"},
+        {"Sid": "ASecretFence", "Effect": "Deny",
+         "Principal": {"AWS": format!("arn:aws:iam::{org_b}:root")},
+         "Action": "s3:GetObject", "Resource": "arn:aws:s3:::vault/private/*"}]});
+    admin
+        .put_bucket_policy()
+        .bucket("vault")
+        .policy(policy.to_string())
+        .send()
+        .await
+        .unwrap();
+
+    let resources = ["vault/doc", "vault/private/x", "vault/locked/x", "vault"];
+    let asked = can_i(
+        &ts,
+        &bob_tok,
+        &["s3:GetObject", "s3:ListBucket", "s3:PutObject"],
+        &resources,
+    )
+    .await;
+    let text = asked.to_string();
+    for secret in ["a-secret", "ASecret", "\"policy\":\"vault\""] {
+        assert!(
+            !text.contains(secret),
+            "{secret} disclosed to org B: {text}"
+        );
+    }
+    let by = |action: &str, resource: &str| {
+        asked["decisions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|d| d["action"] == action && d["resource"] == resource)
+            .map(|d| (d["allowed"].as_bool().unwrap(), d["decidedBy"].clone()))
+            .unwrap()
+    };
+    // Org A's bucket policy: grant, Deny and no match, named by layer alone.
+    assert_eq!(
+        by("s3:GetObject", "vault/doc"),
+        (true, json!({"layer": "bucket"}))
+    );
+    assert_eq!(
+        by("s3:GetObject", "vault/private/x"),
+        (false, json!({"layer": "bucket"}))
+    );
+    assert_eq!(
+        by("s3:ListBucket", "vault"),
+        (false, json!({"layer": "bucket"}))
+    );
+    // Org A's org-policy Deny, which binds foreign principals too.
+    assert_eq!(
+        by("s3:GetObject", "vault/locked/x"),
+        (false, json!({"layer": "org"}))
+    );
+    // Org B's own Deny is named to org B.
+    assert_eq!(
+        by("s3:PutObject", "vault/doc"),
+        (
+            false,
+            json!({"layer": "org", "policy": "b-own", "statement": "b-no-put"})
+        )
+    );
+    // The answers are what S3 does.
+    let bob = s3_client_for(&ts.s3_endpoint, &ts.create_key(&bob_tok).await);
+    assert_eq!(get(&bob, "vault", "doc").await, b"doc");
+    denied_get(&bob, "vault", "private/x").await;
+    denied_get(&bob, "vault", "locked/x").await;
+
+    // The owner's admin is told its own names.
+    let (ok, by) = decide(&ts, &admin_tok, "s3:GetObject", "vault/locked/x").await;
+    assert!(!ok);
+    assert_eq!(
+        by,
+        json!({"layer": "org", "policy": "a-secret-policy", "statement": "a-secret-deny"})
+    );
+    let (ok, by) = decide(&ts, &admin_tok, "s3:GetObject", "vault/doc").await;
+    assert!(!ok, "the bucket policy grants only org B");
+    assert_eq!(by, json!({"layer": "bucket", "policy": "vault"}));
 }

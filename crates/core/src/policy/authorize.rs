@@ -20,6 +20,11 @@
 //!    anonymous callers (`layer: default`); a stored policy that does not compile → deny
 //!    (`layer: bucket`, no statement).
 //!
+//! Whose layer decided: the caller's own org (its policies, the bucket policy of one of
+//! its buckets) or another org (the bucket owner's org `Deny` of step 3, the bucket
+//! policy of a bucket owned by another org; for anonymous requests every layer).
+//! [`explain_bucket_record`] tells a caller *why* without naming another org's policies.
+//!
 //! Monotonicity (tested by proptest): with a bucket policy present, adding an `Allow`
 //! statement to any layer never turns an allow into a deny, and adding a `Deny` never
 //! turns a deny into an allow. Going from *no* bucket policy to one is not monotone by
@@ -76,51 +81,79 @@ pub fn authorize(
     resource: &str,
     bucket: Option<BucketTarget<'_>>,
 ) -> Decision {
+    decide(engine, ctx, action, resource, bucket).0
+}
+
+/// Which org's layer produced a decision, relative to the caller.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum DecidingOrg {
+    /// The caller's own org (or no layer at all: `layer: default` names nothing).
+    Caller,
+    /// An org other than the caller's.
+    Foreign,
+}
+
+/// [`authorize`], also saying whose layer decided.
+fn decide(
+    engine: &PolicyEngine,
+    ctx: &RequestContext,
+    action: &str,
+    resource: &str,
+    bucket: Option<BucketTarget<'_>>,
+) -> (Decision, DecidingOrg) {
+    use DecidingOrg::{Caller, Foreign};
     let subject = ctx.subject();
     let Some(b) = bucket else {
         return match ctx.principal() {
-            Some(p) => engine.decide(&p.org_id, &subject, action, resource),
-            None => Decision::default_deny(),
+            Some(p) => (engine.decide(&p.org_id, &subject, action, resource), Caller),
+            None => (Decision::default_deny(), Caller),
         };
     };
-    let (org, same_org) = match ctx.principal() {
+    // An anonymous caller has no org: the owner's org layer is foreign to it.
+    let (org, org_layer, same_org) = match ctx.principal() {
         Some(p) => (
             engine.decide(&p.org_id, &subject, action, resource),
+            Caller,
             p.org_id == b.owner_org,
         ),
         None => (
             engine.decide(b.owner_org, &subject, action, resource),
+            Foreign,
             false,
         ),
     };
     if org.is_explicit_deny() {
-        return org;
+        return (org, org_layer);
     }
     if ctx.principal().is_some() && !same_org {
         let owner = engine.decide(b.owner_org, &subject, action, resource);
         if owner.is_explicit_deny() {
-            return owner;
+            return (owner, Foreign);
         }
     }
     if ctx.principal().is_some() && !org.allowed {
-        return org;
+        return (org, org_layer);
     }
     if is_org_only_action(action) {
         return if same_org {
-            org
+            (org, org_layer)
         } else {
-            Decision::default_deny()
+            (Decision::default_deny(), Caller)
         };
     }
+    let bucket_layer = if same_org { Caller } else { Foreign };
     match b.policy {
-        BucketPolicyState::Absent if same_org => org,
-        BucketPolicyState::Absent => Decision::default_deny(),
-        BucketPolicyState::Invalid => bucket_decision(false, b.name, None),
-        BucketPolicyState::Present(p) => match p.evaluate(ctx, b.owner_org, action, resource) {
-            BucketVerdict::Deny(s) => bucket_decision(false, b.name, Some(s)),
-            BucketVerdict::Allow(s) => bucket_decision(true, b.name, Some(s)),
-            BucketVerdict::NoMatch => bucket_decision(false, b.name, None),
-        },
+        BucketPolicyState::Absent if same_org => (org, org_layer),
+        BucketPolicyState::Absent => (Decision::default_deny(), Caller),
+        BucketPolicyState::Invalid => (bucket_decision(false, b.name, None), bucket_layer),
+        BucketPolicyState::Present(p) => {
+            let d = match p.evaluate(ctx, b.owner_org, action, resource) {
+                BucketVerdict::Deny(s) => bucket_decision(false, b.name, Some(s)),
+                BucketVerdict::Allow(s) => bucket_decision(true, b.name, Some(s)),
+                BucketVerdict::NoMatch => bucket_decision(false, b.name, None),
+            };
+            (d, bucket_layer)
+        }
     }
 }
 
@@ -134,15 +167,45 @@ pub fn authorize_bucket_record(
     resource: &str,
     bucket: Option<&Bucket>,
 ) -> Decision {
+    decide_bucket_record(engine, ctx, action, resource, bucket).0
+}
+
+/// The decision as told to the caller it is about (`AuthCanI`): [`authorize_bucket_record`],
+/// except that a decision made by another org's layer keeps its `layer` and outcome but
+/// names no policy and no statement. Foreign decisions name no foreign policy: the bucket
+/// policy of another org's bucket (its bucket name and `Sid`s) and the owner org's `Deny`
+/// statements are that org's configuration, not the caller's.
+pub fn explain_bucket_record(
+    engine: &PolicyEngine,
+    ctx: &RequestContext,
+    action: &str,
+    resource: &str,
+    bucket: Option<&Bucket>,
+) -> Decision {
+    let (mut d, by) = decide_bucket_record(engine, ctx, action, resource, bucket);
+    if by == DecidingOrg::Foreign {
+        d.decided_by.policy = None;
+        d.decided_by.statement = None;
+    }
+    d
+}
+
+fn decide_bucket_record(
+    engine: &PolicyEngine,
+    ctx: &RequestContext,
+    action: &str,
+    resource: &str,
+    bucket: Option<&Bucket>,
+) -> (Decision, DecidingOrg) {
     let Some(b) = bucket else {
-        return authorize(engine, ctx, action, resource, None);
+        return decide(engine, ctx, action, resource, None);
     };
     let compiled = engine.bucket_policy(&b.name, b.policy.as_deref());
     let policy = match &compiled {
         Ok(p) => BucketPolicyState::from(p.as_deref()),
         Err(_) => BucketPolicyState::Invalid,
     };
-    authorize(
+    decide(
         engine,
         ctx,
         action,

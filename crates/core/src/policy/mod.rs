@@ -31,7 +31,9 @@ mod model;
 mod pattern;
 mod validate;
 
-pub use authorize::{BucketPolicyState, BucketTarget, authorize, authorize_bucket_record};
+pub use authorize::{
+    BucketPolicyState, BucketTarget, authorize, authorize_bucket_record, explain_bucket_record,
+};
 pub use bucket::{
     BUCKET_POLICY_VERSION, BUCKET_POLICY_VERSION_2008, BucketPolicy, BucketPolicyError,
     BucketVerdict, MAX_BUCKET_POLICY_BYTES, ORG_ONLY_ACTIONS, is_org_only_action,
