@@ -795,7 +795,7 @@ pub struct OidcConfigInfo {
 /// `POST /v1/iam/federation/oidc-configs` (create: `name`, `issuerUrl`, `audience` and
 /// one of `jwks` / `jwksFile` required, `active` defaults to true) and
 /// `PUT …/{configId}` (partial update; sending `jwks` or `jwksFile` replaces the key
-/// source).
+/// source). `jwksFile` is accepted from the operator token only.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", default)]
 pub struct CreateOidcConfigRequest {

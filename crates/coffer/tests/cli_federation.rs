@@ -5,7 +5,8 @@
 
 mod cli_common;
 
-use cli_common::server;
+use cli_common::{Cli, server};
+use coffer_server::testing::TestServer;
 use serde_json::{Value, json};
 use std::path::Path;
 
@@ -204,9 +205,13 @@ async fn saml_configs_lifecycle() {
         .fails(1, "not found");
 }
 
+const OPERATOR: &str = "CW-SECRET-operator-token-for-cli-federation";
+
 #[tokio::test]
 async fn oidc_configs_lifecycle() {
-    let (_srv, cli) = server().await;
+    let srv = TestServer::start_with_operator(OPERATOR).await;
+    let cli = Cli::new(&srv);
+    let op = Cli::with(&srv.api_endpoint, OPERATOR);
     let jwks = json!({"keys": [{"kty": "EC", "kid": "k1", "crv": "P-256", "alg": "ES256",
         "x": "k7Jam8qrIVBL77-tJXPalXI6Dvw2U5amvZ1uryNE1Ew",
         "y": "K4jkFPKkjo0DUFfbdsgJZzOLJEkn-WomJDILDwA4kmE"}]});
@@ -239,18 +244,21 @@ async fn oidc_configs_lifecycle() {
         "{l:#?}"
     );
 
-    // Switch the key source to a server-side file, rename.
-    let u = cli
-        .run(&[
-            "federation",
-            "oidc",
-            "update",
-            &id,
-            "--jwks-file",
-            "/etc/coffer/jwks.json",
-            "--name",
-            "gha-2",
-        ])
+    // Switch the key source to a server-side file, rename: the operator's call (an org
+    // admin gives keys inline).
+    let switch = [
+        "federation",
+        "oidc",
+        "update",
+        &id,
+        "--jwks-file",
+        "/etc/coffer/jwks.json",
+        "--name",
+        "gha-2",
+    ];
+    cli.run(&switch).await.fails(1, "operator token");
+    let u = op
+        .run(&[&switch[..], &["--org-id", &srv.org_id]].concat())
         .await
         .ok();
     assert!(
@@ -268,7 +276,7 @@ async fn oidc_configs_lifecycle() {
     assert!(g["config"].get("jwks").is_none(), "{g}");
 
     // Errors: bad issuer URL from the server, JWKS that is not JSON, both sources.
-    cli.run(&[
+    op.run(&[
         "federation",
         "oidc",
         "create",
@@ -280,6 +288,8 @@ async fn oidc_configs_lifecycle() {
         "a",
         "--jwks-file",
         "/x.json",
+        "--org-id",
+        &srv.org_id,
     ])
     .await
     .fails(1, "issuerUrl");

@@ -5,7 +5,8 @@
 //!
 //! Create requires every mandatory field; update (PUT) is partial: absent fields keep
 //! their value. Either way the resulting config passes
-//! `coffer_core::federation::validate_config` before it is stored.
+//! `coffer_core::federation::validate_config` before it is stored. An OIDC `jwksFile`
+//! (a path on the server) is accepted from the operator token only ([`jwks_source`]).
 
 use crate::AppState;
 use crate::auth::IamActor;
@@ -272,8 +273,11 @@ fn oidc_response(c: &FederationConfig) -> Res<api::OidcConfigResponse> {
     }))
 }
 
-/// The key source a request names, if any; both at once is ambiguous.
+/// The key source a request names, if any; both at once is ambiguous. Only the operator
+/// may point at files: `jwksFile` is a path on the server, which the server reads with
+/// its own privileges, so an org admin gives the set inline.
 fn jwks_source(
+    actor: &IamActor,
     jwks: Option<serde_json::Value>,
     file: Option<String>,
 ) -> Result<Option<JwksSource>, ApiError> {
@@ -282,6 +286,10 @@ fn jwks_source(
     match (jwks, file) {
         (Some(_), Some(_)) => Err(ApiError::invalid("give either jwks or jwksFile, not both")),
         (Some(doc), None) => Ok(Some(JwksSource::Inline(doc))),
+        (None, Some(_)) if !matches!(actor, IamActor::Operator) => Err(ApiError::denied(
+            "jwksFile (a file on the server) may be set only with the operator token; \
+             give the key set inline as jwks",
+        )),
         (None, Some(path)) => Ok(Some(JwksSource::File(path))),
         (None, None) => Ok(None),
     }
@@ -297,7 +305,7 @@ pub async fn create_oidc_config(
     let settings = FederationSettings::Oidc {
         issuer_url: required(req.issuer_url, "issuerUrl")?,
         audience: required(req.audience, "audience")?,
-        jwks: jwks_source(req.jwks, req.jwks_file)?
+        jwks: jwks_source(&actor, req.jwks, req.jwks_file)?
             .ok_or_else(|| ApiError::invalid("jwks or jwksFile is required"))?,
     };
     let name = required(req.name, "name")?;
@@ -339,7 +347,7 @@ pub async fn update_oidc_config(
 ) -> Res<api::OidcConfigResponse> {
     let org = target_org(&actor, req.org_id.as_deref(), &q)?;
     let mut c = load(&state, &org, FederationKind::Oidc, &id).await?;
-    let source = jwks_source(req.jwks, req.jwks_file)?;
+    let source = jwks_source(&actor, req.jwks, req.jwks_file)?;
     if let FederationSettings::Oidc {
         issuer_url,
         audience,

@@ -327,7 +327,14 @@ fn oidc_request(required: &[&str]) -> Value {
             ("issuerUrl", plain_string()),
             ("audience", plain_string()),
             ("jwks", jwks()),
-            ("jwksFile", plain_string()),
+            (
+                "jwksFile",
+                string(
+                    "Absolute path of a JWKS file on the server (a regular file of at most \
+                     1 MiB), read at verification. Operator token only (PermissionDenied for \
+                     org admins, who give `jwks` inline).",
+                ),
+            ),
             ("active", boolean("")),
         ],
         required,
@@ -1009,7 +1016,10 @@ fn schemas() -> Map<String, Value> {
                     ("jwks", jwks()),
                     (
                         "jwksFile",
-                        string("Absolute path of a JWKS file on the server, read at verification."),
+                        string(
+                            "Absolute path of a JWKS file on the server, read at verification \
+                             (set by the operator only).",
+                        ),
                     ),
                     ("active", boolean("Inactive configs verify nothing.")),
                     ("createdTime", timestamp("")),

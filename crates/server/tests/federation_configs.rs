@@ -190,7 +190,21 @@ async fn oidc_config_lifecycle_and_key_sources() {
     file_body.as_object_mut().unwrap().remove("jwks");
     file_body["jwksFile"] = json!("/etc/coffer/jwks.json");
     file_body["active"] = json!(false);
-    let f = call(&ts, Method::POST, OIDC, &admin, Some(file_body))
+    // Only the operator may point at a file on the server: an org admin is refused with
+    // a pointer to inline keys, and nothing is stored.
+    let msg = call(&ts, Method::POST, OIDC, &admin, Some(file_body.clone()))
+        .await
+        .err(7, 403);
+    assert!(
+        msg.contains("operator token") && msg.contains("inline as jwks"),
+        "{msg}"
+    );
+    assert_eq!(
+        call(&ts, Method::GET, OIDC, &admin, None).await.ok(),
+        json!({"configs": [c]})
+    );
+    file_body["orgId"] = json!(ts.org_id);
+    let f = call(&ts, Method::POST, OIDC, OPERATOR, Some(file_body))
         .await
         .ok()["config"]
         .clone();
@@ -203,14 +217,28 @@ async fn oidc_config_lifecycle_and_key_sources() {
         json!({"configs": [c, f]})
     );
 
-    // Switching the key source replaces the other one.
+    // Switching the key source replaces the other one; to a file, for the operator only
+    // (the admin's attempt changes nothing).
     let one = format!("{OIDC}/{id}");
-    let u = call(
+    call(
         &ts,
         Method::PUT,
         &one,
         &admin,
-        Some(json!({"jwksFile": "/srv/jwks.json"})),
+        Some(json!({"jwksFile": "/srv/jwks.json", "name": "renamed"})),
+    )
+    .await
+    .err(7, 403);
+    assert_eq!(
+        call(&ts, Method::GET, &one, &admin, None).await.ok(),
+        json!({"config": c})
+    );
+    let u = call(
+        &ts,
+        Method::PUT,
+        &one,
+        OPERATOR,
+        Some(json!({"jwksFile": "/srv/jwks.json", "orgId": ts.org_id})),
     )
     .await
     .ok()["config"]
@@ -284,10 +312,6 @@ async fn invalid_configs_are_rejected() {
             "issuer not a URL",
             with(oidc_body(), "issuerUrl", json!("github")),
         ),
-        ("relative jwks file", {
-            let b = without(oidc_body(), "jwks");
-            with(b, "jwksFile", json!("jwks.json"))
-        }),
         (
             "jwks not a set",
             with(oidc_body(), "jwks", json!({"kty": "RSA"})),
@@ -307,6 +331,18 @@ async fn invalid_configs_are_rejected() {
             .err(3, 400);
         assert!(!msg.is_empty(), "{what}");
     }
+    // A file path must be absolute, even the operator's.
+    let relative = with(without(oidc_body(), "jwks"), "jwksFile", json!("jwks.json"));
+    let msg = call(
+        &ts,
+        Method::POST,
+        OIDC,
+        OPERATOR,
+        Some(with(relative, "orgId", json!(ts.org_id))),
+    )
+    .await
+    .err(3, 400);
+    assert!(msg.contains("absolute path"), "{msg}");
     // Nothing was stored.
     for path in [SAML, OIDC] {
         assert_eq!(

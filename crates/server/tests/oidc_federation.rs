@@ -161,6 +161,11 @@ async fn api(ts: &TestServer, m: Method, path: &str, body: Option<Value>) -> (u1
 /// org policies: the admin may do anything; principals of the test issuer whose subject
 /// starts with `repo:acme/` may mint keys and read S3.
 async fn fixture() -> Option<Fixture> {
+    fixture_on(TestServer::start).await
+}
+
+/// [`fixture`] on the server `start` starts.
+async fn fixture_on<F: Future<Output = TestServer>>(start: impl FnOnce() -> F) -> Option<Fixture> {
     if !openssl_available() {
         eprintln!("SKIPPED: the openssl CLI is not installed");
         return None;
@@ -169,7 +174,7 @@ async fn fixture() -> Option<Fixture> {
     let rsa = keygen(dir.path(), "rsa-1", Algorithm::RS256);
     let ec = keygen(dir.path(), "ec-1", Algorithm::ES256);
     let ed = keygen(dir.path(), "ed-1", Algorithm::EdDSA);
-    let ts = TestServer::start().await;
+    let ts = start().await;
     let jwks = JwkSet {
         keys: vec![rsa.jwk.clone(), ec.jwk.clone(), ed.jwk.clone()],
     };
@@ -680,9 +685,46 @@ async fn container_credentials_endpoint_takes_the_raw_jwt() {
     );
 }
 
+const OPERATOR: &str = "operator-token-for-the-oidc-tests";
+
+/// Creates an OIDC config of the fixture's org keyed by the server file `path`, as the
+/// operator (org admins may not point at server files).
+async fn file_config(f: &Fixture, issuer: &str, path: &Path) {
+    let body = json!({"name": "file", "issuerUrl": issuer, "audience": AUDIENCE,
+                      "jwksFile": path.to_str().unwrap()});
+    let (status, v) = api(
+        &f.ts,
+        Method::POST,
+        "/v1/iam/federation/oidc-configs",
+        Some(body.clone()),
+    )
+    .await;
+    assert_eq!((status, &v["code"]), (403, &json!(7)), "{v}");
+    let mut body = body;
+    body["orgId"] = json!(f.ts.org_id);
+    let (status, v) =
+        f.ts.api(
+            Method::POST,
+            "/v1/iam/federation/oidc-configs",
+            Some(OPERATOR),
+            Some(body),
+        )
+        .await;
+    assert_eq!(status, 200, "{v}");
+    f.ts.ensure_policy(json!({
+        "version": "v1alpha1", "name": "file-issuer",
+        "statements": [{"name": "all", "effect": "Allow",
+            "actions": ["cwobject:CreateAccessKeyOIDC"], "resources": ["*"],
+            "principals": [format!("role/{issuer}:*")]}]
+    }))
+    .await;
+}
+
 #[tokio::test]
 async fn jwks_file_is_read_at_verification_time() {
-    let Some(f) = fixture().await else { return };
+    let Some(f) = fixture_on(|| TestServer::start_with_operator(OPERATOR)).await else {
+        return;
+    };
     let file = f.dir.path().join("jwks.json");
     let write = |keys: Vec<Jwk>| {
         std::fs::write(&file, serde_json::to_vec(&JwkSet { keys }).unwrap()).unwrap();
@@ -690,24 +732,7 @@ async fn jwks_file_is_read_at_verification_time() {
     write(vec![f.ec.jwk.clone()]);
     // A second config for another issuer, keyed by file.
     let issuer2 = "https://issuer2.test";
-    let (status, v) = api(
-        &f.ts,
-        Method::POST,
-        "/v1/iam/federation/oidc-configs",
-        Some(
-            json!({"name": "file", "issuerUrl": issuer2, "audience": AUDIENCE,
-                    "jwksFile": file.to_str().unwrap()}),
-        ),
-    )
-    .await;
-    assert_eq!(status, 200, "{v}");
-    f.ts.ensure_policy(json!({
-        "version": "v1alpha1", "name": "issuer2",
-        "statements": [{"name": "all", "effect": "Allow",
-            "actions": ["cwobject:CreateAccessKeyOIDC"], "resources": ["*"],
-            "principals": [format!("role/{issuer2}:*")]}]
-    }))
-    .await;
+    file_config(&f, issuer2, &file).await;
     let mut c = claims("worker-1");
     c["iss"] = json!(issuer2);
     let (status, v) = f.exchange(json!({"oidcToken": sign(&f.ec, &c)})).await;
@@ -741,4 +766,40 @@ async fn jwks_file_is_read_at_verification_time() {
     let (status, v) = f.exchange(json!({"oidcToken": sign(&f.rsa, &c)})).await;
     assert_eq!((status, &v["code"]), (500, &json!(13)), "{v}");
     assert!(!v["message"].as_str().unwrap().contains("jwks.json"), "{v}");
+}
+
+/// A JWKS file path that is a FIFO (no writer) is refused at once as the server's
+/// problem (500), without parking a runtime thread in `open`: other requests, and the
+/// same exchange against an inline config, keep working.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn jwks_file_fifo_is_refused_without_hanging() {
+    let Some(f) = fixture_on(|| TestServer::start_with_operator(OPERATOR)).await else {
+        return;
+    };
+    let fifo = f.dir.path().join("jwks.fifo");
+    let made = Command::new("mkfifo").arg(&fifo).status().unwrap();
+    assert!(made.success());
+    let issuer = "https://fifo-issuer.test";
+    file_config(&f, issuer, &fifo).await;
+    let mut c = claims("worker-1");
+    c["iss"] = json!(issuer);
+    let token = sign(&f.ec, &c);
+    let answered = tokio::time::timeout(
+        std::time::Duration::from_secs(10),
+        f.exchange(json!({"oidcToken": token})),
+    )
+    .await;
+    // A reader blocked in open(2) (the old behaviour) is released by a writer, so a
+    // failure here ends the test instead of hanging it.
+    let release = fifo.clone();
+    std::thread::spawn(move || {
+        let _ = std::fs::OpenOptions::new().write(true).open(release);
+    });
+    let (status, v) = answered.expect("the exchange answered within 10 s");
+    assert_eq!((status, &v["code"]), (500, &json!(13)), "{v}");
+    assert!(!v["message"].as_str().unwrap().contains("fifo"), "{v}");
+    let (status, v) = f
+        .exchange(json!({"oidcToken": sign(&f.ec, &claims("repo:acme/app"))}))
+        .await;
+    assert_eq!(status, 200, "{v}");
 }

@@ -429,7 +429,8 @@ pub enum OidcCmd {
             required_unless_present = "jwks_file"
         )]
         jwks: Option<PathBuf>,
-        /// Absolute path of a JWKS file on the server, read at verification time.
+        /// Absolute path of a JWKS file on the server, read at verification time
+        /// (operator token only; org admins give --jwks).
         #[arg(long, value_name = "SERVER_PATH")]
         jwks_file: Option<String>,
         /// Create it inactive.
@@ -464,7 +465,8 @@ pub enum OidcCmd {
         /// Replace the key source with this local JWKS file.
         #[arg(long, value_name = "FILE", conflicts_with = "jwks_file")]
         jwks: Option<PathBuf>,
-        /// Replace the key source with this server-side JWKS path.
+        /// Replace the key source with this server-side JWKS path (operator token
+        /// only; org admins give --jwks).
         #[arg(long, value_name = "SERVER_PATH")]
         jwks_file: Option<String>,
         #[arg(long, value_name = "BOOL")]

@@ -358,13 +358,14 @@ impl FederationService {
         validate_attributes(&attributes)?;
         // An unknown or malformed org id simply has no configs: the caller learns
         // nothing about which orgs exist.
-        let configs = if ids::is_org_id(org_id) {
+        let mut configs = if ids::is_org_id(org_id) {
             self.meta
                 .list_federation_configs(org_id, FederationKind::Oidc)
                 .await?
         } else {
             Vec::new()
         };
+        oidc::load_jwks_files(&mut configs, token).await?;
         let now = self.identity.now();
         let verified = oidc::verify(token, &configs, now)?;
         let principal = verified.principal();

@@ -21,6 +21,11 @@
 //! Every failure is `Unauthenticated` with a reason that names the check but echoes
 //! nothing secret; configuration problems on our side (an unreadable JWKS file) are
 //! `Internal`.
+//!
+//! A config's JWKS file (`jwksFile`, set by the operator only) is read on every exchange
+//! by [`load_jwks_files`] before [`verify`] runs, never on an async worker thread: on the
+//! blocking pool, bounded in size, time and concurrency, and only if the opened handle
+//! is a regular file (opened non-blocking, so a FIFO cannot stall the open).
 
 use crate::error::{Error, Result};
 use crate::model::{FederationConfig, FederationSettings, JwksSource};
@@ -29,7 +34,9 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use jsonwebtoken::jwk::{AlgorithmParameters, EllipticCurve, Jwk, PublicKeyUse};
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use serde_json::Value;
+use std::time::Duration;
 use time::OffsetDateTime;
+use tokio::sync::Semaphore;
 
 /// Signature algorithms accepted from any issuer.
 pub const ALLOWED_ALGORITHMS: [Algorithm; 6] = [
@@ -44,6 +51,12 @@ pub const ALLOWED_ALGORITHMS: [Algorithm; 6] = [
 pub const MAX_TOKEN_LEN: usize = 16 * 1024;
 /// Largest JWKS file read.
 pub const MAX_JWKS_FILE_LEN: u64 = 1024 * 1024;
+/// Longest wait for a JWKS file (e.g. on a hung network mount): the exchange fails then.
+pub const JWKS_FILE_TIMEOUT: Duration = Duration::from_secs(5);
+/// Most JWKS file reads in flight: a read stuck in the kernel holds a blocking-pool
+/// thread until it returns, so stuck reads can occupy at most this many.
+const JWKS_FILE_READERS: usize = 8;
+static JWKS_FILE_PERMITS: Semaphore = Semaphore::const_new(JWKS_FILE_READERS);
 /// Tolerated clock difference for `nbf` and `iat`.
 pub const CLOCK_SKEW_SECS: i64 = 60;
 /// Longest `sub` accepted (GitHub's are ~100 characters).
@@ -214,27 +227,94 @@ fn usable_key(jwk: &Jwk) -> std::result::Result<&'static [Algorithm], String> {
     Ok(algs)
 }
 
-/// Reads a config's keys. Inline sets were validated when saved; files are read on
-/// every verification so that rotating keys is a file replace.
+/// Reads a config's keys. Inline sets were validated when saved; a file's set was read by
+/// [`load_jwks_files`] for this exchange.
 fn load_keys(source: &JwksSource) -> Result<Vec<Jwk>> {
     match source {
         JwksSource::Inline(doc) => parse_jwks(doc, false),
-        JwksSource::File(path) => {
-            use std::io::Read;
-            let f = std::fs::File::open(path)
-                .map_err(|e| Error::internal(format!("reading JWKS file {path}: {e}")))?;
-            let mut bytes = Vec::new();
-            f.take(MAX_JWKS_FILE_LEN + 1)
-                .read_to_end(&mut bytes)
-                .map_err(|e| Error::internal(format!("reading JWKS file {path}: {e}")))?;
-            if bytes.len() as u64 > MAX_JWKS_FILE_LEN {
-                return Err(Error::internal(format!("JWKS file {path} is too large")));
-            }
-            let doc: Value = serde_json::from_slice(&bytes)
-                .map_err(|e| Error::internal(format!("JWKS file {path} is not JSON: {e}")))?;
-            parse_jwks(&doc, false).map_err(|e| Error::internal(format!("JWKS file {path}: {e}")))
+        JwksSource::File(path) => Err(Error::internal(format!(
+            "JWKS file {path} was not loaded before verification"
+        ))),
+    }
+}
+
+/// Replaces the `jwksFile` source of each config that could verify `token` (active, OIDC,
+/// trusting the token's still unverified issuer) with the set the file holds now, so
+/// that rotating keys is a file replace. A token that does not parse selects no config
+/// (then [`verify`] reports why). Failures are `Internal` and name the path, never the
+/// file's contents.
+pub async fn load_jwks_files(configs: &mut [FederationConfig], token: &str) -> Result<()> {
+    let Ok(u) = inspect(token) else {
+        return Ok(());
+    };
+    for c in configs.iter_mut().filter(|c| c.active) {
+        if let FederationSettings::Oidc {
+            issuer_url, jwks, ..
+        } = &mut c.settings
+            && *issuer_url == u.issuer
+            && let JwksSource::File(path) = jwks
+        {
+            *jwks = JwksSource::Inline(read_jwks_file(path).await?);
         }
     }
+    Ok(())
+}
+
+/// Reads a JWKS file on the blocking pool within [`JWKS_FILE_TIMEOUT`] (waiting for a
+/// permit included).
+async fn read_jwks_file(path: &str) -> Result<Value> {
+    let timed_out = || Error::internal(format!("reading JWKS file {path} timed out"));
+    let permit = tokio::time::timeout(JWKS_FILE_TIMEOUT, JWKS_FILE_PERMITS.acquire())
+        .await
+        .map_err(|_| timed_out())?
+        .map_err(|_| Error::internal("JWKS file reads are shut down"))?;
+    let owned = path.to_string();
+    let read = tokio::task::spawn_blocking(move || {
+        // Held until the read returns, however long after the timeout that is.
+        let _permit = permit;
+        read_regular_file(&owned)
+    });
+    let bytes = tokio::time::timeout(JWKS_FILE_TIMEOUT, read)
+        .await
+        .map_err(|_| timed_out())?
+        .map_err(|e| Error::internal(format!("reading JWKS file {path}: {e}")))?
+        .map_err(|why| Error::internal(format!("reading JWKS file {path}: {why}")))?;
+    let doc: Value = serde_json::from_slice(&bytes)
+        .map_err(|_| Error::internal(format!("JWKS file {path} is not JSON")))?;
+    if doc.get("keys").and_then(Value::as_array).is_none() {
+        return Err(Error::internal(format!(
+            "JWKS file {path} is not a JSON Web Key Set"
+        )));
+    }
+    Ok(doc)
+}
+
+/// The contents of `path` if it is a regular file of at most [`MAX_JWKS_FILE_LEN`] bytes.
+/// Opened with `O_NONBLOCK` (opening a FIFO would otherwise wait for a writer) and
+/// checked on the opened handle, so a swap between check and read cannot matter.
+fn read_regular_file(path: &str) -> std::result::Result<Vec<u8>, String> {
+    use std::io::Read;
+    use std::os::unix::fs::OpenOptionsExt;
+    let f = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(rustix::fs::OFlags::NONBLOCK.bits() as i32)
+        .open(path)
+        .map_err(|e| e.to_string())?;
+    let meta = f.metadata().map_err(|e| e.to_string())?;
+    if !meta.is_file() {
+        return Err("not a regular file".into());
+    }
+    if meta.len() > MAX_JWKS_FILE_LEN {
+        return Err(format!("larger than {MAX_JWKS_FILE_LEN} bytes"));
+    }
+    let mut bytes = Vec::new();
+    f.take(MAX_JWKS_FILE_LEN + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| e.to_string())?;
+    if bytes.len() as u64 > MAX_JWKS_FILE_LEN {
+        return Err(format!("larger than {MAX_JWKS_FILE_LEN} bytes"));
+    }
+    Ok(bytes)
 }
 
 /// A NumericDate claim (seconds since the epoch, integer or fraction).
@@ -496,5 +576,52 @@ mod tests {
             // Lenient (files): unusable keys are skipped.
             assert_eq!(parse_jwks(&doc, false).unwrap().len(), 1, "{bad}");
         }
+    }
+
+    #[tokio::test]
+    async fn jwks_files_must_be_small_regular_json_key_sets() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = |name: &str| dir.path().join(name).to_str().unwrap().to_string();
+        let read = |p: String| async move { read_jwks_file(&p).await.map_err(|e| e.to_string()) };
+
+        let good = path("jwks.json");
+        std::fs::write(&good, r#"{"keys":[]}"#).unwrap();
+        assert_eq!(read(good).await.unwrap(), json!({"keys": []}));
+
+        // A FIFO without a writer is refused at once (a blocking open would wait forever).
+        let fifo = path("fifo");
+        let made = std::process::Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .unwrap();
+        assert!(made.success());
+        let started = std::time::Instant::now();
+        let err = read(fifo).await.unwrap_err();
+        assert!(err.contains("not a regular file"), "{err}");
+        assert!(started.elapsed() < Duration::from_secs(2));
+
+        let err = read(dir.path().to_str().unwrap().to_string())
+            .await
+            .unwrap_err();
+        assert!(err.contains("not a regular file"), "{err}");
+
+        let big = path("big.json");
+        std::fs::File::create(&big)
+            .unwrap()
+            .set_len(MAX_JWKS_FILE_LEN + 1)
+            .unwrap();
+        assert!(read(big).await.unwrap_err().contains("larger than"));
+
+        // Contents never reach the error.
+        for (name, text) in [
+            ("text", "root:x:0:0:the-secret-line"),
+            ("object", r#"{"the-secret-line": 1}"#),
+        ] {
+            let p = path(name);
+            std::fs::write(&p, text).unwrap();
+            let err = read(p).await.unwrap_err();
+            assert!(!err.contains("the-secret-line"), "{err}");
+        }
+        assert!(read(path("missing")).await.is_err());
     }
 }
