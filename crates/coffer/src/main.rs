@@ -115,6 +115,8 @@ async fn main() -> anyhow::Result<()> {
     coffer_server::limits::raise_nofile_limit();
     match cli.command {
         Command::Server(args) => {
+            // Before anything is created: the server's data is its user's alone.
+            coffer_server::private_fs::restrict_umask();
             let cfg = coffer_server::Config::resolve(&args)?;
             init_logging(cfg.log_json);
             let running = coffer_server::start(cfg).await?;

@@ -9,6 +9,7 @@
 use crate::audit::flush::{FlushStats, Flusher};
 use crate::audit::spool::{Spool, SpoolConfig, default_flush_events};
 use crate::config::{Config, Metadata};
+use crate::private_fs::{self, write_private_file};
 use crate::serve;
 use anyhow::{Context, bail};
 use coffer_core::audit::AuditService;
@@ -21,7 +22,6 @@ use coffer_core::meta::MetaStore;
 use coffer_core::objects::{ObjectConfig, ObjectService};
 use coffer_core::policy::PolicyEngine;
 use coffer_core::policy_service::PolicyService;
-use std::io::Write;
 use std::net::SocketAddr;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
@@ -114,12 +114,15 @@ pub async fn start(cfg: Config) -> anyhow::Result<Running> {
     if let Some(p) = coffer_core::crash::check_env().map_err(anyhow::Error::msg)? {
         tracing::warn!(point = %p, "crash point armed: this process will abort there");
     }
-    std::fs::create_dir_all(&cfg.data_dir)
+    private_fs::private_dir(&cfg.data_dir)
         .with_context(|| format!("creating data directory {}", cfg.data_dir.display()))?;
+    private_fs::tighten_files(&cfg.data_dir)
+        .with_context(|| format!("restricting the files in {}", cfg.data_dir.display()))?;
     let lock = std::fs::OpenOptions::new()
         .create(true)
         .truncate(false)
         .write(true)
+        .mode(private_fs::FILE_MODE)
         .open(cfg.data_dir.join(LOCK_FILE))
         .context("opening the data directory lock file")?;
     let master_key_fresh;
@@ -131,14 +134,24 @@ pub async fn start(cfg: Config) -> anyhow::Result<Running> {
     }
 
     let spool_dir = cfg.data_dir.join(crate::audit::SPOOL_DIR);
+    private_fs::private_dir(&spool_dir)
+        .and_then(|()| private_fs::tighten_files(&spool_dir))
+        .with_context(|| format!("restricting {}", spool_dir.display()))?;
     let node = match &cfg.node_id {
         Some(n) => n.clone(),
         None => crate::audit::node_id(&spool_dir)?,
     };
-    let blob_dir = cfg
-        .blob_dir
-        .clone()
-        .unwrap_or_else(|| cfg.data_dir.join(BLOB_DIR));
+    // A configured blob directory may be shared with other nodes and is the operator's
+    // to set up; the default one is ours (what the store creates in either is 0700/0600).
+    let blob_dir = match &cfg.blob_dir {
+        Some(dir) => dir.clone(),
+        None => {
+            let dir = cfg.data_dir.join(BLOB_DIR);
+            private_fs::private_dir(&dir)
+                .with_context(|| format!("restricting {}", dir.display()))?;
+            dir
+        }
+    };
 
     let (meta, pg, blobs, orphan_min_age): (Arc<dyn MetaStore>, _, Arc<dyn BlobStore>, _) =
         match &cfg.metadata {
@@ -248,7 +261,8 @@ pub async fn start(cfg: Config) -> anyhow::Result<Running> {
         // The token file is durable before the records are stored: a crash in between
         // leaves a file that the next start's bootstrap replaces, never an org whose
         // only admin token was lost.
-        write_secret_file(&bootstrap_token_path, b.token.as_bytes())?;
+        write_private_file(&bootstrap_token_path, b.token.as_bytes())
+            .with_context(|| format!("writing {}", bootstrap_token_path.display()))?;
         let committed = identity.commit_bootstrap(&b).await;
         if !matches!(committed, Ok(true)) {
             // Not stored (failed, or another node bootstrapped the shared database
@@ -462,31 +476,47 @@ async fn run_lifecycle(
     }
 }
 
-/// The master key seals access-key secrets. Order: `master_key_file` if configured;
-/// else `<data>/master.key`, created (0600) only for a fresh data directory — a missing
-/// key next to an existing database would make every stored secret unreadable.
+/// The master key seals access-key secrets. Order: `master_key_file` if configured (the
+/// operator's file, which may be a link, e.g. a mounted secret); else `<data>/master.key`,
+/// created (0600) only for a fresh data directory — a missing key next to an existing
+/// database would make every stored secret unreadable — and never followed if it is a
+/// symbolic link.
 fn load_master_key(cfg: &Config, fresh: bool) -> anyhow::Result<[u8; 32]> {
-    let (path, may_create) = match &cfg.master_key_file {
-        Some(p) => (p.clone(), false),
-        None => (cfg.data_dir.join(MASTER_KEY_FILE), fresh),
-    };
-    if !path.exists() {
-        if !may_create {
+    if let Some(path) = &cfg.master_key_file {
+        if !path.exists() {
             bail!(
                 "master key file {} is missing; access-key secrets cannot be decrypted without it",
                 path.display()
             );
         }
-        let key: [u8; 32] = rand::random();
-        write_secret_file(&path, hex::encode(key).as_bytes())?;
-        return Ok(key);
+        let text = std::fs::read(path)
+            .with_context(|| format!("reading master key file {}", path.display()))?;
+        return parse_master_key(path, &text);
     }
-    parse_master_key(&path)
+    let path = cfg.data_dir.join(MASTER_KEY_FILE);
+    match std::fs::symlink_metadata(&path) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            if !fresh {
+                bail!(
+                    "master key file {} is missing; access-key secrets cannot be decrypted without it",
+                    path.display()
+                );
+            }
+            let key: [u8; 32] = rand::random();
+            write_private_file(&path, hex::encode(key).as_bytes())
+                .with_context(|| format!("creating master key file {}", path.display()))?;
+            Ok(key)
+        }
+        _ => {
+            let text = private_fs::read_private_file(&path)
+                .with_context(|| format!("reading master key file {}", path.display()))?;
+            parse_master_key(&path, &text)
+        }
+    }
 }
 
-fn parse_master_key(path: &Path) -> anyhow::Result<[u8; 32]> {
-    let text = std::fs::read_to_string(path)
-        .with_context(|| format!("reading master key file {}", path.display()))?;
+fn parse_master_key(path: &Path, text: &[u8]) -> anyhow::Result<[u8; 32]> {
+    let text = std::str::from_utf8(text).unwrap_or_default();
     let bytes = hex::decode(text.trim())
         .ok()
         .filter(|b| b.len() == 32)
@@ -494,23 +524,4 @@ fn parse_master_key(path: &Path) -> anyhow::Result<[u8; 32]> {
     let mut key = [0u8; 32];
     key.copy_from_slice(&bytes);
     Ok(key)
-}
-
-/// Writes a secret file with mode 0600, durably.
-fn write_secret_file(path: &Path, contents: &[u8]) -> anyhow::Result<()> {
-    let tmp = path.with_extension("tmp");
-    let mut f = std::fs::OpenOptions::new()
-        .create(true)
-        .truncate(true)
-        .write(true)
-        .mode(0o600)
-        .open(&tmp)
-        .with_context(|| format!("creating {}", tmp.display()))?;
-    f.write_all(contents)?;
-    f.sync_all()?;
-    std::fs::rename(&tmp, path)?;
-    if let Some(dir) = path.parent() {
-        std::fs::File::open(dir)?.sync_all()?;
-    }
-    Ok(())
 }

@@ -1,6 +1,6 @@
 //! `coffer server`: configuration, the composition root (`app`, the only place that
-//! names concrete stores), the listeners, the audit spool and flusher (`audit`), and a
-//! test harness (`testing`, feature `testing`) that starts a real server on
+//! names concrete stores), the listeners, the audit spool and flusher (`audit`),
+//! owner-only data files (`private_fs`), and a test harness (`testing`, feature `testing`) that starts a real server on
 //! 127.0.0.1:0.
 
 pub mod app;
@@ -9,6 +9,7 @@ pub mod config;
 pub mod console;
 pub mod guard;
 pub mod limits;
+pub mod private_fs;
 pub mod scrub;
 pub mod serve;
 #[cfg(feature = "testing")]

@@ -25,6 +25,8 @@
 //!   first block is verified before `read` returns, so damage there fails the request
 //!   rather than the response. Blobs without a trailer (written before trailers existed)
 //!   are read unverified.
+//! * Everything it creates is owner-only whatever the umask: directories 0700, files
+//!   0600 (the root of a shared directory, if it already exists, is the operator's).
 
 use async_trait::async_trait;
 use bytes::Bytes;
@@ -36,7 +38,7 @@ use parking_lot::Mutex;
 use std::collections::HashSet;
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, IoSlice, Read, Seek, SeekFrom, Write};
-use std::os::unix::fs::FileExt;
+use std::os::unix::fs::{DirBuilderExt, FileExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
@@ -50,6 +52,15 @@ const SYNC_EVERY: usize = 8 << 20;
 /// to this size are done in one go.
 const READ_CHUNK: u64 = 1 << 20;
 const TMP_DIR: &str = "tmp";
+/// Mode of every file the store creates.
+const FILE_MODE: u32 = 0o600;
+
+/// Creates directories owner-only (0700).
+fn private_dir_builder() -> fs::DirBuilder {
+    let mut b = fs::DirBuilder::new();
+    b.mode(0o700);
+    b
+}
 /// How long a free-space reading is trusted; writes admitted meanwhile are subtracted.
 const SPACE_TTL: Duration = Duration::from_millis(100);
 
@@ -107,7 +118,7 @@ impl Inner {
             return Ok(());
         }
         let dir = self.root.join(rel);
-        match fs::create_dir(&dir) {
+        match private_dir_builder().create(&dir) {
             Ok(()) => {}
             Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
             Err(e) => return Err(e),
@@ -159,7 +170,7 @@ impl FsBlobStore {
     /// Opens (creating if needed) the blob directory `root` and its `tmp/`, for one node.
     pub fn open(root: &Path) -> Result<Self> {
         let tmp = root.join(TMP_DIR);
-        fs::create_dir_all(&tmp)?;
+        private_dir_builder().recursive(true).create(&tmp)?;
         Ok(Self {
             inner: Arc::new(Inner {
                 root: root.to_path_buf(),
@@ -186,11 +197,12 @@ impl FsBlobStore {
         }
         let tmp_root = root.join(TMP_DIR);
         let tmp = tmp_root.join(node_id);
-        fs::create_dir_all(&tmp)?;
+        private_dir_builder().recursive(true).create(&tmp)?;
         let lock = OpenOptions::new()
             .create(true)
             .truncate(false)
             .write(true)
+            .mode(FILE_MODE)
             .open(tmp_root.join(format!("{node_id}.lock")))?;
         if lock.try_lock().is_err() {
             return Err(Error::FailedPrecondition(format!(
@@ -589,7 +601,11 @@ impl BlobStore for FsBlobStore {
         let tmp_path = self.inner.tmp.join(format!("{id}.tmp"));
         let p = tmp_path.clone();
         let file = tokio::task::spawn_blocking(move || {
-            OpenOptions::new().write(true).create_new(true).open(p)
+            OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(FILE_MODE)
+                .open(p)
         })
         .await
         .map_err(join_err)??;

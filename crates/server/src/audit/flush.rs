@@ -200,7 +200,7 @@ fn load_state(dir: &Path) -> std::io::Result<FlushState> {
 
 fn store_state(dir: &Path, state: &FlushState) -> std::io::Result<()> {
     let tmp = dir.join(format!("{STATE_FILE}.tmp"));
-    let mut f = std::fs::File::create(&tmp)?;
+    let mut f = crate::private_fs::create_file(&tmp)?;
     f.write_all(&serde_json::to_vec(state)?)?;
     f.sync_all()?;
     std::fs::rename(&tmp, dir.join(STATE_FILE))?;
@@ -543,7 +543,7 @@ impl Flusher {
             let path = dir.join(segment_name(plan.carry_seq));
             let d = dir.clone();
             blocking(move || {
-                let mut f = std::fs::File::create(&path)?;
+                let mut f = crate::private_fs::create_file(&path)?;
                 f.write_all(&carry)?;
                 f.sync_all()?;
                 std::fs::File::open(&d)?.sync_all()

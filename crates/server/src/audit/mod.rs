@@ -13,6 +13,7 @@ pub mod flush;
 pub mod metrics;
 pub mod spool;
 
+use crate::private_fs::{private_dir, read_private_file, write_private_file};
 use anyhow::Context;
 use std::path::Path;
 
@@ -21,21 +22,20 @@ const NODE_ID_FILE: &str = "node-id";
 
 /// This node's id in audit object keys: 12 hex chars, created on first start.
 pub fn node_id(spool_dir: &Path) -> anyhow::Result<String> {
-    std::fs::create_dir_all(spool_dir)
-        .with_context(|| format!("creating {}", spool_dir.display()))?;
+    private_dir(spool_dir).with_context(|| format!("creating {}", spool_dir.display()))?;
     let path = spool_dir.join(NODE_ID_FILE);
-    match std::fs::read_to_string(&path) {
-        Ok(t) if is_node_id(t.trim()) => return Ok(t.trim().to_string()),
-        Ok(_) => anyhow::bail!("{} is corrupt", path.display()),
+    match read_private_file(&path) {
+        Ok(t) => {
+            let t = String::from_utf8_lossy(&t);
+            anyhow::ensure!(is_node_id(t.trim()), "{} is corrupt", path.display());
+            return Ok(t.trim().to_string());
+        }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
         Err(e) => return Err(e).with_context(|| format!("reading {}", path.display())),
     }
     let id = coffer_core::ids::new_hex_id()[..12].to_string();
-    let tmp = spool_dir.join(format!("{NODE_ID_FILE}.tmp"));
-    std::fs::write(&tmp, &id)?;
-    std::fs::File::open(&tmp)?.sync_all()?;
-    std::fs::rename(&tmp, &path)?;
-    std::fs::File::open(spool_dir)?.sync_all()?;
+    write_private_file(&path, id.as_bytes())
+        .with_context(|| format!("writing {}", path.display()))?;
     Ok(id)
 }
 

@@ -25,11 +25,13 @@
 //!   never pays a sync of its own while another is in flight (the writer collects
 //!   everything queued while the previous sync ran).
 
+use crate::private_fs;
 use coffer_core::audit::{AuditRecord, AuditSink};
 use coffer_core::{Error, Result};
 use std::collections::BTreeMap;
 use std::fs::{File, OpenOptions};
 use std::io::Write;
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -66,7 +68,7 @@ pub fn write_watermark(dir: &Path, next: u64) -> std::io::Result<()> {
         return Ok(());
     }
     let tmp = dir.join(format!("{WATERMARK_FILE}.tmp"));
-    let mut f = File::create(&tmp)?;
+    let mut f = private_fs::create_file(&tmp)?;
     f.write_all(next.to_string().as_bytes())?;
     f.sync_all()?;
     std::fs::rename(&tmp, dir.join(WATERMARK_FILE))?;
@@ -189,7 +191,7 @@ pub struct Spool {
 impl Spool {
     /// Opens (creating) the spool directory and starts the writer thread.
     pub fn open(cfg: SpoolConfig) -> std::io::Result<Arc<Spool>> {
-        std::fs::create_dir_all(&cfg.dir)?;
+        private_fs::private_dir(&cfg.dir)?;
         let existing = list_segments(&cfg.dir)?;
         let next_seq = existing
             .last()
@@ -521,6 +523,7 @@ fn write_batch(
         let file = OpenOptions::new()
             .create_new(true)
             .append(true)
+            .mode(private_fs::FILE_MODE)
             .open(&path)?;
         // The new directory entry must be durable before any line in it is acknowledged.
         File::open(dir)?.sync_all()?;

@@ -28,6 +28,7 @@ use rusqlite::{Connection, ErrorCode, OpenFlags, OptionalExtension, params};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use std::collections::{BTreeMap, HashSet};
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 use std::time::Duration;
 use time::OffsetDateTime;
@@ -781,6 +782,19 @@ impl SqliteMetaStore {
 
     /// `open` with an explicit number of read-only connections (at least 1).
     pub fn open_with_readers(path: &Path, readers: usize) -> Result<Self> {
+        // SQLite gives the -wal and -shm files the database file's mode: creating it 0600
+        // keeps all three owner-only whatever the umask. An existing file is not opened
+        // here (closing a second descriptor would drop this process's POSIX locks on it).
+        match std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(path)
+        {
+            Ok(_) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+            Err(e) => return Err(e.into()),
+        }
         let mut w = Connection::open_with_flags(
             path,
             OpenFlags::SQLITE_OPEN_READ_WRITE
