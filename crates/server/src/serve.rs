@@ -287,19 +287,22 @@ pub fn client_addr(peer: SocketAddr, headers: &http::HeaderMap, trusted: &[Cidr]
     client
 }
 
-/// Loads a rustls acceptor from PEM files.
+/// Loads a rustls acceptor from PEM files: the certificate chain (leaf first) and the
+/// first private key (PKCS#8, PKCS#1 RSA or SEC1 EC) of the key file.
 pub fn tls_acceptor(cert: &std::path::Path, key: &std::path::Path) -> anyhow::Result<TlsAcceptor> {
-    use anyhow::Context;
-    let certs = rustls_pemfile::certs(&mut std::io::BufReader::new(
-        std::fs::File::open(cert).with_context(|| format!("opening {}", cert.display()))?,
-    ))
-    .collect::<Result<Vec<_>, _>>()
-    .context("reading TLS certificates")?;
-    let key = rustls_pemfile::private_key(&mut std::io::BufReader::new(
-        std::fs::File::open(key).with_context(|| format!("opening {}", key.display()))?,
-    ))
-    .context("reading TLS private key")?
-    .context("no private key found in the TLS key file")?;
+    use anyhow::{Context, bail};
+    use rustls_pki_types::pem::{self, PemObject};
+    use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+    let certs = CertificateDer::pem_file_iter(cert)
+        .and_then(|certs| certs.collect::<Result<Vec<_>, _>>())
+        .with_context(|| format!("reading TLS certificates from {}", cert.display()))?;
+    if certs.is_empty() {
+        bail!("no certificate found in {}", cert.display());
+    }
+    let key = match PrivateKeyDer::from_pem_file(key) {
+        Err(pem::Error::NoItemsFound) => bail!("no private key found in {}", key.display()),
+        other => other.with_context(|| format!("reading TLS private key {}", key.display()))?,
+    };
     let mut config = tokio_rustls::rustls::ServerConfig::builder_with_provider(Arc::new(
         tokio_rustls::rustls::crypto::ring::default_provider(),
     ))
