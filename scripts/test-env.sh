@@ -40,10 +40,9 @@ COFFER_SAML_FIXTURES="$(mktemp -d)/saml"
 python3 scripts/saml-fixtures.py "$COFFER_SAML_FIXTURES"
 export COFFER_SAML_FIXTURES
 # Supply-chain checks (deny.toml; scripts/test runs them): cargo-deny, pinned, built from
-# crates.io once per machine (about 6 minutes, one build job on 2 cores). CI installs it;
-# elsewhere a missing or different cargo-deny is left alone and scripts/test says so.
+# crates.io once per machine (about 6 minutes on 2 cores).
 export CARGO_DENY_VERSION=0.20.2
-if [ "$(cargo deny --version 2>/dev/null)" != "cargo-deny $CARGO_DENY_VERSION" ] && [ -n "${CI:-}" ]; then
+if [ "$(cargo deny --version 2>/dev/null)" != "cargo-deny $CARGO_DENY_VERSION" ]; then
   cargo install --locked --quiet "cargo-deny@$CARGO_DENY_VERSION"
 fi
 # PostgreSQL for the PgMetaStore conformance suite and the scale-out tests: a private
