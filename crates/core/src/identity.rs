@@ -5,12 +5,14 @@
 //! Invariant: every mutation of access keys goes through `IdentityService`, which drops
 //! the affected entries from the in-process key cache before returning, so the next S3
 //! request on this node sees the new state.
+//! Key creation is subject to the org's quotas (`crate::quota`), checked by the store.
 
 use crate::clock::Clock;
 use crate::error::{Error, Result};
 use crate::ids;
 use crate::meta::MetaStore;
 use crate::model::*;
+use crate::quota::Quotas;
 use aes_gcm::aead::{Aead, KeyInit, Payload};
 use aes_gcm::{Aes256Gcm, Nonce};
 use parking_lot::RwLock;
@@ -125,6 +127,7 @@ pub struct IdentityService {
     meta: Arc<dyn MetaStore>,
     cipher: SecretCipher,
     clock: Arc<dyn Clock>,
+    quotas: Quotas,
     /// Decrypted active keys. Entries are dropped on every mutation of the key or its
     /// principal; expiry is re-checked against the clock on every hit.
     cache: RwLock<HashMap<String, Arc<ResolvedKey>>>,
@@ -136,8 +139,15 @@ impl IdentityService {
             meta,
             cipher,
             clock,
+            quotas: Quotas::default(),
             cache: RwLock::new(HashMap::new()),
         }
+    }
+
+    /// Sets the key quotas checked when keys are created.
+    pub fn with_quotas(mut self, quotas: Quotas) -> Self {
+        self.quotas = quotas;
+        self
     }
 
     pub fn now(&self) -> OffsetDateTime {
@@ -431,7 +441,7 @@ impl IdentityService {
             session_token_hash,
             created: now,
         };
-        self.meta.create_access_key(&key).await?;
+        self.meta.create_access_key(&key, &self.quotas).await?;
         Ok((key, secret))
     }
 

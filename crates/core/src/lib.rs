@@ -21,5 +21,6 @@ pub mod model;
 pub mod objects;
 pub mod policy;
 pub mod policy_service;
+pub mod quota;
 
 pub use error::{Error, Result};

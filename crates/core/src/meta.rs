@@ -5,6 +5,7 @@
 
 use crate::error::Result;
 use crate::model::*;
+use crate::quota::Quotas;
 use async_trait::async_trait;
 use std::collections::{BTreeMap, HashSet};
 use time::OffsetDateTime;
@@ -64,6 +65,24 @@ pub fn apply_bucket_edit(stored: &mut Bucket, edit: BucketEdit) -> Result<bool> 
     Ok(changed)
 }
 
+/// A page of an org's access keys ([`MetaStore::list_access_keys`]): the keys whose
+/// status at `now` is `status` (every key when `None`), in creation order, after
+/// skipping `offset` of them, at most `limit`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyListing {
+    pub status: Option<KeyStatus>,
+    pub now: OffsetDateTime,
+    pub offset: u64,
+    pub limit: u64,
+}
+
+impl KeyListing {
+    /// Whether `key` passes the status filter (the rule every backend's query encodes).
+    pub fn matches(&self, key: &AccessKey) -> bool {
+        self.status.is_none_or(|s| key.status(self.now) == s)
+    }
+}
+
 /// Page of a key-ordered listing.
 #[derive(Debug, Clone, Default)]
 pub struct ObjectPage {
@@ -99,10 +118,17 @@ pub trait MetaStore: Send + Sync + 'static {
     async fn delete_token(&self, token_id: &str) -> Result<()>;
 
     // ---- access keys ----
-    async fn create_access_key(&self, key: &AccessKey) -> Result<()>;
+    /// Stores a new key, in one transaction with: removing the org's exchange keys that
+    /// have expired at `key.created` ([`crate::quota::is_purgeable`]), then checking that
+    /// fewer than `quotas.keys_per_principal` keys of its (org, principal) and fewer than
+    /// `quotas.keys_per_org` keys of its org count against the quota at `key.created`
+    /// ([`crate::quota::counts_against_quota`]); else the `ResourceExhausted` error of
+    /// `crate::quota` and nothing changes. Concurrent creations never overshoot.
+    /// `AlreadyExists` when the id is taken.
+    async fn create_access_key(&self, key: &AccessKey, quotas: &Quotas) -> Result<()>;
     async fn get_access_key(&self, access_key_id: &str) -> Result<Option<AccessKey>>;
-    /// Keys of the org in creation order.
-    async fn list_access_keys(&self, org_id: &str) -> Result<Vec<AccessKey>>;
+    /// One page of the org's keys ([`KeyListing`]); only that page is read.
+    async fn list_access_keys(&self, org_id: &str, page: &KeyListing) -> Result<Vec<AccessKey>>;
     /// Sets the state of one key. NotFound when absent.
     async fn set_access_key_state(&self, access_key_id: &str, state: KeyState) -> Result<()>;
     /// Sets the state of every non-deleted key of `principal` in `org_id`; returns how many changed.
@@ -114,8 +140,10 @@ pub trait MetaStore: Send + Sync + 'static {
     ) -> Result<u64>;
 
     // ---- org access policies and settings ----
-    /// Inserts or replaces the policy with the same (org, name).
-    async fn put_policy(&self, policy: &StoredPolicy) -> Result<()>;
+    /// Inserts or replaces the policy with the same (org, name). Inserting a new name
+    /// when the org already has `quotas.policies_per_org` policies fails with the
+    /// `ResourceExhausted` error of `crate::quota` (checked inside the transaction).
+    async fn put_policy(&self, policy: &StoredPolicy, quotas: &Quotas) -> Result<()>;
     /// NotFound when absent.
     async fn delete_policy(&self, org_id: &str, name: &str) -> Result<()>;
     async fn list_policies(&self, org_id: &str) -> Result<Vec<StoredPolicy>>;

@@ -131,7 +131,21 @@ pub struct AccessKey {
     pub created: OffsetDateTime,
 }
 
+impl KeySource {
+    /// Minted by a temporary-credential exchange (SAML, OIDC, container credentials,
+    /// API token): always time-limited, and removed from the store once expired (see
+    /// `crate::quota`). Keys from CreateAccessKeyFromJWT stay listed as `EXPIRED`.
+    pub fn is_exchange(self) -> bool {
+        !matches!(self, KeySource::ApiToken)
+    }
+}
+
 impl AccessKey {
+    /// See [`KeySource::is_exchange`].
+    pub fn is_exchange_key(&self) -> bool {
+        self.source.is_exchange()
+    }
+
     pub fn status(&self, now: OffsetDateTime) -> KeyStatus {
         match self.state {
             KeyState::Deleted => KeyStatus::Deleted,

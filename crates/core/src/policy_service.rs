@@ -2,7 +2,9 @@
 //! (source of truth) and the in-memory [`PolicyEngine`] index in step.
 //!
 //! Invariants:
-//! * A policy reaches the store only after [`validate`] accepted it.
+//! * A policy reaches the store only after [`validate`] accepted it, and a new policy
+//!   name only while the org is below its policy quota (`crate::quota`, checked by the
+//!   store inside the write).
 //! * The engine's index for an org is replaced only after the store commit succeeded,
 //!   and always with the org's complete policy list as read back from the store *after*
 //!   that commit (the engine takes whole lists, never deltas).
@@ -19,6 +21,7 @@ use crate::error::{Error, Result};
 use crate::meta::MetaStore;
 use crate::model::StoredPolicy;
 use crate::policy::{AccessPolicy, PolicyEngine, validate};
+use crate::quota::Quotas;
 use parking_lot::Mutex;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
@@ -28,6 +31,7 @@ pub struct PolicyService {
     meta: Arc<dyn MetaStore>,
     engine: Arc<PolicyEngine>,
     clock: Arc<dyn Clock>,
+    quotas: Quotas,
     /// Source of read-back tickets (see module docs).
     next_ticket: AtomicU64,
     /// Per org, the ticket of the index currently published in the engine. Held only
@@ -50,9 +54,16 @@ impl PolicyService {
             meta,
             engine,
             clock,
+            quotas: Quotas::default(),
             next_ticket: AtomicU64::new(1),
             published: Mutex::new(HashMap::new()),
         }
+    }
+
+    /// Sets the quotas (`policies_per_org`) checked when a policy is stored.
+    pub fn with_quotas(mut self, quotas: Quotas) -> Self {
+        self.quotas = quotas;
+        self
     }
 
     pub fn engine(&self) -> &Arc<PolicyEngine> {
@@ -108,12 +119,15 @@ impl PolicyService {
         let document = serde_json::to_string(&policy)
             .map_err(|e| Error::internal(format!("encoding policy: {e}")))?;
         self.meta
-            .put_policy(&StoredPolicy {
-                org_id: org_id.to_string(),
-                name: policy.name.clone(),
-                document,
-                updated: self.clock.now(),
-            })
+            .put_policy(
+                &StoredPolicy {
+                    org_id: org_id.to_string(),
+                    name: policy.name.clone(),
+                    document,
+                    updated: self.clock.now(),
+                },
+                &self.quotas,
+            )
             .await?;
         crate::crash::point("policy.after_store");
         self.reload_org(org_id).await

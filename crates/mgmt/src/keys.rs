@@ -17,6 +17,7 @@ use axum::extract::State;
 use coffer_api as api;
 use coffer_core::federation::FederationService;
 use coffer_core::identity::DEFAULT_TEMP_KEY_SECS;
+use coffer_core::meta::KeyListing;
 use coffer_core::model::{KeySource, KeyState, KeyStatus};
 use http::HeaderMap;
 use http::header::AUTHORIZATION;
@@ -95,14 +96,18 @@ pub async fn list_access_key_info(
         .flatten();
     let state = auth.state();
     let now = state.identity.now();
-    let keys = state.meta.list_access_keys(&auth.caller().org_id).await?;
-    let info = keys
-        .iter()
-        .filter(|k| filter.is_none_or(|f| k.status(now) == f))
-        .skip(offset)
-        .take(limit)
-        .map(|k| wire::access_key_info(k, now))
-        .collect();
+    // Only the page is read: an org's keys (revoked ones stay listed) are not bounded.
+    let page = KeyListing {
+        status: filter,
+        now,
+        offset: offset as u64,
+        limit: limit as u64,
+    };
+    let keys = state
+        .meta
+        .list_access_keys(&auth.caller().org_id, &page)
+        .await?;
+    let info = keys.iter().map(|k| wire::access_key_info(k, now)).collect();
     Ok(Json(api::ListAccessKeyInfoResponse { info }))
 }
 

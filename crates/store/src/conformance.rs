@@ -9,8 +9,9 @@
 
 use coffer_core::Error;
 use coffer_core::ids::new_hex_id;
-use coffer_core::meta::{BucketEdit, MetaStore};
+use coffer_core::meta::{BucketEdit, KeyListing, MetaStore};
 use coffer_core::model::*;
+use coffer_core::quota::Quotas;
 use futures::future::join_all;
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -22,7 +23,10 @@ pub async fn run_all(store: Arc<dyn MetaStore>) {
     orgs(s).await;
     users_and_tokens(s).await;
     access_keys(s).await;
+    key_listing_pages(s).await;
+    key_quotas(s).await;
     policies_and_settings(s).await;
+    policy_quota(s).await;
     buckets(s).await;
     subresources_and_object_tags(s).await;
     objects_and_conditions(s).await;
@@ -37,6 +41,7 @@ pub async fn run_all(store: Arc<dyn MetaStore>) {
     federation_configs(s).await;
     assertion_ids(store.clone()).await;
     concurrency(store.clone()).await;
+    quota_concurrency(store.clone()).await;
 }
 
 /// Bootstrap on an EMPTY database, through one or more handles on it (for PostgreSQL,
@@ -370,7 +375,7 @@ pub async fn users_and_tokens(s: &dyn MetaStore) {
     let k3 = access_key(&o, &u2.principal(), Some(&u2.uid), &key_id());
     let k4 = access_key(&o, "role/ci", None, &key_id());
     for k in [&k1, &k2, &k3, &k4] {
-        s.create_access_key(k).await.unwrap();
+        s.create_access_key(k, &Quotas::default()).await.unwrap();
     }
 
     s.delete_user(&u1.uid).await.unwrap();
@@ -410,11 +415,14 @@ pub async fn access_keys(s: &dyn MetaStore) {
         })
         .collect();
     for k in &keys {
-        s.create_access_key(k).await.unwrap();
+        s.create_access_key(k, &Quotas::default()).await.unwrap();
     }
-    assert_err!(s.create_access_key(&keys[0]).await, Error::AlreadyExists(_));
+    assert_err!(
+        s.create_access_key(&keys[0], &Quotas::default()).await,
+        Error::AlreadyExists(_)
+    );
     assert_eq!(
-        s.list_access_keys(&o).await.unwrap(),
+        s.list_access_keys(&o, &every_key()).await.unwrap(),
         keys,
         "creation order"
     );
@@ -455,7 +463,7 @@ pub async fn access_keys(s: &dyn MetaStore) {
         2
     );
     let states: Vec<KeyState> = s
-        .list_access_keys(&o)
+        .list_access_keys(&o, &every_key())
         .await
         .unwrap()
         .iter()
@@ -490,6 +498,229 @@ pub async fn access_keys(s: &dyn MetaStore) {
     assert_eq!(s.get_access_key(&ids[3]).await.unwrap(), Some(want));
 }
 
+/// Every key of an org, for checks that are not about paging.
+fn every_key() -> KeyListing {
+    KeyListing {
+        status: None,
+        now: ts(0),
+        offset: 0,
+        limit: u64::MAX,
+    }
+}
+
+/// A key of `principal` created at `created`, expiring at `expiry`, from `source`.
+fn timed_key(
+    org_id: &str,
+    principal: &str,
+    created: OffsetDateTime,
+    expiry: Option<OffsetDateTime>,
+    source: KeySource,
+) -> AccessKey {
+    AccessKey {
+        created,
+        expiry,
+        source,
+        ..access_key(org_id, principal, None, &key_id())
+    }
+}
+
+/// `list_access_keys` pages: the status filter at `now` (expiry decided to the
+/// millisecond), then offset and limit, in creation order.
+pub async fn key_listing_pages(s: &dyn MetaStore) {
+    let o = uniq();
+    s.create_org(&org(&o)).await.unwrap();
+    let q = Quotas::default();
+    let mut keys = Vec::new();
+    for i in 0..12i64 {
+        // Every third key expires at ts(1000 + i); the others are permanent.
+        let expiry = (i % 3 == 0).then(|| ts(1000 + i));
+        let k = timed_key(&o, "role/p", ts(i), expiry, KeySource::ApiToken);
+        s.create_access_key(&k, &q).await.unwrap();
+        keys.push(k);
+    }
+    s.set_access_key_state(&keys[1].access_key_id, KeyState::Suspended)
+        .await
+        .unwrap();
+    s.set_access_key_state(&keys[2].access_key_id, KeyState::Deleted)
+        .await
+        .unwrap();
+    // At ts(1006): keys 0, 3, 6 have expired (expiry <= now), 9 has not.
+    let now = ts(1006);
+    let org_id: &str = &o;
+    let ids = move |status, offset, limit| async move {
+        let page = KeyListing {
+            status,
+            now,
+            offset,
+            limit,
+        };
+        s.list_access_keys(org_id, &page)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|k| k.access_key_id)
+            .collect::<Vec<_>>()
+    };
+    let id = |i: usize| keys[i].access_key_id.clone();
+    assert_eq!(ids(None, 0, 100).await, (0..12).map(id).collect::<Vec<_>>());
+    assert_eq!(ids(None, 4, 3).await, (4..7).map(id).collect::<Vec<_>>());
+    assert_eq!(ids(None, 11, 5).await, vec![id(11)]);
+    assert!(ids(None, 12, 5).await.is_empty());
+    assert!(ids(None, u64::MAX, u64::MAX).await.is_empty());
+    let active: Vec<String> = [4, 5, 7, 8, 9, 10, 11].into_iter().map(id).collect();
+    assert_eq!(ids(Some(KeyStatus::Active), 0, 100).await, active);
+    assert_eq!(ids(Some(KeyStatus::Active), 2, 3).await, active[2..5]);
+    assert_eq!(
+        ids(Some(KeyStatus::Expired), 0, 100).await,
+        vec![id(0), id(3), id(6)]
+    );
+    assert_eq!(
+        ids(Some(KeyStatus::FullSuspended), 0, 100).await,
+        vec![id(1)]
+    );
+    assert_eq!(ids(Some(KeyStatus::Deleted), 0, 100).await, vec![id(2)]);
+    assert!(ids(Some(KeyStatus::Deleted), 1, 100).await.is_empty());
+    // The filter agrees with `AccessKey::status` for every key.
+    for status in [
+        KeyStatus::Active,
+        KeyStatus::Expired,
+        KeyStatus::FullSuspended,
+        KeyStatus::Deleted,
+    ] {
+        let page = KeyListing {
+            status: Some(status),
+            now,
+            offset: 0,
+            limit: 100,
+        };
+        for k in s.list_access_keys(&o, &page).await.unwrap() {
+            assert_eq!(k.status(now), status, "{}", k.access_key_id);
+        }
+    }
+    assert!(
+        s.list_access_keys(&uniq(), &every_key())
+            .await
+            .unwrap()
+            .is_empty(),
+        "another org's page"
+    );
+}
+
+/// Key quotas of `create_access_key`: revoked and expired keys do not count, a refused
+/// creation stores nothing, and expired exchange keys are removed by the org's next
+/// creation (expired API-token keys stay).
+pub async fn key_quotas(s: &dyn MetaStore) {
+    let o = uniq();
+    s.create_org(&org(&o)).await.unwrap();
+    let q = Quotas {
+        keys_per_principal: 2,
+        keys_per_org: 4,
+        policies_per_org: 1,
+    };
+    let org_id: &str = &o;
+    let count = move || async move {
+        s.list_access_keys(org_id, &every_key())
+            .await
+            .unwrap()
+            .len()
+    };
+    let new = |p: &str, created: i64, expiry: Option<i64>, source| {
+        timed_key(&o, p, ts(created), expiry.map(ts), source)
+    };
+    let a1 = new("role/a", 0, None, KeySource::ApiToken);
+    let a2 = new("role/a", 1, Some(100), KeySource::ApiToken);
+    s.create_access_key(&a1, &q).await.unwrap();
+    s.create_access_key(&a2, &q).await.unwrap();
+    let a3 = new("role/a", 2, None, KeySource::ApiToken);
+    match s.create_access_key(&a3, &q).await {
+        Err(Error::ResourceExhausted(m)) => assert!(m.contains("max_keys_per_principal"), "{m}"),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(s.get_access_key(&a3.access_key_id).await.unwrap(), None);
+    assert_eq!(count().await, 2);
+    // An expired key no longer counts (expiry <= creation time)...
+    let a4 = new("role/a", 100, None, KeySource::ApiToken);
+    s.create_access_key(&a4, &q).await.unwrap();
+    // ... and a revoked or suspended one: revoked frees a place, suspended does not.
+    s.set_access_key_state(&a1.access_key_id, KeyState::Suspended)
+        .await
+        .unwrap();
+    let a5 = new("role/a", 101, None, KeySource::ApiToken);
+    assert_err!(
+        s.create_access_key(&a5, &q).await,
+        Error::ResourceExhausted(_)
+    );
+    s.set_access_key_state(&a4.access_key_id, KeyState::Deleted)
+        .await
+        .unwrap();
+    s.create_access_key(&a5, &q).await.unwrap();
+    // role/a holds a1 (suspended) and a5; the org may hold two more keys.
+    let b1 = new("role/b", 102, Some(200), KeySource::Oidc);
+    let c1 = new("role/c", 103, Some(300), KeySource::Saml);
+    s.create_access_key(&b1, &q).await.unwrap();
+    s.create_access_key(&c1, &q).await.unwrap();
+    let d1 = new("role/d", 104, None, KeySource::ApiToken);
+    match s.create_access_key(&d1, &q).await {
+        Err(Error::ResourceExhausted(m)) => assert!(m.contains("max_keys_per_org"), "{m}"),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(count().await, 6, "a1..a5 but a3, b1, c1");
+    // At ts(200) the OIDC key b1 has expired: the next creation removes it, while the
+    // expired API-token key a2 stays listed.
+    let d1 = new("role/d", 200, None, KeySource::ApiToken);
+    s.create_access_key(&d1, &q).await.unwrap();
+    assert_eq!(s.get_access_key(&b1.access_key_id).await.unwrap(), None);
+    assert!(s.get_access_key(&a2.access_key_id).await.unwrap().is_some());
+    assert!(s.get_access_key(&c1.access_key_id).await.unwrap().is_some());
+    // A refused creation removes nothing, not even the exchange key c1 expired by then.
+    let a6 = new("role/a", 300, None, KeySource::ApiToken);
+    assert_err!(
+        s.create_access_key(&a6, &q).await,
+        Error::ResourceExhausted(_)
+    );
+    assert!(s.get_access_key(&c1.access_key_id).await.unwrap().is_some());
+    // Other orgs are not affected.
+    let other = uniq();
+    s.create_org(&org(&other)).await.unwrap();
+    let x = timed_key(&other, "role/a", ts(0), None, KeySource::ApiToken);
+    s.create_access_key(&x, &q).await.unwrap();
+}
+
+/// The policy quota of `put_policy`: a new name at the quota is refused and stores
+/// nothing; replacing an existing policy is always allowed.
+pub async fn policy_quota(s: &dyn MetaStore) {
+    let o = uniq();
+    s.create_org(&org(&o)).await.unwrap();
+    let q = Quotas {
+        policies_per_org: 2,
+        ..Quotas::default()
+    };
+    let pol = |name: &str, doc: &str| StoredPolicy {
+        org_id: o.clone(),
+        name: name.to_string(),
+        document: doc.to_string(),
+        updated: ts(7),
+    };
+    s.put_policy(&pol("a", "{}"), &q).await.unwrap();
+    s.put_policy(&pol("b", "{}"), &q).await.unwrap();
+    match s.put_policy(&pol("c", "{}"), &q).await {
+        Err(Error::ResourceExhausted(m)) => assert!(m.contains("max_policies_per_org"), "{m}"),
+        other => panic!("{other:?}"),
+    }
+    s.put_policy(&pol("b", "{\"v\":2}"), &q).await.unwrap();
+    let names: Vec<String> = s
+        .list_policies(&o)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|p| p.name)
+        .collect();
+    assert_eq!(names.len(), 2);
+    assert!(names.contains(&"a".to_string()) && names.contains(&"b".to_string()));
+    s.delete_policy(&o, "a").await.unwrap();
+    s.put_policy(&pol("c", "{}"), &q).await.unwrap();
+}
+
 pub async fn policies_and_settings(s: &dyn MetaStore) {
     let o = uniq();
     let pol = |name: &str, doc: &str| StoredPolicy {
@@ -499,10 +730,11 @@ pub async fn policies_and_settings(s: &dyn MetaStore) {
         updated: ts(7),
     };
     let (a, b) = (pol("alpha", "{\"v\":1}"), pol("beta", "{\"v\":2}"));
-    s.put_policy(&b).await.unwrap();
-    s.put_policy(&a).await.unwrap();
+    let q = Quotas::default();
+    s.put_policy(&b, &q).await.unwrap();
+    s.put_policy(&a, &q).await.unwrap();
     let a2 = pol("alpha", "{\"v\":3}");
-    s.put_policy(&a2).await.unwrap();
+    s.put_policy(&a2, &q).await.unwrap();
     let mut got = s.list_policies(&o).await.unwrap();
     got.sort_by(|x, y| x.name.cmp(&y.name));
     assert_eq!(got, vec![a2.clone(), b.clone()]);
@@ -1521,6 +1753,62 @@ pub async fn concurrency(store: Arc<dyn MetaStore>) {
     );
     let listed = store.list_objects(&b, "m/", "", 1000).await.unwrap();
     assert_eq!(listed.objects.len(), 48);
+}
+
+/// Quotas hold under concurrency: of many simultaneous creations in one org, exactly
+/// as many succeed as the quota allows, the others fail with `ResourceExhausted`.
+pub async fn quota_concurrency(store: Arc<dyn MetaStore>) {
+    let o = uniq();
+    store.create_org(&org(&o)).await.unwrap();
+    let q = Quotas {
+        keys_per_principal: 5,
+        keys_per_org: 8,
+        policies_per_org: 3,
+    };
+    let keys = (0..24).map(|i| {
+        let (s, o) = (store.clone(), o.clone());
+        // Half the racers share one principal: that one's quota binds first.
+        let p = if i % 2 == 0 {
+            "role/same".to_string()
+        } else {
+            format!("role/r{i}")
+        };
+        async move {
+            s.create_access_key(&timed_key(&o, &p, ts(i), None, KeySource::ApiToken), &q)
+                .await
+        }
+    });
+    let results = join_all(keys).await;
+    assert!(
+        results
+            .iter()
+            .all(|r| r.is_ok() || matches!(r, Err(Error::ResourceExhausted(_)))),
+        "{results:?}"
+    );
+    assert_eq!(results.iter().filter(|r| r.is_ok()).count(), 8);
+    let stored = store.list_access_keys(&o, &every_key()).await.unwrap();
+    assert_eq!(stored.len(), 8);
+    assert!(stored.iter().filter(|k| k.principal == "role/same").count() <= 5);
+
+    let policies = (0..12).map(|i| {
+        let (s, o) = (store.clone(), o.clone());
+        async move {
+            let p = StoredPolicy {
+                org_id: o,
+                name: format!("p{i}"),
+                document: "{}".into(),
+                updated: ts(7),
+            };
+            s.put_policy(&p, &q).await
+        }
+    });
+    let results = join_all(policies).await;
+    assert_eq!(
+        results.iter().filter(|r| r.is_ok()).count(),
+        3,
+        "{results:?}"
+    );
+    assert_eq!(store.list_policies(&o).await.unwrap().len(), 3);
 }
 
 // ---------------------------------------------------------------------------------------

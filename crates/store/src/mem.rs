@@ -5,9 +5,11 @@
 use crate::semantics::{self, UploadMarker};
 use async_trait::async_trait;
 use coffer_core::meta::{
-    BucketEdit, Deleted, MetaStore, ObjectPage, Replaced, VersionPage, apply_bucket_edit,
+    BucketEdit, Deleted, KeyListing, MetaStore, ObjectPage, Replaced, VersionPage,
+    apply_bucket_edit,
 };
 use coffer_core::model::*;
+use coffer_core::quota::{self, Quotas};
 use coffer_core::{Error, Result};
 use parking_lot::Mutex;
 use std::cmp::Reverse;
@@ -396,13 +398,43 @@ impl MetaStore for MemMetaStore {
         Ok(())
     }
 
-    async fn create_access_key(&self, key: &AccessKey) -> Result<()> {
+    async fn create_access_key(&self, key: &AccessKey, quotas: &Quotas) -> Result<()> {
         let mut s = self.state.lock();
         if s.key_seq.contains_key(&key.access_key_id) {
             return Err(Error::AlreadyExists(format!(
                 "access key {}",
                 key.access_key_id
             )));
+        }
+        let at = key.created;
+        let (mut of_principal, mut of_org) = (0, 0);
+        for k in s.keys.values() {
+            if k.org_id == key.org_id && quota::counts_against_quota(k, at) {
+                of_org += 1;
+                of_principal += u64::from(k.principal == key.principal);
+            }
+        }
+        if of_principal >= quotas.keys_per_principal {
+            return Err(quota::keys_per_principal_reached(
+                &key.principal,
+                quotas.keys_per_principal,
+            ));
+        }
+        if of_org >= quotas.keys_per_org {
+            return Err(quota::keys_per_org_reached(
+                &key.org_id,
+                quotas.keys_per_org,
+            ));
+        }
+        let purged: Vec<(u64, String)> = s
+            .keys
+            .iter()
+            .filter(|(_, k)| k.org_id == key.org_id && quota::is_purgeable(k, at))
+            .map(|(q, k)| (*q, k.access_key_id.clone()))
+            .collect();
+        for (q, id) in purged {
+            s.keys.remove(&q);
+            s.key_seq.remove(&id);
         }
         let seq = s.next_key_seq;
         s.next_key_seq += 1;
@@ -419,11 +451,13 @@ impl MetaStore for MemMetaStore {
             .cloned())
     }
 
-    async fn list_access_keys(&self, org_id: &str) -> Result<Vec<AccessKey>> {
+    async fn list_access_keys(&self, org_id: &str, page: &KeyListing) -> Result<Vec<AccessKey>> {
         let s = self.state.lock();
         Ok(s.keys
             .values()
-            .filter(|k| k.org_id == org_id)
+            .filter(|k| k.org_id == org_id && page.matches(k))
+            .skip(usize::try_from(page.offset).unwrap_or(usize::MAX))
+            .take(usize::try_from(page.limit).unwrap_or(usize::MAX))
             .cloned()
             .collect())
     }
@@ -461,11 +495,23 @@ impl MetaStore for MemMetaStore {
         Ok(n)
     }
 
-    async fn put_policy(&self, policy: &StoredPolicy) -> Result<()> {
-        self.state
-            .lock()
-            .policies
-            .insert((policy.org_id.clone(), policy.name.clone()), policy.clone());
+    async fn put_policy(&self, policy: &StoredPolicy, quotas: &Quotas) -> Result<()> {
+        let mut s = self.state.lock();
+        let id = (policy.org_id.clone(), policy.name.clone());
+        if !s.policies.contains_key(&id) {
+            let held = s
+                .policies
+                .keys()
+                .filter(|(o, _)| *o == policy.org_id)
+                .count() as u64;
+            if held >= quotas.policies_per_org {
+                return Err(quota::policies_per_org_reached(
+                    &policy.org_id,
+                    quotas.policies_per_org,
+                ));
+            }
+        }
+        s.policies.insert(id, policy.clone());
         Ok(())
     }
 

@@ -227,3 +227,90 @@ async fn bootstrap_happens_once() {
     let (a, b) = futures::join!(PgMetaStore::connect(&url), PgMetaStore::connect(&url));
     conformance::bootstrap_once(&[Arc::new(a.unwrap()), Arc::new(b.unwrap())]).await;
 }
+
+/// Keys stored at schema 2 (no `expiry`/`exchange` columns) get both from their
+/// documents: listings filter them like new keys, and an expired exchange key among
+/// them is removed by the org's next key creation.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_migrates_v2_access_keys() {
+    use coffer_core::meta::KeyListing;
+    use coffer_core::model::*;
+    use coffer_core::quota::Quotas;
+    use sqlx::Connection;
+    let Some(admin) = postgres::testing::test_server_url() else {
+        return;
+    };
+    let url = postgres::testing::fresh_database(&admin).await.unwrap();
+    postgres::testing::migrate_database_to(&url, 2)
+        .await
+        .unwrap();
+    let t = |secs: i64| time::OffsetDateTime::from_unix_timestamp(1_750_000_000 + secs).unwrap();
+    let key = |id: &str, expiry: Option<time::OffsetDateTime>, source| AccessKey {
+        access_key_id: id.into(),
+        org_id: "o2".into(),
+        principal: "role/old".into(),
+        uid: None,
+        secret_enc: vec![1, 2, 3],
+        attributes: Default::default(),
+        expiry,
+        state: KeyState::Active,
+        source,
+        session_token_hash: None,
+        created: t(0),
+    };
+    let keys = [
+        key("CWOLDPERMANENT01", None, KeySource::ApiToken),
+        key("CWOLDSHORTJWT002", Some(t(60)), KeySource::ApiToken),
+        key("CWOLDSAML0000003", Some(t(30)), KeySource::Saml),
+    ];
+    {
+        let mut c = sqlx::PgConnection::connect(&url).await.unwrap();
+        for k in &keys {
+            sqlx::query(
+                "INSERT INTO access_keys (access_key_id, org_id, principal, uid, state, doc)
+                 VALUES ($1, $2, $3, NULL, 'Active', $4)",
+            )
+            .bind(&k.access_key_id)
+            .bind(&k.org_id)
+            .bind(&k.principal)
+            .bind(serde_json::to_string(k).unwrap())
+            .execute(&mut c)
+            .await
+            .unwrap();
+        }
+    }
+    let s = PgMetaStore::connect(&url).await.unwrap();
+    let active = |now| KeyListing {
+        status: Some(KeyStatus::Active),
+        now,
+        offset: 0,
+        limit: 10,
+    };
+    let ids = |page| {
+        let s = &s;
+        async move {
+            s.list_access_keys("o2", &page)
+                .await
+                .unwrap()
+                .into_iter()
+                .map(|k| k.access_key_id)
+                .collect::<Vec<_>>()
+        }
+    };
+    assert_eq!(ids(active(t(10))).await.len(), 3);
+    assert_eq!(
+        ids(active(t(45))).await,
+        vec!["CWOLDPERMANENT01", "CWOLDSHORTJWT002"]
+    );
+    assert_eq!(ids(active(t(60))).await, vec!["CWOLDPERMANENT01"]);
+    let mut new = key("CWNEWKEY00000004", None, KeySource::ApiToken);
+    new.created = t(45);
+    s.create_access_key(&new, &Quotas::default()).await.unwrap();
+    assert_eq!(s.get_access_key("CWOLDSAML0000003").await.unwrap(), None);
+    assert!(
+        s.get_access_key("CWOLDSHORTJWT002")
+            .await
+            .unwrap()
+            .is_some()
+    );
+}

@@ -6,6 +6,7 @@ use async_trait::async_trait;
 use coffer_core::change::{Change, ChangeFeed, ChangeSink};
 use coffer_core::meta::MetaStore;
 use coffer_core::model::*;
+use coffer_core::quota::Quotas;
 use coffer_store::{PgMetaStore, postgres};
 use parking_lot::Mutex;
 use std::sync::Arc;
@@ -72,7 +73,9 @@ async fn changes_reach_other_nodes() {
     polled.wait_for(|c| *c == Change::Everything).await;
     polled.0.lock().clear();
 
-    a.create_access_key(&key("CWFEEDKEY0000001")).await.unwrap();
+    a.create_access_key(&key("CWFEEDKEY0000001"), &Quotas::default())
+        .await
+        .unwrap();
     a.set_access_key_state("CWFEEDKEY0000001", KeyState::Suspended)
         .await
         .unwrap();
@@ -83,12 +86,15 @@ async fn changes_reach_other_nodes() {
     let t = polled.wait_for(|c| *c == Change::Everything).await;
     eprintln!("poll after {t:?}");
 
-    a.put_policy(&StoredPolicy {
-        org_id: "feedorg".into(),
-        name: "p".into(),
-        document: "{}".into(),
-        updated: time::OffsetDateTime::now_utc(),
-    })
+    a.put_policy(
+        &StoredPolicy {
+            org_id: "feedorg".into(),
+            name: "p".into(),
+            document: "{}".into(),
+            updated: time::OffsetDateTime::now_utc(),
+        },
+        &Quotas::default(),
+    )
     .await
     .unwrap();
     notified

@@ -5,8 +5,11 @@ use async_trait::async_trait;
 use bytes::Bytes;
 use coffer_core::blob::{BlobStore, BlobWriter, ByteStream};
 use coffer_core::error::{Error, Result};
-use coffer_core::meta::{BucketEdit, MetaStore, ObjectPage, Replaced, apply_bucket_edit};
+use coffer_core::meta::{
+    BucketEdit, KeyListing, MetaStore, ObjectPage, Replaced, apply_bucket_edit,
+};
 use coffer_core::model::*;
+use coffer_core::quota::Quotas;
 use parking_lot::Mutex;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::ops::Bound;
@@ -126,13 +129,13 @@ impl MetaStore for MemMeta {
     async fn delete_token(&self, _: &str) -> Result<()> {
         unimpl()
     }
-    async fn create_access_key(&self, _: &AccessKey) -> Result<()> {
+    async fn create_access_key(&self, _: &AccessKey, _: &Quotas) -> Result<()> {
         unimpl()
     }
     async fn get_access_key(&self, _: &str) -> Result<Option<AccessKey>> {
         unimpl()
     }
-    async fn list_access_keys(&self, _: &str) -> Result<Vec<AccessKey>> {
+    async fn list_access_keys(&self, _: &str, _: &KeyListing) -> Result<Vec<AccessKey>> {
         unimpl()
     }
     async fn set_access_key_state(&self, _: &str, _: KeyState) -> Result<()> {
@@ -141,7 +144,7 @@ impl MetaStore for MemMeta {
     async fn set_principal_key_state(&self, _: &str, _: &str, _: KeyState) -> Result<u64> {
         unimpl()
     }
-    async fn put_policy(&self, _: &StoredPolicy) -> Result<()> {
+    async fn put_policy(&self, _: &StoredPolicy, _: &Quotas) -> Result<()> {
         unimpl()
     }
     async fn delete_policy(&self, _: &str, _: &str) -> Result<()> {

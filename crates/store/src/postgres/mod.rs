@@ -14,6 +14,8 @@
 //!   by `complete_upload`/`abort_upload` (exclusive) and `put_part`/`create_upload`
 //!   (shared).
 //! * `buckets.usage_*` equal the sums over the bucket's `objects` rows.
+//! * Quota checks (`create_access_key`, `put_policy`) first lock the org's row, so
+//!   creations in one org are serialized and their counts hold at commit.
 //! * Every transaction that changes a cached record (access-key state, org policies)
 //!   bumps `coffer_changes.version` and, on PostgreSQL, sends a `NOTIFY` in the same
 //!   transaction, so the notification is delivered if and only if the change commits.
@@ -30,9 +32,11 @@ use crate::semantics::{self, UploadMarker};
 use async_trait::async_trait;
 use coffer_core::change::Change;
 use coffer_core::meta::{
-    BucketEdit, Deleted, MetaStore, ObjectPage, Replaced, VersionPage, apply_bucket_edit,
+    BucketEdit, Deleted, KeyListing, MetaStore, ObjectPage, Replaced, VersionPage,
+    apply_bucket_edit,
 };
 use coffer_core::model::*;
+use coffer_core::quota::{self, Quotas};
 use coffer_core::{Error, Result};
 use futures::TryStreamExt;
 use serde::Serialize;
@@ -751,6 +755,50 @@ async fn lock_upload(c: &mut PgConnection, upload_id: &str, exclusive: bool) -> 
     Ok(())
 }
 
+/// Locks the org's row until the end of the transaction: quota checks of one org run
+/// one at a time. An org without a row (only in tests that skip creating it) locks
+/// nothing.
+async fn lock_org(c: &mut PgConnection, org_id: &str) -> TxResult<()> {
+    sqlx::query("SELECT 1 FROM orgs WHERE org_id = $1 FOR UPDATE")
+        .bind(org_id)
+        .fetch_optional(&mut *c)
+        .await?;
+    Ok(())
+}
+
+/// `list_access_keys` by status filter (the rule of `KeyListing::matches`): $1 org,
+/// $2 now (unix ns), $3 limit, $4 offset. Statements that do not use $2 still take it
+/// (sqlx declares every bound parameter's type). In creation order over
+/// `access_keys_by_org`.
+fn key_page_sql(status: Option<KeyStatus>) -> &'static str {
+    match status {
+        None => {
+            "SELECT doc FROM access_keys WHERE org_id = $1
+             ORDER BY seq LIMIT $3 OFFSET $4"
+        }
+        Some(KeyStatus::Active) => {
+            "SELECT doc FROM access_keys
+             WHERE org_id = $1 AND state = 'Active' AND (expiry IS NULL OR expiry > $2)
+             ORDER BY seq LIMIT $3 OFFSET $4"
+        }
+        Some(KeyStatus::Expired) => {
+            "SELECT doc FROM access_keys
+             WHERE org_id = $1 AND state = 'Active' AND expiry <= $2
+             ORDER BY seq LIMIT $3 OFFSET $4"
+        }
+        Some(KeyStatus::FullSuspended) => {
+            "SELECT doc FROM access_keys
+             WHERE org_id = $1 AND state = 'Suspended'
+             ORDER BY seq LIMIT $3 OFFSET $4"
+        }
+        Some(KeyStatus::Deleted) => {
+            "SELECT doc FROM access_keys
+             WHERE org_id = $1 AND state = 'Deleted'
+             ORDER BY seq LIMIT $3 OFFSET $4"
+        }
+    }
+}
+
 async fn bucket_exists(c: &mut PgConnection, name: &str) -> TxResult<bool> {
     Ok(sqlx::query("SELECT 1 FROM buckets WHERE name = $1")
         .bind(name)
@@ -1087,28 +1135,69 @@ impl MetaStore for PgMetaStore {
 
     // ---- access keys ----
 
-    async fn create_access_key(&self, key: &AccessKey) -> Result<()> {
+    async fn create_access_key(&self, key: &AccessKey, quotas: &Quotas) -> Result<()> {
         let doc = to_doc(key)?;
-        let n = stmt!(self, "create_access_key", |c| sqlx::query(
-            "INSERT INTO access_keys (access_key_id, org_id, principal, uid, state, doc)
-             VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING"
-        )
-        .bind(&key.access_key_id)
-        .bind(&key.org_id)
-        .bind(&key.principal)
-        .bind(&key.uid)
-        .bind(key_state(key.state))
-        .bind(&doc)
-        .execute(c)
-        .await?
-        .rows_affected())?;
-        if n == 0 {
-            return Err(Error::AlreadyExists(format!(
-                "access key {}",
-                key.access_key_id
-            )));
-        }
-        Ok(())
+        let at = nanos(key.created)?;
+        let expiry = key.expiry.map(nanos).transpose()?;
+        tx!(self, "create_access_key", |c| {
+            lock_org(c, &key.org_id).await?;
+            let taken: Option<i64> =
+                sqlx::query_scalar("SELECT seq FROM access_keys WHERE access_key_id = $1")
+                    .bind(&key.access_key_id)
+                    .fetch_optional(&mut *c)
+                    .await?;
+            if taken.is_some() {
+                return Err(
+                    Error::AlreadyExists(format!("access key {}", key.access_key_id)).into(),
+                );
+            }
+            sqlx::query("DELETE FROM access_keys WHERE org_id = $1 AND exchange AND expiry <= $2")
+                .bind(&key.org_id)
+                .bind(at)
+                .execute(&mut *c)
+                .await?;
+            let row = sqlx::query(
+                "SELECT count(*), count(*) FILTER (WHERE principal = $2) FROM access_keys
+                 WHERE org_id = $1 AND state <> 'Deleted' AND (expiry IS NULL OR expiry > $3)",
+            )
+            .bind(&key.org_id)
+            .bind(&key.principal)
+            .bind(at)
+            .fetch_one(&mut *c)
+            .await?;
+            let (of_org, of_principal): (i64, i64) = (row.try_get(0)?, row.try_get(1)?);
+            if of_principal as u64 >= quotas.keys_per_principal {
+                return Err(quota::keys_per_principal_reached(
+                    &key.principal,
+                    quotas.keys_per_principal,
+                )
+                .into());
+            }
+            if of_org as u64 >= quotas.keys_per_org {
+                return Err(quota::keys_per_org_reached(&key.org_id, quotas.keys_per_org).into());
+            }
+            let n = sqlx::query(
+                "INSERT INTO access_keys
+                     (access_key_id, org_id, principal, uid, state, doc, expiry, exchange)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT DO NOTHING",
+            )
+            .bind(&key.access_key_id)
+            .bind(&key.org_id)
+            .bind(&key.principal)
+            .bind(&key.uid)
+            .bind(key_state(key.state))
+            .bind(&doc)
+            .bind(expiry)
+            .bind(key.is_exchange_key())
+            .execute(&mut *c)
+            .await?
+            .rows_affected();
+            if n == 0 {
+                return Err(
+                    Error::AlreadyExists(format!("access key {}", key.access_key_id)).into(),
+                );
+            }
+        })
     }
 
     async fn get_access_key(&self, access_key_id: &str) -> Result<Option<AccessKey>> {
@@ -1121,11 +1210,16 @@ impl MetaStore for PgMetaStore {
         doc.map(|d| from_doc(&d, "access key")).transpose()
     }
 
-    async fn list_access_keys(&self, org_id: &str) -> Result<Vec<AccessKey>> {
+    async fn list_access_keys(&self, org_id: &str, page: &KeyListing) -> Result<Vec<AccessKey>> {
+        let now = nanos(page.now)?;
+        let clamp = |n: u64| i64::try_from(n).unwrap_or(i64::MAX);
         let docs: Vec<String> = stmt!(self, "list_access_keys", |c| sqlx::query_scalar(
-            "SELECT doc FROM access_keys WHERE org_id = $1 ORDER BY seq"
+            key_page_sql(page.status)
         )
         .bind(org_id)
+        .bind(now)
+        .bind(clamp(page.limit))
+        .bind(clamp(page.offset))
         .fetch_all(c)
         .await?)?;
         decode_all(docs, "access key")
@@ -1175,9 +1269,26 @@ impl MetaStore for PgMetaStore {
 
     // ---- org access policies and settings ----
 
-    async fn put_policy(&self, policy: &StoredPolicy) -> Result<()> {
+    async fn put_policy(&self, policy: &StoredPolicy, quotas: &Quotas) -> Result<()> {
         let doc = to_doc(policy)?;
         tx!(self, "put_policy", |c| {
+            lock_org(c, &policy.org_id).await?;
+            let row = sqlx::query(
+                "SELECT count(*), count(*) FILTER (WHERE name = $2) FROM policies
+                 WHERE org_id = $1",
+            )
+            .bind(&policy.org_id)
+            .bind(&policy.name)
+            .fetch_one(&mut *c)
+            .await?;
+            let (held, exists): (i64, i64) = (row.try_get(0)?, row.try_get(1)?);
+            if exists == 0 && held as u64 >= quotas.policies_per_org {
+                return Err(quota::policies_per_org_reached(
+                    &policy.org_id,
+                    quotas.policies_per_org,
+                )
+                .into());
+            }
             sqlx::query(
                 "INSERT INTO policies (org_id, name, doc) VALUES ($1, $2, $3)
                  ON CONFLICT (org_id, name) DO UPDATE SET doc = excluded.doc",

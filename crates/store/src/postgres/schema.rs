@@ -1,5 +1,5 @@
-//! The PostgreSQL schema and its migrations, mirroring SQLite schema v3 (same tables,
-//! columns and meaning). `MIGRATIONS[i]` takes a database from version `i` to `i + 1`.
+//! The PostgreSQL schema and its migrations, mirroring the SQLite schema without the
+//! audit outbox (same tables, columns and meaning). `MIGRATIONS[i]` takes a database from version `i` to `i + 1`.
 //!
 //! Invariants:
 //! * Portable SQL only: CockroachDB and YugabyteDB accept every statement here (no
@@ -158,7 +158,27 @@ CREATE UNIQUE INDEX object_versions_by_key ON object_versions (bucket, key, seq 
 CREATE UNIQUE INDEX object_versions_by_id ON object_versions (bucket, key, version_id);
 "#;
 
-const MIGRATIONS: &[&str] = &[V1, V2];
+/// Version 3 = SQLite version 5, first half: `access_keys.expiry` (unix nanoseconds,
+/// NULL = permanent) and `exchange` (minted by a temporary-credential exchange) mirror
+/// the document, for per-org key quotas and paginated key listings. Columns only: the
+/// fill is its own migration because CockroachDB does not let a transaction write a
+/// column it added.
+const V3: &str = r#"
+ALTER TABLE access_keys ADD COLUMN expiry BIGINT;
+ALTER TABLE access_keys ADD COLUMN exchange BOOLEAN NOT NULL DEFAULT FALSE;
+CREATE INDEX access_keys_exchange_by_expiry ON access_keys (org_id, expiry) WHERE exchange;
+"#;
+
+/// Version 4: fills the version 3 columns of existing keys from their documents (the
+/// expiry to the microsecond, PostgreSQL's timestamp precision).
+const V4: &str = r#"
+UPDATE access_keys SET
+    expiry = CAST(EXTRACT(EPOCH FROM CAST(CAST(doc AS JSONB) ->> 'expiry' AS TIMESTAMPTZ))
+                  * 1000000 AS BIGINT) * 1000,
+    exchange = (CAST(doc AS JSONB) ->> 'source') <> 'ApiToken';
+"#;
+
+const MIGRATIONS: &[&str] = &[V1, V2, V3, V4];
 
 pub(crate) fn current_version() -> i64 {
     MIGRATIONS.len() as i64

@@ -18,9 +18,11 @@ pub(crate) mod schema;
 use crate::semantics::{self, UploadMarker};
 use async_trait::async_trait;
 use coffer_core::meta::{
-    BucketEdit, Deleted, MetaStore, ObjectPage, Replaced, VersionPage, apply_bucket_edit,
+    BucketEdit, Deleted, KeyListing, MetaStore, ObjectPage, Replaced, VersionPage,
+    apply_bucket_edit,
 };
 use coffer_core::model::*;
+use coffer_core::quota::{self, Quotas};
 use coffer_core::{Error, Result};
 use exec::{Readers, Writer};
 use rusqlite::types::{ToSqlOutput, ValueRef};
@@ -76,6 +78,42 @@ fn from_nanos(n: i64) -> Result<OffsetDateTime> {
 
 fn to_i64(n: u64) -> Result<i64> {
     i64::try_from(n).map_err(|_| Error::invalid("size out of range"))
+}
+
+/// A page bound as SQLite's signed LIMIT/OFFSET (larger values saturate).
+fn clamp_i64(n: u64) -> i64 {
+    i64::try_from(n).unwrap_or(i64::MAX)
+}
+
+/// `list_access_keys` by status filter (the rule of `KeyListing::matches`): ?1 org,
+/// ?2 now (unix ns), ?3 limit, ?4 offset. A statement that does not use ?2 still takes
+/// it (SQLite counts parameters by the highest index). A range scan of
+/// `access_keys_by_org` in creation order.
+fn key_page_sql(status: Option<KeyStatus>) -> &'static str {
+    match status {
+        None => {
+            "SELECT doc FROM access_keys WHERE org_id = ?1
+             ORDER BY seq LIMIT ?3 OFFSET ?4"
+        }
+        Some(KeyStatus::Active) => {
+            "SELECT doc FROM access_keys
+             WHERE org_id = ?1 AND state = 'Active' AND (expiry IS NULL OR expiry > ?2)
+             ORDER BY seq LIMIT ?3 OFFSET ?4"
+        }
+        Some(KeyStatus::Expired) => {
+            "SELECT doc FROM access_keys
+             WHERE org_id = ?1 AND state = 'Active' AND expiry <= ?2
+             ORDER BY seq LIMIT ?3 OFFSET ?4"
+        }
+        Some(KeyStatus::FullSuspended) => {
+            "SELECT doc FROM access_keys WHERE org_id = ?1 AND state = 'Suspended'
+             ORDER BY seq LIMIT ?3 OFFSET ?4"
+        }
+        Some(KeyStatus::Deleted) => {
+            "SELECT doc FROM access_keys WHERE org_id = ?1 AND state = 'Deleted'
+             ORDER BY seq LIMIT ?3 OFFSET ?4"
+        }
+    }
 }
 
 fn key_state(s: KeyState) -> &'static str {
@@ -1034,14 +1072,55 @@ impl MetaStore for SqliteMetaStore {
 
     // ---- access keys ----
 
-    async fn create_access_key(&self, key: &AccessKey) -> Result<()> {
+    async fn create_access_key(&self, key: &AccessKey, quotas: &Quotas) -> Result<()> {
         let k = key.clone();
+        let q = *quotas;
         let doc = to_doc(key)?;
+        let at = nanos(key.created)?;
+        let expiry = key.expiry.map(nanos).transpose()?;
+        // The writer thread serializes every write, so the counts hold at commit.
         self.writer
             .run(move |c| {
+                let taken = query_opt_doc(
+                    c,
+                    "SELECT access_key_id FROM access_keys WHERE access_key_id = ?1",
+                    [&k.access_key_id],
+                )?;
+                if taken.is_some() {
+                    return Err(Error::AlreadyExists(format!(
+                        "access key {}",
+                        k.access_key_id
+                    )));
+                }
+                execute(
+                    c,
+                    "DELETE FROM access_keys WHERE org_id = ?1 AND exchange = 1 AND expiry <= ?2",
+                    params![k.org_id, at],
+                )?;
+                const COUNT: &str = "SELECT count(*), coalesce(sum(principal = ?2), 0)
+                     FROM access_keys
+                     WHERE org_id = ?1 AND state <> 'Deleted' AND (expiry IS NULL OR expiry > ?3)";
+                let (of_org, of_principal): (i64, i64) = c
+                    .prepare_cached(COUNT)
+                    .and_then(|mut st| {
+                        st.query_row(params![k.org_id, k.principal, at], |r| {
+                            Ok((r.get(0)?, r.get(1)?))
+                        })
+                    })
+                    .map_err(sql_err(COUNT))?;
+                if of_principal as u64 >= q.keys_per_principal {
+                    return Err(quota::keys_per_principal_reached(
+                        &k.principal,
+                        q.keys_per_principal,
+                    ));
+                }
+                if of_org as u64 >= q.keys_per_org {
+                    return Err(quota::keys_per_org_reached(&k.org_id, q.keys_per_org));
+                }
                 c.prepare_cached(
-                    "INSERT INTO access_keys (access_key_id, org_id, principal, uid, state, doc)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                    "INSERT INTO access_keys
+                         (access_key_id, org_id, principal, uid, state, doc, expiry, exchange)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
                 )
                 .and_then(|mut st| {
                     st.execute(params![
@@ -1050,7 +1129,9 @@ impl MetaStore for SqliteMetaStore {
                         k.principal,
                         k.uid,
                         key_state(k.state),
-                        doc
+                        doc,
+                        expiry,
+                        k.is_exchange_key(),
                     ])
                 })
                 .map_err(insert_err(
@@ -1077,17 +1158,14 @@ impl MetaStore for SqliteMetaStore {
         doc.map(|d| from_doc(&d, "access key")).transpose()
     }
 
-    async fn list_access_keys(&self, org_id: &str) -> Result<Vec<AccessKey>> {
+    async fn list_access_keys(&self, org_id: &str, page: &KeyListing) -> Result<Vec<AccessKey>> {
         let org = org_id.to_string();
+        let sql = key_page_sql(page.status);
+        let now = nanos(page.now)?;
+        let (limit, offset) = (clamp_i64(page.limit), clamp_i64(page.offset));
         let docs = self
             .readers
-            .run(move |c| {
-                query_docs(
-                    c,
-                    "SELECT doc FROM access_keys WHERE org_id = ?1 ORDER BY seq",
-                    [org],
-                )
-            })
+            .run(move |c| query_docs(c, sql, params![org, now, limit, offset]))
             .await?;
         decode_all(docs, "access key")
     }
@@ -1132,10 +1210,22 @@ impl MetaStore for SqliteMetaStore {
 
     // ---- org access policies and settings ----
 
-    async fn put_policy(&self, policy: &StoredPolicy) -> Result<()> {
+    async fn put_policy(&self, policy: &StoredPolicy, quotas: &Quotas) -> Result<()> {
         let (org, name, doc) = (policy.org_id.clone(), policy.name.clone(), to_doc(policy)?);
+        let limit = quotas.policies_per_org;
         self.writer
             .run(move |c| {
+                const HELD: &str = "SELECT count(*), coalesce(sum(name = ?2), 0)
+                                    FROM policies WHERE org_id = ?1";
+                let (held, exists): (i64, i64) = c
+                    .prepare_cached(HELD)
+                    .and_then(|mut st| {
+                        st.query_row(params![org, name], |r| Ok((r.get(0)?, r.get(1)?)))
+                    })
+                    .map_err(sql_err(HELD))?;
+                if exists == 0 && held as u64 >= limit {
+                    return Err(quota::policies_per_org_reached(&org, limit));
+                }
                 execute(
                     c,
                     "INSERT INTO policies (org_id, name, doc) VALUES (?1, ?2, ?3)
@@ -2428,6 +2518,104 @@ mod tests {
                 .len(),
             2
         );
+    }
+
+    /// Keys stored by release 4 (no `expiry`/`exchange` columns) get both from their
+    /// documents: listings filter and quotas count them like new keys, and an expired
+    /// exchange key among them is removed by the org's next key creation.
+    #[tokio::test]
+    async fn migrates_v4_access_keys() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("v4.db");
+        let t = |secs: i64| OffsetDateTime::from_unix_timestamp(1_750_000_000 + secs).unwrap();
+        let key = |id: &str, expiry: Option<OffsetDateTime>, source| AccessKey {
+            access_key_id: id.into(),
+            org_id: "abc123".into(),
+            principal: "role/old".into(),
+            uid: None,
+            secret_enc: vec![1, 2, 3],
+            attributes: BTreeMap::new(),
+            expiry,
+            state: KeyState::Active,
+            source,
+            session_token_hash: None,
+            created: t(0),
+        };
+        let keys = [
+            key("CWOLDPERMANENT01", None, KeySource::ApiToken),
+            // Expiry with a sub-millisecond part: read to the millisecond.
+            key(
+                "CWOLDSHORTJWT002",
+                Some(t(60) + time::Duration::nanoseconds(123_456_789)),
+                KeySource::ApiToken,
+            ),
+            key("CWOLDOIDC0000003", Some(t(30)), KeySource::Oidc),
+        ];
+        {
+            let c = Connection::open(&path).unwrap();
+            for sql in &schema::MIGRATIONS[..4] {
+                c.execute_batch(sql).unwrap();
+            }
+            c.execute_batch(
+                "CREATE TABLE schema_version (version INTEGER NOT NULL);
+                 INSERT INTO schema_version VALUES (4);",
+            )
+            .unwrap();
+            for k in &keys {
+                c.execute(
+                    "INSERT INTO access_keys (access_key_id, org_id, principal, uid, state, doc)
+                     VALUES (?1, ?2, ?3, NULL, 'Active', ?4)",
+                    params![k.access_key_id, k.org_id, k.principal, to_doc(k).unwrap()],
+                )
+                .unwrap();
+            }
+        }
+        let s = SqliteMetaStore::open(&path).unwrap();
+        assert_eq!(version(&path), i64::from(schema::current_version()));
+        async fn s_list(s: &SqliteMetaStore, page: KeyListing) -> Vec<String> {
+            s.list_access_keys("abc123", &page)
+                .await
+                .unwrap()
+                .into_iter()
+                .map(|k| k.access_key_id)
+                .collect()
+        }
+        let at = |now| KeyListing {
+            status: Some(KeyStatus::Active),
+            now,
+            offset: 0,
+            limit: 10,
+        };
+        assert_eq!(s_list(&s, at(t(45))).await.len(), 2);
+        assert_eq!(
+            s_list(&s, at(t(60) + time::Duration::milliseconds(124))).await,
+            vec!["CWOLDPERMANENT01"]
+        );
+        assert_eq!(
+            s_list(&s, at(t(60) + time::Duration::milliseconds(122))).await,
+            vec!["CWOLDPERMANENT01", "CWOLDSHORTJWT002"]
+        );
+        // At t(45) the OIDC key has expired: it neither counts nor survives a creation.
+        let quotas = Quotas {
+            keys_per_principal: 3,
+            ..Quotas::default()
+        };
+        let mut new = key("CWNEWKEY00000004", None, KeySource::ApiToken);
+        new.created = t(45);
+        s.create_access_key(&new, &quotas).await.unwrap();
+        assert_eq!(s.get_access_key("CWOLDOIDC0000003").await.unwrap(), None);
+        assert!(
+            s.get_access_key("CWOLDSHORTJWT002")
+                .await
+                .unwrap()
+                .is_some()
+        );
+        let mut more = key("CWNEWKEY00000005", None, KeySource::ApiToken);
+        more.created = t(45);
+        assert!(matches!(
+            s.create_access_key(&more, &quotas).await,
+            Err(Error::ResourceExhausted(_))
+        ));
     }
 
     #[test]

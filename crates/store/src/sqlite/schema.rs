@@ -170,8 +170,25 @@ CREATE TABLE audit_outbox (
 );
 "#;
 
+/// Version 5: per-org key quotas and paginated key listings (`MetaStore::
+/// create_access_key`, `list_access_keys`) filter on the key's expiry and source in SQL.
+/// `access_keys.expiry` mirrors the document's expiry (unix nanoseconds, NULL =
+/// permanent); `exchange` is 1 for keys minted by a temporary-credential exchange (the
+/// document's source is not `ApiToken`), which are removed once expired. Existing rows
+/// are filled from their documents to the millisecond (`unixepoch(…, 'subsec')`), so
+/// the SQL expiry of a key stored before may differ from its document's by under 1 ms.
+pub(crate) const V5: &str = r#"
+ALTER TABLE access_keys ADD COLUMN expiry INTEGER;
+ALTER TABLE access_keys ADD COLUMN exchange INTEGER NOT NULL DEFAULT 0;
+UPDATE access_keys SET
+    expiry = CAST(unixepoch(json_extract(doc, '$.expiry'), 'subsec') * 1000 AS INTEGER)
+             * 1000000,
+    exchange = (json_extract(doc, '$.source') <> 'ApiToken');
+CREATE INDEX access_keys_exchange_by_expiry ON access_keys (org_id, expiry) WHERE exchange = 1;
+"#;
+
 /// Every migration in order; the schema version is the number applied.
-pub(crate) const MIGRATIONS: &[&str] = &[V1, V2, V3, V4];
+pub(crate) const MIGRATIONS: &[&str] = &[V1, V2, V3, V4, V5];
 
 pub(crate) fn current_version() -> u32 {
     MIGRATIONS.len() as u32
