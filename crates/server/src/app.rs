@@ -202,13 +202,13 @@ pub async fn start(cfg: Config) -> anyhow::Result<Running> {
         Some(c) => Arc::new(c.clone()),
         None => Arc::new(SystemClock),
     };
-    let identity = Arc::new(IdentityService::new(
-        meta.clone(),
-        SecretCipher::new(&master_key),
-        clock.clone(),
-    ));
+    let identity = Arc::new(
+        IdentityService::new(meta.clone(), SecretCipher::new(&master_key), clock.clone())
+            .with_quotas(cfg.quotas),
+    );
     let engine = Arc::new(PolicyEngine::default());
-    let policies = Arc::new(PolicyService::new(meta.clone(), engine.clone()));
+    let policies =
+        Arc::new(PolicyService::new(meta.clone(), engine.clone()).with_quotas(cfg.quotas));
     policies.load_all().await?;
     let objects = Arc::new(ObjectService::new(
         meta.clone(),

@@ -25,6 +25,15 @@ pub fn default_audit_flush_secs() -> u64 {
 pub fn default_lifecycle_interval_secs() -> u64 {
     3600
 }
+pub fn default_max_keys_per_principal() -> u64 {
+    coffer_core::quota::DEFAULT_KEYS_PER_PRINCIPAL
+}
+pub fn default_max_keys_per_org() -> u64 {
+    coffer_core::quota::DEFAULT_KEYS_PER_ORG
+}
+pub fn default_max_policies_per_org() -> u64 {
+    coffer_core::quota::DEFAULT_POLICIES_PER_ORG
+}
 
 /// `coffer server` flags. Each also reads its `COFFER_*` variable; both override the
 /// TOML file given with `--config`.
@@ -100,6 +109,67 @@ pub struct ServerArgs {
     pub trusted_proxies: Option<Vec<String>>,
     #[command(flatten)]
     pub limits: LimitArgs,
+    #[command(flatten)]
+    pub quotas: QuotaArgs,
+}
+
+/// Per-org quotas (see `coffer_core::quota`). Reaching one is `resource_exhausted`
+/// (code 8, HTTP 429) with a message naming the setting.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct QuotaArgs {
+    /// Access keys one principal may hold that are neither revoked nor expired
+    /// (temporary-credential keys included) [default: 100].
+    #[arg(long, env = "COFFER_MAX_KEYS_PER_PRINCIPAL")]
+    pub max_keys_per_principal: Option<u64>,
+    /// Access keys one org may hold that are neither revoked nor expired
+    /// [default: 10000].
+    #[arg(long, env = "COFFER_MAX_KEYS_PER_ORG")]
+    pub max_keys_per_org: Option<u64>,
+    /// Org access policies one org may hold [default: 1000].
+    #[arg(long, env = "COFFER_MAX_POLICIES_PER_ORG")]
+    pub max_policies_per_org: Option<u64>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct QuotasFileConfig {
+    max_keys_per_principal: Option<u64>,
+    max_keys_per_org: Option<u64>,
+    max_policies_per_org: Option<u64>,
+}
+
+fn resolve_quotas(
+    a: &QuotaArgs,
+    f: Option<QuotasFileConfig>,
+) -> anyhow::Result<coffer_core::quota::Quotas> {
+    let f = f.unwrap_or_default();
+    let pick = |name: &str, flag: Option<u64>, file: Option<u64>, def: fn() -> u64| {
+        let v = flag.or(file).unwrap_or_else(def);
+        if v == 0 {
+            bail!("{name} must be at least 1");
+        }
+        Ok(v)
+    };
+    Ok(coffer_core::quota::Quotas {
+        keys_per_principal: pick(
+            "max_keys_per_principal",
+            a.max_keys_per_principal,
+            f.max_keys_per_principal,
+            default_max_keys_per_principal,
+        )?,
+        keys_per_org: pick(
+            "max_keys_per_org",
+            a.max_keys_per_org,
+            f.max_keys_per_org,
+            default_max_keys_per_org,
+        )?,
+        policies_per_org: pick(
+            "max_policies_per_org",
+            a.max_policies_per_org,
+            f.max_policies_per_org,
+            default_max_policies_per_org,
+        )?,
+    })
 }
 
 /// Hostile-client defences (see `crate::limits`).
@@ -241,6 +311,7 @@ struct FileConfig {
     audit: Option<AuditFileConfig>,
     lifecycle: Option<LifecycleFileConfig>,
     limits: Option<LimitsFileConfig>,
+    quotas: Option<QuotasFileConfig>,
 }
 
 /// Where metadata lives.
@@ -314,6 +385,8 @@ pub struct Config {
     pub blob_dir: Option<PathBuf>,
     /// Hostile-client defences: timeouts, size and connection limits.
     pub limits: crate::limits::Limits,
+    /// Per-org quotas on access keys and access policies.
+    pub quotas: coffer_core::quota::Quotas,
     /// Test hook, not a setting (no flag, env or TOML key): a clock tests can move, e.g.
     /// to expire keys. `None` = the system clock.
     pub clock: Option<coffer_core::clock::OffsetClock>,
@@ -341,6 +414,7 @@ impl Config {
             node_id: None,
             blob_dir: None,
             limits: crate::limits::Limits::default(),
+            quotas: coffer_core::quota::Quotas::default(),
             clock: None,
         }
     }
@@ -391,8 +465,10 @@ impl Config {
             bail!("node_id must be 1 to 32 lowercase letters and digits");
         }
         let limits = resolve_limits(&args.limits, file.limits)?;
+        let quotas = resolve_quotas(&args.quotas, file.quotas)?;
         Ok(Config {
             limits,
+            quotas,
             metadata,
             node_id,
             blob_dir: args.blob_dir.clone().or(file.blob_dir),
@@ -586,6 +662,39 @@ mod tests {
         assert_eq!(
             Config::resolve(&ServerArgs::default()).unwrap().limits,
             crate::limits::Limits::default()
+        );
+    }
+
+    #[test]
+    fn quotas_from_file_and_flags() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.toml");
+        std::fs::write(
+            &path,
+            "[quotas]\nmax_keys_per_principal = 3\nmax_policies_per_org = 7\n",
+        )
+        .unwrap();
+        let mut args = ServerArgs {
+            config: Some(path.clone()),
+            ..Default::default()
+        };
+        let q = Config::resolve(&args).unwrap().quotas;
+        assert_eq!(
+            (q.keys_per_principal, q.keys_per_org, q.policies_per_org),
+            (3, default_max_keys_per_org(), 7)
+        );
+        args.quotas.max_keys_per_principal = Some(5);
+        args.quotas.max_keys_per_org = Some(9);
+        let q = Config::resolve(&args).unwrap().quotas;
+        assert_eq!((q.keys_per_principal, q.keys_per_org), (5, 9));
+        args.quotas.max_keys_per_org = Some(0);
+        let e = Config::resolve(&args).unwrap_err().to_string();
+        assert!(e.contains("max_keys_per_org"), "{e}");
+        std::fs::write(&path, "[quotas]\nmax_keys = 1\n").unwrap();
+        assert!(Config::resolve(&args).is_err(), "unknown keys are refused");
+        assert_eq!(
+            Config::resolve(&ServerArgs::default()).unwrap().quotas,
+            coffer_core::quota::Quotas::default()
         );
     }
 
