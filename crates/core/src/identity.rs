@@ -3,13 +3,16 @@
 //! access key for S3 authentication.
 //!
 //! Invariant: every mutation of access keys goes through `IdentityService`, which drops
-//! the affected entries from the in-process key cache before returning, so the next S3
-//! request on this node sees the new state.
+//! the affected entries from the in-process key cache (`crate::key_cache`) before
+//! returning, so every S3 request on this node that starts afterwards sees the new
+//! state; a store read that overlapped the change never re-inserts the old one.
 //! Key creation is subject to the org's quotas (`crate::quota`), checked by the store.
 
 use crate::clock::Clock;
 use crate::error::{Error, Result};
 use crate::ids;
+pub use crate::key_cache::DEFAULT_KEY_CACHE_ENTRIES;
+use crate::key_cache::{KeyCache, Lookup};
 use crate::meta::MetaStore;
 use crate::model::*;
 use crate::quota::Quotas;
@@ -17,7 +20,7 @@ use aes_gcm::aead::{Aead, KeyInit, Payload};
 use aes_gcm::{Aes256Gcm, Nonce};
 use parking_lot::RwLock;
 use sha2::{Digest, Sha256};
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use time::OffsetDateTime;
 
@@ -128,19 +131,19 @@ pub struct IdentityService {
     cipher: SecretCipher,
     clock: Arc<dyn Clock>,
     quotas: Quotas,
-    /// Decrypted active keys. Entries are dropped on every mutation of the key or its
-    /// principal; expiry is re-checked against the clock on every hit.
-    cache: RwLock<HashMap<String, Arc<ResolvedKey>>>,
+    /// Decrypted active keys (see `crate::key_cache`).
+    cache: RwLock<KeyCache>,
 }
 
 impl IdentityService {
+    /// A service with the default quotas and key-cache capacity.
     pub fn new(meta: Arc<dyn MetaStore>, cipher: SecretCipher, clock: Arc<dyn Clock>) -> Self {
         Self {
             meta,
             cipher,
             clock,
             quotas: Quotas::default(),
-            cache: RwLock::new(HashMap::new()),
+            cache: RwLock::new(KeyCache::new(DEFAULT_KEY_CACHE_ENTRIES)),
         }
     }
 
@@ -148,6 +151,17 @@ impl IdentityService {
     pub fn with_quotas(mut self, quotas: Quotas) -> Self {
         self.quotas = quotas;
         self
+    }
+
+    /// Sets the most keys the S3 key cache holds (at least 1).
+    pub fn with_key_cache_capacity(mut self, entries: usize) -> Self {
+        self.cache = RwLock::new(KeyCache::new(entries));
+        self
+    }
+
+    /// Number of cached keys (for metrics and tests).
+    pub fn cached_keys(&self) -> usize {
+        self.cache.read().len()
     }
 
     pub fn now(&self) -> OffsetDateTime {
@@ -456,9 +470,19 @@ impl IdentityService {
                 s.as_str().to_ascii_lowercase().replace('_', " ")
             ))),
         };
-        if let Some(hit) = self.cache.read().get(access_key_id).cloned() {
-            return check(hit);
-        }
+        // Bind the lookup first: the read guard must be gone before any await.
+        let lookup = self.cache.read().lookup(access_key_id);
+        let generation = match lookup {
+            Lookup::Hit(hit) => {
+                if hit.key.status(now) != KeyStatus::Active {
+                    // Only active keys are inserted and every change invalidates, so
+                    // this is expiry: evict it.
+                    self.cache.write().remove_if(access_key_id, &hit);
+                }
+                return check(hit);
+            }
+            Lookup::Miss { generation } => generation,
+        };
         if !ids::is_access_key_id(access_key_id) {
             return Err(Error::Unauthenticated(
                 "the access key id does not exist".into(),
@@ -477,15 +501,17 @@ impl IdentityService {
         }
         let secret = self.cipher.open(&key.access_key_id, &key.secret_enc)?;
         let resolved = Arc::new(ResolvedKey { key, secret });
+        // Not cached when an invalidation happened since the lookup: this request still
+        // gets the key (it overlapped the change), later ones read the store again.
         self.cache
             .write()
-            .insert(access_key_id.to_string(), resolved.clone());
+            .insert(access_key_id, resolved.clone(), generation, now);
         Ok(resolved)
     }
 
     pub async fn set_key_state(&self, access_key_id: &str, state: KeyState) -> Result<()> {
         let r = self.meta.set_access_key_state(access_key_id, state).await;
-        self.cache.write().remove(access_key_id);
+        self.invalidate_key(access_key_id);
         r
     }
 
@@ -504,19 +530,19 @@ impl IdentityService {
     }
 
     fn invalidate_principal(&self, principal: &str) {
-        self.cache
-            .write()
-            .retain(|_, v| v.key.principal != principal);
+        self.cache.write().invalidate_principal(principal);
     }
 
-    /// Drops one cached key (another node changed it).
+    /// Drops one cached key (another node changed it); a store read in flight will not
+    /// cache what it read.
     pub fn invalidate_key(&self, access_key_id: &str) {
-        self.cache.write().remove(access_key_id);
+        self.cache.write().invalidate_key(access_key_id);
     }
 
-    /// Drops every cached key (used when another node may have changed keys).
+    /// Drops every cached key (used when another node may have changed keys); no store
+    /// read in flight will cache what it read.
     pub fn invalidate_all(&self) {
-        self.cache.write().clear();
+        self.cache.write().invalidate_all();
     }
 
     pub fn meta(&self) -> &Arc<dyn MetaStore> {

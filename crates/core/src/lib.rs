@@ -15,6 +15,7 @@ pub mod federation;
 pub mod identity;
 pub mod ids;
 pub mod integrity;
+mod key_cache;
 pub mod lifecycle;
 pub mod meta;
 pub mod model;
