@@ -3,7 +3,9 @@
 
 use std::sync::Arc;
 
-use coffer_core::policy::{BucketPolicy, MAX_BUCKET_POLICY_BYTES, PolicyEngine};
+use coffer_core::policy::{
+    BucketPolicy, MAX_BUCKET_POLICY_BYTES, MAX_CACHED_BUCKET_POLICIES, PolicyEngine,
+};
 
 const B: &str = "bkt";
 
@@ -596,6 +598,34 @@ fn is_public() {
         let p = BucketPolicy::parse(B, &doc(stmts)).unwrap();
         assert_eq!(p.is_public(), *want, "{stmts}");
     }
+}
+
+/// The cache is bounded: policies of more buckets than it holds are all still decided
+/// correctly (recompiled when evicted), and the cache never grows past its bound.
+#[test]
+fn engine_bucket_policy_cache_is_bounded() {
+    let e = PolicyEngine::new();
+    let policy = |b: &str| {
+        format!(
+            r#"{{"Version":"2012-10-17","Statement":[{{"Effect":"Allow","Principal":"*","Action":"s3:GetObject","Resource":"arn:aws:s3:::{b}/*"}}]}}"#
+        )
+    };
+    for i in 0..(MAX_CACHED_BUCKET_POLICIES * 3) {
+        let b = format!("bucket-{i}");
+        assert!(
+            e.bucket_policy(&b, Some(&policy(&b)))
+                .unwrap()
+                .unwrap()
+                .is_public()
+        );
+        assert!(e.cached_bucket_policies() <= MAX_CACHED_BUCKET_POLICIES);
+    }
+    // A bucket evicted long ago compiles again.
+    assert!(
+        e.bucket_policy("bucket-0", Some(&policy("bucket-0")))
+            .unwrap()
+            .is_some()
+    );
 }
 
 #[test]

@@ -13,6 +13,11 @@
 //! name) is recompiled on first use and a stale entry can never decide. Writers
 //! (`PutBucketPolicy`, `DeleteBucketPolicy`, `DeleteBucket`) keep the cache tidy with
 //! [`PolicyEngine::store_bucket_policy`] / [`PolicyEngine::forget_bucket_policy`].
+//! The cache holds at most [`MAX_CACHED_BUCKET_POLICIES`] entries: buckets deleted on
+//! another node are never forgotten here, and anyone (anonymous requests included) can
+//! make this node compile the policy of any bucket, so its size must not follow the
+//! number of buckets. An insert into a full cache first drops every eighth entry in
+//! the map's (randomly seeded) order.
 
 use std::sync::Arc;
 
@@ -36,6 +41,11 @@ struct BucketEntry {
 }
 
 type BucketMap = Map<String, Arc<BucketEntry>>;
+
+/// Most compiled bucket policies cached. A policy is at most 20 KiB of text
+/// ([`super::MAX_BUCKET_POLICY_BYTES`]), so a full cache of the largest policies holds
+/// tens of MiB; typical policies are far smaller. A miss costs one compilation.
+pub const MAX_CACHED_BUCKET_POLICIES: usize = 1024;
 
 /// The one authorization engine's org layer (SPEC §3).
 pub struct PolicyEngine {
@@ -191,6 +201,13 @@ impl PolicyEngine {
         });
         self.buckets.rcu(|current| {
             let mut next = BucketMap::clone(current);
+            if next.len() >= MAX_CACHED_BUCKET_POLICIES && !next.contains_key(bucket) {
+                let mut i = 0usize;
+                next.retain(|_, _| {
+                    i += 1;
+                    !i.is_multiple_of(8)
+                });
+            }
             next.insert(bucket.to_owned(), entry.clone());
             next
         });

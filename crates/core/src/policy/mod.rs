@@ -42,7 +42,7 @@ pub use bucket_service::{BucketPolicyService, PutBucketPolicyError, owned_by};
 pub use compiled::CompiledPolicies;
 pub use condition::Cidr;
 pub use context::{ContextKey, ContextValue, RequestContext, RequestPrincipal};
-pub use engine::PolicyEngine;
+pub use engine::{MAX_CACHED_BUCKET_POLICIES, PolicyEngine};
 pub use eval::{
     DecidedBy, Decision, GLOBAL_RESOURCE, Layer, ORG_ADMIN_POLICY, Subject, evaluate_naive,
     statement_matches,
