@@ -22,7 +22,9 @@ Exit status 0 and a final line "ok" on success; 2 when boto3/requests are missin
 """
 
 import hashlib
+import http.client
 import sys
+import urllib.parse
 import uuid
 
 try:
@@ -158,6 +160,25 @@ s3.copy_object(Bucket=uploads, Key="copy.csv", CopySource={"Bucket": private, "K
 check(s3.get_object(Bucket=uploads, Key="copy.csv")["Body"].read() == PAYROLL,
       "a signed x-amz-copy-source copies")
 
+# A presigned URL turned into header auth under a lenient algorithm word (s3s accepts any
+# word): refused as malformed, never read as "no signature" by the gates.
+# (A region s3s takes as is, so nothing but the gates stands between the request and s3s.)
+slot2 = client(S3, "us-east-1").generate_presigned_url(
+    "put_object", Params={"Bucket": uploads, "Key": "slot2.bin"}, ExpiresIn=300)
+parts = urllib.parse.urlsplit(slot2)
+fields = dict(urllib.parse.parse_qsl(parts.query))
+sig = fields.pop("X-Amz-Signature")
+bare = urllib.parse.urlunsplit(parts._replace(query=urllib.parse.urlencode(fields)))
+for alg in ("aws4-hmac-sha256", "AWS4-HMAC-SHA256X", "AWS4-HMAC-SHA256"):
+    r = requests.put(bare, data=b"", headers={
+        "Authorization": f"{alg} Credential={fields['X-Amz-Credential']}, SignedHeaders=host, "
+                         f"Signature={sig}",
+        "x-amz-date": fields["X-Amz-Date"], "x-amz-content-sha256": "UNSIGNED-PAYLOAD",
+        "x-amz-copy-source": f"/{private}/payroll.csv"})
+    want = 403 if alg == "AWS4-HMAC-SHA256" else 400
+    check(r.status_code == want and not exists(s3, uploads, "slot2.bin"),
+          f"a presigned URL as header auth ({alg}) cannot copy ({r.status_code})")
+
 # --- 2. One auth mechanism --------------------------------------------------------------
 r = requests.get(get_url, headers={"Authorization": "AWS4-HMAC-SHA256 Credential=x/20250101/"
                                    "us-east-1/s3/aws4_request, SignedHeaders=host, Signature=0"})
@@ -183,12 +204,25 @@ try:
 except ClientError as e:
     check(code(e) == "AuthorizationHeaderMalformed",
           f"the mount's region is refused on the S3 listener ({code(e)})")
+s3.put_object(Bucket="console", Key=f"s3/{private}/payroll.csv", Body=b"OTHER OBJECT")
 mounted = client(API + "/console/s3/", MOUNT_REGION)
 check(mounted.get_object(Bucket=private, Key="payroll.csv")["Body"].read() == PAYROLL,
       "boto3 works through the mount in the mount's region")
 url = mounted.generate_presigned_url("get_object", Params={"Bucket": private, "Key": "payroll.csv"},
                                      ExpiresIn=300)
 check(requests.get(url).content == PAYROLL, "a URL presigned for the mount works there")
+# The same link with its signature parameter's name percent-encoded (s3s decodes it, so
+# it is still presigned), one mount prefix deeper: the stripped path is the signed one,
+# but it means bucket `console` on the S3 service. Sent raw (requests would re-encode).
+api_host = API.split("://", 1)[1]
+raw = url.split(api_host, 1)[1].replace("/console/s3/", "/console/s3/console/s3/", 1)
+raw = raw.replace("X-Amz-Signature=", "X-Amz-Signatur%65=")
+conn = http.client.HTTPConnection(api_host)
+conn.request("GET", raw)
+resp = conn.getresponse()
+body = resp.read()
+check(resp.status == 403 and b"OTHER OBJECT" not in body,
+      f"an encoded mount link cannot be verified over another path ({resp.status})")
 r = requests.get(url.replace(API + "/console/s3", S3), headers={"Host": API.split("://", 1)[1]})
 check(r.status_code == 400 and PAYROLL not in r.content,
       f"a mount URL does not work on the S3 listener ({r.status_code})")

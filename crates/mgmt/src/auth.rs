@@ -29,17 +29,29 @@ use http::header::AUTHORIZATION;
 use http::request::Parts;
 use std::marker::PhantomData;
 
-/// Request extension: the bearer token was verified (an org user or the operator).
-#[derive(Debug, Clone, Copy)]
-pub struct CallerKnown;
+/// Request extension: the bearer token was verified; the owner its request bodies are
+/// counted against (`coffer_core::budget`): the user's org, or the operator.
+#[derive(Debug, Clone)]
+pub struct CallerKnown(pub std::sync::Arc<str>);
+
+impl CallerKnown {
+    fn org(org: &str) -> Self {
+        CallerKnown(org.into())
+    }
+    fn operator() -> Self {
+        CallerKnown("-operator".into())
+    }
+}
 
 /// Verifies the request's bearer token as any actor would, without authorizing
 /// anything, and marks the request [`CallerKnown`]; for paths that must know before the
 /// extractors run (Connect reads the body to route it).
 pub async fn mark_if_authenticated(parts: &mut Parts, state: &AppState) {
     let Ok(token) = bearer(parts) else { return };
-    if is_operator(state, token) || state.identity.authenticate_token(token).await.is_ok() {
-        parts.extensions.insert(CallerKnown);
+    if is_operator(state, token) {
+        parts.extensions.insert(CallerKnown::operator());
+    } else if let Ok(c) = state.identity.authenticate_token(token).await {
+        parts.extensions.insert(CallerKnown::org(&c.org_id));
     }
 }
 
@@ -86,7 +98,7 @@ impl FromRequestParts<AppState> for Authenticated {
         if let Some(slot) = parts.extensions.get::<AuditSlot>() {
             slot.set_caller(&caller);
         }
-        parts.extensions.insert(CallerKnown);
+        parts.extensions.insert(CallerKnown::org(&caller.org_id));
         Ok(Authenticated {
             caller,
             state: state.clone(),
@@ -248,14 +260,14 @@ impl FromRequestParts<AppState> for AnyActor {
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
         let token = bearer(parts)?;
         if is_operator(state, token) {
-            parts.extensions.insert(CallerKnown);
+            parts.extensions.insert(CallerKnown::operator());
             return Ok(AnyActor::Operator);
         }
         let caller = state.identity.authenticate_token(token).await?;
         if let Some(slot) = parts.extensions.get::<AuditSlot>() {
             slot.set_caller(&caller);
         }
-        parts.extensions.insert(CallerKnown);
+        parts.extensions.insert(CallerKnown::org(&caller.org_id));
         Ok(AnyActor::User(caller))
     }
 }

@@ -37,19 +37,19 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for JsonBody<T> {
 
 /// The whole request body: at most [`MAX_BODY_BYTES`] once the caller is known, else
 /// [`MAX_ANONYMOUS_BODY_BYTES`] (InvalidArgument beyond). Its bound is reserved from the
-/// shared byte budget (`coffer_core::budget`; `unavailable` when spent) for as long as
-/// the caller holds the returned permit.
+/// shared byte budget in the name of the caller's org (`coffer_core::budget`;
+/// `unavailable` when spent) for as long as the caller holds the returned permit.
 pub async fn read_body(
     parts: &Parts,
     body: Body,
 ) -> Result<(Bytes, Option<BudgetPermit>), ApiError> {
-    let (limit, what) = if parts.extensions.get::<CallerKnown>().is_some() {
-        (MAX_BODY_BYTES, "1 MiB")
-    } else {
-        (
+    let (limit, what, owner) = match parts.extensions.get::<CallerKnown>() {
+        Some(k) => (MAX_BODY_BYTES, "1 MiB", &*k.0),
+        None => (
             MAX_ANONYMOUS_BODY_BYTES,
             "128 KiB before the caller is authenticated",
-        )
+            coffer_core::budget::UNAUTHENTICATED,
+        ),
     };
     let declared = parts
         .headers
@@ -64,7 +64,7 @@ pub async fn read_body(
     let reserved = match parts.extensions.get::<ByteBudget>() {
         Some(budget) => Some(
             budget
-                .try_reserve(declared.unwrap_or(limit as u64))
+                .try_reserve(owner, declared.unwrap_or(limit as u64))
                 .ok_or_else(|| {
                     ApiError::Domain(coffer_core::Error::Unavailable(
                         "too many request bodies are being read; retry shortly".into(),

@@ -41,6 +41,7 @@ use crate::gates::precheck;
 use crate::reqid::RequestId;
 use crate::wire::{percent_decode, query_pairs};
 use coffer_core::Error;
+use coffer_core::budget::{self, BudgetPermit, ByteBudget};
 use coffer_core::clock::{Clock, SystemClock};
 use coffer_core::conn::ConnInfo;
 use coffer_core::identity::{IdentityService, ResolvedKey, ct_eq, hash_token};
@@ -344,12 +345,25 @@ fn access_denied(request_id: &str) -> S3Error {
 pub struct AccessControl {
     identity: Arc<IdentityService>,
     authz: Arc<Authorizer>,
+    /// Request bytes parsed whole (`coffer_core::budget`).
+    budget: ByteBudget,
 }
 
 impl AccessControl {
-    pub fn new(identity: Arc<IdentityService>, authz: Arc<Authorizer>) -> Self {
-        Self { identity, authz }
+    pub fn new(identity: Arc<IdentityService>, authz: Arc<Authorizer>, budget: ByteBudget) -> Self {
+        Self {
+            identity,
+            authz,
+            budget,
+        }
     }
+}
+
+/// A request's reservation of buffered bytes, held in its extensions until the handler's
+/// request is dropped.
+#[derive(Clone)]
+struct Reserved {
+    _permit: Arc<BudgetPermit>,
 }
 
 fn header<'a>(h: &'a HeaderMap, name: &str) -> Option<&'a str> {
@@ -748,6 +762,8 @@ impl S3Access for AccessControl {
             .is_some();
         let access_key = cx.credentials().map(|c| c.access_key.clone());
         let (bucket, key) = path_parts(cx.s3_path());
+        let bound =
+            crate::body::buffered_bound(cx.method(), key.is_some(), cx.uri().query(), cx.headers());
         let caller = self
             .admit(AccessRequest {
                 op: &op,
@@ -763,6 +779,29 @@ impl S3Access for AccessControl {
                 mounted,
             })
             .await?;
+        // The body s3s reads whole once this check passes: reserved now that the caller
+        // is known and allowed, in its org's name.
+        let owner = if caller.is_anonymous() {
+            budget::UNAUTHENTICATED
+        } else {
+            caller.org_id()
+        };
+        let Some(permit) = self.budget.try_reserve(owner, bound) else {
+            debug!(
+                request_id = caller.request_id(),
+                owner, bound, "buffered-bytes budget spent"
+            );
+            let mut e = s3(
+                S3ErrorCode::SlowDown,
+                "Please reduce your request rate.",
+                caller.request_id(),
+            );
+            e.set_status_code(http::StatusCode::SERVICE_UNAVAILABLE);
+            return Err(e);
+        };
+        cx.extensions_mut().insert(Reserved {
+            _permit: Arc::new(permit),
+        });
         cx.extensions_mut().insert(caller);
         Ok(())
     }

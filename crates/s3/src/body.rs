@@ -1,4 +1,6 @@
-//! Request bodies: s3s `StreamingBlob` → the object service's `ByteStream`.
+//! Request bodies: s3s `StreamingBlob` → the object service's `ByteStream`, and how much
+//! of a body s3s reads into memory ([`buffered_bound`], reserved from the byte budget by
+//! the access check).
 //!
 //! s3s verifies `aws-chunked` chunk signatures and signed-payload SHA-256 while the body
 //! is read, and reports a failure as an opaque error inside the stream (which would
@@ -173,6 +175,42 @@ pub fn adapt(blob: Option<StreamingBlob>) -> (ByteStream, FaultCell) {
         fault: fault.clone(),
     };
     (Box::pin(s), fault)
+}
+
+/// The largest XML request body s3s reads (DeleteObjects with 1,000 keys of 1 KiB,
+/// CompleteMultipartUpload with 10,000 parts and checksums fit with room to spare).
+pub const MAX_XML_BODY: usize = 8 * 1024 * 1024;
+
+/// The most s3s reads of a request's body into memory before its handler runs: nothing
+/// for requests whose bodies stream (object data) or that have none, the declared length
+/// (at most [`MAX_XML_BODY`]) for the documents it parses whole. `object`: the path
+/// names a key.
+pub fn buffered_bound(
+    method: &http::Method,
+    object: bool,
+    query: Option<&str>,
+    headers: &http::HeaderMap,
+) -> u64 {
+    /// Object subresources whose PUT carries an XML document.
+    const XML_OBJECT_PUTS: &[&str] = &["tagging", "acl", "retention", "legal-hold"];
+    let buffered = match *method {
+        // Object PUTs otherwise stream (PutObject, UploadPart) or carry no body
+        // (CopyObject, UploadPartCopy, RenameObject); bucket PUTs are documents.
+        http::Method::PUT if object => query
+            .map(crate::wire::query_pairs)
+            .is_some_and(|q| q.iter().any(|(k, _)| XML_OBJECT_PUTS.contains(&k.as_str()))),
+        http::Method::PUT | http::Method::POST => true,
+        _ => false,
+    };
+    let declared = headers
+        .get(http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok());
+    match (buffered, declared) {
+        (false, _) => 0,
+        (true, Some(n)) => n.min(MAX_XML_BODY as u64),
+        (true, None) => MAX_XML_BODY as u64,
+    }
 }
 
 #[cfg(test)]

@@ -24,7 +24,7 @@
 //! any work ([`crate::http_service`]: no key lookup, no body read) and again in the
 //! access hook (for callers that serve the bare `S3Service`).
 
-use crate::wire::{percent_decode, query_pairs};
+use crate::wire::{form_decode, percent_decode, query_pairs};
 use http::HeaderMap;
 use s3s::S3ErrorCode;
 
@@ -70,7 +70,7 @@ pub const SIGV2_MESSAGE: &str =
 /// mount (it carries a [`crate::resign::SignedPath`]).
 pub fn precheck(query: Option<&str>, headers: &HeaderMap, mounted: bool) -> Result<(), Rejection> {
     auth_shape(query, headers)?;
-    let Some(v4) = sigv4_of(query, headers) else {
+    let Some(v4) = sigv4_of(query, headers)? else {
         return Ok(());
     };
     signed_headers_cover(&v4, headers)?;
@@ -142,50 +142,119 @@ fn auth_shape(query: Option<&str>, headers: &HeaderMap) -> Result<(), Rejection>
 #[derive(Debug)]
 struct SigV4 {
     presigned: bool,
-    /// Lower-cased names from `SignedHeaders` / `X-Amz-SignedHeaders`.
+    /// The names from `SignedHeaders` / `X-Amz-SignedHeaders`, exactly as signed.
     signed: Vec<String>,
     /// The credential scope's region, as sent.
     region: String,
 }
 
-/// The SigV4 facts of a request; `None` for anonymous requests and for SigV4 fields
-/// too malformed to read (s3s refuses those when it verifies).
-fn sigv4_of(query: Option<&str>, headers: &HeaderMap) -> Option<SigV4> {
-    let split = |s: &str| -> Vec<String> {
-        s.split(';')
-            .map(|n| n.trim().to_ascii_lowercase())
-            .filter(|n| !n.is_empty())
-            .collect()
-    };
+/// The SigV4 facts of a request; `None` for anonymous requests. Read strictly: any
+/// `Authorization` header (SigV2 was refused before) must be exactly a SigV4 one, and a
+/// presigned query must carry each SigV4 field once, well-formed. s3s 0.14 is lenient
+/// here (any algorithm word, header names with spaces or capitals, non-ASCII bytes);
+/// what it would read differently from this function is refused, so the gates and the
+/// signature check always see the same request.
+fn sigv4_of(query: Option<&str>, headers: &HeaderMap) -> Result<Option<SigV4>, Rejection> {
     if let Some(auth) = headers.get(http::header::AUTHORIZATION) {
-        let auth = auth.to_str().ok()?.strip_prefix("AWS4-HMAC-SHA256")?;
-        let (mut signed, mut region) = (None, None);
-        for part in auth.split(',') {
-            let part = part.trim();
-            if let Some(v) = part.strip_prefix("SignedHeaders=") {
-                signed = Some(split(v));
-            } else if let Some(v) = part.strip_prefix("Credential=") {
-                region = v.split('/').nth(2).map(str::to_string);
-            }
-        }
-        return Some(SigV4 {
-            presigned: false,
-            signed: signed?,
-            region: region?,
+        return header_sigv4(auth.as_bytes()).map(Some).ok_or_else(|| {
+            Rejection::new(
+                S3ErrorCode::AuthorizationHeaderMalformed,
+                "The authorization header is malformed; it must be AWS4-HMAC-SHA256 \
+                 Credential=<key>/<date>/<region>/s3/aws4_request, SignedHeaders=<lower-case \
+                 names>, Signature=<64 hex digits>",
+            )
         });
     }
-    let pairs = query_pairs(query?);
-    let one = |name: &str| {
-        let mut it = pairs.iter().filter(|(k, _)| k == name);
-        let v = it.next()?;
-        it.next().is_none().then(|| percent_decode(&v.1))
+    let Some(q) = query else { return Ok(None) };
+    let pairs: Vec<(String, String)> = query_pairs(q)
+        .into_iter()
+        .map(|(k, v)| (k, form_decode(&v)))
+        .collect();
+    if !pairs.iter().any(|(k, _)| k == "X-Amz-Signature") {
+        return Ok(None);
+    }
+    let bad = || {
+        Rejection::new(
+            S3ErrorCode::AuthorizationQueryParametersError,
+            "Query-string authentication version 4 requires the X-Amz-Algorithm \
+             (AWS4-HMAC-SHA256), X-Amz-Credential, X-Amz-Signature, X-Amz-Date, \
+             X-Amz-SignedHeaders, and X-Amz-Expires parameters, each once and well-formed.",
+        )
     };
-    one("X-Amz-Signature")?;
-    Some(SigV4 {
+    let one = |name: &str| -> Result<&str, Rejection> {
+        let mut it = pairs.iter().filter(|(k, _)| k == name);
+        match (it.next(), it.next()) {
+            (Some(v), None) => Ok(v.1.as_str()),
+            _ => Err(bad()),
+        }
+    };
+    if one("X-Amz-Algorithm")? != ALGORITHM || !is_signature(one("X-Amz-Signature")?) {
+        return Err(bad());
+    }
+    Ok(Some(SigV4 {
         presigned: true,
-        signed: split(&one("X-Amz-SignedHeaders")?),
-        region: one("X-Amz-Credential")?.split('/').nth(2)?.to_string(),
+        signed: signed_names(one("X-Amz-SignedHeaders")?).ok_or_else(bad)?,
+        region: credential_region(one("X-Amz-Credential")?).ok_or_else(bad)?,
+    }))
+}
+
+const ALGORITHM: &str = "AWS4-HMAC-SHA256";
+
+/// `AWS4-HMAC-SHA256 Credential=…, SignedHeaders=…, Signature=…` in visible ASCII,
+/// with the whitespace s3s allows (some after the algorithm, any after each comma).
+fn header_sigv4(v: &[u8]) -> Option<SigV4> {
+    if !v
+        .iter()
+        .all(|b| b.is_ascii_graphic() || *b == b' ' || *b == b'\t')
+    {
+        return None;
+    }
+    let v = std::str::from_utf8(v).ok()?;
+    let rest = v.strip_prefix(ALGORITHM)?;
+    if !rest.starts_with([' ', '\t']) {
+        return None;
+    }
+    let rest = rest.trim_start().strip_prefix("Credential=")?;
+    let (credential, rest) = rest.split_once(',')?;
+    let rest = rest.trim_start().strip_prefix("SignedHeaders=")?;
+    let (names, rest) = rest.split_once(',')?;
+    let signature = rest.trim_start().strip_prefix("Signature=")?.trim_end();
+    if !is_signature(signature) {
+        return None;
+    }
+    Some(SigV4 {
+        presigned: false,
+        signed: signed_names(names)?,
+        region: credential_region(credential)?,
     })
+}
+
+fn is_signature(s: &str) -> bool {
+    s.len() == 64 && s.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+}
+
+/// `name;name;…`: each a non-empty lower-case header name, as SigV4 requires and as
+/// s3s looks them up (it signs a name it cannot find as an absent header).
+fn signed_names(list: &str) -> Option<Vec<String>> {
+    let tchar =
+        |b: u8| b.is_ascii_lowercase() || b.is_ascii_digit() || b"!#$%&'*+-.^_`|~".contains(&b);
+    list.split(';')
+        .map(|n| (!n.is_empty() && n.bytes().all(tchar)).then(|| n.to_string()))
+        .collect()
+}
+
+/// The region of `<key>/<YYYYMMDD>/<region>/<service>/aws4_request`.
+fn credential_region(c: &str) -> Option<String> {
+    let parts: Vec<&str> = c.split('/').collect();
+    let [key, date, region, service, "aws4_request"] = parts[..] else {
+        return None;
+    };
+    let ok = !key.is_empty()
+        && date.len() == 8
+        && date.bytes().all(|b| b.is_ascii_digit())
+        && !region.is_empty()
+        && !service.is_empty();
+    ok.then(|| region.to_string())
 }
 
 /// `host` and every `x-amz-*` header present must be signed (module docs).
@@ -251,6 +320,8 @@ mod tests {
     use super::*;
     use http::HeaderValue;
 
+    const SIG: &str = "0000000000000000000000000000000000000000000000000000000000000000";
+
     fn hdr(auth: &str) -> HeaderMap {
         let mut h = HeaderMap::new();
         h.insert(
@@ -276,7 +347,7 @@ mod tests {
     fn sigv4_header_passes() {
         precheck(
             None,
-            &hdr("AWS4-HMAC-SHA256 Credential=CW/20250101/us-east-1/s3/aws4_request, SignedHeaders=host, Signature=00"), false)
+            &hdr(&format!("AWS4-HMAC-SHA256 Credential=CW/20250101/us-east-1/s3/aws4_request, SignedHeaders=host, Signature={SIG}")), false)
         .unwrap();
         precheck(None, &HeaderMap::new(), false).unwrap();
     }
@@ -301,7 +372,8 @@ mod tests {
     fn presign_expiry_is_capped_at_seven_days() {
         let h = HeaderMap::new();
         let q = |e: &str| {
-            format!("X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Expires={e}&X-Amz-Signature=00")
+            presigned("host", "us-east-1")
+                .replace("X-Amz-Expires=60", &format!("X-Amz-Expires={e}"))
         };
         precheck(Some(&q("604800")), &h, false).unwrap();
         precheck(Some(&q("1")), &h, false).unwrap();
@@ -320,7 +392,7 @@ mod tests {
     fn v4(signed: &str, region: &str) -> String {
         format!(
             "AWS4-HMAC-SHA256 Credential=CWAAAAAAAAAAAAAA/20250101/{region}/s3/aws4_request, \
-             SignedHeaders={signed}, Signature=00"
+             SignedHeaders={signed}, Signature={SIG}"
         )
     }
 
@@ -384,13 +456,11 @@ mod tests {
                 .as_deref(),
             Some("host")
         );
-        // Names compare case-insensitively.
-        precheck(None, &hdr(&v4("Host;X-Amz-Date", "us-east-1")), false).unwrap();
     }
 
     fn presigned(signed: &str, region: &str) -> String {
         format!(
-            "X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Credential=CWAAAAAAAAAAAAAA%2F20250101%2F{region}%2Fs3%2Faws4_request&X-Amz-Date=20250101T000000Z&X-Amz-Expires=60&X-Amz-SignedHeaders={signed}&X-Amz-Signature=00"
+            "X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Credential=CWAAAAAAAAAAAAAA%2F20250101%2F{region}%2Fs3%2Faws4_request&X-Amz-Date=20250101T000000Z&X-Amz-Expires=60&X-Amz-SignedHeaders={signed}&X-Amz-Signature={SIG}"
         )
     }
 
@@ -444,6 +514,86 @@ mod tests {
         assert_eq!(
             precheck(None, &two, false).unwrap_err().code,
             S3ErrorCode::InvalidArgument
+        );
+    }
+
+    /// s3s verifies any algorithm word, capitals and spaces in signed names, and
+    /// non-ASCII bytes; a header the gates read differently from s3s would skip them
+    /// (review of issue 15: a lower-cased algorithm brought the copy attack back).
+    #[test]
+    fn authorization_headers_are_read_strictly() {
+        let good = v4("host;x-amz-date", "us-east-1");
+        precheck(None, &hdr(&good), false).unwrap();
+        let mut bad: Vec<String> = vec![
+            good.replacen("AWS4-HMAC-SHA256", "aws4-hmac-sha256", 1),
+            good.replacen("AWS4-HMAC-SHA256", "AWS4-HMAC-SHA256X", 1),
+            good.replacen("AWS4-HMAC-SHA256 ", "AWS4-HMAC-SHA256,", 1),
+            good.replacen("host;x-amz-date", "host; x-amz-date", 1),
+            good.replacen("host;x-amz-date", "host;X-Amz-Date", 1),
+            good.replacen("host;x-amz-date", "host;;x-amz-date", 1),
+            good.replacen("Signature=0", "Signature=Z", 1),
+            good.replacen("/s3/aws4_request", "/s3/x/aws4_request", 1),
+            good.replacen("20250101", "2025011", 1),
+            format!("{good}, Extra=1"),
+            "Bearer token".into(),
+            String::new(),
+        ];
+        bad.push(good.replacen("AWS4-HMAC-SHA256", "AWS4-HMAC-SHA256\u{e9}", 1));
+        for b in &bad {
+            let mut h = HeaderMap::new();
+            h.insert(
+                http::header::AUTHORIZATION,
+                HeaderValue::from_bytes(b.as_bytes()).unwrap(),
+            );
+            let e = precheck(None, &h, false).unwrap_err();
+            assert_eq!(e.code, S3ErrorCode::AuthorizationHeaderMalformed, "{b}");
+        }
+        // A presigned URL turned into header auth keeps its unsigned x-amz-* headers
+        // unsigned.
+        let h = with(
+            hdr(&v4("host", "us-east-1")),
+            &[
+                ("x-amz-date", "20250101T000000Z"),
+                ("x-amz-copy-source", "/p/k"),
+            ],
+        );
+        assert_eq!(
+            precheck(None, &h, false).unwrap_err().code,
+            S3ErrorCode::AccessDenied
+        );
+    }
+
+    #[test]
+    fn presigned_fields_are_read_strictly() {
+        let q = presigned("host", "us-east-1");
+        precheck(Some(&q), &HeaderMap::new(), false).unwrap();
+        for b in [
+            q.replace(
+                "X-Amz-Algorithm=AWS4-HMAC-SHA256",
+                "X-Amz-Algorithm=aws4-hmac-sha256",
+            ),
+            q.replace("X-Amz-SignedHeaders=host", "X-Amz-SignedHeaders=Host"),
+            q.replace("X-Amz-SignedHeaders=host", "X-Amz-SignedHeaders=host%3B"),
+            q.replace("X-Amz-SignedHeaders=host", "X-Amz-SignedHeaders=host+"),
+            format!("{q}&X-Amz-Signature={SIG}"),
+            format!("{q}&X-Amz-SignedHeaders=host"),
+            q.replace("X-Amz-Algorithm=AWS4-HMAC-SHA256&", ""),
+        ] {
+            let e = precheck(Some(&b), &HeaderMap::new(), false).unwrap_err();
+            assert_eq!(
+                e.code,
+                S3ErrorCode::AuthorizationQueryParametersError,
+                "{b}"
+            );
+        }
+        // Percent-encoded names are the same parameters (s3s decodes them too).
+        let encoded = q.replace("X-Amz-Signature=", "X-Amz-Signatur%65=");
+        assert_eq!(
+            precheck(Some(&encoded), &HeaderMap::new(), true)
+                .unwrap_err()
+                .code,
+            S3ErrorCode::AuthorizationHeaderMalformed,
+            "the mount's scope applies to an encoded presigned query"
         );
     }
 

@@ -8,9 +8,7 @@
 //!    s3s does any work (no key lookup, no signature computation, no body read), then
 //!    re-signs requests whose SigV4 region s3s would refuse ([`crate::resign`]);
 //! 3. serves form uploads itself ([`crate::post_object`]: s3s would buffer them whole
-//!    before verifying anything), and reserves the bound of every body s3s reads whole
-//!    (XML documents) from the shared byte budget before s3s runs, answering 503
-//!    `SlowDown` when it is spent ([`coffer_core::budget`]);
+//!    before verifying anything);
 //! 4. after s3s answered, makes sure the response carries `x-amz-request-id` and that an
 //!    S3 XML error body carries `Resource` and `RequestId` — including the errors s3s
 //!    produces itself (signature mismatch, malformed requests, routing), which the
@@ -35,7 +33,6 @@ use crate::reqid::RequestId;
 use crate::resign::{RegionNormalizer, SignedPath};
 use bytes::Bytes;
 use coffer_core::audit::AuditService;
-use coffer_core::budget::{BudgetPermit, ByteBudget};
 use coffer_core::conn::ConnInfo;
 use futures::future::BoxFuture;
 use http::HeaderValue;
@@ -56,8 +53,6 @@ pub struct S3HttpService {
     domain: Option<Arc<crate::host::DomainHost>>,
     /// `None`: form uploads are refused (s3s must never read one).
     forms: Option<Arc<FormUploads>>,
-    /// Buffered request bytes, shared with the other listener.
-    budget: ByteBudget,
 }
 
 impl std::fmt::Debug for S3HttpService {
@@ -68,13 +63,6 @@ impl std::fmt::Debug for S3HttpService {
 
 /// Largest error body we rewrite (s3s error bodies are a few hundred bytes).
 const MAX_ERROR_BODY: usize = 64 * 1024;
-
-/// The largest XML request body s3s reads (DeleteObjects with 1,000 keys of 1 KiB,
-/// CompleteMultipartUpload with 10,000 parts and checksums fit with room to spare).
-pub const MAX_XML_BODY: usize = 8 * 1024 * 1024;
-
-/// The byte budget a service gets unless it is given one ([`S3HttpService::with_budget`]).
-const DEFAULT_BUDGET: u64 = 256 * 1024 * 1024;
 
 impl S3HttpService {
     pub fn new(
@@ -89,7 +77,6 @@ impl S3HttpService {
             cors: None,
             domain: None,
             forms: None,
-            budget: ByteBudget::new(DEFAULT_BUDGET),
         }
     }
 
@@ -97,13 +84,6 @@ impl S3HttpService {
     #[must_use]
     pub fn with_forms(mut self, forms: FormUploads) -> Self {
         self.forms = Some(Arc::new(forms));
-        self
-    }
-
-    /// Shares `budget` for buffered request bytes (e.g. with the management API).
-    #[must_use]
-    pub fn with_budget(mut self, budget: ByteBudget) -> Self {
-        self.budget = budget;
         self
     }
 
@@ -303,10 +283,6 @@ impl S3HttpService {
                 Err(r) => refusal_response(r.error, r.headers_not_signed.as_deref()),
             };
         }
-        let Some(_reserved) = self.reserve_buffered(&req, target) else {
-            tracing::debug!(request_id = %rid, "buffered-bytes budget spent; request refused");
-            return refusal_response(slow_down(), None);
-        };
         if !self.normalizer.apply(&mut req).await {
             return refusal_response(
                 S3Error::with_message(
@@ -319,38 +295,6 @@ impl S3HttpService {
         }
         self.inner.call(req).await
     }
-
-    /// Reserves the most s3s may read of this request's body into memory: nothing for
-    /// requests whose bodies stream (object data) or that have none, the declared
-    /// length (at most [`MAX_XML_BODY`]) for the rest; `None` when the budget is spent.
-    fn reserve_buffered(&self, req: &HttpRequest, target: &Target) -> Option<BudgetPermit> {
-        /// Object subresources whose PUT carries an XML document.
-        const XML_OBJECT_PUTS: &[&str] = &["tagging", "acl", "retention", "legal-hold"];
-        let buffered = match *req.method() {
-            // Object PUTs otherwise stream (PutObject, UploadPart) or carry no body
-            // (CopyObject, UploadPartCopy, RenameObject); bucket PUTs are documents.
-            http::Method::PUT if target.key.is_some() => req
-                .uri()
-                .query()
-                .map(crate::wire::query_pairs)
-                .is_some_and(|q| q.iter().any(|(k, _)| XML_OBJECT_PUTS.contains(&k.as_str()))),
-            http::Method::PUT | http::Method::POST => true,
-            _ => false,
-        };
-        let bound = match (buffered, header_u64(req.headers(), "content-length")) {
-            (false, _) => 0,
-            (true, Some(n)) => n.min(MAX_XML_BODY as u64),
-            (true, None) => MAX_XML_BODY as u64,
-        };
-        self.budget.try_reserve(bound)
-    }
-}
-
-/// 503 `SlowDown`: the buffered-bytes budget is spent.
-fn slow_down() -> S3Error {
-    let mut e = S3Error::with_message(S3ErrorCode::SlowDown, "Please reduce your request rate.");
-    e.set_status_code(http::StatusCode::SERVICE_UNAVAILABLE);
-    e
 }
 
 /// An S3 error response, with S3's `HeadersNotSigned` element when given.

@@ -90,7 +90,6 @@ pub fn build_service(deps: S3Deps) -> S3HttpService {
         .with_cors(cors)
         .with_domain(domain.as_deref())
         .with_forms(forms)
-        .with_budget(budget)
 }
 
 /// The bare s3s service (no wrapper). Served like this, the gates still run in the
@@ -117,7 +116,7 @@ fn build_parts(
         domain,
         zones: _,
         audit,
-        budget: _,
+        budget,
         unauthenticated_deadline: _,
     } = deps;
     let authz = Arc::new(access::Authorizer::new(
@@ -128,7 +127,7 @@ fn build_parts(
     let gateway = gateway::Gateway::new(objects, authz.clone(), Some(audit));
     let mut b = s3s::service::S3ServiceBuilder::new(gateway.clone());
     let mut config = s3s::config::S3Config::default();
-    config.xml_max_body_size = http_service::MAX_XML_BODY;
+    config.xml_max_body_size = body::MAX_XML_BODY;
     // Form uploads are served by `post_object`, never by s3s, which would read them
     // whole before verifying anything; should one reach s3s (the bare service), it
     // reads next to nothing before refusing it.
@@ -140,7 +139,7 @@ fn build_parts(
         config,
     ))));
     b.set_auth(access::Authenticator::new(identity.clone()));
-    let access = Arc::new(access::AccessControl::new(identity, authz));
+    let access = Arc::new(access::AccessControl::new(identity, authz, budget));
     b.set_access(SharedAccess(access.clone()));
     if let Some(d) = domain.as_deref().map(str::trim).filter(|d| !d.is_empty()) {
         b.set_host(host::DomainHost::new(d));

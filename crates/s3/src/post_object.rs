@@ -27,8 +27,9 @@
 //!    Fields after the file are ignored, as by AWS.
 //!
 //! `${filename}` in the `key` field is replaced by the base name of the file part's
-//! file name before the policy check, so the check, the stored key and the answer
-//! agree. Answers: `success_action_redirect` (303 with `bucket`, `key`, `etag` added to
+//! file name after the policy check (as on AWS, conditions see the field as sent, so
+//! `["starts-with", "$key", "uploads/"]` with `uploads/${filename}` holds whatever the
+//! file is called) and before authorization, which sees the stored key. Answers: `success_action_redirect` (303 with `bucket`, `key`, `etag` added to
 //! the URL), `success_action_status` 200, 201 (`PostResponse` XML) or 204 (default).
 
 use crate::access::{AccessControl, AccessRequest};
@@ -69,10 +70,18 @@ pub fn is_form_post(req: &HttpRequest) -> bool {
             .get_all(http::header::CONTENT_TYPE)
             .iter()
             .any(|v| {
+                // As the `mime` crate s3s uses reads it: `type/subtype[+suffix]`,
+                // case-insensitive, parameters after `;`.
                 let v = String::from_utf8_lossy(v.as_bytes()).to_ascii_lowercase();
-                let essence = v.split(';').next().unwrap_or("");
-                let essence: String = essence.chars().filter(|c| !c.is_whitespace()).collect();
-                essence == "multipart/form-data"
+                let essence: String = v
+                    .split(';')
+                    .next()
+                    .unwrap_or("")
+                    .chars()
+                    .filter(|c| !c.is_whitespace())
+                    .collect();
+                let (ty, sub) = essence.split_once('/').unwrap_or((&essence, ""));
+                ty == "multipart" && sub.split('+').next() == Some("form-data")
             })
 }
 
@@ -177,7 +186,10 @@ impl FormUploads {
             });
         }
         let boundary = boundary(req.headers()).ok_or_else(|| malformed(r))?;
-        let Some(_reserved) = self.budget.try_reserve(MAX_FORM_PREFIX as u64) else {
+        let Some(_reserved) = self
+            .budget
+            .try_reserve(coffer_core::budget::UNAUTHENTICATED, MAX_FORM_PREFIX as u64)
+        else {
             return Err(slow_down(r).into());
         };
         let mounted = req.extensions().get::<SignedPath>().is_some();
@@ -209,11 +221,9 @@ impl FormUploads {
                 )
             })?
             .to_string();
-        let key = key_field.replace("${filename}", base_name(prefix.file_name.as_deref()));
-        set_field(&mut fields, "key", &key);
-
         let access_key = if field(&fields, "x-amz-signature").is_some() {
             let signed = self.verify_signature(&fields, mounted, r).await?;
+            // Conditions see the fields as sent (`${filename}` included), as on AWS.
             let range = check_policy(&signed.policy, &fields, &bucket, r)?;
             Some((signed.access_key, range))
         } else if field(&fields, "signature").is_some()
@@ -240,6 +250,8 @@ impl FormUploads {
             Some((k, range)) => (Some(k), range),
             None => (None, None),
         };
+        let key = key_field.replace("${filename}", base_name(prefix.file_name.as_deref()));
+        set_field(&mut fields, "key", &key);
         let caller = self
             .access
             .admit(AccessRequest {
@@ -1177,6 +1189,7 @@ Content-Type: image/jpeg\r\n\r\nDATA\r\n--XyZ\r\nsome\r\n--XyZ--\r\n";
             "multipart/form-data; boundary=x",
             "Multipart/Form-Data;boundary=x",
             " multipart/form-data ; boundary=x",
+            "multipart/form-data+x; boundary=x",
         ] {
             assert!(is_form_post(&req(ct, http::Method::POST)), "{ct}");
         }

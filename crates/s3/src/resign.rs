@@ -359,21 +359,21 @@ impl RegionNormalizer {
     /// another request, so it must be refused instead.
     pub async fn apply(&self, req: &mut HttpRequest) -> bool {
         let mounted = req.extensions().get::<SignedPath>().is_some();
-        if let Some(auth) = req
-            .headers()
-            .get(http::header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_string)
-        {
+        if let Some(auth) = req.headers().get(http::header::AUTHORIZATION) {
+            let Ok(auth) = auth.to_str().map(str::to_string) else {
+                return !mounted;
+            };
             if auth.starts_with("AWS4-HMAC-SHA256") {
                 return self.header_auth(req, &auth).await || !mounted;
             }
             return !mounted;
         }
+        // Presigned as s3s sees it: parameter names are decoded.
         if req
             .uri()
             .query()
-            .is_some_and(|q| q.contains("X-Amz-Signature="))
+            .and_then(decoded_query)
+            .is_some_and(|q| q.iter().any(|(k, _)| k == "X-Amz-Signature"))
         {
             return self.presigned(req).await || !mounted;
         }

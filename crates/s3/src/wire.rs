@@ -24,6 +24,11 @@ pub fn percent_decode(s: &str) -> String {
     percent_decode_bytes(s, false)
 }
 
+/// A query value as s3s reads it (form encoding: `+` is a space).
+pub fn form_decode(s: &str) -> String {
+    percent_decode_bytes(s, true)
+}
+
 fn percent_decode_bytes(s: &str, plus_is_space: bool) -> String {
     let b = s.as_bytes();
     let mut out = Vec::with_capacity(b.len());

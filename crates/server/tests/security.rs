@@ -210,38 +210,50 @@ async fn management_bodies_before_authentication_are_small() {
     assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
 }
 
-/// Bodies parsed whole on both listeners draw from one budget; when it is spent,
-/// requests needing it get 503 while streaming requests go on, and it refills.
-#[tokio::test]
-async fn buffered_request_bytes_share_one_budget() {
+/// Bodies parsed whole on both listeners draw from one budget, in the name of the
+/// caller's org: an org that holds its share with bodies that never finish is refused
+/// further large bodies (503) while other orgs, small bodies (an admin revoking a key)
+/// and streamed object data go on; the share refills when the bodies are gone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn buffered_request_bytes_share_one_budget_per_org() {
+    const OPERATOR: &str = "CW-SECRET-operator-token-for-the-budget-test";
     let tmp = tempfile::tempdir().unwrap();
+    let token_file = tmp.path().join("operator-token");
+    std::fs::write(&token_file, OPERATOR).unwrap();
     let mut cfg = coffer_server::config::Config::with_data_dir(tmp.path().join("data"));
-    cfg.limits.max_buffered_bytes = 8 << 20;
+    cfg.operator_token_file = Some(token_file);
+    // 32 MiB in all, 8 MiB per org.
+    cfg.limits.max_buffered_bytes = 32 << 20;
     let ts = TestServer::start_with(cfg).await;
-    let (s3, _) = ts.s3_client_with_allow_all().await;
-    make_bucket(&s3, "budget").await;
-    put(&s3, "budget", "k", b"streamed").await;
-    let tagging = || {
-        without_retries(&s3)
-            .put_bucket_tagging()
-            .bucket("budget")
-            .tagging(
-                aws_sdk_s3::types::Tagging::builder()
-                    .tag_set(
-                        aws_sdk_s3::types::Tag::builder()
-                            .key("a")
-                            .value("b")
-                            .build()
-                            .unwrap(),
-                    )
-                    .build()
-                    .unwrap(),
-            )
-            .send()
-    };
-    tagging().await.expect("an XML body within the budget");
+    let (s3, key_a) = ts.s3_client_with_allow_all().await;
+    make_bucket(&s3, "budget-a").await;
+    put(&s3, "budget-a", "k", b"streamed").await;
+    let (_, _, token_b) = ts.org_with_allow_all_admin(OPERATOR, "other").await;
+    let key_b = ts.create_key(&token_b).await;
+    make_bucket(&ts.s3_client(&key_b), "budget-b").await;
 
-    // Eight authenticated management bodies of 1 MiB that never finish hold it all.
+    // A DeleteObjects document of about 40 KiB: counted (small ones are not).
+    let names: Vec<String> = (0..400).map(|i| format!("{i:0>80}")).collect();
+    let refs: Vec<&str> = names.iter().map(String::as_str).collect();
+    let doc = delete_body(&refs);
+    assert!(doc.len() > 32 * 1024);
+    // Refused requests go on connections of their own: a refusal before the body is
+    // read closes its connection, which must not be one a later request reuses.
+    let big_delete = |key: &TestKey, bucket: &str| {
+        let md5 = base64::engine::general_purpose::STANDARD.encode(md5::Md5::digest(&doc));
+        Signer::new(&ts, key).request(
+            &reqwest::Client::new(),
+            Method::POST,
+            &format!("/{bucket}"),
+            &[("delete".to_string(), String::new())],
+            &[("content-md5", md5)],
+            doc.clone(),
+        )
+    };
+    let r = send(big_delete(&key_a, "budget-a")).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+
+    // Org A's admin holds its whole share with eight 1 MiB bodies that never finish.
     let api = ts.api_endpoint.trim_start_matches("http://").to_string();
     let mut held = Vec::new();
     for _ in 0..8 {
@@ -257,50 +269,69 @@ async fn buffered_request_bytes_share_one_budget() {
     }
     let mut refused = None;
     for _ in 0..100 {
-        match tagging().await {
-            Err(e) => {
-                refused = Some(e);
-                break;
-            }
-            Ok(_) => tokio::time::sleep(Duration::from_millis(50)).await,
+        let r = send(big_delete(&key_a, "budget-a")).await;
+        if r.status != 200 {
+            refused = Some(r);
+            break;
         }
+        tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    let e = refused.expect("an XML body beyond the spent budget is refused");
-    assert_eq!(status_of(&e), Some(503), "{}", dbg_err(&e));
-    assert_eq!(
-        aws_sdk_s3::error::ProvideErrorMetadata::code(&e),
-        Some("SlowDown")
-    );
+    refused
+        .expect("org A's large body beyond its spent share is refused")
+        .assert_err("SlowDown", 503);
+    let r = reqwest::Client::new()
+        .post(format!("{}/v1/cwobject/access-policy", ts.api_endpoint))
+        .bearer_auth(&ts.admin_token)
+        .json(&json!({"pad": "x".repeat(100 * 1024)}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 503);
+    let v: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(v["code"].as_i64(), Some(14), "{v}");
+
+    // Small bodies are not counted: the admin can still revoke and tag.
     let (status, v) = ts
         .api(
             Method::POST,
-            "/v1/cwobject/access-policy",
+            "/v1/cwobject/revoke-access-key/access-key",
             Some(&ts.admin_token),
-            Some(
-                json!({"policy": {"version": "v1alpha1", "name": "p", "statements": [
-                {"name": "s", "effect": "Allow", "actions": ["s3:GetObject"],
-                 "resources": ["*"], "principals": ["*"]}]}}),
-            ),
+            Some(json!({"accessKey": ts.create_key(&ts.admin_token).await.access_key_id})),
         )
         .await;
-    assert_eq!((status, v["code"].as_i64()), (503, Some(14)), "{v}");
-    // Object data streams and needs no budget.
-    assert_eq!(get(&s3, "budget", "k").await, b"streamed");
+    assert_eq!(status, 200, "{v}");
+    s3.put_bucket_tagging()
+        .bucket("budget-a")
+        .tagging(
+            aws_sdk_s3::types::Tagging::builder()
+                .tag_set(
+                    aws_sdk_s3::types::Tag::builder()
+                        .key("a")
+                        .value("b")
+                        .build()
+                        .unwrap(),
+                )
+                .build()
+                .unwrap(),
+        )
+        .send()
+        .await
+        .expect("a small XML body needs no budget");
+    // Another org is not starved, and object data streams without the budget.
+    let r = send(big_delete(&key_b, "budget-b")).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(get(&s3, "budget-a", "k").await, b"streamed");
 
     drop(held);
     let mut ok = false;
     for _ in 0..100 {
-        if tagging().await.is_ok() {
+        if send(big_delete(&key_a, "budget-a")).await.status == 200 {
             ok = true;
             break;
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    assert!(ok, "the budget refills once the bodies are gone");
-}
-
-fn without_retries(c: &aws_sdk_s3::Client) -> aws_sdk_s3::Client {
-    coffer_server::testing::without_retries(c)
+    assert!(ok, "org A's share refills once its bodies are gone");
 }
 
 /// What AWS refuses about time and payload, Coffer refuses too: header-signed requests
