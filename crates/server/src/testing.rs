@@ -432,3 +432,56 @@ pub fn s3_client_for(endpoint: &str, key: &TestKey) -> aws_sdk_s3::Client {
         .build();
     aws_sdk_s3::Client::from_conf(conf)
 }
+
+/// Whether `python3` can import `modules` (`"boto3, requests"`).
+pub fn python_has(modules: &str) -> bool {
+    std::process::Command::new("python3")
+        .args(["-c", &format!("import {modules}")])
+        .output()
+        .is_ok_and(|o| o.status.success())
+}
+
+/// Runs `scripts/<script>` with `python3` and `args` where no AWS credentials or
+/// configuration can come from the machine (a fresh `HOME`, no config files, no
+/// instance metadata; only `PATH` and `PYTHONPATH` are kept), plus `env`.
+pub async fn run_python_script(
+    script: &str,
+    args: &[&str],
+    env: &[(&str, &str)],
+) -> std::process::Output {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../scripts")
+        .join(script)
+        .canonicalize()
+        .expect("the script exists");
+    let home = tempfile::tempdir().expect("tempdir");
+    let mut cmd = tokio::process::Command::new("python3");
+    cmd.arg(&path)
+        .args(args)
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("HOME", home.path())
+        .env("AWS_CONFIG_FILE", home.path().join("config"))
+        .env(
+            "AWS_SHARED_CREDENTIALS_FILE",
+            home.path().join("credentials"),
+        )
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .envs(env.iter().copied());
+    if let Some(pp) = std::env::var_os("PYTHONPATH") {
+        cmd.env("PYTHONPATH", pp);
+    }
+    cmd.output().await.expect("python3 runs")
+}
+
+/// Asserts that a script run by [`run_python_script`] succeeded and said `ok` last.
+#[track_caller]
+pub fn assert_script_ok(out: &std::process::Output) {
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success() && stdout.trim_end().ends_with("ok"),
+        "script failed ({}):\n{stdout}\n{stderr}",
+        out.status
+    );
+}

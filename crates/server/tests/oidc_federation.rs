@@ -642,41 +642,19 @@ async fn container_credentials_endpoint_takes_the_raw_jwt() {
     assert_eq!(f.key_count().await, before);
 
     // boto3's container provider, with the raw JWT as AWS_CONTAINER_AUTHORIZATION_TOKEN.
-    let boto3 = Command::new("python3")
-        .args(["-c", "import boto3"])
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if !boto3 {
+    if !coffer_server::testing::python_has("boto3") {
         eprintln!("SKIPPED boto3 part: python3 with boto3 is not installed");
         return;
     }
-    let script = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../scripts/boto3-container-credentials.py")
-        .canonicalize()
-        .unwrap();
-    let home = tempfile::tempdir().unwrap();
-    let out = tokio::process::Command::new("python3")
-        .arg(&script)
-        .args([
-            f.ts.s3_endpoint.as_str(),
-            "oidc-data",
-            "model.bin",
-            "weights",
-        ])
-        .env_clear()
-        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-        .env("HOME", home.path())
-        .env("AWS_CONFIG_FILE", home.path().join("config"))
-        .env(
-            "AWS_SHARED_CREDENTIALS_FILE",
-            home.path().join("credentials"),
-        )
-        .env("AWS_EC2_METADATA_DISABLED", "true")
-        .env("AWS_CONTAINER_CREDENTIALS_FULL_URI", &url)
-        .env("AWS_CONTAINER_AUTHORIZATION_TOKEN", &token)
-        .output()
-        .await
-        .unwrap();
+    let out = coffer_server::testing::run_python_script(
+        "boto3-container-credentials.py",
+        &[&f.ts.s3_endpoint, "oidc-data", "model.bin", "weights"],
+        &[
+            ("AWS_CONTAINER_CREDENTIALS_FULL_URI", &url),
+            ("AWS_CONTAINER_AUTHORIZATION_TOKEN", &token),
+        ],
+    )
+    .await;
     assert!(
         out.status.success(),
         "boto3: {}\n{}",

@@ -6,21 +6,14 @@
 
 mod s3_common;
 
+use coffer_server::testing::{assert_script_ok, python_has, run_python_script};
 use reqwest::Method;
 use s3_common::*;
 use serde_json::json;
-use std::path::Path;
-
-fn boto3_available() -> bool {
-    std::process::Command::new("python3")
-        .args(["-c", "import boto3"])
-        .output()
-        .is_ok_and(|o| o.status.success())
-}
 
 #[tokio::test]
 async fn boto3_cors_preflight_and_presigned_post() {
-    if !boto3_available() {
+    if !python_has("boto3") {
         eprintln!(
             "SKIPPED boto3_cors_preflight_and_presigned_post: python3 with boto3 is not installed (pip install boto3)"
         );
@@ -70,41 +63,20 @@ async fn boto3_cors_preflight_and_presigned_post() {
     .await;
     let reader = ts.create_key(&token).await;
 
-    let script = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../scripts/boto3-browser.py")
-        .canonicalize()
-        .unwrap();
-    let home = tempfile::tempdir().unwrap();
-    let mut cmd = tokio::process::Command::new("python3");
-    cmd.arg(&script)
-        .args([
-            ts.s3_endpoint.as_str(),
-            admin_key.access_key_id.as_str(),
-            admin_key.secret_key.as_str(),
-            reader.access_key_id.as_str(),
-            reader.secret_key.as_str(),
+    let out = run_python_script(
+        "boto3-browser.py",
+        &[
+            &ts.s3_endpoint,
+            &admin_key.access_key_id,
+            &admin_key.secret_key,
+            &reader.access_key_id,
+            &reader.secret_key,
             "browser",
-        ])
-        .env_clear()
-        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-        .env("HOME", home.path())
-        .env("AWS_CONFIG_FILE", home.path().join("config"))
-        .env(
-            "AWS_SHARED_CREDENTIALS_FILE",
-            home.path().join("credentials"),
-        )
-        .env("AWS_EC2_METADATA_DISABLED", "true");
-    if let Some(pp) = std::env::var_os("PYTHONPATH") {
-        cmd.env("PYTHONPATH", pp);
-    }
-    let out = cmd.output().await.unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        out.status.success() && stdout.trim_end().ends_with("ok"),
-        "boto3 script failed ({}):\n{stdout}\n{stderr}",
-        out.status
-    );
+        ],
+        &[],
+    )
+    .await;
+    assert_script_ok(&out);
     // The uploads went through the object service: visible and counted.
     assert_eq!(
         get(&admin, "browser", "uploads/notes.txt").await,

@@ -8,25 +8,18 @@
 mod s3_common;
 
 use base64::Engine;
+use coffer_server::testing::{assert_script_ok, python_has, run_python_script};
 use md5::Digest as _;
 use reqwest::Method;
 use s3_common::*;
 use serde_json::json;
-use std::path::Path;
 use std::time::Duration;
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 
-fn python_with(modules: &str) -> bool {
-    std::process::Command::new("python3")
-        .args(["-c", &format!("import {modules}")])
-        .output()
-        .is_ok_and(|o| o.status.success())
-}
-
 #[tokio::test]
 async fn boto3_signatures_cover_every_header_scope_and_form_field() {
-    if !python_with("boto3, requests") {
+    if !python_has("boto3, requests") {
         assert!(
             std::env::var_os("CI").is_none(),
             "CI must have boto3 and requests (scripts/test-env.sh)"
@@ -36,40 +29,18 @@ async fn boto3_signatures_cover_every_header_scope_and_form_field() {
     }
     let ts = TestServer::start().await;
     let (_, key) = ts.s3_client_with_allow_all().await;
-    let script = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../scripts/security-boto3.py")
-        .canonicalize()
-        .unwrap();
-    let home = tempfile::tempdir().unwrap();
-    let mut cmd = tokio::process::Command::new("python3");
-    cmd.arg(&script)
-        .args([
-            ts.s3_endpoint.as_str(),
-            ts.api_endpoint.as_str(),
-            key.access_key_id.as_str(),
-            key.secret_key.as_str(),
-        ])
-        .env_clear()
-        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-        .env("HOME", home.path())
-        .env("AWS_CONFIG_FILE", home.path().join("config"))
-        .env(
-            "AWS_SHARED_CREDENTIALS_FILE",
-            home.path().join("credentials"),
-        )
-        .env("AWS_EC2_METADATA_DISABLED", "true")
-        .env("NO_PROXY", "*");
-    if let Some(pp) = std::env::var_os("PYTHONPATH") {
-        cmd.env("PYTHONPATH", pp);
-    }
-    let out = cmd.output().await.unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        out.status.success() && stdout.trim_end().ends_with("ok"),
-        "security-boto3.py failed ({}):\n{stdout}\n{stderr}",
-        out.status
-    );
+    let out = run_python_script(
+        "security-boto3.py",
+        &[
+            &ts.s3_endpoint,
+            &ts.api_endpoint,
+            &key.access_key_id,
+            &key.secret_key,
+        ],
+        &[("NO_PROXY", "*")],
+    )
+    .await;
+    assert_script_ok(&out);
 }
 
 fn delete_body(keys: &[&str]) -> Vec<u8> {

@@ -8,10 +8,10 @@ mod s3_common;
 use aws_sdk_s3::config::{Credentials, Region};
 use coffer_core::clock::{OffsetClock, parse_rfc3339};
 use coffer_server::Config;
+use coffer_server::testing::{assert_script_ok, python_has, run_python_script};
 use reqwest::Method;
 use s3_common::*;
 use serde_json::{Value, json};
-use std::path::Path;
 use time::OffsetDateTime;
 
 const EXCHANGE: &str = "/v1/cwobject/temporary-credentials/api-token";
@@ -251,20 +251,12 @@ async fn expired_exchange_key_fails() {
         .unwrap();
 }
 
-/// Whether `python3 -c "import boto3"` works.
-fn boto3_available() -> bool {
-    std::process::Command::new("python3")
-        .args(["-c", "import boto3"])
-        .output()
-        .is_ok_and(|o| o.status.success())
-}
-
 /// boto3 with nothing but `AWS_CONTAINER_CREDENTIALS_FULL_URI` pointing at the
 /// exchange and `AWS_CONTAINER_AUTHORIZATION_TOKEN=Bearer <API token>` lists and reads
 /// objects (botocore sends the session token with every request).
 #[tokio::test]
 async fn boto3_container_provider_with_api_token() {
-    if !boto3_available() {
+    if !python_has("boto3") {
         eprintln!(
             "SKIPPED boto3_container_provider_with_api_token: python3 with boto3 is not installed (pip install boto3)"
         );
@@ -274,48 +266,24 @@ async fn boto3_container_provider_with_api_token() {
     make_bucket(&admin, "boto3-exchange").await;
     put(&admin, "boto3-exchange", "dir/obj.txt", b"from coffer").await;
 
-    let script = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../scripts/boto3-container-credentials.py")
-        .canonicalize()
-        .unwrap();
-    let home = tempfile::tempdir().unwrap();
-    let mut cmd = tokio::process::Command::new("python3");
-    cmd.arg(&script)
-        .args([
-            ts.s3_endpoint.as_str(),
+    // Nothing but the container provider may supply credentials.
+    let uri = format!("{}{EXCHANGE}", ts.api_endpoint);
+    let bearer = format!("Bearer {}", ts.admin_token);
+    let out = run_python_script(
+        "boto3-container-credentials.py",
+        &[
+            &ts.s3_endpoint,
             "boto3-exchange",
             "dir/obj.txt",
             "from coffer",
-        ])
-        // Nothing but the container provider may supply credentials.
-        .env_clear()
-        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-        .env("HOME", home.path())
-        .env("AWS_CONFIG_FILE", home.path().join("config"))
-        .env(
-            "AWS_SHARED_CREDENTIALS_FILE",
-            home.path().join("credentials"),
-        )
-        .env("AWS_EC2_METADATA_DISABLED", "true")
-        .env(
-            "AWS_CONTAINER_CREDENTIALS_FULL_URI",
-            format!("{}{EXCHANGE}", ts.api_endpoint),
-        )
-        .env(
-            "AWS_CONTAINER_AUTHORIZATION_TOKEN",
-            format!("Bearer {}", ts.admin_token),
-        );
-    if let Some(pp) = std::env::var_os("PYTHONPATH") {
-        cmd.env("PYTHONPATH", pp);
-    }
-    let out = cmd.output().await.unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        out.status.success() && stdout.trim_end().ends_with("ok"),
-        "boto3 script failed ({}):\n{stdout}\n{stderr}",
-        out.status
-    );
+        ],
+        &[
+            ("AWS_CONTAINER_CREDENTIALS_FULL_URI", &uri),
+            ("AWS_CONTAINER_AUTHORIZATION_TOKEN", &bearer),
+        ],
+    )
+    .await;
+    assert_script_ok(&out);
     // The keys it used came from the exchange: temporary keys of the admin.
     let (_, keys) = ts
         .api(
@@ -334,28 +302,17 @@ async fn boto3_container_provider_with_api_token() {
     assert!(temp >= 1, "{keys}");
 
     // A wrong API token: botocore cannot get credentials, nothing is listed.
-    let out = tokio::process::Command::new("python3")
-        .arg(&script)
-        .args([ts.s3_endpoint.as_str(), "boto3-exchange", "x", "x"])
-        .env_clear()
-        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-        .env("HOME", home.path())
-        .env("AWS_CONFIG_FILE", home.path().join("config"))
-        .env(
-            "AWS_SHARED_CREDENTIALS_FILE",
-            home.path().join("credentials"),
-        )
-        .env("AWS_EC2_METADATA_DISABLED", "true")
-        .env(
-            "AWS_CONTAINER_CREDENTIALS_FULL_URI",
-            format!("{}{EXCHANGE}", ts.api_endpoint),
-        )
-        .env(
-            "AWS_CONTAINER_AUTHORIZATION_TOKEN",
-            "Bearer CW-SECRET-WRONGWRONGWRONG",
-        )
-        .output()
-        .await
-        .unwrap();
+    let out = run_python_script(
+        "boto3-container-credentials.py",
+        &[&ts.s3_endpoint, "boto3-exchange", "x", "x"],
+        &[
+            ("AWS_CONTAINER_CREDENTIALS_FULL_URI", &uri),
+            (
+                "AWS_CONTAINER_AUTHORIZATION_TOKEN",
+                "Bearer CW-SECRET-WRONGWRONGWRONG",
+            ),
+        ],
+    )
+    .await;
     assert!(!out.status.success());
 }
