@@ -221,11 +221,31 @@ impl FormUploads {
                 )
             })?
             .to_string();
-        let access_key = if field(&fields, "x-amz-signature").is_some() {
-            let signed = self.verify_signature(&fields, mounted, r).await?;
+        // A malformed policy document is refused as such, whatever signs it.
+        let policy = match field(&fields, "policy") {
+            Some(p) => Some(PostPolicy::from_base64(p).map_err(|e| {
+                s3(
+                    S3ErrorCode::InvalidPolicyDocument,
+                    format!("Invalid Policy: {e}"),
+                    r,
+                )
+            })?),
+            None => None,
+        };
+        let access_key = if let Some(policy) = policy
+            && field(&fields, "x-amz-signature").is_some()
+        {
+            let access_key = self.verify_signature(&fields, mounted, r).await?;
             // Conditions see the fields as sent (`${filename}` included), as on AWS.
-            let range = check_policy(&signed.policy, &fields, &bucket, r)?;
-            Some((signed.access_key, range))
+            let range = check_policy(&policy, &fields, &bucket, r)?;
+            Some((access_key, range))
+        } else if field(&fields, "x-amz-signature").is_some() {
+            return Err(s3(
+                S3ErrorCode::InvalidArgument,
+                "Bucket POST must contain a field named 'policy'",
+                r,
+            )
+            .into());
         } else if field(&fields, "signature").is_some()
             || field(&fields, "awsaccesskeyid").is_some()
         {
@@ -314,12 +334,14 @@ impl FormUploads {
         answer.response(etag.as_deref(), out.output.version_id.as_deref(), r)
     }
 
+    /// Verifies the SigV4 POST signature over the `policy` field; returns the access
+    /// key id it was made with.
     async fn verify_signature(
         &self,
         fields: &[(String, String)],
         mounted: bool,
         r: &str,
-    ) -> Refused<Signed> {
+    ) -> Refused<String> {
         let need = |name: &'static str| {
             field(fields, name).ok_or_else(|| {
                 s3(
@@ -406,24 +428,8 @@ impl FormUploads {
             )
             .into());
         }
-        let policy = PostPolicy::from_base64(policy).map_err(|e| {
-            s3(
-                S3ErrorCode::InvalidPolicyDocument,
-                format!("Invalid Policy: {e}"),
-                r,
-            )
-        })?;
-        Ok(Signed {
-            access_key: access_key.to_string(),
-            policy,
-        })
+        Ok(access_key.to_string())
     }
-}
-
-/// A verified form signature.
-struct Signed {
-    access_key: String,
-    policy: PostPolicy,
 }
 
 fn slow_down(r: &str) -> S3Error {
