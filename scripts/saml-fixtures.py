@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Generates signed SAML 2.0 Responses with two independent XML-DSig implementations
 (the `xmlsec1` CLI, libxmlsec1, and python `signxml`, lxml) for Coffer's SAML verifier
-tests (crates/server/tests/saml_federation.rs).
+tests (crates/server/tests/it/saml_federation.rs).
 
     scripts/saml-fixtures.py OUT_DIR [--validity-days N]
 

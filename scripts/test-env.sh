@@ -8,8 +8,8 @@ if [ "$(id -u)" != 0 ] && command -v sudo >/dev/null 2>&1; then SUDO=sudo; fi
 if ! command -v aws >/dev/null 2>&1; then
   python3 -m pip install --quiet --disable-pip-version-check awscli
 fi
-# boto3 drives the container-credentials end-to-end test (crates/server/tests/temp_credentials.rs);
-# boto3 + requests the signature-coverage test (crates/server/tests/security.rs).
+# boto3 drives the container-credentials end-to-end test (crates/server/tests/it/temp_credentials.rs);
+# boto3 + requests the signature-coverage test (crates/server/tests/it/security.rs).
 if ! python3 -c 'import boto3, requests' >/dev/null 2>&1; then
   python3 -m pip install --quiet --disable-pip-version-check boto3 requests \
     || python3 -m pip install --quiet --disable-pip-version-check --break-system-packages boto3 requests
@@ -26,7 +26,7 @@ fi
 if [ ! -d tests/console/node_modules/playwright-core ]; then
   (cd tests/console && npm ci --no-audit --no-fund)
 fi
-# SAML fixtures from independent signers (crates/server/tests/saml_federation.rs and
+# SAML fixtures from independent signers (crates/server/tests/it/saml_federation.rs and
 # crates/core/tests/saml_fixtures.rs): xmlsec1 (libxmlsec1) and python signxml sign a
 # fresh set with new openssl keys on every run, besides the committed set.
 for tool in openssl xmlsec1; do

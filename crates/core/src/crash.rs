@@ -1,5 +1,5 @@
 //! Named crash points for fault-injection tests (the crash matrix,
-//! `crates/coffer/tests/crash_matrix.rs`).
+//! `crates/coffer/tests/it/crash_matrix.rs`).
 //!
 //! Each point is a call `crash::point("name")` compiled into the real code path, at a
 //! place where a power cut or `kill -9` could interrupt a durable sequence. A test arms

@@ -2,7 +2,7 @@
 //! ([`crate::routes::ROUTES`]) and the component schemas below, served at
 //! `GET /v1/openapi.json` and committed as `docs/openapi.json` (DESIGN habit 6; the
 //! server's `openapi_drift` test fails when the two differ, and
-//! `COFFER_UPDATE_OPENAPI=1 cargo test -p coffer-server --test openapi_drift` rewrites
+//! `COFFER_UPDATE_OPENAPI=1 cargo test -p coffer-server --test it openapi_drift::` rewrites
 //! the file).
 //!
 //! Schemas are written by hand (no schema-derive crate); the tests below keep them

@@ -100,12 +100,18 @@ pub struct TestKey {
     pub principal: String,
 }
 
+/// Whether [`TestServer::start`] puts metadata on PostgreSQL
+/// (`COFFER_TEST_METADATA=postgres`).
+pub fn on_postgres() -> bool {
+    std::env::var("COFFER_TEST_METADATA").as_deref() == Ok("postgres")
+}
+
 impl TestServer {
     /// Starts a server on a fresh temporary data directory. With
     /// `COFFER_TEST_METADATA=postgres` its metadata is a fresh PostgreSQL database instead
     /// (runs any integration test on the scale-out backend).
     pub async fn start() -> TestServer {
-        if std::env::var("COFFER_TEST_METADATA").as_deref() == Ok("postgres") {
+        if on_postgres() {
             return Self::start_postgres()
                 .await
                 .expect("COFFER_TEST_METADATA=postgres needs COFFER_TEST_POSTGRES_URL");
