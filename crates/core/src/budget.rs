@@ -17,6 +17,7 @@
 //! * A reservation is released when its [`BudgetPermit`] is dropped, which the callers
 //!   hold until the buffered bytes are gone (the response is produced).
 
+use crate::error::{Error, Result};
 use parking_lot::Mutex;
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -103,10 +104,19 @@ impl ByteBudget {
         self.inner.units.available_permits() as u64 * UNIT
     }
 
-    /// Reserves `bytes` (rounded up to whole KiB) for `owner` without waiting; `None`
-    /// when the budget, or the owner's share of it, cannot cover them now. Small bodies
-    /// always succeed (module docs).
-    pub fn try_reserve(&self, owner: &str, bytes: u64) -> Option<BudgetPermit> {
+    /// Reserves `bytes` (rounded up to whole KiB) for `owner` without waiting; the
+    /// throttle every API answers with 503 (`Unavailable`) when the budget, or the
+    /// owner's share of it, cannot cover them now. Small bodies always succeed (module
+    /// docs).
+    pub fn reserve(&self, owner: &str, bytes: u64) -> Result<BudgetPermit> {
+        self.try_reserve(owner, bytes).ok_or_else(|| {
+            Error::Unavailable(
+                "too many request bodies are being read; reduce your request rate and retry".into(),
+            )
+        })
+    }
+
+    fn try_reserve(&self, owner: &str, bytes: u64) -> Option<BudgetPermit> {
         if bytes <= SMALL_BODY {
             return Some(BudgetPermit { _held: None });
         }
@@ -159,6 +169,11 @@ mod tests {
         let e = b.try_reserve("e", 16 * MIB).unwrap();
         assert_eq!(b.available(), 0);
         assert!(b.try_reserve("f", SMALL_BODY + 1).is_none());
+        // What callers get: the throttle every API answers with 503.
+        assert!(matches!(
+            b.reserve("f", SMALL_BODY + 1),
+            Err(Error::Unavailable(_))
+        ));
         drop((a, c));
         assert_eq!(b.available(), 26 * MIB);
         assert!(b.try_reserve("a", 10 * MIB).is_some());

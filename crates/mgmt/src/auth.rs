@@ -15,9 +15,8 @@
 //! the principal even of a call that is then denied).
 //!
 //! Extractors run before the body is read, so an unauthenticated or unauthorized request
-//! is rejected before its body is parsed. Each marks a request whose caller it verified
-//! ([`CallerKnown`]); only such requests may send bodies beyond
-//! [`crate::extract::MAX_ANONYMOUS_BODY_BYTES`].
+//! is rejected before its body is parsed. A verified request carries [`Verified`]; only
+//! such requests may send bodies beyond [`crate::extract::MAX_ANONYMOUS_BODY_BYTES`].
 
 use crate::AppState;
 use crate::audit::AuditSlot;
@@ -29,30 +28,41 @@ use http::header::AUTHORIZATION;
 use http::request::Parts;
 use std::marker::PhantomData;
 
-/// Request extension: the bearer token was verified; the owner its request bodies are
-/// counted against (`coffer_core::budget`): the user's org, or the operator.
-#[derive(Debug, Clone)]
-pub struct CallerKnown(pub std::sync::Arc<str>);
+/// Request extension: the actor the request's bearer token verified as. Only
+/// [`verify`] inserts it; the extractors reuse it rather than look the token up again
+/// (Connect verifies before it reads the body, then hands it to the REST request).
+#[derive(Clone)]
+pub struct Verified(pub AnyActor);
 
-impl CallerKnown {
-    fn org(org: &str) -> Self {
-        CallerKnown(org.into())
-    }
-    fn operator() -> Self {
-        CallerKnown("-operator".into())
+impl Verified {
+    /// Whose share of the byte budget the request's body is counted against
+    /// (`coffer_core::budget`): the user's org, or the operator.
+    pub fn budget_owner(&self) -> &str {
+        match &self.0 {
+            AnyActor::Operator => "-operator",
+            AnyActor::User(c) => &c.org_id,
+        }
     }
 }
 
-/// Verifies the request's bearer token as any actor would, without authorizing
-/// anything, and marks the request [`CallerKnown`]; for paths that must know before the
-/// extractors run (Connect reads the body to route it).
-pub async fn mark_if_authenticated(parts: &mut Parts, state: &AppState) {
-    let Ok(token) = bearer(parts) else { return };
-    if is_operator(state, token) {
-        parts.extensions.insert(CallerKnown::operator());
-    } else if let Ok(c) = state.identity.authenticate_token(token).await {
-        parts.extensions.insert(CallerKnown::org(&c.org_id));
+/// The actor of the request's bearer token: the operator, or an org user (recorded in
+/// the audit slot). The one place a token is verified.
+pub async fn verify(parts: &mut Parts, state: &AppState) -> Result<AnyActor, ApiError> {
+    if let Some(v) = parts.extensions.get::<Verified>() {
+        return Ok(v.0.clone());
     }
+    let token = bearer(parts)?;
+    let actor = if is_operator(state, token) {
+        AnyActor::Operator
+    } else {
+        let caller = state.identity.authenticate_token(token).await?;
+        if let Some(slot) = parts.extensions.get::<AuditSlot>() {
+            slot.set_caller(&caller);
+        }
+        AnyActor::User(caller)
+    };
+    parts.extensions.insert(Verified(actor.clone()));
+    Ok(actor)
 }
 
 /// Token from `Authorization: Bearer <token>` (scheme case-insensitive).
@@ -88,21 +98,15 @@ impl FromRequestParts<AppState> for Authenticated {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        let token = bearer(parts)?;
-        if is_operator(state, token) {
-            return Err(ApiError::denied(
+        match verify(parts, state).await? {
+            AnyActor::Operator => Err(ApiError::denied(
                 "the operator token has no org identity; use an org user's API token",
-            ));
+            )),
+            AnyActor::User(caller) => Ok(Authenticated {
+                caller,
+                state: state.clone(),
+            }),
         }
-        let caller = state.identity.authenticate_token(token).await?;
-        if let Some(slot) = parts.extensions.get::<AuditSlot>() {
-            slot.set_caller(&caller);
-        }
-        parts.extensions.insert(CallerKnown::org(&caller.org_id));
-        Ok(Authenticated {
-            caller,
-            state: state.clone(),
-        })
     }
 }
 
@@ -249,6 +253,7 @@ impl IamActor {
 }
 
 /// The actor of any `/v1/iam` request: operator, or any authenticated org user.
+#[derive(Clone)]
 pub enum AnyActor {
     Operator,
     User(Caller),
@@ -258,17 +263,7 @@ impl FromRequestParts<AppState> for AnyActor {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        let token = bearer(parts)?;
-        if is_operator(state, token) {
-            parts.extensions.insert(CallerKnown::operator());
-            return Ok(AnyActor::Operator);
-        }
-        let caller = state.identity.authenticate_token(token).await?;
-        if let Some(slot) = parts.extensions.get::<AuditSlot>() {
-            slot.set_caller(&caller);
-        }
-        parts.extensions.insert(CallerKnown::org(&caller.org_id));
-        Ok(AnyActor::User(caller))
+        verify(parts, state).await
     }
 }
 

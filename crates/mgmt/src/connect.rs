@@ -94,8 +94,9 @@ async fn to_rest_request(req: Request, state: &AppState) -> Result<Request, Reje
     check_headers(&parts.headers)?;
     // The body is read here, before the REST route's extractors authenticate: check the
     // token first, so an unauthenticated caller is held to the anonymous bound.
+    // A token that does not verify is refused by the REST route's extractor.
     if route.auth != routes::Auth::Anonymous {
-        crate::auth::mark_if_authenticated(&mut parts, state).await;
+        let _ = crate::auth::verify(&mut parts, state).await;
     }
     let (bytes, _reserved) = read_body(&parts, body).await?;
     let fields: Map<String, Value> = parse_json_object(&bytes)?;
@@ -128,6 +129,9 @@ async fn to_rest_request(req: Request, state: &AppState) -> Result<Request, Reje
     }
     if let Some(slot) = parts.extensions.get::<AuditSlot>() {
         rest_req.extensions_mut().insert(slot.clone());
+    }
+    if let Some(v) = parts.extensions.get::<crate::auth::Verified>() {
+        rest_req.extensions_mut().insert(v.clone());
     }
     Ok(rest_req)
 }

@@ -3,7 +3,7 @@
 //! path segments ([`PathParam`]). axum's own extractors are not used for these because
 //! their rejections are plain text with other statuses.
 
-use crate::auth::CallerKnown;
+use crate::auth::Verified;
 use crate::error::ApiError;
 use axum::body::{Body, Bytes};
 use axum::extract::{FromRequest, FromRequestParts, Path, Request};
@@ -15,7 +15,7 @@ use std::collections::HashMap;
 
 /// Largest accepted request body of an authenticated caller (SPEC §2).
 pub const MAX_BODY_BYTES: usize = 1024 * 1024;
-/// Largest body read before the caller is known ([`crate::auth::CallerKnown`]): the
+/// Largest body read before the caller is known ([`crate::auth::Verified`]): the
 /// anonymous token exchanges, whose body is the credential (AWS caps a SAML response at
 /// 100,000 characters, `coffer_core::federation::saml::MAX_SAML_RESPONSE_B64_LEN`, and
 /// a web identity token at 20,000).
@@ -43,8 +43,8 @@ pub async fn read_body(
     parts: &Parts,
     body: Body,
 ) -> Result<(Bytes, Option<BudgetPermit>), ApiError> {
-    let (limit, what, owner) = match parts.extensions.get::<CallerKnown>() {
-        Some(k) => (MAX_BODY_BYTES, "1 MiB", &*k.0),
+    let (limit, what, owner) = match parts.extensions.get::<Verified>() {
+        Some(v) => (MAX_BODY_BYTES, "1 MiB", v.budget_owner()),
         None => (
             MAX_ANONYMOUS_BODY_BYTES,
             "128 KiB before the caller is authenticated",
@@ -62,15 +62,7 @@ pub async fn read_body(
         )));
     }
     let reserved = match parts.extensions.get::<ByteBudget>() {
-        Some(budget) => Some(
-            budget
-                .try_reserve(owner, declared.unwrap_or(limit as u64))
-                .ok_or_else(|| {
-                    ApiError::Domain(coffer_core::Error::Unavailable(
-                        "too many request bodies are being read; retry shortly".into(),
-                    ))
-                })?,
-        ),
+        Some(budget) => Some(budget.reserve(owner, declared.unwrap_or(limit as u64))?),
         None => None,
     };
     // Fails when the limit is hit or the body cannot be read (client went away, bad

@@ -80,19 +80,26 @@ impl Authenticator {
 #[async_trait::async_trait]
 impl S3Auth for Authenticator {
     async fn get_secret_key(&self, access_key: &str) -> S3Result<SecretKey> {
-        match self.identity.resolve_access_key(access_key).await {
-            Ok(k) => Ok(SecretKey::from(k.secret.as_str())),
-            Err(Error::Unauthenticated(why)) => {
-                // The key id is not a secret; the reason is logged, not returned, so a
-                // caller cannot tell a suspended key from an unknown one.
-                debug!(access_key, reason = %why, "s3 authentication refused");
-                Err(S3Error::with_message(
-                    S3ErrorCode::InvalidAccessKeyId,
-                    NO_SUCH_KEY_ID,
-                ))
-            }
-            Err(e) => Err(to_s3(e, RequestId::new().as_str())),
+        let k = active_key(&self.identity, access_key, RequestId::new().as_str()).await?;
+        Ok(SecretKey::from(k.secret.as_str()))
+    }
+}
+
+/// The usable key `id`; `InvalidAccessKeyId` with one message for unknown, suspended,
+/// expired and revoked keys alike (the key id is not a secret: the reason is logged, not
+/// returned, so a caller cannot tell a suspended key from an unknown one).
+pub(crate) async fn active_key(
+    identity: &IdentityService,
+    id: &str,
+    rid: &str,
+) -> S3Result<Arc<ResolvedKey>> {
+    match identity.resolve_access_key(id).await {
+        Ok(k) => Ok(k),
+        Err(Error::Unauthenticated(why)) => {
+            debug!(request_id = rid, access_key = id, reason = %why, "s3 authentication refused");
+            Err(s3(S3ErrorCode::InvalidAccessKeyId, NO_SUCH_KEY_ID, rid))
         }
+        Err(e) => Err(to_s3(e, rid)),
     }
 }
 
@@ -645,6 +652,8 @@ pub(crate) struct AccessRequest<'a> {
     pub audit: Option<S3AuditSlot>,
     /// The request came through the console mount.
     pub mounted: bool,
+    /// The HTTP layer already ran the gates ([`crate::gates::Prechecked`]).
+    pub prechecked: bool,
 }
 
 impl AccessControl {
@@ -661,9 +670,11 @@ impl AccessControl {
             });
         }
 
-        // Defense in depth: the HTTP layer already ran the gates, unless the bare
-        // S3Service is served.
-        if let Err(e) = precheck(r.uri.query(), r.headers, r.mounted) {
+        // The gates, unless the HTTP layer ran them (it did, unless the bare S3Service is
+        // served).
+        if !r.prechecked
+            && let Err(e) = precheck(r.uri.query(), r.headers, r.mounted)
+        {
             debug!(
                 request_id = rid,
                 op = r.op,
@@ -677,14 +688,8 @@ impl AccessControl {
         // only a bucket policy with Principal "*" can allow them (SPEC §3).
         let key = match r.access_key {
             None => None,
-            Some(id) => match self.identity.resolve_access_key(id).await {
-                Ok(k) => Some(k),
-                // Revoked between signature verification and now.
-                Err(Error::Unauthenticated(_)) => {
-                    return Err(s3(S3ErrorCode::InvalidAccessKeyId, NO_SUCH_KEY_ID, rid));
-                }
-                Err(e) => return Err(to_s3(e, rid)),
-            },
+            // Again: it may have been revoked since its signature verified.
+            Some(id) => Some(active_key(&self.identity, id, rid).await?),
         };
 
         if let (Some(slot), Some(k)) = (&r.audit, &key) {
@@ -760,6 +765,10 @@ impl S3Access for AccessControl {
             .extensions_mut()
             .get::<crate::resign::SignedPath>()
             .is_some();
+        let prechecked = cx
+            .extensions_mut()
+            .get::<crate::gates::Prechecked>()
+            .is_some();
         let access_key = cx.credentials().map(|c| c.access_key.clone());
         let (bucket, key) = path_parts(cx.s3_path());
         let bound =
@@ -777,6 +786,7 @@ impl S3Access for AccessControl {
                 request_id,
                 audit,
                 mounted,
+                prechecked,
             })
             .await?;
         // The body s3s reads whole once this check passes: reserved now that the caller
@@ -786,19 +796,10 @@ impl S3Access for AccessControl {
         } else {
             caller.org_id()
         };
-        let Some(permit) = self.budget.try_reserve(owner, bound) else {
-            debug!(
-                request_id = caller.request_id(),
-                owner, bound, "buffered-bytes budget spent"
-            );
-            let mut e = s3(
-                S3ErrorCode::SlowDown,
-                "Please reduce your request rate.",
-                caller.request_id(),
-            );
-            e.set_status_code(http::StatusCode::SERVICE_UNAVAILABLE);
-            return Err(e);
-        };
+        let permit = self
+            .budget
+            .reserve(owner, bound)
+            .map_err(|e| to_s3(e, caller.request_id()))?;
         cx.extensions_mut().insert(Reserved {
             _permit: Arc::new(permit),
         });

@@ -69,7 +69,7 @@ impl BodyFault {
             BodyFault::ChunkSignature => (
                 S3ErrorCode::SignatureDoesNotMatch,
                 StatusCode::FORBIDDEN,
-                "The request signature we calculated does not match the signature you provided. Check your key and signing method.",
+                crate::errors::SIGNATURE_MISMATCH_MESSAGE,
             ),
             BodyFault::PayloadSha256 => (
                 // Not in s3s 0.14's code list.

@@ -135,6 +135,10 @@ pub fn to_s3(err: Error, request_id: &str) -> S3Error {
     e
 }
 
+/// AWS's message for `SignatureDoesNotMatch`.
+pub const SIGNATURE_MISMATCH_MESSAGE: &str = "The request signature we calculated does not \
+    match the signature you provided. Check your key and signing method.";
+
 /// An S3 error with a code s3s knows.
 pub fn s3(code: S3ErrorCode, msg: impl Into<String>, request_id: &str) -> S3Error {
     stamp(S3Error::with_message(code, msg.into()), request_id)

@@ -34,6 +34,11 @@ pub const MAX_PRESIGN_EXPIRES_SECS: u64 = 604_800;
 /// The SigV4 region of the console mount's signing scope (module docs).
 pub const CONSOLE_REGION: &str = "coffer-console";
 
+/// Request extension: [`precheck`] passed for this request (set by the HTTP layer; the
+/// access hook then does not parse the same headers again).
+#[derive(Debug, Clone, Copy)]
+pub struct Prechecked;
+
 /// Why a request was turned away before authentication.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Rejection {
@@ -243,18 +248,9 @@ fn signed_names(list: &str) -> Option<Vec<String>> {
         .collect()
 }
 
-/// The region of `<key>/<YYYYMMDD>/<region>/<service>/aws4_request`.
+/// The region of a credential scope ([`crate::resign::parse_credential`]).
 fn credential_region(c: &str) -> Option<String> {
-    let parts: Vec<&str> = c.split('/').collect();
-    let [key, date, region, service, "aws4_request"] = parts[..] else {
-        return None;
-    };
-    let ok = !key.is_empty()
-        && date.len() == 8
-        && date.bytes().all(|b| b.is_ascii_digit())
-        && !region.is_empty()
-        && !service.is_empty();
-    ok.then(|| region.to_string())
+    crate::resign::parse_credential(c).map(|c| c.region.to_string())
 }
 
 /// `host` and every `x-amz-*` header present must be signed (module docs).
@@ -300,7 +296,7 @@ fn signed_headers_cover(v4: &SigV4, headers: &HeaderMap) -> Result<(), Rejection
 
 /// The console mount signs for [`CONSOLE_REGION`], the S3 listener for any other
 /// region (module docs). Regions compare as the region normalizer lower-cases them.
-fn signing_scope(region: &str, mounted: bool) -> Result<(), Rejection> {
+pub(crate) fn signing_scope(region: &str, mounted: bool) -> Result<(), Rejection> {
     let console = crate::resign::normalized_region(region) == CONSOLE_REGION;
     match (mounted, console) {
         (true, false) => Err(Rejection::new(

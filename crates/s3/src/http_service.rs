@@ -203,6 +203,7 @@ impl S3HttpService {
             }
             return Ok(resp);
         }
+        req.extensions_mut().insert(crate::gates::Prechecked);
         let target = self.target_of(&req);
         let Some(audit) = &self.audit else {
             let mut resp = self.dispatch(req, &target, &rid).await?;
@@ -287,8 +288,7 @@ impl S3HttpService {
             return refusal_response(
                 S3Error::with_message(
                     S3ErrorCode::SignatureDoesNotMatch,
-                    "The request signature we calculated does not match the signature you \
-                     provided. Check your key and signing method.",
+                    crate::errors::SIGNATURE_MISMATCH_MESSAGE,
                 ),
                 None,
             );
@@ -308,14 +308,11 @@ fn refusal_response(
     if let Some(names) = headers_not_signed
         && let Some(body) = resp.body().bytes()
         && let Ok(text) = std::str::from_utf8(&body)
-        && let Some(end) = text.rfind("</Error>")
+        && let Some(fixed) = insert_into_error(
+            text,
+            &format!("<HeadersNotSigned>{}</HeadersNotSigned>", xml_escape(names)),
+        )
     {
-        let fixed = format!(
-            "{}<HeadersNotSigned>{}</HeadersNotSigned>{}",
-            &text[..end],
-            xml_escape(names),
-            &text[end..]
-        );
         resp.headers_mut().remove(http::header::CONTENT_LENGTH);
         *resp.body_mut() = Body::from(Bytes::from(fixed));
     }
@@ -421,8 +418,7 @@ fn xml_escape(s: &str) -> String {
 /// `None` if nothing needs to change or the body is not an S3 error document.
 fn complete_error_xml(body: &[u8], rid: &str, path: &str) -> Option<String> {
     let text = std::str::from_utf8(body).ok()?;
-    let end = text.rfind("</Error>")?;
-    if !text.contains("<Error>") {
+    if !text.contains("<Error>") || !text.contains("</Error>") {
         return None;
     }
     let mut add = String::new();
@@ -439,11 +435,13 @@ fn complete_error_xml(body: &[u8], rid: &str, path: &str) -> Option<String> {
     if add.is_empty() {
         return None;
     }
-    let mut out = String::with_capacity(text.len() + add.len());
-    out.push_str(&text[..end]);
-    out.push_str(&add);
-    out.push_str(&text[end..]);
-    Some(out)
+    insert_into_error(text, &add)
+}
+
+/// `text`, an S3 `<Error>` document, with `elements` added before its closing tag.
+fn insert_into_error(text: &str, elements: &str) -> Option<String> {
+    let end = text.rfind("</Error>")?;
+    Some(format!("{}{elements}{}", &text[..end], &text[end..]))
 }
 
 /// Any request body a listener hands over (hyper's, or one wrapped with timeouts).

@@ -35,12 +35,11 @@
 use crate::access::{AccessControl, AccessRequest};
 use crate::audit::{S3AuditSlot, Target};
 use crate::errors::s3;
-use crate::gates::{CONSOLE_REGION, UNSIGNED_HEADERS_MESSAGE};
+use crate::gates::UNSIGNED_HEADERS_MESSAGE;
 use crate::gateway::Gateway;
 use crate::reqid::RequestId;
 use crate::resign::{SignedPath, SyncStream, post_signature};
 use bytes::{Bytes, BytesMut};
-use coffer_core::Error;
 use coffer_core::budget::ByteBudget;
 use coffer_core::conn::ConnInfo;
 use coffer_core::identity::{IdentityService, ct_eq};
@@ -186,12 +185,12 @@ impl FormUploads {
             });
         }
         let boundary = boundary(req.headers()).ok_or_else(|| malformed(r))?;
-        let Some(_reserved) = self
+        // Released once the caller is admitted: from then on the fields are the upload's
+        // working set, like any admitted request's.
+        let reserved = self
             .budget
-            .try_reserve(coffer_core::budget::UNAUTHENTICATED, MAX_FORM_PREFIX as u64)
-        else {
-            return Err(slow_down(r).into());
-        };
+            .reserve(coffer_core::budget::UNAUTHENTICATED, MAX_FORM_PREFIX as u64)
+            .map_err(|e| crate::errors::to_s3(e, r))?;
         let mounted = req.extensions().get::<SignedPath>().is_some();
         let conn = req.extensions().get::<ConnInfo>().copied();
         let (parts, body) = req.into_parts();
@@ -232,43 +231,42 @@ impl FormUploads {
             })?),
             None => None,
         };
-        let access_key = if let Some(policy) = policy
-            && field(&fields, "x-amz-signature").is_some()
-        {
-            let access_key = self.verify_signature(&fields, mounted, r).await?;
-            // Conditions see the fields as sent (`${filename}` included), as on AWS.
-            let range = check_policy(&policy, &fields, &bucket, r)?;
-            Some((access_key, range))
-        } else if field(&fields, "x-amz-signature").is_some() {
-            return Err(s3(
-                S3ErrorCode::InvalidArgument,
-                "Bucket POST must contain a field named 'policy'",
-                r,
-            )
-            .into());
-        } else if field(&fields, "signature").is_some()
-            || field(&fields, "awsaccesskeyid").is_some()
-        {
-            return Err(s3(
-                S3ErrorCode::AccessDenied,
-                "AWS Signature Version 2 is not supported; sign the POST policy with \
-                 AWS4-HMAC-SHA256",
-                r,
-            )
-            .into());
-        } else if field(&fields, "policy").is_some() {
-            return Err(s3(
-                S3ErrorCode::InvalidArgument,
-                "Bucket POST with a policy must contain a field named 'x-amz-signature'",
-                r,
-            )
-            .into());
-        } else {
-            None
-        };
-        let (access_key, range) = match access_key {
-            Some((k, range)) => (Some(k), range),
-            None => (None, None),
+        let signed = field(&fields, "x-amz-signature").is_some();
+        let sigv2 =
+            field(&fields, "signature").is_some() || field(&fields, "awsaccesskeyid").is_some();
+        let (access_key, range) = match (policy, signed) {
+            (Some(policy), true) => {
+                let access_key = self.verify_signature(&fields, mounted, r).await?;
+                // Conditions see the fields as sent (`${filename}` included), as on AWS.
+                let range = check_policy(&policy, &fields, &bucket, r)?;
+                (Some(access_key), range)
+            }
+            (None, true) => {
+                return Err(s3(
+                    S3ErrorCode::InvalidArgument,
+                    "Bucket POST must contain a field named 'policy'",
+                    r,
+                )
+                .into());
+            }
+            _ if sigv2 => {
+                return Err(s3(
+                    S3ErrorCode::AccessDenied,
+                    "AWS Signature Version 2 is not supported; sign the POST policy with \
+                     AWS4-HMAC-SHA256",
+                    r,
+                )
+                .into());
+            }
+            (Some(_), false) => {
+                return Err(s3(
+                    S3ErrorCode::InvalidArgument,
+                    "Bucket POST with a policy must contain a field named 'x-amz-signature'",
+                    r,
+                )
+                .into());
+            }
+            (None, false) => (None, None),
         };
         let key = key_field.replace("${filename}", base_name(prefix.file_name.as_deref()));
         set_field(&mut fields, "key", &key);
@@ -286,8 +284,11 @@ impl FormUploads {
                 request_id: rid.clone(),
                 audit: slot.clone(),
                 mounted,
+                // Served only through the HTTP layer, after the gates.
+                prechecked: true,
             })
             .await?;
+        drop(reserved);
 
         let (min, max) = range.unwrap_or((0, MAX_POST_FILE));
         let fault = FileFault::default();
@@ -364,27 +365,21 @@ impl FormUploads {
             )
             .into());
         }
-        let parts: Vec<&str> = credential.split('/').collect();
-        let [access_key, date, region, service, "aws4_request"] = parts[..] else {
-            return Err(s3(
+        let bad_credential = || {
+            s3(
                 S3ErrorCode::InvalidArgument,
                 "x-amz-credential must be <key>/<date>/<region>/s3/aws4_request",
                 r,
             )
-            .into());
         };
-        if service != "s3" || region.is_empty() {
-            return Err(s3(
-                S3ErrorCode::InvalidArgument,
-                "x-amz-credential must be <key>/<date>/<region>/s3/aws4_request",
-                r,
-            )
-            .into());
+        let c = crate::resign::parse_credential(credential).ok_or_else(bad_credential)?;
+        if c.service != "s3" {
+            return Err(bad_credential().into());
         }
         let date_ok = amz_date.len() == 16
             && amz_date.as_bytes()[8] == b'T'
             && amz_date.ends_with('Z')
-            && amz_date.get(..8) == Some(date);
+            && amz_date.get(..8) == Some(c.date);
         if !date_ok {
             return Err(s3(
                 S3ErrorCode::SignatureDoesNotMatch,
@@ -393,49 +388,19 @@ impl FormUploads {
             )
             .into());
         }
-        let console = crate::resign::normalized_region(region) == CONSOLE_REGION;
-        if console != mounted {
-            return Err(s3(
-                S3ErrorCode::AuthorizationHeaderMalformed,
-                if mounted {
-                    "Requests to the console mount must be signed for the region 'coffer-console'"
-                } else {
-                    "The region 'coffer-console' is reserved for the console mount"
-                },
-                r,
-            )
-            .into());
-        }
-        let key = match self.identity.resolve_access_key(access_key).await {
-            Ok(k) => k,
-            Err(Error::Unauthenticated(_)) => {
-                return Err(s3(
-                    S3ErrorCode::InvalidAccessKeyId,
-                    "The AWS Access Key Id you provided does not exist in our records.",
-                    r,
-                )
-                .into());
-            }
-            Err(e) => return Err(crate::errors::to_s3(e, r).into()),
-        };
-        let expected = post_signature(&key.secret, date, region, policy);
+        crate::gates::signing_scope(c.region, mounted).map_err(|e| s3(e.code, e.message, r))?;
+        let key = crate::access::active_key(&self.identity, c.access_key, r).await?;
+        let expected = post_signature(&key.secret, c.date, c.region, policy);
         if !ct_eq(&expected, &signature.to_ascii_lowercase()) {
             return Err(s3(
                 S3ErrorCode::SignatureDoesNotMatch,
-                "The request signature we calculated does not match the signature you \
-                 provided. Check your key and signing method.",
+                crate::errors::SIGNATURE_MISMATCH_MESSAGE,
                 r,
             )
             .into());
         }
-        Ok(access_key.to_string())
+        Ok(c.access_key.to_string())
     }
-}
-
-fn slow_down(r: &str) -> S3Error {
-    let mut e = s3(S3ErrorCode::SlowDown, "Please reduce your request rate.", r);
-    e.set_status_code(StatusCode::SERVICE_UNAVAILABLE);
-    e
 }
 
 fn malformed(r: &str) -> S3Error {
@@ -623,13 +588,7 @@ fn tagging_query(xml: &str, r: &str) -> Refused<String> {
     let t = s3s::dto::Tagging::deserialize(&mut d).map_err(|_| bad())?;
     let enc = |s: &str| {
         let mut o = String::new();
-        for b in s.bytes() {
-            if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
-                o.push(b as char);
-            } else {
-                o.push_str(&format!("%{b:02X}"));
-            }
-        }
+        crate::resign::uri_encode(&mut o, s, true);
         o
     };
     Ok(t.tag_set

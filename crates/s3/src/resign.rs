@@ -84,8 +84,9 @@ fn signing_key(secret: &str, date: &str, region: &str, service: &str) -> [u8; 32
     hmac(&k, b"aws4_request")
 }
 
-/// s3s's `uri_encode`.
-fn uri_encode(out: &mut String, input: &str, encode_slash: bool) {
+/// s3s's `uri_encode`: everything but unreserved characters (and `/` unless
+/// `encode_slash`) as `%XX`.
+pub(crate) fn uri_encode(out: &mut String, input: &str, encode_slash: bool) {
     for &b in input.as_bytes() {
         match b {
             b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'_' | b'-' | b'~' | b'.' => {
@@ -263,22 +264,32 @@ fn plain_amz_date(d: &str) -> bool {
         && b[..8].iter().chain(&b[9..15]).all(u8::is_ascii_digit)
 }
 
-struct Credential<'a> {
-    access_key: &'a str,
-    date: &'a str,
-    region: &'a str,
-    service: &'a str,
+/// A SigV4 credential scope, `<key>/<YYYYMMDD>/<region>/<service>/aws4_request`.
+pub(crate) struct Credential<'a> {
+    pub access_key: &'a str,
+    pub date: &'a str,
+    pub region: &'a str,
+    pub service: &'a str,
 }
 
-fn parse_credential(c: &str) -> Option<Credential<'_>> {
-    let mut it = c.split('/');
-    let cred = Credential {
-        access_key: it.next()?,
-        date: it.next()?,
-        region: it.next()?,
-        service: it.next()?,
+/// The one reading of a credential (header, presigned query, POST form): every part
+/// non-empty, the date eight digits.
+pub(crate) fn parse_credential(c: &str) -> Option<Credential<'_>> {
+    let parts: Vec<&str> = c.split('/').collect();
+    let [access_key, date, region, service, "aws4_request"] = parts[..] else {
+        return None;
     };
-    (it.next()? == "aws4_request" && it.next().is_none()).then_some(cred)
+    let ok = !access_key.is_empty()
+        && date.len() == 8
+        && date.bytes().all(|b| b.is_ascii_digit())
+        && !region.is_empty()
+        && !service.is_empty();
+    ok.then_some(Credential {
+        access_key,
+        date,
+        region,
+        service,
+    })
 }
 
 struct HeaderAuth<'a> {
