@@ -47,6 +47,38 @@ impl Default for Quotas {
     }
 }
 
+impl Quotas {
+    /// Whether a new key for `principal` in `org_id` fits, given how many keys count
+    /// against the quotas now (the store counts inside the write's transaction).
+    pub fn admit_key(
+        &self,
+        org_id: &str,
+        principal: &str,
+        of_org: u64,
+        of_principal: u64,
+    ) -> Result<(), Error> {
+        if of_principal >= self.keys_per_principal {
+            return Err(keys_per_principal_reached(
+                principal,
+                self.keys_per_principal,
+            ));
+        }
+        if of_org >= self.keys_per_org {
+            return Err(keys_per_org_reached(org_id, self.keys_per_org));
+        }
+        Ok(())
+    }
+
+    /// Whether writing a policy fits an org that holds `held` policies: replacing one
+    /// (`exists`) always does.
+    pub fn admit_policy(&self, org_id: &str, held: u64, exists: bool) -> Result<(), Error> {
+        if !exists && held >= self.policies_per_org {
+            return Err(policies_per_org_reached(org_id, self.policies_per_org));
+        }
+        Ok(())
+    }
+}
+
 /// Whether `key` counts against the key quotas at `at`: not deleted and not expired.
 pub fn counts_against_quota(key: &AccessKey, at: OffsetDateTime) -> bool {
     key.state != KeyState::Deleted && key.expiry.is_none_or(|e| e > at)
@@ -58,7 +90,7 @@ pub fn is_purgeable(key: &AccessKey, at: OffsetDateTime) -> bool {
 }
 
 /// `ResourceExhausted` for a principal at its key quota.
-pub fn keys_per_principal_reached(principal: &str, limit: u64) -> Error {
+fn keys_per_principal_reached(principal: &str, limit: u64) -> Error {
     Error::ResourceExhausted(format!(
         "principal {principal} already holds {limit} access keys that are neither revoked \
          nor expired, the most allowed (server setting max_keys_per_principal); revoke \
@@ -67,7 +99,7 @@ pub fn keys_per_principal_reached(principal: &str, limit: u64) -> Error {
 }
 
 /// `ResourceExhausted` for an org at its key quota.
-pub fn keys_per_org_reached(org_id: &str, limit: u64) -> Error {
+fn keys_per_org_reached(org_id: &str, limit: u64) -> Error {
     Error::ResourceExhausted(format!(
         "org {org_id} already holds {limit} access keys that are neither revoked nor \
          expired, the most allowed (server setting max_keys_per_org); revoke unused keys \
@@ -76,7 +108,7 @@ pub fn keys_per_org_reached(org_id: &str, limit: u64) -> Error {
 }
 
 /// `ResourceExhausted` for an org at its policy quota.
-pub fn policies_per_org_reached(org_id: &str, limit: u64) -> Error {
+fn policies_per_org_reached(org_id: &str, limit: u64) -> Error {
     Error::ResourceExhausted(format!(
         "org {org_id} already has {limit} access policies, the most allowed (server \
          setting max_policies_per_org); delete a policy or update an existing one"

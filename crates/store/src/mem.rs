@@ -414,18 +414,7 @@ impl MetaStore for MemMetaStore {
                 of_principal += u64::from(k.principal == key.principal);
             }
         }
-        if of_principal >= quotas.keys_per_principal {
-            return Err(quota::keys_per_principal_reached(
-                &key.principal,
-                quotas.keys_per_principal,
-            ));
-        }
-        if of_org >= quotas.keys_per_org {
-            return Err(quota::keys_per_org_reached(
-                &key.org_id,
-                quotas.keys_per_org,
-            ));
-        }
+        quotas.admit_key(&key.org_id, &key.principal, of_org, of_principal)?;
         let purged: Vec<(u64, String)> = s
             .keys
             .iter()
@@ -498,19 +487,12 @@ impl MetaStore for MemMetaStore {
     async fn put_policy(&self, policy: &StoredPolicy, quotas: &Quotas) -> Result<()> {
         let mut s = self.state.lock();
         let id = (policy.org_id.clone(), policy.name.clone());
-        if !s.policies.contains_key(&id) {
-            let held = s
-                .policies
-                .keys()
-                .filter(|(o, _)| *o == policy.org_id)
-                .count() as u64;
-            if held >= quotas.policies_per_org {
-                return Err(quota::policies_per_org_reached(
-                    &policy.org_id,
-                    quotas.policies_per_org,
-                ));
-            }
-        }
+        let held = s
+            .policies
+            .keys()
+            .filter(|(o, _)| *o == policy.org_id)
+            .count() as u64;
+        quotas.admit_policy(&policy.org_id, held, s.policies.contains_key(&id))?;
         s.policies.insert(id, policy.clone());
         Ok(())
     }

@@ -36,7 +36,7 @@ use coffer_core::meta::{
     apply_bucket_edit,
 };
 use coffer_core::model::*;
-use coffer_core::quota::{self, Quotas};
+use coffer_core::quota::Quotas;
 use coffer_core::{Error, Result};
 use futures::TryStreamExt;
 use serde::Serialize;
@@ -1166,16 +1166,12 @@ impl MetaStore for PgMetaStore {
             .fetch_one(&mut *c)
             .await?;
             let (of_org, of_principal): (i64, i64) = (row.try_get(0)?, row.try_get(1)?);
-            if of_principal as u64 >= quotas.keys_per_principal {
-                return Err(quota::keys_per_principal_reached(
-                    &key.principal,
-                    quotas.keys_per_principal,
-                )
-                .into());
-            }
-            if of_org as u64 >= quotas.keys_per_org {
-                return Err(quota::keys_per_org_reached(&key.org_id, quotas.keys_per_org).into());
-            }
+            quotas.admit_key(
+                &key.org_id,
+                &key.principal,
+                of_org as u64,
+                of_principal as u64,
+            )?;
             let n = sqlx::query(
                 "INSERT INTO access_keys
                      (access_key_id, org_id, principal, uid, state, doc, expiry, exchange)
@@ -1282,13 +1278,7 @@ impl MetaStore for PgMetaStore {
             .fetch_one(&mut *c)
             .await?;
             let (held, exists): (i64, i64) = (row.try_get(0)?, row.try_get(1)?);
-            if exists == 0 && held as u64 >= quotas.policies_per_org {
-                return Err(quota::policies_per_org_reached(
-                    &policy.org_id,
-                    quotas.policies_per_org,
-                )
-                .into());
-            }
+            quotas.admit_policy(&policy.org_id, held as u64, exists > 0)?;
             sqlx::query(
                 "INSERT INTO policies (org_id, name, doc) VALUES ($1, $2, $3)
                  ON CONFLICT (org_id, name) DO UPDATE SET doc = excluded.doc",

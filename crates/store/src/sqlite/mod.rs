@@ -22,7 +22,7 @@ use coffer_core::meta::{
     apply_bucket_edit,
 };
 use coffer_core::model::*;
-use coffer_core::quota::{self, Quotas};
+use coffer_core::quota::Quotas;
 use coffer_core::{Error, Result};
 use exec::{Readers, Writer};
 use rusqlite::types::{ToSqlOutput, ValueRef};
@@ -1108,15 +1108,7 @@ impl MetaStore for SqliteMetaStore {
                         })
                     })
                     .map_err(sql_err(COUNT))?;
-                if of_principal as u64 >= q.keys_per_principal {
-                    return Err(quota::keys_per_principal_reached(
-                        &k.principal,
-                        q.keys_per_principal,
-                    ));
-                }
-                if of_org as u64 >= q.keys_per_org {
-                    return Err(quota::keys_per_org_reached(&k.org_id, q.keys_per_org));
-                }
+                q.admit_key(&k.org_id, &k.principal, of_org as u64, of_principal as u64)?;
                 c.prepare_cached(
                     "INSERT INTO access_keys
                          (access_key_id, org_id, principal, uid, state, doc, expiry, exchange)
@@ -1212,7 +1204,7 @@ impl MetaStore for SqliteMetaStore {
 
     async fn put_policy(&self, policy: &StoredPolicy, quotas: &Quotas) -> Result<()> {
         let (org, name, doc) = (policy.org_id.clone(), policy.name.clone(), to_doc(policy)?);
-        let limit = quotas.policies_per_org;
+        let q = *quotas;
         self.writer
             .run(move |c| {
                 const HELD: &str = "SELECT count(*), coalesce(sum(name = ?2), 0)
@@ -1223,9 +1215,7 @@ impl MetaStore for SqliteMetaStore {
                         st.query_row(params![org, name], |r| Ok((r.get(0)?, r.get(1)?)))
                     })
                     .map_err(sql_err(HELD))?;
-                if exists == 0 && held as u64 >= limit {
-                    return Err(quota::policies_per_org_reached(&org, limit));
-                }
+                q.admit_policy(&org, held as u64, exists > 0)?;
                 execute(
                     c,
                     "INSERT INTO policies (org_id, name, doc) VALUES (?1, ?2, ?3)
