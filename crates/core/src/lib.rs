@@ -17,6 +17,7 @@ pub mod ids;
 pub mod integrity;
 mod key_cache;
 pub mod lifecycle;
+pub mod local_file;
 pub mod meta;
 pub mod model;
 pub mod objects;

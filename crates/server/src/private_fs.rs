@@ -18,6 +18,7 @@
 //! their path ([`write_private_file`], [`read_private_file`]): a link there is refused
 //! with an error naming it, and its target is never read or written.
 
+use coffer_core::local_file::{Links, is_refused_link, read_regular_file};
 use std::fs::{DirBuilder, File, OpenOptions, Permissions};
 use std::io::{self, Write};
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
@@ -27,6 +28,8 @@ use std::path::Path;
 pub const DIR_MODE: u32 = 0o700;
 /// Mode of every file the server creates.
 pub const FILE_MODE: u32 = 0o600;
+/// The largest private file read (a hex master key, a token, a node id: tens of bytes).
+const MAX_PRIVATE_FILE: u64 = 64 * 1024;
 
 /// Makes every file and directory this process creates from now on owner-only (umask
 /// 077). For the `coffer server` process; a library must not change a process-wide
@@ -120,27 +123,13 @@ pub fn write_private_file(path: &Path, contents: &[u8]) -> io::Result<()> {
 /// by the open itself, so a link swapped in after a check is refused too) and anything
 /// but a regular file.
 pub fn read_private_file(path: &Path) -> io::Result<Vec<u8>> {
-    use std::io::Read;
-    let mut f = OpenOptions::new()
-        .read(true)
-        .custom_flags((rustix::fs::OFlags::NOFOLLOW | rustix::fs::OFlags::NONBLOCK).bits() as i32)
-        .open(path)
-        .map_err(|e| {
-            if e.raw_os_error() == Some(rustix::io::Errno::LOOP.raw_os_error()) {
-                symlink_refused(path)
-            } else {
-                e
-            }
-        })?;
-    if !f.metadata()?.is_file() {
-        return Err(io::Error::new(
-            io::ErrorKind::InvalidInput,
-            format!("{} is not a regular file", path.display()),
-        ));
-    }
-    let mut bytes = Vec::new();
-    f.read_to_end(&mut bytes)?;
-    Ok(bytes)
+    read_regular_file(path, MAX_PRIVATE_FILE, Links::Refuse).map_err(|e| {
+        if is_refused_link(&e) {
+            symlink_refused(path)
+        } else {
+            e
+        }
+    })
 }
 
 #[cfg(test)]

@@ -272,7 +272,11 @@ async fn read_jwks_file(path: &str) -> Result<Value> {
     let read = tokio::task::spawn_blocking(move || {
         // Held until the read returns, however long after the timeout that is.
         let _permit = permit;
-        read_regular_file(&owned)
+        crate::local_file::read_regular_file(
+            std::path::Path::new(&owned),
+            MAX_JWKS_FILE_LEN,
+            crate::local_file::Links::Follow,
+        )
     });
     let bytes = tokio::time::timeout(JWKS_FILE_TIMEOUT, read)
         .await
@@ -287,34 +291,6 @@ async fn read_jwks_file(path: &str) -> Result<Value> {
         )));
     }
     Ok(doc)
-}
-
-/// The contents of `path` if it is a regular file of at most [`MAX_JWKS_FILE_LEN`] bytes.
-/// Opened with `O_NONBLOCK` (opening a FIFO would otherwise wait for a writer) and
-/// checked on the opened handle, so a swap between check and read cannot matter.
-fn read_regular_file(path: &str) -> std::result::Result<Vec<u8>, String> {
-    use std::io::Read;
-    use std::os::unix::fs::OpenOptionsExt;
-    let f = std::fs::OpenOptions::new()
-        .read(true)
-        .custom_flags(rustix::fs::OFlags::NONBLOCK.bits() as i32)
-        .open(path)
-        .map_err(|e| e.to_string())?;
-    let meta = f.metadata().map_err(|e| e.to_string())?;
-    if !meta.is_file() {
-        return Err("not a regular file".into());
-    }
-    if meta.len() > MAX_JWKS_FILE_LEN {
-        return Err(format!("larger than {MAX_JWKS_FILE_LEN} bytes"));
-    }
-    let mut bytes = Vec::new();
-    f.take(MAX_JWKS_FILE_LEN + 1)
-        .read_to_end(&mut bytes)
-        .map_err(|e| e.to_string())?;
-    if bytes.len() as u64 > MAX_JWKS_FILE_LEN {
-        return Err(format!("larger than {MAX_JWKS_FILE_LEN} bytes"));
-    }
-    Ok(bytes)
 }
 
 /// A NumericDate claim (seconds since the epoch, integer or fraction).
