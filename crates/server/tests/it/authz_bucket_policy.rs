@@ -8,9 +8,7 @@
 use crate::s3_common::*;
 use aws_sdk_s3::Client;
 use aws_sdk_s3::primitives::ByteStream;
-use base64::Engine as _;
 use coffer_server::testing::s3_client_for;
-use md5::Digest as _;
 use reqwest::Method;
 use serde_json::{Value, json};
 
@@ -60,10 +58,6 @@ async fn put_policy(c: &Client, bucket: &str, policy: &Value) {
         .send()
         .await
         .unwrap_or_else(|e| panic!("put bucket policy: {}", dbg_err(&e)));
-}
-
-fn md5_b64(body: &[u8]) -> String {
-    base64::engine::general_purpose::STANDARD.encode(md5::Md5::digest(body))
 }
 
 #[tokio::test]

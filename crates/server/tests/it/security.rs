@@ -6,9 +6,7 @@
 //! process are in `crates/coffer/tests/it/hostile.rs`.
 
 use crate::s3_common::*;
-use base64::Engine;
 use coffer_server::testing::{assert_script_ok, python_has, run_python_script};
-use md5::Digest as _;
 use reqwest::Method;
 use serde_json::json;
 use std::time::Duration;
@@ -52,7 +50,7 @@ fn delete_body(keys: &[&str]) -> Vec<u8> {
 
 async fn anonymous_delete(ts: &TestServer, bucket: &str, keys: &[&str]) -> Raw {
     let body = delete_body(keys);
-    let md5 = base64::engine::general_purpose::STANDARD.encode(md5::Md5::digest(&body));
+    let md5 = md5_b64(&body);
     send(
         ts.http
             .post(format!("{}/{bucket}?delete", ts.s3_endpoint))
@@ -209,7 +207,7 @@ async fn buffered_request_bytes_share_one_budget_per_org() {
     // Refused requests go on connections of their own: a refusal before the body is
     // read closes its connection, which must not be one a later request reuses.
     let big_delete = |key: &TestKey, bucket: &str| {
-        let md5 = base64::engine::general_purpose::STANDARD.encode(md5::Md5::digest(&doc));
+        let md5 = md5_b64(&doc);
         Signer::new(&ts, key).request(
             &reqwest::Client::new(),
             Method::POST,

@@ -133,6 +133,13 @@ pub async fn send(rb: reqwest::RequestBuilder) -> Raw {
 // ---------------------------------------------------------------------------------
 // SigV4 (hand-written, from the AWS documentation)
 
+/// `Content-MD5` of `body` (base64).
+pub fn md5_b64(body: &[u8]) -> String {
+    use base64::Engine;
+    use md5::Digest;
+    base64::engine::general_purpose::STANDARD.encode(md5::Md5::digest(body))
+}
+
 pub fn sha256_hex(data: &[u8]) -> String {
     hex::encode(Sha256::digest(data))
 }
