@@ -14,6 +14,10 @@
 //!   handler wait `body_timeout` for the next bytes, or, once it has been waited on for
 //!   `body_timeout` in total, when it averages under `body_min_rate` bytes per second
 //!   of waiting (a trickle). Only time spent waiting for the client counts.
+//! - [`BodyEnd`] tells whether a request body was read to its end when the response
+//!   is ready: if not, the connection must close (hyper cannot reuse it without the
+//!   rest), and the response says so, so no client pools a connection the server is
+//!   about to drop.
 //! - [`ActiveGuard`] marks a request in progress from dispatch until its response body
 //!   is finished or dropped, and holds the request's in-flight permit as long.
 
@@ -374,6 +378,22 @@ pub struct GuardedBody {
     waited: Duration,
     received: u64,
     failed: bool,
+    ended: BodyEnd,
+}
+
+/// Whether a [`GuardedBody`] has been read to its end (shared with the dispatcher).
+#[derive(Clone, Debug)]
+pub struct BodyEnd(Arc<std::sync::atomic::AtomicBool>);
+
+impl BodyEnd {
+    /// True while the body still has bytes (or its end) the handler did not read.
+    pub fn unread(&self) -> bool {
+        !self.0.load(std::sync::atomic::Ordering::Acquire)
+    }
+
+    fn set(&self) {
+        self.0.store(true, std::sync::atomic::Ordering::Release);
+    }
 }
 
 /// Why a request body was cut off.
@@ -383,8 +403,10 @@ pub struct BodyTimeout(&'static str);
 
 impl GuardedBody {
     pub fn new(inner: Incoming, timeouts: Timeouts) -> Self {
+        let ended = BodyEnd(Arc::new(inner.is_end_stream().into()));
         GuardedBody {
             inner,
+            ended,
             timeouts,
             timer: None,
             waiting_since: None,
@@ -392,6 +414,11 @@ impl GuardedBody {
             received: 0,
             failed: false,
         }
+    }
+
+    /// The handle that tells the dispatcher whether this body was read to its end.
+    pub fn end(&self) -> BodyEnd {
+        self.ended.clone()
     }
 
     /// When waiting that began at `since` turns into a violation.
@@ -430,6 +457,9 @@ impl Body for GuardedBody {
                     && let Some(d) = f.data_ref()
                 {
                     this.received += d.len() as u64;
+                }
+                if r.is_none() || this.inner.is_end_stream() {
+                    this.ended.set();
                 }
                 Poll::Ready(r.map(|r| r.map_err(Into::into)))
             }

@@ -191,7 +191,11 @@ where
                 peer: client_addr(info.peer, req.headers(), &trusted),
                 ..info
             };
-            let mut req = req.map(|b| GuardedBody::new(b, timeouts));
+            let (parts, body) = req.into_parts();
+            let body = GuardedBody::new(body, timeouts);
+            let body_end = body.end();
+            let mut req = Request::from_parts(parts, body);
+            let http1 = req.version() <= http::Version::HTTP_11;
             req.extensions_mut().insert(info);
             let svc = svc.clone();
             let state = conn_state.clone();
@@ -203,7 +207,16 @@ where
                 if let Ok(permit) = in_flight.acquire_owned().await {
                     active.hold(permit);
                 }
-                let resp = svc.call(req).await?;
+                let mut resp = svc.call(req).await?;
+                // hyper closes a connection whose request body was not read to its end;
+                // saying so keeps clients from pooling it (HTTP/2 streams are
+                // independent and forbid the header).
+                if http1 && body_end.unread() {
+                    resp.headers_mut().insert(
+                        http::header::CONNECTION,
+                        http::HeaderValue::from_static("close"),
+                    );
+                }
                 Ok::<_, S::Error>(resp.map(|b| TrackedBody::new(b, active)))
             }
         });

@@ -349,3 +349,79 @@ async fn skewed_expired_and_mismatched_requests_are_refused() {
         .await
         .assert_err("AccessDenied", 403);
 }
+
+/// Reads one response head (through the blank line) from `c`.
+async fn response_head(c: &mut TcpStream) -> String {
+    use tokio::io::AsyncReadExt;
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") {
+        let n = tokio::time::timeout(Duration::from_secs(10), c.read(&mut byte))
+            .await
+            .expect("a response head within 10 s")
+            .unwrap();
+        assert_eq!(
+            n,
+            1,
+            "connection closed mid-head: {:?}",
+            String::from_utf8_lossy(&head)
+        );
+        head.push(byte[0]);
+    }
+    String::from_utf8(head).unwrap().to_ascii_lowercase()
+}
+
+/// A request refused before its body is read leaves a connection hyper cannot reuse: the
+/// response says `Connection: close`, so no client pools it and loses its next request
+/// to a reset. Requests whose bodies were read keep their connection.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refusals_before_the_body_is_read_close_the_connection_and_say_so() {
+    let (ts, s3, _) = setup().await;
+    make_bucket(&s3, "closing").await;
+    for endpoint in [&ts.s3_endpoint, &ts.api_endpoint] {
+        let addr = endpoint.trim_start_matches("http://").to_string();
+        // Anonymous, refused before its 1 MiB body: the server answers and closes.
+        let mut c = TcpStream::connect(&addr).await.unwrap();
+        let path = if endpoint == &ts.s3_endpoint {
+            "/closing/k"
+        } else {
+            "/v1/cwobject/access-policy"
+        };
+        let head = format!(
+            "PUT {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Length: {}\r\n\r\n",
+            1 << 20
+        );
+        c.write_all(head.as_bytes()).await.unwrap();
+        c.write_all(&[b'x'; 1024]).await.unwrap();
+        let resp = response_head(&mut c).await;
+        assert!(
+            resp.starts_with("http/1.1 4"),
+            "{endpoint}: an anonymous PUT is refused: {resp}"
+        );
+        assert!(
+            resp.contains("\r\nconnection: close\r\n"),
+            "{endpoint}: the refusal says the connection closes: {resp}"
+        );
+
+        // A bodiless request: the connection stays open for the next one.
+        let mut c = TcpStream::connect(&addr).await.unwrap();
+        for _ in 0..2 {
+            let get = format!("GET /closing HTTP/1.1\r\nHost: {addr}\r\n\r\n");
+            c.write_all(get.as_bytes()).await.unwrap();
+            let resp = response_head(&mut c).await;
+            assert!(
+                !resp.contains("connection: close"),
+                "{endpoint}: a bodiless refusal keeps the connection: {resp}"
+            );
+            let len: usize = resp
+                .lines()
+                .find_map(|l| l.strip_prefix("content-length: "))
+                .map(|v| v.trim().parse().unwrap())
+                .unwrap_or(0);
+            let mut body = vec![0u8; len];
+            tokio::io::AsyncReadExt::read_exact(&mut c, &mut body)
+                .await
+                .unwrap();
+        }
+    }
+}
