@@ -12,7 +12,9 @@
 pub mod conformance;
 mod fs_blob;
 mod mem;
+mod objects;
 pub mod postgres;
+mod rows;
 mod semantics;
 mod sqlite;
 

@@ -24,10 +24,16 @@
 
 mod feed;
 mod schema;
+mod seam;
 pub mod testing;
 
 pub use feed::PgChangeFeed;
 
+use crate::objects::{self, ObjectTx};
+use crate::rows::{
+    ObjectRow, RawObject, decode_all, decode_replaced, from_doc, from_nanos, key_state, nanos,
+    to_doc,
+};
 use crate::semantics::{self, UploadMarker};
 use async_trait::async_trait;
 use coffer_core::change::Change;
@@ -39,8 +45,7 @@ use coffer_core::model::*;
 use coffer_core::quota::Quotas;
 use coffer_core::{Error, Result};
 use futures::TryStreamExt;
-use serde::Serialize;
-use serde::de::DeserializeOwned;
+use seam::Tx;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{PgConnection, PgPool, Row};
 use std::collections::{BTreeMap, HashSet};
@@ -156,551 +161,8 @@ macro_rules! stmt {
     }};
 }
 
-fn to_doc<T: Serialize>(v: &T) -> Result<String> {
-    serde_json::to_string(v).map_err(|e| Error::internal(format!("encoding a record: {e}")))
-}
-
-fn from_doc<T: DeserializeOwned>(doc: &str, what: &str) -> Result<T> {
-    serde_json::from_str(doc).map_err(|e| Error::internal(format!("corrupt {what} record: {e}")))
-}
-
-fn decode_all<T: DeserializeOwned>(docs: Vec<String>, what: &str) -> Result<Vec<T>> {
-    docs.iter().map(|d| from_doc(d, what)).collect()
-}
-
-fn nanos(t: OffsetDateTime) -> Result<i64> {
-    i64::try_from(t.unix_timestamp_nanos())
-        .map_err(|_| Error::invalid("timestamp out of the supported range"))
-}
-
-fn from_nanos(n: i64) -> Result<OffsetDateTime> {
-    OffsetDateTime::from_unix_timestamp_nanos(i128::from(n))
-        .map_err(|e| Error::internal(format!("corrupt timestamp {n}: {e}")))
-}
-
-fn to_i64(n: u64) -> Result<i64> {
-    i64::try_from(n).map_err(|_| Error::invalid("size out of range"))
-}
-
 fn key_string(b: Vec<u8>) -> Result<String> {
     String::from_utf8(b).map_err(|_| Error::internal("corrupt object key (not UTF-8)"))
-}
-
-fn key_state(s: KeyState) -> &'static str {
-    match s {
-        KeyState::Active => "Active",
-        KeyState::Suspended => "Suspended",
-        KeyState::Deleted => "Deleted",
-    }
-}
-
-/// An `ObjectRecord` as a row (same layout as the SQLite backend: the document carries
-/// everything but inline bytes).
-struct ObjectRow {
-    bucket: String,
-    key: String,
-    size: i64,
-    etag: String,
-    last_modified: i64,
-    blob_ids: Option<String>,
-    doc: String,
-    inline: Option<Vec<u8>>,
-    version_id: Option<String>,
-}
-
-impl ObjectRow {
-    fn new(r: &ObjectRecord) -> Result<Self> {
-        let (doc, inline, blob_ids) = match &r.data {
-            ObjectData::Inline(bytes) => {
-                let mut shell = r.clone();
-                shell.data = ObjectData::Inline(Vec::new());
-                (to_doc(&shell)?, Some(bytes.clone()), None)
-            }
-            ObjectData::Segments(segs) => {
-                let ids: Vec<&str> = segs.iter().map(|s| s.blob_id.as_str()).collect();
-                (to_doc(r)?, None, Some(ids.join(" ")))
-            }
-        };
-        Ok(Self {
-            bucket: r.bucket.clone(),
-            key: r.key.clone(),
-            size: to_i64(r.size)?,
-            etag: r.etag.clone(),
-            last_modified: nanos(r.last_modified)?,
-            blob_ids,
-            doc,
-            inline,
-            version_id: r.version_id.clone(),
-        })
-    }
-
-    /// The row stored under another version id than the caller assumed (the bucket's
-    /// versioning state changed between the caller's read and this commit).
-    fn set_version(&mut self, vid: Option<String>) -> Result<()> {
-        if self.version_id == vid {
-            return Ok(());
-        }
-        let mut r: ObjectRecord = from_doc(&self.doc, "object")?;
-        r.version_id = vid.clone();
-        self.doc = to_doc(&r)?;
-        self.version_id = vid;
-        Ok(())
-    }
-}
-
-struct RawObject {
-    doc: String,
-    inline: Option<Vec<u8>>,
-}
-
-impl RawObject {
-    fn decode(self) -> Result<ObjectRecord> {
-        let mut r: ObjectRecord = from_doc(&self.doc, "object")?;
-        if let Some(bytes) = self.inline {
-            r.data = ObjectData::Inline(bytes);
-        }
-        Ok(r)
-    }
-}
-
-fn decode_replaced(prev: Option<RawObject>, version_id: Option<String>) -> Result<Replaced> {
-    Ok(Replaced {
-        previous: prev.map(RawObject::decode).transpose()?,
-        version_id,
-    })
-}
-
-/// A `Deleted` as the transaction leaves it: the removed record still encoded.
-struct RawDeleted {
-    removed: Option<RawObject>,
-    version_id: Option<String>,
-    delete_marker: bool,
-}
-
-impl RawDeleted {
-    fn decode(self) -> Result<Deleted> {
-        Ok(Deleted {
-            removed: self.removed.map(RawObject::decode).transpose()?,
-            version_id: self.version_id,
-            delete_marker: self.delete_marker,
-        })
-    }
-}
-
-/// Locks the bucket row for the rest of the transaction and returns its usage and
-/// versioning state; `NoSuchBucket` if absent.
-async fn lock_bucket(c: &mut PgConnection, bucket: &str) -> TxResult<(Usage, VersioningState)> {
-    let row = sqlx::query(
-        "SELECT usage_bytes, usage_objects, versioning FROM buckets WHERE name = $1 FOR UPDATE",
-    )
-    .bind(bucket)
-    .fetch_optional(&mut *c)
-    .await?
-    .ok_or(Error::NoSuchBucket)?;
-    Ok((
-        Usage {
-            bytes: row.try_get::<i64, _>(0)? as u64,
-            objects: row.try_get::<i64, _>(1)? as u64,
-        },
-        VersioningState::from_code(i64::from(row.try_get::<i32, _>(2)?)),
-    ))
-}
-
-async fn set_usage(c: &mut PgConnection, bucket: &str, u: Usage) -> TxResult<()> {
-    sqlx::query("UPDATE buckets SET usage_bytes = $2, usage_objects = $3 WHERE name = $1")
-        .bind(bucket)
-        .bind(to_i64(u.bytes)?)
-        .bind(to_i64(u.objects)?)
-        .execute(&mut *c)
-        .await?;
-    Ok(())
-}
-
-/// The body of `put_object`, shared with `complete_upload`: locks the bucket, checks the
-/// condition and the cap, then writes the row and the usage counters. Returns the record
-/// removed for good (blobs to delete) and the version id the row was stored under.
-/// Unversioned buckets take the original path: no query more than before versioning.
-async fn put_object_tx(
-    c: &mut PgConnection,
-    row: &mut ObjectRow,
-    cond: &WriteCondition,
-    cap: Option<u64>,
-) -> TxResult<(Option<RawObject>, Option<String>)> {
-    let (usage, state) = lock_bucket(c, &row.bucket).await?;
-    if state != VersioningState::Unversioned {
-        return put_versioned_tx(c, row, cond, cap, usage, state).await;
-    }
-    row.set_version(None)?;
-    let existing = sqlx::query(
-        "SELECT size, etag, doc, inline_data FROM objects WHERE bucket = $1 AND key = $2",
-    )
-    .bind(&row.bucket)
-    .bind(row.key.as_bytes())
-    .fetch_optional(&mut *c)
-    .await?
-    .map(|r| -> TxResult<_> {
-        Ok((
-            r.try_get::<i64, _>(0)? as u64,
-            r.try_get::<String, _>(1)?,
-            RawObject {
-                doc: r.try_get(2)?,
-                inline: r.try_get(3)?,
-            },
-        ))
-    })
-    .transpose()?;
-    semantics::check_condition(cond, existing.as_ref().map(|(_, e, _)| e.as_str()))?;
-    let after = semantics::usage_after_put(
-        &row.bucket,
-        usage,
-        existing.as_ref().map(|(s, _, _)| *s),
-        row.size as u64,
-        cap,
-    )?;
-    upsert_object(c, row).await?;
-    set_usage(c, &row.bucket, after).await?;
-    Ok((existing.map(|(_, _, raw)| raw), None))
-}
-
-async fn upsert_object(c: &mut PgConnection, row: &ObjectRow) -> TxResult<()> {
-    sqlx::query(
-        "INSERT INTO objects (bucket, key, size, etag, last_modified, blob_ids, doc, inline_data,
-                              version_id)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
-         ON CONFLICT (bucket, key) DO UPDATE SET
-           size = excluded.size, etag = excluded.etag, last_modified = excluded.last_modified,
-           blob_ids = excluded.blob_ids, doc = excluded.doc, inline_data = excluded.inline_data,
-           version_id = excluded.version_id",
-    )
-    .bind(&row.bucket)
-    .bind(row.key.as_bytes())
-    .bind(row.size)
-    .bind(&row.etag)
-    .bind(row.last_modified)
-    .bind(&row.blob_ids)
-    .bind(&row.doc)
-    .bind(&row.inline)
-    .bind(&row.version_id)
-    .execute(&mut *c)
-    .await?;
-    Ok(())
-}
-
-/// The current object of a key as the versioned paths need it.
-struct CurrentRow {
-    size: u64,
-    etag: String,
-    version_id: Option<String>,
-    raw: RawObject,
-}
-
-async fn read_current(
-    c: &mut PgConnection,
-    bucket: &str,
-    key: &str,
-) -> TxResult<Option<CurrentRow>> {
-    sqlx::query(
-        "SELECT size, etag, version_id, doc, inline_data FROM objects
-         WHERE bucket = $1 AND key = $2",
-    )
-    .bind(bucket)
-    .bind(key.as_bytes())
-    .fetch_optional(&mut *c)
-    .await?
-    .map(|r| -> TxResult<_> {
-        Ok(CurrentRow {
-            size: r.try_get::<i64, _>(0)? as u64,
-            etag: r.try_get(1)?,
-            version_id: r.try_get(2)?,
-            raw: RawObject {
-                doc: r.try_get(3)?,
-                inline: r.try_get(4)?,
-            },
-        })
-    })
-    .transpose()
-}
-
-async fn delete_current_row(c: &mut PgConnection, bucket: &str, key: &str) -> TxResult<()> {
-    sqlx::query("DELETE FROM objects WHERE bucket = $1 AND key = $2")
-        .bind(bucket)
-        .bind(key.as_bytes())
-        .execute(&mut *c)
-        .await?;
-    Ok(())
-}
-
-/// Moves the current object of a key into `object_versions` as its newest version.
-async fn retire_current(c: &mut PgConnection, bucket: &str, key: &str) -> TxResult<()> {
-    sqlx::query(
-        "INSERT INTO object_versions (bucket, key, version_id, delete_marker, size, etag,
-                                      last_modified, blob_ids, doc, inline_data)
-         SELECT bucket, key, coalesce(version_id, 'null'), FALSE, size, etag, last_modified,
-                blob_ids, doc, inline_data
-         FROM objects WHERE bucket = $1 AND key = $2",
-    )
-    .bind(bucket)
-    .bind(key.as_bytes())
-    .execute(&mut *c)
-    .await?;
-    delete_current_row(c, bucket, key).await
-}
-
-/// Keeps the storage invariant after a version was removed: when the key has no current
-/// object and its newest remaining version is an object, that version becomes current.
-async fn promote_newest(c: &mut PgConnection, bucket: &str, key: &str) -> TxResult<()> {
-    if sqlx::query("SELECT 1 FROM objects WHERE bucket = $1 AND key = $2")
-        .bind(bucket)
-        .bind(key.as_bytes())
-        .fetch_optional(&mut *c)
-        .await?
-        .is_some()
-    {
-        return Ok(());
-    }
-    let newest = sqlx::query(
-        "SELECT seq, delete_marker FROM object_versions
-         WHERE bucket = $1 AND key = $2 ORDER BY seq DESC LIMIT 1",
-    )
-    .bind(bucket)
-    .bind(key.as_bytes())
-    .fetch_optional(&mut *c)
-    .await?
-    .map(|r| -> TxResult<_> { Ok((r.try_get::<i64, _>(0)?, r.try_get::<bool, _>(1)?)) })
-    .transpose()?;
-    if let Some((seq, false)) = newest {
-        sqlx::query(
-            "INSERT INTO objects (bucket, key, size, etag, last_modified, blob_ids, doc,
-                                  inline_data, version_id)
-             SELECT bucket, key, size, etag, last_modified, blob_ids, doc, inline_data,
-                    nullif(version_id, 'null')
-             FROM object_versions WHERE seq = $1",
-        )
-        .bind(seq)
-        .execute(&mut *c)
-        .await?;
-        sqlx::query("DELETE FROM object_versions WHERE seq = $1")
-            .bind(seq)
-            .execute(&mut *c)
-            .await?;
-    }
-    Ok(())
-}
-
-/// One `object_versions` row: (seq, delete marker, size, record).
-type VersionRow = (i64, bool, u64, RawObject);
-
-async fn find_version(
-    c: &mut PgConnection,
-    bucket: &str,
-    key: &str,
-    vid: &str,
-) -> TxResult<Option<VersionRow>> {
-    sqlx::query(
-        "SELECT seq, delete_marker, size, doc, inline_data FROM object_versions
-         WHERE bucket = $1 AND key = $2 AND version_id = $3",
-    )
-    .bind(bucket)
-    .bind(key.as_bytes())
-    .bind(vid)
-    .fetch_optional(&mut *c)
-    .await?
-    .map(|r| -> TxResult<_> {
-        Ok((
-            r.try_get::<i64, _>(0)?,
-            r.try_get::<bool, _>(1)?,
-            r.try_get::<i64, _>(2)? as u64,
-            RawObject {
-                doc: r.try_get(3)?,
-                inline: r.try_get(4)?,
-            },
-        ))
-    })
-    .transpose()
-}
-
-/// Removes the key's `null` version from `object_versions`, if any; returns it when it
-/// was an object (size, record), for usage and blob deletion.
-async fn remove_null_version(
-    c: &mut PgConnection,
-    bucket: &str,
-    key: &str,
-) -> TxResult<Option<(u64, RawObject)>> {
-    let Some((seq, marker, size, raw)) = find_version(c, bucket, key, NULL_VERSION).await? else {
-        return Ok(None);
-    };
-    sqlx::query("DELETE FROM object_versions WHERE seq = $1")
-        .bind(seq)
-        .execute(&mut *c)
-        .await?;
-    Ok((!marker).then_some((size, raw)))
-}
-
-async fn insert_marker(c: &mut PgConnection, m: &DeleteMarker) -> TxResult<()> {
-    sqlx::query(
-        "INSERT INTO object_versions (bucket, key, version_id, delete_marker, size, etag,
-                                      last_modified, blob_ids, doc, inline_data)
-         VALUES ($1, $2, $3, TRUE, 0, '', $4, NULL, $5, NULL)",
-    )
-    .bind(&m.bucket)
-    .bind(m.key.as_bytes())
-    .bind(m.version_id.as_deref().unwrap_or(NULL_VERSION))
-    .bind(nanos(m.last_modified)?)
-    .bind(to_doc(m)?)
-    .execute(&mut *c)
-    .await?;
-    Ok(())
-}
-
-/// `put_object_tx` on a versioned bucket (module docs of `MetaStore` versioning).
-async fn put_versioned_tx(
-    c: &mut PgConnection,
-    row: &mut ObjectRow,
-    cond: &WriteCondition,
-    cap: Option<u64>,
-    usage: Usage,
-    state: VersioningState,
-) -> TxResult<(Option<RawObject>, Option<String>)> {
-    let vid = match state {
-        VersioningState::Enabled => Some(
-            row.version_id
-                .clone()
-                .unwrap_or_else(coffer_core::ids::new_version_id),
-        ),
-        _ => None,
-    };
-    row.set_version(vid.clone())?;
-    let current = read_current(c, &row.bucket, &row.key).await?;
-    semantics::check_condition(cond, current.as_ref().map(|r| r.etag.as_str()))?;
-    let mut removed: Option<(u64, RawObject)> = None;
-    if let Some(cur) = current {
-        if state == VersioningState::Suspended && cur.version_id.is_none() {
-            // Overwritten in place by the upsert below.
-            removed = Some((cur.size, cur.raw));
-        } else {
-            retire_current(c, &row.bucket, &row.key).await?;
-        }
-    }
-    if state == VersioningState::Suspended
-        && let Some(r) = remove_null_version(c, &row.bucket, &row.key).await?
-    {
-        removed = Some(r);
-    }
-    let after = semantics::usage_after_put(
-        &row.bucket,
-        usage,
-        removed.as_ref().map(|(s, _)| *s),
-        row.size as u64,
-        cap,
-    )?;
-    upsert_object(c, row).await?;
-    set_usage(c, &row.bucket, after).await?;
-    Ok((removed.map(|(_, raw)| raw), vid))
-}
-
-/// DELETE without a version id (see `MetaStore::delete_object_current`).
-async fn delete_current_tx(
-    c: &mut PgConnection,
-    bucket: &str,
-    key: &str,
-    marker_id: &str,
-    now: OffsetDateTime,
-) -> TxResult<RawDeleted> {
-    let (usage, state) = lock_bucket(c, bucket).await?;
-    let current = read_current(c, bucket, key).await?;
-    if state == VersioningState::Unversioned {
-        let Some(cur) = current else {
-            return Ok(RawDeleted {
-                removed: None,
-                version_id: None,
-                delete_marker: false,
-            });
-        };
-        delete_current_row(c, bucket, key).await?;
-        set_usage(c, bucket, semantics::usage_after_delete(usage, cur.size)).await?;
-        return Ok(RawDeleted {
-            removed: Some(cur.raw),
-            version_id: None,
-            delete_marker: false,
-        });
-    }
-    let mut removed: Option<(u64, RawObject)> = None;
-    if let Some(cur) = current {
-        if state == VersioningState::Suspended && cur.version_id.is_none() {
-            delete_current_row(c, bucket, key).await?;
-            removed = Some((cur.size, cur.raw));
-        } else {
-            retire_current(c, bucket, key).await?;
-        }
-    }
-    if state == VersioningState::Suspended
-        && let Some(r) = remove_null_version(c, bucket, key).await?
-    {
-        removed = Some(r);
-    }
-    let vid = (state == VersioningState::Enabled).then(|| marker_id.to_string());
-    insert_marker(
-        c,
-        &DeleteMarker {
-            v: RECORD_VERSION,
-            bucket: bucket.to_string(),
-            key: key.to_string(),
-            version_id: vid.clone(),
-            last_modified: now,
-        },
-    )
-    .await?;
-    if let Some((size, _)) = &removed {
-        set_usage(c, bucket, semantics::usage_after_delete(usage, *size)).await?;
-    }
-    Ok(RawDeleted {
-        removed: removed.map(|(_, raw)| raw),
-        version_id: Some(vid.unwrap_or_else(|| NULL_VERSION.to_string())),
-        delete_marker: true,
-    })
-}
-
-/// Removes one version for good (see `MetaStore::delete_object_version`).
-async fn delete_version_tx(
-    c: &mut PgConnection,
-    bucket: &str,
-    key: &str,
-    vid: &str,
-) -> TxResult<RawDeleted> {
-    let (usage, _) = lock_bucket(c, bucket).await?;
-    let echo = Some(vid.to_string());
-    if let Some(cur) = read_current(c, bucket, key).await?
-        && cur.version_id.as_deref().unwrap_or(NULL_VERSION) == vid
-    {
-        delete_current_row(c, bucket, key).await?;
-        set_usage(c, bucket, semantics::usage_after_delete(usage, cur.size)).await?;
-        promote_newest(c, bucket, key).await?;
-        return Ok(RawDeleted {
-            removed: Some(cur.raw),
-            version_id: echo,
-            delete_marker: false,
-        });
-    }
-    let Some((seq, marker, size, raw)) = find_version(c, bucket, key, vid).await? else {
-        return Ok(RawDeleted {
-            removed: None,
-            version_id: echo,
-            delete_marker: false,
-        });
-    };
-    sqlx::query("DELETE FROM object_versions WHERE seq = $1")
-        .bind(seq)
-        .execute(&mut *c)
-        .await?;
-    if !marker {
-        set_usage(c, bucket, semantics::usage_after_delete(usage, size)).await?;
-    }
-    promote_newest(c, bucket, key).await?;
-    Ok(RawDeleted {
-        removed: (!marker).then_some(raw),
-        version_id: echo,
-        delete_marker: marker,
-    })
 }
 
 /// Version listing: the current objects (position `i64::MAX`, newest of their key) and
@@ -1396,7 +858,7 @@ impl MetaStore for PgMetaStore {
 
     async fn delete_bucket(&self, name: &str) -> Result<()> {
         tx!(self, "delete_bucket", |c| {
-            lock_bucket(c, name).await?;
+            Tx(c).lock_bucket(name).await?.ok_or(Error::NoSuchBucket)?;
             let busy: bool = sqlx::query_scalar(
                 "SELECT EXISTS (SELECT 1 FROM objects WHERE bucket = $1)
                      OR EXISTS (SELECT 1 FROM object_versions WHERE bucket = $1)
@@ -1467,7 +929,10 @@ impl MetaStore for PgMetaStore {
         let tags = serde_json::to_value(tags).map_err(Error::internal)?;
         tx!(self, "set_object_tags", |c| {
             // Object writers of the bucket are serialized on its row.
-            lock_bucket(c, bucket).await?;
+            Tx(c)
+                .lock_bucket(bucket)
+                .await?
+                .ok_or(Error::NoSuchBucket)?;
             let doc: String = sqlx::query_scalar(
                 "SELECT doc FROM objects WHERE bucket = $1 AND key = $2 FOR UPDATE",
             )
@@ -1519,8 +984,11 @@ impl MetaStore for PgMetaStore {
         cap: Option<u64>,
     ) -> Result<Replaced> {
         let mut row = ObjectRow::new(record)?;
-        let (prev, vid) = tx!(self, "put_object", |c| put_object_tx(
-            c, &mut row, cond, cap
+        let (prev, vid) = tx!(self, "put_object", |c| objects::put(
+            &mut Tx(c),
+            &mut row,
+            cond,
+            cap
         )
         .await?)?;
         decode_replaced(prev, vid)
@@ -1546,39 +1014,12 @@ impl MetaStore for PgMetaStore {
     }
 
     async fn delete_object(&self, bucket: &str, key: &str) -> Result<Replaced> {
-        let prev = tx!(self, "delete_object", |c| {
-            let usage = lock_bucket(c, bucket).await;
-            match usage {
-                // Deleting from a missing bucket finds nothing (the service checks the
-                // bucket first; the store reports only what it removed).
-                Err(PgErr::App(Error::NoSuchBucket)) => None,
-                Err(e) => return Err(e),
-                Ok((usage, _)) => {
-                    let found = sqlx::query(
-                        "DELETE FROM objects WHERE bucket = $1 AND key = $2
-                         RETURNING size, doc, inline_data",
-                    )
-                    .bind(bucket)
-                    .bind(key.as_bytes())
-                    .fetch_optional(&mut *c)
-                    .await?;
-                    match found {
-                        None => None,
-                        Some(r) => {
-                            let size = r.try_get::<i64, _>(0)? as u64;
-                            let raw = RawObject {
-                                doc: r.try_get(1)?,
-                                inline: r.try_get(2)?,
-                            };
-                            set_usage(c, bucket, semantics::usage_after_delete(usage, size))
-                                .await?;
-                            promote_newest(c, bucket, key).await?;
-                            Some(raw)
-                        }
-                    }
-                }
-            }
-        })?;
+        let prev = tx!(self, "delete_object", |c| objects::delete_object(
+            &mut Tx(c),
+            bucket,
+            key
+        )
+        .await?)?;
         decode_replaced(prev, None)
     }
 
@@ -1589,42 +1030,14 @@ impl MetaStore for PgMetaStore {
         dst: &str,
         cond: &RenameConditions,
     ) -> Result<Replaced> {
-        let prev = tx!(self, "rename_object", |c| {
-            let (usage, state) = lock_bucket(c, bucket).await?;
-            if state != VersioningState::Unversioned {
-                return Err(semantics::rename_on_versioned_bucket().into());
-            }
-            let (etag, lm, doc) = sqlx::query(
-                "SELECT etag, last_modified, doc FROM objects WHERE bucket = $1 AND key = $2",
-            )
-            .bind(bucket)
-            .bind(src.as_bytes())
-            .fetch_optional(&mut *c)
-            .await?
-            .map(|r| -> TxResult<(String, i64, String)> {
-                Ok((r.try_get(0)?, r.try_get(1)?, r.try_get(2)?))
-            })
-            .transpose()?
-            .ok_or(Error::NoSuchKey)?;
-            cond.check_source(&etag, from_nanos(lm)?)?;
-            let dest = read_current(c, bucket, dst).await?;
-            semantics::check_condition(&cond.dest, dest.as_ref().map(|d| d.etag.as_str()))?;
-            if src == dst {
-                return Ok(None);
-            }
-            if let Some(d) = &dest {
-                delete_current_row(c, bucket, dst).await?;
-                set_usage(c, bucket, semantics::usage_after_delete(usage, d.size)).await?;
-            }
-            sqlx::query("UPDATE objects SET key = $3, doc = $4 WHERE bucket = $1 AND key = $2")
-                .bind(bucket)
-                .bind(src.as_bytes())
-                .bind(dst.as_bytes())
-                .bind(semantics::rekey_doc(&doc, dst)?)
-                .execute(&mut *c)
-                .await?;
-            dest.map(|d| d.raw)
-        })?;
+        let prev = tx!(self, "rename_object", |c| objects::rename(
+            &mut Tx(c),
+            bucket,
+            src,
+            dst,
+            cond
+        )
+        .await?)?;
         decode_replaced(prev, None)
     }
 
@@ -1660,8 +1073,12 @@ impl MetaStore for PgMetaStore {
         marker_id: &str,
         now: OffsetDateTime,
     ) -> Result<Deleted> {
-        tx!(self, "delete_object_current", |c| delete_current_tx(
-            c, bucket, key, marker_id, now
+        tx!(self, "delete_object_current", |c| objects::delete_current(
+            &mut Tx(c),
+            bucket,
+            key,
+            marker_id,
+            now
         )
         .await?)?
         .decode()
@@ -1673,8 +1090,11 @@ impl MetaStore for PgMetaStore {
         key: &str,
         version_id: &str,
     ) -> Result<Deleted> {
-        tx!(self, "delete_object_version", |c| delete_version_tx(
-            c, bucket, key, version_id
+        tx!(self, "delete_object_version", |c| objects::delete_version(
+            &mut Tx(c),
+            bucket,
+            key,
+            version_id
         )
         .await?)?
         .decode()
@@ -1708,9 +1128,10 @@ impl MetaStore for PgMetaStore {
                         inline: r.try_get(1)?,
                     },
                 )),
-                None => find_version(c, bucket, key, version_id)
+                None => Tx(c)
+                    .find_version(bucket, key, version_id)
                     .await?
-                    .map(|(_, marker, _, raw)| (marker, raw)),
+                    .map(|v| (v.delete_marker, v.raw)),
             }
         })?;
         match found {
@@ -1757,9 +1178,10 @@ impl MetaStore for PgMetaStore {
             {
                 i64::MAX
             } else {
-                find_version(c, bucket, key_marker, version_id_marker)
+                Tx(c)
+                    .find_version(bucket, key_marker, version_id_marker)
                     .await?
-                    .map(|(seq, ..)| seq)
+                    .map(|v| v.seq)
                     .ok_or_else(|| Error::invalid("Invalid version id marker specified"))?
             };
             let rows = sqlx::query(LIST_VERSIONS_SQL)
@@ -2038,7 +1460,7 @@ impl MetaStore for PgMetaStore {
             lock_upload(c, upload_id, true).await?;
             let parts: Vec<PartRecord> = decode_all(part_docs(c, upload_id).await?, "part")?;
             semantics::check_parts_current(record.data.blob_ids(), &parts)?;
-            let prev = put_object_tx(c, &mut row, cond, cap).await?;
+            let prev = objects::put(&mut Tx(c), &mut row, cond, cap).await?;
             sqlx::query("DELETE FROM parts WHERE upload_id = $1")
                 .bind(upload_id)
                 .execute(&mut *c)

@@ -14,7 +14,13 @@
 
 mod exec;
 pub(crate) mod schema;
+mod seam;
 
+use crate::objects;
+use crate::rows::{
+    ObjectRow, RawObject, decode_all, decode_replaced, from_doc, from_nanos, key_state, nanos,
+    to_doc,
+};
 use crate::semantics::{self, UploadMarker};
 use async_trait::async_trait;
 use coffer_core::meta::{
@@ -27,8 +33,6 @@ use coffer_core::{Error, Result};
 use exec::{Readers, Writer};
 use rusqlite::types::{ToSqlOutput, ValueRef};
 use rusqlite::{Connection, ErrorCode, OpenFlags, OptionalExtension, params};
-use serde::Serialize;
-use serde::de::DeserializeOwned;
 use std::collections::{BTreeMap, HashSet};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
@@ -56,28 +60,6 @@ fn insert_err(ctx: &str, conflict: Error) -> impl FnOnce(rusqlite::Error) -> Err
         }
         _ => sql_err(ctx)(e),
     }
-}
-
-fn to_doc<T: Serialize>(v: &T) -> Result<String> {
-    serde_json::to_string(v).map_err(|e| Error::internal(format!("encoding a record: {e}")))
-}
-
-fn from_doc<T: DeserializeOwned>(doc: &str, what: &str) -> Result<T> {
-    serde_json::from_str(doc).map_err(|e| Error::internal(format!("corrupt {what} record: {e}")))
-}
-
-fn nanos(t: OffsetDateTime) -> Result<i64> {
-    i64::try_from(t.unix_timestamp_nanos())
-        .map_err(|_| Error::invalid("timestamp out of the supported range"))
-}
-
-fn from_nanos(n: i64) -> Result<OffsetDateTime> {
-    OffsetDateTime::from_unix_timestamp_nanos(i128::from(n))
-        .map_err(|e| Error::internal(format!("corrupt timestamp {n}: {e}")))
-}
-
-fn to_i64(n: u64) -> Result<i64> {
-    i64::try_from(n).map_err(|_| Error::invalid("size out of range"))
 }
 
 /// A page bound as SQLite's signed LIMIT/OFFSET (larger values saturate).
@@ -116,14 +98,6 @@ fn key_page_sql(status: Option<KeyStatus>) -> &'static str {
     }
 }
 
-fn key_state(s: KeyState) -> &'static str {
-    match s {
-        KeyState::Active => "Active",
-        KeyState::Suspended => "Suspended",
-        KeyState::Deleted => "Deleted",
-    }
-}
-
 /// Raw bytes bound as TEXT: prefix upper bounds need not be valid UTF-8, and SQLite
 /// orders TEXT before BLOB, so the bound must be TEXT to compare byte-wise with keys.
 struct TextBytes(Vec<u8>);
@@ -132,121 +106,6 @@ impl rusqlite::ToSql for TextBytes {
     fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
         Ok(ToSqlOutput::Borrowed(ValueRef::Text(&self.0)))
     }
-}
-
-/// An `ObjectRecord` as a row; built on the caller's task.
-struct ObjectRow {
-    bucket: String,
-    key: String,
-    size: i64,
-    etag: String,
-    last_modified: i64,
-    blob_ids: Option<String>,
-    doc: String,
-    inline: Option<Vec<u8>>,
-    version_id: Option<String>,
-}
-
-impl ObjectRow {
-    fn new(r: &ObjectRecord) -> Result<Self> {
-        // The document carries everything but inline bytes (listed field by field, so a
-        // new field in ObjectRecord fails to compile here until it is considered).
-        let shell = |data: ObjectData| ObjectRecord {
-            inline_crc32c: r.inline_crc32c,
-            v: r.v,
-            bucket: r.bucket.clone(),
-            key: r.key.clone(),
-            size: r.size,
-            etag: r.etag.clone(),
-            last_modified: r.last_modified,
-            headers: r.headers.clone(),
-            user_metadata: r.user_metadata.clone(),
-            checksums: r.checksums.clone(),
-            parts: r.parts.clone(),
-            tags: r.tags.clone(),
-            data,
-            version_id: r.version_id.clone(),
-        };
-        let (doc, inline, blob_ids) = match &r.data {
-            ObjectData::Inline(bytes) => (
-                to_doc(&shell(ObjectData::Inline(Vec::new())))?,
-                Some(bytes.clone()),
-                None,
-            ),
-            ObjectData::Segments(segs) => {
-                let ids: Vec<&str> = segs.iter().map(|s| s.blob_id.as_str()).collect();
-                (to_doc(r)?, None, Some(ids.join(" ")))
-            }
-        };
-        Ok(Self {
-            bucket: r.bucket.clone(),
-            key: r.key.clone(),
-            size: to_i64(r.size)?,
-            etag: r.etag.clone(),
-            last_modified: nanos(r.last_modified)?,
-            blob_ids,
-            doc,
-            inline,
-            version_id: r.version_id.clone(),
-        })
-    }
-
-    /// The row stored under another version id than the caller assumed (the bucket's
-    /// versioning state changed between the caller's read and this commit).
-    fn set_version(&mut self, vid: Option<String>) -> Result<()> {
-        if self.version_id == vid {
-            return Ok(());
-        }
-        let mut r: ObjectRecord = from_doc(&self.doc, "object")?;
-        r.version_id = vid.clone();
-        self.doc = to_doc(&r)?;
-        self.version_id = vid;
-        Ok(())
-    }
-}
-
-/// An object row as read back: decoded off the writer thread.
-struct RawObject {
-    doc: String,
-    inline: Option<Vec<u8>>,
-}
-
-impl RawObject {
-    fn decode(self) -> Result<ObjectRecord> {
-        let mut r: ObjectRecord = from_doc(&self.doc, "object")?;
-        if let Some(bytes) = self.inline {
-            r.data = ObjectData::Inline(bytes);
-        }
-        Ok(r)
-    }
-}
-
-fn decode_replaced(prev: Option<RawObject>, version_id: Option<String>) -> Result<Replaced> {
-    Ok(Replaced {
-        previous: prev.map(RawObject::decode).transpose()?,
-        version_id,
-    })
-}
-
-/// A `Deleted` as the writer thread leaves it: the removed record still encoded.
-struct RawDeleted {
-    removed: Option<RawObject>,
-    version_id: Option<String>,
-    delete_marker: bool,
-}
-
-impl RawDeleted {
-    fn decode(self) -> Result<Deleted> {
-        Ok(Deleted {
-            removed: self.removed.map(RawObject::decode).transpose()?,
-            version_id: self.version_id,
-            delete_marker: self.delete_marker,
-        })
-    }
-}
-
-fn decode_all<T: DeserializeOwned>(docs: Vec<String>, what: &str) -> Result<Vec<T>> {
-    docs.iter().map(|d| from_doc(d, what)).collect()
 }
 
 /// Runs one query and collects its first column as strings.
@@ -311,422 +170,6 @@ fn read_object(c: &Connection, bucket: &str, key: &str) -> Result<Option<RawObje
         .map_err(sql_err(SQL))
 }
 
-/// The body of `put_object`, shared with `complete_upload`: checks the bucket, the
-/// condition and the cap, then writes the row and the usage counters. Returns the record
-/// removed for good (blobs to delete) and the version id the row was stored under.
-/// Unversioned buckets take the original path: no query more than before versioning.
-fn put_object_tx(
-    c: &Connection,
-    row: &mut ObjectRow,
-    cond: &WriteCondition,
-    cap: Option<u64>,
-) -> Result<(Option<RawObject>, Option<String>)> {
-    const USAGE: &str =
-        "SELECT usage_bytes, usage_objects, versioning FROM buckets WHERE name = ?1";
-    let (usage, state) = c
-        .prepare_cached(USAGE)
-        .and_then(|mut st| {
-            st.query_row([&row.bucket], |r| {
-                Ok((
-                    Usage {
-                        bytes: r.get::<_, i64>(0)? as u64,
-                        objects: r.get::<_, i64>(1)? as u64,
-                    },
-                    VersioningState::from_code(r.get::<_, i64>(2)?),
-                ))
-            })
-            .optional()
-        })
-        .map_err(sql_err(USAGE))?
-        .ok_or(Error::NoSuchBucket)?;
-    if state != VersioningState::Unversioned {
-        return put_versioned_tx(c, row, cond, cap, usage, state);
-    }
-    row.set_version(None)?;
-
-    const EXISTING: &str =
-        "SELECT size, etag, doc, inline_data FROM objects WHERE bucket = ?1 AND key = ?2";
-    let existing = c
-        .prepare_cached(EXISTING)
-        .and_then(|mut st| {
-            st.query_row(params![row.bucket, row.key], |r| {
-                Ok((
-                    r.get::<_, i64>(0)? as u64,
-                    r.get::<_, String>(1)?,
-                    RawObject {
-                        doc: r.get(2)?,
-                        inline: r.get(3)?,
-                    },
-                ))
-            })
-            .optional()
-        })
-        .map_err(sql_err(EXISTING))?;
-
-    semantics::check_condition(cond, existing.as_ref().map(|(_, e, _)| e.as_str()))?;
-    let after = semantics::usage_after_put(
-        &row.bucket,
-        usage,
-        existing.as_ref().map(|(s, _, _)| *s),
-        row.size as u64,
-        cap,
-    )?;
-    upsert_object(c, row)?;
-    set_usage(c, &row.bucket, after)?;
-    Ok((existing.map(|(_, _, raw)| raw), None))
-}
-
-fn upsert_object(c: &Connection, row: &ObjectRow) -> Result<()> {
-    execute(
-        c,
-        "INSERT INTO objects (bucket, key, size, etag, last_modified, blob_ids, doc, inline_data,
-                              version_id)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
-         ON CONFLICT (bucket, key) DO UPDATE SET
-           size = excluded.size, etag = excluded.etag, last_modified = excluded.last_modified,
-           blob_ids = excluded.blob_ids, doc = excluded.doc, inline_data = excluded.inline_data,
-           version_id = excluded.version_id",
-        params![
-            row.bucket,
-            row.key,
-            row.size,
-            row.etag,
-            row.last_modified,
-            row.blob_ids,
-            row.doc,
-            row.inline,
-            row.version_id
-        ],
-    )?;
-    Ok(())
-}
-
-/// The current object of a key as the versioned paths need it.
-struct CurrentRow {
-    size: u64,
-    etag: String,
-    version_id: Option<String>,
-    raw: RawObject,
-}
-
-fn read_current(c: &Connection, bucket: &str, key: &str) -> Result<Option<CurrentRow>> {
-    const SQL: &str = "SELECT size, etag, version_id, doc, inline_data FROM objects
-                       WHERE bucket = ?1 AND key = ?2";
-    c.prepare_cached(SQL)
-        .and_then(|mut st| {
-            st.query_row(params![bucket, key], |r| {
-                Ok(CurrentRow {
-                    size: r.get::<_, i64>(0)? as u64,
-                    etag: r.get(1)?,
-                    version_id: r.get(2)?,
-                    raw: RawObject {
-                        doc: r.get(3)?,
-                        inline: r.get(4)?,
-                    },
-                })
-            })
-            .optional()
-        })
-        .map_err(sql_err(SQL))
-}
-
-/// Moves the current object of a key into `object_versions` as its newest version.
-fn retire_current(c: &Connection, bucket: &str, key: &str) -> Result<()> {
-    execute(
-        c,
-        "INSERT INTO object_versions (bucket, key, version_id, delete_marker, size, etag,
-                                      last_modified, blob_ids, doc, inline_data)
-         SELECT bucket, key, coalesce(version_id, 'null'), 0, size, etag, last_modified,
-                blob_ids, doc, inline_data
-         FROM objects WHERE bucket = ?1 AND key = ?2",
-        params![bucket, key],
-    )?;
-    execute(
-        c,
-        "DELETE FROM objects WHERE bucket = ?1 AND key = ?2",
-        params![bucket, key],
-    )?;
-    Ok(())
-}
-
-/// Keeps the storage invariant after a version was removed: when the key has no current
-/// object and its newest remaining version is an object, that version becomes current.
-fn promote_newest(c: &Connection, bucket: &str, key: &str) -> Result<()> {
-    if exists(
-        c,
-        "SELECT 1 FROM objects WHERE bucket = ?1 AND key = ?2",
-        params![bucket, key],
-    )? {
-        return Ok(());
-    }
-    const NEWEST: &str = "SELECT seq, delete_marker FROM object_versions
-                          WHERE bucket = ?1 AND key = ?2 ORDER BY seq DESC LIMIT 1";
-    let newest = c
-        .prepare_cached(NEWEST)
-        .and_then(|mut st| {
-            st.query_row(params![bucket, key], |r| {
-                Ok((r.get::<_, i64>(0)?, r.get::<_, bool>(1)?))
-            })
-            .optional()
-        })
-        .map_err(sql_err(NEWEST))?;
-    if let Some((seq, false)) = newest {
-        execute(
-            c,
-            "INSERT INTO objects (bucket, key, size, etag, last_modified, blob_ids, doc,
-                                  inline_data, version_id)
-             SELECT bucket, key, size, etag, last_modified, blob_ids, doc, inline_data,
-                    nullif(version_id, 'null')
-             FROM object_versions WHERE seq = ?1",
-            [seq],
-        )?;
-        execute(c, "DELETE FROM object_versions WHERE seq = ?1", [seq])?;
-    }
-    Ok(())
-}
-
-/// Removes the key's `null` version from `object_versions`, if any; returns it when it
-/// was an object (size, record), for usage and blob deletion.
-fn remove_null_version(
-    c: &Connection,
-    bucket: &str,
-    key: &str,
-) -> Result<Option<(u64, RawObject)>> {
-    const SQL: &str = "SELECT seq, delete_marker, size, doc, inline_data FROM object_versions
-                       WHERE bucket = ?1 AND key = ?2 AND version_id = 'null'";
-    let found = c
-        .prepare_cached(SQL)
-        .and_then(|mut st| {
-            st.query_row(params![bucket, key], |r| {
-                Ok((
-                    r.get::<_, i64>(0)?,
-                    r.get::<_, bool>(1)?,
-                    r.get::<_, i64>(2)? as u64,
-                    RawObject {
-                        doc: r.get(3)?,
-                        inline: r.get(4)?,
-                    },
-                ))
-            })
-            .optional()
-        })
-        .map_err(sql_err(SQL))?;
-    let Some((seq, marker, size, raw)) = found else {
-        return Ok(None);
-    };
-    execute(c, "DELETE FROM object_versions WHERE seq = ?1", [seq])?;
-    Ok((!marker).then_some((size, raw)))
-}
-
-fn insert_marker(c: &Connection, m: &DeleteMarker) -> Result<()> {
-    execute(
-        c,
-        "INSERT INTO object_versions (bucket, key, version_id, delete_marker, size, etag,
-                                      last_modified, blob_ids, doc, inline_data)
-         VALUES (?1, ?2, ?3, 1, 0, '', ?4, NULL, ?5, NULL)",
-        params![
-            m.bucket,
-            m.key,
-            m.version_id.as_deref().unwrap_or(NULL_VERSION),
-            nanos(m.last_modified)?,
-            to_doc(m)?
-        ],
-    )?;
-    Ok(())
-}
-
-fn read_usage(c: &Connection, bucket: &str) -> Result<(Usage, VersioningState)> {
-    const SQL: &str = "SELECT usage_bytes, usage_objects, versioning FROM buckets WHERE name = ?1";
-    c.prepare_cached(SQL)
-        .and_then(|mut st| {
-            st.query_row([bucket], |r| {
-                Ok((
-                    Usage {
-                        bytes: r.get::<_, i64>(0)? as u64,
-                        objects: r.get::<_, i64>(1)? as u64,
-                    },
-                    VersioningState::from_code(r.get::<_, i64>(2)?),
-                ))
-            })
-            .optional()
-        })
-        .map_err(sql_err(SQL))?
-        .ok_or(Error::NoSuchBucket)
-}
-
-/// `put_object_tx` on a versioned bucket (module docs of `MetaStore` versioning).
-fn put_versioned_tx(
-    c: &Connection,
-    row: &mut ObjectRow,
-    cond: &WriteCondition,
-    cap: Option<u64>,
-    usage: Usage,
-    state: VersioningState,
-) -> Result<(Option<RawObject>, Option<String>)> {
-    let vid = match state {
-        VersioningState::Enabled => Some(
-            row.version_id
-                .clone()
-                .unwrap_or_else(coffer_core::ids::new_version_id),
-        ),
-        _ => None,
-    };
-    row.set_version(vid.clone())?;
-    let current = read_current(c, &row.bucket, &row.key)?;
-    semantics::check_condition(cond, current.as_ref().map(|r| r.etag.as_str()))?;
-    let mut removed: Option<(u64, RawObject)> = None;
-    if let Some(cur) = current {
-        if state == VersioningState::Suspended && cur.version_id.is_none() {
-            // Overwritten in place by the upsert below.
-            removed = Some((cur.size, cur.raw));
-        } else {
-            retire_current(c, &row.bucket, &row.key)?;
-        }
-    }
-    if state == VersioningState::Suspended
-        && let Some(r) = remove_null_version(c, &row.bucket, &row.key)?
-    {
-        removed = Some(r);
-    }
-    let after = semantics::usage_after_put(
-        &row.bucket,
-        usage,
-        removed.as_ref().map(|(s, _)| *s),
-        row.size as u64,
-        cap,
-    )?;
-    upsert_object(c, row)?;
-    set_usage(c, &row.bucket, after)?;
-    Ok((removed.map(|(_, raw)| raw), vid))
-}
-
-/// DELETE without a version id (see `MetaStore::delete_object_current`).
-fn delete_current_tx(
-    c: &Connection,
-    bucket: &str,
-    key: &str,
-    marker_id: &str,
-    now: OffsetDateTime,
-) -> Result<RawDeleted> {
-    let (usage, state) = read_usage(c, bucket)?;
-    let current = read_current(c, bucket, key)?;
-    if state == VersioningState::Unversioned {
-        let Some(cur) = current else {
-            return Ok(RawDeleted {
-                removed: None,
-                version_id: None,
-                delete_marker: false,
-            });
-        };
-        execute(
-            c,
-            "DELETE FROM objects WHERE bucket = ?1 AND key = ?2",
-            params![bucket, key],
-        )?;
-        set_usage(c, bucket, semantics::usage_after_delete(usage, cur.size))?;
-        return Ok(RawDeleted {
-            removed: Some(cur.raw),
-            version_id: None,
-            delete_marker: false,
-        });
-    }
-    let mut removed: Option<(u64, RawObject)> = None;
-    if let Some(cur) = current {
-        if state == VersioningState::Suspended && cur.version_id.is_none() {
-            execute(
-                c,
-                "DELETE FROM objects WHERE bucket = ?1 AND key = ?2",
-                params![bucket, key],
-            )?;
-            removed = Some((cur.size, cur.raw));
-        } else {
-            retire_current(c, bucket, key)?;
-        }
-    }
-    if state == VersioningState::Suspended
-        && let Some(r) = remove_null_version(c, bucket, key)?
-    {
-        removed = Some(r);
-    }
-    let vid = (state == VersioningState::Enabled).then(|| marker_id.to_string());
-    insert_marker(
-        c,
-        &DeleteMarker {
-            v: RECORD_VERSION,
-            bucket: bucket.to_string(),
-            key: key.to_string(),
-            version_id: vid.clone(),
-            last_modified: now,
-        },
-    )?;
-    if let Some((size, _)) = &removed {
-        set_usage(c, bucket, semantics::usage_after_delete(usage, *size))?;
-    }
-    Ok(RawDeleted {
-        removed: removed.map(|(_, raw)| raw),
-        version_id: Some(vid.unwrap_or_else(|| NULL_VERSION.to_string())),
-        delete_marker: true,
-    })
-}
-
-/// Removes one version for good (see `MetaStore::delete_object_version`).
-fn delete_version_tx(c: &Connection, bucket: &str, key: &str, vid: &str) -> Result<RawDeleted> {
-    let (usage, _) = read_usage(c, bucket)?;
-    let echo = Some(vid.to_string());
-    if let Some(cur) = read_current(c, bucket, key)?
-        && cur.version_id.as_deref().unwrap_or(NULL_VERSION) == vid
-    {
-        execute(
-            c,
-            "DELETE FROM objects WHERE bucket = ?1 AND key = ?2",
-            params![bucket, key],
-        )?;
-        set_usage(c, bucket, semantics::usage_after_delete(usage, cur.size))?;
-        promote_newest(c, bucket, key)?;
-        return Ok(RawDeleted {
-            removed: Some(cur.raw),
-            version_id: echo,
-            delete_marker: false,
-        });
-    }
-    const SQL: &str = "SELECT seq, delete_marker, size, doc, inline_data FROM object_versions
-                       WHERE bucket = ?1 AND key = ?2 AND version_id = ?3";
-    let found = c
-        .prepare_cached(SQL)
-        .and_then(|mut st| {
-            st.query_row(params![bucket, key, vid], |r| {
-                Ok((
-                    r.get::<_, i64>(0)?,
-                    r.get::<_, bool>(1)?,
-                    r.get::<_, i64>(2)? as u64,
-                    RawObject {
-                        doc: r.get(3)?,
-                        inline: r.get(4)?,
-                    },
-                ))
-            })
-            .optional()
-        })
-        .map_err(sql_err(SQL))?;
-    let Some((seq, marker, size, raw)) = found else {
-        return Ok(RawDeleted {
-            removed: None,
-            version_id: echo,
-            delete_marker: false,
-        });
-    };
-    execute(c, "DELETE FROM object_versions WHERE seq = ?1", [seq])?;
-    if !marker {
-        set_usage(c, bucket, semantics::usage_after_delete(usage, size))?;
-    }
-    promote_newest(c, bucket, key)?;
-    Ok(RawDeleted {
-        removed: (!marker).then_some(raw),
-        version_id: echo,
-        delete_marker: marker,
-    })
-}
-
 /// Version listing: the current objects (position `i64::MAX`, newest of their key) and
 /// `object_versions` rows (position `seq`) merged by key ascending, position descending.
 /// ?1 bucket, ?2 lower bound (`>=`, the prefix), ?3 the prefix's upper bound or NULL,
@@ -754,15 +197,6 @@ SELECT key, version_id, dm, size, etag, last_modified, latest, pos FROM (
   ORDER BY v.key, v.seq DESC LIMIT ?6
 )
 ORDER BY 1, 8 DESC LIMIT ?6";
-
-fn set_usage(c: &Connection, bucket: &str, u: Usage) -> Result<()> {
-    execute(
-        c,
-        "UPDATE buckets SET usage_bytes = ?2, usage_objects = ?3 WHERE name = ?1",
-        params![bucket, to_i64(u.bytes)?, to_i64(u.objects)?],
-    )?;
-    Ok(())
-}
 
 /// Docs of an upload's parts in part-number order.
 fn part_docs(c: &Connection, upload_id: &str) -> Result<Vec<String>> {
@@ -1444,7 +878,7 @@ impl MetaStore for SqliteMetaStore {
         let cond = cond.clone();
         let (prev, vid) = self
             .writer
-            .run(move |c| put_object_tx(c, &mut row, &cond, cap))
+            .run(move |c| seam::run(objects::put(&mut seam::Tx(c), &mut row, &cond, cap)))
             .await?;
         decode_replaced(prev, vid)
     }
@@ -1465,7 +899,7 @@ impl MetaStore for SqliteMetaStore {
         let (prev, vid) = self
             .writer
             .run(move |c| {
-                let out = put_object_tx(c, &mut row, &cond, cap)?;
+                let out = seam::run(objects::put(&mut seam::Tx(c), &mut row, &cond, cap))?;
                 const SQL: &str = "INSERT INTO audit_outbox (event) VALUES (?1)";
                 c.prepare_cached(SQL)
                     .and_then(|mut st| st.execute([&event]))
@@ -1550,42 +984,7 @@ impl MetaStore for SqliteMetaStore {
         let (bucket, key) = (bucket.to_string(), key.to_string());
         let prev = self
             .writer
-            .run(move |c| {
-                const SQL: &str = "SELECT size, doc, inline_data FROM objects
-                                   WHERE bucket = ?1 AND key = ?2";
-                let found = c
-                    .prepare_cached(SQL)
-                    .and_then(|mut st| {
-                        st.query_row(params![bucket, key], |r| {
-                            Ok((
-                                r.get::<_, i64>(0)? as u64,
-                                RawObject {
-                                    doc: r.get(1)?,
-                                    inline: r.get(2)?,
-                                },
-                            ))
-                        })
-                        .optional()
-                    })
-                    .map_err(sql_err(SQL))?;
-                let Some((size, raw)) = found else {
-                    return Ok(None);
-                };
-                execute(
-                    c,
-                    "DELETE FROM objects WHERE bucket = ?1 AND key = ?2",
-                    params![bucket, key],
-                )?;
-                execute(
-                    c,
-                    "UPDATE buckets SET usage_bytes = max(usage_bytes - ?2, 0),
-                                        usage_objects = max(usage_objects - 1, 0)
-                     WHERE name = ?1",
-                    params![bucket, to_i64(size)?],
-                )?;
-                promote_newest(c, &bucket, &key)?;
-                Ok(Some(raw))
-            })
+            .run(move |c| seam::run(objects::delete_object(&mut seam::Tx(c), &bucket, &key)))
             .await?;
         decode_replaced(prev, None)
     }
@@ -1606,46 +1005,13 @@ impl MetaStore for SqliteMetaStore {
         let prev = self
             .writer
             .run(move |c| {
-                let (usage, state) = read_usage(c, &bucket)?;
-                if state != VersioningState::Unversioned {
-                    return Err(semantics::rename_on_versioned_bucket());
-                }
-                const SRC: &str = "SELECT etag, last_modified, doc FROM objects
-                                   WHERE bucket = ?1 AND key = ?2";
-                let (etag, lm, doc) = c
-                    .prepare_cached(SRC)
-                    .and_then(|mut st| {
-                        st.query_row(params![bucket, src], |r| {
-                            Ok((
-                                r.get::<_, String>(0)?,
-                                r.get::<_, i64>(1)?,
-                                r.get::<_, String>(2)?,
-                            ))
-                        })
-                        .optional()
-                    })
-                    .map_err(sql_err(SRC))?
-                    .ok_or(Error::NoSuchKey)?;
-                cond.check_source(&etag, from_nanos(lm)?)?;
-                let dest = read_current(c, &bucket, &dst)?;
-                semantics::check_condition(&cond.dest, dest.as_ref().map(|d| d.etag.as_str()))?;
-                if src == dst {
-                    return Ok(None);
-                }
-                if let Some(d) = &dest {
-                    execute(
-                        c,
-                        "DELETE FROM objects WHERE bucket = ?1 AND key = ?2",
-                        params![bucket, dst],
-                    )?;
-                    set_usage(c, &bucket, semantics::usage_after_delete(usage, d.size))?;
-                }
-                execute(
-                    c,
-                    "UPDATE objects SET key = ?3, doc = ?4 WHERE bucket = ?1 AND key = ?2",
-                    params![bucket, src, dst, semantics::rekey_doc(&doc, &dst)?],
-                )?;
-                Ok(dest.map(|d| d.raw))
+                seam::run(objects::rename(
+                    &mut seam::Tx(c),
+                    &bucket,
+                    &src,
+                    &dst,
+                    &cond,
+                ))
             })
             .await?;
         decode_replaced(prev, None)
@@ -1683,7 +1049,15 @@ impl MetaStore for SqliteMetaStore {
     ) -> Result<Deleted> {
         let (bucket, key, marker_id) = (bucket.to_string(), key.to_string(), marker_id.to_string());
         self.writer
-            .run(move |c| delete_current_tx(c, &bucket, &key, &marker_id, now))
+            .run(move |c| {
+                seam::run(objects::delete_current(
+                    &mut seam::Tx(c),
+                    &bucket,
+                    &key,
+                    &marker_id,
+                    now,
+                ))
+            })
             .await?
             .decode()
     }
@@ -1696,7 +1070,14 @@ impl MetaStore for SqliteMetaStore {
     ) -> Result<Deleted> {
         let (bucket, key, vid) = (bucket.to_string(), key.to_string(), version_id.to_string());
         self.writer
-            .run(move |c| delete_version_tx(c, &bucket, &key, &vid))
+            .run(move |c| {
+                seam::run(objects::delete_version(
+                    &mut seam::Tx(c),
+                    &bucket,
+                    &key,
+                    &vid,
+                ))
+            })
             .await?
             .decode()
     }
@@ -2101,7 +1482,7 @@ impl MetaStore for SqliteMetaStore {
                     used.iter().map(String::as_str),
                     &decode_all(parts.clone(), "part")?,
                 )?;
-                let prev = put_object_tx(c, &mut row, &cond, cap)?;
+                let prev = seam::run(objects::put(&mut seam::Tx(c), &mut row, &cond, cap))?;
                 execute(c, "DELETE FROM parts WHERE upload_id = ?1", [&id])?;
                 execute(c, "DELETE FROM uploads WHERE upload_id = ?1", [&id])?;
                 Ok((prev, parts))

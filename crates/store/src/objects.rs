@@ -1,0 +1,328 @@
+//! The object and version rules of `MetaStore` (put, delete, delete a version, rename),
+//! written once against [`ObjectTx`], the few row operations they need. SQLite runs them
+//! on its writer thread inside the group commit, PostgreSQL inside its retried
+//! transaction; each engine supplies only the SQL of the seam.
+//!
+//! Storage invariants the rules keep (see `MetaStore`'s versioning docs):
+//! * a key's current object is its `objects` row; older versions and delete markers are
+//!   `object_versions` rows ordered by `seq` (larger is newer), the `null` version
+//!   included;
+//! * when a key has no current object and its newest version is an object, that version
+//!   is current (`promote_newest` restores this after every removal);
+//! * a bucket's usage counters equal the sums over its current objects.
+
+use crate::rows::{CurrentRow, ObjectRow, RawDeleted, RawObject, VersionRow, from_nanos};
+use crate::semantics;
+use coffer_core::Error;
+use coffer_core::model::*;
+use std::future::Future;
+use time::OffsetDateTime;
+
+/// The row operations of one transaction that the object rules need. Every call runs in
+/// the caller's transaction; none commits.
+pub(crate) trait ObjectTx {
+    /// The engine's error: the domain's, or a database error the engine may retry.
+    type Err: From<Error>;
+
+    /// The bucket's usage and versioning state, `None` if it does not exist. Writers
+    /// call it first: it holds the bucket against concurrent writers until the
+    /// transaction ends, so what the rules check after it holds at commit.
+    fn lock_bucket(
+        &mut self,
+        bucket: &str,
+    ) -> impl Future<Output = Result<Option<(Usage, VersioningState)>, Self::Err>>;
+    fn set_usage(&mut self, bucket: &str, u: Usage) -> impl Future<Output = Result<(), Self::Err>>;
+    fn current(
+        &mut self,
+        bucket: &str,
+        key: &str,
+    ) -> impl Future<Output = Result<Option<CurrentRow>, Self::Err>>;
+    fn has_current(
+        &mut self,
+        bucket: &str,
+        key: &str,
+    ) -> impl Future<Output = Result<bool, Self::Err>>;
+    /// Inserts or replaces the key's current object.
+    fn upsert_current(&mut self, row: &ObjectRow) -> impl Future<Output = Result<(), Self::Err>>;
+    fn delete_current(
+        &mut self,
+        bucket: &str,
+        key: &str,
+    ) -> impl Future<Output = Result<(), Self::Err>>;
+    /// Moves the current object into `object_versions` as the key's newest version
+    /// (version id `null` when it has none).
+    fn retire_current(
+        &mut self,
+        bucket: &str,
+        key: &str,
+    ) -> impl Future<Output = Result<(), Self::Err>>;
+    /// Gives the current object of `src` the key `dst` and the document `doc`.
+    fn rename_current(
+        &mut self,
+        bucket: &str,
+        src: &str,
+        dst: &str,
+        doc: &str,
+    ) -> impl Future<Output = Result<(), Self::Err>>;
+    fn find_version(
+        &mut self,
+        bucket: &str,
+        key: &str,
+        version_id: &str,
+    ) -> impl Future<Output = Result<Option<VersionRow>, Self::Err>>;
+    /// The key's newest noncurrent version: (seq, is a delete marker).
+    fn newest_version(
+        &mut self,
+        bucket: &str,
+        key: &str,
+    ) -> impl Future<Output = Result<Option<(i64, bool)>, Self::Err>>;
+    fn delete_version(&mut self, seq: i64) -> impl Future<Output = Result<(), Self::Err>>;
+    /// Moves the object version `seq` back into `objects` as its key's current object.
+    fn promote_version(&mut self, seq: i64) -> impl Future<Output = Result<(), Self::Err>>;
+    fn insert_marker(&mut self, m: &DeleteMarker) -> impl Future<Output = Result<(), Self::Err>>;
+}
+
+type R<T, X> = Result<T, <X as ObjectTx>::Err>;
+
+async fn locked<X: ObjectTx>(tx: &mut X, bucket: &str) -> R<(Usage, VersioningState), X> {
+    Ok(tx.lock_bucket(bucket).await?.ok_or(Error::NoSuchBucket)?)
+}
+
+/// `put_object` (and the commit of `complete_upload`): checks the bucket, the condition
+/// and the cap, then writes the row and the usage counters. Returns the record removed
+/// for good (its blobs are the caller's to delete) and the version id the row was stored
+/// under.
+pub(crate) async fn put<X: ObjectTx>(
+    tx: &mut X,
+    row: &mut ObjectRow,
+    cond: &WriteCondition,
+    cap: Option<u64>,
+) -> R<(Option<RawObject>, Option<String>), X> {
+    let (usage, state) = locked(tx, &row.bucket).await?;
+    let vid = match state {
+        VersioningState::Enabled => Some(
+            row.version_id
+                .clone()
+                .unwrap_or_else(coffer_core::ids::new_version_id),
+        ),
+        _ => None,
+    };
+    row.set_version(vid.clone())?;
+    let current = tx.current(&row.bucket, &row.key).await?;
+    semantics::check_condition(cond, current.as_ref().map(|r| r.etag.as_str()))?;
+    let mut removed: Option<(u64, RawObject)> = None;
+    if let Some(cur) = current {
+        if overwritten_in_place(state, &cur) {
+            // Replaced by the upsert below.
+            removed = Some((cur.size, cur.raw));
+        } else {
+            tx.retire_current(&row.bucket, &row.key).await?;
+        }
+    }
+    if state == VersioningState::Suspended
+        && let Some(r) = remove_null_version(tx, &row.bucket, &row.key).await?
+    {
+        removed = Some(r);
+    }
+    let after = semantics::usage_after_put(
+        &row.bucket,
+        usage,
+        removed.as_ref().map(|(s, _)| *s),
+        row.size as u64,
+        cap,
+    )?;
+    tx.upsert_current(row).await?;
+    tx.set_usage(&row.bucket, after).await?;
+    Ok((removed.map(|(_, raw)| raw), vid))
+}
+
+/// Whether a new write (or a delete marker) replaces the current object for good rather
+/// than keeping it as a version: always when unversioned; when suspended, if it is the
+/// `null` version.
+fn overwritten_in_place(state: VersioningState, cur: &CurrentRow) -> bool {
+    match state {
+        VersioningState::Unversioned => true,
+        VersioningState::Suspended => cur.version_id.is_none(),
+        VersioningState::Enabled => false,
+    }
+}
+
+/// `delete_object_current`: DELETE without a version id.
+pub(crate) async fn delete_current<X: ObjectTx>(
+    tx: &mut X,
+    bucket: &str,
+    key: &str,
+    marker_id: &str,
+    now: OffsetDateTime,
+) -> R<RawDeleted, X> {
+    let (usage, state) = locked(tx, bucket).await?;
+    let current = tx.current(bucket, key).await?;
+    if state == VersioningState::Unversioned {
+        let Some(cur) = current else {
+            return Ok(RawDeleted {
+                removed: None,
+                version_id: None,
+                delete_marker: false,
+            });
+        };
+        tx.delete_current(bucket, key).await?;
+        tx.set_usage(bucket, semantics::usage_after_delete(usage, cur.size))
+            .await?;
+        return Ok(RawDeleted {
+            removed: Some(cur.raw),
+            version_id: None,
+            delete_marker: false,
+        });
+    }
+    let mut removed: Option<(u64, RawObject)> = None;
+    if let Some(cur) = current {
+        if overwritten_in_place(state, &cur) {
+            tx.delete_current(bucket, key).await?;
+            removed = Some((cur.size, cur.raw));
+        } else {
+            tx.retire_current(bucket, key).await?;
+        }
+    }
+    if state == VersioningState::Suspended
+        && let Some(r) = remove_null_version(tx, bucket, key).await?
+    {
+        removed = Some(r);
+    }
+    let vid = (state == VersioningState::Enabled).then(|| marker_id.to_string());
+    tx.insert_marker(&DeleteMarker {
+        v: RECORD_VERSION,
+        bucket: bucket.to_string(),
+        key: key.to_string(),
+        version_id: vid.clone(),
+        last_modified: now,
+    })
+    .await?;
+    if let Some((size, _)) = &removed {
+        tx.set_usage(bucket, semantics::usage_after_delete(usage, *size))
+            .await?;
+    }
+    Ok(RawDeleted {
+        removed: removed.map(|(_, raw)| raw),
+        version_id: Some(vid.unwrap_or_else(|| NULL_VERSION.to_string())),
+        delete_marker: true,
+    })
+}
+
+/// `delete_object_version`: removes one version for good.
+pub(crate) async fn delete_version<X: ObjectTx>(
+    tx: &mut X,
+    bucket: &str,
+    key: &str,
+    vid: &str,
+) -> R<RawDeleted, X> {
+    let (usage, _) = locked(tx, bucket).await?;
+    let echo = Some(vid.to_string());
+    if let Some(cur) = tx.current(bucket, key).await?
+        && cur.version_id.as_deref().unwrap_or(NULL_VERSION) == vid
+    {
+        tx.delete_current(bucket, key).await?;
+        tx.set_usage(bucket, semantics::usage_after_delete(usage, cur.size))
+            .await?;
+        promote_newest(tx, bucket, key).await?;
+        return Ok(RawDeleted {
+            removed: Some(cur.raw),
+            version_id: echo,
+            delete_marker: false,
+        });
+    }
+    let Some(v) = tx.find_version(bucket, key, vid).await? else {
+        return Ok(RawDeleted {
+            removed: None,
+            version_id: echo,
+            delete_marker: false,
+        });
+    };
+    tx.delete_version(v.seq).await?;
+    if !v.delete_marker {
+        tx.set_usage(bucket, semantics::usage_after_delete(usage, v.size))
+            .await?;
+    }
+    promote_newest(tx, bucket, key).await?;
+    Ok(RawDeleted {
+        removed: (!v.delete_marker).then_some(v.raw),
+        version_id: echo,
+        delete_marker: v.delete_marker,
+    })
+}
+
+/// `delete_object`: removes the current object for good, whatever the versioning state
+/// (the service's internal deletes). A missing bucket finds nothing: the service checks
+/// the bucket first, and the store reports only what it removed.
+pub(crate) async fn delete_object<X: ObjectTx>(
+    tx: &mut X,
+    bucket: &str,
+    key: &str,
+) -> R<Option<RawObject>, X> {
+    let Some((usage, _)) = tx.lock_bucket(bucket).await? else {
+        return Ok(None);
+    };
+    let Some(cur) = tx.current(bucket, key).await? else {
+        return Ok(None);
+    };
+    tx.delete_current(bucket, key).await?;
+    tx.set_usage(bucket, semantics::usage_after_delete(usage, cur.size))
+        .await?;
+    promote_newest(tx, bucket, key).await?;
+    Ok(Some(cur.raw))
+}
+
+/// `rename_object` on a never-versioned bucket: the source's conditions, then the
+/// destination's, then the destination (if any) is replaced for good.
+pub(crate) async fn rename<X: ObjectTx>(
+    tx: &mut X,
+    bucket: &str,
+    src: &str,
+    dst: &str,
+    cond: &RenameConditions,
+) -> R<Option<RawObject>, X> {
+    let (usage, state) = locked(tx, bucket).await?;
+    if state != VersioningState::Unversioned {
+        return Err(semantics::rename_on_versioned_bucket().into());
+    }
+    let source = tx.current(bucket, src).await?.ok_or(Error::NoSuchKey)?;
+    cond.check_source(&source.etag, from_nanos(source.last_modified)?)?;
+    let dest = tx.current(bucket, dst).await?;
+    semantics::check_condition(&cond.dest, dest.as_ref().map(|d| d.etag.as_str()))?;
+    if src == dst {
+        return Ok(None);
+    }
+    if let Some(d) = &dest {
+        tx.delete_current(bucket, dst).await?;
+        tx.set_usage(bucket, semantics::usage_after_delete(usage, d.size))
+            .await?;
+    }
+    let doc = semantics::rekey_doc(&source.raw.doc, dst)?;
+    tx.rename_current(bucket, src, dst, &doc).await?;
+    Ok(dest.map(|d| d.raw))
+}
+
+/// Restores the invariant after a removal: a key without a current object whose newest
+/// version is an object gets that version back as current.
+async fn promote_newest<X: ObjectTx>(tx: &mut X, bucket: &str, key: &str) -> R<(), X> {
+    if tx.has_current(bucket, key).await? {
+        return Ok(());
+    }
+    if let Some((seq, false)) = tx.newest_version(bucket, key).await? {
+        tx.promote_version(seq).await?;
+    }
+    Ok(())
+}
+
+/// Removes the key's `null` version from `object_versions`, if any; returns it when it
+/// was an object (size, record), for usage and blob deletion.
+async fn remove_null_version<X: ObjectTx>(
+    tx: &mut X,
+    bucket: &str,
+    key: &str,
+) -> R<Option<(u64, RawObject)>, X> {
+    let Some(v) = tx.find_version(bucket, key, NULL_VERSION).await? else {
+        return Ok(None);
+    };
+    tx.delete_version(v.seq).await?;
+    Ok((!v.delete_marker).then_some((v.size, v.raw)))
+}

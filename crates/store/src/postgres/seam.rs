@@ -1,0 +1,227 @@
+//! PostgreSQL's SQL for the object rules' seam (`crate::objects::ObjectTx`), run inside
+//! the caller's retried transaction (`tx!`). Writers of a bucket's objects serialize on
+//! its row: `lock_bucket` takes it `FOR UPDATE`, so the rules' checks hold at commit
+//! across nodes. Keys are bound as bytes (the column is `bytea`, ordered byte-wise).
+
+use super::TxResult;
+use crate::objects::ObjectTx;
+use crate::rows::{CurrentRow, ObjectRow, RawObject, VersionRow, nanos, to_doc, to_i64};
+use coffer_core::model::*;
+use sqlx::{PgConnection, Row};
+
+/// A transaction's connection as the object rules see it.
+pub(super) struct Tx<'a>(pub &'a mut PgConnection);
+
+impl ObjectTx for Tx<'_> {
+    type Err = super::PgErr;
+
+    async fn lock_bucket(&mut self, bucket: &str) -> TxResult<Option<(Usage, VersioningState)>> {
+        let Some(row) = sqlx::query(
+            "SELECT usage_bytes, usage_objects, versioning FROM buckets WHERE name = $1 FOR UPDATE",
+        )
+        .bind(bucket)
+        .fetch_optional(&mut *self.0)
+        .await?
+        else {
+            return Ok(None);
+        };
+        Ok(Some((
+            Usage {
+                bytes: row.try_get::<i64, _>(0)? as u64,
+                objects: row.try_get::<i64, _>(1)? as u64,
+            },
+            VersioningState::from_code(i64::from(row.try_get::<i32, _>(2)?)),
+        )))
+    }
+
+    async fn set_usage(&mut self, bucket: &str, u: Usage) -> TxResult<()> {
+        sqlx::query("UPDATE buckets SET usage_bytes = $2, usage_objects = $3 WHERE name = $1")
+            .bind(bucket)
+            .bind(to_i64(u.bytes)?)
+            .bind(to_i64(u.objects)?)
+            .execute(&mut *self.0)
+            .await?;
+        Ok(())
+    }
+
+    async fn current(&mut self, bucket: &str, key: &str) -> TxResult<Option<CurrentRow>> {
+        sqlx::query(
+            "SELECT size, etag, last_modified, version_id, doc, inline_data FROM objects
+             WHERE bucket = $1 AND key = $2",
+        )
+        .bind(bucket)
+        .bind(key.as_bytes())
+        .fetch_optional(&mut *self.0)
+        .await?
+        .map(|r| -> TxResult<_> {
+            Ok(CurrentRow {
+                size: r.try_get::<i64, _>(0)? as u64,
+                etag: r.try_get(1)?,
+                last_modified: r.try_get(2)?,
+                version_id: r.try_get(3)?,
+                raw: RawObject {
+                    doc: r.try_get(4)?,
+                    inline: r.try_get(5)?,
+                },
+            })
+        })
+        .transpose()
+    }
+
+    async fn has_current(&mut self, bucket: &str, key: &str) -> TxResult<bool> {
+        Ok(
+            sqlx::query("SELECT 1 FROM objects WHERE bucket = $1 AND key = $2")
+                .bind(bucket)
+                .bind(key.as_bytes())
+                .fetch_optional(&mut *self.0)
+                .await?
+                .is_some(),
+        )
+    }
+
+    async fn upsert_current(&mut self, row: &ObjectRow) -> TxResult<()> {
+        sqlx::query(
+            "INSERT INTO objects (bucket, key, size, etag, last_modified, blob_ids, doc,
+                                  inline_data, version_id)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+             ON CONFLICT (bucket, key) DO UPDATE SET
+               size = excluded.size, etag = excluded.etag,
+               last_modified = excluded.last_modified, blob_ids = excluded.blob_ids,
+               doc = excluded.doc, inline_data = excluded.inline_data,
+               version_id = excluded.version_id",
+        )
+        .bind(&row.bucket)
+        .bind(row.key.as_bytes())
+        .bind(row.size)
+        .bind(&row.etag)
+        .bind(row.last_modified)
+        .bind(&row.blob_ids)
+        .bind(&row.doc)
+        .bind(&row.inline)
+        .bind(&row.version_id)
+        .execute(&mut *self.0)
+        .await?;
+        Ok(())
+    }
+
+    async fn delete_current(&mut self, bucket: &str, key: &str) -> TxResult<()> {
+        sqlx::query("DELETE FROM objects WHERE bucket = $1 AND key = $2")
+            .bind(bucket)
+            .bind(key.as_bytes())
+            .execute(&mut *self.0)
+            .await?;
+        Ok(())
+    }
+
+    async fn retire_current(&mut self, bucket: &str, key: &str) -> TxResult<()> {
+        sqlx::query(
+            "INSERT INTO object_versions (bucket, key, version_id, delete_marker, size, etag,
+                                          last_modified, blob_ids, doc, inline_data)
+             SELECT bucket, key, coalesce(version_id, 'null'), FALSE, size, etag,
+                    last_modified, blob_ids, doc, inline_data
+             FROM objects WHERE bucket = $1 AND key = $2",
+        )
+        .bind(bucket)
+        .bind(key.as_bytes())
+        .execute(&mut *self.0)
+        .await?;
+        self.delete_current(bucket, key).await
+    }
+
+    async fn rename_current(
+        &mut self,
+        bucket: &str,
+        src: &str,
+        dst: &str,
+        doc: &str,
+    ) -> TxResult<()> {
+        sqlx::query("UPDATE objects SET key = $3, doc = $4 WHERE bucket = $1 AND key = $2")
+            .bind(bucket)
+            .bind(src.as_bytes())
+            .bind(dst.as_bytes())
+            .bind(doc)
+            .execute(&mut *self.0)
+            .await?;
+        Ok(())
+    }
+
+    async fn find_version(
+        &mut self,
+        bucket: &str,
+        key: &str,
+        version_id: &str,
+    ) -> TxResult<Option<VersionRow>> {
+        sqlx::query(
+            "SELECT seq, delete_marker, size, doc, inline_data FROM object_versions
+             WHERE bucket = $1 AND key = $2 AND version_id = $3",
+        )
+        .bind(bucket)
+        .bind(key.as_bytes())
+        .bind(version_id)
+        .fetch_optional(&mut *self.0)
+        .await?
+        .map(|r| -> TxResult<_> {
+            Ok(VersionRow {
+                seq: r.try_get(0)?,
+                delete_marker: r.try_get(1)?,
+                size: r.try_get::<i64, _>(2)? as u64,
+                raw: RawObject {
+                    doc: r.try_get(3)?,
+                    inline: r.try_get(4)?,
+                },
+            })
+        })
+        .transpose()
+    }
+
+    async fn newest_version(&mut self, bucket: &str, key: &str) -> TxResult<Option<(i64, bool)>> {
+        sqlx::query(
+            "SELECT seq, delete_marker FROM object_versions
+             WHERE bucket = $1 AND key = $2 ORDER BY seq DESC LIMIT 1",
+        )
+        .bind(bucket)
+        .bind(key.as_bytes())
+        .fetch_optional(&mut *self.0)
+        .await?
+        .map(|r| -> TxResult<_> { Ok((r.try_get(0)?, r.try_get(1)?)) })
+        .transpose()
+    }
+
+    async fn delete_version(&mut self, seq: i64) -> TxResult<()> {
+        sqlx::query("DELETE FROM object_versions WHERE seq = $1")
+            .bind(seq)
+            .execute(&mut *self.0)
+            .await?;
+        Ok(())
+    }
+
+    async fn promote_version(&mut self, seq: i64) -> TxResult<()> {
+        sqlx::query(
+            "INSERT INTO objects (bucket, key, size, etag, last_modified, blob_ids, doc,
+                                  inline_data, version_id)
+             SELECT bucket, key, size, etag, last_modified, blob_ids, doc, inline_data,
+                    nullif(version_id, 'null')
+             FROM object_versions WHERE seq = $1",
+        )
+        .bind(seq)
+        .execute(&mut *self.0)
+        .await?;
+        self.delete_version(seq).await
+    }
+
+    async fn insert_marker(&mut self, m: &DeleteMarker) -> TxResult<()> {
+        sqlx::query(
+            "INSERT INTO object_versions (bucket, key, version_id, delete_marker, size, etag,
+                                          last_modified, blob_ids, doc, inline_data)
+             VALUES ($1, $2, $3, TRUE, 0, '', $4, NULL, $5, NULL)",
+        )
+        .bind(&m.bucket)
+        .bind(m.key.as_bytes())
+        .bind(m.version_id.as_deref().unwrap_or(NULL_VERSION))
+        .bind(nanos(m.last_modified)?)
+        .bind(to_doc(m)?)
+        .execute(&mut *self.0)
+        .await?;
+        Ok(())
+    }
+}

@@ -1,0 +1,229 @@
+//! SQLite's SQL for the object rules' seam (`crate::objects::ObjectTx`). It runs on the
+//! writer thread inside the writer's savepoint; the single writer serializes all writes,
+//! so `lock_bucket` needs no lock. Every operation is synchronous: the rules' futures
+//! are complete after one poll (`run`).
+
+use super::{execute, exists, sql_err};
+use crate::objects::ObjectTx;
+use crate::rows::{CurrentRow, ObjectRow, RawObject, VersionRow, nanos, to_doc, to_i64};
+use coffer_core::model::*;
+use coffer_core::{Error, Result};
+use rusqlite::{Connection, OptionalExtension, params};
+use std::future::Future;
+use std::pin::pin;
+use std::task::{Context, Poll, Waker};
+
+/// The writer's connection as the object rules see it.
+pub(super) struct Tx<'a>(pub &'a Connection);
+
+/// Completes a rule on the writer thread. The seam's SQLite operations never wait, so
+/// one poll finishes the rule.
+pub(super) fn run<T>(rule: impl Future<Output = Result<T>>) -> Result<T> {
+    match pin!(rule).poll(&mut Context::from_waker(Waker::noop())) {
+        Poll::Ready(r) => r,
+        Poll::Pending => Err(Error::internal("a SQLite store rule waited")),
+    }
+}
+
+pub(super) fn read_usage(c: &Connection, bucket: &str) -> Result<Option<(Usage, VersioningState)>> {
+    const SQL: &str = "SELECT usage_bytes, usage_objects, versioning FROM buckets WHERE name = ?1";
+    c.prepare_cached(SQL)
+        .and_then(|mut st| {
+            st.query_row([bucket], |r| {
+                Ok((
+                    Usage {
+                        bytes: r.get::<_, i64>(0)? as u64,
+                        objects: r.get::<_, i64>(1)? as u64,
+                    },
+                    VersioningState::from_code(r.get::<_, i64>(2)?),
+                ))
+            })
+            .optional()
+        })
+        .map_err(sql_err(SQL))
+}
+
+impl ObjectTx for Tx<'_> {
+    type Err = Error;
+
+    async fn lock_bucket(&mut self, bucket: &str) -> Result<Option<(Usage, VersioningState)>> {
+        read_usage(self.0, bucket)
+    }
+
+    async fn set_usage(&mut self, bucket: &str, u: Usage) -> Result<()> {
+        execute(
+            self.0,
+            "UPDATE buckets SET usage_bytes = ?2, usage_objects = ?3 WHERE name = ?1",
+            params![bucket, to_i64(u.bytes)?, to_i64(u.objects)?],
+        )?;
+        Ok(())
+    }
+
+    async fn current(&mut self, bucket: &str, key: &str) -> Result<Option<CurrentRow>> {
+        const SQL: &str = "SELECT size, etag, last_modified, version_id, doc, inline_data
+                           FROM objects WHERE bucket = ?1 AND key = ?2";
+        self.0
+            .prepare_cached(SQL)
+            .and_then(|mut st| {
+                st.query_row(params![bucket, key], |r| {
+                    Ok(CurrentRow {
+                        size: r.get::<_, i64>(0)? as u64,
+                        etag: r.get(1)?,
+                        last_modified: r.get(2)?,
+                        version_id: r.get(3)?,
+                        raw: RawObject {
+                            doc: r.get(4)?,
+                            inline: r.get(5)?,
+                        },
+                    })
+                })
+                .optional()
+            })
+            .map_err(sql_err(SQL))
+    }
+
+    async fn has_current(&mut self, bucket: &str, key: &str) -> Result<bool> {
+        exists(
+            self.0,
+            "SELECT 1 FROM objects WHERE bucket = ?1 AND key = ?2",
+            params![bucket, key],
+        )
+    }
+
+    async fn upsert_current(&mut self, row: &ObjectRow) -> Result<()> {
+        execute(
+            self.0,
+            "INSERT INTO objects (bucket, key, size, etag, last_modified, blob_ids, doc,
+                                  inline_data, version_id)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
+             ON CONFLICT (bucket, key) DO UPDATE SET
+               size = excluded.size, etag = excluded.etag,
+               last_modified = excluded.last_modified, blob_ids = excluded.blob_ids,
+               doc = excluded.doc, inline_data = excluded.inline_data,
+               version_id = excluded.version_id",
+            params![
+                row.bucket,
+                row.key,
+                row.size,
+                row.etag,
+                row.last_modified,
+                row.blob_ids,
+                row.doc,
+                row.inline,
+                row.version_id
+            ],
+        )?;
+        Ok(())
+    }
+
+    async fn delete_current(&mut self, bucket: &str, key: &str) -> Result<()> {
+        execute(
+            self.0,
+            "DELETE FROM objects WHERE bucket = ?1 AND key = ?2",
+            params![bucket, key],
+        )?;
+        Ok(())
+    }
+
+    async fn retire_current(&mut self, bucket: &str, key: &str) -> Result<()> {
+        execute(
+            self.0,
+            "INSERT INTO object_versions (bucket, key, version_id, delete_marker, size, etag,
+                                          last_modified, blob_ids, doc, inline_data)
+             SELECT bucket, key, coalesce(version_id, 'null'), 0, size, etag, last_modified,
+                    blob_ids, doc, inline_data
+             FROM objects WHERE bucket = ?1 AND key = ?2",
+            params![bucket, key],
+        )?;
+        self.delete_current(bucket, key).await
+    }
+
+    async fn rename_current(
+        &mut self,
+        bucket: &str,
+        src: &str,
+        dst: &str,
+        doc: &str,
+    ) -> Result<()> {
+        execute(
+            self.0,
+            "UPDATE objects SET key = ?3, doc = ?4 WHERE bucket = ?1 AND key = ?2",
+            params![bucket, src, dst, doc],
+        )?;
+        Ok(())
+    }
+
+    async fn find_version(
+        &mut self,
+        bucket: &str,
+        key: &str,
+        version_id: &str,
+    ) -> Result<Option<VersionRow>> {
+        const SQL: &str = "SELECT seq, delete_marker, size, doc, inline_data FROM object_versions
+                           WHERE bucket = ?1 AND key = ?2 AND version_id = ?3";
+        self.0
+            .prepare_cached(SQL)
+            .and_then(|mut st| {
+                st.query_row(params![bucket, key, version_id], |r| {
+                    Ok(VersionRow {
+                        seq: r.get(0)?,
+                        delete_marker: r.get(1)?,
+                        size: r.get::<_, i64>(2)? as u64,
+                        raw: RawObject {
+                            doc: r.get(3)?,
+                            inline: r.get(4)?,
+                        },
+                    })
+                })
+                .optional()
+            })
+            .map_err(sql_err(SQL))
+    }
+
+    async fn newest_version(&mut self, bucket: &str, key: &str) -> Result<Option<(i64, bool)>> {
+        const SQL: &str = "SELECT seq, delete_marker FROM object_versions
+                           WHERE bucket = ?1 AND key = ?2 ORDER BY seq DESC LIMIT 1";
+        self.0
+            .prepare_cached(SQL)
+            .and_then(|mut st| {
+                st.query_row(params![bucket, key], |r| Ok((r.get(0)?, r.get(1)?)))
+                    .optional()
+            })
+            .map_err(sql_err(SQL))
+    }
+
+    async fn delete_version(&mut self, seq: i64) -> Result<()> {
+        execute(self.0, "DELETE FROM object_versions WHERE seq = ?1", [seq])?;
+        Ok(())
+    }
+
+    async fn promote_version(&mut self, seq: i64) -> Result<()> {
+        execute(
+            self.0,
+            "INSERT INTO objects (bucket, key, size, etag, last_modified, blob_ids, doc,
+                                  inline_data, version_id)
+             SELECT bucket, key, size, etag, last_modified, blob_ids, doc, inline_data,
+                    nullif(version_id, 'null')
+             FROM object_versions WHERE seq = ?1",
+            [seq],
+        )?;
+        self.delete_version(seq).await
+    }
+
+    async fn insert_marker(&mut self, m: &DeleteMarker) -> Result<()> {
+        execute(
+            self.0,
+            "INSERT INTO object_versions (bucket, key, version_id, delete_marker, size, etag,
+                                          last_modified, blob_ids, doc, inline_data)
+             VALUES (?1, ?2, ?3, 1, 0, '', ?4, NULL, ?5, NULL)",
+            params![
+                m.bucket,
+                m.key,
+                m.version_id.as_deref().unwrap_or(NULL_VERSION),
+                nanos(m.last_modified)?,
+                to_doc(m)?
+            ],
+        )?;
+        Ok(())
+    }
+}
