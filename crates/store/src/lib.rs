@@ -12,6 +12,7 @@
 pub mod conformance;
 mod fs_blob;
 mod mem;
+mod multipart;
 mod objects;
 pub mod postgres;
 mod rows;

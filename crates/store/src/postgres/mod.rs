@@ -29,6 +29,7 @@ pub mod testing;
 
 pub use feed::PgChangeFeed;
 
+use crate::multipart;
 use crate::objects::{self, ObjectTx};
 use crate::rows::{
     ObjectRow, RawObject, decode_all, decode_replaced, from_doc, from_nanos, key_state, nanos,
@@ -192,30 +193,6 @@ SELECT key, version_id, dm, size, etag, last_modified, latest, pos FROM (
   ORDER BY v.key, v.seq DESC LIMIT $6
 ) old
 ORDER BY 1, 8 DESC LIMIT $6";
-
-async fn part_docs(c: &mut PgConnection, upload_id: &str) -> TxResult<Vec<String>> {
-    Ok(sqlx::query_scalar::<_, String>(
-        "SELECT doc FROM parts WHERE upload_id = $1 ORDER BY part_number",
-    )
-    .bind(upload_id)
-    .fetch_all(&mut *c)
-    .await?)
-}
-
-/// Locks the upload row (`exclusive`: FOR UPDATE, else FOR SHARE); `NoSuchUpload` if absent.
-async fn lock_upload(c: &mut PgConnection, upload_id: &str, exclusive: bool) -> TxResult<()> {
-    let sql = if exclusive {
-        "SELECT 1 FROM uploads WHERE upload_id = $1 FOR UPDATE"
-    } else {
-        "SELECT 1 FROM uploads WHERE upload_id = $1 FOR SHARE"
-    };
-    sqlx::query(sql)
-        .bind(upload_id)
-        .fetch_optional(&mut *c)
-        .await?
-        .ok_or(Error::NoSuchUpload)?;
-    Ok(())
-}
 
 /// Locks the org's row until the end of the transaction: quota checks of one org run
 /// one at a time. An org without a row (only in tests that skip creating it) locks
@@ -1294,30 +1271,11 @@ impl MetaStore for PgMetaStore {
     // ---- multipart ----
 
     async fn create_upload(&self, upload: &MultipartUpload) -> Result<()> {
-        let (doc, initiated) = (to_doc(upload)?, nanos(upload.initiated)?);
-        tx!(self, "create_upload", |c| {
-            // Shared lock: a concurrent delete_bucket waits, then sees this upload.
-            sqlx::query("SELECT 1 FROM buckets WHERE name = $1 FOR SHARE")
-                .bind(&upload.bucket)
-                .fetch_optional(&mut *c)
-                .await?
-                .ok_or(Error::NoSuchBucket)?;
-            let n = sqlx::query(
-                "INSERT INTO uploads (upload_id, bucket, key, initiated, doc)
-                 VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING",
-            )
-            .bind(&upload.upload_id)
-            .bind(&upload.bucket)
-            .bind(upload.key.as_bytes())
-            .bind(initiated)
-            .bind(&doc)
-            .execute(&mut *c)
-            .await?
-            .rows_affected();
-            if n == 0 {
-                return Err(Error::AlreadyExists(format!("upload {}", upload.upload_id)).into());
-            }
-        })
+        tx!(self, "create_upload", |c| multipart::create_upload(
+            &mut Tx(c),
+            upload
+        )
+        .await?)
     }
 
     async fn get_upload(&self, upload_id: &str) -> Result<Option<MultipartUpload>> {
@@ -1332,28 +1290,12 @@ impl MetaStore for PgMetaStore {
 
     async fn put_part(&self, part: &PartRecord) -> Result<Option<PartRecord>> {
         let doc = to_doc(part)?;
-        let prev: Option<String> = tx!(self, "put_part", |c| {
-            lock_upload(c, &part.upload_id, false).await?;
-            let prev: Option<String> = sqlx::query_scalar(
-                "SELECT doc FROM parts WHERE upload_id = $1 AND part_number = $2 FOR UPDATE",
-            )
-            .bind(&part.upload_id)
-            .bind(part.part_number as i32)
-            .fetch_optional(&mut *c)
-            .await?;
-            sqlx::query(
-                "INSERT INTO parts (upload_id, part_number, blob_id, doc) VALUES ($1, $2, $3, $4)
-                 ON CONFLICT (upload_id, part_number) DO UPDATE SET
-                   blob_id = excluded.blob_id, doc = excluded.doc",
-            )
-            .bind(&part.upload_id)
-            .bind(part.part_number as i32)
-            .bind(&part.blob_id)
-            .bind(&doc)
-            .execute(&mut *c)
-            .await?;
-            prev
-        })?;
+        let prev = tx!(self, "put_part", |c| multipart::put_part(
+            &mut Tx(c),
+            part,
+            &doc
+        )
+        .await?)?;
         prev.map(|d| from_doc(&d, "part")).transpose()
     }
 
@@ -1456,22 +1398,16 @@ impl MetaStore for PgMetaStore {
         cap: Option<u64>,
     ) -> Result<(Replaced, Vec<PartRecord>)> {
         let mut row = ObjectRow::new(record)?;
-        let (prev, parts) = tx!(self, "complete_upload", |c| {
-            lock_upload(c, upload_id, true).await?;
-            let parts: Vec<PartRecord> = decode_all(part_docs(c, upload_id).await?, "part")?;
-            semantics::check_parts_current(record.data.blob_ids(), &parts)?;
-            let prev = objects::put(&mut Tx(c), &mut row, cond, cap).await?;
-            sqlx::query("DELETE FROM parts WHERE upload_id = $1")
-                .bind(upload_id)
-                .execute(&mut *c)
-                .await?;
-            sqlx::query("DELETE FROM uploads WHERE upload_id = $1")
-                .bind(upload_id)
-                .execute(&mut *c)
-                .await?;
-            (prev, parts)
-        })?;
-        let (prev, vid) = prev;
+        let used: Vec<String> = record.data.blob_ids().map(str::to_string).collect();
+        let (prev, vid, parts) = tx!(self, "complete_upload", |c| multipart::complete(
+            &mut Tx(c),
+            upload_id,
+            &mut row,
+            &used,
+            cond,
+            cap
+        )
+        .await?)?;
         Ok((
             decode_replaced(prev, vid)?,
             semantics::unused_parts(record, parts),
@@ -1479,19 +1415,11 @@ impl MetaStore for PgMetaStore {
     }
 
     async fn abort_upload(&self, upload_id: &str) -> Result<Vec<PartRecord>> {
-        let docs = tx!(self, "abort_upload", |c| {
-            lock_upload(c, upload_id, true).await?;
-            let parts = part_docs(c, upload_id).await?;
-            sqlx::query("DELETE FROM parts WHERE upload_id = $1")
-                .bind(upload_id)
-                .execute(&mut *c)
-                .await?;
-            sqlx::query("DELETE FROM uploads WHERE upload_id = $1")
-                .bind(upload_id)
-                .execute(&mut *c)
-                .await?;
-            parts
-        })?;
+        let docs = tx!(self, "abort_upload", |c| multipart::abort(
+            &mut Tx(c),
+            upload_id
+        )
+        .await?)?;
         decode_all(docs, "part")
     }
 

@@ -4,6 +4,7 @@
 //! across nodes. Keys are bound as bytes (the column is `bytea`, ordered byte-wise).
 
 use super::TxResult;
+use crate::multipart::UploadTx;
 use crate::objects::ObjectTx;
 use crate::rows::{CurrentRow, ObjectRow, RawObject, VersionRow, nanos, to_doc, to_i64};
 use coffer_core::model::*;
@@ -222,6 +223,98 @@ impl ObjectTx for Tx<'_> {
         .bind(to_doc(m)?)
         .execute(&mut *self.0)
         .await?;
+        Ok(())
+    }
+}
+
+impl UploadTx for Tx<'_> {
+    async fn hold_bucket(&mut self, bucket: &str) -> TxResult<bool> {
+        Ok(
+            sqlx::query("SELECT 1 FROM buckets WHERE name = $1 FOR SHARE")
+                .bind(bucket)
+                .fetch_optional(&mut *self.0)
+                .await?
+                .is_some(),
+        )
+    }
+
+    async fn insert_upload(
+        &mut self,
+        u: &MultipartUpload,
+        initiated: i64,
+        doc: &str,
+    ) -> TxResult<bool> {
+        let n = sqlx::query(
+            "INSERT INTO uploads (upload_id, bucket, key, initiated, doc)
+             VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING",
+        )
+        .bind(&u.upload_id)
+        .bind(&u.bucket)
+        .bind(u.key.as_bytes())
+        .bind(initiated)
+        .bind(doc)
+        .execute(&mut *self.0)
+        .await?
+        .rows_affected();
+        Ok(n == 1)
+    }
+
+    async fn hold_upload(&mut self, upload_id: &str, exclusive: bool) -> TxResult<bool> {
+        let sql = if exclusive {
+            "SELECT 1 FROM uploads WHERE upload_id = $1 FOR UPDATE"
+        } else {
+            "SELECT 1 FROM uploads WHERE upload_id = $1 FOR SHARE"
+        };
+        Ok(sqlx::query(sql)
+            .bind(upload_id)
+            .fetch_optional(&mut *self.0)
+            .await?
+            .is_some())
+    }
+
+    async fn part_doc(&mut self, upload_id: &str, part_number: u32) -> TxResult<Option<String>> {
+        Ok(sqlx::query_scalar(
+            "SELECT doc FROM parts WHERE upload_id = $1 AND part_number = $2 FOR UPDATE",
+        )
+        .bind(upload_id)
+        .bind(part_number as i32)
+        .fetch_optional(&mut *self.0)
+        .await?)
+    }
+
+    async fn upsert_part(&mut self, p: &PartRecord, doc: &str) -> TxResult<()> {
+        sqlx::query(
+            "INSERT INTO parts (upload_id, part_number, blob_id, doc) VALUES ($1, $2, $3, $4)
+             ON CONFLICT (upload_id, part_number) DO UPDATE SET
+               blob_id = excluded.blob_id, doc = excluded.doc",
+        )
+        .bind(&p.upload_id)
+        .bind(p.part_number as i32)
+        .bind(&p.blob_id)
+        .bind(doc)
+        .execute(&mut *self.0)
+        .await?;
+        Ok(())
+    }
+
+    async fn part_docs(&mut self, upload_id: &str) -> TxResult<Vec<String>> {
+        Ok(sqlx::query_scalar::<_, String>(
+            "SELECT doc FROM parts WHERE upload_id = $1 ORDER BY part_number",
+        )
+        .bind(upload_id)
+        .fetch_all(&mut *self.0)
+        .await?)
+    }
+
+    async fn delete_upload(&mut self, upload_id: &str) -> TxResult<()> {
+        sqlx::query("DELETE FROM parts WHERE upload_id = $1")
+            .bind(upload_id)
+            .execute(&mut *self.0)
+            .await?;
+        sqlx::query("DELETE FROM uploads WHERE upload_id = $1")
+            .bind(upload_id)
+            .execute(&mut *self.0)
+            .await?;
         Ok(())
     }
 }

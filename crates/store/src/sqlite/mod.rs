@@ -16,12 +16,12 @@ mod exec;
 pub(crate) mod schema;
 mod seam;
 
-use crate::objects;
 use crate::rows::{
     ObjectRow, RawObject, decode_all, decode_replaced, from_doc, from_nanos, key_state, nanos,
     to_doc,
 };
 use crate::semantics::{self, UploadMarker};
+use crate::{multipart, objects};
 use async_trait::async_trait;
 use coffer_core::meta::{
     BucketEdit, Deleted, KeyListing, MetaStore, ObjectPage, Replaced, VersionPage,
@@ -197,15 +197,6 @@ SELECT key, version_id, dm, size, etag, last_modified, latest, pos FROM (
   ORDER BY v.key, v.seq DESC LIMIT ?6
 )
 ORDER BY 1, 8 DESC LIMIT ?6";
-
-/// Docs of an upload's parts in part-number order.
-fn part_docs(c: &Connection, upload_id: &str) -> Result<Vec<String>> {
-    query_docs(
-        c,
-        "SELECT doc FROM parts WHERE upload_id = ?1 ORDER BY part_number",
-        [upload_id],
-    )
-}
 
 fn upload_exists(c: &Connection, upload_id: &str) -> Result<bool> {
     exists(c, "SELECT 1 FROM uploads WHERE upload_id = ?1", [upload_id])
@@ -1298,25 +1289,8 @@ impl MetaStore for SqliteMetaStore {
 
     async fn create_upload(&self, upload: &MultipartUpload) -> Result<()> {
         let u = upload.clone();
-        let (doc, initiated) = (to_doc(upload)?, nanos(upload.initiated)?);
         self.writer
-            .run(move |c| {
-                if !exists(c, "SELECT 1 FROM buckets WHERE name = ?1", [&u.bucket])? {
-                    return Err(Error::NoSuchBucket);
-                }
-                c.prepare_cached(
-                    "INSERT INTO uploads (upload_id, bucket, key, initiated, doc)
-                     VALUES (?1, ?2, ?3, ?4, ?5)",
-                )
-                .and_then(|mut st| {
-                    st.execute(params![u.upload_id, u.bucket, u.key, initiated, doc])
-                })
-                .map_err(insert_err(
-                    "create_upload",
-                    Error::AlreadyExists(format!("upload {}", u.upload_id)),
-                ))?;
-                Ok(())
-            })
+            .run(move |c| seam::run(multipart::create_upload(&mut seam::Tx(c), &u)))
             .await
     }
 
@@ -1334,24 +1308,7 @@ impl MetaStore for SqliteMetaStore {
         let doc = to_doc(part)?;
         let prev = self
             .writer
-            .run(move |c| {
-                if !upload_exists(c, &p.upload_id)? {
-                    return Err(Error::NoSuchUpload);
-                }
-                let prev = query_opt_doc(
-                    c,
-                    "SELECT doc FROM parts WHERE upload_id = ?1 AND part_number = ?2",
-                    params![p.upload_id, p.part_number],
-                )?;
-                execute(
-                    c,
-                    "INSERT INTO parts (upload_id, part_number, blob_id, doc) VALUES (?1, ?2, ?3, ?4)
-                     ON CONFLICT (upload_id, part_number) DO UPDATE SET
-                       blob_id = excluded.blob_id, doc = excluded.doc",
-                    params![p.upload_id, p.part_number, p.blob_id, doc],
-                )?;
-                Ok(prev)
-            })
+            .run(move |c| seam::run(multipart::put_part(&mut seam::Tx(c), &p, &doc)))
             .await?;
         prev.map(|d| from_doc(&d, "part")).transpose()
     }
@@ -1471,25 +1428,13 @@ impl MetaStore for SqliteMetaStore {
         let mut row = ObjectRow::new(record)?;
         let cond = cond.clone();
         let used: Vec<String> = record.data.blob_ids().map(str::to_string).collect();
-        let (prev, parts) = self
+        let (prev, vid, parts) = self
             .writer
             .run(move |c| {
-                if !upload_exists(c, &id)? {
-                    return Err(Error::NoSuchUpload);
-                }
-                let parts = part_docs(c, &id)?;
-                semantics::check_parts_current(
-                    used.iter().map(String::as_str),
-                    &decode_all(parts.clone(), "part")?,
-                )?;
-                let prev = seam::run(objects::put(&mut seam::Tx(c), &mut row, &cond, cap))?;
-                execute(c, "DELETE FROM parts WHERE upload_id = ?1", [&id])?;
-                execute(c, "DELETE FROM uploads WHERE upload_id = ?1", [&id])?;
-                Ok((prev, parts))
+                let tx = &mut seam::Tx(c);
+                seam::run(multipart::complete(tx, &id, &mut row, &used, &cond, cap))
             })
             .await?;
-        let parts: Vec<PartRecord> = decode_all(parts, "part")?;
-        let (prev, vid) = prev;
         Ok((
             decode_replaced(prev, vid)?,
             semantics::unused_parts(record, parts),
@@ -1500,15 +1445,7 @@ impl MetaStore for SqliteMetaStore {
         let id = upload_id.to_string();
         let docs = self
             .writer
-            .run(move |c| {
-                if !upload_exists(c, &id)? {
-                    return Err(Error::NoSuchUpload);
-                }
-                let parts = part_docs(c, &id)?;
-                execute(c, "DELETE FROM parts WHERE upload_id = ?1", [&id])?;
-                execute(c, "DELETE FROM uploads WHERE upload_id = ?1", [&id])?;
-                Ok(parts)
-            })
+            .run(move |c| seam::run(multipart::abort(&mut seam::Tx(c), &id)))
             .await?;
         decode_all(docs, "part")
     }

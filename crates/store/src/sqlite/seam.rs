@@ -1,9 +1,10 @@
 //! SQLite's SQL for the object rules' seam (`crate::objects::ObjectTx`). It runs on the
 //! writer thread inside the writer's savepoint; the single writer serializes all writes,
-//! so `lock_bucket` needs no lock. Every operation is synchronous: the rules' futures
+//! so the seam's locks and holds need no SQL of their own. Every operation is synchronous: the rules' futures
 //! are complete after one poll (`run`).
 
-use super::{execute, exists, sql_err};
+use super::{execute, exists, query_docs, query_opt_doc, sql_err};
+use crate::multipart::UploadTx;
 use crate::objects::ObjectTx;
 use crate::rows::{CurrentRow, ObjectRow, RawObject, VersionRow, nanos, to_doc, to_i64};
 use coffer_core::model::*;
@@ -223,6 +224,76 @@ impl ObjectTx for Tx<'_> {
                 nanos(m.last_modified)?,
                 to_doc(m)?
             ],
+        )?;
+        Ok(())
+    }
+}
+
+impl UploadTx for Tx<'_> {
+    async fn hold_bucket(&mut self, bucket: &str) -> Result<bool> {
+        exists(self.0, "SELECT 1 FROM buckets WHERE name = ?1", [bucket])
+    }
+
+    async fn insert_upload(
+        &mut self,
+        u: &MultipartUpload,
+        initiated: i64,
+        doc: &str,
+    ) -> Result<bool> {
+        let n = execute(
+            self.0,
+            "INSERT INTO uploads (upload_id, bucket, key, initiated, doc)
+             VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT DO NOTHING",
+            params![u.upload_id, u.bucket, u.key, initiated, doc],
+        )?;
+        Ok(n == 1)
+    }
+
+    async fn hold_upload(&mut self, upload_id: &str, _exclusive: bool) -> Result<bool> {
+        exists(
+            self.0,
+            "SELECT 1 FROM uploads WHERE upload_id = ?1",
+            [upload_id],
+        )
+    }
+
+    async fn part_doc(&mut self, upload_id: &str, part_number: u32) -> Result<Option<String>> {
+        query_opt_doc(
+            self.0,
+            "SELECT doc FROM parts WHERE upload_id = ?1 AND part_number = ?2",
+            params![upload_id, part_number],
+        )
+    }
+
+    async fn upsert_part(&mut self, p: &PartRecord, doc: &str) -> Result<()> {
+        execute(
+            self.0,
+            "INSERT INTO parts (upload_id, part_number, blob_id, doc) VALUES (?1, ?2, ?3, ?4)
+             ON CONFLICT (upload_id, part_number) DO UPDATE SET
+               blob_id = excluded.blob_id, doc = excluded.doc",
+            params![p.upload_id, p.part_number, p.blob_id, doc],
+        )?;
+        Ok(())
+    }
+
+    async fn part_docs(&mut self, upload_id: &str) -> Result<Vec<String>> {
+        query_docs(
+            self.0,
+            "SELECT doc FROM parts WHERE upload_id = ?1 ORDER BY part_number",
+            [upload_id],
+        )
+    }
+
+    async fn delete_upload(&mut self, upload_id: &str) -> Result<()> {
+        execute(
+            self.0,
+            "DELETE FROM parts WHERE upload_id = ?1",
+            [upload_id],
+        )?;
+        execute(
+            self.0,
+            "DELETE FROM uploads WHERE upload_id = ?1",
+            [upload_id],
         )?;
         Ok(())
     }
