@@ -9,6 +9,7 @@
 //! counters) are evaluated inside that transaction. The rules themselves live once, in
 //! `semantics`, so backends cannot drift apart.
 
+mod buckets;
 pub mod conformance;
 mod fs_blob;
 mod mem;

@@ -29,18 +29,17 @@ pub mod testing;
 
 pub use feed::PgChangeFeed;
 
-use crate::multipart;
 use crate::objects::{self, ObjectTx};
 use crate::rows::{
     ObjectRow, RawObject, decode_all, decode_replaced, from_doc, from_nanos, key_state, nanos,
     to_doc,
 };
 use crate::semantics::{self, UploadMarker};
+use crate::{buckets, multipart};
 use async_trait::async_trait;
 use coffer_core::change::Change;
 use coffer_core::meta::{
     BucketEdit, Deleted, KeyListing, MetaStore, ObjectPage, Replaced, VersionPage,
-    apply_bucket_edit,
 };
 use coffer_core::model::*;
 use coffer_core::quota::Quotas;
@@ -834,67 +833,21 @@ impl MetaStore for PgMetaStore {
     }
 
     async fn delete_bucket(&self, name: &str) -> Result<()> {
-        tx!(self, "delete_bucket", |c| {
-            Tx(c).lock_bucket(name).await?.ok_or(Error::NoSuchBucket)?;
-            let busy: bool = sqlx::query_scalar(
-                "SELECT EXISTS (SELECT 1 FROM objects WHERE bucket = $1)
-                     OR EXISTS (SELECT 1 FROM object_versions WHERE bucket = $1)
-                     OR EXISTS (SELECT 1 FROM uploads WHERE bucket = $1)",
-            )
-            .bind(name)
-            .fetch_one(&mut *c)
-            .await?;
-            if busy {
-                return Err(Error::BucketNotEmpty.into());
-            }
-            sqlx::query("DELETE FROM buckets WHERE name = $1")
-                .bind(name)
-                .execute(&mut *c)
-                .await?;
-        })
+        tx!(self, "delete_bucket", |c| buckets::delete_bucket(
+            &mut Tx(c),
+            name
+        )
+        .await?)
     }
 
     async fn edit_bucket(&self, name: &str, edit: BucketEdit) -> Result<Bucket> {
-        // The edit runs once; a transaction retried after it ran writes the same outcome
-        // only if the stored bucket is still the one the edit saw (otherwise a
-        // concurrent edit won and the caller retries: 503 SlowDown).
-        let mut edit = Some(edit);
-        let mut applied: Option<(Bucket, Bucket)> = None;
-        tx!(self, "edit_bucket", |c| {
-            let doc: String =
-                sqlx::query_scalar("SELECT doc FROM buckets WHERE name = $1 FOR UPDATE")
-                    .bind(name)
-                    .fetch_optional(&mut *c)
-                    .await?
-                    .ok_or(Error::NoSuchBucket)?;
-            let mut stored: Bucket = from_doc(&doc, "bucket")?;
-            let changed = match (edit.take(), &applied) {
-                (Some(f), _) => {
-                    let seen = stored.clone();
-                    let changed = apply_bucket_edit(&mut stored, f)?;
-                    applied = Some((seen, stored.clone()));
-                    changed
-                }
-                (None, Some((seen, after))) if *seen == stored => {
-                    stored = after.clone();
-                    seen != after
-                }
-                (None, _) => {
-                    return Err(Error::Unavailable(
-                        "the bucket's configuration changed concurrently; retry".into(),
-                    )
-                    .into());
-                }
-            };
-            if changed {
-                sqlx::query("UPDATE buckets SET doc = $2 WHERE name = $1")
-                    .bind(name)
-                    .bind(to_doc(&stored)?)
-                    .execute(&mut *c)
-                    .await?;
-            }
-            stored
-        })
+        let mut once = buckets::EditOnce::new(edit);
+        tx!(self, "edit_bucket", |c| buckets::edit_bucket(
+            &mut Tx(c),
+            name,
+            &mut once
+        )
+        .await?)
     }
 
     async fn set_object_tags(
@@ -903,34 +856,13 @@ impl MetaStore for PgMetaStore {
         key: &str,
         tags: &BTreeMap<String, String>,
     ) -> Result<()> {
-        let tags = serde_json::to_value(tags).map_err(Error::internal)?;
-        tx!(self, "set_object_tags", |c| {
-            // Object writers of the bucket are serialized on its row.
-            Tx(c)
-                .lock_bucket(bucket)
-                .await?
-                .ok_or(Error::NoSuchBucket)?;
-            let doc: String = sqlx::query_scalar(
-                "SELECT doc FROM objects WHERE bucket = $1 AND key = $2 FOR UPDATE",
-            )
-            .bind(bucket)
-            .bind(key.as_bytes())
-            .fetch_optional(&mut *c)
-            .await?
-            .ok_or(Error::NoSuchKey)?;
-            // Edited as JSON so that every other field of the document survives as
-            // stored, including fields this code does not know.
-            let mut v: serde_json::Value = from_doc(&doc, "object")?;
-            v.as_object_mut()
-                .ok_or_else(|| Error::internal("corrupt object record: not an object"))?
-                .insert("tags".to_string(), tags.clone());
-            sqlx::query("UPDATE objects SET doc = $3 WHERE bucket = $1 AND key = $2")
-                .bind(bucket)
-                .bind(key.as_bytes())
-                .bind(to_doc(&v)?)
-                .execute(&mut *c)
-                .await?;
-        })
+        tx!(self, "set_object_tags", |c| buckets::set_object_tags(
+            &mut Tx(c),
+            bucket,
+            key,
+            tags
+        )
+        .await?)
     }
 
     async fn bucket_usage(&self, name: &str) -> Result<Usage> {
@@ -1019,28 +951,12 @@ impl MetaStore for PgMetaStore {
     }
 
     async fn set_bucket_versioning(&self, name: &str, state: VersioningState) -> Result<()> {
-        if state == VersioningState::Unversioned {
-            return Err(Error::invalid(
-                "a versioned bucket cannot return to the unversioned state",
-            ));
-        }
-        tx!(self, "set_bucket_versioning", |c| {
-            // Locked like an object write: a write sees the state before or after, whole.
-            let doc: String =
-                sqlx::query_scalar("SELECT doc FROM buckets WHERE name = $1 FOR UPDATE")
-                    .bind(name)
-                    .fetch_optional(&mut *c)
-                    .await?
-                    .ok_or(Error::NoSuchBucket)?;
-            let mut stored: Bucket = from_doc(&doc, "bucket")?;
-            stored.versioning = state;
-            sqlx::query("UPDATE buckets SET doc = $2, versioning = $3 WHERE name = $1")
-                .bind(name)
-                .bind(to_doc(&stored)?)
-                .bind(state.code() as i32)
-                .execute(&mut *c)
-                .await?;
-        })
+        tx!(self, "set_bucket_versioning", |c| buckets::set_versioning(
+            &mut Tx(c),
+            name,
+            state
+        )
+        .await?)
     }
 
     async fn delete_object_current(

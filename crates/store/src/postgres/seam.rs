@@ -4,6 +4,7 @@
 //! across nodes. Keys are bound as bytes (the column is `bytea`, ordered byte-wise).
 
 use super::TxResult;
+use crate::buckets::BucketTx;
 use crate::multipart::UploadTx;
 use crate::objects::ObjectTx;
 use crate::rows::{CurrentRow, ObjectRow, RawObject, VersionRow, nanos, to_doc, to_i64};
@@ -313,6 +314,71 @@ impl UploadTx for Tx<'_> {
             .await?;
         sqlx::query("DELETE FROM uploads WHERE upload_id = $1")
             .bind(upload_id)
+            .execute(&mut *self.0)
+            .await?;
+        Ok(())
+    }
+}
+
+impl BucketTx for Tx<'_> {
+    async fn bucket_doc(&mut self, name: &str) -> TxResult<Option<String>> {
+        Ok(
+            sqlx::query_scalar("SELECT doc FROM buckets WHERE name = $1 FOR UPDATE")
+                .bind(name)
+                .fetch_optional(&mut *self.0)
+                .await?,
+        )
+    }
+
+    async fn update_bucket(
+        &mut self,
+        name: &str,
+        doc: &str,
+        versioning: VersioningState,
+    ) -> TxResult<()> {
+        sqlx::query("UPDATE buckets SET doc = $2, versioning = $3 WHERE name = $1")
+            .bind(name)
+            .bind(doc)
+            .bind(versioning.code() as i32)
+            .execute(&mut *self.0)
+            .await?;
+        Ok(())
+    }
+
+    async fn bucket_in_use(&mut self, name: &str) -> TxResult<bool> {
+        Ok(sqlx::query_scalar(
+            "SELECT EXISTS (SELECT 1 FROM objects WHERE bucket = $1)
+                 OR EXISTS (SELECT 1 FROM object_versions WHERE bucket = $1)
+                 OR EXISTS (SELECT 1 FROM uploads WHERE bucket = $1)",
+        )
+        .bind(name)
+        .fetch_one(&mut *self.0)
+        .await?)
+    }
+
+    async fn delete_bucket_row(&mut self, name: &str) -> TxResult<()> {
+        sqlx::query("DELETE FROM buckets WHERE name = $1")
+            .bind(name)
+            .execute(&mut *self.0)
+            .await?;
+        Ok(())
+    }
+
+    async fn object_doc(&mut self, bucket: &str, key: &str) -> TxResult<Option<String>> {
+        Ok(
+            sqlx::query_scalar("SELECT doc FROM objects WHERE bucket = $1 AND key = $2 FOR UPDATE")
+                .bind(bucket)
+                .bind(key.as_bytes())
+                .fetch_optional(&mut *self.0)
+                .await?,
+        )
+    }
+
+    async fn set_object_doc(&mut self, bucket: &str, key: &str, doc: &str) -> TxResult<()> {
+        sqlx::query("UPDATE objects SET doc = $3 WHERE bucket = $1 AND key = $2")
+            .bind(bucket)
+            .bind(key.as_bytes())
+            .bind(doc)
             .execute(&mut *self.0)
             .await?;
         Ok(())

@@ -21,11 +21,10 @@ use crate::rows::{
     to_doc,
 };
 use crate::semantics::{self, UploadMarker};
-use crate::{multipart, objects};
+use crate::{buckets, multipart, objects};
 use async_trait::async_trait;
 use coffer_core::meta::{
     BucketEdit, Deleted, KeyListing, MetaStore, ObjectPage, Replaced, VersionPage,
-    apply_bucket_edit,
 };
 use coffer_core::model::*;
 use coffer_core::quota::Quotas;
@@ -759,47 +758,15 @@ impl MetaStore for SqliteMetaStore {
     async fn delete_bucket(&self, name: &str) -> Result<()> {
         let name = name.to_string();
         self.writer
-            .run(move |c| {
-                if !exists(c, "SELECT 1 FROM buckets WHERE name = ?1", [&name])? {
-                    return Err(Error::NoSuchBucket);
-                }
-                if exists(
-                    c,
-                    "SELECT 1 FROM objects WHERE bucket = ?1 LIMIT 1",
-                    [&name],
-                )? || exists(
-                    c,
-                    "SELECT 1 FROM object_versions WHERE bucket = ?1 LIMIT 1",
-                    [&name],
-                )? || exists(
-                    c,
-                    "SELECT 1 FROM uploads WHERE bucket = ?1 LIMIT 1",
-                    [&name],
-                )? {
-                    return Err(Error::BucketNotEmpty);
-                }
-                execute(c, "DELETE FROM buckets WHERE name = ?1", [&name])?;
-                Ok(())
-            })
+            .run(move |c| seam::run(buckets::delete_bucket(&mut seam::Tx(c), &name)))
             .await
     }
 
     async fn edit_bucket(&self, name: &str, edit: BucketEdit) -> Result<Bucket> {
         let name = name.to_string();
+        let mut once = buckets::EditOnce::new(edit);
         self.writer
-            .run(move |c| {
-                let doc = query_opt_doc(c, "SELECT doc FROM buckets WHERE name = ?1", [&name])?
-                    .ok_or(Error::NoSuchBucket)?;
-                let mut stored: Bucket = from_doc(&doc, "bucket")?;
-                if apply_bucket_edit(&mut stored, edit)? {
-                    execute(
-                        c,
-                        "UPDATE buckets SET doc = ?2 WHERE name = ?1",
-                        params![name, to_doc(&stored)?],
-                    )?;
-                }
-                Ok(stored)
-            })
+            .run(move |c| seam::run(buckets::edit_bucket(&mut seam::Tx(c), &name, &mut once)))
             .await
     }
 
@@ -809,29 +776,11 @@ impl MetaStore for SqliteMetaStore {
         key: &str,
         tags: &BTreeMap<String, String>,
     ) -> Result<()> {
-        let (bucket, key) = (bucket.to_string(), key.to_string());
-        let tags = serde_json::to_value(tags).map_err(Error::internal)?;
+        let (bucket, key, tags) = (bucket.to_string(), key.to_string(), tags.clone());
         self.writer
             .run(move |c| {
-                if query_opt_doc(c, "SELECT doc FROM buckets WHERE name = ?1", [&bucket])?.is_none()
-                {
-                    return Err(Error::NoSuchBucket);
-                }
-                const SQL: &str = "SELECT doc FROM objects WHERE bucket = ?1 AND key = ?2";
-                let doc = query_opt_doc(c, SQL, params![bucket, key])?.ok_or(Error::NoSuchKey)?;
-                // Edited as JSON so that every other field of the document survives as
-                // stored, including fields this code does not know.
-                let mut v: serde_json::Value = from_doc(&doc, "object")?;
-                let obj = v
-                    .as_object_mut()
-                    .ok_or_else(|| Error::internal("corrupt object record: not an object"))?;
-                obj.insert("tags".to_string(), tags);
-                execute(
-                    c,
-                    "UPDATE objects SET doc = ?3 WHERE bucket = ?1 AND key = ?2",
-                    params![bucket, key, to_doc(&v)?],
-                )?;
-                Ok(())
+                let tx = &mut seam::Tx(c);
+                seam::run(buckets::set_object_tags(tx, &bucket, &key, &tags))
             })
             .await
     }
@@ -1009,25 +958,9 @@ impl MetaStore for SqliteMetaStore {
     }
 
     async fn set_bucket_versioning(&self, name: &str, state: VersioningState) -> Result<()> {
-        if state == VersioningState::Unversioned {
-            return Err(Error::invalid(
-                "a versioned bucket cannot return to the unversioned state",
-            ));
-        }
         let name = name.to_string();
         self.writer
-            .run(move |c| {
-                let doc = query_opt_doc(c, "SELECT doc FROM buckets WHERE name = ?1", [&name])?
-                    .ok_or(Error::NoSuchBucket)?;
-                let mut stored: Bucket = from_doc(&doc, "bucket")?;
-                stored.versioning = state;
-                execute(
-                    c,
-                    "UPDATE buckets SET doc = ?2, versioning = ?3 WHERE name = ?1",
-                    params![name, to_doc(&stored)?, state.code()],
-                )?;
-                Ok(())
-            })
+            .run(move |c| seam::run(buckets::set_versioning(&mut seam::Tx(c), &name, state)))
             .await
     }
 

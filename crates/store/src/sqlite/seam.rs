@@ -4,6 +4,7 @@
 //! are complete after one poll (`run`).
 
 use super::{execute, exists, query_docs, query_opt_doc, sql_err};
+use crate::buckets::BucketTx;
 use crate::multipart::UploadTx;
 use crate::objects::ObjectTx;
 use crate::rows::{CurrentRow, ObjectRow, RawObject, VersionRow, nanos, to_doc, to_i64};
@@ -294,6 +295,58 @@ impl UploadTx for Tx<'_> {
             self.0,
             "DELETE FROM uploads WHERE upload_id = ?1",
             [upload_id],
+        )?;
+        Ok(())
+    }
+}
+
+impl BucketTx for Tx<'_> {
+    async fn bucket_doc(&mut self, name: &str) -> Result<Option<String>> {
+        query_opt_doc(self.0, "SELECT doc FROM buckets WHERE name = ?1", [name])
+    }
+
+    async fn update_bucket(
+        &mut self,
+        name: &str,
+        doc: &str,
+        versioning: VersioningState,
+    ) -> Result<()> {
+        execute(
+            self.0,
+            "UPDATE buckets SET doc = ?2, versioning = ?3 WHERE name = ?1",
+            params![name, doc, versioning.code()],
+        )?;
+        Ok(())
+    }
+
+    async fn bucket_in_use(&mut self, name: &str) -> Result<bool> {
+        exists(
+            self.0,
+            "SELECT 1 WHERE EXISTS (SELECT 1 FROM objects WHERE bucket = ?1)
+                OR EXISTS (SELECT 1 FROM object_versions WHERE bucket = ?1)
+                OR EXISTS (SELECT 1 FROM uploads WHERE bucket = ?1)",
+            [name],
+        )
+    }
+
+    async fn delete_bucket_row(&mut self, name: &str) -> Result<()> {
+        execute(self.0, "DELETE FROM buckets WHERE name = ?1", [name])?;
+        Ok(())
+    }
+
+    async fn object_doc(&mut self, bucket: &str, key: &str) -> Result<Option<String>> {
+        query_opt_doc(
+            self.0,
+            "SELECT doc FROM objects WHERE bucket = ?1 AND key = ?2",
+            params![bucket, key],
+        )
+    }
+
+    async fn set_object_doc(&mut self, bucket: &str, key: &str, doc: &str) -> Result<()> {
+        execute(
+            self.0,
+            "UPDATE objects SET doc = ?3 WHERE bucket = ?1 AND key = ?2",
+            params![bucket, key, doc],
         )?;
         Ok(())
     }
