@@ -12,6 +12,7 @@
 mod buckets;
 pub mod conformance;
 mod fs_blob;
+mod identities;
 mod mem;
 mod multipart;
 mod objects;

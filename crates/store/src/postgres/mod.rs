@@ -31,13 +31,11 @@ pub use feed::PgChangeFeed;
 
 use crate::objects::{self, ObjectTx};
 use crate::rows::{
-    ObjectRow, RawObject, decode_all, decode_replaced, from_doc, from_nanos, key_state, nanos,
-    to_doc,
+    ObjectRow, RawObject, decode_all, decode_replaced, from_doc, from_nanos, nanos, to_doc,
 };
 use crate::semantics::{self, UploadMarker};
-use crate::{buckets, multipart};
+use crate::{buckets, identities, multipart};
 use async_trait::async_trait;
-use coffer_core::change::Change;
 use coffer_core::meta::{
     BucketEdit, Deleted, KeyListing, MetaStore, ObjectPage, Replaced, VersionPage,
 };
@@ -193,17 +191,6 @@ SELECT key, version_id, dm, size, etag, last_modified, latest, pos FROM (
 ) old
 ORDER BY 1, 8 DESC LIMIT $6";
 
-/// Locks the org's row until the end of the transaction: quota checks of one org run
-/// one at a time. An org without a row (only in tests that skip creating it) locks
-/// nothing.
-async fn lock_org(c: &mut PgConnection, org_id: &str) -> TxResult<()> {
-    sqlx::query("SELECT 1 FROM orgs WHERE org_id = $1 FOR UPDATE")
-        .bind(org_id)
-        .fetch_optional(&mut *c)
-        .await?;
-    Ok(())
-}
-
 /// `list_access_keys` by status filter (the rule of `KeyListing::matches`): $1 org,
 /// $2 now (unix ns), $3 limit, $4 offset. Statements that do not use $2 still take it
 /// (sqlx declares every bound parameter's type). In creation order over
@@ -299,54 +286,13 @@ impl PgMetaStore {
     }
 
     /// Records committed changes for the change feed, inside the caller's transaction.
-    async fn announce(&self, c: &mut PgConnection, changes: &[Change]) -> TxResult<()> {
-        if changes.is_empty() {
-            return Ok(());
+    /// The rules' view of a transaction on `c`.
+    fn tx<'a>(&self, c: &'a mut PgConnection) -> Tx<'a> {
+        Tx {
+            c,
+            notify: self.notify,
         }
-        let version: i64 = sqlx::query_scalar(
-            "UPDATE coffer_changes SET version = version + 1 WHERE id = 1 RETURNING version",
-        )
-        .fetch_one(&mut *c)
-        .await?;
-        if self.notify {
-            for ch in changes {
-                sqlx::query("SELECT pg_notify($1, $2)")
-                    .bind(CHANNEL)
-                    .bind(format!("{version} {}", ch.encode()))
-                    .execute(&mut *c)
-                    .await?;
-            }
-        }
-        Ok(())
     }
-
-    /// Re-encodes every access key selected by `sql` (binding `binds`) with `state` and
-    /// announces each; returns how many changed.
-    async fn set_key_states(
-        &self,
-        c: &mut PgConnection,
-        rows: Vec<(i64, String)>,
-        state: KeyState,
-    ) -> TxResult<u64> {
-        let mut changes = Vec::with_capacity(rows.len());
-        for (seq, doc) in &rows {
-            let mut k: AccessKey = from_doc(doc, "access key")?;
-            k.state = state;
-            sqlx::query("UPDATE access_keys SET state = $2, doc = $3 WHERE seq = $1")
-                .bind(seq)
-                .bind(key_state(state))
-                .bind(to_doc(&k)?)
-                .execute(&mut *c)
-                .await?;
-            changes.push(Change::AccessKey(k.access_key_id));
-        }
-        self.announce(c, &changes).await?;
-        Ok(rows.len() as u64)
-    }
-}
-
-fn seq_doc(r: sqlx::postgres::PgRow) -> TxResult<(i64, String)> {
-    Ok((r.try_get(0)?, r.try_get(1)?))
 }
 
 #[async_trait]
@@ -485,36 +431,11 @@ impl MetaStore for PgMetaStore {
     }
 
     async fn delete_user(&self, uid: &str) -> Result<()> {
-        tx!(self, "delete_user", |c| {
-            let doc: String = sqlx::query_scalar("SELECT doc FROM users WHERE uid = $1 FOR UPDATE")
-                .bind(uid)
-                .fetch_optional(&mut *c)
-                .await?
-                .ok_or_else(|| Error::NotFound(format!("user {uid}")))?;
-            let user: User = from_doc(&doc, "user")?;
-            sqlx::query("DELETE FROM users WHERE uid = $1")
-                .bind(uid)
-                .execute(&mut *c)
-                .await?;
-            sqlx::query("DELETE FROM api_tokens WHERE uid = $1")
-                .bind(uid)
-                .execute(&mut *c)
-                .await?;
-            let rows = sqlx::query(
-                "SELECT seq, doc FROM access_keys
-                 WHERE (uid = $1 OR (org_id = $2 AND principal = $3)) AND state <> 'Deleted'
-                 ORDER BY seq FOR UPDATE",
-            )
-            .bind(uid)
-            .bind(&user.org_id)
-            .bind(user.principal())
-            .fetch_all(&mut *c)
-            .await?
-            .into_iter()
-            .map(seq_doc)
-            .collect::<TxResult<Vec<_>>>()?;
-            self.set_key_states(c, rows, KeyState::Deleted).await?;
-        })
+        tx!(self, "delete_user", |c| identities::delete_user(
+            &mut self.tx(c),
+            uid
+        )
+        .await?)
     }
 
     async fn create_token(&self, token: &ApiToken) -> Result<()> {
@@ -574,63 +495,8 @@ impl MetaStore for PgMetaStore {
     // ---- access keys ----
 
     async fn create_access_key(&self, key: &AccessKey, quotas: &Quotas) -> Result<()> {
-        let doc = to_doc(key)?;
-        let at = nanos(key.created)?;
-        let expiry = key.expiry.map(nanos).transpose()?;
         tx!(self, "create_access_key", |c| {
-            lock_org(c, &key.org_id).await?;
-            let taken: Option<i64> =
-                sqlx::query_scalar("SELECT seq FROM access_keys WHERE access_key_id = $1")
-                    .bind(&key.access_key_id)
-                    .fetch_optional(&mut *c)
-                    .await?;
-            if taken.is_some() {
-                return Err(
-                    Error::AlreadyExists(format!("access key {}", key.access_key_id)).into(),
-                );
-            }
-            sqlx::query("DELETE FROM access_keys WHERE org_id = $1 AND exchange AND expiry <= $2")
-                .bind(&key.org_id)
-                .bind(at)
-                .execute(&mut *c)
-                .await?;
-            let row = sqlx::query(
-                "SELECT count(*), count(*) FILTER (WHERE principal = $2) FROM access_keys
-                 WHERE org_id = $1 AND state <> 'Deleted' AND (expiry IS NULL OR expiry > $3)",
-            )
-            .bind(&key.org_id)
-            .bind(&key.principal)
-            .bind(at)
-            .fetch_one(&mut *c)
-            .await?;
-            let (of_org, of_principal): (i64, i64) = (row.try_get(0)?, row.try_get(1)?);
-            quotas.admit_key(
-                &key.org_id,
-                &key.principal,
-                of_org as u64,
-                of_principal as u64,
-            )?;
-            let n = sqlx::query(
-                "INSERT INTO access_keys
-                     (access_key_id, org_id, principal, uid, state, doc, expiry, exchange)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT DO NOTHING",
-            )
-            .bind(&key.access_key_id)
-            .bind(&key.org_id)
-            .bind(&key.principal)
-            .bind(&key.uid)
-            .bind(key_state(key.state))
-            .bind(&doc)
-            .bind(expiry)
-            .bind(key.is_exchange_key())
-            .execute(&mut *c)
-            .await?
-            .rows_affected();
-            if n == 0 {
-                return Err(
-                    Error::AlreadyExists(format!("access key {}", key.access_key_id)).into(),
-                );
-            }
+            identities::create_access_key(&mut self.tx(c), key, quotas).await?
         })
     }
 
@@ -660,21 +526,9 @@ impl MetaStore for PgMetaStore {
     }
 
     async fn set_access_key_state(&self, access_key_id: &str, state: KeyState) -> Result<()> {
-        let n = tx!(self, "set_access_key_state", |c| {
-            let rows =
-                sqlx::query("SELECT seq, doc FROM access_keys WHERE access_key_id = $1 FOR UPDATE")
-                    .bind(access_key_id)
-                    .fetch_all(&mut *c)
-                    .await?
-                    .into_iter()
-                    .map(seq_doc)
-                    .collect::<TxResult<Vec<_>>>()?;
-            self.set_key_states(c, rows, state).await?
-        })?;
-        if n == 0 {
-            return Err(Error::NotFound(format!("access key {access_key_id}")));
-        }
-        Ok(())
+        tx!(self, "set_access_key_state", |c| {
+            identities::set_access_key_state(&mut self.tx(c), access_key_id, state).await?
+        })
     }
 
     async fn set_principal_key_state(
@@ -684,67 +538,28 @@ impl MetaStore for PgMetaStore {
         state: KeyState,
     ) -> Result<u64> {
         tx!(self, "set_principal_key_state", |c| {
-            let rows = sqlx::query(
-                "SELECT seq, doc FROM access_keys
-                 WHERE org_id = $1 AND principal = $2 AND state <> 'Deleted' AND state <> $3
-                 ORDER BY seq FOR UPDATE",
-            )
-            .bind(org_id)
-            .bind(principal)
-            .bind(key_state(state))
-            .fetch_all(&mut *c)
-            .await?
-            .into_iter()
-            .map(seq_doc)
-            .collect::<TxResult<Vec<_>>>()?;
-            self.set_key_states(c, rows, state).await?
+            identities::set_principal_key_state(&mut self.tx(c), org_id, principal, state).await?
         })
     }
 
     // ---- org access policies and settings ----
 
     async fn put_policy(&self, policy: &StoredPolicy, quotas: &Quotas) -> Result<()> {
-        let doc = to_doc(policy)?;
-        tx!(self, "put_policy", |c| {
-            lock_org(c, &policy.org_id).await?;
-            let row = sqlx::query(
-                "SELECT count(*), count(*) FILTER (WHERE name = $2) FROM policies
-                 WHERE org_id = $1",
-            )
-            .bind(&policy.org_id)
-            .bind(&policy.name)
-            .fetch_one(&mut *c)
-            .await?;
-            let (held, exists): (i64, i64) = (row.try_get(0)?, row.try_get(1)?);
-            quotas.admit_policy(&policy.org_id, held as u64, exists > 0)?;
-            sqlx::query(
-                "INSERT INTO policies (org_id, name, doc) VALUES ($1, $2, $3)
-                 ON CONFLICT (org_id, name) DO UPDATE SET doc = excluded.doc",
-            )
-            .bind(&policy.org_id)
-            .bind(&policy.name)
-            .bind(&doc)
-            .execute(&mut *c)
-            .await?;
-            self.announce(c, &[Change::OrgPolicies(policy.org_id.clone())])
-                .await?;
-        })
+        tx!(self, "put_policy", |c| identities::put_policy(
+            &mut self.tx(c),
+            policy,
+            quotas
+        )
+        .await?)
     }
 
     async fn delete_policy(&self, org_id: &str, name: &str) -> Result<()> {
-        tx!(self, "delete_policy", |c| {
-            let n = sqlx::query("DELETE FROM policies WHERE org_id = $1 AND name = $2")
-                .bind(org_id)
-                .bind(name)
-                .execute(&mut *c)
-                .await?
-                .rows_affected();
-            if n == 0 {
-                return Err(Error::NotFound(format!("policy {name}")).into());
-            }
-            self.announce(c, &[Change::OrgPolicies(org_id.to_string())])
-                .await?;
-        })
+        tx!(self, "delete_policy", |c| identities::delete_policy(
+            &mut self.tx(c),
+            org_id,
+            name
+        )
+        .await?)
     }
 
     async fn list_policies(&self, org_id: &str) -> Result<Vec<StoredPolicy>> {
@@ -834,7 +649,7 @@ impl MetaStore for PgMetaStore {
 
     async fn delete_bucket(&self, name: &str) -> Result<()> {
         tx!(self, "delete_bucket", |c| buckets::delete_bucket(
-            &mut Tx(c),
+            &mut self.tx(c),
             name
         )
         .await?)
@@ -843,7 +658,7 @@ impl MetaStore for PgMetaStore {
     async fn edit_bucket(&self, name: &str, edit: BucketEdit) -> Result<Bucket> {
         let mut once = buckets::EditOnce::new(edit);
         tx!(self, "edit_bucket", |c| buckets::edit_bucket(
-            &mut Tx(c),
+            &mut self.tx(c),
             name,
             &mut once
         )
@@ -857,7 +672,7 @@ impl MetaStore for PgMetaStore {
         tags: &BTreeMap<String, String>,
     ) -> Result<()> {
         tx!(self, "set_object_tags", |c| buckets::set_object_tags(
-            &mut Tx(c),
+            &mut self.tx(c),
             bucket,
             key,
             tags
@@ -894,7 +709,7 @@ impl MetaStore for PgMetaStore {
     ) -> Result<Replaced> {
         let mut row = ObjectRow::new(record)?;
         let (prev, vid) = tx!(self, "put_object", |c| objects::put(
-            &mut Tx(c),
+            &mut self.tx(c),
             &mut row,
             cond,
             cap
@@ -924,7 +739,7 @@ impl MetaStore for PgMetaStore {
 
     async fn delete_object(&self, bucket: &str, key: &str) -> Result<Replaced> {
         let prev = tx!(self, "delete_object", |c| objects::delete_object(
-            &mut Tx(c),
+            &mut self.tx(c),
             bucket,
             key
         )
@@ -940,7 +755,7 @@ impl MetaStore for PgMetaStore {
         cond: &RenameConditions,
     ) -> Result<Replaced> {
         let prev = tx!(self, "rename_object", |c| objects::rename(
-            &mut Tx(c),
+            &mut self.tx(c),
             bucket,
             src,
             dst,
@@ -952,7 +767,7 @@ impl MetaStore for PgMetaStore {
 
     async fn set_bucket_versioning(&self, name: &str, state: VersioningState) -> Result<()> {
         tx!(self, "set_bucket_versioning", |c| buckets::set_versioning(
-            &mut Tx(c),
+            &mut self.tx(c),
             name,
             state
         )
@@ -967,7 +782,7 @@ impl MetaStore for PgMetaStore {
         now: OffsetDateTime,
     ) -> Result<Deleted> {
         tx!(self, "delete_object_current", |c| objects::delete_current(
-            &mut Tx(c),
+            &mut self.tx(c),
             bucket,
             key,
             marker_id,
@@ -984,7 +799,7 @@ impl MetaStore for PgMetaStore {
         version_id: &str,
     ) -> Result<Deleted> {
         tx!(self, "delete_object_version", |c| objects::delete_version(
-            &mut Tx(c),
+            &mut self.tx(c),
             bucket,
             key,
             version_id
@@ -1021,7 +836,8 @@ impl MetaStore for PgMetaStore {
                         inline: r.try_get(1)?,
                     },
                 )),
-                None => Tx(c)
+                None => self
+                    .tx(c)
                     .find_version(bucket, key, version_id)
                     .await?
                     .map(|v| (v.delete_marker, v.raw)),
@@ -1071,7 +887,7 @@ impl MetaStore for PgMetaStore {
             {
                 i64::MAX
             } else {
-                Tx(c)
+                self.tx(c)
                     .find_version(bucket, key_marker, version_id_marker)
                     .await?
                     .map(|v| v.seq)
@@ -1188,7 +1004,7 @@ impl MetaStore for PgMetaStore {
 
     async fn create_upload(&self, upload: &MultipartUpload) -> Result<()> {
         tx!(self, "create_upload", |c| multipart::create_upload(
-            &mut Tx(c),
+            &mut self.tx(c),
             upload
         )
         .await?)
@@ -1207,7 +1023,7 @@ impl MetaStore for PgMetaStore {
     async fn put_part(&self, part: &PartRecord) -> Result<Option<PartRecord>> {
         let doc = to_doc(part)?;
         let prev = tx!(self, "put_part", |c| multipart::put_part(
-            &mut Tx(c),
+            &mut self.tx(c),
             part,
             &doc
         )
@@ -1316,7 +1132,7 @@ impl MetaStore for PgMetaStore {
         let mut row = ObjectRow::new(record)?;
         let used: Vec<String> = record.data.blob_ids().map(str::to_string).collect();
         let (prev, vid, parts) = tx!(self, "complete_upload", |c| multipart::complete(
-            &mut Tx(c),
+            &mut self.tx(c),
             upload_id,
             &mut row,
             &used,
@@ -1332,7 +1148,7 @@ impl MetaStore for PgMetaStore {
 
     async fn abort_upload(&self, upload_id: &str) -> Result<Vec<PartRecord>> {
         let docs = tx!(self, "abort_upload", |c| multipart::abort(
-            &mut Tx(c),
+            &mut self.tx(c),
             upload_id
         )
         .await?)?;

@@ -3,16 +3,23 @@
 //! its row: `lock_bucket` takes it `FOR UPDATE`, so the rules' checks hold at commit
 //! across nodes. Keys are bound as bytes (the column is `bytea`, ordered byte-wise).
 
-use super::TxResult;
+use super::{CHANNEL, TxResult};
 use crate::buckets::BucketTx;
+use crate::identities::{IdentityTx, KeySelect};
 use crate::multipart::UploadTx;
 use crate::objects::ObjectTx;
-use crate::rows::{CurrentRow, ObjectRow, RawObject, VersionRow, nanos, to_doc, to_i64};
+use crate::rows::{CurrentRow, ObjectRow, RawObject, VersionRow, key_state, nanos, to_doc, to_i64};
+use coffer_core::change::Change;
 use coffer_core::model::*;
 use sqlx::{PgConnection, Row};
 
-/// A transaction's connection as the object rules see it.
-pub(super) struct Tx<'a>(pub &'a mut PgConnection);
+/// A transaction's connection as the store's rules see it.
+pub(super) struct Tx<'a> {
+    pub c: &'a mut PgConnection,
+    /// Whether the engine delivers `NOTIFY` (PostgreSQL; not CockroachDB or YugabyteDB,
+    /// whose nodes poll the change counter).
+    pub notify: bool,
+}
 
 impl ObjectTx for Tx<'_> {
     type Err = super::PgErr;
@@ -22,7 +29,7 @@ impl ObjectTx for Tx<'_> {
             "SELECT usage_bytes, usage_objects, versioning FROM buckets WHERE name = $1 FOR UPDATE",
         )
         .bind(bucket)
-        .fetch_optional(&mut *self.0)
+        .fetch_optional(&mut *self.c)
         .await?
         else {
             return Ok(None);
@@ -41,7 +48,7 @@ impl ObjectTx for Tx<'_> {
             .bind(bucket)
             .bind(to_i64(u.bytes)?)
             .bind(to_i64(u.objects)?)
-            .execute(&mut *self.0)
+            .execute(&mut *self.c)
             .await?;
         Ok(())
     }
@@ -53,7 +60,7 @@ impl ObjectTx for Tx<'_> {
         )
         .bind(bucket)
         .bind(key.as_bytes())
-        .fetch_optional(&mut *self.0)
+        .fetch_optional(&mut *self.c)
         .await?
         .map(|r| -> TxResult<_> {
             Ok(CurrentRow {
@@ -75,7 +82,7 @@ impl ObjectTx for Tx<'_> {
             sqlx::query("SELECT 1 FROM objects WHERE bucket = $1 AND key = $2")
                 .bind(bucket)
                 .bind(key.as_bytes())
-                .fetch_optional(&mut *self.0)
+                .fetch_optional(&mut *self.c)
                 .await?
                 .is_some(),
         )
@@ -101,7 +108,7 @@ impl ObjectTx for Tx<'_> {
         .bind(&row.doc)
         .bind(&row.inline)
         .bind(&row.version_id)
-        .execute(&mut *self.0)
+        .execute(&mut *self.c)
         .await?;
         Ok(())
     }
@@ -110,7 +117,7 @@ impl ObjectTx for Tx<'_> {
         sqlx::query("DELETE FROM objects WHERE bucket = $1 AND key = $2")
             .bind(bucket)
             .bind(key.as_bytes())
-            .execute(&mut *self.0)
+            .execute(&mut *self.c)
             .await?;
         Ok(())
     }
@@ -125,7 +132,7 @@ impl ObjectTx for Tx<'_> {
         )
         .bind(bucket)
         .bind(key.as_bytes())
-        .execute(&mut *self.0)
+        .execute(&mut *self.c)
         .await?;
         self.delete_current(bucket, key).await
     }
@@ -142,7 +149,7 @@ impl ObjectTx for Tx<'_> {
             .bind(src.as_bytes())
             .bind(dst.as_bytes())
             .bind(doc)
-            .execute(&mut *self.0)
+            .execute(&mut *self.c)
             .await?;
         Ok(())
     }
@@ -160,7 +167,7 @@ impl ObjectTx for Tx<'_> {
         .bind(bucket)
         .bind(key.as_bytes())
         .bind(version_id)
-        .fetch_optional(&mut *self.0)
+        .fetch_optional(&mut *self.c)
         .await?
         .map(|r| -> TxResult<_> {
             Ok(VersionRow {
@@ -183,7 +190,7 @@ impl ObjectTx for Tx<'_> {
         )
         .bind(bucket)
         .bind(key.as_bytes())
-        .fetch_optional(&mut *self.0)
+        .fetch_optional(&mut *self.c)
         .await?
         .map(|r| -> TxResult<_> { Ok((r.try_get(0)?, r.try_get(1)?)) })
         .transpose()
@@ -192,7 +199,7 @@ impl ObjectTx for Tx<'_> {
     async fn delete_version(&mut self, seq: i64) -> TxResult<()> {
         sqlx::query("DELETE FROM object_versions WHERE seq = $1")
             .bind(seq)
-            .execute(&mut *self.0)
+            .execute(&mut *self.c)
             .await?;
         Ok(())
     }
@@ -206,7 +213,7 @@ impl ObjectTx for Tx<'_> {
              FROM object_versions WHERE seq = $1",
         )
         .bind(seq)
-        .execute(&mut *self.0)
+        .execute(&mut *self.c)
         .await?;
         self.delete_version(seq).await
     }
@@ -222,7 +229,7 @@ impl ObjectTx for Tx<'_> {
         .bind(m.version_id.as_deref().unwrap_or(NULL_VERSION))
         .bind(nanos(m.last_modified)?)
         .bind(to_doc(m)?)
-        .execute(&mut *self.0)
+        .execute(&mut *self.c)
         .await?;
         Ok(())
     }
@@ -233,7 +240,7 @@ impl UploadTx for Tx<'_> {
         Ok(
             sqlx::query("SELECT 1 FROM buckets WHERE name = $1 FOR SHARE")
                 .bind(bucket)
-                .fetch_optional(&mut *self.0)
+                .fetch_optional(&mut *self.c)
                 .await?
                 .is_some(),
         )
@@ -254,7 +261,7 @@ impl UploadTx for Tx<'_> {
         .bind(u.key.as_bytes())
         .bind(initiated)
         .bind(doc)
-        .execute(&mut *self.0)
+        .execute(&mut *self.c)
         .await?
         .rows_affected();
         Ok(n == 1)
@@ -268,7 +275,7 @@ impl UploadTx for Tx<'_> {
         };
         Ok(sqlx::query(sql)
             .bind(upload_id)
-            .fetch_optional(&mut *self.0)
+            .fetch_optional(&mut *self.c)
             .await?
             .is_some())
     }
@@ -279,7 +286,7 @@ impl UploadTx for Tx<'_> {
         )
         .bind(upload_id)
         .bind(part_number as i32)
-        .fetch_optional(&mut *self.0)
+        .fetch_optional(&mut *self.c)
         .await?)
     }
 
@@ -293,7 +300,7 @@ impl UploadTx for Tx<'_> {
         .bind(p.part_number as i32)
         .bind(&p.blob_id)
         .bind(doc)
-        .execute(&mut *self.0)
+        .execute(&mut *self.c)
         .await?;
         Ok(())
     }
@@ -303,18 +310,18 @@ impl UploadTx for Tx<'_> {
             "SELECT doc FROM parts WHERE upload_id = $1 ORDER BY part_number",
         )
         .bind(upload_id)
-        .fetch_all(&mut *self.0)
+        .fetch_all(&mut *self.c)
         .await?)
     }
 
     async fn delete_upload(&mut self, upload_id: &str) -> TxResult<()> {
         sqlx::query("DELETE FROM parts WHERE upload_id = $1")
             .bind(upload_id)
-            .execute(&mut *self.0)
+            .execute(&mut *self.c)
             .await?;
         sqlx::query("DELETE FROM uploads WHERE upload_id = $1")
             .bind(upload_id)
-            .execute(&mut *self.0)
+            .execute(&mut *self.c)
             .await?;
         Ok(())
     }
@@ -325,7 +332,7 @@ impl BucketTx for Tx<'_> {
         Ok(
             sqlx::query_scalar("SELECT doc FROM buckets WHERE name = $1 FOR UPDATE")
                 .bind(name)
-                .fetch_optional(&mut *self.0)
+                .fetch_optional(&mut *self.c)
                 .await?,
         )
     }
@@ -340,7 +347,7 @@ impl BucketTx for Tx<'_> {
             .bind(name)
             .bind(doc)
             .bind(versioning.code() as i32)
-            .execute(&mut *self.0)
+            .execute(&mut *self.c)
             .await?;
         Ok(())
     }
@@ -352,14 +359,14 @@ impl BucketTx for Tx<'_> {
                  OR EXISTS (SELECT 1 FROM uploads WHERE bucket = $1)",
         )
         .bind(name)
-        .fetch_one(&mut *self.0)
+        .fetch_one(&mut *self.c)
         .await?)
     }
 
     async fn delete_bucket_row(&mut self, name: &str) -> TxResult<()> {
         sqlx::query("DELETE FROM buckets WHERE name = $1")
             .bind(name)
-            .execute(&mut *self.0)
+            .execute(&mut *self.c)
             .await?;
         Ok(())
     }
@@ -369,7 +376,7 @@ impl BucketTx for Tx<'_> {
             sqlx::query_scalar("SELECT doc FROM objects WHERE bucket = $1 AND key = $2 FOR UPDATE")
                 .bind(bucket)
                 .bind(key.as_bytes())
-                .fetch_optional(&mut *self.0)
+                .fetch_optional(&mut *self.c)
                 .await?,
         )
     }
@@ -379,8 +386,206 @@ impl BucketTx for Tx<'_> {
             .bind(bucket)
             .bind(key.as_bytes())
             .bind(doc)
-            .execute(&mut *self.0)
+            .execute(&mut *self.c)
             .await?;
         Ok(())
+    }
+}
+
+impl IdentityTx for Tx<'_> {
+    async fn lock_org(&mut self, org_id: &str) -> TxResult<()> {
+        sqlx::query("SELECT 1 FROM orgs WHERE org_id = $1 FOR UPDATE")
+            .bind(org_id)
+            .fetch_optional(&mut *self.c)
+            .await?;
+        Ok(())
+    }
+
+    async fn announce(&mut self, changes: &[Change]) -> TxResult<()> {
+        if changes.is_empty() {
+            return Ok(());
+        }
+        let version: i64 = sqlx::query_scalar(
+            "UPDATE coffer_changes SET version = version + 1 WHERE id = 1 RETURNING version",
+        )
+        .fetch_one(&mut *self.c)
+        .await?;
+        if self.notify {
+            for ch in changes {
+                sqlx::query("SELECT pg_notify($1, $2)")
+                    .bind(CHANNEL)
+                    .bind(format!("{version} {}", ch.encode()))
+                    .execute(&mut *self.c)
+                    .await?;
+            }
+        }
+        Ok(())
+    }
+
+    async fn access_key_exists(&mut self, id: &str) -> TxResult<bool> {
+        Ok(
+            sqlx::query("SELECT 1 FROM access_keys WHERE access_key_id = $1")
+                .bind(id)
+                .fetch_optional(&mut *self.c)
+                .await?
+                .is_some(),
+        )
+    }
+
+    async fn purge_expired_exchange_keys(&mut self, org_id: &str, at: i64) -> TxResult<()> {
+        sqlx::query("DELETE FROM access_keys WHERE org_id = $1 AND exchange AND expiry <= $2")
+            .bind(org_id)
+            .bind(at)
+            .execute(&mut *self.c)
+            .await?;
+        Ok(())
+    }
+
+    async fn count_keys(&mut self, org_id: &str, principal: &str, at: i64) -> TxResult<(u64, u64)> {
+        let row = sqlx::query(
+            "SELECT count(*), count(*) FILTER (WHERE principal = $2) FROM access_keys
+             WHERE org_id = $1 AND state <> 'Deleted' AND (expiry IS NULL OR expiry > $3)",
+        )
+        .bind(org_id)
+        .bind(principal)
+        .bind(at)
+        .fetch_one(&mut *self.c)
+        .await?;
+        Ok((
+            row.try_get::<i64, _>(0)? as u64,
+            row.try_get::<i64, _>(1)? as u64,
+        ))
+    }
+
+    async fn insert_access_key(
+        &mut self,
+        k: &AccessKey,
+        doc: &str,
+        expiry: Option<i64>,
+    ) -> TxResult<bool> {
+        let n = sqlx::query(
+            "INSERT INTO access_keys
+                 (access_key_id, org_id, principal, uid, state, doc, expiry, exchange)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT DO NOTHING",
+        )
+        .bind(&k.access_key_id)
+        .bind(&k.org_id)
+        .bind(&k.principal)
+        .bind(&k.uid)
+        .bind(key_state(k.state))
+        .bind(doc)
+        .bind(expiry)
+        .bind(k.is_exchange_key())
+        .execute(&mut *self.c)
+        .await?
+        .rows_affected();
+        Ok(n == 1)
+    }
+
+    async fn key_rows(&mut self, select: KeySelect<'_>) -> TxResult<Vec<(i64, String)>> {
+        let q = match select {
+            KeySelect::Id(id) => {
+                sqlx::query("SELECT seq, doc FROM access_keys WHERE access_key_id = $1 FOR UPDATE")
+                    .bind(id)
+            }
+            KeySelect::Principal {
+                org_id,
+                principal,
+                except,
+            } => sqlx::query(
+                "SELECT seq, doc FROM access_keys
+                 WHERE org_id = $1 AND principal = $2 AND state <> 'Deleted' AND state <> $3
+                 ORDER BY seq FOR UPDATE",
+            )
+            .bind(org_id)
+            .bind(principal)
+            .bind(key_state(except)),
+            KeySelect::User {
+                uid,
+                org_id,
+                principal,
+            } => sqlx::query(
+                "SELECT seq, doc FROM access_keys
+                 WHERE (uid = $1 OR (org_id = $2 AND principal = $3)) AND state <> 'Deleted'
+                 ORDER BY seq FOR UPDATE",
+            )
+            .bind(uid)
+            .bind(org_id)
+            .bind(principal),
+        };
+        q.fetch_all(&mut *self.c)
+            .await?
+            .into_iter()
+            .map(|r| Ok((r.try_get(0)?, r.try_get(1)?)))
+            .collect()
+    }
+
+    async fn set_key_row(&mut self, seq: i64, state: KeyState, doc: &str) -> TxResult<()> {
+        sqlx::query("UPDATE access_keys SET state = $2, doc = $3 WHERE seq = $1")
+            .bind(seq)
+            .bind(key_state(state))
+            .bind(doc)
+            .execute(&mut *self.c)
+            .await?;
+        Ok(())
+    }
+
+    async fn user_doc(&mut self, uid: &str) -> TxResult<Option<String>> {
+        Ok(
+            sqlx::query_scalar("SELECT doc FROM users WHERE uid = $1 FOR UPDATE")
+                .bind(uid)
+                .fetch_optional(&mut *self.c)
+                .await?,
+        )
+    }
+
+    async fn delete_user_rows(&mut self, uid: &str) -> TxResult<()> {
+        sqlx::query("DELETE FROM users WHERE uid = $1")
+            .bind(uid)
+            .execute(&mut *self.c)
+            .await?;
+        sqlx::query("DELETE FROM api_tokens WHERE uid = $1")
+            .bind(uid)
+            .execute(&mut *self.c)
+            .await?;
+        Ok(())
+    }
+
+    async fn count_policies(&mut self, org_id: &str, name: &str) -> TxResult<(u64, bool)> {
+        let row = sqlx::query(
+            "SELECT count(*), count(*) FILTER (WHERE name = $2) FROM policies
+             WHERE org_id = $1",
+        )
+        .bind(org_id)
+        .bind(name)
+        .fetch_one(&mut *self.c)
+        .await?;
+        Ok((
+            row.try_get::<i64, _>(0)? as u64,
+            row.try_get::<i64, _>(1)? > 0,
+        ))
+    }
+
+    async fn upsert_policy(&mut self, p: &StoredPolicy, doc: &str) -> TxResult<()> {
+        sqlx::query(
+            "INSERT INTO policies (org_id, name, doc) VALUES ($1, $2, $3)
+             ON CONFLICT (org_id, name) DO UPDATE SET doc = excluded.doc",
+        )
+        .bind(&p.org_id)
+        .bind(&p.name)
+        .bind(doc)
+        .execute(&mut *self.c)
+        .await?;
+        Ok(())
+    }
+
+    async fn delete_policy_row(&mut self, org_id: &str, name: &str) -> TxResult<bool> {
+        let n = sqlx::query("DELETE FROM policies WHERE org_id = $1 AND name = $2")
+            .bind(org_id)
+            .bind(name)
+            .execute(&mut *self.c)
+            .await?
+            .rows_affected();
+        Ok(n > 0)
     }
 }

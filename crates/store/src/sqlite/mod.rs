@@ -17,11 +17,10 @@ pub(crate) mod schema;
 mod seam;
 
 use crate::rows::{
-    ObjectRow, RawObject, decode_all, decode_replaced, from_doc, from_nanos, key_state, nanos,
-    to_doc,
+    ObjectRow, RawObject, decode_all, decode_replaced, from_doc, from_nanos, nanos, to_doc,
 };
 use crate::semantics::{self, UploadMarker};
-use crate::{buckets, multipart, objects};
+use crate::{buckets, identities, multipart, objects};
 use async_trait::async_trait;
 use coffer_core::meta::{
     BucketEdit, Deleted, KeyListing, MetaStore, ObjectPage, Replaced, VersionPage,
@@ -199,31 +198,6 @@ ORDER BY 1, 8 DESC LIMIT ?6";
 
 fn upload_exists(c: &Connection, upload_id: &str) -> Result<bool> {
     exists(c, "SELECT 1 FROM uploads WHERE upload_id = ?1", [upload_id])
-}
-
-/// Re-encodes every access key selected by `sql` with `state`; returns how many.
-fn set_key_states(
-    c: &Connection,
-    sql: &str,
-    params: impl rusqlite::Params,
-    state: KeyState,
-) -> Result<u64> {
-    let rows: Vec<(i64, String)> = {
-        let mut st = c.prepare_cached(sql).map_err(sql_err(sql))?;
-        st.query_map(params, |r| Ok((r.get(0)?, r.get(1)?)))
-            .and_then(|rows| rows.collect())
-            .map_err(sql_err(sql))?
-    };
-    for (seq, doc) in &rows {
-        let mut k: AccessKey = from_doc(doc, "access key")?;
-        k.state = state;
-        execute(
-            c,
-            "UPDATE access_keys SET state = ?2, doc = ?3 WHERE seq = ?1",
-            params![seq, key_state(state), to_doc(&k)?],
-        )?;
-    }
-    Ok(rows.len() as u64)
 }
 
 /// The embedded metadata store. Cheap to share behind an `Arc`; dropping the last handle
@@ -435,21 +409,7 @@ impl MetaStore for SqliteMetaStore {
     async fn delete_user(&self, uid: &str) -> Result<()> {
         let uid = uid.to_string();
         self.writer
-            .run(move |c| {
-                let doc = query_opt_doc(c, "SELECT doc FROM users WHERE uid = ?1", [&uid])?
-                    .ok_or_else(|| Error::NotFound(format!("user {uid}")))?;
-                let user: User = from_doc(&doc, "user")?;
-                execute(c, "DELETE FROM users WHERE uid = ?1", [&uid])?;
-                execute(c, "DELETE FROM api_tokens WHERE uid = ?1", [&uid])?;
-                set_key_states(
-                    c,
-                    "SELECT seq, doc FROM access_keys
-                     WHERE (uid = ?1 OR (org_id = ?2 AND principal = ?3)) AND state <> 'Deleted'",
-                    params![uid, user.org_id, user.principal()],
-                    KeyState::Deleted,
-                )?;
-                Ok(())
-            })
+            .run(move |c| seam::run(identities::delete_user(&mut seam::Tx(c), &uid)))
             .await
     }
 
@@ -497,65 +457,9 @@ impl MetaStore for SqliteMetaStore {
     // ---- access keys ----
 
     async fn create_access_key(&self, key: &AccessKey, quotas: &Quotas) -> Result<()> {
-        let k = key.clone();
-        let q = *quotas;
-        let doc = to_doc(key)?;
-        let at = nanos(key.created)?;
-        let expiry = key.expiry.map(nanos).transpose()?;
-        // The writer thread serializes every write, so the counts hold at commit.
+        let (k, q) = (key.clone(), *quotas);
         self.writer
-            .run(move |c| {
-                let taken = query_opt_doc(
-                    c,
-                    "SELECT access_key_id FROM access_keys WHERE access_key_id = ?1",
-                    [&k.access_key_id],
-                )?;
-                if taken.is_some() {
-                    return Err(Error::AlreadyExists(format!(
-                        "access key {}",
-                        k.access_key_id
-                    )));
-                }
-                execute(
-                    c,
-                    "DELETE FROM access_keys WHERE org_id = ?1 AND exchange = 1 AND expiry <= ?2",
-                    params![k.org_id, at],
-                )?;
-                const COUNT: &str = "SELECT count(*), coalesce(sum(principal = ?2), 0)
-                     FROM access_keys
-                     WHERE org_id = ?1 AND state <> 'Deleted' AND (expiry IS NULL OR expiry > ?3)";
-                let (of_org, of_principal): (i64, i64) = c
-                    .prepare_cached(COUNT)
-                    .and_then(|mut st| {
-                        st.query_row(params![k.org_id, k.principal, at], |r| {
-                            Ok((r.get(0)?, r.get(1)?))
-                        })
-                    })
-                    .map_err(sql_err(COUNT))?;
-                q.admit_key(&k.org_id, &k.principal, of_org as u64, of_principal as u64)?;
-                c.prepare_cached(
-                    "INSERT INTO access_keys
-                         (access_key_id, org_id, principal, uid, state, doc, expiry, exchange)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-                )
-                .and_then(|mut st| {
-                    st.execute(params![
-                        k.access_key_id,
-                        k.org_id,
-                        k.principal,
-                        k.uid,
-                        key_state(k.state),
-                        doc,
-                        expiry,
-                        k.is_exchange_key(),
-                    ])
-                })
-                .map_err(insert_err(
-                    "create_access_key",
-                    Error::AlreadyExists(format!("access key {}", k.access_key_id)),
-                ))?;
-                Ok(())
-            })
+            .run(move |c| seam::run(identities::create_access_key(&mut seam::Tx(c), &k, &q)))
             .await
     }
 
@@ -590,16 +494,11 @@ impl MetaStore for SqliteMetaStore {
         let id = access_key_id.to_string();
         self.writer
             .run(move |c| {
-                let n = set_key_states(
-                    c,
-                    "SELECT seq, doc FROM access_keys WHERE access_key_id = ?1",
-                    [&id],
+                seam::run(identities::set_access_key_state(
+                    &mut seam::Tx(c),
+                    &id,
                     state,
-                )?;
-                if n == 0 {
-                    return Err(Error::NotFound(format!("access key {id}")));
-                }
-                Ok(())
+                ))
             })
             .await
     }
@@ -613,13 +512,10 @@ impl MetaStore for SqliteMetaStore {
         let (org, principal) = (org_id.to_string(), principal.to_string());
         self.writer
             .run(move |c| {
-                set_key_states(
-                    c,
-                    "SELECT seq, doc FROM access_keys
-                     WHERE org_id = ?1 AND principal = ?2 AND state <> 'Deleted' AND state <> ?3",
-                    params![org, principal, key_state(state)],
-                    state,
-                )
+                let tx = &mut seam::Tx(c);
+                seam::run(identities::set_principal_key_state(
+                    tx, &org, &principal, state,
+                ))
             })
             .await
     }
@@ -627,43 +523,16 @@ impl MetaStore for SqliteMetaStore {
     // ---- org access policies and settings ----
 
     async fn put_policy(&self, policy: &StoredPolicy, quotas: &Quotas) -> Result<()> {
-        let (org, name, doc) = (policy.org_id.clone(), policy.name.clone(), to_doc(policy)?);
-        let q = *quotas;
+        let (p, q) = (policy.clone(), *quotas);
         self.writer
-            .run(move |c| {
-                const HELD: &str = "SELECT count(*), coalesce(sum(name = ?2), 0)
-                                    FROM policies WHERE org_id = ?1";
-                let (held, exists): (i64, i64) = c
-                    .prepare_cached(HELD)
-                    .and_then(|mut st| {
-                        st.query_row(params![org, name], |r| Ok((r.get(0)?, r.get(1)?)))
-                    })
-                    .map_err(sql_err(HELD))?;
-                q.admit_policy(&org, held as u64, exists > 0)?;
-                execute(
-                    c,
-                    "INSERT INTO policies (org_id, name, doc) VALUES (?1, ?2, ?3)
-                     ON CONFLICT (org_id, name) DO UPDATE SET doc = excluded.doc",
-                    params![org, name, doc],
-                )?;
-                Ok(())
-            })
+            .run(move |c| seam::run(identities::put_policy(&mut seam::Tx(c), &p, &q)))
             .await
     }
 
     async fn delete_policy(&self, org_id: &str, name: &str) -> Result<()> {
         let (org, name) = (org_id.to_string(), name.to_string());
         self.writer
-            .run(move |c| {
-                match execute(
-                    c,
-                    "DELETE FROM policies WHERE org_id = ?1 AND name = ?2",
-                    params![org, name],
-                )? {
-                    0 => Err(Error::NotFound(format!("policy {name}"))),
-                    _ => Ok(()),
-                }
-            })
+            .run(move |c| seam::run(identities::delete_policy(&mut seam::Tx(c), &org, &name)))
             .await
     }
 

@@ -5,9 +5,11 @@
 
 use super::{execute, exists, query_docs, query_opt_doc, sql_err};
 use crate::buckets::BucketTx;
+use crate::identities::{IdentityTx, KeySelect};
 use crate::multipart::UploadTx;
 use crate::objects::ObjectTx;
-use crate::rows::{CurrentRow, ObjectRow, RawObject, VersionRow, nanos, to_doc, to_i64};
+use crate::rows::{CurrentRow, ObjectRow, RawObject, VersionRow, key_state, nanos, to_doc, to_i64};
+use coffer_core::change::Change;
 use coffer_core::model::*;
 use coffer_core::{Error, Result};
 use rusqlite::{Connection, OptionalExtension, params};
@@ -349,5 +351,157 @@ impl BucketTx for Tx<'_> {
             params![bucket, key, doc],
         )?;
         Ok(())
+    }
+}
+
+impl IdentityTx for Tx<'_> {
+    async fn lock_org(&mut self, _org_id: &str) -> Result<()> {
+        Ok(())
+    }
+
+    /// One process owns a SQLite database: its caches learn of changes in-process.
+    async fn announce(&mut self, _changes: &[Change]) -> Result<()> {
+        Ok(())
+    }
+
+    async fn access_key_exists(&mut self, id: &str) -> Result<bool> {
+        exists(
+            self.0,
+            "SELECT 1 FROM access_keys WHERE access_key_id = ?1",
+            [id],
+        )
+    }
+
+    async fn purge_expired_exchange_keys(&mut self, org_id: &str, at: i64) -> Result<()> {
+        execute(
+            self.0,
+            "DELETE FROM access_keys WHERE org_id = ?1 AND exchange = 1 AND expiry <= ?2",
+            params![org_id, at],
+        )?;
+        Ok(())
+    }
+
+    async fn count_keys(&mut self, org_id: &str, principal: &str, at: i64) -> Result<(u64, u64)> {
+        const SQL: &str = "SELECT count(*), coalesce(sum(principal = ?2), 0) FROM access_keys
+             WHERE org_id = ?1 AND state <> 'Deleted' AND (expiry IS NULL OR expiry > ?3)";
+        self.0
+            .prepare_cached(SQL)
+            .and_then(|mut st| {
+                st.query_row(params![org_id, principal, at], |r| {
+                    Ok((r.get::<_, i64>(0)? as u64, r.get::<_, i64>(1)? as u64))
+                })
+            })
+            .map_err(sql_err(SQL))
+    }
+
+    async fn insert_access_key(
+        &mut self,
+        k: &AccessKey,
+        doc: &str,
+        expiry: Option<i64>,
+    ) -> Result<bool> {
+        let n = execute(
+            self.0,
+            "INSERT INTO access_keys
+                 (access_key_id, org_id, principal, uid, state, doc, expiry, exchange)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) ON CONFLICT DO NOTHING",
+            params![
+                k.access_key_id,
+                k.org_id,
+                k.principal,
+                k.uid,
+                key_state(k.state),
+                doc,
+                expiry,
+                k.is_exchange_key(),
+            ],
+        )?;
+        Ok(n == 1)
+    }
+
+    async fn key_rows(&mut self, select: KeySelect<'_>) -> Result<Vec<(i64, String)>> {
+        let rows = |sql: &str, p: &[&dyn rusqlite::ToSql]| -> Result<Vec<(i64, String)>> {
+            let mut st = self.0.prepare_cached(sql).map_err(sql_err(sql))?;
+            st.query_map(p, |r| Ok((r.get(0)?, r.get(1)?)))
+                .and_then(|rows| rows.collect())
+                .map_err(sql_err(sql))
+        };
+        match select {
+            KeySelect::Id(id) => rows(
+                "SELECT seq, doc FROM access_keys WHERE access_key_id = ?1",
+                &[&id],
+            ),
+            KeySelect::Principal {
+                org_id,
+                principal,
+                except,
+            } => rows(
+                "SELECT seq, doc FROM access_keys
+                 WHERE org_id = ?1 AND principal = ?2 AND state <> 'Deleted' AND state <> ?3
+                 ORDER BY seq",
+                &[&org_id, &principal, &key_state(except)],
+            ),
+            KeySelect::User {
+                uid,
+                org_id,
+                principal,
+            } => rows(
+                "SELECT seq, doc FROM access_keys
+                 WHERE (uid = ?1 OR (org_id = ?2 AND principal = ?3)) AND state <> 'Deleted'
+                 ORDER BY seq",
+                &[&uid, &org_id, &principal],
+            ),
+        }
+    }
+
+    async fn set_key_row(&mut self, seq: i64, state: KeyState, doc: &str) -> Result<()> {
+        execute(
+            self.0,
+            "UPDATE access_keys SET state = ?2, doc = ?3 WHERE seq = ?1",
+            params![seq, key_state(state), doc],
+        )?;
+        Ok(())
+    }
+
+    async fn user_doc(&mut self, uid: &str) -> Result<Option<String>> {
+        query_opt_doc(self.0, "SELECT doc FROM users WHERE uid = ?1", [uid])
+    }
+
+    async fn delete_user_rows(&mut self, uid: &str) -> Result<()> {
+        execute(self.0, "DELETE FROM users WHERE uid = ?1", [uid])?;
+        execute(self.0, "DELETE FROM api_tokens WHERE uid = ?1", [uid])?;
+        Ok(())
+    }
+
+    async fn count_policies(&mut self, org_id: &str, name: &str) -> Result<(u64, bool)> {
+        const SQL: &str =
+            "SELECT count(*), coalesce(sum(name = ?2), 0) FROM policies WHERE org_id = ?1";
+        self.0
+            .prepare_cached(SQL)
+            .and_then(|mut st| {
+                st.query_row(params![org_id, name], |r| {
+                    Ok((r.get::<_, i64>(0)? as u64, r.get::<_, i64>(1)? > 0))
+                })
+            })
+            .map_err(sql_err(SQL))
+    }
+
+    async fn upsert_policy(&mut self, p: &StoredPolicy, doc: &str) -> Result<()> {
+        execute(
+            self.0,
+            "INSERT INTO policies (org_id, name, doc) VALUES (?1, ?2, ?3)
+             ON CONFLICT (org_id, name) DO UPDATE SET doc = excluded.doc",
+            params![p.org_id, p.name, doc],
+        )?;
+        Ok(())
+    }
+
+    async fn delete_policy_row(&mut self, org_id: &str, name: &str) -> Result<bool> {
+        let n = execute(
+            self.0,
+            "DELETE FROM policies WHERE org_id = ?1 AND name = ?2",
+            params![org_id, name],
+        )?;
+        Ok(n > 0)
     }
 }
