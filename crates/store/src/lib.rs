@@ -13,6 +13,7 @@ mod buckets;
 pub mod conformance;
 mod fs_blob;
 mod identities;
+mod listings;
 mod mem;
 mod multipart;
 mod objects;

@@ -170,6 +170,18 @@ pub(crate) struct CurrentRow {
     pub raw: RawObject,
 }
 
+/// A version's record as `get_object_version` finds it: (is a delete marker, record).
+pub(crate) fn decode_version(found: Option<(bool, RawObject)>) -> Result<Option<ObjectVersion>> {
+    Ok(match found {
+        None => None,
+        Some((true, raw)) => Some(ObjectVersion::DeleteMarker(from_doc(
+            &raw.doc,
+            "delete marker",
+        )?)),
+        Some((false, raw)) => Some(ObjectVersion::Object(raw.decode()?)),
+    })
+}
+
 /// A noncurrent version (an `object_versions` row), addressed by its position `seq`
 /// (larger is newer).
 pub(crate) struct VersionRow {
@@ -177,4 +189,25 @@ pub(crate) struct VersionRow {
     pub delete_marker: bool,
     pub size: u64,
     pub raw: RawObject,
+}
+
+/// A version listing row as both engines' version queries return it.
+pub(crate) fn version_summary(
+    key: String,
+    vid: String,
+    delete_marker: bool,
+    size: i64,
+    etag: String,
+    last_modified: i64,
+    is_latest: bool,
+) -> Result<VersionSummary> {
+    Ok(VersionSummary {
+        key,
+        version_id: (vid != NULL_VERSION).then_some(vid),
+        is_latest,
+        delete_marker,
+        size: size as u64,
+        etag,
+        last_modified: from_nanos(last_modified)?,
+    })
 }

@@ -29,12 +29,12 @@ pub mod testing;
 
 pub use feed::PgChangeFeed;
 
-use crate::objects::{self, ObjectTx};
+use crate::objects;
 use crate::rows::{
-    ObjectRow, RawObject, decode_all, decode_replaced, from_doc, from_nanos, nanos, to_doc,
+    ObjectRow, RawObject, decode_all, decode_replaced, decode_version, from_doc, nanos, to_doc,
 };
-use crate::semantics::{self, UploadMarker};
-use crate::{buckets, identities, multipart};
+use crate::semantics;
+use crate::{buckets, identities, listings, multipart};
 use async_trait::async_trait;
 use coffer_core::meta::{
     BucketEdit, Deleted, KeyListing, MetaStore, ObjectPage, Replaced, VersionPage,
@@ -42,7 +42,6 @@ use coffer_core::meta::{
 use coffer_core::model::*;
 use coffer_core::quota::Quotas;
 use coffer_core::{Error, Result};
-use futures::TryStreamExt;
 use seam::Tx;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{PgConnection, PgPool, Row};
@@ -224,12 +223,12 @@ fn key_page_sql(status: Option<KeyStatus>) -> &'static str {
     }
 }
 
-async fn bucket_exists(c: &mut PgConnection, name: &str) -> TxResult<bool> {
-    Ok(sqlx::query("SELECT 1 FROM buckets WHERE name = $1")
-        .bind(name)
-        .fetch_optional(&mut *c)
-        .await?
-        .is_some())
+/// Makes the current transaction one snapshot (it must not have read yet).
+async fn repeatable_read(c: &mut PgConnection) -> TxResult<()> {
+    sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+        .execute(&mut *c)
+        .await?;
+    Ok(())
 }
 
 /// The metadata store on a PostgreSQL-compatible database. Cheap to share behind an `Arc`.
@@ -814,43 +813,12 @@ impl MetaStore for PgMetaStore {
         key: &str,
         version_id: &str,
     ) -> Result<Option<ObjectVersion>> {
-        let found: Option<(bool, RawObject)> = tx!(self, "get_object_version", |c| {
+        let found = tx!(self, "get_object_version", |c| {
             // One snapshot for both tables: a version moving between them is seen once.
-            sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
-                .execute(&mut *c)
-                .await?;
-            let cur = sqlx::query(
-                "SELECT doc, inline_data FROM objects
-                 WHERE bucket = $1 AND key = $2 AND coalesce(version_id, 'null') = $3",
-            )
-            .bind(bucket)
-            .bind(key.as_bytes())
-            .bind(version_id)
-            .fetch_optional(&mut *c)
-            .await?;
-            match cur {
-                Some(r) => Some((
-                    false,
-                    RawObject {
-                        doc: r.try_get(0)?,
-                        inline: r.try_get(1)?,
-                    },
-                )),
-                None => self
-                    .tx(c)
-                    .find_version(bucket, key, version_id)
-                    .await?
-                    .map(|v| (v.delete_marker, v.raw)),
-            }
+            repeatable_read(c).await?;
+            listings::get_object_version(&mut self.tx(c), bucket, key, version_id).await?
         })?;
-        match found {
-            None => Ok(None),
-            Some((true, raw)) => Ok(Some(ObjectVersion::DeleteMarker(from_doc(
-                &raw.doc,
-                "delete marker",
-            )?))),
-            Some((false, raw)) => Ok(Some(ObjectVersion::Object(raw.decode()?))),
-        }
+        decode_version(found)
     }
 
     async fn list_object_versions(
@@ -861,80 +829,11 @@ impl MetaStore for PgMetaStore {
         version_id_marker: &str,
         limit: usize,
     ) -> Result<VersionPage> {
-        let fetch = i64::try_from(limit.saturating_add(1)).unwrap_or(i64::MAX);
-        let upper = semantics::prefix_upper_bound(prefix);
-        type Row = (Vec<u8>, String, bool, i64, String, i64, bool);
-        let rows: Vec<Row> = tx!(self, "list_object_versions", |c| {
-            sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
-                .execute(&mut *c)
-                .await?;
-            if !bucket_exists(c, bucket).await? {
-                return Err(Error::NoSuchBucket.into());
-            }
-            // Position of the version marker: the current object is newest (MAX).
-            let pos: i64 = if version_id_marker.is_empty() {
-                i64::MIN
-            } else if sqlx::query(
-                "SELECT 1 FROM objects
-                 WHERE bucket = $1 AND key = $2 AND coalesce(version_id, 'null') = $3",
-            )
-            .bind(bucket)
-            .bind(key_marker.as_bytes())
-            .bind(version_id_marker)
-            .fetch_optional(&mut *c)
-            .await?
-            .is_some()
-            {
-                i64::MAX
-            } else {
-                self.tx(c)
-                    .find_version(bucket, key_marker, version_id_marker)
-                    .await?
-                    .map(|v| v.seq)
-                    .ok_or_else(|| Error::invalid("Invalid version id marker specified"))?
-            };
-            let rows = sqlx::query(LIST_VERSIONS_SQL)
-                .bind(bucket)
-                .bind(prefix.as_bytes())
-                .bind(upper.as_deref())
-                .bind(key_marker.as_bytes())
-                .bind(pos)
-                .bind(fetch)
-                .fetch_all(&mut *c)
-                .await?;
-            rows.into_iter()
-                .map(|r| -> TxResult<Row> {
-                    Ok((
-                        r.try_get(0)?,
-                        r.try_get(1)?,
-                        r.try_get(2)?,
-                        r.try_get(3)?,
-                        r.try_get(4)?,
-                        r.try_get(5)?,
-                        r.try_get(6)?,
-                    ))
-                })
-                .collect::<TxResult<Vec<Row>>>()?
-        })?;
-        let truncated = rows.len() > limit;
-        let versions = rows
-            .into_iter()
-            .take(limit)
-            .map(|(key, vid, dm, size, etag, lm, latest)| {
-                Ok(VersionSummary {
-                    key: key_string(key)?,
-                    version_id: (vid != NULL_VERSION).then_some(vid),
-                    is_latest: latest,
-                    delete_marker: dm,
-                    size: size as u64,
-                    etag,
-                    last_modified: from_nanos(lm)?,
-                })
-            })
-            .collect::<Result<Vec<_>>>()?;
-        Ok(VersionPage {
-            versions,
-            truncated,
+        tx!(self, "list_object_versions", |c| {
+            repeatable_read(c).await?;
+            let tx = &mut self.tx(c);
+            listings::list_object_versions(tx, bucket, prefix, key_marker, version_id_marker, limit)
+                .await?
         })
     }
 
@@ -945,59 +844,10 @@ impl MetaStore for PgMetaStore {
         start_after: &str,
         limit: usize,
     ) -> Result<ObjectPage> {
-        // One row more than asked tells whether the listing is truncated.
-        let fetch = i64::try_from(limit.saturating_add(1)).unwrap_or(i64::MAX);
-        // The tighter of `> start_after` and `>= prefix` is the single lower bound.
-        let upper = semantics::prefix_upper_bound(prefix);
-        let after_wins = start_after >= prefix;
-        let lower = if after_wins { start_after } else { prefix };
-        let sql = match (after_wins, upper.is_some()) {
-            (false, false) => {
-                "SELECT key, size, etag, last_modified FROM objects
-                 WHERE bucket = $1 AND key >= $2 ORDER BY key LIMIT $3"
-            }
-            (false, true) => {
-                "SELECT key, size, etag, last_modified FROM objects
-                 WHERE bucket = $1 AND key >= $2 AND key < $4 ORDER BY key LIMIT $3"
-            }
-            (true, false) => {
-                "SELECT key, size, etag, last_modified FROM objects
-                 WHERE bucket = $1 AND key > $2 ORDER BY key LIMIT $3"
-            }
-            (true, true) => {
-                "SELECT key, size, etag, last_modified FROM objects
-                 WHERE bucket = $1 AND key > $2 AND key < $4 ORDER BY key LIMIT $3"
-            }
-        };
-        let rows = tx!(self, "list_objects", |c| {
-            let mut q = sqlx::query(sql)
-                .bind(bucket)
-                .bind(lower.as_bytes())
-                .bind(fetch);
-            if let Some(u) = &upper {
-                q = q.bind(u.as_slice());
-            }
-            let rows = q.fetch_all(&mut *c).await?;
-            if rows.is_empty() && !bucket_exists(c, bucket).await? {
-                return Err(Error::NoSuchBucket.into());
-            }
-            rows
-        })?;
-        let truncated = rows.len() > limit;
-        let objects = rows
-            .into_iter()
-            .take(limit)
-            .map(|r| {
-                let e = |e| db_err("list_objects", e);
-                Ok(ObjectSummary {
-                    key: key_string(r.try_get(0).map_err(e)?)?,
-                    size: r.try_get::<i64, _>(1).map_err(e)? as u64,
-                    etag: r.try_get(2).map_err(e)?,
-                    last_modified: from_nanos(r.try_get(3).map_err(e)?)?,
-                })
-            })
-            .collect::<Result<Vec<_>>>()?;
-        Ok(ObjectPage { objects, truncated })
+        tx!(self, "list_objects", |c| {
+            let tx = &mut self.tx(c);
+            listings::list_objects(tx, bucket, prefix, start_after, limit).await?
+        })
     }
 
     // ---- multipart ----
@@ -1037,25 +887,9 @@ impl MetaStore for PgMetaStore {
         part_number_marker: u32,
         limit: usize,
     ) -> Result<Vec<PartRecord>> {
-        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-        let docs: Vec<String> = tx!(self, "list_parts", |c| {
-            if sqlx::query("SELECT 1 FROM uploads WHERE upload_id = $1")
-                .bind(upload_id)
-                .fetch_optional(&mut *c)
-                .await?
-                .is_none()
-            {
-                return Err(Error::NoSuchUpload.into());
-            }
-            sqlx::query_scalar(
-                "SELECT doc FROM parts WHERE upload_id = $1 AND part_number > $2
-                 ORDER BY part_number LIMIT $3",
-            )
-            .bind(upload_id)
-            .bind(i64::from(part_number_marker))
-            .bind(limit)
-            .fetch_all(&mut *c)
-            .await?
+        let docs = tx!(self, "list_parts", |c| {
+            let tx = &mut self.tx(c);
+            listings::list_parts(tx, upload_id, part_number_marker, limit).await?
         })?;
         decode_all(docs, "part")
     }
@@ -1068,56 +902,9 @@ impl MetaStore for PgMetaStore {
         upload_id_marker: &str,
         limit: usize,
     ) -> Result<Vec<MultipartUpload>> {
-        let upper = semantics::prefix_upper_bound(prefix);
-        let start = if prefix > key_marker {
-            prefix
-        } else {
-            key_marker
-        };
-        let docs: Vec<String> = tx!(self, "list_uploads", |c| {
-            if !bucket_exists(c, bucket).await? {
-                return Err(Error::NoSuchBucket.into());
-            }
-            let position: Option<i64> = sqlx::query_scalar(
-                "SELECT initiated FROM uploads
-                 WHERE upload_id = $1 AND bucket = $2 AND key = $3",
-            )
-            .bind(upload_id_marker)
-            .bind(bucket)
-            .bind(key_marker.as_bytes())
-            .fetch_optional(&mut *c)
-            .await?;
-            let marker = UploadMarker {
-                key: key_marker.to_string(),
-                position: position.map(|t| (i128::from(t), upload_id_marker.to_string())),
-                upload_id: upload_id_marker.to_string(),
-            };
-            let sql = if upper.is_some() {
-                "SELECT key, initiated, upload_id, doc FROM uploads
-                 WHERE bucket = $1 AND key >= $2 AND key < $3
-                 ORDER BY key, initiated, upload_id"
-            } else {
-                "SELECT key, initiated, upload_id, doc FROM uploads
-                 WHERE bucket = $1 AND key >= $2
-                 ORDER BY key, initiated, upload_id"
-            };
-            let mut q = sqlx::query(sql).bind(bucket).bind(start.as_bytes());
-            if let Some(u) = &upper {
-                q = q.bind(u.as_slice());
-            }
-            let mut rows = q.fetch(&mut *c);
-            let mut out = Vec::new();
-            while out.len() < limit
-                && let Some(r) = rows.try_next().await?
-            {
-                let key = key_string(r.try_get(0)?)?;
-                let initiated: i64 = r.try_get(1)?;
-                let id: String = r.try_get(2)?;
-                if marker.is_after(&key, i128::from(initiated), &id) {
-                    out.push(r.try_get::<String, _>(3)?);
-                }
-            }
-            out
+        let docs = tx!(self, "list_uploads", |c| {
+            let tx = &mut self.tx(c);
+            listings::list_uploads(tx, bucket, prefix, key_marker, upload_id_marker, limit).await?
         })?;
         decode_all(docs, "upload")
     }

@@ -3,14 +3,19 @@
 //! its row: `lock_bucket` takes it `FOR UPDATE`, so the rules' checks hold at commit
 //! across nodes. Keys are bound as bytes (the column is `bytea`, ordered byte-wise).
 
-use super::{CHANNEL, TxResult};
+use super::{CHANNEL, LIST_VERSIONS_SQL, TxResult, key_string};
 use crate::buckets::BucketTx;
 use crate::identities::{IdentityTx, KeySelect};
+use crate::listings::{ListTx, UploadFilter};
 use crate::multipart::UploadTx;
 use crate::objects::ObjectTx;
-use crate::rows::{CurrentRow, ObjectRow, RawObject, VersionRow, key_state, nanos, to_doc, to_i64};
+use crate::rows::{
+    CurrentRow, ObjectRow, RawObject, VersionRow, from_nanos, key_state, nanos, to_doc, to_i64,
+    version_summary,
+};
 use coffer_core::change::Change;
 use coffer_core::model::*;
+use futures::TryStreamExt;
 use sqlx::{PgConnection, Row};
 
 /// A transaction's connection as the store's rules see it.
@@ -587,5 +592,196 @@ impl IdentityTx for Tx<'_> {
             .await?
             .rows_affected();
         Ok(n > 0)
+    }
+}
+
+impl ListTx for Tx<'_> {
+    async fn bucket_exists(&mut self, name: &str) -> TxResult<bool> {
+        Ok(sqlx::query("SELECT 1 FROM buckets WHERE name = $1")
+            .bind(name)
+            .fetch_optional(&mut *self.c)
+            .await?
+            .is_some())
+    }
+
+    async fn scan_objects(
+        &mut self,
+        bucket: &str,
+        lower: &str,
+        after: bool,
+        upper: Option<&[u8]>,
+        limit: i64,
+    ) -> TxResult<Vec<ObjectSummary>> {
+        let sql = match (after, upper.is_some()) {
+            (false, false) => {
+                "SELECT key, size, etag, last_modified FROM objects
+                 WHERE bucket = $1 AND key >= $2 ORDER BY key LIMIT $3"
+            }
+            (false, true) => {
+                "SELECT key, size, etag, last_modified FROM objects
+                 WHERE bucket = $1 AND key >= $2 AND key < $4 ORDER BY key LIMIT $3"
+            }
+            (true, false) => {
+                "SELECT key, size, etag, last_modified FROM objects
+                 WHERE bucket = $1 AND key > $2 ORDER BY key LIMIT $3"
+            }
+            (true, true) => {
+                "SELECT key, size, etag, last_modified FROM objects
+                 WHERE bucket = $1 AND key > $2 AND key < $4 ORDER BY key LIMIT $3"
+            }
+        };
+        let mut q = sqlx::query(sql)
+            .bind(bucket)
+            .bind(lower.as_bytes())
+            .bind(limit);
+        if let Some(u) = upper {
+            q = q.bind(u);
+        }
+        q.fetch_all(&mut *self.c)
+            .await?
+            .into_iter()
+            .map(|r| {
+                Ok(ObjectSummary {
+                    key: key_string(r.try_get(0)?)?,
+                    size: r.try_get::<i64, _>(1)? as u64,
+                    etag: r.try_get(2)?,
+                    last_modified: from_nanos(r.try_get(3)?)?,
+                })
+            })
+            .collect()
+    }
+
+    async fn current_of_version(
+        &mut self,
+        bucket: &str,
+        key: &str,
+        vid: &str,
+    ) -> TxResult<Option<RawObject>> {
+        sqlx::query(
+            "SELECT doc, inline_data FROM objects
+             WHERE bucket = $1 AND key = $2 AND coalesce(version_id, 'null') = $3",
+        )
+        .bind(bucket)
+        .bind(key.as_bytes())
+        .bind(vid)
+        .fetch_optional(&mut *self.c)
+        .await?
+        .map(|r| {
+            Ok(RawObject {
+                doc: r.try_get(0)?,
+                inline: r.try_get(1)?,
+            })
+        })
+        .transpose()
+    }
+
+    async fn scan_versions(
+        &mut self,
+        bucket: &str,
+        prefix: &str,
+        upper: Option<&[u8]>,
+        key_marker: &str,
+        position: i64,
+        limit: i64,
+    ) -> TxResult<Vec<VersionSummary>> {
+        sqlx::query(LIST_VERSIONS_SQL)
+            .bind(bucket)
+            .bind(prefix.as_bytes())
+            .bind(upper)
+            .bind(key_marker.as_bytes())
+            .bind(position)
+            .bind(limit)
+            .fetch_all(&mut *self.c)
+            .await?
+            .into_iter()
+            .map(|r| {
+                Ok(version_summary(
+                    key_string(r.try_get(0)?)?,
+                    r.try_get(1)?,
+                    r.try_get(2)?,
+                    r.try_get(3)?,
+                    r.try_get(4)?,
+                    r.try_get(5)?,
+                    r.try_get(6)?,
+                )?)
+            })
+            .collect()
+    }
+
+    async fn upload_exists(&mut self, upload_id: &str) -> TxResult<bool> {
+        Ok(sqlx::query("SELECT 1 FROM uploads WHERE upload_id = $1")
+            .bind(upload_id)
+            .fetch_optional(&mut *self.c)
+            .await?
+            .is_some())
+    }
+
+    async fn scan_parts(
+        &mut self,
+        upload_id: &str,
+        marker: u32,
+        limit: i64,
+    ) -> TxResult<Vec<String>> {
+        Ok(sqlx::query_scalar(
+            "SELECT doc FROM parts WHERE upload_id = $1 AND part_number > $2
+             ORDER BY part_number LIMIT $3",
+        )
+        .bind(upload_id)
+        .bind(i64::from(marker))
+        .bind(limit)
+        .fetch_all(&mut *self.c)
+        .await?)
+    }
+
+    async fn upload_initiated(
+        &mut self,
+        upload_id: &str,
+        bucket: &str,
+        key: &str,
+    ) -> TxResult<Option<i64>> {
+        Ok(sqlx::query_scalar(
+            "SELECT initiated FROM uploads WHERE upload_id = $1 AND bucket = $2 AND key = $3",
+        )
+        .bind(upload_id)
+        .bind(bucket)
+        .bind(key.as_bytes())
+        .fetch_optional(&mut *self.c)
+        .await?)
+    }
+
+    async fn scan_uploads(
+        &mut self,
+        bucket: &str,
+        start: &str,
+        upper: Option<&[u8]>,
+        limit: usize,
+        keep: UploadFilter<'_>,
+    ) -> TxResult<Vec<String>> {
+        let sql = if upper.is_some() {
+            "SELECT key, initiated, upload_id, doc FROM uploads
+             WHERE bucket = $1 AND key >= $2 AND key < $3
+             ORDER BY key, initiated, upload_id"
+        } else {
+            "SELECT key, initiated, upload_id, doc FROM uploads
+             WHERE bucket = $1 AND key >= $2
+             ORDER BY key, initiated, upload_id"
+        };
+        let mut q = sqlx::query(sql).bind(bucket).bind(start.as_bytes());
+        if let Some(u) = upper {
+            q = q.bind(u);
+        }
+        let mut rows = q.fetch(&mut *self.c);
+        let mut out = Vec::new();
+        while out.len() < limit
+            && let Some(r) = rows.try_next().await?
+        {
+            let key = key_string(r.try_get(0)?)?;
+            let initiated: i64 = r.try_get(1)?;
+            let id: String = r.try_get(2)?;
+            if keep(&key, i128::from(initiated), &id) {
+                out.push(r.try_get::<String, _>(3)?);
+            }
+        }
+        Ok(out)
     }
 }

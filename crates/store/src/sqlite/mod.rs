@@ -17,10 +17,10 @@ pub(crate) mod schema;
 mod seam;
 
 use crate::rows::{
-    ObjectRow, RawObject, decode_all, decode_replaced, from_doc, from_nanos, nanos, to_doc,
+    ObjectRow, RawObject, decode_all, decode_replaced, decode_version, from_doc, nanos, to_doc,
 };
-use crate::semantics::{self, UploadMarker};
-use crate::{buckets, identities, multipart, objects};
+use crate::semantics;
+use crate::{buckets, identities, listings, multipart, objects};
 use async_trait::async_trait;
 use coffer_core::meta::{
     BucketEdit, Deleted, KeyListing, MetaStore, ObjectPage, Replaced, VersionPage,
@@ -195,10 +195,6 @@ SELECT key, version_id, dm, size, etag, last_modified, latest, pos FROM (
   ORDER BY v.key, v.seq DESC LIMIT ?6
 )
 ORDER BY 1, 8 DESC LIMIT ?6";
-
-fn upload_exists(c: &Connection, upload_id: &str) -> Result<bool> {
-    exists(c, "SELECT 1 FROM uploads WHERE upload_id = ?1", [upload_id])
-}
 
 /// The embedded metadata store. Cheap to share behind an `Arc`; dropping the last handle
 /// stops the writer thread after it has answered every queued request.
@@ -885,50 +881,12 @@ impl MetaStore for SqliteMetaStore {
         let found = self
             .readers
             .run(move |c| {
-                let tx = c.unchecked_transaction().map_err(sql_err("begin read"))?;
-                const CUR: &str = "SELECT doc, inline_data FROM objects
-                    WHERE bucket = ?1 AND key = ?2 AND coalesce(version_id, 'null') = ?3";
-                let cur = tx
-                    .prepare_cached(CUR)
-                    .and_then(|mut st| {
-                        st.query_row(params![bucket, key, vid], |r| {
-                            Ok(RawObject {
-                                doc: r.get(0)?,
-                                inline: r.get(1)?,
-                            })
-                        })
-                        .optional()
-                    })
-                    .map_err(sql_err(CUR))?;
-                if let Some(raw) = cur {
-                    return Ok(Some((false, raw)));
-                }
-                const OLD: &str = "SELECT delete_marker, doc, inline_data FROM object_versions
-                    WHERE bucket = ?1 AND key = ?2 AND version_id = ?3";
-                tx.prepare_cached(OLD)
-                    .and_then(|mut st| {
-                        st.query_row(params![bucket, key, vid], |r| {
-                            Ok((
-                                r.get::<_, bool>(0)?,
-                                RawObject {
-                                    doc: r.get(1)?,
-                                    inline: r.get(2)?,
-                                },
-                            ))
-                        })
-                        .optional()
-                    })
-                    .map_err(sql_err(OLD))
+                let snapshot = c.unchecked_transaction().map_err(sql_err("begin read"))?;
+                let tx = &mut seam::Tx(&snapshot);
+                seam::run(listings::get_object_version(tx, &bucket, &key, &vid))
             })
             .await?;
-        match found {
-            None => Ok(None),
-            Some((true, raw)) => Ok(Some(ObjectVersion::DeleteMarker(from_doc(
-                &raw.doc,
-                "delete marker",
-            )?))),
-            Some((false, raw)) => Ok(Some(ObjectVersion::Object(raw.decode()?))),
-        }
+        decode_version(found)
     }
 
     async fn list_object_versions(
@@ -945,77 +903,15 @@ impl MetaStore for SqliteMetaStore {
             key_marker.to_string(),
             version_id_marker.to_string(),
         );
-        let fetch = i64::try_from(limit.saturating_add(1)).unwrap_or(i64::MAX);
-        type Row = (String, String, bool, i64, String, i64, bool);
-        let rows: Vec<Row> = self
-            .readers
+        self.readers
             .run(move |c| {
-                let tx = c.unchecked_transaction().map_err(sql_err("begin read"))?;
-                if !exists(&tx, "SELECT 1 FROM buckets WHERE name = ?1", [&bucket])? {
-                    return Err(Error::NoSuchBucket);
-                }
-                // Position of the version marker: the current object is newest (MAX).
-                let pos: i64 = if vm.is_empty() {
-                    i64::MIN
-                } else if exists(
-                    &tx,
-                    "SELECT 1 FROM objects
-                     WHERE bucket = ?1 AND key = ?2 AND coalesce(version_id, 'null') = ?3",
-                    params![bucket, km, vm],
-                )? {
-                    i64::MAX
-                } else {
-                    const SEQ: &str = "SELECT seq FROM object_versions
-                                       WHERE bucket = ?1 AND key = ?2 AND version_id = ?3";
-                    tx.prepare_cached(SEQ)
-                        .and_then(|mut st| {
-                            st.query_row(params![bucket, km, vm], |r| r.get(0))
-                                .optional()
-                        })
-                        .map_err(sql_err(SEQ))?
-                        .ok_or_else(|| Error::invalid("Invalid version id marker specified"))?
-                };
-                let upper = semantics::prefix_upper_bound(&prefix).map(TextBytes);
-                let mut st = tx
-                    .prepare_cached(LIST_VERSIONS_SQL)
-                    .map_err(sql_err("list versions"))?;
-                let rows = st
-                    .query_map(params![bucket, prefix, upper, km, pos, fetch], |r| {
-                        Ok((
-                            r.get::<_, String>(0)?,
-                            r.get::<_, String>(1)?,
-                            r.get::<_, bool>(2)?,
-                            r.get::<_, i64>(3)?,
-                            r.get::<_, String>(4)?,
-                            r.get::<_, i64>(5)?,
-                            r.get::<_, bool>(6)?,
-                        ))
-                    })
-                    .map_err(sql_err("list versions"))?;
-                rows.collect::<rusqlite::Result<Vec<Row>>>()
-                    .map_err(sql_err("list versions"))
+                let snapshot = c.unchecked_transaction().map_err(sql_err("begin read"))?;
+                let tx = &mut seam::Tx(&snapshot);
+                seam::run(listings::list_object_versions(
+                    tx, &bucket, &prefix, &km, &vm, limit,
+                ))
             })
-            .await?;
-        let truncated = rows.len() > limit;
-        let versions = rows
-            .into_iter()
-            .take(limit)
-            .map(|(key, vid, dm, size, etag, lm, latest)| {
-                Ok(VersionSummary {
-                    key,
-                    version_id: (vid != NULL_VERSION).then_some(vid),
-                    is_latest: latest,
-                    delete_marker: dm,
-                    size: size as u64,
-                    etag,
-                    last_modified: from_nanos(lm)?,
-                })
-            })
-            .collect::<Result<Vec<_>>>()?;
-        Ok(VersionPage {
-            versions,
-            truncated,
-        })
+            .await
     }
 
     async fn list_objects(
@@ -1030,61 +926,19 @@ impl MetaStore for SqliteMetaStore {
             prefix.to_string(),
             start_after.to_string(),
         );
-        // One row more than asked tells whether the listing is truncated.
-        let fetch = i64::try_from(limit.saturating_add(1)).unwrap_or(i64::MAX);
-        let rows = self
-            .readers
+        self.readers
             .run(move |c| {
-                // An index range scan on the primary key (bucket, key): one lower bound —
-                // the tighter of `> start_after` and `>= prefix`, chosen here so the planner
-                // never starts the scan at the looser one — and the prefix's upper bound.
-                let upper = semantics::prefix_upper_bound(&prefix);
-                let after_wins = start_after.as_str() >= prefix.as_str();
-                let sql = LIST_SQL[usize::from(after_wins) * 2 + usize::from(upper.is_some())];
-                let lower = if after_wins { &start_after } else { &prefix };
-                let tx = c.unchecked_transaction().map_err(sql_err("begin read"))?;
-                let mut st = tx.prepare_cached(sql).map_err(sql_err(sql))?;
-                st.raw_bind_parameter(1, &bucket).map_err(sql_err(sql))?;
-                st.raw_bind_parameter(2, lower).map_err(sql_err(sql))?;
-                if let Some(u) = upper {
-                    st.raw_bind_parameter(3, TextBytes(u))
-                        .map_err(sql_err(sql))?;
-                }
-                st.raw_bind_parameter(4, fetch).map_err(sql_err(sql))?;
-                let mut out = Vec::new();
-                let mut rows = st.raw_query();
-                while let Some(r) = rows.next().map_err(sql_err(sql))? {
-                    out.push((
-                        r.get::<_, String>(0).map_err(sql_err(sql))?,
-                        r.get::<_, i64>(1).map_err(sql_err(sql))? as u64,
-                        r.get::<_, String>(2).map_err(sql_err(sql))?,
-                        r.get::<_, i64>(3).map_err(sql_err(sql))?,
-                    ));
-                }
-                drop(rows);
-                drop(st);
-                if out.is_empty()
-                    && !exists(&tx, "SELECT 1 FROM buckets WHERE name = ?1", [&bucket])?
-                {
-                    return Err(Error::NoSuchBucket);
-                }
-                Ok(out)
+                let snapshot = c.unchecked_transaction().map_err(sql_err("begin read"))?;
+                let tx = &mut seam::Tx(&snapshot);
+                seam::run(listings::list_objects(
+                    tx,
+                    &bucket,
+                    &prefix,
+                    &start_after,
+                    limit,
+                ))
             })
-            .await?;
-        let truncated = rows.len() > limit;
-        let objects = rows
-            .into_iter()
-            .take(limit)
-            .map(|(key, size, etag, lm)| {
-                Ok(ObjectSummary {
-                    key,
-                    size,
-                    etag,
-                    last_modified: from_nanos(lm)?,
-                })
-            })
-            .collect::<Result<Vec<_>>>()?;
-        Ok(ObjectPage { objects, truncated })
+            .await
     }
 
     // ---- multipart ----
@@ -1122,20 +976,12 @@ impl MetaStore for SqliteMetaStore {
         limit: usize,
     ) -> Result<Vec<PartRecord>> {
         let id = upload_id.to_string();
-        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
         let docs = self
             .readers
             .run(move |c| {
-                let tx = c.unchecked_transaction().map_err(sql_err("begin read"))?;
-                if !upload_exists(&tx, &id)? {
-                    return Err(Error::NoSuchUpload);
-                }
-                query_docs(
-                    &tx,
-                    "SELECT doc FROM parts WHERE upload_id = ?1 AND part_number > ?2
-                     ORDER BY part_number LIMIT ?3",
-                    params![id, part_number_marker, limit],
-                )
+                let snapshot = c.unchecked_transaction().map_err(sql_err("begin read"))?;
+                let tx = &mut seam::Tx(&snapshot);
+                seam::run(listings::list_parts(tx, &id, part_number_marker, limit))
             })
             .await?;
         decode_all(docs, "part")
@@ -1155,65 +1001,14 @@ impl MetaStore for SqliteMetaStore {
             key_marker.to_string(),
             upload_id_marker.to_string(),
         );
-        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
         let docs = self
             .readers
             .run(move |c| {
-                let tx = c.unchecked_transaction().map_err(sql_err("begin read"))?;
-                if !exists(&tx, "SELECT 1 FROM buckets WHERE name = ?1", [&bucket])? {
-                    return Err(Error::NoSuchBucket);
-                }
-                const POS: &str = "SELECT initiated FROM uploads
-                                   WHERE upload_id = ?1 AND bucket = ?2 AND key = ?3";
-                let position: Option<i64> = tx
-                    .prepare_cached(POS)
-                    .and_then(|mut st| {
-                        st.query_row(params![um, bucket, km], |r| r.get(0))
-                            .optional()
-                    })
-                    .map_err(sql_err(POS))?;
-                let marker = UploadMarker {
-                    key: km.clone(),
-                    position: position.map(|t| (i128::from(t), um.clone())),
-                    upload_id: um.clone(),
-                };
-                // Candidate rows start at max(prefix, key_marker) in index order; the exact
-                // marker rule (`UploadMarker::is_after`) filters rows of the marker key.
-                let start = if prefix.as_str() > km.as_str() {
-                    &prefix
-                } else {
-                    &km
-                };
-                let upper = semantics::prefix_upper_bound(&prefix);
-                let sql = if upper.is_some() {
-                    "SELECT key, initiated, upload_id, doc FROM uploads
-                     WHERE bucket = ?1 AND key >= ?2 AND key < ?3
-                     ORDER BY key, initiated, upload_id"
-                } else {
-                    "SELECT key, initiated, upload_id, doc FROM uploads
-                     WHERE bucket = ?1 AND key >= ?2
-                     ORDER BY key, initiated, upload_id"
-                };
-                let mut st = tx.prepare_cached(sql).map_err(sql_err(sql))?;
-                st.raw_bind_parameter(1, &bucket).map_err(sql_err(sql))?;
-                st.raw_bind_parameter(2, start).map_err(sql_err(sql))?;
-                if let Some(u) = upper {
-                    st.raw_bind_parameter(3, TextBytes(u))
-                        .map_err(sql_err(sql))?;
-                }
-                let mut rows = st.raw_query();
-                let mut out = Vec::new();
-                while (out.len() as i64) < limit
-                    && let Some(r) = rows.next().map_err(sql_err(sql))?
-                {
-                    let key: String = r.get(0).map_err(sql_err(sql))?;
-                    let initiated: i64 = r.get(1).map_err(sql_err(sql))?;
-                    let id: String = r.get(2).map_err(sql_err(sql))?;
-                    if marker.is_after(&key, i128::from(initiated), &id) {
-                        out.push(r.get::<_, String>(3).map_err(sql_err(sql))?);
-                    }
-                }
-                Ok(out)
+                let snapshot = c.unchecked_transaction().map_err(sql_err("begin read"))?;
+                let tx = &mut seam::Tx(&snapshot);
+                seam::run(listings::list_uploads(
+                    tx, &bucket, &prefix, &km, &um, limit,
+                ))
             })
             .await?;
         decode_all(docs, "upload")

@@ -3,12 +3,18 @@
 //! so the seam's locks and holds need no SQL of their own. Every operation is synchronous: the rules' futures
 //! are complete after one poll (`run`).
 
-use super::{execute, exists, query_docs, query_opt_doc, sql_err};
+use super::{
+    LIST_SQL, LIST_VERSIONS_SQL, TextBytes, execute, exists, query_docs, query_opt_doc, sql_err,
+};
 use crate::buckets::BucketTx;
 use crate::identities::{IdentityTx, KeySelect};
+use crate::listings::{ListTx, UploadFilter};
 use crate::multipart::UploadTx;
 use crate::objects::ObjectTx;
-use crate::rows::{CurrentRow, ObjectRow, RawObject, VersionRow, key_state, nanos, to_doc, to_i64};
+use crate::rows::{
+    CurrentRow, ObjectRow, RawObject, VersionRow, from_nanos, key_state, nanos, to_doc, to_i64,
+    version_summary,
+};
 use coffer_core::change::Change;
 use coffer_core::model::*;
 use coffer_core::{Error, Result};
@@ -503,5 +509,180 @@ impl IdentityTx for Tx<'_> {
             params![org_id, name],
         )?;
         Ok(n > 0)
+    }
+}
+
+impl ListTx for Tx<'_> {
+    async fn bucket_exists(&mut self, name: &str) -> Result<bool> {
+        exists(self.0, "SELECT 1 FROM buckets WHERE name = ?1", [name])
+    }
+
+    async fn scan_objects(
+        &mut self,
+        bucket: &str,
+        lower: &str,
+        after: bool,
+        upper: Option<&[u8]>,
+        limit: i64,
+    ) -> Result<Vec<ObjectSummary>> {
+        let sql = LIST_SQL[usize::from(after) * 2 + usize::from(upper.is_some())];
+        let mut st = self.0.prepare_cached(sql).map_err(sql_err(sql))?;
+        st.raw_bind_parameter(1, bucket).map_err(sql_err(sql))?;
+        st.raw_bind_parameter(2, lower).map_err(sql_err(sql))?;
+        if let Some(u) = upper {
+            st.raw_bind_parameter(3, TextBytes(u.to_vec()))
+                .map_err(sql_err(sql))?;
+        }
+        st.raw_bind_parameter(4, limit).map_err(sql_err(sql))?;
+        let mut out = Vec::new();
+        let mut rows = st.raw_query();
+        while let Some(r) = rows.next().map_err(sql_err(sql))? {
+            out.push(ObjectSummary {
+                key: r.get(0).map_err(sql_err(sql))?,
+                size: r.get::<_, i64>(1).map_err(sql_err(sql))? as u64,
+                etag: r.get(2).map_err(sql_err(sql))?,
+                last_modified: from_nanos(r.get(3).map_err(sql_err(sql))?)?,
+            });
+        }
+        Ok(out)
+    }
+
+    async fn current_of_version(
+        &mut self,
+        bucket: &str,
+        key: &str,
+        vid: &str,
+    ) -> Result<Option<RawObject>> {
+        const SQL: &str = "SELECT doc, inline_data FROM objects
+            WHERE bucket = ?1 AND key = ?2 AND coalesce(version_id, 'null') = ?3";
+        self.0
+            .prepare_cached(SQL)
+            .and_then(|mut st| {
+                st.query_row(params![bucket, key, vid], |r| {
+                    Ok(RawObject {
+                        doc: r.get(0)?,
+                        inline: r.get(1)?,
+                    })
+                })
+                .optional()
+            })
+            .map_err(sql_err(SQL))
+    }
+
+    async fn scan_versions(
+        &mut self,
+        bucket: &str,
+        prefix: &str,
+        upper: Option<&[u8]>,
+        key_marker: &str,
+        position: i64,
+        limit: i64,
+    ) -> Result<Vec<VersionSummary>> {
+        const SQL: &str = LIST_VERSIONS_SQL;
+        let upper = upper.map(|u| TextBytes(u.to_vec()));
+        let mut st = self
+            .0
+            .prepare_cached(SQL)
+            .map_err(sql_err("list versions"))?;
+        let rows = st
+            .query_map(
+                params![bucket, prefix, upper, key_marker, position, limit],
+                |r| {
+                    Ok((
+                        r.get::<_, String>(0)?,
+                        r.get::<_, String>(1)?,
+                        r.get::<_, bool>(2)?,
+                        r.get::<_, i64>(3)?,
+                        r.get::<_, String>(4)?,
+                        r.get::<_, i64>(5)?,
+                        r.get::<_, bool>(6)?,
+                    ))
+                },
+            )
+            .map_err(sql_err("list versions"))?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (key, vid, dm, size, etag, lm, latest) = row.map_err(sql_err("list versions"))?;
+            out.push(version_summary(key, vid, dm, size, etag, lm, latest)?);
+        }
+        Ok(out)
+    }
+
+    async fn upload_exists(&mut self, upload_id: &str) -> Result<bool> {
+        exists(
+            self.0,
+            "SELECT 1 FROM uploads WHERE upload_id = ?1",
+            [upload_id],
+        )
+    }
+
+    async fn scan_parts(
+        &mut self,
+        upload_id: &str,
+        marker: u32,
+        limit: i64,
+    ) -> Result<Vec<String>> {
+        query_docs(
+            self.0,
+            "SELECT doc FROM parts WHERE upload_id = ?1 AND part_number > ?2
+             ORDER BY part_number LIMIT ?3",
+            params![upload_id, marker, limit],
+        )
+    }
+
+    async fn upload_initiated(
+        &mut self,
+        upload_id: &str,
+        bucket: &str,
+        key: &str,
+    ) -> Result<Option<i64>> {
+        const SQL: &str = "SELECT initiated FROM uploads
+                           WHERE upload_id = ?1 AND bucket = ?2 AND key = ?3";
+        self.0
+            .prepare_cached(SQL)
+            .and_then(|mut st| {
+                st.query_row(params![upload_id, bucket, key], |r| r.get(0))
+                    .optional()
+            })
+            .map_err(sql_err(SQL))
+    }
+
+    async fn scan_uploads(
+        &mut self,
+        bucket: &str,
+        start: &str,
+        upper: Option<&[u8]>,
+        limit: usize,
+        keep: UploadFilter<'_>,
+    ) -> Result<Vec<String>> {
+        let sql = if upper.is_some() {
+            "SELECT key, initiated, upload_id, doc FROM uploads
+             WHERE bucket = ?1 AND key >= ?2 AND key < ?3
+             ORDER BY key, initiated, upload_id"
+        } else {
+            "SELECT key, initiated, upload_id, doc FROM uploads
+             WHERE bucket = ?1 AND key >= ?2
+             ORDER BY key, initiated, upload_id"
+        };
+        let mut st = self.0.prepare_cached(sql).map_err(sql_err(sql))?;
+        st.raw_bind_parameter(1, bucket).map_err(sql_err(sql))?;
+        st.raw_bind_parameter(2, start).map_err(sql_err(sql))?;
+        if let Some(u) = upper {
+            st.raw_bind_parameter(3, TextBytes(u.to_vec()))
+                .map_err(sql_err(sql))?;
+        }
+        let mut rows = st.raw_query();
+        let mut out = Vec::new();
+        while out.len() < limit
+            && let Some(r) = rows.next().map_err(sql_err(sql))?
+        {
+            let key: String = r.get(0).map_err(sql_err(sql))?;
+            let initiated: i64 = r.get(1).map_err(sql_err(sql))?;
+            let id: String = r.get(2).map_err(sql_err(sql))?;
+            if keep(&key, i128::from(initiated), &id) {
+                out.push(r.get::<_, String>(3).map_err(sql_err(sql))?);
+            }
+        }
+        Ok(out)
     }
 }
