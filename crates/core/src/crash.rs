@@ -32,6 +32,10 @@ pub const POINTS: &[&str] = &[
     "sqlite.before_commit",
     // COMMIT returned (durable), no caller answered yet.
     "sqlite.after_commit",
+    // PostgreSQL: a transaction's statements ran (`tx!`), COMMIT not issued.
+    "postgres.before_commit",
+    // COMMIT returned, no caller answered yet.
+    "postgres.after_commit",
     // Multipart complete: parts validated, completion not yet committed.
     "multipart.before_commit",
     // Completion committed, unused part blobs not yet deleted, client not answered.

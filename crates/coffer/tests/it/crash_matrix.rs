@@ -14,22 +14,29 @@
 //! * the policy under update is the acknowledged generation or the in-flight one (never
 //!   torn), and S3 enforcement agrees with what the management API returns;
 //! * every answered request has exactly one audit event, and every chain verifies.
+//!
+//! Every point runs on both metadata engines (`sqlite::*`, `postgres::*`; an engine's own
+//! commit points only on it). On PostgreSQL the node runs as in scale-out (shared blob
+//! directory, master key file), where recovery keeps unreferenced blobs younger than a
+//! day (another node may be committing them): the blob check there is that no reference
+//! dangles and no temp file of the node is left (a crashed completion alone can leave
+//! every part it did not use unreferenced, so the orphans have no tighter bound).
 
 use crate::proc_common::{
     Proc, allow_all_key, api_get, assert_blobs_exact, assert_exactly_once_audit, bootstrap_token,
-    bucket_usage, no_retry_client, org_id, payload, sha, spawn_server, spawn_server_env,
-    upload_parts, wait_exit,
+    bucket_usage, no_retry_client, org_id, payload, sha, spawn_server_env, upload_parts, wait_exit,
 };
 
 use aws_sdk_s3::operation::RequestId;
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::CompletedMultipartUpload;
-use coffer_server::testing::{TestKey, list_all, s3_client_for};
+use coffer_server::testing::{SharedSetup, TestKey, list_all, s3_client_for};
 use rand::Rng;
 use serde_json::{Value, json};
 use std::collections::HashMap;
+use std::ffi::OsString;
 use std::os::unix::process::ExitStatusExt;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -90,10 +97,112 @@ struct Env {
     org: String,
 }
 
+/// The metadata engine a matrix run uses.
+#[derive(Clone, Copy, Debug)]
+enum Engine {
+    Sqlite,
+    Postgres,
+}
+
+/// One server's files and flags, the same for every start of a run.
+struct Node {
+    data: PathBuf,
+    args: Vec<OsString>,
+    /// The PostgreSQL database and shared blob directory (kept alive with the run).
+    shared: Option<std::sync::Arc<SharedSetup>>,
+    _dir: tempfile::TempDir,
+}
+
+impl Node {
+    /// `None` when the engine is not available here (PostgreSQL outside CI without
+    /// `COFFER_TEST_POSTGRES_URL`; CI fails instead).
+    async fn new(engine: Engine) -> Option<Node> {
+        let dir = tempfile::tempdir().unwrap();
+        let mut args: Vec<OsString> = FLUSH.iter().map(Into::into).collect();
+        let (data, shared) = match engine {
+            Engine::Sqlite => (dir.path().join("data"), None),
+            Engine::Postgres => {
+                let shared = SharedSetup::new().await?;
+                let cfg = shared.node_config("a");
+                args.extend(
+                    [
+                        "--node-id",
+                        "a",
+                        "--metadata",
+                        &shared.metadata_url,
+                        "--blob-dir",
+                        shared.blob_dir.to_str().unwrap(),
+                        "--master-key-file",
+                        shared.master_key_file.to_str().unwrap(),
+                    ]
+                    .map(OsString::from),
+                );
+                (cfg.data_dir, Some(shared))
+            }
+        };
+        Some(Node {
+            data,
+            args,
+            shared,
+            _dir: dir,
+        })
+    }
+
+    fn spawn(&self, envs: &[(&str, &str)]) -> Proc {
+        spawn_server_env(&self.data, self.args.clone(), envs)
+    }
+
+    /// Recovery's outcome, checked before any write after the restart.
+    async fn assert_blobs(&self, spec: &str) {
+        let Some(shared) = &self.shared else {
+            return assert_blobs_exact(&self.data, spec);
+        };
+        let (on_disk, temps) = shared_blob_files(&shared.blob_dir, "a");
+        let store = coffer_store::PgMetaStore::connect(&shared.metadata_url)
+            .await
+            .unwrap();
+        let referenced = coffer_core::meta::MetaStore::referenced_blobs(&store)
+            .await
+            .unwrap();
+        assert!(temps.is_empty(), "{spec}: temp files left: {temps:?}");
+        let dangling: Vec<_> = referenced.difference(&on_disk).collect();
+        assert!(
+            dangling.is_empty(),
+            "{spec}: referenced blobs missing: {dangling:?}"
+        );
+        let orphans = on_disk.difference(&referenced).count();
+        eprintln!("{spec}: {orphans} unreferenced blobs kept for the shared directory's grace");
+    }
+}
+
+/// Blob files (`ab/cd/<id>`) of a shared blob directory and node `node`'s temp files.
+fn shared_blob_files(root: &Path, node: &str) -> (std::collections::HashSet<String>, Vec<String>) {
+    let mut blobs = std::collections::HashSet::new();
+    for l1 in std::fs::read_dir(root).unwrap() {
+        let l1 = l1.unwrap();
+        let name = l1.file_name().into_string().unwrap();
+        if name.len() != 2 || !l1.file_type().unwrap().is_dir() {
+            continue;
+        }
+        for l2 in std::fs::read_dir(l1.path()).unwrap() {
+            for f in std::fs::read_dir(l2.unwrap().path()).unwrap() {
+                blobs.insert(f.unwrap().file_name().into_string().unwrap());
+            }
+        }
+    }
+    let temps = std::fs::read_dir(root.join("tmp").join(node))
+        .map(|d| {
+            d.map(|e| e.unwrap().file_name().into_string().unwrap())
+                .collect()
+        })
+        .unwrap_or_default();
+    (blobs, temps)
+}
+
 /// First start (unarmed): key, bucket with audit logging, probe object and policy.
-async fn setup(data: &Path) -> Env {
-    let proc = spawn_server(data, FLUSH);
-    let token = bootstrap_token(data);
+async fn setup(node: &Node) -> Env {
+    let proc = node.spawn(&[]);
+    let token = bootstrap_token(&node.data);
     let http = reqwest::Client::new();
     let org = org_id(&proc.api, &token).await;
     let key = allow_all_key(&proc.api, &token).await;
@@ -246,13 +355,14 @@ async fn policy_worker(api: String, token: String, m: Shared) {
     }
 }
 
-async fn run_point(point: &str, nth: u64) {
+async fn run_point(engine: Engine, point: &str, nth: u64) {
     let started = Instant::now();
-    let dir = tempfile::tempdir().unwrap();
-    let data = dir.path().join("data");
-    let env = setup(&data).await;
-    let spec = format!("{point}:{nth}");
-    let mut armed: Proc = spawn_server_env(&data, FLUSH, &[("COFFER_CRASH_AT", &spec)]);
+    let Some(node) = Node::new(engine).await else {
+        return;
+    };
+    let env = setup(&node).await;
+    let spec = format!("{engine:?} {point}:{nth}");
+    let mut armed: Proc = node.spawn(&[("COFFER_CRASH_AT", &format!("{point}:{nth}"))]);
 
     let m: Shared = Arc::default();
     let client = no_retry_client(&armed.s3, &env.key);
@@ -279,13 +389,13 @@ async fn run_point(point: &str, nth: u64) {
     }
     drop(armed);
 
-    let proc = spawn_server(&data, FLUSH);
+    let proc = node.spawn(&[]);
+    let model = std::mem::take(&mut *m.lock().unwrap());
     // Recovery ran before the listeners opened: check the directory before any write.
     // Files are listed before the references are read, so a blob committed meanwhile
     // (none should be: audit objects are inline) cannot look like an orphan.
-    assert_blobs_exact(&data, &spec);
+    node.assert_blobs(&spec).await;
 
-    let model = std::mem::take(&mut *m.lock().unwrap());
     let s3 = s3_client_for(&proc.s3, &env.key);
     let mut acked_writes = 0;
     for (name, k) in &model.keys {
@@ -364,30 +474,49 @@ async fn run_point(point: &str, nth: u64) {
     drop(proc);
 }
 
-/// One test per crash point; `nth` is drawn from a range so CI runs cover several
-/// moments, and printed (with the point) in every failure message.
-macro_rules! crash_point {
-    ($test:ident, $point:literal, $lo:literal..$hi:literal) => {
-        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-        async fn $test() {
-            let nth = rand::rng().random_range($lo..$hi);
-            run_point($point, nth).await;
+/// One test per crash point and engine; `nth` is drawn from a range so CI runs cover
+/// several moments, and printed (with the point) in every failure message.
+macro_rules! matrix {
+    ($engine:ident, $kind:expr, [$($test:ident, $point:literal, $lo:literal..$hi:literal;)*]) => {
+        mod $engine {
+            use super::*;
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $test() {
+                    let nth = rand::rng().random_range($lo..$hi);
+                    run_point($kind, $point, nth).await;
+                }
+            )*
         }
     };
 }
 
-crash_point!(blob_before_fsync, "blob.before_fsync", 2..20);
-crash_point!(blob_after_fsync, "blob.after_fsync", 2..20);
-crash_point!(blob_after_rename, "blob.after_rename", 2..20);
-crash_point!(sqlite_before_commit, "sqlite.before_commit", 5..80);
-crash_point!(sqlite_after_commit, "sqlite.after_commit", 5..80);
-crash_point!(multipart_before_commit, "multipart.before_commit", 1..4);
-crash_point!(multipart_after_commit, "multipart.after_commit", 1..4);
-crash_point!(audit_flush_before_commit, "audit.flush.before_commit", 1..5);
-crash_point!(audit_flush_after_commit, "audit.flush.after_commit", 1..5);
-crash_point!(policy_after_store, "policy.after_store", 1..10);
+/// The points every engine passes through.
+macro_rules! common_points {
+    ($engine:ident, $kind:expr, [$($own:tt)*]) => {
+        matrix!($engine, $kind, [
+            blob_before_fsync, "blob.before_fsync", 2..20;
+            blob_after_fsync, "blob.after_fsync", 2..20;
+            blob_after_rename, "blob.after_rename", 2..20;
+            multipart_before_commit, "multipart.before_commit", 1..4;
+            multipart_after_commit, "multipart.after_commit", 1..4;
+            audit_flush_before_commit, "audit.flush.before_commit", 1..5;
+            audit_flush_after_commit, "audit.flush.after_commit", 1..5;
+            policy_after_store, "policy.after_store", 1..10;
+            $($own)*
+        ]);
+    };
+}
 
-/// Every compiled crash point has a test above.
+common_points!(sqlite, Engine::Sqlite, [
+    before_commit, "sqlite.before_commit", 5..80;
+    after_commit, "sqlite.after_commit", 5..80;
+]);
+common_points!(postgres, Engine::Postgres, [
+    before_commit, "postgres.before_commit", 5..80;
+    after_commit, "postgres.after_commit", 5..80;
+]);
+
 #[test]
 fn every_point_is_in_the_matrix() {
     let src = include_str!("crash_matrix.rs");

@@ -128,7 +128,9 @@ macro_rules! tx {
                     let $c: &mut PgConnection = &mut *tx;
                     $body
                 };
+                coffer_core::crash::point("postgres.before_commit");
                 tx.commit().await?;
+                coffer_core::crash::point("postgres.after_commit");
                 Ok(v)
             }
             .await;
