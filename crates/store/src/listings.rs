@@ -1,11 +1,13 @@
 //! The read rules of `MetaStore` that are more than one lookup (object, version, upload
 //! and part listings; reading one version), written once against [`ListTx`]. Each runs
-//! in one snapshot the engine provides (SQLite: a read transaction on a reader
-//! connection; PostgreSQL: a REPEATABLE READ transaction where it reads two tables).
+//! in one transaction the engine provides (SQLite: a read transaction on a reader
+//! connection, one snapshot; PostgreSQL: REPEATABLE READ for the version reads, whose
+//! rows move between two tables, READ COMMITTED for the others, as before).
 //!
-//! Listings fetch one row more than asked: its presence says the page is truncated.
-//! Every scan is an index range scan bounded by the prefix's upper bound
-//! (`semantics::prefix_upper_bound`) and cut at the limit.
+//! Object and version listings fetch one row more than asked: its presence says the page
+//! is truncated. Scans are index range scans bounded by the prefix's upper bound
+//! (`semantics::prefix_upper_bound`) and cut at the limit; upload scans stream and stop
+//! once the page is full.
 
 use crate::objects::ObjectTx;
 use crate::rows::RawObject;

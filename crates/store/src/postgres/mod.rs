@@ -286,7 +286,6 @@ impl PgMetaStore {
         schema::set_version(&self.pool, v).await
     }
 
-    /// Records committed changes for the change feed, inside the caller's transaction.
     /// The rules' view of a transaction on `c`.
     fn tx<'a>(&self, c: &'a mut PgConnection) -> Tx<'a> {
         Tx {

@@ -1,7 +1,9 @@
-//! PostgreSQL's SQL for the object rules' seam (`crate::objects::ObjectTx`), run inside
-//! the caller's retried transaction (`tx!`). Writers of a bucket's objects serialize on
-//! its row: `lock_bucket` takes it `FOR UPDATE`, so the rules' checks hold at commit
-//! across nodes. Keys are bound as bytes (the column is `bytea`, ordered byte-wise).
+//! PostgreSQL's SQL for the rules' seams (`ObjectTx`, `UploadTx`, `BucketTx`,
+//! `IdentityTx`, `ListTx`), run inside the caller's retried transaction (`tx!`), which
+//! may run a rule again from the start. Writers of a bucket's objects serialize on its
+//! row (`lock_bucket`: `FOR UPDATE`), uploads and parts on theirs (`FOR SHARE` / `FOR
+//! UPDATE`), quota checks on the org's, so the rules' checks hold at commit across
+//! nodes. Keys are bound as bytes (the column is `bytea`, ordered byte-wise).
 
 use super::{CHANNEL, LIST_VERSIONS_SQL, TxResult, key_string};
 use crate::buckets::BucketTx;

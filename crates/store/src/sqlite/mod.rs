@@ -1,14 +1,16 @@
 //! `SqliteMetaStore`: the embedded metadata database (SQLite, WAL, `synchronous=FULL`).
-//! Owns the SQL of every `MetaStore` method and the mapping between records and rows.
-//! Writes go through the group-committing writer thread (`exec::Writer`), reads through a
-//! pool of read-only connections (`exec::Readers`).
+//! Runs the store's rules (`crate::objects`, `multipart`, `buckets`, `identities`,
+//! `listings`) on its connections through the seam in `seam.rs`, and owns the SQL of the
+//! single-statement methods. Writes go through the group-committing writer thread
+//! (`exec::Writer`), reads through a pool of read-only connections (`exec::Readers`).
 //!
 //! Invariants:
 //! * Every write method is one closure run by the writer inside its own savepoint, so it
-//!   is atomic; the rules of `semantics` are checked inside it, before any change.
+//!   is atomic; the rules are checked inside it, before any change.
 //! * `buckets.usage_*` equal the sums over the bucket's `objects` rows.
-//! * JSON encoding and decoding happen on the caller's task whenever possible, keeping the
-//!   single writer thread busy only with SQL.
+//! * Records are encoded before and decoded after the writer's closure where the rule
+//!   allows it (a rule that must read a document, e.g. an edit, decodes it inside),
+//!   keeping the single writer thread busy mostly with SQL.
 //! * SQLite errors become `Error::Internal` with context (logged, never shown to clients),
 //!   except SQLITE_FULL, which becomes `Error::InsufficientStorage`.
 
@@ -31,6 +33,7 @@ use coffer_core::{Error, Result};
 use exec::{Readers, Writer};
 use rusqlite::types::{ToSqlOutput, ValueRef};
 use rusqlite::{Connection, ErrorCode, OpenFlags, OptionalExtension, params};
+use serde::de::DeserializeOwned;
 use std::collections::{BTreeMap, HashSet};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
@@ -315,6 +318,39 @@ fn insert_token(c: &Connection, t: &ApiToken) -> Result<()> {
     Ok(())
 }
 
+impl SqliteMetaStore {
+    /// The record `sql` selects (one `doc` column; string parameters), read on a reader
+    /// connection and decoded on the caller's task.
+    async fn record<T: DeserializeOwned>(
+        &self,
+        sql: &'static str,
+        params: &[&str],
+        what: &str,
+    ) -> Result<Option<T>> {
+        let params: Vec<String> = params.iter().map(|p| p.to_string()).collect();
+        let doc = self
+            .readers
+            .run(move |c| query_opt_doc(c, sql, rusqlite::params_from_iter(params)))
+            .await?;
+        doc.map(|d| from_doc(&d, what)).transpose()
+    }
+
+    /// Every record `sql` selects, as `record`.
+    async fn records<T: DeserializeOwned>(
+        &self,
+        sql: &'static str,
+        params: &[&str],
+        what: &str,
+    ) -> Result<Vec<T>> {
+        let params: Vec<String> = params.iter().map(|p| p.to_string()).collect();
+        let docs = self
+            .readers
+            .run(move |c| query_docs(c, sql, rusqlite::params_from_iter(params)))
+            .await?;
+        decode_all(docs, what)
+    }
+}
+
 #[async_trait]
 impl MetaStore for SqliteMetaStore {
     // ---- orgs, users, tokens ----
@@ -341,20 +377,13 @@ impl MetaStore for SqliteMetaStore {
     }
 
     async fn get_org(&self, org_id: &str) -> Result<Option<Org>> {
-        let id = org_id.to_string();
-        let doc = self
-            .readers
-            .run(move |c| query_opt_doc(c, "SELECT doc FROM orgs WHERE org_id = ?1", [id]))
-            .await?;
-        doc.map(|d| from_doc(&d, "org")).transpose()
+        self.record("SELECT doc FROM orgs WHERE org_id = ?1", &[org_id], "org")
+            .await
     }
 
     async fn list_orgs(&self) -> Result<Vec<Org>> {
-        let docs = self
-            .readers
-            .run(|c| query_docs(c, "SELECT doc FROM orgs ORDER BY org_id", []))
-            .await?;
-        decode_all(docs, "org")
+        self.records("SELECT doc FROM orgs ORDER BY org_id", &[], "org")
+            .await
     }
 
     async fn update_org(&self, org: &Org) -> Result<()> {
@@ -379,27 +408,17 @@ impl MetaStore for SqliteMetaStore {
     }
 
     async fn get_user(&self, uid: &str) -> Result<Option<User>> {
-        let uid = uid.to_string();
-        let doc = self
-            .readers
-            .run(move |c| query_opt_doc(c, "SELECT doc FROM users WHERE uid = ?1", [uid]))
-            .await?;
-        doc.map(|d| from_doc(&d, "user")).transpose()
+        self.record("SELECT doc FROM users WHERE uid = ?1", &[uid], "user")
+            .await
     }
 
     async fn list_users(&self, org_id: &str) -> Result<Vec<User>> {
-        let org = org_id.to_string();
-        let docs = self
-            .readers
-            .run(move |c| {
-                query_docs(
-                    c,
-                    "SELECT doc FROM users WHERE org_id = ?1 ORDER BY uid",
-                    [org],
-                )
-            })
-            .await?;
-        decode_all(docs, "user")
+        self.records(
+            "SELECT doc FROM users WHERE org_id = ?1 ORDER BY uid",
+            &[org_id],
+            "user",
+        )
+        .await
     }
 
     async fn delete_user(&self, uid: &str) -> Result<()> {
@@ -415,27 +434,21 @@ impl MetaStore for SqliteMetaStore {
     }
 
     async fn get_token_by_hash(&self, token_hash: &str) -> Result<Option<ApiToken>> {
-        let h = token_hash.to_string();
-        let doc = self
-            .readers
-            .run(move |c| query_opt_doc(c, "SELECT doc FROM api_tokens WHERE token_hash = ?1", [h]))
-            .await?;
-        doc.map(|d| from_doc(&d, "api token")).transpose()
+        self.record(
+            "SELECT doc FROM api_tokens WHERE token_hash = ?1",
+            &[token_hash],
+            "api token",
+        )
+        .await
     }
 
     async fn list_tokens(&self, org_id: &str) -> Result<Vec<ApiToken>> {
-        let org = org_id.to_string();
-        let docs = self
-            .readers
-            .run(move |c| {
-                query_docs(
-                    c,
-                    "SELECT doc FROM api_tokens WHERE org_id = ?1 ORDER BY token_id",
-                    [org],
-                )
-            })
-            .await?;
-        decode_all(docs, "api token")
+        self.records(
+            "SELECT doc FROM api_tokens WHERE org_id = ?1 ORDER BY token_id",
+            &[org_id],
+            "api token",
+        )
+        .await
     }
 
     async fn delete_token(&self, token_id: &str) -> Result<()> {
@@ -460,18 +473,12 @@ impl MetaStore for SqliteMetaStore {
     }
 
     async fn get_access_key(&self, access_key_id: &str) -> Result<Option<AccessKey>> {
-        let id = access_key_id.to_string();
-        let doc = self
-            .readers
-            .run(move |c| {
-                query_opt_doc(
-                    c,
-                    "SELECT doc FROM access_keys WHERE access_key_id = ?1",
-                    [id],
-                )
-            })
-            .await?;
-        doc.map(|d| from_doc(&d, "access key")).transpose()
+        self.record(
+            "SELECT doc FROM access_keys WHERE access_key_id = ?1",
+            &[access_key_id],
+            "access key",
+        )
+        .await
     }
 
     async fn list_access_keys(&self, org_id: &str, page: &KeyListing) -> Result<Vec<AccessKey>> {
@@ -533,26 +540,21 @@ impl MetaStore for SqliteMetaStore {
     }
 
     async fn list_policies(&self, org_id: &str) -> Result<Vec<StoredPolicy>> {
-        let org = org_id.to_string();
-        let docs = self
-            .readers
-            .run(move |c| {
-                query_docs(
-                    c,
-                    "SELECT doc FROM policies WHERE org_id = ?1 ORDER BY name",
-                    [org],
-                )
-            })
-            .await?;
-        decode_all(docs, "policy")
+        self.records(
+            "SELECT doc FROM policies WHERE org_id = ?1 ORDER BY name",
+            &[org_id],
+            "policy",
+        )
+        .await
     }
 
     async fn list_all_policies(&self) -> Result<Vec<StoredPolicy>> {
-        let docs = self
-            .readers
-            .run(|c| query_docs(c, "SELECT doc FROM policies ORDER BY org_id, name", []))
-            .await?;
-        decode_all(docs, "policy")
+        self.records(
+            "SELECT doc FROM policies ORDER BY org_id, name",
+            &[],
+            "policy",
+        )
+        .await
     }
 
     async fn get_org_settings(&self, org_id: &str) -> Result<OrgSettings> {
@@ -597,27 +599,17 @@ impl MetaStore for SqliteMetaStore {
     }
 
     async fn get_bucket(&self, name: &str) -> Result<Option<Bucket>> {
-        let name = name.to_string();
-        let doc = self
-            .readers
-            .run(move |c| query_opt_doc(c, "SELECT doc FROM buckets WHERE name = ?1", [name]))
-            .await?;
-        doc.map(|d| from_doc(&d, "bucket")).transpose()
+        self.record("SELECT doc FROM buckets WHERE name = ?1", &[name], "bucket")
+            .await
     }
 
     async fn list_buckets(&self, org_id: &str) -> Result<Vec<Bucket>> {
-        let org = org_id.to_string();
-        let docs = self
-            .readers
-            .run(move |c| {
-                query_docs(
-                    c,
-                    "SELECT doc FROM buckets WHERE org_id = ?1 ORDER BY name",
-                    [org],
-                )
-            })
-            .await?;
-        decode_all(docs, "bucket")
+        self.records(
+            "SELECT doc FROM buckets WHERE org_id = ?1 ORDER BY name",
+            &[org_id],
+            "bucket",
+        )
+        .await
     }
 
     async fn delete_bucket(&self, name: &str) -> Result<()> {
@@ -951,12 +943,12 @@ impl MetaStore for SqliteMetaStore {
     }
 
     async fn get_upload(&self, upload_id: &str) -> Result<Option<MultipartUpload>> {
-        let id = upload_id.to_string();
-        let doc = self
-            .readers
-            .run(move |c| query_opt_doc(c, "SELECT doc FROM uploads WHERE upload_id = ?1", [id]))
-            .await?;
-        doc.map(|d| from_doc(&d, "upload")).transpose()
+        self.record(
+            "SELECT doc FROM uploads WHERE upload_id = ?1",
+            &[upload_id],
+            "upload",
+        )
+        .await
     }
 
     async fn put_part(&self, part: &PartRecord) -> Result<Option<PartRecord>> {

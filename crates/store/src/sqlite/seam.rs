@@ -1,7 +1,8 @@
-//! SQLite's SQL for the object rules' seam (`crate::objects::ObjectTx`). It runs on the
-//! writer thread inside the writer's savepoint; the single writer serializes all writes,
-//! so the seam's locks and holds need no SQL of their own. Every operation is synchronous: the rules' futures
-//! are complete after one poll (`run`).
+//! SQLite's SQL for the rules' seams (`ObjectTx`, `UploadTx`, `BucketTx`, `IdentityTx`,
+//! `ListTx`). Writes run on the writer thread inside the writer's savepoint; the single
+//! writer serializes all writes, so the seams' locks and holds need no SQL of their own.
+//! Every operation is synchronous: the rules' futures are complete after one poll
+//! (`run`).
 
 use super::{
     LIST_SQL, LIST_VERSIONS_SQL, TextBytes, execute, exists, query_docs, query_opt_doc, sql_err,
