@@ -613,11 +613,14 @@ impl MetaStore for PgMetaStore {
     async fn create_bucket(&self, bucket: &Bucket) -> Result<()> {
         let doc = to_doc(bucket)?;
         let n = stmt!(self, "create_bucket", |c| sqlx::query(
-            "INSERT INTO buckets (name, org_id, doc) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING"
+            "INSERT INTO buckets (name, org_id, doc, versioning) VALUES ($1, $2, $3, $4)
+             ON CONFLICT DO NOTHING"
         )
         .bind(&bucket.name)
         .bind(&bucket.org_id)
         .bind(&doc)
+        // The versioning column is what object writes read: it starts as the document says.
+        .bind(bucket.versioning.code() as i32)
         .execute(c)
         .await?
         .rows_affected())?;

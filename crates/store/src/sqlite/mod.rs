@@ -588,11 +588,15 @@ impl MetaStore for SqliteMetaStore {
 
     async fn create_bucket(&self, bucket: &Bucket) -> Result<()> {
         let (name, org, doc) = (bucket.name.clone(), bucket.org_id.clone(), to_doc(bucket)?);
+        // The versioning column is what object writes read: it starts as the document says.
+        let versioning = bucket.versioning.code();
         self.writer
             .run(move |c| {
-                c.prepare_cached("INSERT INTO buckets (name, org_id, doc) VALUES (?1, ?2, ?3)")
-                    .and_then(|mut st| st.execute(params![name, org, doc]))
-                    .map_err(insert_err("create_bucket", Error::BucketAlreadyExists))?;
+                c.prepare_cached(
+                    "INSERT INTO buckets (name, org_id, doc, versioning) VALUES (?1, ?2, ?3, ?4)",
+                )
+                .and_then(|mut st| st.execute(params![name, org, doc, versioning]))
+                .map_err(insert_err("create_bucket", Error::BucketAlreadyExists))?;
                 Ok(())
             })
             .await
