@@ -1,8 +1,10 @@
 //! Storage backends behind coffer-core's traits: `SqliteMetaStore` (embedded metadata,
-//! writer thread with group commit + read-only connection pool), `MemMetaStore`
-//! (in-memory, for tests), `PgMetaStore` (PostgreSQL, shared by several nodes, with its
-//! change feed), `FsBlobStore` (blob files under a data directory), and the
-//! backend-agnostic `conformance` suite every `MetaStore` must pass.
+//! writer thread with group commit + read-only connection pool), `PgMetaStore`
+//! (PostgreSQL, shared by several nodes, with its change feed), `MemMetaStore`
+//! (in-memory, for tests) and `FsBlobStore` (blob files under a data directory).
+//!
+//! With the `testing` feature (tests only): the backend-agnostic `conformance` suite
+//! every `MetaStore` must pass, split by aggregate.
 //!
 //! Invariant shared by every backend: each `MetaStore` method is one atomic transaction,
 //! and the rules it documents (existence, write conditions, capacity caps, usage
@@ -10,6 +12,7 @@
 //! `semantics`, so backends cannot drift apart.
 
 mod buckets;
+#[cfg(feature = "testing")]
 pub mod conformance;
 mod fs_blob;
 mod identities;
