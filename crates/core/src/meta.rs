@@ -1,5 +1,5 @@
-//! `MetaStore`: the metadata database behind every service. Implementations: SQLite
-//! (embedded default), in-memory (tests); PostgreSQL later. Every method is one
+//! `MetaStore`: the metadata database behind every service. Implementations (in
+//! coffer-store): SQLite (embedded default) and PostgreSQL (scale-out). Every method is one
 //! atomic transaction; conditions that must hold at commit time (bucket empty,
 //! write preconditions, capacity caps, usage counters) are checked inside it.
 

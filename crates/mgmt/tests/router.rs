@@ -1,4 +1,5 @@
-//! The management router over in-memory stores, driven with `tower::ServiceExt::oneshot`:
+//! The management router over real stores (SQLite and blob files in temporary
+//! directories), driven with `tower::ServiceExt::oneshot`:
 //! the choke point (request id, authentication, authorization, body/query parsing, error
 //! rendering) and every RPC's wire shape. End-to-end tests over a real listener live in
 //! `crates/server/tests/mgmt_*.rs`.
@@ -13,7 +14,7 @@ use coffer_core::objects::{ObjectConfig, ObjectService};
 use coffer_core::policy::PolicyEngine;
 use coffer_core::policy_service::PolicyService;
 use coffer_mgmt::{AppState, MgmtDeps, router_with_state};
-use coffer_store::{FsBlobStore, MemMetaStore};
+use coffer_store::FsBlobStore;
 use http::{Method, Request, StatusCode};
 use http_body_util::BodyExt;
 use serde_json::{Value, json};
@@ -60,7 +61,7 @@ impl Resp {
 }
 
 async fn harness() -> H {
-    let meta: Arc<dyn MetaStore> = Arc::new(MemMetaStore::new());
+    let meta: Arc<dyn MetaStore> = Arc::new(coffer_store::testing::temp_sqlite());
     let clock = OffsetClock::default();
     let clock_dyn: Arc<dyn Clock> = Arc::new(clock.clone());
     let identity = Arc::new(IdentityService::new(

@@ -1,10 +1,12 @@
 //! Storage backends behind coffer-core's traits: `SqliteMetaStore` (embedded metadata,
 //! writer thread with group commit + read-only connection pool), `PgMetaStore`
-//! (PostgreSQL, shared by several nodes, with its change feed), `MemMetaStore`
-//! (in-memory, for tests) and `FsBlobStore` (blob files under a data directory).
+//! (PostgreSQL, shared by several nodes, with its change feed) and `FsBlobStore` (blob
+//! files under a data directory).
 //!
 //! With the `testing` feature (tests only): the backend-agnostic `conformance` suite
-//! every `MetaStore` must pass, split by aggregate.
+//! every `MetaStore` must pass, split by aggregate, and `testing` (a SQLite store in a
+//! temporary directory, a counting and fault-injecting `MetaStore` wrapper). Tests use
+//! the real engines; there is no in-memory `MetaStore` whose rules could drift from them.
 //!
 //! Invariant shared by every backend: each `MetaStore` method is one atomic transaction,
 //! and the rules it documents (existence, write conditions, capacity caps, usage
@@ -17,15 +19,15 @@ pub mod conformance;
 mod fs_blob;
 mod identities;
 mod listings;
-mod mem;
 mod multipart;
 mod objects;
 pub mod postgres;
 mod rows;
 mod semantics;
 mod sqlite;
+#[cfg(feature = "testing")]
+pub mod testing;
 
 pub use fs_blob::FsBlobStore;
-pub use mem::MemMetaStore;
 pub use postgres::{PgChangeFeed, PgMetaStore};
 pub use sqlite::SqliteMetaStore;

@@ -952,7 +952,7 @@ mod tests {
     async fn outbox_entries_are_delivered_once_in_time_order_with_spooled_events() {
         let dir = tempfile::tempdir().unwrap();
         let target = Arc::new(MemTarget::default());
-        let meta: Arc<dyn MetaStore> = Arc::new(coffer_store::MemMetaStore::new());
+        let meta: Arc<dyn MetaStore> = Arc::new(coffer_store::testing::temp_sqlite());
         let (_, bucket) = coffer_store::conformance::fresh_bucket(&*meta).await;
         let f = open_with_outbox(dir.path(), target.clone(), &meta).await;
         // Even events through the spool, odd ones committed with writes.
@@ -991,7 +991,7 @@ mod tests {
     async fn outbox_entries_delivered_before_a_crash_are_trimmed_not_redelivered() {
         let dir = tempfile::tempdir().unwrap();
         let target = Arc::new(MemTarget::default());
-        let meta: Arc<dyn MetaStore> = Arc::new(coffer_store::MemMetaStore::new());
+        let meta: Arc<dyn MetaStore> = Arc::new(coffer_store::testing::temp_sqlite());
         let (_, bucket) = coffer_store::conformance::fresh_bucket(&*meta).await;
         let f = open_with_outbox(dir.path(), target.clone(), &meta).await;
         for i in 0..4 {

@@ -3,367 +3,37 @@
 //! of that key was in flight while the change committed (no stale re-insert) — and the
 //! cache is bounded and drops expired keys.
 //!
-//! Deterministic: [`Pausing`], a `MetaStore` wrapper, holds one key read (already done
+//! Deterministic: [`TestMetaStore`], a `MetaStore` wrapper, holds one key read (already done
 //! against the store) until the test has committed a change. End to end: a real server
 //! under concurrent S3 traffic while the key is toggled and finally revoked.
 
-use async_trait::async_trait;
+use coffer_core::Error;
 use coffer_core::change::{CacheCoherence, Change, ChangeSink};
 use coffer_core::clock::{Clock, OffsetClock, SystemClock};
 use coffer_core::identity::{IdentityService, SecretCipher};
-use coffer_core::meta::{
-    BucketEdit, Deleted, KeyListing, MetaStore, ObjectPage, Replaced, VersionPage,
-};
+use coffer_core::meta::MetaStore;
 use coffer_core::model::*;
 use coffer_core::policy::PolicyEngine;
 use coffer_core::policy_service::PolicyService;
-use coffer_core::quota::Quotas;
-use coffer_core::{Error, Result};
 use coffer_server::testing::{TestKey, TestServer, s3_client_for, without_retries};
-use coffer_store::MemMetaStore;
-use parking_lot::Mutex;
+use coffer_store::testing::TestMetaStore;
 use reqwest::Method;
 use serde_json::json;
-use std::collections::{BTreeMap, HashSet};
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
-use time::OffsetDateTime;
-use tokio::sync::oneshot;
 
-/// Holds the next read of one key after the store answered it, until released.
-struct Gate {
-    id: String,
-    read: oneshot::Sender<()>,
-    release: oneshot::Receiver<()>,
-}
-
-/// A `MetaStore` that delegates everything to `inner`, except that a read of the key
-/// named by an armed [`Gate`] waits, after reading, until the gate is released.
-struct Pausing {
-    inner: Arc<dyn MetaStore>,
-    gate: Mutex<Option<Gate>>,
-}
-
-impl Pausing {
-    /// Arms the gate for `id`; returns (read done, release).
-    fn arm(&self, id: &str) -> (oneshot::Receiver<()>, oneshot::Sender<()>) {
-        let (read_tx, read_rx) = oneshot::channel();
-        let (release_tx, release_rx) = oneshot::channel();
-        *self.gate.lock() = Some(Gate {
-            id: id.to_string(),
-            read: read_tx,
-            release: release_rx,
-        });
-        (read_rx, release_tx)
-    }
-}
-
-#[async_trait]
-impl MetaStore for Pausing {
-    async fn get_access_key(&self, access_key_id: &str) -> Result<Option<AccessKey>> {
-        let r = self.inner.get_access_key(access_key_id).await;
-        let gate = {
-            let mut g = self.gate.lock();
-            match g.as_ref() {
-                Some(gate) if gate.id == access_key_id => g.take(),
-                _ => None,
-            }
-        };
-        if let Some(gate) = gate {
-            let _ = gate.read.send(());
-            let _ = gate.release.await;
-        }
-        r
-    }
-
-    async fn bootstrap(&self, org: &Org, admin: &User, token: &ApiToken) -> Result<bool> {
-        self.inner.bootstrap(org, admin, token).await
-    }
-    async fn get_org(&self, org_id: &str) -> Result<Option<Org>> {
-        self.inner.get_org(org_id).await
-    }
-    async fn list_orgs(&self) -> Result<Vec<Org>> {
-        self.inner.list_orgs().await
-    }
-    async fn update_org(&self, org: &Org) -> Result<()> {
-        self.inner.update_org(org).await
-    }
-    async fn create_user(&self, user: &User) -> Result<()> {
-        self.inner.create_user(user).await
-    }
-    async fn get_user(&self, uid: &str) -> Result<Option<User>> {
-        self.inner.get_user(uid).await
-    }
-    async fn list_users(&self, org_id: &str) -> Result<Vec<User>> {
-        self.inner.list_users(org_id).await
-    }
-    async fn delete_user(&self, uid: &str) -> Result<()> {
-        self.inner.delete_user(uid).await
-    }
-    async fn create_token(&self, token: &ApiToken) -> Result<()> {
-        self.inner.create_token(token).await
-    }
-    async fn get_token_by_hash(&self, token_hash: &str) -> Result<Option<ApiToken>> {
-        self.inner.get_token_by_hash(token_hash).await
-    }
-    async fn list_tokens(&self, org_id: &str) -> Result<Vec<ApiToken>> {
-        self.inner.list_tokens(org_id).await
-    }
-    async fn delete_token(&self, token_id: &str) -> Result<()> {
-        self.inner.delete_token(token_id).await
-    }
-    async fn create_access_key(&self, key: &AccessKey, quotas: &Quotas) -> Result<()> {
-        self.inner.create_access_key(key, quotas).await
-    }
-    async fn list_access_keys(&self, org_id: &str, page: &KeyListing) -> Result<Vec<AccessKey>> {
-        self.inner.list_access_keys(org_id, page).await
-    }
-    async fn set_access_key_state(&self, access_key_id: &str, state: KeyState) -> Result<()> {
-        self.inner.set_access_key_state(access_key_id, state).await
-    }
-    async fn set_principal_key_state(
-        &self,
-        org_id: &str,
-        principal: &str,
-        state: KeyState,
-    ) -> Result<u64> {
-        self.inner
-            .set_principal_key_state(org_id, principal, state)
-            .await
-    }
-    async fn put_policy(&self, policy: &StoredPolicy, quotas: &Quotas) -> Result<()> {
-        self.inner.put_policy(policy, quotas).await
-    }
-    async fn delete_policy(&self, org_id: &str, name: &str) -> Result<()> {
-        self.inner.delete_policy(org_id, name).await
-    }
-    async fn list_policies(&self, org_id: &str) -> Result<Vec<StoredPolicy>> {
-        self.inner.list_policies(org_id).await
-    }
-    async fn list_all_policies(&self) -> Result<Vec<StoredPolicy>> {
-        self.inner.list_all_policies().await
-    }
-    async fn get_org_settings(&self, org_id: &str) -> Result<OrgSettings> {
-        self.inner.get_org_settings(org_id).await
-    }
-    async fn put_org_settings(&self, org_id: &str, settings: &OrgSettings) -> Result<()> {
-        self.inner.put_org_settings(org_id, settings).await
-    }
-    async fn create_bucket(&self, bucket: &Bucket) -> Result<()> {
-        self.inner.create_bucket(bucket).await
-    }
-    async fn get_bucket(&self, name: &str) -> Result<Option<Bucket>> {
-        self.inner.get_bucket(name).await
-    }
-    async fn list_buckets(&self, org_id: &str) -> Result<Vec<Bucket>> {
-        self.inner.list_buckets(org_id).await
-    }
-    async fn delete_bucket(&self, name: &str) -> Result<()> {
-        self.inner.delete_bucket(name).await
-    }
-    async fn bucket_usage(&self, name: &str) -> Result<Usage> {
-        self.inner.bucket_usage(name).await
-    }
-    async fn edit_bucket(&self, name: &str, edit: BucketEdit) -> Result<Bucket> {
-        self.inner.edit_bucket(name, edit).await
-    }
-    async fn put_object(
-        &self,
-        record: &ObjectRecord,
-        cond: &WriteCondition,
-        cap: Option<u64>,
-    ) -> Result<Replaced> {
-        self.inner.put_object(record, cond, cap).await
-    }
-    async fn get_object(&self, bucket: &str, key: &str) -> Result<Option<ObjectRecord>> {
-        self.inner.get_object(bucket, key).await
-    }
-    async fn set_object_tags(
-        &self,
-        bucket: &str,
-        key: &str,
-        tags: &BTreeMap<String, String>,
-    ) -> Result<()> {
-        self.inner.set_object_tags(bucket, key, tags).await
-    }
-    async fn delete_object(&self, bucket: &str, key: &str) -> Result<Replaced> {
-        self.inner.delete_object(bucket, key).await
-    }
-    async fn rename_object(
-        &self,
-        bucket: &str,
-        src: &str,
-        dst: &str,
-        cond: &RenameConditions,
-    ) -> Result<Replaced> {
-        self.inner.rename_object(bucket, src, dst, cond).await
-    }
-    async fn list_objects(
-        &self,
-        bucket: &str,
-        prefix: &str,
-        start_after: &str,
-        limit: usize,
-    ) -> Result<ObjectPage> {
-        self.inner
-            .list_objects(bucket, prefix, start_after, limit)
-            .await
-    }
-    async fn set_bucket_versioning(&self, name: &str, state: VersioningState) -> Result<()> {
-        self.inner.set_bucket_versioning(name, state).await
-    }
-    async fn delete_object_current(
-        &self,
-        bucket: &str,
-        key: &str,
-        marker_id: &str,
-        now: OffsetDateTime,
-    ) -> Result<Deleted> {
-        self.inner
-            .delete_object_current(bucket, key, marker_id, now)
-            .await
-    }
-    async fn delete_object_version(
-        &self,
-        bucket: &str,
-        key: &str,
-        version_id: &str,
-    ) -> Result<Deleted> {
-        self.inner
-            .delete_object_version(bucket, key, version_id)
-            .await
-    }
-    async fn get_object_version(
-        &self,
-        bucket: &str,
-        key: &str,
-        version_id: &str,
-    ) -> Result<Option<ObjectVersion>> {
-        self.inner.get_object_version(bucket, key, version_id).await
-    }
-    async fn list_object_versions(
-        &self,
-        bucket: &str,
-        prefix: &str,
-        key_marker: &str,
-        version_id_marker: &str,
-        limit: usize,
-    ) -> Result<VersionPage> {
-        self.inner
-            .list_object_versions(bucket, prefix, key_marker, version_id_marker, limit)
-            .await
-    }
-    async fn create_upload(&self, upload: &MultipartUpload) -> Result<()> {
-        self.inner.create_upload(upload).await
-    }
-    async fn get_upload(&self, upload_id: &str) -> Result<Option<MultipartUpload>> {
-        self.inner.get_upload(upload_id).await
-    }
-    async fn put_part(&self, part: &PartRecord) -> Result<Option<PartRecord>> {
-        self.inner.put_part(part).await
-    }
-    async fn list_parts(
-        &self,
-        upload_id: &str,
-        part_number_marker: u32,
-        limit: usize,
-    ) -> Result<Vec<PartRecord>> {
-        self.inner
-            .list_parts(upload_id, part_number_marker, limit)
-            .await
-    }
-    async fn list_uploads(
-        &self,
-        bucket: &str,
-        prefix: &str,
-        key_marker: &str,
-        upload_id_marker: &str,
-        limit: usize,
-    ) -> Result<Vec<MultipartUpload>> {
-        self.inner
-            .list_uploads(bucket, prefix, key_marker, upload_id_marker, limit)
-            .await
-    }
-    async fn complete_upload(
-        &self,
-        upload_id: &str,
-        record: &ObjectRecord,
-        cond: &WriteCondition,
-        cap: Option<u64>,
-    ) -> Result<(Replaced, Vec<PartRecord>)> {
-        self.inner
-            .complete_upload(upload_id, record, cond, cap)
-            .await
-    }
-    async fn abort_upload(&self, upload_id: &str) -> Result<Vec<PartRecord>> {
-        self.inner.abort_upload(upload_id).await
-    }
-    async fn create_federation_config(&self, config: &FederationConfig) -> Result<()> {
-        self.inner.create_federation_config(config).await
-    }
-    async fn update_federation_config(&self, config: &FederationConfig) -> Result<()> {
-        self.inner.update_federation_config(config).await
-    }
-    async fn get_federation_config(
-        &self,
-        org_id: &str,
-        kind: FederationKind,
-        config_id: &str,
-    ) -> Result<Option<FederationConfig>> {
-        self.inner
-            .get_federation_config(org_id, kind, config_id)
-            .await
-    }
-    async fn list_federation_configs(
-        &self,
-        org_id: &str,
-        kind: FederationKind,
-    ) -> Result<Vec<FederationConfig>> {
-        self.inner.list_federation_configs(org_id, kind).await
-    }
-    async fn delete_federation_config(
-        &self,
-        org_id: &str,
-        kind: FederationKind,
-        config_id: &str,
-    ) -> Result<()> {
-        self.inner
-            .delete_federation_config(org_id, kind, config_id)
-            .await
-    }
-    async fn record_assertion_id(
-        &self,
-        org_id: &str,
-        assertion_id: &str,
-        expires: OffsetDateTime,
-        now: OffsetDateTime,
-    ) -> Result<bool> {
-        self.inner
-            .record_assertion_id(org_id, assertion_id, expires, now)
-            .await
-    }
-    async fn create_org(&self, org: &Org) -> Result<()> {
-        self.inner.create_org(org).await
-    }
-    async fn referenced_blobs(&self) -> Result<HashSet<String>> {
-        self.inner.referenced_blobs().await
-    }
-}
-
-/// Services over a pausing in-memory store, and a key of `role/ci` in org `org1`.
+/// Services over a SQLite store that can pause a key read ([`TestMetaStore`]), and a key of `role/ci` in org `org1`.
 struct Node {
-    store: Arc<Pausing>,
+    store: Arc<TestMetaStore>,
     identity: Arc<IdentityService>,
     coherence: CacheCoherence,
     key: AccessKey,
 }
 
 async fn node() -> Node {
-    let store = Arc::new(Pausing {
-        inner: Arc::new(MemMetaStore::new()),
-        gate: Mutex::new(None),
-    });
+    let store = Arc::new(coffer_store::testing::temp_sqlite());
     let meta: Arc<dyn MetaStore> = store.clone();
     let identity = Arc::new(IdentityService::new(
         meta.clone(),
@@ -417,7 +87,7 @@ impl Change5 {
             // Another node committed the change; the feed then tells this node.
             Change5::OtherNodeRevokes => {
                 n.store
-                    .inner
+                    .inner()
                     .set_access_key_state(id, KeyState::Deleted)
                     .await
                     .unwrap();
@@ -425,7 +95,7 @@ impl Change5 {
             }
             Change5::OtherNodeMissedChanges => {
                 n.store
-                    .inner
+                    .inner()
                     .set_access_key_state(id, KeyState::Suspended)
                     .await
                     .unwrap();
@@ -448,7 +118,7 @@ async fn a_read_overlapping_a_change_does_not_cache_the_old_key() {
     ] {
         let n = node().await;
         let id = n.key.access_key_id.clone();
-        let (read, release) = n.store.arm(&id);
+        let (read, release) = n.store.pause_after_key_read(&id);
         let resolving = tokio::spawn({
             let (identity, id) = (n.identity.clone(), id.clone());
             async move { identity.resolve_access_key(&id).await.map(|_| ()) }
@@ -474,7 +144,7 @@ async fn a_read_overlapping_a_change_does_not_cache_the_old_key() {
 async fn an_undisturbed_miss_is_cached() {
     let n = node().await;
     let id = n.key.access_key_id.clone();
-    let (read, release) = n.store.arm(&id);
+    let (read, release) = n.store.pause_after_key_read(&id);
     let resolving = tokio::spawn({
         let (identity, id) = (n.identity.clone(), id.clone());
         async move { identity.resolve_access_key(&id).await.map(|_| ()) }
@@ -487,7 +157,7 @@ async fn an_undisturbed_miss_is_cached() {
 
 #[tokio::test]
 async fn the_key_cache_is_bounded_and_drops_expired_keys() {
-    let meta: Arc<dyn MetaStore> = Arc::new(MemMetaStore::new());
+    let meta: Arc<dyn MetaStore> = Arc::new(coffer_store::testing::temp_sqlite());
     let clock = OffsetClock::default();
     let identity = IdentityService::new(
         meta,
