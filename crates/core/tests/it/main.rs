@@ -1,6 +1,6 @@
 //! coffer-core's integration tests, one test binary with a module per suite: policy
 //! parsing and evaluation (tables, properties), the SAML verifier over independently
-//! signed fixtures, and `ObjectService` over in-memory stores.
+//! signed fixtures, and `ObjectService` over the real stores in temporary directories.
 
 mod bucket_policy_eval;
 mod bucket_policy_parse;

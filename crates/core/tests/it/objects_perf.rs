@@ -4,8 +4,6 @@
 //!
 //! Run in release: `cargo test --release -p coffer-core --test it objects_perf:: -- --ignored --nocapture`
 
-use crate::objects_service::fakes;
-
 use async_trait::async_trait;
 use bytes::Bytes;
 use coffer_core::blob::{BlobStore, BlobWriter, ByteStream};
@@ -237,7 +235,7 @@ async fn single_stream_put_is_bounded_by_the_slowest_stage() {
         next: AtomicU64::new(1),
         flush_every: None,
     });
-    let meta = Arc::new(fakes::MemMeta::default());
+    let meta = Arc::new(coffer_store::testing::temp_sqlite());
     let svc = ObjectService::new(
         meta,
         blobs.clone(),
@@ -250,7 +248,7 @@ async fn single_stream_put_is_bounded_by_the_slowest_stage() {
         next: AtomicU64::new(1 << 40),
         flush_every: Some(8 << 20),
     });
-    let meta = Arc::new(fakes::MemMeta::default());
+    let meta = Arc::new(coffer_store::testing::temp_sqlite());
     let svc_flushing = ObjectService::new(
         meta,
         flushing,

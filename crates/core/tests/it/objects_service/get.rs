@@ -1,20 +1,18 @@
 use super::*;
+use coffer_core::blob::BlobStore;
 use time::OffsetDateTime;
 
-/// Stores an object made of blob segments of the given sizes directly in the fakes;
+/// Stores an object made of blob segments of the given sizes directly in the stores;
 /// with `multipart` its parts mirror the segments.
-pub fn seed_segments(env: &Env, key: &str, sizes: &[usize], multipart: bool) -> Vec<u8> {
+pub async fn seed_segments(env: &Env, key: &str, sizes: &[usize], multipart: bool) -> Vec<u8> {
     let mut all = Vec::new();
     let mut segments = Vec::new();
     let mut parts = Vec::new();
     for (i, &n) in sizes.iter().enumerate() {
         let bytes = data(n, 100 + i as u64);
-        let id = format!("seed-{key}-{i}");
-        env.blobs
-            .0
-            .committed
-            .lock()
-            .insert(id.clone(), Bytes::from(bytes.clone()));
+        let mut w = env.blobs.create().await.unwrap();
+        w.write(Bytes::from(bytes.clone())).await.unwrap();
+        let id = w.commit().await.unwrap();
         segments.push(Segment {
             blob_id: id,
             size: n as u64,
@@ -47,12 +45,14 @@ pub fn seed_segments(env: &Env, key: &str, sizes: &[usize], multipart: bool) -> 
         data: ObjectData::Segments(segments),
         version_id: None,
     };
-    env.meta
-        .state
-        .lock()
-        .objects
-        .insert((BUCKET.into(), key.into()), record);
+    store_record(env, &record).await;
     all
+}
+
+/// The blob ids of `key`'s segments, in order.
+async fn segment_ids(env: &Env, key: &str) -> Vec<String> {
+    let record = env.meta.get_object(BUCKET, key).await.unwrap().unwrap();
+    record.data.blob_ids().map(str::to_string).collect()
 }
 
 async fn get_range(
@@ -73,7 +73,7 @@ async fn ranges_over_inline_and_segmented_objects() {
     let env = env().await;
     let inline = data(1000, 1);
     put(&env, "inline", &inline).await;
-    let seg = seed_segments(&env, "seg", &[300, 1, 0, 500, 199], false);
+    let seg = seed_segments(&env, "seg", &[300, 1, 0, 500, 199], false).await;
     put(&env, "empty", b"").await;
     use ByteRange::*;
     for (key, all) in [("inline", &inline), ("seg", &seg)] {
@@ -118,7 +118,7 @@ async fn ranges_over_inline_and_segmented_objects() {
 #[tokio::test]
 async fn segments_are_opened_lazily_and_only_when_overlapping() {
     let env = env().await;
-    let all = seed_segments(&env, "seg", &[1000; 5], false);
+    let all = seed_segments(&env, "seg", &[1000; 5], false).await;
     let out = env.svc.get_object(get_input("seg"), true).await.unwrap();
     assert_eq!(
         env.blobs.reads(),
@@ -153,15 +153,15 @@ async fn segments_are_opened_lazily_and_only_when_overlapping() {
 #[tokio::test]
 async fn a_missing_blob_fails_before_the_response() {
     let env = env().await;
-    seed_segments(&env, "seg", &[10, 10], false);
-    env.blobs.0.committed.lock().remove("seed-seg-0");
+    seed_segments(&env, "seg", &[10, 10], false).await;
+    env.blobs.lose(&segment_ids(&env, "seg").await[0]);
     assert!(matches!(
         env.svc.get_object(get_input("seg"), true).await,
         Err(Error::NotFound(_))
     ));
     // A later segment fails mid-stream as an io error.
-    seed_segments(&env, "seg2", &[10, 10], false);
-    env.blobs.0.committed.lock().remove("seed-seg2-1");
+    seed_segments(&env, "seg2", &[10, 10], false).await;
+    env.blobs.lose(&segment_ids(&env, "seg2").await[1]);
     let out = env.svc.get_object(get_input("seg2"), true).await.unwrap();
     let items: Vec<_> = out.body.unwrap().collect().await;
     assert!(items.last().unwrap().is_err());
@@ -170,7 +170,7 @@ async fn a_missing_blob_fails_before_the_response() {
 #[tokio::test]
 async fn part_numbers() {
     let env = env().await;
-    let all = seed_segments(&env, "mp", &[100, 200, 50], true);
+    let all = seed_segments(&env, "mp", &[100, 200, 50], true).await;
     for (p, (a, b)) in [(1u32, (0u64, 99u64)), (2, (100, 299)), (3, (300, 349))] {
         let mut input = get_input("mp");
         input.part_number = Some(p);

@@ -1,6 +1,8 @@
-//! `ObjectService` behaviour over in-memory fakes of `MetaStore` and `BlobStore`.
+//! `ObjectService` behaviour over the real stores: SQLite metadata and `FsBlobStore`
+//! blobs in temporary directories, each behind a forwarding wrapper that counts calls
+//! and injects faults (`coffer_store::testing::TestMetaStore`, [`blobs::Blobs`]).
 
-pub(crate) mod fakes;
+pub(crate) mod blobs;
 
 mod bucket;
 mod copy;
@@ -9,13 +11,15 @@ mod list;
 mod multipart;
 mod put;
 
+use blobs::Blobs;
 use bytes::Bytes;
 use coffer_core::blob::ByteStream;
 use coffer_core::clock::SystemClock;
 use coffer_core::error::Error;
+use coffer_core::meta::MetaStore;
 use coffer_core::model::*;
 use coffer_core::objects::*;
-use fakes::{MemBlobs, MemMeta};
+use coffer_store::testing::TestMetaStore;
 use futures::StreamExt;
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -26,13 +30,13 @@ pub const THRESHOLD: usize = 128 * 1024;
 
 pub struct Env {
     pub svc: ObjectService,
-    pub meta: Arc<MemMeta>,
-    pub blobs: MemBlobs,
+    pub meta: Arc<TestMetaStore>,
+    pub blobs: Blobs,
 }
 
 pub async fn env_with(cfg: ObjectConfig) -> Env {
-    let meta = Arc::new(MemMeta::default());
-    let blobs = MemBlobs::default();
+    let meta = Arc::new(coffer_store::testing::temp_sqlite());
+    let blobs = Blobs::new();
     let zone = cfg.zones[0].clone();
     let svc = ObjectService::new(
         meta.clone(),
@@ -134,6 +138,14 @@ pub async fn collect(s: ByteStream) -> Vec<u8> {
 pub async fn read_all(env: &Env, key: &str) -> Result<Vec<u8>, Error> {
     let out = env.svc.get_object(get_input(key), true).await?;
     Ok(collect(out.body.unwrap()).await)
+}
+
+/// Stores `record` as the bucket's current object, directly in the metadata store.
+pub async fn store_record(env: &Env, record: &ObjectRecord) {
+    env.meta
+        .put_object(record, &WriteCondition::None, None)
+        .await
+        .unwrap();
 }
 
 pub fn md5_etag(bytes: &[u8]) -> String {

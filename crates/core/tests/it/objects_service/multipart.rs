@@ -2,6 +2,7 @@ use super::*;
 use coffer_core::checksum::{
     ChecksumAlgorithm, ChecksumType, composite_checksum, digest, md5_of, multipart_etag,
 };
+use std::collections::HashSet;
 
 const MIB: usize = 1 << 20;
 
@@ -144,8 +145,23 @@ async fn upload_and_complete_without_copying_bytes() {
     all.extend_from_slice(&p2);
     all.extend_from_slice(&p3);
     assert_eq!(read_all(&env, "obj").await.unwrap(), all);
-    assert!(env.meta.state.lock().uploads.is_empty());
-    assert!(env.meta.state.lock().parts.is_empty());
+    // The upload and its parts are gone: none listed, and no part keeps a blob
+    // referenced beyond the object's own (part rows are only reachable through their
+    // upload, which the store no longer has).
+    assert_eq!(env.meta.get_upload(&u.upload_id).await.unwrap(), None);
+    let uploads = env
+        .meta
+        .list_uploads(BUCKET, "", "", "", 100)
+        .await
+        .unwrap();
+    assert_eq!(uploads, []);
+    assert_eq!(
+        env.meta.list_parts(&u.upload_id, 0, 100).await.unwrap_err(),
+        Error::NoSuchUpload
+    );
+    let object = env.meta.get_object(BUCKET, "obj").await.unwrap().unwrap();
+    let object_blobs: HashSet<String> = object.data.blob_ids().map(str::to_string).collect();
+    assert_eq!(env.meta.referenced_blobs().await.unwrap(), object_blobs);
 }
 
 #[tokio::test]
@@ -271,7 +287,8 @@ async fn complete_validation() {
             .unwrap_err(),
         Error::NoSuchUpload
     );
-    assert!(env.meta.state.lock().objects.is_empty());
+    let listed = env.meta.list_objects(BUCKET, "", "", 10).await.unwrap();
+    assert_eq!(listed.objects, []);
 
     // Unquoted ETags are fine; a small last part is fine.
     let mut ok = completed(&[&r1, &r3]);

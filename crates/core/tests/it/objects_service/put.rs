@@ -2,11 +2,9 @@ use super::*;
 use coffer_core::checksum::{ChecksumAlgorithm, digest, md5_of};
 use std::sync::atomic::Ordering;
 
-fn assert_nothing_stored(env: &Env, key: &str) {
-    assert!(
-        env.meta.state.lock().objects.is_empty(),
-        "{key}: an object was stored"
-    );
+async fn assert_nothing_stored(env: &Env, key: &str) {
+    let listed = env.meta.list_objects(BUCKET, "", "", 10).await.unwrap();
+    assert!(listed.objects.is_empty(), "{key}: an object was stored");
     assert_eq!(env.blobs.count(), 0, "{key}: a committed blob was left");
     assert_eq!(env.blobs.open(), 0, "{key}: a temp blob was left");
 }
@@ -90,13 +88,13 @@ async fn content_md5_is_verified() {
             env.svc.put_object(input).await.unwrap_err(),
             Error::BadDigest
         );
-        assert_nothing_stored(&env, "k");
+        assert_nothing_stored(&env, "k").await;
 
         let mut input = put_input("k", &bytes);
         input.content_md5 = Some(b64(&md5_of(&bytes)));
         env.svc.put_object(input).await.unwrap();
         env.svc.delete_object(BUCKET, "k").await.unwrap();
-        assert_nothing_stored(&env, "k");
+        assert_nothing_stored(&env, "k").await;
     }
     let mut input = put_input("k", b"abc");
     input.body = untouchable_body();
@@ -216,14 +214,8 @@ async fn trailer_checksums() {
     let rec = env.svc.put_object(input).await.unwrap();
     assert_eq!(rec.checksums.sha256.as_deref(), Some(good.as_str()));
 
-    let keys: Vec<String> = env
-        .meta
-        .state
-        .lock()
-        .objects
-        .keys()
-        .map(|k| k.1.clone())
-        .collect();
+    let listed = env.meta.list_objects(BUCKET, "", "", 100).await.unwrap();
+    let keys: Vec<String> = listed.objects.into_iter().map(|o| o.key).collect();
     assert_eq!(keys, ["k", "none", "spec"]);
     assert_eq!(env.blobs.count(), 3);
     assert_eq!(env.blobs.open(), 0);
@@ -240,7 +232,7 @@ async fn wrong_lengths_and_broken_streams_store_nothing() {
             env.svc.put_object(short).await.unwrap_err(),
             Error::IncompleteBody
         );
-        assert_nothing_stored(&env, "k");
+        assert_nothing_stored(&env, "k").await;
 
         let mut long = put_input("k", &bytes);
         long.content_length = Some(n as u64 - 1);
@@ -248,7 +240,7 @@ async fn wrong_lengths_and_broken_streams_store_nothing() {
             env.svc.put_object(long).await.unwrap_err(),
             Error::IncompleteBody
         );
-        assert_nothing_stored(&env, "k");
+        assert_nothing_stored(&env, "k").await;
 
         let mut cut = put_input("k", &bytes);
         cut.body = failing_body(&bytes[..n / 2], std::io::ErrorKind::ConnectionReset.into());
@@ -256,7 +248,7 @@ async fn wrong_lengths_and_broken_streams_store_nothing() {
             env.svc.put_object(cut).await.unwrap_err(),
             Error::IncompleteBody
         );
-        assert_nothing_stored(&env, "k");
+        assert_nothing_stored(&env, "k").await;
 
         let mut sig = put_input("k", &bytes);
         sig.body = failing_body(
@@ -268,7 +260,7 @@ async fn wrong_lengths_and_broken_streams_store_nothing() {
             matches!(err, Error::InvalidArgument(ref m) if m.contains("signature")),
             "{err:?}"
         );
-        assert_nothing_stored(&env, "k");
+        assert_nothing_stored(&env, "k").await;
 
         let mut wrapped = put_input("k", &bytes);
         wrapped.body = failing_body(
@@ -279,7 +271,7 @@ async fn wrong_lengths_and_broken_streams_store_nothing() {
             env.svc.put_object(wrapped).await.unwrap_err(),
             Error::PermissionDenied("bad chunk".into())
         );
-        assert_nothing_stored(&env, "k");
+        assert_nothing_stored(&env, "k").await;
     }
 }
 
@@ -399,9 +391,16 @@ async fn conditional_writes() {
 #[tokio::test]
 async fn capacity_cap() {
     let env = env().await;
-    let mut b = env.svc.get_bucket(BUCKET).await.unwrap();
-    b.settings.capacity_cap_bytes = Some(THRESHOLD as u64 * 4);
-    env.meta.state.lock().buckets.insert(BUCKET.into(), b);
+    env.meta
+        .edit_bucket(
+            BUCKET,
+            Box::new(|b| {
+                b.settings.capacity_cap_bytes = Some(THRESHOLD as u64 * 4);
+                Ok(())
+            }),
+        )
+        .await
+        .unwrap();
     put(&env, "a", &data(THRESHOLD * 3, 1)).await;
 
     let mut input = put_input("b", &data(THRESHOLD * 2, 2));
@@ -437,15 +436,15 @@ async fn capacity_cap() {
 #[tokio::test]
 async fn storage_failures_leave_nothing() {
     let env = env().await;
-    env.meta.fail_put.store(true, Ordering::SeqCst);
+    env.meta.fail_put_object.store(true, Ordering::SeqCst);
     assert!(matches!(
         env.svc
             .put_object(put_input("k", &data(THRESHOLD * 2, 1)))
             .await,
         Err(Error::Internal(_))
     ));
-    assert_nothing_stored(&env, "k");
-    env.meta.fail_put.store(false, Ordering::SeqCst);
+    assert_nothing_stored(&env, "k").await;
+    env.meta.fail_put_object.store(false, Ordering::SeqCst);
 
     env.blobs.0.fail_writes.store(true, Ordering::SeqCst);
     assert!(matches!(
@@ -454,7 +453,7 @@ async fn storage_failures_leave_nothing() {
             .await,
         Err(Error::InsufficientStorage(_))
     ));
-    assert_nothing_stored(&env, "k");
+    assert_nothing_stored(&env, "k").await;
     // Inline objects never touch the blob store.
     put(&env, "small", b"fine").await;
 }
@@ -480,7 +479,7 @@ async fn a_cancelled_put_aborts_its_blob() {
         tokio::time::sleep(std::time::Duration::from_millis(10)).await;
     }
     assert_eq!(env.blobs.open(), 0);
-    assert_nothing_stored(&env, "k");
+    assert_nothing_stored(&env, "k").await;
 }
 
 #[tokio::test]
@@ -495,13 +494,7 @@ async fn a_put_cancelled_after_verification_still_completes() {
     .await;
     assert!(r.is_err(), "the put was cancelled during the blob commit");
     for _ in 0..100 {
-        if env
-            .meta
-            .state
-            .lock()
-            .objects
-            .contains_key(&(BUCKET.to_string(), "k".to_string()))
-        {
+        if env.meta.get_object(BUCKET, "k").await.unwrap().is_some() {
             break;
         }
         tokio::time::sleep(std::time::Duration::from_millis(10)).await;
