@@ -68,6 +68,7 @@ pub async fn run_all(store: Arc<dyn MetaStore>) {
     objects::referenced_blobs(s).await;
     versions::versioning(s).await;
     versions::version_listings(s).await;
+    versions::created_versioned(s).await;
     objects::rename(s).await;
     identities::federation_configs(s).await;
     identities::assertion_ids(store.clone()).await;

@@ -382,3 +382,31 @@ pub async fn version_listings(s: &dyn MetaStore) {
         Error::InvalidArgument(_)
     );
 }
+
+/// A bucket created in a versioning state writes in it from its first object: the state
+/// object writes read is the one the bucket record was created with.
+pub async fn created_versioned(s: &dyn MetaStore) {
+    let o = uniq();
+    let b = format!("b-{}", uniq());
+    s.create_org(&org(&o)).await.unwrap();
+    let mut rec = bucket(&o, &b);
+    rec.versioning = VersioningState::Enabled;
+    s.create_bucket(&rec).await.unwrap();
+    let first = s
+        .put_object(&inline_obj(&b, "k", b"one"), &WriteCondition::None, None)
+        .await
+        .unwrap();
+    let second = s
+        .put_object(&inline_obj(&b, "k", b"two"), &WriteCondition::None, None)
+        .await
+        .unwrap();
+    assert!(first.version_id.is_some(), "{first:?}");
+    assert!(second.version_id.is_some(), "{second:?}");
+    assert_ne!(first.version_id, second.version_id);
+    assert!(
+        second.previous.is_none(),
+        "the first version is kept, not replaced"
+    );
+    let page = s.list_object_versions(&b, "", "", "", 10).await.unwrap();
+    assert_eq!(page.versions.len(), 2, "{page:?}");
+}

@@ -91,6 +91,7 @@ per_engine! {
         objects::rename,
         versions::versioning,
         versions::version_listings,
+        versions::created_versioned,
         multipart::multipart,
         multipart::upload_listings,
         audit::audit_outbox_concurrent_writes,
