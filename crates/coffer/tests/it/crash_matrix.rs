@@ -23,8 +23,9 @@
 //! every part it did not use unreferenced, so the orphans have no tighter bound).
 
 use crate::proc_common::{
-    Proc, allow_all_key, api_get, assert_blobs_exact, assert_exactly_once_audit, bootstrap_token,
-    bucket_usage, no_retry_client, org_id, payload, sha, spawn_server_env, upload_parts, wait_exit,
+    Proc, allow_all_key, api_get, assert_blobs_exact, assert_exactly_once_audit, blob_files_in,
+    bootstrap_token, bucket_usage, no_retry_client, org_id, payload, sha, spawn_server_env,
+    upload_parts, wait_exit,
 };
 
 use aws_sdk_s3::operation::RequestId;
@@ -36,7 +37,7 @@ use serde_json::{Value, json};
 use std::collections::HashMap;
 use std::ffi::OsString;
 use std::os::unix::process::ExitStatusExt;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -157,7 +158,7 @@ impl Node {
         let Some(shared) = &self.shared else {
             return assert_blobs_exact(&self.data, spec);
         };
-        let (on_disk, temps) = shared_blob_files(&shared.blob_dir, "a");
+        let (on_disk, temps) = blob_files_in(&shared.blob_dir, &shared.blob_dir.join("tmp/a"));
         let store = coffer_store::PgMetaStore::connect(&shared.metadata_url)
             .await
             .unwrap();
@@ -173,30 +174,6 @@ impl Node {
         let orphans = on_disk.difference(&referenced).count();
         eprintln!("{spec}: {orphans} unreferenced blobs kept for the shared directory's grace");
     }
-}
-
-/// Blob files (`ab/cd/<id>`) of a shared blob directory and node `node`'s temp files.
-fn shared_blob_files(root: &Path, node: &str) -> (std::collections::HashSet<String>, Vec<String>) {
-    let mut blobs = std::collections::HashSet::new();
-    for l1 in std::fs::read_dir(root).unwrap() {
-        let l1 = l1.unwrap();
-        let name = l1.file_name().into_string().unwrap();
-        if name.len() != 2 || !l1.file_type().unwrap().is_dir() {
-            continue;
-        }
-        for l2 in std::fs::read_dir(l1.path()).unwrap() {
-            for f in std::fs::read_dir(l2.unwrap().path()).unwrap() {
-                blobs.insert(f.unwrap().file_name().into_string().unwrap());
-            }
-        }
-    }
-    let temps = std::fs::read_dir(root.join("tmp").join(node))
-        .map(|d| {
-            d.map(|e| e.unwrap().file_name().into_string().unwrap())
-                .collect()
-        })
-        .unwrap_or_default();
-    (blobs, temps)
 }
 
 /// First start (unarmed): key, bucket with audit logging, probe object and policy.

@@ -271,8 +271,13 @@ pub async fn assert_exactly_once_audit(
 /// Blob files on disk (`blobs/ab/cd/<id>`) and temp files (`blobs/tmp/*`).
 pub fn blob_files(data: &Path) -> (std::collections::HashSet<String>, Vec<String>) {
     let root = data.join("blobs");
+    blob_files_in(&root, &root.join("tmp"))
+}
+
+/// Blob files of the blob directory `root` (`ab/cd/<id>`) and the temp files in `tmp`.
+pub fn blob_files_in(root: &Path, tmp: &Path) -> (std::collections::HashSet<String>, Vec<String>) {
     let mut blobs = std::collections::HashSet::new();
-    for l1 in std::fs::read_dir(&root).unwrap() {
+    for l1 in std::fs::read_dir(root).unwrap() {
         let l1 = l1.unwrap();
         let name = l1.file_name().into_string().unwrap();
         if name.len() != 2 || !l1.file_type().unwrap().is_dir() {
@@ -284,7 +289,7 @@ pub fn blob_files(data: &Path) -> (std::collections::HashSet<String>, Vec<String
             }
         }
     }
-    let temps = std::fs::read_dir(root.join("tmp"))
+    let temps = std::fs::read_dir(tmp)
         .map(|d| {
             d.map(|e| e.unwrap().file_name().into_string().unwrap())
                 .collect()
