@@ -35,11 +35,11 @@
 //! service API takes no expected owner).
 
 use crate::actions::{OpRule, Res, rule_for, versioned_action};
-use crate::audit::S3AuditSlot;
+use crate::audit::{ANONYMOUS_PRINCIPAL, S3AuditSlot};
 use crate::errors::{s3, stamp, to_s3};
 use crate::gates::precheck;
 use crate::reqid::RequestId;
-use crate::wire::{percent_decode, query_pairs};
+use crate::request_line::{percent_decode, query_pairs};
 use coffer_core::Error;
 use coffer_core::budget::{self, BudgetPermit, ByteBudget};
 use coffer_core::clock::{Clock, SystemClock};
@@ -62,9 +62,6 @@ use std::sync::Arc;
 use tracing::{debug, error};
 
 const NO_SUCH_KEY_ID: &str = "The AWS Access Key Id you provided does not exist in our records.";
-
-/// What [`Caller::principal`] reports for unsigned requests.
-pub const ANONYMOUS_PRINCIPAL: &str = "anonymous";
 
 /// `S3Auth`: access key id → secret for SigV4 verification.
 pub struct Authenticator {
@@ -611,7 +608,7 @@ impl AccessControl {
                 Res::RenameSource => {
                     let b = bucket
                         .ok_or_else(|| s3(S3ErrorCode::InvalidRequest, "Missing bucket", rid))?;
-                    let k = crate::rename::same_bucket_source(r.headers, b, rid)?;
+                    let k = crate::request_line::same_bucket_source(r.headers, b, rid)?;
                     (format!("{b}/{k}"), target.as_deref())
                 }
             };
@@ -749,7 +746,7 @@ impl S3Access for AccessControl {
         let request_id = RequestId::of(cx.extensions_mut());
         let mut op = cx.s3_op().name().to_string();
         // RenameObject is unknown to s3s, which routes it as PutObject.
-        if crate::rename::is_rename(cx.uri().query()) {
+        if crate::request_line::is_rename(cx.uri().query()) {
             if op != "PutObject" {
                 return Err(s3(
                     S3ErrorCode::InvalidRequest,

@@ -290,10 +290,14 @@ pub async fn emit(
     audit.record(AuditRecord::DataPlane { org_id, event }).await
 }
 
+/// The principal of unsigned requests, as [`crate::access::Caller::principal`] reports
+/// it and audit events record it.
+pub const ANONYMOUS_PRINCIPAL: &str = "anonymous";
+
 fn principal_of(facts: &S3AuditFacts) -> String {
     match &facts.principal {
         Some((org, p)) => format!("arn:aws:iam::{org}:{p}"),
-        None => crate::access::ANONYMOUS_PRINCIPAL.to_string(),
+        None => ANONYMOUS_PRINCIPAL.to_string(),
     }
 }
 

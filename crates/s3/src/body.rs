@@ -197,7 +197,7 @@ pub fn buffered_bound(
         // Object PUTs otherwise stream (PutObject, UploadPart) or carry no body
         // (CopyObject, UploadPartCopy, RenameObject); bucket PUTs are documents.
         http::Method::PUT if object => query
-            .map(crate::wire::query_pairs)
+            .map(crate::request_line::query_pairs)
             .is_some_and(|q| q.iter().any(|(k, _)| XML_OBJECT_PUTS.contains(&k.as_str()))),
         http::Method::PUT | http::Method::POST => true,
         _ => false,

@@ -24,7 +24,7 @@
 //! any work ([`crate::http_service`]: no key lookup, no body read) and again in the
 //! access hook (for callers that serve the bare `S3Service`).
 
-use crate::wire::{form_decode, percent_decode, query_pairs};
+use crate::request_line::{form_decode, percent_decode, query_pairs};
 use http::HeaderMap;
 use s3s::S3ErrorCode;
 

@@ -1242,7 +1242,7 @@ impl S3 for Gateway {
         &self,
         req: S3Request<PutObjectInput>,
     ) -> S3Result<S3Response<PutObjectOutput>> {
-        if crate::rename::is_rename(req.uri.query()) {
+        if crate::request_line::is_rename(req.uri.query()) {
             let caller = caller_of(&req.extensions)?;
             return self.rename_object(caller, &req).await;
         }

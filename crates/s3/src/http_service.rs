@@ -270,7 +270,7 @@ impl S3HttpService {
         target: &Target,
         rid: &RequestId,
     ) -> Result<HttpResponse, HttpError> {
-        if crate::post_object::is_form_post(&req) {
+        if crate::request_line::is_form_post(&req) {
             let outcome = match &self.forms {
                 Some(forms) => forms.serve(req, target).await,
                 None => Err(Refusal::from(crate::errors::s3(

@@ -1,7 +1,7 @@
 //! Browser form uploads (POST Object: `POST /bucket` with `multipart/form-data`,
 //! e.g. boto3 `generate_presigned_post`), served here end to end. s3s 0.14 would read
 //! the whole form — file included — into memory before verifying anything, so every
-//! form POST is taken out of its hands ([`is_form_post`] routes them here, whatever
+//! form POST is taken out of its hands ([`crate::request_line::is_form_post`] routes them here, whatever
 //! the path or query) and read as it arrives (SPEC §9):
 //!
 //! 1. **The fields before the file** (AWS requires the `file` field last): at most
@@ -58,31 +58,6 @@ pub const MAX_FORM_PREFIX: usize = 64 * 1024;
 pub const MAX_POST_FILE: u64 = 5 * 1024 * 1024 * 1024;
 /// Longest multipart boundary (RFC 2046).
 const MAX_BOUNDARY: usize = 70;
-
-/// Whether the request is a form upload as s3s would recognize one: a `POST` whose
-/// `Content-Type` is `multipart/form-data`. Every such request is served here, never by
-/// s3s (module docs).
-pub fn is_form_post(req: &HttpRequest) -> bool {
-    req.method() == http::Method::POST
-        && req
-            .headers()
-            .get_all(http::header::CONTENT_TYPE)
-            .iter()
-            .any(|v| {
-                // As the `mime` crate s3s uses reads it: `type/subtype[+suffix]`,
-                // case-insensitive, parameters after `;`.
-                let v = String::from_utf8_lossy(v.as_bytes()).to_ascii_lowercase();
-                let essence: String = v
-                    .split(';')
-                    .next()
-                    .unwrap_or("")
-                    .chars()
-                    .filter(|c| !c.is_whitespace())
-                    .collect();
-                let (ty, sub) = essence.split_once('/').unwrap_or((&essence, ""));
-                ty == "multipart" && sub.split('+').next() == Some("form-data")
-            })
-}
 
 /// A refused form upload: the S3 error, and the unsigned headers when that is why.
 #[derive(Debug)]
@@ -1137,36 +1112,6 @@ Content-Type: image/jpeg\r\n\r\nDATA\r\n--XyZ\r\nsome\r\n--XyZ--\r\n";
         );
         let mut r = FormReader::new(body(vec![big, big]), "XyZ");
         assert_eq!(r.prefix().await.unwrap_err(), FormError::PrefixTooLarge);
-    }
-
-    #[test]
-    fn form_posts_are_recognized_as_s3s_would() {
-        let req = |ct: &str, method: http::Method| {
-            let mut r = HttpRequest::new(Body::empty());
-            *r.method_mut() = method;
-            r.headers_mut().insert(
-                http::header::CONTENT_TYPE,
-                HeaderValue::from_str(ct).unwrap(),
-            );
-            r
-        };
-        for ct in [
-            "multipart/form-data; boundary=x",
-            "Multipart/Form-Data;boundary=x",
-            " multipart/form-data ; boundary=x",
-            "multipart/form-data+x; boundary=x",
-        ] {
-            assert!(is_form_post(&req(ct, http::Method::POST)), "{ct}");
-        }
-        assert!(!is_form_post(&req(
-            "multipart/form-data",
-            http::Method::PUT
-        )));
-        assert!(!is_form_post(&req("application/xml", http::Method::POST)));
-        assert!(!is_form_post(&req(
-            "multipart/mixed; boundary=x",
-            http::Method::POST
-        )));
     }
 
     #[test]

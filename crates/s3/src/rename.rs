@@ -14,7 +14,7 @@
 use crate::access::Caller;
 use crate::errors::{s3, to_s3};
 use crate::gateway::{Gateway, ok};
-use crate::wire::{percent_decode, query_pairs};
+use crate::request_line::same_bucket_source;
 use coffer_core::model::RenameConditions;
 use http::HeaderMap;
 use s3s::S3ErrorCode;
@@ -22,45 +22,6 @@ use s3s::S3Result;
 use s3s::dto::{PutObjectInput, PutObjectOutput, Timestamp, TimestampFormat};
 use s3s::{S3Request, S3Response};
 use time::OffsetDateTime;
-
-pub const RENAME_SOURCE: &str = "x-amz-rename-source";
-
-/// Whether the request query selects RenameObject.
-pub fn is_rename(query: Option<&str>) -> bool {
-    query.is_some_and(|q| query_pairs(q).iter().any(|(n, _)| n == "renameObject"))
-}
-
-/// Bucket and key of `x-amz-rename-source` (`/bucket/key` or `bucket/key`, URL-encoded).
-pub fn rename_source(headers: &HeaderMap, request_id: &str) -> S3Result<(String, String)> {
-    let bad = |msg: &str| s3(S3ErrorCode::InvalidArgument, msg.to_string(), request_id);
-    let raw = headers
-        .get(RENAME_SOURCE)
-        .ok_or_else(|| bad("RenameObject requires the x-amz-rename-source header"))?
-        .to_str()
-        .map_err(|_| bad("Invalid x-amz-rename-source header"))?;
-    let decoded = percent_decode(raw);
-    let path = decoded.strip_prefix('/').unwrap_or(&decoded);
-    match path.split_once('/') {
-        Some((b, k)) if !b.is_empty() && !k.is_empty() => Ok((b.to_string(), k.to_string())),
-        _ => Err(bad(
-            "x-amz-rename-source must name the source as /bucket/key",
-        )),
-    }
-}
-
-/// The source key of a rename into `bucket`; a source in another bucket is refused.
-pub fn same_bucket_source(headers: &HeaderMap, bucket: &str, request_id: &str) -> S3Result<String> {
-    let (b, k) = rename_source(headers, request_id)?;
-    if b != bucket {
-        return Err(s3(
-            S3ErrorCode::InvalidRequest,
-            "RenameObject renames within one bucket: the source must be in the destination \
-             bucket",
-            request_id,
-        ));
-    }
-    Ok(k)
-}
 
 fn http_date(headers: &HeaderMap, name: &str, rid: &str) -> S3Result<Option<OffsetDateTime>> {
     let Some(v) = headers.get(name) else {
@@ -156,34 +117,6 @@ mod tests {
             m.insert(*n, HeaderValue::from_str(v).unwrap());
         }
         m
-    }
-
-    #[test]
-    fn rename_query() {
-        assert!(is_rename(Some("renameObject")));
-        assert!(is_rename(Some("x=1&renameObject=")));
-        assert!(!is_rename(Some("renameObjects")));
-        assert!(!is_rename(None));
-    }
-
-    #[test]
-    fn source_forms() {
-        for v in ["/b/dir/a%20b", "b/dir/a%20b", "%2Fb%2Fdir%2Fa%20b"] {
-            assert_eq!(
-                rename_source(&h(&[(RENAME_SOURCE, v)]), "r").unwrap(),
-                ("b".to_string(), "dir/a b".to_string()),
-                "{v}"
-            );
-        }
-        for v in ["", "/", "b", "/b/", "//k"] {
-            assert!(
-                rename_source(&h(&[(RENAME_SOURCE, v)]), "r").is_err(),
-                "{v}"
-            );
-        }
-        assert!(rename_source(&HeaderMap::new(), "r").is_err());
-        let e = same_bucket_source(&h(&[(RENAME_SOURCE, "other/k")]), "b", "r").unwrap_err();
-        assert_eq!(e.code(), &S3ErrorCode::InvalidRequest);
     }
 
     #[test]

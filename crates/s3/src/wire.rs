@@ -2,63 +2,15 @@
 //! query splitting, percent coding (`encoding-type=url`, `x-amz-tagging`), opaque
 //! continuation tokens and ETag/checksum conversions.
 
+// The request-line parsers moved to `request_line`; re-exported under their old paths.
+pub use crate::request_line::{form_decode, percent_decode, query_pairs};
+
+use crate::tag_set::{MAX_OBJECT_TAGS, TagError, validate_tag_set};
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use coffer_core::model::Checksums;
 use s3s::dto::{ETag, ETagCondition};
 use std::collections::BTreeMap;
-
-/// `(name, raw value)` pairs of a query string; names are percent-decoded.
-pub fn query_pairs(q: &str) -> Vec<(String, String)> {
-    q.split('&')
-        .filter(|p| !p.is_empty())
-        .map(|p| match p.split_once('=') {
-            Some((k, v)) => (percent_decode(k), v.to_string()),
-            None => (percent_decode(p), String::new()),
-        })
-        .collect()
-}
-
-/// Decodes `%XX` escapes (invalid escapes are kept literally). `+` is kept as is.
-pub fn percent_decode(s: &str) -> String {
-    percent_decode_bytes(s, false)
-}
-
-/// A query value as s3s reads it (form encoding: `+` is a space).
-pub fn form_decode(s: &str) -> String {
-    percent_decode_bytes(s, true)
-}
-
-fn percent_decode_bytes(s: &str, plus_is_space: bool) -> String {
-    let b = s.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        match b[i] {
-            b'%' if i + 2 < b.len() => match (hex_val(b[i + 1]), hex_val(b[i + 2])) {
-                (Some(h), Some(l)) => {
-                    out.push(h << 4 | l);
-                    i += 3;
-                    continue;
-                }
-                _ => out.push(b'%'),
-            },
-            b'+' if plus_is_space => out.push(b' '),
-            x => out.push(x),
-        }
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
-}
-
-fn hex_val(c: u8) -> Option<u8> {
-    match c {
-        b'0'..=b'9' => Some(c - b'0'),
-        b'a'..=b'f' => Some(c - b'a' + 10),
-        b'A'..=b'F' => Some(c - b'A' + 10),
-        _ => None,
-    }
-}
 
 /// `encoding-type=url` encoding of keys and prefixes: everything except RFC 3986
 /// unreserved characters and `/` becomes `%XX` (UTF-8 bytes). `%20` for a space decodes
@@ -75,15 +27,14 @@ pub fn url_encode(s: &str) -> String {
     out
 }
 
-/// S3 tag limits.
 /// Parses `x-amz-tagging` (`k1=v1&k2=v2`, URL-encoded) and applies the object tag
-/// rules of [`crate::tagging::validate_tag_set`].
-pub fn parse_tagging(s: &str) -> Result<BTreeMap<String, String>, crate::tagging::TagError> {
+/// rules of [`validate_tag_set`].
+pub fn parse_tagging(s: &str) -> Result<BTreeMap<String, String>, TagError> {
     let pairs = s.split('&').filter(|p| !p.is_empty()).map(|pair| {
         let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
-        (percent_decode_bytes(k, true), percent_decode_bytes(v, true))
+        (form_decode(k), form_decode(v))
     });
-    crate::tagging::validate_tag_set(pairs, crate::tagging::MAX_OBJECT_TAGS, "Object")
+    validate_tag_set(pairs, MAX_OBJECT_TAGS, "Object")
 }
 
 /// Opaque continuation token: URL-safe base64 of the resume key.
@@ -200,13 +151,5 @@ mod tests {
             "\"x\""
         );
         assert_eq!(etag_in(&ETag::Strong("x".into())), "\"x\"");
-    }
-
-    #[test]
-    fn query_pairs_decode_names() {
-        let p = query_pairs("X-Amz-Expires=10&a%2Db=1&flag");
-        assert_eq!(p[0], ("X-Amz-Expires".to_string(), "10".to_string()));
-        assert_eq!(p[1].0, "a-b");
-        assert_eq!(p[2], ("flag".to_string(), String::new()));
     }
 }
