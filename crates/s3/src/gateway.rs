@@ -94,11 +94,6 @@ impl Gateway {
         }
     }
 
-    /// For the handler modules split out of this file (versioning, lifecycle).
-    pub(crate) fn objects(&self) -> &Arc<ObjectService> {
-        &self.objects
-    }
-
     /// PutObject, for requests whose success is answered with `ok_status` and a body of
     /// `bytes_sent` bytes (the outbox audit event records them): 200 and none for
     /// PutObject, the form's answer for a form upload ([`crate::post_object`]).
@@ -1665,21 +1660,21 @@ impl S3 for Gateway {
         &self,
         req: S3Request<GetBucketVersioningInput>,
     ) -> S3Result<S3Response<GetBucketVersioningOutput>> {
-        crate::versioning::get_bucket_versioning(self, req).await
+        self.do_get_bucket_versioning(req).await
     }
 
     async fn put_bucket_versioning(
         &self,
         req: S3Request<PutBucketVersioningInput>,
     ) -> S3Result<S3Response<PutBucketVersioningOutput>> {
-        crate::versioning::put_bucket_versioning(self, req).await
+        self.do_put_bucket_versioning(req).await
     }
 
     async fn list_object_versions(
         &self,
         req: S3Request<ListObjectVersionsInput>,
     ) -> S3Result<S3Response<ListObjectVersionsOutput>> {
-        crate::versioning::list_object_versions(self, req).await
+        self.do_list_object_versions(req).await
     }
 
     // ----- lifecycle (crate::lifecycle) ---------------------------------------------
@@ -1688,21 +1683,21 @@ impl S3 for Gateway {
         &self,
         req: S3Request<PutBucketLifecycleConfigurationInput>,
     ) -> S3Result<S3Response<PutBucketLifecycleConfigurationOutput>> {
-        crate::lifecycle::put_bucket_lifecycle_configuration(self, req).await
+        self.do_put_bucket_lifecycle_configuration(req).await
     }
 
     async fn get_bucket_lifecycle_configuration(
         &self,
         req: S3Request<GetBucketLifecycleConfigurationInput>,
     ) -> S3Result<S3Response<GetBucketLifecycleConfigurationOutput>> {
-        crate::lifecycle::get_bucket_lifecycle_configuration(self, req).await
+        self.do_get_bucket_lifecycle_configuration(req).await
     }
 
     async fn delete_bucket_lifecycle(
         &self,
         req: S3Request<DeleteBucketLifecycleInput>,
     ) -> S3Result<S3Response<DeleteBucketLifecycleOutput>> {
-        crate::lifecycle::delete_bucket_lifecycle(self, req).await
+        self.do_delete_bucket_lifecycle(req).await
     }
 
     // ----- multipart ---------------------------------------------------------------

@@ -252,69 +252,71 @@ pub fn dto_rule(r: &CoreRule) -> LifecycleRule {
     }
 }
 
-pub(crate) async fn put_bucket_lifecycle_configuration(
-    gw: &Gateway,
-    req: S3Request<PutBucketLifecycleConfigurationInput>,
-) -> S3Result<S3Response<PutBucketLifecycleConfigurationOutput>> {
-    let caller = caller_of(&req.extensions)?;
-    let rid = caller.request_id();
-    let input = req.input;
-    let Some(cfg) = input.lifecycle_configuration else {
-        return Err(malformed(rid, "a LifecycleConfiguration is required"));
-    };
-    if cfg.rules.is_empty() || cfg.rules.len() > MAX_RULES {
-        return Err(malformed(
-            rid,
-            &format!("a lifecycle configuration holds 1 to {MAX_RULES} rules"),
-        ));
+impl Gateway {
+    pub(crate) async fn do_put_bucket_lifecycle_configuration(
+        &self,
+        req: S3Request<PutBucketLifecycleConfigurationInput>,
+    ) -> S3Result<S3Response<PutBucketLifecycleConfigurationOutput>> {
+        let caller = caller_of(&req.extensions)?;
+        let rid = caller.request_id();
+        let input = req.input;
+        let Some(cfg) = input.lifecycle_configuration else {
+            return Err(malformed(rid, "a LifecycleConfiguration is required"));
+        };
+        if cfg.rules.is_empty() || cfg.rules.len() > MAX_RULES {
+            return Err(malformed(
+                rid,
+                &format!("a lifecycle configuration holds 1 to {MAX_RULES} rules"),
+            ));
+        }
+        let rules = cfg
+            .rules
+            .iter()
+            .map(|r| rule_of(r, rid))
+            .collect::<S3Result<Vec<_>>>()?;
+        self.objects
+            .set_lifecycle(
+                &input.bucket,
+                caller.bucket_owner(),
+                Some(LifecycleConfiguration { rules }),
+            )
+            .await
+            .map_err(|e| to_s3(e, rid))?;
+        Ok(ok(PutBucketLifecycleConfigurationOutput::default(), caller))
     }
-    let rules = cfg
-        .rules
-        .iter()
-        .map(|r| rule_of(r, rid))
-        .collect::<S3Result<Vec<_>>>()?;
-    gw.objects()
-        .set_lifecycle(
-            &input.bucket,
-            caller.bucket_owner(),
-            Some(LifecycleConfiguration { rules }),
-        )
-        .await
-        .map_err(|e| to_s3(e, rid))?;
-    Ok(ok(PutBucketLifecycleConfigurationOutput::default(), caller))
-}
 
-pub(crate) async fn get_bucket_lifecycle_configuration(
-    gw: &Gateway,
-    req: S3Request<GetBucketLifecycleConfigurationInput>,
-) -> S3Result<S3Response<GetBucketLifecycleConfigurationOutput>> {
-    let caller = caller_of(&req.extensions)?;
-    let rid = caller.request_id();
-    let cfg = gw
-        .objects()
-        .get_lifecycle(&req.input.bucket)
-        .await
-        .map_err(|e| to_s3(e, rid))?;
-    Ok(ok(
-        GetBucketLifecycleConfigurationOutput {
-            rules: Some(cfg.rules.iter().map(dto_rule).collect()),
-            ..Default::default()
-        },
-        caller,
-    ))
-}
+    pub(crate) async fn do_get_bucket_lifecycle_configuration(
+        &self,
+        req: S3Request<GetBucketLifecycleConfigurationInput>,
+    ) -> S3Result<S3Response<GetBucketLifecycleConfigurationOutput>> {
+        let caller = caller_of(&req.extensions)?;
+        let rid = caller.request_id();
+        let cfg = self
+            .objects
+            .get_lifecycle(&req.input.bucket)
+            .await
+            .map_err(|e| to_s3(e, rid))?;
+        Ok(ok(
+            GetBucketLifecycleConfigurationOutput {
+                rules: Some(cfg.rules.iter().map(dto_rule).collect()),
+                ..Default::default()
+            },
+            caller,
+        ))
+    }
 
-pub(crate) async fn delete_bucket_lifecycle(
-    gw: &Gateway,
-    req: S3Request<DeleteBucketLifecycleInput>,
-) -> S3Result<S3Response<DeleteBucketLifecycleOutput>> {
-    let caller = caller_of(&req.extensions)?;
-    let rid = caller.request_id();
-    gw.objects()
-        .set_lifecycle(&req.input.bucket, caller.bucket_owner(), None)
-        .await
-        .map_err(|e| to_s3(e, rid))?;
-    Ok(ok(DeleteBucketLifecycleOutput::default(), caller))
+    pub(crate) async fn do_delete_bucket_lifecycle(
+        &self,
+        req: S3Request<DeleteBucketLifecycleInput>,
+    ) -> S3Result<S3Response<DeleteBucketLifecycleOutput>> {
+        let caller = caller_of(&req.extensions)?;
+        let rid = caller.request_id();
+        self.objects
+            .set_lifecycle(&req.input.bucket, caller.bucket_owner(), None)
+            .await
+            .map_err(|e| to_s3(e, rid))?;
+        Ok(ok(DeleteBucketLifecycleOutput::default(), caller))
+    }
 }
 
 #[cfg(test)]

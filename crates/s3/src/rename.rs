@@ -98,7 +98,7 @@ impl Gateway {
         let src = same_bucket_source(&req.headers, &input.bucket, rid)?;
         let mut cond = source_conditions(&req.headers, rid)?;
         cond.dest = crate::gateway::raw_write_condition(&req.headers, rid)?;
-        self.objects()
+        self.objects
             .rename_object(&input.bucket, &src, &input.key, cond)
             .await
             .map_err(|e| to_s3(e, rid))?;
