@@ -8,8 +8,7 @@
 //! record (`ObjectRecord::tags`), bucket tags in the bucket record's subresources; both
 //! are replaced atomically by the metadata store without touching anything else.
 
-use crate::access::{Caller, caller_of};
-use crate::actions::S3_PUT_OBJECT_TAGGING;
+use crate::access::caller_of;
 use crate::errors::{s3, to_s3};
 use crate::gateway::{Gateway, ok};
 use http::StatusCode;
@@ -73,30 +72,6 @@ fn no_such_tag_set(rid: &str) -> S3Error {
 }
 
 impl Gateway {
-    /// Setting tags on a write (`x-amz-tagging` on PutObject, CopyObject with the
-    /// REPLACE directive, CreateMultipartUpload) needs `s3:PutObjectTagging` as well, as
-    /// in S3.
-    pub(crate) fn check_write_tags(
-        &self,
-        caller: &Caller,
-        bucket: &str,
-        key: &str,
-        tags: &BTreeMap<String, String>,
-    ) -> S3Result<()> {
-        if tags.is_empty()
-            || self
-                .authz
-                .allowed(caller, S3_PUT_OBJECT_TAGGING, &format!("{bucket}/{key}"))
-        {
-            return Ok(());
-        }
-        Err(s3(
-            S3ErrorCode::AccessDenied,
-            "Access Denied",
-            caller.request_id(),
-        ))
-    }
-
     pub(crate) async fn do_put_object_tagging(
         &self,
         req: S3Request<PutObjectTaggingInput>,

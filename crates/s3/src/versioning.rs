@@ -1,6 +1,7 @@
 //! S3 versioning operations (SPEC §4): Get/PutBucketVersioning and ListObjectVersions,
 //! wire forms only; the semantics live in `ObjectService` (objects/versions.rs) and the
-//! store. Version ids on PUT/GET/HEAD/DELETE/Copy/Complete are handled in `gateway.rs`.
+//! store. Version ids on PUT/GET/HEAD/DELETE/Copy/Complete are handled in `objects.rs` and
+//! `multipart.rs`.
 //!
 //! Wire notes:
 //! * A bucket that was never versioned answers GetBucketVersioning with no `Status`.
