@@ -10,12 +10,34 @@
 //! 3. [`access::AccessControl`] — session token, request context, the action table
 //!    ([`actions`]), the combined org + bucket-policy decision
 //!    ([`coffer_core::policy::authorize`]); attaches the verified [`access::Caller`].
-//! 4. [`gateway::Gateway`] — DTO ↔ `ObjectService`, errors mapped by [`errors`].
+//! 4. [`gateway::Gateway`] — DTO ↔ `ObjectService`, errors mapped by [`errors`]: the
+//!    `impl S3` dispatch in [`gateway`], the handlers per family beside it.
 //!
 //! 5. [`audit`] — the data-plane audit event of a request on a logged bucket, recorded
 //!    by `S3HttpService` before the response is returned.
 //!
 //! Not here: metrics (a later layer), the listener (`coffer-server`).
+//!
+//! # Module layering
+//!
+//! A module imports only from layers below its own (doc links may point anywhere; this
+//! file wires everything together). The `layering` test below checks it.
+//!
+//! 0. Leaves, nothing from this crate: [`actions`], [`audit`], [`errors`], [`host`],
+//!    [`reqid`], [`resign`].
+//! 1. Leaf parsers: [`request_line`] (query, percent decoding, RenameObject source,
+//!    form-post detection), [`tag_set`] (tag-set rules).
+//! 2. Wire helpers and pre-auth gates: [`wire`], [`body`], [`gates`].
+//! 3. [`access`] — authentication and the access check.
+//! 4. [`gateway`] — the `Gateway` state, the `impl S3` dispatch and the plumbing the
+//!    handlers share.
+//! 5. Handler families, `impl Gateway` blocks of `do_<operation>` methods the dispatch
+//!    delegates to: [`buckets`], [`listing`], [`objects`], [`multipart`],
+//!    [`versioning`], [`lifecycle`], [`tagging`], [`cors`], [`attributes`], [`rename`].
+//!    They never import each other; the dispatch calls them as methods, never by path.
+//! 6. [`post_object`] — form uploads, driving the gateway's PutObject path.
+//! 7. [`http_service`] — the outer service (uses [`cors::CorsResponder`] and
+//!    [`post_object`]).
 
 pub mod access;
 pub mod actions;
@@ -160,5 +182,80 @@ struct SharedAccess(Arc<access::AccessControl>);
 impl s3s::access::S3Access for SharedAccess {
     async fn check(&self, cx: &mut s3s::access::S3AccessContext<'_>) -> s3s::S3Result<()> {
         self.0.check(cx).await
+    }
+}
+
+#[cfg(test)]
+mod layering {
+    /// Each module's layer (crate docs, "Module layering") and source.
+    const MODULES: &[(&str, u8, &str)] = &[
+        ("actions", 0, include_str!("actions.rs")),
+        ("audit", 0, include_str!("audit.rs")),
+        ("errors", 0, include_str!("errors.rs")),
+        ("host", 0, include_str!("host.rs")),
+        ("reqid", 0, include_str!("reqid.rs")),
+        ("resign", 0, include_str!("resign.rs")),
+        ("request_line", 1, include_str!("request_line.rs")),
+        ("tag_set", 1, include_str!("tag_set.rs")),
+        ("wire", 2, include_str!("wire.rs")),
+        ("body", 2, include_str!("body.rs")),
+        ("gates", 2, include_str!("gates.rs")),
+        ("access", 3, include_str!("access.rs")),
+        ("gateway", 4, include_str!("gateway.rs")),
+        ("buckets", 5, include_str!("buckets.rs")),
+        ("listing", 5, include_str!("listing.rs")),
+        ("objects", 5, include_str!("objects.rs")),
+        ("multipart", 5, include_str!("multipart.rs")),
+        ("versioning", 5, include_str!("versioning.rs")),
+        ("lifecycle", 5, include_str!("lifecycle.rs")),
+        ("tagging", 5, include_str!("tagging.rs")),
+        ("cors", 5, include_str!("cors.rs")),
+        ("attributes", 5, include_str!("attributes.rs")),
+        ("rename", 5, include_str!("rename.rs")),
+        ("post_object", 6, include_str!("post_object.rs")),
+        ("http_service", 7, include_str!("http_service.rs")),
+    ];
+
+    /// The crate modules `src` names in code (comments, doc links included, skipped).
+    fn uses(src: &str) -> Vec<String> {
+        let prefix = concat!("crate", "::");
+        let mut out = Vec::new();
+        for line in src.lines().filter(|l| !l.trim_start().starts_with("//")) {
+            let mut rest = line;
+            while let Some(i) = rest.find(prefix) {
+                rest = &rest[i + prefix.len()..];
+                let name: String = rest
+                    .chars()
+                    .take_while(|c| c.is_ascii_lowercase() || *c == '_')
+                    .collect();
+                assert!(!name.is_empty(), "grouped crate import in: {line}");
+                out.push(name);
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn modules_import_only_lower_layers() {
+        let layer = |m: &str| MODULES.iter().find(|(n, ..)| *n == m).map(|(_, l, _)| *l);
+        for (name, own, src) in MODULES {
+            for used in uses(src) {
+                let Some(l) = layer(&used) else {
+                    panic!("{name} uses a module missing from the layering: {used}");
+                };
+                assert!(l < *own, "{name} (layer {own}) imports {used} (layer {l})");
+            }
+        }
+    }
+
+    #[test]
+    fn every_module_has_a_layer() {
+        let lib = include_str!("lib.rs");
+        for line in lib.lines() {
+            if let Some(m) = line.strip_prefix("pub mod ") {
+                let m = m.trim_end_matches(';');
+                assert!(MODULES.iter().any(|(n, ..)| *n == m), "no layer for {m}");
+            }
+        }
     }
 }
