@@ -1,5 +1,5 @@
 //! Object listings: ListObjects (v1) and ListObjectsV2. (ListObjectVersions is in
-//! [`crate::versioning`], the multipart listings in [`crate::multipart`].)
+//! `versioning.rs`, the multipart listings in `multipart.rs`.)
 
 use crate::access::caller_of;
 use crate::errors::to_s3;

@@ -104,7 +104,7 @@ pub fn same_bucket_source(headers: &HeaderMap, bucket: &str, request_id: &str) -
 
 /// Whether the request is a form upload as s3s would recognize one: a `POST` whose
 /// `Content-Type` is `multipart/form-data`. Every such request is served by
-/// [`crate::post_object`], never by s3s (see its module docs).
+/// `post_object`, never by s3s (see its module docs).
 pub fn is_form_post(req: &HttpRequest) -> bool {
     req.method() == http::Method::POST
         && req

@@ -1,6 +1,6 @@
-//! The S3 tag-set rules, shared by the tagging handlers ([`crate::tagging`]) and the
+//! The S3 tag-set rules, shared by the tagging handlers (`tagging.rs`) and the
 //! `x-amz-tagging` header of PutObject/CopyObject/CreateMultipartUpload
-//! ([`crate::wire::parse_tagging`]).
+//! (`wire::parse_tagging`).
 //!
 //! Rules (as S3): ≤ 10 object tags / ≤ 50 bucket tags (more → 400 `BadRequest`), keys
 //! 1..=128 and values ≤ 256 Unicode characters of letters, digits, white space and
