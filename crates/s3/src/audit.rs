@@ -22,6 +22,7 @@
 //! (the gateway reports each key's outcome into the slot) instead of one event for the
 //! whole request, so every deleted (or refused) key is accounted for.
 
+use crate::request_line::percent_decode;
 use coffer_core::audit::{
     AuditRecord, AuditResult, AuditService, DataPlaneEvent, new_event_id, timestamp,
 };
@@ -182,30 +183,6 @@ impl Target {
             op: op.to_string(),
         }
     }
-}
-
-/// `%XX` decoding of a request path (invalid escapes stay as they are).
-fn percent_decode(s: &str) -> String {
-    let b = s.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        if b[i] == b'%'
-            && i + 2 < b.len()
-            && let (Some(h), Some(l)) = (hexval(b[i + 1]), hexval(b[i + 2]))
-        {
-            out.push(h << 4 | l);
-            i += 3;
-            continue;
-        }
-        out.push(b[i]);
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
-}
-
-fn hexval(c: u8) -> Option<u8> {
-    (c as char).to_digit(16).map(|d| d as u8)
 }
 
 /// Fills the operation, bucket and key from `target` when the access check never ran.

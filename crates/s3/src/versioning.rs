@@ -13,16 +13,13 @@
 use crate::access::caller_of;
 use crate::errors::{s3, to_s3};
 use crate::gateway::{
-    Gateway, enc, i64_of, invalid, limit, non_empty, ok, owner, ts, url_encoding,
+    Gateway, MAX_LIST, enc, i64_of, invalid, limit, non_empty, ok, owner, ts, url_encoding,
 };
 use crate::wire::etag_out;
 use coffer_core::model::{NULL_VERSION, VersioningState};
 use coffer_core::objects::ListVersionsInput;
 use s3s::dto::*;
 use s3s::{S3ErrorCode, S3Request, S3Response, S3Result};
-
-/// Most versions one listing returns (S3: 1000).
-const MAX_LIST: i32 = 1000;
 
 fn malformed(rid: &str) -> s3s::S3Error {
     s3(
