@@ -167,6 +167,7 @@ impl FormUploads {
             .reserve(coffer_core::budget::UNAUTHENTICATED, MAX_FORM_PREFIX as u64)
             .map_err(|e| crate::errors::to_s3(e, r))?;
         let mounted = req.extensions().get::<SignedPath>().is_some();
+        let prechecked = req.extensions().get::<crate::gates::Prechecked>().is_some();
         let conn = req.extensions().get::<ConnInfo>().copied();
         let (parts, body) = req.into_parts();
         let mut form = FormReader::new(body, &boundary);
@@ -259,8 +260,7 @@ impl FormUploads {
                 request_id: rid.clone(),
                 audit: slot.clone(),
                 mounted,
-                // Served only through the HTTP layer, after the gates.
-                prechecked: true,
+                prechecked,
             })
             .await?;
         drop(reserved);
