@@ -430,4 +430,36 @@ async fn refusals_before_the_body_is_read_close_the_connection_and_say_so() {
                 .unwrap();
         }
     }
+
+    // A body the server reads to its end (an authenticated management call refused after
+    // parsing it) keeps the connection too: only unread bodies close it.
+    let addr = ts.api_endpoint.trim_start_matches("http://").to_string();
+    let mut c = TcpStream::connect(&addr).await.unwrap();
+    let body = br#"{"policy": 1}"#;
+    for _ in 0..2 {
+        let head = format!(
+            "POST /v1/cwobject/access-policy HTTP/1.1\r\nHost: {addr}\r\n\
+             Authorization: Bearer {}\r\nContent-Type: application/json\r\n\
+             Content-Length: {}\r\n\r\n",
+            ts.admin_token,
+            body.len()
+        );
+        c.write_all(head.as_bytes()).await.unwrap();
+        c.write_all(body).await.unwrap();
+        let resp = response_head(&mut c).await;
+        assert!(resp.starts_with("http/1.1 4"), "a malformed policy: {resp}");
+        assert!(
+            !resp.contains("connection: close"),
+            "a body read to its end keeps the connection: {resp}"
+        );
+        let len: usize = resp
+            .lines()
+            .find_map(|l| l.strip_prefix("content-length: "))
+            .map(|v| v.trim().parse().unwrap())
+            .unwrap_or(0);
+        let mut rest = vec![0u8; len];
+        tokio::io::AsyncReadExt::read_exact(&mut c, &mut rest)
+            .await
+            .unwrap();
+    }
 }
