@@ -15,30 +15,36 @@ use std::future::Future;
 /// rules'. Every call runs in the caller's transaction; none commits.
 pub(crate) trait BucketTx: ObjectTx {
     /// The bucket's document, held against concurrent writers until the end.
-    fn bucket_doc(&mut self, name: &str)
-    -> impl Future<Output = Result<Option<String>, Self::Err>>;
+    fn bucket_doc(
+        &mut self,
+        name: &str,
+    ) -> impl Future<Output = Result<Option<String>, Self::Err>> + Send;
     /// Rewrites the bucket's document and its versioning column.
     fn update_bucket(
         &mut self,
         name: &str,
         doc: &str,
         versioning: VersioningState,
-    ) -> impl Future<Output = Result<(), Self::Err>>;
+    ) -> impl Future<Output = Result<(), Self::Err>> + Send;
     /// Whether the bucket holds any object, version, delete marker or upload.
-    fn bucket_in_use(&mut self, name: &str) -> impl Future<Output = Result<bool, Self::Err>>;
-    fn delete_bucket_row(&mut self, name: &str) -> impl Future<Output = Result<(), Self::Err>>;
+    fn bucket_in_use(&mut self, name: &str)
+    -> impl Future<Output = Result<bool, Self::Err>> + Send;
+    fn delete_bucket_row(
+        &mut self,
+        name: &str,
+    ) -> impl Future<Output = Result<(), Self::Err>> + Send;
     /// The current object's document, held against concurrent writers until the end.
     fn object_doc(
         &mut self,
         bucket: &str,
         key: &str,
-    ) -> impl Future<Output = Result<Option<String>, Self::Err>>;
+    ) -> impl Future<Output = Result<Option<String>, Self::Err>> + Send;
     fn set_object_doc(
         &mut self,
         bucket: &str,
         key: &str,
         doc: &str,
-    ) -> impl Future<Output = Result<(), Self::Err>>;
+    ) -> impl Future<Output = Result<(), Self::Err>> + Send;
 }
 
 type R<T, X> = Result<T, <X as ObjectTx>::Err>;

@@ -38,62 +38,72 @@ pub(crate) enum KeySelect<'a> {
 /// the caller's transaction; none commits.
 pub(crate) trait IdentityTx: ObjectTx {
     /// Holds the org until the transaction ends (an org without a row holds nothing).
-    fn lock_org(&mut self, org_id: &str) -> impl Future<Output = Result<(), Self::Err>>;
+    fn lock_org(&mut self, org_id: &str) -> impl Future<Output = Result<(), Self::Err>> + Send;
     /// Records that cached records changed (other nodes drop their copies).
-    fn announce(&mut self, changes: &[Change]) -> impl Future<Output = Result<(), Self::Err>>;
-    fn access_key_exists(&mut self, id: &str) -> impl Future<Output = Result<bool, Self::Err>>;
+    fn announce(
+        &mut self,
+        changes: &[Change],
+    ) -> impl Future<Output = Result<(), Self::Err>> + Send;
+    fn access_key_exists(
+        &mut self,
+        id: &str,
+    ) -> impl Future<Output = Result<bool, Self::Err>> + Send;
     /// Removes the org's exchange (temporary) keys that expired at or before `at`.
     fn purge_expired_exchange_keys(
         &mut self,
         org_id: &str,
         at: i64,
-    ) -> impl Future<Output = Result<(), Self::Err>>;
+    ) -> impl Future<Output = Result<(), Self::Err>> + Send;
     /// Live keys (not deleted, not expired at `at`) of the org, and of the principal.
     fn count_keys(
         &mut self,
         org_id: &str,
         principal: &str,
         at: i64,
-    ) -> impl Future<Output = Result<(u64, u64), Self::Err>>;
+    ) -> impl Future<Output = Result<(u64, u64), Self::Err>> + Send;
     /// Inserts the key; false if its id is taken.
     fn insert_access_key(
         &mut self,
         key: &AccessKey,
         doc: &str,
         expiry: Option<i64>,
-    ) -> impl Future<Output = Result<bool, Self::Err>>;
+    ) -> impl Future<Output = Result<bool, Self::Err>> + Send;
     /// The selected keys' (seq, document), held against concurrent writers.
     fn key_rows(
         &mut self,
         select: KeySelect<'_>,
-    ) -> impl Future<Output = Result<Vec<(i64, String)>, Self::Err>>;
+    ) -> impl Future<Output = Result<Vec<(i64, String)>, Self::Err>> + Send;
     fn set_key_row(
         &mut self,
         seq: i64,
         state: KeyState,
         doc: &str,
-    ) -> impl Future<Output = Result<(), Self::Err>>;
+    ) -> impl Future<Output = Result<(), Self::Err>> + Send;
     /// The user's document, held against concurrent writers.
-    fn user_doc(&mut self, uid: &str) -> impl Future<Output = Result<Option<String>, Self::Err>>;
+    fn user_doc(
+        &mut self,
+        uid: &str,
+    ) -> impl Future<Output = Result<Option<String>, Self::Err>> + Send;
     /// Removes the user and its API tokens.
-    fn delete_user_rows(&mut self, uid: &str) -> impl Future<Output = Result<(), Self::Err>>;
+    fn delete_user_rows(&mut self, uid: &str)
+    -> impl Future<Output = Result<(), Self::Err>> + Send;
     /// How many policies the org holds, and whether one is named `name`.
     fn count_policies(
         &mut self,
         org_id: &str,
         name: &str,
-    ) -> impl Future<Output = Result<(u64, bool), Self::Err>>;
+    ) -> impl Future<Output = Result<(u64, bool), Self::Err>> + Send;
     fn upsert_policy(
         &mut self,
         policy: &StoredPolicy,
         doc: &str,
-    ) -> impl Future<Output = Result<(), Self::Err>>;
+    ) -> impl Future<Output = Result<(), Self::Err>> + Send;
     /// Removes the policy; false if there was none.
     fn delete_policy_row(
         &mut self,
         org_id: &str,
         name: &str,
-    ) -> impl Future<Output = Result<bool, Self::Err>>;
+    ) -> impl Future<Output = Result<bool, Self::Err>> + Send;
 }
 
 type R<T, X> = Result<T, <X as ObjectTx>::Err>;

@@ -16,9 +16,11 @@
 mod buckets;
 #[cfg(feature = "testing")]
 pub mod conformance;
+mod engine;
 mod fs_blob;
 mod identities;
 mod listings;
+mod meta;
 mod multipart;
 mod objects;
 pub mod postgres;
@@ -29,5 +31,6 @@ mod sqlite;
 pub mod testing;
 
 pub use fs_blob::FsBlobStore;
+pub use meta::Meta;
 pub use postgres::{PgChangeFeed, PgMetaStore};
-pub use sqlite::SqliteMetaStore;
+pub use sqlite::{Sqlite, SqliteMetaStore};

@@ -22,7 +22,8 @@ pub(crate) type UploadFilter<'a> = &'a (dyn Fn(&str, i128, &str) -> bool + Sync)
 
 /// The row reads the listing rules need, beyond the object rules'.
 pub(crate) trait ListTx: ObjectTx {
-    fn bucket_exists(&mut self, name: &str) -> impl Future<Output = Result<bool, Self::Err>>;
+    fn bucket_exists(&mut self, name: &str)
+    -> impl Future<Output = Result<bool, Self::Err>> + Send;
     /// Current objects of `bucket` in key order from `lower` (exclusive if `after`,
     /// else inclusive) up to `upper` (exclusive, raw bytes), at most `limit`.
     fn scan_objects(
@@ -32,14 +33,14 @@ pub(crate) trait ListTx: ObjectTx {
         after: bool,
         upper: Option<&[u8]>,
         limit: i64,
-    ) -> impl Future<Output = Result<Vec<ObjectSummary>, Self::Err>>;
+    ) -> impl Future<Output = Result<Vec<ObjectSummary>, Self::Err>> + Send;
     /// The current object of the key if its version id (`null` when none) is `vid`.
     fn current_of_version(
         &mut self,
         bucket: &str,
         key: &str,
         vid: &str,
-    ) -> impl Future<Output = Result<Option<RawObject>, Self::Err>>;
+    ) -> impl Future<Output = Result<Option<RawObject>, Self::Err>> + Send;
     /// Versions and delete markers merged with current objects: key ascending, then
     /// newest first (a current object is newest); from `prefix` up to `upper`; after
     /// (`key_marker`, `position`); at most `limit`. Rows of the marker key follow it
@@ -52,22 +53,25 @@ pub(crate) trait ListTx: ObjectTx {
         key_marker: &str,
         position: i64,
         limit: i64,
-    ) -> impl Future<Output = Result<Vec<VersionSummary>, Self::Err>>;
-    fn upload_exists(&mut self, upload_id: &str) -> impl Future<Output = Result<bool, Self::Err>>;
+    ) -> impl Future<Output = Result<Vec<VersionSummary>, Self::Err>> + Send;
+    fn upload_exists(
+        &mut self,
+        upload_id: &str,
+    ) -> impl Future<Output = Result<bool, Self::Err>> + Send;
     /// Documents of the upload's parts numbered above `marker`, in order, at most `limit`.
     fn scan_parts(
         &mut self,
         upload_id: &str,
         marker: u32,
         limit: i64,
-    ) -> impl Future<Output = Result<Vec<String>, Self::Err>>;
+    ) -> impl Future<Output = Result<Vec<String>, Self::Err>> + Send;
     /// When the upload `upload_id` of (`bucket`, `key`) was initiated, if it exists.
     fn upload_initiated(
         &mut self,
         upload_id: &str,
         bucket: &str,
         key: &str,
-    ) -> impl Future<Output = Result<Option<i64>, Self::Err>>;
+    ) -> impl Future<Output = Result<Option<i64>, Self::Err>> + Send;
     /// Documents of the bucket's uploads that `keep` accepts, in (key, initiated, upload
     /// id) order from key `start` up to `upper`, at most `limit`; rows are read as a
     /// stream, so skipped rows cost no memory.
@@ -78,7 +82,7 @@ pub(crate) trait ListTx: ObjectTx {
         upper: Option<&[u8]>,
         limit: usize,
         keep: UploadFilter<'_>,
-    ) -> impl Future<Output = Result<Vec<String>, Self::Err>>;
+    ) -> impl Future<Output = Result<Vec<String>, Self::Err>> + Send;
 }
 
 type R<T, X> = Result<T, <X as ObjectTx>::Err>;

@@ -17,38 +17,42 @@ use std::future::Future;
 /// rules'. Every call runs in the caller's transaction; none commits.
 pub(crate) trait UploadTx: ObjectTx {
     /// Whether the bucket exists; holds it shared until the transaction ends.
-    fn hold_bucket(&mut self, bucket: &str) -> impl Future<Output = Result<bool, Self::Err>>;
+    fn hold_bucket(&mut self, bucket: &str)
+    -> impl Future<Output = Result<bool, Self::Err>> + Send;
     /// Inserts the upload row; false if one with this id exists.
     fn insert_upload(
         &mut self,
         upload: &MultipartUpload,
         initiated: i64,
         doc: &str,
-    ) -> impl Future<Output = Result<bool, Self::Err>>;
+    ) -> impl Future<Output = Result<bool, Self::Err>> + Send;
     /// Whether the upload exists; holds it (`exclusive` or shared) until the end.
     fn hold_upload(
         &mut self,
         upload_id: &str,
         exclusive: bool,
-    ) -> impl Future<Output = Result<bool, Self::Err>>;
+    ) -> impl Future<Output = Result<bool, Self::Err>> + Send;
     /// The document of one part, held against concurrent writers of that part.
     fn part_doc(
         &mut self,
         upload_id: &str,
         part_number: u32,
-    ) -> impl Future<Output = Result<Option<String>, Self::Err>>;
+    ) -> impl Future<Output = Result<Option<String>, Self::Err>> + Send;
     fn upsert_part(
         &mut self,
         part: &PartRecord,
         doc: &str,
-    ) -> impl Future<Output = Result<(), Self::Err>>;
+    ) -> impl Future<Output = Result<(), Self::Err>> + Send;
     /// The documents of an upload's parts in part-number order.
     fn part_docs(
         &mut self,
         upload_id: &str,
-    ) -> impl Future<Output = Result<Vec<String>, Self::Err>>;
+    ) -> impl Future<Output = Result<Vec<String>, Self::Err>> + Send;
     /// Removes the upload and its parts.
-    fn delete_upload(&mut self, upload_id: &str) -> impl Future<Output = Result<(), Self::Err>>;
+    fn delete_upload(
+        &mut self,
+        upload_id: &str,
+    ) -> impl Future<Output = Result<(), Self::Err>> + Send;
 }
 
 type R<T, X> = Result<T, <X as ObjectTx>::Err>;

@@ -22,7 +22,7 @@ use time::OffsetDateTime;
 /// the caller's transaction; none commits.
 pub(crate) trait ObjectTx {
     /// The engine's error: the domain's, or a database error the engine may retry.
-    type Err: From<Error>;
+    type Err: From<Error> + Send;
 
     /// The bucket's usage and versioning state, `None` if it does not exist. Writers
     /// call it first: it holds the bucket against concurrent writers until the
@@ -30,32 +30,39 @@ pub(crate) trait ObjectTx {
     fn lock_bucket(
         &mut self,
         bucket: &str,
-    ) -> impl Future<Output = Result<Option<(Usage, VersioningState)>, Self::Err>>;
-    fn set_usage(&mut self, bucket: &str, u: Usage) -> impl Future<Output = Result<(), Self::Err>>;
+    ) -> impl Future<Output = Result<Option<(Usage, VersioningState)>, Self::Err>> + Send;
+    fn set_usage(
+        &mut self,
+        bucket: &str,
+        u: Usage,
+    ) -> impl Future<Output = Result<(), Self::Err>> + Send;
     fn current(
         &mut self,
         bucket: &str,
         key: &str,
-    ) -> impl Future<Output = Result<Option<CurrentRow>, Self::Err>>;
+    ) -> impl Future<Output = Result<Option<CurrentRow>, Self::Err>> + Send;
     fn has_current(
         &mut self,
         bucket: &str,
         key: &str,
-    ) -> impl Future<Output = Result<bool, Self::Err>>;
+    ) -> impl Future<Output = Result<bool, Self::Err>> + Send;
     /// Inserts or replaces the key's current object.
-    fn upsert_current(&mut self, row: &ObjectRow) -> impl Future<Output = Result<(), Self::Err>>;
+    fn upsert_current(
+        &mut self,
+        row: &ObjectRow,
+    ) -> impl Future<Output = Result<(), Self::Err>> + Send;
     fn delete_current(
         &mut self,
         bucket: &str,
         key: &str,
-    ) -> impl Future<Output = Result<(), Self::Err>>;
+    ) -> impl Future<Output = Result<(), Self::Err>> + Send;
     /// Moves the current object into `object_versions` as the key's newest version
     /// (version id `null` when it has none).
     fn retire_current(
         &mut self,
         bucket: &str,
         key: &str,
-    ) -> impl Future<Output = Result<(), Self::Err>>;
+    ) -> impl Future<Output = Result<(), Self::Err>> + Send;
     /// Gives the current object of `src` the key `dst` and the document `doc`.
     fn rename_current(
         &mut self,
@@ -63,23 +70,26 @@ pub(crate) trait ObjectTx {
         src: &str,
         dst: &str,
         doc: &str,
-    ) -> impl Future<Output = Result<(), Self::Err>>;
+    ) -> impl Future<Output = Result<(), Self::Err>> + Send;
     fn find_version(
         &mut self,
         bucket: &str,
         key: &str,
         version_id: &str,
-    ) -> impl Future<Output = Result<Option<VersionRow>, Self::Err>>;
+    ) -> impl Future<Output = Result<Option<VersionRow>, Self::Err>> + Send;
     /// The key's newest noncurrent version: (seq, is a delete marker).
     fn newest_version(
         &mut self,
         bucket: &str,
         key: &str,
-    ) -> impl Future<Output = Result<Option<(i64, bool)>, Self::Err>>;
-    fn delete_version(&mut self, seq: i64) -> impl Future<Output = Result<(), Self::Err>>;
+    ) -> impl Future<Output = Result<Option<(i64, bool)>, Self::Err>> + Send;
+    fn delete_version(&mut self, seq: i64) -> impl Future<Output = Result<(), Self::Err>> + Send;
     /// Moves the object version `seq` back into `objects` as its key's current object.
-    fn promote_version(&mut self, seq: i64) -> impl Future<Output = Result<(), Self::Err>>;
-    fn insert_marker(&mut self, m: &DeleteMarker) -> impl Future<Output = Result<(), Self::Err>>;
+    fn promote_version(&mut self, seq: i64) -> impl Future<Output = Result<(), Self::Err>> + Send;
+    fn insert_marker(
+        &mut self,
+        m: &DeleteMarker,
+    ) -> impl Future<Output = Result<(), Self::Err>> + Send;
 }
 
 type R<T, X> = Result<T, <X as ObjectTx>::Err>;

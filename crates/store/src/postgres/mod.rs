@@ -1,10 +1,12 @@
 //! `PgMetaStore`: metadata in PostgreSQL (or a wire-compatible distributed SQL engine:
-//! CockroachDB, YugabyteDB), shared by several Coffer nodes. Owns the SQL of every
-//! `MetaStore` method, the retry loop around transactions, and the change feed
-//! (`feed`) that keeps other nodes' caches coherent.
+//! CockroachDB, YugabyteDB), shared by several Coffer nodes: the `Meta` store on the `Pg`
+//! engine. This module connects, runs the store's rules in retried transactions, and
+//! owns the change feed (`feed`) that keeps other nodes' caches coherent; `seam.rs`
+//! holds the SQL of the rules' row operations.
 //!
 //! Invariants:
-//! * Every method is one transaction (or one statement), retried from the start with
+//! * Every write is one transaction, every read one statement or one REPEATABLE READ
+//!   transaction, retried from the start with
 //!   backoff when the engine reports a serialization failure or deadlock (SQLSTATE 40001,
 //!   40P01) — CockroachDB and YugabyteDB report those under contention at any isolation.
 //! * Writers of a bucket's objects (put, delete, complete) and `delete_bucket` first lock
@@ -29,26 +31,14 @@ pub mod testing;
 
 pub use feed::PgChangeFeed;
 
-use crate::objects;
-use crate::rows::{
-    ObjectRow, RawObject, decode_all, decode_replaced, decode_version, from_doc, nanos, to_doc,
-};
-use crate::semantics;
-use crate::{buckets, identities, listings, multipart};
-use async_trait::async_trait;
-use coffer_core::meta::{
-    BucketEdit, Deleted, KeyListing, MetaStore, ObjectPage, Replaced, VersionPage,
-};
-use coffer_core::model::*;
-use coffer_core::quota::Quotas;
+use crate::engine::{Engine, Read, Rule};
+use crate::meta::Meta;
 use coffer_core::{Error, Result};
 use seam::Tx;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
-use sqlx::{PgConnection, PgPool, Row};
-use std::collections::{BTreeMap, HashSet};
+use sqlx::{PgConnection, PgPool};
 use std::str::FromStr;
 use std::time::Duration;
-use time::OffsetDateTime;
 
 /// Attempts of one transaction before a serialization failure is reported.
 const MAX_ATTEMPTS: u32 = 40;
@@ -192,39 +182,6 @@ SELECT key, version_id, dm, size, etag, last_modified, latest, pos FROM (
 ) old
 ORDER BY 1, 8 DESC LIMIT $6";
 
-/// `list_access_keys` by status filter (the rule of `KeyListing::matches`): $1 org,
-/// $2 now (unix ns), $3 limit, $4 offset. Statements that do not use $2 still take it
-/// (sqlx declares every bound parameter's type). In creation order over
-/// `access_keys_by_org`.
-fn key_page_sql(status: Option<KeyStatus>) -> &'static str {
-    match status {
-        None => {
-            "SELECT doc FROM access_keys WHERE org_id = $1
-             ORDER BY seq LIMIT $3 OFFSET $4"
-        }
-        Some(KeyStatus::Active) => {
-            "SELECT doc FROM access_keys
-             WHERE org_id = $1 AND state = 'Active' AND (expiry IS NULL OR expiry > $2)
-             ORDER BY seq LIMIT $3 OFFSET $4"
-        }
-        Some(KeyStatus::Expired) => {
-            "SELECT doc FROM access_keys
-             WHERE org_id = $1 AND state = 'Active' AND expiry <= $2
-             ORDER BY seq LIMIT $3 OFFSET $4"
-        }
-        Some(KeyStatus::FullSuspended) => {
-            "SELECT doc FROM access_keys
-             WHERE org_id = $1 AND state = 'Suspended'
-             ORDER BY seq LIMIT $3 OFFSET $4"
-        }
-        Some(KeyStatus::Deleted) => {
-            "SELECT doc FROM access_keys
-             WHERE org_id = $1 AND state = 'Deleted'
-             ORDER BY seq LIMIT $3 OFFSET $4"
-        }
-    }
-}
-
 /// Makes the current transaction one snapshot (it must not have read yet).
 async fn repeatable_read(c: &mut PgConnection) -> TxResult<()> {
     sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
@@ -233,14 +190,17 @@ async fn repeatable_read(c: &mut PgConnection) -> TxResult<()> {
     Ok(())
 }
 
-/// The metadata store on a PostgreSQL-compatible database. Cheap to share behind an `Arc`.
-pub struct PgMetaStore {
+/// The PostgreSQL-compatible engine. Cheap to share behind an `Arc`.
+pub struct Pg {
     pool: PgPool,
     /// The engine supports `LISTEN/NOTIFY` (PostgreSQL; not CockroachDB or YugabyteDB).
     notify: bool,
 }
 
-impl PgMetaStore {
+/// The metadata store on a PostgreSQL-compatible database.
+pub type PgMetaStore = Meta<Pg>;
+
+impl Meta<Pg> {
     /// Connects to `url` (`postgres://user:password@host:port/db?sslmode=…`), applies
     /// pending migrations (serialized across nodes by the migration lock row), and refuses
     /// a database from a newer schema version (`FailedPrecondition`).
@@ -264,18 +224,18 @@ impl PgMetaStore {
             .await
             .map_err(|e| db_err("read the server version", e))?;
         let notify = !(version.contains("CockroachDB") || version.contains("-YB-"));
-        Ok(Self { pool, notify })
+        Ok(Meta(Pg { pool, notify }))
     }
 
     /// The feed of changes committed by every node using this database.
     pub fn change_feed(&self) -> PgChangeFeed {
-        PgChangeFeed::new(self.pool.clone(), self.notify)
+        PgChangeFeed::new(self.0.pool.clone(), self.0.notify)
     }
 
     /// Checks that the database answers (readiness probe).
     pub async fn ping(&self) -> Result<()> {
         sqlx::query("SELECT 1")
-            .execute(&self.pool)
+            .execute(&self.0.pool)
             .await
             .map_err(|e| db_err("ping", e))?;
         Ok(())
@@ -283,9 +243,11 @@ impl PgMetaStore {
 
     #[doc(hidden)]
     pub async fn set_schema_version_for_tests(&self, v: i64) -> Result<()> {
-        schema::set_version(&self.pool, v).await
+        schema::set_version(&self.0.pool, v).await
     }
+}
 
+impl Pg {
     /// The rules' view of a transaction on `c`.
     fn tx<'a>(&self, c: &'a mut PgConnection) -> Tx<'a> {
         Tx {
@@ -295,818 +257,42 @@ impl PgMetaStore {
     }
 }
 
-#[async_trait]
-impl MetaStore for PgMetaStore {
-    // ---- orgs, users, tokens ----
+impl Engine for Pg {
+    type Err = PgErr;
+    type Tx<'c> = Tx<'c>;
+    /// Several nodes share the database: the audit spool of each node records events.
+    const AUDIT_OUTBOX: bool = false;
 
-    async fn create_org(&self, org: &Org) -> Result<()> {
-        let doc = to_doc(org)?;
-        let n = stmt!(self, "create_org", |c| sqlx::query(
-            "INSERT INTO orgs (org_id, doc) VALUES ($1, $2) ON CONFLICT DO NOTHING"
-        )
-        .bind(&org.org_id)
-        .bind(&doc)
-        .execute(c)
-        .await?
-        .rows_affected())?;
-        if n == 0 {
-            return Err(Error::AlreadyExists(format!("org {}", org.org_id)));
+    async fn write<A, T>(
+        &self,
+        what: &'static str,
+        mut args: A,
+        rule: Rule<Self, A, T>,
+    ) -> Result<T>
+    where
+        A: Send + 'static,
+        T: Send + 'static,
+    {
+        tx!(self, what, |c| rule(&mut self.tx(c), &mut args).await?)
+    }
+
+    async fn read<A, T>(
+        &self,
+        how: Read,
+        what: &'static str,
+        mut args: A,
+        rule: Rule<Self, A, T>,
+    ) -> Result<T>
+    where
+        A: Send + 'static,
+        T: Send + 'static,
+    {
+        match how {
+            Read::One => stmt!(self, what, |c| rule(&mut self.tx(c), &mut args).await?),
+            Read::Snapshot => tx!(self, what, |c| {
+                repeatable_read(c).await?;
+                rule(&mut self.tx(c), &mut args).await?
+            }),
         }
-        Ok(())
-    }
-
-    async fn bootstrap(&self, org: &Org, admin: &User, token: &ApiToken) -> Result<bool> {
-        let (org_doc, admin_doc, token_doc) = (to_doc(org)?, to_doc(admin)?, to_doc(token)?);
-        tx!(self, "bootstrap", |c| {
-            // Bootstraps of one database queue on one row lock (the schema version
-            // row, which every migrated database has), so the later one sees the
-            // earlier one's org. A row lock, not LOCK TABLE: CockroachDB and
-            // YugabyteDB (SERIALIZABLE there: the loser retries on 40001) lack it.
-            sqlx::query("SELECT version FROM coffer_schema_version WHERE id = 1 FOR UPDATE")
-                .execute(&mut *c)
-                .await?;
-            let any: Option<i32> = sqlx::query_scalar("SELECT 1 FROM orgs LIMIT 1")
-                .fetch_optional(&mut *c)
-                .await?;
-            if any.is_some() {
-                false
-            } else {
-                sqlx::query("INSERT INTO orgs (org_id, doc) VALUES ($1, $2)")
-                    .bind(&org.org_id)
-                    .bind(&org_doc)
-                    .execute(&mut *c)
-                    .await?;
-                sqlx::query("INSERT INTO users (uid, org_id, doc) VALUES ($1, $2, $3)")
-                    .bind(&admin.uid)
-                    .bind(&admin.org_id)
-                    .bind(&admin_doc)
-                    .execute(&mut *c)
-                    .await?;
-                sqlx::query(
-                    "INSERT INTO api_tokens (token_id, token_hash, uid, org_id, doc)
-                     VALUES ($1, $2, $3, $4, $5)",
-                )
-                .bind(&token.token_id)
-                .bind(&token.token_hash)
-                .bind(&token.uid)
-                .bind(&token.org_id)
-                .bind(&token_doc)
-                .execute(&mut *c)
-                .await?;
-                true
-            }
-        })
-    }
-
-    async fn get_org(&self, org_id: &str) -> Result<Option<Org>> {
-        let doc: Option<String> = stmt!(self, "get_org", |c| sqlx::query_scalar(
-            "SELECT doc FROM orgs WHERE org_id = $1"
-        )
-        .bind(org_id)
-        .fetch_optional(c)
-        .await?)?;
-        doc.map(|d| from_doc(&d, "org")).transpose()
-    }
-
-    async fn list_orgs(&self) -> Result<Vec<Org>> {
-        let docs: Vec<String> = stmt!(self, "list_orgs", |c| sqlx::query_scalar(
-            "SELECT doc FROM orgs ORDER BY org_id"
-        )
-        .fetch_all(c)
-        .await?)?;
-        decode_all(docs, "org")
-    }
-
-    async fn update_org(&self, org: &Org) -> Result<()> {
-        let doc = to_doc(org)?;
-        let n = stmt!(self, "update_org", |c| sqlx::query(
-            "UPDATE orgs SET doc = $2 WHERE org_id = $1"
-        )
-        .bind(&org.org_id)
-        .bind(&doc)
-        .execute(c)
-        .await?
-        .rows_affected())?;
-        if n == 0 {
-            return Err(Error::NotFound(format!("org {}", org.org_id)));
-        }
-        Ok(())
-    }
-
-    async fn create_user(&self, user: &User) -> Result<()> {
-        let doc = to_doc(user)?;
-        let n = stmt!(self, "create_user", |c| sqlx::query(
-            "INSERT INTO users (uid, org_id, doc) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING"
-        )
-        .bind(&user.uid)
-        .bind(&user.org_id)
-        .bind(&doc)
-        .execute(c)
-        .await?
-        .rows_affected())?;
-        if n == 0 {
-            return Err(Error::AlreadyExists(format!("user {}", user.uid)));
-        }
-        Ok(())
-    }
-
-    async fn get_user(&self, uid: &str) -> Result<Option<User>> {
-        let doc: Option<String> = stmt!(self, "get_user", |c| sqlx::query_scalar(
-            "SELECT doc FROM users WHERE uid = $1"
-        )
-        .bind(uid)
-        .fetch_optional(c)
-        .await?)?;
-        doc.map(|d| from_doc(&d, "user")).transpose()
-    }
-
-    async fn list_users(&self, org_id: &str) -> Result<Vec<User>> {
-        let docs: Vec<String> = stmt!(self, "list_users", |c| sqlx::query_scalar(
-            "SELECT doc FROM users WHERE org_id = $1 ORDER BY uid"
-        )
-        .bind(org_id)
-        .fetch_all(c)
-        .await?)?;
-        decode_all(docs, "user")
-    }
-
-    async fn delete_user(&self, uid: &str) -> Result<()> {
-        tx!(self, "delete_user", |c| identities::delete_user(
-            &mut self.tx(c),
-            uid
-        )
-        .await?)
-    }
-
-    async fn create_token(&self, token: &ApiToken) -> Result<()> {
-        let doc = to_doc(token)?;
-        let n = stmt!(self, "create_token", |c| sqlx::query(
-            "INSERT INTO api_tokens (token_id, token_hash, uid, org_id, doc)
-             VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING"
-        )
-        .bind(&token.token_id)
-        .bind(&token.token_hash)
-        .bind(&token.uid)
-        .bind(&token.org_id)
-        .bind(&doc)
-        .execute(c)
-        .await?
-        .rows_affected())?;
-        if n == 0 {
-            return Err(Error::AlreadyExists(format!("token {}", token.token_id)));
-        }
-        Ok(())
-    }
-
-    async fn get_token_by_hash(&self, token_hash: &str) -> Result<Option<ApiToken>> {
-        let doc: Option<String> = stmt!(self, "get_token_by_hash", |c| sqlx::query_scalar(
-            "SELECT doc FROM api_tokens WHERE token_hash = $1"
-        )
-        .bind(token_hash)
-        .fetch_optional(c)
-        .await?)?;
-        doc.map(|d| from_doc(&d, "api token")).transpose()
-    }
-
-    async fn list_tokens(&self, org_id: &str) -> Result<Vec<ApiToken>> {
-        let docs: Vec<String> = stmt!(self, "list_tokens", |c| sqlx::query_scalar(
-            "SELECT doc FROM api_tokens WHERE org_id = $1 ORDER BY token_id"
-        )
-        .bind(org_id)
-        .fetch_all(c)
-        .await?)?;
-        decode_all(docs, "api token")
-    }
-
-    async fn delete_token(&self, token_id: &str) -> Result<()> {
-        let n = stmt!(self, "delete_token", |c| sqlx::query(
-            "DELETE FROM api_tokens WHERE token_id = $1"
-        )
-        .bind(token_id)
-        .execute(c)
-        .await?
-        .rows_affected())?;
-        if n == 0 {
-            return Err(Error::NotFound(format!("token {token_id}")));
-        }
-        Ok(())
-    }
-
-    // ---- access keys ----
-
-    async fn create_access_key(&self, key: &AccessKey, quotas: &Quotas) -> Result<()> {
-        tx!(self, "create_access_key", |c| {
-            identities::create_access_key(&mut self.tx(c), key, quotas).await?
-        })
-    }
-
-    async fn get_access_key(&self, access_key_id: &str) -> Result<Option<AccessKey>> {
-        let doc: Option<String> = stmt!(self, "get_access_key", |c| sqlx::query_scalar(
-            "SELECT doc FROM access_keys WHERE access_key_id = $1"
-        )
-        .bind(access_key_id)
-        .fetch_optional(c)
-        .await?)?;
-        doc.map(|d| from_doc(&d, "access key")).transpose()
-    }
-
-    async fn list_access_keys(&self, org_id: &str, page: &KeyListing) -> Result<Vec<AccessKey>> {
-        let now = nanos(page.now)?;
-        let clamp = |n: u64| i64::try_from(n).unwrap_or(i64::MAX);
-        let docs: Vec<String> = stmt!(self, "list_access_keys", |c| sqlx::query_scalar(
-            key_page_sql(page.status)
-        )
-        .bind(org_id)
-        .bind(now)
-        .bind(clamp(page.limit))
-        .bind(clamp(page.offset))
-        .fetch_all(c)
-        .await?)?;
-        decode_all(docs, "access key")
-    }
-
-    async fn set_access_key_state(&self, access_key_id: &str, state: KeyState) -> Result<()> {
-        tx!(self, "set_access_key_state", |c| {
-            identities::set_access_key_state(&mut self.tx(c), access_key_id, state).await?
-        })
-    }
-
-    async fn set_principal_key_state(
-        &self,
-        org_id: &str,
-        principal: &str,
-        state: KeyState,
-    ) -> Result<u64> {
-        tx!(self, "set_principal_key_state", |c| {
-            identities::set_principal_key_state(&mut self.tx(c), org_id, principal, state).await?
-        })
-    }
-
-    // ---- org access policies and settings ----
-
-    async fn put_policy(&self, policy: &StoredPolicy, quotas: &Quotas) -> Result<()> {
-        tx!(self, "put_policy", |c| identities::put_policy(
-            &mut self.tx(c),
-            policy,
-            quotas
-        )
-        .await?)
-    }
-
-    async fn delete_policy(&self, org_id: &str, name: &str) -> Result<()> {
-        tx!(self, "delete_policy", |c| identities::delete_policy(
-            &mut self.tx(c),
-            org_id,
-            name
-        )
-        .await?)
-    }
-
-    async fn list_policies(&self, org_id: &str) -> Result<Vec<StoredPolicy>> {
-        let docs: Vec<String> = stmt!(self, "list_policies", |c| sqlx::query_scalar(
-            "SELECT doc FROM policies WHERE org_id = $1 ORDER BY name"
-        )
-        .bind(org_id)
-        .fetch_all(c)
-        .await?)?;
-        decode_all(docs, "policy")
-    }
-
-    async fn list_all_policies(&self) -> Result<Vec<StoredPolicy>> {
-        let docs: Vec<String> = stmt!(self, "list_all_policies", |c| sqlx::query_scalar(
-            "SELECT doc FROM policies ORDER BY org_id, name"
-        )
-        .fetch_all(c)
-        .await?)?;
-        decode_all(docs, "policy")
-    }
-
-    async fn get_org_settings(&self, org_id: &str) -> Result<OrgSettings> {
-        let doc: Option<String> = stmt!(self, "get_org_settings", |c| sqlx::query_scalar(
-            "SELECT doc FROM org_settings WHERE org_id = $1"
-        )
-        .bind(org_id)
-        .fetch_optional(c)
-        .await?)?;
-        Ok(doc
-            .map(|d| from_doc(&d, "org settings"))
-            .transpose()?
-            .unwrap_or_default())
-    }
-
-    async fn put_org_settings(&self, org_id: &str, settings: &OrgSettings) -> Result<()> {
-        let doc = to_doc(settings)?;
-        stmt!(self, "put_org_settings", |c| {
-            sqlx::query(
-                "INSERT INTO org_settings (org_id, doc) VALUES ($1, $2)
-                 ON CONFLICT (org_id) DO UPDATE SET doc = excluded.doc",
-            )
-            .bind(org_id)
-            .bind(&doc)
-            .execute(c)
-            .await?;
-        })
-    }
-
-    // ---- buckets ----
-
-    async fn create_bucket(&self, bucket: &Bucket) -> Result<()> {
-        let doc = to_doc(bucket)?;
-        let n = stmt!(self, "create_bucket", |c| sqlx::query(
-            "INSERT INTO buckets (name, org_id, doc, versioning) VALUES ($1, $2, $3, $4)
-             ON CONFLICT DO NOTHING"
-        )
-        .bind(&bucket.name)
-        .bind(&bucket.org_id)
-        .bind(&doc)
-        // The versioning column is what object writes read: it starts as the document says.
-        .bind(bucket.versioning.code() as i32)
-        .execute(c)
-        .await?
-        .rows_affected())?;
-        if n == 0 {
-            return Err(Error::BucketAlreadyExists);
-        }
-        Ok(())
-    }
-
-    async fn get_bucket(&self, name: &str) -> Result<Option<Bucket>> {
-        let doc: Option<String> = stmt!(self, "get_bucket", |c| sqlx::query_scalar(
-            "SELECT doc FROM buckets WHERE name = $1"
-        )
-        .bind(name)
-        .fetch_optional(c)
-        .await?)?;
-        doc.map(|d| from_doc(&d, "bucket")).transpose()
-    }
-
-    async fn list_buckets(&self, org_id: &str) -> Result<Vec<Bucket>> {
-        let docs: Vec<String> = stmt!(self, "list_buckets", |c| sqlx::query_scalar(
-            "SELECT doc FROM buckets WHERE org_id = $1 ORDER BY name"
-        )
-        .bind(org_id)
-        .fetch_all(c)
-        .await?)?;
-        decode_all(docs, "bucket")
-    }
-
-    async fn delete_bucket(&self, name: &str) -> Result<()> {
-        tx!(self, "delete_bucket", |c| buckets::delete_bucket(
-            &mut self.tx(c),
-            name
-        )
-        .await?)
-    }
-
-    async fn edit_bucket(&self, name: &str, edit: BucketEdit) -> Result<Bucket> {
-        let mut once = buckets::EditOnce::new(edit);
-        tx!(self, "edit_bucket", |c| buckets::edit_bucket(
-            &mut self.tx(c),
-            name,
-            &mut once
-        )
-        .await?)
-    }
-
-    async fn set_object_tags(
-        &self,
-        bucket: &str,
-        key: &str,
-        tags: &BTreeMap<String, String>,
-    ) -> Result<()> {
-        tx!(self, "set_object_tags", |c| buckets::set_object_tags(
-            &mut self.tx(c),
-            bucket,
-            key,
-            tags
-        )
-        .await?)
-    }
-
-    async fn bucket_usage(&self, name: &str) -> Result<Usage> {
-        let row = stmt!(self, "bucket_usage", |c| sqlx::query(
-            "SELECT usage_bytes, usage_objects FROM buckets WHERE name = $1"
-        )
-        .bind(name)
-        .fetch_optional(c)
-        .await?)?
-        .ok_or(Error::NoSuchBucket)?;
-        let get = |i: usize| {
-            row.try_get::<i64, _>(i)
-                .map(|v| v as u64)
-                .map_err(|e| db_err("bucket_usage", e))
-        };
-        Ok(Usage {
-            bytes: get(0)?,
-            objects: get(1)?,
-        })
-    }
-
-    // ---- objects ----
-
-    async fn put_object(
-        &self,
-        record: &ObjectRecord,
-        cond: &WriteCondition,
-        cap: Option<u64>,
-    ) -> Result<Replaced> {
-        let mut row = ObjectRow::new(record)?;
-        let (prev, vid) = tx!(self, "put_object", |c| objects::put(
-            &mut self.tx(c),
-            &mut row,
-            cond,
-            cap
-        )
-        .await?)?;
-        decode_replaced(prev, vid)
-    }
-
-    async fn get_object(&self, bucket: &str, key: &str) -> Result<Option<ObjectRecord>> {
-        let row = stmt!(self, "get_object", |c| sqlx::query(
-            "SELECT doc, inline_data FROM objects WHERE bucket = $1 AND key = $2"
-        )
-        .bind(bucket)
-        .bind(key.as_bytes())
-        .fetch_optional(c)
-        .await?)?;
-        match row {
-            None => Ok(None),
-            Some(r) => RawObject {
-                doc: r.try_get(0).map_err(|e| db_err("get_object", e))?,
-                inline: r.try_get(1).map_err(|e| db_err("get_object", e))?,
-            }
-            .decode()
-            .map(Some),
-        }
-    }
-
-    async fn delete_object(&self, bucket: &str, key: &str) -> Result<Replaced> {
-        let prev = tx!(self, "delete_object", |c| objects::delete_object(
-            &mut self.tx(c),
-            bucket,
-            key
-        )
-        .await?)?;
-        decode_replaced(prev, None)
-    }
-
-    async fn rename_object(
-        &self,
-        bucket: &str,
-        src: &str,
-        dst: &str,
-        cond: &RenameConditions,
-    ) -> Result<Replaced> {
-        let prev = tx!(self, "rename_object", |c| objects::rename(
-            &mut self.tx(c),
-            bucket,
-            src,
-            dst,
-            cond
-        )
-        .await?)?;
-        decode_replaced(prev, None)
-    }
-
-    async fn set_bucket_versioning(&self, name: &str, state: VersioningState) -> Result<()> {
-        tx!(self, "set_bucket_versioning", |c| buckets::set_versioning(
-            &mut self.tx(c),
-            name,
-            state
-        )
-        .await?)
-    }
-
-    async fn delete_object_current(
-        &self,
-        bucket: &str,
-        key: &str,
-        marker_id: &str,
-        now: OffsetDateTime,
-    ) -> Result<Deleted> {
-        tx!(self, "delete_object_current", |c| objects::delete_current(
-            &mut self.tx(c),
-            bucket,
-            key,
-            marker_id,
-            now
-        )
-        .await?)?
-        .decode()
-    }
-
-    async fn delete_object_version(
-        &self,
-        bucket: &str,
-        key: &str,
-        version_id: &str,
-    ) -> Result<Deleted> {
-        tx!(self, "delete_object_version", |c| objects::delete_version(
-            &mut self.tx(c),
-            bucket,
-            key,
-            version_id
-        )
-        .await?)?
-        .decode()
-    }
-
-    async fn get_object_version(
-        &self,
-        bucket: &str,
-        key: &str,
-        version_id: &str,
-    ) -> Result<Option<ObjectVersion>> {
-        let found = tx!(self, "get_object_version", |c| {
-            // One snapshot for both tables: a version moving between them is seen once.
-            repeatable_read(c).await?;
-            listings::get_object_version(&mut self.tx(c), bucket, key, version_id).await?
-        })?;
-        decode_version(found)
-    }
-
-    async fn list_object_versions(
-        &self,
-        bucket: &str,
-        prefix: &str,
-        key_marker: &str,
-        version_id_marker: &str,
-        limit: usize,
-    ) -> Result<VersionPage> {
-        tx!(self, "list_object_versions", |c| {
-            repeatable_read(c).await?;
-            let tx = &mut self.tx(c);
-            listings::list_object_versions(tx, bucket, prefix, key_marker, version_id_marker, limit)
-                .await?
-        })
-    }
-
-    async fn list_objects(
-        &self,
-        bucket: &str,
-        prefix: &str,
-        start_after: &str,
-        limit: usize,
-    ) -> Result<ObjectPage> {
-        tx!(self, "list_objects", |c| {
-            let tx = &mut self.tx(c);
-            listings::list_objects(tx, bucket, prefix, start_after, limit).await?
-        })
-    }
-
-    // ---- multipart ----
-
-    async fn create_upload(&self, upload: &MultipartUpload) -> Result<()> {
-        tx!(self, "create_upload", |c| multipart::create_upload(
-            &mut self.tx(c),
-            upload
-        )
-        .await?)
-    }
-
-    async fn get_upload(&self, upload_id: &str) -> Result<Option<MultipartUpload>> {
-        let doc: Option<String> = stmt!(self, "get_upload", |c| sqlx::query_scalar(
-            "SELECT doc FROM uploads WHERE upload_id = $1"
-        )
-        .bind(upload_id)
-        .fetch_optional(c)
-        .await?)?;
-        doc.map(|d| from_doc(&d, "upload")).transpose()
-    }
-
-    async fn put_part(&self, part: &PartRecord) -> Result<Option<PartRecord>> {
-        let doc = to_doc(part)?;
-        let prev = tx!(self, "put_part", |c| multipart::put_part(
-            &mut self.tx(c),
-            part,
-            &doc
-        )
-        .await?)?;
-        prev.map(|d| from_doc(&d, "part")).transpose()
-    }
-
-    async fn list_parts(
-        &self,
-        upload_id: &str,
-        part_number_marker: u32,
-        limit: usize,
-    ) -> Result<Vec<PartRecord>> {
-        let docs = tx!(self, "list_parts", |c| {
-            let tx = &mut self.tx(c);
-            listings::list_parts(tx, upload_id, part_number_marker, limit).await?
-        })?;
-        decode_all(docs, "part")
-    }
-
-    async fn list_uploads(
-        &self,
-        bucket: &str,
-        prefix: &str,
-        key_marker: &str,
-        upload_id_marker: &str,
-        limit: usize,
-    ) -> Result<Vec<MultipartUpload>> {
-        let docs = tx!(self, "list_uploads", |c| {
-            let tx = &mut self.tx(c);
-            listings::list_uploads(tx, bucket, prefix, key_marker, upload_id_marker, limit).await?
-        })?;
-        decode_all(docs, "upload")
-    }
-
-    async fn complete_upload(
-        &self,
-        upload_id: &str,
-        record: &ObjectRecord,
-        cond: &WriteCondition,
-        cap: Option<u64>,
-    ) -> Result<(Replaced, Vec<PartRecord>)> {
-        let mut row = ObjectRow::new(record)?;
-        let used: Vec<String> = record.data.blob_ids().map(str::to_string).collect();
-        let (prev, vid, parts) = tx!(self, "complete_upload", |c| multipart::complete(
-            &mut self.tx(c),
-            upload_id,
-            &mut row,
-            &used,
-            cond,
-            cap
-        )
-        .await?)?;
-        Ok((
-            decode_replaced(prev, vid)?,
-            semantics::unused_parts(record, parts),
-        ))
-    }
-
-    async fn abort_upload(&self, upload_id: &str) -> Result<Vec<PartRecord>> {
-        let docs = tx!(self, "abort_upload", |c| multipart::abort(
-            &mut self.tx(c),
-            upload_id
-        )
-        .await?)?;
-        decode_all(docs, "part")
-    }
-
-    // ---- workload identity federation ----
-
-    async fn create_federation_config(&self, config: &FederationConfig) -> Result<()> {
-        let doc = to_doc(config)?;
-        let n = stmt!(self, "create_federation_config", |c| sqlx::query(
-            "INSERT INTO federation_configs (config_id, org_id, kind, doc)
-             VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING"
-        )
-        .bind(&config.config_id)
-        .bind(&config.org_id)
-        .bind(config.kind().as_str())
-        .bind(&doc)
-        .execute(c)
-        .await?
-        .rows_affected())?;
-        if n == 0 {
-            return Err(Error::AlreadyExists(format!(
-                "federation config {}",
-                config.config_id
-            )));
-        }
-        Ok(())
-    }
-
-    async fn update_federation_config(&self, config: &FederationConfig) -> Result<()> {
-        let doc = to_doc(config)?;
-        let n = stmt!(self, "update_federation_config", |c| sqlx::query(
-            "UPDATE federation_configs SET doc = $4
-             WHERE config_id = $1 AND org_id = $2 AND kind = $3"
-        )
-        .bind(&config.config_id)
-        .bind(&config.org_id)
-        .bind(config.kind().as_str())
-        .bind(&doc)
-        .execute(c)
-        .await?
-        .rows_affected())?;
-        if n == 0 {
-            return Err(Error::NotFound(format!(
-                "federation config {}",
-                config.config_id
-            )));
-        }
-        Ok(())
-    }
-
-    async fn get_federation_config(
-        &self,
-        org_id: &str,
-        kind: FederationKind,
-        config_id: &str,
-    ) -> Result<Option<FederationConfig>> {
-        let doc: Option<String> = stmt!(self, "get_federation_config", |c| sqlx::query_scalar(
-            "SELECT doc FROM federation_configs
-             WHERE config_id = $1 AND org_id = $2 AND kind = $3"
-        )
-        .bind(config_id)
-        .bind(org_id)
-        .bind(kind.as_str())
-        .fetch_optional(c)
-        .await?)?;
-        doc.map(|d| from_doc(&d, "federation config")).transpose()
-    }
-
-    async fn list_federation_configs(
-        &self,
-        org_id: &str,
-        kind: FederationKind,
-    ) -> Result<Vec<FederationConfig>> {
-        let docs: Vec<String> = stmt!(self, "list_federation_configs", |c| {
-            sqlx::query_scalar(
-                "SELECT doc FROM federation_configs WHERE org_id = $1 AND kind = $2 ORDER BY seq",
-            )
-            .bind(org_id)
-            .bind(kind.as_str())
-            .fetch_all(c)
-            .await?
-        })?;
-        decode_all(docs, "federation config")
-    }
-
-    async fn delete_federation_config(
-        &self,
-        org_id: &str,
-        kind: FederationKind,
-        config_id: &str,
-    ) -> Result<()> {
-        let n = stmt!(self, "delete_federation_config", |c| sqlx::query(
-            "DELETE FROM federation_configs WHERE config_id = $1 AND org_id = $2 AND kind = $3"
-        )
-        .bind(config_id)
-        .bind(org_id)
-        .bind(kind.as_str())
-        .execute(c)
-        .await?
-        .rows_affected())?;
-        if n == 0 {
-            return Err(Error::NotFound(format!("federation config {config_id}")));
-        }
-        Ok(())
-    }
-
-    async fn record_assertion_id(
-        &self,
-        org_id: &str,
-        assertion_id: &str,
-        expires: OffsetDateTime,
-        now: OffsetDateTime,
-    ) -> Result<bool> {
-        let horizon = nanos(now - semantics::ASSERTION_ID_PURGE_AFTER)?;
-        let (expires, now) = (nanos(expires)?, nanos(now)?);
-        tx!(self, "record_assertion_id", |c| {
-            sqlx::query("DELETE FROM saml_assertion_ids WHERE expires <= $1")
-                .bind(horizon)
-                .execute(&mut *c)
-                .await?;
-            // Inserts, or takes over an entry that has expired; a live entry stays and
-            // nothing changes (a replay).
-            let n = sqlx::query(
-                "INSERT INTO saml_assertion_ids (org_id, assertion_id, expires)
-                 VALUES ($1, $2, $3) ON CONFLICT (org_id, assertion_id) DO UPDATE
-                 SET expires = excluded.expires WHERE saml_assertion_ids.expires <= $4",
-            )
-            .bind(org_id)
-            .bind(assertion_id)
-            .bind(expires)
-            .bind(now)
-            .execute(&mut *c)
-            .await?
-            .rows_affected();
-            n == 1
-        })
-    }
-
-    // ---- maintenance ----
-
-    async fn referenced_blobs(&self) -> Result<HashSet<String>> {
-        tx!(self, "referenced_blobs", |c| {
-            // One snapshot for both tables: a part completed into an object between the
-            // two reads is seen in one of them.
-            sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
-                .execute(&mut *c)
-                .await?;
-            let mut set = HashSet::new();
-            let objs: Vec<String> =
-                sqlx::query_scalar("SELECT blob_ids FROM objects WHERE blob_ids IS NOT NULL")
-                    .fetch_all(&mut *c)
-                    .await?;
-            let old: Vec<String> = sqlx::query_scalar(
-                "SELECT blob_ids FROM object_versions WHERE blob_ids IS NOT NULL",
-            )
-            .fetch_all(&mut *c)
-            .await?;
-            for ids in objs.into_iter().chain(old) {
-                set.extend(ids.split(' ').filter(|s| !s.is_empty()).map(str::to_string));
-            }
-            let parts: Vec<String> = sqlx::query_scalar("SELECT blob_id FROM parts")
-                .fetch_all(&mut *c)
-                .await?;
-            set.extend(parts);
-            set
-        })
     }
 }

@@ -1,5 +1,5 @@
 //! PostgreSQL's SQL for the rules' seams (`ObjectTx`, `UploadTx`, `BucketTx`,
-//! `IdentityTx`, `ListTx`), run inside the caller's retried transaction (`tx!`), which
+//! `IdentityTx`, `ListTx`, `DocTx`), run inside the caller's retried transaction (`tx!`), which
 //! may run a rule again from the start. Writers of a bucket's objects serialize on its
 //! row (`lock_bucket`: `FOR UPDATE`), uploads and parts on theirs (`FOR SHARE` / `FOR
 //! UPDATE`), quota checks on the org's, so the rules' checks hold at commit across
@@ -7,6 +7,7 @@
 
 use super::{CHANNEL, LIST_VERSIONS_SQL, TxResult, key_string};
 use crate::buckets::BucketTx;
+use crate::engine::{DocTx, Stmt, Val};
 use crate::identities::{IdentityTx, KeySelect};
 use crate::listings::{ListTx, UploadFilter};
 use crate::multipart::UploadTx;
@@ -15,13 +16,15 @@ use crate::rows::{
     CurrentRow, ObjectRow, RawObject, VersionRow, from_nanos, key_state, nanos, to_doc, to_i64,
     version_summary,
 };
+use coffer_core::Error;
 use coffer_core::change::Change;
 use coffer_core::model::*;
 use futures::TryStreamExt;
-use sqlx::{PgConnection, Row};
+use sqlx::postgres::PgArguments;
+use sqlx::{Arguments, PgConnection, Row};
 
 /// A transaction's connection as the store's rules see it.
-pub(super) struct Tx<'a> {
+pub(crate) struct Tx<'a> {
     pub c: &'a mut PgConnection,
     /// Whether the engine delivers `NOTIFY` (PostgreSQL; not CockroachDB or YugabyteDB,
     /// whose nodes poll the change counter).
@@ -785,5 +788,156 @@ impl ListTx for Tx<'_> {
             }
         }
         Ok(out)
+    }
+}
+
+/// The arguments of a document statement.
+fn pg_args(args: &[Val]) -> TxResult<PgArguments> {
+    let mut a = PgArguments::default();
+    for v in args {
+        match v {
+            Val::Str(s) => a.add(s.as_str()),
+            Val::Int(n) => a.add(*n),
+        }
+        .map_err(|e| Error::internal(format!("binding a statement argument: {e}")))?;
+    }
+    Ok(a)
+}
+
+/// The SQL of each document statement (`Stmt` documents the arguments).
+fn sql(s: Stmt) -> &'static str {
+    match s {
+        // Bootstraps of one database queue on one row lock (the schema version row,
+        // which every migrated database has). A row lock, not LOCK TABLE: CockroachDB
+        // and YugabyteDB (SERIALIZABLE there: the loser retries on 40001) lack it.
+        Stmt::LockBootstrap => "SELECT '' FROM coffer_schema_version WHERE id = 1 FOR UPDATE",
+        Stmt::AnyOrg => "SELECT org_id FROM orgs LIMIT 1",
+        Stmt::InsertOrg => "INSERT INTO orgs (org_id, doc) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+        Stmt::GetOrg => "SELECT doc FROM orgs WHERE org_id = $1",
+        Stmt::ListOrgs => "SELECT doc FROM orgs ORDER BY org_id",
+        Stmt::UpdateOrg => "UPDATE orgs SET doc = $2 WHERE org_id = $1",
+        Stmt::InsertUser => {
+            "INSERT INTO users (uid, org_id, doc) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING"
+        }
+        Stmt::GetUser => "SELECT doc FROM users WHERE uid = $1",
+        Stmt::ListUsers => "SELECT doc FROM users WHERE org_id = $1 ORDER BY uid",
+        Stmt::InsertToken => {
+            "INSERT INTO api_tokens (token_id, token_hash, uid, org_id, doc)
+             VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING"
+        }
+        Stmt::GetTokenByHash => "SELECT doc FROM api_tokens WHERE token_hash = $1",
+        Stmt::ListTokens => "SELECT doc FROM api_tokens WHERE org_id = $1 ORDER BY token_id",
+        Stmt::DeleteToken => "DELETE FROM api_tokens WHERE token_id = $1",
+        Stmt::GetKey => "SELECT doc FROM access_keys WHERE access_key_id = $1",
+        // Statements that do not use $2 still take it (sqlx declares every bound
+        // parameter's type). In creation order over `access_keys_by_org`.
+        Stmt::KeysAll => {
+            "SELECT doc FROM access_keys WHERE org_id = $1 ORDER BY seq LIMIT $3 OFFSET $4"
+        }
+        Stmt::KeysActive => {
+            "SELECT doc FROM access_keys
+             WHERE org_id = $1 AND state = 'Active' AND (expiry IS NULL OR expiry > $2)
+             ORDER BY seq LIMIT $3 OFFSET $4"
+        }
+        Stmt::KeysExpired => {
+            "SELECT doc FROM access_keys WHERE org_id = $1 AND state = 'Active' AND expiry <= $2
+             ORDER BY seq LIMIT $3 OFFSET $4"
+        }
+        Stmt::KeysSuspended => {
+            "SELECT doc FROM access_keys
+             WHERE org_id = $1 AND state = 'Suspended'
+             ORDER BY seq LIMIT $3 OFFSET $4"
+        }
+        Stmt::KeysDeleted => {
+            "SELECT doc FROM access_keys
+             WHERE org_id = $1 AND state = 'Deleted'
+             ORDER BY seq LIMIT $3 OFFSET $4"
+        }
+        Stmt::ListPolicies => "SELECT doc FROM policies WHERE org_id = $1 ORDER BY name",
+        Stmt::ListAllPolicies => "SELECT doc FROM policies ORDER BY org_id, name",
+        Stmt::GetOrgSettings => "SELECT doc FROM org_settings WHERE org_id = $1",
+        Stmt::PutOrgSettings => {
+            "INSERT INTO org_settings (org_id, doc) VALUES ($1, $2)
+             ON CONFLICT (org_id) DO UPDATE SET doc = excluded.doc"
+        }
+        Stmt::InsertBucket => {
+            "INSERT INTO buckets (name, org_id, doc, versioning) VALUES ($1, $2, $3, $4::INT)
+             ON CONFLICT DO NOTHING"
+        }
+        Stmt::GetBucket => "SELECT doc FROM buckets WHERE name = $1",
+        Stmt::ListBuckets => "SELECT doc FROM buckets WHERE org_id = $1 ORDER BY name",
+        Stmt::GetUpload => "SELECT doc FROM uploads WHERE upload_id = $1",
+        Stmt::InsertFederation => {
+            "INSERT INTO federation_configs (config_id, org_id, kind, doc)
+             VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING"
+        }
+        Stmt::UpdateFederation => {
+            "UPDATE federation_configs SET doc = $4
+             WHERE config_id = $1 AND org_id = $2 AND kind = $3"
+        }
+        Stmt::GetFederation => {
+            "SELECT doc FROM federation_configs WHERE config_id = $1 AND org_id = $2 AND kind = $3"
+        }
+        Stmt::ListFederation => {
+            "SELECT doc FROM federation_configs WHERE org_id = $1 AND kind = $2 ORDER BY seq"
+        }
+        Stmt::DeleteFederation => {
+            "DELETE FROM federation_configs WHERE config_id = $1 AND org_id = $2 AND kind = $3"
+        }
+        Stmt::PurgeAssertions => "DELETE FROM saml_assertion_ids WHERE expires <= $1",
+        Stmt::RecordAssertion => {
+            "INSERT INTO saml_assertion_ids (org_id, assertion_id, expires)
+             VALUES ($1, $2, $3) ON CONFLICT (org_id, assertion_id) DO UPDATE
+             SET expires = excluded.expires WHERE saml_assertion_ids.expires <= $4"
+        }
+        Stmt::ObjectBlobs => "SELECT blob_ids FROM objects WHERE blob_ids IS NOT NULL",
+        Stmt::VersionBlobs => "SELECT blob_ids FROM object_versions WHERE blob_ids IS NOT NULL",
+        Stmt::PartBlobs => "SELECT blob_id FROM parts",
+    }
+}
+
+impl DocTx for Tx<'_> {
+    async fn docs(&mut self, s: Stmt, args: &[Val]) -> TxResult<Vec<String>> {
+        Ok(sqlx::query_scalar_with(sql(s), pg_args(args)?)
+            .fetch_all(&mut *self.c)
+            .await?)
+    }
+
+    async fn exec(&mut self, s: Stmt, args: &[Val]) -> TxResult<u64> {
+        let done = sqlx::query_with(sql(s), pg_args(args)?)
+            .execute(&mut *self.c)
+            .await?;
+        Ok(done.rows_affected())
+    }
+
+    async fn usage(&mut self, bucket: &str) -> TxResult<Option<Usage>> {
+        let row = sqlx::query("SELECT usage_bytes, usage_objects FROM buckets WHERE name = $1")
+            .bind(bucket)
+            .fetch_optional(&mut *self.c)
+            .await?;
+        let Some(row) = row else { return Ok(None) };
+        Ok(Some(Usage {
+            bytes: row.try_get::<i64, _>(0)? as u64,
+            objects: row.try_get::<i64, _>(1)? as u64,
+        }))
+    }
+
+    // No audit outbox here (`Engine::AUDIT_OUTBOX`): it stays empty, and nothing can be
+    // appended to it.
+
+    async fn append_event(&mut self, _event: &[u8]) -> TxResult<()> {
+        Err(Error::internal("this metadata store has no audit outbox").into())
+    }
+
+    async fn events(&mut self, _: i64, _: i64, _: Option<u64>) -> TxResult<Vec<(u64, Vec<u8>)>> {
+        Ok(Vec::new())
+    }
+
+    async fn trim_events(&mut self, _through: i64) -> TxResult<()> {
+        Ok(())
+    }
+
+    async fn events_depth(&mut self) -> TxResult<(u64, u64)> {
+        Ok((0, 0))
     }
 }

@@ -37,7 +37,7 @@ const MAX_BATCH: usize = 1024;
 /// One queued write request, type-erased.
 trait WriteJob: Send {
     /// Runs the request inside the current savepoint; returns its error, if any.
-    fn run(&mut self, conn: &Connection) -> Result<()>;
+    fn run(&mut self, conn: &mut Connection) -> Result<()>;
     /// Delivers the reply once the batch's fate (`commit`) is known.
     fn finish(self: Box<Self>, commit: &Result<()>);
 }
@@ -51,9 +51,9 @@ struct TypedJob<T, F> {
 impl<T, F> WriteJob for TypedJob<T, F>
 where
     T: Send,
-    F: FnOnce(&Connection) -> Result<T> + Send,
+    F: FnOnce(&mut Connection) -> Result<T> + Send,
 {
-    fn run(&mut self, conn: &Connection) -> Result<()> {
+    fn run(&mut self, conn: &mut Connection) -> Result<()> {
         let Some(f) = self.f.take() else {
             return Err(Error::internal("sqlite write request run twice"));
         };
@@ -97,7 +97,7 @@ impl Writer {
     pub(crate) async fn run<T, F>(&self, f: F) -> Result<T>
     where
         T: Send + 'static,
-        F: FnOnce(&Connection) -> Result<T> + Send + 'static,
+        F: FnOnce(&mut Connection) -> Result<T> + Send + 'static,
     {
         let (reply, rx) = oneshot::channel();
         let job = Box::new(TypedJob {
@@ -113,7 +113,7 @@ impl Writer {
     }
 }
 
-fn writer_loop(conn: Connection, rx: mpsc::Receiver<Box<dyn WriteJob>>) {
+fn writer_loop(mut conn: Connection, rx: mpsc::Receiver<Box<dyn WriteJob>>) {
     while let Ok(first) = rx.recv() {
         let mut batch = vec![first];
         while batch.len() < MAX_BATCH {
@@ -122,7 +122,7 @@ fn writer_loop(conn: Connection, rx: mpsc::Receiver<Box<dyn WriteJob>>) {
                 Err(_) => break,
             }
         }
-        run_batch(&conn, batch);
+        run_batch(&mut conn, batch);
     }
 }
 
@@ -132,7 +132,7 @@ fn exec_cached(conn: &Connection, sql: &str) -> Result<()> {
         .map_err(sql_err(sql))
 }
 
-fn run_batch(conn: &Connection, mut batch: Vec<Box<dyn WriteJob>>) {
+fn run_batch(conn: &mut Connection, mut batch: Vec<Box<dyn WriteJob>>) {
     while !batch.is_empty() {
         let (outcome, rest) = run_transaction(conn, &mut batch);
         if outcome.is_ok() {
@@ -154,7 +154,7 @@ fn run_batch(conn: &Connection, mut batch: Vec<Box<dyn WriteJob>>) {
 /// go into a fresh transaction: a full disk fails the writes that needed the space,
 /// not every request that happened to be batched with them.
 fn run_transaction(
-    conn: &Connection,
+    conn: &mut Connection,
     batch: &mut Vec<Box<dyn WriteJob>>,
 ) -> (Result<()>, Vec<Box<dyn WriteJob>>) {
     if let Err(e) = exec_cached(conn, "BEGIN IMMEDIATE") {
@@ -227,7 +227,7 @@ impl Readers {
     pub(crate) async fn run<T, F>(&self, f: F) -> Result<T>
     where
         T: Send + 'static,
-        F: FnOnce(&Connection) -> Result<T> + Send + 'static,
+        F: FnOnce(&mut Connection) -> Result<T> + Send + 'static,
     {
         let permit = self
             .permits
@@ -239,8 +239,8 @@ impl Readers {
         tokio::task::spawn_blocking(move || {
             let _permit = permit;
             let conn = pool.lock().pop();
-            let lease = Lease { conn, pool };
-            match &lease.conn {
+            let mut lease = Lease { conn, pool };
+            match &mut lease.conn {
                 Some(c) => f(c),
                 None => Err(Error::internal("sqlite reader pool is empty")),
             }

@@ -1,5 +1,5 @@
 //! SQLite's SQL for the rules' seams (`ObjectTx`, `UploadTx`, `BucketTx`, `IdentityTx`,
-//! `ListTx`). Writes run on the writer thread inside the writer's savepoint; the single
+//! `ListTx`, `DocTx`). Writes run on the writer thread inside the writer's savepoint; the single
 //! writer serializes all writes, so the seams' locks and holds need no SQL of their own.
 //! Every operation is synchronous: the rules' futures are complete after one poll
 //! (`run`).
@@ -8,6 +8,7 @@ use super::{
     LIST_SQL, LIST_VERSIONS_SQL, TextBytes, execute, exists, query_docs, query_opt_doc, sql_err,
 };
 use crate::buckets::BucketTx;
+use crate::engine::{DocTx, Stmt, Val};
 use crate::identities::{IdentityTx, KeySelect};
 use crate::listings::{ListTx, UploadFilter};
 use crate::multipart::UploadTx;
@@ -25,7 +26,7 @@ use std::pin::pin;
 use std::task::{Context, Poll, Waker};
 
 /// The writer's connection as the object rules see it.
-pub(super) struct Tx<'a>(pub &'a Connection);
+pub(crate) struct Tx<'a>(pub &'a mut Connection);
 
 /// Completes a rule on the writer thread. The seam's SQLite operations never wait, so
 /// one poll finishes the rule.
@@ -685,5 +686,169 @@ impl ListTx for Tx<'_> {
             }
         }
         Ok(out)
+    }
+}
+
+impl rusqlite::ToSql for Val {
+    fn to_sql(&self) -> rusqlite::Result<rusqlite::types::ToSqlOutput<'_>> {
+        match self {
+            Val::Str(s) => s.to_sql(),
+            Val::Int(n) => n.to_sql(),
+        }
+    }
+}
+
+/// The SQL of each document statement (`Stmt` documents the arguments).
+fn sql(s: Stmt) -> &'static str {
+    match s {
+        // The single writer serializes bootstraps: no lock to take.
+        Stmt::LockBootstrap => "SELECT '' WHERE 0",
+        Stmt::AnyOrg => "SELECT org_id FROM orgs LIMIT 1",
+        Stmt::InsertOrg => "INSERT INTO orgs (org_id, doc) VALUES (?1, ?2) ON CONFLICT DO NOTHING",
+        Stmt::GetOrg => "SELECT doc FROM orgs WHERE org_id = ?1",
+        Stmt::ListOrgs => "SELECT doc FROM orgs ORDER BY org_id",
+        Stmt::UpdateOrg => "UPDATE orgs SET doc = ?2 WHERE org_id = ?1",
+        Stmt::InsertUser => {
+            "INSERT INTO users (uid, org_id, doc) VALUES (?1, ?2, ?3) ON CONFLICT DO NOTHING"
+        }
+        Stmt::GetUser => "SELECT doc FROM users WHERE uid = ?1",
+        Stmt::ListUsers => "SELECT doc FROM users WHERE org_id = ?1 ORDER BY uid",
+        Stmt::InsertToken => {
+            "INSERT INTO api_tokens (token_id, token_hash, uid, org_id, doc)
+             VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT DO NOTHING"
+        }
+        Stmt::GetTokenByHash => "SELECT doc FROM api_tokens WHERE token_hash = ?1",
+        Stmt::ListTokens => "SELECT doc FROM api_tokens WHERE org_id = ?1 ORDER BY token_id",
+        Stmt::DeleteToken => "DELETE FROM api_tokens WHERE token_id = ?1",
+        Stmt::GetKey => "SELECT doc FROM access_keys WHERE access_key_id = ?1",
+        // A statement that does not use ?2 still takes it (SQLite counts parameters by
+        // the highest index). Range scans of `access_keys_by_org` in creation order.
+        Stmt::KeysAll => {
+            "SELECT doc FROM access_keys WHERE org_id = ?1 ORDER BY seq LIMIT ?3 OFFSET ?4"
+        }
+        Stmt::KeysActive => {
+            "SELECT doc FROM access_keys
+             WHERE org_id = ?1 AND state = 'Active' AND (expiry IS NULL OR expiry > ?2)
+             ORDER BY seq LIMIT ?3 OFFSET ?4"
+        }
+        Stmt::KeysExpired => {
+            "SELECT doc FROM access_keys WHERE org_id = ?1 AND state = 'Active' AND expiry <= ?2
+             ORDER BY seq LIMIT ?3 OFFSET ?4"
+        }
+        Stmt::KeysSuspended => {
+            "SELECT doc FROM access_keys WHERE org_id = ?1 AND state = 'Suspended'
+             ORDER BY seq LIMIT ?3 OFFSET ?4"
+        }
+        Stmt::KeysDeleted => {
+            "SELECT doc FROM access_keys WHERE org_id = ?1 AND state = 'Deleted'
+             ORDER BY seq LIMIT ?3 OFFSET ?4"
+        }
+        Stmt::ListPolicies => "SELECT doc FROM policies WHERE org_id = ?1 ORDER BY name",
+        Stmt::ListAllPolicies => "SELECT doc FROM policies ORDER BY org_id, name",
+        Stmt::GetOrgSettings => "SELECT doc FROM org_settings WHERE org_id = ?1",
+        Stmt::PutOrgSettings => {
+            "INSERT INTO org_settings (org_id, doc) VALUES (?1, ?2)
+             ON CONFLICT (org_id) DO UPDATE SET doc = excluded.doc"
+        }
+        Stmt::InsertBucket => {
+            "INSERT INTO buckets (name, org_id, doc, versioning) VALUES (?1, ?2, ?3, ?4)
+             ON CONFLICT DO NOTHING"
+        }
+        Stmt::GetBucket => "SELECT doc FROM buckets WHERE name = ?1",
+        Stmt::ListBuckets => "SELECT doc FROM buckets WHERE org_id = ?1 ORDER BY name",
+        Stmt::GetUpload => "SELECT doc FROM uploads WHERE upload_id = ?1",
+        Stmt::InsertFederation => {
+            "INSERT INTO federation_configs (config_id, org_id, kind, doc)
+             VALUES (?1, ?2, ?3, ?4) ON CONFLICT DO NOTHING"
+        }
+        Stmt::UpdateFederation => {
+            "UPDATE federation_configs SET doc = ?4
+             WHERE config_id = ?1 AND org_id = ?2 AND kind = ?3"
+        }
+        Stmt::GetFederation => {
+            "SELECT doc FROM federation_configs WHERE config_id = ?1 AND org_id = ?2 AND kind = ?3"
+        }
+        Stmt::ListFederation => {
+            "SELECT doc FROM federation_configs WHERE org_id = ?1 AND kind = ?2 ORDER BY seq"
+        }
+        Stmt::DeleteFederation => {
+            "DELETE FROM federation_configs WHERE config_id = ?1 AND org_id = ?2 AND kind = ?3"
+        }
+        Stmt::PurgeAssertions => "DELETE FROM saml_assertion_ids WHERE expires <= ?1",
+        Stmt::RecordAssertion => {
+            "INSERT INTO saml_assertion_ids (org_id, assertion_id, expires)
+             VALUES (?1, ?2, ?3) ON CONFLICT (org_id, assertion_id) DO UPDATE
+             SET expires = excluded.expires WHERE saml_assertion_ids.expires <= ?4"
+        }
+        Stmt::ObjectBlobs => "SELECT blob_ids FROM objects WHERE blob_ids IS NOT NULL",
+        Stmt::VersionBlobs => "SELECT blob_ids FROM object_versions WHERE blob_ids IS NOT NULL",
+        Stmt::PartBlobs => "SELECT blob_id FROM parts",
+    }
+}
+
+impl DocTx for Tx<'_> {
+    async fn docs(&mut self, s: Stmt, args: &[Val]) -> Result<Vec<String>> {
+        query_docs(self.0, sql(s), rusqlite::params_from_iter(args))
+    }
+
+    async fn exec(&mut self, s: Stmt, args: &[Val]) -> Result<u64> {
+        Ok(execute(self.0, sql(s), rusqlite::params_from_iter(args))? as u64)
+    }
+
+    async fn usage(&mut self, bucket: &str) -> Result<Option<Usage>> {
+        Ok(read_usage(self.0, bucket)?.map(|(u, _)| u))
+    }
+
+    async fn append_event(&mut self, event: &[u8]) -> Result<()> {
+        execute(
+            self.0,
+            "INSERT INTO audit_outbox (event) VALUES (?1)",
+            [event],
+        )?;
+        Ok(())
+    }
+
+    async fn events(
+        &mut self,
+        after: i64,
+        through: i64,
+        max_bytes: Option<u64>,
+    ) -> Result<Vec<(u64, Vec<u8>)>> {
+        const SQL: &str = "SELECT seq, event FROM audit_outbox
+                           WHERE seq > ?1 AND seq <= ?2 ORDER BY seq";
+        let mut st = self.0.prepare_cached(SQL).map_err(sql_err(SQL))?;
+        let mut rows = st.query(params![after, through]).map_err(sql_err(SQL))?;
+        let (mut out, mut bytes) = (Vec::new(), 0u64);
+        while let Some(r) = rows.next().map_err(sql_err(SQL))? {
+            let seq: i64 = r.get(0).map_err(sql_err(SQL))?;
+            let event: Vec<u8> = r.get(1).map_err(sql_err(SQL))?;
+            bytes += event.len() as u64;
+            if max_bytes.is_some_and(|max| !out.is_empty() && bytes > max) {
+                break;
+            }
+            out.push((seq as u64, event));
+        }
+        Ok(out)
+    }
+
+    async fn trim_events(&mut self, through: i64) -> Result<()> {
+        execute(
+            self.0,
+            "DELETE FROM audit_outbox WHERE seq <= ?1",
+            [through],
+        )?;
+        Ok(())
+    }
+
+    async fn events_depth(&mut self) -> Result<(u64, u64)> {
+        const SQL: &str = "SELECT count(*), coalesce(sum(length(event)), 0) FROM audit_outbox";
+        self.0
+            .prepare_cached(SQL)
+            .and_then(|mut st| {
+                st.query_row([], |r| {
+                    Ok((r.get::<_, i64>(0)? as u64, r.get::<_, i64>(1)? as u64))
+                })
+            })
+            .map_err(sql_err(SQL))
     }
 }

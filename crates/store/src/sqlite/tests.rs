@@ -1,6 +1,13 @@
 //! Migrations from older schema versions, query plans, and database settings.
 
 use super::*;
+use crate::rows::to_doc;
+use coffer_core::meta::{KeyListing, MetaStore};
+use coffer_core::model::*;
+use coffer_core::quota::Quotas;
+use rusqlite::params;
+use std::collections::BTreeMap;
+use time::OffsetDateTime;
 
 /// Builds a database exactly as release 1 left it: the v1 DDL, version row 1, and rows
 /// whose documents are written out by hand in the v1 encoding (no `v` field, optional
