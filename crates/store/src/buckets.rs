@@ -1,61 +1,26 @@
 //! The bucket rules of `MetaStore` that read and rewrite stored documents (delete a
 //! bucket, edit its configuration, set its versioning, set an object's tags), written
-//! once against [`BucketTx`]. Each holds the bucket (`ObjectTx::lock_bucket`, or the
+//! once against [`ObjectTx`] and the bucket statements of `engine::Stmt`. Each holds the bucket (`ObjectTx::lock_bucket`, or the
 //! document read for update) so object writers see the change before or after, whole.
 
+use crate::engine::{DocTx, Stmt, Val, first, found};
 use crate::objects::ObjectTx;
 use crate::rows::{from_doc, to_doc};
 use coffer_core::Error;
 use coffer_core::meta::{BucketEdit, apply_bucket_edit};
 use coffer_core::model::{Bucket, VersioningState};
 use std::collections::BTreeMap;
-use std::future::Future;
 
-/// The row operations of one transaction the bucket rules need, beyond the object
-/// rules'. Every call runs in the caller's transaction; none commits.
-pub(crate) trait BucketTx: ObjectTx {
-    /// The bucket's document, held against concurrent writers until the end.
-    fn bucket_doc(
-        &mut self,
-        name: &str,
-    ) -> impl Future<Output = Result<Option<String>, Self::Err>> + Send;
-    /// Rewrites the bucket's document and its versioning column.
-    fn update_bucket(
-        &mut self,
-        name: &str,
-        doc: &str,
-        versioning: VersioningState,
-    ) -> impl Future<Output = Result<(), Self::Err>> + Send;
-    /// Whether the bucket holds any object, version, delete marker or upload.
-    fn bucket_in_use(&mut self, name: &str)
-    -> impl Future<Output = Result<bool, Self::Err>> + Send;
-    fn delete_bucket_row(
-        &mut self,
-        name: &str,
-    ) -> impl Future<Output = Result<(), Self::Err>> + Send;
-    /// The current object's document, held against concurrent writers until the end.
-    fn object_doc(
-        &mut self,
-        bucket: &str,
-        key: &str,
-    ) -> impl Future<Output = Result<Option<String>, Self::Err>> + Send;
-    fn set_object_doc(
-        &mut self,
-        bucket: &str,
-        key: &str,
-        doc: &str,
-    ) -> impl Future<Output = Result<(), Self::Err>> + Send;
-}
-
-type R<T, X> = Result<T, <X as ObjectTx>::Err>;
+type R<T, X> = Result<T, <X as DocTx>::Err>;
 
 /// `delete_bucket`: only an empty bucket (no objects, versions, markers or uploads).
-pub(crate) async fn delete_bucket<X: BucketTx>(tx: &mut X, name: &str) -> R<(), X> {
+pub(crate) async fn delete_bucket<X: ObjectTx>(tx: &mut X, name: &str) -> R<(), X> {
     tx.lock_bucket(name).await?.ok_or(Error::NoSuchBucket)?;
-    if tx.bucket_in_use(name).await? {
+    if found(tx, Stmt::BucketInUse, &[name.into()]).await? {
         return Err(Error::BucketNotEmpty.into());
     }
-    tx.delete_bucket_row(name).await
+    tx.exec(Stmt::DeleteBucket, &[name.into()]).await?;
+    Ok(())
 }
 
 /// What an `edit_bucket` transaction carries across attempts: the edit runs once (it is
@@ -77,12 +42,14 @@ impl EditOnce {
 }
 
 /// `edit_bucket`: applies the edit to the stored configuration; writes only a change.
-pub(crate) async fn edit_bucket<X: BucketTx>(
+pub(crate) async fn edit_bucket<X: ObjectTx>(
     tx: &mut X,
     name: &str,
     once: &mut EditOnce,
 ) -> R<Bucket, X> {
-    let doc = tx.bucket_doc(name).await?.ok_or(Error::NoSuchBucket)?;
+    let doc = first(tx, Stmt::LockBucketDoc, &[name.into()])
+        .await?
+        .ok_or(Error::NoSuchBucket)?;
     let mut stored: Bucket = from_doc(&doc, "bucket")?;
     let changed = match (once.edit.take(), &once.applied) {
         (Some(f), _) => {
@@ -103,14 +70,13 @@ pub(crate) async fn edit_bucket<X: BucketTx>(
         }
     };
     if changed {
-        tx.update_bucket(name, &to_doc(&stored)?, stored.versioning)
-            .await?;
+        update_bucket(tx, name, &stored).await?;
     }
     Ok(stored)
 }
 
 /// `set_bucket_versioning`: a bucket once versioned never returns to unversioned.
-pub(crate) async fn set_versioning<X: BucketTx>(
+pub(crate) async fn set_versioning<X: ObjectTx>(
     tx: &mut X,
     name: &str,
     state: VersioningState,
@@ -120,26 +86,39 @@ pub(crate) async fn set_versioning<X: BucketTx>(
             Error::invalid("a versioned bucket cannot return to the unversioned state").into(),
         );
     }
-    let doc = tx.bucket_doc(name).await?.ok_or(Error::NoSuchBucket)?;
+    let doc = first(tx, Stmt::LockBucketDoc, &[name.into()])
+        .await?
+        .ok_or(Error::NoSuchBucket)?;
     let mut stored: Bucket = from_doc(&doc, "bucket")?;
     stored.versioning = state;
-    tx.update_bucket(name, &to_doc(&stored)?, state).await
+    update_bucket(tx, name, &stored).await
 }
 
 /// `set_object_tags` on the current object. The document is edited as JSON, so every
 /// other field survives as stored, including fields this code does not know.
-pub(crate) async fn set_object_tags<X: BucketTx>(
+pub(crate) async fn set_object_tags<X: ObjectTx>(
     tx: &mut X,
     bucket: &str,
     key: &str,
     tags: &BTreeMap<String, String>,
 ) -> R<(), X> {
     tx.lock_bucket(bucket).await?.ok_or(Error::NoSuchBucket)?;
-    let doc = tx.object_doc(bucket, key).await?.ok_or(Error::NoSuchKey)?;
+    let doc = first(tx, Stmt::LockObjectDoc, &[bucket.into(), Val::key(key)])
+        .await?
+        .ok_or(Error::NoSuchKey)?;
     let mut v: serde_json::Value = from_doc(&doc, "object")?;
     let tags = serde_json::to_value(tags).map_err(Error::internal)?;
     v.as_object_mut()
         .ok_or_else(|| Error::internal("corrupt object record: not an object"))?
         .insert("tags".to_string(), tags);
-    tx.set_object_doc(bucket, key, &to_doc(&v)?).await
+    let args = [bucket.into(), Val::key(key), to_doc(&v)?.into()];
+    tx.exec(Stmt::SetObjectDoc, &args).await?;
+    Ok(())
+}
+
+/// Rewrites the bucket's document and its versioning column (what object writes read).
+async fn update_bucket<X: ObjectTx>(tx: &mut X, name: &str, b: &Bucket) -> R<(), X> {
+    let args = [name.into(), to_doc(b)?.into(), b.versioning.code().into()];
+    tx.exec(Stmt::UpdateBucket, &args).await?;
+    Ok(())
 }

@@ -12,10 +12,8 @@
 //! * A rule's error is the engine's (`Engine::Err`): the domain's `Error`, or a database
 //!   error the engine may retry.
 
-use crate::buckets::BucketTx;
 use crate::identities::IdentityTx;
 use crate::listings::ListTx;
-use crate::multipart::UploadTx;
 use crate::objects::ObjectTx;
 use coffer_core::model::Usage;
 use coffer_core::{Error, Result};
@@ -41,11 +39,8 @@ pub(crate) enum Read {
 }
 
 /// Every seam, as one bound.
-pub(crate) trait Seams:
-    ObjectTx + UploadTx + BucketTx + IdentityTx + ListTx + DocTx
-{
-}
-impl<X: ObjectTx + UploadTx + BucketTx + IdentityTx + ListTx + DocTx> Seams for X {}
+pub(crate) trait Seams: ObjectTx + IdentityTx + ListTx {}
+impl<X: ObjectTx + IdentityTx + ListTx> Seams for X {}
 
 pub(crate) trait Engine: Send + Sync + 'static {
     /// A rule's error: `Error`, or the engine's own (retryable) database error.
@@ -84,7 +79,19 @@ pub(crate) trait Engine: Send + Sync + 'static {
 #[derive(Clone, Debug)]
 pub(crate) enum Val {
     Str(String),
+    /// An object key: text to SQLite, bytes to PostgreSQL (its key columns are `bytea`,
+    /// ordered byte-wise).
+    Key(String),
+    OptStr(Option<String>),
     Int(i64),
+    OptInt(Option<i64>),
+    Bool(bool),
+}
+
+impl Val {
+    pub(crate) fn key(k: &str) -> Self {
+        Val::Key(k.to_string())
+    }
 }
 
 impl From<&str> for Val {
@@ -105,9 +112,17 @@ impl From<i64> for Val {
     }
 }
 
-/// The single statements over document tables that `meta` issues. Each engine supplies
-/// their SQL (`DocTx`); arguments are numbered in the order listed, and a statement
-/// that selects returns one text column.
+impl From<u32> for Val {
+    fn from(n: u32) -> Self {
+        Val::Int(i64::from(n))
+    }
+}
+
+/// The single statements the rules issue through `DocTx`. Each engine supplies their SQL;
+/// arguments are numbered in the order listed, and a statement that selects returns one
+/// text column. "Holds" and "locks" take the row lock (shared or exclusive) that engines
+/// with concurrent writers need until the transaction ends; SQLite's single writer needs
+/// none.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub(crate) enum Stmt {
     /// Takes the lock that serializes bootstraps (no rows needed).
@@ -178,10 +193,110 @@ pub(crate) enum Stmt {
     ObjectBlobs,
     VersionBlobs,
     PartBlobs,
+
+    // ---- object rows (`objects`) ----
+    /// bucket, bytes, objects: the bucket's usage counters.
+    SetUsage,
+    /// bucket, key: selects a row if the key has a current object.
+    HasCurrent,
+    /// bucket, key.
+    DeleteCurrent,
+    /// bucket, key: copies the current object into `object_versions` as the key's newest
+    /// version (version id `null` when it has none); the caller then deletes it.
+    RetireCurrent,
+    /// bucket, src, dst, doc: gives the current object of `src` the key `dst`.
+    RenameCurrent,
+    /// seq.
+    DeleteVersion,
+    /// seq: copies the object version back into `objects` as its key's current object;
+    /// the caller then deletes the version.
+    PromoteVersion,
+    /// bucket, key, version id, last modified (unix ns), doc.
+    InsertMarker,
+
+    // ---- uploads and parts (`multipart`, `listings`) ----
+    /// name: selects a row if the bucket exists, holding it shared.
+    HoldBucket,
+    /// name: selects a row if the bucket exists (no hold: reads).
+    BucketExists,
+    /// upload_id, bucket, key, initiated (unix ns), doc; nothing when taken.
+    InsertUpload,
+    /// upload_id: selects a row if the upload exists, holding it shared.
+    HoldUpload,
+    /// upload_id: the same, exclusively.
+    LockUpload,
+    /// upload_id, part_number: the part's document, locked.
+    PartDoc,
+    /// upload_id, part_number, blob_id, doc: inserts or replaces the part.
+    UpsertPart,
+    /// upload_id: the parts' documents in part-number order.
+    PartDocs,
+    /// upload_id, part_number marker, limit: the documents of the parts after it.
+    ScanParts,
+    /// upload_id.
+    DeleteParts,
+    /// upload_id.
+    DeleteUpload,
+
+    // ---- bucket documents (`buckets`) ----
+    /// name: the bucket's document, locked.
+    LockBucketDoc,
+    /// name, doc, versioning code.
+    UpdateBucket,
+    /// name: selects a row if the bucket holds an object, version, marker or upload.
+    BucketInUse,
+    /// name.
+    DeleteBucket,
+    /// bucket, key: the current object's document, locked.
+    LockObjectDoc,
+    /// bucket, key, doc.
+    SetObjectDoc,
+
+    // ---- identities (`identities`) ----
+    /// org_id: locks the org's row (serializes quota checks in one org).
+    LockOrg,
+    /// org_id, at (unix ns): removes the org's exchange keys expired at `at`.
+    PurgeExchangeKeys,
+    /// access_key_id, org_id, principal, uid, state, doc, expiry (unix ns or null),
+    /// exchange; nothing when the id is taken.
+    InsertKey,
+    /// seq, state, doc.
+    SetKeyRow,
+    /// uid: the user's document, locked.
+    LockUser,
+    /// uid: the user and (`DeleteUserTokens`) its API tokens.
+    DeleteUser,
+    DeleteUserTokens,
+    /// org_id, name, doc: inserts or replaces.
+    UpsertPolicy,
+    /// org_id, name.
+    DeletePolicy,
 }
 
-/// Single statements over document tables, and the audit outbox.
-pub(crate) trait DocTx: ObjectTx {
+/// Whether statement `s` selects a row.
+pub(crate) async fn found<X: DocTx>(
+    tx: &mut X,
+    s: Stmt,
+    args: &[Val],
+) -> std::result::Result<bool, X::Err> {
+    Ok(!tx.docs(s, args).await?.is_empty())
+}
+
+/// The text of the first row statement `s` selects.
+pub(crate) async fn first<X: DocTx>(
+    tx: &mut X,
+    s: Stmt,
+    args: &[Val],
+) -> std::result::Result<Option<String>, X::Err> {
+    Ok(tx.docs(s, args).await?.into_iter().next())
+}
+
+/// The base seam: single statements (`Stmt`), usage counters and the audit outbox. Every
+/// call runs in the caller's transaction; none commits.
+pub(crate) trait DocTx: Send {
+    /// The engine's error: the domain's, or a database error the engine may retry.
+    type Err: From<Error> + Send;
+
     /// The text column of every row `s` selects.
     fn docs(
         &mut self,

@@ -8,8 +8,9 @@
 //!   policies) is announced in the same transaction (`announce`), so the announcement
 //!   is delivered if and only if the change commits.
 
+use crate::engine::{DocTx, Stmt, Val, first, found};
 use crate::objects::ObjectTx;
-use crate::rows::{from_doc, nanos, to_doc};
+use crate::rows::{from_doc, key_state, nanos, to_doc};
 use coffer_core::Error;
 use coffer_core::change::Change;
 use coffer_core::model::{AccessKey, KeyState, StoredPolicy, User};
@@ -34,25 +35,13 @@ pub(crate) enum KeySelect<'a> {
     },
 }
 
-/// The row operations of one transaction the identity rules need. Every call runs in
-/// the caller's transaction; none commits.
+/// The row operations of one transaction the identity rules need beyond single
+/// statements (`DocTx`). Every call runs in the caller's transaction; none commits.
 pub(crate) trait IdentityTx: ObjectTx {
-    /// Holds the org until the transaction ends (an org without a row holds nothing).
-    fn lock_org(&mut self, org_id: &str) -> impl Future<Output = Result<(), Self::Err>> + Send;
     /// Records that cached records changed (other nodes drop their copies).
     fn announce(
         &mut self,
         changes: &[Change],
-    ) -> impl Future<Output = Result<(), Self::Err>> + Send;
-    fn access_key_exists(
-        &mut self,
-        id: &str,
-    ) -> impl Future<Output = Result<bool, Self::Err>> + Send;
-    /// Removes the org's exchange (temporary) keys that expired at or before `at`.
-    fn purge_expired_exchange_keys(
-        &mut self,
-        org_id: &str,
-        at: i64,
     ) -> impl Future<Output = Result<(), Self::Err>> + Send;
     /// Live keys (not deleted, not expired at `at`) of the org, and of the principal.
     fn count_keys(
@@ -61,52 +50,26 @@ pub(crate) trait IdentityTx: ObjectTx {
         principal: &str,
         at: i64,
     ) -> impl Future<Output = Result<(u64, u64), Self::Err>> + Send;
-    /// Inserts the key; false if its id is taken.
-    fn insert_access_key(
-        &mut self,
-        key: &AccessKey,
-        doc: &str,
-        expiry: Option<i64>,
-    ) -> impl Future<Output = Result<bool, Self::Err>> + Send;
     /// The selected keys' (seq, document), held against concurrent writers.
     fn key_rows(
         &mut self,
         select: KeySelect<'_>,
     ) -> impl Future<Output = Result<Vec<(i64, String)>, Self::Err>> + Send;
-    fn set_key_row(
-        &mut self,
-        seq: i64,
-        state: KeyState,
-        doc: &str,
-    ) -> impl Future<Output = Result<(), Self::Err>> + Send;
-    /// The user's document, held against concurrent writers.
-    fn user_doc(
-        &mut self,
-        uid: &str,
-    ) -> impl Future<Output = Result<Option<String>, Self::Err>> + Send;
-    /// Removes the user and its API tokens.
-    fn delete_user_rows(&mut self, uid: &str)
-    -> impl Future<Output = Result<(), Self::Err>> + Send;
     /// How many policies the org holds, and whether one is named `name`.
     fn count_policies(
         &mut self,
         org_id: &str,
         name: &str,
     ) -> impl Future<Output = Result<(u64, bool), Self::Err>> + Send;
-    fn upsert_policy(
-        &mut self,
-        policy: &StoredPolicy,
-        doc: &str,
-    ) -> impl Future<Output = Result<(), Self::Err>> + Send;
-    /// Removes the policy; false if there was none.
-    fn delete_policy_row(
-        &mut self,
-        org_id: &str,
-        name: &str,
-    ) -> impl Future<Output = Result<bool, Self::Err>> + Send;
 }
 
-type R<T, X> = Result<T, <X as ObjectTx>::Err>;
+type R<T, X> = Result<T, <X as DocTx>::Err>;
+
+/// Holds the org until the transaction ends (an org without a row holds nothing).
+async fn lock_org<X: IdentityTx>(tx: &mut X, org_id: &str) -> R<(), X> {
+    tx.docs(Stmt::LockOrg, &[org_id.into()]).await?;
+    Ok(())
+}
 
 fn key_taken(id: &str) -> Error {
     Error::AlreadyExists(format!("access key {id}"))
@@ -122,14 +85,28 @@ pub(crate) async fn create_access_key<X: IdentityTx>(
     let doc = to_doc(key)?;
     let at = nanos(key.created)?;
     let expiry = key.expiry.map(nanos).transpose()?;
-    tx.lock_org(&key.org_id).await?;
-    if tx.access_key_exists(&key.access_key_id).await? {
+    lock_org(tx, &key.org_id).await?;
+    if found(tx, Stmt::GetKey, &[key.access_key_id.as_str().into()]).await? {
         return Err(key_taken(&key.access_key_id).into());
     }
-    tx.purge_expired_exchange_keys(&key.org_id, at).await?;
+    tx.exec(
+        Stmt::PurgeExchangeKeys,
+        &[key.org_id.as_str().into(), at.into()],
+    )
+    .await?;
     let (of_org, of_principal) = tx.count_keys(&key.org_id, &key.principal, at).await?;
     quotas.admit_key(&key.org_id, &key.principal, of_org, of_principal)?;
-    if !tx.insert_access_key(key, &doc, expiry).await? {
+    let args = [
+        key.access_key_id.as_str().into(),
+        key.org_id.as_str().into(),
+        key.principal.as_str().into(),
+        Val::OptStr(key.uid.clone()),
+        key_state(key.state).into(),
+        doc.into(),
+        Val::OptInt(expiry),
+        Val::Bool(key.is_exchange_key()),
+    ];
+    if tx.exec(Stmt::InsertKey, &args).await? == 0 {
         return Err(key_taken(&key.access_key_id).into());
     }
     Ok(())
@@ -146,7 +123,8 @@ async fn set_key_states<X: IdentityTx>(
     for (seq, doc) in &rows {
         let mut k: AccessKey = from_doc(doc, "access key")?;
         k.state = state;
-        tx.set_key_row(*seq, state, &to_doc(&k)?).await?;
+        let args = [(*seq).into(), key_state(state).into(), to_doc(&k)?.into()];
+        tx.exec(Stmt::SetKeyRow, &args).await?;
         changes.push(Change::AccessKey(k.access_key_id));
     }
     tx.announce(&changes).await?;
@@ -181,12 +159,12 @@ pub(crate) async fn set_principal_key_state<X: IdentityTx>(
 
 /// `delete_user`: the user, its API tokens, and (marked deleted) its access keys.
 pub(crate) async fn delete_user<X: IdentityTx>(tx: &mut X, uid: &str) -> R<(), X> {
-    let doc = tx
-        .user_doc(uid)
+    let doc = first(tx, Stmt::LockUser, &[uid.into()])
         .await?
         .ok_or_else(|| Error::NotFound(format!("user {uid}")))?;
     let user: User = from_doc(&doc, "user")?;
-    tx.delete_user_rows(uid).await?;
+    tx.exec(Stmt::DeleteUser, &[uid.into()]).await?;
+    tx.exec(Stmt::DeleteUserTokens, &[uid.into()]).await?;
     let select = KeySelect::User {
         uid,
         org_id: &user.org_id,
@@ -203,16 +181,25 @@ pub(crate) async fn put_policy<X: IdentityTx>(
     quotas: &Quotas,
 ) -> R<(), X> {
     let doc = to_doc(policy)?;
-    tx.lock_org(&policy.org_id).await?;
+    lock_org(tx, &policy.org_id).await?;
     let (held, exists) = tx.count_policies(&policy.org_id, &policy.name).await?;
     quotas.admit_policy(&policy.org_id, held, exists)?;
-    tx.upsert_policy(policy, &doc).await?;
+    let args = [
+        policy.org_id.as_str().into(),
+        policy.name.as_str().into(),
+        doc.into(),
+    ];
+    tx.exec(Stmt::UpsertPolicy, &args).await?;
     tx.announce(&[Change::OrgPolicies(policy.org_id.clone())])
         .await
 }
 
 pub(crate) async fn delete_policy<X: IdentityTx>(tx: &mut X, org_id: &str, name: &str) -> R<(), X> {
-    if !tx.delete_policy_row(org_id, name).await? {
+    if tx
+        .exec(Stmt::DeletePolicy, &[org_id.into(), name.into()])
+        .await?
+        == 0
+    {
         return Err(Error::NotFound(format!("policy {name}")).into());
     }
     tx.announce(&[Change::OrgPolicies(org_id.to_string())])

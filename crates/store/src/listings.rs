@@ -9,6 +9,7 @@
 //! (`semantics::prefix_upper_bound`) and cut at the limit; upload scans stream and stop
 //! once the page is full.
 
+use crate::engine::{DocTx, Stmt, found};
 use crate::objects::ObjectTx;
 use crate::rows::RawObject;
 use crate::semantics::{self, UploadMarker};
@@ -22,8 +23,6 @@ pub(crate) type UploadFilter<'a> = &'a (dyn Fn(&str, i128, &str) -> bool + Sync)
 
 /// The row reads the listing rules need, beyond the object rules'.
 pub(crate) trait ListTx: ObjectTx {
-    fn bucket_exists(&mut self, name: &str)
-    -> impl Future<Output = Result<bool, Self::Err>> + Send;
     /// Current objects of `bucket` in key order from `lower` (exclusive if `after`,
     /// else inclusive) up to `upper` (exclusive, raw bytes), at most `limit`.
     fn scan_objects(
@@ -54,17 +53,6 @@ pub(crate) trait ListTx: ObjectTx {
         position: i64,
         limit: i64,
     ) -> impl Future<Output = Result<Vec<VersionSummary>, Self::Err>> + Send;
-    fn upload_exists(
-        &mut self,
-        upload_id: &str,
-    ) -> impl Future<Output = Result<bool, Self::Err>> + Send;
-    /// Documents of the upload's parts numbered above `marker`, in order, at most `limit`.
-    fn scan_parts(
-        &mut self,
-        upload_id: &str,
-        marker: u32,
-        limit: i64,
-    ) -> impl Future<Output = Result<Vec<String>, Self::Err>> + Send;
     /// When the upload `upload_id` of (`bucket`, `key`) was initiated, if it exists.
     fn upload_initiated(
         &mut self,
@@ -85,7 +73,7 @@ pub(crate) trait ListTx: ObjectTx {
     ) -> impl Future<Output = Result<Vec<String>, Self::Err>> + Send;
 }
 
-type R<T, X> = Result<T, <X as ObjectTx>::Err>;
+type R<T, X> = Result<T, <X as DocTx>::Err>;
 
 fn fetch_for(limit: usize) -> i64 {
     i64::try_from(limit.saturating_add(1)).unwrap_or(i64::MAX)
@@ -107,7 +95,7 @@ pub(crate) async fn list_objects<X: ListTx>(
     let mut objects = tx
         .scan_objects(bucket, lower, after, upper.as_deref(), fetch_for(limit))
         .await?;
-    if objects.is_empty() && !tx.bucket_exists(bucket).await? {
+    if objects.is_empty() && !found(tx, Stmt::BucketExists, &[bucket.into()]).await? {
         return Err(Error::NoSuchBucket.into());
     }
     let truncated = objects.len() > limit;
@@ -140,7 +128,7 @@ pub(crate) async fn list_object_versions<X: ListTx>(
     version_id_marker: &str,
     limit: usize,
 ) -> R<VersionPage, X> {
-    if !tx.bucket_exists(bucket).await? {
+    if !found(tx, Stmt::BucketExists, &[bucket.into()]).await? {
         return Err(Error::NoSuchBucket.into());
     }
     // Position of the version marker: the current object is newest (MAX); no marker
@@ -185,11 +173,15 @@ pub(crate) async fn list_parts<X: ListTx>(
     marker: u32,
     limit: usize,
 ) -> R<Vec<String>, X> {
-    if !tx.upload_exists(upload_id).await? {
+    if !found(tx, Stmt::GetUpload, &[upload_id.into()]).await? {
         return Err(Error::NoSuchUpload.into());
     }
     let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-    tx.scan_parts(upload_id, marker, limit).await
+    tx.docs(
+        Stmt::ScanParts,
+        &[upload_id.into(), marker.into(), limit.into()],
+    )
+    .await
 }
 
 /// `list_uploads`: upload documents after the (key, upload id) marker
@@ -202,7 +194,7 @@ pub(crate) async fn list_uploads<X: ListTx>(
     upload_id_marker: &str,
     limit: usize,
 ) -> R<Vec<String>, X> {
-    if !tx.bucket_exists(bucket).await? {
+    if !found(tx, Stmt::BucketExists, &[bucket.into()]).await? {
         return Err(Error::NoSuchBucket.into());
     }
     let position = tx

@@ -11,19 +11,19 @@
 //!   is current (`promote_newest` restores this after every removal);
 //! * a bucket's usage counters equal the sums over its current objects.
 
-use crate::rows::{CurrentRow, ObjectRow, RawDeleted, RawObject, VersionRow, from_nanos};
+use crate::engine::{DocTx, Stmt, Val, found};
+use crate::rows::{
+    CurrentRow, ObjectRow, RawDeleted, RawObject, VersionRow, from_nanos, nanos, to_doc, to_i64,
+};
 use crate::semantics;
 use coffer_core::Error;
 use coffer_core::model::*;
 use std::future::Future;
 use time::OffsetDateTime;
 
-/// The row operations of one transaction that the object rules need. Every call runs in
-/// the caller's transaction; none commits.
-pub(crate) trait ObjectTx {
-    /// The engine's error: the domain's, or a database error the engine may retry.
-    type Err: From<Error> + Send;
-
+/// The row operations of one transaction that the object rules need beyond single
+/// statements (`DocTx`). Every call runs in the caller's transaction; none commits.
+pub(crate) trait ObjectTx: DocTx {
     /// The bucket's usage and versioning state, `None` if it does not exist. Writers
     /// call it first: it holds the bucket against concurrent writers until the
     /// transaction ends, so what the rules check after it holds at commit.
@@ -31,45 +31,15 @@ pub(crate) trait ObjectTx {
         &mut self,
         bucket: &str,
     ) -> impl Future<Output = Result<Option<(Usage, VersioningState)>, Self::Err>> + Send;
-    fn set_usage(
-        &mut self,
-        bucket: &str,
-        u: Usage,
-    ) -> impl Future<Output = Result<(), Self::Err>> + Send;
     fn current(
         &mut self,
         bucket: &str,
         key: &str,
     ) -> impl Future<Output = Result<Option<CurrentRow>, Self::Err>> + Send;
-    fn has_current(
-        &mut self,
-        bucket: &str,
-        key: &str,
-    ) -> impl Future<Output = Result<bool, Self::Err>> + Send;
     /// Inserts or replaces the key's current object.
     fn upsert_current(
         &mut self,
         row: &ObjectRow,
-    ) -> impl Future<Output = Result<(), Self::Err>> + Send;
-    fn delete_current(
-        &mut self,
-        bucket: &str,
-        key: &str,
-    ) -> impl Future<Output = Result<(), Self::Err>> + Send;
-    /// Moves the current object into `object_versions` as the key's newest version
-    /// (version id `null` when it has none).
-    fn retire_current(
-        &mut self,
-        bucket: &str,
-        key: &str,
-    ) -> impl Future<Output = Result<(), Self::Err>> + Send;
-    /// Gives the current object of `src` the key `dst` and the document `doc`.
-    fn rename_current(
-        &mut self,
-        bucket: &str,
-        src: &str,
-        dst: &str,
-        doc: &str,
     ) -> impl Future<Output = Result<(), Self::Err>> + Send;
     fn find_version(
         &mut self,
@@ -83,16 +53,37 @@ pub(crate) trait ObjectTx {
         bucket: &str,
         key: &str,
     ) -> impl Future<Output = Result<Option<(i64, bool)>, Self::Err>> + Send;
-    fn delete_version(&mut self, seq: i64) -> impl Future<Output = Result<(), Self::Err>> + Send;
-    /// Moves the object version `seq` back into `objects` as its key's current object.
-    fn promote_version(&mut self, seq: i64) -> impl Future<Output = Result<(), Self::Err>> + Send;
-    fn insert_marker(
-        &mut self,
-        m: &DeleteMarker,
-    ) -> impl Future<Output = Result<(), Self::Err>> + Send;
 }
 
-type R<T, X> = Result<T, <X as ObjectTx>::Err>;
+type R<T, X> = Result<T, <X as DocTx>::Err>;
+
+async fn set_usage<X: ObjectTx>(tx: &mut X, bucket: &str, u: Usage) -> R<(), X> {
+    let args = [
+        bucket.into(),
+        to_i64(u.bytes)?.into(),
+        to_i64(u.objects)?.into(),
+    ];
+    tx.exec(Stmt::SetUsage, &args).await?;
+    Ok(())
+}
+
+async fn drop_current<X: ObjectTx>(tx: &mut X, bucket: &str, key: &str) -> R<(), X> {
+    tx.exec(Stmt::DeleteCurrent, &[bucket.into(), Val::key(key)])
+        .await?;
+    Ok(())
+}
+
+/// Moves the current object into `object_versions` as the key's newest version.
+async fn retire_current<X: ObjectTx>(tx: &mut X, bucket: &str, key: &str) -> R<(), X> {
+    tx.exec(Stmt::RetireCurrent, &[bucket.into(), Val::key(key)])
+        .await?;
+    drop_current(tx, bucket, key).await
+}
+
+async fn drop_version<X: ObjectTx>(tx: &mut X, seq: i64) -> R<(), X> {
+    tx.exec(Stmt::DeleteVersion, &[seq.into()]).await?;
+    Ok(())
+}
 
 async fn locked<X: ObjectTx>(tx: &mut X, bucket: &str) -> R<(Usage, VersioningState), X> {
     Ok(tx.lock_bucket(bucket).await?.ok_or(Error::NoSuchBucket)?)
@@ -126,7 +117,7 @@ pub(crate) async fn put<X: ObjectTx>(
             // Replaced by the upsert below.
             removed = Some((cur.size, cur.raw));
         } else {
-            tx.retire_current(&row.bucket, &row.key).await?;
+            retire_current(tx, &row.bucket, &row.key).await?;
         }
     }
     if state == VersioningState::Suspended
@@ -142,7 +133,7 @@ pub(crate) async fn put<X: ObjectTx>(
         cap,
     )?;
     tx.upsert_current(row).await?;
-    tx.set_usage(&row.bucket, after).await?;
+    set_usage(tx, &row.bucket, after).await?;
     Ok((removed.map(|(_, raw)| raw), vid))
 }
 
@@ -175,9 +166,8 @@ pub(crate) async fn delete_current<X: ObjectTx>(
                 delete_marker: false,
             });
         };
-        tx.delete_current(bucket, key).await?;
-        tx.set_usage(bucket, semantics::usage_after_delete(usage, cur.size))
-            .await?;
+        drop_current(tx, bucket, key).await?;
+        set_usage(tx, bucket, semantics::usage_after_delete(usage, cur.size)).await?;
         return Ok(RawDeleted {
             removed: Some(cur.raw),
             version_id: None,
@@ -187,10 +177,10 @@ pub(crate) async fn delete_current<X: ObjectTx>(
     let mut removed: Option<(u64, RawObject)> = None;
     if let Some(cur) = current {
         if overwritten_in_place(state, &cur) {
-            tx.delete_current(bucket, key).await?;
+            drop_current(tx, bucket, key).await?;
             removed = Some((cur.size, cur.raw));
         } else {
-            tx.retire_current(bucket, key).await?;
+            retire_current(tx, bucket, key).await?;
         }
     }
     if state == VersioningState::Suspended
@@ -199,17 +189,23 @@ pub(crate) async fn delete_current<X: ObjectTx>(
         removed = Some(r);
     }
     let vid = (state == VersioningState::Enabled).then(|| marker_id.to_string());
-    tx.insert_marker(&DeleteMarker {
+    let marker = DeleteMarker {
         v: RECORD_VERSION,
         bucket: bucket.to_string(),
         key: key.to_string(),
         version_id: vid.clone(),
         last_modified: now,
-    })
-    .await?;
+    };
+    let args = [
+        bucket.into(),
+        Val::key(key),
+        vid.as_deref().unwrap_or(NULL_VERSION).into(),
+        nanos(now)?.into(),
+        to_doc(&marker)?.into(),
+    ];
+    tx.exec(Stmt::InsertMarker, &args).await?;
     if let Some((size, _)) = &removed {
-        tx.set_usage(bucket, semantics::usage_after_delete(usage, *size))
-            .await?;
+        set_usage(tx, bucket, semantics::usage_after_delete(usage, *size)).await?;
     }
     Ok(RawDeleted {
         removed: removed.map(|(_, raw)| raw),
@@ -230,9 +226,8 @@ pub(crate) async fn delete_version<X: ObjectTx>(
     if let Some(cur) = tx.current(bucket, key).await?
         && cur.version_id.as_deref().unwrap_or(NULL_VERSION) == vid
     {
-        tx.delete_current(bucket, key).await?;
-        tx.set_usage(bucket, semantics::usage_after_delete(usage, cur.size))
-            .await?;
+        drop_current(tx, bucket, key).await?;
+        set_usage(tx, bucket, semantics::usage_after_delete(usage, cur.size)).await?;
         promote_newest(tx, bucket, key).await?;
         return Ok(RawDeleted {
             removed: Some(cur.raw),
@@ -247,10 +242,9 @@ pub(crate) async fn delete_version<X: ObjectTx>(
             delete_marker: false,
         });
     };
-    tx.delete_version(v.seq).await?;
+    drop_version(tx, v.seq).await?;
     if !v.delete_marker {
-        tx.set_usage(bucket, semantics::usage_after_delete(usage, v.size))
-            .await?;
+        set_usage(tx, bucket, semantics::usage_after_delete(usage, v.size)).await?;
     }
     promote_newest(tx, bucket, key).await?;
     Ok(RawDeleted {
@@ -274,9 +268,8 @@ pub(crate) async fn delete_object<X: ObjectTx>(
     let Some(cur) = tx.current(bucket, key).await? else {
         return Ok(None);
     };
-    tx.delete_current(bucket, key).await?;
-    tx.set_usage(bucket, semantics::usage_after_delete(usage, cur.size))
-        .await?;
+    drop_current(tx, bucket, key).await?;
+    set_usage(tx, bucket, semantics::usage_after_delete(usage, cur.size)).await?;
     promote_newest(tx, bucket, key).await?;
     Ok(Some(cur.raw))
 }
@@ -302,23 +295,24 @@ pub(crate) async fn rename<X: ObjectTx>(
         return Ok(None);
     }
     if let Some(d) = &dest {
-        tx.delete_current(bucket, dst).await?;
-        tx.set_usage(bucket, semantics::usage_after_delete(usage, d.size))
-            .await?;
+        drop_current(tx, bucket, dst).await?;
+        set_usage(tx, bucket, semantics::usage_after_delete(usage, d.size)).await?;
     }
     let doc = semantics::rekey_doc(&source.raw.doc, dst)?;
-    tx.rename_current(bucket, src, dst, &doc).await?;
+    let args = [bucket.into(), Val::key(src), Val::key(dst), doc.into()];
+    tx.exec(Stmt::RenameCurrent, &args).await?;
     Ok(dest.map(|d| d.raw))
 }
 
 /// Restores the invariant after a removal: a key without a current object whose newest
 /// version is an object gets that version back as current.
 async fn promote_newest<X: ObjectTx>(tx: &mut X, bucket: &str, key: &str) -> R<(), X> {
-    if tx.has_current(bucket, key).await? {
+    if found(tx, Stmt::HasCurrent, &[bucket.into(), Val::key(key)]).await? {
         return Ok(());
     }
     if let Some((seq, false)) = tx.newest_version(bucket, key).await? {
-        tx.promote_version(seq).await?;
+        tx.exec(Stmt::PromoteVersion, &[seq.into()]).await?;
+        drop_version(tx, seq).await?;
     }
     Ok(())
 }
@@ -333,6 +327,6 @@ async fn remove_null_version<X: ObjectTx>(
     let Some(v) = tx.find_version(bucket, key, NULL_VERSION).await? else {
         return Ok(None);
     };
-    tx.delete_version(v.seq).await?;
+    drop_version(tx, v.seq).await?;
     Ok((!v.delete_marker).then_some((v.size, v.raw)))
 }

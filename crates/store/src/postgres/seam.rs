@@ -6,15 +6,12 @@
 //! nodes. Keys are bound as bytes (the column is `bytea`, ordered byte-wise).
 
 use super::{CHANNEL, LIST_VERSIONS_SQL, TxResult, key_string};
-use crate::buckets::BucketTx;
 use crate::engine::{DocTx, Stmt, Val};
 use crate::identities::{IdentityTx, KeySelect};
 use crate::listings::{ListTx, UploadFilter};
-use crate::multipart::UploadTx;
 use crate::objects::ObjectTx;
 use crate::rows::{
-    CurrentRow, ObjectRow, RawObject, VersionRow, from_nanos, key_state, nanos, to_doc, to_i64,
-    version_summary,
+    CurrentRow, ObjectRow, RawObject, VersionRow, from_nanos, key_state, version_summary,
 };
 use coffer_core::Error;
 use coffer_core::change::Change;
@@ -32,8 +29,6 @@ pub(crate) struct Tx<'a> {
 }
 
 impl ObjectTx for Tx<'_> {
-    type Err = super::PgErr;
-
     async fn lock_bucket(&mut self, bucket: &str) -> TxResult<Option<(Usage, VersioningState)>> {
         let Some(row) = sqlx::query(
             "SELECT usage_bytes, usage_objects, versioning FROM buckets WHERE name = $1 FOR UPDATE",
@@ -51,16 +46,6 @@ impl ObjectTx for Tx<'_> {
             },
             VersioningState::from_code(i64::from(row.try_get::<i32, _>(2)?)),
         )))
-    }
-
-    async fn set_usage(&mut self, bucket: &str, u: Usage) -> TxResult<()> {
-        sqlx::query("UPDATE buckets SET usage_bytes = $2, usage_objects = $3 WHERE name = $1")
-            .bind(bucket)
-            .bind(to_i64(u.bytes)?)
-            .bind(to_i64(u.objects)?)
-            .execute(&mut *self.c)
-            .await?;
-        Ok(())
     }
 
     async fn current(&mut self, bucket: &str, key: &str) -> TxResult<Option<CurrentRow>> {
@@ -87,17 +72,6 @@ impl ObjectTx for Tx<'_> {
         .transpose()
     }
 
-    async fn has_current(&mut self, bucket: &str, key: &str) -> TxResult<bool> {
-        Ok(
-            sqlx::query("SELECT 1 FROM objects WHERE bucket = $1 AND key = $2")
-                .bind(bucket)
-                .bind(key.as_bytes())
-                .fetch_optional(&mut *self.c)
-                .await?
-                .is_some(),
-        )
-    }
-
     async fn upsert_current(&mut self, row: &ObjectRow) -> TxResult<()> {
         sqlx::query(
             "INSERT INTO objects (bucket, key, size, etag, last_modified, blob_ids, doc,
@@ -120,47 +94,6 @@ impl ObjectTx for Tx<'_> {
         .bind(&row.version_id)
         .execute(&mut *self.c)
         .await?;
-        Ok(())
-    }
-
-    async fn delete_current(&mut self, bucket: &str, key: &str) -> TxResult<()> {
-        sqlx::query("DELETE FROM objects WHERE bucket = $1 AND key = $2")
-            .bind(bucket)
-            .bind(key.as_bytes())
-            .execute(&mut *self.c)
-            .await?;
-        Ok(())
-    }
-
-    async fn retire_current(&mut self, bucket: &str, key: &str) -> TxResult<()> {
-        sqlx::query(
-            "INSERT INTO object_versions (bucket, key, version_id, delete_marker, size, etag,
-                                          last_modified, blob_ids, doc, inline_data)
-             SELECT bucket, key, coalesce(version_id, 'null'), FALSE, size, etag,
-                    last_modified, blob_ids, doc, inline_data
-             FROM objects WHERE bucket = $1 AND key = $2",
-        )
-        .bind(bucket)
-        .bind(key.as_bytes())
-        .execute(&mut *self.c)
-        .await?;
-        self.delete_current(bucket, key).await
-    }
-
-    async fn rename_current(
-        &mut self,
-        bucket: &str,
-        src: &str,
-        dst: &str,
-        doc: &str,
-    ) -> TxResult<()> {
-        sqlx::query("UPDATE objects SET key = $3, doc = $4 WHERE bucket = $1 AND key = $2")
-            .bind(bucket)
-            .bind(src.as_bytes())
-            .bind(dst.as_bytes())
-            .bind(doc)
-            .execute(&mut *self.c)
-            .await?;
         Ok(())
     }
 
@@ -205,212 +138,9 @@ impl ObjectTx for Tx<'_> {
         .map(|r| -> TxResult<_> { Ok((r.try_get(0)?, r.try_get(1)?)) })
         .transpose()
     }
-
-    async fn delete_version(&mut self, seq: i64) -> TxResult<()> {
-        sqlx::query("DELETE FROM object_versions WHERE seq = $1")
-            .bind(seq)
-            .execute(&mut *self.c)
-            .await?;
-        Ok(())
-    }
-
-    async fn promote_version(&mut self, seq: i64) -> TxResult<()> {
-        sqlx::query(
-            "INSERT INTO objects (bucket, key, size, etag, last_modified, blob_ids, doc,
-                                  inline_data, version_id)
-             SELECT bucket, key, size, etag, last_modified, blob_ids, doc, inline_data,
-                    nullif(version_id, 'null')
-             FROM object_versions WHERE seq = $1",
-        )
-        .bind(seq)
-        .execute(&mut *self.c)
-        .await?;
-        self.delete_version(seq).await
-    }
-
-    async fn insert_marker(&mut self, m: &DeleteMarker) -> TxResult<()> {
-        sqlx::query(
-            "INSERT INTO object_versions (bucket, key, version_id, delete_marker, size, etag,
-                                          last_modified, blob_ids, doc, inline_data)
-             VALUES ($1, $2, $3, TRUE, 0, '', $4, NULL, $5, NULL)",
-        )
-        .bind(&m.bucket)
-        .bind(m.key.as_bytes())
-        .bind(m.version_id.as_deref().unwrap_or(NULL_VERSION))
-        .bind(nanos(m.last_modified)?)
-        .bind(to_doc(m)?)
-        .execute(&mut *self.c)
-        .await?;
-        Ok(())
-    }
-}
-
-impl UploadTx for Tx<'_> {
-    async fn hold_bucket(&mut self, bucket: &str) -> TxResult<bool> {
-        Ok(
-            sqlx::query("SELECT 1 FROM buckets WHERE name = $1 FOR SHARE")
-                .bind(bucket)
-                .fetch_optional(&mut *self.c)
-                .await?
-                .is_some(),
-        )
-    }
-
-    async fn insert_upload(
-        &mut self,
-        u: &MultipartUpload,
-        initiated: i64,
-        doc: &str,
-    ) -> TxResult<bool> {
-        let n = sqlx::query(
-            "INSERT INTO uploads (upload_id, bucket, key, initiated, doc)
-             VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING",
-        )
-        .bind(&u.upload_id)
-        .bind(&u.bucket)
-        .bind(u.key.as_bytes())
-        .bind(initiated)
-        .bind(doc)
-        .execute(&mut *self.c)
-        .await?
-        .rows_affected();
-        Ok(n == 1)
-    }
-
-    async fn hold_upload(&mut self, upload_id: &str, exclusive: bool) -> TxResult<bool> {
-        let sql = if exclusive {
-            "SELECT 1 FROM uploads WHERE upload_id = $1 FOR UPDATE"
-        } else {
-            "SELECT 1 FROM uploads WHERE upload_id = $1 FOR SHARE"
-        };
-        Ok(sqlx::query(sql)
-            .bind(upload_id)
-            .fetch_optional(&mut *self.c)
-            .await?
-            .is_some())
-    }
-
-    async fn part_doc(&mut self, upload_id: &str, part_number: u32) -> TxResult<Option<String>> {
-        Ok(sqlx::query_scalar(
-            "SELECT doc FROM parts WHERE upload_id = $1 AND part_number = $2 FOR UPDATE",
-        )
-        .bind(upload_id)
-        .bind(part_number as i32)
-        .fetch_optional(&mut *self.c)
-        .await?)
-    }
-
-    async fn upsert_part(&mut self, p: &PartRecord, doc: &str) -> TxResult<()> {
-        sqlx::query(
-            "INSERT INTO parts (upload_id, part_number, blob_id, doc) VALUES ($1, $2, $3, $4)
-             ON CONFLICT (upload_id, part_number) DO UPDATE SET
-               blob_id = excluded.blob_id, doc = excluded.doc",
-        )
-        .bind(&p.upload_id)
-        .bind(p.part_number as i32)
-        .bind(&p.blob_id)
-        .bind(doc)
-        .execute(&mut *self.c)
-        .await?;
-        Ok(())
-    }
-
-    async fn part_docs(&mut self, upload_id: &str) -> TxResult<Vec<String>> {
-        Ok(sqlx::query_scalar::<_, String>(
-            "SELECT doc FROM parts WHERE upload_id = $1 ORDER BY part_number",
-        )
-        .bind(upload_id)
-        .fetch_all(&mut *self.c)
-        .await?)
-    }
-
-    async fn delete_upload(&mut self, upload_id: &str) -> TxResult<()> {
-        sqlx::query("DELETE FROM parts WHERE upload_id = $1")
-            .bind(upload_id)
-            .execute(&mut *self.c)
-            .await?;
-        sqlx::query("DELETE FROM uploads WHERE upload_id = $1")
-            .bind(upload_id)
-            .execute(&mut *self.c)
-            .await?;
-        Ok(())
-    }
-}
-
-impl BucketTx for Tx<'_> {
-    async fn bucket_doc(&mut self, name: &str) -> TxResult<Option<String>> {
-        Ok(
-            sqlx::query_scalar("SELECT doc FROM buckets WHERE name = $1 FOR UPDATE")
-                .bind(name)
-                .fetch_optional(&mut *self.c)
-                .await?,
-        )
-    }
-
-    async fn update_bucket(
-        &mut self,
-        name: &str,
-        doc: &str,
-        versioning: VersioningState,
-    ) -> TxResult<()> {
-        sqlx::query("UPDATE buckets SET doc = $2, versioning = $3 WHERE name = $1")
-            .bind(name)
-            .bind(doc)
-            .bind(versioning.code() as i32)
-            .execute(&mut *self.c)
-            .await?;
-        Ok(())
-    }
-
-    async fn bucket_in_use(&mut self, name: &str) -> TxResult<bool> {
-        Ok(sqlx::query_scalar(
-            "SELECT EXISTS (SELECT 1 FROM objects WHERE bucket = $1)
-                 OR EXISTS (SELECT 1 FROM object_versions WHERE bucket = $1)
-                 OR EXISTS (SELECT 1 FROM uploads WHERE bucket = $1)",
-        )
-        .bind(name)
-        .fetch_one(&mut *self.c)
-        .await?)
-    }
-
-    async fn delete_bucket_row(&mut self, name: &str) -> TxResult<()> {
-        sqlx::query("DELETE FROM buckets WHERE name = $1")
-            .bind(name)
-            .execute(&mut *self.c)
-            .await?;
-        Ok(())
-    }
-
-    async fn object_doc(&mut self, bucket: &str, key: &str) -> TxResult<Option<String>> {
-        Ok(
-            sqlx::query_scalar("SELECT doc FROM objects WHERE bucket = $1 AND key = $2 FOR UPDATE")
-                .bind(bucket)
-                .bind(key.as_bytes())
-                .fetch_optional(&mut *self.c)
-                .await?,
-        )
-    }
-
-    async fn set_object_doc(&mut self, bucket: &str, key: &str, doc: &str) -> TxResult<()> {
-        sqlx::query("UPDATE objects SET doc = $3 WHERE bucket = $1 AND key = $2")
-            .bind(bucket)
-            .bind(key.as_bytes())
-            .bind(doc)
-            .execute(&mut *self.c)
-            .await?;
-        Ok(())
-    }
 }
 
 impl IdentityTx for Tx<'_> {
-    async fn lock_org(&mut self, org_id: &str) -> TxResult<()> {
-        sqlx::query("SELECT 1 FROM orgs WHERE org_id = $1 FOR UPDATE")
-            .bind(org_id)
-            .fetch_optional(&mut *self.c)
-            .await?;
-        Ok(())
-    }
-
     async fn announce(&mut self, changes: &[Change]) -> TxResult<()> {
         if changes.is_empty() {
             return Ok(());
@@ -432,25 +162,6 @@ impl IdentityTx for Tx<'_> {
         Ok(())
     }
 
-    async fn access_key_exists(&mut self, id: &str) -> TxResult<bool> {
-        Ok(
-            sqlx::query("SELECT 1 FROM access_keys WHERE access_key_id = $1")
-                .bind(id)
-                .fetch_optional(&mut *self.c)
-                .await?
-                .is_some(),
-        )
-    }
-
-    async fn purge_expired_exchange_keys(&mut self, org_id: &str, at: i64) -> TxResult<()> {
-        sqlx::query("DELETE FROM access_keys WHERE org_id = $1 AND exchange AND expiry <= $2")
-            .bind(org_id)
-            .bind(at)
-            .execute(&mut *self.c)
-            .await?;
-        Ok(())
-    }
-
     async fn count_keys(&mut self, org_id: &str, principal: &str, at: i64) -> TxResult<(u64, u64)> {
         let row = sqlx::query(
             "SELECT count(*), count(*) FILTER (WHERE principal = $2) FROM access_keys
@@ -465,31 +176,6 @@ impl IdentityTx for Tx<'_> {
             row.try_get::<i64, _>(0)? as u64,
             row.try_get::<i64, _>(1)? as u64,
         ))
-    }
-
-    async fn insert_access_key(
-        &mut self,
-        k: &AccessKey,
-        doc: &str,
-        expiry: Option<i64>,
-    ) -> TxResult<bool> {
-        let n = sqlx::query(
-            "INSERT INTO access_keys
-                 (access_key_id, org_id, principal, uid, state, doc, expiry, exchange)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT DO NOTHING",
-        )
-        .bind(&k.access_key_id)
-        .bind(&k.org_id)
-        .bind(&k.principal)
-        .bind(&k.uid)
-        .bind(key_state(k.state))
-        .bind(doc)
-        .bind(expiry)
-        .bind(k.is_exchange_key())
-        .execute(&mut *self.c)
-        .await?
-        .rows_affected();
-        Ok(n == 1)
     }
 
     async fn key_rows(&mut self, select: KeySelect<'_>) -> TxResult<Vec<(i64, String)>> {
@@ -530,37 +216,6 @@ impl IdentityTx for Tx<'_> {
             .collect()
     }
 
-    async fn set_key_row(&mut self, seq: i64, state: KeyState, doc: &str) -> TxResult<()> {
-        sqlx::query("UPDATE access_keys SET state = $2, doc = $3 WHERE seq = $1")
-            .bind(seq)
-            .bind(key_state(state))
-            .bind(doc)
-            .execute(&mut *self.c)
-            .await?;
-        Ok(())
-    }
-
-    async fn user_doc(&mut self, uid: &str) -> TxResult<Option<String>> {
-        Ok(
-            sqlx::query_scalar("SELECT doc FROM users WHERE uid = $1 FOR UPDATE")
-                .bind(uid)
-                .fetch_optional(&mut *self.c)
-                .await?,
-        )
-    }
-
-    async fn delete_user_rows(&mut self, uid: &str) -> TxResult<()> {
-        sqlx::query("DELETE FROM users WHERE uid = $1")
-            .bind(uid)
-            .execute(&mut *self.c)
-            .await?;
-        sqlx::query("DELETE FROM api_tokens WHERE uid = $1")
-            .bind(uid)
-            .execute(&mut *self.c)
-            .await?;
-        Ok(())
-    }
-
     async fn count_policies(&mut self, org_id: &str, name: &str) -> TxResult<(u64, bool)> {
         let row = sqlx::query(
             "SELECT count(*), count(*) FILTER (WHERE name = $2) FROM policies
@@ -575,40 +230,9 @@ impl IdentityTx for Tx<'_> {
             row.try_get::<i64, _>(1)? > 0,
         ))
     }
-
-    async fn upsert_policy(&mut self, p: &StoredPolicy, doc: &str) -> TxResult<()> {
-        sqlx::query(
-            "INSERT INTO policies (org_id, name, doc) VALUES ($1, $2, $3)
-             ON CONFLICT (org_id, name) DO UPDATE SET doc = excluded.doc",
-        )
-        .bind(&p.org_id)
-        .bind(&p.name)
-        .bind(doc)
-        .execute(&mut *self.c)
-        .await?;
-        Ok(())
-    }
-
-    async fn delete_policy_row(&mut self, org_id: &str, name: &str) -> TxResult<bool> {
-        let n = sqlx::query("DELETE FROM policies WHERE org_id = $1 AND name = $2")
-            .bind(org_id)
-            .bind(name)
-            .execute(&mut *self.c)
-            .await?
-            .rows_affected();
-        Ok(n > 0)
-    }
 }
 
 impl ListTx for Tx<'_> {
-    async fn bucket_exists(&mut self, name: &str) -> TxResult<bool> {
-        Ok(sqlx::query("SELECT 1 FROM buckets WHERE name = $1")
-            .bind(name)
-            .fetch_optional(&mut *self.c)
-            .await?
-            .is_some())
-    }
-
     async fn scan_objects(
         &mut self,
         bucket: &str,
@@ -713,31 +337,6 @@ impl ListTx for Tx<'_> {
             .collect()
     }
 
-    async fn upload_exists(&mut self, upload_id: &str) -> TxResult<bool> {
-        Ok(sqlx::query("SELECT 1 FROM uploads WHERE upload_id = $1")
-            .bind(upload_id)
-            .fetch_optional(&mut *self.c)
-            .await?
-            .is_some())
-    }
-
-    async fn scan_parts(
-        &mut self,
-        upload_id: &str,
-        marker: u32,
-        limit: i64,
-    ) -> TxResult<Vec<String>> {
-        Ok(sqlx::query_scalar(
-            "SELECT doc FROM parts WHERE upload_id = $1 AND part_number > $2
-             ORDER BY part_number LIMIT $3",
-        )
-        .bind(upload_id)
-        .bind(i64::from(marker))
-        .bind(limit)
-        .fetch_all(&mut *self.c)
-        .await?)
-    }
-
     async fn upload_initiated(
         &mut self,
         upload_id: &str,
@@ -797,7 +396,11 @@ fn pg_args(args: &[Val]) -> TxResult<PgArguments> {
     for v in args {
         match v {
             Val::Str(s) => a.add(s.as_str()),
+            Val::Key(k) => a.add(k.as_bytes()),
             Val::Int(n) => a.add(*n),
+            Val::OptStr(v) => a.add(v.as_deref()),
+            Val::OptInt(n) => a.add(*n),
+            Val::Bool(b) => a.add(*b),
         }
         .map_err(|e| Error::internal(format!("binding a statement argument: {e}")))?;
     }
@@ -893,10 +496,89 @@ fn sql(s: Stmt) -> &'static str {
         Stmt::ObjectBlobs => "SELECT blob_ids FROM objects WHERE blob_ids IS NOT NULL",
         Stmt::VersionBlobs => "SELECT blob_ids FROM object_versions WHERE blob_ids IS NOT NULL",
         Stmt::PartBlobs => "SELECT blob_id FROM parts",
+        Stmt::SetUsage => "UPDATE buckets SET usage_bytes = $2, usage_objects = $3 WHERE name = $1",
+        Stmt::HasCurrent => "SELECT '' FROM objects WHERE bucket = $1 AND key = $2",
+        Stmt::DeleteCurrent => "DELETE FROM objects WHERE bucket = $1 AND key = $2",
+        Stmt::RetireCurrent => {
+            "INSERT INTO object_versions (bucket, key, version_id, delete_marker, size, etag,
+                                          last_modified, blob_ids, doc, inline_data)
+             SELECT bucket, key, coalesce(version_id, 'null'), FALSE, size, etag, last_modified,
+                    blob_ids, doc, inline_data
+             FROM objects WHERE bucket = $1 AND key = $2"
+        }
+        Stmt::RenameCurrent => {
+            "UPDATE objects SET key = $3, doc = $4 WHERE bucket = $1 AND key = $2"
+        }
+        Stmt::DeleteVersion => "DELETE FROM object_versions WHERE seq = $1",
+        Stmt::PromoteVersion => {
+            "INSERT INTO objects (bucket, key, size, etag, last_modified, blob_ids, doc,
+                                  inline_data, version_id)
+             SELECT bucket, key, size, etag, last_modified, blob_ids, doc, inline_data,
+                    nullif(version_id, 'null')
+             FROM object_versions WHERE seq = $1"
+        }
+        Stmt::InsertMarker => {
+            "INSERT INTO object_versions (bucket, key, version_id, delete_marker, size, etag,
+                                          last_modified, blob_ids, doc, inline_data)
+             VALUES ($1, $2, $3, TRUE, 0, '', $4, NULL, $5, NULL)"
+        }
+        Stmt::HoldBucket => "SELECT '' FROM buckets WHERE name = $1 FOR SHARE",
+        Stmt::BucketExists => "SELECT '' FROM buckets WHERE name = $1",
+        Stmt::InsertUpload => {
+            "INSERT INTO uploads (upload_id, bucket, key, initiated, doc)
+             VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING"
+        }
+        Stmt::HoldUpload => "SELECT '' FROM uploads WHERE upload_id = $1 FOR SHARE",
+        Stmt::LockUpload => "SELECT '' FROM uploads WHERE upload_id = $1 FOR UPDATE",
+        Stmt::PartDoc => {
+            "SELECT doc FROM parts WHERE upload_id = $1 AND part_number = $2::INT FOR UPDATE"
+        }
+        Stmt::UpsertPart => {
+            "INSERT INTO parts (upload_id, part_number, blob_id, doc) VALUES ($1, $2::INT, $3, $4)
+             ON CONFLICT (upload_id, part_number) DO UPDATE SET
+               blob_id = excluded.blob_id, doc = excluded.doc"
+        }
+        Stmt::PartDocs => "SELECT doc FROM parts WHERE upload_id = $1 ORDER BY part_number",
+        Stmt::ScanParts => {
+            "SELECT doc FROM parts WHERE upload_id = $1 AND part_number > $2
+             ORDER BY part_number LIMIT $3"
+        }
+        Stmt::DeleteParts => "DELETE FROM parts WHERE upload_id = $1",
+        Stmt::DeleteUpload => "DELETE FROM uploads WHERE upload_id = $1",
+        Stmt::LockBucketDoc => "SELECT doc FROM buckets WHERE name = $1 FOR UPDATE",
+        Stmt::UpdateBucket => "UPDATE buckets SET doc = $2, versioning = $3::INT WHERE name = $1",
+        Stmt::BucketInUse => {
+            "SELECT '' WHERE EXISTS (SELECT 1 FROM objects WHERE bucket = $1)
+                OR EXISTS (SELECT 1 FROM object_versions WHERE bucket = $1)
+                OR EXISTS (SELECT 1 FROM uploads WHERE bucket = $1)"
+        }
+        Stmt::DeleteBucket => "DELETE FROM buckets WHERE name = $1",
+        Stmt::LockObjectDoc => "SELECT doc FROM objects WHERE bucket = $1 AND key = $2 FOR UPDATE",
+        Stmt::SetObjectDoc => "UPDATE objects SET doc = $3 WHERE bucket = $1 AND key = $2",
+        Stmt::LockOrg => "SELECT org_id FROM orgs WHERE org_id = $1 FOR UPDATE",
+        Stmt::PurgeExchangeKeys => {
+            "DELETE FROM access_keys WHERE org_id = $1 AND exchange AND expiry <= $2"
+        }
+        Stmt::InsertKey => {
+            "INSERT INTO access_keys
+                 (access_key_id, org_id, principal, uid, state, doc, expiry, exchange)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT DO NOTHING"
+        }
+        Stmt::SetKeyRow => "UPDATE access_keys SET state = $2, doc = $3 WHERE seq = $1",
+        Stmt::LockUser => "SELECT doc FROM users WHERE uid = $1 FOR UPDATE",
+        Stmt::DeleteUser => "DELETE FROM users WHERE uid = $1",
+        Stmt::DeleteUserTokens => "DELETE FROM api_tokens WHERE uid = $1",
+        Stmt::UpsertPolicy => {
+            "INSERT INTO policies (org_id, name, doc) VALUES ($1, $2, $3)
+             ON CONFLICT (org_id, name) DO UPDATE SET doc = excluded.doc"
+        }
+        Stmt::DeletePolicy => "DELETE FROM policies WHERE org_id = $1 AND name = $2",
     }
 }
 
 impl DocTx for Tx<'_> {
+    type Err = super::PgErr;
+
     async fn docs(&mut self, s: Stmt, args: &[Val]) -> TxResult<Vec<String>> {
         Ok(sqlx::query_scalar_with(sql(s), pg_args(args)?)
             .fetch_all(&mut *self.c)

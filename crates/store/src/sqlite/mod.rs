@@ -22,7 +22,7 @@ use crate::meta::Meta;
 use coffer_core::{Error, Result};
 use exec::{Readers, Writer};
 use rusqlite::types::{ToSqlOutput, ValueRef};
-use rusqlite::{Connection, ErrorCode, OpenFlags, OptionalExtension};
+use rusqlite::{Connection, ErrorCode, OpenFlags};
 use seam::Tx;
 use std::future::Future;
 use std::os::unix::fs::OpenOptionsExt;
@@ -59,22 +59,6 @@ fn query_docs(c: &Connection, sql: &str, params: impl rusqlite::Params) -> Resul
         .query_map(params, |r| r.get::<_, String>(0))
         .map_err(sql_err(sql))?;
     rows.collect::<rusqlite::Result<Vec<_>>>()
-        .map_err(sql_err(sql))
-}
-
-fn query_opt_doc(
-    c: &Connection,
-    sql: &str,
-    params: impl rusqlite::Params,
-) -> Result<Option<String>> {
-    c.prepare_cached(sql)
-        .and_then(|mut st| st.query_row(params, |r| r.get::<_, String>(0)).optional())
-        .map_err(sql_err(sql))
-}
-
-fn exists(c: &Connection, sql: &str, params: impl rusqlite::Params) -> Result<bool> {
-    c.prepare_cached(sql)
-        .and_then(|mut st| st.exists(params))
         .map_err(sql_err(sql))
 }
 

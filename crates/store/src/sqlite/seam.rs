@@ -4,18 +4,13 @@
 //! Every operation is synchronous: the rules' futures are complete after one poll
 //! (`run`).
 
-use super::{
-    LIST_SQL, LIST_VERSIONS_SQL, TextBytes, execute, exists, query_docs, query_opt_doc, sql_err,
-};
-use crate::buckets::BucketTx;
+use super::{LIST_SQL, LIST_VERSIONS_SQL, TextBytes, execute, query_docs, sql_err};
 use crate::engine::{DocTx, Stmt, Val};
 use crate::identities::{IdentityTx, KeySelect};
 use crate::listings::{ListTx, UploadFilter};
-use crate::multipart::UploadTx;
 use crate::objects::ObjectTx;
 use crate::rows::{
-    CurrentRow, ObjectRow, RawObject, VersionRow, from_nanos, key_state, nanos, to_doc, to_i64,
-    version_summary,
+    CurrentRow, ObjectRow, RawObject, VersionRow, from_nanos, key_state, version_summary,
 };
 use coffer_core::change::Change;
 use coffer_core::model::*;
@@ -56,19 +51,8 @@ pub(super) fn read_usage(c: &Connection, bucket: &str) -> Result<Option<(Usage, 
 }
 
 impl ObjectTx for Tx<'_> {
-    type Err = Error;
-
     async fn lock_bucket(&mut self, bucket: &str) -> Result<Option<(Usage, VersioningState)>> {
         read_usage(self.0, bucket)
-    }
-
-    async fn set_usage(&mut self, bucket: &str, u: Usage) -> Result<()> {
-        execute(
-            self.0,
-            "UPDATE buckets SET usage_bytes = ?2, usage_objects = ?3 WHERE name = ?1",
-            params![bucket, to_i64(u.bytes)?, to_i64(u.objects)?],
-        )?;
-        Ok(())
     }
 
     async fn current(&mut self, bucket: &str, key: &str) -> Result<Option<CurrentRow>> {
@@ -94,14 +78,6 @@ impl ObjectTx for Tx<'_> {
             .map_err(sql_err(SQL))
     }
 
-    async fn has_current(&mut self, bucket: &str, key: &str) -> Result<bool> {
-        exists(
-            self.0,
-            "SELECT 1 FROM objects WHERE bucket = ?1 AND key = ?2",
-            params![bucket, key],
-        )
-    }
-
     async fn upsert_current(&mut self, row: &ObjectRow) -> Result<()> {
         execute(
             self.0,
@@ -124,43 +100,6 @@ impl ObjectTx for Tx<'_> {
                 row.inline,
                 row.version_id
             ],
-        )?;
-        Ok(())
-    }
-
-    async fn delete_current(&mut self, bucket: &str, key: &str) -> Result<()> {
-        execute(
-            self.0,
-            "DELETE FROM objects WHERE bucket = ?1 AND key = ?2",
-            params![bucket, key],
-        )?;
-        Ok(())
-    }
-
-    async fn retire_current(&mut self, bucket: &str, key: &str) -> Result<()> {
-        execute(
-            self.0,
-            "INSERT INTO object_versions (bucket, key, version_id, delete_marker, size, etag,
-                                          last_modified, blob_ids, doc, inline_data)
-             SELECT bucket, key, coalesce(version_id, 'null'), 0, size, etag, last_modified,
-                    blob_ids, doc, inline_data
-             FROM objects WHERE bucket = ?1 AND key = ?2",
-            params![bucket, key],
-        )?;
-        self.delete_current(bucket, key).await
-    }
-
-    async fn rename_current(
-        &mut self,
-        bucket: &str,
-        src: &str,
-        dst: &str,
-        doc: &str,
-    ) -> Result<()> {
-        execute(
-            self.0,
-            "UPDATE objects SET key = ?3, doc = ?4 WHERE bucket = ?1 AND key = ?2",
-            params![bucket, src, dst, doc],
         )?;
         Ok(())
     }
@@ -203,189 +142,11 @@ impl ObjectTx for Tx<'_> {
             })
             .map_err(sql_err(SQL))
     }
-
-    async fn delete_version(&mut self, seq: i64) -> Result<()> {
-        execute(self.0, "DELETE FROM object_versions WHERE seq = ?1", [seq])?;
-        Ok(())
-    }
-
-    async fn promote_version(&mut self, seq: i64) -> Result<()> {
-        execute(
-            self.0,
-            "INSERT INTO objects (bucket, key, size, etag, last_modified, blob_ids, doc,
-                                  inline_data, version_id)
-             SELECT bucket, key, size, etag, last_modified, blob_ids, doc, inline_data,
-                    nullif(version_id, 'null')
-             FROM object_versions WHERE seq = ?1",
-            [seq],
-        )?;
-        self.delete_version(seq).await
-    }
-
-    async fn insert_marker(&mut self, m: &DeleteMarker) -> Result<()> {
-        execute(
-            self.0,
-            "INSERT INTO object_versions (bucket, key, version_id, delete_marker, size, etag,
-                                          last_modified, blob_ids, doc, inline_data)
-             VALUES (?1, ?2, ?3, 1, 0, '', ?4, NULL, ?5, NULL)",
-            params![
-                m.bucket,
-                m.key,
-                m.version_id.as_deref().unwrap_or(NULL_VERSION),
-                nanos(m.last_modified)?,
-                to_doc(m)?
-            ],
-        )?;
-        Ok(())
-    }
-}
-
-impl UploadTx for Tx<'_> {
-    async fn hold_bucket(&mut self, bucket: &str) -> Result<bool> {
-        exists(self.0, "SELECT 1 FROM buckets WHERE name = ?1", [bucket])
-    }
-
-    async fn insert_upload(
-        &mut self,
-        u: &MultipartUpload,
-        initiated: i64,
-        doc: &str,
-    ) -> Result<bool> {
-        let n = execute(
-            self.0,
-            "INSERT INTO uploads (upload_id, bucket, key, initiated, doc)
-             VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT DO NOTHING",
-            params![u.upload_id, u.bucket, u.key, initiated, doc],
-        )?;
-        Ok(n == 1)
-    }
-
-    async fn hold_upload(&mut self, upload_id: &str, _exclusive: bool) -> Result<bool> {
-        exists(
-            self.0,
-            "SELECT 1 FROM uploads WHERE upload_id = ?1",
-            [upload_id],
-        )
-    }
-
-    async fn part_doc(&mut self, upload_id: &str, part_number: u32) -> Result<Option<String>> {
-        query_opt_doc(
-            self.0,
-            "SELECT doc FROM parts WHERE upload_id = ?1 AND part_number = ?2",
-            params![upload_id, part_number],
-        )
-    }
-
-    async fn upsert_part(&mut self, p: &PartRecord, doc: &str) -> Result<()> {
-        execute(
-            self.0,
-            "INSERT INTO parts (upload_id, part_number, blob_id, doc) VALUES (?1, ?2, ?3, ?4)
-             ON CONFLICT (upload_id, part_number) DO UPDATE SET
-               blob_id = excluded.blob_id, doc = excluded.doc",
-            params![p.upload_id, p.part_number, p.blob_id, doc],
-        )?;
-        Ok(())
-    }
-
-    async fn part_docs(&mut self, upload_id: &str) -> Result<Vec<String>> {
-        query_docs(
-            self.0,
-            "SELECT doc FROM parts WHERE upload_id = ?1 ORDER BY part_number",
-            [upload_id],
-        )
-    }
-
-    async fn delete_upload(&mut self, upload_id: &str) -> Result<()> {
-        execute(
-            self.0,
-            "DELETE FROM parts WHERE upload_id = ?1",
-            [upload_id],
-        )?;
-        execute(
-            self.0,
-            "DELETE FROM uploads WHERE upload_id = ?1",
-            [upload_id],
-        )?;
-        Ok(())
-    }
-}
-
-impl BucketTx for Tx<'_> {
-    async fn bucket_doc(&mut self, name: &str) -> Result<Option<String>> {
-        query_opt_doc(self.0, "SELECT doc FROM buckets WHERE name = ?1", [name])
-    }
-
-    async fn update_bucket(
-        &mut self,
-        name: &str,
-        doc: &str,
-        versioning: VersioningState,
-    ) -> Result<()> {
-        execute(
-            self.0,
-            "UPDATE buckets SET doc = ?2, versioning = ?3 WHERE name = ?1",
-            params![name, doc, versioning.code()],
-        )?;
-        Ok(())
-    }
-
-    async fn bucket_in_use(&mut self, name: &str) -> Result<bool> {
-        exists(
-            self.0,
-            "SELECT 1 WHERE EXISTS (SELECT 1 FROM objects WHERE bucket = ?1)
-                OR EXISTS (SELECT 1 FROM object_versions WHERE bucket = ?1)
-                OR EXISTS (SELECT 1 FROM uploads WHERE bucket = ?1)",
-            [name],
-        )
-    }
-
-    async fn delete_bucket_row(&mut self, name: &str) -> Result<()> {
-        execute(self.0, "DELETE FROM buckets WHERE name = ?1", [name])?;
-        Ok(())
-    }
-
-    async fn object_doc(&mut self, bucket: &str, key: &str) -> Result<Option<String>> {
-        query_opt_doc(
-            self.0,
-            "SELECT doc FROM objects WHERE bucket = ?1 AND key = ?2",
-            params![bucket, key],
-        )
-    }
-
-    async fn set_object_doc(&mut self, bucket: &str, key: &str, doc: &str) -> Result<()> {
-        execute(
-            self.0,
-            "UPDATE objects SET doc = ?3 WHERE bucket = ?1 AND key = ?2",
-            params![bucket, key, doc],
-        )?;
-        Ok(())
-    }
 }
 
 impl IdentityTx for Tx<'_> {
-    async fn lock_org(&mut self, _org_id: &str) -> Result<()> {
-        Ok(())
-    }
-
     /// One process owns a SQLite database: its caches learn of changes in-process.
     async fn announce(&mut self, _changes: &[Change]) -> Result<()> {
-        Ok(())
-    }
-
-    async fn access_key_exists(&mut self, id: &str) -> Result<bool> {
-        exists(
-            self.0,
-            "SELECT 1 FROM access_keys WHERE access_key_id = ?1",
-            [id],
-        )
-    }
-
-    async fn purge_expired_exchange_keys(&mut self, org_id: &str, at: i64) -> Result<()> {
-        execute(
-            self.0,
-            "DELETE FROM access_keys WHERE org_id = ?1 AND exchange = 1 AND expiry <= ?2",
-            params![org_id, at],
-        )?;
         Ok(())
     }
 
@@ -400,31 +161,6 @@ impl IdentityTx for Tx<'_> {
                 })
             })
             .map_err(sql_err(SQL))
-    }
-
-    async fn insert_access_key(
-        &mut self,
-        k: &AccessKey,
-        doc: &str,
-        expiry: Option<i64>,
-    ) -> Result<bool> {
-        let n = execute(
-            self.0,
-            "INSERT INTO access_keys
-                 (access_key_id, org_id, principal, uid, state, doc, expiry, exchange)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) ON CONFLICT DO NOTHING",
-            params![
-                k.access_key_id,
-                k.org_id,
-                k.principal,
-                k.uid,
-                key_state(k.state),
-                doc,
-                expiry,
-                k.is_exchange_key(),
-            ],
-        )?;
-        Ok(n == 1)
     }
 
     async fn key_rows(&mut self, select: KeySelect<'_>) -> Result<Vec<(i64, String)>> {
@@ -462,25 +198,6 @@ impl IdentityTx for Tx<'_> {
         }
     }
 
-    async fn set_key_row(&mut self, seq: i64, state: KeyState, doc: &str) -> Result<()> {
-        execute(
-            self.0,
-            "UPDATE access_keys SET state = ?2, doc = ?3 WHERE seq = ?1",
-            params![seq, key_state(state), doc],
-        )?;
-        Ok(())
-    }
-
-    async fn user_doc(&mut self, uid: &str) -> Result<Option<String>> {
-        query_opt_doc(self.0, "SELECT doc FROM users WHERE uid = ?1", [uid])
-    }
-
-    async fn delete_user_rows(&mut self, uid: &str) -> Result<()> {
-        execute(self.0, "DELETE FROM users WHERE uid = ?1", [uid])?;
-        execute(self.0, "DELETE FROM api_tokens WHERE uid = ?1", [uid])?;
-        Ok(())
-    }
-
     async fn count_policies(&mut self, org_id: &str, name: &str) -> Result<(u64, bool)> {
         const SQL: &str =
             "SELECT count(*), coalesce(sum(name = ?2), 0) FROM policies WHERE org_id = ?1";
@@ -493,32 +210,9 @@ impl IdentityTx for Tx<'_> {
             })
             .map_err(sql_err(SQL))
     }
-
-    async fn upsert_policy(&mut self, p: &StoredPolicy, doc: &str) -> Result<()> {
-        execute(
-            self.0,
-            "INSERT INTO policies (org_id, name, doc) VALUES (?1, ?2, ?3)
-             ON CONFLICT (org_id, name) DO UPDATE SET doc = excluded.doc",
-            params![p.org_id, p.name, doc],
-        )?;
-        Ok(())
-    }
-
-    async fn delete_policy_row(&mut self, org_id: &str, name: &str) -> Result<bool> {
-        let n = execute(
-            self.0,
-            "DELETE FROM policies WHERE org_id = ?1 AND name = ?2",
-            params![org_id, name],
-        )?;
-        Ok(n > 0)
-    }
 }
 
 impl ListTx for Tx<'_> {
-    async fn bucket_exists(&mut self, name: &str) -> Result<bool> {
-        exists(self.0, "SELECT 1 FROM buckets WHERE name = ?1", [name])
-    }
-
     async fn scan_objects(
         &mut self,
         bucket: &str,
@@ -610,28 +304,6 @@ impl ListTx for Tx<'_> {
         Ok(out)
     }
 
-    async fn upload_exists(&mut self, upload_id: &str) -> Result<bool> {
-        exists(
-            self.0,
-            "SELECT 1 FROM uploads WHERE upload_id = ?1",
-            [upload_id],
-        )
-    }
-
-    async fn scan_parts(
-        &mut self,
-        upload_id: &str,
-        marker: u32,
-        limit: i64,
-    ) -> Result<Vec<String>> {
-        query_docs(
-            self.0,
-            "SELECT doc FROM parts WHERE upload_id = ?1 AND part_number > ?2
-             ORDER BY part_number LIMIT ?3",
-            params![upload_id, marker, limit],
-        )
-    }
-
     async fn upload_initiated(
         &mut self,
         upload_id: &str,
@@ -692,8 +364,11 @@ impl ListTx for Tx<'_> {
 impl rusqlite::ToSql for Val {
     fn to_sql(&self) -> rusqlite::Result<rusqlite::types::ToSqlOutput<'_>> {
         match self {
-            Val::Str(s) => s.to_sql(),
+            Val::Str(s) | Val::Key(s) => s.to_sql(),
             Val::Int(n) => n.to_sql(),
+            Val::OptStr(v) => v.to_sql(),
+            Val::OptInt(n) => n.to_sql(),
+            Val::Bool(b) => b.to_sql(),
         }
     }
 }
@@ -783,10 +458,87 @@ fn sql(s: Stmt) -> &'static str {
         Stmt::ObjectBlobs => "SELECT blob_ids FROM objects WHERE blob_ids IS NOT NULL",
         Stmt::VersionBlobs => "SELECT blob_ids FROM object_versions WHERE blob_ids IS NOT NULL",
         Stmt::PartBlobs => "SELECT blob_id FROM parts",
+        Stmt::SetUsage => "UPDATE buckets SET usage_bytes = ?2, usage_objects = ?3 WHERE name = ?1",
+        Stmt::HasCurrent => "SELECT '' FROM objects WHERE bucket = ?1 AND key = ?2",
+        Stmt::DeleteCurrent => "DELETE FROM objects WHERE bucket = ?1 AND key = ?2",
+        Stmt::RetireCurrent => {
+            "INSERT INTO object_versions (bucket, key, version_id, delete_marker, size, etag,
+                                          last_modified, blob_ids, doc, inline_data)
+             SELECT bucket, key, coalesce(version_id, 'null'), 0, size, etag, last_modified,
+                    blob_ids, doc, inline_data
+             FROM objects WHERE bucket = ?1 AND key = ?2"
+        }
+        Stmt::RenameCurrent => {
+            "UPDATE objects SET key = ?3, doc = ?4 WHERE bucket = ?1 AND key = ?2"
+        }
+        Stmt::DeleteVersion => "DELETE FROM object_versions WHERE seq = ?1",
+        Stmt::PromoteVersion => {
+            "INSERT INTO objects (bucket, key, size, etag, last_modified, blob_ids, doc,
+                                  inline_data, version_id)
+             SELECT bucket, key, size, etag, last_modified, blob_ids, doc, inline_data,
+                    nullif(version_id, 'null')
+             FROM object_versions WHERE seq = ?1"
+        }
+        Stmt::InsertMarker => {
+            "INSERT INTO object_versions (bucket, key, version_id, delete_marker, size, etag,
+                                          last_modified, blob_ids, doc, inline_data)
+             VALUES (?1, ?2, ?3, 1, 0, '', ?4, NULL, ?5, NULL)"
+        }
+        Stmt::HoldBucket => "SELECT '' FROM buckets WHERE name = ?1",
+        Stmt::BucketExists => "SELECT '' FROM buckets WHERE name = ?1",
+        Stmt::InsertUpload => {
+            "INSERT INTO uploads (upload_id, bucket, key, initiated, doc)
+             VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT DO NOTHING"
+        }
+        Stmt::HoldUpload => "SELECT '' FROM uploads WHERE upload_id = ?1",
+        Stmt::LockUpload => "SELECT '' FROM uploads WHERE upload_id = ?1",
+        Stmt::PartDoc => "SELECT doc FROM parts WHERE upload_id = ?1 AND part_number = ?2",
+        Stmt::UpsertPart => {
+            "INSERT INTO parts (upload_id, part_number, blob_id, doc) VALUES (?1, ?2, ?3, ?4)
+             ON CONFLICT (upload_id, part_number) DO UPDATE SET
+               blob_id = excluded.blob_id, doc = excluded.doc"
+        }
+        Stmt::PartDocs => "SELECT doc FROM parts WHERE upload_id = ?1 ORDER BY part_number",
+        Stmt::ScanParts => {
+            "SELECT doc FROM parts WHERE upload_id = ?1 AND part_number > ?2
+             ORDER BY part_number LIMIT ?3"
+        }
+        Stmt::DeleteParts => "DELETE FROM parts WHERE upload_id = ?1",
+        Stmt::DeleteUpload => "DELETE FROM uploads WHERE upload_id = ?1",
+        Stmt::LockBucketDoc => "SELECT doc FROM buckets WHERE name = ?1",
+        Stmt::UpdateBucket => "UPDATE buckets SET doc = ?2, versioning = ?3 WHERE name = ?1",
+        Stmt::BucketInUse => {
+            "SELECT '' WHERE EXISTS (SELECT 1 FROM objects WHERE bucket = ?1)
+                OR EXISTS (SELECT 1 FROM object_versions WHERE bucket = ?1)
+                OR EXISTS (SELECT 1 FROM uploads WHERE bucket = ?1)"
+        }
+        Stmt::DeleteBucket => "DELETE FROM buckets WHERE name = ?1",
+        Stmt::LockObjectDoc => "SELECT doc FROM objects WHERE bucket = ?1 AND key = ?2",
+        Stmt::SetObjectDoc => "UPDATE objects SET doc = ?3 WHERE bucket = ?1 AND key = ?2",
+        Stmt::LockOrg => "SELECT org_id FROM orgs WHERE org_id = ?1",
+        Stmt::PurgeExchangeKeys => {
+            "DELETE FROM access_keys WHERE org_id = ?1 AND exchange = 1 AND expiry <= ?2"
+        }
+        Stmt::InsertKey => {
+            "INSERT INTO access_keys
+                 (access_key_id, org_id, principal, uid, state, doc, expiry, exchange)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) ON CONFLICT DO NOTHING"
+        }
+        Stmt::SetKeyRow => "UPDATE access_keys SET state = ?2, doc = ?3 WHERE seq = ?1",
+        Stmt::LockUser => "SELECT doc FROM users WHERE uid = ?1",
+        Stmt::DeleteUser => "DELETE FROM users WHERE uid = ?1",
+        Stmt::DeleteUserTokens => "DELETE FROM api_tokens WHERE uid = ?1",
+        Stmt::UpsertPolicy => {
+            "INSERT INTO policies (org_id, name, doc) VALUES (?1, ?2, ?3)
+             ON CONFLICT (org_id, name) DO UPDATE SET doc = excluded.doc"
+        }
+        Stmt::DeletePolicy => "DELETE FROM policies WHERE org_id = ?1 AND name = ?2",
     }
 }
 
 impl DocTx for Tx<'_> {
+    type Err = Error;
+
     async fn docs(&mut self, s: Stmt, args: &[Val]) -> Result<Vec<String>> {
         query_docs(self.0, sql(s), rusqlite::params_from_iter(args))
     }
