@@ -1,10 +1,10 @@
 //! The bucket rules of `MetaStore` that read and rewrite stored documents (delete a
 //! bucket, edit its configuration, set its versioning, set an object's tags), written
-//! once against [`ObjectTx`] and the bucket statements of `engine::Stmt`. Each holds the bucket (`ObjectTx::lock_bucket`, or the
+//! once against [`ObjectTx`] and the bucket statements of `engine::Stmt`. Each holds the bucket (`objects::lock_bucket`, or the
 //! document read for update) so object writers see the change before or after, whole.
 
 use crate::engine::{DocTx, Stmt, Val, first, found};
-use crate::objects::ObjectTx;
+use crate::objects::{self, ObjectTx};
 use crate::rows::{from_doc, to_doc};
 use coffer_core::Error;
 use coffer_core::meta::{BucketEdit, apply_bucket_edit};
@@ -15,7 +15,9 @@ type R<T, X> = Result<T, <X as DocTx>::Err>;
 
 /// `delete_bucket`: only an empty bucket (no objects, versions, markers or uploads).
 pub(crate) async fn delete_bucket<X: ObjectTx>(tx: &mut X, name: &str) -> R<(), X> {
-    tx.lock_bucket(name).await?.ok_or(Error::NoSuchBucket)?;
+    objects::lock_bucket(tx, name)
+        .await?
+        .ok_or(Error::NoSuchBucket)?;
     if found(tx, Stmt::BucketInUse, &[name.into()]).await? {
         return Err(Error::BucketNotEmpty.into());
     }
@@ -102,7 +104,9 @@ pub(crate) async fn set_object_tags<X: ObjectTx>(
     key: &str,
     tags: &BTreeMap<String, String>,
 ) -> R<(), X> {
-    tx.lock_bucket(bucket).await?.ok_or(Error::NoSuchBucket)?;
+    objects::lock_bucket(tx, bucket)
+        .await?
+        .ok_or(Error::NoSuchBucket)?;
     let doc = first(tx, Stmt::LockObjectDoc, &[bucket.into(), Val::key(key)])
         .await?
         .ok_or(Error::NoSuchKey)?;

@@ -15,7 +15,6 @@
 use crate::identities::IdentityTx;
 use crate::listings::ListTx;
 use crate::objects::ObjectTx;
-use coffer_core::model::Usage;
 use coffer_core::{Error, Result};
 use std::future::Future;
 use std::pin::Pin;
@@ -195,6 +194,14 @@ pub(crate) enum Stmt {
     PartBlobs,
 
     // ---- object rows (`objects`) ----
+    /// bucket: usage bytes, usage objects, versioning code; locks the bucket's row (what
+    /// object writers check after it holds at commit).
+    LockBucket,
+    /// bucket: usage bytes, usage objects (no lock: reads).
+    Usage,
+    /// bucket, key: the seq of the key's newest noncurrent version, and 1 if it is a
+    /// delete marker (else 0).
+    NewestVersion,
     /// bucket, bytes, objects: the bucket's usage counters.
     SetUsage,
     /// bucket, key: selects a row if the key has a current object.
@@ -221,6 +228,8 @@ pub(crate) enum Stmt {
     BucketExists,
     /// upload_id, bucket, key, initiated (unix ns), doc; nothing when taken.
     InsertUpload,
+    /// upload_id, bucket, key: when the upload of (bucket, key) was initiated (unix ns).
+    UploadInitiated,
     /// upload_id: selects a row if the upload exists, holding it shared.
     HoldUpload,
     /// upload_id: the same, exclusively.
@@ -255,6 +264,11 @@ pub(crate) enum Stmt {
     // ---- identities (`identities`) ----
     /// org_id: locks the org's row (serializes quota checks in one org).
     LockOrg,
+    /// org_id, principal, at (unix ns): live keys (not deleted, not expired at `at`) of
+    /// the org, and of the principal.
+    CountKeys,
+    /// org_id, name: the org's policies, and 1 if one is named `name` (else 0).
+    CountPolicies,
     /// org_id, at (unix ns): removes the org's exchange keys expired at `at`.
     PurgeExchangeKeys,
     /// access_key_id, org_id, principal, uid, state, doc, expiry (unix ns or null),
@@ -291,6 +305,15 @@ pub(crate) async fn first<X: DocTx>(
     Ok(tx.docs(s, args).await?.into_iter().next())
 }
 
+/// The integer columns of the first row statement `s` selects.
+pub(crate) async fn int_row<X: DocTx, const N: usize>(
+    tx: &mut X,
+    s: Stmt,
+    args: &[Val],
+) -> std::result::Result<Option<[i64; N]>, X::Err> {
+    Ok(tx.ints::<N>(s, args).await?.into_iter().next())
+}
+
 /// The base seam: single statements (`Stmt`), usage counters and the audit outbox. Every
 /// call runs in the caller's transaction; none commits.
 pub(crate) trait DocTx: Send {
@@ -309,11 +332,12 @@ pub(crate) trait DocTx: Send {
         s: Stmt,
         args: &[Val],
     ) -> impl Future<Output = std::result::Result<u64, Self::Err>> + Send;
-    /// The bucket's usage counters, `None` if it does not exist (no lock taken).
-    fn usage(
+    /// The integer columns (exactly `N`) of every row `s` selects.
+    fn ints<const N: usize>(
         &mut self,
-        bucket: &str,
-    ) -> impl Future<Output = std::result::Result<Option<Usage>, Self::Err>> + Send;
+        s: Stmt,
+        args: &[Val],
+    ) -> impl Future<Output = std::result::Result<Vec<[i64; N]>, Self::Err>> + Send;
 
     /// Appends one event to the audit outbox (engines with `AUDIT_OUTBOX` only).
     fn append_event(

@@ -8,7 +8,7 @@
 //!   policies) is announced in the same transaction (`announce`), so the announcement
 //!   is delivered if and only if the change commits.
 
-use crate::engine::{DocTx, Stmt, Val, first, found};
+use crate::engine::{DocTx, Stmt, Val, first, found, int_row};
 use crate::objects::ObjectTx;
 use crate::rows::{from_doc, key_state, nanos, to_doc};
 use coffer_core::Error;
@@ -43,24 +43,11 @@ pub(crate) trait IdentityTx: ObjectTx {
         &mut self,
         changes: &[Change],
     ) -> impl Future<Output = Result<(), Self::Err>> + Send;
-    /// Live keys (not deleted, not expired at `at`) of the org, and of the principal.
-    fn count_keys(
-        &mut self,
-        org_id: &str,
-        principal: &str,
-        at: i64,
-    ) -> impl Future<Output = Result<(u64, u64), Self::Err>> + Send;
     /// The selected keys' (seq, document), held against concurrent writers.
     fn key_rows(
         &mut self,
         select: KeySelect<'_>,
     ) -> impl Future<Output = Result<Vec<(i64, String)>, Self::Err>> + Send;
-    /// How many policies the org holds, and whether one is named `name`.
-    fn count_policies(
-        &mut self,
-        org_id: &str,
-        name: &str,
-    ) -> impl Future<Output = Result<(u64, bool), Self::Err>> + Send;
 }
 
 type R<T, X> = Result<T, <X as DocTx>::Err>;
@@ -94,8 +81,20 @@ pub(crate) async fn create_access_key<X: IdentityTx>(
         &[key.org_id.as_str().into(), at.into()],
     )
     .await?;
-    let (of_org, of_principal) = tx.count_keys(&key.org_id, &key.principal, at).await?;
-    quotas.admit_key(&key.org_id, &key.principal, of_org, of_principal)?;
+    let args = [
+        key.org_id.as_str().into(),
+        key.principal.as_str().into(),
+        at.into(),
+    ];
+    let [of_org, of_principal] = int_row(tx, Stmt::CountKeys, &args)
+        .await?
+        .unwrap_or_default();
+    quotas.admit_key(
+        &key.org_id,
+        &key.principal,
+        of_org as u64,
+        of_principal as u64,
+    )?;
     let args = [
         key.access_key_id.as_str().into(),
         key.org_id.as_str().into(),
@@ -182,8 +181,11 @@ pub(crate) async fn put_policy<X: IdentityTx>(
 ) -> R<(), X> {
     let doc = to_doc(policy)?;
     lock_org(tx, &policy.org_id).await?;
-    let (held, exists) = tx.count_policies(&policy.org_id, &policy.name).await?;
-    quotas.admit_policy(&policy.org_id, held, exists)?;
+    let args = [policy.org_id.as_str().into(), policy.name.as_str().into()];
+    let [held, named] = int_row(tx, Stmt::CountPolicies, &args)
+        .await?
+        .unwrap_or_default();
+    quotas.admit_policy(&policy.org_id, held as u64, named > 0)?;
     let args = [
         policy.org_id.as_str().into(),
         policy.name.as_str().into(),

@@ -9,7 +9,7 @@
 //! (`semantics::prefix_upper_bound`) and cut at the limit; upload scans stream and stop
 //! once the page is full.
 
-use crate::engine::{DocTx, Stmt, found};
+use crate::engine::{DocTx, Stmt, Val, found, int_row};
 use crate::objects::ObjectTx;
 use crate::rows::RawObject;
 use crate::semantics::{self, UploadMarker};
@@ -53,13 +53,6 @@ pub(crate) trait ListTx: ObjectTx {
         position: i64,
         limit: i64,
     ) -> impl Future<Output = Result<Vec<VersionSummary>, Self::Err>> + Send;
-    /// When the upload `upload_id` of (`bucket`, `key`) was initiated, if it exists.
-    fn upload_initiated(
-        &mut self,
-        upload_id: &str,
-        bucket: &str,
-        key: &str,
-    ) -> impl Future<Output = Result<Option<i64>, Self::Err>> + Send;
     /// Documents of the bucket's uploads that `keep` accepts, in (key, initiated, upload
     /// id) order from key `start` up to `upper`, at most `limit`; rows are read as a
     /// stream, so skipped rows cost no memory.
@@ -197,9 +190,10 @@ pub(crate) async fn list_uploads<X: ListTx>(
     if !found(tx, Stmt::BucketExists, &[bucket.into()]).await? {
         return Err(Error::NoSuchBucket.into());
     }
-    let position = tx
-        .upload_initiated(upload_id_marker, bucket, key_marker)
-        .await?;
+    let args = [upload_id_marker.into(), bucket.into(), Val::key(key_marker)];
+    let position = int_row(tx, Stmt::UploadInitiated, &args)
+        .await?
+        .map(|[t]| t);
     let marker = UploadMarker {
         key: key_marker.to_string(),
         position: position.map(|t| (i128::from(t), upload_id_marker.to_string())),

@@ -380,7 +380,7 @@ impl<E: Engine> MetaStore for Meta<E> {
     async fn bucket_usage(&self, name: &str) -> Result<Usage> {
         self.0
             .read(Read::One, "bucket_usage", name.to_string(), |tx, name| {
-                Box::pin(tx.usage(name))
+                Box::pin(objects::bucket_usage(tx, name))
             })
             .await?
             .ok_or(Error::NoSuchBucket)

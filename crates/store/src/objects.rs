@@ -11,7 +11,7 @@
 //!   is current (`promote_newest` restores this after every removal);
 //! * a bucket's usage counters equal the sums over its current objects.
 
-use crate::engine::{DocTx, Stmt, Val, found};
+use crate::engine::{DocTx, Stmt, Val, found, int_row};
 use crate::rows::{
     CurrentRow, ObjectRow, RawDeleted, RawObject, VersionRow, from_nanos, nanos, to_doc, to_i64,
 };
@@ -24,13 +24,6 @@ use time::OffsetDateTime;
 /// The row operations of one transaction that the object rules need beyond single
 /// statements (`DocTx`). Every call runs in the caller's transaction; none commits.
 pub(crate) trait ObjectTx: DocTx {
-    /// The bucket's usage and versioning state, `None` if it does not exist. Writers
-    /// call it first: it holds the bucket against concurrent writers until the
-    /// transaction ends, so what the rules check after it holds at commit.
-    fn lock_bucket(
-        &mut self,
-        bucket: &str,
-    ) -> impl Future<Output = Result<Option<(Usage, VersioningState)>, Self::Err>> + Send;
     fn current(
         &mut self,
         bucket: &str,
@@ -47,15 +40,33 @@ pub(crate) trait ObjectTx: DocTx {
         key: &str,
         version_id: &str,
     ) -> impl Future<Output = Result<Option<VersionRow>, Self::Err>> + Send;
-    /// The key's newest noncurrent version: (seq, is a delete marker).
-    fn newest_version(
-        &mut self,
-        bucket: &str,
-        key: &str,
-    ) -> impl Future<Output = Result<Option<(i64, bool)>, Self::Err>> + Send;
 }
 
 type R<T, X> = Result<T, <X as DocTx>::Err>;
+
+fn usage(bytes: i64, objects: i64) -> Usage {
+    Usage {
+        bytes: bytes as u64,
+        objects: objects as u64,
+    }
+}
+
+/// The bucket's usage and versioning state, `None` if it does not exist. Writers call it
+/// first: it holds the bucket against concurrent writers until the transaction ends, so
+/// what the rules check after it holds at commit.
+pub(crate) async fn lock_bucket<X: DocTx>(
+    tx: &mut X,
+    bucket: &str,
+) -> R<Option<(Usage, VersioningState)>, X> {
+    let row = int_row(tx, Stmt::LockBucket, &[bucket.into()]).await?;
+    Ok(row.map(|[b, o, v]| (usage(b, o), VersioningState::from_code(v))))
+}
+
+/// The bucket's usage counters, `None` if it does not exist (no lock: reads).
+pub(crate) async fn bucket_usage<X: DocTx>(tx: &mut X, bucket: &str) -> R<Option<Usage>, X> {
+    let row = int_row(tx, Stmt::Usage, &[bucket.into()]).await?;
+    Ok(row.map(|[b, o]| usage(b, o)))
+}
 
 async fn set_usage<X: ObjectTx>(tx: &mut X, bucket: &str, u: Usage) -> R<(), X> {
     let args = [
@@ -86,7 +97,7 @@ async fn drop_version<X: ObjectTx>(tx: &mut X, seq: i64) -> R<(), X> {
 }
 
 async fn locked<X: ObjectTx>(tx: &mut X, bucket: &str) -> R<(Usage, VersioningState), X> {
-    Ok(tx.lock_bucket(bucket).await?.ok_or(Error::NoSuchBucket)?)
+    Ok(lock_bucket(tx, bucket).await?.ok_or(Error::NoSuchBucket)?)
 }
 
 /// `put_object` (and the commit of `complete_upload`): checks the bucket, the condition
@@ -262,7 +273,7 @@ pub(crate) async fn delete_object<X: ObjectTx>(
     bucket: &str,
     key: &str,
 ) -> R<Option<RawObject>, X> {
-    let Some((usage, _)) = tx.lock_bucket(bucket).await? else {
+    let Some((usage, _)) = lock_bucket(tx, bucket).await? else {
         return Ok(None);
     };
     let Some(cur) = tx.current(bucket, key).await? else {
@@ -310,7 +321,8 @@ async fn promote_newest<X: ObjectTx>(tx: &mut X, bucket: &str, key: &str) -> R<(
     if found(tx, Stmt::HasCurrent, &[bucket.into(), Val::key(key)]).await? {
         return Ok(());
     }
-    if let Some((seq, false)) = tx.newest_version(bucket, key).await? {
+    let newest = int_row(tx, Stmt::NewestVersion, &[bucket.into(), Val::key(key)]).await?;
+    if let Some([seq, 0]) = newest {
         tx.exec(Stmt::PromoteVersion, &[seq.into()]).await?;
         drop_version(tx, seq).await?;
     }

@@ -29,25 +29,6 @@ pub(crate) struct Tx<'a> {
 }
 
 impl ObjectTx for Tx<'_> {
-    async fn lock_bucket(&mut self, bucket: &str) -> TxResult<Option<(Usage, VersioningState)>> {
-        let Some(row) = sqlx::query(
-            "SELECT usage_bytes, usage_objects, versioning FROM buckets WHERE name = $1 FOR UPDATE",
-        )
-        .bind(bucket)
-        .fetch_optional(&mut *self.c)
-        .await?
-        else {
-            return Ok(None);
-        };
-        Ok(Some((
-            Usage {
-                bytes: row.try_get::<i64, _>(0)? as u64,
-                objects: row.try_get::<i64, _>(1)? as u64,
-            },
-            VersioningState::from_code(i64::from(row.try_get::<i32, _>(2)?)),
-        )))
-    }
-
     async fn current(&mut self, bucket: &str, key: &str) -> TxResult<Option<CurrentRow>> {
         sqlx::query(
             "SELECT size, etag, last_modified, version_id, doc, inline_data FROM objects
@@ -125,19 +106,6 @@ impl ObjectTx for Tx<'_> {
         })
         .transpose()
     }
-
-    async fn newest_version(&mut self, bucket: &str, key: &str) -> TxResult<Option<(i64, bool)>> {
-        sqlx::query(
-            "SELECT seq, delete_marker FROM object_versions
-             WHERE bucket = $1 AND key = $2 ORDER BY seq DESC LIMIT 1",
-        )
-        .bind(bucket)
-        .bind(key.as_bytes())
-        .fetch_optional(&mut *self.c)
-        .await?
-        .map(|r| -> TxResult<_> { Ok((r.try_get(0)?, r.try_get(1)?)) })
-        .transpose()
-    }
 }
 
 impl IdentityTx for Tx<'_> {
@@ -160,22 +128,6 @@ impl IdentityTx for Tx<'_> {
             }
         }
         Ok(())
-    }
-
-    async fn count_keys(&mut self, org_id: &str, principal: &str, at: i64) -> TxResult<(u64, u64)> {
-        let row = sqlx::query(
-            "SELECT count(*), count(*) FILTER (WHERE principal = $2) FROM access_keys
-             WHERE org_id = $1 AND state <> 'Deleted' AND (expiry IS NULL OR expiry > $3)",
-        )
-        .bind(org_id)
-        .bind(principal)
-        .bind(at)
-        .fetch_one(&mut *self.c)
-        .await?;
-        Ok((
-            row.try_get::<i64, _>(0)? as u64,
-            row.try_get::<i64, _>(1)? as u64,
-        ))
     }
 
     async fn key_rows(&mut self, select: KeySelect<'_>) -> TxResult<Vec<(i64, String)>> {
@@ -214,21 +166,6 @@ impl IdentityTx for Tx<'_> {
             .into_iter()
             .map(|r| Ok((r.try_get(0)?, r.try_get(1)?)))
             .collect()
-    }
-
-    async fn count_policies(&mut self, org_id: &str, name: &str) -> TxResult<(u64, bool)> {
-        let row = sqlx::query(
-            "SELECT count(*), count(*) FILTER (WHERE name = $2) FROM policies
-             WHERE org_id = $1",
-        )
-        .bind(org_id)
-        .bind(name)
-        .fetch_one(&mut *self.c)
-        .await?;
-        Ok((
-            row.try_get::<i64, _>(0)? as u64,
-            row.try_get::<i64, _>(1)? > 0,
-        ))
     }
 }
 
@@ -335,22 +272,6 @@ impl ListTx for Tx<'_> {
                 )?)
             })
             .collect()
-    }
-
-    async fn upload_initiated(
-        &mut self,
-        upload_id: &str,
-        bucket: &str,
-        key: &str,
-    ) -> TxResult<Option<i64>> {
-        Ok(sqlx::query_scalar(
-            "SELECT initiated FROM uploads WHERE upload_id = $1 AND bucket = $2 AND key = $3",
-        )
-        .bind(upload_id)
-        .bind(bucket)
-        .bind(key.as_bytes())
-        .fetch_optional(&mut *self.c)
-        .await?)
     }
 
     async fn scan_uploads(
@@ -496,6 +417,24 @@ fn sql(s: Stmt) -> &'static str {
         Stmt::ObjectBlobs => "SELECT blob_ids FROM objects WHERE blob_ids IS NOT NULL",
         Stmt::VersionBlobs => "SELECT blob_ids FROM object_versions WHERE blob_ids IS NOT NULL",
         Stmt::PartBlobs => "SELECT blob_id FROM parts",
+        Stmt::LockBucket => {
+            "SELECT usage_bytes, usage_objects, versioning::BIGINT FROM buckets WHERE name = $1 FOR UPDATE"
+        }
+        Stmt::Usage => "SELECT usage_bytes, usage_objects FROM buckets WHERE name = $1",
+        Stmt::NewestVersion => {
+            "SELECT seq, delete_marker::INT::BIGINT FROM object_versions
+             WHERE bucket = $1 AND key = $2 ORDER BY seq DESC LIMIT 1"
+        }
+        Stmt::UploadInitiated => {
+            "SELECT initiated FROM uploads WHERE upload_id = $1 AND bucket = $2 AND key = $3"
+        }
+        Stmt::CountKeys => {
+            "SELECT count(*), count(*) FILTER (WHERE principal = $2) FROM access_keys
+             WHERE org_id = $1 AND state <> 'Deleted' AND (expiry IS NULL OR expiry > $3)"
+        }
+        Stmt::CountPolicies => {
+            "SELECT count(*), count(*) FILTER (WHERE name = $2) FROM policies WHERE org_id = $1"
+        }
         Stmt::SetUsage => "UPDATE buckets SET usage_bytes = $2, usage_objects = $3 WHERE name = $1",
         Stmt::HasCurrent => "SELECT '' FROM objects WHERE bucket = $1 AND key = $2",
         Stmt::DeleteCurrent => "DELETE FROM objects WHERE bucket = $1 AND key = $2",
@@ -585,23 +524,26 @@ impl DocTx for Tx<'_> {
             .await?)
     }
 
+    async fn ints<const N: usize>(&mut self, s: Stmt, args: &[Val]) -> TxResult<Vec<[i64; N]>> {
+        let rows = sqlx::query_with(sql(s), pg_args(args)?)
+            .fetch_all(&mut *self.c)
+            .await?;
+        let mut out = Vec::with_capacity(rows.len());
+        for r in rows {
+            let mut row = [0; N];
+            for (i, v) in row.iter_mut().enumerate() {
+                *v = r.try_get(i)?;
+            }
+            out.push(row);
+        }
+        Ok(out)
+    }
+
     async fn exec(&mut self, s: Stmt, args: &[Val]) -> TxResult<u64> {
         let done = sqlx::query_with(sql(s), pg_args(args)?)
             .execute(&mut *self.c)
             .await?;
         Ok(done.rows_affected())
-    }
-
-    async fn usage(&mut self, bucket: &str) -> TxResult<Option<Usage>> {
-        let row = sqlx::query("SELECT usage_bytes, usage_objects FROM buckets WHERE name = $1")
-            .bind(bucket)
-            .fetch_optional(&mut *self.c)
-            .await?;
-        let Some(row) = row else { return Ok(None) };
-        Ok(Some(Usage {
-            bytes: row.try_get::<i64, _>(0)? as u64,
-            objects: row.try_get::<i64, _>(1)? as u64,
-        }))
     }
 
     // No audit outbox here (`Engine::AUDIT_OUTBOX`): it stays empty, and nothing can be

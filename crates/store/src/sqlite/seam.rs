@@ -32,29 +32,7 @@ pub(super) fn run<T>(rule: impl Future<Output = Result<T>>) -> Result<T> {
     }
 }
 
-pub(super) fn read_usage(c: &Connection, bucket: &str) -> Result<Option<(Usage, VersioningState)>> {
-    const SQL: &str = "SELECT usage_bytes, usage_objects, versioning FROM buckets WHERE name = ?1";
-    c.prepare_cached(SQL)
-        .and_then(|mut st| {
-            st.query_row([bucket], |r| {
-                Ok((
-                    Usage {
-                        bytes: r.get::<_, i64>(0)? as u64,
-                        objects: r.get::<_, i64>(1)? as u64,
-                    },
-                    VersioningState::from_code(r.get::<_, i64>(2)?),
-                ))
-            })
-            .optional()
-        })
-        .map_err(sql_err(SQL))
-}
-
 impl ObjectTx for Tx<'_> {
-    async fn lock_bucket(&mut self, bucket: &str) -> Result<Option<(Usage, VersioningState)>> {
-        read_usage(self.0, bucket)
-    }
-
     async fn current(&mut self, bucket: &str, key: &str) -> Result<Option<CurrentRow>> {
         const SQL: &str = "SELECT size, etag, last_modified, version_id, doc, inline_data
                            FROM objects WHERE bucket = ?1 AND key = ?2";
@@ -130,37 +108,12 @@ impl ObjectTx for Tx<'_> {
             })
             .map_err(sql_err(SQL))
     }
-
-    async fn newest_version(&mut self, bucket: &str, key: &str) -> Result<Option<(i64, bool)>> {
-        const SQL: &str = "SELECT seq, delete_marker FROM object_versions
-                           WHERE bucket = ?1 AND key = ?2 ORDER BY seq DESC LIMIT 1";
-        self.0
-            .prepare_cached(SQL)
-            .and_then(|mut st| {
-                st.query_row(params![bucket, key], |r| Ok((r.get(0)?, r.get(1)?)))
-                    .optional()
-            })
-            .map_err(sql_err(SQL))
-    }
 }
 
 impl IdentityTx for Tx<'_> {
     /// One process owns a SQLite database: its caches learn of changes in-process.
     async fn announce(&mut self, _changes: &[Change]) -> Result<()> {
         Ok(())
-    }
-
-    async fn count_keys(&mut self, org_id: &str, principal: &str, at: i64) -> Result<(u64, u64)> {
-        const SQL: &str = "SELECT count(*), coalesce(sum(principal = ?2), 0) FROM access_keys
-             WHERE org_id = ?1 AND state <> 'Deleted' AND (expiry IS NULL OR expiry > ?3)";
-        self.0
-            .prepare_cached(SQL)
-            .and_then(|mut st| {
-                st.query_row(params![org_id, principal, at], |r| {
-                    Ok((r.get::<_, i64>(0)? as u64, r.get::<_, i64>(1)? as u64))
-                })
-            })
-            .map_err(sql_err(SQL))
     }
 
     async fn key_rows(&mut self, select: KeySelect<'_>) -> Result<Vec<(i64, String)>> {
@@ -196,19 +149,6 @@ impl IdentityTx for Tx<'_> {
                 &[&uid, &org_id, &principal],
             ),
         }
-    }
-
-    async fn count_policies(&mut self, org_id: &str, name: &str) -> Result<(u64, bool)> {
-        const SQL: &str =
-            "SELECT count(*), coalesce(sum(name = ?2), 0) FROM policies WHERE org_id = ?1";
-        self.0
-            .prepare_cached(SQL)
-            .and_then(|mut st| {
-                st.query_row(params![org_id, name], |r| {
-                    Ok((r.get::<_, i64>(0)? as u64, r.get::<_, i64>(1)? > 0))
-                })
-            })
-            .map_err(sql_err(SQL))
     }
 }
 
@@ -302,23 +242,6 @@ impl ListTx for Tx<'_> {
             out.push(version_summary(key, vid, dm, size, etag, lm, latest)?);
         }
         Ok(out)
-    }
-
-    async fn upload_initiated(
-        &mut self,
-        upload_id: &str,
-        bucket: &str,
-        key: &str,
-    ) -> Result<Option<i64>> {
-        const SQL: &str = "SELECT initiated FROM uploads
-                           WHERE upload_id = ?1 AND bucket = ?2 AND key = ?3";
-        self.0
-            .prepare_cached(SQL)
-            .and_then(|mut st| {
-                st.query_row(params![upload_id, bucket, key], |r| r.get(0))
-                    .optional()
-            })
-            .map_err(sql_err(SQL))
     }
 
     async fn scan_uploads(
@@ -458,6 +381,24 @@ fn sql(s: Stmt) -> &'static str {
         Stmt::ObjectBlobs => "SELECT blob_ids FROM objects WHERE blob_ids IS NOT NULL",
         Stmt::VersionBlobs => "SELECT blob_ids FROM object_versions WHERE blob_ids IS NOT NULL",
         Stmt::PartBlobs => "SELECT blob_id FROM parts",
+        Stmt::LockBucket => {
+            "SELECT usage_bytes, usage_objects, versioning FROM buckets WHERE name = ?1"
+        }
+        Stmt::Usage => "SELECT usage_bytes, usage_objects FROM buckets WHERE name = ?1",
+        Stmt::NewestVersion => {
+            "SELECT seq, delete_marker FROM object_versions
+             WHERE bucket = ?1 AND key = ?2 ORDER BY seq DESC LIMIT 1"
+        }
+        Stmt::UploadInitiated => {
+            "SELECT initiated FROM uploads WHERE upload_id = ?1 AND bucket = ?2 AND key = ?3"
+        }
+        Stmt::CountKeys => {
+            "SELECT count(*), coalesce(sum(principal = ?2), 0) FROM access_keys
+             WHERE org_id = ?1 AND state <> 'Deleted' AND (expiry IS NULL OR expiry > ?3)"
+        }
+        Stmt::CountPolicies => {
+            "SELECT count(*), coalesce(sum(name = ?2), 0) FROM policies WHERE org_id = ?1"
+        }
         Stmt::SetUsage => "UPDATE buckets SET usage_bytes = ?2, usage_objects = ?3 WHERE name = ?1",
         Stmt::HasCurrent => "SELECT '' FROM objects WHERE bucket = ?1 AND key = ?2",
         Stmt::DeleteCurrent => "DELETE FROM objects WHERE bucket = ?1 AND key = ?2",
@@ -543,12 +484,23 @@ impl DocTx for Tx<'_> {
         query_docs(self.0, sql(s), rusqlite::params_from_iter(args))
     }
 
-    async fn exec(&mut self, s: Stmt, args: &[Val]) -> Result<u64> {
-        Ok(execute(self.0, sql(s), rusqlite::params_from_iter(args))? as u64)
+    async fn ints<const N: usize>(&mut self, s: Stmt, args: &[Val]) -> Result<Vec<[i64; N]>> {
+        let sql = sql(s);
+        let mut st = self.0.prepare_cached(sql).map_err(sql_err(sql))?;
+        let rows = st
+            .query_map(rusqlite::params_from_iter(args), |r| {
+                let mut row = [0; N];
+                for (i, v) in row.iter_mut().enumerate() {
+                    *v = r.get(i)?;
+                }
+                Ok(row)
+            })
+            .map_err(sql_err(sql))?;
+        rows.collect::<rusqlite::Result<_>>().map_err(sql_err(sql))
     }
 
-    async fn usage(&mut self, bucket: &str) -> Result<Option<Usage>> {
-        Ok(read_usage(self.0, bucket)?.map(|(u, _)| u))
+    async fn exec(&mut self, s: Stmt, args: &[Val]) -> Result<u64> {
+        Ok(execute(self.0, sql(s), rusqlite::params_from_iter(args))? as u64)
     }
 
     async fn append_event(&mut self, event: &[u8]) -> Result<()> {
