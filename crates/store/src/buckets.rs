@@ -1,7 +1,8 @@
 //! The bucket rules of `MetaStore` that read and rewrite stored documents (delete a
 //! bucket, edit its configuration, set its versioning, set an object's tags), written
-//! once against [`ObjectTx`] and the bucket statements of `engine::Stmt`. Each holds the bucket (`objects::lock_bucket`, or the
-//! document read for update) so object writers see the change before or after, whole.
+//! once against [`ObjectTx`] and the bucket statements of `engine::Stmt`. Each holds
+//! the bucket (`objects::lock_bucket`, or the document read for update) so object
+//! writers see the change before or after, whole.
 
 use crate::engine::{DocTx, Stmt, Val, first, found};
 use crate::objects::{self, ObjectTx};

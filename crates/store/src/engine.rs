@@ -314,7 +314,7 @@ pub(crate) async fn int_row<X: DocTx, const N: usize>(
     Ok(tx.ints::<N>(s, args).await?.into_iter().next())
 }
 
-/// The base seam: single statements (`Stmt`), usage counters and the audit outbox. Every
+/// The base seam: single statements (`Stmt`) and the audit outbox. Every
 /// call runs in the caller's transaction; none commits.
 pub(crate) trait DocTx: Send {
     /// The engine's error: the domain's, or a database error the engine may retry.

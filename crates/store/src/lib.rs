@@ -1,7 +1,8 @@
-//! Storage backends behind coffer-core's traits: `SqliteMetaStore` (embedded metadata,
-//! writer thread with group commit + read-only connection pool), `PgMetaStore`
-//! (PostgreSQL, shared by several nodes, with its change feed) and `FsBlobStore` (blob
-//! files under a data directory).
+//! Storage backends behind coffer-core's traits: the metadata store `Meta` (every
+//! `MetaStore` operation written once, `meta`) on an engine (`engine::Engine`):
+//! `SqliteMetaStore` (embedded; writer thread with group commit + read-only connection
+//! pool) or `PgMetaStore` (PostgreSQL, shared by several nodes, with its change feed);
+//! and `FsBlobStore` (blob files under a data directory).
 //!
 //! With the `testing` feature (tests only): the backend-agnostic `conformance` suite
 //! every `MetaStore` must pass, split by aggregate, and `testing` (a SQLite store in a
@@ -10,8 +11,10 @@
 //!
 //! Invariant shared by every backend: each `MetaStore` method is one atomic transaction,
 //! and the rules it documents (existence, write conditions, capacity caps, usage
-//! counters) are evaluated inside that transaction. The rules themselves live once, in
-//! `semantics`, so backends cannot drift apart.
+//! counters) are evaluated inside that transaction. The rules live once (`meta`, the
+//! rule modules `objects`, `multipart`, `buckets`, `identities`, `listings`, and the
+//! checks in `semantics`); an engine supplies connections, transactions and SQL only,
+//! so backends cannot drift apart.
 
 mod buckets;
 #[cfg(feature = "testing")]

@@ -1,8 +1,8 @@
 //! The read rules of `MetaStore` that are more than one lookup (object, version, upload
 //! and part listings; reading one version), written once against [`ListTx`]. Each runs
-//! in one transaction the engine provides (SQLite: a read transaction on a reader
-//! connection, one snapshot; PostgreSQL: REPEATABLE READ for the version reads, whose
-//! rows move between two tables, READ COMMITTED for the others, as before).
+//! as one snapshot read (`engine::Read::Snapshot`: a read transaction on a SQLite reader
+//! connection; a REPEATABLE READ transaction on PostgreSQL), so a version moving between
+//! two tables, or an upload completing, is seen once.
 //!
 //! Object and version listings fetch one row more than asked: its presence says the page
 //! is truncated. Scans are index range scans bounded by the prefix's upper bound

@@ -1,5 +1,6 @@
 //! The multipart rules of `MetaStore` (create an upload, record a part, complete,
-//! abort), written once against [`UploadTx`]. Completing commits the object through the
+//! abort), written once against [`ObjectTx`] and the upload statements of
+//! `engine::Stmt`. Completing commits the object through the
 //! object rules (`objects::put`) in the same transaction.
 //!
 //! Concurrency: part writers hold their upload shared, completion and abort hold it

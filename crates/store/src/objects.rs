@@ -1,7 +1,8 @@
 //! The object and version rules of `MetaStore` (put, delete, delete a version, rename),
-//! written once against [`ObjectTx`], the few row operations they need. SQLite runs them
-//! on its writer thread inside the group commit, PostgreSQL inside its retried
-//! transaction; each engine supplies only the SQL of the seam.
+//! written once against [`ObjectTx`] (the multi-column row reads and writes) and the
+//! object statements of `engine::Stmt`. SQLite runs them on its writer thread inside the
+//! group commit, PostgreSQL inside its retried transaction; each engine supplies only
+//! the SQL.
 //!
 //! Storage invariants the rules keep (see `MetaStore`'s versioning docs):
 //! * a key's current object is its `objects` row; older versions and delete markers are
