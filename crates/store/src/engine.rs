@@ -117,12 +117,13 @@ impl From<u32> for Val {
     }
 }
 
-/// The single statements the rules issue through `DocTx`. Each engine supplies their SQL;
-/// arguments are numbered in the order listed, and a statement that selects returns one
-/// text column. "Holds" and "locks" take the row lock (shared or exclusive) that engines
+/// Every statement the store runs but the listing scans. Their SQL is written once
+/// (`sql::sql`); arguments are numbered in the order listed, and a statement issued
+/// through `DocTx::docs` returns one text column (`ints`: integer columns,
+/// `seq_docs`: a sequence number and a document; the typed seams read their own rows). "Holds" and "locks" take the row lock (shared or exclusive) that engines
 /// with concurrent writers need until the transaction ends; SQLite's single writer needs
 /// none.
-#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
 pub(crate) enum Stmt {
     /// Takes the lock that serializes bootstraps (no rows needed).
     LockBootstrap,
@@ -194,6 +195,18 @@ pub(crate) enum Stmt {
     PartBlobs,
 
     // ---- object rows (`objects`) ----
+    /// bucket, key: size, etag, last modified, version id, doc, inline data
+    /// (`ObjectTx::current`).
+    Current,
+    /// bucket, key, size, etag, last modified, blob ids, doc, inline data, version id:
+    /// inserts or replaces the key's current object (`ObjectTx::upsert_current`).
+    UpsertCurrent,
+    /// bucket, key, version id: seq, delete marker, size, doc, inline data
+    /// (`ObjectTx::find_version`).
+    FindVersion,
+    /// bucket, key, version id (`null` when none): doc, inline data of the current
+    /// object if it has that version id (`ListTx::current_of_version`).
+    CurrentOfVersion,
     /// bucket: usage bytes, usage objects, versioning code; locks the bucket's row (what
     /// object writers check after it holds at commit).
     LockBucket,
@@ -274,6 +287,12 @@ pub(crate) enum Stmt {
     /// access_key_id, org_id, principal, uid, state, doc, expiry (unix ns or null),
     /// exchange; nothing when the id is taken.
     InsertKey,
+    /// Keys as (seq, doc), locked: by access_key_id; by org_id, principal, a state to
+    /// skip (neither deleted nor in it); by uid, org_id, principal (created by the user,
+    /// or for its principal; not deleted). In creation order.
+    KeyRowsById,
+    KeyRowsOfPrincipal,
+    KeyRowsOfUser,
     /// seq, state, doc.
     SetKeyRow,
     /// uid: the user's document, locked.
@@ -332,6 +351,12 @@ pub(crate) trait DocTx: Send {
         s: Stmt,
         args: &[Val],
     ) -> impl Future<Output = std::result::Result<u64, Self::Err>> + Send;
+    /// The (integer, text) pairs of every row `s` selects.
+    fn seq_docs(
+        &mut self,
+        s: Stmt,
+        args: &[Val],
+    ) -> impl Future<Output = std::result::Result<Vec<(i64, String)>, Self::Err>> + Send;
     /// The integer columns (exactly `N`) of every row `s` selects.
     fn ints<const N: usize>(
         &mut self,

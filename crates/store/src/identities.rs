@@ -35,19 +35,14 @@ pub(crate) enum KeySelect<'a> {
     },
 }
 
-/// The row operations of one transaction the identity rules need beyond single
-/// statements (`DocTx`). Every call runs in the caller's transaction; none commits.
+/// What the identity rules need beyond statements (`DocTx`). Runs in the caller's
+/// transaction; never commits.
 pub(crate) trait IdentityTx: ObjectTx {
     /// Records that cached records changed (other nodes drop their copies).
     fn announce(
         &mut self,
         changes: &[Change],
     ) -> impl Future<Output = Result<(), Self::Err>> + Send;
-    /// The selected keys' (seq, document), held against concurrent writers.
-    fn key_rows(
-        &mut self,
-        select: KeySelect<'_>,
-    ) -> impl Future<Output = Result<Vec<(i64, String)>, Self::Err>> + Send;
 }
 
 type R<T, X> = Result<T, <X as DocTx>::Err>;
@@ -117,7 +112,26 @@ async fn set_key_states<X: IdentityTx>(
     select: KeySelect<'_>,
     state: KeyState,
 ) -> R<u64, X> {
-    let rows = tx.key_rows(select).await?;
+    let (s, args): (_, Vec<Val>) = match select {
+        KeySelect::Id(id) => (Stmt::KeyRowsById, vec![id.into()]),
+        KeySelect::Principal {
+            org_id,
+            principal,
+            except,
+        } => (
+            Stmt::KeyRowsOfPrincipal,
+            vec![org_id.into(), principal.into(), key_state(except).into()],
+        ),
+        KeySelect::User {
+            uid,
+            org_id,
+            principal,
+        } => (
+            Stmt::KeyRowsOfUser,
+            vec![uid.into(), org_id.into(), principal.into()],
+        ),
+    };
+    let rows = tx.seq_docs(s, &args).await?;
     let mut changes = Vec::with_capacity(rows.len());
     for (seq, doc) in &rows {
         let mut k: AccessKey = from_doc(doc, "access key")?;

@@ -29,6 +29,7 @@ mod objects;
 pub mod postgres;
 mod rows;
 mod semantics;
+mod sql;
 mod sqlite;
 #[cfg(feature = "testing")]
 pub mod testing;
