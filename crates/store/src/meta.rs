@@ -154,7 +154,7 @@ impl<E: Engine> MetaStore for Meta<E> {
                     }
                     for (s, args) in rows.iter() {
                         if tx.exec(*s, args).await? == 0 {
-                            return Err(Error::AlreadyExists(format!("{s:?}")).into());
+                            return Err(Error::internal(format!("bootstrap: {s:?} taken")).into());
                         }
                     }
                     Ok(true)
@@ -815,6 +815,9 @@ impl<E: Engine> MetaStore for Meta<E> {
         through: Option<u64>,
         max_bytes: u64,
     ) -> Result<Vec<(u64, Vec<u8>)>> {
+        if !E::AUDIT_OUTBOX {
+            return Ok(Vec::new());
+        }
         let upper = clamp_i64(through.unwrap_or(u64::MAX));
         let max = through.is_none().then_some(max_bytes);
         self.0
@@ -828,6 +831,9 @@ impl<E: Engine> MetaStore for Meta<E> {
     }
 
     async fn trim_audit_outbox(&self, through: u64) -> Result<()> {
+        if !E::AUDIT_OUTBOX {
+            return Ok(());
+        }
         self.0
             .write("trim_audit_outbox", clamp_i64(through), |tx, t| {
                 Box::pin(tx.trim_events(*t))
@@ -836,6 +842,9 @@ impl<E: Engine> MetaStore for Meta<E> {
     }
 
     async fn audit_outbox_depth(&self) -> Result<(u64, u64)> {
+        if !E::AUDIT_OUTBOX {
+            return Ok((0, 0));
+        }
         self.0
             .read(Read::One, "audit_outbox_depth", (), |tx, _| {
                 Box::pin(tx.events_depth())

@@ -194,8 +194,11 @@ pub(crate) fn sql(s: Stmt) -> &'static str {
         Stmt::LockObjectDoc => "SELECT doc FROM objects WHERE bucket = ?1 AND key = ?2",
         Stmt::SetObjectDoc => "UPDATE objects SET doc = ?3 WHERE bucket = ?1 AND key = ?2",
         Stmt::LockOrg => "SELECT org_id FROM orgs WHERE org_id = ?1",
+        // SQLite's partial index `access_keys_exchange_by_expiry` (`WHERE exchange = 1`)
+        // serves only this exact condition; PostgreSQL's boolean column has its own text
+        // (`postgres::seam::sql`).
         Stmt::PurgeExchangeKeys => {
-            "DELETE FROM access_keys WHERE org_id = ?1 AND exchange = TRUE AND expiry <= ?2"
+            "DELETE FROM access_keys WHERE org_id = ?1 AND exchange = 1 AND expiry <= ?2"
         }
         Stmt::InsertKey => {
             "INSERT INTO access_keys
@@ -243,6 +246,25 @@ pub(crate) fn sql(s: Stmt) -> &'static str {
             "SELECT seq, doc FROM access_keys
              WHERE (uid = ?1 OR (org_id = ?2 AND principal = ?3)) AND state <> 'Deleted'
              ORDER BY seq"
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    /// The PostgreSQL rewrite turns every `?` into `$`: the SQL may hold no other `?`.
+    #[test]
+    fn every_question_mark_is_a_placeholder() {
+        let src = include_str!("sql.rs");
+        let body = &src[..src.find("#[cfg(test)]").unwrap()];
+        for line in body.lines().filter(|l| !l.trim_start().starts_with("//")) {
+            for (i, _) in line.match_indices('?') {
+                let next = line[i + 1..].chars().next();
+                assert!(
+                    next.is_some_and(|c| c.is_ascii_digit()),
+                    "not a placeholder: {line}"
+                );
+            }
         }
     }
 }

@@ -281,8 +281,14 @@ fn sql(s: Stmt) -> &'static str {
     // Bootstraps of one database queue on one row lock (the schema version row, which
     // every migrated database has). A row lock, not LOCK TABLE: CockroachDB and
     // YugabyteDB (SERIALIZABLE there: the loser retries on 40001) lack it.
-    if s == Stmt::LockBootstrap {
-        return "SELECT '' FROM coffer_schema_version WHERE id = 1 FOR UPDATE";
+    match s {
+        Stmt::LockBootstrap => {
+            return "SELECT '' FROM coffer_schema_version WHERE id = 1 FOR UPDATE";
+        }
+        Stmt::PurgeExchangeKeys => {
+            return "DELETE FROM access_keys WHERE org_id = $1 AND exchange AND expiry <= $2";
+        }
+        _ => {}
     }
     static CACHE: LazyLock<RwLock<HashMap<Stmt, &'static str>>> = LazyLock::new(Default::default);
     if let Some(q) = CACHE.read().get(&s) {
@@ -298,6 +304,10 @@ fn sql(s: Stmt) -> &'static str {
         .write()
         .entry(s)
         .or_insert_with(|| Box::leak(q.into_boxed_str()))
+}
+
+fn no_outbox<T>() -> TxResult<T> {
+    Err(Error::internal("this metadata store has no audit outbox").into())
 }
 
 /// An integer column as `i64`, whatever its width; a boolean is 0 or 1.
@@ -350,22 +360,22 @@ impl DocTx for Tx<'_> {
         Ok(done.rows_affected())
     }
 
-    // No audit outbox here (`Engine::AUDIT_OUTBOX`): it stays empty, and nothing can be
-    // appended to it.
+    // No audit outbox here (`Engine::AUDIT_OUTBOX`): `meta` answers for it (an empty
+    // outbox; appending fails loudly) and never calls these.
 
     async fn append_event(&mut self, _event: &[u8]) -> TxResult<()> {
-        Err(Error::internal("this metadata store has no audit outbox").into())
+        no_outbox()
     }
 
     async fn events(&mut self, _: i64, _: i64, _: Option<u64>) -> TxResult<Vec<(u64, Vec<u8>)>> {
-        Ok(Vec::new())
+        no_outbox()
     }
 
     async fn trim_events(&mut self, _through: i64) -> TxResult<()> {
-        Ok(())
+        no_outbox()
     }
 
     async fn events_depth(&mut self) -> TxResult<(u64, u64)> {
-        Ok((0, 0))
+        no_outbox()
     }
 }

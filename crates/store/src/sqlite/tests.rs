@@ -370,6 +370,21 @@ fn refuses_a_database_from_the_future() {
     assert_eq!(version(&path), 99, "left untouched");
 }
 
+/// The purge of expired exchange keys (every key creation runs it) reads only the
+/// org's exchange keys through their partial index.
+#[test]
+fn exchange_key_purge_uses_its_index() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("plan.db");
+    drop(SqliteMetaStore::open(&path).unwrap());
+    let c = Connection::open(&path).unwrap();
+    let sql = crate::sql::sql(crate::engine::Stmt::PurgeExchangeKeys);
+    let mut st = c.prepare(&format!("EXPLAIN QUERY PLAN {sql}")).unwrap();
+    let mut rows = st.raw_query();
+    let plan: String = rows.next().unwrap().unwrap().get(3).unwrap();
+    assert!(plan.contains("access_keys_exchange_by_expiry"), "{plan}");
+}
+
 #[test]
 fn listings_are_index_range_scans() {
     let dir = tempfile::tempdir().unwrap();
