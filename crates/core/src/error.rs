@@ -61,8 +61,10 @@ pub enum Error {
     ChecksumMismatch(String),
     #[error("at least one of the preconditions you specified did not hold")]
     PreconditionFailed,
+    /// A conditional GET or HEAD whose condition says the client's copy is current.
+    /// `etag` is the object's (as stored): a 304 must carry it (RFC 9110 §15.4.5).
     #[error("not modified")]
-    NotModified,
+    NotModified { etag: String },
     #[error("a conflicting conditional operation is currently in progress")]
     ConditionalRequestConflict,
     #[error("the requested range is not satisfiable")]

@@ -123,7 +123,9 @@ fn conditions(etag: &str, for_copy: bool, im: &str, inm: &str, ims: &str, ius: &
     let expect = if failed || (not_modified && for_copy) {
         Err(Error::PreconditionFailed)
     } else if not_modified {
-        Err(Error::NotModified)
+        Err(Error::NotModified {
+            etag: etag.to_string(),
+        })
     } else {
         Ok(())
     };

@@ -76,7 +76,7 @@ pub fn map_error(err: &Error) -> (S3ErrorCode, Option<StatusCode>, String) {
         // non-retryable client error either way, so we follow AWS.
         Error::ChecksumMismatch(_) => (C::BadDigest, None),
         Error::PreconditionFailed => (C::PreconditionFailed, None),
-        Error::NotModified => (C::NotModified, None),
+        Error::NotModified { .. } => (C::NotModified, None),
         Error::ConditionalRequestConflict => (C::ConditionalRequestConflict, None),
         Error::InvalidRange => (C::InvalidRange, None),
         // Bucket capacity cap (SPEC §2): 403 like AWS's account-level quota errors, so
@@ -130,6 +130,14 @@ pub fn to_s3(err: Error, request_id: &str) -> S3Error {
         if *by_id {
             h.insert(http::header::ALLOW, HeaderValue::from_static("DELETE"));
         }
+        e.set_headers(h);
+    }
+    // A 304 carries the ETag a 200 would have (RFC 9110 §15.4.5): caches revalidate on it.
+    if let Error::NotModified { etag } = &err
+        && let Some(mut h) = e.headers().cloned()
+        && let Ok(v) = crate::wire::etag_out(etag).to_http_header()
+    {
+        h.insert(http::header::ETAG, v);
         e.set_headers(h);
     }
     e
@@ -222,7 +230,13 @@ mod tests {
             (Error::BadDigest, "BadDigest", 400),
             (Error::ChecksumMismatch("CRC32".into()), "BadDigest", 400),
             (Error::PreconditionFailed, "PreconditionFailed", 412),
-            (Error::NotModified, "NotModified", 304),
+            (
+                Error::NotModified {
+                    etag: "\"e\"".into(),
+                },
+                "NotModified",
+                304,
+            ),
             (
                 Error::ConditionalRequestConflict,
                 "ConditionalRequestConflict",

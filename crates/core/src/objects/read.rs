@@ -52,7 +52,9 @@ pub fn evaluate_conditions(
         return Err(if for_copy {
             Error::PreconditionFailed
         } else {
-            Error::NotModified
+            Error::NotModified {
+                etag: etag.to_string(),
+            }
         });
     }
     Ok(())

@@ -194,6 +194,13 @@ async fn ranges_conditions_and_overrides() {
         304,
     );
     get().if_modified_since(past).send().await.unwrap();
+    // A 304 names the object's ETag (RFC 9110 §15.4.5), on GET and HEAD alike.
+    let e = get().if_none_match(&etag).send().await.unwrap_err();
+    assert_eq!(header_of(&e, "etag"), Some(etag.clone()));
+    let head = c.head_object().bucket("ranges").key("obj");
+    let e = head.if_modified_since(future).send().await.unwrap_err();
+    assert_eq!(status_of(&e), Some(304));
+    assert_eq!(header_of(&e, "etag"), Some(etag.clone()));
     assert_s3_err(
         get().if_unmodified_since(past).send().await,
         "PreconditionFailed",

@@ -64,6 +64,15 @@ pub fn status_of<E>(e: &aws_sdk_s3::error::SdkError<E, HttpResponse>) -> Option<
     e.raw_response().map(|r| r.status().as_u16())
 }
 
+/// A response header of an SDK error, if the server answered.
+pub fn header_of<E>(
+    e: &aws_sdk_s3::error::SdkError<E, HttpResponse>,
+    name: &str,
+) -> Option<String> {
+    e.raw_response()
+        .and_then(|r| r.headers().get(name).map(str::to_string))
+}
+
 /// Asserts that an SDK call failed with `code` and HTTP `status`.
 #[track_caller]
 pub fn assert_s3_err<T: std::fmt::Debug, E>(
