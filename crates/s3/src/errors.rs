@@ -133,9 +133,12 @@ pub fn to_s3(err: Error, request_id: &str) -> S3Error {
         e.set_headers(h);
     }
     // A 304 carries the ETag a 200 would have (RFC 9110 §15.4.5): caches revalidate on it.
+    // Stored ETags are quoted; one that is not is taken as the bare value.
     if let Error::NotModified { etag } = &err
         && let Some(mut h) = e.headers().cloned()
-        && let Ok(v) = crate::wire::etag_out(etag).to_http_header()
+        && let Ok(v) = s3s::dto::ETag::parse_http_header(etag.as_bytes())
+            .unwrap_or_else(|_| s3s::dto::ETag::Strong(etag.clone()))
+            .to_http_header()
     {
         h.insert(http::header::ETAG, v);
         e.set_headers(h);
