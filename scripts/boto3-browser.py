@@ -15,6 +15,8 @@ Usage: boto3-browser.py S3_ENDPOINT ACCESS_KEY SECRET OTHER_KEY OTHER_SECRET BUC
 Exit status 0 and a final line "ok" on success; 2 when boto3 is not installed.
 """
 
+import base64
+import json
 import sys
 import urllib.error
 import urllib.request
@@ -249,6 +251,26 @@ def main() -> int:
     status, _, body = form_post(post_url, p["fields"], "l.txt", b"late")
     check(status == 403 and code_of(body) == "AccessDenied", f"expired {status} {body}")
     check(not exists("late.txt"), "late.txt stored")
+
+    # A policy whose expiration is not ISO 8601 with the T separator (str(datetime)).
+    p = presign(key_name="when.txt")
+    fields = dict(p["fields"])
+    doc = json.loads(base64.b64decode(fields["policy"]))
+    doc["expiration"] = doc["expiration"].replace("T", " ")
+    fields["policy"] = base64.b64encode(json.dumps(doc).encode()).decode()
+    status, _, body = form_post(post_url, fields, "w.txt", b"when")
+    check(status == 400 and code_of(body) == "InvalidPolicyDocument", f"date format {status} {body}")
+    # A form naming an access key and a policy but carrying no signature at all is
+    # malformed (400); one with a SigV2 signature is refused as SigV2 (403).
+    p = presign(key_name="unsigned.txt")
+    fields = {k: v for k, v in p["fields"].items() if not k.lower().startswith("x-amz-")}
+    fields["AWSAccessKeyId"] = "AKIDEXAMPLE"
+    status, _, body = form_post(post_url, fields, "u.txt", b"unsigned")
+    check(status == 400 and code_of(body) == "InvalidArgument", f"no signature {status} {body}")
+    fields["signature"] = base64.b64encode(b"x" * 20).decode()
+    status, _, body = form_post(post_url, fields, "u.txt", b"unsigned")
+    check(status == 403 and code_of(body) == "AccessDenied", f"sigv2 form {status} {body}")
+    check(not exists("when.txt") and not exists("unsigned.txt"), "refused uploads stored")
 
     # A key whose principal may not write the bucket.
     p = presign(client=other, key_name="other.txt")

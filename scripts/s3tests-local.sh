@@ -4,8 +4,14 @@
 # access key (MAIN in the bootstrap org, ALT in a second org created with an operator
 # token), so ALT has no access to MAIN's buckets.
 #
-# Usage: scripts/s3tests-local.sh [-- EXTRA_PYTEST_ARGS...]
+# Usage: scripts/s3tests-local.sh [--check] [-- EXTRA_PYTEST_ARGS...]
+#   --check         compare the results with tests/s3-tests/expected-failures.txt
+#                   (scripts/s3tests-compare.py) and exit 1 on any difference: a
+#                   regression, an unexpected pass or a stale entry (what scripts/test runs)
 #   COFFER_BIN      the binary to test (default: a fresh release build)
+#   S3TESTS_METADATA=postgres   metadata in a fresh database on the PostgreSQL server
+#                   named by COFFER_TEST_POSTGRES_URL (scripts/pg-test-cluster.sh);
+#                   default: the embedded SQLite store
 #   S3TESTS_DIR     the s3-tests checkout (default: ../shared/s3-tests)
 #   S3TESTS_TOOL    the runner (default: ../shared/tools/s3tests.sh)
 #   other S3TESTS_* knobs are passed to the runner (see its header).
@@ -17,6 +23,24 @@ root=$(pwd)
 source scripts/lib/server.sh
 S3TESTS_DIR=${S3TESTS_DIR:-$root/../shared/s3-tests}
 S3TESTS_TOOL=${S3TESTS_TOOL:-$root/../shared/tools/s3tests.sh}
+check=""
+if [ "${1:-}" = "--check" ]; then check=1; shift; fi
+# The location constraint test_bucket_get_location creates a bucket in (the default zone).
+export S3TESTS_API_NAME=${S3TESTS_API_NAME:-US-EAST-04A}
+[ -n "$check" ] && export S3TESTS_OUT=${S3TESTS_OUT:-$work/s3tests-out}
+
+if [ "${S3TESTS_METADATA:-sqlite}" = postgres ]; then
+  : "${COFFER_TEST_POSTGRES_URL:?S3TESTS_METADATA=postgres needs COFFER_TEST_POSTGRES_URL}"
+  db="s3tests_$(python3 -c 'import secrets; print(secrets.token_hex(6))')"
+  psql -q "$COFFER_TEST_POSTGRES_URL" -c "CREATE DATABASE $db" >/dev/null
+  export COFFER_METADATA="${COFFER_TEST_POSTGRES_URL%/*}/$db"
+  # With PostgreSQL the operator provides the master key (docs/scale-out.md).
+  (umask 077; python3 -c 'import secrets; print(secrets.token_hex(32))' >"$work/master.key")
+  export COFFER_MASTER_KEY_FILE="$work/master.key"
+  # Dropped on exit, after the server (the trap of scripts/lib/server.sh) has stopped.
+  trap '[ -n "$pid" ] && kill $pid 2>/dev/null; wait 2>/dev/null; rm -rf "$work";
+        psql -q "$COFFER_TEST_POSTGRES_URL" -c "DROP DATABASE IF EXISTS $db" >/dev/null 2>&1' EXIT
+fi
 
 python3 -c 'import secrets; print("CW-SECRET-" + secrets.token_hex(24))' >"$work/operator-token"
 chmod 600 "$work/operator-token"
@@ -44,3 +68,11 @@ ALT_AK=$(json "$alt" accessKeyId) ALT_SK=$(json "$alt" secretKey)
 
 [ "${1:-}" = "--" ] && shift
 bash "$S3TESTS_TOOL" "$S3TESTS_DIR" 127.0.0.1 "$S3" "$MAIN_AK" "$MAIN_SK" "$ALT_AK" "$ALT_SK" -- "$@"
+if [ -n "$check" ]; then
+  python3 scripts/s3tests-compare.py "$S3TESTS_OUT/results.tsv" tests/s3-tests/expected-failures.txt || {
+    kept=$(mktemp -d /tmp/s3tests-failed.XXXXXX)
+    cp -r "$S3TESTS_OUT" "$kept/out"; cp "$work/log" "$kept/server.log"
+    echo "s3-tests differ from tests/s3-tests/expected-failures.txt (results and server log kept in $kept)" >&2
+    exit 1
+  }
+fi

@@ -59,6 +59,9 @@ pub enum Error {
     BadDigest,
     #[error("the {0} you specified did not match the calculated checksum")]
     ChecksumMismatch(String),
+    /// A `Content-MD5` that is not the base64 of 16 bytes (empty included).
+    #[error("the Content-MD5 you specified was invalid")]
+    InvalidDigest,
     #[error("at least one of the preconditions you specified did not hold")]
     PreconditionFailed,
     /// A conditional GET or HEAD whose condition says the client's copy is current.
@@ -69,6 +72,9 @@ pub enum Error {
     ConditionalRequestConflict,
     #[error("the requested range is not satisfiable")]
     InvalidRange,
+    /// `partNumber` beyond the object's part count (S3: 416 `InvalidPartNumber`).
+    #[error("the requested partnumber is not satisfiable")]
+    InvalidPartNumber,
     #[error("bucket capacity cap exceeded: {0}")]
     QuotaExceeded(String),
     #[error("invalid location constraint: {0}")]

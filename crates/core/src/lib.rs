@@ -2,6 +2,7 @@
 //! (`MetaStore`, `BlobStore`, `Clock`), the org policy model and evaluator, and the
 //! services that combine them. No HTTP and no database engine lives here.
 
+pub mod acl;
 pub mod audit;
 pub mod blob;
 pub mod budget;

@@ -29,6 +29,10 @@ pub struct LifecycleRule {
     pub id: String,
     pub enabled: bool,
     pub filter: LifecycleFilter,
+    /// The rule was written with the legacy rule-level `Prefix` instead of a `Filter`
+    /// (then `filter` holds only that prefix); S3 returns it in the form it was written.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub legacy_prefix: bool,
     #[serde(default)]
     pub expiration: Option<Expiration>,
     #[serde(default)]

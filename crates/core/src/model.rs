@@ -281,7 +281,7 @@ pub struct VersionSummary {
 
 /// S3 bucket subresources kept in the bucket record. Validated by the S3 gateway before
 /// they are stored.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct BucketSubresources {
     /// `None`: no CORS configuration (`NoSuchCORSConfiguration`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -289,6 +289,39 @@ pub struct BucketSubresources {
     /// `None`: no tag set (`NoSuchTagSet`); an empty tag set is never stored.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tags: Option<BTreeMap<String, String>>,
+    /// S3 Object Ownership controls; `None`: deleted (the bucket then behaves as
+    /// `ObjectWriter`, as on S3). Absent in records written before ACLs existed, which
+    /// were `BucketOwnerEnforced` in effect, so an absent field reads as that (and that
+    /// value, the default, is not written).
+    #[serde(default = "enforced", skip_serializing_if = "is_enforced")]
+    pub ownership: Option<crate::acl::ObjectOwnership>,
+    /// The bucket ACL; `None`: `private` (the bucket owner's FULL_CONTROL).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub acl: Option<crate::acl::Acl>,
+    /// `None`: no Public Access Block configuration.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub public_access_block: Option<crate::acl::PublicAccessBlock>,
+}
+
+fn enforced() -> Option<crate::acl::ObjectOwnership> {
+    Some(crate::acl::ObjectOwnership::BucketOwnerEnforced)
+}
+
+fn is_enforced(o: &Option<crate::acl::ObjectOwnership>) -> bool {
+    *o == enforced()
+}
+
+/// A new bucket's: no configuration, ACLs disabled (`BucketOwnerEnforced`).
+impl Default for BucketSubresources {
+    fn default() -> Self {
+        BucketSubresources {
+            cors: None,
+            tags: None,
+            ownership: enforced(),
+            acl: None,
+            public_access_block: None,
+        }
+    }
 }
 
 /// One CORS rule as S3's `CORSRule`. Methods are upper case (GET, PUT, POST, DELETE, HEAD).
@@ -470,6 +503,19 @@ pub struct ObjectRecord {
     /// objects written before integrity records existed (read unverified).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub inline_crc32c: Option<u32>,
+    /// The multipart upload this object was completed from (`None` for every other
+    /// write): a repeated CompleteMultipartUpload of the same upload and parts answers
+    /// this object again instead of `NoSuchUpload`, so a client retrying a complete whose
+    /// answer it lost succeeds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub upload_id: Option<String>,
+    /// The owner org when it is not the bucket's (a writer from another org under
+    /// `ObjectWriter` or `BucketOwnerPreferred`); `None`: the bucket owner.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub owner_org: Option<String>,
+    /// The object ACL; `None`: `private` (the owner's FULL_CONTROL).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub acl: Option<crate::acl::Acl>,
 }
 
 /// What listings return: no data, no metadata maps.
@@ -513,15 +559,50 @@ pub struct PartRecord {
     pub blob_id: String,
 }
 
-/// Write precondition evaluated atomically with the metadata commit.
+/// Write precondition evaluated atomically with the metadata commit (and checked once
+/// before the body is read, so a doomed write spends nothing).
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub enum WriteCondition {
     #[default]
     None,
     /// `If-None-Match: *`: the key must not exist.
     IfNoneMatch,
-    /// `If-Match: <etag>`: the current object's quoted ETag must equal this.
+    /// `If-None-Match: <etag>`: the current object, if any, must not have this ETag. S3
+    /// accepts only `*` here; the ETag form is RGW's, a superset that refuses nothing S3
+    /// would accept.
+    IfNoneMatchEtag(String),
+    /// `If-Match: <etag>` (or `*`: any current object): the current object's ETag must
+    /// equal this.
     IfMatch(String),
+}
+
+impl WriteCondition {
+    /// Evaluates the condition against the current object's ETag (`None` when the key has
+    /// no current object). As S3: `If-Match` on a missing key is `NoSuchKey` (404); every
+    /// other failure is `PreconditionFailed` (412). The one home of this rule: the object
+    /// service's pre-check and every store's commit call it.
+    pub fn check(&self, current_etag: Option<&str>) -> crate::Result<()> {
+        use crate::checksum::etags_match;
+        use crate::error::Error;
+        match (self, current_etag) {
+            (WriteCondition::None, _)
+            | (WriteCondition::IfNoneMatch, None)
+            | (WriteCondition::IfNoneMatchEtag(_), None) => Ok(()),
+            (WriteCondition::IfNoneMatch, Some(_)) => Err(Error::PreconditionFailed),
+            (WriteCondition::IfNoneMatchEtag(e), Some(have)) if etags_match(e, have) => {
+                Err(Error::PreconditionFailed)
+            }
+            (WriteCondition::IfNoneMatchEtag(_), Some(_)) => Ok(()),
+            (WriteCondition::IfMatch(_), None) => Err(Error::NoSuchKey),
+            (WriteCondition::IfMatch(want), Some(have)) => {
+                if want.trim() == "*" || etags_match(want, have) {
+                    Ok(())
+                } else {
+                    Err(Error::PreconditionFailed)
+                }
+            }
+        }
+    }
 }
 
 /// The conditions of a RenameObject, evaluated by the store atomically with the rename.
@@ -584,6 +665,71 @@ mod serde_bytes_b64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn bucket_documents_before_acls_read_as_enforced() {
+        use crate::acl::ObjectOwnership;
+        // A subresources document as written before ownership, ACLs and PAB existed.
+        let old: BucketSubresources = serde_json::from_str(r#"{"tags":{"a":"b"}}"#).unwrap();
+        assert_eq!(old.ownership, Some(ObjectOwnership::BucketOwnerEnforced));
+        assert_eq!(old.acl, None);
+        assert_eq!(old.public_access_block, None);
+        assert_eq!(
+            serde_json::from_str::<BucketSubresources>("{}").unwrap(),
+            BucketSubresources::default()
+        );
+        // The default is not written; deleted controls are, and read back as deleted.
+        assert_eq!(
+            serde_json::to_string(&BucketSubresources::default()).unwrap(),
+            "{}"
+        );
+        let deleted = BucketSubresources {
+            ownership: None,
+            ..Default::default()
+        };
+        let j = serde_json::to_string(&deleted).unwrap();
+        assert_eq!(
+            serde_json::from_str::<BucketSubresources>(&j)
+                .unwrap()
+                .ownership,
+            None
+        );
+        let writer = BucketSubresources {
+            ownership: Some(ObjectOwnership::ObjectWriter),
+            ..Default::default()
+        };
+        let j = serde_json::to_string(&writer).unwrap();
+        assert_eq!(
+            serde_json::from_str::<BucketSubresources>(&j).unwrap(),
+            writer
+        );
+    }
+
+    #[test]
+    fn write_conditions() {
+        use crate::error::Error;
+        let e = Some("\"abc\"");
+        let c = |w: WriteCondition, e: Option<&str>| w.check(e);
+        assert_eq!(c(WriteCondition::None, e), Ok(()));
+        assert_eq!(c(WriteCondition::None, None), Ok(()));
+        assert_eq!(c(WriteCondition::IfNoneMatch, None), Ok(()));
+        assert_eq!(
+            c(WriteCondition::IfNoneMatch, e),
+            Err(Error::PreconditionFailed)
+        );
+        let inm = |t: &str| WriteCondition::IfNoneMatchEtag(t.into());
+        assert_eq!(c(inm("\"abc\""), e), Err(Error::PreconditionFailed));
+        assert_eq!(c(inm("abc"), e), Err(Error::PreconditionFailed));
+        assert_eq!(c(inm("\"abd\""), e), Ok(()));
+        assert_eq!(c(inm("\"abc\""), None), Ok(()));
+        let im = |t: &str| WriteCondition::IfMatch(t.into());
+        assert_eq!(c(im("\"abc\""), e), Ok(()));
+        assert_eq!(c(im("abc"), e), Ok(()));
+        assert_eq!(c(im("*"), e), Ok(()));
+        assert_eq!(c(im("\"abd\""), e), Err(Error::PreconditionFailed));
+        assert_eq!(c(im("\"abc\""), None), Err(Error::NoSuchKey));
+        assert_eq!(c(im("*"), None), Err(Error::NoSuchKey));
+    }
 
     #[test]
     fn inline_data_round_trips() {

@@ -253,6 +253,10 @@ pub struct CompleteMultipartInput {
     pub key: String,
     pub upload_id: String,
     pub parts: Vec<CompletedPart>,
+    /// The whole object's checksum as the client computed it (`x-amz-checksum-<alg>`,
+    /// for a composite checksum with its `-N` suffix): checked against the one the
+    /// upload's algorithm gives, `BadDigest` on a mismatch.
+    pub checksum: Option<(crate::checksum::ChecksumAlgorithm, String)>,
     pub cond: WriteCondition,
 }
 
@@ -469,9 +473,19 @@ impl ObjectService {
         self.meta.edit_bucket(name, edit).await
     }
 
-    /// The current record of an object without its body (`NoSuchBucket`/`NoSuchKey`).
-    pub async fn object_record(&self, bucket: &str, key: &str) -> Result<ObjectRecord> {
-        self.load_object(bucket, key).await
+    /// The record of an object without its body: the current one, or the version named
+    /// (`"null"` = the null version). `NoSuchBucket`/`NoSuchKey`/`NoSuchVersion`, or the
+    /// delete-marker error a GET of the same version would give.
+    pub async fn object_record(
+        &self,
+        bucket: &str,
+        key: &str,
+        version_id: Option<&str>,
+    ) -> Result<ObjectRecord> {
+        match version_id {
+            None => self.load_object(bucket, key).await,
+            Some(v) => self.load_version(bucket, key, v).await,
+        }
     }
 
     /// Replaces an object's tag set (validated by the caller) without rewriting it.
@@ -732,7 +746,7 @@ pub(super) fn new_version_for(bucket: &Bucket) -> Option<String> {
 /// (retryable), not 412.
 pub(crate) fn lost_condition_race(e: Error, cond: &WriteCondition) -> Error {
     match e {
-        Error::PreconditionFailed if !matches!(cond, WriteCondition::None) => {
+        Error::PreconditionFailed | Error::NoSuchKey if !matches!(cond, WriteCondition::None) => {
             Error::ConditionalRequestConflict
         }
         e => e,

@@ -155,10 +155,15 @@ fn write_conditions(im: &str, inm: &str) {
                 Some(&b"*"[..])
             );
         }
+        Ok(WriteCondition::IfNoneMatchEtag(tag)) => {
+            assert!(!h.contains_key("if-match"));
+            let parsed = etag_cond(inm).expect("accepted If-None-Match parses");
+            assert!(matches!(parsed, ETagCondition::ETag(_)), "{inm:?}");
+            assert_eq!(tag, coffer_s3::wire::etag_condition(&parsed));
+        }
         Ok(WriteCondition::IfMatch(tag)) => {
             assert!(!h.contains_key("if-none-match"));
             let parsed = etag_cond(im).expect("accepted If-Match parses");
-            assert!(matches!(parsed, ETagCondition::ETag(_)), "{im:?}");
             assert_eq!(tag, coffer_s3::wire::etag_condition(&parsed));
         }
         Err(_) => {}

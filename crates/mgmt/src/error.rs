@@ -167,8 +167,10 @@ pub fn classify(e: &Error) -> (i32, StatusCode) {
         | Error::EntityTooSmall
         | Error::EntityTooLarge
         | Error::BadDigest
+        | Error::InvalidDigest
         | Error::ChecksumMismatch(_)
         | Error::InvalidRange
+        | Error::InvalidPartNumber
         | Error::InvalidLocationConstraint(_)
         | Error::KeyTooLong
         | Error::MetadataTooLarge

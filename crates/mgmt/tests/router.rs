@@ -218,6 +218,9 @@ impl H {
             .put_object(
                 &ObjectRecord {
                     inline_crc32c: None,
+                    upload_id: None,
+                    owner_org: None,
+                    acl: None,
                     v: RECORD_VERSION,
                     bucket: bucket.into(),
                     key: key.into(),

@@ -71,6 +71,7 @@ pub const S3_DELETE_OBJECT: &str = "s3:DeleteObject";
 pub const S3_LIST_BUCKET: &str = "s3:ListBucket";
 pub const S3_GET_OBJECT_VERSION: &str = "s3:GetObjectVersion";
 pub const S3_DELETE_OBJECT_VERSION: &str = "s3:DeleteObjectVersion";
+pub const S3_GET_OBJECT_ATTRIBUTES: &str = "s3:GetObjectAttributes";
 
 /// The action an object check becomes when the request names a version (`versionId` in
 /// the query, or in `x-amz-copy-source` for the copy source): S3 authorizes access to
@@ -80,6 +81,7 @@ pub fn versioned_action(action: &'static str) -> &'static str {
     match action {
         S3_GET_OBJECT => S3_GET_OBJECT_VERSION,
         S3_DELETE_OBJECT => S3_DELETE_OBJECT_VERSION,
+        S3_GET_OBJECT_ATTRIBUTES => "s3:GetObjectVersionAttributes",
         other => other,
     }
 }
@@ -219,7 +221,7 @@ pub const OPERATIONS: &[OpRule] = &[
         "GetObjectAttributes",
         &[
             c(S3_GET_OBJECT, Res::Object),
-            c("s3:GetObjectAttributes", Res::Object),
+            c(S3_GET_OBJECT_ATTRIBUTES, Res::Object),
         ],
     ),
 ];
@@ -438,6 +440,10 @@ mod tests {
         assert_eq!(versioned_action(S3_GET_OBJECT), "s3:GetObjectVersion");
         assert_eq!(versioned_action(S3_DELETE_OBJECT), "s3:DeleteObjectVersion");
         assert_eq!(versioned_action(S3_PUT_OBJECT), S3_PUT_OBJECT);
+        assert_eq!(
+            versioned_action(S3_GET_OBJECT_ATTRIBUTES),
+            "s3:GetObjectVersionAttributes"
+        );
         assert_eq!(
             actions("RenameObject"),
             [

@@ -25,9 +25,10 @@ struct Wanted {
 
 fn wanted(list: &[ObjectAttributes], rid: &str) -> S3Result<Wanted> {
     let mut w = Wanted::default();
-    for a in list {
-        // s3s splits the header on commas; tolerate spaces around names.
-        match a.as_str().trim() {
+    // s3s hands over each header line whole: one line may hold a comma-separated list
+    // (what SDKs send), or the header may repeat.
+    for name in list.iter().flat_map(|a| a.as_str().split(',')) {
+        match name.trim() {
             ObjectAttributes::ETAG => w.etag = true,
             ObjectAttributes::CHECKSUM => w.checksum = true,
             ObjectAttributes::OBJECT_PARTS => w.parts = true,
@@ -68,13 +69,6 @@ impl Gateway {
                 rid,
             ));
         }
-        if input.version_id.as_deref().is_some_and(|v| v != "null") {
-            return Err(s3(
-                S3ErrorCode::InvalidArgument,
-                "Invalid version id specified",
-                rid,
-            ));
-        }
         let w = wanted(&input.object_attributes, rid)?;
         let max_parts = match input.max_parts {
             None => MAX_PARTS,
@@ -100,16 +94,18 @@ impl Gateway {
         };
         let rec = self
             .objects
-            .object_record(&input.bucket, &input.key)
+            .object_record(&input.bucket, &input.key, input.version_id.as_deref())
             .await
             .map_err(|e| to_s3(e, rid))?;
 
         let mut out = GetObjectAttributesOutput {
             last_modified: Some(Timestamp::from(rec.last_modified)),
+            version_id: rec.version_id.clone(),
             ..Default::default()
         };
         if w.etag {
-            // GetObjectAttributes reports the ETag without quotes.
+            // GetObjectAttributes reports the ETag without quotes; s3s quotes every XML
+            // ETag, so the HTTP layer removes them (`http_service::unquote_attributes_etag`).
             out.e_tag = Some(ETag::Strong(rec.etag.trim_matches('"').to_string()));
         }
         if w.size {
@@ -181,6 +177,9 @@ mod tests {
         };
         let w = wanted(&l(&["ETag", " ObjectSize"]), "r").unwrap();
         assert!(w.etag && w.size && !w.parts);
+        let w = wanted(&l(&["ETag,Checksum, ObjectParts"]), "r").unwrap();
+        assert!(w.etag && w.checksum && w.parts && !w.size);
+        assert!(wanted(&l(&["ETag,,"]), "r").is_err());
         assert!(wanted(&l(&[]), "r").is_err());
         assert!(wanted(&l(&["Bogus"]), "r").is_err());
         assert!(wanted(&l(&["etag"]), "r").is_err());

@@ -75,10 +75,12 @@ pub fn map_error(err: &Error) -> (S3ErrorCode, Option<StatusCode>, String) {
         // specified did not match the calculated checksum."); the SDKs classify it as a
         // non-retryable client error either way, so we follow AWS.
         Error::ChecksumMismatch(_) => (C::BadDigest, None),
+        Error::InvalidDigest => (C::InvalidDigest, None),
         Error::PreconditionFailed => (C::PreconditionFailed, None),
         Error::NotModified { .. } => (C::NotModified, None),
         Error::ConditionalRequestConflict => (C::ConditionalRequestConflict, None),
         Error::InvalidRange => (C::InvalidRange, None),
+        Error::InvalidPartNumber => custom("InvalidPartNumber", StatusCode::RANGE_NOT_SATISFIABLE),
         // Bucket capacity cap (SPEC §2): 403 like AWS's account-level quota errors, so
         // clients do not retry it as a throttle.
         Error::QuotaExceeded(_) => custom("QuotaExceeded", StatusCode::FORBIDDEN),
@@ -231,6 +233,7 @@ mod tests {
             (Error::EntityTooSmall, "EntityTooSmall", 400),
             (Error::EntityTooLarge, "EntityTooLarge", 400),
             (Error::BadDigest, "BadDigest", 400),
+            (Error::InvalidDigest, "InvalidDigest", 400),
             (Error::ChecksumMismatch("CRC32".into()), "BadDigest", 400),
             (Error::PreconditionFailed, "PreconditionFailed", 412),
             (
@@ -246,6 +249,7 @@ mod tests {
                 409,
             ),
             (Error::InvalidRange, "InvalidRange", 416),
+            (Error::InvalidPartNumber, "InvalidPartNumber", 416),
             (Error::QuotaExceeded(s()), "QuotaExceeded", 403),
             (
                 Error::InvalidLocationConstraint(s()),

@@ -133,7 +133,8 @@ impl S3HttpService {
     ///
     /// # Errors
     /// Only when s3s fails to produce a response at all (connection-level failure).
-    pub async fn call(&self, req: HttpRequest) -> Result<HttpResponse, HttpError> {
+    pub async fn call(&self, mut req: HttpRequest) -> Result<HttpResponse, HttpError> {
+        host_from_authority(&mut req);
         let Some(cors) = &self.cors else {
             return self.call_inner(req).await;
         };
@@ -293,8 +294,44 @@ impl S3HttpService {
                 None,
             );
         }
-        self.inner.call(req).await
+        let attributes = req.method() == http::Method::GET
+            && target.key.is_some()
+            && crate::request_line::query_pairs(req.uri().query().unwrap_or(""))
+                .iter()
+                .any(|(k, _)| k == "attributes");
+        let mut resp = self.inner.call(req).await?;
+        if attributes && resp.status() == http::StatusCode::OK {
+            unquote_attributes_etag(&mut resp);
+        }
+        Ok(resp)
     }
+}
+
+/// GetObjectAttributes reports the ETag without quotes (S3 does; SDKs compare it with the
+/// unquoted value), but s3s 0.14 writes every XML `ETag` quoted. The answer's only `ETag`
+/// element is the object's (parts carry none), so its quotes are removed here.
+fn unquote_attributes_etag(resp: &mut HttpResponse) {
+    let Some(bytes) = resp.body().bytes() else {
+        return;
+    };
+    let Ok(text) = std::str::from_utf8(&bytes) else {
+        return;
+    };
+    let Some(start) = text.find("<ETag>\"") else {
+        return;
+    };
+    let value_start = start + "<ETag>\"".len();
+    let Some(len) = text[value_start..].find("\"</ETag>") else {
+        return;
+    };
+    let fixed = format!(
+        "{}<ETag>{}</ETag>{}",
+        &text[..start],
+        &text[value_start..value_start + len],
+        &text[value_start + len + "\"</ETag>".len()..]
+    );
+    resp.headers_mut().remove(http::header::CONTENT_LENGTH);
+    *resp.body_mut() = Body::from(Bytes::from(fixed));
 }
 
 /// An S3 error response, with S3's `HeadersNotSigned` element when given.
@@ -329,8 +366,25 @@ fn source_ip_of(req: &HttpRequest) -> String {
 fn host_of(req: &HttpRequest) -> String {
     header_str(req.headers(), "host")
         .map(str::to_string)
-        .or_else(|| req.uri().authority().map(|a| a.to_string()))
         .unwrap_or_default()
+}
+
+/// An HTTP/2 request names its host in `:authority` (the URI), not in a `Host` header.
+/// Everything that reads the host (SigV4's signed `host`, the region re-signing,
+/// virtual-hosted buckets, CORS, form uploads, audit) reads the `Host` header, so it is
+/// filled from the authority once, here, as RFC 9113 §8.3.1 tells a server that hands
+/// the request on in HTTP/1.1 terms. A `Host` header that is present is never replaced.
+fn host_from_authority(req: &mut HttpRequest) {
+    if req.headers().contains_key(http::header::HOST) {
+        return;
+    }
+    if let Some(v) = req
+        .uri()
+        .authority()
+        .and_then(|a| HeaderValue::from_str(a.as_str()).ok())
+    {
+        req.headers_mut().insert(http::header::HOST, v);
+    }
 }
 
 /// The answer to a request whose audit event could not be recorded: 503 SlowDown when
@@ -463,6 +517,42 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn attributes_etag_loses_its_quotes() {
+        let xml = r#"<?xml version="1.0"?><GetObjectAttributesResponse><ETag>"abc-2"</ETag><ObjectSize>3</ObjectSize></GetObjectAttributesResponse>"#;
+        let mut resp = HttpResponse::new(Body::from(Bytes::from_static(xml.as_bytes())));
+        unquote_attributes_etag(&mut resp);
+        let out = String::from_utf8(resp.body().bytes().unwrap().to_vec()).unwrap();
+        assert_eq!(out, xml.replace("\"abc-2\"", "abc-2"));
+        // Nothing to do without a quoted ETag.
+        let plain =
+            "<GetObjectAttributesResponse><ObjectSize>3</ObjectSize></GetObjectAttributesResponse>";
+        let mut resp = HttpResponse::new(Body::from(Bytes::from_static(plain.as_bytes())));
+        unquote_attributes_etag(&mut resp);
+        assert_eq!(resp.body().bytes().unwrap(), plain.as_bytes());
+    }
+
+    #[test]
+    fn http2_authority_becomes_the_host_header() {
+        let req = |uri: &str, host: Option<&str>| {
+            let mut b = http::Request::builder().uri(uri);
+            if let Some(h) = host {
+                b = b.header("host", h);
+            }
+            b.body(Body::empty()).unwrap()
+        };
+        let mut r = req("https://bkt.s3.example.com:8443/k?x=1", None);
+        host_from_authority(&mut r);
+        assert_eq!(host_of(&r), "bkt.s3.example.com:8443");
+        // HTTP/1.1: the Host header stands, whatever an absolute URI says.
+        let mut r = req("http://other.example.com/k", Some("bkt.s3.example.com"));
+        host_from_authority(&mut r);
+        assert_eq!(host_of(&r), "bkt.s3.example.com");
+        let mut r = req("/k", None);
+        host_from_authority(&mut r);
+        assert_eq!(host_of(&r), "");
+    }
 
     #[test]
     fn error_xml_is_completed_once() {

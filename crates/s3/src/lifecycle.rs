@@ -3,10 +3,12 @@
 //! the lifecycle worker (core), not here.
 //!
 //! Wire rules:
-//! * Transitions (`Transition`, `NoncurrentVersionTransition`) answer 501
-//!   `NotImplemented`: this service has one storage class, so a transition could never
-//!   happen, and accepting the rule would be a silent success (SPEC: "Transition
-//!   rejected as unsupported"; `NotImplemented` is how unsupported features answer).
+//! * Transitions (`Transition`, `NoncurrentVersionTransition`) answer 400
+//!   `InvalidStorageClass`: this service has one storage class, so no class a transition
+//!   can name exists here, and accepting the rule would be a silent success (SPEC:
+//!   "Transition rejected as unsupported"). The same code refuses a PUT naming a class.
+//! * A rule written with the legacy rule-level `Prefix` is returned in that form, as S3
+//!   does; a `Filter` is returned as a `Filter`.
 //! * More than 1,000 rules, a `Filter` with several conditions outside `And`, both a
 //!   `Filter` and the legacy rule-level `Prefix`, or an unknown `Status` answer
 //!   `MalformedXML`; semantic problems (Days ≤ 0, duplicate IDs, …) `InvalidArgument`.
@@ -120,9 +122,9 @@ pub fn rule_of(rule: &LifecycleRule, rid: &str) -> S3Result<CoreRule> {
             .is_some_and(|t| !t.is_empty())
     {
         return Err(s3(
-            S3ErrorCode::NotImplemented,
-            "Lifecycle transitions are not supported by this service (it has a single \
-             storage class)",
+            S3ErrorCode::InvalidStorageClass,
+            "The storage class you specified is not valid: this service has a single \
+             storage class, so lifecycle transitions are not supported",
             rid,
         ));
     }
@@ -178,6 +180,7 @@ pub fn rule_of(rule: &LifecycleRule, rid: &str) -> S3Result<CoreRule> {
             .unwrap_or_else(|| coffer_core::ids::new_hex_id()[..16].to_string()),
         enabled,
         filter: filter_of(rule, rid)?,
+        legacy_prefix: rule.filter.is_none() && rule.prefix.is_some(),
         expiration,
         noncurrent_expiration,
         abort_incomplete_days,
@@ -229,7 +232,7 @@ pub fn dto_rule(r: &CoreRule) -> LifecycleRule {
         } else {
             ExpirationStatus::DISABLED
         }),
-        filter: Some(dto_filter(&r.filter)),
+        filter: (!r.legacy_prefix).then(|| dto_filter(&r.filter)),
         expiration: r.expiration.as_ref().map(|e| LifecycleExpiration {
             days: e.days.map(|d| d as i32),
             date: e.date.map(Timestamp::from),
@@ -247,7 +250,7 @@ pub fn dto_rule(r: &CoreRule) -> LifecycleRule {
             }
         }),
         noncurrent_version_transitions: None,
-        prefix: None,
+        prefix: r.legacy_prefix.then(|| r.filter.prefix.clone()),
         transitions: None,
     }
 }

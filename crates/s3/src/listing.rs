@@ -67,7 +67,9 @@ impl Gateway {
         Ok(ok(
             ListObjectsOutput {
                 name: Some(input.bucket),
-                prefix: Some(enc(prefix, url)),
+                // V1 echoes the prefix unencoded even with `encoding-type=url` (what S3
+                // does, and the fields botocore decodes for V1 exclude it).
+                prefix: Some(prefix),
                 marker: Some(enc(marker, url)),
                 max_keys: Some(max_keys as i32),
                 is_truncated: Some(out.is_truncated),
@@ -94,7 +96,9 @@ impl Gateway {
         let prefix = input.prefix.unwrap_or_default();
         let delimiter = non_empty(input.delimiter);
         let start_after = input.start_after.unwrap_or_default();
-        let token = non_empty(input.continuation_token);
+        // An empty token starts from the beginning and is echoed as sent.
+        let echoed_token = input.continuation_token;
+        let token = non_empty(echoed_token.clone());
         let resume = match &token {
             Some(t) => decode_token(t)
                 .ok_or_else(|| invalid("The continuation token provided is incorrect", rid))?,
@@ -148,7 +152,7 @@ impl Gateway {
                 prefix: Some(enc(prefix, url)),
                 max_keys: Some(max_keys as i32),
                 key_count: Some(key_count as i32),
-                continuation_token: token,
+                continuation_token: echoed_token,
                 is_truncated: Some(out.is_truncated),
                 next_continuation_token: next,
                 contents: Some(contents),

@@ -6,9 +6,9 @@ use crate::body;
 use crate::errors::{s3, to_s3};
 use crate::gateway::{
     Gateway, MAX_LIST, MAX_PART_NUMBER, Unsupported, body_or, checksum_input, checksum_values,
-    content_length, copy_range, core_alg, enc, i64_of, invalid, limit, metadata, non_empty,
-    not_implemented, object_headers, ok, owner, part_number, raw_header, read_conditions, tags, ts,
-    url_encoding, write_condition,
+    content_length, content_md5, copy_range, core_alg, enc, i64_of, invalid, limit, metadata,
+    non_empty, not_implemented, object_headers, ok, owner, part_number, raw_header,
+    read_conditions, tags, ts, url_encoding, write_condition,
 };
 use crate::wire::{checksum_fields, etag_in, etag_out, url_encode};
 use coffer_core::checksum::ChecksumType as CoreChecksumType;
@@ -127,7 +127,7 @@ impl Gateway {
                 part_number,
                 body,
                 content_length,
-                content_md5: input.content_md5,
+                content_md5: content_md5(&req.headers, input.content_md5),
                 checksum,
             })
             .await
@@ -258,6 +258,20 @@ impl Gateway {
             });
         }
         let cond = write_condition(input.if_match.as_ref(), input.if_none_match.as_ref(), rid)?;
+        let checksum = checksum_input(
+            &req.headers,
+            None,
+            checksum_values(
+                input.checksum_crc32,
+                input.checksum_crc32c,
+                input.checksum_crc64nvme,
+                input.checksum_sha1,
+                input.checksum_sha256,
+            ),
+            None,
+            rid,
+        )?
+        .expected;
         let rec = self
             .objects
             .complete_multipart(core::CompleteMultipartInput {
@@ -265,6 +279,7 @@ impl Gateway {
                 key: input.key.clone(),
                 upload_id: input.upload_id,
                 parts: completed,
+                checksum,
                 cond,
             })
             .await

@@ -7,8 +7,8 @@ use crate::body;
 use crate::errors::{map_error, s3, to_s3};
 use crate::gateway::{
     Gateway, Unsupported, body_or, byte_range, checksum_input, checksum_values, content_length,
-    core_alg, i64_of, invalid, metadata, not_implemented, object_headers, ok, part_number,
-    raw_write_condition, read_conditions, tags, ts, write_condition,
+    content_md5, core_alg, i64_of, invalid, metadata, not_implemented, object_headers, ok,
+    part_number, raw_write_condition, read_conditions, tags, ts, write_condition,
 };
 use crate::wire::{checksum_fields, etag_out};
 use bytes::Bytes;
@@ -180,7 +180,7 @@ impl Gateway {
                 key: input.key,
                 body,
                 content_length,
-                content_md5: input.content_md5,
+                content_md5: content_md5(&req.headers, input.content_md5),
                 checksum,
                 headers,
                 user_metadata: metadata(input.metadata),
@@ -255,7 +255,12 @@ impl Gateway {
             None
         } else if let Some(n) = part {
             match out.record.parts.iter().find(|p| p.part_number == n) {
-                Some(p) => Some(p.checksums.clone()),
+                // A part's own checksums carry no type; it is the object's (COMPOSITE or
+                // FULL_OBJECT), as S3 reports it on a part GET.
+                Some(p) => Some(Checksums {
+                    checksum_type: out.record.checksums.checksum_type.clone(),
+                    ..p.checksums.clone()
+                }),
                 None if out.record.parts.is_empty() => Some(out.record.checksums.clone()),
                 None => None,
             }

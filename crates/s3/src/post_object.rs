@@ -198,7 +198,7 @@ impl FormUploads {
             .to_string();
         // A malformed policy document is refused as such, whatever signs it.
         let policy = match field(&fields, "policy") {
-            Some(p) => Some(PostPolicy::from_base64(p).map_err(|e| {
+            Some(p) => Some(parse_policy(p).map_err(|e| {
                 s3(
                     S3ErrorCode::InvalidPolicyDocument,
                     format!("Invalid Policy: {e}"),
@@ -208,8 +208,9 @@ impl FormUploads {
             None => None,
         };
         let signed = field(&fields, "x-amz-signature").is_some();
-        let sigv2 =
-            field(&fields, "signature").is_some() || field(&fields, "awsaccesskeyid").is_some();
+        // A SigV2 form is refused as such only when it carries its signature; a form
+        // without any signature is malformed (400), whatever else it names.
+        let sigv2 = field(&fields, "signature").is_some();
         let (access_key, range) = match (policy, signed) {
             (Some(policy), true) => {
                 let access_key = self.verify_signature(&fields, mounted, r).await?;
@@ -238,6 +239,14 @@ impl FormUploads {
                 return Err(s3(
                     S3ErrorCode::InvalidArgument,
                     "Bucket POST with a policy must contain a field named 'x-amz-signature'",
+                    r,
+                )
+                .into());
+            }
+            (None, false) if field(&fields, "awsaccesskeyid").is_some() => {
+                return Err(s3(
+                    S3ErrorCode::InvalidArgument,
+                    "Bucket POST naming an access key must contain a field named 'policy'",
                     r,
                 )
                 .into());
@@ -421,6 +430,30 @@ fn base_name(name: Option<&str>) -> &str {
 
 /// Checks the verified policy against the form (module docs, step 3); returns its
 /// `content-length-range`.
+/// The policy document. Its `expiration` must be ISO 8601 in UTC with the `T` separator
+/// (`2026-01-01T00:00:00.000Z`), the form AWS documents; s3s's RFC 3339 parser alone
+/// would also take a space separator or an offset.
+fn parse_policy(encoded: &str) -> Result<PostPolicy, String> {
+    use base64::Engine as _;
+    let decoded = base64::engine::general_purpose::STANDARD
+        .decode(encoded)
+        .map_err(|_| "the policy is not base64".to_string())?;
+    let json = std::str::from_utf8(&decoded).map_err(|_| "the policy is not UTF-8".to_string())?;
+    #[derive(serde::Deserialize)]
+    struct Expiration {
+        expiration: String,
+    }
+    let e: Expiration = serde_json::from_str(json).map_err(|e| e.to_string())?;
+    let b = e.expiration.as_bytes();
+    if b.len() < 20 || b[10] != b'T' || !e.expiration.ends_with('Z') {
+        return Err(format!(
+            "invalid expiration format: {} (expected e.g. 2026-01-01T00:00:00Z)",
+            e.expiration
+        ));
+    }
+    PostPolicy::from_json(json).map_err(|e| e.to_string())
+}
+
 fn check_policy(
     policy: &PostPolicy,
     fields: &[(String, String)],

@@ -98,7 +98,7 @@ impl Gateway {
         null_version(input.version_id.as_deref(), rid)?;
         let rec = self
             .objects
-            .object_record(&input.bucket, &input.key)
+            .object_record(&input.bucket, &input.key, None)
             .await
             .map_err(|e| to_s3(e, rid))?;
         Ok(ok(

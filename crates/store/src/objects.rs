@@ -122,7 +122,7 @@ pub(crate) async fn put<X: ObjectTx>(
     };
     row.set_version(vid.clone())?;
     let current = tx.current(&row.bucket, &row.key).await?;
-    semantics::check_condition(cond, current.as_ref().map(|r| r.etag.as_str()))?;
+    cond.check(current.as_ref().map(|r| r.etag.as_str()))?;
     let mut removed: Option<(u64, RawObject)> = None;
     if let Some(cur) = current {
         if overwritten_in_place(state, &cur) {
@@ -302,7 +302,13 @@ pub(crate) async fn rename<X: ObjectTx>(
     let source = tx.current(bucket, src).await?.ok_or(Error::NoSuchKey)?;
     cond.check_source(&source.etag, from_nanos(source.last_modified)?)?;
     let dest = tx.current(bucket, dst).await?;
-    semantics::check_condition(&cond.dest, dest.as_ref().map(|d| d.etag.as_str()))?;
+    // RenameObject answers every failed condition with 412, a missing destination too.
+    cond.dest
+        .check(dest.as_ref().map(|d| d.etag.as_str()))
+        .map_err(|e| match e {
+            Error::NoSuchKey => Error::PreconditionFailed,
+            e => e,
+        })?;
     if src == dst {
         return Ok(None);
     }

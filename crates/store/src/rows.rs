@@ -66,6 +66,9 @@ impl ObjectRow {
         // new field in ObjectRecord fails to compile here until it is considered).
         let shell = |data: ObjectData| ObjectRecord {
             inline_crc32c: r.inline_crc32c,
+            upload_id: r.upload_id.clone(),
+            owner_org: r.owner_org.clone(),
+            acl: r.acl.clone(),
             v: r.v,
             bucket: r.bucket.clone(),
             key: r.key.clone(),

@@ -3,7 +3,7 @@
 //! completed multipart object leaves unused. Every backend calls these, so the rules are
 //! written once.
 
-use coffer_core::model::{ObjectRecord, PartRecord, Usage, WriteCondition};
+use coffer_core::model::{ObjectRecord, PartRecord, Usage};
 use coffer_core::{Error, Result};
 use std::collections::HashSet;
 
@@ -29,33 +29,6 @@ pub(crate) fn prefix_upper_bound(prefix: &str) -> Option<Vec<u8>> {
         }
     }
     None
-}
-
-/// Adds surrounding quotes to an ETag when the caller passed it bare.
-fn quoted(etag: &str) -> std::borrow::Cow<'_, str> {
-    if etag.len() >= 2 && etag.starts_with('"') && etag.ends_with('"') {
-        etag.into()
-    } else {
-        format!("\"{etag}\"").into()
-    }
-}
-
-/// Evaluates a write precondition against the ETag of the current object (`None` when the
-/// key is absent). `IfMatch("*")` means "must exist".
-pub(crate) fn check_condition(cond: &WriteCondition, existing_etag: Option<&str>) -> Result<()> {
-    match (cond, existing_etag) {
-        (WriteCondition::None, _) => Ok(()),
-        (WriteCondition::IfNoneMatch, None) => Ok(()),
-        (WriteCondition::IfNoneMatch, Some(_)) => Err(Error::PreconditionFailed),
-        (WriteCondition::IfMatch(_), None) => Err(Error::PreconditionFailed),
-        (WriteCondition::IfMatch(want), Some(have)) => {
-            if want.trim() == "*" || quoted(want.trim()) == quoted(have) {
-                Ok(())
-            } else {
-                Err(Error::PreconditionFailed)
-            }
-        }
-    }
 }
 
 /// RenameObject on a bucket that is or was versioned (S3 supports it on directory
@@ -198,22 +171,6 @@ mod tests {
                 assert_eq!(inside, k.starts_with(p), "{p:?} {k:?}");
             }
         }
-    }
-
-    #[test]
-    fn conditions() {
-        let e = Some("\"abc\"");
-        assert!(check_condition(&WriteCondition::None, e).is_ok());
-        assert!(check_condition(&WriteCondition::IfNoneMatch, None).is_ok());
-        assert_eq!(
-            check_condition(&WriteCondition::IfNoneMatch, e),
-            Err(Error::PreconditionFailed)
-        );
-        assert!(check_condition(&WriteCondition::IfMatch("\"abc\"".into()), e).is_ok());
-        assert!(check_condition(&WriteCondition::IfMatch("abc".into()), e).is_ok());
-        assert!(check_condition(&WriteCondition::IfMatch("*".into()), e).is_ok());
-        assert!(check_condition(&WriteCondition::IfMatch("\"abd\"".into()), e).is_err());
-        assert!(check_condition(&WriteCondition::IfMatch("\"abc\"".into()), None).is_err());
     }
 
     #[test]

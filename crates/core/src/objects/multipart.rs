@@ -261,9 +261,13 @@ impl ObjectService {
         &self,
         input: CompleteMultipartInput,
     ) -> Result<ObjectRecord> {
-        let upload = self
+        let upload = match self
             .upload_for(&input.bucket, &input.key, &input.upload_id)
-            .await?;
+            .await
+        {
+            Err(Error::NoSuchUpload) => return self.completed_before(&input).await,
+            r => r?,
+        };
         if input.parts.is_empty() {
             return Err(Error::invalid(
                 "You must specify at least one part to complete a multipart upload",
@@ -348,11 +352,32 @@ impl ObjectService {
                     encode_b64(&full_object_crc(alg, &parts)?)
                 }
             };
+            if let Some((claimed_alg, claimed)) = &input.checksum {
+                if *claimed_alg != alg {
+                    return Err(Error::invalid(format!(
+                        "The upload was created using the {} checksum algorithm; the complete \
+                         request must use the same algorithm",
+                        alg.as_str()
+                    )));
+                }
+                if !whole_checksums_match(alg, claimed, &value) {
+                    return Err(Error::ChecksumMismatch(alg.header_name().to_string()));
+                }
+            }
             set_checksum(&mut checksums, alg, value);
             checksums.checksum_type = Some(ctype.as_str().to_string());
+        } else if let Some((claimed_alg, _)) = &input.checksum {
+            return Err(Error::invalid(format!(
+                "The upload was created without a checksum algorithm; the complete request \
+                 cannot carry a {} checksum",
+                claimed_alg.as_str()
+            )));
         }
         let record = ObjectRecord {
             inline_crc32c: None,
+            upload_id: Some(input.upload_id.clone()),
+            owner_org: None,
+            acl: None,
             v: RECORD_VERSION,
             bucket: input.bucket,
             key: input.key,
@@ -416,6 +441,30 @@ impl ObjectService {
         .await
     }
 
+    /// A CompleteMultipartUpload of an upload that no longer exists: when the key's
+    /// current object was completed from that very upload with the same part list (and,
+    /// if the client sends one, the same whole-object checksum), that object is the
+    /// answer, as to the first complete; otherwise `NoSuchUpload`. Nothing is written.
+    async fn completed_before(&self, input: &CompleteMultipartInput) -> Result<ObjectRecord> {
+        let Some(rec) = self.meta.get_object(&input.bucket, &input.key).await? else {
+            return Err(Error::NoSuchUpload);
+        };
+        let same_parts = rec.parts.len() == input.parts.len()
+            && rec.parts.iter().zip(&input.parts).all(|(had, want)| {
+                had.part_number == want.part_number && etags_match(&had.etag, &want.etag)
+            });
+        if rec.upload_id.as_deref() != Some(input.upload_id.as_str()) || !same_parts {
+            return Err(Error::NoSuchUpload);
+        }
+        if let Some((alg, claimed)) = &input.checksum {
+            match get_checksum(&rec.checksums, *alg) {
+                Some(stored) if whole_checksums_match(*alg, claimed, stored) => {}
+                _ => return Err(Error::ChecksumMismatch(alg.header_name().to_string())),
+            }
+        }
+        Ok(rec)
+    }
+
     pub(super) async fn do_list_parts(
         &self,
         bucket: &str,
@@ -447,6 +496,22 @@ impl ObjectService {
             next_part_number_marker,
         })
     }
+}
+
+/// Compares a client-sent whole-object checksum with the computed one: the digests by
+/// decoded bytes, and a composite's `-N` part count when the client sent one.
+fn whole_checksums_match(alg: ChecksumAlgorithm, claimed: &str, computed: &str) -> bool {
+    let split = |v: &str| -> (String, Option<String>) {
+        match v.trim().rsplit_once('-') {
+            Some((digest, n)) => (digest.to_string(), Some(n.to_string())),
+            None => (v.trim().to_string(), None),
+        }
+    };
+    let ((claimed, claimed_n), (computed, computed_n)) = (split(claimed), split(computed));
+    if claimed_n.is_some() && claimed_n != computed_n {
+        return false;
+    }
+    checksum_values_match(alg, &claimed, Some(&computed))
 }
 
 /// Compares a client-sent part checksum with the stored one by decoded bytes, so

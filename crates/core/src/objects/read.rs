@@ -333,18 +333,18 @@ fn log_corruption(bucket: &str, key: &str, version: Option<&str>, detail: &str, 
 }
 
 /// (start, len) of part `p` (1-based). A single-part object has exactly one part: itself.
-/// A part beyond the last is `InvalidRange` (S3's 416 `InvalidPartNumber`).
+/// A part beyond the last is `InvalidPartNumber` (416, as S3).
 fn part_span(record: &ObjectRecord, p: u32) -> Result<(u64, u64)> {
     if record.parts.is_empty() {
         return if p == 1 {
             Ok((0, record.size))
         } else {
-            Err(Error::InvalidRange)
+            Err(Error::InvalidPartNumber)
         };
     }
     let idx = (p - 1) as usize;
     if idx >= record.parts.len() {
-        return Err(Error::InvalidRange);
+        return Err(Error::InvalidPartNumber);
     }
     let start = record.parts[..idx].iter().map(|x| x.size).sum();
     Ok((start, record.parts[idx].size))

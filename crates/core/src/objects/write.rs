@@ -7,7 +7,7 @@ use super::{
     PutObjectInput, commit_object, new_version_for, to_completion,
 };
 use crate::checksum::{
-    ChecksumAlgorithm, decode_content_md5, encode_b64, etag_from_md5, etags_match, get_checksum,
+    ChecksumAlgorithm, decode_content_md5, encode_b64, etag_from_md5, get_checksum,
     primary_checksum, set_checksum,
 };
 use crate::error::{Error, Result};
@@ -90,6 +90,9 @@ impl ObjectService {
             .ok_or_else(|| Error::internal("md5 not computed"))?;
         let mut record = ObjectRecord {
             inline_crc32c: None,
+            upload_id: None,
+            owner_org: None,
+            acl: None,
             v: RECORD_VERSION,
             bucket: input.bucket,
             key: input.key,
@@ -145,14 +148,7 @@ impl ObjectService {
                 return Err(quota_exceeded(&bucket.name, cap));
             }
         }
-        match (cond, &existing) {
-            (WriteCondition::IfNoneMatch, Some(_)) => Err(Error::PreconditionFailed),
-            (WriteCondition::IfMatch(_), None) => Err(Error::NoSuchKey),
-            (WriteCondition::IfMatch(e), Some(r)) if !etags_match(e, &r.etag) => {
-                Err(Error::PreconditionFailed)
-            }
-            _ => Ok(()),
-        }
+        cond.check(existing.as_ref().map(|r| r.etag.as_str()))
     }
 
     pub(super) async fn do_copy_object(&self, input: CopyObjectInput) -> Result<ObjectRecord> {
@@ -261,6 +257,9 @@ impl ObjectService {
         }
         let mut record = ObjectRecord {
             inline_crc32c: None,
+            upload_id: None,
+            owner_org: None,
+            acl: None,
             v: RECORD_VERSION,
             bucket: input.dst_bucket,
             key: input.dst_key,

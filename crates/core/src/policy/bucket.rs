@@ -471,6 +471,13 @@ fn is_short_principal(p: &str) -> bool {
         .any(|pre| p.strip_prefix(pre).is_some_and(|rest| !rest.is_empty()))
 }
 
+/// `coreweave/<uid>` or `role/<name>` naming one principal exactly (no glob): how an
+/// ACL grant names a principal after `arn:aws:iam::<orgId>:`. Bucket policies accept the
+/// same form as a glob pattern.
+pub fn is_principal_name(p: &str) -> bool {
+    is_short_principal(p) && !p.contains(['*', '?']) && !p.chars().any(char::is_control)
+}
+
 fn parse_principal(p: &str) -> Result<PrincipalPat, String> {
     if p == "*" {
         return Ok(PrincipalPat::Everyone);

@@ -37,6 +37,7 @@ pub use authorize::{
 pub use bucket::{
     BUCKET_POLICY_VERSION, BUCKET_POLICY_VERSION_2008, BucketPolicy, BucketPolicyError,
     BucketVerdict, MAX_BUCKET_POLICY_BYTES, ORG_ONLY_ACTIONS, is_org_only_action,
+    is_principal_name,
 };
 pub use bucket_service::{BucketPolicyService, PutBucketPolicyError, owned_by};
 pub use compiled::CompiledPolicies;

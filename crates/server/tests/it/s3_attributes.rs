@@ -234,3 +234,46 @@ async fn attributes_need_both_actions() {
     assert_s3_err(ask(1).await, "AccessDenied", 403);
     assert_eq!(ask(2).await.unwrap().object_size(), Some(1));
 }
+
+#[tokio::test]
+async fn attributes_of_a_version() {
+    let (_ts, c, _) = setup().await;
+    make_bucket(&c, "vattrs").await;
+    enable_versioning(&c, "vattrs").await;
+    let mut ids = Vec::new();
+    for body in [&b"first"[..], &b"second body"[..]] {
+        let out = c
+            .put_object()
+            .bucket("vattrs")
+            .key("k")
+            .body(ByteStream::from(body.to_vec()))
+            .send()
+            .await
+            .unwrap();
+        ids.push(out.version_id.unwrap());
+    }
+    for (id, size) in [(&ids[0], 5), (&ids[1], 11)] {
+        let a = c
+            .get_object_attributes()
+            .bucket("vattrs")
+            .key("k")
+            .version_id(id)
+            .object_attributes(ObjectAttributes::ObjectSize)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(a.object_size(), Some(size));
+        assert_eq!(a.version_id(), Some(id.as_str()));
+    }
+    assert_s3_err(
+        c.get_object_attributes()
+            .bucket("vattrs")
+            .key("k")
+            .version_id("00000000000000000000000000000000")
+            .object_attributes(ObjectAttributes::ObjectSize)
+            .send()
+            .await,
+        "NoSuchVersion",
+        404,
+    );
+}

@@ -1,7 +1,7 @@
 //! Conditional writes end to end with aws-sdk-s3 (SPEC §4): `If-None-Match: *` and
 //! `If-Match: <etag>` on PutObject, CopyObject and CompleteMultipartUpload (412
-//! `PreconditionFailed`, `NoSuchKey` for If-Match on an absent key, 400 for an ETag in
-//! If-None-Match), and the race: 16 concurrent create-only PUTs of one key, of which
+//! `PreconditionFailed`, `NoSuchKey` for If-Match on an absent key; `If-Match: *` and an
+//! ETag in If-None-Match as RGW and s3-tests expect), and the race: 16 concurrent create-only PUTs of one key, of which
 //! exactly one wins and its bytes are what is stored.
 
 use crate::s3_common::*;
@@ -50,8 +50,9 @@ async fn put_conditions() {
             .key("k")
             .body(ByteStream::from_static(body))
     };
-    // If-Match on an absent key: the key does not exist.
+    // If-Match on an absent key: the key does not exist (`*` included).
     assert_s3_err(p(b"x").if_match("\"abc\"").send().await, "NoSuchKey", 404);
+    assert_s3_err(p(b"x").if_match("*").send().await, "NoSuchKey", 404);
     assert!(!exists(&c, "condput", "k").await);
     let e1 = p(b"one")
         .if_none_match("*")
@@ -65,11 +66,17 @@ async fn put_conditions() {
         "PreconditionFailed",
         412,
     );
-    // Only `*` is meaningful in If-None-Match on a write.
+    // If-None-Match with an ETag (RGW's superset of S3's `*`): refused while the current
+    // object has that ETag, accepted otherwise.
     assert_s3_err(
         p(b"two").if_none_match(&e1).send().await,
-        "InvalidArgument",
-        400,
+        "PreconditionFailed",
+        412,
+    );
+    assert_s3_err(
+        p(b"two").if_none_match(e1.trim_matches('"')).send().await,
+        "PreconditionFailed",
+        412,
     );
     assert_s3_err(
         p(b"two").if_match("\"ffff\"").send().await,
@@ -86,12 +93,18 @@ async fn put_conditions() {
     );
     assert_eq!(get(&c, "condput", "k").await, b"two");
     // Bare (unquoted) ETags match too.
-    p(b"three")
+    let e3 = p(b"three")
         .if_match(e2.trim_matches('"'))
         .send()
         .await
+        .unwrap()
+        .e_tag
         .unwrap();
     assert_eq!(get(&c, "condput", "k").await, b"three");
+    // `If-Match: *` needs any current object; If-None-Match with another ETag passes.
+    p(b"four").if_match("*").send().await.unwrap();
+    p(b"five").if_none_match(&e3).send().await.unwrap();
+    assert_eq!(get(&c, "condput", "k").await, b"five");
 }
 
 #[tokio::test]

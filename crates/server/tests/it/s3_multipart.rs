@@ -187,7 +187,7 @@ async fn three_parts_with_part_and_range_reads() {
             .part_number(4)
             .send()
             .await,
-        "InvalidRange",
+        "InvalidPartNumber",
         416,
     );
     assert_s3_err(

@@ -648,6 +648,43 @@ async fn listings_v1_and_v2() {
         "{}",
         r.body
     );
+    // V1 encodes keys but echoes the prefix as sent (S3; botocore decodes no V1 prefix).
+    let r = send(signer.request(
+        &http,
+        Method::GET,
+        "/lists",
+        &[
+            ("encoding-type".into(), "url".into()),
+            ("prefix".into(), "d e".into()),
+        ],
+        &[],
+        vec![],
+    ))
+    .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert!(r.body.contains("<Prefix>d e</Prefix>"), "{}", r.body);
+    assert!(r.body.contains("<Key>d%20e</Key>"), "{}", r.body);
+    // An empty continuation token lists from the start and is echoed.
+    let r = send(signer.request(
+        &http,
+        Method::GET,
+        "/lists",
+        &[
+            ("list-type".into(), "2".into()),
+            ("continuation-token".into(), "".into()),
+        ],
+        &[],
+        vec![],
+    ))
+    .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert!(
+        r.body.contains("<ContinuationToken></ContinuationToken>")
+            || r.body.contains("<ContinuationToken/>"),
+        "{}",
+        r.body
+    );
+    assert!(r.body.contains("<Key>a/1</Key>"), "{}", r.body);
     let r = send(signer.request(
         &http,
         Method::GET,

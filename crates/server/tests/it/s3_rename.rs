@@ -147,10 +147,6 @@ async fn raw_signed_rename_with_encoded_source_and_date_conditions() {
             "InvalidArgument",
         ),
         (vec![], "InvalidArgument"),
-        (
-            vec![src.clone(), ("if-none-match", "\"abc\"".into())],
-            "InvalidArgument",
-        ),
     ] {
         send(rename("dst", hs)).await.assert_err(code, 400);
         assert_eq!(snapshot(&c, "raw").await, before);

@@ -210,6 +210,9 @@ fn etag_of(data: &[u8]) -> String {
 pub fn inline_obj(b: &str, key: &str, data: &[u8]) -> ObjectRecord {
     ObjectRecord {
         inline_crc32c: None,
+        upload_id: None,
+        owner_org: None,
+        acl: None,
         v: RECORD_VERSION,
         bucket: b.to_string(),
         key: key.to_string(),

@@ -78,9 +78,24 @@ pub async fn objects_and_conditions(s: &dyn MetaStore) {
             None
         )
         .await,
-        Error::PreconditionFailed
+        Error::NoSuchKey
+    );
+    assert_err!(
+        s.put_object(
+            &inline_obj(&b, "absent", b"x"),
+            &WriteCondition::IfMatch("*".into()),
+            None
+        )
+        .await,
+        Error::NoSuchKey
     );
     assert_eq!(s.get_object(&b, "absent").await.unwrap(), None);
+    // If-None-Match with an ETag: refused when the current object has it.
+    assert_err!(
+        s.put_object(&o3, &WriteCondition::IfNoneMatchEtag(o2.etag.clone()), None)
+            .await,
+        Error::PreconditionFailed
+    );
     let r = s
         .put_object(&o3, &WriteCondition::IfMatch(o2.etag.clone()), None)
         .await

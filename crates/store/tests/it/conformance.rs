@@ -234,6 +234,9 @@ async fn postgres_migrates_a_v1_database_to_versioning() {
     };
     let old = ObjectRecord {
         inline_crc32c: None,
+        upload_id: None,
+        owner_org: None,
+        acl: None,
         v: RECORD_VERSION,
         bucket: "old-bucket".into(),
         key: "hello.txt".into(),

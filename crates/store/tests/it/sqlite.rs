@@ -26,6 +26,9 @@ fn bucket(name: &str) -> Bucket {
 fn obj(b: &str, key: &str, data: Vec<u8>) -> ObjectRecord {
     ObjectRecord {
         inline_crc32c: None,
+        upload_id: None,
+        owner_org: None,
+        acl: None,
         v: RECORD_VERSION,
         bucket: b.into(),
         key: key.into(),

@@ -27,6 +27,9 @@ pub async fn seed_segments(env: &Env, key: &str, sizes: &[usize], multipart: boo
     }
     let record = ObjectRecord {
         inline_crc32c: None,
+        upload_id: None,
+        owner_org: None,
+        acl: None,
         v: 1,
         bucket: BUCKET.into(),
         key: key.into(),
@@ -187,7 +190,7 @@ async fn part_numbers() {
     input.part_number = Some(4);
     assert_eq!(
         env.svc.get_object(input, true).await.unwrap_err(),
-        Error::InvalidRange
+        Error::InvalidPartNumber
     );
     for bad in [0, 10_001] {
         let mut input = get_input("mp");
@@ -217,7 +220,7 @@ async fn part_numbers() {
     input.part_number = Some(2);
     assert_eq!(
         env.svc.get_object(input, true).await.unwrap_err(),
-        Error::InvalidRange
+        Error::InvalidPartNumber
     );
 }
 

@@ -10,6 +10,9 @@ async fn seed_keys(env: &Env, keys: &[String]) {
         futures::future::join_all(chunk.iter().map(|k| {
             let record = ObjectRecord {
                 inline_crc32c: None,
+                upload_id: None,
+                owner_org: None,
+                acl: None,
                 v: 1,
                 bucket: BUCKET.into(),
                 key: k.clone(),

@@ -70,6 +70,7 @@ pub fn complete_input(
         key: key.into(),
         upload_id: upload_id.into(),
         parts,
+        checksum: None,
         cond: WriteCondition::None,
     }
 }
@@ -162,6 +163,49 @@ async fn upload_and_complete_without_copying_bytes() {
     let object = env.meta.get_object(BUCKET, "obj").await.unwrap().unwrap();
     let object_blobs: HashSet<String> = object.data.blob_ids().map(str::to_string).collect();
     assert_eq!(env.meta.referenced_blobs().await.unwrap(), object_blobs);
+
+    // A repeated complete (a client retrying after a lost answer) answers the same
+    // object and writes nothing; another part list, or an upload the current object did
+    // not come from, is NoSuchUpload.
+    let again = env
+        .svc
+        .complete_multipart(complete_input(
+            "obj",
+            &u.upload_id,
+            completed(&[&r1, &r2, &r3]),
+        ))
+        .await
+        .unwrap();
+    assert_eq!(again, object);
+    assert_eq!(again.upload_id.as_deref(), Some(u.upload_id.as_str()));
+    for parts in [completed(&[&r1, &r2]), completed(&[&r1, &r3, &r2])] {
+        assert_eq!(
+            env.svc
+                .complete_multipart(complete_input("obj", &u.upload_id, parts))
+                .await
+                .unwrap_err(),
+            Error::NoSuchUpload
+        );
+    }
+    let mut wrong_sum = complete_input("obj", &u.upload_id, completed(&[&r1, &r2, &r3]));
+    wrong_sum.checksum = Some((
+        ChecksumAlgorithm::Crc32,
+        b64(&digest(ChecksumAlgorithm::Crc32, b"x")),
+    ));
+    assert!(env.svc.complete_multipart(wrong_sum).await.is_err());
+    put(&env, "obj", b"overwritten").await;
+    assert_eq!(
+        env.svc
+            .complete_multipart(complete_input(
+                "obj",
+                &u.upload_id,
+                completed(&[&r1, &r2, &r3])
+            ))
+            .await
+            .unwrap_err(),
+        Error::NoSuchUpload
+    );
+    assert_eq!(read_all(&env, "obj").await.unwrap(), b"overwritten");
 }
 
 #[tokio::test]
@@ -344,17 +388,42 @@ async fn multipart_checksums() {
         );
         let mut parts = completed(&[&r1, &r2]);
         coffer_core::checksum::set_checksum(&mut parts[1].checksums, alg, b64(&digest(alg, &p2)));
-        let rec = env
-            .svc
-            .complete_multipart(complete_input("k", &u.upload_id, parts))
-            .await
-            .unwrap();
         let want = match expect_type {
             ChecksumType::Composite => {
                 composite_checksum(alg, &[&digest(alg, &p1), &digest(alg, &p2)])
             }
             ChecksumType::FullObject => b64(&digest(alg, &whole)),
         };
+        // A whole-object checksum the parts do not give, or one that is not even a
+        // digest, is refused and completes nothing; the right one completes.
+        for wrong in [b64(&digest(alg, b"other")), "bad".to_string()] {
+            let mut i = complete_input("k", &u.upload_id, parts.clone());
+            i.checksum = Some((alg, wrong));
+            assert_eq!(
+                env.svc.complete_multipart(i).await.unwrap_err(),
+                Error::ChecksumMismatch(alg.header_name().into()),
+                "{alg:?}"
+            );
+        }
+        if expect_type == ChecksumType::Composite {
+            let mut i = complete_input("k", &u.upload_id, parts.clone());
+            i.checksum = Some((alg, want.replace("-2", "-3")));
+            assert!(env.svc.complete_multipart(i).await.is_err(), "{alg:?}");
+        }
+        let other = if alg == ChecksumAlgorithm::Sha1 {
+            ChecksumAlgorithm::Sha256
+        } else {
+            ChecksumAlgorithm::Sha1
+        };
+        let mut i = complete_input("k", &u.upload_id, parts.clone());
+        i.checksum = Some((other, b64(&digest(other, &whole))));
+        assert!(matches!(
+            env.svc.complete_multipart(i).await,
+            Err(Error::InvalidArgument(_))
+        ));
+        let mut i = complete_input("k", &u.upload_id, parts);
+        i.checksum = Some((alg, want.clone()));
+        let rec = env.svc.complete_multipart(i).await.unwrap();
         assert_eq!(
             coffer_core::checksum::get_checksum(&rec.checksums, alg),
             Some(want.as_str()),

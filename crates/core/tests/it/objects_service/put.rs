@@ -99,11 +99,18 @@ async fn content_md5_is_verified() {
     let mut input = put_input("k", b"abc");
     input.body = untouchable_body();
     input.content_md5 = Some("%%%not-base64".into());
-    let err = env.svc.put_object(input).await.unwrap_err();
-    assert!(
-        matches!(err, Error::InvalidArgument(ref m) if m.contains("InvalidDigest")),
-        "{err:?}"
+    assert_eq!(
+        env.svc.put_object(input).await.unwrap_err(),
+        Error::InvalidDigest
     );
+    let mut input = put_input("k", b"abc");
+    input.body = untouchable_body();
+    input.content_md5 = Some(String::new());
+    assert_eq!(
+        env.svc.put_object(input).await.unwrap_err(),
+        Error::InvalidDigest
+    );
+    assert_nothing_stored(&env, "k").await;
 }
 
 #[tokio::test]
@@ -141,12 +148,19 @@ async fn header_checksums_for_every_algorithm() {
         );
     }
     assert_eq!(env.blobs.open(), 0);
-    let mut input = put_input("k", b"x");
+    let mut input = put_input("badlen", b"x");
+    // A value that is no CRC32 (3 bytes) can match nothing: a mismatch, nothing stored.
     input.checksum.expected = Some((ChecksumAlgorithm::Crc32, "AAAA".into()));
-    assert!(matches!(
-        env.svc.put_object(input).await,
-        Err(Error::InvalidArgument(_))
-    ));
+    assert_eq!(
+        env.svc.put_object(input).await.unwrap_err(),
+        Error::ChecksumMismatch("x-amz-checksum-crc32".into())
+    );
+    assert!(
+        env.svc
+            .get_object(get_input("badlen"), false)
+            .await
+            .is_err()
+    );
     let mut input = put_input("k", b"x");
     input.checksum.algorithm = Some(ChecksumAlgorithm::Sha256);
     input.checksum.expected = Some((

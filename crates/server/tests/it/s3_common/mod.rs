@@ -31,6 +31,21 @@ pub async fn make_bucket(c: &Client, name: &str) {
         .unwrap_or_else(|e| panic!("create bucket {name}: {}", dbg_err(&e)));
 }
 
+/// PutBucketVersioning `Enabled`.
+pub async fn enable_versioning(c: &Client, bucket: &str) {
+    use aws_sdk_s3::types::{BucketVersioningStatus, VersioningConfiguration};
+    c.put_bucket_versioning()
+        .bucket(bucket)
+        .versioning_configuration(
+            VersioningConfiguration::builder()
+                .status(BucketVersioningStatus::Enabled)
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("enable versioning on {bucket}: {}", dbg_err(&e)));
+}
+
 pub async fn put(c: &Client, bucket: &str, key: &str, body: &[u8]) -> String {
     c.put_object()
         .bucket(bucket)
