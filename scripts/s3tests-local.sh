@@ -66,6 +66,12 @@ api POST /v1/cwobject/access-policy "$tok" \
 alt=$(api POST /v1/cwobject/access-key "$tok" '{"durationSeconds":0}')
 ALT_AK=$(json "$alt" accessKeyId) ALT_SK=$(json "$alt" secretKey)
 
+# Coffer's canonical user id (an ACL's Owner ID and grantee ID) is the org id; the ACL
+# and ownership tests compare with these.
+main_org=$(json "$(api GET /v1/iam/whoami "$(cat "$work/data/bootstrap-token")")" orgId)
+export S3TESTS_MAIN_USER_ID=$main_org S3TESTS_MAIN_DISPLAY_NAME=$main_org
+export S3TESTS_ALT_USER_ID=$org S3TESTS_ALT_DISPLAY_NAME=$org
+
 [ "${1:-}" = "--" ] && shift
 bash "$S3TESTS_TOOL" "$S3TESTS_DIR" 127.0.0.1 "$S3" "$MAIN_AK" "$MAIN_SK" "$ALT_AK" "$ALT_SK" -- "$@"
 if [ -n "$check" ]; then

@@ -16,8 +16,35 @@
 //!   has access by being "everyone"). Email grantees and the LogDelivery group are
 //!   refused.
 
-use crate::error::{Error, Result};
 use serde::{Deserialize, Serialize};
+
+/// Why an ACL was refused, with the S3 error it is answered with.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum AclError {
+    /// 400 `InvalidArgument`: an unknown grantee form, canned ACL or permission.
+    #[error("{0}")]
+    Invalid(String),
+    /// 400 `MalformedACLError`: too many grants, a grantee missing its field.
+    #[error("{0}")]
+    Malformed(String),
+    /// 400 `UnresolvableGrantByEmailAddress`: this service has no e-mail identities.
+    #[error("the e-mail address you provided does not match any account on record")]
+    UnresolvableEmail,
+    /// 501 `NotImplemented`: a grantee this service does not have.
+    #[error("{0}")]
+    Unsupported(String),
+}
+
+pub type Result<T, E = AclError> = std::result::Result<T, E>;
+
+impl From<AclError> for crate::Error {
+    fn from(e: AclError) -> Self {
+        match e {
+            AclError::Unsupported(m) => crate::Error::Unimplemented(m),
+            e => crate::Error::invalid(e.to_string()),
+        }
+    }
+}
 
 /// Most grants one ACL holds (S3's limit).
 pub const MAX_GRANTS: usize = 100;
@@ -145,7 +172,7 @@ impl Grantee {
                 principal: principal.into(),
             });
         }
-        Err(Error::invalid(format!(
+        Err(AclError::Invalid(format!(
             "Invalid id {id:?}: a grantee ID is an org id (6 lowercase letters or digits) or \
              arn:aws:iam::<orgId>:coreweave/<uid>"
         )))
@@ -156,10 +183,10 @@ impl Grantee {
         match uri.trim() {
             ALL_USERS_URI => Ok(Grantee::AllUsers),
             AUTHENTICATED_USERS_URI => Ok(Grantee::AuthenticatedUsers),
-            LOG_DELIVERY_URI => Err(Error::invalid(
-                "The LogDelivery group is not supported by this service",
+            LOG_DELIVERY_URI => Err(AclError::Unsupported(
+                "The LogDelivery group is not supported by this service".into(),
             )),
-            other => Err(Error::invalid(format!("Invalid group uri {other:?}"))),
+            other => Err(AclError::Invalid(format!("Invalid group uri {other:?}"))),
         }
     }
 
@@ -230,15 +257,15 @@ impl Acl {
         grants.sort();
         grants.dedup();
         if grants.len() > MAX_GRANTS {
-            return Err(Error::invalid(format!(
-                "MalformedACLError: an ACL holds at most {MAX_GRANTS} grants"
+            return Err(AclError::Malformed(format!(
+                "an ACL holds at most {MAX_GRANTS} grants"
             )));
         }
         if let Some(g) = grants
             .iter()
             .find(|g| g.grantee.is_group() && g.permission > Permission::Write)
         {
-            return Err(Error::invalid(format!(
+            return Err(AclError::Invalid(format!(
                 "{} may not be granted to a group (only READ and WRITE): this service never \
                  lets everyone change who has access",
                 g.permission.as_str()
@@ -302,7 +329,7 @@ impl Acl {
 /// effective owner); `bucket_owner`: the bucket's org; `for_object`: the two
 /// `bucket-owner-*` ACLs exist only for objects. Unknown names are `InvalidArgument`;
 /// `aws-exec-read` and `log-delivery-write` name grantees this service does not have
-/// (`Unimplemented`).
+/// (`Unsupported`).
 pub fn canned(name: &str, owner: &str, bucket_owner: &str, for_object: bool) -> Result<Acl> {
     let g = |grantee: Grantee, permission| Grant {
         grantee,
@@ -325,12 +352,12 @@ pub fn canned(name: &str, owner: &str, bucket_owner: &str, for_object: bool) -> 
             grants.push(g(org(bucket_owner), Permission::FullControl));
         }
         "aws-exec-read" | "log-delivery-write" => {
-            return Err(Error::Unimplemented(format!(
+            return Err(AclError::Unsupported(format!(
                 "The canned ACL {name} is not supported by this service"
             )));
         }
         other => {
-            return Err(Error::invalid(format!("Invalid canned ACL {other:?}")));
+            return Err(AclError::Invalid(format!("Invalid canned ACL {other:?}")));
         }
     }
     // bucket-owner-* for an object the bucket owner owns collapses to one grant.
@@ -347,7 +374,7 @@ pub fn parse_grant_header(permission: Permission, value: &str) -> Result<Vec<Gra
             continue;
         }
         let (k, v) = item.split_once('=').ok_or_else(|| {
-            Error::invalid(format!("Invalid grant {item:?}: expected key=\"value\""))
+            AclError::Invalid(format!("Invalid grant {item:?}: expected key=\"value\""))
         })?;
         let v = v.trim();
         let v = v
@@ -357,9 +384,9 @@ pub fn parse_grant_header(permission: Permission, value: &str) -> Result<Vec<Gra
         let grantee = match k.trim().to_ascii_lowercase().as_str() {
             "id" => Grantee::from_id(v)?,
             "uri" => Grantee::from_uri(v)?,
-            "emailaddress" => return Err(unresolvable_email()),
+            "emailaddress" => return Err(AclError::UnresolvableEmail),
             other => {
-                return Err(Error::invalid(format!(
+                return Err(AclError::Invalid(format!(
                     "Invalid grant key {other:?}: expected id, uri or emailAddress"
                 )));
             }
@@ -370,15 +397,6 @@ pub fn parse_grant_header(permission: Permission, value: &str) -> Result<Vec<Gra
         });
     }
     Ok(out)
-}
-
-/// The refusal of an email grantee: this service has no email identities. The caller
-/// renders it as S3's `UnresolvableGrantByEmailAddress`.
-pub fn unresolvable_email() -> Error {
-    Error::invalid(
-        "UnresolvableGrantByEmailAddress: the e-mail address you provided does not match any \
-         account on record",
-    )
 }
 
 /// A bucket's Public Access Block configuration (absent flags are `false`).
@@ -478,11 +496,11 @@ mod tests {
         assert!(canned("bucket-owner-read", "aaaaaa", "aaaaaa", false).is_err());
         assert!(matches!(
             canned("log-delivery-write", "aaaaaa", "aaaaaa", false),
-            Err(Error::Unimplemented(_))
+            Err(AclError::Unsupported(_))
         ));
         assert!(matches!(
             canned("public", "aaaaaa", "aaaaaa", false),
-            Err(Error::InvalidArgument(_))
+            Err(AclError::Invalid(_))
         ));
     }
 
@@ -518,8 +536,10 @@ mod tests {
         ] {
             assert!(parse_grant_header(Permission::Read, bad).is_err(), "{bad}");
         }
-        let e = parse_grant_header(Permission::Read, "emailAddress=\"a@b.c\"").unwrap_err();
-        assert!(e.to_string().contains("UnresolvableGrantByEmailAddress"));
+        assert_eq!(
+            parse_grant_header(Permission::Read, "emailAddress=\"a@b.c\"").unwrap_err(),
+            AclError::UnresolvableEmail
+        );
     }
 
     #[test]

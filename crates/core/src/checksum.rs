@@ -320,6 +320,46 @@ pub fn etags_match(a: &str, b: &str) -> bool {
     unquote(a) == unquote(b)
 }
 
+/// `*` or a comma-separated list of (possibly weak, quoted) ETags, as in `If-Match` and
+/// `If-None-Match`. A comma inside quotes belongs to its tag (RFC 9110 allows it), and
+/// each entry matches only as a whole tag: `"v"`, a bare `v` (clients that omit the
+/// quotes) and, with `weak` (RFC 9110's weak comparison; S3 uses it on reads), `W/"v"`,
+/// against the stored `"v"`. Splitting at every comma made `"abc,x"` match `"abc"`.
+/// The one home of ETag-list matching: reads and conditional writes use it.
+pub fn etag_list_matches(list: &str, etag: &str, weak: bool) -> bool {
+    let stored = unquote(etag);
+    etag_list(list)
+        .any(|t| t == "*" || ((weak || !t.starts_with("W/")) && tag_value(t) == Some(stored)))
+}
+
+/// The entries of an ETag list, split at commas outside quotes, trimmed.
+fn etag_list(list: &str) -> impl Iterator<Item = &str> {
+    let mut parts = Vec::new();
+    let (mut start, mut quoted) = (0, false);
+    for (i, c) in list.char_indices() {
+        match c {
+            '"' => quoted = !quoted,
+            ',' if !quoted => {
+                parts.push(&list[start..i]);
+                start = i + 1;
+            }
+            _ => {}
+        }
+    }
+    parts.push(&list[start..]);
+    parts.into_iter().map(str::trim)
+}
+
+/// The value of one list entry: `"v"` or `W/"v"` → `v`; a bare entry is its own value;
+/// an entry with an unbalanced quote has none.
+fn tag_value(t: &str) -> Option<&str> {
+    let t = t.strip_prefix("W/").unwrap_or(t);
+    match t.strip_prefix('"') {
+        Some(inner) => inner.strip_suffix('"'),
+        None => (!t.contains('"')).then_some(t),
+    }
+}
+
 pub fn get_checksum(c: &Checksums, alg: ChecksumAlgorithm) -> Option<&str> {
     match alg {
         ChecksumAlgorithm::Crc32 => c.crc32.as_deref(),
@@ -560,6 +600,35 @@ mod tests {
             multipart_etag(&[m1, m2]),
             format!("\"{}-2\"", hex::encode(md5_of(&cat)))
         );
+    }
+
+    #[test]
+    fn etag_lists_match_whole_tags() {
+        let e = "\"abc-3\"";
+        for yes in [
+            "*",
+            "\"abc-3\"",
+            "W/\"abc-3\"",
+            "abc-3",
+            "\"x\", \"abc-3\"",
+            " abc-3 ,x",
+        ] {
+            assert!(etag_list_matches(yes, e, true), "{yes}");
+        }
+        for no in [
+            "\"abc-3,x\"",
+            "\"x,abc-3\"",
+            "\"abc-3\"\"",
+            "\"abc-3",
+            "abc-3\"",
+            "\"abc\"",
+            "",
+        ] {
+            assert!(!etag_list_matches(no, e, true), "{no}");
+        }
+        // Strong comparison (If-Match on a write): a weak tag never matches.
+        assert!(!etag_list_matches("W/\"abc-3\"", e, false));
+        assert!(etag_list_matches("W/\"x\", \"abc-3\"", e, false));
     }
 
     #[test]

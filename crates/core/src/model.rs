@@ -582,20 +582,24 @@ impl WriteCondition {
     /// other failure is `PreconditionFailed` (412). The one home of this rule: the object
     /// service's pre-check and every store's commit call it.
     pub fn check(&self, current_etag: Option<&str>) -> crate::Result<()> {
-        use crate::checksum::etags_match;
+        use crate::checksum::etag_list_matches;
         use crate::error::Error;
         match (self, current_etag) {
             (WriteCondition::None, _)
             | (WriteCondition::IfNoneMatch, None)
             | (WriteCondition::IfNoneMatchEtag(_), None) => Ok(()),
             (WriteCondition::IfNoneMatch, Some(_)) => Err(Error::PreconditionFailed),
-            (WriteCondition::IfNoneMatchEtag(e), Some(have)) if etags_match(e, have) => {
+            // RFC 9110: If-None-Match compares weakly, If-Match strongly; either may be a
+            // list, and any member decides.
+            (WriteCondition::IfNoneMatchEtag(list), Some(have))
+                if etag_list_matches(list, have, true) =>
+            {
                 Err(Error::PreconditionFailed)
             }
             (WriteCondition::IfNoneMatchEtag(_), Some(_)) => Ok(()),
             (WriteCondition::IfMatch(_), None) => Err(Error::NoSuchKey),
-            (WriteCondition::IfMatch(want), Some(have)) => {
-                if want.trim() == "*" || etags_match(want, have) {
+            (WriteCondition::IfMatch(list), Some(have)) => {
+                if etag_list_matches(list, have, false) {
                     Ok(())
                 } else {
                     Err(Error::PreconditionFailed)
@@ -729,6 +733,11 @@ mod tests {
         assert_eq!(c(im("\"abd\""), e), Err(Error::PreconditionFailed));
         assert_eq!(c(im("\"abc\""), None), Err(Error::NoSuchKey));
         assert_eq!(c(im("*"), None), Err(Error::NoSuchKey));
+        // Lists: any member decides; If-Match never matches a weak tag.
+        assert_eq!(c(inm("\"x\", \"abc\""), e), Err(Error::PreconditionFailed));
+        assert_eq!(c(im("\"x\", \"abc\""), e), Ok(()));
+        assert_eq!(c(im("W/\"abc\""), e), Err(Error::PreconditionFailed));
+        assert_eq!(c(inm("W/\"abc\""), e), Err(Error::PreconditionFailed));
     }
 
     #[test]

@@ -72,6 +72,8 @@ pub const S3_LIST_BUCKET: &str = "s3:ListBucket";
 pub const S3_GET_OBJECT_VERSION: &str = "s3:GetObjectVersion";
 pub const S3_DELETE_OBJECT_VERSION: &str = "s3:DeleteObjectVersion";
 pub const S3_GET_OBJECT_ATTRIBUTES: &str = "s3:GetObjectAttributes";
+pub const S3_GET_OBJECT_ACL: &str = "s3:GetObjectAcl";
+pub const S3_PUT_OBJECT_ACL: &str = "s3:PutObjectAcl";
 
 /// The action an object check becomes when the request names a version (`versionId` in
 /// the query, or in `x-amz-copy-source` for the copy source): S3 authorizes access to
@@ -82,6 +84,8 @@ pub fn versioned_action(action: &'static str) -> &'static str {
         S3_GET_OBJECT => S3_GET_OBJECT_VERSION,
         S3_DELETE_OBJECT => S3_DELETE_OBJECT_VERSION,
         S3_GET_OBJECT_ATTRIBUTES => "s3:GetObjectVersionAttributes",
+        S3_GET_OBJECT_ACL => "s3:GetObjectVersionAcl",
+        S3_PUT_OBJECT_ACL => "s3:PutObjectVersionAcl",
         other => other,
     }
 }
@@ -216,6 +220,11 @@ pub const OPERATIONS: &[OpRule] = &[
     rule("PutBucketCors", &[c("s3:PutBucketCORS", Res::Bucket)]),
     rule("GetBucketCors", &[c("s3:GetBucketCORS", Res::Bucket)]),
     rule("DeleteBucketCors", &[c("s3:PutBucketCORS", Res::Bucket)]),
+    // ACLs: reading them needs READ_ACP or the policy action (ACLs disabled: the owner).
+    rule("GetBucketAcl", &[c("s3:GetBucketAcl", Res::Bucket)]),
+    rule("GetObjectAcl", &[c(S3_GET_OBJECT_ACL, Res::Object)]),
+    rule("PutBucketAcl", &[c("s3:PutBucketAcl", Res::Bucket)]),
+    rule("PutObjectAcl", &[c(S3_PUT_OBJECT_ACL, Res::Object)]),
     // S3 requires both for an unversioned bucket.
     rule(
         "GetObjectAttributes",
@@ -280,6 +289,10 @@ mod tests {
         "GetBucketCors",
         "DeleteBucketCors",
         "GetObjectAttributes",
+        "GetBucketAcl",
+        "GetObjectAcl",
+        "PutBucketAcl",
+        "PutObjectAcl",
     ];
 
     #[test]
@@ -468,8 +481,7 @@ mod tests {
     #[test]
     fn unknown_and_unimplemented_operations_have_no_rule() {
         for op in [
-            "PutBucketAcl",
-            "GetObjectAcl",
+            "PutBucketOwnershipControls",
             "SelectObjectContent",
             "",
             "getobject",

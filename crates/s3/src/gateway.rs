@@ -22,7 +22,7 @@
 //! `NotImplemented` for them before any handler runs).
 
 use crate::access::{Authorizer, Caller, caller_of};
-use crate::actions::S3_PUT_OBJECT_TAGGING;
+use crate::actions::{S3_GET_OBJECT, S3_PUT_OBJECT_TAGGING};
 use crate::audit::S3AuditSlot;
 use crate::body::FaultCell;
 use crate::errors::{REQUEST_ID_HEADER, s3, to_s3};
@@ -107,6 +107,37 @@ impl Gateway {
             || self
                 .authz
                 .allowed(caller, S3_PUT_OBJECT_TAGGING, &format!("{bucket}/{key}"))
+        {
+            return Ok(());
+        }
+        Err(s3(
+            S3ErrorCode::AccessDenied,
+            "Access Denied",
+            caller.request_id(),
+        ))
+    }
+
+    /// A write conditional on the current object's ETag (`If-Match: <etag>`,
+    /// `If-None-Match: <etag>`) tells the writer whether its guess of that ETag (for a
+    /// single-part object, the MD5 of its bytes) is right, whether or not anything is
+    /// written. So it also needs `s3:GetObject` on the object (stricter than S3). `*`
+    /// reveals only existence, which `If-None-Match: *` has always told a writer.
+    pub(crate) fn check_conditional_write(
+        &self,
+        caller: &Caller,
+        bucket: &str,
+        key: &str,
+        cond: &WriteCondition,
+    ) -> S3Result<()> {
+        let reads_etag = match cond {
+            WriteCondition::IfMatch(t) => t.trim() != "*",
+            WriteCondition::IfNoneMatchEtag(_) => true,
+            WriteCondition::None | WriteCondition::IfNoneMatch => false,
+        };
+        if !reads_etag
+            || self
+                .authz
+                .allowed(caller, S3_GET_OBJECT, &format!("{bucket}/{key}"))
         {
             return Ok(());
         }
@@ -757,6 +788,34 @@ impl S3 for Gateway {
         req: S3Request<PutObjectTaggingInput>,
     ) -> S3Result<S3Response<PutObjectTaggingOutput>> {
         self.do_put_object_tagging(req).await
+    }
+
+    async fn get_bucket_acl(
+        &self,
+        req: S3Request<GetBucketAclInput>,
+    ) -> S3Result<S3Response<GetBucketAclOutput>> {
+        self.do_get_bucket_acl(req).await
+    }
+
+    async fn put_bucket_acl(
+        &self,
+        req: S3Request<PutBucketAclInput>,
+    ) -> S3Result<S3Response<PutBucketAclOutput>> {
+        self.do_put_bucket_acl(req).await
+    }
+
+    async fn put_object_acl(
+        &self,
+        req: S3Request<PutObjectAclInput>,
+    ) -> S3Result<S3Response<PutObjectAclOutput>> {
+        self.do_put_object_acl(req).await
+    }
+
+    async fn get_object_acl(
+        &self,
+        req: S3Request<GetObjectAclInput>,
+    ) -> S3Result<S3Response<GetObjectAclOutput>> {
+        self.do_get_object_acl(req).await
     }
 
     async fn get_object_tagging(

@@ -34,13 +34,15 @@
 //!    handlers share.
 //! 5. Handler families, `impl Gateway` blocks of `do_<operation>` methods the dispatch
 //!    delegates to: [`buckets`], [`listing`], [`objects`], [`multipart`],
-//!    [`versioning`], [`lifecycle`], [`tagging`], [`cors`], [`attributes`], [`rename`].
+//!    [`versioning`], [`lifecycle`], [`tagging`], [`cors`], [`attributes`], [`rename`],
+//!    [`acl`].
 //!    They never import each other; the dispatch calls them as methods, never by path.
 //! 6. [`post_object`] — form uploads, driving the gateway's PutObject path.
 //! 7. [`http_service`] — the outer service (uses [`cors::CorsResponder`] and
 //!    [`post_object`]).
 
 pub mod access;
+pub mod acl;
 pub mod actions;
 pub mod attributes;
 pub mod audit;
@@ -212,6 +214,7 @@ mod layering {
         ("tagging", 5, include_str!("tagging.rs")),
         ("cors", 5, include_str!("cors.rs")),
         ("attributes", 5, include_str!("attributes.rs")),
+        ("acl", 5, include_str!("acl.rs")),
         ("rename", 5, include_str!("rename.rs")),
         ("post_object", 6, include_str!("post_object.rs")),
         ("http_service", 7, include_str!("http_service.rs")),

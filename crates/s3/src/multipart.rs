@@ -258,6 +258,7 @@ impl Gateway {
             });
         }
         let cond = write_condition(input.if_match.as_ref(), input.if_none_match.as_ref(), rid)?;
+        self.check_conditional_write(caller, &input.bucket, &input.key, &cond)?;
         let checksum = checksum_input(
             &req.headers,
             None,

@@ -137,6 +137,7 @@ impl Gateway {
             ));
         }
         let cond = write_condition(input.if_match.as_ref(), input.if_none_match.as_ref(), rid)?;
+        self.check_conditional_write(caller, &input.bucket, &input.key, &cond)?;
         let tags = tags(input.tagging.as_deref(), rid)?;
         self.check_write_tags(caller, &input.bucket, &input.key, &tags)?;
         let checksum = checksum_input(
@@ -628,6 +629,7 @@ impl Gateway {
             None => None,
         };
         let cond = raw_write_condition(&req.headers, rid)?;
+        self.check_conditional_write(caller, &input.bucket, &input.key, &cond)?;
         let rec = self
             .objects
             .copy_object(core::CopyObjectInput {

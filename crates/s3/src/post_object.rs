@@ -428,8 +428,6 @@ fn base_name(name: Option<&str>) -> &str {
     name.unwrap_or("").rsplit(['/', '\\']).next().unwrap_or("")
 }
 
-/// Checks the verified policy against the form (module docs, step 3); returns its
-/// `content-length-range`.
 /// The policy document. Its `expiration` must be ISO 8601 in UTC with the `T` separator
 /// (`2026-01-01T00:00:00.000Z`), the form AWS documents; s3s's RFC 3339 parser alone
 /// would also take a space separator or an offset.
@@ -454,6 +452,8 @@ fn parse_policy(encoded: &str) -> Result<PostPolicy, String> {
     PostPolicy::from_json(json).map_err(|e| e.to_string())
 }
 
+/// Checks the verified policy against the form (module docs, step 3); returns its
+/// `content-length-range`.
 fn check_policy(
     policy: &PostPolicy,
     fields: &[(String, String)],

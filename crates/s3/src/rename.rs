@@ -98,6 +98,7 @@ impl Gateway {
         let src = same_bucket_source(&req.headers, &input.bucket, rid)?;
         let mut cond = source_conditions(&req.headers, rid)?;
         cond.dest = crate::gateway::raw_write_condition(&req.headers, rid)?;
+        self.check_conditional_write(caller, &input.bucket, &input.key, &cond.dest)?;
         self.objects
             .rename_object(&input.bucket, &src, &input.key, cond)
             .await

@@ -373,6 +373,16 @@ impl ObjectService {
                 claimed_alg.as_str()
             )));
         }
+        // What a concurrent complete of the same upload would have to have completed for
+        // this one to answer it (`completed_before`).
+        let retry = CompleteMultipartInput {
+            bucket: input.bucket.clone(),
+            key: input.key.clone(),
+            upload_id: input.upload_id.clone(),
+            parts: input.parts.clone(),
+            checksum: input.checksum.clone(),
+            cond: WriteCondition::None,
+        };
         let record = ObjectRecord {
             inline_crc32c: None,
             upload_id: Some(input.upload_id.clone()),
@@ -414,7 +424,7 @@ impl ObjectService {
             input.cond,
             bucket.settings.capacity_cap_bytes,
         );
-        to_completion(async move {
+        let done = to_completion(async move {
             crate::crash::point("multipart.before_commit");
             let (replaced, unused) = meta
                 .complete_upload(&upload_id, &record, &cond, cap)
@@ -438,7 +448,15 @@ impl ObjectService {
             record.version_id = replaced.version_id;
             Ok(record)
         })
-        .await
+        .await;
+        match done {
+            // The upload was gone at commit: a concurrent complete of it (a client
+            // retrying before the first answer came) may have won with these very parts.
+            Err(Error::NoSuchUpload | Error::ConditionalRequestConflict) => {
+                self.completed_before(&retry).await.or(done)
+            }
+            done => done,
+        }
     }
 
     /// A CompleteMultipartUpload of an upload that no longer exists: when the key's

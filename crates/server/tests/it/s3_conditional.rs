@@ -266,3 +266,75 @@ async fn sixteen_concurrent_create_only_puts() {
     assert_eq!(pf + conflict, 15);
     assert_eq!(get(&c, "condrace", "contested").await, winners[0]);
 }
+
+/// A write conditional on the current ETag tells the writer whether its guess of the
+/// ETag is right, so it needs `s3:GetObject` too; `*` conditions need only the write.
+#[tokio::test]
+async fn etag_conditions_need_read_permission() {
+    use reqwest::Method;
+    use serde_json::json;
+    let ts = TestServer::start().await;
+    ts.ensure_policy(json!({
+        "version": "v1alpha1", "name": "admin-s3",
+        "statements": [{"name": "all", "effect": "Allow", "actions": ["s3:*"],
+                        "resources": ["*"], "principals": [format!("coreweave/{}", ts.admin_uid)]}]
+    }))
+    .await;
+    let admin = ts.s3_client(&ts.create_key(&ts.admin_token).await);
+    make_bucket(&admin, "condr").await;
+    let etag = put(&admin, "condr", "k", b"secret").await;
+
+    let (s, v) = ts
+        .api(
+            Method::POST,
+            "/v1/iam/users",
+            Some(&ts.admin_token),
+            Some(json!({"name": "writer", "role": "member"})),
+        )
+        .await;
+    assert_eq!(s, 200, "{v}");
+    let uid = v["user"]["uid"].as_str().unwrap().to_string();
+    let (s, v) = ts
+        .api(
+            Method::POST,
+            "/v1/iam/tokens",
+            Some(&ts.admin_token),
+            Some(json!({"uid": uid, "durationSeconds": 0})),
+        )
+        .await;
+    assert_eq!(s, 200, "{v}");
+    let token = v["token"].as_str().unwrap().to_string();
+    ts.ensure_policy(json!({
+        "version": "v1alpha1", "name": "writer-only",
+        "statements": [{"name": "w", "effect": "Allow", "actions": ["s3:PutObject"],
+                        "resources": ["condr/*"], "principals": [format!("coreweave/{uid}")]},
+                       {"name": "keys", "effect": "Allow", "actions": ["cwobject:CreateAccessKey"],
+                        "resources": ["*"], "principals": [format!("coreweave/{uid}")]}]
+    }))
+    .await;
+    let w = ts.s3_client(&ts.create_key(&token).await);
+    let p = |body: &'static [u8]| {
+        w.put_object()
+            .bucket("condr")
+            .key("k")
+            .body(ByteStream::from_static(body))
+    };
+    // Guessing the ETag, right or wrong, is refused before anything is compared.
+    for guess in [etag.as_str(), "\"0123456789abcdef0123456789abcdef\""] {
+        assert_s3_err(p(b"x").if_match(guess).send().await, "AccessDenied", 403);
+        assert_s3_err(
+            p(b"x").if_none_match(guess).send().await,
+            "AccessDenied",
+            403,
+        );
+    }
+    assert_eq!(get(&admin, "condr", "k").await, b"secret");
+    // `*` and plain writes need only s3:PutObject.
+    assert_s3_err(
+        p(b"x").if_none_match("*").send().await,
+        "PreconditionFailed",
+        412,
+    );
+    p(b"y").if_match("*").send().await.unwrap();
+    assert_eq!(get(&admin, "condr", "k").await, b"y");
+}
