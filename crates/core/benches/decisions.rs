@@ -135,11 +135,9 @@ fn decisions<M: Measurement>(c: &mut Criterion<M>) {
         b.iter(|| {
             for q in &w.queries {
                 let ctx = &w.contexts[q.ctx];
-                let bucket = q.bucket.map(|i| BucketTarget {
-                    name: &set.buckets[i].name,
-                    owner_org: &set.buckets[i].org_id,
-                    policy: resolved[i].as_deref().into(),
-                });
+                let bucket = q
+                    .bucket
+                    .map(|i| BucketTarget::of(&set.buckets[i], resolved[i].as_deref().into()));
                 black_box(authorize(
                     &engine,
                     black_box(ctx),

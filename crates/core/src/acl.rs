@@ -48,6 +48,8 @@ impl From<AclError> for crate::Error {
 
 /// Most grants one ACL holds (S3's limit).
 pub const MAX_GRANTS: usize = 100;
+/// The canned ACL an object writer sends to give the bucket owner full control.
+pub const BUCKET_OWNER_FULL_CONTROL: &str = "bucket-owner-full-control";
 /// `URI` of the AllUsers group (anyone, anonymous included).
 pub const ALL_USERS_URI: &str = "http://acs.amazonaws.com/groups/global/AllUsers";
 /// `URI` of the AuthenticatedUsers group (any signed request, from any org).
@@ -348,7 +350,7 @@ pub fn canned(name: &str, owner: &str, bucket_owner: &str, for_object: bool) -> 
         "bucket-owner-read" if for_object => {
             grants.push(g(org(bucket_owner), Permission::Read));
         }
-        "bucket-owner-full-control" if for_object => {
+        BUCKET_OWNER_FULL_CONTROL if for_object => {
             grants.push(g(org(bucket_owner), Permission::FullControl));
         }
         "aws-exec-read" | "log-delivery-write" => {

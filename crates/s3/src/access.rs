@@ -270,14 +270,15 @@ impl Authorizer {
         resource: &str,
         target: Option<&Target>,
     ) -> Decision {
-        let bucket = target.map(|t| BucketTarget {
-            name: t.name(),
-            owner_org: t.owner_org(),
-            policy: match &t.policy {
-                PolicyState::Compiled(p) => BucketPolicyState::Present(p),
-                PolicyState::None => BucketPolicyState::Absent,
-                PolicyState::Broken => BucketPolicyState::Invalid,
-            },
+        let bucket = target.map(|t| {
+            BucketTarget::of(
+                &t.record,
+                match &t.policy {
+                    PolicyState::Compiled(p) => BucketPolicyState::Present(p),
+                    PolicyState::None => BucketPolicyState::Absent,
+                    PolicyState::Broken => BucketPolicyState::Invalid,
+                },
+            )
         });
         authorize(&self.policies, &caller.ctx, action, resource, bucket)
     }

@@ -17,161 +17,24 @@
 //! id (a grant to one principal names it by its ARN). Grants come in the normalised order
 //! of `coffer_core::acl::Acl`.
 
-use crate::access::caller_of;
+use crate::access::{Caller, caller_of};
 use crate::errors::{s3, to_s3};
-use crate::gateway::{Gateway, ok, owner};
-use coffer_core::acl::{self as core_acl, Acl, AclError, ObjectOwnership};
+use crate::gateway::{
+    Gateway, acl_request, acls_enabled_not_yet, block_public_acls, enforced_rule, ok, owner,
+};
+use coffer_core::acl::{Acl, ObjectOwnership as Ownership};
 use coffer_core::model::Bucket;
+use http::StatusCode;
 use s3s::dto::*;
 use s3s::{S3Error, S3ErrorCode, S3Request, S3Response, S3Result};
 use std::sync::Arc;
-
-/// The S3 error of a refused ACL.
-fn acl_error(e: AclError, rid: &str) -> S3Error {
-    let code = match &e {
-        AclError::Invalid(_) => S3ErrorCode::InvalidArgument,
-        AclError::Malformed(_) => S3ErrorCode::MalformedACLError,
-        AclError::UnresolvableEmail => S3ErrorCode::UnresolvableGrantByEmailAddress,
-        AclError::Unsupported(_) => S3ErrorCode::NotImplemented,
-    };
-    s3(code, e.to_string(), rid)
-}
-
-/// The [`AclRequest`] of an s3s input with S3's ACL fields (`acl`, `grant_*`), with
-/// `body` its `AccessControlPolicy` if it has one: the one place those fields are read.
-macro_rules! acl_request {
-    ($input:expr, $body:expr) => {
-        AclRequest {
-            canned: $input.acl.as_ref().map(|a| a.as_str()),
-            grants: [
-                $input.grant_read.as_deref(),
-                $input.grant_write.as_deref(),
-                $input.grant_read_acp.as_deref(),
-                $input.grant_write_acp.as_deref(),
-                $input.grant_full_control.as_deref(),
-            ],
-            body: $body,
-        }
-    };
-}
-
-/// What a request asks an ACL to be, in its three S3 forms (at most one may be used).
-pub(crate) struct AclRequest<'a> {
-    pub(crate) canned: Option<&'a str>,
-    /// `x-amz-grant-read`, `-write`, `-read-acp`, `-write-acp`, `-full-control`.
-    pub(crate) grants: [Option<&'a str>; 5],
-    pub(crate) body: Option<&'a AccessControlPolicy>,
-}
-
-impl AclRequest<'_> {
-    /// The ACL asked for, validated, with `owner` the resource's owner and
-    /// `bucket_owner` the bucket's org; `None` when the request names none.
-    pub(crate) fn acl(
-        &self,
-        owner: &str,
-        bucket_owner: &str,
-        for_object: bool,
-        rid: &str,
-    ) -> S3Result<Option<Acl>> {
-        let headers = self.grants.iter().any(Option::is_some);
-        let forms = usize::from(self.canned.is_some())
-            + usize::from(headers)
-            + usize::from(self.body.is_some());
-        if forms > 1 {
-            return Err(s3(
-                S3ErrorCode::InvalidRequest,
-                "Specify a canned ACL, x-amz-grant-* headers or an AccessControlPolicy body, \
-                 not more than one of them",
-                rid,
-            ));
-        }
-        let acl = if let Some(name) = self.canned {
-            core_acl::canned(name, owner, bucket_owner, for_object)
-        } else if headers {
-            let mut grants = Vec::new();
-            for (p, v) in core_acl::Permission::ALL.into_iter().zip(self.grants) {
-                if let Some(v) = v {
-                    grants
-                        .extend(core_acl::parse_grant_header(p, v).map_err(|e| acl_error(e, rid))?);
-                }
-            }
-            Acl::new(grants)
-        } else if let Some(body) = self.body {
-            from_policy(body, owner)
-        } else {
-            return Ok(None);
-        };
-        acl.map(Some).map_err(|e| acl_error(e, rid))
-    }
-}
-
-/// An `AccessControlPolicy` body. Its `Owner`, when given, must be the resource's owner.
-fn from_policy(p: &AccessControlPolicy, owner: &str) -> Result<Acl, AclError> {
-    if let Some(id) = p.owner.as_ref().and_then(|o| o.id.as_deref())
-        && id != owner
-    {
-        return Err(AclError::Invalid(format!(
-            "The Owner {id:?} is not the owner of the resource"
-        )));
-    }
-    let mut grants = Vec::new();
-    for g in p.grants.iter().flatten() {
-        let (Some(who), Some(perm)) = (&g.grantee, &g.permission) else {
-            return Err(AclError::Malformed(
-                "a Grant needs a Grantee and a Permission".into(),
-            ));
-        };
-        let permission = core_acl::Permission::parse(perm.as_str())
-            .ok_or_else(|| AclError::Invalid(format!("Invalid permission {:?}", perm.as_str())))?;
-        let grantee = match who.type_.as_str() {
-            Type::CANONICAL_USER => {
-                core_acl::Grantee::from_id(who.id.as_deref().ok_or_else(|| {
-                    AclError::Malformed("a CanonicalUser grantee needs an ID".into())
-                })?)?
-            }
-            Type::GROUP => core_acl::Grantee::from_uri(
-                who.uri
-                    .as_deref()
-                    .ok_or_else(|| AclError::Malformed("a Group grantee needs a URI".into()))?,
-            )?,
-            Type::AMAZON_CUSTOMER_BY_EMAIL => return Err(AclError::UnresolvableEmail),
-            other => return Err(AclError::Invalid(format!("Invalid grantee type {other:?}"))),
-        };
-        grants.push(core_acl::Grant {
-            grantee,
-            permission,
-        });
-    }
-    Acl::new(grants)
-}
-
-/// S3's rule for a bucket with ACLs disabled: only an ACL equivalent to "the bucket
-/// owner has full control" is accepted, and it changes nothing.
-fn enforced_rule(acl: &Acl, bucket_owner: &str, rid: &str) -> S3Result<()> {
-    if acl.is_owner_only(bucket_owner) {
-        Ok(())
-    } else {
-        Err(s3(
-            S3ErrorCode::AccessControlListNotSupported,
-            "The bucket does not allow ACLs",
-            rid,
-        ))
-    }
-}
-
-fn storing_not_yet(rid: &str) -> S3Error {
-    s3(
-        S3ErrorCode::NotImplemented,
-        "Storing ACLs on a bucket with ACLs enabled is not supported yet",
-        rid,
-    )
-}
+use std::sync::atomic::{AtomicBool, Ordering};
 
 /// The ACL that decides, with its owner: the stored one while ACLs are enabled, the
 /// owner's FULL_CONTROL otherwise or when none was stored.
 fn effective(bucket: &Bucket, owner: &str, stored: Option<&Acl>) -> Acl {
     match stored {
-        Some(acl) if ObjectOwnership::acls_enabled(bucket.subresources.ownership) => acl.clone(),
+        Some(acl) if Ownership::acls_enabled(bucket.subresources.ownership) => acl.clone(),
         _ => Acl::private(owner),
     }
 }
@@ -208,9 +71,29 @@ fn grants_out(acl: &Acl) -> Grants {
 /// default) the bucket's.
 pub(crate) fn object_owner<'a>(bucket: &'a Bucket, recorded: Option<&'a str>) -> &'a str {
     match recorded {
-        Some(o) if ObjectOwnership::acls_enabled(bucket.subresources.ownership) => o,
+        Some(o) if Ownership::acls_enabled(bucket.subresources.ownership) => o,
         _ => &bucket.org_id,
     }
+}
+
+/// What PutBucketAcl and PutObjectAcl check once the ACL asked for is valid:
+/// `BlockPublicAcls` (403), then the ownership. With ACLs disabled, "setting" the ACL the
+/// resource already has (the bucket owner's full control) is a no-op S3 clients send,
+/// accepted from the bucket owner's org only: from anyone else it is 400
+/// `AccessControlListNotSupported`, as S3 answers every ACL change then.
+fn put_acl_rules(caller: &Caller, b: &Bucket, asked: &Acl, rid: &str) -> S3Result<()> {
+    block_public_acls(b, asked, rid)?;
+    if Ownership::acls_enabled(b.subresources.ownership) {
+        return Err(acls_enabled_not_yet(rid));
+    }
+    if caller.org_id() != b.org_id {
+        return Err(s3(
+            S3ErrorCode::AccessControlListNotSupported,
+            "The bucket does not allow ACLs",
+            rid,
+        ));
+    }
+    enforced_rule(asked, &b.org_id, rid)
 }
 
 fn missing_acl(rid: &str) -> S3Error {
@@ -223,18 +106,6 @@ fn missing_acl(rid: &str) -> S3Error {
 }
 
 impl Gateway {
-    async fn bucket_of(&self, caller: &crate::access::Caller, name: &str) -> S3Result<Arc<Bucket>> {
-        match caller.bucket_record(name) {
-            Some(b) => Ok(b),
-            None => self
-                .objects
-                .get_bucket(name)
-                .await
-                .map(Arc::new)
-                .map_err(|e| to_s3(e, caller.request_id())),
-        }
-    }
-
     pub(crate) async fn do_get_bucket_acl(
         &self,
         req: S3Request<GetBucketAclInput>,
@@ -262,10 +133,7 @@ impl Gateway {
         let asked = acl_request!(input, input.access_control_policy.as_ref())
             .acl(&b.org_id, &b.org_id, false, rid)?
             .ok_or_else(|| missing_acl(rid))?;
-        if ObjectOwnership::acls_enabled(b.subresources.ownership) {
-            return Err(storing_not_yet(rid));
-        }
-        enforced_rule(&asked, &b.org_id, rid)?;
+        put_acl_rules(caller, &b, &asked, rid)?;
         Ok(ok(PutBucketAclOutput::default(), caller))
     }
 
@@ -286,10 +154,7 @@ impl Gateway {
         let asked = acl_request!(input, input.access_control_policy.as_ref())
             .acl(owner_org, &b.org_id, true, rid)?
             .ok_or_else(|| missing_acl(rid))?;
-        if ObjectOwnership::acls_enabled(b.subresources.ownership) {
-            return Err(storing_not_yet(rid));
-        }
-        enforced_rule(&asked, &b.org_id, rid)?;
+        put_acl_rules(caller, &b, &asked, rid)?;
         Ok(ok(
             PutObjectAclOutput {
                 request_charged: None,
@@ -321,6 +186,112 @@ impl Gateway {
             },
             caller,
         ))
+    }
+
+    pub(crate) async fn do_get_bucket_ownership_controls(
+        &self,
+        req: S3Request<GetBucketOwnershipControlsInput>,
+    ) -> S3Result<S3Response<GetBucketOwnershipControlsOutput>> {
+        let caller = caller_of(&req.extensions)?;
+        let b = self.bucket_of(caller, &req.input.bucket).await?;
+        let Some(o) = b.subresources.ownership else {
+            return Err(s3(
+                S3ErrorCode::OwnershipControlsNotFoundError,
+                "The bucket ownership controls were not found",
+                caller.request_id(),
+            ));
+        };
+        Ok(ok(
+            GetBucketOwnershipControlsOutput {
+                ownership_controls: Some(OwnershipControls {
+                    rules: vec![OwnershipControlsRule {
+                        object_ownership: ObjectOwnership::from(o.as_str().to_string()),
+                    }],
+                }),
+            },
+            caller,
+        ))
+    }
+
+    /// Exactly one rule. `BucketOwnerEnforced` is refused with
+    /// `InvalidBucketAclWithObjectOwnership` while the bucket's ACL gives anyone but the
+    /// owner anything (checked in the edit's transaction). The settings that enable ACLs
+    /// answer `NotImplemented` until ACLs can be stored and evaluated.
+    pub(crate) async fn do_put_bucket_ownership_controls(
+        &self,
+        req: S3Request<PutBucketOwnershipControlsInput>,
+    ) -> S3Result<S3Response<PutBucketOwnershipControlsOutput>> {
+        let caller = caller_of(&req.extensions)?;
+        let rid = caller.request_id();
+        let input = req.input;
+        let [rule] = input.ownership_controls.rules.as_slice() else {
+            return Err(s3(
+                S3ErrorCode::MalformedXML,
+                "OwnershipControls must hold exactly one Rule",
+                rid,
+            ));
+        };
+        let wanted = Ownership::parse(rule.object_ownership.as_str()).ok_or_else(|| {
+            s3(
+                S3ErrorCode::MalformedXML,
+                format!(
+                    "Invalid ObjectOwnership {:?}",
+                    rule.object_ownership.as_str()
+                ),
+                rid,
+            )
+        })?;
+        if Ownership::acls_enabled(Some(wanted)) {
+            return Err(acls_enabled_not_yet(rid));
+        }
+        let owner = caller.bucket_owner().to_owned();
+        let conflict = Arc::new(AtomicBool::new(false));
+        let seen = conflict.clone();
+        let edited = self
+            .objects
+            .edit_bucket(
+                &input.bucket,
+                Box::new(move |b| {
+                    coffer_core::policy::owned_by(b, &owner)?;
+                    if b.subresources
+                        .acl
+                        .as_ref()
+                        .is_some_and(|a| !a.is_owner_only(&b.org_id))
+                    {
+                        seen.store(true, Ordering::Relaxed);
+                        return Err(coffer_core::Error::FailedPrecondition(String::new()));
+                    }
+                    b.subresources.ownership = Some(wanted);
+                    Ok(())
+                }),
+            )
+            .await;
+        if conflict.load(Ordering::Relaxed) {
+            return Err(s3(
+                S3ErrorCode::InvalidBucketAclWithObjectOwnership,
+                "Bucket cannot have ACLs set with ObjectOwnership's BucketOwnerEnforced setting",
+                rid,
+            ));
+        }
+        edited.map_err(|e| to_s3(e, rid))?;
+        Ok(ok(PutBucketOwnershipControlsOutput::default(), caller))
+    }
+
+    /// Deleting the controls leaves a bucket that behaves as `ObjectWriter` (ACLs
+    /// enabled, as on S3): refused like the settings that enable ACLs, for now.
+    pub(crate) async fn do_delete_bucket_ownership_controls(
+        &self,
+        req: S3Request<DeleteBucketOwnershipControlsInput>,
+    ) -> S3Result<S3Response<DeleteBucketOwnershipControlsOutput>> {
+        let caller = caller_of(&req.extensions)?;
+        let rid = caller.request_id();
+        let b = self.bucket_of(caller, &req.input.bucket).await?;
+        if b.subresources.ownership.is_none() {
+            let mut r = ok(DeleteBucketOwnershipControlsOutput::default(), caller);
+            r.status = Some(StatusCode::NO_CONTENT);
+            return Ok(r);
+        }
+        Err(acls_enabled_not_yet(rid))
     }
 }
 

@@ -225,6 +225,32 @@ pub const OPERATIONS: &[OpRule] = &[
     rule("GetObjectAcl", &[c(S3_GET_OBJECT_ACL, Res::Object)]),
     rule("PutBucketAcl", &[c("s3:PutBucketAcl", Res::Bucket)]),
     rule("PutObjectAcl", &[c(S3_PUT_OBJECT_ACL, Res::Object)]),
+    // Object Ownership and Public Access Block: `Put…`/`Delete…` are org-only actions
+    // (`ORG_ONLY_ACTIONS`); S3 has no separate delete actions.
+    rule(
+        "GetBucketOwnershipControls",
+        &[c("s3:GetBucketOwnershipControls", Res::Bucket)],
+    ),
+    rule(
+        "PutBucketOwnershipControls",
+        &[c("s3:PutBucketOwnershipControls", Res::Bucket)],
+    ),
+    rule(
+        "DeleteBucketOwnershipControls",
+        &[c("s3:PutBucketOwnershipControls", Res::Bucket)],
+    ),
+    rule(
+        "GetPublicAccessBlock",
+        &[c("s3:GetBucketPublicAccessBlock", Res::Bucket)],
+    ),
+    rule(
+        "PutPublicAccessBlock",
+        &[c("s3:PutBucketPublicAccessBlock", Res::Bucket)],
+    ),
+    rule(
+        "DeletePublicAccessBlock",
+        &[c("s3:PutBucketPublicAccessBlock", Res::Bucket)],
+    ),
     // S3 requires both for an unversioned bucket.
     rule(
         "GetObjectAttributes",
@@ -293,6 +319,12 @@ mod tests {
         "GetObjectAcl",
         "PutBucketAcl",
         "PutObjectAcl",
+        "GetBucketOwnershipControls",
+        "PutBucketOwnershipControls",
+        "DeleteBucketOwnershipControls",
+        "GetPublicAccessBlock",
+        "PutPublicAccessBlock",
+        "DeletePublicAccessBlock",
     ];
 
     #[test]
@@ -398,6 +430,16 @@ mod tests {
             ("GetBucketPolicy", "s3:GetBucketPolicy"),
             ("DeleteBucketPolicy", "s3:DeleteBucketPolicy"),
             ("GetBucketPolicyStatus", "s3:GetBucketPolicyStatus"),
+            (
+                "PutBucketOwnershipControls",
+                "s3:PutBucketOwnershipControls",
+            ),
+            (
+                "DeleteBucketOwnershipControls",
+                "s3:PutBucketOwnershipControls",
+            ),
+            ("PutPublicAccessBlock", "s3:PutBucketPublicAccessBlock"),
+            ("DeletePublicAccessBlock", "s3:PutBucketPublicAccessBlock"),
         ] {
             assert_eq!(actions(op), [(action, Res::Bucket)]);
             // The bucket layer never judges these (a bad policy cannot lock the org out).
@@ -480,12 +522,7 @@ mod tests {
 
     #[test]
     fn unknown_and_unimplemented_operations_have_no_rule() {
-        for op in [
-            "PutBucketOwnershipControls",
-            "SelectObjectContent",
-            "",
-            "getobject",
-        ] {
+        for op in ["PutBucketWebsite", "SelectObjectContent", "", "getobject"] {
             assert!(rule_for(op).is_none(), "{op}");
         }
     }

@@ -4,8 +4,11 @@
 
 use crate::access::caller_of;
 use crate::errors::{s3, to_s3};
-use crate::gateway::{Gateway, invalid, non_empty, not_implemented, ok, owner, ts};
+use crate::gateway::{
+    Gateway, acl_request, acls_enabled_not_yet, invalid, non_empty, not_implemented, ok, owner, ts,
+};
 use crate::wire::{decode_token, encode_token};
+use coffer_core::acl::ObjectOwnership as Ownership;
 use coffer_core::policy::PutBucketPolicyError;
 use s3s::dto::*;
 use s3s::{S3Error, S3ErrorCode, S3Request, S3Response, S3Result};
@@ -94,35 +97,29 @@ impl Gateway {
         let caller = caller_of(&req.extensions)?;
         let rid = caller.request_id();
         let input = req.input;
-        if let Some(acl) = &input.acl
-            && !matches!(acl.as_str(), "private")
-        {
-            return Err(s3(
-                S3ErrorCode::AccessControlListNotSupported,
-                "The bucket does not allow ACLs",
-                rid,
-            ));
-        }
-        if input.grant_full_control.is_some()
-            || input.grant_read.is_some()
-            || input.grant_read_acp.is_some()
-            || input.grant_write.is_some()
-            || input.grant_write_acp.is_some()
-        {
-            return Err(s3(
-                S3ErrorCode::AccessControlListNotSupported,
-                "The bucket does not allow ACLs",
-                rid,
-            ));
-        }
         if input.object_lock_enabled_for_bucket == Some(true) {
             return Err(not_implemented("Object Lock", rid));
         }
-        if let Some(o) = &input.object_ownership
-            && o.as_str() != "BucketOwnerEnforced"
+        if let Some(o) = &input.object_ownership {
+            let o = Ownership::parse(o.as_str()).ok_or_else(|| {
+                invalid(
+                    format!("Invalid x-amz-object-ownership {:?}", o.as_str()),
+                    rid,
+                )
+            })?;
+            if Ownership::acls_enabled(Some(o)) {
+                return Err(acls_enabled_not_yet(rid));
+            }
+        }
+        // New buckets are `BucketOwnerEnforced` (ACLs disabled): an ACL is accepted only
+        // if it gives the creating org full control and nobody anything, as on S3.
+        if let Some(acl) =
+            acl_request!(input, None).acl(caller.org_id(), caller.org_id(), false, rid)?
+            && !acl.is_owner_only(caller.org_id())
         {
-            return Err(not_implemented(
-                "Object ownership other than BucketOwnerEnforced",
+            return Err(s3(
+                S3ErrorCode::InvalidBucketAclWithObjectOwnership,
+                "Bucket cannot have ACLs set with ObjectOwnership's BucketOwnerEnforced setting",
                 rid,
             ));
         }
@@ -261,30 +258,5 @@ impl Gateway {
             .await
             .map_err(|e| to_s3(e, caller.request_id()))?;
         Ok(ok(DeleteBucketPolicyOutput::default(), caller))
-    }
-
-    pub(crate) async fn do_get_bucket_policy_status(
-        &self,
-        req: S3Request<GetBucketPolicyStatusInput>,
-    ) -> S3Result<S3Response<GetBucketPolicyStatusOutput>> {
-        let caller = caller_of(&req.extensions)?;
-        let rid = caller.request_id();
-        match self
-            .authz
-            .bucket_policies()
-            .is_public(&req.input.bucket)
-            .await
-            .map_err(|e| to_s3(e, rid))?
-        {
-            Some(public) => Ok(ok(
-                GetBucketPolicyStatusOutput {
-                    policy_status: Some(PolicyStatus {
-                        is_public: Some(public),
-                    }),
-                },
-                caller,
-            )),
-            None => Err(no_such_bucket_policy(rid)),
-        }
     }
 }

@@ -157,6 +157,18 @@ pub fn s3(code: S3ErrorCode, msg: impl Into<String>, request_id: &str) -> S3Erro
     stamp(S3Error::with_message(code, msg.into()), request_id)
 }
 
+/// [`s3`] for a code s3s 0.14 does not know, which needs its status.
+pub fn s3_custom(
+    code: &'static str,
+    status: StatusCode,
+    msg: impl Into<String>,
+    request_id: &str,
+) -> S3Error {
+    let mut e = s3(S3ErrorCode::Custom(code.into()), msg, request_id);
+    e.set_status_code(status);
+    e
+}
+
 /// Adds the request id to the XML body and the headers of an error.
 ///
 /// s3s replaces the response headers wholesale with the error's headers, so the XML

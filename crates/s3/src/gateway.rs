@@ -3,10 +3,10 @@
 //! Every operation delegates to its handler, an `impl Gateway` method `do_<operation>`
 //! in the family module beside this file: `buckets` (buckets and bucket policies),
 //! `listing`, `objects`, `multipart`, `versioning`, `lifecycle`, `tagging`, `cors`,
-//! `attributes`; PutObject routes RenameObject to `rename`. What stays here: the
-//! [`Gateway`] state, the outbox-audit and tag-authorization plumbing of writes, and the
-//! DTO helpers several families use (responses, limits, conditions, ranges, checksums,
-//! unsupported options). Handler families use this module and the layers below it, never
+//! `attributes`, `acl`, `public_access`; PutObject routes RenameObject to `rename`.
+//! What stays here: the [`Gateway`] state, the outbox-audit, tag- and ACL-checking
+//! plumbing of writes, and the DTO helpers several families use (responses, limits,
+//! conditions, ranges, checksums, ACL requests, unsupported options). Handler families use this module and the layers below it, never
 //! each other (crate docs).
 //!
 //! Handlers translate only: validation of wire forms (tags, ranges, tokens, part
@@ -15,8 +15,8 @@
 //! handler starts from the [`Caller`] the access check attached; every response carries
 //! `x-amz-request-id`.
 //!
-//! Unsupported request options (ACL grants, SSE, object lock, storage classes other
-//! than STANDARD) are refused, never silently ignored:
+//! Unsupported request options (ACLs that would need ACLs enabled, SSE, object lock,
+//! storage classes other than STANDARD) are refused, never silently ignored:
 //! a success must not claim something that did not happen. Operations not overridden
 //! here keep s3s's default `NotImplemented` (and the access check answers
 //! `NotImplemented` for them before any handler runs).
@@ -28,8 +28,10 @@ use crate::body::FaultCell;
 use crate::errors::{REQUEST_ID_HEADER, s3, to_s3};
 use crate::wire::{etag_condition, parse_tagging, url_encode};
 use coffer_core::Error;
+use coffer_core::acl::{self as core_acl, Acl, AclError, ObjectOwnership};
 use coffer_core::audit::AuditService;
 use coffer_core::checksum::ChecksumAlgorithm as Alg;
+use coffer_core::model::Bucket;
 use coffer_core::model::{ObjectHeaders, WriteCondition};
 use coffer_core::objects::{self as core, ChecksumInput, ObjectService, TrailerFn};
 use http::{HeaderMap, HeaderValue};
@@ -115,6 +117,56 @@ impl Gateway {
             "Access Denied",
             caller.request_id(),
         ))
+    }
+
+    /// The record of `name`: the one the access check read, else read now.
+    pub(crate) async fn bucket_of(&self, caller: &Caller, name: &str) -> S3Result<Arc<Bucket>> {
+        match caller.bucket_record(name) {
+            Some(b) => Ok(b),
+            None => self
+                .objects
+                .get_bucket(name)
+                .await
+                .map(Arc::new)
+                .map_err(|e| to_s3(e, caller.request_id())),
+        }
+    }
+
+    /// The ACL an object write asks for (`x-amz-acl`, `x-amz-grant-*`; PutObject,
+    /// CopyObject, CreateMultipartUpload and form uploads), checked in S3's order:
+    /// its form and grantees (400), `BlockPublicAcls` (403), then the bucket's ownership.
+    /// With ACLs disabled (`BucketOwnerEnforced`) the bucket owner owns every object, so
+    /// only `bucket-owner-full-control` or an ACL giving the bucket owner full control and
+    /// nobody anything (`private` from the bucket owner's org, or an anonymous writer,
+    /// whose objects the bucket owner owns) is accepted, and it stores nothing; any
+    /// other is 400 `AccessControlListNotSupported`.
+    pub(crate) async fn check_write_acl(
+        &self,
+        caller: &Caller,
+        bucket: &str,
+        asked: AclRequest<'_>,
+    ) -> S3Result<()> {
+        if asked.is_empty() {
+            return Ok(());
+        }
+        let rid = caller.request_id();
+        let b = self.bucket_of(caller, bucket).await?;
+        let writer = if caller.is_anonymous() {
+            b.org_id.as_str()
+        } else {
+            caller.org_id()
+        };
+        let Some(acl) = asked.acl(writer, &b.org_id, true, rid)? else {
+            return Ok(());
+        };
+        block_public_acls(&b, &acl, rid)?;
+        if ObjectOwnership::acls_enabled(b.subresources.ownership) {
+            return Err(acls_enabled_not_yet(rid));
+        }
+        if asked.canned == Some(core_acl::BUCKET_OWNER_FULL_CONTROL) {
+            return Ok(());
+        }
+        enforced_rule(&acl, &b.org_id, rid)
     }
 
     /// A write conditional on the current object's ETag (`If-Match: <etag>`,
@@ -304,10 +356,192 @@ pub fn read_conditions(
     }
 }
 
+/// The S3 error of a refused ACL.
+pub(crate) fn acl_error(e: AclError, rid: &str) -> S3Error {
+    let code = match &e {
+        AclError::Invalid(_) => S3ErrorCode::InvalidArgument,
+        AclError::Malformed(_) => S3ErrorCode::MalformedACLError,
+        AclError::UnresolvableEmail => S3ErrorCode::UnresolvableGrantByEmailAddress,
+        AclError::Unsupported(_) => S3ErrorCode::NotImplemented,
+    };
+    s3(code, e.to_string(), rid)
+}
+
+/// The [`AclRequest`] of an s3s input with S3's ACL fields (`acl`, `grant_*`), with
+/// `body` its `AccessControlPolicy` if it has one: the one place those fields are read.
+macro_rules! acl_request {
+    // An object write (PutObject, CopyObject, CreateMultipartUpload): no
+    // `x-amz-grant-write` (WRITE means nothing on an object) and no body.
+    (write $input:expr) => {
+        $crate::gateway::AclRequest {
+            canned: $input.acl.as_ref().map(|a| a.as_str()),
+            grants: [
+                $input.grant_read.as_deref(),
+                None,
+                $input.grant_read_acp.as_deref(),
+                $input.grant_write_acp.as_deref(),
+                $input.grant_full_control.as_deref(),
+            ],
+            body: None,
+        }
+    };
+    ($input:expr, $body:expr) => {
+        $crate::gateway::AclRequest {
+            canned: $input.acl.as_ref().map(|a| a.as_str()),
+            grants: [
+                $input.grant_read.as_deref(),
+                $input.grant_write.as_deref(),
+                $input.grant_read_acp.as_deref(),
+                $input.grant_write_acp.as_deref(),
+                $input.grant_full_control.as_deref(),
+            ],
+            body: $body,
+        }
+    };
+}
+pub(crate) use acl_request;
+
+/// What a request asks an ACL to be, in its three S3 forms (at most one may be used).
+pub(crate) struct AclRequest<'a> {
+    pub(crate) canned: Option<&'a str>,
+    /// `x-amz-grant-read`, `-write`, `-read-acp`, `-write-acp`, `-full-control`.
+    pub(crate) grants: [Option<&'a str>; 5],
+    pub(crate) body: Option<&'a AccessControlPolicy>,
+}
+
+impl AclRequest<'_> {
+    /// The request names no ACL in any form.
+    pub(crate) fn is_empty(&self) -> bool {
+        self.canned.is_none() && self.grants.iter().all(Option::is_none) && self.body.is_none()
+    }
+
+    /// The ACL asked for, validated, with `owner` the resource's owner and
+    /// `bucket_owner` the bucket's org; `None` when the request names none.
+    pub(crate) fn acl(
+        &self,
+        owner: &str,
+        bucket_owner: &str,
+        for_object: bool,
+        rid: &str,
+    ) -> S3Result<Option<Acl>> {
+        let headers = self.grants.iter().any(Option::is_some);
+        let forms = usize::from(self.canned.is_some())
+            + usize::from(headers)
+            + usize::from(self.body.is_some());
+        if forms > 1 {
+            return Err(s3(
+                S3ErrorCode::InvalidRequest,
+                "Specify a canned ACL, x-amz-grant-* headers or an AccessControlPolicy body, \
+                 not more than one of them",
+                rid,
+            ));
+        }
+        let acl = if let Some(name) = self.canned {
+            core_acl::canned(name, owner, bucket_owner, for_object)
+        } else if headers {
+            let mut grants = Vec::new();
+            for (p, v) in core_acl::Permission::ALL.into_iter().zip(self.grants) {
+                if let Some(v) = v {
+                    grants
+                        .extend(core_acl::parse_grant_header(p, v).map_err(|e| acl_error(e, rid))?);
+                }
+            }
+            Acl::new(grants)
+        } else if let Some(body) = self.body {
+            from_policy(body, owner)
+        } else {
+            return Ok(None);
+        };
+        acl.map(Some).map_err(|e| acl_error(e, rid))
+    }
+}
+
+/// An `AccessControlPolicy` body. Its `Owner`, when given, must be the resource's owner.
+fn from_policy(p: &AccessControlPolicy, owner: &str) -> Result<Acl, AclError> {
+    if let Some(id) = p.owner.as_ref().and_then(|o| o.id.as_deref())
+        && id != owner
+    {
+        return Err(AclError::Invalid(format!(
+            "The Owner {id:?} is not the owner of the resource"
+        )));
+    }
+    let mut grants = Vec::new();
+    for g in p.grants.iter().flatten() {
+        let (Some(who), Some(perm)) = (&g.grantee, &g.permission) else {
+            return Err(AclError::Malformed(
+                "a Grant needs a Grantee and a Permission".into(),
+            ));
+        };
+        let permission = core_acl::Permission::parse(perm.as_str())
+            .ok_or_else(|| AclError::Invalid(format!("Invalid permission {:?}", perm.as_str())))?;
+        let grantee = match who.type_.as_str() {
+            Type::CANONICAL_USER => {
+                core_acl::Grantee::from_id(who.id.as_deref().ok_or_else(|| {
+                    AclError::Malformed("a CanonicalUser grantee needs an ID".into())
+                })?)?
+            }
+            Type::GROUP => core_acl::Grantee::from_uri(
+                who.uri
+                    .as_deref()
+                    .ok_or_else(|| AclError::Malformed("a Group grantee needs a URI".into()))?,
+            )?,
+            Type::AMAZON_CUSTOMER_BY_EMAIL => return Err(AclError::UnresolvableEmail),
+            other => return Err(AclError::Invalid(format!("Invalid grantee type {other:?}"))),
+        };
+        grants.push(core_acl::Grant {
+            grantee,
+            permission,
+        });
+    }
+    Acl::new(grants)
+}
+
+/// S3's rule for a bucket with ACLs disabled: only an ACL equivalent to "the bucket
+/// owner has full control" is accepted, and it changes nothing.
+pub(crate) fn enforced_rule(acl: &Acl, bucket_owner: &str, rid: &str) -> S3Result<()> {
+    if acl.is_owner_only(bucket_owner) {
+        Ok(())
+    } else {
+        Err(s3(
+            S3ErrorCode::AccessControlListNotSupported,
+            "The bucket does not allow ACLs",
+            rid,
+        ))
+    }
+}
+
+/// Public Access Block `BlockPublicAcls`: a request that sets a public ACL (a grant to
+/// AllUsers or AuthenticatedUsers) on the bucket or an object in it is refused with
+/// 403, before the ownership rules are looked at (as S3).
+pub(crate) fn block_public_acls(bucket: &Bucket, acl: &Acl, rid: &str) -> S3Result<()> {
+    if acl.is_public()
+        && bucket
+            .subresources
+            .public_access_block
+            .is_some_and(|p| p.block_public_acls)
+    {
+        return Err(s3(
+            S3ErrorCode::AccessDenied,
+            "Access Denied: the bucket's Public Access Block (BlockPublicAcls) refuses public ACLs",
+            rid,
+        ));
+    }
+    Ok(())
+}
+
+/// ACLs can only be disabled for now: a request that would enable them (an ownership
+/// other than `BucketOwnerEnforced`) or store them fails loudly rather than claim a
+/// setting that does nothing.
+pub(crate) fn acls_enabled_not_yet(rid: &str) -> S3Error {
+    s3(
+        S3ErrorCode::NotImplemented,
+        "ACLs enabled (Object Ownership other than BucketOwnerEnforced) are not supported yet",
+        rid,
+    )
+}
+
 /// Refuses request options this service does not implement.
 pub(crate) struct Unsupported<'a> {
-    pub(crate) acl: Option<&'a ObjectCannedACL>,
-    pub(crate) grants: bool,
     pub(crate) sse: bool,
     pub(crate) storage_class: Option<&'a StorageClass>,
     pub(crate) object_lock: bool,
@@ -316,22 +550,6 @@ pub(crate) struct Unsupported<'a> {
 
 impl Unsupported<'_> {
     pub(crate) fn check(&self, rid: &str) -> S3Result<()> {
-        if let Some(acl) = self.acl
-            && !matches!(acl.as_str(), "private" | "bucket-owner-full-control")
-        {
-            return Err(s3(
-                S3ErrorCode::AccessControlListNotSupported,
-                "The bucket does not allow ACLs",
-                rid,
-            ));
-        }
-        if self.grants {
-            return Err(s3(
-                S3ErrorCode::AccessControlListNotSupported,
-                "The bucket does not allow ACLs",
-                rid,
-            ));
-        }
         if self.sse {
             return Err(not_implemented("Server-side encryption", rid));
         }
@@ -818,6 +1036,50 @@ impl S3 for Gateway {
         self.do_get_object_acl(req).await
     }
 
+    async fn get_bucket_ownership_controls(
+        &self,
+        req: S3Request<GetBucketOwnershipControlsInput>,
+    ) -> S3Result<S3Response<GetBucketOwnershipControlsOutput>> {
+        self.do_get_bucket_ownership_controls(req).await
+    }
+
+    async fn put_bucket_ownership_controls(
+        &self,
+        req: S3Request<PutBucketOwnershipControlsInput>,
+    ) -> S3Result<S3Response<PutBucketOwnershipControlsOutput>> {
+        self.do_put_bucket_ownership_controls(req).await
+    }
+
+    async fn delete_bucket_ownership_controls(
+        &self,
+        req: S3Request<DeleteBucketOwnershipControlsInput>,
+    ) -> S3Result<S3Response<DeleteBucketOwnershipControlsOutput>> {
+        self.do_delete_bucket_ownership_controls(req).await
+    }
+
+    // ----- Public Access Block (public_access.rs) ---------------------------------------
+
+    async fn get_public_access_block(
+        &self,
+        req: S3Request<GetPublicAccessBlockInput>,
+    ) -> S3Result<S3Response<GetPublicAccessBlockOutput>> {
+        self.do_get_public_access_block(req).await
+    }
+
+    async fn put_public_access_block(
+        &self,
+        req: S3Request<PutPublicAccessBlockInput>,
+    ) -> S3Result<S3Response<PutPublicAccessBlockOutput>> {
+        self.do_put_public_access_block(req).await
+    }
+
+    async fn delete_public_access_block(
+        &self,
+        req: S3Request<DeletePublicAccessBlockInput>,
+    ) -> S3Result<S3Response<DeletePublicAccessBlockOutput>> {
+        self.do_delete_public_access_block(req).await
+    }
+
     async fn get_object_tagging(
         &self,
         req: S3Request<GetObjectTaggingInput>,
@@ -1041,32 +1303,12 @@ mod tests {
     #[test]
     fn unsupported_options_are_refused() {
         let base = Unsupported {
-            acl: None,
-            grants: false,
             sse: false,
             storage_class: None,
             object_lock: false,
             website_redirect: false,
         };
         assert!(base.check("r").is_ok());
-        let acl = ObjectCannedACL::from_static(ObjectCannedACL::PUBLIC_READ);
-        assert!(
-            Unsupported {
-                acl: Some(&acl),
-                ..base
-            }
-            .check("r")
-            .is_err()
-        );
-        let private = ObjectCannedACL::from_static(ObjectCannedACL::PRIVATE);
-        assert!(
-            Unsupported {
-                acl: Some(&private),
-                ..base
-            }
-            .check("r")
-            .is_ok()
-        );
         let glacier = StorageClass::from_static(StorageClass::GLACIER);
         assert!(
             Unsupported {

@@ -5,10 +5,10 @@ use crate::access::caller_of;
 use crate::body;
 use crate::errors::{s3, to_s3};
 use crate::gateway::{
-    Gateway, MAX_LIST, MAX_PART_NUMBER, Unsupported, body_or, checksum_input, checksum_values,
-    content_length, content_md5, copy_range, core_alg, enc, i64_of, invalid, limit, metadata,
-    non_empty, not_implemented, object_headers, ok, owner, part_number, raw_header,
-    read_conditions, tags, ts, url_encoding, write_condition,
+    Gateway, MAX_LIST, MAX_PART_NUMBER, Unsupported, acl_request, body_or, checksum_input,
+    checksum_values, content_length, content_md5, copy_range, core_alg, enc, i64_of, invalid,
+    limit, metadata, non_empty, not_implemented, object_headers, ok, owner, part_number,
+    raw_header, read_conditions, tags, ts, url_encoding, write_condition,
 };
 use crate::wire::{checksum_fields, etag_in, etag_out, url_encode};
 use coffer_core::checksum::ChecksumType as CoreChecksumType;
@@ -26,11 +26,6 @@ impl Gateway {
         let rid = caller.request_id();
         let input = req.input;
         Unsupported {
-            acl: input.acl.as_ref(),
-            grants: input.grant_full_control.is_some()
-                || input.grant_read.is_some()
-                || input.grant_read_acp.is_some()
-                || input.grant_write_acp.is_some(),
             sse: input.server_side_encryption.is_some()
                 || input.sse_customer_algorithm.is_some()
                 || input.ssekms_key_id.is_some(),
@@ -41,6 +36,8 @@ impl Gateway {
             website_redirect: input.website_redirect_location.is_some(),
         }
         .check(rid)?;
+        self.check_write_acl(caller, &input.bucket, acl_request!(write input))
+            .await?;
         let tags = tags(input.tagging.as_deref(), rid)?;
         self.check_write_tags(caller, &input.bucket, &input.key, &tags)?;
         let checksum_algorithm = match &input.checksum_algorithm {

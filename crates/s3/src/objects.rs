@@ -6,9 +6,10 @@ use crate::actions::S3_DELETE_OBJECT;
 use crate::body;
 use crate::errors::{map_error, s3, to_s3};
 use crate::gateway::{
-    Gateway, Unsupported, body_or, byte_range, checksum_input, checksum_values, content_length,
-    content_md5, core_alg, i64_of, invalid, metadata, not_implemented, object_headers, ok,
-    part_number, raw_write_condition, read_conditions, tags, ts, write_condition,
+    Gateway, Unsupported, acl_request, body_or, byte_range, checksum_input, checksum_values,
+    content_length, content_md5, core_alg, i64_of, invalid, metadata, not_implemented,
+    object_headers, ok, part_number, raw_write_condition, read_conditions, tags, ts,
+    write_condition,
 };
 use crate::wire::{checksum_fields, etag_out};
 use bytes::Bytes;
@@ -115,11 +116,6 @@ impl Gateway {
         let rid = caller.request_id();
         let input = req.input;
         Unsupported {
-            acl: input.acl.as_ref(),
-            grants: input.grant_full_control.is_some()
-                || input.grant_read.is_some()
-                || input.grant_read_acp.is_some()
-                || input.grant_write_acp.is_some(),
             sse: input.server_side_encryption.is_some()
                 || input.sse_customer_algorithm.is_some()
                 || input.ssekms_key_id.is_some(),
@@ -130,6 +126,8 @@ impl Gateway {
             website_redirect: input.website_redirect_location.is_some(),
         }
         .check(rid)?;
+        self.check_write_acl(caller, &input.bucket, acl_request!(write input))
+            .await?;
         if input.write_offset_bytes.is_some() {
             return Err(not_implemented(
                 "Appending writes (x-amz-write-offset-bytes)",
@@ -554,11 +552,6 @@ impl Gateway {
         let rid = caller.request_id();
         let input = req.input;
         Unsupported {
-            acl: input.acl.as_ref(),
-            grants: input.grant_full_control.is_some()
-                || input.grant_read.is_some()
-                || input.grant_read_acp.is_some()
-                || input.grant_write_acp.is_some(),
             sse: input.server_side_encryption.is_some()
                 || input.sse_customer_algorithm.is_some()
                 || input.ssekms_key_id.is_some()
@@ -570,6 +563,8 @@ impl Gateway {
             website_redirect: input.website_redirect_location.is_some(),
         }
         .check(rid)?;
+        self.check_write_acl(caller, &input.bucket, acl_request!(write input))
+            .await?;
         let CopySource::Bucket {
             bucket: src_bucket,
             key: src_key,

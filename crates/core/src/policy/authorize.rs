@@ -11,14 +11,17 @@
 //! 3. A principal of another org is also subject to the bucket owner's org `Deny`
 //!    statements (only denies; the owner's `Allow`s never grant it anything).
 //! 4. No org `Allow` → deny (authenticated callers; `layer: default` or the org deny).
-//! 5. `s3:PutBucketPolicy|GetBucketPolicy|DeleteBucketPolicy|GetBucketPolicyStatus` are
-//!    judged by the org layer alone, and only for principals of the owner's org (a
-//!    foreign or anonymous caller can never manage another org's bucket policy).
+//! 5. The org-only actions (`ORG_ONLY_ACTIONS`: bucket-policy management,
+//!    `s3:PutBucketPublicAccessBlock`, `s3:PutBucketOwnershipControls`) are judged by
+//!    the org layer alone, and only for principals of the owner's org (a foreign or
+//!    anonymous caller can never manage the settings that decide who gets in).
 //! 6. Bucket layer: a matching bucket-policy `Deny` → deny; a matching `Allow` → allow;
 //!    a policy with nothing matching → deny (`layer: bucket`, no statement); no bucket
 //!    policy → allow for the owner's org (the org decision stands), deny for foreign and
 //!    anonymous callers (`layer: default`); a stored policy that does not compile → deny
-//!    (`layer: bucket`, no statement).
+//!    (`layer: bucket`, no statement). With Public Access Block `RestrictPublicBuckets`
+//!    set and a public policy, an `Allow` counts only for the owner's org; anyone else
+//!    is denied (`statement: "<RestrictPublicBuckets>"`), as S3 does.
 //!
 //! Whose layer decided: the caller's own org (its policies, the bucket policy of one of
 //! its buckets) or another org (the bucket owner's org `Deny` of step 3, the bucket
@@ -28,7 +31,10 @@
 //! Monotonicity (tested by proptest): with a bucket policy present, adding an `Allow`
 //! statement to any layer never turns an allow into a deny, and adding a `Deny` never
 //! turns a deny into an allow. Going from *no* bucket policy to one is not monotone by
-//! design (step 6: a policy's presence makes non-matching same-org requests deny).
+//! design (step 6: a policy's presence makes non-matching same-org requests deny), nor
+//! is adding an `Allow` under `RestrictPublicBuckets` (it can make the policy public,
+//! which shuts other orgs out, as on S3); setting `RestrictPublicBuckets` itself only
+//! ever narrows, and never for the owner's org.
 
 use std::sync::Arc;
 
@@ -47,7 +53,29 @@ pub struct BucketTarget<'a> {
     pub owner_org: &'a str,
     /// Its policy.
     pub policy: BucketPolicyState<'a>,
+    /// Public Access Block `RestrictPublicBuckets`: while the policy is public, its
+    /// `Allow`s count only for principals of the owner org.
+    pub restrict_public_buckets: bool,
 }
+
+impl<'a> BucketTarget<'a> {
+    /// The target of a bucket record as read from the store, with its policy.
+    pub fn of(bucket: &'a Bucket, policy: BucketPolicyState<'a>) -> Self {
+        BucketTarget {
+            name: &bucket.name,
+            owner_org: &bucket.org_id,
+            policy,
+            restrict_public_buckets: bucket
+                .subresources
+                .public_access_block
+                .is_some_and(|p| p.restrict_public_buckets),
+        }
+    }
+}
+
+/// The `statement` a denial names when `RestrictPublicBuckets` set aside a public
+/// policy's `Allow` (angle brackets: a setting, not a statement id).
+pub const RESTRICT_PUBLIC_BUCKETS: &str = "<RestrictPublicBuckets>";
 
 /// A target bucket's policy as read for one request.
 #[derive(Debug, Clone, Copy)]
@@ -149,6 +177,11 @@ fn decide(
         BucketPolicyState::Present(p) => {
             let d = match p.evaluate(ctx, b.owner_org, action, resource) {
                 BucketVerdict::Deny(s) => bucket_decision(false, b.name, Some(s)),
+                BucketVerdict::Allow(_)
+                    if b.restrict_public_buckets && !same_org && p.is_public() =>
+                {
+                    bucket_decision(false, b.name, Some(Arc::from(RESTRICT_PUBLIC_BUCKETS)))
+                }
                 BucketVerdict::Allow(s) => bucket_decision(true, b.name, Some(s)),
                 BucketVerdict::NoMatch => bucket_decision(false, b.name, None),
             };
@@ -210,11 +243,7 @@ fn decide_bucket_record(
         ctx,
         action,
         resource,
-        Some(BucketTarget {
-            name: &b.name,
-            owner_org: &b.org_id,
-            policy,
-        }),
+        Some(BucketTarget::of(b, policy)),
     )
 }
 

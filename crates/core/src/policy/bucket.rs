@@ -51,12 +51,16 @@ pub const BUCKET_POLICY_VERSION_2008: &str = "2008-10-17";
 
 /// The S3 actions judged by org policies only (SPEC §3: a bad bucket policy can never
 /// lock the org out of managing it). Bucket-policy statements naming them are accepted
-/// but never consulted.
+/// but never consulted. Public Access Block and Object Ownership decide what policies
+/// and ACLs may do, so they are managed like the policy itself (`Delete…` uses the
+/// `Put…` action, as in S3).
 pub const ORG_ONLY_ACTIONS: &[&str] = &[
     "s3:PutBucketPolicy",
     "s3:GetBucketPolicy",
     "s3:DeleteBucketPolicy",
     "s3:GetBucketPolicyStatus",
+    "s3:PutBucketPublicAccessBlock",
+    "s3:PutBucketOwnershipControls",
 ];
 
 /// True if `action` is one of [`ORG_ONLY_ACTIONS`] (case-insensitive).

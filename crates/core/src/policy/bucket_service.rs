@@ -8,6 +8,8 @@
 //! * The cache is updated only after the store commit succeeded. Readers validate cache
 //!   entries against the record's text (see `engine`), so a failed or concurrent write
 //!   can leave at most an unused entry, never a wrong decision.
+//! * A public policy (`BucketPolicy::is_public`) is refused while the bucket's Public
+//!   Access Block sets `BlockPublicPolicy`, checked in the same transaction as the write.
 //! * The policy is written with `MetaStore::edit_bucket`, which edits only that field
 //!   inside the store's transaction: a concurrent settings, lifecycle, CORS or tagging
 //!   change of the same bucket is never lost, nor does it undo the policy.
@@ -60,12 +62,23 @@ impl BucketPolicyService {
     ) -> Result<(), PutBucketPolicyError> {
         let compiled =
             BucketPolicy::parse(bucket, json).map_err(PutBucketPolicyError::Malformed)?;
-        let (text, owner) = (json.to_owned(), owner.to_owned());
+        let (text, owner, public) = (json.to_owned(), owner.to_owned(), compiled.is_public());
         self.meta
             .edit_bucket(
                 bucket,
                 Box::new(move |b| {
                     owned_by(b, &owner)?;
+                    // Inside the edit: a concurrent PutPublicAccessBlock is seen.
+                    if public
+                        && b.subresources
+                            .public_access_block
+                            .is_some_and(|p| p.block_public_policy)
+                    {
+                        return Err(Error::PermissionDenied(
+                            "The bucket's Public Access Block (BlockPublicPolicy) refuses                              a public bucket policy"
+                                .into(),
+                        ));
+                    }
                     b.policy = Some(text);
                     Ok(())
                 }),

@@ -685,6 +685,7 @@ fn decision_table() {
             name: BUCKET,
             owner_org: ORG_A,
             policy: policy.as_ref().into(),
+            restrict_public_buckets: false,
         };
         let got = render(&authorize(
             &e,

@@ -242,6 +242,11 @@ fn extra() -> impl Strategy<Value = Extra> {
 }
 
 fn decide(w: &World, r: &Request) -> bool {
+    decide_restricted(w, r, false)
+}
+
+/// [`decide`] with Public Access Block `RestrictPublicBuckets` set as given.
+fn decide_restricted(w: &World, r: &Request, restrict_public_buckets: bool) -> bool {
     let e = PolicyEngine::new();
     e.replace_org(ORG_A, &org_policy(&w.org_a));
     e.replace_org(ORG_B, &org_policy(&w.org_b));
@@ -270,6 +275,7 @@ fn decide(w: &World, r: &Request) -> bool {
             name: "bkt",
             owner_org: ORG_A,
             policy: policy.as_ref().into(),
+            restrict_public_buckets,
         }),
     )
     .allowed
@@ -329,5 +335,19 @@ proptest! {
         let r = Request { who: WHO.len() - 1, ..r };
         let none = World { bucket: None, ..w };
         prop_assert!(!decide(&none, &r));
+    }
+
+    /// `RestrictPublicBuckets` only ever takes access away, and never from the bucket
+    /// owner's org. (Adding an `Allow` under it is not monotone, by S3's design: the
+    /// statement can make the policy public, which shuts other orgs out.)
+    #[test]
+    fn restrict_public_buckets_only_narrows_and_spares_the_owner_org(
+        w in world(), r in request()
+    ) {
+        let restricted = decide_restricted(&w, &r, true);
+        prop_assert!(!restricted || decide(&w, &r));
+        if matches!(WHO[r.who], Some((org, _)) if org == ORG_A) {
+            prop_assert_eq!(restricted, decide(&w, &r));
+        }
     }
 }

@@ -34,6 +34,7 @@ mod s3_lifecycle;
 mod s3_multipart;
 mod s3_objects;
 mod s3_overwrite;
+mod s3_public_access;
 mod s3_rename;
 mod s3_tagging;
 mod s3_versioning;
