@@ -186,16 +186,7 @@ async fn public_read_bucket_via_bucket_policy() {
         "NoSuchBucketPolicy",
         404,
     );
-    let status = admin
-        .get_bucket_policy_status()
-        .bucket("site")
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(
-        status.policy_status().and_then(|s| s.is_public()),
-        Some(false)
-    );
+    assert_eq!(policy_is_public(&admin, "site").await, Some(false));
 
     let policy = json!({
         "Version": "2012-10-17",
@@ -220,16 +211,7 @@ async fn public_read_bucket_via_bucket_policy() {
         serde_json::from_str::<Value>(stored.policy().unwrap()).unwrap(),
         policy
     );
-    let status = admin
-        .get_bucket_policy_status()
-        .bucket("site")
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(
-        status.policy_status().and_then(|s| s.is_public()),
-        Some(true)
-    );
+    assert_eq!(policy_is_public(&admin, "site").await, Some(true));
 
     // Plain curl-style requests, no signature.
     let r = send(http.get(format!("{ep}/site/index.html"))).await;

@@ -39,16 +39,6 @@ fn public_read(bucket: &str) -> String {
     .to_string()
 }
 
-async fn is_public(c: &Client, bucket: &str) -> Option<bool> {
-    c.get_bucket_policy_status()
-        .bucket(bucket)
-        .send()
-        .await
-        .unwrap()
-        .policy_status()
-        .and_then(|s| s.is_public())
-}
-
 #[tokio::test]
 async fn public_access_block_round_trip_and_policy_status() {
     let ts = TestServer::start().await;
@@ -124,14 +114,14 @@ async fn public_access_block_round_trip_and_policy_status() {
     );
 
     // Policy status: no policy is not public (not NoSuchBucketPolicy).
-    assert_eq!(is_public(&c, "pab").await, Some(false));
+    assert_eq!(policy_is_public(&c, "pab").await, Some(false));
     c.put_bucket_policy()
         .bucket("pab")
         .policy(public_read("pab"))
         .send()
         .await
         .unwrap();
-    assert_eq!(is_public(&c, "pab").await, Some(true));
+    assert_eq!(policy_is_public(&c, "pab").await, Some(true));
     assert_s3_err(
         c.get_public_access_block()
             .bucket("no-such-pab")

@@ -486,3 +486,14 @@ pub fn bytes_of(len: usize, seed: u64) -> Vec<u8> {
         })
         .collect()
 }
+
+/// GetBucketPolicyStatus's `IsPublic`.
+pub async fn policy_is_public(c: &Client, bucket: &str) -> Option<bool> {
+    c.get_bucket_policy_status()
+        .bucket(bucket)
+        .send()
+        .await
+        .unwrap()
+        .policy_status()
+        .and_then(|s| s.is_public())
+}
