@@ -7,7 +7,7 @@ use crate::error::Result;
 use crate::model::*;
 use crate::quota::Quotas;
 use async_trait::async_trait;
-use std::collections::{BTreeMap, HashSet};
+use std::collections::HashSet;
 use time::OffsetDateTime;
 
 /// Result of replacing or removing an object: the previous record, whose blobs the
@@ -45,6 +45,46 @@ pub struct VersionPage {
 /// by [`MetaStore::edit_bucket`] inside its transaction, so concurrent edits of different
 /// parts never lose each other. An error aborts the edit and is returned as is.
 pub type BucketEdit = Box<dyn FnOnce(&mut Bucket) -> Result<()> + Send>;
+
+/// An edit of an object version's record ([`MetaStore::edit_object`]). It may run more
+/// than once (a store retries a transaction that lost a race), so it must depend only
+/// on the record it is given.
+pub type ObjectEdit = std::sync::Arc<dyn Fn(&mut ObjectRecord) -> Result<()> + Send + Sync>;
+
+/// A document field to write back: its name, and its value (`None`: remove it).
+pub type DocField = (&'static str, Option<serde_json::Value>);
+
+/// Runs `edit` on a copy of `stored` and returns what to write back: the fields an
+/// in-place edit may change (tags, owner, ACL) that it changed, by their document name,
+/// with `None` for a field now absent. Everything else an edit does to the copy is
+/// dropped: data, size, ETag, version and dates belong to the write that made the
+/// version. Every store applies object edits through this.
+pub fn apply_object_edit(
+    stored: &ObjectRecord,
+    edit: &ObjectEdit,
+) -> Result<(ObjectRecord, Vec<DocField>)> {
+    let mut copy = stored.clone();
+    edit(&mut copy)?;
+    fn doc<T: serde::Serialize>(v: Option<&T>) -> Result<Option<serde_json::Value>> {
+        v.map(|v| serde_json::to_value(v).map_err(crate::Error::internal))
+            .transpose()
+    }
+    let mut changed = Vec::new();
+    if copy.tags != stored.tags {
+        changed.push(("tags", doc(Some(&copy.tags))?));
+    }
+    if copy.owner_org != stored.owner_org {
+        changed.push(("owner_org", doc(copy.owner_org.as_ref())?));
+    }
+    if copy.acl != stored.acl {
+        changed.push(("acl", doc(copy.acl.as_ref())?));
+    }
+    let mut kept = stored.clone();
+    kept.tags = copy.tags;
+    kept.owner_org = copy.owner_org;
+    kept.acl = copy.acl;
+    Ok((kept, changed))
+}
 
 /// Runs `edit` on a copy of `stored` and takes back only the configuration: an edit
 /// never changes a bucket's identity (name, org, zone, creation time) or its versioning
@@ -184,14 +224,20 @@ pub trait MetaStore: Send + Sync + 'static {
         cap: Option<u64>,
     ) -> Result<Replaced>;
     async fn get_object(&self, bucket: &str, key: &str) -> Result<Option<ObjectRecord>>;
-    /// Replaces the tag set of the current object of `key`, changing nothing else (data,
-    /// ETag, last-modified and usage stay). `NoSuchBucket` / `NoSuchKey` when absent.
-    async fn set_object_tags(
+    /// Edits one object version's record in place, in one transaction that holds the
+    /// bucket against writers: the current object of `key` (`version_id` `None`), or the
+    /// version named (`"null"` = the null version), current or not. Only the fields
+    /// [`apply_object_edit`] takes back change; data, ETag, last-modified, usage and
+    /// fields this code does not know stay as stored. Returns the edited record.
+    /// `NoSuchBucket`, `NoSuchKey` (no current object), `NoSuchVersion`, or
+    /// `DeleteMarker { by_id: true }` for a marker; an error of `edit` is returned as is.
+    async fn edit_object(
         &self,
         bucket: &str,
         key: &str,
-        tags: &BTreeMap<String, String>,
-    ) -> Result<()>;
+        version_id: Option<&str>,
+        edit: ObjectEdit,
+    ) -> Result<ObjectRecord>;
     /// Removes the object if present (absent is not an error: `previous` is `None`).
     async fn delete_object(&self, bucket: &str, key: &str) -> Result<Replaced>;
     /// RenameObject: atomically moves the current object `src` of a bucket that was never

@@ -495,7 +495,15 @@ impl ObjectService {
         key: &str,
         tags: &BTreeMap<String, String>,
     ) -> Result<()> {
-        self.meta.set_object_tags(bucket, key, tags).await
+        let tags = tags.clone();
+        let edit: crate::meta::ObjectEdit = std::sync::Arc::new(move |r| {
+            r.tags = tags.clone();
+            Ok(())
+        });
+        self.meta
+            .edit_object(bucket, key, None, edit)
+            .await
+            .map(drop)
     }
 
     /// `NoSuchBucket`, or `BucketNotEmpty` while objects or uploads exist.

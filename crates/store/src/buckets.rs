@@ -1,5 +1,5 @@
 //! The bucket rules of `MetaStore` that read and rewrite stored documents (delete a
-//! bucket, edit its configuration, set its versioning, set an object's tags), written
+//! bucket, edit its configuration, set its versioning, edit an object version's record), written
 //! once against [`ObjectTx`] and the bucket statements of `engine::Stmt`. Each holds
 //! the bucket (`objects::lock_bucket`, or the document read for update) so object
 //! writers see the change before or after, whole.
@@ -8,9 +8,9 @@ use crate::engine::{DocTx, Stmt, Val, first, found};
 use crate::objects::{self, ObjectTx};
 use crate::rows::{from_doc, to_doc};
 use coffer_core::Error;
-use coffer_core::meta::{BucketEdit, apply_bucket_edit};
-use coffer_core::model::{Bucket, VersioningState};
-use std::collections::BTreeMap;
+use coffer_core::meta::{BucketEdit, ObjectEdit, apply_bucket_edit, apply_object_edit};
+use coffer_core::model::NULL_VERSION;
+use coffer_core::model::{Bucket, ObjectRecord, VersioningState};
 
 type R<T, X> = Result<T, <X as DocTx>::Err>;
 
@@ -97,28 +97,65 @@ pub(crate) async fn set_versioning<X: ObjectTx>(
     update_bucket(tx, name, &stored).await
 }
 
-/// `set_object_tags` on the current object. The document is edited as JSON, so every
-/// other field survives as stored, including fields this code does not know.
-pub(crate) async fn set_object_tags<X: ObjectTx>(
+/// `edit_object`: edits the record of the current object or of one version in place.
+/// The bucket is held first, so no write replaces or removes the version meanwhile. The
+/// document is edited as JSON, so every field the edit does not change survives as
+/// stored, including fields this code does not know.
+pub(crate) async fn edit_object<X: ObjectTx>(
     tx: &mut X,
     bucket: &str,
     key: &str,
-    tags: &BTreeMap<String, String>,
-) -> R<(), X> {
+    version_id: Option<&str>,
+    edit: &ObjectEdit,
+) -> R<ObjectRecord, X> {
     objects::lock_bucket(tx, bucket)
         .await?
         .ok_or(Error::NoSuchBucket)?;
-    let doc = first(tx, Stmt::LockObjectDoc, &[bucket.into(), Val::key(key)])
-        .await?
-        .ok_or(Error::NoSuchKey)?;
-    let mut v: serde_json::Value = from_doc(&doc, "object")?;
-    let tags = serde_json::to_value(tags).map_err(Error::internal)?;
-    v.as_object_mut()
-        .ok_or_else(|| Error::internal("corrupt object record: not an object"))?
-        .insert("tags".to_string(), tags);
-    let args = [bucket.into(), Val::key(key), to_doc(&v)?.into()];
-    tx.exec(Stmt::SetObjectDoc, &args).await?;
-    Ok(())
+    let current = tx.current(bucket, key).await?;
+    let (raw, seq) = match (version_id, current) {
+        (None, Some(cur)) => (cur.raw, None),
+        (None, None) => return Err(Error::NoSuchKey.into()),
+        (Some(vid), Some(cur)) if cur.version_id.as_deref().unwrap_or(NULL_VERSION) == vid => {
+            (cur.raw, None)
+        }
+        (Some(vid), _) => match tx.find_version(bucket, key, vid).await? {
+            None => return Err(Error::NoSuchVersion.into()),
+            Some(v) if v.delete_marker => {
+                return Err(Error::DeleteMarker {
+                    version_id: vid.to_string(),
+                    by_id: true,
+                }
+                .into());
+            }
+            Some(v) => (v.raw, Some(v.seq)),
+        },
+    };
+    let mut doc: serde_json::Value = from_doc(&raw.doc, "object")?;
+    let (edited, changed) = apply_object_edit(&raw.decode()?, edit)?;
+    if changed.is_empty() {
+        return Ok(edited);
+    }
+    let fields = doc
+        .as_object_mut()
+        .ok_or_else(|| Error::internal("corrupt object record: not an object"))?;
+    for (name, value) in changed {
+        match value {
+            Some(v) => fields.insert(name.to_string(), v),
+            None => fields.remove(name),
+        };
+    }
+    let doc = to_doc(&doc)?;
+    match seq {
+        None => {
+            let args = [bucket.into(), Val::key(key), doc.into()];
+            tx.exec(Stmt::SetObjectDoc, &args).await?
+        }
+        Some(seq) => {
+            tx.exec(Stmt::SetVersionDoc, &[seq.into(), doc.into()])
+                .await?
+        }
+    };
+    Ok(edited)
 }
 
 /// Rewrites the bucket's document and its versioning column (what object writes read).

@@ -269,10 +269,10 @@ pub(crate) enum Stmt {
     BucketInUse,
     /// name.
     DeleteBucket,
-    /// bucket, key: the current object's document, locked.
-    LockObjectDoc,
     /// bucket, key, doc.
     SetObjectDoc,
+    /// seq, doc: rewrites a noncurrent version's (or marker's) document.
+    SetVersionDoc,
 
     // ---- identities (`identities`) ----
     /// org_id: locks the org's row (serializes quota checks in one org).

@@ -20,13 +20,13 @@ use crate::rows::{
 use crate::{buckets, identities, listings, multipart, objects, semantics};
 use async_trait::async_trait;
 use coffer_core::meta::{
-    BucketEdit, Deleted, KeyListing, MetaStore, ObjectPage, Replaced, VersionPage,
+    BucketEdit, Deleted, KeyListing, MetaStore, ObjectEdit, ObjectPage, Replaced, VersionPage,
 };
 use coffer_core::model::*;
 use coffer_core::quota::Quotas;
 use coffer_core::{Error, Result};
 use serde::de::DeserializeOwned;
-use std::collections::{BTreeMap, HashSet};
+use std::collections::HashSet;
 use time::OffsetDateTime;
 
 /// A `MetaStore` on the engine `E`.
@@ -395,16 +395,22 @@ impl<E: Engine> MetaStore for Meta<E> {
             .await
     }
 
-    async fn set_object_tags(
+    async fn edit_object(
         &self,
         bucket: &str,
         key: &str,
-        tags: &BTreeMap<String, String>,
-    ) -> Result<()> {
-        let args = (bucket.to_string(), key.to_string(), tags.clone());
+        version_id: Option<&str>,
+        edit: ObjectEdit,
+    ) -> Result<ObjectRecord> {
+        let args = (
+            bucket.to_string(),
+            key.to_string(),
+            version_id.map(str::to_string),
+            edit,
+        );
         self.0
-            .write("set_object_tags", args, |tx, (b, k, tags)| {
-                Box::pin(buckets::set_object_tags(tx, b, k, tags))
+            .write("edit_object", args, |tx, (b, k, v, edit)| {
+                Box::pin(buckets::edit_object(tx, b, k, v.as_deref(), edit))
             })
             .await
     }

@@ -22,7 +22,6 @@ pub(crate) fn lock(s: Stmt) -> Option<Lock> {
         | Stmt::LockUpload
         | Stmt::PartDoc
         | Stmt::LockBucketDoc
-        | Stmt::LockObjectDoc
         | Stmt::LockOrg
         | Stmt::LockUser
         | Stmt::KeyRowsById
@@ -191,8 +190,8 @@ pub(crate) fn sql(s: Stmt) -> &'static str {
                 OR EXISTS (SELECT 1 FROM uploads WHERE bucket = ?1)"
         }
         Stmt::DeleteBucket => "DELETE FROM buckets WHERE name = ?1",
-        Stmt::LockObjectDoc => "SELECT doc FROM objects WHERE bucket = ?1 AND key = ?2",
         Stmt::SetObjectDoc => "UPDATE objects SET doc = ?3 WHERE bucket = ?1 AND key = ?2",
+        Stmt::SetVersionDoc => "UPDATE object_versions SET doc = ?2 WHERE seq = ?1",
         Stmt::LockOrg => "SELECT org_id FROM orgs WHERE org_id = ?1",
         // SQLite's partial index `access_keys_exchange_by_expiry` (`WHERE exchange = 1`)
         // serves only this exact condition; PostgreSQL's boolean column has its own text

@@ -6,13 +6,13 @@
 use crate::SqliteMetaStore;
 use async_trait::async_trait;
 use coffer_core::meta::{
-    BucketEdit, Deleted, KeyListing, MetaStore, ObjectPage, Replaced, VersionPage,
+    BucketEdit, Deleted, KeyListing, MetaStore, ObjectEdit, ObjectPage, Replaced, VersionPage,
 };
 use coffer_core::model::*;
 use coffer_core::quota::Quotas;
 use coffer_core::{Error, Result};
 use parking_lot::Mutex;
-use std::collections::{BTreeMap, HashSet};
+use std::collections::HashSet;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use time::OffsetDateTime;
@@ -215,13 +215,14 @@ impl MetaStore for TestMetaStore {
     async fn get_object(&self, bucket: &str, key: &str) -> Result<Option<ObjectRecord>> {
         self.inner.get_object(bucket, key).await
     }
-    async fn set_object_tags(
+    async fn edit_object(
         &self,
         bucket: &str,
         key: &str,
-        tags: &BTreeMap<String, String>,
-    ) -> Result<()> {
-        self.inner.set_object_tags(bucket, key, tags).await
+        version_id: Option<&str>,
+        edit: ObjectEdit,
+    ) -> Result<ObjectRecord> {
+        self.inner.edit_object(bucket, key, version_id, edit).await
     }
     async fn delete_object(&self, bucket: &str, key: &str) -> Result<Replaced> {
         self.inner.delete_object(bucket, key).await

@@ -205,15 +205,29 @@ pub async fn subresources_and_object_tags(s: &dyn MetaStore) {
     );
     assert_eq!(stored.subresources, BucketSubresources::default());
 
+    let set_tags = |t: BTreeMap<String, String>| -> ObjectEdit {
+        Arc::new(move |r| {
+            r.tags = t.clone();
+            Ok(())
+        })
+    };
     assert_err!(
-        s.set_object_tags(&uniq(), "k", &tags).await,
+        s.edit_object(&uniq(), "k", None, set_tags(tags.clone()))
+            .await,
         Error::NoSuchBucket
     );
-    assert_err!(s.set_object_tags(&b, "k", &tags).await, Error::NoSuchKey);
+    assert_err!(
+        s.edit_object(&b, "k", None, set_tags(tags.clone())).await,
+        Error::NoSuchKey
+    );
     let o = inline_obj(&b, "k", b"tagged bytes");
     s.put_object(&o, &WriteCondition::None, None).await.unwrap();
     let usage = s.bucket_usage(&b).await.unwrap();
-    s.set_object_tags(&b, "k", &tags).await.unwrap();
+    let edited = s
+        .edit_object(&b, "k", None, set_tags(tags.clone()))
+        .await
+        .unwrap();
+    assert_eq!(edited.tags, tags);
     let got = s.get_object(&b, "k").await.unwrap().unwrap();
     assert_eq!(got.tags, tags);
     assert_eq!(
@@ -225,7 +239,9 @@ pub async fn subresources_and_object_tags(s: &dyn MetaStore) {
         o
     );
     assert_eq!(s.bucket_usage(&b).await.unwrap(), usage);
-    s.set_object_tags(&b, "k", &BTreeMap::new()).await.unwrap();
+    s.edit_object(&b, "k", None, set_tags(BTreeMap::new()))
+        .await
+        .unwrap();
     assert!(
         s.get_object(&b, "k")
             .await
@@ -234,4 +250,95 @@ pub async fn subresources_and_object_tags(s: &dyn MetaStore) {
             .tags
             .is_empty()
     );
+}
+
+/// `edit_object` on versions: the current one by id, a noncurrent one, the null
+/// version, a delete marker (refused), a missing id; only the editable fields change
+/// (an edit's change of data or ETag is dropped), and an edit that fails stores nothing.
+pub async fn object_edits_of_versions(s: &dyn MetaStore) {
+    let (_, b) = fresh_bucket(s).await;
+    s.put_object(
+        &inline_obj(&b, "k", b"null one"),
+        &WriteCondition::None,
+        None,
+    )
+    .await
+    .unwrap();
+    s.set_bucket_versioning(&b, VersioningState::Enabled)
+        .await
+        .unwrap();
+    let (v1, v2, m) = (vid(), vid(), vid());
+    for (v, data) in [(&v1, &b"first"[..]), (&v2, &b"second"[..])] {
+        let o = ObjectRecord {
+            version_id: Some(v.clone()),
+            ..inline_obj(&b, "k", data)
+        };
+        s.put_object(&o, &WriteCondition::None, None).await.unwrap();
+    }
+    let owner = |who: &'static str| -> ObjectEdit {
+        Arc::new(move |r| {
+            r.owner_org = Some(who.to_string());
+            // Not editable in place: dropped.
+            r.etag = "\"forged\"".into();
+            r.data = ObjectData::Inline(b"forged".to_vec());
+            Ok(())
+        })
+    };
+    async fn read(s: &dyn MetaStore, b: &str, v: &str) -> ObjectRecord {
+        match s.get_object_version(b, "k", v).await.unwrap() {
+            Some(ObjectVersion::Object(o)) => o,
+            other => panic!("{other:?}"),
+        }
+    }
+    for (v, who, data) in [
+        (v2.clone(), "orgaaa", &b"second"[..]),
+        (v1.clone(), "orgbbb", &b"first"[..]),
+        (NULL_VERSION.to_string(), "orgccc", &b"null one"[..]),
+    ] {
+        let before = read(s, &b, &v).await;
+        let edited = s.edit_object(&b, "k", Some(&v), owner(who)).await.unwrap();
+        assert_eq!(edited.owner_org.as_deref(), Some(who));
+        let after = read(s, &b, &v).await;
+        assert_eq!(after.owner_org.as_deref(), Some(who), "{v}");
+        assert_eq!(after.data, ObjectData::Inline(data.to_vec()));
+        assert_eq!(
+            ObjectRecord {
+                owner_org: None,
+                ..after
+            },
+            before
+        );
+    }
+    // The current object is the version v2.
+    assert_eq!(
+        s.get_object(&b, "k")
+            .await
+            .unwrap()
+            .unwrap()
+            .owner_org
+            .as_deref(),
+        Some("orgaaa")
+    );
+    s.delete_object_current(&b, "k", &m, ts(60)).await.unwrap();
+    assert_err!(
+        s.edit_object(&b, "k", Some(&m), owner("orgddd")).await,
+        Error::DeleteMarker { by_id: true, .. }
+    );
+    assert_err!(
+        s.edit_object(&b, "k", None, owner("orgddd")).await,
+        Error::NoSuchKey
+    );
+    assert_err!(
+        s.edit_object(&b, "k", Some(&vid()), owner("orgddd")).await,
+        Error::NoSuchVersion
+    );
+    let refuse: ObjectEdit = Arc::new(|r| {
+        r.owner_org = None;
+        Err(Error::invalid("no"))
+    });
+    assert_err!(
+        s.edit_object(&b, "k", Some(&v1), refuse).await,
+        Error::InvalidArgument(_)
+    );
+    assert_eq!(read(s, &b, &v1).await.owner_org.as_deref(), Some("orgbbb"));
 }

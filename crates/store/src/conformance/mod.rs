@@ -16,7 +16,7 @@
 
 use coffer_core::Error;
 use coffer_core::ids::new_hex_id;
-use coffer_core::meta::{BucketEdit, KeyListing, MetaStore};
+use coffer_core::meta::{BucketEdit, KeyListing, MetaStore, ObjectEdit};
 use coffer_core::model::*;
 use coffer_core::quota::Quotas;
 use futures::future::join_all;
@@ -60,6 +60,7 @@ pub async fn run_all(store: Arc<dyn MetaStore>) {
     policies::policy_quota(s).await;
     buckets::buckets(s).await;
     buckets::subresources_and_object_tags(s).await;
+    buckets::object_edits_of_versions(s).await;
     objects::objects_and_conditions(s).await;
     objects::capacity_caps(s).await;
     objects::listings(s).await;
