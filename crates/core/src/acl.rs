@@ -299,11 +299,15 @@ impl Acl {
 
     /// Whether the ACL gives `owner` full control and nobody anything: equivalent to
     /// `private` for that owner (what a bucket with ACLs disabled accepts).
+    /// Grants to the owner besides FULL_CONTROL add nothing (`bucket-owner-read` from
+    /// the bucket owner: FULL_CONTROL and READ).
     pub fn is_owner_only(&self, owner: &str) -> bool {
-        self.grants.iter().all(|g| {
-            matches!(&g.grantee, Grantee::Org { org } if org == owner)
-                && g.permission == Permission::FullControl
-        }) && !self.grants.is_empty()
+        let owner_grant = |g: &Grant| matches!(&g.grantee, Grantee::Org { org } if org == owner);
+        self.grants.iter().all(owner_grant)
+            && self
+                .grants
+                .iter()
+                .any(|g| owner_grant(g) && g.permission == Permission::FullControl)
     }
 
     /// Whether any grant gives `caller` (see [`Grantee::includes`]) permission `p`.
@@ -362,7 +366,8 @@ pub fn canned(name: &str, owner: &str, bucket_owner: &str, for_object: bool) -> 
             return Err(AclError::Invalid(format!("Invalid canned ACL {other:?}")));
         }
     }
-    // bucket-owner-* for an object the bucket owner owns collapses to one grant.
+    // bucket-owner-full-control for an object the bucket owner owns collapses to one
+    // grant (bucket-owner-read keeps both; `is_owner_only` still holds for it).
     Acl::new(grants)
 }
 
@@ -495,6 +500,10 @@ mod tests {
         // The bucket owner writing its own object: one grant.
         let bfc = canned("bucket-owner-full-control", "bbbbbb", "bbbbbb", true).unwrap();
         assert!(bfc.is_owner_only("bbbbbb"));
+        let bor = canned("bucket-owner-read", "bbbbbb", "bbbbbb", true).unwrap();
+        assert!(bor.is_owner_only("bbbbbb") && !bor.is_owner_only("aaaaaa"));
+        let other = canned("bucket-owner-read", "aaaaaa", "bbbbbb", true).unwrap();
+        assert!(!other.is_owner_only("bbbbbb") && !other.is_owner_only("aaaaaa"));
         assert!(canned("bucket-owner-read", "aaaaaa", "aaaaaa", false).is_err());
         assert!(matches!(
             canned("log-delivery-write", "aaaaaa", "aaaaaa", false),

@@ -3,7 +3,7 @@
 //! authorized by org policies only).
 
 use crate::access::caller_of;
-use crate::errors::{s3, to_s3};
+use crate::errors::{no_such_bucket_policy, s3, to_s3};
 use crate::gateway::{
     Gateway, acl_request, acls_enabled_not_yet, invalid, non_empty, not_implemented, ok, owner, ts,
 };
@@ -11,15 +11,7 @@ use crate::wire::{decode_token, encode_token};
 use coffer_core::acl::ObjectOwnership as Ownership;
 use coffer_core::policy::PutBucketPolicyError;
 use s3s::dto::*;
-use s3s::{S3Error, S3ErrorCode, S3Request, S3Response, S3Result};
-
-fn no_such_bucket_policy(rid: &str) -> S3Error {
-    s3(
-        S3ErrorCode::NoSuchBucketPolicy,
-        "The bucket policy does not exist",
-        rid,
-    )
-}
+use s3s::{S3ErrorCode, S3Request, S3Response, S3Result};
 
 /// Base64 of the MD5 of `body` (the `Content-MD5` form).
 fn base64_md5(body: &[u8]) -> String {

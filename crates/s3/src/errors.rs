@@ -157,6 +157,15 @@ pub fn s3(code: S3ErrorCode, msg: impl Into<String>, request_id: &str) -> S3Erro
     stamp(S3Error::with_message(code, msg.into()), request_id)
 }
 
+/// 404 `NoSuchBucketPolicy`.
+pub fn no_such_bucket_policy(request_id: &str) -> S3Error {
+    s3(
+        S3ErrorCode::NoSuchBucketPolicy,
+        "The bucket policy does not exist",
+        request_id,
+    )
+}
+
 /// [`s3`] for a code s3s 0.14 does not know, which needs its status.
 pub fn s3_custom(
     code: &'static str,

@@ -546,10 +546,22 @@ fn put_input(
         (Some(xml), None) => Some(tagging_query(&xml, r)?),
         (None, t) => t,
     };
+    // S3's form field is `acl`; `x-amz-acl` is read too (as the header's name).
+    let acl = match (s("acl"), s("x-amz-acl")) {
+        (Some(_), Some(_)) => {
+            return Err(s3(
+                S3ErrorCode::InvalidArgument,
+                "Give the canned ACL in either 'acl' or 'x-amz-acl', not both",
+                r,
+            )
+            .into());
+        }
+        (a, b) => a.or(b),
+    };
     Ok(PutObjectInput {
         bucket,
         key,
-        acl: s("x-amz-acl").map(Into::into),
+        acl: acl.map(Into::into),
         cache_control: s("cache-control"),
         content_disposition: s("content-disposition"),
         content_encoding: s("content-encoding"),

@@ -15,9 +15,9 @@
 //! Put and Delete are org-only actions; Get is judged like any bucket action.
 
 use crate::access::caller_of;
-use crate::errors::{s3_custom, to_s3};
+use crate::errors::{no_such_bucket_policy, s3_custom, to_s3};
 use crate::gateway::{Gateway, ok};
-use coffer_core::acl::{ObjectOwnership, PublicAccessBlock};
+use coffer_core::acl::PublicAccessBlock;
 use http::StatusCode;
 use s3s::dto::*;
 use s3s::{S3Request, S3Response, S3Result};
@@ -102,31 +102,24 @@ impl Gateway {
             .map(drop)
     }
 
-    /// `IsPublic`: the bucket policy is public, or ACLs are enabled and the bucket's ACL
-    /// grants AllUsers or AuthenticatedUsers something that `IgnorePublicAcls` does not
-    /// set aside (S3 counts the policy only; RGW and s3-tests count ACLs too). A bucket
-    /// with neither is not public; a stored policy that no longer compiles denies
-    /// everything, so it is not public either.
+    /// `IsPublic` of the bucket policy, as S3: 404 `NoSuchBucketPolicy` without one
+    /// (RGW answers `false`, and also counts public ACLs; S3 looks at the policy only). A
+    /// stored policy that no longer compiles denies everything, so it is not public.
     pub(crate) async fn do_get_bucket_policy_status(
         &self,
         req: S3Request<GetBucketPolicyStatusInput>,
     ) -> S3Result<S3Response<GetBucketPolicyStatusOutput>> {
         let caller = caller_of(&req.extensions)?;
         let b = self.bucket_of(caller, &req.input.bucket).await?;
-        let policy = matches!(
-            self.authz.bucket_policies().compiled(&b),
-            Ok(Some(p)) if p.is_public()
-        );
-        let acl = ObjectOwnership::acls_enabled(b.subresources.ownership)
-            && !b
-                .subresources
-                .public_access_block
-                .is_some_and(|p| p.ignore_public_acls)
-            && b.subresources.acl.as_ref().is_some_and(|a| a.is_public());
+        let is_public = match self.authz.bucket_policies().compiled(&b) {
+            Ok(Some(p)) => p.is_public(),
+            Ok(None) => return Err(no_such_bucket_policy(caller.request_id())),
+            Err(_) => false,
+        };
         Ok(ok(
             GetBucketPolicyStatusOutput {
                 policy_status: Some(PolicyStatus {
-                    is_public: Some(policy || acl),
+                    is_public: Some(is_public),
                 }),
             },
             caller,

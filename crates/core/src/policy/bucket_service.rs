@@ -75,7 +75,7 @@ impl BucketPolicyService {
                             .is_some_and(|p| p.block_public_policy)
                     {
                         return Err(Error::PermissionDenied(
-                            "The bucket's Public Access Block (BlockPublicPolicy) refuses                              a public bucket policy"
+                            "The bucket's Public Access Block (BlockPublicPolicy) refuses a public bucket policy"
                                 .into(),
                         ));
                     }
@@ -110,17 +110,6 @@ impl BucketPolicyService {
             .await?;
         self.engine.forget_bucket_policy(bucket);
         Ok(())
-    }
-
-    /// `IsPublic` of the stored policy; `Ok(None)` when the bucket has none. A stored
-    /// policy that no longer compiles counts as not public (it denies everything).
-    pub async fn is_public(&self, bucket: &str) -> Result<Option<bool>> {
-        let b = self.bucket(bucket).await?;
-        Ok(match self.compiled(&b) {
-            Ok(Some(p)) => Some(p.is_public()),
-            Ok(None) => None,
-            Err(_) => Some(false),
-        })
     }
 
     /// The compiled policy of a bucket record just read from the store (cached).

@@ -371,29 +371,36 @@ impl Condition {
         }
     }
 
-    /// True if this test narrows who (or from where) may use an Allow: a positive test
-    /// on an identity key or a source-IP test that excludes some address. Used by
-    /// `GetBucketPolicyStatus` (`IsPublic`).
+    /// True if this test narrows who (or from where) may use an Allow, by S3's rule for
+    /// "public" (`GetBucketPolicyStatus.IsPublic`, Public Access Block): a source-IP
+    /// test that excludes some address, or a positive test of the principal's ARN or org
+    /// against fixed values only (no wildcard, no policy variable). Tests that admit any
+    /// signed caller of any org (`Null: false`, `aws:PrincipalType`, a user name, a
+    /// pattern such as `arn:aws:iam::*`) do not narrow it; neither do negated,
+    /// `…IfExists` or `ForAllValues` tests, which a request without the key passes.
     pub(crate) fn restricts_public_access(&self) -> bool {
         use ContextKey as K;
+        if self.negated || self.if_exists || self.set == SetMode::AllValues {
+            return false;
+        }
         match self.key {
             K::SourceIp => {
-                !self.negated
-                    && self.op == Op::Ip
+                self.op == Op::Ip
                     && !self
                         .values
                         .iter()
                         .any(|v| matches!(v, CondValue::Net(n) if n.is_everything()))
             }
-            K::PrincipalArn | K::Username | K::Userid | K::PrincipalOrgId => {
-                if self.op == Op::Null {
-                    // `Null: false` requires an identity (no anonymous access).
-                    self.values.iter().all(|v| *v == CondValue::Null(false))
-                } else {
-                    !self.negated && !self.if_exists
-                }
+            K::PrincipalArn | K::PrincipalOrgId => {
+                matches!(
+                    self.op,
+                    Op::StringEquals | Op::StringEqualsIgnoreCase | Op::StringLike | Op::Arn
+                ) && !self.values.is_empty()
+                    && self
+                        .values
+                        .iter()
+                        .all(|v| matches!(v, CondValue::Text(t) if t.is_fixed()))
             }
-            K::PrincipalType => !self.negated && !self.if_exists && self.op != Op::Null,
             _ => false,
         }
     }

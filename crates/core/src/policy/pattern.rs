@@ -76,6 +76,12 @@ impl Template {
         })
     }
 
+    /// A fixed value in S3's sense: no policy variable and no wildcard (`*`, `?`), so
+    /// it means the same text whatever the request and whatever the operator.
+    pub(crate) fn is_fixed(&self) -> bool {
+        self.pieces.is_none() && !self.source.contains(['*', '?'])
+    }
+
     /// The exact text after substitution (wildcards are not special); `None` if a
     /// variable is missing from the request.
     pub(crate) fn expand<'a>(&'a self, ctx: &'a RequestContext) -> Option<Cow<'a, str>> {

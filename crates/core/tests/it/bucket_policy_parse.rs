@@ -573,12 +573,46 @@ fn is_public() {
             false,
         ),
         (
-            r#"[{"Effect":"Allow","Principal":"*","Action":"s3:GetObject","Resource":"bkt/*","Condition":{"ArnLike":{"aws:PrincipalArn":"arn:aws:iam::orga01:*"}}}]"#,
+            r#"[{"Effect":"Allow","Principal":"*","Action":"s3:GetObject","Resource":"bkt/*","Condition":{"ArnEquals":{"aws:PrincipalArn":"arn:aws:iam::orga01:coreweave/a"}}}]"#,
             false,
+        ),
+        // S3: only fixed values narrow a public statement; anything that admits every
+        // signed caller of every org, or a pattern, leaves it public.
+        (
+            r#"[{"Effect":"Allow","Principal":"*","Action":"s3:GetObject","Resource":"bkt/*","Condition":{"ArnLike":{"aws:PrincipalArn":"arn:aws:iam::orga01:*"}}}]"#,
+            true,
+        ),
+        (
+            r#"[{"Effect":"Allow","Principal":"*","Action":"s3:GetObject","Resource":"bkt/*","Condition":{"ArnLike":{"aws:PrincipalArn":"arn:aws:iam::*"}}}]"#,
+            true,
+        ),
+        (
+            r#"[{"Effect":"Allow","Principal":"*","Action":"s3:GetObject","Resource":"bkt/*","Condition":{"StringLike":{"cw:PrincipalOrgID":"*"}}}]"#,
+            true,
+        ),
+        (
+            r#"[{"Effect":"Allow","Principal":"*","Action":"s3:GetObject","Resource":"bkt/*","Condition":{"StringEquals":{"cw:PrincipalOrgID":"${aws:username}"}}}]"#,
+            true,
         ),
         (
             r#"[{"Effect":"Allow","Principal":"*","Action":"s3:GetObject","Resource":"bkt/*","Condition":{"Null":{"aws:username":"false"}}}]"#,
-            false,
+            true,
+        ),
+        (
+            r#"[{"Effect":"Allow","Principal":"*","Action":"s3:GetObject","Resource":"bkt/*","Condition":{"StringEquals":{"aws:PrincipalType":"User"}}}]"#,
+            true,
+        ),
+        (
+            r#"[{"Effect":"Allow","Principal":"*","Action":"s3:GetObject","Resource":"bkt/*","Condition":{"StringEquals":{"aws:username":"alice"}}}]"#,
+            true,
+        ),
+        (
+            r#"[{"Effect":"Allow","Principal":"*","Action":"s3:GetObject","Resource":"bkt/*","Condition":{"StringEqualsIfExists":{"cw:PrincipalOrgID":"orga01"}}}]"#,
+            true,
+        ),
+        (
+            r#"[{"Effect":"Allow","Principal":"*","Action":"s3:GetObject","Resource":"bkt/*","Condition":{"ForAllValues:StringEquals":{"cw:PrincipalOrgID":"orga01"}}}]"#,
+            true,
         ),
         (
             r#"[{"Effect":"Allow","Principal":"*","Action":"s3:GetObject","Resource":"bkt/*","Condition":{"Bool":{"aws:SecureTransport":"true"}}}]"#,

@@ -42,7 +42,7 @@ fn public_read(bucket: &str) -> String {
 #[tokio::test]
 async fn public_access_block_round_trip_and_policy_status() {
     let ts = TestServer::start().await;
-    let (c, _) = ts.s3_client_with_allow_all().await;
+    let (c, key) = ts.s3_client_with_allow_all().await;
     make_bucket(&c, "pab").await;
 
     assert_s3_err(
@@ -99,22 +99,46 @@ async fn public_access_block_round_trip_and_policy_status() {
         404,
     );
 
-    // A malformed body stores nothing.
+    // A malformed body is 400 once signed (unsigned: refused before it is read), and
+    // stores nothing.
+    let body = b"<PublicAccessBlockConfiguration><BlockPublicAcls>maybe".to_vec();
     let r = send(
         ts.http
             .put(format!("{}/pab?publicAccessBlock", ts.s3_endpoint))
-            .body("<PublicAccessBlockConfiguration><BlockPublicAcls>maybe"),
+            .body(body.clone()),
     )
     .await;
-    assert_eq!(r.status, 403, "unsigned: refused before the body is read");
+    assert_eq!(r.status, 403);
+    let signer = Signer::new(&ts, &key);
+    let q = vec![("publicAccessBlock".to_string(), String::new())];
+    let (hs, _) = signer.sign(
+        "PUT",
+        "/pab",
+        &q,
+        &[],
+        &sha256_hex(&body),
+        time::OffsetDateTime::now_utc(),
+    );
+    let mut rb = ts
+        .http
+        .put(format!("{}/pab?publicAccessBlock", ts.s3_endpoint))
+        .body(body);
+    for (k, v) in hs {
+        rb = rb.header(k, v);
+    }
+    send(rb).await.assert_err("MalformedXML", 400);
     assert_s3_err(
         c.get_public_access_block().bucket("pab").send().await,
         "NoSuchPublicAccessBlockConfiguration",
         404,
     );
 
-    // Policy status: no policy is not public (not NoSuchBucketPolicy).
-    assert_eq!(policy_is_public(&c, "pab").await, Some(false));
+    // Policy status: S3 answers NoSuchBucketPolicy without a policy.
+    assert_s3_err(
+        c.get_bucket_policy_status().bucket("pab").send().await,
+        "NoSuchBucketPolicy",
+        404,
+    );
     c.put_bucket_policy()
         .bucket("pab")
         .policy(public_read("pab"))
@@ -173,6 +197,21 @@ async fn block_public_policy_and_acls_refuse_what_they_block() {
         .send()
         .await
         .unwrap();
+    // A condition that admits every signed caller of every org leaves it public.
+    let signed_in = json!({"Version": "2012-10-17", "Statement": [{
+        "Effect": "Allow", "Principal": "*", "Action": "s3:GetObject",
+        "Resource": "arn:aws:s3:::blk/*",
+        "Condition": {"Null": {"aws:username": "false"}}}]})
+    .to_string();
+    assert_s3_err(
+        c.put_bucket_policy()
+            .bucket("blk")
+            .policy(signed_in)
+            .send()
+            .await,
+        "AccessDenied",
+        403,
+    );
     // (A policy that exists denies the owner org what it does not allow: remove it.)
     c.delete_bucket_policy().bucket("blk").send().await.unwrap();
 
@@ -312,12 +351,11 @@ async fn restrict_public_buckets_keeps_a_public_policy_to_the_owner_org() {
         .send()
         .await
         .unwrap();
-    assert!(
-        bob.get_public_access_block()
-            .bucket("rpb")
-            .send()
-            .await
-            .is_err()
+    // Reading it is an ordinary action, which the policy grants.
+    assert_s3_err(
+        bob.get_public_access_block().bucket("rpb").send().await,
+        "NoSuchPublicAccessBlockConfiguration",
+        404,
     );
     assert_s3_err(
         bob.put_public_access_block()
@@ -337,6 +375,14 @@ async fn restrict_public_buckets_keeps_a_public_policy_to_the_owner_org() {
         bob.put_bucket_ownership_controls()
             .bucket("rpb")
             .ownership_controls(ownership(ObjectOwnership::BucketOwnerEnforced))
+            .send()
+            .await,
+        "AccessDenied",
+        403,
+    );
+    assert_s3_err(
+        bob.delete_bucket_ownership_controls()
+            .bucket("rpb")
             .send()
             .await,
         "AccessDenied",
@@ -416,6 +462,49 @@ async fn restrict_public_buckets_keeps_a_public_policy_to_the_owner_org() {
         "AccessControlListNotSupported",
         400,
     );
+    // An anonymous writer (let in by the policy) never owns what it writes: `private`
+    // is the bucket owner's full control, a public ACL is refused.
+    let url = format!("{}/rpb/anon", ts.s3_endpoint);
+    let r = send(ts.http.put(&url).header("x-amz-acl", "private").body("a")).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    send(
+        ts.http
+            .put(&url)
+            .header("x-amz-acl", "public-read")
+            .body("b"),
+    )
+    .await
+    .assert_err("AccessControlListNotSupported", 400);
+    assert_eq!(get(&c, "rpb", "anon").await, b"a");
+    // A form upload's `acl` field is checked like the header.
+    let post = |acl_field: &'static str, acl: &'static str| {
+        let b = "----coffer-form-boundary";
+        let mut body = String::new();
+        for (name, value) in [("key", "form"), (acl_field, acl)] {
+            body.push_str(&format!(
+                "--{b}\r\nContent-Disposition: form-data; name=\"{name}\"\r\n\r\n{value}\r\n"
+            ));
+        }
+        body.push_str(&format!(
+            "--{b}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"f\"\r\n\r\nf\r\n--{b}--\r\n"
+        ));
+        send(
+            ts.http
+                .post(format!("{}/rpb", ts.s3_endpoint))
+                .header("content-type", format!("multipart/form-data; boundary={b}"))
+                .body(body),
+        )
+    };
+    post("acl", "public-read")
+        .await
+        .assert_err("AccessControlListNotSupported", 400);
+    post("x-amz-acl", "public-read")
+        .await
+        .assert_err("AccessControlListNotSupported", 400);
+    assert!(!exists(&c, "rpb", "form").await);
+    let r = post("acl", "bucket-owner-full-control").await;
+    assert_eq!(r.status, 204, "{}", r.body);
+    assert!(exists(&c, "rpb", "form").await);
     // The owner's own private is the no-op it always was.
     c.put_object()
         .bucket("rpb")
