@@ -21,6 +21,7 @@ pub mod lifecycle;
 pub mod local_file;
 pub mod meta;
 pub mod model;
+pub mod object_lock;
 pub mod objects;
 pub mod policy;
 pub mod policy_service;

@@ -51,11 +51,16 @@ pub type BucketEdit = Box<dyn FnOnce(&mut Bucket) -> Result<()> + Send>;
 /// on the record it is given.
 pub type ObjectEdit = std::sync::Arc<dyn Fn(&mut ObjectRecord) -> Result<()> + Send + Sync>;
 
+/// A check of an object version's record before the store removes it for good
+/// ([`MetaStore::delete_object_version`]); like [`ObjectEdit`], it may run more than once.
+pub type VersionGuard = std::sync::Arc<dyn Fn(&ObjectRecord) -> Result<()> + Send + Sync>;
+
 /// A document field to write back: its name, and its value (`None`: remove it).
 pub type DocField = (&'static str, Option<serde_json::Value>);
 
 /// Runs `edit` on a copy of `stored` and returns what to write back: the fields an
-/// in-place edit may change (tags, owner, ACL) that it changed, by their document name,
+/// in-place edit may change (tags, owner, ACL, Object Lock retention and legal hold)
+/// that it changed, by their document name,
 /// with `None` for a field now absent. Everything else an edit does to the copy is
 /// dropped: data, size, ETag, version and dates belong to the write that made the
 /// version. Every store applies object edits through this.
@@ -79,10 +84,18 @@ pub fn apply_object_edit(
     if copy.acl != stored.acl {
         changed.push(("acl", doc(copy.acl.as_ref())?));
     }
+    if copy.retention != stored.retention {
+        changed.push(("retention", doc(copy.retention.as_ref())?));
+    }
+    if copy.legal_hold != stored.legal_hold {
+        changed.push(("legal_hold", doc(Some(&copy.legal_hold).filter(|h| **h))?));
+    }
     let mut kept = stored.clone();
     kept.tags = copy.tags;
     kept.owner_org = copy.owner_org;
     kept.acl = copy.acl;
+    kept.retention = copy.retention;
+    kept.legal_hold = copy.legal_hold;
     Ok((kept, changed))
 }
 
@@ -290,11 +303,15 @@ pub trait MetaStore: Send + Sync + 'static {
     /// Removes one version for good (`"null"` = the null version); if it was the newest,
     /// the next newest becomes current. A version that does not exist is not an error
     /// (`removed` is `None`, `version_id` echoes the id). `NoSuchBucket` if absent.
+    /// `guard` sees the record of an object version (not a delete marker) before it is
+    /// removed, in the same transaction; its error aborts the delete and is returned
+    /// (Object Lock: `object_lock::check_delete`).
     async fn delete_object_version(
         &self,
         bucket: &str,
         key: &str,
         version_id: &str,
+        guard: Option<VersionGuard>,
     ) -> Result<Deleted>;
     /// One version by id (`"null"` = the null version), current or not.
     async fn get_object_version(

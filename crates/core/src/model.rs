@@ -301,6 +301,9 @@ pub struct BucketSubresources {
     /// `None`: no Public Access Block configuration.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub public_access_block: Option<crate::acl::PublicAccessBlock>,
+    /// Present: Object Lock is enabled (for good; versioning stays enabled).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub object_lock: Option<crate::object_lock::ObjectLockConfig>,
 }
 
 fn enforced() -> Option<crate::acl::ObjectOwnership> {
@@ -320,6 +323,7 @@ impl Default for BucketSubresources {
             ownership: enforced(),
             acl: None,
             public_access_block: None,
+            object_lock: None,
         }
     }
 }
@@ -516,6 +520,22 @@ pub struct ObjectRecord {
     /// The object ACL; `None`: `private` (the owner's FULL_CONTROL).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub acl: Option<crate::acl::Acl>,
+    /// Object Lock retention of this version (`crate::object_lock`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retention: Option<crate::object_lock::Retention>,
+    /// Object Lock legal hold of this version.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub legal_hold: bool,
+}
+
+impl ObjectRecord {
+    /// The version's Object Lock state.
+    pub fn lock_state(&self) -> crate::object_lock::LockState {
+        crate::object_lock::LockState {
+            retention: self.retention,
+            legal_hold: self.legal_hold,
+        }
+    }
 }
 
 /// What listings return: no data, no metadata maps.

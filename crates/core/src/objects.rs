@@ -529,7 +529,9 @@ impl ObjectService {
     /// Deleting an absent key succeeds (S3 semantics); absent bucket → `NoSuchBucket`.
     /// In a versioned bucket this adds a delete marker (`delete_version` for details).
     pub async fn delete_object(&self, bucket: &str, key: &str) -> Result<()> {
-        self.delete_version(bucket, key, None).await.map(|_| ())
+        self.delete_version(bucket, key, None, false)
+            .await
+            .map(|_| ())
     }
 
     /// RenameObject within one never-versioned bucket: metadata only (no data is

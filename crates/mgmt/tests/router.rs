@@ -221,6 +221,8 @@ impl H {
                     upload_id: None,
                     owner_org: None,
                     acl: None,
+                    retention: None,
+                    legal_hold: false,
                     v: RECORD_VERSION,
                     bucket: bucket.into(),
                     key: key.into(),

@@ -89,6 +89,8 @@ pub fn versioned_action(action: &'static str) -> &'static str {
         other => other,
     }
 }
+/// Checked by version deletes that ask to bypass Object Lock GOVERNANCE retention.
+pub const S3_BYPASS_GOVERNANCE: &str = "s3:BypassGovernanceRetention";
 /// Also checked by PutObject/CopyObject when the request sets tags (`x-amz-tagging`).
 pub const S3_PUT_OBJECT_TAGGING: &str = "s3:PutObjectTagging";
 

@@ -22,7 +22,7 @@
 //! `NotImplemented` for them before any handler runs).
 
 use crate::access::{Authorizer, Caller, caller_of};
-use crate::actions::{S3_GET_OBJECT, S3_PUT_OBJECT_TAGGING};
+use crate::actions::{S3_BYPASS_GOVERNANCE, S3_GET_OBJECT, S3_PUT_OBJECT_TAGGING};
 use crate::audit::S3AuditSlot;
 use crate::body::FaultCell;
 use crate::errors::{REQUEST_ID_HEADER, s3, to_s3};
@@ -117,6 +117,23 @@ impl Gateway {
             "Access Denied",
             caller.request_id(),
         ))
+    }
+
+    /// Whether a request bypasses Object Lock GOVERNANCE retention on `bucket/key`:
+    /// `x-amz-bypass-governance-retention: true` and `s3:BypassGovernanceRetention`
+    /// allowed. Without the permission the header is ignored, so a locked version stays
+    /// locked (S3).
+    pub(crate) fn bypass_governance(
+        &self,
+        caller: &Caller,
+        asked: Option<bool>,
+        bucket: &str,
+        key: &str,
+    ) -> bool {
+        asked == Some(true)
+            && self
+                .authz
+                .allowed(caller, S3_BYPASS_GOVERNANCE, &format!("{bucket}/{key}"))
     }
 
     /// The record of `name`: the one the access check read, else read now.

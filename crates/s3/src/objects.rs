@@ -433,9 +433,20 @@ impl Gateway {
         {
             return Err(not_implemented("Conditional deletes", rid));
         }
+        let bypass = self.bypass_governance(
+            caller,
+            input.bypass_governance_retention,
+            &input.bucket,
+            &input.key,
+        );
         let d = self
             .objects
-            .delete_version(&input.bucket, &input.key, input.version_id.as_deref())
+            .delete_version(
+                &input.bucket,
+                &input.key,
+                input.version_id.as_deref(),
+                bypass,
+            )
             .await
             .map_err(|e| to_s3(e, rid))?;
         Ok(ok(
@@ -496,9 +507,15 @@ impl Gateway {
                 errors.push(fail("AccessDenied", "Access Denied".into()));
                 continue;
             }
+            let bypass = self.bypass_governance(
+                caller,
+                input.bypass_governance_retention,
+                &input.bucket,
+                &obj.key,
+            );
             match self
                 .objects
-                .delete_version(&input.bucket, &obj.key, obj.version_id.as_deref())
+                .delete_version(&input.bucket, &obj.key, obj.version_id.as_deref(), bypass)
                 .await
             {
                 Ok(d) => {

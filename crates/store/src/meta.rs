@@ -20,7 +20,8 @@ use crate::rows::{
 use crate::{buckets, identities, listings, multipart, objects, semantics};
 use async_trait::async_trait;
 use coffer_core::meta::{
-    BucketEdit, Deleted, KeyListing, MetaStore, ObjectEdit, ObjectPage, Replaced, VersionPage,
+    BucketEdit, Deleted, KeyListing, MetaStore, ObjectEdit, ObjectPage, Replaced, VersionGuard,
+    VersionPage,
 };
 use coffer_core::model::*;
 use coffer_core::quota::Quotas;
@@ -513,11 +514,17 @@ impl<E: Engine> MetaStore for Meta<E> {
         bucket: &str,
         key: &str,
         version_id: &str,
+        guard: Option<VersionGuard>,
     ) -> Result<Deleted> {
-        let args = (bucket.to_string(), key.to_string(), version_id.to_string());
+        let args = (
+            bucket.to_string(),
+            key.to_string(),
+            version_id.to_string(),
+            guard,
+        );
         self.0
-            .write("delete_object_version", args, |tx, (b, k, v)| {
-                Box::pin(objects::delete_version(tx, b, k, v))
+            .write("delete_object_version", args, |tx, (b, k, v, g)| {
+                Box::pin(objects::delete_version(tx, b, k, v, g.as_ref()))
             })
             .await?
             .decode()

@@ -14,10 +14,12 @@
 
 use crate::engine::{DocTx, Stmt, Val, found, int_row};
 use crate::rows::{
-    CurrentRow, ObjectRow, RawDeleted, RawObject, VersionRow, from_nanos, nanos, to_doc, to_i64,
+    CurrentRow, ObjectRow, RawDeleted, RawObject, VersionRow, from_doc, from_nanos, nanos, to_doc,
+    to_i64,
 };
 use crate::semantics;
 use coffer_core::Error;
+use coffer_core::meta::VersionGuard;
 use coffer_core::model::*;
 use std::future::Future;
 use time::OffsetDateTime;
@@ -232,12 +234,21 @@ pub(crate) async fn delete_version<X: ObjectTx>(
     bucket: &str,
     key: &str,
     vid: &str,
+    guard: Option<&VersionGuard>,
 ) -> R<RawDeleted, X> {
     let (usage, _) = locked(tx, bucket).await?;
     let echo = Some(vid.to_string());
+    // The guard reads the document only (inline bytes are not needed to judge it).
+    let check = |raw: &RawObject| -> Result<(), Error> {
+        match guard {
+            Some(g) => g(&from_doc::<ObjectRecord>(&raw.doc, "object")?),
+            None => Ok(()),
+        }
+    };
     if let Some(cur) = tx.current(bucket, key).await?
         && cur.version_id.as_deref().unwrap_or(NULL_VERSION) == vid
     {
+        check(&cur.raw)?;
         drop_current(tx, bucket, key).await?;
         set_usage(tx, bucket, semantics::usage_after_delete(usage, cur.size)).await?;
         promote_newest(tx, bucket, key).await?;
@@ -254,6 +265,9 @@ pub(crate) async fn delete_version<X: ObjectTx>(
             delete_marker: false,
         });
     };
+    if !v.delete_marker {
+        check(&v.raw)?;
+    }
     drop_version(tx, v.seq).await?;
     if !v.delete_marker {
         set_usage(tx, bucket, semantics::usage_after_delete(usage, v.size)).await?;

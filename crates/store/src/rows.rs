@@ -69,6 +69,8 @@ impl ObjectRow {
             upload_id: r.upload_id.clone(),
             owner_org: r.owner_org.clone(),
             acl: r.acl.clone(),
+            retention: r.retention,
+            legal_hold: r.legal_hold,
             v: r.v,
             bucket: r.bucket.clone(),
             key: r.key.clone(),

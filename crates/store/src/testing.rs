@@ -6,7 +6,8 @@
 use crate::SqliteMetaStore;
 use async_trait::async_trait;
 use coffer_core::meta::{
-    BucketEdit, Deleted, KeyListing, MetaStore, ObjectEdit, ObjectPage, Replaced, VersionPage,
+    BucketEdit, Deleted, KeyListing, MetaStore, ObjectEdit, ObjectPage, Replaced, VersionGuard,
+    VersionPage,
 };
 use coffer_core::model::*;
 use coffer_core::quota::Quotas;
@@ -271,9 +272,10 @@ impl MetaStore for TestMetaStore {
         bucket: &str,
         key: &str,
         version_id: &str,
+        guard: Option<VersionGuard>,
     ) -> Result<Deleted> {
         self.inner
-            .delete_object_version(bucket, key, version_id)
+            .delete_object_version(bucket, key, version_id, guard)
             .await
     }
     async fn get_object_version(

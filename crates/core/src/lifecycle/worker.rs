@@ -246,7 +246,7 @@ impl LifecycleWorker {
                 if e.current_expired(latest.last_modified, now)
                     && self.selects(b, r, latest, &mut tags).await?
                 {
-                    self.objects.delete_version(b, &key, None).await?;
+                    self.objects.delete_version(b, &key, None, false).await?;
                     self.audit(bucket, "s3:DeleteObject", &key, now).await;
                     stats.expired_current += 1;
                     expired_current = true;
@@ -279,12 +279,21 @@ impl LifecycleWorker {
             }
             newer_noncurrent += 1;
             if expire {
-                self.objects
-                    .delete_version(b, &key, Some(&wire_version(v)))
-                    .await?;
-                self.audit(bucket, "s3:DeleteObjectVersion", &key, now)
-                    .await;
-                stats.expired_noncurrent += 1;
+                match self
+                    .objects
+                    .delete_version(b, &key, Some(&wire_version(v)), false)
+                    .await
+                {
+                    Ok(_) => {
+                        self.audit(bucket, "s3:DeleteObjectVersion", &key, now)
+                            .await;
+                        stats.expired_noncurrent += 1;
+                    }
+                    // Object Lock keeps it: lifecycle never bypasses a lock (S3); a later
+                    // run expires it once the lock is gone.
+                    Err(Error::PermissionDenied(_)) => kept.push(v),
+                    Err(e) => return Err(e),
+                }
             } else {
                 kept.push(v);
             }
@@ -304,7 +313,7 @@ impl LifecycleWorker {
         {
             match self
                 .objects
-                .delete_version(b, &key, Some(&wire_version(kept[0])))
+                .delete_version(b, &key, Some(&wire_version(kept[0])), false)
                 .await
             {
                 Ok(_) => {

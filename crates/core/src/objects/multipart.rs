@@ -388,6 +388,8 @@ impl ObjectService {
             upload_id: Some(input.upload_id.clone()),
             owner_org: None,
             acl: None,
+            retention: None,
+            legal_hold: false,
             v: RECORD_VERSION,
             bucket: input.bucket,
             key: input.key,

@@ -89,12 +89,15 @@ impl ObjectService {
     }
 
     /// DELETE: without `version_id`, removes the current object (unversioned bucket) or
-    /// adds a delete marker (versioned); with it, removes that version for good.
+    /// adds a delete marker (versioned); with it, removes that version for good unless
+    /// Object Lock protects it (`PermissionDenied`, checked in the store's transaction):
+    /// `bypass_governance` lifts GOVERNANCE retention (the caller is authorized for it).
     pub async fn delete_version(
         &self,
         bucket: &str,
         key: &str,
         version_id: Option<&str>,
+        bypass_governance: bool,
     ) -> Result<Deleted> {
         if let Some(v) = version_id {
             check_version_id(v)?;
@@ -110,7 +113,13 @@ impl ObjectService {
                     meta.delete_object_current(&bucket, &key, &marker, now)
                         .await?
                 }
-                Some(v) => meta.delete_object_version(&bucket, &key, &v).await?,
+                Some(v) => {
+                    let guard: crate::meta::VersionGuard = std::sync::Arc::new(move |r| {
+                        crate::object_lock::check_delete(r.lock_state(), now, bypass_governance)
+                    });
+                    meta.delete_object_version(&bucket, &key, &v, Some(guard))
+                        .await?
+                }
             };
             retirer.retire(d.removed.take()).await;
             Ok(d)

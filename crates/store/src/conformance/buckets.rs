@@ -341,4 +341,50 @@ pub async fn object_edits_of_versions(s: &dyn MetaStore) {
         Error::InvalidArgument(_)
     );
     assert_eq!(read(s, &b, &v1).await.owner_org.as_deref(), Some("orgbbb"));
+
+    // Object Lock state is edited in place too, and a version delete's guard sees it in
+    // the delete's transaction: a refusal removes nothing; markers are not guarded.
+    let lock: ObjectEdit = Arc::new(|r| {
+        r.legal_hold = true;
+        r.retention = Some(coffer_core::object_lock::Retention {
+            mode: coffer_core::object_lock::LockMode::Governance,
+            retain_until: ts(1_000_000),
+        });
+        Ok(())
+    });
+    s.edit_object(&b, "k", Some(&v1), lock).await.unwrap();
+    let got = read(s, &b, &v1).await;
+    assert!(got.legal_hold);
+    assert_eq!(got.retention.map(|r| r.retain_until), Some(ts(1_000_000)));
+    let held: VersionGuard = Arc::new(|r| {
+        if r.legal_hold {
+            Err(Error::PermissionDenied("held".into()))
+        } else {
+            Ok(())
+        }
+    });
+    assert_err!(
+        s.delete_object_version(&b, "k", &v1, Some(held.clone()))
+            .await,
+        Error::PermissionDenied(_)
+    );
+    assert!(read(s, &b, &v1).await.legal_hold);
+    let marker_guard: VersionGuard = Arc::new(|_| Err(Error::PermissionDenied("no".into())));
+    s.delete_object_version(&b, "k", &m, Some(marker_guard))
+        .await
+        .unwrap();
+    // v2 is current again (the marker is gone); unguarded it goes.
+    s.delete_object_version(&b, "k", &v2, Some(held.clone()))
+        .await
+        .unwrap();
+    let release: ObjectEdit = Arc::new(|r| {
+        r.legal_hold = false;
+        Ok(())
+    });
+    s.edit_object(&b, "k", Some(&v1), release).await.unwrap();
+    let d = s
+        .delete_object_version(&b, "k", &v1, Some(held))
+        .await
+        .unwrap();
+    assert!(d.removed.is_some());
 }

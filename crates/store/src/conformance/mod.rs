@@ -16,7 +16,7 @@
 
 use coffer_core::Error;
 use coffer_core::ids::new_hex_id;
-use coffer_core::meta::{BucketEdit, KeyListing, MetaStore, ObjectEdit};
+use coffer_core::meta::{BucketEdit, KeyListing, MetaStore, ObjectEdit, VersionGuard};
 use coffer_core::model::*;
 use coffer_core::quota::Quotas;
 use futures::future::join_all;
@@ -214,6 +214,8 @@ pub fn inline_obj(b: &str, key: &str, data: &[u8]) -> ObjectRecord {
         upload_id: None,
         owner_org: None,
         acl: None,
+        retention: None,
+        legal_hold: false,
         v: RECORD_VERSION,
         bucket: b.to_string(),
         key: key.to_string(),

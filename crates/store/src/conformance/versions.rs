@@ -135,7 +135,7 @@ pub async fn versioning(s: &dyn MetaStore) {
         ]
     );
     // Removing the marker brings the newest object back as current.
-    let d = s.delete_object_version(&b, "k", &m1).await.unwrap();
+    let d = s.delete_object_version(&b, "k", &m1, None).await.unwrap();
     assert!(d.delete_marker && d.removed.is_none());
     assert_eq!(
         s.get_object(&b, "k")
@@ -151,7 +151,10 @@ pub async fn versioning(s: &dyn MetaStore) {
         1
     );
     // An absent version: nothing happens.
-    let d = s.delete_object_version(&b, "k", &vid()).await.unwrap();
+    let d = s
+        .delete_object_version(&b, "k", &vid(), None)
+        .await
+        .unwrap();
     assert!(d.removed.is_none() && !d.delete_marker);
     assert_eq!(s.bucket_usage(&b).await.unwrap(), usage(7, 2));
 
@@ -253,19 +256,19 @@ pub async fn versioning(s: &dyn MetaStore) {
         ]
     );
     // Deleting the current version promotes the next newest; its blobs come back.
-    let d = s.delete_object_version(&b, "k", &v4).await.unwrap();
+    let d = s.delete_object_version(&b, "k", &v4, None).await.unwrap();
     assert_eq!(d.removed.map(|r| r.size), Some(4));
     let cur = s.get_object(&b, "k").await.unwrap().unwrap();
     assert_eq!(cur.version_id.as_deref(), Some(v3.as_str()));
     assert_eq!(cur.data, big.data);
     // Deleting a noncurrent object version returns it for blob deletion.
-    let d = s.delete_object_version(&b, "k", &v1).await.unwrap();
+    let d = s.delete_object_version(&b, "k", &v1, None).await.unwrap();
     assert_eq!(d.removed.map(|r| r.size), Some(4));
     assert_eq!(s.bucket_usage(&b).await.unwrap(), usage(14, 2));
     // The bucket cannot be deleted while any version or marker remains.
     assert_err!(s.delete_bucket(&b).await, Error::BucketNotEmpty);
     for v in [v3.as_str(), v2.as_str()] {
-        s.delete_object_version(&b, "k", v).await.unwrap();
+        s.delete_object_version(&b, "k", v, None).await.unwrap();
     }
     assert!(s.get_object(&b, "k").await.unwrap().is_none());
     assert_eq!(
@@ -274,7 +277,7 @@ pub async fn versioning(s: &dyn MetaStore) {
     );
     assert_eq!(s.bucket_usage(&b).await.unwrap(), usage(0, 0));
     assert_err!(s.delete_bucket(&b).await, Error::BucketNotEmpty);
-    s.delete_object_version(&b, "k", NULL_VERSION)
+    s.delete_object_version(&b, "k", NULL_VERSION, None)
         .await
         .unwrap();
     s.delete_bucket(&b).await.unwrap();

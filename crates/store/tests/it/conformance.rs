@@ -237,6 +237,8 @@ async fn postgres_migrates_a_v1_database_to_versioning() {
         upload_id: None,
         owner_org: None,
         acl: None,
+        retention: None,
+        legal_hold: false,
         v: RECORD_VERSION,
         bucket: "old-bucket".into(),
         key: "hello.txt".into(),

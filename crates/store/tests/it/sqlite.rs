@@ -29,6 +29,8 @@ fn obj(b: &str, key: &str, data: Vec<u8>) -> ObjectRecord {
         upload_id: None,
         owner_org: None,
         acl: None,
+        retention: None,
+        legal_hold: false,
         v: RECORD_VERSION,
         bucket: b.into(),
         key: key.into(),

@@ -30,6 +30,8 @@ pub async fn seed_segments(env: &Env, key: &str, sizes: &[usize], multipart: boo
         upload_id: None,
         owner_org: None,
         acl: None,
+        retention: None,
+        legal_hold: false,
         v: 1,
         bucket: BUCKET.into(),
         key: key.into(),

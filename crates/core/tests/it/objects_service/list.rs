@@ -13,6 +13,8 @@ async fn seed_keys(env: &Env, keys: &[String]) {
                 upload_id: None,
                 owner_org: None,
                 acl: None,
+                retention: None,
+                legal_hold: false,
                 v: 1,
                 bucket: BUCKET.into(),
                 key: k.clone(),
