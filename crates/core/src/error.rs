@@ -41,6 +41,11 @@ pub enum Error {
     NoSuchUpload,
     #[error("the bucket you tried to delete is not empty")]
     BucketNotEmpty,
+    /// The request conflicts with the bucket's state (S3 409 `InvalidBucketState`: Object
+    /// Lock on a bucket whose versioning is not enabled, suspending versioning of a
+    /// bucket with Object Lock).
+    #[error("{0}")]
+    InvalidBucketState(String),
     #[error("the requested bucket name is not available")]
     BucketAlreadyExists,
     #[error("your previous request to create the named bucket succeeded and you already own it")]

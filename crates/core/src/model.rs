@@ -564,6 +564,12 @@ pub struct MultipartUpload {
     /// Checksum algorithm requested at creation (`CRC32`, `SHA256`, …).
     pub checksum_algorithm: Option<String>,
     pub checksum_type: Option<String>,
+    /// Object Lock retention asked for at creation, given to the completed version.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retention: Option<crate::object_lock::Retention>,
+    /// Object Lock legal hold asked for at creation.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub legal_hold: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

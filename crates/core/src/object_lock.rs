@@ -163,6 +163,34 @@ pub struct LockState {
     pub legal_hold: bool,
 }
 
+/// The Object Lock settings a write asks for (`x-amz-object-lock-*` headers).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct WriteLock {
+    pub retention: Option<Retention>,
+    pub legal_hold: bool,
+}
+
+impl WriteLock {
+    /// The lock state of the version a write creates at `now` in a bucket configured
+    /// with `bucket`: the retention asked for, else the bucket's default retention
+    /// (S3 applies it to every new version: puts, copies, completed uploads).
+    pub fn for_new_version(
+        self,
+        bucket: Option<&ObjectLockConfig>,
+        now: OffsetDateTime,
+    ) -> LockState {
+        let default = || {
+            bucket
+                .and_then(|c| c.default_retention)
+                .map(|d| d.applied_at(now))
+        };
+        LockState {
+            retention: self.retention.or_else(default),
+            legal_hold: self.legal_hold,
+        }
+    }
+}
+
 fn locked(msg: &str) -> Error {
     Error::PermissionDenied(msg.into())
 }

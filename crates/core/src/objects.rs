@@ -104,6 +104,9 @@ pub struct PutObjectInput {
     /// the write does not read it again; `None`: the write reads it. A record of another
     /// bucket is ignored.
     pub bucket_record: Option<Arc<Bucket>>,
+    /// Object Lock settings asked for (validated by the caller); the bucket's default
+    /// retention applies when none is asked for.
+    pub lock: crate::object_lock::WriteLock,
 }
 
 /// Byte range of a GET (`Range: bytes=…`).
@@ -213,6 +216,8 @@ pub struct CreateMultipartInput {
     /// others → COMPOSITE). Requires `checksum_algorithm`.
     pub checksum_type: Option<ChecksumType>,
     pub initiator: String,
+    /// Object Lock settings for the completed version (validated by the caller).
+    pub lock: crate::object_lock::WriteLock,
 }
 
 pub struct UploadPartInput {
@@ -296,6 +301,13 @@ pub const MAX_PARTS: u32 = 10_000;
 /// Sum of the UTF-8 lengths of user-metadata keys and values.
 pub const MAX_USER_METADATA: usize = 2048;
 
+/// What S3's CreateBucket may ask of a new bucket beyond its name and zone.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct NewBucket {
+    /// `x-amz-bucket-object-lock-enabled: true`: Object Lock on, versioning enabled.
+    pub object_lock: bool,
+}
+
 pub struct ObjectService {
     meta: Arc<dyn MetaStore>,
     blobs: Arc<dyn BlobStore>,
@@ -352,9 +364,22 @@ impl ObjectService {
         name: &str,
         location: Option<&str>,
     ) -> Result<Bucket> {
+        self.create_bucket_with(org_id, name, location, NewBucket::default())
+            .await
+    }
+
+    /// [`Self::create_bucket`] with the options of S3's CreateBucket. Object Lock is set
+    /// in the inserted record itself (versioning enabled with it), never added after.
+    pub async fn create_bucket_with(
+        &self,
+        org_id: &str,
+        name: &str,
+        location: Option<&str>,
+        new: NewBucket,
+    ) -> Result<Bucket> {
         validate_bucket_name(name, false)?;
         let zone = self.resolve_zone(location)?;
-        self.create_bucket_in(org_id, name, zone).await
+        self.create_bucket_in(org_id, name, zone, new).await
     }
 
     /// Like `create_bucket` but admits reserved names (the org's audit bucket); the bucket
@@ -367,7 +392,8 @@ impl ObjectService {
             .first()
             .cloned()
             .ok_or_else(|| Error::internal("no zone configured"))?;
-        self.create_bucket_in(org_id, name, zone).await
+        self.create_bucket_in(org_id, name, zone, NewBucket::default())
+            .await
     }
 
     fn resolve_zone(&self, location: Option<&str>) -> Result<String> {
@@ -388,9 +414,15 @@ impl ObjectService {
         }
     }
 
-    async fn create_bucket_in(&self, org_id: &str, name: &str, zone: String) -> Result<Bucket> {
+    async fn create_bucket_in(
+        &self,
+        org_id: &str,
+        name: &str,
+        zone: String,
+        new: NewBucket,
+    ) -> Result<Bucket> {
         if let Some(existing) = self.meta.get_bucket(name).await? {
-            return owned_bucket_outcome(existing, org_id, &zone);
+            return owned_bucket_outcome(existing, org_id, &zone, new);
         }
         // Counted outside the insert transaction: two racing creates may overshoot the
         // limit by one, which the limit's purpose (abuse control) tolerates.
@@ -408,19 +440,45 @@ impl ObjectService {
             created: self.clock.now(),
             settings: BucketSettings::default(),
             policy: None,
-            versioning: VersioningState::Unversioned,
+            versioning: if new.object_lock {
+                VersioningState::Enabled
+            } else {
+                VersioningState::Unversioned
+            },
             lifecycle: None,
-            subresources: Default::default(),
+            subresources: BucketSubresources {
+                object_lock: new.object_lock.then(Default::default),
+                ..Default::default()
+            },
         };
         match self.meta.create_bucket(&bucket).await {
             Ok(()) => Ok(bucket),
             // Lost a race with another create of the same name.
             Err(Error::BucketAlreadyExists) => match self.meta.get_bucket(name).await? {
-                Some(existing) => owned_bucket_outcome(existing, org_id, &zone),
+                Some(existing) => owned_bucket_outcome(existing, org_id, &zone, new),
                 None => Err(Error::BucketAlreadyExists),
             },
             Err(e) => Err(e),
         }
+    }
+
+    /// The service's clock (Object Lock dates are judged against it).
+    pub fn now(&self) -> time::OffsetDateTime {
+        self.clock.now()
+    }
+
+    /// Edits one object version's record in place ([`MetaStore::edit_object`]).
+    pub async fn edit_object(
+        &self,
+        bucket: &str,
+        key: &str,
+        version_id: Option<&str>,
+        edit: crate::meta::ObjectEdit,
+    ) -> Result<ObjectRecord> {
+        if let Some(v) = version_id {
+            versions::check_version_id(v)?;
+        }
+        self.meta.edit_object(bucket, key, version_id, edit).await
     }
 
     pub async fn get_bucket(&self, name: &str) -> Result<Bucket> {
@@ -763,10 +821,19 @@ pub(crate) fn lost_condition_race(e: Error, cond: &WriteCondition) -> Error {
     }
 }
 
-fn owned_bucket_outcome(existing: Bucket, org_id: &str, zone: &str) -> Result<Bucket> {
+/// A create of a name that exists: idempotent for the owner when nothing it asks for
+/// differs (zone, Object Lock); a success never claims a lock that is not there.
+fn owned_bucket_outcome(
+    existing: Bucket,
+    org_id: &str,
+    zone: &str,
+    new: NewBucket,
+) -> Result<Bucket> {
     if existing.org_id != org_id {
         Err(Error::BucketAlreadyExists)
-    } else if existing.zone == zone {
+    } else if existing.zone == zone
+        && (!new.object_lock || existing.subresources.object_lock.is_some())
+    {
         Ok(existing)
     } else {
         Err(Error::BucketAlreadyOwnedByYou)

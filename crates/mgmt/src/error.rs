@@ -156,9 +156,10 @@ pub fn classify(e: &Error) -> (i32, StatusCode) {
         | Error::NoSuchLifecycleConfiguration
         | Error::DeleteMarker { .. } => NOT_FOUND,
         Error::BucketAlreadyExists | Error::BucketAlreadyOwnedByYou => EXISTS,
-        Error::BucketNotEmpty | Error::PreconditionFailed | Error::NotModified { .. } => {
-            PRECONDITION
-        }
+        Error::BucketNotEmpty
+        | Error::InvalidBucketState(_)
+        | Error::PreconditionFailed
+        | Error::NotModified { .. } => PRECONDITION,
         Error::ConditionalRequestConflict => (code::ABORTED, StatusCode::CONFLICT),
         Error::QuotaExceeded(_) | Error::InsufficientStorage(_) => EXHAUSTED,
         Error::InvalidBucketName(_)

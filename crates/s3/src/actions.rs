@@ -227,6 +227,31 @@ pub const OPERATIONS: &[OpRule] = &[
     rule("GetObjectAcl", &[c(S3_GET_OBJECT_ACL, Res::Object)]),
     rule("PutBucketAcl", &[c("s3:PutBucketAcl", Res::Bucket)]),
     rule("PutObjectAcl", &[c(S3_PUT_OBJECT_ACL, Res::Object)]),
+    // Object Lock. A version id does not change the action (S3).
+    rule(
+        "PutObjectLockConfiguration",
+        &[c("s3:PutBucketObjectLockConfiguration", Res::Bucket)],
+    ),
+    rule(
+        "GetObjectLockConfiguration",
+        &[c("s3:GetBucketObjectLockConfiguration", Res::Bucket)],
+    ),
+    rule(
+        "PutObjectRetention",
+        &[c("s3:PutObjectRetention", Res::Object)],
+    ),
+    rule(
+        "GetObjectRetention",
+        &[c("s3:GetObjectRetention", Res::Object)],
+    ),
+    rule(
+        "PutObjectLegalHold",
+        &[c("s3:PutObjectLegalHold", Res::Object)],
+    ),
+    rule(
+        "GetObjectLegalHold",
+        &[c("s3:GetObjectLegalHold", Res::Object)],
+    ),
     // Object Ownership and Public Access Block: `Put…`/`Delete…` are org-only actions
     // (`ORG_ONLY_ACTIONS`); S3 has no separate delete actions.
     rule(
@@ -327,6 +352,12 @@ mod tests {
         "GetPublicAccessBlock",
         "PutPublicAccessBlock",
         "DeletePublicAccessBlock",
+        "PutObjectLockConfiguration",
+        "GetObjectLockConfiguration",
+        "PutObjectRetention",
+        "GetObjectRetention",
+        "PutObjectLegalHold",
+        "GetObjectLegalHold",
     ];
 
     #[test]

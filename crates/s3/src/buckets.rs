@@ -5,7 +5,7 @@
 use crate::access::caller_of;
 use crate::errors::{no_such_bucket_policy, s3, to_s3};
 use crate::gateway::{
-    Gateway, acl_request, acls_enabled_not_yet, invalid, non_empty, not_implemented, ok, owner, ts,
+    Gateway, acl_request, acls_enabled_not_yet, invalid, non_empty, ok, owner, ts,
 };
 use crate::wire::{decode_token, encode_token};
 use coffer_core::acl::ObjectOwnership as Ownership;
@@ -89,9 +89,6 @@ impl Gateway {
         let caller = caller_of(&req.extensions)?;
         let rid = caller.request_id();
         let input = req.input;
-        if input.object_lock_enabled_for_bucket == Some(true) {
-            return Err(not_implemented("Object Lock", rid));
-        }
         if let Some(o) = &input.object_ownership {
             let o = Ownership::parse(o.as_str()).ok_or_else(|| {
                 invalid(
@@ -122,8 +119,11 @@ impl Gateway {
             .and_then(|c| c.location_constraint.as_ref())
             .map(|l| l.as_str().to_string())
             .filter(|l| !l.is_empty());
+        let new = coffer_core::objects::NewBucket {
+            object_lock: input.object_lock_enabled_for_bucket == Some(true),
+        };
         self.objects
-            .create_bucket(caller.org_id(), &input.bucket, location.as_deref())
+            .create_bucket_with(caller.org_id(), &input.bucket, location.as_deref(), new)
             .await
             .map_err(|e| to_s3(e, rid))?;
         Ok(ok(

@@ -63,6 +63,7 @@ pub fn map_error(err: &Error) -> (S3ErrorCode, Option<StatusCode>, String) {
         Error::NoSuchKey => (C::NoSuchKey, None),
         Error::NoSuchUpload => (C::NoSuchUpload, None),
         Error::BucketNotEmpty => (C::BucketNotEmpty, None),
+        Error::InvalidBucketState(_) => (C::InvalidBucketState, None),
         Error::BucketAlreadyExists => (C::BucketAlreadyExists, None),
         Error::BucketAlreadyOwnedByYou => (C::BucketAlreadyOwnedByYou, None),
         Error::InvalidBucketName(_) => (C::InvalidBucketName, None),
@@ -242,6 +243,7 @@ mod tests {
                 404,
             ),
             (Error::BucketNotEmpty, "BucketNotEmpty", 409),
+            (Error::InvalidBucketState(s()), "InvalidBucketState", 409),
             (Error::BucketAlreadyExists, "BucketAlreadyExists", 409),
             (
                 Error::BucketAlreadyOwnedByYou,

@@ -3,7 +3,7 @@
 //! Every operation delegates to its handler, an `impl Gateway` method `do_<operation>`
 //! in the family module beside this file: `buckets` (buckets and bucket policies),
 //! `listing`, `objects`, `multipart`, `versioning`, `lifecycle`, `tagging`, `cors`,
-//! `attributes`, `acl`, `public_access`; PutObject routes RenameObject to `rename`.
+//! `attributes`, `acl`, `public_access`, `object_lock`; PutObject routes RenameObject to `rename`.
 //! What stays here: the [`Gateway`] state, the outbox-audit, tag- and ACL-checking
 //! plumbing of writes, and the DTO helpers several families use (responses, limits,
 //! conditions, ranges, checksums, ACL requests, unsupported options). Handler families use this module and the layers below it, never
@@ -33,6 +33,7 @@ use coffer_core::audit::AuditService;
 use coffer_core::checksum::ChecksumAlgorithm as Alg;
 use coffer_core::model::Bucket;
 use coffer_core::model::{ObjectHeaders, WriteCondition};
+use coffer_core::object_lock::{LockMode, Retention, WriteLock};
 use coffer_core::objects::{self as core, ChecksumInput, ObjectService, TrailerFn};
 use http::{HeaderMap, HeaderValue};
 use s3s::dto::*;
@@ -134,6 +135,30 @@ impl Gateway {
             && self
                 .authz
                 .allowed(caller, S3_BYPASS_GOVERNANCE, &format!("{bucket}/{key}"))
+    }
+
+    /// The Object Lock headers of a write (PutObject, CreateMultipartUpload), checked
+    /// against the bucket ([`write_lock`]); the bucket is read only when there are any.
+    pub(crate) async fn check_write_lock(
+        &self,
+        caller: &Caller,
+        bucket: &str,
+        mode: Option<&ObjectLockMode>,
+        until: Option<&Timestamp>,
+        hold: Option<&ObjectLockLegalHoldStatus>,
+    ) -> S3Result<WriteLock> {
+        if mode.is_none() && until.is_none() && hold.is_none() {
+            return Ok(WriteLock::default());
+        }
+        let b = self.bucket_of(caller, bucket).await?;
+        write_lock(
+            &b,
+            mode,
+            until,
+            hold,
+            self.objects.now(),
+            caller.request_id(),
+        )
     }
 
     /// The record of `name`: the one the access check read, else read now.
@@ -554,6 +579,114 @@ pub(crate) fn acls_enabled_not_yet(rid: &str) -> S3Error {
         S3ErrorCode::NotImplemented,
         "ACLs enabled (Object Ownership other than BucketOwnerEnforced) are not supported yet",
         rid,
+    )
+}
+
+// ----- Object Lock on writes (and the checks object_lock.rs shares) ----------------
+
+pub(crate) fn malformed(msg: impl Into<String>, rid: &str) -> S3Error {
+    s3(S3ErrorCode::MalformedXML, msg, rid)
+}
+
+/// Retention and legal hold exist only in buckets with Object Lock (S3: 400).
+pub(crate) fn require_lock(b: &Bucket, rid: &str) -> S3Result<()> {
+    if b.subresources.object_lock.is_some() {
+        Ok(())
+    } else {
+        Err(s3(
+            S3ErrorCode::InvalidRequest,
+            "Bucket is missing Object Lock Configuration",
+            rid,
+        ))
+    }
+}
+
+/// The lock headers of a write, validated (`x-amz-object-lock-mode`, `-retain-until-date`,
+/// `-legal-hold`): mode and date come together, the date in the future; only in a bucket
+/// with Object Lock. `None` fields: the request sets nothing.
+fn write_lock(
+    b: &Bucket,
+    mode: Option<&ObjectLockMode>,
+    until: Option<&Timestamp>,
+    hold: Option<&ObjectLockLegalHoldStatus>,
+    now: OffsetDateTime,
+    rid: &str,
+) -> S3Result<WriteLock> {
+    if mode.is_none() && until.is_none() && hold.is_none() {
+        return Ok(WriteLock::default());
+    }
+    require_lock(b, rid)?;
+    let retention = match (mode, until) {
+        (None, None) => None,
+        (Some(m), Some(u)) => {
+            let mode = LockMode::parse(m.as_str()).ok_or_else(|| {
+                s3(
+                    S3ErrorCode::InvalidArgument,
+                    format!("Invalid x-amz-object-lock-mode {:?}", m.as_str()),
+                    rid,
+                )
+            })?;
+            Some(future_retention(mode, u.clone(), now, rid)?)
+        }
+        _ => {
+            return Err(s3(
+                S3ErrorCode::InvalidArgument,
+                "x-amz-object-lock-mode and x-amz-object-lock-retain-until-date must both be \
+                 given",
+                rid,
+            ));
+        }
+    };
+    let legal_hold = hold.map(|h| hold_of(h.as_str(), rid)).transpose()?;
+    Ok(WriteLock {
+        retention,
+        legal_hold: legal_hold.unwrap_or(false),
+    })
+}
+
+pub(crate) fn future_retention(
+    mode: LockMode,
+    until: Timestamp,
+    now: OffsetDateTime,
+    rid: &str,
+) -> S3Result<Retention> {
+    let retain_until = OffsetDateTime::from(until);
+    if retain_until <= now {
+        return Err(s3(
+            S3ErrorCode::InvalidArgument,
+            "The retain until date must be in the future",
+            rid,
+        ));
+    }
+    Ok(Retention { mode, retain_until })
+}
+
+pub(crate) fn hold_of(s: &str, rid: &str) -> S3Result<bool> {
+    match s {
+        "ON" => Ok(true),
+        "OFF" => Ok(false),
+        other => Err(malformed(
+            format!("Invalid legal hold status {other:?}"),
+            rid,
+        )),
+    }
+}
+
+/// The Object Lock response headers of a version (GET, HEAD): its retention, and its
+/// legal hold when on.
+pub(crate) fn lock_headers(
+    rec: &coffer_core::model::ObjectRecord,
+) -> (
+    Option<ObjectLockMode>,
+    Option<Timestamp>,
+    Option<ObjectLockLegalHoldStatus>,
+) {
+    (
+        rec.retention
+            .map(|r| ObjectLockMode::from(r.mode.as_str().to_string())),
+        rec.retention.map(|r| Timestamp::from(r.retain_until)),
+        rec.legal_hold
+            .then(|| ObjectLockLegalHoldStatus::from_static(ObjectLockLegalHoldStatus::ON)),
     )
 }
 
@@ -1072,6 +1205,50 @@ impl S3 for Gateway {
         req: S3Request<DeleteBucketOwnershipControlsInput>,
     ) -> S3Result<S3Response<DeleteBucketOwnershipControlsOutput>> {
         self.do_delete_bucket_ownership_controls(req).await
+    }
+
+    // ----- Object Lock (object_lock.rs) ------------------------------------------------
+
+    async fn put_object_lock_configuration(
+        &self,
+        req: S3Request<PutObjectLockConfigurationInput>,
+    ) -> S3Result<S3Response<PutObjectLockConfigurationOutput>> {
+        self.do_put_object_lock_configuration(req).await
+    }
+
+    async fn get_object_lock_configuration(
+        &self,
+        req: S3Request<GetObjectLockConfigurationInput>,
+    ) -> S3Result<S3Response<GetObjectLockConfigurationOutput>> {
+        self.do_get_object_lock_configuration(req).await
+    }
+
+    async fn put_object_retention(
+        &self,
+        req: S3Request<PutObjectRetentionInput>,
+    ) -> S3Result<S3Response<PutObjectRetentionOutput>> {
+        self.do_put_object_retention(req).await
+    }
+
+    async fn get_object_retention(
+        &self,
+        req: S3Request<GetObjectRetentionInput>,
+    ) -> S3Result<S3Response<GetObjectRetentionOutput>> {
+        self.do_get_object_retention(req).await
+    }
+
+    async fn put_object_legal_hold(
+        &self,
+        req: S3Request<PutObjectLegalHoldInput>,
+    ) -> S3Result<S3Response<PutObjectLegalHoldOutput>> {
+        self.do_put_object_legal_hold(req).await
+    }
+
+    async fn get_object_legal_hold(
+        &self,
+        req: S3Request<GetObjectLegalHoldInput>,
+    ) -> S3Result<S3Response<GetObjectLegalHoldOutput>> {
+        self.do_get_object_legal_hold(req).await
     }
 
     // ----- Public Access Block (public_access.rs) ---------------------------------------

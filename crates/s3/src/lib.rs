@@ -36,7 +36,7 @@
 //!    delegates to: [`buckets`], [`listing`], [`objects`], [`multipart`],
 //!    [`versioning`], [`lifecycle`], [`tagging`], [`cors`], [`attributes`], [`rename`],
 //!    [`acl`] (ACLs, Object Ownership), [`public_access`] (Public Access Block, policy
-//!    status).
+//!    status), [`object_lock`].
 //!    They never import each other; the dispatch calls them as methods, never by path.
 //! 6. [`post_object`] — form uploads, driving the gateway's PutObject path.
 //! 7. [`http_service`] — the outer service (uses [`cors::CorsResponder`] and
@@ -58,6 +58,7 @@ pub mod http_service;
 pub mod lifecycle;
 pub mod listing;
 pub mod multipart;
+pub mod object_lock;
 pub mod objects;
 pub mod post_object;
 pub mod public_access;
@@ -218,6 +219,7 @@ mod layering {
         ("attributes", 5, include_str!("attributes.rs")),
         ("acl", 5, include_str!("acl.rs")),
         ("public_access", 5, include_str!("public_access.rs")),
+        ("object_lock", 5, include_str!("object_lock.rs")),
         ("rename", 5, include_str!("rename.rs")),
         ("post_object", 6, include_str!("post_object.rs")),
         ("http_service", 7, include_str!("http_service.rs")),

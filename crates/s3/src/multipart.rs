@@ -30,9 +30,7 @@ impl Gateway {
                 || input.sse_customer_algorithm.is_some()
                 || input.ssekms_key_id.is_some(),
             storage_class: input.storage_class.as_ref(),
-            object_lock: input.object_lock_mode.is_some()
-                || input.object_lock_legal_hold_status.is_some()
-                || input.object_lock_retain_until_date.is_some(),
+            object_lock: false,
             website_redirect: input.website_redirect_location.is_some(),
         }
         .check(rid)?;
@@ -59,6 +57,15 @@ impl Gateway {
             input.content_language,
             input.cache_control,
         );
+        let lock = self
+            .check_write_lock(
+                caller,
+                &input.bucket,
+                input.object_lock_mode.as_ref(),
+                input.object_lock_retain_until_date.as_ref(),
+                input.object_lock_legal_hold_status.as_ref(),
+            )
+            .await?;
         let up = self
             .objects
             .create_multipart(core::CreateMultipartInput {
@@ -70,6 +77,7 @@ impl Gateway {
                 checksum_algorithm,
                 checksum_type,
                 initiator: caller.principal().to_string(),
+                lock,
             })
             .await
             .map_err(|e| to_s3(e, rid))?;

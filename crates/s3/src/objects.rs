@@ -7,9 +7,9 @@ use crate::body;
 use crate::errors::{map_error, s3, to_s3};
 use crate::gateway::{
     Gateway, Unsupported, acl_request, body_or, byte_range, checksum_input, checksum_values,
-    content_length, content_md5, core_alg, i64_of, invalid, metadata, not_implemented,
-    object_headers, ok, part_number, raw_write_condition, read_conditions, tags, ts,
-    write_condition,
+    content_length, content_md5, core_alg, i64_of, invalid, lock_headers, metadata,
+    not_implemented, object_headers, ok, part_number, raw_write_condition, read_conditions, tags,
+    ts, write_condition,
 };
 use crate::wire::{checksum_fields, etag_out};
 use bytes::Bytes;
@@ -120,9 +120,7 @@ impl Gateway {
                 || input.sse_customer_algorithm.is_some()
                 || input.ssekms_key_id.is_some(),
             storage_class: input.storage_class.as_ref(),
-            object_lock: input.object_lock_mode.is_some()
-                || input.object_lock_legal_hold_status.is_some()
-                || input.object_lock_retain_until_date.is_some(),
+            object_lock: false,
             website_redirect: input.website_redirect_location.is_some(),
         }
         .check(rid)?;
@@ -170,6 +168,15 @@ impl Gateway {
             }
             None => (None, None),
         };
+        let lock = self
+            .check_write_lock(
+                caller,
+                &input.bucket,
+                input.object_lock_mode.as_ref(),
+                input.object_lock_retain_until_date.as_ref(),
+                input.object_lock_legal_hold_status.as_ref(),
+            )
+            .await?;
         let bucket_record = caller.bucket_record(&input.bucket);
         let (body, fault) = body::adapt(input.body);
         let rec = self
@@ -187,6 +194,7 @@ impl Gateway {
                 cond,
                 audit_event,
                 bucket_record,
+                lock,
             })
             .await
             .map_err(|e| body_or(e, &fault, rid))?;
@@ -310,8 +318,13 @@ impl Gateway {
             checksum_fields(&v.checksums.unwrap_or_default());
         let rec = v.rec;
         let body = v.body.map(|b| streaming_blob(b, v.content_length));
+        let (object_lock_mode, object_lock_retain_until_date, object_lock_legal_hold_status) =
+            lock_headers(&rec);
         let mut resp = ok(
             GetObjectOutput {
+                object_lock_mode,
+                object_lock_retain_until_date,
+                object_lock_legal_hold_status,
                 accept_ranges: Some("bytes".to_string()),
                 body,
                 cache_control: rec.headers.cache_control.clone(),
@@ -373,8 +386,13 @@ impl Gateway {
         let (crc32, crc32c, crc64nvme, sha1, sha256, checksum_type) =
             checksum_fields(&v.checksums.unwrap_or_default());
         let rec = v.rec;
+        let (object_lock_mode, object_lock_retain_until_date, object_lock_legal_hold_status) =
+            lock_headers(&rec);
         // HeadObject has no response-* overrides in s3s 0.14's serializer; apply them.
         let mut out = HeadObjectOutput {
+            object_lock_mode,
+            object_lock_retain_until_date,
+            object_lock_legal_hold_status,
             accept_ranges: Some("bytes".to_string()),
             cache_control: input
                 .response_cache_control

@@ -78,7 +78,8 @@ pub(crate) async fn edit_bucket<X: ObjectTx>(
     Ok(stored)
 }
 
-/// `set_bucket_versioning`: a bucket once versioned never returns to unversioned.
+/// `set_bucket_versioning`: a bucket once versioned never returns to unversioned, and a
+/// bucket with Object Lock stays enabled.
 pub(crate) async fn set_versioning<X: ObjectTx>(
     tx: &mut X,
     name: &str,
@@ -93,6 +94,12 @@ pub(crate) async fn set_versioning<X: ObjectTx>(
         .await?
         .ok_or(Error::NoSuchBucket)?;
     let mut stored: Bucket = from_doc(&doc, "bucket")?;
+    if state == VersioningState::Suspended && stored.subresources.object_lock.is_some() {
+        return Err(Error::InvalidBucketState(
+            "Versioning cannot be suspended on a bucket with Object Lock enabled".into(),
+        )
+        .into());
+    }
     stored.versioning = state;
     update_bucket(tx, name, &stored).await
 }

@@ -96,6 +96,8 @@ impl ObjectService {
             tags: input.tags,
             checksum_algorithm: input.checksum_algorithm.map(|a| a.as_str().to_string()),
             checksum_type: checksum_type.map(|t| t.as_str().to_string()),
+            retention: input.lock.retention,
+            legal_hold: input.lock.legal_hold,
         };
         self.meta.create_upload(&upload).await?;
         Ok(upload)
@@ -383,19 +385,25 @@ impl ObjectService {
             checksum: input.checksum.clone(),
             cond: WriteCondition::None,
         };
+        let now = self.clock.now();
+        let lock = crate::object_lock::WriteLock {
+            retention: upload.retention,
+            legal_hold: upload.legal_hold,
+        }
+        .for_new_version(bucket.subresources.object_lock.as_ref(), now);
         let record = ObjectRecord {
             inline_crc32c: None,
             upload_id: Some(input.upload_id.clone()),
             owner_org: None,
             acl: None,
-            retention: None,
-            legal_hold: false,
+            retention: lock.retention,
+            legal_hold: lock.legal_hold,
             v: RECORD_VERSION,
             bucket: input.bucket,
             key: input.key,
             size: chosen.iter().map(|p| p.size).sum(),
             etag: multipart_etag(&md5s),
-            last_modified: self.clock.now(),
+            last_modified: now,
             headers: upload.headers,
             user_metadata: upload.user_metadata,
             checksums,

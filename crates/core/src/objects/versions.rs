@@ -36,7 +36,7 @@ pub struct ListVersionsOutput {
     pub next_version_id_marker: Option<String>,
 }
 
-fn check_version_id(v: &str) -> Result<()> {
+pub(crate) fn check_version_id(v: &str) -> Result<()> {
     if is_version_id(v) {
         Ok(())
     } else {

@@ -88,19 +88,23 @@ impl ObjectService {
             .digest
             .md5
             .ok_or_else(|| Error::internal("md5 not computed"))?;
+        let now = self.clock.now();
+        let lock = input
+            .lock
+            .for_new_version(bucket.subresources.object_lock.as_ref(), now);
         let mut record = ObjectRecord {
             inline_crc32c: None,
             upload_id: None,
             owner_org: None,
             acl: None,
-            retention: None,
-            legal_hold: false,
+            retention: lock.retention,
+            legal_hold: lock.legal_hold,
             v: RECORD_VERSION,
             bucket: input.bucket,
             key: input.key,
             size: ingested.size,
             etag: etag_from_md5(&md5),
-            last_modified: self.clock.now(),
+            last_modified: now,
             headers: input.headers,
             user_metadata: input.user_metadata,
             checksums,
@@ -257,19 +261,24 @@ impl ObjectService {
             set_checksum(&mut checksums, a, value);
             checksums.checksum_type = Some("FULL_OBJECT".into());
         }
+        // A copy is a new version: the destination bucket's default retention applies
+        // (the source's lock state is not copied, as S3).
+        let now = self.clock.now();
+        let lock = crate::object_lock::WriteLock::default()
+            .for_new_version(dst_bucket.subresources.object_lock.as_ref(), now);
         let mut record = ObjectRecord {
             inline_crc32c: None,
             upload_id: None,
             owner_org: None,
             acl: None,
-            retention: None,
-            legal_hold: false,
+            retention: lock.retention,
+            legal_hold: lock.legal_hold,
             v: RECORD_VERSION,
             bucket: input.dst_bucket,
             key: input.dst_key,
             size,
             etag,
-            last_modified: self.clock.now(),
+            last_modified: now,
             headers,
             user_metadata,
             checksums,

@@ -173,6 +173,7 @@ async fn put_once(
         cond: WriteCondition::None,
         audit_event: None,
         bucket_record: None,
+        lock: Default::default(),
     };
     let t = Instant::now();
     svc.put_object(input).await.unwrap();

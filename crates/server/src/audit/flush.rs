@@ -123,6 +123,7 @@ impl AuditTarget for ObjectStoreTarget {
                 cond: WriteCondition::None,
                 audit_event: None,
                 bucket_record: None,
+                lock: Default::default(),
             })
             .await
             .map(|_| ())

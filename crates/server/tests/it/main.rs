@@ -32,6 +32,7 @@ mod s3_conditional;
 mod s3_cors;
 mod s3_lifecycle;
 mod s3_multipart;
+mod s3_object_lock;
 mod s3_objects;
 mod s3_overwrite;
 mod s3_public_access;

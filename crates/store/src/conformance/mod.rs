@@ -269,6 +269,8 @@ fn upload(b: &str, key: &str, initiated: OffsetDateTime) -> MultipartUpload {
         tags: BTreeMap::new(),
         checksum_algorithm: Some("CRC32".into()),
         checksum_type: None,
+        retention: None,
+        legal_hold: false,
     }
 }
 

@@ -306,6 +306,7 @@ async fn upload_listings_group_and_paginate() {
                 checksum_algorithm: None,
                 checksum_type: None,
                 initiator: "me".into(),
+                lock: Default::default(),
             })
             .await
             .unwrap();

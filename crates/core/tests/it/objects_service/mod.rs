@@ -109,6 +109,7 @@ pub fn put_input(key: &str, bytes: &[u8]) -> PutObjectInput {
         cond: WriteCondition::None,
         audit_event: None,
         bucket_record: None,
+        lock: Default::default(),
     }
 }
 

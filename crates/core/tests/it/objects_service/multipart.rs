@@ -25,6 +25,7 @@ pub async fn create(
             checksum_algorithm: alg,
             checksum_type: t,
             initiator: "coreweave/user".into(),
+            lock: Default::default(),
         })
         .await
 }
