@@ -244,27 +244,21 @@ impl Gateway {
         if Ownership::acls_enabled(Some(wanted)) {
             return Err(acls_enabled_not_yet(rid));
         }
-        let owner = caller.bucket_owner().to_owned();
         let conflict = Arc::new(AtomicBool::new(false));
         let seen = conflict.clone();
         let edited = self
-            .objects
-            .edit_bucket(
-                &input.bucket,
-                Box::new(move |b| {
-                    coffer_core::policy::owned_by(b, &owner)?;
-                    if b.subresources
-                        .acl
-                        .as_ref()
-                        .is_some_and(|a| !a.is_owner_only(&b.org_id))
-                    {
-                        seen.store(true, Ordering::Relaxed);
-                        return Err(coffer_core::Error::FailedPrecondition(String::new()));
-                    }
-                    b.subresources.ownership = Some(wanted);
-                    Ok(())
-                }),
-            )
+            .edit_owned_bucket(caller, &input.bucket, move |b| {
+                if b.subresources
+                    .acl
+                    .as_ref()
+                    .is_some_and(|a| !a.is_owner_only(&b.org_id))
+                {
+                    seen.store(true, Ordering::Relaxed);
+                    return Err(coffer_core::Error::FailedPrecondition(String::new()));
+                }
+                b.subresources.ownership = Some(wanted);
+                Ok(())
+            })
             .await;
         if conflict.load(Ordering::Relaxed) {
             return Err(s3(
@@ -273,7 +267,7 @@ impl Gateway {
                 rid,
             ));
         }
-        edited.map_err(|e| to_s3(e, rid))?;
+        edited?;
         Ok(ok(PutBucketOwnershipControlsOutput::default(), caller))
     }
 

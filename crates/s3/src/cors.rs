@@ -328,18 +328,11 @@ impl Gateway {
         let rid = caller.request_id();
         let input = req.input;
         let rules = rules_from_dto(input.cors_configuration).map_err(|(c, m)| s3(c, m, rid))?;
-        let owner = caller.bucket_owner().to_owned();
-        self.objects
-            .edit_bucket(
-                &input.bucket,
-                Box::new(move |b| {
-                    coffer_core::policy::owned_by(b, &owner)?;
-                    b.subresources.cors = Some(rules);
-                    Ok(())
-                }),
-            )
-            .await
-            .map_err(|e| to_s3(e, rid))?;
+        self.edit_owned_bucket(caller, &input.bucket, move |b| {
+            b.subresources.cors = Some(rules);
+            Ok(())
+        })
+        .await?;
         Ok(ok(PutBucketCorsOutput::default(), caller))
     }
 
@@ -374,19 +367,11 @@ impl Gateway {
         req: S3Request<DeleteBucketCorsInput>,
     ) -> S3Result<S3Response<DeleteBucketCorsOutput>> {
         let caller = caller_of(&req.extensions)?;
-        let rid = caller.request_id();
-        let owner = caller.bucket_owner().to_owned();
-        self.objects
-            .edit_bucket(
-                &req.input.bucket,
-                Box::new(move |b| {
-                    coffer_core::policy::owned_by(b, &owner)?;
-                    b.subresources.cors = None;
-                    Ok(())
-                }),
-            )
-            .await
-            .map_err(|e| to_s3(e, rid))?;
+        self.edit_owned_bucket(caller, &req.input.bucket, |b| {
+            b.subresources.cors = None;
+            Ok(())
+        })
+        .await?;
         let mut r = ok(DeleteBucketCorsOutput::default(), caller);
         r.status = Some(StatusCode::NO_CONTENT);
         Ok(r)

@@ -161,6 +161,29 @@ impl Gateway {
         )
     }
 
+    /// Edits the configuration of the caller's target bucket in one store transaction
+    /// (`MetaStore::edit_bucket`), only if it still belongs to the org the request was
+    /// authorized against (`policy::owned_by`: not a same-named bucket created since).
+    pub(crate) async fn edit_owned_bucket(
+        &self,
+        caller: &Caller,
+        bucket: &str,
+        edit: impl FnOnce(&mut Bucket) -> coffer_core::Result<()> + Send + 'static,
+    ) -> S3Result<()> {
+        let owner = caller.bucket_owner().to_owned();
+        self.objects
+            .edit_bucket(
+                bucket,
+                Box::new(move |b| {
+                    coffer_core::policy::owned_by(b, &owner)?;
+                    edit(b)
+                }),
+            )
+            .await
+            .map(drop)
+            .map_err(|e| to_s3(e, caller.request_id()))
+    }
+
     /// The record of `name`: the one the access check read, else read now.
     pub(crate) async fn bucket_of(&self, caller: &Caller, name: &str) -> S3Result<Arc<Bucket>> {
         match caller.bucket_record(name) {

@@ -63,19 +63,12 @@ impl Gateway {
                 )
             }
         };
-        let owner = caller.bucket_owner().to_owned();
-        self.objects
-            .edit_bucket(
-                &input.bucket,
-                Box::new(move |b| {
-                    coffer_core::policy::owned_by(b, &owner)?;
-                    not_versioned(b)?;
-                    b.subresources.object_lock = Some(ObjectLockConfig { default_retention });
-                    Ok(())
-                }),
-            )
-            .await
-            .map_err(|e| to_s3(e, rid))?;
+        self.edit_owned_bucket(caller, &input.bucket, move |b| {
+            not_versioned(b)?;
+            b.subresources.object_lock = Some(ObjectLockConfig { default_retention });
+            Ok(())
+        })
+        .await?;
         Ok(ok(PutObjectLockConfigurationOutput::default(), caller))
     }
 
@@ -149,10 +142,14 @@ impl Gateway {
             r.retention = wanted;
             Ok(())
         });
-        self.objects
-            .edit_object(&input.bucket, &input.key, input.version_id.as_deref(), edit)
-            .await
-            .map_err(|e| to_s3(e, rid))?;
+        self.edit_version(
+            caller,
+            &input.bucket,
+            &input.key,
+            input.version_id.as_deref(),
+            edit,
+        )
+        .await?;
         Ok(ok(PutObjectRetentionOutput::default(), caller))
     }
 
@@ -203,10 +200,14 @@ impl Gateway {
             r.legal_hold = on;
             Ok(())
         });
-        self.objects
-            .edit_object(&input.bucket, &input.key, input.version_id.as_deref(), edit)
-            .await
-            .map_err(|e| to_s3(e, rid))?;
+        self.edit_version(
+            caller,
+            &input.bucket,
+            &input.key,
+            input.version_id.as_deref(),
+            edit,
+        )
+        .await?;
         Ok(ok(PutObjectLegalHoldOutput::default(), caller))
     }
 
@@ -233,6 +234,22 @@ impl Gateway {
             },
             caller,
         ))
+    }
+
+    /// Edits one version's record in the store's transaction.
+    async fn edit_version(
+        &self,
+        caller: &Caller,
+        bucket: &str,
+        key: &str,
+        version_id: Option<&str>,
+        edit: ObjectEdit,
+    ) -> S3Result<()> {
+        self.objects
+            .edit_object(bucket, key, version_id, edit)
+            .await
+            .map(drop)
+            .map_err(|e| to_s3(e, caller.request_id()))
     }
 
     /// The record whose lock state a Get… reads, in a bucket with Object Lock.

@@ -15,7 +15,7 @@
 //! Put and Delete are org-only actions; Get is judged like any bucket action.
 
 use crate::access::caller_of;
-use crate::errors::{no_such_bucket_policy, s3_custom, to_s3};
+use crate::errors::{no_such_bucket_policy, s3_custom};
 use crate::gateway::{Gateway, ok};
 use coffer_core::acl::PublicAccessBlock;
 use http::StatusCode;
@@ -28,7 +28,6 @@ impl Gateway {
         req: S3Request<PutPublicAccessBlockInput>,
     ) -> S3Result<S3Response<PutPublicAccessBlockOutput>> {
         let caller = caller_of(&req.extensions)?;
-        let rid = caller.request_id();
         let c = req.input.public_access_block_configuration;
         let pab = PublicAccessBlock {
             block_public_acls: c.block_public_acls.unwrap_or(false),
@@ -36,9 +35,11 @@ impl Gateway {
             block_public_policy: c.block_public_policy.unwrap_or(false),
             restrict_public_buckets: c.restrict_public_buckets.unwrap_or(false),
         };
-        self.set_public_access_block(caller, &req.input.bucket, Some(pab))
-            .await
-            .map_err(|e| to_s3(e, rid))?;
+        self.edit_owned_bucket(caller, &req.input.bucket, move |b| {
+            b.subresources.public_access_block = Some(pab);
+            Ok(())
+        })
+        .await?;
         Ok(ok(PutPublicAccessBlockOutput::default(), caller))
     }
 
@@ -74,32 +75,14 @@ impl Gateway {
         req: S3Request<DeletePublicAccessBlockInput>,
     ) -> S3Result<S3Response<DeletePublicAccessBlockOutput>> {
         let caller = caller_of(&req.extensions)?;
-        self.set_public_access_block(caller, &req.input.bucket, None)
-            .await
-            .map_err(|e| to_s3(e, caller.request_id()))?;
+        self.edit_owned_bucket(caller, &req.input.bucket, |b| {
+            b.subresources.public_access_block = None;
+            Ok(())
+        })
+        .await?;
         let mut r = ok(DeletePublicAccessBlockOutput::default(), caller);
         r.status = Some(StatusCode::NO_CONTENT);
         Ok(r)
-    }
-
-    async fn set_public_access_block(
-        &self,
-        caller: &crate::access::Caller,
-        bucket: &str,
-        pab: Option<PublicAccessBlock>,
-    ) -> coffer_core::Result<()> {
-        let owner = caller.bucket_owner().to_owned();
-        self.objects
-            .edit_bucket(
-                bucket,
-                Box::new(move |b| {
-                    coffer_core::policy::owned_by(b, &owner)?;
-                    b.subresources.public_access_block = pab;
-                    Ok(())
-                }),
-            )
-            .await
-            .map(drop)
     }
 
     /// `IsPublic` of the bucket policy, as S3: 404 `NoSuchBucketPolicy` without one

@@ -136,18 +136,11 @@ impl Gateway {
         let input = req.input;
         let tags = from_dto(input.tagging, MAX_BUCKET_TAGS, "Bucket", rid)?;
         let tags = (!tags.is_empty()).then_some(tags);
-        let owner = caller.bucket_owner().to_owned();
-        self.objects
-            .edit_bucket(
-                &input.bucket,
-                Box::new(move |b| {
-                    coffer_core::policy::owned_by(b, &owner)?;
-                    b.subresources.tags = tags;
-                    Ok(())
-                }),
-            )
-            .await
-            .map_err(|e| to_s3(e, rid))?;
+        self.edit_owned_bucket(caller, &input.bucket, move |b| {
+            b.subresources.tags = tags;
+            Ok(())
+        })
+        .await?;
         let mut r = ok(PutBucketTaggingOutput::default(), caller);
         r.status = Some(StatusCode::NO_CONTENT);
         Ok(r)
@@ -180,19 +173,11 @@ impl Gateway {
         req: S3Request<DeleteBucketTaggingInput>,
     ) -> S3Result<S3Response<DeleteBucketTaggingOutput>> {
         let caller = caller_of(&req.extensions)?;
-        let rid = caller.request_id();
-        let owner = caller.bucket_owner().to_owned();
-        self.objects
-            .edit_bucket(
-                &req.input.bucket,
-                Box::new(move |b| {
-                    coffer_core::policy::owned_by(b, &owner)?;
-                    b.subresources.tags = None;
-                    Ok(())
-                }),
-            )
-            .await
-            .map_err(|e| to_s3(e, rid))?;
+        self.edit_owned_bucket(caller, &req.input.bucket, |b| {
+            b.subresources.tags = None;
+            Ok(())
+        })
+        .await?;
         let mut r = ok(DeleteBucketTaggingOutput::default(), caller);
         r.status = Some(StatusCode::NO_CONTENT);
         Ok(r)
