@@ -107,6 +107,12 @@ pub fn apply_object_edit(
 pub fn apply_bucket_edit(stored: &mut Bucket, edit: BucketEdit) -> Result<bool> {
     let mut copy = stored.clone();
     edit(&mut copy)?;
+    // Object Lock, once enabled, stays (S3): no edit may switch it off.
+    if stored.subresources.object_lock.is_some() && copy.subresources.object_lock.is_none() {
+        return Err(crate::Error::InvalidBucketState(
+            "Object Lock cannot be disabled on a bucket".into(),
+        ));
+    }
     let changed = copy.settings != stored.settings
         || copy.policy != stored.policy
         || copy.lifecycle != stored.lifecycle
@@ -463,4 +469,79 @@ pub trait MetaStore: Send + Sync + 'static {
     // ---- maintenance ----
     /// Every blob id referenced by an object or a part, for the start-up orphan sweep.
     async fn referenced_blobs(&self) -> Result<HashSet<String>>;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn bucket() -> Bucket {
+        Bucket {
+            name: "b".into(),
+            org_id: "orgaaa".into(),
+            zone: "Z".into(),
+            created: OffsetDateTime::UNIX_EPOCH,
+            settings: BucketSettings::default(),
+            policy: None,
+            versioning: VersioningState::Enabled,
+            lifecycle: None,
+            subresources: BucketSubresources::default(),
+        }
+    }
+
+    #[test]
+    fn object_lock_once_enabled_stays() {
+        let mut b = bucket();
+        let enable: BucketEdit = Box::new(|b| {
+            b.subresources.object_lock = Some(Default::default());
+            Ok(())
+        });
+        assert!(apply_bucket_edit(&mut b, enable).unwrap());
+        let disable: BucketEdit = Box::new(|b| {
+            b.subresources = BucketSubresources::default();
+            Ok(())
+        });
+        assert!(matches!(
+            apply_bucket_edit(&mut b, disable),
+            Err(crate::Error::InvalidBucketState(_))
+        ));
+        assert!(b.subresources.object_lock.is_some());
+    }
+
+    #[test]
+    fn object_edits_take_back_only_editable_fields() {
+        let stored = ObjectRecord {
+            v: RECORD_VERSION,
+            bucket: "b".into(),
+            key: "k".into(),
+            size: 3,
+            etag: "\"e\"".into(),
+            last_modified: OffsetDateTime::UNIX_EPOCH,
+            headers: ObjectHeaders::default(),
+            user_metadata: Default::default(),
+            checksums: Checksums::default(),
+            parts: Vec::new(),
+            tags: Default::default(),
+            data: ObjectData::Inline(b"abc".to_vec()),
+            version_id: None,
+            inline_crc32c: None,
+            upload_id: None,
+            owner_org: None,
+            acl: None,
+            retention: None,
+            legal_hold: false,
+        };
+        let edit: ObjectEdit = std::sync::Arc::new(|r| {
+            r.legal_hold = true;
+            r.size = 99;
+            r.etag = "\"forged\"".into();
+            Ok(())
+        });
+        let (kept, changed) = apply_object_edit(&stored, &edit).unwrap();
+        assert_eq!(changed, vec![("legal_hold", Some(serde_json::json!(true)))]);
+        assert_eq!((kept.size, kept.etag.as_str()), (3, "\"e\""));
+        assert!(kept.legal_hold);
+        let nothing: ObjectEdit = std::sync::Arc::new(|_| Ok(()));
+        assert!(apply_object_edit(&stored, &nothing).unwrap().1.is_empty());
+    }
 }

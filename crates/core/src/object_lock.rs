@@ -100,9 +100,13 @@ impl DefaultRetention {
 
     /// The retention a version written at `at` receives.
     pub fn applied_at(&self, at: OffsetDateTime) -> Retention {
+        // Past the calendar's end (a clock near year 9999) the lock lasts to its end.
+        let end = time::PrimitiveDateTime::MAX.assume_utc();
         let until = match self.period {
-            RetentionPeriod::Days(d) => at + time::Duration::days(i64::from(d)),
-            RetentionPeriod::Years(y) => add_years(at, y),
+            RetentionPeriod::Days(d) => at
+                .checked_add(time::Duration::days(i64::from(d)))
+                .unwrap_or(end),
+            RetentionPeriod::Years(y) => add_years(at, y).unwrap_or(end),
         };
         Retention {
             mode: self.mode,
@@ -123,15 +127,16 @@ fn positive(n: i64, max: u32) -> Result<u32, ConfigError> {
         .ok_or_else(|| ConfigError::Invalid("The default retention period is too long".into()))
 }
 
-/// `at` plus `years` calendar years (29 February becomes 28 February when needed).
-fn add_years(at: OffsetDateTime, years: u32) -> OffsetDateTime {
-    let y = at.year() + years as i32;
+/// `at` plus `years` calendar years (29 February becomes 28 February when needed);
+/// `None` past the calendar's end.
+fn add_years(at: OffsetDateTime, years: u32) -> Option<OffsetDateTime> {
+    let y = at.year().checked_add(i32::try_from(years).ok()?)?;
     let date = at
         .date()
         .replace_year(y)
         .or_else(|_| at.date().replace_day(28).and_then(|d| d.replace_year(y)))
-        .unwrap_or(at.date());
-    at.replace_date(date)
+        .ok()?;
+    Some(at.replace_date(date))
 }
 
 /// A bucket's Object Lock configuration (present = Object Lock enabled, for good).
@@ -318,6 +323,17 @@ mod tests {
         assert_eq!(
             y.applied_at(NOW).retain_until,
             datetime!(2027-12-07 12:00 UTC)
+        );
+        // Near the calendar's end the lock lasts to its end (no overflow, no panic).
+        let late = datetime!(9999-06-01 00:00 UTC);
+        let end = time::PrimitiveDateTime::MAX.assume_utc();
+        assert_eq!(y.applied_at(late).retain_until, end);
+        assert_eq!(
+            DefaultRetention::new(Compliance, Some(36_500), None)
+                .unwrap()
+                .applied_at(late)
+                .retain_until,
+            end
         );
         let leap = datetime!(2028-02-29 00:00 UTC);
         assert_eq!(

@@ -89,6 +89,12 @@ pub fn versioned_action(action: &'static str) -> &'static str {
         other => other,
     }
 }
+/// Object Lock actions; the `Put…` ones are also checked by writes that carry
+/// `x-amz-object-lock-*` headers, the `Get…` ones before GET/HEAD show the lock.
+pub const S3_PUT_OBJECT_RETENTION: &str = "s3:PutObjectRetention";
+pub const S3_GET_OBJECT_RETENTION: &str = "s3:GetObjectRetention";
+pub const S3_PUT_OBJECT_LEGAL_HOLD: &str = "s3:PutObjectLegalHold";
+pub const S3_GET_OBJECT_LEGAL_HOLD: &str = "s3:GetObjectLegalHold";
 /// Checked by version deletes that ask to bypass Object Lock GOVERNANCE retention.
 pub const S3_BYPASS_GOVERNANCE: &str = "s3:BypassGovernanceRetention";
 /// Also checked by PutObject/CopyObject when the request sets tags (`x-amz-tagging`).

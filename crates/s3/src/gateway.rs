@@ -22,7 +22,10 @@
 //! `NotImplemented` for them before any handler runs).
 
 use crate::access::{Authorizer, Caller, caller_of};
-use crate::actions::{S3_BYPASS_GOVERNANCE, S3_GET_OBJECT, S3_PUT_OBJECT_TAGGING};
+use crate::actions::{
+    S3_BYPASS_GOVERNANCE, S3_GET_OBJECT, S3_GET_OBJECT_LEGAL_HOLD, S3_GET_OBJECT_RETENTION,
+    S3_PUT_OBJECT_LEGAL_HOLD, S3_PUT_OBJECT_RETENTION, S3_PUT_OBJECT_TAGGING,
+};
 use crate::audit::S3AuditSlot;
 use crate::body::FaultCell;
 use crate::errors::{REQUEST_ID_HEADER, s3, to_s3};
@@ -143,12 +146,29 @@ impl Gateway {
         &self,
         caller: &Caller,
         bucket: &str,
+        key: &str,
         mode: Option<&ObjectLockMode>,
         until: Option<&Timestamp>,
         hold: Option<&ObjectLockLegalHoldStatus>,
     ) -> S3Result<WriteLock> {
         if mode.is_none() && until.is_none() && hold.is_none() {
             return Ok(WriteLock::default());
+        }
+        // As S3: setting a lock on a write needs the right to set it afterwards, so
+        // s3:PutObject alone cannot lock a version out of its owner's reach (or opt out
+        // of the bucket's default retention).
+        let resource = format!("{bucket}/{key}");
+        for (asked, action) in [
+            (mode.is_some() || until.is_some(), S3_PUT_OBJECT_RETENTION),
+            (hold.is_some(), S3_PUT_OBJECT_LEGAL_HOLD),
+        ] {
+            if asked && !self.authz.allowed(caller, action, &resource) {
+                return Err(s3(
+                    S3ErrorCode::AccessDenied,
+                    "Access Denied",
+                    caller.request_id(),
+                ));
+            }
         }
         let b = self.bucket_of(caller, bucket).await?;
         write_lock(
@@ -182,6 +202,31 @@ impl Gateway {
             .await
             .map(drop)
             .map_err(|e| to_s3(e, caller.request_id()))
+    }
+
+    /// The Object Lock response headers of a version (GET, HEAD): its retention, and its
+    /// legal hold when on, each only for a caller who may read it
+    /// (`s3:GetObjectRetention`, `s3:GetObjectLegalHold`), as S3.
+    pub(crate) fn lock_headers(
+        &self,
+        caller: &Caller,
+        rec: &coffer_core::model::ObjectRecord,
+    ) -> (
+        Option<ObjectLockMode>,
+        Option<Timestamp>,
+        Option<ObjectLockLegalHoldStatus>,
+    ) {
+        let may = |action: &str| {
+            self.authz
+                .allowed(caller, action, &format!("{}/{}", rec.bucket, rec.key))
+        };
+        let retention = rec.retention.filter(|_| may(S3_GET_OBJECT_RETENTION));
+        let hold = rec.legal_hold && may(S3_GET_OBJECT_LEGAL_HOLD);
+        (
+            retention.map(|r| ObjectLockMode::from(r.mode.as_str().to_string())),
+            retention.map(|r| Timestamp::from(r.retain_until)),
+            hold.then(|| ObjectLockLegalHoldStatus::from_static(ObjectLockLegalHoldStatus::ON)),
+        )
     }
 
     /// The record of `name`: the one the access check read, else read now.
@@ -693,24 +738,6 @@ pub(crate) fn hold_of(s: &str, rid: &str) -> S3Result<bool> {
             rid,
         )),
     }
-}
-
-/// The Object Lock response headers of a version (GET, HEAD): its retention, and its
-/// legal hold when on.
-pub(crate) fn lock_headers(
-    rec: &coffer_core::model::ObjectRecord,
-) -> (
-    Option<ObjectLockMode>,
-    Option<Timestamp>,
-    Option<ObjectLockLegalHoldStatus>,
-) {
-    (
-        rec.retention
-            .map(|r| ObjectLockMode::from(r.mode.as_str().to_string())),
-        rec.retention.map(|r| Timestamp::from(r.retain_until)),
-        rec.legal_hold
-            .then(|| ObjectLockLegalHoldStatus::from_static(ObjectLockLegalHoldStatus::ON)),
-    )
 }
 
 /// Refuses request options this service does not implement.

@@ -61,6 +61,7 @@ impl Gateway {
             .check_write_lock(
                 caller,
                 &input.bucket,
+                &input.key,
                 input.object_lock_mode.as_ref(),
                 input.object_lock_retain_until_date.as_ref(),
                 input.object_lock_legal_hold_status.as_ref(),

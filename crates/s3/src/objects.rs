@@ -7,9 +7,9 @@ use crate::body;
 use crate::errors::{map_error, s3, to_s3};
 use crate::gateway::{
     Gateway, Unsupported, acl_request, body_or, byte_range, checksum_input, checksum_values,
-    content_length, content_md5, core_alg, i64_of, invalid, lock_headers, metadata,
-    not_implemented, object_headers, ok, part_number, raw_write_condition, read_conditions, tags,
-    ts, write_condition,
+    content_length, content_md5, core_alg, i64_of, invalid, metadata, not_implemented,
+    object_headers, ok, part_number, raw_write_condition, read_conditions, tags, ts,
+    write_condition,
 };
 use crate::wire::{checksum_fields, etag_out};
 use bytes::Bytes;
@@ -172,6 +172,7 @@ impl Gateway {
             .check_write_lock(
                 caller,
                 &input.bucket,
+                &input.key,
                 input.object_lock_mode.as_ref(),
                 input.object_lock_retain_until_date.as_ref(),
                 input.object_lock_legal_hold_status.as_ref(),
@@ -319,7 +320,7 @@ impl Gateway {
         let rec = v.rec;
         let body = v.body.map(|b| streaming_blob(b, v.content_length));
         let (object_lock_mode, object_lock_retain_until_date, object_lock_legal_hold_status) =
-            lock_headers(&rec);
+            self.lock_headers(caller, &rec);
         let mut resp = ok(
             GetObjectOutput {
                 object_lock_mode,
@@ -387,7 +388,7 @@ impl Gateway {
             checksum_fields(&v.checksums.unwrap_or_default());
         let rec = v.rec;
         let (object_lock_mode, object_lock_retain_until_date, object_lock_legal_hold_status) =
-            lock_headers(&rec);
+            self.lock_headers(caller, &rec);
         // HeadObject has no response-* overrides in s3s 0.14's serializer; apply them.
         let mut out = HeadObjectOutput {
             object_lock_mode,

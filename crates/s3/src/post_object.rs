@@ -45,7 +45,7 @@ use coffer_core::conn::ConnInfo;
 use coffer_core::identity::{IdentityService, ct_eq};
 use futures::StreamExt;
 use http::{HeaderMap, HeaderValue, StatusCode};
-use s3s::dto::{PutObjectInput, StreamingBlob};
+use s3s::dto::{PutObjectInput, StreamingBlob, Timestamp, TimestampFormat};
 use s3s::post_policy::{PostPolicy, PostPolicyCondition};
 use s3s::{Body, HttpRequest, HttpResponse, S3Error, S3ErrorCode, S3Request, StdError};
 use std::sync::{Arc, Mutex};
@@ -584,6 +584,18 @@ fn put_input(
         ssekms_key_id: s("x-amz-server-side-encryption-aws-kms-key-id"),
         storage_class: s("x-amz-storage-class").map(Into::into),
         object_lock_mode: s("x-amz-object-lock-mode").map(Into::into),
+        object_lock_retain_until_date: match s("x-amz-object-lock-retain-until-date") {
+            None => None,
+            Some(d) => Some(
+                Timestamp::parse(TimestampFormat::DateTime, d.trim()).map_err(|_| {
+                    s3(
+                        S3ErrorCode::InvalidArgument,
+                        "Invalid x-amz-object-lock-retain-until-date (ISO 8601 expected)",
+                        r,
+                    )
+                })?,
+            ),
+        },
         object_lock_legal_hold_status: s("x-amz-object-lock-legal-hold").map(Into::into),
         website_redirect_location: s("x-amz-website-redirect-location"),
         tagging,

@@ -467,7 +467,9 @@ async fn retention_and_legal_hold_guard_version_deletes_and_survive_a_restart() 
     let deny_bypass = json!({"Version": "2012-10-17", "Statement": [
         {"Effect": "Allow", "Principal": "*", "Action": "s3:*",
          "Resource": ["arn:aws:s3:::lkb", "arn:aws:s3:::lkb/*"]},
-        {"Effect": "Deny", "Principal": "*", "Action": "s3:BypassGovernanceRetention",
+        {"Effect": "Deny", "Principal": "*",
+         "Action": ["s3:BypassGovernanceRetention", "s3:PutObjectRetention",
+                    "s3:GetObjectRetention", "s3:PutObjectLegalHold"],
          "Resource": "arn:aws:s3:::lkb/*"}]})
     .to_string();
     c.put_bucket_policy()
@@ -477,6 +479,43 @@ async fn retention_and_legal_hold_guard_version_deletes_and_survive_a_restart() 
         .await
         .unwrap();
     assert_s3_err(del("gov", &gov, true).await, "AccessDenied", 403);
+    // Setting a lock on a write needs the rights to set it afterwards (s3:PutObject
+    // alone cannot lock a version away from its owner), and reading it on GET/HEAD the
+    // rights to read it.
+    assert_s3_err(
+        c.put_object()
+            .bucket("lkb")
+            .key("sneaky")
+            .body(b"s".to_vec().into())
+            .object_lock_mode(ObjectLockMode::Compliance)
+            .object_lock_retain_until_date(date(FAR))
+            .send()
+            .await,
+        "AccessDenied",
+        403,
+    );
+    assert_s3_err(
+        c.put_object()
+            .bucket("lkb")
+            .key("sneaky")
+            .body(b"s".to_vec().into())
+            .object_lock_legal_hold_status(ObjectLockLegalHoldStatus::On)
+            .send()
+            .await,
+        "AccessDenied",
+        403,
+    );
+    assert!(!exists(&c, "lkb", "sneaky").await);
+    let head = c
+        .head_object()
+        .bucket("lkb")
+        .key("comp")
+        .version_id(&comp)
+        .send()
+        .await
+        .unwrap();
+    assert!(head.object_lock_mode().is_none());
+    assert!(head.object_lock_retain_until_date().is_none());
     c.delete_bucket_policy().bucket("lkb").send().await.unwrap();
     del("gov", &gov, true).await.unwrap();
     // Released, the held version goes.
