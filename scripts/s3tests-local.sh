@@ -12,8 +12,9 @@
 #   S3TESTS_METADATA=postgres   metadata in a fresh database on the PostgreSQL server
 #                   named by COFFER_TEST_POSTGRES_URL (scripts/pg-test-cluster.sh);
 #                   default: the embedded SQLite store
-#   S3TESTS_DIR     the s3-tests checkout (default: ../shared/s3-tests)
-#   S3TESTS_TOOL    the runner (default: ../shared/tools/s3tests.sh)
+#   S3TESTS_DIR     the s3-tests checkout (default: ../shared/s3-tests, beside this
+#                   checkout or beside the repository it was cloned from)
+#   S3TESTS_TOOL    the runner (default: ../shared/tools/s3tests.sh, likewise)
 #   other S3TESTS_* knobs are passed to the runner (see its header).
 # Results: the runner's S3TESTS_OUT directory (printed at the end).
 set -euo pipefail
@@ -21,8 +22,19 @@ cd "$(dirname "$0")/.."
 root=$(pwd)
 # shellcheck source=scripts/lib/server.sh
 source scripts/lib/server.sh
-S3TESTS_DIR=${S3TESTS_DIR:-$root/../shared/s3-tests}
-S3TESTS_TOOL=${S3TESTS_TOOL:-$root/../shared/tools/s3tests.sh}
+# ../shared beside the checkout; a clone elsewhere (CI's clean clone) finds it beside
+# the repository it was cloned from.
+shared=$root/../shared
+if [ ! -d "$shared" ]; then
+  origin=$(git -C "$root" remote get-url origin 2>/dev/null || true)
+  if [ -n "$origin" ] && [ -d "$origin/../shared" ]; then shared=$origin/../shared; fi
+fi
+S3TESTS_DIR=${S3TESTS_DIR:-$shared/s3-tests}
+S3TESTS_TOOL=${S3TESTS_TOOL:-$shared/tools/s3tests.sh}
+if [ ! -f "$S3TESTS_TOOL" ]; then
+  echo "s3tests-local: no runner at $S3TESTS_TOOL (set S3TESTS_TOOL and S3TESTS_DIR)" >&2
+  exit 2
+fi
 check=""
 if [ "${1:-}" = "--check" ]; then check=1; shift; fi
 # The location constraint test_bucket_get_location creates a bucket in (the default zone).
