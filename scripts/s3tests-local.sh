@@ -22,13 +22,13 @@ cd "$(dirname "$0")/.."
 root=$(pwd)
 # shellcheck source=scripts/lib/server.sh
 source scripts/lib/server.sh
-# ../shared beside the checkout; a clone elsewhere (CI's clean clone) finds it beside
-# the repository it was cloned from.
+# ../shared beside the checkout; a clone elsewhere (CI's clean clone) looks beside the
+# repository it was cloned from, then at this machine's /work/shared.
 shared=$root/../shared
-if [ ! -d "$shared" ]; then
-  origin=$(git -C "$root" remote get-url origin 2>/dev/null || true)
-  if [ -n "$origin" ] && [ -d "$origin/../shared" ]; then shared=$origin/../shared; fi
-fi
+origin=$(git -C "$root" remote get-url origin 2>/dev/null || true)
+for candidate in "$root/../shared" "${origin:-/nonexistent}/../shared" /work/shared; do
+  if [ -d "$candidate/s3-tests" ]; then shared=$candidate; break; fi
+done
 S3TESTS_DIR=${S3TESTS_DIR:-$shared/s3-tests}
 S3TESTS_TOOL=${S3TESTS_TOOL:-$shared/tools/s3tests.sh}
 if [ ! -f "$S3TESTS_TOOL" ]; then
