@@ -51,10 +51,6 @@ pub type BucketEdit = Box<dyn FnOnce(&mut Bucket) -> Result<()> + Send>;
 /// on the record it is given.
 pub type ObjectEdit = std::sync::Arc<dyn Fn(&mut ObjectRecord) -> Result<()> + Send + Sync>;
 
-/// A check of an object version's record before the store removes it for good
-/// ([`MetaStore::delete_object_version`]); like [`ObjectEdit`], it may run more than once.
-pub type VersionGuard = std::sync::Arc<dyn Fn(&ObjectRecord) -> Result<()> + Send + Sync>;
-
 /// A document field to write back: its name, and its value (`None`: remove it).
 pub type DocField = (&'static str, Option<serde_json::Value>);
 
@@ -309,15 +305,15 @@ pub trait MetaStore: Send + Sync + 'static {
     /// Removes one version for good (`"null"` = the null version); if it was the newest,
     /// the next newest becomes current. A version that does not exist is not an error
     /// (`removed` is `None`, `version_id` echoes the id). `NoSuchBucket` if absent.
-    /// `guard` sees the record of an object version (not a delete marker) before it is
-    /// removed, in the same transaction; its error aborts the delete and is returned
-    /// (Object Lock: `object_lock::check_delete`).
+    /// An object version (not a delete marker) under Object Lock is judged by `lock`
+    /// in the same transaction, before it is removed: a refusal (`PermissionDenied`)
+    /// removes nothing.
     async fn delete_object_version(
         &self,
         bucket: &str,
         key: &str,
         version_id: &str,
-        guard: Option<VersionGuard>,
+        lock: crate::object_lock::DeleteCheck,
     ) -> Result<Deleted>;
     /// One version by id (`"null"` = the null version), current or not.
     async fn get_object_version(

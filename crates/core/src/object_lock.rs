@@ -196,6 +196,22 @@ impl WriteLock {
     }
 }
 
+/// How a version delete is judged against Object Lock ([`check_delete`]): at `now`,
+/// bypassing GOVERNANCE retention or not. Every version delete carries one, so no
+/// caller can forget the lock (`MetaStore::delete_object_version`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DeleteCheck {
+    pub now: OffsetDateTime,
+    pub bypass_governance: bool,
+}
+
+impl DeleteCheck {
+    /// Whether this delete may remove a version in `state`.
+    pub fn allows(self, state: LockState) -> Result<()> {
+        check_delete(state, self.now, self.bypass_governance)
+    }
+}
+
 fn locked(msg: &str) -> Error {
     Error::PermissionDenied(msg.into())
 }

@@ -20,8 +20,7 @@ use crate::rows::{
 use crate::{buckets, identities, listings, multipart, objects, semantics};
 use async_trait::async_trait;
 use coffer_core::meta::{
-    BucketEdit, Deleted, KeyListing, MetaStore, ObjectEdit, ObjectPage, Replaced, VersionGuard,
-    VersionPage,
+    BucketEdit, Deleted, KeyListing, MetaStore, ObjectEdit, ObjectPage, Replaced, VersionPage,
 };
 use coffer_core::model::*;
 use coffer_core::quota::Quotas;
@@ -514,17 +513,17 @@ impl<E: Engine> MetaStore for Meta<E> {
         bucket: &str,
         key: &str,
         version_id: &str,
-        guard: Option<VersionGuard>,
+        lock: coffer_core::object_lock::DeleteCheck,
     ) -> Result<Deleted> {
         let args = (
             bucket.to_string(),
             key.to_string(),
             version_id.to_string(),
-            guard,
+            lock,
         );
         self.0
-            .write("delete_object_version", args, |tx, (b, k, v, g)| {
-                Box::pin(objects::delete_version(tx, b, k, v, g.as_ref()))
+            .write("delete_object_version", args, |tx, (b, k, v, lock)| {
+                Box::pin(objects::delete_version(tx, b, k, v, *lock))
             })
             .await?
             .decode()

@@ -19,8 +19,8 @@ use crate::rows::{
 };
 use crate::semantics;
 use coffer_core::Error;
-use coffer_core::meta::VersionGuard;
 use coffer_core::model::*;
+use coffer_core::object_lock::DeleteCheck;
 use std::future::Future;
 use time::OffsetDateTime;
 
@@ -234,16 +234,13 @@ pub(crate) async fn delete_version<X: ObjectTx>(
     bucket: &str,
     key: &str,
     vid: &str,
-    guard: Option<&VersionGuard>,
+    lock: DeleteCheck,
 ) -> R<RawDeleted, X> {
     let (usage, _) = locked(tx, bucket).await?;
     let echo = Some(vid.to_string());
-    // The guard reads the document only (inline bytes are not needed to judge it).
+    // Judged on the document alone (inline bytes are not needed).
     let check = |raw: &RawObject| -> Result<(), Error> {
-        match guard {
-            Some(g) => g(&from_doc::<ObjectRecord>(&raw.doc, "object")?),
-            None => Ok(()),
-        }
+        lock.allows(from_doc::<ObjectRecord>(&raw.doc, "object")?.lock_state())
     };
     if let Some(cur) = tx.current(bucket, key).await?
         && cur.version_id.as_deref().unwrap_or(NULL_VERSION) == vid

@@ -6,8 +6,7 @@
 use crate::SqliteMetaStore;
 use async_trait::async_trait;
 use coffer_core::meta::{
-    BucketEdit, Deleted, KeyListing, MetaStore, ObjectEdit, ObjectPage, Replaced, VersionGuard,
-    VersionPage,
+    BucketEdit, Deleted, KeyListing, MetaStore, ObjectEdit, ObjectPage, Replaced, VersionPage,
 };
 use coffer_core::model::*;
 use coffer_core::quota::Quotas;
@@ -272,10 +271,10 @@ impl MetaStore for TestMetaStore {
         bucket: &str,
         key: &str,
         version_id: &str,
-        guard: Option<VersionGuard>,
+        lock: coffer_core::object_lock::DeleteCheck,
     ) -> Result<Deleted> {
         self.inner
-            .delete_object_version(bucket, key, version_id, guard)
+            .delete_object_version(bucket, key, version_id, lock)
             .await
     }
     async fn get_object_version(

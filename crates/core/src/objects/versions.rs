@@ -114,11 +114,11 @@ impl ObjectService {
                         .await?
                 }
                 Some(v) => {
-                    let guard: crate::meta::VersionGuard = std::sync::Arc::new(move |r| {
-                        crate::object_lock::check_delete(r.lock_state(), now, bypass_governance)
-                    });
-                    meta.delete_object_version(&bucket, &key, &v, Some(guard))
-                        .await?
+                    let lock = crate::object_lock::DeleteCheck {
+                        now,
+                        bypass_governance,
+                    };
+                    meta.delete_object_version(&bucket, &key, &v, lock).await?
                 }
             };
             retirer.retire(d.removed.take()).await;

@@ -342,8 +342,8 @@ pub async fn object_edits_of_versions(s: &dyn MetaStore) {
     );
     assert_eq!(read(s, &b, &v1).await.owner_org.as_deref(), Some("orgbbb"));
 
-    // Object Lock state is edited in place too, and a version delete's guard sees it in
-    // the delete's transaction: a refusal removes nothing; markers are not guarded.
+    // Object Lock state is edited in place too, and every version delete judges it in
+    // its own transaction: a refusal removes nothing; markers carry no lock.
     let lock: ObjectEdit = Arc::new(|r| {
         r.legal_hold = true;
         r.retention = Some(coffer_core::object_lock::Retention {
@@ -356,25 +356,21 @@ pub async fn object_edits_of_versions(s: &dyn MetaStore) {
     let got = read(s, &b, &v1).await;
     assert!(got.legal_hold);
     assert_eq!(got.retention.map(|r| r.retain_until), Some(ts(1_000_000)));
-    let held: VersionGuard = Arc::new(|r| {
-        if r.legal_hold {
-            Err(Error::PermissionDenied("held".into()))
-        } else {
-            Ok(())
-        }
-    });
+    let bypass = DeleteCheck {
+        now: ts(0),
+        bypass_governance: true,
+    };
+    // The legal hold holds even with the bypass.
     assert_err!(
-        s.delete_object_version(&b, "k", &v1, Some(held.clone()))
-            .await,
+        s.delete_object_version(&b, "k", &v1, bypass).await,
         Error::PermissionDenied(_)
     );
     assert!(read(s, &b, &v1).await.legal_hold);
-    let marker_guard: VersionGuard = Arc::new(|_| Err(Error::PermissionDenied("no".into())));
-    s.delete_object_version(&b, "k", &m, Some(marker_guard))
+    s.delete_object_version(&b, "k", &m, unlocked())
         .await
         .unwrap();
-    // v2 is current again (the marker is gone); unguarded it goes.
-    s.delete_object_version(&b, "k", &v2, Some(held.clone()))
+    // v2 is current again (the marker is gone); unlocked, it goes.
+    s.delete_object_version(&b, "k", &v2, unlocked())
         .await
         .unwrap();
     let release: ObjectEdit = Arc::new(|r| {
@@ -382,9 +378,15 @@ pub async fn object_edits_of_versions(s: &dyn MetaStore) {
         Ok(())
     });
     s.edit_object(&b, "k", Some(&v1), release).await.unwrap();
-    let d = s
-        .delete_object_version(&b, "k", &v1, Some(held))
-        .await
-        .unwrap();
+    // GOVERNANCE retention still holds without the bypass, until its date.
+    assert_err!(
+        s.delete_object_version(&b, "k", &v1, unlocked()).await,
+        Error::PermissionDenied(_)
+    );
+    let later = DeleteCheck {
+        now: ts(2_000_000),
+        bypass_governance: false,
+    };
+    let d = s.delete_object_version(&b, "k", &v1, later).await.unwrap();
     assert!(d.removed.is_some());
 }

@@ -16,8 +16,9 @@
 
 use coffer_core::Error;
 use coffer_core::ids::new_hex_id;
-use coffer_core::meta::{BucketEdit, KeyListing, MetaStore, ObjectEdit, VersionGuard};
+use coffer_core::meta::{BucketEdit, KeyListing, MetaStore, ObjectEdit};
 use coffer_core::model::*;
+use coffer_core::object_lock::DeleteCheck;
 use coffer_core::quota::Quotas;
 use futures::future::join_all;
 use std::collections::BTreeMap;
@@ -337,6 +338,14 @@ async fn edit_retrying(
 }
 
 /// A fresh well-formed version id (32 alphanumerics).
+/// A version delete at the conformance clock's start, without bypass.
+fn unlocked() -> DeleteCheck {
+    DeleteCheck {
+        now: ts(0),
+        bypass_governance: false,
+    }
+}
+
 fn vid() -> String {
     coffer_core::ids::new_version_id()
 }

@@ -135,7 +135,10 @@ pub async fn versioning(s: &dyn MetaStore) {
         ]
     );
     // Removing the marker brings the newest object back as current.
-    let d = s.delete_object_version(&b, "k", &m1, None).await.unwrap();
+    let d = s
+        .delete_object_version(&b, "k", &m1, unlocked())
+        .await
+        .unwrap();
     assert!(d.delete_marker && d.removed.is_none());
     assert_eq!(
         s.get_object(&b, "k")
@@ -152,7 +155,7 @@ pub async fn versioning(s: &dyn MetaStore) {
     );
     // An absent version: nothing happens.
     let d = s
-        .delete_object_version(&b, "k", &vid(), None)
+        .delete_object_version(&b, "k", &vid(), unlocked())
         .await
         .unwrap();
     assert!(d.removed.is_none() && !d.delete_marker);
@@ -256,19 +259,27 @@ pub async fn versioning(s: &dyn MetaStore) {
         ]
     );
     // Deleting the current version promotes the next newest; its blobs come back.
-    let d = s.delete_object_version(&b, "k", &v4, None).await.unwrap();
+    let d = s
+        .delete_object_version(&b, "k", &v4, unlocked())
+        .await
+        .unwrap();
     assert_eq!(d.removed.map(|r| r.size), Some(4));
     let cur = s.get_object(&b, "k").await.unwrap().unwrap();
     assert_eq!(cur.version_id.as_deref(), Some(v3.as_str()));
     assert_eq!(cur.data, big.data);
     // Deleting a noncurrent object version returns it for blob deletion.
-    let d = s.delete_object_version(&b, "k", &v1, None).await.unwrap();
+    let d = s
+        .delete_object_version(&b, "k", &v1, unlocked())
+        .await
+        .unwrap();
     assert_eq!(d.removed.map(|r| r.size), Some(4));
     assert_eq!(s.bucket_usage(&b).await.unwrap(), usage(14, 2));
     // The bucket cannot be deleted while any version or marker remains.
     assert_err!(s.delete_bucket(&b).await, Error::BucketNotEmpty);
     for v in [v3.as_str(), v2.as_str()] {
-        s.delete_object_version(&b, "k", v, None).await.unwrap();
+        s.delete_object_version(&b, "k", v, unlocked())
+            .await
+            .unwrap();
     }
     assert!(s.get_object(&b, "k").await.unwrap().is_none());
     assert_eq!(
@@ -277,7 +288,7 @@ pub async fn versioning(s: &dyn MetaStore) {
     );
     assert_eq!(s.bucket_usage(&b).await.unwrap(), usage(0, 0));
     assert_err!(s.delete_bucket(&b).await, Error::BucketNotEmpty);
-    s.delete_object_version(&b, "k", NULL_VERSION, None)
+    s.delete_object_version(&b, "k", NULL_VERSION, unlocked())
         .await
         .unwrap();
     s.delete_bucket(&b).await.unwrap();
