@@ -3,11 +3,12 @@
 //! Every operation delegates to its handler, an `impl Gateway` method `do_<operation>`
 //! in the family module beside this file: `buckets` (buckets and bucket policies),
 //! `listing`, `objects`, `multipart`, `versioning`, `lifecycle`, `tagging`, `cors`,
-//! `attributes`, `acl`, `public_access`, `object_lock`; PutObject routes RenameObject to `rename`.
-//! What stays here: the [`Gateway`] state, the outbox-audit, tag- and ACL-checking
-//! plumbing of writes, and the DTO helpers several families use (responses, limits,
-//! conditions, ranges, checksums, ACL requests, unsupported options). Handler families use this module and the layers below it, never
-//! each other (crate docs).
+//! `attributes`, `acl`, `public_access`, `object_lock`; PutObject routes RenameObject
+//! to `rename`. What stays here: the [`Gateway`] state, the outbox-audit, tag-, ACL- and
+//! lock-checking plumbing of writes, and the DTO helpers several families use
+//! (responses, limits, conditions, ranges, checksums, ACL requests, unsupported
+//! options). Handler families use this module and the layers below it, never each
+//! other (crate docs).
 //!
 //! Handlers translate only: validation of wire forms (tags, ranges, tokens, part
 //! numbers, unsupported options) happens in the handlers and the helpers here, semantics
