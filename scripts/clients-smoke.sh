@@ -3,7 +3,7 @@
 # aws-cli, s3cmd, rclone and the MinIO Python SDK, each on its own bucket, do what a
 # person does with them: create a bucket, upload a small object and a multipart one,
 # list, download (sha256 compared), fetch a presigned GET URL with curl, delete the
-# objects and the bucket. With COFFER_SMOKE_ACL=1 it also does what Mastodon and
+# objects and the bucket. Unless COFFER_SMOKE_ACL=0 it also does what Mastodon and
 # PeerTube do: upload with `x-amz-acl: public-read` and read the object anonymously.
 # Installs the clients it lacks (pip, apt). Keys stay out of the output (no `set -x`).
 #   COFFER_BIN=path/to/coffer scripts/clients-smoke.sh
@@ -286,9 +286,8 @@ step minio "bucket is gone (not listed)" not_listed "$b" minio_ buckets -
 # ACLs enabled (ObjectWriter), PutObject and a multipart upload with `x-amz-acl:
 # public-read`, read back by anyone without a signature; an object without an ACL stays
 # private, and PutObjectAcl `private` (PeerTube, when a video becomes private) closes a
-# public one. Off by default: Coffer does not implement ACLs yet (issue 17,
-# docs/plans/acl-design.md); enable it by default once ACLs land.
-if [ "${COFFER_SMOKE_ACL:-0}" = 1 ]; then
+# public one. COFFER_SMOKE_ACL=0 skips it.
+if [ "${COFFER_SMOKE_ACL:-1}" = 1 ]; then
   b=smoke-acl
   grants_all_users_read() { # grants_all_users_read KEY
     aws_ s3api get-object-acl --bucket "$b" --key "$1" --output json >"$work/acl.json" || return 1
@@ -312,7 +311,7 @@ assert any(x["Grantee"].get("URI") == "http://acs.amazonaws.com/groups/global/Al
   step acl "delete objects" aws_ s3 rm --only-show-errors --recursive "s3://$b/"
   step acl "delete bucket" aws_ s3 rb "s3://$b"
 else
-  echo "skip acl: public-read uploads (COFFER_SMOKE_ACL=1 enables them once Coffer has ACLs)"
+  echo "skip acl: public-read uploads (COFFER_SMOKE_ACL=0)"
 fi
 
 echo "clients-smoke: $steps steps in $(($(date +%s) - started)) s"

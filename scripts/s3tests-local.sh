@@ -57,6 +57,8 @@ fi
 python3 -c 'import secrets; print("CW-SECRET-" + secrets.token_hex(24))' >"$work/operator-token"
 chmod 600 "$work/operator-token"
 export COFFER_OPERATOR_TOKEN_FILE="$work/operator-token"
+# s3-tests assume S3 before 2023: new buckets without ownership controls (ACLs enabled).
+export COFFER_DEFAULT_OBJECT_OWNERSHIP=${COFFER_DEFAULT_OBJECT_OWNERSHIP:-none}
 start_server
 allow_all_key
 MAIN_AK=$AWS_ACCESS_KEY_ID MAIN_SK=$AWS_SECRET_ACCESS_KEY

@@ -406,6 +406,54 @@ pub fn parse_grant_header(permission: Permission, value: &str) -> Result<Vec<Gra
     Ok(out)
 }
 
+/// The owner and ACL of a new object version, as stored: `None` for the bucket owner
+/// and for `private` (the owner's FULL_CONTROL), so a bucket with ACLs disabled stores
+/// nothing.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ObjectAccess {
+    pub owner_org: Option<String>,
+    pub acl: Option<Acl>,
+}
+
+impl ObjectAccess {
+    /// Normalises `owner`'s `acl` in a bucket of `bucket_owner`.
+    pub fn new(owner: &str, bucket_owner: &str, acl: Acl) -> Self {
+        ObjectAccess {
+            acl: stored(acl, owner),
+            owner_org: (owner != bucket_owner).then(|| owner.to_string()),
+        }
+    }
+}
+
+/// Whether a bucket in its current state takes `acl` as a new stored ACL (of the bucket
+/// or one of its objects): ACLs enabled (else `AclNotSupported`), and not a public ACL
+/// under `BlockPublicAcls` (else `PermissionDenied`). Stores check it inside the edit's
+/// transaction, against the bucket as committed.
+pub fn check_acl_change(bucket: &crate::model::Bucket, acl: &Acl) -> crate::Result<()> {
+    if acl.is_public()
+        && bucket
+            .subresources
+            .public_access_block
+            .is_some_and(|p| p.block_public_acls)
+    {
+        return Err(crate::Error::PermissionDenied(
+            "the bucket's Public Access Block (BlockPublicAcls) refuses public ACLs".into(),
+        ));
+    }
+    if !ObjectOwnership::acls_enabled(bucket.subresources.ownership) {
+        return Err(crate::Error::AclNotSupported {
+            message: "The bucket does not allow ACLs".into(),
+            disabling: false,
+        });
+    }
+    Ok(())
+}
+
+/// The stored form of `acl` for a resource owned by `owner`: `None` for `private`.
+pub fn stored(acl: Acl, owner: &str) -> Option<Acl> {
+    (acl != Acl::private(owner)).then_some(acl)
+}
+
 /// A bucket's Public Access Block configuration (absent flags are `false`).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PublicAccessBlock {
@@ -428,29 +476,31 @@ pub enum Level {
 
 /// The ACL permission that grants `action` at `level` (AWS's ACL-to-action table; the
 /// rows marked "Coffer" are additions). `None`: no ACL grants the action, only policies.
+/// Action names are matched case-insensitively, as policies match them.
 pub fn permission_for(action: &str, level: Level) -> Option<Permission> {
     use Permission::*;
-    match (level, action) {
+    let action = action.to_ascii_lowercase();
+    match (level, action.as_str()) {
         (
             Level::Bucket,
-            "s3:ListBucket"
-            | "s3:ListBucketVersions"
-            | "s3:ListBucketMultipartUploads"
+            "s3:listbucket"
+            | "s3:listbucketversions"
+            | "s3:listbucketmultipartuploads"
             // Coffer: listing an upload's parts is a read of the bucket's uploads.
-            | "s3:ListMultipartUploadParts",
+            | "s3:listmultipartuploadparts",
         ) => Some(Read),
         (
             Level::Bucket,
-            "s3:PutObject"
-            | "s3:DeleteObject"
+            "s3:putobject"
+            | "s3:deleteobject"
             // Coffer: aborting an upload is deleting what a writer started.
-            | "s3:AbortMultipartUpload",
+            | "s3:abortmultipartupload",
         ) => Some(Write),
-        (Level::Bucket, "s3:GetBucketAcl") => Some(ReadAcp),
-        (Level::Bucket, "s3:PutBucketAcl") => Some(WriteAcp),
-        (Level::Object, "s3:GetObject" | "s3:GetObjectVersion") => Some(Read),
-        (Level::Object, "s3:GetObjectAcl" | "s3:GetObjectVersionAcl") => Some(ReadAcp),
-        (Level::Object, "s3:PutObjectAcl" | "s3:PutObjectVersionAcl") => Some(WriteAcp),
+        (Level::Bucket, "s3:getbucketacl") => Some(ReadAcp),
+        (Level::Bucket, "s3:putbucketacl") => Some(WriteAcp),
+        (Level::Object, "s3:getobject" | "s3:getobjectversion") => Some(Read),
+        (Level::Object, "s3:getobjectacl" | "s3:getobjectversionacl") => Some(ReadAcp),
+        (Level::Object, "s3:putobjectacl" | "s3:putobjectversionacl") => Some(WriteAcp),
         _ => None,
     }
 }

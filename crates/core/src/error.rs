@@ -46,6 +46,12 @@ pub enum Error {
     /// bucket with Object Lock).
     #[error("{0}")]
     InvalidBucketState(String),
+    /// An ACL a bucket's Object Ownership does not allow (S3 400
+    /// `AccessControlListNotSupported` for an ACL on a bucket with ACLs disabled,
+    /// `InvalidBucketAclWithObjectOwnership` for disabling ACLs while the bucket's ACL
+    /// grants others: `disabling`).
+    #[error("{message}")]
+    AclNotSupported { message: String, disabling: bool },
     #[error("the requested bucket name is not available")]
     BucketAlreadyExists,
     #[error("your previous request to create the named bucket succeeded and you already own it")]

@@ -570,6 +570,12 @@ pub struct MultipartUpload {
     /// Object Lock legal hold asked for at creation.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub legal_hold: bool,
+    /// The completed version's owner org when not the bucket's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub owner_org: Option<String>,
+    /// The completed version's ACL; `None`: `private`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub acl: Option<crate::acl::Acl>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

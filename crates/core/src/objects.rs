@@ -45,6 +45,10 @@ pub struct ObjectConfig {
     /// already streaming the old version (segments open lazily) can finish. A crash
     /// within the grace leaves orphans that start-up recovery removes.
     pub retired_blob_grace: std::time::Duration,
+    /// Object Ownership of a bucket created without `x-amz-object-ownership`; `None`:
+    /// no ownership controls (ACLs enabled, S3 before April 2023). Default:
+    /// `BucketOwnerEnforced` (ACLs disabled).
+    pub default_object_ownership: Option<crate::acl::ObjectOwnership>,
 }
 
 pub fn default_retired_blob_grace() -> std::time::Duration {
@@ -58,6 +62,7 @@ impl Default for ObjectConfig {
             zones: vec!["US-EAST-04A".to_string()],
             max_buckets_per_org: 1000,
             retired_blob_grace: default_retired_blob_grace(),
+            default_object_ownership: Some(crate::acl::ObjectOwnership::BucketOwnerEnforced),
         }
     }
 }
@@ -107,6 +112,9 @@ pub struct PutObjectInput {
     /// Object Lock settings asked for (validated by the caller); the bucket's default
     /// retention applies when none is asked for.
     pub lock: crate::object_lock::WriteLock,
+    /// The new version's owner and ACL (decided by the caller from the bucket's Object
+    /// Ownership).
+    pub access: crate::acl::ObjectAccess,
 }
 
 /// Byte range of a GET (`Range: bytes=…`).
@@ -183,6 +191,8 @@ pub struct CopyObjectInput {
     pub cond: WriteCondition,
     /// `versionId` of the copy source (`"null"` = the null version); `None` = current.
     pub src_version_id: Option<String>,
+    /// The new version's owner and ACL (the source's are not copied, as S3).
+    pub access: crate::acl::ObjectAccess,
 }
 
 #[derive(Debug, Clone)]
@@ -218,6 +228,8 @@ pub struct CreateMultipartInput {
     pub initiator: String,
     /// Object Lock settings for the completed version (validated by the caller).
     pub lock: crate::object_lock::WriteLock,
+    /// The completed version's owner and ACL.
+    pub access: crate::acl::ObjectAccess,
 }
 
 pub struct UploadPartInput {
@@ -302,10 +314,15 @@ pub const MAX_PARTS: u32 = 10_000;
 pub const MAX_USER_METADATA: usize = 2048;
 
 /// What S3's CreateBucket may ask of a new bucket beyond its name and zone.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct NewBucket {
     /// `x-amz-bucket-object-lock-enabled: true`: Object Lock on, versioning enabled.
     pub object_lock: bool,
+    /// `x-amz-object-ownership`; `None`: the service's `default_object_ownership`.
+    pub ownership: Option<crate::acl::ObjectOwnership>,
+    /// The bucket ACL asked for (validated by the caller against the ownership the
+    /// bucket gets, [`ObjectService::ownership_of_new`]); `None`: `private`.
+    pub acl: Option<crate::acl::Acl>,
 }
 
 pub struct ObjectService {
@@ -448,6 +465,8 @@ impl ObjectService {
             lifecycle: None,
             subresources: BucketSubresources {
                 object_lock: new.object_lock.then(Default::default),
+                ownership: self.ownership_of_new(&new),
+                acl: new.acl.clone().and_then(|a| crate::acl::stored(a, org_id)),
                 ..Default::default()
             },
         };
@@ -460,6 +479,26 @@ impl ObjectService {
             },
             Err(e) => Err(e),
         }
+    }
+
+    /// `InvalidArgument` when a grant of `acl` names an org that does not exist: a grant
+    /// must not wait for a future org to be given that id. One read per distinct org
+    /// (at most `acl::MAX_GRANTS`).
+    pub async fn check_grantees(&self, acl: &crate::acl::Acl) -> Result<()> {
+        let mut seen = std::collections::BTreeSet::new();
+        for org in acl.grants().iter().filter_map(|g| g.grantee.org()) {
+            if seen.insert(org) && self.meta.get_org(org).await?.is_none() {
+                return Err(Error::InvalidArgument(format!(
+                    "Invalid id: no org {org:?} exists"
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    /// The Object Ownership a bucket created with `new` gets.
+    pub fn ownership_of_new(&self, new: &NewBucket) -> Option<crate::acl::ObjectOwnership> {
+        new.ownership.or(self.cfg.default_object_ownership)
     }
 
     /// The service's clock (Object Lock dates are judged against it).
@@ -822,17 +861,24 @@ pub(crate) fn lost_condition_race(e: Error, cond: &WriteCondition) -> Error {
 }
 
 /// A create of a name that exists: idempotent for the owner when nothing it asks for
-/// differs (zone, Object Lock); a success never claims a lock that is not there.
+/// differs (zone, Object Lock, an explicit Object Ownership or ACL); a success never
+/// claims a lock, ownership or ACL that is not there.
 fn owned_bucket_outcome(
     existing: Bucket,
     org_id: &str,
     zone: &str,
     new: NewBucket,
 ) -> Result<Bucket> {
-    if existing.org_id != org_id {
+    let sub = &existing.subresources;
+    // No ACL asked is `private`: a re-create never claims an ACL the bucket lacks (409
+    // BucketAlreadyExists, as RGW answers; S3's us-east-1 would answer 200 and leave
+    // the ACL as it is).
+    let same_acl = new.acl.and_then(|a| crate::acl::stored(a, org_id)) == sub.acl;
+    if existing.org_id != org_id || !same_acl {
         Err(Error::BucketAlreadyExists)
     } else if existing.zone == zone
-        && (!new.object_lock || existing.subresources.object_lock.is_some())
+        && (!new.object_lock || sub.object_lock.is_some())
+        && new.ownership.is_none_or(|o| sub.ownership == Some(o))
     {
         Ok(existing)
     } else {

@@ -158,6 +158,7 @@ pub fn classify(e: &Error) -> (i32, StatusCode) {
         Error::BucketAlreadyExists | Error::BucketAlreadyOwnedByYou => EXISTS,
         Error::BucketNotEmpty
         | Error::InvalidBucketState(_)
+        | Error::AclNotSupported { .. }
         | Error::PreconditionFailed
         | Error::NotModified { .. } => PRECONDITION,
         Error::ConditionalRequestConflict => (code::ABORTED, StatusCode::CONFLICT),

@@ -710,7 +710,10 @@ fn schemas() -> Map<String, Value> {
                  statement. A layer of another org (the bucket policy of another org's bucket, \
                  the owner org's Deny statements) is named by `layer` alone.",
                 &[
-                    ("layer", enum_string(&["org", "bucket", "default"], "")),
+                    (
+                        "layer",
+                        enum_string(&["org", "bucket", "acl", "default"], ""),
+                    ),
                     ("policy", plain_string()),
                     ("statement", plain_string()),
                 ],

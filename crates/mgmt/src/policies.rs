@@ -9,9 +9,10 @@ use crate::wire;
 use axum::Json;
 use coffer_api as api;
 use coffer_core::ids::validate_bucket_name;
-use coffer_core::model::Bucket;
+use coffer_core::model::{Bucket, ObjectRecord};
 use coffer_core::policy::{
-    AccessPolicy, GLOBAL_RESOURCE, RequestContext, explain_bucket_record, is_global_action,
+    AccessPolicy, BucketPolicyState, BucketTarget, GLOBAL_RESOURCE, ObjectFacts, RequestContext,
+    explain_bucket_record, is_global_action, wants_object_facts,
 };
 use std::collections::HashMap;
 
@@ -124,15 +125,45 @@ pub async fn auth_can_i(
             buckets.insert(name, record);
         }
     }
+    // The objects whose ACL could grant a pair (ACLs enabled on the bucket, an object
+    // permission maps to the action), each read once (≤ MAX_CAN_I_PAIRS reads).
+    let bucket_for = |a: &str, r: &str| {
+        bucket_of(r)
+            .filter(|_| targets_bucket(a))
+            .and_then(|name| buckets.get(name))
+            .and_then(Option::as_ref)
+    };
+    let mut objects: HashMap<&str, Option<ObjectRecord>> = HashMap::new();
+    for a in &req.actions {
+        for r in &resources {
+            let Some(b) = bucket_for(a, r) else { continue };
+            if objects.contains_key(r.as_str())
+                || !wants_object_facts(a, r, &BucketTarget::of(b, BucketPolicyState::Absent))
+            {
+                continue;
+            }
+            let key = &r[b.name.len() + 1..];
+            let record = match state.objects.object_record(&b.name, key, None).await {
+                Ok(o) => Some(o),
+                Err(
+                    coffer_core::Error::NoSuchKey
+                    | coffer_core::Error::NotFound(_)
+                    | coffer_core::Error::DeleteMarker { .. },
+                ) => None,
+                Err(e) => return Err(e.into()),
+            };
+            objects.insert(r, record);
+        }
+    }
     let mut decisions = Vec::with_capacity(req.actions.len() * resources.len());
     for a in &req.actions {
-        let about_bucket = targets_bucket(a);
         for r in &resources {
-            let bucket = bucket_of(r)
-                .filter(|_| about_bucket)
-                .and_then(|name| buckets.get(name))
-                .and_then(Option::as_ref);
-            let d = explain_bucket_record(&state.engine, &ctx, a, r, bucket);
+            let bucket = bucket_for(a, r);
+            let object = match objects.get(r.as_str()) {
+                Some(o) => ObjectFacts::of(o.as_ref()),
+                None => ObjectFacts::Unknown,
+            };
+            let d = explain_bucket_record(&state.engine, &ctx, a, r, bucket, object);
             decisions.push(wire::decision(a, r, &d));
         }
     }

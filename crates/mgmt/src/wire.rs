@@ -78,6 +78,7 @@ pub fn decision(action: &str, resource: &str, d: &Decision) -> api::AuthDecision
     let layer = match d.decided_by.layer {
         Layer::Org => "org",
         Layer::Bucket => "bucket",
+        Layer::Acl => "acl",
         Layer::Default => "default",
     };
     api::AuthDecision {

@@ -50,7 +50,7 @@ use coffer_core::model::Bucket;
 use coffer_core::objects::ObjectService;
 use coffer_core::policy::{
     BucketPolicy, BucketPolicyService, BucketPolicyState, BucketTarget, ContextKey, Decision,
-    PolicyEngine, RequestContext, authorize,
+    ObjectFacts, PolicyEngine, RequestContext, authorize, wants_object_facts,
 };
 use http::HeaderMap;
 use s3s::access::{S3Access, S3AccessContext};
@@ -119,6 +119,17 @@ pub struct Target {
 }
 
 impl Target {
+    /// The bucket as the decision sees it (object facts unknown).
+    fn bucket_target(&self) -> BucketTarget<'_> {
+        BucketTarget::of(
+            &self.record,
+            match &self.policy {
+                PolicyState::Compiled(p) => BucketPolicyState::Present(p),
+                PolicyState::None => BucketPolicyState::Absent,
+                PolicyState::Broken => BucketPolicyState::Invalid,
+            },
+        )
+    }
     pub fn name(&self) -> &str {
         &self.record.name
     }
@@ -269,28 +280,77 @@ impl Authorizer {
         action: &str,
         resource: &str,
         target: Option<&Target>,
+        object: ObjectFacts<'_>,
     ) -> Decision {
-        let bucket = target.map(|t| {
-            BucketTarget::of(
-                &t.record,
-                match &t.policy {
-                    PolicyState::Compiled(p) => BucketPolicyState::Present(p),
-                    PolicyState::None => BucketPolicyState::Absent,
-                    PolicyState::Broken => BucketPolicyState::Invalid,
-                },
-            )
-        });
+        let bucket = target.map(|t| t.bucket_target().with_object(object));
         authorize(&self.policies, &caller.ctx, action, resource, bucket)
     }
 
-    fn require_in(
+    /// Requires `action` on `resource`. `object`: the key (and version) an object-level
+    /// check is about; its record is read only when the decision is a denial that an
+    /// object ACL could turn ([`wants_object_facts`]), or that a lister gets told about.
+    ///
+    /// 404 for listers (S3): a denied read of an object that does not exist answers
+    /// its 404 (`NoSuchKey`, `NoSuchVersion`) instead of 403 when the caller may list
+    /// the bucket with that key as `s3:prefix`, which tells it no more than a listing
+    /// would. Anyone else gets 403 whether or not the key exists.
+    async fn require_in(
         &self,
         caller: &Caller,
         action: &str,
         resource: &str,
         target: Option<&Target>,
+        object: Option<(&str, Option<&str>)>,
     ) -> S3Result<()> {
-        let d = self.decide(caller, action, resource, target);
+        let rid = caller.request_id();
+        let mut d = self.decide(caller, action, resource, target, ObjectFacts::Unknown);
+        // The object as read: `Some(Err(_))` when it does not exist.
+        let mut read: Option<Result<coffer_core::model::ObjectRecord, Error>> = None;
+        if !d.allowed
+            && let (Some(t), Some((key, version))) = (target, object)
+        {
+            let load = || async {
+                match self.objects.object_record(t.name(), key, version).await {
+                    Ok(r) => Ok(Ok(r)),
+                    Err(
+                        e @ (Error::NoSuchKey
+                        | Error::NoSuchVersion
+                        | Error::NotFound(_)
+                        | Error::DeleteMarker { .. }
+                        | Error::InvalidArgument(_)),
+                    ) => Ok(Err(e)),
+                    Err(e) => Err(to_s3(e, rid)),
+                }
+            };
+            if wants_object_facts(action, resource, &t.bucket_target()) {
+                let r = load().await?;
+                d = self.decide(
+                    caller,
+                    action,
+                    resource,
+                    target,
+                    ObjectFacts::of(r.as_ref().ok()),
+                );
+                read = Some(r);
+            }
+            if !d.allowed && is_object_read(action) && self.may_list_key(caller, t, key) {
+                let r = match read.take() {
+                    Some(r) => r,
+                    None => load().await?,
+                };
+                if let Err(missing) = r {
+                    if let Some(slot) = &caller.audit {
+                        slot.decided(&d);
+                    }
+                    // A delete marker's version id is not the lister's to learn.
+                    let missing = match missing {
+                        Error::DeleteMarker { by_id: false, .. } => Error::NoSuchKey,
+                        e => e,
+                    };
+                    return Err(to_s3(missing, rid));
+                }
+            }
+        }
         if let Some(slot) = &caller.audit {
             slot.decided(&d);
         }
@@ -311,6 +371,20 @@ impl Authorizer {
         Err(access_denied(caller.request_id()))
     }
 
+    /// Whether `caller` may list bucket `t` with `key` as the prefix.
+    fn may_list_key(&self, caller: &Caller, t: &Target, key: &str) -> bool {
+        let mut ctx = (*caller.ctx).clone();
+        ctx.set(ContextKey::S3Prefix, key);
+        authorize(
+            &self.policies,
+            &ctx,
+            S3_LIST_BUCKET,
+            t.name(),
+            Some(t.bucket_target()),
+        )
+        .allowed
+    }
+
     /// The decision for `caller` doing `action` on `resource` inside the request's
     /// target bucket (per-key checks); no I/O. A resource outside the target bucket is
     /// denied.
@@ -320,7 +394,7 @@ impl Authorizer {
         if target.is_none() && caller.target.is_some() {
             return false;
         }
-        let d = self.decide(caller, action, resource, target);
+        let d = self.decide(caller, action, resource, target, ObjectFacts::Unknown);
         if !d.allowed {
             debug!(
                 request_id = caller.request_id(),
@@ -405,6 +479,22 @@ fn path_parts(p: &S3Path) -> (Option<&str>, Option<&str>) {
     }
 }
 
+/// Source bucket, key and version of `x-amz-copy-source`.
+fn copy_source_version(
+    headers: &HeaderMap,
+    request_id: &str,
+) -> S3Result<(String, String, Option<String>)> {
+    let (b, k) = copy_source(headers, request_id)?;
+    let v = match header(headers, "x-amz-copy-source").map(CopySource::parse) {
+        Some(Ok(CopySource::Bucket {
+            version_id: Some(v),
+            ..
+        })) => Some(v.to_string()),
+        _ => None,
+    };
+    Ok((b, k, v))
+}
+
 /// Source bucket and key of `x-amz-copy-source`.
 pub fn copy_source(headers: &HeaderMap, request_id: &str) -> S3Result<(String, String)> {
     let raw = header(headers, "x-amz-copy-source").ok_or_else(|| {
@@ -440,12 +530,22 @@ fn copy_source_names_version(headers: &HeaderMap) -> bool {
     )
 }
 
-/// Whether the request query carries `versionId` (any value: a malformed id is refused
-/// by the handler, after authorization, like S3).
-fn query_names_version(query: Option<&str>) -> bool {
+/// The request query's `versionId` (any value: a malformed id is refused by the
+/// handler, after authorization, like S3).
+fn query_version(query: Option<&str>) -> Option<String> {
     query
-        .map(query_pairs)
-        .is_some_and(|p| p.iter().any(|(k, _)| k == "versionId"))
+        .map(query_pairs)?
+        .into_iter()
+        .find(|(k, _)| k == "versionId")
+        .map(|(_, v)| percent_decode(&v))
+}
+
+const S3_LIST_BUCKET: &str = "s3:ListBucket";
+
+/// The actions of GET and HEAD of an object (404 for listers applies to them).
+fn is_object_read(action: &str) -> bool {
+    action.eq_ignore_ascii_case("s3:GetObject")
+        || action.eq_ignore_ascii_case("s3:GetObjectVersion")
 }
 
 /// Operations whose query carries `prefix`/`delimiter` (and `max-keys`) that
@@ -469,6 +569,15 @@ const HEADER_KEYS: &[(&str, ContextKey)] = &[
         ContextKey::S3XAmzMetadataDirective,
     ),
     ("x-amz-storage-class", ContextKey::S3XAmzStorageClass),
+    ("x-amz-grant-read", ContextKey::S3XAmzGrantRead),
+    ("x-amz-grant-write", ContextKey::S3XAmzGrantWrite),
+    ("x-amz-grant-read-acp", ContextKey::S3XAmzGrantReadAcp),
+    ("x-amz-grant-write-acp", ContextKey::S3XAmzGrantWriteAcp),
+    (
+        "x-amz-grant-full-control",
+        ContextKey::S3XAmzGrantFullControl,
+    ),
+    ("x-amz-object-ownership", ContextKey::S3XAmzObjectOwnership),
 ];
 
 /// The condition-key values of one request (module docs).
@@ -580,7 +689,8 @@ impl AccessControl {
             );
             return Err(access_denied(rid));
         }
-        let version_in_query = query_names_version(r.uri.query());
+        let query_version = query_version(r.uri.query());
+        let version_in_query = query_version.is_some();
         for check in rule.checks {
             let action = match check.res {
                 Res::Object if version_in_query => versioned_action(check.action),
@@ -589,31 +699,40 @@ impl AccessControl {
                 }
                 _ => check.action,
             };
-            let (resource, t) = match check.res {
-                Res::Global => (coffer_core::policy::GLOBAL_RESOURCE.to_string(), None),
+            let (resource, t, object) = match check.res {
+                Res::Global => (coffer_core::policy::GLOBAL_RESOURCE.to_string(), None, None),
                 Res::Bucket => (
                     bucket
                         .ok_or_else(|| s3(S3ErrorCode::InvalidRequest, "Missing bucket", rid))?
                         .to_string(),
                     target.as_deref(),
+                    None,
                 ),
                 Res::Object => match (bucket, key) {
-                    (Some(b), Some(k)) => (format!("{b}/{k}"), target.as_deref()),
+                    (Some(b), Some(k)) => (
+                        format!("{b}/{k}"),
+                        target.as_deref(),
+                        Some((k.to_string(), query_version.clone())),
+                    ),
                     _ => return Err(s3(S3ErrorCode::InvalidRequest, "Missing key", rid)),
                 },
                 Res::CopySource => {
-                    let (b, k) = copy_source(r.headers, rid)?;
+                    let (b, k, v) = copy_source_version(r.headers, rid)?;
                     source = self.authz.target(&b, rid).await?;
-                    (format!("{b}/{k}"), source.as_deref())
+                    let resource = format!("{b}/{k}");
+                    (resource, source.as_deref(), Some((k, v)))
                 }
                 Res::RenameSource => {
                     let b = bucket
                         .ok_or_else(|| s3(S3ErrorCode::InvalidRequest, "Missing bucket", rid))?;
                     let k = crate::request_line::same_bucket_source(r.headers, b, rid)?;
-                    (format!("{b}/{k}"), target.as_deref())
+                    (format!("{b}/{k}"), target.as_deref(), Some((k, None)))
                 }
             };
-            self.authz.require_in(caller, action, &resource, t)?;
+            let object = object.as_ref().map(|(k, v)| (k.as_str(), v.as_deref()));
+            self.authz
+                .require_in(caller, action, &resource, t, object)
+                .await?;
         }
         // Expected-owner headers: a mismatch is AccessDenied, like S3.
         let owner_mismatch = |t: &Option<Arc<Target>>, h: &str| {
@@ -730,15 +849,30 @@ impl AccessControl {
 }
 
 /// Whether some `Allow` statement of the bucket's policy could allow an anonymous
-/// caller `action` on some key (resources and conditions not considered).
+/// caller `action` on some key (resources and conditions not considered), or the
+/// bucket's ACL grants it to AllUsers (the per-key actions are bucket-ACL actions).
 fn anonymous_may_be_allowed(t: &Target, ctx: &RequestContext, action: &'static str) -> bool {
-    match &t.policy {
+    let by_policy = match &t.policy {
         PolicyState::Compiled(p) => {
             p.may_allow(ctx, t.owner_org(), action)
                 || p.may_allow(ctx, t.owner_org(), versioned_action(action))
         }
         PolicyState::None | PolicyState::Broken => false,
-    }
+    };
+    let by_acl = || {
+        let Some(facts) = t.bucket_target().acls else {
+            return false;
+        };
+        let Some(p) = coffer_core::acl::permission_for(action, coffer_core::acl::Level::Bucket)
+        else {
+            return false;
+        };
+        !facts.ignore_public_acls
+            && facts
+                .bucket_acl
+                .is_some_and(|acl| acl.grants_to(None, p).is_some())
+    };
+    by_policy || by_acl()
 }
 
 #[async_trait::async_trait]

@@ -10,8 +10,8 @@
 //! every grantee (400), then, with ACLs disabled, S3's rule: an ACL that gives the bucket
 //! owner full control and nobody anything (`private`, `bucket-owner-full-control`) is
 //! accepted and changes nothing; any other is 400 `AccessControlListNotSupported`.
-//! Storing ACLs comes with the ownership controls that enable them; until then a bucket
-//! with ACLs enabled cannot exist, and the path answers `NotImplemented`.
+//! With ACLs enabled the ACL is stored (the bucket's by `edit_bucket`, an object
+//! version's by `edit_object`), after [`check_acl_change`] in the edit's transaction.
 //!
 //! The owner and a canonical-user grantee are orgs: `ID` and `DisplayName` are the org
 //! id (a grant to one principal names it by its ARN). Grants come in the normalised order
@@ -19,16 +19,14 @@
 
 use crate::access::{Caller, caller_of};
 use crate::errors::{s3, to_s3};
-use crate::gateway::{
-    Gateway, acl_request, acls_enabled_not_yet, block_public_acls, enforced_rule, ok, owner,
-};
-use coffer_core::acl::{Acl, ObjectOwnership as Ownership};
+use crate::gateway::{Gateway, acl_request, block_public_acls, enforced_rule, ok, owner};
+use coffer_core::acl::{Acl, ObjectOwnership as Ownership, check_acl_change, stored};
+use coffer_core::meta::ObjectEdit;
 use coffer_core::model::Bucket;
 use http::StatusCode;
 use s3s::dto::*;
 use s3s::{S3Error, S3ErrorCode, S3Request, S3Response, S3Result};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 
 /// The ACL that decides, with its owner: the stored one while ACLs are enabled, the
 /// owner's FULL_CONTROL otherwise or when none was stored.
@@ -77,14 +75,16 @@ pub(crate) fn object_owner<'a>(bucket: &'a Bucket, recorded: Option<&'a str>) ->
 }
 
 /// What PutBucketAcl and PutObjectAcl check once the ACL asked for is valid:
-/// `BlockPublicAcls` (403), then the ownership. With ACLs disabled, "setting" the ACL the
-/// resource already has (the bucket owner's full control) is a no-op S3 clients send,
-/// accepted from the bucket owner's org only: from anyone else it is 400
-/// `AccessControlListNotSupported`, as S3 answers every ACL change then.
-fn put_acl_rules(caller: &Caller, b: &Bucket, asked: &Acl, rid: &str) -> S3Result<()> {
+/// `BlockPublicAcls` (403), then the ownership. Returns whether the ACL is to be stored
+/// (ACLs enabled; the edit re-checks [`check_acl_change`] in its transaction). With ACLs
+/// disabled, "setting" the ACL the resource already has (the bucket owner's full
+/// control) is a no-op S3 clients send, accepted from the bucket owner's org only: from
+/// anyone else it is 400 `AccessControlListNotSupported`, as S3 answers every ACL change
+/// then.
+fn put_acl_rules(caller: &Caller, b: &Bucket, asked: &Acl, rid: &str) -> S3Result<bool> {
     block_public_acls(b, asked, rid)?;
     if Ownership::acls_enabled(b.subresources.ownership) {
-        return Err(acls_enabled_not_yet(rid));
+        return Ok(true);
     }
     if caller.org_id() != b.org_id {
         return Err(s3(
@@ -93,7 +93,7 @@ fn put_acl_rules(caller: &Caller, b: &Bucket, asked: &Acl, rid: &str) -> S3Resul
             rid,
         ));
     }
-    enforced_rule(asked, &b.org_id, rid)
+    enforced_rule(asked, &b.org_id, rid).map(|()| false)
 }
 
 fn missing_acl(rid: &str) -> S3Error {
@@ -130,10 +130,24 @@ impl Gateway {
         let rid = caller.request_id();
         let input = req.input;
         let b = self.bucket_of(caller, &input.bucket).await?;
-        let asked = acl_request!(input, input.access_control_policy.as_ref())
-            .acl(&b.org_id, &b.org_id, false, rid)?
+        let asked = self
+            .requested_acl(
+                &acl_request!(input, input.access_control_policy.as_ref()),
+                &b.org_id,
+                &b.org_id,
+                false,
+                rid,
+            )
+            .await?
             .ok_or_else(|| missing_acl(rid))?;
-        put_acl_rules(caller, &b, &asked, rid)?;
+        if put_acl_rules(caller, &b, &asked, rid)? {
+            self.edit_owned_bucket(caller, &input.bucket, move |b| {
+                check_acl_change(b, &asked)?;
+                b.subresources.acl = stored(asked, &b.org_id);
+                Ok(())
+            })
+            .await?;
+        }
         Ok(ok(PutBucketAclOutput::default(), caller))
     }
 
@@ -151,10 +165,41 @@ impl Gateway {
             .await
             .map_err(|e| to_s3(e, rid))?;
         let owner_org = object_owner(&b, rec.owner_org.as_deref());
-        let asked = acl_request!(input, input.access_control_policy.as_ref())
-            .acl(owner_org, &b.org_id, true, rid)?
+        let asked = self
+            .requested_acl(
+                &acl_request!(input, input.access_control_policy.as_ref()),
+                owner_org,
+                &b.org_id,
+                true,
+                rid,
+            )
+            .await?
             .ok_or_else(|| missing_acl(rid))?;
-        put_acl_rules(caller, &b, &asked, rid)?;
+        if put_acl_rules(caller, &b, &asked, rid)? {
+            // The bucket's state was checked on the record the access check read; the
+            // object edit's transaction covers the object (its owner may not change
+            // under the ACL: a new version is a new resource).
+            let owner = rec.owner_org.clone();
+            let version = rec.version_id.clone();
+            let bucket_owner = b.org_id.clone();
+            let edit: ObjectEdit = Arc::new(move |r| {
+                if r.owner_org != owner || r.version_id != version {
+                    return Err(coffer_core::Error::PreconditionFailed);
+                }
+                let o = r.owner_org.as_deref().unwrap_or(&bucket_owner);
+                r.acl = stored(asked.clone(), o);
+                Ok(())
+            });
+            self.objects
+                .edit_object(
+                    &input.bucket,
+                    &input.key,
+                    rec.version_id.as_deref().or(input.version_id.as_deref()),
+                    edit,
+                )
+                .await
+                .map_err(|e| to_s3(e, rid))?;
+        }
         Ok(ok(
             PutObjectAclOutput {
                 request_charged: None,
@@ -215,8 +260,8 @@ impl Gateway {
 
     /// Exactly one rule. `BucketOwnerEnforced` is refused with
     /// `InvalidBucketAclWithObjectOwnership` while the bucket's ACL gives anyone but the
-    /// owner anything (checked in the edit's transaction). The settings that enable ACLs
-    /// answer `NotImplemented` until ACLs can be stored and evaluated.
+    /// owner anything (checked in the edit's transaction); object ACLs stay stored and
+    /// count again if ACLs are enabled later, as on S3.
     pub(crate) async fn do_put_bucket_ownership_controls(
         &self,
         req: S3Request<PutBucketOwnershipControlsInput>,
@@ -241,52 +286,46 @@ impl Gateway {
                 rid,
             )
         })?;
-        if Ownership::acls_enabled(Some(wanted)) {
-            return Err(acls_enabled_not_yet(rid));
-        }
-        let conflict = Arc::new(AtomicBool::new(false));
-        let seen = conflict.clone();
-        let edited = self
-            .edit_owned_bucket(caller, &input.bucket, move |b| {
-                if b.subresources
-                    .acl
-                    .as_ref()
-                    .is_some_and(|a| !a.is_owner_only(&b.org_id))
-                {
-                    seen.store(true, Ordering::Relaxed);
-                    return Err(coffer_core::Error::FailedPrecondition(String::new()));
-                }
-                b.subresources.ownership = Some(wanted);
-                Ok(())
-            })
-            .await;
-        if conflict.load(Ordering::Relaxed) {
-            return Err(s3(
-                S3ErrorCode::InvalidBucketAclWithObjectOwnership,
-                "Bucket cannot have ACLs set with ObjectOwnership's BucketOwnerEnforced setting",
-                rid,
-            ));
-        }
-        edited?;
+        self.edit_owned_bucket(caller, &input.bucket, move |b| {
+            set_ownership(b, Some(wanted))
+        })
+        .await?;
         Ok(ok(PutBucketOwnershipControlsOutput::default(), caller))
     }
 
     /// Deleting the controls leaves a bucket that behaves as `ObjectWriter` (ACLs
-    /// enabled, as on S3): refused like the settings that enable ACLs, for now.
+    /// enabled), as on S3. 204 also when there were none.
     pub(crate) async fn do_delete_bucket_ownership_controls(
         &self,
         req: S3Request<DeleteBucketOwnershipControlsInput>,
     ) -> S3Result<S3Response<DeleteBucketOwnershipControlsOutput>> {
         let caller = caller_of(&req.extensions)?;
-        let rid = caller.request_id();
-        let b = self.bucket_of(caller, &req.input.bucket).await?;
-        if b.subresources.ownership.is_none() {
-            let mut r = ok(DeleteBucketOwnershipControlsOutput::default(), caller);
-            r.status = Some(StatusCode::NO_CONTENT);
-            return Ok(r);
-        }
-        Err(acls_enabled_not_yet(rid))
+        self.edit_owned_bucket(caller, &req.input.bucket, |b| set_ownership(b, None))
+            .await?;
+        let mut r = ok(DeleteBucketOwnershipControlsOutput::default(), caller);
+        r.status = Some(StatusCode::NO_CONTENT);
+        Ok(r)
     }
+}
+
+/// Sets a bucket's Object Ownership: disabling ACLs is refused while the bucket's ACL
+/// grants anyone but its owner anything (S3).
+pub(crate) fn set_ownership(b: &mut Bucket, o: Option<Ownership>) -> coffer_core::Result<()> {
+    if !Ownership::acls_enabled(o)
+        && b.subresources
+            .acl
+            .as_ref()
+            .is_some_and(|a| !a.is_owner_only(&b.org_id))
+    {
+        return Err(coffer_core::Error::AclNotSupported {
+            message: "Bucket cannot have ACLs set with ObjectOwnership's BucketOwnerEnforced \
+                      setting"
+                .into(),
+            disabling: true,
+        });
+    }
+    b.subresources.ownership = o;
+    Ok(())
 }
 
 #[cfg(test)]

@@ -4,9 +4,7 @@
 
 use crate::access::caller_of;
 use crate::errors::{no_such_bucket_policy, s3, to_s3};
-use crate::gateway::{
-    Gateway, acl_request, acls_enabled_not_yet, invalid, non_empty, ok, owner, ts,
-};
+use crate::gateway::{Gateway, acl_request, invalid, non_empty, ok, owner, ts};
 use crate::wire::{decode_token, encode_token};
 use coffer_core::acl::ObjectOwnership as Ownership;
 use coffer_core::policy::PutBucketPolicyError;
@@ -89,28 +87,42 @@ impl Gateway {
         let caller = caller_of(&req.extensions)?;
         let rid = caller.request_id();
         let input = req.input;
-        if let Some(o) = &input.object_ownership {
-            let o = Ownership::parse(o.as_str()).ok_or_else(|| {
+        let ownership = match &input.object_ownership {
+            Some(o) => Some(Ownership::parse(o.as_str()).ok_or_else(|| {
                 invalid(
                     format!("Invalid x-amz-object-ownership {:?}", o.as_str()),
                     rid,
                 )
-            })?;
-            if Ownership::acls_enabled(Some(o)) {
-                return Err(acls_enabled_not_yet(rid));
-            }
-        }
-        // New buckets are `BucketOwnerEnforced` (ACLs disabled): an ACL is accepted only
-        // if it gives the creating org full control and nobody anything, as on S3.
-        if let Some(acl) =
-            acl_request!(input, None).acl(caller.org_id(), caller.org_id(), false, rid)?
-            && !acl.is_owner_only(caller.org_id())
-        {
-            return Err(s3(
-                S3ErrorCode::InvalidBucketAclWithObjectOwnership,
-                "Bucket cannot have ACLs set with ObjectOwnership's BucketOwnerEnforced setting",
+            })?),
+            None => None,
+        };
+        let acl = self
+            .requested_acl(
+                &acl_request!(input, None),
+                caller.org_id(),
+                caller.org_id(),
+                false,
                 rid,
-            ));
+            )
+            .await?;
+        let mut new = coffer_core::objects::NewBucket {
+            object_lock: input.object_lock_enabled_for_bucket == Some(true),
+            ownership,
+            acl: None,
+        };
+        // With ACLs disabled an ACL is accepted only if it gives the creating org full
+        // control and nobody anything, and nothing is stored (S3).
+        if let Some(acl) = acl {
+            if Ownership::acls_enabled(self.objects.ownership_of_new(&new)) {
+                new.acl = Some(acl);
+            } else if !acl.is_owner_only(caller.org_id()) {
+                return Err(s3(
+                    S3ErrorCode::InvalidBucketAclWithObjectOwnership,
+                    "Bucket cannot have ACLs set with ObjectOwnership's BucketOwnerEnforced \
+                     setting",
+                    rid,
+                ));
+            }
         }
         coffer_core::ids::validate_bucket_name(&input.bucket, false).map_err(|e| to_s3(e, rid))?;
         let location = input
@@ -119,9 +131,6 @@ impl Gateway {
             .and_then(|c| c.location_constraint.as_ref())
             .map(|l| l.as_str().to_string())
             .filter(|l| !l.is_empty());
-        let new = coffer_core::objects::NewBucket {
-            object_lock: input.object_lock_enabled_for_bucket == Some(true),
-        };
         self.objects
             .create_bucket_with(caller.org_id(), &input.bucket, location.as_deref(), new)
             .await

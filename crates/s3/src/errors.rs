@@ -64,6 +64,12 @@ pub fn map_error(err: &Error) -> (S3ErrorCode, Option<StatusCode>, String) {
         Error::NoSuchUpload => (C::NoSuchUpload, None),
         Error::BucketNotEmpty => (C::BucketNotEmpty, None),
         Error::InvalidBucketState(_) => (C::InvalidBucketState, None),
+        Error::AclNotSupported {
+            disabling: false, ..
+        } => (C::AccessControlListNotSupported, None),
+        Error::AclNotSupported {
+            disabling: true, ..
+        } => (C::InvalidBucketAclWithObjectOwnership, None),
         Error::BucketAlreadyExists => (C::BucketAlreadyExists, None),
         Error::BucketAlreadyOwnedByYou => (C::BucketAlreadyOwnedByYou, None),
         Error::InvalidBucketName(_) => (C::InvalidBucketName, None),

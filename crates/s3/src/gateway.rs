@@ -32,7 +32,7 @@ use crate::body::FaultCell;
 use crate::errors::{REQUEST_ID_HEADER, s3, to_s3};
 use crate::wire::{etag_condition, parse_tagging, url_encode};
 use coffer_core::Error;
-use coffer_core::acl::{self as core_acl, Acl, AclError, ObjectOwnership};
+use coffer_core::acl::{self as core_acl, Acl, AclError, ObjectAccess, ObjectOwnership};
 use coffer_core::audit::AuditService;
 use coffer_core::checksum::ChecksumAlgorithm as Alg;
 use coffer_core::model::Bucket;
@@ -243,41 +243,81 @@ impl Gateway {
         }
     }
 
-    /// The ACL an object write asks for (`x-amz-acl`, `x-amz-grant-*`; PutObject,
-    /// CopyObject, CreateMultipartUpload and form uploads), checked in S3's order:
-    /// its form and grantees (400), `BlockPublicAcls` (403), then the bucket's ownership.
-    /// With ACLs disabled (`BucketOwnerEnforced`) the bucket owner owns every object, so
-    /// only `bucket-owner-full-control` or an ACL giving the bucket owner full control and
-    /// nobody anything (`private` from the bucket owner's org, or an anonymous writer,
-    /// whose objects the bucket owner owns) is accepted, and it stores nothing; any
-    /// other is 400 `AccessControlListNotSupported`.
+    /// The owner and ACL of the version an object write makes (PutObject, CopyObject,
+    /// CreateMultipartUpload and form uploads), from the ACL it asks for (`x-amz-acl`,
+    /// `x-amz-grant-*`) and the bucket's Object Ownership, checked in S3's order: the
+    /// ACL's form and grantees (400), `BlockPublicAcls` (403), then the ownership.
+    /// * ACLs disabled (`BucketOwnerEnforced`): the bucket owner owns every object, so
+    ///   only `bucket-owner-full-control` or an ACL giving the bucket owner full control
+    ///   and nobody anything (`private` from the bucket owner's org, or an anonymous
+    ///   writer, whose objects the bucket owner owns) is accepted, and it stores
+    ///   nothing; any other is 400 `AccessControlListNotSupported`.
+    /// * `BucketOwnerPreferred`: written with `bucket-owner-full-control`, the object is
+    ///   the bucket owner's; otherwise the writer's org owns it.
+    /// * `ObjectWriter` (or no controls): the writer's org owns it.
+    ///
+    /// An anonymous writer never owns an object: the bucket owner does.
     pub(crate) async fn check_write_acl(
         &self,
         caller: &Caller,
         bucket: &str,
         asked: AclRequest<'_>,
-    ) -> S3Result<()> {
-        if asked.is_empty() {
-            return Ok(());
-        }
+    ) -> S3Result<ObjectAccess> {
         let rid = caller.request_id();
         let b = self.bucket_of(caller, bucket).await?;
+        let ownership = b.subresources.ownership;
+        let enabled = ObjectOwnership::acls_enabled(ownership);
+        if asked.is_empty() && !enabled {
+            return Ok(ObjectAccess::default());
+        }
         let writer = if caller.is_anonymous() {
             b.org_id.as_str()
         } else {
             caller.org_id()
         };
-        let Some(acl) = asked.acl(writer, &b.org_id, true, rid)? else {
-            return Ok(());
+        let bfc = asked.canned == Some(core_acl::BUCKET_OWNER_FULL_CONTROL);
+        let owner = match ownership {
+            Some(ObjectOwnership::BucketOwnerPreferred) if bfc => b.org_id.as_str(),
+            _ => writer,
         };
-        block_public_acls(&b, &acl, rid)?;
-        if ObjectOwnership::acls_enabled(b.subresources.ownership) {
-            return Err(acls_enabled_not_yet(rid));
+        let asked_acl = self
+            .requested_acl(&asked, owner, &b.org_id, true, rid)
+            .await?;
+        if let Some(acl) = &asked_acl {
+            block_public_acls(&b, acl, rid)?;
         }
-        if asked.canned == Some(core_acl::BUCKET_OWNER_FULL_CONTROL) {
-            return Ok(());
+        if !enabled {
+            match asked_acl {
+                Some(acl) if !bfc => enforced_rule(&acl, &b.org_id, rid)?,
+                _ => {}
+            }
+            return Ok(ObjectAccess::default());
         }
-        enforced_rule(&acl, &b.org_id, rid)
+        Ok(ObjectAccess::new(
+            owner,
+            &b.org_id,
+            asked_acl.unwrap_or_else(|| Acl::private(owner)),
+        ))
+    }
+
+    /// The ACL a request asks for ([`AclRequest::acl`]), with every grantee org known
+    /// to exist.
+    pub(crate) async fn requested_acl(
+        &self,
+        asked: &AclRequest<'_>,
+        owner: &str,
+        bucket_owner: &str,
+        for_object: bool,
+        rid: &str,
+    ) -> S3Result<Option<Acl>> {
+        let acl = asked.acl(owner, bucket_owner, for_object, rid)?;
+        if let Some(a) = &acl {
+            self.objects
+                .check_grantees(a)
+                .await
+                .map_err(|e| to_s3(e, rid))?;
+        }
+        Ok(acl)
     }
 
     /// A write conditional on the current object's ETag (`If-Match: <etag>`,
@@ -638,17 +678,6 @@ pub(crate) fn block_public_acls(bucket: &Bucket, acl: &Acl, rid: &str) -> S3Resu
         ));
     }
     Ok(())
-}
-
-/// ACLs can only be disabled for now: a request that would enable them (an ownership
-/// other than `BucketOwnerEnforced`) or store them fails loudly rather than claim a
-/// setting that does nothing.
-pub(crate) fn acls_enabled_not_yet(rid: &str) -> S3Error {
-    s3(
-        S3ErrorCode::NotImplemented,
-        "ACLs enabled (Object Ownership other than BucketOwnerEnforced) are not supported yet",
-        rid,
-    )
 }
 
 // ----- Object Lock on writes (and the checks object_lock.rs shares) ----------------

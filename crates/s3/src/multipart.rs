@@ -34,7 +34,8 @@ impl Gateway {
             website_redirect: input.website_redirect_location.is_some(),
         }
         .check(rid)?;
-        self.check_write_acl(caller, &input.bucket, acl_request!(write input))
+        let access = self
+            .check_write_acl(caller, &input.bucket, acl_request!(write input))
             .await?;
         let tags = tags(input.tagging.as_deref(), rid)?;
         self.check_write_tags(caller, &input.bucket, &input.key, &tags)?;
@@ -79,6 +80,7 @@ impl Gateway {
                 checksum_type,
                 initiator: caller.principal().to_string(),
                 lock,
+                access,
             })
             .await
             .map_err(|e| to_s3(e, rid))?;
@@ -398,7 +400,9 @@ impl Gateway {
                     display_name: Some(up.initiator.clone()),
                     id: Some(up.initiator),
                 }),
-                owner: Some(owner(caller.bucket_owner())),
+                owner: Some(owner(
+                    up.owner_org.as_deref().unwrap_or(caller.bucket_owner()),
+                )),
                 is_truncated: Some(out.is_truncated),
                 max_parts: Some(max_parts as i32),
                 part_number_marker: Some(marker as i32),
@@ -448,7 +452,9 @@ impl Gateway {
                     id: Some(u.initiator),
                 }),
                 key: Some(enc(u.key, url)),
-                owner: Some(owner(caller.bucket_owner())),
+                owner: Some(owner(
+                    u.owner_org.as_deref().unwrap_or(caller.bucket_owner()),
+                )),
                 storage_class: Some(StorageClass::from_static(StorageClass::STANDARD)),
                 upload_id: Some(u.upload_id),
             })

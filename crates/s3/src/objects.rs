@@ -124,7 +124,8 @@ impl Gateway {
             website_redirect: input.website_redirect_location.is_some(),
         }
         .check(rid)?;
-        self.check_write_acl(caller, &input.bucket, acl_request!(write input))
+        let access = self
+            .check_write_acl(caller, &input.bucket, acl_request!(write input))
             .await?;
         if input.write_offset_bytes.is_some() {
             return Err(not_implemented(
@@ -196,6 +197,7 @@ impl Gateway {
                 audit_event,
                 bucket_record,
                 lock,
+                access,
             })
             .await
             .map_err(|e| body_or(e, &fault, rid))?;
@@ -340,7 +342,7 @@ impl Gateway {
                 content_language: rec.headers.content_language.clone(),
                 content_length: Some(i64_of(v.content_length)),
                 content_range: v.content_range,
-                content_type: rec.headers.content_type.clone(),
+                content_type: Some(content_type_of(&rec.headers)),
                 e_tag: Some(etag_out(&rec.etag)),
                 last_modified: Some(ts(rec.last_modified)),
                 metadata: (!rec.user_metadata.is_empty())
@@ -415,9 +417,11 @@ impl Gateway {
                 .or_else(|| rec.headers.content_language.clone()),
             content_length: Some(i64_of(v.content_length)),
             content_range: v.content_range,
-            content_type: input
-                .response_content_type
-                .or_else(|| rec.headers.content_type.clone()),
+            content_type: Some(
+                input
+                    .response_content_type
+                    .unwrap_or_else(|| content_type_of(&rec.headers)),
+            ),
             e_tag: Some(etag_out(&rec.etag)),
             last_modified: Some(ts(rec.last_modified)),
             metadata: (!rec.user_metadata.is_empty())
@@ -599,7 +603,8 @@ impl Gateway {
             website_redirect: input.website_redirect_location.is_some(),
         }
         .check(rid)?;
-        self.check_write_acl(caller, &input.bucket, acl_request!(write input))
+        let access = self
+            .check_write_acl(caller, &input.bucket, acl_request!(write input))
             .await?;
         let CopySource::Bucket {
             bucket: src_bucket,
@@ -679,6 +684,7 @@ impl Gateway {
                 checksum_algorithm,
                 cond,
                 src_version_id: src_version_id.clone(),
+                access,
             })
             .await
             .map_err(|e| to_s3(e, rid))?;
@@ -703,4 +709,12 @@ impl Gateway {
             caller,
         ))
     }
+}
+
+/// The `Content-Type` a GET or HEAD answers: the stored one, else S3's default for an
+/// object written without one.
+fn content_type_of(h: &coffer_core::model::ObjectHeaders) -> String {
+    h.content_type
+        .clone()
+        .unwrap_or_else(|| "binary/octet-stream".to_string())
 }

@@ -216,6 +216,7 @@ pub async fn start(cfg: Config) -> anyhow::Result<Running> {
         clock.clone(),
         ObjectConfig {
             zones: cfg.zones.clone(),
+            default_object_ownership: cfg.default_object_ownership,
             ..ObjectConfig::default()
         },
     ));

@@ -2,6 +2,7 @@
 //! Defaults are named functions; secrets come from files or env, never only inline.
 
 use anyhow::{Context, bail};
+use coffer_core::acl::ObjectOwnership;
 use coffer_core::policy::Cidr;
 use serde::Deserialize;
 use std::net::SocketAddr;
@@ -99,6 +100,13 @@ pub struct ServerArgs {
     /// [default: <data-dir>/blobs].
     #[arg(long, env = "COFFER_BLOB_DIR")]
     pub blob_dir: Option<PathBuf>,
+    /// Object Ownership of buckets created without `x-amz-object-ownership`:
+    /// `BucketOwnerEnforced` (ACLs disabled, S3's default since 2023), `BucketOwnerPreferred`,
+    /// `ObjectWriter`, or `none` (no ownership controls: ACLs enabled, S3 before 2023).
+    /// Anything but the default weakens the defaults: see docs/security.md
+    /// [default: BucketOwnerEnforced].
+    #[arg(long, env = "COFFER_DEFAULT_OBJECT_OWNERSHIP")]
+    pub default_object_ownership: Option<String>,
     /// Log as JSON lines instead of text.
     #[arg(long, env = "COFFER_LOG_JSON")]
     pub log_json: bool,
@@ -308,6 +316,7 @@ struct FileConfig {
     metadata: Option<String>,
     node_id: Option<String>,
     blob_dir: Option<PathBuf>,
+    default_object_ownership: Option<String>,
     audit: Option<AuditFileConfig>,
     lifecycle: Option<LifecycleFileConfig>,
     limits: Option<LimitsFileConfig>,
@@ -334,6 +343,20 @@ impl Metadata {
         } else {
             bail!("metadata must be \"sqlite\" or a postgres:// URL")
         }
+    }
+}
+
+/// `default_object_ownership`: one of S3's three values, or `none`.
+fn parse_default_ownership(s: &str) -> anyhow::Result<Option<ObjectOwnership>> {
+    if s == "none" {
+        return Ok(None);
+    }
+    match ObjectOwnership::parse(s) {
+        Some(o) => Ok(Some(o)),
+        None => bail!(
+            "default_object_ownership must be BucketOwnerEnforced, BucketOwnerPreferred, \
+             ObjectWriter or none"
+        ),
     }
 }
 
@@ -383,6 +406,8 @@ pub struct Config {
     pub node_id: Option<String>,
     /// `None`: `<data-dir>/blobs`.
     pub blob_dir: Option<PathBuf>,
+    /// Object Ownership of new buckets that do not ask for one (`None`: no controls).
+    pub default_object_ownership: Option<ObjectOwnership>,
     /// Hostile-client defences: timeouts, size and connection limits.
     pub limits: crate::limits::Limits,
     /// Per-org quotas on access keys and access policies.
@@ -413,6 +438,7 @@ impl Config {
             metadata: Metadata::Sqlite,
             node_id: None,
             blob_dir: None,
+            default_object_ownership: Some(ObjectOwnership::BucketOwnerEnforced),
             limits: crate::limits::Limits::default(),
             quotas: coffer_core::quota::Quotas::default(),
             clock: None,
@@ -466,7 +492,16 @@ impl Config {
         }
         let limits = resolve_limits(&args.limits, file.limits)?;
         let quotas = resolve_quotas(&args.quotas, file.quotas)?;
+        let default_object_ownership = match args
+            .default_object_ownership
+            .clone()
+            .or(file.default_object_ownership)
+        {
+            None => Some(ObjectOwnership::BucketOwnerEnforced),
+            Some(s) => parse_default_ownership(s.trim())?,
+        };
         Ok(Config {
+            default_object_ownership,
             limits,
             quotas,
             metadata,

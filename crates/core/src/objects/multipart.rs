@@ -98,6 +98,8 @@ impl ObjectService {
             checksum_type: checksum_type.map(|t| t.as_str().to_string()),
             retention: input.lock.retention,
             legal_hold: input.lock.legal_hold,
+            owner_org: input.access.owner_org,
+            acl: input.access.acl,
         };
         self.meta.create_upload(&upload).await?;
         Ok(upload)
@@ -394,8 +396,8 @@ impl ObjectService {
         let record = ObjectRecord {
             inline_crc32c: None,
             upload_id: Some(input.upload_id.clone()),
-            owner_org: None,
-            acl: None,
+            owner_org: upload.owner_org,
+            acl: upload.acl,
             retention: lock.retention,
             legal_hold: lock.legal_hold,
             v: RECORD_VERSION,

@@ -95,8 +95,8 @@ impl ObjectService {
         let mut record = ObjectRecord {
             inline_crc32c: None,
             upload_id: None,
-            owner_org: None,
-            acl: None,
+            owner_org: input.access.owner_org,
+            acl: input.access.acl,
             retention: lock.retention,
             legal_hold: lock.legal_hold,
             v: RECORD_VERSION,
@@ -269,8 +269,8 @@ impl ObjectService {
         let mut record = ObjectRecord {
             inline_crc32c: None,
             upload_id: None,
-            owner_org: None,
-            acl: None,
+            owner_org: input.access.owner_org,
+            acl: input.access.acl,
             retention: lock.retention,
             legal_hold: lock.legal_hold,
             v: RECORD_VERSION,

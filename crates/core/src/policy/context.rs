@@ -44,6 +44,12 @@ pub enum ContextKey {
     S3XAmzCopySource,
     S3XAmzMetadataDirective,
     S3XAmzStorageClass,
+    S3XAmzGrantRead,
+    S3XAmzGrantWrite,
+    S3XAmzGrantReadAcp,
+    S3XAmzGrantWriteAcp,
+    S3XAmzGrantFullControl,
+    S3XAmzObjectOwnership,
 }
 
 /// Operator families (for checking that an operator suits a key at parse time).
@@ -57,7 +63,7 @@ pub(crate) enum KeyKind {
     Arn,
 }
 
-const KEY_COUNT: usize = 21;
+const KEY_COUNT: usize = 27;
 
 /// (canonical name, key). Order = discriminant order.
 const KEYS: [(&str, ContextKey); KEY_COUNT] = [
@@ -85,6 +91,18 @@ const KEYS: [(&str, ContextKey); KEY_COUNT] = [
         ContextKey::S3XAmzMetadataDirective,
     ),
     ("s3:x-amz-storage-class", ContextKey::S3XAmzStorageClass),
+    ("s3:x-amz-grant-read", ContextKey::S3XAmzGrantRead),
+    ("s3:x-amz-grant-write", ContextKey::S3XAmzGrantWrite),
+    ("s3:x-amz-grant-read-acp", ContextKey::S3XAmzGrantReadAcp),
+    ("s3:x-amz-grant-write-acp", ContextKey::S3XAmzGrantWriteAcp),
+    (
+        "s3:x-amz-grant-full-control",
+        ContextKey::S3XAmzGrantFullControl,
+    ),
+    (
+        "s3:x-amz-object-ownership",
+        ContextKey::S3XAmzObjectOwnership,
+    ),
 ];
 
 impl ContextKey {

@@ -82,6 +82,8 @@ impl<'a> Subject<'a> {
 pub enum Layer {
     Org,
     Bucket,
+    /// An ACL grant (`coffer_core::acl`).
+    Acl,
     Default,
 }
 

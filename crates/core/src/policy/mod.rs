@@ -32,8 +32,8 @@ mod pattern;
 mod validate;
 
 pub use authorize::{
-    BucketPolicyState, BucketTarget, RESTRICT_PUBLIC_BUCKETS, authorize, authorize_bucket_record,
-    explain_bucket_record,
+    AclFacts, BucketPolicyState, BucketTarget, ObjectFacts, RESTRICT_PUBLIC_BUCKETS, authorize,
+    authorize_bucket_record, explain_bucket_record, wants_object_facts,
 };
 pub use bucket::{
     BUCKET_POLICY_VERSION, BUCKET_POLICY_VERSION_2008, BucketPolicy, BucketPolicyError,

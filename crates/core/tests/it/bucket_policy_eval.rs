@@ -8,8 +8,8 @@
 //! layer and `-` when nothing named decided.
 
 use coffer_core::policy::{
-    BucketPolicy, BucketTarget, ContextKey, Decision, Layer, PolicyEngine, RequestContext,
-    authorize, parse_policy_json,
+    BucketPolicy, BucketTarget, ContextKey, Decision, Layer, ObjectFacts, PolicyEngine,
+    RequestContext, authorize, parse_policy_json,
 };
 use time::OffsetDateTime;
 
@@ -627,6 +627,7 @@ fn render(d: &Decision) -> String {
     let layer = match d.decided_by.layer {
         Layer::Org => "org",
         Layer::Bucket => "bucket",
+        Layer::Acl => "acl",
         Layer::Default => "default",
     };
     let who = match (
@@ -686,6 +687,7 @@ fn decision_table() {
             owner_org: ORG_A,
             policy: policy.as_ref().into(),
             restrict_public_buckets: false,
+            acls: None,
         };
         let got = render(&authorize(
             &e,
@@ -840,7 +842,14 @@ fn explanations_name_no_foreign_policy() {
         let b = record(case.policy);
         let ctx = context(case);
         let full = authorize_bucket_record(&e, &ctx, case.action, case.resource, Some(&b));
-        let told = explain_bucket_record(&e, &ctx, case.action, case.resource, Some(&b));
+        let told = explain_bucket_record(
+            &e,
+            &ctx,
+            case.action,
+            case.resource,
+            Some(&b),
+            ObjectFacts::Unknown,
+        );
         assert_eq!(
             (told.allowed, told.decided_by.layer),
             (full.allowed, full.decided_by.layer),
@@ -875,7 +884,14 @@ fn explanations_name_no_foreign_policy() {
     let bob_b = RequestContext::for_principal(ORG_B, "coreweave/bob", false, now());
     let b = record(B_ROOT_ALL);
     let explain = |ctx: &RequestContext, action: &str, resource: &str| {
-        render(&explain_bucket_record(&e, ctx, action, resource, Some(&b)))
+        render(&explain_bucket_record(
+            &e,
+            ctx,
+            action,
+            resource,
+            Some(&b),
+            ObjectFacts::Unknown,
+        ))
     };
     assert_eq!(
         explain(&bob_b, "s3:DeleteObject", "bkt/locked/x"),

@@ -4,9 +4,10 @@
 //! see `authorize`'s module docs. Extra bucket statements are only added to buckets that
 //! already have a policy.)
 
+use coffer_core::acl::{Acl, Grant, Grantee, Permission};
 use coffer_core::policy::{
-    AccessPolicy, BucketPolicy, BucketTarget, ContextKey, Effect, PolicyEngine, RequestContext,
-    Statement, authorize,
+    AccessPolicy, AclFacts, BucketPolicy, BucketTarget, ContextKey, Effect, ObjectFacts,
+    PolicyEngine, RequestContext, Statement, authorize,
 };
 use proptest::prelude::*;
 use time::OffsetDateTime;
@@ -247,6 +248,73 @@ fn decide(w: &World, r: &Request) -> bool {
 
 /// [`decide`] with Public Access Block `RestrictPublicBuckets` set as given.
 fn decide_restricted(w: &World, r: &Request, restrict_public_buckets: bool) -> bool {
+    decide_full(w, r, restrict_public_buckets, None)
+}
+
+/// The grants an ACL world draws from (bucket and object ACL alike).
+fn grant_universe() -> Vec<Grant> {
+    let g = |grantee, permission| Grant {
+        grantee,
+        permission,
+    };
+    let org = |o: &str| Grantee::Org { org: o.into() };
+    vec![
+        g(Grantee::AllUsers, Permission::Read),
+        g(Grantee::AllUsers, Permission::Write),
+        g(Grantee::AuthenticatedUsers, Permission::Read),
+        g(org(ORG_A), Permission::FullControl),
+        g(org(ORG_A), Permission::Read),
+        g(org(ORG_B), Permission::Read),
+        g(org(ORG_B), Permission::Write),
+        g(org(ORG_B), Permission::FullControl),
+        g(
+            Grantee::Principal {
+                org: ORG_B.into(),
+                principal: "coreweave/carol".into(),
+            },
+            Permission::FullControl,
+        ),
+    ]
+}
+
+/// ACLs enabled on the bucket: which grants of [`grant_universe`] the bucket ACL and
+/// the object ACL hold (bit sets), whether the object belongs to org B, and
+/// IgnorePublicAcls.
+#[derive(Debug, Clone, Copy)]
+struct AclWorld {
+    bucket: u16,
+    object: u16,
+    object_owner_b: bool,
+    ignore_public: bool,
+}
+
+fn acl_world() -> impl Strategy<Value = AclWorld> {
+    (any::<u16>(), any::<u16>(), any::<bool>(), any::<bool>()).prop_map(
+        |(bucket, object, object_owner_b, ignore_public)| AclWorld {
+            bucket,
+            object,
+            object_owner_b,
+            ignore_public,
+        },
+    )
+}
+
+fn acl_of(bits: u16) -> Acl {
+    let grants = grant_universe()
+        .into_iter()
+        .enumerate()
+        .filter(|(i, _)| bits & (1 << i) != 0)
+        .map(|(_, g)| g)
+        .collect();
+    Acl::new(grants).unwrap()
+}
+
+fn decide_full(
+    w: &World,
+    r: &Request,
+    restrict_public_buckets: bool,
+    acls: Option<AclWorld>,
+) -> bool {
     let e = PolicyEngine::new();
     e.replace_org(ORG_A, &org_policy(&w.org_a));
     e.replace_org(ORG_B, &org_policy(&w.org_b));
@@ -266,6 +334,8 @@ fn decide_restricted(w: &World, r: &Request, restrict_public_buckets: bool) -> b
     }
     let policy = w.bucket.as_deref().map(bucket_policy);
     let (action, resource) = ACTIONS[r.action];
+    let bucket_acl = acls.map(|a| acl_of(a.bucket));
+    let object_acl = acls.map(|a| acl_of(a.object));
     authorize(
         &e,
         &ctx,
@@ -276,6 +346,14 @@ fn decide_restricted(w: &World, r: &Request, restrict_public_buckets: bool) -> b
             owner_org: ORG_A,
             policy: policy.as_ref().into(),
             restrict_public_buckets,
+            acls: acls.map(|a| AclFacts {
+                bucket_acl: bucket_acl.as_ref(),
+                ignore_public_acls: a.ignore_public,
+                object: ObjectFacts::Present {
+                    owner_org: a.object_owner_b.then_some(ORG_B),
+                    acl: object_acl.as_ref(),
+                },
+            }),
         }),
     )
     .allowed
@@ -335,6 +413,68 @@ proptest! {
         let r = Request { who: WHO.len() - 1, ..r };
         let none = World { bucket: None, ..w };
         prop_assert!(!decide(&none, &r));
+    }
+
+    /// Enabling ACLs (any grants, any object owner) never takes access away.
+    #[test]
+    fn acls_only_add_access(w in world(), r in request(), a in acl_world()) {
+        let without = decide(&w, &r);
+        let with = decide_full(&w, &r, false, Some(a));
+        prop_assert!(!without || with, "enabling ACLs took access away");
+    }
+
+    /// Adding a grant never takes access away; IgnorePublicAcls never gives any.
+    #[test]
+    fn grants_are_monotone_and_ignore_public_acls_narrows(
+        w in world(), r in request(), a in acl_world(), bit in 0..9u16, on_object in any::<bool>()
+    ) {
+        let mut more = a;
+        if on_object {
+            more.object |= 1 << bit;
+        } else {
+            more.bucket |= 1 << bit;
+        }
+        let before = decide_full(&w, &r, false, Some(a));
+        let after = decide_full(&w, &r, false, Some(more));
+        prop_assert!(!before || after, "a grant took access away");
+        let mut ignoring = a;
+        ignoring.ignore_public = true;
+        let mut heeding = a;
+        heeding.ignore_public = false;
+        let ignored = decide_full(&w, &r, false, Some(ignoring));
+        let heeded = decide_full(&w, &r, false, Some(heeding));
+        prop_assert!(!ignored || heeded, "IgnorePublicAcls gave access");
+    }
+
+    /// No grant gets around a bucket-policy Deny naming everyone, nor around the
+    /// caller's org having no Allow (an empty org policy), nor opens the owner org's own
+    /// objects to it beyond what everyone may do.
+    #[test]
+    fn acls_never_get_around_a_deny(w in world(), r in request(), a in acl_world()) {
+        let mut denied = w.clone();
+        let deny_all = BucketStmt {
+            deny: true,
+            principal: 0,
+            action: 0,
+            resource: 0,
+            condition: 0,
+        };
+        denied.bucket.get_or_insert_with(Vec::new).push(deny_all);
+        let (action, _) = ACTIONS[r.action];
+        if action != "s3:PutBucketPolicy" {
+            let d = decide_full(&denied, &r, false, Some(a));
+            prop_assert!(!d, "a grant got around a bucket-policy Deny");
+        }
+        if let Some((org, _)) = WHO[r.who] {
+            let mut silent = w.clone();
+            if org == ORG_A {
+                silent.org_a.clear();
+            } else {
+                silent.org_b.clear();
+            }
+            let d = decide_full(&silent, &r, false, Some(a));
+            prop_assert!(!d, "a grant got around the caller's own org policy");
+        }
     }
 
     /// `RestrictPublicBuckets` only ever takes access away, and never from the bucket

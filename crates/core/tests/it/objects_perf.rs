@@ -174,6 +174,7 @@ async fn put_once(
         audit_event: None,
         bucket_record: None,
         lock: Default::default(),
+        access: Default::default(),
     };
     let t = Instant::now();
     svc.put_object(input).await.unwrap();

@@ -124,6 +124,7 @@ impl AuditTarget for ObjectStoreTarget {
                 audit_event: None,
                 bucket_record: None,
                 lock: Default::default(),
+                access: Default::default(),
             })
             .await
             .map(|_| ())

@@ -8,6 +8,7 @@ mod mgmt_common;
 mod s3_common;
 
 mod audit_logging;
+mod authz_acl;
 mod authz_bucket_policy;
 mod authz_can_i;
 mod authz_trusted_proxy;

@@ -1,7 +1,7 @@
 //! Public Access Block, GetBucketPolicyStatus, Object Ownership controls and ACLs on
 //! writes, end to end with aws-sdk-s3 (signed) and reqwest (anonymous), two orgs.
-//! Every bucket is `BucketOwnerEnforced` (ACLs disabled); the settings that would enable
-//! ACLs answer `NotImplemented`.
+//! Buckets are `BucketOwnerEnforced` (ACLs disabled) unless a test asks otherwise;
+//! ACLs enabled are exercised in `authz_acl`.
 
 use crate::s3_common::*;
 use aws_sdk_s3::Client;
@@ -556,29 +556,39 @@ async fn ownership_controls_are_bucket_owner_enforced() {
         .send()
         .await
         .unwrap();
-    // Enabling ACLs fails loudly, and changes nothing.
+    // Every setting round-trips; deleting the controls leaves none (ObjectWriter in
+    // effect, as on S3), and 204 again when there are none.
     for o in [
         ObjectOwnership::ObjectWriter,
         ObjectOwnership::BucketOwnerPreferred,
+        ObjectOwnership::BucketOwnerEnforced,
     ] {
-        assert_s3_err(
-            c.put_bucket_ownership_controls()
-                .bucket("own")
-                .ownership_controls(ownership(o))
-                .send()
-                .await,
-            "NotImplemented",
-            501,
-        );
+        c.put_bucket_ownership_controls()
+            .bucket("own")
+            .ownership_controls(ownership(o.clone()))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(ownership_of(&c, "own").await, o);
     }
-    assert_s3_err(
+    for _ in 0..2 {
         c.delete_bucket_ownership_controls()
             .bucket("own")
             .send()
-            .await,
-        "NotImplemented",
-        501,
+            .await
+            .unwrap();
+    }
+    assert_s3_err(
+        c.get_bucket_ownership_controls().bucket("own").send().await,
+        "OwnershipControlsNotFoundError",
+        404,
     );
+    c.put_bucket_ownership_controls()
+        .bucket("own")
+        .ownership_controls(ownership(ObjectOwnership::BucketOwnerEnforced))
+        .send()
+        .await
+        .unwrap();
     assert_s3_err(
         c.put_bucket_ownership_controls()
             .bucket("own")
@@ -629,14 +639,16 @@ async fn ownership_controls_are_bucket_owner_enforced() {
         ownership_of(&c, "own-enforced").await,
         ObjectOwnership::BucketOwnerEnforced
     );
-    assert_s3_err(
-        c.create_bucket()
-            .bucket("own-writer")
-            .object_ownership(ObjectOwnership::ObjectWriter)
-            .send()
-            .await,
-        "NotImplemented",
-        501,
+    c.create_bucket()
+        .bucket("own-writer")
+        .object_ownership(ObjectOwnership::ObjectWriter)
+        .acl(BucketCannedAcl::PublicRead)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        ownership_of(&c, "own-writer").await,
+        ObjectOwnership::ObjectWriter
     );
     assert_s3_err(
         c.create_bucket()
@@ -656,7 +668,7 @@ async fn ownership_controls_are_bucket_owner_enforced() {
         "InvalidArgument",
         400,
     );
-    for b in ["own-writer", "own-public", "own-bad"] {
+    for b in ["own-public", "own-bad"] {
         assert_s3_err(c.head_bucket().bucket(b).send().await, "NotFound", 404);
     }
 }

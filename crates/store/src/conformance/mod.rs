@@ -272,6 +272,8 @@ fn upload(b: &str, key: &str, initiated: OffsetDateTime) -> MultipartUpload {
         checksum_type: None,
         retention: None,
         legal_hold: false,
+        owner_org: None,
+        acl: None,
     }
 }
 

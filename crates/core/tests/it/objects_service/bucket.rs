@@ -7,6 +7,7 @@ fn cfg(zones: &[&str], max: usize) -> ObjectConfig {
         zones: zones.iter().map(|z| z.to_string()).collect(),
         max_buckets_per_org: max,
         retired_blob_grace: std::time::Duration::ZERO,
+        ..ObjectConfig::default()
     }
 }
 

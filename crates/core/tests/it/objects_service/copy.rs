@@ -14,6 +14,7 @@ fn copy_input(src: &str, dst: &str) -> CopyObjectInput {
         checksum_algorithm: None,
         cond: WriteCondition::None,
         src_version_id: None,
+        access: Default::default(),
     }
 }
 

@@ -307,6 +307,7 @@ async fn upload_listings_group_and_paginate() {
                 checksum_type: None,
                 initiator: "me".into(),
                 lock: Default::default(),
+                access: Default::default(),
             })
             .await
             .unwrap();

@@ -110,6 +110,7 @@ pub fn put_input(key: &str, bytes: &[u8]) -> PutObjectInput {
         audit_event: None,
         bucket_record: None,
         lock: Default::default(),
+        access: Default::default(),
     }
 }
 

@@ -26,6 +26,7 @@ pub async fn create(
             checksum_type: t,
             initiator: "coreweave/user".into(),
             lock: Default::default(),
+            access: Default::default(),
         })
         .await
 }
