@@ -449,6 +449,16 @@ pub fn check_acl_change(bucket: &crate::model::Bucket, acl: &Acl) -> crate::Resu
     Ok(())
 }
 
+/// Refuses a new object version's public ACL while the bucket's `BlockPublicAcls` is set,
+/// where the version is committed (PutObject, CopyObject, and CompleteMultipartUpload,
+/// which applies the ACL its upload was created with, perhaps long before).
+pub fn check_new_version(bucket: &crate::model::Bucket, acl: Option<&Acl>) -> crate::Result<()> {
+    match acl {
+        Some(a) if a.is_public() => check_acl_change(bucket, a),
+        _ => Ok(()),
+    }
+}
+
 /// The stored form of `acl` for a resource owned by `owner`: `None` for `private`.
 pub fn stored(acl: Acl, owner: &str) -> Option<Acl> {
     (acl != Acl::private(owner)).then_some(acl)

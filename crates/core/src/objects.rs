@@ -409,8 +409,12 @@ impl ObjectService {
             .first()
             .cloned()
             .ok_or_else(|| Error::internal("no zone configured"))?;
-        self.create_bucket_in(org_id, name, zone, NewBucket::default())
-            .await
+        // Never ACLs, whatever `default_object_ownership` says: the org's audit log.
+        let new = NewBucket {
+            ownership: Some(crate::acl::ObjectOwnership::BucketOwnerEnforced),
+            ..NewBucket::default()
+        };
+        self.create_bucket_in(org_id, name, zone, new).await
     }
 
     fn resolve_zone(&self, location: Option<&str>) -> Result<String> {
@@ -488,9 +492,9 @@ impl ObjectService {
         let mut seen = std::collections::BTreeSet::new();
         for org in acl.grants().iter().filter_map(|g| g.grantee.org()) {
             if seen.insert(org) && self.meta.get_org(org).await?.is_none() {
-                return Err(Error::InvalidArgument(format!(
-                    "Invalid id: no org {org:?} exists"
-                )));
+                return Err(Error::InvalidArgument(
+                    "Invalid id: a grantee names no existing org".into(),
+                ));
             }
         }
         Ok(())

@@ -142,15 +142,19 @@ pub async fn auth_can_i(
             {
                 continue;
             }
-            let key = &r[b.name.len() + 1..];
+            let Some((_, key)) = r.split_once('/') else {
+                continue;
+            };
+            // A key that cannot exist (empty, too long, a malformed name) is missing, like
+            // one that does not; only a failing store fails the call.
             let record = match state.objects.object_record(&b.name, key, None).await {
                 Ok(o) => Some(o),
                 Err(
-                    coffer_core::Error::NoSuchKey
-                    | coffer_core::Error::NotFound(_)
-                    | coffer_core::Error::DeleteMarker { .. },
-                ) => None,
-                Err(e) => return Err(e.into()),
+                    e @ (coffer_core::Error::Internal(_)
+                    | coffer_core::Error::Corrupted(_)
+                    | coffer_core::Error::Unavailable(_)),
+                ) => return Err(e.into()),
+                Err(_) => None,
             };
             objects.insert(r, record);
         }

@@ -50,7 +50,7 @@ use coffer_core::model::Bucket;
 use coffer_core::objects::ObjectService;
 use coffer_core::policy::{
     BucketPolicy, BucketPolicyService, BucketPolicyState, BucketTarget, ContextKey, Decision,
-    ObjectFacts, PolicyEngine, RequestContext, authorize, wants_object_facts,
+    Layer, ObjectFacts, PolicyEngine, RequestContext, authorize, wants_object_facts,
 };
 use http::HeaderMap;
 use s3s::access::{S3Access, S3AccessContext};
@@ -151,6 +151,27 @@ pub struct Caller {
     target: Option<Arc<Target>>,
     /// Where the decisions are noted for the request's audit event.
     audit: Option<S3AuditSlot>,
+    /// The object versions whose own ACL admitted this request (see [`Admitted`]).
+    admitted: Vec<Admitted>,
+}
+
+/// An object version whose ACL admitted a request. The handler must act on that version
+/// or refuse: another version of the key (written between the check and the handler)
+/// has its own ACL, which was not consulted. Versions are told apart by ETag and
+/// modification time.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Admitted {
+    pub bucket: String,
+    pub key: String,
+    pub etag: String,
+    pub last_modified: time::OffsetDateTime,
+}
+
+impl Admitted {
+    /// Whether `rec` is the version that was admitted.
+    pub fn is(&self, rec: &coffer_core::model::ObjectRecord) -> bool {
+        self.etag == rec.etag && self.last_modified == rec.last_modified
+    }
 }
 
 impl std::fmt::Debug for Caller {
@@ -200,6 +221,13 @@ impl Caller {
             .as_ref()
             .filter(|t| t.name() == bucket)
             .map(|t| t.record.clone())
+    }
+    /// The version of `bucket/key` whose ACL admitted this request, if an object ACL
+    /// did (the handler must act on exactly that version).
+    pub fn admitted(&self, bucket: &str, key: &str) -> Option<&Admitted> {
+        self.admitted
+            .iter()
+            .find(|a| a.bucket == bucket && a.key == key)
     }
     /// The org that owns the target bucket (listings report it as the owner); the
     /// caller's org when there is no target bucket.
@@ -301,7 +329,7 @@ impl Authorizer {
         resource: &str,
         target: Option<&Target>,
         object: Option<(&str, Option<&str>)>,
-    ) -> S3Result<()> {
+    ) -> S3Result<Option<Admitted>> {
         let rid = caller.request_id();
         let mut d = self.decide(caller, action, resource, target, ObjectFacts::Unknown);
         // The object as read: `Some(Err(_))` when it does not exist.
@@ -333,7 +361,7 @@ impl Authorizer {
                 );
                 read = Some(r);
             }
-            if !d.allowed && is_object_read(action) && self.may_list_key(caller, t, key) {
+            if !d.allowed && is_object_read(action) && self.may_list_key(caller, t, key, version) {
                 let r = match read.take() {
                     Some(r) => r,
                     None => load().await?,
@@ -355,7 +383,17 @@ impl Authorizer {
             slot.decided(&d);
         }
         if d.allowed {
-            return Ok(());
+            // Admitted by the object's own ACL: bound to the version read.
+            let admitted = match (&read, d.decided_by.layer) {
+                (Some(Ok(rec)), Layer::Acl) => Some(Admitted {
+                    bucket: rec.bucket.clone(),
+                    key: rec.key.clone(),
+                    etag: rec.etag.clone(),
+                    last_modified: rec.last_modified,
+                }),
+                _ => None,
+            };
+            return Ok(admitted);
         }
         debug!(
             request_id = caller.request_id(),
@@ -371,14 +409,19 @@ impl Authorizer {
         Err(access_denied(caller.request_id()))
     }
 
-    /// Whether `caller` may list bucket `t` with `key` as the prefix.
-    fn may_list_key(&self, caller: &Caller, t: &Target, key: &str) -> bool {
+    /// Whether `caller` may list bucket `t` with `key` as the prefix: its current keys,
+    /// or its versions when a `version` is asked for.
+    fn may_list_key(&self, caller: &Caller, t: &Target, key: &str, version: Option<&str>) -> bool {
         let mut ctx = (*caller.ctx).clone();
         ctx.set(ContextKey::S3Prefix, key);
         authorize(
             &self.policies,
             &ctx,
-            S3_LIST_BUCKET,
+            if version.is_some() {
+                S3_LIST_BUCKET_VERSIONS
+            } else {
+                S3_LIST_BUCKET
+            },
             t.name(),
             Some(t.bucket_target()),
         )
@@ -541,6 +584,7 @@ fn query_version(query: Option<&str>) -> Option<String> {
 }
 
 const S3_LIST_BUCKET: &str = "s3:ListBucket";
+const S3_LIST_BUCKET_VERSIONS: &str = "s3:ListBucketVersions";
 
 /// The actions of GET and HEAD of an object (404 for listers applies to them).
 fn is_object_read(action: &str) -> bool {
@@ -598,7 +642,16 @@ fn request_context(
             .with_secure_transport(c.secure);
     }
     for (name, k) in HEADER_KEYS {
-        if let Some(v) = header(r.headers, name) {
+        // A form upload applies its fields, not its headers: the `x-amz-*` keys come
+        // from the fields of that name (the canned ACL also from `acl`).
+        let v = match r.form_fields {
+            Some(fields) if name.starts_with("x-amz-") => fields
+                .iter()
+                .find(|(n, _)| n == name || (*k == ContextKey::S3XAmzAcl && n == "acl"))
+                .map(|(_, v)| v.as_str()),
+            _ => header(r.headers, name),
+        };
+        if let Some(v) = v {
             ctx.set(*k, v);
         }
     }
@@ -730,9 +783,13 @@ impl AccessControl {
                 }
             };
             let object = object.as_ref().map(|(k, v)| (k.as_str(), v.as_deref()));
-            self.authz
+            if let Some(a) = self
+                .authz
                 .require_in(caller, action, &resource, t, object)
-                .await?;
+                .await?
+            {
+                caller.admitted.push(a);
+            }
         }
         // Expected-owner headers: a mismatch is AccessDenied, like S3.
         let owner_mismatch = |t: &Option<Arc<Target>>, h: &str| {
@@ -842,6 +899,7 @@ impl AccessControl {
             ctx: Arc::new(ctx),
             target: None,
             audit: r.audit.clone(),
+            admitted: Vec::new(),
         };
         self.authorize(&mut caller, rule, &r).await?;
         Ok(caller)

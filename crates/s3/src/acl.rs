@@ -19,7 +19,9 @@
 
 use crate::access::{Caller, caller_of};
 use crate::errors::{s3, to_s3};
-use crate::gateway::{Gateway, acl_request, block_public_acls, enforced_rule, ok, owner};
+use crate::gateway::{
+    Gateway, acl_request, block_public_acls, check_admitted, enforced_rule, ok, owner,
+};
 use coffer_core::acl::{Acl, ObjectOwnership as Ownership, check_acl_change, stored};
 use coffer_core::meta::ObjectEdit;
 use coffer_core::model::Bucket;
@@ -179,12 +181,31 @@ impl Gateway {
             // The bucket's state was checked on the record the access check read; the
             // object edit's transaction covers the object (its owner may not change
             // under the ACL: a new version is a new resource).
+            // The bucket as it is now (the check above used the record the access check
+            // read): ACLs still enabled, BlockPublicAcls not set meanwhile.
+            let fresh = self
+                .objects
+                .get_bucket(&input.bucket)
+                .await
+                .map_err(|e| to_s3(e, rid))?;
+            check_acl_change(&fresh, &asked).map_err(|e| to_s3(e, rid))?;
             let owner = rec.owner_org.clone();
             let version = rec.version_id.clone();
             let bucket_owner = b.org_id.clone();
+            // The version edited must be the one the handler read (the ACL was expanded
+            // for its owner) and, when the object's own ACL admitted the caller, the
+            // one that ACL belongs to.
+            let admitted = caller.admitted(&input.bucket, &input.key).cloned();
+            let read = (rec.etag.clone(), rec.last_modified);
             let edit: ObjectEdit = Arc::new(move |r| {
-                if r.owner_org != owner || r.version_id != version {
-                    return Err(coffer_core::Error::PreconditionFailed);
+                let same = r.owner_org == owner
+                    && r.version_id == version
+                    && (r.etag.clone(), r.last_modified) == read
+                    && admitted.as_ref().is_none_or(|a| a.is(r));
+                if !same {
+                    return Err(coffer_core::Error::PermissionDenied(
+                        "the object changed while the request was checked".into(),
+                    ));
                 }
                 let o = r.owner_org.as_deref().unwrap_or(&bucket_owner);
                 r.acl = stored(asked.clone(), o);
@@ -221,6 +242,7 @@ impl Gateway {
             .object_record(&input.bucket, &input.key, input.version_id.as_deref())
             .await
             .map_err(|e| to_s3(e, rid))?;
+        check_admitted(caller, &rec)?;
         let owner_org = object_owner(&b, rec.owner_org.as_deref());
         let acl = effective(&b, owner_org, rec.acl.as_ref());
         Ok(ok(

@@ -507,6 +507,56 @@ pub fn read_conditions(
     }
 }
 
+/// Refuses to act on `rec` when an object ACL admitted the caller for another version of
+/// its key ([`crate::access::Admitted`]): that version's ACL was never consulted.
+pub(crate) fn check_admitted(
+    caller: &Caller,
+    rec: &coffer_core::model::ObjectRecord,
+) -> S3Result<()> {
+    match caller.admitted(&rec.bucket, &rec.key) {
+        Some(a) if !a.is(rec) => Err(s3(
+            S3ErrorCode::AccessDenied,
+            "Access Denied: the object changed while the request was checked",
+            caller.request_id(),
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// Binds a copy source to the version whose ACL admitted the caller
+/// ([`crate::access::Admitted`]), if one did: the copy then reads that version or
+/// fails. The client's own conditions are first judged on that version (their failure
+/// is theirs to see); then `If-Match` becomes its ETag. Returns whether it pinned, so a
+/// `PreconditionFailed` from the copy means "the source changed since the check".
+pub(crate) fn pin_admitted_source(
+    caller: &Caller,
+    bucket: &str,
+    key: &str,
+    conds: &mut core::ReadConditions,
+) -> S3Result<bool> {
+    let Some(a) = caller.admitted(bucket, key) else {
+        return Ok(false);
+    };
+    core::evaluate_conditions(&a.etag, a.last_modified, conds, true)
+        .map_err(|e| to_s3(e, caller.request_id()))?;
+    conds.if_match = Some(a.etag.clone());
+    Ok(true)
+}
+
+/// The error of a copy whose source was pinned ([`pin_admitted_source`]): a failed
+/// precondition there means another version replaced the admitted one, whose ACL was not
+/// consulted, so the caller is refused.
+pub(crate) fn pinned_copy_error(e: coffer_core::Error, pinned: bool, rid: &str) -> S3Error {
+    match e {
+        coffer_core::Error::PreconditionFailed if pinned => s3(
+            S3ErrorCode::AccessDenied,
+            "Access Denied: the source object changed while the request was checked",
+            rid,
+        ),
+        e => to_s3(e, rid),
+    }
+}
+
 /// The S3 error of a refused ACL.
 pub(crate) fn acl_error(e: AclError, rid: &str) -> S3Error {
     let code = match &e {

@@ -8,7 +8,8 @@ use crate::gateway::{
     Gateway, MAX_LIST, MAX_PART_NUMBER, Unsupported, acl_request, body_or, checksum_input,
     checksum_values, content_length, content_md5, copy_range, core_alg, enc, i64_of, invalid,
     limit, metadata, non_empty, not_implemented, object_headers, ok, owner, part_number,
-    raw_header, read_conditions, tags, ts, url_encoding, write_condition,
+    pin_admitted_source, pinned_copy_error, raw_header, read_conditions, tags, ts, url_encoding,
+    write_condition,
 };
 use crate::wire::{checksum_fields, etag_in, etag_out, url_encode};
 use coffer_core::checksum::ChecksumType as CoreChecksumType;
@@ -187,6 +188,13 @@ impl Gateway {
             Some(r) => Some(copy_range(r, rid)?),
             None => None,
         };
+        let mut src_conditions = read_conditions(
+            input.copy_source_if_match.as_ref(),
+            input.copy_source_if_none_match.as_ref(),
+            input.copy_source_if_modified_since,
+            input.copy_source_if_unmodified_since,
+        );
+        let pinned = pin_admitted_source(caller, &src_bucket, &src_key, &mut src_conditions)?;
         let part = self
             .objects
             .upload_part_copy(core::UploadPartCopyInput {
@@ -198,15 +206,10 @@ impl Gateway {
                 src_key: src_key.into(),
                 src_range,
                 src_version_id: src_version_id.clone(),
-                src_conditions: read_conditions(
-                    input.copy_source_if_match.as_ref(),
-                    input.copy_source_if_none_match.as_ref(),
-                    input.copy_source_if_modified_since,
-                    input.copy_source_if_unmodified_since,
-                ),
+                src_conditions,
             })
             .await
-            .map_err(|e| to_s3(e, rid))?;
+            .map_err(|e| pinned_copy_error(e, pinned, rid))?;
         let (crc32, crc32c, crc64nvme, sha1, sha256, _) = checksum_fields(&part.checksums);
         Ok(ok(
             UploadPartCopyOutput {

@@ -6,10 +6,10 @@ use crate::actions::S3_DELETE_OBJECT;
 use crate::body;
 use crate::errors::{map_error, s3, to_s3};
 use crate::gateway::{
-    Gateway, Unsupported, acl_request, body_or, byte_range, checksum_input, checksum_values,
-    content_length, content_md5, core_alg, i64_of, invalid, metadata, not_implemented,
-    object_headers, ok, part_number, raw_write_condition, read_conditions, tags, ts,
-    write_condition,
+    Gateway, Unsupported, acl_request, body_or, byte_range, check_admitted, checksum_input,
+    checksum_values, content_length, content_md5, core_alg, i64_of, invalid, metadata,
+    not_implemented, object_headers, ok, part_number, pin_admitted_source, pinned_copy_error,
+    raw_write_condition, read_conditions, tags, ts, write_condition,
 };
 use crate::wire::{checksum_fields, etag_out};
 use bytes::Bytes;
@@ -257,6 +257,9 @@ impl Gateway {
             Some(v) => self.objects.get_object_version(input, v, want_body).await,
         }
         .map_err(|e| to_s3(e, rid))?;
+        // Admitted by an object ACL: only that version may be served (its body stream
+        // has not been read yet; dropping it sends nothing).
+        check_admitted(caller, &out.record)?;
         let size = out.record.size;
         let content_range = out.range.map(|(s, e)| format!("bytes {s}-{e}/{size}"));
         // Stored checksums describe the whole object (or one part); a plain range gets
@@ -666,17 +669,19 @@ impl Gateway {
         };
         let cond = raw_write_condition(&req.headers, rid)?;
         self.check_conditional_write(caller, &input.bucket, &input.key, &cond)?;
+        let mut src_conditions = read_conditions(
+            input.copy_source_if_match.as_ref(),
+            input.copy_source_if_none_match.as_ref(),
+            input.copy_source_if_modified_since,
+            input.copy_source_if_unmodified_since,
+        );
+        let pinned = pin_admitted_source(caller, &src_bucket, &src_key, &mut src_conditions)?;
         let rec = self
             .objects
             .copy_object(core::CopyObjectInput {
                 src_bucket: src_bucket.into(),
                 src_key: src_key.into(),
-                src_conditions: read_conditions(
-                    input.copy_source_if_match.as_ref(),
-                    input.copy_source_if_none_match.as_ref(),
-                    input.copy_source_if_modified_since,
-                    input.copy_source_if_unmodified_since,
-                ),
+                src_conditions,
                 dst_bucket: input.bucket,
                 dst_key: input.key,
                 metadata: metadata_directive,
@@ -687,7 +692,7 @@ impl Gateway {
                 access,
             })
             .await
-            .map_err(|e| to_s3(e, rid))?;
+            .map_err(|e| pinned_copy_error(e, pinned, rid))?;
         let (crc32, crc32c, crc64nvme, sha1, sha256, checksum_type) =
             checksum_fields(&rec.checksums);
         Ok(ok(

@@ -387,6 +387,7 @@ impl ObjectService {
             checksum: input.checksum.clone(),
             cond: WriteCondition::None,
         };
+        crate::acl::check_new_version(&bucket, upload.acl.as_ref())?;
         let now = self.clock.now();
         let lock = crate::object_lock::WriteLock {
             retention: upload.retention,

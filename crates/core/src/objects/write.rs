@@ -88,6 +88,7 @@ impl ObjectService {
             .digest
             .md5
             .ok_or_else(|| Error::internal("md5 not computed"))?;
+        crate::acl::check_new_version(&bucket, input.access.acl.as_ref())?;
         let now = self.clock.now();
         let lock = input
             .lock
@@ -263,6 +264,7 @@ impl ObjectService {
         }
         // A copy is a new version: the destination bucket's default retention applies
         // (the source's lock state is not copied, as S3).
+        crate::acl::check_new_version(&dst_bucket, input.access.acl.as_ref())?;
         let now = self.clock.now();
         let lock = crate::object_lock::WriteLock::default()
             .for_new_version(dst_bucket.subresources.object_lock.as_ref(), now);

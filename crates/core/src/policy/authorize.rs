@@ -285,8 +285,8 @@ fn decide(
 /// (`layer: acl`, `policy`: the bucket or `<bucket>/<key>` whose ACL granted, `statement: "<grantee>:<PERMISSION>"`).
 /// Only while ACLs are enabled, only for the actions an ACL permission maps to
 /// ([`permission_for`]). Owner fence: on a resource its org owns, a caller of the bucket
-/// owner's org counts only grants to AllUsers and AuthenticatedUsers (what anyone may
-/// do); its own access is the org's and the bucket policy's to decide, so enabling ACLs
+/// owner's org counts only grants to AllUsers and AuthenticatedUsers (what the owner
+/// gave everyone); its own access is the org's and the bucket policy's to decide, so enabling ACLs
 /// never reopens what a bucket policy closes to it.
 /// The owner of an object owned by another org holds READ_ACP and WRITE_ACP on it
 /// whatever its ACL says (S3).
@@ -317,7 +317,9 @@ fn acl_grant(
         (Some(_), ObjectFacts::Unknown | ObjectFacts::Missing) => return None,
     };
     // The owner-org fence: on what its own org owns, a caller of the owner org counts
-    // only grants to everyone (which it could use without its credentials anyway).
+    // only grants to AllUsers and AuthenticatedUsers, which the owner made for everyone
+    // (every caller, or every signed caller of any org): its own principals are not
+    // singled out below what any other org's get.
     let fenced = same_org && owner == b.owner_org;
     let caller = ctx
         .principal()

@@ -368,3 +368,55 @@ async fn public_access_block_and_ownership_govern_acls() {
         403,
     );
 }
+
+/// A form upload applies its fields, so the `s3:x-amz-acl` condition key is read from
+/// the `acl` field (an `x-amz-acl` HTTP header is refused as unsigned before that), and a
+/// bucket policy's `Deny` on a public ACL holds for forms too.
+#[tokio::test]
+async fn form_uploads_are_judged_by_the_acl_they_apply() {
+    let ts = TestServer::start().await;
+    let (a, _) = ts.s3_client_with_allow_all().await;
+    create_with(
+        &a,
+        "acl-form",
+        ObjectOwnership::ObjectWriter,
+        Some(BucketCannedAcl::PublicReadWrite),
+    )
+    .await;
+    let deny = json!({"Version": "2012-10-17", "Statement": [{
+        "Sid": "no-public-objects", "Effect": "Deny", "Principal": "*",
+        "Action": "s3:PutObject", "Resource": "arn:aws:s3:::acl-form/*",
+        "Condition": {"StringEquals": {"s3:x-amz-acl": "public-read"}}}]});
+    a.put_bucket_policy()
+        .bucket("acl-form")
+        .policy(deny.to_string())
+        .send()
+        .await
+        .unwrap();
+    let post = |key: &'static str, acl: &'static str| {
+        let b = "----coffer-acl-form";
+        let mut body = String::new();
+        for (name, value) in [("key", key), ("acl", acl)] {
+            body.push_str(&format!(
+                "--{b}\r\nContent-Disposition: form-data; name=\"{name}\"\r\n\r\n{value}\r\n"
+            ));
+        }
+        body.push_str(&format!(
+            "--{b}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"f\"\r\n\r\nf\r\n--{b}--\r\n"
+        ));
+        send(
+            ts.http
+                .post(format!("{}/acl-form", ts.s3_endpoint))
+                .header("content-type", format!("multipart/form-data; boundary={b}"))
+                .body(body),
+        )
+    };
+    post("public", "public-read")
+        .await
+        .assert_err("AccessDenied", 403);
+    assert_eq!(anon_get(&ts, "acl-form/public").await, 404);
+    let r = post("private", "private").await;
+    assert_eq!(r.status, 204, "{}", r.body);
+    // Written anonymously through AllUsers WRITE: the bucket owner owns it, privately.
+    assert_eq!(anon_get(&ts, "acl-form/private").await, 403);
+}
