@@ -77,7 +77,7 @@ def main(argv):
     p = len(passed - sigv2)
     print(
         f"s3-tests: {len(passed)} passed, {len(failed)} failed of {len(ran)} run; "
-        f"without SigV2: {p}/{d} = {100.0 * p / max(d, 1):.1f}%"
+        f"without SigV2: {p}/{d} = {100.0 * p / max(d, 1):.2f}%"
     )
     if "--write" in argv:
         for t in unexpected_fail:
