@@ -543,6 +543,23 @@ pub(crate) fn pin_admitted_source(
     Ok(true)
 }
 
+/// The source conditions of a CopyObject or UploadPartCopy input (its
+/// `copy_source_if_*` fields), pinned to the admitted version
+/// ([`pin_admitted_source`]): `(conditions, pinned)`.
+macro_rules! copy_source_conditions {
+    ($caller:expr, $bucket:expr, $key:expr, $input:expr) => {{
+        let mut c = $crate::gateway::read_conditions(
+            $input.copy_source_if_match.as_ref(),
+            $input.copy_source_if_none_match.as_ref(),
+            $input.copy_source_if_modified_since,
+            $input.copy_source_if_unmodified_since,
+        );
+        $crate::gateway::pin_admitted_source($caller, $bucket, $key, &mut c)
+            .map(|pinned| (c, pinned))
+    }};
+}
+pub(crate) use copy_source_conditions;
+
 /// The error of a copy whose source was pinned ([`pin_admitted_source`]): a failed
 /// precondition there means another version replaced the admitted one, whose ACL was not
 /// consulted, so the caller is refused.

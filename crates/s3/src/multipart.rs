@@ -6,10 +6,9 @@ use crate::body;
 use crate::errors::{s3, to_s3};
 use crate::gateway::{
     Gateway, MAX_LIST, MAX_PART_NUMBER, Unsupported, acl_request, body_or, checksum_input,
-    checksum_values, content_length, content_md5, copy_range, core_alg, enc, i64_of, invalid,
-    limit, metadata, non_empty, not_implemented, object_headers, ok, owner, part_number,
-    pin_admitted_source, pinned_copy_error, raw_header, read_conditions, tags, ts, url_encoding,
-    write_condition,
+    checksum_values, content_length, content_md5, copy_range, copy_source_conditions, core_alg,
+    enc, i64_of, invalid, limit, metadata, non_empty, not_implemented, object_headers, ok, owner,
+    part_number, pinned_copy_error, raw_header, tags, ts, url_encoding, write_condition,
 };
 use crate::wire::{checksum_fields, etag_in, etag_out, url_encode};
 use coffer_core::checksum::ChecksumType as CoreChecksumType;
@@ -188,13 +187,8 @@ impl Gateway {
             Some(r) => Some(copy_range(r, rid)?),
             None => None,
         };
-        let mut src_conditions = read_conditions(
-            input.copy_source_if_match.as_ref(),
-            input.copy_source_if_none_match.as_ref(),
-            input.copy_source_if_modified_since,
-            input.copy_source_if_unmodified_since,
-        );
-        let pinned = pin_admitted_source(caller, &src_bucket, &src_key, &mut src_conditions)?;
+        let (src_conditions, pinned) =
+            copy_source_conditions!(caller, &src_bucket, &src_key, input)?;
         let part = self
             .objects
             .upload_part_copy(core::UploadPartCopyInput {

@@ -7,8 +7,8 @@ use crate::body;
 use crate::errors::{map_error, s3, to_s3};
 use crate::gateway::{
     Gateway, Unsupported, acl_request, body_or, byte_range, check_admitted, checksum_input,
-    checksum_values, content_length, content_md5, core_alg, i64_of, invalid, metadata,
-    not_implemented, object_headers, ok, part_number, pin_admitted_source, pinned_copy_error,
+    checksum_values, content_length, content_md5, copy_source_conditions, core_alg, i64_of,
+    invalid, metadata, not_implemented, object_headers, ok, part_number, pinned_copy_error,
     raw_write_condition, read_conditions, tags, ts, write_condition,
 };
 use crate::wire::{checksum_fields, etag_out};
@@ -669,13 +669,8 @@ impl Gateway {
         };
         let cond = raw_write_condition(&req.headers, rid)?;
         self.check_conditional_write(caller, &input.bucket, &input.key, &cond)?;
-        let mut src_conditions = read_conditions(
-            input.copy_source_if_match.as_ref(),
-            input.copy_source_if_none_match.as_ref(),
-            input.copy_source_if_modified_since,
-            input.copy_source_if_unmodified_since,
-        );
-        let pinned = pin_admitted_source(caller, &src_bucket, &src_key, &mut src_conditions)?;
+        let (src_conditions, pinned) =
+            copy_source_conditions!(caller, &src_bucket, &src_key, input)?;
         let rec = self
             .objects
             .copy_object(core::CopyObjectInput {

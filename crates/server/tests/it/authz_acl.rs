@@ -394,22 +394,7 @@ async fn form_uploads_are_judged_by_the_acl_they_apply() {
         .await
         .unwrap();
     let post = |key: &'static str, acl: &'static str| {
-        let b = "----coffer-acl-form";
-        let mut body = String::new();
-        for (name, value) in [("key", key), ("acl", acl)] {
-            body.push_str(&format!(
-                "--{b}\r\nContent-Disposition: form-data; name=\"{name}\"\r\n\r\n{value}\r\n"
-            ));
-        }
-        body.push_str(&format!(
-            "--{b}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"f\"\r\n\r\nf\r\n--{b}--\r\n"
-        ));
-        send(
-            ts.http
-                .post(format!("{}/acl-form", ts.s3_endpoint))
-                .header("content-type", format!("multipart/form-data; boundary={b}"))
-                .body(body),
-        )
+        send(form_post(&ts, "acl-form", &[("key", key), ("acl", acl)]))
     };
     post("public", "public-read")
         .await

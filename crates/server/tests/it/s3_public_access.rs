@@ -478,22 +478,7 @@ async fn restrict_public_buckets_keeps_a_public_policy_to_the_owner_org() {
     assert_eq!(get(&c, "rpb", "anon").await, b"a");
     // A form upload's `acl` field is checked like the header.
     let post = |acl_field: &'static str, acl: &'static str| {
-        let b = "----coffer-form-boundary";
-        let mut body = String::new();
-        for (name, value) in [("key", "form"), (acl_field, acl)] {
-            body.push_str(&format!(
-                "--{b}\r\nContent-Disposition: form-data; name=\"{name}\"\r\n\r\n{value}\r\n"
-            ));
-        }
-        body.push_str(&format!(
-            "--{b}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"f\"\r\n\r\nf\r\n--{b}--\r\n"
-        ));
-        send(
-            ts.http
-                .post(format!("{}/rpb", ts.s3_endpoint))
-                .header("content-type", format!("multipart/form-data; boundary={b}"))
-                .body(body),
-        )
+        send(form_post(&ts, "rpb", &[("key", "form"), (acl_field, acl)]))
     };
     post("acl", "public-read")
         .await

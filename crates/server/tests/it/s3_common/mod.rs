@@ -154,6 +154,28 @@ pub async fn send(rb: reqwest::RequestBuilder) -> Raw {
     }
 }
 
+/// An unsigned (anonymous) form upload to `bucket` with `fields` and a one-byte file `f`.
+pub fn form_post(
+    ts: &TestServer,
+    bucket: &str,
+    fields: &[(&str, &str)],
+) -> reqwest::RequestBuilder {
+    let b = "----coffer-form-boundary";
+    let mut body = String::new();
+    for (name, value) in fields {
+        body.push_str(&format!(
+            "--{b}\r\nContent-Disposition: form-data; name=\"{name}\"\r\n\r\n{value}\r\n"
+        ));
+    }
+    body.push_str(&format!(
+        "--{b}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"f\"\r\n\r\nf\r\n--{b}--\r\n"
+    ));
+    ts.http
+        .post(format!("{}/{bucket}", ts.s3_endpoint))
+        .header("content-type", format!("multipart/form-data; boundary={b}"))
+        .body(body)
+}
+
 // ---------------------------------------------------------------------------------
 // SigV4 (hand-written, from the AWS documentation)
 
