@@ -50,7 +50,8 @@ use coffer_core::model::Bucket;
 use coffer_core::objects::ObjectService;
 use coffer_core::policy::{
     BucketPolicy, BucketPolicyService, BucketPolicyState, BucketTarget, ContextKey, Decision,
-    Layer, ObjectFacts, PolicyEngine, RequestContext, authorize, wants_object_facts,
+    Layer, ObjectFacts, PolicyEngine, RequestContext, authorize, is_statement_deny,
+    wants_object_facts,
 };
 use http::HeaderMap;
 use s3s::access::{S3Access, S3AccessContext};
@@ -335,6 +336,7 @@ impl Authorizer {
         // The object as read: `Some(Err(_))` when it does not exist.
         let mut read: Option<Result<coffer_core::model::ObjectRecord, Error>> = None;
         if !d.allowed
+            && !is_statement_deny(&d)
             && let (Some(t), Some((key, version))) = (target, object)
         {
             let load = || async {

@@ -154,6 +154,17 @@ pub fn wants_object_facts(action: &str, resource: &str, bucket: &BucketTarget<'_
         && permission_for(action, Level::Object).is_some()
 }
 
+/// Whether a denial came from a matching `Deny` statement (of an org policy, the owner
+/// org's, or the bucket policy), which no ACL can turn: the caller need not read object
+/// facts for it ([`wants_object_facts`]).
+pub fn is_statement_deny(d: &Decision) -> bool {
+    !d.allowed
+        && d.decided_by
+            .statement
+            .as_deref()
+            .is_some_and(|s| s != RESTRICT_PUBLIC_BUCKETS)
+}
+
 /// The `statement` a denial names when `RestrictPublicBuckets` set aside a public
 /// policy's `Allow` (angle brackets: a setting, not a statement id).
 pub const RESTRICT_PUBLIC_BUCKETS: &str = "<RestrictPublicBuckets>";

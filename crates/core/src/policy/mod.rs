@@ -33,7 +33,7 @@ mod validate;
 
 pub use authorize::{
     AclFacts, BucketPolicyState, BucketTarget, ObjectFacts, RESTRICT_PUBLIC_BUCKETS, authorize,
-    authorize_bucket_record, explain_bucket_record, wants_object_facts,
+    authorize_bucket_record, explain_bucket_record, is_statement_deny, wants_object_facts,
 };
 pub use bucket::{
     BUCKET_POLICY_VERSION, BUCKET_POLICY_VERSION_2008, BucketPolicy, BucketPolicyError,
