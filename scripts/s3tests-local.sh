@@ -89,7 +89,8 @@ export S3TESTS_ALT_USER_ID=$org S3TESTS_ALT_DISPLAY_NAME=$org
 [ "${1:-}" = "--" ] && shift
 bash "$S3TESTS_TOOL" "$S3TESTS_DIR" 127.0.0.1 "$S3" "$MAIN_AK" "$MAIN_SK" "$ALT_AK" "$ALT_SK" -- "$@"
 if [ -n "$check" ]; then
-  python3 scripts/s3tests-compare.py "$S3TESTS_OUT/results.tsv" tests/s3-tests/expected-failures.txt || {
+  python3 scripts/s3tests-compare.py "$S3TESTS_OUT/results.tsv" tests/s3-tests/expected-failures.txt \
+    --suite "$S3TESTS_DIR" || {
     kept=$(mktemp -d /tmp/s3tests-failed.XXXXXX)
     cp -r "$S3TESTS_OUT" "$kept/out"; cp "$work/log" "$kept/server.log"
     echo "s3-tests differ from tests/s3-tests/expected-failures.txt (results and server log kept in $kept)" >&2
