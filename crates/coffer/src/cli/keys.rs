@@ -11,7 +11,11 @@ const KEYS: [&str; 3] = ["v1", "cwobject", "access-key"];
 
 pub async fn run(c: Client, cmd: KeyCmd) -> Result<i32, CliError> {
     match cmd {
-        KeyCmd::Create { duration, attrs } => {
+        KeyCmd::Create {
+            duration,
+            attrs,
+            env,
+        } => {
             let mut attributes = BTreeMap::new();
             for (k, v) in attrs {
                 if attributes.insert(k.clone(), v).is_some() {
@@ -27,6 +31,15 @@ pub async fn run(c: Client, cmd: KeyCmd) -> Result<i32, CliError> {
                 return print_json(&v);
             }
             let r: api::CreateAccessKeyFromJwtResponse = typed(v)?;
+            if env {
+                emit(&format!(
+                    "export AWS_ACCESS_KEY_ID={}\nexport AWS_SECRET_ACCESS_KEY={}\n",
+                    shell_quote(&r.access_key_id),
+                    shell_quote(&r.secret_key)
+                ))?;
+                eprintln!("The secret key is shown only once: these lines are its only copy.");
+                return Ok(0);
+            }
             emit(&kv(&[
                 ("Access key id", r.access_key_id),
                 ("Secret key", r.secret_key),
@@ -152,4 +165,9 @@ fn attributes_text(a: &BTreeMap<String, String>) -> String {
         .map(|(k, v)| format!("{k}={v}"))
         .collect::<Vec<_>>()
         .join(",")
+}
+
+/// `s` as one POSIX shell word (single-quoted; a `'` inside closes, escapes and reopens).
+fn shell_quote(s: &str) -> String {
+    format!("'{}'", s.replace('\'', "'\\''"))
 }

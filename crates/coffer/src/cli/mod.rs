@@ -80,6 +80,11 @@ pub enum KeyCmd {
         /// Attribute `key=value` (repeatable, at most 15).
         #[arg(long = "attr", value_name = "KEY=VALUE", value_parser = parse_attr)]
         attrs: Vec<(String, String)>,
+        /// Print shell `export` lines for S3 tools instead of a table:
+        /// `eval "$(coffer key create --env)"` sets AWS_ACCESS_KEY_ID and
+        /// AWS_SECRET_ACCESS_KEY.
+        #[arg(long, conflicts_with = "json")]
+        env: bool,
     },
     /// List the organization's access keys in creation order (ListAccessKeyInfo).
     List {

@@ -223,3 +223,40 @@ async fn key_errors() {
         .await
         .fails(1, "cannot reach");
 }
+
+#[tokio::test]
+async fn key_create_env_prints_shell_exports() {
+    let (_s, cli) = server().await;
+    let r = cli.run(&["key", "create", "--env"]).await.ok();
+    let lines: Vec<&str> = r.stdout.lines().collect();
+    assert_eq!(lines.len(), 2, "{r:#?}");
+    let value = |prefix: &str| {
+        lines
+            .iter()
+            .find_map(|l| l.strip_prefix(prefix))
+            .and_then(|v| v.strip_prefix('\'')?.strip_suffix('\''))
+            .unwrap_or_else(|| panic!("no {prefix} line: {r:#?}"))
+            .to_string()
+    };
+    let id = value("export AWS_ACCESS_KEY_ID=");
+    let secret = value("export AWS_SECRET_ACCESS_KEY=");
+    assert!(id.starts_with("CW") && secret.starts_with("cwo"), "{r:#?}");
+    assert!(r.stderr.contains("shown only once"), "{r:#?}");
+    // The lines are what a shell evaluates to those values.
+    let out = std::process::Command::new("bash")
+        .arg("-c")
+        .arg(format!(
+            "{}\nprintf '%s %s' \"$AWS_ACCESS_KEY_ID\" \"$AWS_SECRET_ACCESS_KEY\"",
+            r.stdout
+        ))
+        .output()
+        .unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        format!("{id} {secret}")
+    );
+    // It is a table alternative: not with --json.
+    cli.run(&["key", "create", "--env", "--json"])
+        .await
+        .fails(2, "cannot be used with");
+}
