@@ -23,6 +23,10 @@
 //!    itself, unauthenticated (s3s does not route them), and adds `Access-Control-*`
 //!    headers to every response — errors included — whose request's `Origin` and method
 //!    a bucket's CORS rule allows ([`crate::cors`]).
+//!
+//! Before all of that, `GET`/`HEAD /-/healthz` (path-style; no bucket can be named `-`)
+//! answers 200 `ok` without authentication, gates or audit: the listener's liveness probe
+//! for load balancers ([`HEALTH_PATH`]).
 
 use crate::audit::{Exchange, S3AuditSlot, Target};
 use crate::cors::{CorsResponder, Preflight};
@@ -117,6 +121,28 @@ impl S3HttpService {
         )
     }
 
+    /// The liveness probe: `GET`/`HEAD` [`HEALTH_PATH`], addressed path-style (with a
+    /// virtual-hosted bucket in `Host` it is that bucket's key `-/healthz`).
+    fn health(&self, req: &HttpRequest) -> Option<HttpResponse> {
+        let probe = matches!(*req.method(), http::Method::GET | http::Method::HEAD)
+            && req.uri().path() == HEALTH_PATH
+            && self.target_of(req).bucket.is_none_or(|b| b == "-");
+        if !probe {
+            return None;
+        }
+        let body = if req.method() == http::Method::HEAD {
+            Body::empty()
+        } else {
+            Body::from(Bytes::from_static(b"ok"))
+        };
+        let mut resp = HttpResponse::new(body);
+        resp.headers_mut().insert(
+            http::header::CONTENT_TYPE,
+            HeaderValue::from_static("text/plain"),
+        );
+        Some(resp)
+    }
+
     /// Answers CORS preflights and adds `Access-Control-*` headers to responses of
     /// requests whose `Origin` a bucket's CORS rules allow.
     pub fn with_cors(mut self, cors: CorsResponder) -> Self {
@@ -135,6 +161,9 @@ impl S3HttpService {
     /// Only when s3s fails to produce a response at all (connection-level failure).
     pub async fn call(&self, mut req: HttpRequest) -> Result<HttpResponse, HttpError> {
         host_from_authority(&mut req);
+        if let Some(resp) = self.health(&req) {
+            return Ok(resp);
+        }
         let Some(cors) = &self.cors else {
             return self.call_inner(req).await;
         };
@@ -419,6 +448,10 @@ fn audit_failed(
 fn header_str<'a>(h: &'a http::HeaderMap, name: &str) -> Option<&'a str> {
     h.get(name).and_then(|v| v.to_str().ok())
 }
+
+/// The S3 listener's liveness probe path: `-` is no bucket name, so no request for a
+/// bucket or object can mean it.
+pub const HEALTH_PATH: &str = "/-/healthz";
 
 fn header_u64(h: &http::HeaderMap, name: &str) -> Option<u64> {
     header_str(h, name).and_then(|v| v.trim().parse().ok())

@@ -214,6 +214,23 @@ async fn virtual_hosted_style() {
     assert_eq!(r.body, "virtual");
     // Path style keeps working on the same server.
     assert_eq!(get(&c, "vhost", "dir/file.txt").await, b"virtual");
+
+    // The liveness probe answers path-style only; on a virtual-hosted bucket the same
+    // path goes to S3 (an unsigned request for that bucket's key: refused).
+    let probe = send(http.get(format!("{}/-/healthz", ts.s3_endpoint))).await;
+    assert_eq!((probe.status, probe.body.as_str()), (200, "ok"));
+    let head = send(http.head(format!("{}/-/healthz", ts.s3_endpoint))).await;
+    assert_eq!(head.status, 200);
+    let in_bucket = send(
+        http.get(format!("{}/-/healthz", ts.s3_endpoint))
+            .header("host", signer.host.clone()),
+    )
+    .await;
+    assert!(in_bucket.status >= 400, "{}", in_bucket.body);
+    // `-` can never be a bucket, so no object request means the probe.
+    c.create_bucket().bucket("-").send().await.unwrap_err();
+    let put = send(http.put(format!("{}/-/healthz", ts.s3_endpoint)).body("x")).await;
+    put.assert_err("InvalidBucketName", 400);
 }
 
 /// The bucket's policy (S3), settings (management API), lifecycle and tags (S3) are
