@@ -6,42 +6,23 @@ pub const KIB: u64 = 1 << 10;
 pub const MIB: u64 = 1 << 20;
 pub const GIB: u64 = 1 << 30;
 
-/// Parses `4096`, `4KiB`, `64MiB`, `1GiB` (also `k`/`KB`/`M`/`MB`/`G`/`GB`, all binary).
+/// A positive byte size, parsed as everywhere in Coffer (`coffer_units::parse_size`:
+/// `4KiB`, `64MiB`, `1GiB` binary; `KB`, `MB`, `GB` decimal).
 pub fn parse_size(s: &str) -> Result<u64, String> {
-    let s = s.trim();
-    let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
-    let (num, unit) = s.split_at(split);
-    let n: u64 = num.parse().map_err(|_| format!("invalid size {s:?}"))?;
-    let mult = match unit.trim().to_ascii_lowercase().as_str() {
-        "" | "b" => 1,
-        "k" | "kb" | "kib" => KIB,
-        "m" | "mb" | "mib" => MIB,
-        "g" | "gb" | "gib" => GIB,
-        other => return Err(format!("invalid size unit {other:?} in {s:?}")),
-    };
-    n.checked_mul(mult)
-        .filter(|&v| v > 0)
-        .ok_or_else(|| format!("size {s:?} out of range"))
+    match coffer_units::parse_size(s)? {
+        0 => Err(format!("size {s:?} must be positive")),
+        n => Ok(n),
+    }
 }
 
-/// Parses `500ms`, `5s`, `2m`, or a bare number of seconds.
+/// A positive duration, parsed as everywhere in Coffer (`coffer_units::parse_duration`:
+/// `500ms`, `5s`, `2m`, `1h`, or bare seconds).
 pub fn parse_duration(s: &str) -> Result<Duration, String> {
-    let s = s.trim();
-    let split = s
-        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-        .unwrap_or(s.len());
-    let (num, unit) = s.split_at(split);
-    let n: f64 = num.parse().map_err(|_| format!("invalid duration {s:?}"))?;
-    let secs = match unit {
-        "ms" => n / 1000.0,
-        "" | "s" => n,
-        "m" => n * 60.0,
-        other => return Err(format!("invalid duration unit {other:?} in {s:?}")),
-    };
-    if !(secs > 0.0 && secs.is_finite()) {
+    let d = coffer_units::parse_duration(s)?;
+    if d.is_zero() {
         return Err(format!("duration {s:?} must be positive"));
     }
-    Ok(Duration::from_secs_f64(secs))
+    Ok(d)
 }
 
 /// Human byte size (`64 MiB`, `4 KiB`, `1.5 GiB`, `100 B`).
@@ -86,8 +67,8 @@ mod tests {
         assert_eq!(parse_size("4096"), Ok(4096));
         assert_eq!(parse_size("4KiB"), Ok(4096));
         assert_eq!(parse_size("64MiB"), Ok(64 * MIB));
-        assert_eq!(parse_size("1g"), Ok(GIB));
-        assert_eq!(parse_size("5 MB"), Ok(5 * MIB));
+        assert_eq!(parse_size("1gib"), Ok(GIB));
+        assert_eq!(parse_size("5 MB"), Ok(5_000_000));
         assert!(parse_size("0").is_err());
         assert!(parse_size("3x").is_err());
         assert_eq!(fmt_size(64 * MIB), "64 MiB");
@@ -105,6 +86,7 @@ mod tests {
         assert_eq!(parse_duration("2"), Ok(Duration::from_secs(2)));
         assert_eq!(parse_duration("1m"), Ok(Duration::from_secs(60)));
         assert!(parse_duration("0s").is_err());
-        assert!(parse_duration("5h").is_err());
+        assert_eq!(parse_duration("1h"), Ok(Duration::from_secs(3600)));
+        assert!(parse_duration("5 parsecs").is_err());
     }
 }

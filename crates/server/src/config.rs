@@ -185,7 +185,7 @@ fn resolve_quotas(
 pub struct LimitArgs {
     /// Memory the server is sized for (e.g. 2GiB): sets connection buffer sizes and,
     /// unless given, --max-connections and --max-in-flight [default: 2GiB].
-    #[arg(long, env = "COFFER_MAX_MEMORY", value_parser = crate::limits::parse_bytes)]
+    #[arg(long, env = "COFFER_MAX_MEMORY", value_parser = coffer_units::parse_size)]
     pub max_memory: Option<u64>,
     /// Seconds a client has to send a request's headers, from its first byte (from the
     /// accept for a connection's first request) [default: 10].
@@ -204,7 +204,7 @@ pub struct LimitArgs {
     pub body_min_rate: Option<u64>,
     /// Largest request head (request line and headers) in bytes; larger gets 431
     /// [default: 32KiB].
-    #[arg(long, env = "COFFER_MAX_HEADER_BYTES", value_parser = crate::limits::parse_bytes)]
+    #[arg(long, env = "COFFER_MAX_HEADER_BYTES", value_parser = coffer_units::parse_size)]
     pub max_header_bytes: Option<u64>,
     /// Most header fields in a request; more gets 431 [default: 128].
     #[arg(long, env = "COFFER_MAX_HEADERS")]
@@ -220,7 +220,7 @@ pub struct LimitArgs {
     /// Request bytes held in memory at once over both listeners (XML and JSON bodies,
     /// form fields before the file); a request that would exceed it is answered 503
     /// [default: --max-memory / 8, 256MiB at 2GiB].
-    #[arg(long, env = "COFFER_MAX_BUFFERED_BYTES", value_parser = crate::limits::parse_bytes)]
+    #[arg(long, env = "COFFER_MAX_BUFFERED_BYTES", value_parser = coffer_units::parse_size)]
     pub max_buffered_bytes: Option<u64>,
 }
 
@@ -236,7 +236,7 @@ impl ByteSize {
     fn get(&self) -> anyhow::Result<u64> {
         match self {
             ByteSize::Int(n) => Ok(*n),
-            ByteSize::Text(t) => crate::limits::parse_bytes(t).map_err(anyhow::Error::msg),
+            ByteSize::Text(t) => coffer_units::parse_size(t).map_err(anyhow::Error::msg),
         }
     }
 }

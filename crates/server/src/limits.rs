@@ -217,27 +217,6 @@ pub fn ensure_nofile(min: u64) -> Option<u64> {
     getrlimit(Resource::Nofile).current
 }
 
-/// Parses a byte size: a number with an optional `KiB`/`MiB`/`GiB` (or `K`/`M`/`G`)
-/// suffix, binary multiples.
-pub fn parse_bytes(s: &str) -> Result<u64, String> {
-    let s = s.trim();
-    let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
-    let (num, unit) = s.split_at(split);
-    let n: u64 = num
-        .parse()
-        .map_err(|_| format!("{s:?} is not a byte size (e.g. 2GiB)"))?;
-    let mult: u64 = match unit.trim().to_ascii_lowercase().as_str() {
-        "" | "b" => 1,
-        "k" | "kib" | "kb" => 1 << 10,
-        "m" | "mib" | "mb" => 1 << 20,
-        "g" | "gib" | "gb" => 1 << 30,
-        "t" | "tib" | "tb" => 1 << 40,
-        _ => return Err(format!("{s:?}: unknown unit (use KiB, MiB, GiB)")),
-    };
-    n.checked_mul(mult)
-        .ok_or_else(|| format!("{s:?} is too large"))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -273,16 +252,5 @@ mod tests {
             ..Default::default()
         };
         assert!(bad.resolve().is_err());
-    }
-
-    #[test]
-    fn byte_sizes() {
-        assert_eq!(parse_bytes("512"), Ok(512));
-        assert_eq!(parse_bytes("2GiB"), Ok(2 << 30));
-        assert_eq!(parse_bytes("64 KiB"), Ok(64 << 10));
-        assert_eq!(parse_bytes("3m"), Ok(3 << 20));
-        assert!(parse_bytes("lots").is_err());
-        assert!(parse_bytes("1XB").is_err());
-        assert!(parse_bytes("99999999999T").is_err());
     }
 }

@@ -194,7 +194,7 @@ pub enum BucketCmd {
         #[arg(long, value_name = "BOOL")]
         audit_logging: Option<bool>,
         /// Capacity cap in bytes; suffixes KiB, MiB, GiB, TiB, PiB (or KB, MB, …) accepted.
-        #[arg(long, value_name = "BYTES", value_parser = parse_bytes)]
+        #[arg(long, value_name = "BYTES", value_parser = coffer_units::parse_size)]
         capacity_cap: Option<u64>,
         /// Remove the capacity cap.
         #[arg(long, conflicts_with = "capacity_cap")]
@@ -576,51 +576,9 @@ fn parse_attr(s: &str) -> Result<(String, String), String> {
     }
 }
 
-/// A byte count: plain digits, or digits followed by a binary (`KiB`…`PiB`) or decimal
-/// (`KB`…`PB`) unit; `B` alone is allowed. Overflow is an error, never a wrap.
-fn parse_bytes(s: &str) -> Result<u64, String> {
-    let s = s.trim();
-    let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
-    let (digits, unit) = s.split_at(split);
-    let n: u64 = digits
-        .parse()
-        .map_err(|_| format!("expected a byte count like 1073741824 or 10GiB, got {s:?}"))?;
-    let mult: u64 = match unit.trim() {
-        "" | "B" => 1,
-        "KiB" => 1 << 10,
-        "MiB" => 1 << 20,
-        "GiB" => 1 << 30,
-        "TiB" => 1 << 40,
-        "PiB" => 1 << 50,
-        "KB" | "kB" => 1_000,
-        "MB" => 1_000_000,
-        "GB" => 1_000_000_000,
-        "TB" => 1_000_000_000_000,
-        "PB" => 1_000_000_000_000_000,
-        other => {
-            return Err(format!(
-                "unknown unit {other:?} (use KiB, MiB, GiB, TiB, PiB)"
-            ));
-        }
-    };
-    n.checked_mul(mult)
-        .ok_or_else(|| format!("{s:?} does not fit in 64 bits"))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn bytes() {
-        assert_eq!(parse_bytes("1024"), Ok(1024));
-        assert_eq!(parse_bytes("10GiB"), Ok(10 << 30));
-        assert_eq!(parse_bytes("2 MB"), Ok(2_000_000));
-        assert!(parse_bytes("").is_err());
-        assert!(parse_bytes("-1").is_err());
-        assert!(parse_bytes("5XB").is_err());
-        assert!(parse_bytes("20000PiB").is_err());
-    }
 
     #[test]
     fn attrs() {
