@@ -729,7 +729,10 @@ fn schemas() -> Map<String, Value> {
                 &[
                     (
                         "auditLoggingEnabled",
-                        boolean("Absent on a bucket that never set it: the org default applies."),
+                        boolean(
+                            "In requests, absent keeps the bucket's value. In responses always \
+                             present: the bucket's own value, else the org default.",
+                        ),
                     ),
                     (
                         "capacityCapBytes",
