@@ -23,7 +23,7 @@ source scripts/lib/server.sh
 # --- The clients, installed when missing (idempotent; Debian, as root or with sudo).
 export DEBIAN_FRONTEND=noninteractive PIP_ROOT_USER_ACTION=ignore
 SUDO=""
-if [ "$(id -u)" != 0 ] && command -v sudo >/dev/null 2>&1; then SUDO=sudo; fi
+if [ "$(id -u)" != 0 ] && command -v sudo >/dev/null 2>&1; then SUDO="sudo -n"; fi
 pip_install() {
   echo "installing $* (pip)"
   python3 -m pip install --quiet --disable-pip-version-check "$@" \

@@ -4,7 +4,9 @@
 # ${COFFER_PG_DIR:-/tmp/coffer-test-pg}, listens on 127.0.0.1:${COFFER_PG_PORT:-54329}
 # (and a Unix socket in that directory), trusts local connections, and runs as the
 # `postgres` user when this script runs as root (PostgreSQL refuses to run as root).
-#   eval "$(scripts/pg-test-cluster.sh)"   # exports COFFER_TEST_POSTGRES_URL
+#   eval "$(scripts/pg-test-cluster.sh)"   # exports COFFER_TEST_POSTGRES_URL (and
+#                                          # COFFER_PG_STARTED=1 if it started the cluster)
+#   scripts/pg-test-cluster.sh stop        # stops it
 set -euo pipefail
 dir=${COFFER_PG_DIR:-/tmp/coffer-test-pg}
 port=${COFFER_PG_PORT:-54329}
@@ -15,7 +17,7 @@ for d in /usr/lib/postgresql/*/bin; do
 done
 if [ -z "$bindir" ]; then
   sudo=""
-  if [ "$(id -u)" != 0 ] && command -v sudo >/dev/null 2>&1; then sudo=sudo; fi
+  if [ "$(id -u)" != 0 ] && command -v sudo >/dev/null 2>&1; then sudo="sudo -n"; fi
   { $sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq postgresql; } >&2
   for d in /usr/lib/postgresql/*/bin; do
     [ -x "$d/initdb" ] && bindir=$d
@@ -31,6 +33,10 @@ as_pg() {
   fi
 }
 
+if [ "${1:-}" = stop ]; then
+  as_pg "$bindir/pg_ctl" -D "$dir/data" -m fast -w stop >&2 || true
+  exit 0
+fi
 mkdir -p "$dir"
 [ "$(id -u)" = 0 ] && chown postgres: "$dir"
 if [ ! -f "$dir/data/PG_VERSION" ]; then
@@ -40,5 +46,6 @@ if ! as_pg "$bindir/pg_ctl" -D "$dir/data" status >/dev/null 2>&1; then
   # Tests create a database each and run in parallel: allow plenty of connections.
   as_pg "$bindir/pg_ctl" -D "$dir/data" -l "$dir/log" -w -t 60 \
     -o "-h 127.0.0.1 -p $port -k $dir -c max_connections=500 -c fsync=on" start >&2
+  echo "export COFFER_PG_STARTED=1"
 fi
 echo "export COFFER_TEST_POSTGRES_URL=postgres://postgres@127.0.0.1:$port/postgres"

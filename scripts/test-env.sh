@@ -1,27 +1,52 @@
 # Sourced by scripts/test: installs (idempotently, skipping what is present) what the
-# tests need on a fresh Debian machine, then exports the test environment:
-# COFFER_SAML_FIXTURES (a fresh SAML fixture set signed with new keys) and
+# tests need on a fresh Debian 12/13 or Ubuntu 24.04 machine, as root or with
+# password-less sudo, then exports the test environment: PATH with the project's Python
+# venv first, COFFER_SAML_FIXTURES (a fresh SAML fixture set signed with new keys) and
 # COFFER_TEST_POSTGRES_URL (a private PostgreSQL cluster, scripts/pg-test-cluster.sh).
 export DEBIAN_FRONTEND=noninteractive
 SUDO=""
-if [ "$(id -u)" != 0 ] && command -v sudo >/dev/null 2>&1; then SUDO=sudo; fi
-if ! command -v aws >/dev/null 2>&1; then
-  python3 -m pip install --quiet --disable-pip-version-check awscli
+if [ "$(id -u)" != 0 ]; then
+  command -v sudo >/dev/null 2>&1 || { echo "test-env: run as root or install sudo" >&2; return 1; }
+  SUDO="sudo -n"
 fi
-# boto3 drives the container-credentials end-to-end test (crates/server/tests/it/temp_credentials.rs);
-# boto3 + requests the signature-coverage test (crates/server/tests/it/security.rs).
-if ! python3 -c 'import boto3, requests' >/dev/null 2>&1; then
-  python3 -m pip install --quiet --disable-pip-version-check boto3 requests \
-    || python3 -m pip install --quiet --disable-pip-version-check --break-system-packages boto3 requests
+apt_updated=""
+# apt_install PKG...: installs Debian packages, running `apt-get update` once per run.
+apt_install() {
+  if [ -z "$apt_updated" ]; then
+    $SUDO apt-get update -qq
+    apt_updated=1
+  fi
+  $SUDO apt-get install -y -qq "$@"
+}
+command -v curl >/dev/null 2>&1 || apt_install curl
+
+# Python tools live in a project venv, never in the system Python (externally managed
+# on Debian 12+): aws-cli (the quickstart, clients-smoke), boto3 + requests (the
+# container-credentials, signature-coverage and browser-upload tests), signxml (SAML
+# fixtures). Its bin directory goes first on PATH for everything scripts/test runs,
+# so `python3` in the tests is the venv's.
+COFFER_TEST_VENV=${COFFER_TEST_VENV:-${XDG_CACHE_HOME:-$HOME/.cache}/coffer/test-venv}
+if [ ! -x "$COFFER_TEST_VENV/bin/python3" ]; then
+  python3 -m venv "$COFFER_TEST_VENV" 2>/dev/null || {
+    rm -rf "$COFFER_TEST_VENV"
+    apt_install python3-venv
+    python3 -m venv "$COFFER_TEST_VENV"
+  }
 fi
-command -v curl >/dev/null 2>&1 || { $SUDO apt-get update -qq && $SUDO apt-get install -y -qq curl; }
+export PATH="$COFFER_TEST_VENV/bin:$PATH"
+if ! python3 -c 'import awscli, boto3, requests, signxml' >/dev/null 2>&1 \
+  || ! command -v aws >/dev/null 2>&1; then
+  python3 -m pip install --quiet --disable-pip-version-check awscli boto3 requests signxml
+fi
+
 # The web console's browser tests (scripts/console-e2e.sh): Debian chromium driven by
-# playwright-core (pinned in tests/console/package-lock.json), which needs node >= 20.
-if ! command -v chromium >/dev/null 2>&1; then
-  $SUDO apt-get update -qq && $SUDO apt-get install -y -qq chromium
-fi
-if ! command -v npm >/dev/null 2>&1; then
-  $SUDO apt-get update -qq && $SUDO apt-get install -y -qq nodejs npm
+# playwright-core (pinned in tests/console/package-lock.json; node >= 18).
+command -v chromium >/dev/null 2>&1 || apt_install chromium
+command -v npm >/dev/null 2>&1 || apt_install nodejs npm
+node_major=$(node -p 'process.versions.node.split(".")[0]' 2>/dev/null || echo 0)
+if [ "$node_major" -lt 18 ]; then
+  echo "test-env: node $(node -v 2>/dev/null) is too old for the console tests (need >= 18)" >&2
+  return 1
 fi
 if [ ! -d tests/console/node_modules/playwright-core ]; then
   (cd tests/console && npm ci --no-audit --no-fund)
@@ -30,12 +55,8 @@ fi
 # crates/core/tests/saml_fixtures.rs): xmlsec1 (libxmlsec1) and python signxml sign a
 # fresh set with new openssl keys on every run, besides the committed set.
 for tool in openssl xmlsec1; do
-  command -v "$tool" >/dev/null 2>&1 || { $SUDO apt-get update -qq && $SUDO apt-get install -y -qq "$tool"; }
+  command -v "$tool" >/dev/null 2>&1 || apt_install "$tool"
 done
-if ! python3 -c 'import signxml' >/dev/null 2>&1; then
-  python3 -m pip install --quiet --disable-pip-version-check signxml \
-    || python3 -m pip install --quiet --disable-pip-version-check --break-system-packages signxml
-fi
 COFFER_SAML_FIXTURES="$(mktemp -d)/saml"
 python3 scripts/saml-fixtures.py "$COFFER_SAML_FIXTURES"
 export COFFER_SAML_FIXTURES
@@ -46,6 +67,6 @@ if [ "$(cargo deny --version 2>/dev/null)" != "cargo-deny $CARGO_DENY_VERSION" ]
   cargo install --locked --quiet "cargo-deny@$CARGO_DENY_VERSION"
 fi
 # PostgreSQL for the PgMetaStore conformance suite and the scale-out tests: a private
-# cluster on 127.0.0.1 (installs Debian's postgresql if needed; idempotent).
+# cluster on 127.0.0.1 (installs Debian's postgresql if needed; idempotent). A cluster
+# this run started is stopped when scripts/test exits (COFFER_PG_STARTED).
 eval "$(scripts/pg-test-cluster.sh)"
-
