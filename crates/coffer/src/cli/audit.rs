@@ -37,7 +37,8 @@ pub struct AuditArgs {
 #[derive(clap::Args, Clone)]
 #[command(next_help_heading = "S3 connection")]
 pub struct S3Args {
-    /// S3 endpoint [env: COFFER_S3_ENDPOINT] [default: http://127.0.0.1:9000].
+    /// S3 endpoint [profile: s3_endpoint] [env: COFFER_S3_ENDPOINT]
+    /// [default: http://127.0.0.1:9000].
     #[arg(long, global = true, value_name = "URL")]
     s3_endpoint: Option<String>,
     /// Access key id [env: AWS_ACCESS_KEY_ID]; default: a temporary key made with the
@@ -155,11 +156,12 @@ struct Reader {
 impl Reader {
     async fn connect(conn: &ConnArgs, s3: &S3Args) -> Result<Reader, CliError> {
         let env = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
-        let endpoint = s3
-            .s3_endpoint
-            .clone()
-            .or_else(|| env("COFFER_S3_ENDPOINT"))
-            .unwrap_or_else(|| "http://127.0.0.1:9000".into());
+        let endpoint = match s3.s3_endpoint.clone() {
+            Some(e) => Some(e),
+            None => conn.profile_s3_endpoint()?,
+        }
+        .or_else(|| env("COFFER_S3_ENDPOINT"))
+        .unwrap_or_else(|| "http://127.0.0.1:9000".into());
         let base = reqwest::Url::parse(&endpoint)
             .ok()
             .filter(|u| matches!(u.scheme(), "http" | "https") && u.has_host())

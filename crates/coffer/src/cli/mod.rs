@@ -60,6 +60,29 @@ pub enum ClientCommand {
     Federation(FederationArgs),
     /// Read the org's audit logs through S3: verify their hash chains, tail, query.
     Audit(Box<audit::AuditArgs>),
+    /// Create or update a connection profile (~/.config/coffer/profiles.toml), like
+    /// `aws configure`: management and S3 endpoints and the API token (stored in a 0600
+    /// file next to it). Use it with `--profile NAME` or COFFER_PROFILE.
+    Configure(ConfigureArgs),
+}
+
+#[derive(Args)]
+pub struct ConfigureArgs {
+    /// Profile to write.
+    #[arg(long, default_value = "default", value_name = "NAME")]
+    profile: String,
+    /// Management API endpoint, e.g. http://127.0.0.1:9001.
+    #[arg(long, value_name = "URL")]
+    endpoint: Option<String>,
+    /// S3 endpoint, e.g. http://127.0.0.1:9000 (used by `coffer audit`).
+    #[arg(long, value_name = "URL")]
+    s3_endpoint: Option<String>,
+    /// Use this existing token file.
+    #[arg(long, value_name = "FILE", conflicts_with = "token_stdin")]
+    token_file: Option<PathBuf>,
+    /// Read the API token from stdin and store it in `<profile>.token` (0600).
+    #[arg(long)]
+    token_stdin: bool,
 }
 
 #[derive(Args)]
@@ -511,6 +534,7 @@ pub async fn run(cmd: ClientCommand) -> i32 {
         ClientCommand::Whoami(a) => with_client(&a.conn, iam::whoami).await,
         ClientCommand::Federation(a) => with_client(&a.conn, |c| federation::run(c, a.cmd)).await,
         ClientCommand::Audit(a) => audit::run(*a).await,
+        ClientCommand::Configure(a) => configure(a),
     };
     match result {
         Ok(code) => code,
@@ -519,6 +543,27 @@ pub async fn run(cmd: ClientCommand) -> i32 {
             e.exit_code()
         }
     }
+}
+
+fn configure(a: ConfigureArgs) -> Result<i32, CliError> {
+    let token = if a.token_stdin {
+        let mut t = String::new();
+        std::io::stdin()
+            .read_line(&mut t)
+            .map_err(|e| CliError::Other(format!("cannot read the token from stdin: {e}")))?;
+        Some(t)
+    } else {
+        None
+    };
+    let path = conn::configure(conn::ProfileUpdate {
+        name: a.profile.clone(),
+        endpoint: a.endpoint,
+        s3_endpoint: a.s3_endpoint,
+        token_file: a.token_file,
+        token,
+    })?;
+    eprintln!("profile {:?} written to {}", a.profile, path.display());
+    Ok(0)
 }
 
 async fn with_client<F, Fut>(conn: &ConnArgs, f: F) -> Result<i32, CliError>

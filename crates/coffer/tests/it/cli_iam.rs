@@ -436,3 +436,76 @@ async fn command_tree() {
     let u = cli.exec(&["key", "frobnicate"], &[], None).await;
     assert_eq!(u.code, 2, "{u:#?}");
 }
+
+/// `coffer configure` writes a profile (0600 file, token in its own 0600 file, never
+/// inline) that the other commands then use, the S3 endpoint included.
+#[tokio::test]
+async fn configure_writes_a_profile_the_commands_use() {
+    use std::os::unix::fs::PermissionsExt;
+    let (s, cli) = server().await;
+    let ep = cli.endpoint.clone();
+    let token = cli.token.clone();
+    cli.exec(
+        &[
+            "configure",
+            "--profile",
+            "lab",
+            "--endpoint",
+            &ep,
+            "--s3-endpoint",
+            &s.s3_endpoint,
+            "--token-stdin",
+        ],
+        &[],
+        Some(&format!("{token}\n")),
+    )
+    .await
+    .ok();
+    let dir = cli.home().join(".config/coffer");
+    let mode = |p: &str| std::fs::metadata(dir.join(p)).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode("profiles.toml"), 0o600);
+    assert_eq!(mode("lab.token"), 0o600);
+    let text = std::fs::read_to_string(dir.join("profiles.toml")).unwrap();
+    assert!(!text.contains(&token), "the token is never inline: {text}");
+    assert!(text.contains("s3_endpoint"), "{text}");
+    let r = cli
+        .exec(&["whoami", "--profile", "lab", "--json"], &[], None)
+        .await
+        .ok();
+    assert_eq!(r.json()["uid"].as_str(), Some(s.admin_uid.as_str()));
+    // `coffer audit` finds the S3 endpoint in the profile (no --s3-endpoint): it reaches
+    // this server's S3 listener (which refuses: the org has no policy), not the default
+    // 127.0.0.1:9000.
+    cli.exec(&["audit", "verify", "--profile", "lab"], &[], None)
+        .await
+        .fails(1, "HTTP 403 AccessDenied");
+    // A second profile keeps the first; a bad endpoint or name changes nothing.
+    cli.exec(
+        &[
+            "configure",
+            "--profile",
+            "other",
+            "--endpoint",
+            "http://127.0.0.1:1",
+        ],
+        &[],
+        None,
+    )
+    .await
+    .ok();
+    cli.exec(
+        &["configure", "--profile", "lab", "--endpoint", "ftp://x"],
+        &[],
+        None,
+    )
+    .await
+    .fails(2, "invalid endpoint");
+    cli.exec(&["configure", "--profile", "../x"], &[], None)
+        .await
+        .fails(2, "invalid profile name");
+    cli.exec(&["whoami", "--profile", "lab"], &[], None)
+        .await
+        .ok();
+    let text = std::fs::read_to_string(dir.join("profiles.toml")).unwrap();
+    assert!(text.contains("[other]") && text.contains("[lab]"), "{text}");
+}
