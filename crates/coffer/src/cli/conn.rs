@@ -253,6 +253,113 @@ fn warn_if_shared(path: &Path) {
 #[cfg(not(unix))]
 fn warn_if_shared(_path: &Path) {}
 
+/// What `coffer configure` sets in a profile (absent: left as it is).
+pub struct ProfileUpdate {
+    pub name: String,
+    pub endpoint: Option<String>,
+    pub s3_endpoint: Option<String>,
+    pub token_file: Option<PathBuf>,
+    /// A token to store in `<name>.token` next to the profiles file (mode 0600).
+    pub token: Option<String>,
+}
+
+/// Creates or updates one profile of the profiles file; returns the file's path. The
+/// file and a stored token are written whole (temporary file, then rename) with mode
+/// 0600 in a 0700 directory; other profiles are kept (comments are not). A token given
+/// is stored in a file, never inline.
+pub fn configure(u: ProfileUpdate) -> Result<PathBuf, CliError> {
+    use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+    if u.name.is_empty()
+        || !u
+            .name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+    {
+        return Err(CliError::Usage(format!(
+            "invalid profile name {:?}: letters, digits, - and _",
+            u.name
+        )));
+    }
+    for url in [&u.endpoint, &u.s3_endpoint].into_iter().flatten() {
+        let ok = reqwest::Url::parse(url)
+            .is_ok_and(|x| matches!(x.scheme(), "http" | "https") && x.has_host());
+        if !ok {
+            return Err(CliError::Usage(format!(
+                "invalid endpoint {url:?}: expected http(s)://host[:port]"
+            )));
+        }
+    }
+    let env = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
+    let path = profiles_path(&env)?;
+    let dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(&dir)
+        .map_err(|e| CliError::Other(format!("cannot create {}: {e}", dir.display())))?;
+    let mut all: BTreeMap<String, toml::Table> = match std::fs::read_to_string(&path) {
+        Ok(text) => toml::from_str(&text).map_err(|_| {
+            CliError::Usage(format!("{} is not a valid profiles file", path.display()))
+        })?,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => BTreeMap::new(),
+        Err(e) => {
+            return Err(CliError::Other(format!(
+                "cannot read {}: {e}",
+                path.display()
+            )));
+        }
+    };
+    let entry = all.entry(u.name.clone()).or_default();
+    let mut set = |k: &str, v: String| {
+        entry.insert(k.to_string(), toml::Value::String(v));
+    };
+    if let Some(e) = u.endpoint {
+        set("endpoint", e);
+    }
+    if let Some(e) = u.s3_endpoint {
+        set("s3_endpoint", e);
+    }
+    if let Some(f) = u.token_file {
+        set("token_file", f.display().to_string());
+    }
+    if let Some(t) = u.token {
+        let t = t.trim();
+        if t.is_empty() {
+            return Err(CliError::Usage("the API token is empty".into()));
+        }
+        let file = format!("{}.token", u.name);
+        write_private(&dir.join(&file), format!("{t}\n").as_bytes())?;
+        set("token_file", file);
+    }
+    if entry.contains_key("token_file") {
+        entry.remove("token");
+    }
+    let text = toml::to_string(&all)
+        .map_err(|e| CliError::Other(format!("cannot write the profiles file: {e}")))?;
+    write_private(&path, text.as_bytes())?;
+    let _ = std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700));
+    Ok(path)
+}
+
+/// Writes `bytes` to `path` through a temporary file renamed over it, mode 0600.
+fn write_private(path: &Path, bytes: &[u8]) -> Result<(), CliError> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let tmp = path.with_extension("tmp");
+    let fail = |e: std::io::Error| CliError::Other(format!("cannot write {}: {e}", path.display()));
+    let _ = std::fs::remove_file(&tmp);
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(&tmp)
+        .map_err(fail)?;
+    f.write_all(bytes)
+        .and_then(|()| f.sync_all())
+        .map_err(fail)?;
+    std::fs::rename(&tmp, path).map_err(fail)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -383,111 +490,4 @@ mod tests {
             PathBuf::from("/abs/t")
         );
     }
-}
-
-/// What `coffer configure` sets in a profile (absent: left as it is).
-pub struct ProfileUpdate {
-    pub name: String,
-    pub endpoint: Option<String>,
-    pub s3_endpoint: Option<String>,
-    pub token_file: Option<PathBuf>,
-    /// A token to store in `<name>.token` next to the profiles file (mode 0600).
-    pub token: Option<String>,
-}
-
-/// Creates or updates one profile of the profiles file; returns the file's path. The
-/// file and a stored token are written whole (temporary file, then rename) with mode
-/// 0600 in a 0700 directory; other profiles are kept (comments are not). A token given
-/// is stored in a file, never inline.
-pub fn configure(u: ProfileUpdate) -> Result<PathBuf, CliError> {
-    use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
-    if u.name.is_empty()
-        || !u
-            .name
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
-    {
-        return Err(CliError::Usage(format!(
-            "invalid profile name {:?}: letters, digits, - and _",
-            u.name
-        )));
-    }
-    for url in [&u.endpoint, &u.s3_endpoint].into_iter().flatten() {
-        let ok = reqwest::Url::parse(url)
-            .is_ok_and(|x| matches!(x.scheme(), "http" | "https") && x.has_host());
-        if !ok {
-            return Err(CliError::Usage(format!(
-                "invalid endpoint {url:?}: expected http(s)://host[:port]"
-            )));
-        }
-    }
-    let env = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
-    let path = profiles_path(&env)?;
-    let dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
-    std::fs::DirBuilder::new()
-        .recursive(true)
-        .mode(0o700)
-        .create(&dir)
-        .map_err(|e| CliError::Other(format!("cannot create {}: {e}", dir.display())))?;
-    let mut all: BTreeMap<String, toml::Table> = match std::fs::read_to_string(&path) {
-        Ok(text) => toml::from_str(&text).map_err(|_| {
-            CliError::Usage(format!("{} is not a valid profiles file", path.display()))
-        })?,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => BTreeMap::new(),
-        Err(e) => {
-            return Err(CliError::Other(format!(
-                "cannot read {}: {e}",
-                path.display()
-            )));
-        }
-    };
-    let entry = all.entry(u.name.clone()).or_default();
-    let mut set = |k: &str, v: String| {
-        entry.insert(k.to_string(), toml::Value::String(v));
-    };
-    if let Some(e) = u.endpoint {
-        set("endpoint", e);
-    }
-    if let Some(e) = u.s3_endpoint {
-        set("s3_endpoint", e);
-    }
-    if let Some(f) = u.token_file {
-        set("token_file", f.display().to_string());
-    }
-    if let Some(t) = u.token {
-        let t = t.trim();
-        if t.is_empty() {
-            return Err(CliError::Usage("the API token is empty".into()));
-        }
-        let file = format!("{}.token", u.name);
-        write_private(&dir.join(&file), format!("{t}\n").as_bytes())?;
-        set("token_file", file);
-    }
-    if entry.contains_key("token_file") {
-        entry.remove("token");
-    }
-    let text = toml::to_string(&all)
-        .map_err(|e| CliError::Other(format!("cannot write the profiles file: {e}")))?;
-    write_private(&path, text.as_bytes())?;
-    let _ = std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700));
-    Ok(path)
-}
-
-/// Writes `bytes` to `path` through a temporary file renamed over it, mode 0600.
-fn write_private(path: &Path, bytes: &[u8]) -> Result<(), CliError> {
-    use std::io::Write;
-    use std::os::unix::fs::OpenOptionsExt;
-    let tmp = path.with_extension("tmp");
-    let fail = |e: std::io::Error| CliError::Other(format!("cannot write {}: {e}", path.display()));
-    let _ = std::fs::remove_file(&tmp);
-    let mut f = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(&tmp)
-        .map_err(fail)?;
-    f.write_all(bytes)
-        .and_then(|()| f.sync_all())
-        .map_err(fail)?;
-    std::fs::rename(&tmp, path).map_err(fail)
 }
