@@ -57,6 +57,8 @@ pub struct S3HttpService {
     domain: Option<Arc<crate::host::DomainHost>>,
     /// `None`: form uploads are refused (s3s must never read one).
     forms: Option<Arc<FormUploads>>,
+    /// One `coffer::access` log line per request ([`access_line`]).
+    access_log: bool,
 }
 
 impl std::fmt::Debug for S3HttpService {
@@ -81,7 +83,17 @@ impl S3HttpService {
             cors: None,
             domain: None,
             forms: None,
+            access_log: false,
         }
+    }
+
+    /// Logs one structured line per request (target `coffer::access`, level INFO):
+    /// request id, principal, operation, bucket, status, bytes in and out, duration.
+    /// Never keys' names, headers, signatures, tokens or secrets.
+    #[must_use]
+    pub fn with_access_log(mut self, on: bool) -> Self {
+        self.access_log = on;
+        self
     }
 
     /// Serves form uploads with `forms` (otherwise they are refused).
@@ -227,6 +239,9 @@ impl S3HttpService {
                     bytes_sent: header_u64(resp.headers(), "content-length").unwrap_or(0),
                     bytes_received: 0,
                 };
+                if self.access_log {
+                    access_line(&facts, &x);
+                }
                 if let Err(e) = crate::audit::emit(audit, facts, x).await {
                     return audit_failed(&e, &rid, &path);
                 }
@@ -286,6 +301,9 @@ impl S3HttpService {
         };
         let mut facts = slot.facts();
         crate::audit::attribute(&mut facts, &target);
+        if self.access_log {
+            access_line(&facts, &x);
+        }
         if let Err(e) = crate::audit::emit(audit, facts, x).await {
             return audit_failed(&e, &rid, &path);
         }
@@ -447,6 +465,30 @@ fn audit_failed(
 
 fn header_str<'a>(h: &'a http::HeaderMap, name: &str) -> Option<&'a str> {
     h.get(name).and_then(|v| v.to_str().ok())
+}
+
+/// The access log line of one request (see [`S3HttpService::with_access_log`]). The
+/// duration runs until the response starts (a streamed body may take longer).
+fn access_line(facts: &crate::audit::S3AuditFacts, x: &Exchange<'_>) {
+    let (org, principal) = match &facts.principal {
+        Some((o, p)) => (o.as_str(), p.as_str()),
+        None => ("", crate::audit::ANONYMOUS_PRINCIPAL),
+    };
+    let ms = (time::OffsetDateTime::now_utc() - x.started).whole_milliseconds();
+    tracing::info!(
+        target: "coffer::access",
+        listener = "s3",
+        request_id = x.request_id,
+        org,
+        principal,
+        operation = facts.op.as_deref().unwrap_or(""),
+        bucket = facts.bucket.as_deref().unwrap_or(""),
+        status = x.http_status,
+        bytes_in = x.bytes_received,
+        bytes_out = x.bytes_sent,
+        duration_ms = ms as u64,
+        source_ip = %x.source_ip,
+    );
 }
 
 /// The S3 listener's liveness probe path: `-` is no bucket name, so no request for a

@@ -99,6 +99,8 @@ pub struct S3Deps {
     /// How long a client may take to send what is read before it is authenticated
     /// (the fields of a form upload before its file); the server's header timeout.
     pub unauthenticated_deadline: std::time::Duration,
+    /// One access log line per request (`S3HttpService::with_access_log`).
+    pub access_log: bool,
 }
 
 /// The S3 service the listener serves: s3s with Coffer's auth, access control, host
@@ -118,12 +120,14 @@ pub fn build_service(deps: S3Deps) -> S3HttpService {
     let identity = deps.identity.clone();
     let budget = deps.budget.clone();
     let deadline = deps.unauthenticated_deadline;
+    let access_log = deps.access_log;
     let (s3s, gateway, access) = build_parts(deps);
     let forms = post_object::FormUploads::new(gateway, access, identity, budget.clone(), deadline);
     S3HttpService::new(s3s, normalizer, Some(audit))
         .with_cors(cors)
         .with_domain(domain.as_deref())
         .with_forms(forms)
+        .with_access_log(access_log)
 }
 
 /// The bare s3s service (no wrapper). Served like this, the gates still run in the
@@ -152,6 +156,7 @@ fn build_parts(
         audit,
         budget,
         unauthenticated_deadline: _,
+        access_log: _,
     } = deps;
     let authz = Arc::new(access::Authorizer::new(
         objects.clone(),

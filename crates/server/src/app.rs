@@ -318,6 +318,7 @@ pub async fn start(cfg: Config) -> anyhow::Result<Running> {
         audit: audit.clone(),
         budget: budget.clone(),
         unauthenticated_deadline: cfg.limits.header_timeout,
+        access_log: cfg.access_log,
     });
     let router = coffer_mgmt::router(coffer_mgmt::MgmtDeps {
         identity: identity.clone(),

@@ -110,6 +110,10 @@ pub struct ServerArgs {
     /// Log as JSON lines instead of text.
     #[arg(long, env = "COFFER_LOG_JSON")]
     pub log_json: bool,
+    /// One access log line per S3 request (target `coffer::access`: request id,
+    /// principal, operation, bucket, status, bytes, duration; never secrets).
+    #[arg(long, env = "COFFER_ACCESS_LOG")]
+    pub access_log: bool,
     /// Comma-separated CIDRs of reverse proxies whose `X-Forwarded-For` is believed
     /// (the client address then becomes `aws:SourceIp` and the audit `sourceIp`).
     /// Default: none — the header is ignored and the TCP peer is the client.
@@ -312,6 +316,7 @@ struct FileConfig {
     tls_cert: Option<PathBuf>,
     tls_key: Option<PathBuf>,
     log_json: Option<bool>,
+    access_log: Option<bool>,
     trusted_proxies: Option<Vec<String>>,
     metadata: Option<String>,
     node_id: Option<String>,
@@ -399,6 +404,8 @@ pub struct Config {
     pub audit_spool_max_bytes: u64,
     pub audit_spool_full: crate::audit::spool::FullPolicy,
     pub log_json: bool,
+    /// One access log line per S3 request.
+    pub access_log: bool,
     /// Reverse proxies whose `X-Forwarded-For` is believed (empty: never).
     pub trusted_proxies: Vec<Cidr>,
     pub metadata: Metadata,
@@ -434,6 +441,7 @@ impl Config {
             audit_spool_max_bytes: crate::audit::spool::default_max_spool_bytes(),
             audit_spool_full: crate::audit::spool::FullPolicy::Block,
             log_json: false,
+            access_log: false,
             trusted_proxies: Vec::new(),
             metadata: Metadata::Sqlite,
             node_id: None,
@@ -545,6 +553,7 @@ impl Config {
                 .or(file.audit.as_ref().and_then(|a| a.spool_full))
                 .unwrap_or_default(),
             log_json: args.log_json || file.log_json.unwrap_or(false),
+            access_log: args.access_log || file.access_log.unwrap_or(false),
             trusted_proxies: args
                 .trusted_proxies
                 .clone()

@@ -6,6 +6,7 @@
 mod cli_common;
 mod proc_common;
 
+mod access_log;
 mod audit_crash;
 mod bitrot;
 mod cli_access;

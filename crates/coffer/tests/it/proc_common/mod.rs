@@ -20,7 +20,13 @@ pub struct Proc {
     pub child: Child,
     pub s3: String,
     pub api: String,
+    /// The server's log lines after the listeners came up (the first
+    /// [`MAX_KEPT_LINES`]).
+    pub log: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
 }
+
+/// How many log lines a [`Proc`] keeps (the rest are drained and dropped).
+pub const MAX_KEPT_LINES: usize = 10_000;
 
 impl Drop for Proc {
     fn drop(&mut self) {
@@ -69,22 +75,40 @@ where
     let mut lines = BufReader::new(stdout).lines();
     for line in lines.by_ref() {
         let line = line.unwrap();
+        // The address ends the message: in text logs the line, in JSON logs (`--log-json`)
+        // the quoted string.
+        let addr = |rest: &str| {
+            rest.split(|c: char| c == '"' || c.is_whitespace())
+                .next()
+                .unwrap_or_default()
+                .to_string()
+        };
         if let Some(i) = line.find("S3 endpoint listening on ") {
-            s3 = Some(line[i + 25..].trim().to_string());
+            s3 = Some(addr(&line[i + 25..]));
         }
         if let Some(i) = line.find("management API listening on ") {
-            api = Some(line[i + 28..].trim().to_string());
+            api = Some(addr(&line[i + 28..]));
         }
         if s3.is_some() && api.is_some() {
             break;
         }
     }
     // Keep draining the log so the server never blocks on a full pipe.
-    std::thread::spawn(move || lines.for_each(drop));
+    let log = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let kept = log.clone();
+    std::thread::spawn(move || {
+        for line in lines.map_while(Result::ok) {
+            let mut k = kept.lock().unwrap();
+            if k.len() < MAX_KEPT_LINES {
+                k.push(line);
+            }
+        }
+    });
     Proc {
         child,
         s3: s3.expect("S3 address logged"),
         api: api.expect("API address logged"),
+        log,
     }
 }
 
