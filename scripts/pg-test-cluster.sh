@@ -47,5 +47,7 @@ if ! as_pg "$bindir/pg_ctl" -D "$dir/data" status >/dev/null 2>&1; then
   as_pg "$bindir/pg_ctl" -D "$dir/data" -l "$dir/log" -w -t 60 \
     -o "-h 127.0.0.1 -p $port -k $dir -c max_connections=500 -c fsync=on" start >&2
   echo "export COFFER_PG_STARTED=1"
+else
+  echo "export COFFER_PG_STARTED="
 fi
 echo "export COFFER_TEST_POSTGRES_URL=postgres://postgres@127.0.0.1:$port/postgres"

@@ -5,13 +5,15 @@
 # COFFER_TEST_POSTGRES_URL (a private PostgreSQL cluster, scripts/pg-test-cluster.sh).
 export DEBIAN_FRONTEND=noninteractive
 SUDO=""
-if [ "$(id -u)" != 0 ]; then
-  command -v sudo >/dev/null 2>&1 || { echo "test-env: run as root or install sudo" >&2; return 1; }
-  SUDO="sudo -n"
-fi
+if [ "$(id -u)" != 0 ]; then SUDO="sudo -n"; fi
 apt_updated=""
-# apt_install PKG...: installs Debian packages, running `apt-get update` once per run.
+# apt_install PKG...: installs Debian packages (root, or password-less sudo), running
+# `apt-get update` once per run.
 apt_install() {
+  if [ -n "$SUDO" ] && ! command -v sudo >/dev/null 2>&1; then
+    echo "test-env: $* missing; run as root or with password-less sudo to install it" >&2
+    return 1
+  fi
   if [ -z "$apt_updated" ]; then
     $SUDO apt-get update -qq
     apt_updated=1
@@ -69,4 +71,6 @@ fi
 # PostgreSQL for the PgMetaStore conformance suite and the scale-out tests: a private
 # cluster on 127.0.0.1 (installs Debian's postgresql if needed; idempotent). A cluster
 # this run started is stopped when scripts/test exits (COFFER_PG_STARTED).
-eval "$(scripts/pg-test-cluster.sh)"
+unset COFFER_PG_STARTED
+pg_env=$(scripts/pg-test-cluster.sh)
+eval "$pg_env"

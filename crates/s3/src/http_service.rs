@@ -486,7 +486,7 @@ fn access_line(facts: &crate::audit::S3AuditFacts, x: &Exchange<'_>) {
         status = x.http_status,
         bytes_in = x.bytes_received,
         bytes_out = x.bytes_sent,
-        duration_ms = ms as u64,
+        duration_ms = u64::try_from(ms).unwrap_or(0),
         source_ip = %x.source_ip,
     );
 }

@@ -189,7 +189,7 @@ fn resolve_quotas(
 pub struct LimitArgs {
     /// Memory the server is sized for (e.g. 2GiB): sets connection buffer sizes and,
     /// unless given, --max-connections and --max-in-flight [default: 2GiB].
-    #[arg(long, env = "COFFER_MAX_MEMORY", value_parser = coffer_units::parse_size)]
+    #[arg(long, env = "COFFER_MAX_MEMORY", value_parser = config_size)]
     pub max_memory: Option<u64>,
     /// Seconds a client has to send a request's headers, from its first byte (from the
     /// accept for a connection's first request) [default: 10].
@@ -208,7 +208,7 @@ pub struct LimitArgs {
     pub body_min_rate: Option<u64>,
     /// Largest request head (request line and headers) in bytes; larger gets 431
     /// [default: 32KiB].
-    #[arg(long, env = "COFFER_MAX_HEADER_BYTES", value_parser = coffer_units::parse_size)]
+    #[arg(long, env = "COFFER_MAX_HEADER_BYTES", value_parser = config_size)]
     pub max_header_bytes: Option<u64>,
     /// Most header fields in a request; more gets 431 [default: 128].
     #[arg(long, env = "COFFER_MAX_HEADERS")]
@@ -224,7 +224,7 @@ pub struct LimitArgs {
     /// Request bytes held in memory at once over both listeners (XML and JSON bodies,
     /// form fields before the file); a request that would exceed it is answered 503
     /// [default: --max-memory / 8, 256MiB at 2GiB].
-    #[arg(long, env = "COFFER_MAX_BUFFERED_BYTES", value_parser = coffer_units::parse_size)]
+    #[arg(long, env = "COFFER_MAX_BUFFERED_BYTES", value_parser = config_size)]
     pub max_buffered_bytes: Option<u64>,
 }
 
@@ -240,7 +240,7 @@ impl ByteSize {
     fn get(&self) -> anyhow::Result<u64> {
         match self {
             ByteSize::Int(n) => Ok(*n),
-            ByteSize::Text(t) => coffer_units::parse_size(t).map_err(anyhow::Error::msg),
+            ByteSize::Text(t) => config_size(t).map_err(anyhow::Error::msg),
         }
     }
 }
@@ -349,6 +349,20 @@ impl Metadata {
             bail!("metadata must be \"sqlite\" or a postgres:// URL")
         }
     }
+}
+
+/// A byte size of the server's flags and config file (`coffer_units::parse_size`). Before
+/// the one parser, the server read `2GB` and `3m` as powers of 1024: a decimal unit now
+/// draws a warning naming the bytes it means.
+fn config_size(s: &str) -> Result<u64, String> {
+    let n = coffer_units::parse_size(s)?;
+    if coffer_units::has_decimal_unit(s) {
+        eprintln!(
+            "warning: size {s:?} is {n} bytes (KB/MB/GB are powers of 1000; write KiB/MiB/GiB \
+             for powers of 1024, as earlier builds read these)"
+        );
+    }
+    Ok(n)
 }
 
 /// `default_object_ownership`: one of S3's three values, or `none`.

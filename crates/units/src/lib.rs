@@ -25,6 +25,16 @@ pub fn parse_size(s: &str) -> Result<u64, String> {
     Ok(v)
 }
 
+/// Whether `s` names a decimal unit (`KB`, `M`, …: powers of 1000) rather than a binary
+/// one or none; callers that used to read those as powers of 1024 warn with it.
+pub fn has_decimal_unit(s: &str) -> bool {
+    let unit = s
+        .trim()
+        .trim_start_matches(|c: char| c.is_ascii_digit() || c == '.');
+    let unit = unit.trim().to_ascii_lowercase();
+    !unit.is_empty() && unit != "b" && !unit.contains('i')
+}
+
 /// A duration (module docs).
 pub fn parse_duration(s: &str) -> Result<Duration, String> {
     let t = s.trim();
@@ -54,6 +64,9 @@ mod tests {
         assert_eq!(parse_size("3M"), Ok(3_000_000));
         assert_eq!(parse_size("0"), Ok(0));
         assert_eq!(parse_size(&u64::MAX.to_string()), Ok(u64::MAX));
+        assert!(has_decimal_unit("2GB") && has_decimal_unit("3m") && has_decimal_unit("1 K"));
+        assert!(!has_decimal_unit("2GiB") && !has_decimal_unit("64 kib") && !has_decimal_unit("5"));
+        assert!(!has_decimal_unit("5b"));
         for bad in ["", "lots", "-1", "1XB", "1e3", "99999PiB", "20000000PB"] {
             assert!(parse_size(bad).is_err(), "{bad}");
         }

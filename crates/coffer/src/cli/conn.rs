@@ -320,6 +320,9 @@ pub fn configure(u: ProfileUpdate) -> Result<PathBuf, CliError> {
         set("s3_endpoint", e);
     }
     if let Some(f) = u.token_file {
+        // Stored absolute: relative paths in the file are read against its directory.
+        let f = std::path::absolute(&f)
+            .map_err(|e| CliError::Usage(format!("invalid token file {}: {e}", f.display())))?;
         set("token_file", f.display().to_string());
     }
     if let Some(t) = u.token {
@@ -341,23 +344,31 @@ pub fn configure(u: ProfileUpdate) -> Result<PathBuf, CliError> {
     Ok(path)
 }
 
-/// Writes `bytes` to `path` through a temporary file renamed over it, mode 0600.
+/// Writes `bytes` to `path` through a temporary file of its own (unique name, created
+/// exclusively, mode 0600) renamed over it, so a reader never sees half a file and two
+/// `configure` runs at once never corrupt it (the later one wins).
 fn write_private(path: &Path, bytes: &[u8]) -> Result<(), CliError> {
     use std::io::Write;
     use std::os::unix::fs::OpenOptionsExt;
-    let tmp = path.with_extension("tmp");
-    let fail = |e: std::io::Error| CliError::Other(format!("cannot write {}: {e}", path.display()));
-    let _ = std::fs::remove_file(&tmp);
-    let mut f = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(&tmp)
-        .map_err(fail)?;
-    f.write_all(bytes)
-        .and_then(|()| f.sync_all())
-        .map_err(fail)?;
-    std::fs::rename(&tmp, path).map_err(fail)
+    let name = path.file_name().unwrap_or_default().to_string_lossy();
+    let nonce = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.subsec_nanos());
+    let tmp = path.with_file_name(format!(".{name}.{}.{nonce}.tmp", std::process::id()));
+    let written = (|| {
+        let mut f = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&tmp)?;
+        f.write_all(bytes)?;
+        f.sync_all()?;
+        std::fs::rename(&tmp, path)
+    })();
+    if written.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    written.map_err(|e| CliError::Other(format!("cannot write {}: {e}", path.display())))
 }
 
 #[cfg(test)]

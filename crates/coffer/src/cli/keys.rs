@@ -33,7 +33,8 @@ pub async fn run(c: Client, cmd: KeyCmd) -> Result<i32, CliError> {
             let r: api::CreateAccessKeyFromJwtResponse = typed(v)?;
             if env {
                 emit(&format!(
-                    "export AWS_ACCESS_KEY_ID={}\nexport AWS_SECRET_ACCESS_KEY={}\n",
+                    "export AWS_ACCESS_KEY_ID={}\nexport AWS_SECRET_ACCESS_KEY={}\n\
+                     unset AWS_SESSION_TOKEN\n",
                     shell_quote(&r.access_key_id),
                     shell_quote(&r.secret_key)
                 ))?;

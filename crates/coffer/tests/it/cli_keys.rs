@@ -229,7 +229,9 @@ async fn key_create_env_prints_shell_exports() {
     let (_s, cli) = server().await;
     let r = cli.run(&["key", "create", "--env"]).await.ok();
     let lines: Vec<&str> = r.stdout.lines().collect();
-    assert_eq!(lines.len(), 2, "{r:#?}");
+    assert_eq!(lines.len(), 3, "{r:#?}");
+    // A session token left from other credentials would be sent with the new key.
+    assert_eq!(lines[2], "unset AWS_SESSION_TOKEN");
     let value = |prefix: &str| {
         lines
             .iter()
@@ -246,14 +248,15 @@ async fn key_create_env_prints_shell_exports() {
     let out = std::process::Command::new("bash")
         .arg("-c")
         .arg(format!(
-            "{}\nprintf '%s %s' \"$AWS_ACCESS_KEY_ID\" \"$AWS_SECRET_ACCESS_KEY\"",
+            "export AWS_SESSION_TOKEN=stale\n{}\n\
+             printf '%s %s %s' \"$AWS_ACCESS_KEY_ID\" \"$AWS_SECRET_ACCESS_KEY\" \"${{AWS_SESSION_TOKEN-unset}}\"",
             r.stdout
         ))
         .output()
         .unwrap();
     assert_eq!(
         String::from_utf8_lossy(&out.stdout),
-        format!("{id} {secret}")
+        format!("{id} {secret} unset")
     );
     // It is a table alternative: not with --json.
     cli.run(&["key", "create", "--env", "--json"])
