@@ -178,9 +178,6 @@ impl Gateway {
             .await?
             .ok_or_else(|| missing_acl(rid))?;
         if put_acl_rules(caller, &b, &asked, rid)? {
-            // The bucket's state was checked on the record the access check read; the
-            // object edit's transaction covers the object (its owner may not change
-            // under the ACL: a new version is a new resource).
             // The bucket as it is now (the check above used the record the access check
             // read): ACLs still enabled, BlockPublicAcls not set meanwhile.
             let fresh = self
