@@ -20,6 +20,7 @@ mod key_cache;
 pub mod lifecycle;
 pub mod local_file;
 pub mod meta;
+pub mod metrics;
 pub mod model;
 pub mod object_lock;
 pub mod objects;

@@ -31,6 +31,8 @@ use time::OffsetDateTime;
 /// What is known about the call so far.
 #[derive(Debug, Default, Clone)]
 pub struct AuditFacts {
+    /// The route's RPC name (every routed request; for metrics and the access log).
+    pub rpc: Option<&'static str>,
     pub action: Option<&'static str>,
     pub org_id: Option<String>,
     pub principal: Option<String>,
@@ -50,9 +52,6 @@ impl AuditSlot {
         // A poisoned lock only means a panicking writer; the facts stay usable.
         let mut g = self.0.lock().unwrap_or_else(|p| p.into_inner());
         f(&mut g);
-    }
-    pub fn set_action(&self, action: &'static str) {
-        self.with(|f| f.action = Some(action));
     }
     pub fn set_caller(&self, c: &Caller) {
         self.with(|f| {
@@ -130,9 +129,19 @@ pub fn action_of(rpc: &str) -> Option<&'static str> {
 }
 
 /// Route layer of an audited RPC: names its action in the slot.
-pub async fn mark(action: &'static str, req: Request, next: Next) -> Response {
+pub async fn mark(
+    rpc: &'static str,
+    action: Option<&'static str>,
+    req: Request,
+    next: Next,
+) -> Response {
     if let Some(slot) = req.extensions().get::<AuditSlot>() {
-        slot.set_action(action);
+        slot.with(|f| {
+            f.rpc = Some(rpc);
+            if action.is_some() {
+                f.action = action;
+            }
+        });
     }
     next.run(req).await
 }

@@ -24,6 +24,7 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use coffer_api::{ConnectErrorBody, ErrorBody, connect};
 use coffer_core::conn::ConnInfo;
+use coffer_core::metrics::{Api, Served};
 use http::header::{CONTENT_LENGTH, CONTENT_TYPE};
 use http::{HeaderValue, Method, Uri};
 use std::any::Any;
@@ -61,14 +62,16 @@ async fn choke(State(state): State<AppState>, mut req: Request, next: Next) -> R
         .unwrap_or_default();
     let method = req.method().clone();
     let path = req.uri().path().to_owned();
+    let bytes_in = content_length(req.headers());
     let mut resp = next.run(req).await;
     let mut pending = resp.extensions_mut().remove::<PendingError>();
     let facts = slot.facts();
+    let (rpc, org, principal) = (facts.rpc, facts.org_id.clone(), facts.principal.clone());
     if facts.action.is_some() {
         let call = CallInfo {
             started,
             elapsed: clock.elapsed(),
-            source_ip,
+            source_ip: source_ip.clone(),
             request_id: &id,
             result: audit::classify(resp.status().is_success(), pending.as_ref().map(|p| &p.0)),
         };
@@ -90,19 +93,84 @@ async fn choke(State(state): State<AppState>, mut req: Request, next: Next) -> R
             resp = status.into_response();
         }
     }
+    let mut error_code = None;
     if let Some(PendingError(err)) = pending {
         let style = if path.starts_with(connect::PATH_PREFIX) {
             Style::Connect
         } else {
             Style::Rest
         };
+        error_code = Some(connect::code_name(err.code_and_status().0));
         resp = render(resp, &err, &id, &method, &path, style);
     }
     // The id is 32 hex chars, always a valid header value.
     if let Ok(v) = HeaderValue::from_str(&id) {
         resp.headers_mut().insert(REQUEST_ID_HEADER, v);
     }
+    let answered = Answered {
+        operation: rpc.unwrap_or("Unknown"),
+        org: org.as_deref().unwrap_or(""),
+        principal: principal.as_deref().unwrap_or(""),
+        status: resp.status().as_u16(),
+        error_code,
+        bytes_in,
+        bytes_out: {
+            use axum::body::HttpBody;
+            resp.body().size_hint().exact().unwrap_or(0)
+        },
+        elapsed: clock.elapsed(),
+    };
+    record(&state, &answered, &id, &source_ip);
     resp
+}
+
+/// What the management API's metrics and access log say about one answered request.
+struct Answered<'a> {
+    /// The route's RPC name; `Unknown` for a path no route serves.
+    operation: &'static str,
+    org: &'a str,
+    principal: &'a str,
+    status: u16,
+    error_code: Option<&'static str>,
+    bytes_in: u64,
+    bytes_out: u64,
+    elapsed: std::time::Duration,
+}
+
+/// The one exit of every management request: metrics and the access log line (path
+/// parameters, bodies, tokens and keys are never in it: the RPC name stands for the path).
+fn record(state: &AppState, a: &Answered<'_>, id: &str, source_ip: &str) {
+    state.metrics.observe(&Served {
+        api: Api::Management,
+        operation: a.operation,
+        status: a.status,
+        error_code: a.error_code,
+        bytes_in: a.bytes_in,
+        bytes_out: a.bytes_out,
+        elapsed: a.elapsed,
+    });
+    if state.access_log {
+        tracing::info!(
+            target: "coffer::access",
+            listener = "management",
+            request_id = id,
+            org = a.org,
+            principal = a.principal,
+            operation = a.operation,
+            status = a.status,
+            bytes_in = a.bytes_in,
+            bytes_out = a.bytes_out,
+            duration_ms = u64::try_from(a.elapsed.as_millis()).unwrap_or(u64::MAX),
+            source_ip,
+        );
+    }
+}
+
+fn content_length(h: &http::HeaderMap) -> u64 {
+    h.get(CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(0)
 }
 
 /// Error body shape: the REST routes' `{"code":<int>,…}` or Connect's

@@ -72,6 +72,10 @@ pub struct MgmtDeps {
     pub operator_token_hash: Option<String>,
     /// Request bytes held in memory, shared with the S3 listener (`read_body`).
     pub budget: ByteBudget,
+    /// Where requests are counted (shared with the S3 listener's).
+    pub metrics: coffer_core::metrics::RequestMetrics,
+    /// One `coffer::access` log line per request.
+    pub access_log: bool,
 }
 
 /// Router state: the dependencies, shared.
@@ -88,12 +92,10 @@ pub fn router(deps: MgmtDeps) -> Router {
 pub fn router_with_state(state: AppState) -> Router {
     let mut routes = Router::new();
     for r in routes::ROUTES {
-        let mut method_router = (r.handler)(r.verb.filter());
-        if let Some(action) = audit::action_of(r.rpc) {
-            method_router = method_router.layer(axum::middleware::from_fn(
-                move |req: Request, next: Next| audit::mark(action, req, next),
-            ));
-        }
+        let (rpc, action) = (r.rpc, audit::action_of(r.rpc));
+        let method_router = (r.handler)(r.verb.filter()).layer(axum::middleware::from_fn(
+            move |req: Request, next: Next| audit::mark(rpc, action, req, next),
+        ));
         // Routes sharing a path merge their methods.
         routes = routes.route(r.path, method_router);
     }

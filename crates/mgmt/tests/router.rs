@@ -99,6 +99,8 @@ async fn harness() -> H {
         audit,
         operator_token_hash: Some(hash_token(OPERATOR)),
         budget: coffer_core::budget::ByteBudget::new(64 << 20),
+        metrics: Default::default(),
+        access_log: false,
     });
     let app = router_with_state(state.clone());
     H {

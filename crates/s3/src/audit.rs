@@ -82,6 +82,9 @@ impl S3AuditSlot {
         let mut g = self.0.lock().unwrap_or_else(|p| p.into_inner());
         f(&mut g);
     }
+    pub fn read<T>(&self, f: impl FnOnce(&S3AuditFacts) -> T) -> T {
+        f(&self.0.lock().unwrap_or_else(|p| p.into_inner()))
+    }
     pub fn decided(&self, d: &Decision) {
         self.with(|f| f.decision = Some((d.allowed, d.decided_by.clone())));
     }
@@ -169,6 +172,8 @@ impl Target {
             (true, &M::DELETE) => "DeleteObject",
             (true, &M::POST) if has("uploads") => "CreateMultipartUpload",
             (true, &M::POST) if has("uploadId") => "CompleteMultipartUpload",
+            (_, &M::OPTIONS) => "PreflightRequest",
+            (false, &M::GET) if bucket.is_none() => "ListBuckets",
             (false, &M::GET) if has("list-type") => "ListObjectsV2",
             (false, &M::GET) => "ListObjects",
             (false, &M::HEAD) => "HeadBucket",

@@ -38,11 +38,13 @@ use crate::resign::{RegionNormalizer, SignedPath};
 use bytes::Bytes;
 use coffer_core::audit::AuditService;
 use coffer_core::conn::ConnInfo;
+use coffer_core::metrics::{Api, RequestMetrics, Served};
 use futures::future::BoxFuture;
 use http::HeaderValue;
 use s3s::service::S3Service;
 use s3s::{Body, HttpError, HttpRequest, HttpResponse, S3Error, S3ErrorCode};
 use std::sync::Arc;
+use std::time::Instant;
 
 /// `S3Service` plus the request-id and gate handling above. Cheap to clone.
 #[derive(Clone)]
@@ -57,8 +59,10 @@ pub struct S3HttpService {
     domain: Option<Arc<crate::host::DomainHost>>,
     /// `None`: form uploads are refused (s3s must never read one).
     forms: Option<Arc<FormUploads>>,
-    /// One `coffer::access` log line per request ([`access_line`]).
+    /// One `coffer::access` log line per request ([`S3HttpService::record`]).
     access_log: bool,
+    /// `None`: no request metrics.
+    metrics: Option<RequestMetrics>,
 }
 
 impl std::fmt::Debug for S3HttpService {
@@ -84,7 +88,15 @@ impl S3HttpService {
             domain: None,
             forms: None,
             access_log: false,
+            metrics: None,
         }
+    }
+
+    /// Counts every request in `metrics` (operation, status, error code, latency, bytes).
+    #[must_use]
+    pub fn with_metrics(mut self, metrics: RequestMetrics) -> Self {
+        self.metrics = Some(metrics);
+        self
     }
 
     /// Logs one structured line per request (target `coffer::access`, level INFO):
@@ -176,8 +188,87 @@ impl S3HttpService {
         if let Some(resp) = self.health(&req) {
             return Ok(resp);
         }
+        let clock = Instant::now();
+        let rid = RequestId::of(req.extensions_mut());
+        let target = self.target_of(&req);
+        let slot = S3AuditSlot::default();
+        req.extensions_mut().insert(slot.clone());
+        let source_ip = source_ip_of(&req);
+        let bytes_in = request_bytes(req.headers());
+        let result = self.route(req, &target, &slot).await;
+        if let Ok(resp) = &result {
+            self.record(
+                resp,
+                &Arrived {
+                    rid: &rid,
+                    target: &target,
+                    slot: &slot,
+                    source_ip,
+                    bytes_in,
+                    clock,
+                },
+            );
+        }
+        result
+    }
+
+    /// The one exit of every answered request (the probe aside): its metrics and its
+    /// access log line, from the response the client gets (an audit failure's included).
+    fn record(&self, resp: &HttpResponse, a: &Arrived<'_>) {
+        if self.metrics.is_none() && !self.access_log {
+            return;
+        }
+        let (op, bucket, principal) = a
+            .slot
+            .read(|f| (f.op.clone(), f.bucket.clone(), f.principal.clone()));
+        let operation = op.unwrap_or_else(|| a.target.op.clone());
+        let bucket = bucket.or_else(|| a.target.bucket.clone());
+        let status = resp.status().as_u16();
+        let bytes_out = response_bytes(resp);
+        let elapsed = a.clock.elapsed();
+        if let Some(m) = &self.metrics {
+            let code = error_code(resp);
+            m.observe(&Served {
+                api: Api::S3,
+                operation: &operation,
+                status,
+                error_code: code.as_deref(),
+                bytes_in: a.bytes_in,
+                bytes_out,
+                elapsed,
+            });
+        }
+        if self.access_log {
+            let (org, principal) = match &principal {
+                Some((o, p)) => (o.as_str(), p.as_str()),
+                None => ("", crate::audit::ANONYMOUS_PRINCIPAL),
+            };
+            tracing::info!(
+                target: "coffer::access",
+                listener = "s3",
+                request_id = a.rid.as_str(),
+                org,
+                principal,
+                operation,
+                bucket = bucket.as_deref().unwrap_or(""),
+                status,
+                bytes_in = a.bytes_in,
+                bytes_out,
+                duration_ms = u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX),
+                source_ip = %a.source_ip,
+            );
+        }
+    }
+
+    /// CORS around the request (preflights answered here), then the request itself.
+    async fn route(
+        &self,
+        req: HttpRequest,
+        target: &Target,
+        slot: &S3AuditSlot,
+    ) -> Result<HttpResponse, HttpError> {
         let Some(cors) = &self.cors else {
-            return self.call_inner(req).await;
+            return self.call_inner(req, target, slot).await;
         };
         if req.method() == http::Method::OPTIONS {
             return self.preflight(cors, req).await;
@@ -188,7 +279,7 @@ impl S3HttpService {
         } else {
             None
         };
-        let mut resp = self.call_inner(req).await?;
+        let mut resp = self.call_inner(req, target, slot).await?;
         if let Some((rule, origin)) = matched {
             crate::cors::apply_actual(resp.headers_mut(), &rule, &origin);
         }
@@ -218,7 +309,12 @@ impl S3HttpService {
         Ok(resp)
     }
 
-    async fn call_inner(&self, mut req: HttpRequest) -> Result<HttpResponse, HttpError> {
+    async fn call_inner(
+        &self,
+        mut req: HttpRequest,
+        target: &Target,
+        slot: &S3AuditSlot,
+    ) -> Result<HttpResponse, HttpError> {
         let rid = RequestId::of(req.extensions_mut());
         let path = req.uri().path().to_string();
         let started = time::OffsetDateTime::now_utc();
@@ -229,7 +325,7 @@ impl S3HttpService {
             finish(&mut resp, &rid, &path);
             if let Some(audit) = &self.audit {
                 let mut facts = crate::audit::S3AuditFacts::default();
-                crate::audit::attribute(&mut facts, &self.target_of(&req));
+                crate::audit::attribute(&mut facts, target);
                 let x = Exchange {
                     started,
                     request_id: rid.as_str(),
@@ -239,9 +335,6 @@ impl S3HttpService {
                     bytes_sent: header_u64(resp.headers(), "content-length").unwrap_or(0),
                     bytes_received: 0,
                 };
-                if self.access_log {
-                    access_line(&facts, &x);
-                }
                 if let Err(e) = crate::audit::emit(audit, facts, x).await {
                     return audit_failed(&e, &rid, &path);
                 }
@@ -249,14 +342,11 @@ impl S3HttpService {
             return Ok(resp);
         }
         req.extensions_mut().insert(crate::gates::Prechecked);
-        let target = self.target_of(&req);
         let Some(audit) = &self.audit else {
-            let mut resp = self.dispatch(req, &target, &rid).await?;
+            let mut resp = self.dispatch(req, target, &rid).await?;
             finish(&mut resp, &rid, &path);
             return Ok(resp);
         };
-        let slot = S3AuditSlot::default();
-        req.extensions_mut().insert(slot.clone());
         let source_ip = source_ip_of(&req);
         let host = host_of(&req);
         if audit.saturated() {
@@ -272,10 +362,7 @@ impl S3HttpService {
                 return audit_failed(&e, &rid, &path);
             }
         }
-        // aws-chunked bodies announce their payload size separately.
-        let bytes_received = header_u64(req.headers(), "x-amz-decoded-content-length")
-            .or_else(|| header_u64(req.headers(), "content-length"))
-            .unwrap_or(0);
+        let bytes_received = request_bytes(req.headers());
         slot.with(|f| {
             f.arrival = Some(crate::audit::Arrival {
                 started,
@@ -285,11 +372,9 @@ impl S3HttpService {
                 bytes_received,
             })
         });
-        let mut resp = self.dispatch(req, &target, &rid).await?;
+        let mut resp = self.dispatch(req, target, &rid).await?;
         finish(&mut resp, &rid, &path);
-        let bytes_sent = header_u64(resp.headers(), "content-length")
-            .or_else(|| resp.body().bytes().map(|b| b.len() as u64))
-            .unwrap_or(0);
+        let bytes_sent = response_bytes(&resp);
         let x = Exchange {
             started,
             request_id: rid.as_str(),
@@ -300,10 +385,7 @@ impl S3HttpService {
             bytes_received,
         };
         let mut facts = slot.facts();
-        crate::audit::attribute(&mut facts, &target);
-        if self.access_log {
-            access_line(&facts, &x);
-        }
+        crate::audit::attribute(&mut facts, target);
         if let Err(e) = crate::audit::emit(audit, facts, x).await {
             return audit_failed(&e, &rid, &path);
         }
@@ -467,28 +549,45 @@ fn header_str<'a>(h: &'a http::HeaderMap, name: &str) -> Option<&'a str> {
     h.get(name).and_then(|v| v.to_str().ok())
 }
 
-/// The access log line of one request (see [`S3HttpService::with_access_log`]). The
-/// duration runs until the response starts (a streamed body may take longer).
-fn access_line(facts: &crate::audit::S3AuditFacts, x: &Exchange<'_>) {
-    let (org, principal) = match &facts.principal {
-        Some((o, p)) => (o.as_str(), p.as_str()),
-        None => ("", crate::audit::ANONYMOUS_PRINCIPAL),
-    };
-    let ms = (time::OffsetDateTime::now_utc() - x.started).whole_milliseconds();
-    tracing::info!(
-        target: "coffer::access",
-        listener = "s3",
-        request_id = x.request_id,
-        org,
-        principal,
-        operation = facts.op.as_deref().unwrap_or(""),
-        bucket = facts.bucket.as_deref().unwrap_or(""),
-        status = x.http_status,
-        bytes_in = x.bytes_received,
-        bytes_out = x.bytes_sent,
-        duration_ms = u64::try_from(ms).unwrap_or(0),
-        source_ip = %x.source_ip,
-    );
+/// What `call` knows of a request when it arrives, for [`S3HttpService::record`].
+struct Arrived<'a> {
+    rid: &'a RequestId,
+    target: &'a Target,
+    slot: &'a S3AuditSlot,
+    source_ip: String,
+    bytes_in: u64,
+    clock: Instant,
+}
+
+/// The request body's announced size (aws-chunked bodies announce their payload's
+/// separately).
+fn request_bytes(h: &http::HeaderMap) -> u64 {
+    header_u64(h, "x-amz-decoded-content-length")
+        .or_else(|| header_u64(h, "content-length"))
+        .unwrap_or(0)
+}
+
+/// The response body's announced size.
+fn response_bytes(resp: &HttpResponse) -> u64 {
+    header_u64(resp.headers(), "content-length")
+        .or_else(|| resp.body().bytes().map(|b| b.len() as u64))
+        .unwrap_or(0)
+}
+
+/// The S3 error code of an error response with an XML body (`None` for HEAD, whose
+/// errors have no body, and for anything that is not an S3 error document).
+fn error_code(resp: &HttpResponse) -> Option<String> {
+    if !(resp.status().is_client_error() || resp.status().is_server_error()) {
+        return None;
+    }
+    let body = resp.body().bytes()?;
+    let text = std::str::from_utf8(&body).ok()?;
+    let start = text.find("<Code>")? + "<Code>".len();
+    let len = text[start..].find("</Code>")?;
+    let code = &text[start..start + len];
+    code.bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b == b'.')
+        .then(|| code.to_string())
 }
 
 /// The S3 listener's liveness probe path: `-` is no bucket name, so no request for a

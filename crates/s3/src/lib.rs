@@ -101,6 +101,8 @@ pub struct S3Deps {
     pub unauthenticated_deadline: std::time::Duration,
     /// One access log line per request (`S3HttpService::with_access_log`).
     pub access_log: bool,
+    /// Where requests are counted (`S3HttpService::with_metrics`).
+    pub metrics: coffer_core::metrics::RequestMetrics,
 }
 
 /// The S3 service the listener serves: s3s with Coffer's auth, access control, host
@@ -121,6 +123,7 @@ pub fn build_service(deps: S3Deps) -> S3HttpService {
     let budget = deps.budget.clone();
     let deadline = deps.unauthenticated_deadline;
     let access_log = deps.access_log;
+    let metrics = deps.metrics.clone();
     let (s3s, gateway, access) = build_parts(deps);
     let forms = post_object::FormUploads::new(gateway, access, identity, budget.clone(), deadline);
     S3HttpService::new(s3s, normalizer, Some(audit))
@@ -128,6 +131,7 @@ pub fn build_service(deps: S3Deps) -> S3HttpService {
         .with_domain(domain.as_deref())
         .with_forms(forms)
         .with_access_log(access_log)
+        .with_metrics(metrics)
 }
 
 /// The bare s3s service (no wrapper). Served like this, the gates still run in the
@@ -157,6 +161,7 @@ fn build_parts(
         budget,
         unauthenticated_deadline: _,
         access_log: _,
+        metrics: _,
     } = deps;
     let authz = Arc::new(access::Authorizer::new(
         objects.clone(),

@@ -44,6 +44,7 @@ pub struct Running {
     tasks: Vec<JoinHandle<()>>,
     audit: Arc<Flusher>,
     lifecycle: Arc<LifecycleWorker>,
+    lifecycle_metrics: crate::metrics::LifecycleMetrics,
     /// Set when the blob directory is this node's alone (SQLite metadata): then, once
     /// every connection has finished, no reader is left for the blobs of overwritten
     /// objects, and a graceful stop deletes them instead of leaving them to recovery
@@ -87,7 +88,7 @@ impl Running {
     /// Applies every bucket's lifecycle rules now (the worker otherwise runs every
     /// `lifecycle_interval_secs`).
     pub async fn run_lifecycle(&self) -> anyhow::Result<LifecycleStats> {
-        Ok(self.lifecycle.run_once().await?)
+        Ok(lifecycle_pass(&self.lifecycle, &self.lifecycle_metrics).await?)
     }
 
     /// Runs until `signal` resolves, then shuts down gracefully.
@@ -153,6 +154,7 @@ pub async fn start(cfg: Config) -> anyhow::Result<Running> {
         }
     };
 
+    let mut metrics = crate::metrics::ServerMetrics::default();
     let (meta, pg, blobs, orphan_min_age): (Arc<dyn MetaStore>, _, Arc<dyn BlobStore>, _) =
         match &cfg.metadata {
             Metadata::Sqlite => {
@@ -161,6 +163,8 @@ pub async fn start(cfg: Config) -> anyhow::Result<Running> {
                     .context("opening the metadata database")?;
                 let blobs = coffer_store::FsBlobStore::open(&blob_dir)
                     .context("opening the blob directory")?;
+                meta.register_metrics(metrics.registry());
+                blobs.register_metrics(metrics.registry());
                 // We hold the directory lock, so no write is in flight: every temp file
                 // and every unreferenced blob is a leftover of a crash.
                 (
@@ -181,6 +185,8 @@ pub async fn start(cfg: Config) -> anyhow::Result<Running> {
                 );
                 let blobs = coffer_store::FsBlobStore::open_shared(&blob_dir, &node)
                     .context("opening the shared blob directory")?;
+                pg.register_metrics(metrics.registry());
+                blobs.register_metrics(metrics.registry());
                 // Other nodes may be writing: only blobs older than any write in
                 // progress may be unreferenced leftovers.
                 (
@@ -319,6 +325,7 @@ pub async fn start(cfg: Config) -> anyhow::Result<Running> {
         budget: budget.clone(),
         unauthenticated_deadline: cfg.limits.header_timeout,
         access_log: cfg.access_log,
+        metrics: metrics.requests.clone(),
     });
     let router = coffer_mgmt::router(coffer_mgmt::MgmtDeps {
         identity: identity.clone(),
@@ -329,22 +336,22 @@ pub async fn start(cfg: Config) -> anyhow::Result<Running> {
         audit,
         operator_token_hash,
         budget,
+        metrics: metrics.requests.clone(),
+        access_log: cfg.access_log,
     });
-    let metrics_flusher = flusher.clone();
-    let metrics_objects = objects.clone();
+    metrics.observe_state(flusher.clone(), objects.clone());
+    let (listener_metrics, lifecycle_metrics) =
+        (metrics.listeners.clone(), metrics.lifecycle.clone());
+    let metrics = Arc::new(metrics);
     let objects_for_stop = objects.clone();
     let router = router.route(
         "/metrics",
         axum::routing::get(move || {
-            let f = metrics_flusher.clone();
-            let o = metrics_objects.clone();
+            let m = metrics.clone();
             async move {
                 (
-                    [(
-                        http::header::CONTENT_TYPE,
-                        "text/plain; version=0.0.4; charset=utf-8",
-                    )],
-                    crate::audit::metrics::render(&f) + &crate::scrub::render_metrics(&o),
+                    [(http::header::CONTENT_TYPE, crate::metrics::CONTENT_TYPE)],
+                    m.render(),
                 )
             }
         }),
@@ -385,8 +392,12 @@ pub async fn start(cfg: Config) -> anyhow::Result<Running> {
         "connection limits"
     );
     let in_flight = Arc::new(tokio::sync::Semaphore::new(cfg.limits.max_in_flight));
-    let s3_guard = serve::Guard::s3(cfg.limits.clone(), in_flight.clone());
-    let api_guard = serve::Guard::api(cfg.limits.clone(), in_flight);
+    let s3_guard = serve::Guard::s3(
+        cfg.limits.clone(),
+        in_flight.clone(),
+        listener_metrics.clone(),
+    );
+    let api_guard = serve::Guard::api(cfg.limits.clone(), in_flight, listener_metrics);
     let (tx, rx) = watch::channel(false);
     let grace = Duration::from_secs(10);
     let undrained = Arc::new(AtomicBool::new(false));
@@ -427,6 +438,7 @@ pub async fn start(cfg: Config) -> anyhow::Result<Running> {
         )),
         tokio::spawn(run_lifecycle(
             lifecycle.clone(),
+            lifecycle_metrics.clone(),
             Duration::from_secs(cfg.lifecycle_interval_secs.max(1)),
             rx,
         )),
@@ -441,6 +453,7 @@ pub async fn start(cfg: Config) -> anyhow::Result<Running> {
         tasks,
         audit: flusher,
         lifecycle,
+        lifecycle_metrics,
         sole_reader: pg.is_none().then_some(objects_for_stop),
         undrained,
         node_id: node,
@@ -449,10 +462,22 @@ pub async fn start(cfg: Config) -> anyhow::Result<Running> {
     })
 }
 
+/// One lifecycle pass, recorded in the metrics.
+async fn lifecycle_pass(
+    worker: &LifecycleWorker,
+    metrics: &crate::metrics::LifecycleMetrics,
+) -> coffer_core::Result<LifecycleStats> {
+    let started = std::time::Instant::now();
+    let out = worker.run_once().await;
+    metrics.pass(started.elapsed(), out.as_ref().map_err(|_| ()));
+    out
+}
+
 /// The lifecycle worker's loop: one run per `interval` (the first after one interval, so
 /// start-up is not slowed), until shutdown.
 async fn run_lifecycle(
     worker: Arc<LifecycleWorker>,
+    metrics: crate::metrics::LifecycleMetrics,
     interval: Duration,
     mut shutdown: watch::Receiver<bool>,
 ) {
@@ -464,7 +489,7 @@ async fn run_lifecycle(
         if *shutdown.borrow() {
             return;
         }
-        match worker.run_once().await {
+        match lifecycle_pass(&worker, &metrics).await {
             Ok(s) if s != LifecycleStats::default() => tracing::info!(
                 expired_current = s.expired_current,
                 expired_noncurrent = s.expired_noncurrent,

@@ -22,6 +22,7 @@
 //!   is finished or dropped, and holds the request's in-flight permit as long.
 
 use bytes::Bytes;
+use coffer_core::metrics::GaugeGuard;
 use http_body::{Body, Frame, SizeHint};
 use hyper::body::Incoming;
 use parking_lot::Mutex;
@@ -183,13 +184,15 @@ impl ConnState {
 #[derive(Debug)]
 pub struct ActiveGuard {
     conn: Arc<ConnState>,
-    permit: Option<OwnedSemaphorePermit>,
+    /// The in-flight permit and the in-flight gauge's unit, given back together.
+    permit: Option<(OwnedSemaphorePermit, GaugeGuard)>,
 }
 
 impl ActiveGuard {
-    /// Keeps the request's in-flight permit until the request ends.
-    pub fn hold(&mut self, permit: OwnedSemaphorePermit) {
-        self.permit = Some(permit);
+    /// Keeps the request's in-flight permit (and its count in the in-flight gauge)
+    /// until the request ends.
+    pub fn hold(&mut self, permit: OwnedSemaphorePermit, counted: GaugeGuard) {
+        self.permit = Some((permit, counted));
     }
 }
 

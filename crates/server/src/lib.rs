@@ -9,6 +9,7 @@ pub mod config;
 pub mod console;
 pub mod guard;
 pub mod limits;
+pub mod metrics;
 pub mod private_fs;
 pub mod scrub;
 pub mod serve;

@@ -16,7 +16,6 @@ use coffer_core::blob::BlobStore;
 use coffer_core::integrity::{self, Check};
 use coffer_core::meta::MetaStore;
 use coffer_core::model::{NULL_VERSION, ObjectData, ObjectRecord, ObjectVersion};
-use coffer_core::objects::ObjectService;
 use std::fmt::Write;
 use std::sync::Arc;
 
@@ -344,15 +343,4 @@ async fn scrub_uploads(
             _ => return Ok(()),
         }
     }
-}
-
-/// `coffer_integrity_errors_total` in the Prometheus text format.
-pub fn render_metrics(objects: &ObjectService) -> String {
-    format!(
-        "# HELP coffer_integrity_errors_total Object reads refused because stored bytes \
-         failed their integrity check (bitrot).\n\
-         # TYPE coffer_integrity_errors_total counter\n\
-         coffer_integrity_errors_total {}\n",
-        objects.integrity_errors()
-    )
 }

@@ -14,6 +14,7 @@
 use crate::guard::{ConnState, GuardedBody, GuardedIo, Timeouts, TrackedBody};
 use crate::limits::Limits;
 use coffer_core::conn::ConnInfo;
+use coffer_core::metrics::ListenerMetrics;
 use coffer_core::policy::Cidr;
 use http::{Request, Response};
 use hyper::body::Incoming;
@@ -37,6 +38,9 @@ pub const OVERFLOW_RESPONDERS: usize = 64;
 /// The limits one listener enforces.
 #[derive(Clone)]
 pub struct Guard {
+    /// The listener's name in metrics (`s3`, `management`).
+    pub name: &'static str,
+    pub metrics: ListenerMetrics,
     pub limits: Limits,
     /// Requests being served, shared by the listeners (the memory bound's other half).
     pub in_flight: Arc<Semaphore>,
@@ -58,8 +62,10 @@ pub const API_HEAD_TOO_LARGE: &[u8] = b"HTTP/1.1 431 Request Header Fields Too L
 
 impl Guard {
     /// The S3 listener's guard (S3 XML errors).
-    pub fn s3(limits: Limits, in_flight: Arc<Semaphore>) -> Self {
+    pub fn s3(limits: Limits, in_flight: Arc<Semaphore>, metrics: ListenerMetrics) -> Self {
         Guard {
+            name: "s3",
+            metrics,
             limits,
             in_flight,
             overload_response: S3_OVERLOAD,
@@ -68,8 +74,10 @@ impl Guard {
     }
 
     /// The management listener's guard (the API's JSON errors).
-    pub fn api(limits: Limits, in_flight: Arc<Semaphore>) -> Self {
+    pub fn api(limits: Limits, in_flight: Arc<Semaphore>, metrics: ListenerMetrics) -> Self {
         Guard {
+            name: "management",
+            metrics,
             limits,
             in_flight,
             overload_response: API_OVERLOAD,
@@ -170,6 +178,7 @@ where
         };
         let Ok(conn_permit) = conns.clone().try_acquire_owned() else {
             tracing::debug!(%peer, "connection limit reached; refusing");
+            guard.metrics.refused(guard.name);
             if !secure && let Ok(p) = overflow.clone().try_acquire_owned() {
                 let response = guard.overload_response;
                 tokio::spawn(async move {
@@ -186,6 +195,8 @@ where
         let state = ConnState::new();
         let conn_state = state.clone();
         let in_flight = guard.in_flight.clone();
+        let (metrics, name) = (guard.metrics.clone(), guard.name);
+        let open = guard.metrics.connection(name);
         let svc = hyper::service::service_fn(move |req: Request<Incoming>| {
             let info = ConnInfo {
                 peer: client_addr(info.peer, req.headers(), &trusted),
@@ -200,12 +211,16 @@ where
             let svc = svc.clone();
             let state = conn_state.clone();
             let in_flight = in_flight.clone();
+            let metrics = metrics.clone();
             async move {
                 // Marked active before waiting for a permit: a request queued behind
                 // the in-flight bound is the server's wait, not the client's.
                 let mut active = state.begin();
-                if let Ok(permit) = in_flight.acquire_owned().await {
-                    active.hold(permit);
+                let queued = metrics.queued(name);
+                let permit = in_flight.acquire_owned().await;
+                drop(queued);
+                if let Ok(permit) = permit {
+                    active.hold(permit, metrics.in_flight(name));
                 }
                 let mut resp = svc.call(req).await?;
                 // hyper closes a connection whose request body was not read to its end;
@@ -226,6 +241,7 @@ where
         let handshake_timeout = limits.header_timeout;
         tokio::spawn(async move {
             let _conn_permit = conn_permit;
+            let _open = open;
             // The guard sits above TLS: it reads the plaintext head.
             let result = match tls {
                 None => {

@@ -32,6 +32,7 @@ use async_trait::async_trait;
 use bytes::Bytes;
 use coffer_core::blob::{BlobStore, BlobWriter, ByteStream};
 use coffer_core::integrity::{self, BlockCrcs, Check, FOOTER_LEN, Layout};
+use coffer_core::metrics::{BlobMetrics, Registry};
 use coffer_core::{Error, Result, crash};
 use futures::StreamExt;
 use parking_lot::Mutex;
@@ -105,6 +106,7 @@ struct Inner {
     /// Fan-out directories (`ab` and `ab/cd`, relative) known to exist durably.
     durable_dirs: Mutex<HashSet<String>>,
     space: Mutex<Space>,
+    metrics: BlobMetrics,
 }
 
 impl Inner {
@@ -125,7 +127,8 @@ impl Inner {
         }
         // Even when it already existed, another writer may have created it a moment ago
         // and not yet fsynced the parent: fsync once per directory per process.
-        fsync_dir(dir.parent().unwrap_or(&self.root))?;
+        self.metrics
+            .fsync(|| fsync_dir(dir.parent().unwrap_or(&self.root)))?;
         self.durable_dirs.lock().insert(rel.to_string());
         Ok(())
     }
@@ -145,7 +148,7 @@ impl Inner {
         bufs.push(Bytes::from(crcs.into_trailer()));
         write_all_bufs(&mut file, &bufs)?;
         crash::point("blob.before_fsync");
-        file.sync_all()?;
+        self.metrics.fsync(|| file.sync_all())?;
         drop(file);
         crash::point("blob.after_fsync");
         let (l1, l2) = (&id[0..2], format!("{}/{}", &id[0..2], &id[2..4]));
@@ -153,7 +156,7 @@ impl Inner {
         self.ensure_dir(&l2)?;
         let dest = self.blob_path(id);
         fs::rename(tmp, &dest)?;
-        fsync_dir(&self.root.join(&l2))?;
+        self.metrics.fsync(|| fsync_dir(&self.root.join(&l2)))?;
         crash::point("blob.after_rename");
         Ok(())
     }
@@ -167,6 +170,11 @@ pub struct FsBlobStore {
 }
 
 impl FsBlobStore {
+    /// Registers the fsync latency histogram.
+    pub fn register_metrics(&self, r: &mut Registry) {
+        self.inner.metrics.register(r);
+    }
+
     /// Opens (creating if needed) the blob directory `root` and its `tmp/`, for one node.
     pub fn open(root: &Path) -> Result<Self> {
         let tmp = root.join(TMP_DIR);
@@ -177,6 +185,7 @@ impl FsBlobStore {
                 tmp,
                 node_lock: None,
                 durable_dirs: Mutex::new(HashSet::new()),
+                metrics: BlobMetrics::default(),
                 space: Mutex::new(Space::default()),
             }),
         })
@@ -216,6 +225,7 @@ impl FsBlobStore {
                 tmp,
                 node_lock: Some(lock),
                 durable_dirs: Mutex::new(HashSet::new()),
+                metrics: BlobMetrics::default(),
                 space: Mutex::new(Space::default()),
             }),
         })
@@ -311,13 +321,14 @@ impl BlobWriter for FsBlobWriter {
             if sync {
                 self.unsynced = 0;
             }
+            let metrics = self.inner.metrics.clone();
             self.inflight = Some(tokio::task::spawn_blocking(move || {
                 for b in &bufs {
                     crcs.update(b);
                 }
                 write_all_bufs(&mut file, &bufs)?;
                 if sync {
-                    file.sync_data()?;
+                    metrics.fsync(|| file.sync_data())?;
                 }
                 Ok((file, crcs))
             }));

@@ -1,5 +1,5 @@
-//! `coffer server --access-log`: one structured line per S3 request with the fields an
-//! operator needs, and never a secret, signature or key name.
+//! `coffer server --access-log`: one structured line per request, on both listeners,
+//! with the fields an operator needs, and never a secret, token, signature or key name.
 
 use crate::proc_common::{allow_all_key, bootstrap_token, no_retry_client, spawn_server};
 
@@ -8,7 +8,8 @@ async fn one_line_per_request_without_secrets() {
     let tmp = tempfile::tempdir().unwrap();
     let data = tmp.path().join("data");
     let p = spawn_server(&data, ["--access-log", "--log-json"]);
-    let key = allow_all_key(&p.api, &bootstrap_token(&data)).await;
+    let token = bootstrap_token(&data);
+    let key = allow_all_key(&p.api, &token).await;
     let c = no_retry_client(&p.s3, &key);
     c.create_bucket().bucket("logged").send().await.unwrap();
     c.put_object()
@@ -23,8 +24,9 @@ async fn one_line_per_request_without_secrets() {
         .unwrap();
     assert_eq!(denied.status(), 403);
 
-    // The lines are written when the responses are: wait for the third.
+    // The lines are written when the responses are: wait for the third S3 line.
     let mut lines = Vec::new();
+    let mut fields: Vec<serde_json::Value> = Vec::new();
     for _ in 0..100 {
         lines = p
             .log
@@ -34,16 +36,33 @@ async fn one_line_per_request_without_secrets() {
             .filter(|l| l.contains("coffer::access"))
             .cloned()
             .collect();
-        if lines.len() >= 3 {
+        fields = lines
+            .iter()
+            .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["fields"].clone())
+            .collect();
+        if fields.iter().filter(|f| f["listener"] == "s3").count() >= 3 {
             break;
         }
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
-    assert_eq!(lines.len(), 3, "{lines:#?}");
-    let fields: Vec<serde_json::Value> = lines
+    let (s3, management): (Vec<_>, Vec<_>) =
+        fields.iter().cloned().partition(|f| f["listener"] == "s3");
+    assert_eq!(s3.len(), 3, "{lines:#?}");
+    // The management calls that made the key: named by their RPC, never by their path.
+    let created = management
         .iter()
-        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["fields"].clone())
-        .collect();
+        .find(|f| f["operation"] == "CreateAccessKeyFromJWT")
+        .unwrap_or_else(|| panic!("{lines:#?}"));
+    assert_eq!(created["status"], 200);
+    assert!(created["bytes_out"].as_u64().is_some_and(|n| n > 0));
+    assert!(created["principal"].as_str().is_some_and(|p| !p.is_empty()));
+    assert!(
+        management
+            .iter()
+            .any(|f| f["operation"] == "EnsureAccessPolicy" && f["status"] == 200),
+        "{lines:#?}"
+    );
+    let fields = s3;
     let put = fields
         .iter()
         .find(|f| f["operation"] == "PutObject")
@@ -63,6 +82,7 @@ async fn one_line_per_request_without_secrets() {
         for secret in [
             key.secret_key.as_str(),
             key.access_key_id.as_str(),
+            token.as_str(),
             "Signature",
             "secret-name",
         ] {

@@ -210,16 +210,31 @@ fn store_state(dir: &Path, state: &FlushState) -> std::io::Result<()> {
 }
 
 /// Counters for `/metrics`.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct FlushMetrics {
     pub events_written: AtomicU64,
     pub objects_written: AtomicU64,
-    pub flushes: AtomicU64,
     pub flush_failures: AtomicU64,
     /// Chains that failed and were carried over (summed over flushes).
     pub chains_carried: AtomicU64,
-    pub flush_micros_sum: AtomicU64,
+    /// Every flush's duration (its count is the number of flushes).
+    pub duration: prometheus_client::metrics::histogram::Histogram,
     pub last_flush_micros: AtomicU64,
+}
+
+impl Default for FlushMetrics {
+    fn default() -> Self {
+        Self {
+            events_written: AtomicU64::default(),
+            objects_written: AtomicU64::default(),
+            flush_failures: AtomicU64::default(),
+            chains_carried: AtomicU64::default(),
+            duration: prometheus_client::metrics::histogram::Histogram::new([
+                0.001, 0.01, 0.1, 0.5, 1.0, 5.0, 30.0,
+            ]),
+            last_flush_micros: AtomicU64::default(),
+        }
+    }
 }
 
 pub struct Flusher {
@@ -319,11 +334,13 @@ impl Flusher {
         let mut state = self.state.lock().await;
         let started = Instant::now();
         let res = self.flush_locked(&mut state).await;
-        let micros = started.elapsed().as_micros() as u64;
+        let took = started.elapsed();
         let m = &self.metrics;
-        m.flushes.fetch_add(1, Ordering::Relaxed);
-        m.flush_micros_sum.fetch_add(micros, Ordering::Relaxed);
-        m.last_flush_micros.store(micros, Ordering::Relaxed);
+        m.duration.observe(took.as_secs_f64());
+        m.last_flush_micros.store(
+            u64::try_from(took.as_micros()).unwrap_or(u64::MAX),
+            Ordering::Relaxed,
+        );
         match &res {
             Ok(s) => {
                 m.events_written

@@ -10,7 +10,6 @@
 
 pub mod chain;
 pub mod flush;
-pub mod metrics;
 pub mod spool;
 
 use crate::private_fs::{private_dir, read_private_file, write_private_file};

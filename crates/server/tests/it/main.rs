@@ -18,6 +18,7 @@ mod federation_configs;
 mod key_cache;
 mod lifecycle_keys;
 mod lifecycle_usage;
+mod metrics;
 mod mgmt_errors;
 mod mgmt_iam;
 mod mgmt_quotas;

@@ -40,6 +40,11 @@ use sqlx::{PgConnection, PgPool};
 use std::str::FromStr;
 use std::time::Duration;
 
+use coffer_core::metrics::{MetaMetrics, Registry};
+use prometheus_client::collector::Collector;
+use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric};
+use prometheus_client::metrics::gauge::ConstGauge;
+
 /// Attempts of one transaction before a serialization failure is reported.
 const MAX_ATTEMPTS: u32 = 40;
 /// Channel of change notifications.
@@ -93,16 +98,25 @@ async fn backoff(attempt: u32) {
 }
 
 /// Decides what one attempt's outcome means: `None` = run the transaction again.
-async fn settle<T>(r: TxResult<T>, ctx: &str, attempt: &mut u32) -> Option<Result<T>> {
+async fn settle<T>(
+    r: TxResult<T>,
+    ctx: &str,
+    attempt: &mut u32,
+    metrics: &MetaMetrics,
+) -> Option<Result<T>> {
     match r {
         Ok(v) => Some(Ok(v)),
         Err(PgErr::App(e)) => Some(Err(e)),
         Err(PgErr::Db(e)) if retryable(&e) && *attempt + 1 < MAX_ATTEMPTS => {
             *attempt += 1;
+            metrics.retry();
             backoff(*attempt).await;
             None
         }
-        Err(PgErr::Db(e)) => Some(Err(db_err(ctx, e))),
+        Err(PgErr::Db(e)) => {
+            metrics.failure();
+            Some(Err(db_err(ctx, e)))
+        }
     }
 }
 
@@ -111,6 +125,7 @@ async fn settle<T>(r: TxResult<T>, ctx: &str, attempt: &mut u32) -> Option<Resul
 macro_rules! tx {
     ($s:expr, $ctx:expr, |$c:ident| $body:expr) => {{
         let mut attempt: u32 = 0;
+        let started = std::time::Instant::now();
         loop {
             let r: TxResult<_> = async {
                 let mut tx = $s.pool.begin().await?;
@@ -124,7 +139,8 @@ macro_rules! tx {
                 Ok(v)
             }
             .await;
-            if let Some(out) = settle(r, $ctx, &mut attempt).await {
+            if let Some(out) = settle(r, $ctx, &mut attempt, &$s.metrics).await {
+                $s.metrics.transaction(started.elapsed());
                 break out;
             }
         }
@@ -143,7 +159,7 @@ macro_rules! stmt {
                 Ok($body)
             }
             .await;
-            if let Some(out) = settle(r, $ctx, &mut attempt).await {
+            if let Some(out) = settle(r, $ctx, &mut attempt, &$s.metrics).await {
                 break out;
             }
         }
@@ -195,6 +211,7 @@ pub struct Pg {
     pool: PgPool,
     /// The engine supports `LISTEN/NOTIFY` (PostgreSQL; not CockroachDB or YugabyteDB).
     notify: bool,
+    metrics: MetaMetrics,
 }
 
 /// The metadata store on a PostgreSQL-compatible database.
@@ -224,7 +241,17 @@ impl Meta<Pg> {
             .await
             .map_err(|e| db_err("read the server version", e))?;
         let notify = !(version.contains("CockroachDB") || version.contains("-YB-"));
-        Ok(Meta(Pg { pool, notify }))
+        Ok(Meta(Pg {
+            pool,
+            notify,
+            metrics: MetaMetrics::new("postgres"),
+        }))
+    }
+
+    /// Registers the transaction metrics and the connection pool's state.
+    pub fn register_metrics(&self, r: &mut Registry) {
+        self.0.metrics.register(r);
+        r.register_collector(Box::new(PoolCollector(self.0.pool.clone())));
     }
 
     /// The feed of changes committed by every node using this database.
@@ -244,6 +271,39 @@ impl Meta<Pg> {
     #[doc(hidden)]
     pub async fn set_schema_version_for_tests(&self, v: i64) -> Result<()> {
         schema::set_version(&self.0.pool, v).await
+    }
+}
+
+/// The connection pool's state, read at each scrape.
+#[derive(Debug)]
+struct PoolCollector(PgPool);
+
+impl Collector for PoolCollector {
+    fn encode(&self, mut e: DescriptorEncoder) -> std::fmt::Result {
+        let size = i64::from(self.0.size());
+        let idle = i64::try_from(self.0.num_idle()).unwrap_or(i64::MAX);
+        let max = i64::from(self.0.options().get_max_connections());
+        for (name, help, v) in [
+            (
+                "coffer_postgres_pool_connections",
+                "Connections the PostgreSQL pool holds open",
+                size,
+            ),
+            (
+                "coffer_postgres_pool_idle_connections",
+                "Open PostgreSQL connections not in use",
+                idle,
+            ),
+            (
+                "coffer_postgres_pool_max_connections",
+                "The PostgreSQL pool's connection limit",
+                max,
+            ),
+        ] {
+            let g = ConstGauge::new(v);
+            g.encode(e.encode_descriptor(name, help, None, g.metric_type())?)?;
+        }
+        Ok(())
     }
 }
 

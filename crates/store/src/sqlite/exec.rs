@@ -22,6 +22,7 @@
 //!   `Internal`; the writer thread keeps serving.
 
 use super::sql_err;
+use coffer_core::metrics::MetaMetrics;
 use coffer_core::{Error, Result, crash};
 use parking_lot::Mutex;
 use rusqlite::Connection;
@@ -83,11 +84,11 @@ pub(crate) struct Writer {
 }
 
 impl Writer {
-    pub(crate) fn start(conn: Connection) -> Result<Self> {
+    pub(crate) fn start(conn: Connection, metrics: MetaMetrics) -> Result<Self> {
         let (tx, rx) = mpsc::channel::<Box<dyn WriteJob>>();
         std::thread::Builder::new()
             .name("coffer-sqlite-writer".into())
-            .spawn(move || writer_loop(conn, rx))
+            .spawn(move || writer_loop(conn, rx, &metrics))
             .map_err(|e| Error::internal(format!("spawning the sqlite writer thread: {e}")))?;
         Ok(Self { tx })
     }
@@ -113,7 +114,7 @@ impl Writer {
     }
 }
 
-fn writer_loop(mut conn: Connection, rx: mpsc::Receiver<Box<dyn WriteJob>>) {
+fn writer_loop(mut conn: Connection, rx: mpsc::Receiver<Box<dyn WriteJob>>, metrics: &MetaMetrics) {
     while let Ok(first) = rx.recv() {
         let mut batch = vec![first];
         while batch.len() < MAX_BATCH {
@@ -122,7 +123,7 @@ fn writer_loop(mut conn: Connection, rx: mpsc::Receiver<Box<dyn WriteJob>>) {
                 Err(_) => break,
             }
         }
-        run_batch(&mut conn, batch);
+        run_batch(&mut conn, batch, metrics);
     }
 }
 
@@ -132,13 +133,16 @@ fn exec_cached(conn: &Connection, sql: &str) -> Result<()> {
         .map_err(sql_err(sql))
 }
 
-fn run_batch(conn: &mut Connection, mut batch: Vec<Box<dyn WriteJob>>) {
+fn run_batch(conn: &mut Connection, mut batch: Vec<Box<dyn WriteJob>>, metrics: &MetaMetrics) {
     while !batch.is_empty() {
+        let started = std::time::Instant::now();
         let (outcome, rest) = run_transaction(conn, &mut batch);
+        metrics.transaction(started.elapsed());
         if outcome.is_ok() {
             crash::point("sqlite.after_commit");
         }
         if let Err(e) = &outcome {
+            metrics.failure();
             tracing::error!(error = %e, requests = batch.len(), "sqlite batch failed");
         }
         for job in batch {
@@ -270,7 +274,7 @@ mod tests {
         let c = Connection::open(&path).unwrap();
         c.execute_batch("PRAGMA journal_mode = WAL; CREATE TABLE t (x INTEGER PRIMARY KEY);")
             .unwrap();
-        let w = Arc::new(Writer::start(c).unwrap());
+        let w = Arc::new(Writer::start(c, MetaMetrics::new("sqlite")).unwrap());
 
         // Occupy the writer so the next requests queue up and form one batch.
         let blocker = {
@@ -337,7 +341,7 @@ mod tests {
         .unwrap();
         let pages: i64 = c.query_row("PRAGMA page_count", [], |r| r.get(0)).unwrap();
         c.pragma_update(None, "max_page_count", pages + 8).unwrap();
-        let w = Arc::new(Writer::start(c).unwrap());
+        let w = Arc::new(Writer::start(c, MetaMetrics::new("sqlite")).unwrap());
         let big = |c: &Connection, x: i64| {
             c.execute("INSERT INTO t (x, b) VALUES (?1, zeroblob(200000))", [x])
                 .map(|_| ())

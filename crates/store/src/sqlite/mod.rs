@@ -19,6 +19,7 @@ mod seam;
 
 use crate::engine::{Engine, Read, Rule};
 use crate::meta::Meta;
+use coffer_core::metrics::{MetaMetrics, Registry};
 use coffer_core::{Error, Result};
 use exec::{Readers, Writer};
 use rusqlite::types::{ToSqlOutput, ValueRef};
@@ -115,6 +116,7 @@ ORDER BY 1, 8 DESC LIMIT ?6";
 pub struct Sqlite {
     writer: Writer,
     readers: Readers,
+    metrics: MetaMetrics,
 }
 
 /// The embedded metadata store.
@@ -189,10 +191,17 @@ impl Meta<Sqlite> {
             r.set_prepared_statement_cache_capacity(64);
             pool.push(r);
         }
+        let metrics = MetaMetrics::new("sqlite");
         Ok(Meta(Sqlite {
-            writer: Writer::start(w)?,
+            writer: Writer::start(w, metrics.clone())?,
             readers: Readers::new(pool),
+            metrics,
         }))
+    }
+
+    /// Registers the transaction metrics (group commits of the writer thread).
+    pub fn register_metrics(&self, r: &mut Registry) {
+        self.0.metrics.register(r);
     }
 }
 
