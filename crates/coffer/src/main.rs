@@ -1,7 +1,7 @@
 //! The `coffer` binary: `coffer server` runs everything; other subcommands are tools
 //! and clients.
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
 
 mod cli;
 
@@ -34,6 +34,15 @@ enum Command {
     /// Hostile clients (slowloris, oversized, idle floods, malformed HTTP) against a
     /// server while a 4 KiB GET loop measures its latency.
     Attack(coffer_bench::attack::AttackArgs),
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell) to stdout.
+    Completions { shell: clap_complete::Shell },
+    /// Write man pages for `coffer` and every subcommand (`coffer.1`,
+    /// `coffer-server.1`, …) into a directory.
+    Man {
+        /// Directory to write the pages into (created if missing).
+        #[arg(long, default_value = ".")]
+        out_dir: std::path::PathBuf,
+    },
     /// Management API clients: `key`, `policy`, `bucket`, `org`, `can-i`, `token`,
     /// `user`, `whoami` (see `cli`).
     #[command(flatten)]
@@ -135,6 +144,22 @@ async fn main() -> anyhow::Result<()> {
             Ok(())
         }
         Command::Scrub(args) => std::process::exit(scrub(args).await),
+        Command::Completions { shell } => {
+            // Rendered whole first: clap_complete panics on a failed write (a closed pipe).
+            let mut script = Vec::new();
+            clap_complete::generate(shell, &mut Cli::command(), "coffer", &mut script);
+            use std::io::Write;
+            let mut out = std::io::stdout().lock();
+            match out.write_all(&script).and_then(|()| out.flush()) {
+                Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(e.into()),
+                _ => Ok(()),
+            }
+        }
+        Command::Man { out_dir } => {
+            std::fs::create_dir_all(&out_dir)?;
+            clap_mangen::generate_to(Cli::command(), &out_dir)?;
+            Ok(())
+        }
         Command::Bench(args) => coffer_bench::run(args).await,
         Command::Soak(args) => {
             if !coffer_bench::soak::run(args).await? {

@@ -240,26 +240,42 @@ impl ListenerMetrics {
         );
     }
 
-    fn gauge(f: &Family<ListenerLabels, Gauge>, listener: &'static str) -> Gauge {
-        f.get_or_create_owned(&ListenerLabels { listener })
+    /// The series of one listener, resolved once (the accept loop holds them).
+    pub fn listener(&self, listener: &'static str) -> Listener {
+        let l = ListenerLabels { listener };
+        Listener {
+            connections: self.connections.get_or_create_owned(&l),
+            refused: self.refused.get_or_create_owned(&l),
+            in_flight: self.in_flight.get_or_create_owned(&l),
+            queued: self.queued.get_or_create_owned(&l),
+        }
+    }
+}
+
+/// One listener's series (see [`ListenerMetrics`]).
+#[derive(Clone, Debug)]
+pub struct Listener {
+    connections: Gauge,
+    refused: Counter,
+    in_flight: Gauge,
+    queued: Gauge,
+}
+
+impl Listener {
+    pub fn connection(&self) -> GaugeGuard {
+        GaugeGuard::hold(self.connections.clone())
     }
 
-    pub fn connection(&self, listener: &'static str) -> GaugeGuard {
-        GaugeGuard::hold(Self::gauge(&self.connections, listener))
+    pub fn in_flight(&self) -> GaugeGuard {
+        GaugeGuard::hold(self.in_flight.clone())
     }
 
-    pub fn in_flight(&self, listener: &'static str) -> GaugeGuard {
-        GaugeGuard::hold(Self::gauge(&self.in_flight, listener))
+    pub fn queued(&self) -> GaugeGuard {
+        GaugeGuard::hold(self.queued.clone())
     }
 
-    pub fn queued(&self, listener: &'static str) -> GaugeGuard {
-        GaugeGuard::hold(Self::gauge(&self.queued, listener))
-    }
-
-    pub fn refused(&self, listener: &'static str) {
-        self.refused
-            .get_or_create(&ListenerLabels { listener })
-            .inc();
+    pub fn refused(&self) {
+        self.refused.inc();
     }
 }
 
@@ -280,12 +296,17 @@ pub struct MetaMetrics {
 impl MetaMetrics {
     /// `backend`: `sqlite` or `postgres`.
     pub fn new(backend: &'static str) -> Self {
-        Self {
+        let m = Self {
             backend,
             duration: Family::new_with_constructor(storage_histogram),
             retries: Family::default(),
             failures: Family::default(),
-        }
+        };
+        // Exported from the start at 0, so the first retry or failure is an increase.
+        let l = m.labels();
+        m.retries.get_or_create_owned(&l);
+        m.failures.get_or_create_owned(&l);
+        m
     }
 
     pub fn register(&self, r: &mut Registry) {
@@ -410,11 +431,11 @@ mod tests {
 
     #[test]
     fn gauge_guards_give_back_what_they_hold() {
-        let m = ListenerMetrics::default();
-        let g = m.in_flight("s3");
-        let h = m.in_flight("s3");
-        assert_eq!(ListenerMetrics::gauge(&m.in_flight, "s3").get(), 2);
+        let m = ListenerMetrics::default().listener("s3");
+        let g = m.in_flight();
+        let h = m.in_flight();
+        assert_eq!(m.in_flight.get(), 2);
         drop((g, h));
-        assert_eq!(ListenerMetrics::gauge(&m.in_flight, "s3").get(), 0);
+        assert_eq!(m.in_flight.get(), 0);
     }
 }

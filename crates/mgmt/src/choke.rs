@@ -19,11 +19,12 @@ use crate::audit::{self, AuditSlot, CallInfo};
 use crate::error::{ApiError, PendingError};
 use axum::Router;
 use axum::body::Body;
+use axum::body::HttpBody;
 use axum::extract::{Request, State};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use coffer_api::{ConnectErrorBody, ErrorBody, connect};
-use coffer_core::conn::ConnInfo;
+use coffer_core::conn::{BodyRead, ConnInfo};
 use coffer_core::metrics::{Api, Served};
 use http::header::{CONTENT_LENGTH, CONTENT_TYPE};
 use http::{HeaderValue, Method, Uri};
@@ -62,11 +63,18 @@ async fn choke(State(state): State<AppState>, mut req: Request, next: Next) -> R
         .unwrap_or_default();
     let method = req.method().clone();
     let path = req.uri().path().to_owned();
-    let bytes_in = content_length(req.headers());
+    let mut exit = Exit {
+        state: &state,
+        id: &id,
+        slot: &slot,
+        source_ip: &source_ip,
+        read: req.extensions().get::<BodyRead>().cloned(),
+        clock,
+        done: false,
+    };
     let mut resp = next.run(req).await;
     let mut pending = resp.extensions_mut().remove::<PendingError>();
     let facts = slot.facts();
-    let (rpc, org, principal) = (facts.rpc, facts.org_id.clone(), facts.principal.clone());
     if facts.action.is_some() {
         let call = CallInfo {
             started,
@@ -107,70 +115,72 @@ async fn choke(State(state): State<AppState>, mut req: Request, next: Next) -> R
     if let Ok(v) = HeaderValue::from_str(&id) {
         resp.headers_mut().insert(REQUEST_ID_HEADER, v);
     }
-    let answered = Answered {
-        operation: rpc.unwrap_or("Unknown"),
-        org: org.as_deref().unwrap_or(""),
-        principal: principal.as_deref().unwrap_or(""),
-        status: resp.status().as_u16(),
+    exit.done = true;
+    exit.record(
+        resp.status().as_u16(),
         error_code,
-        bytes_in,
-        bytes_out: {
-            use axum::body::HttpBody;
-            resp.body().size_hint().exact().unwrap_or(0)
-        },
-        elapsed: clock.elapsed(),
-    };
-    record(&state, &answered, &id, &source_ip);
+        HttpBody::size_hint(resp.body()).exact().unwrap_or(0),
+    );
     resp
 }
 
-/// What the management API's metrics and access log say about one answered request.
-struct Answered<'a> {
-    /// The route's RPC name; `Unknown` for a path no route serves.
-    operation: &'static str,
-    org: &'a str,
-    principal: &'a str,
-    status: u16,
-    error_code: Option<&'static str>,
-    bytes_in: u64,
-    bytes_out: u64,
-    elapsed: std::time::Duration,
+/// The one exit of every management request: its metrics and access log line (path
+/// parameters, bodies, tokens and keys are never in it: the RPC name stands for the
+/// path), recorded once, when the choke point answers or, if the client goes away
+/// first, when its future is dropped (status 499). The probes are not recorded.
+struct Exit<'a> {
+    state: &'a AppState,
+    id: &'a str,
+    slot: &'a AuditSlot,
+    source_ip: &'a str,
+    read: Option<BodyRead>,
+    clock: Instant,
+    done: bool,
 }
 
-/// The one exit of every management request: metrics and the access log line (path
-/// parameters, bodies, tokens and keys are never in it: the RPC name stands for the path).
-fn record(state: &AppState, a: &Answered<'_>, id: &str, source_ip: &str) {
-    state.metrics.observe(&Served {
-        api: Api::Management,
-        operation: a.operation,
-        status: a.status,
-        error_code: a.error_code,
-        bytes_in: a.bytes_in,
-        bytes_out: a.bytes_out,
-        elapsed: a.elapsed,
-    });
-    if state.access_log {
-        tracing::info!(
-            target: "coffer::access",
-            listener = "management",
-            request_id = id,
-            org = a.org,
-            principal = a.principal,
-            operation = a.operation,
-            status = a.status,
-            bytes_in = a.bytes_in,
-            bytes_out = a.bytes_out,
-            duration_ms = u64::try_from(a.elapsed.as_millis()).unwrap_or(u64::MAX),
-            source_ip,
-        );
+impl Exit<'_> {
+    fn record(&self, status: u16, error_code: Option<&'static str>, bytes_out: u64) {
+        let facts = self.slot.facts();
+        // The route's RPC name; `Unknown` for a path no route serves.
+        let operation = facts.rpc.unwrap_or("Unknown");
+        if matches!(operation, "Healthz" | "Readyz") {
+            return;
+        }
+        let bytes_in = self.read.as_ref().map_or(0, BodyRead::get);
+        let elapsed = self.clock.elapsed();
+        self.state.metrics.observe(&Served {
+            api: Api::Management,
+            operation,
+            status,
+            error_code,
+            bytes_in,
+            bytes_out,
+            elapsed,
+        });
+        if self.state.access_log {
+            tracing::info!(
+                target: "coffer::access",
+                listener = "management",
+                request_id = self.id,
+                org = facts.org_id.as_deref().unwrap_or(""),
+                principal = facts.principal.as_deref().unwrap_or(""),
+                operation,
+                status,
+                bytes_in,
+                bytes_out,
+                duration_ms = u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX),
+                source_ip = self.source_ip,
+            );
+        }
     }
 }
 
-fn content_length(h: &http::HeaderMap) -> u64 {
-    h.get(CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.trim().parse().ok())
-        .unwrap_or(0)
+impl Drop for Exit<'_> {
+    fn drop(&mut self) {
+        if !self.done {
+            self.record(499, None, 0);
+        }
+    }
 }
 
 /// Error body shape: the REST routes' `{"code":<int>,…}` or Connect's

@@ -37,7 +37,7 @@ use crate::reqid::RequestId;
 use crate::resign::{RegionNormalizer, SignedPath};
 use bytes::Bytes;
 use coffer_core::audit::AuditService;
-use coffer_core::conn::ConnInfo;
+use coffer_core::conn::{BodyRead, ConnInfo};
 use coffer_core::metrics::{Api, RequestMetrics, Served};
 use futures::future::BoxFuture;
 use http::HeaderValue;
@@ -59,7 +59,7 @@ pub struct S3HttpService {
     domain: Option<Arc<crate::host::DomainHost>>,
     /// `None`: form uploads are refused (s3s must never read one).
     forms: Option<Arc<FormUploads>>,
-    /// One `coffer::access` log line per request ([`S3HttpService::record`]).
+    /// One `coffer::access` log line per request ([`Exit`]).
     access_log: bool,
     /// `None`: no request metrics.
     metrics: Option<RequestMetrics>,
@@ -193,71 +193,24 @@ impl S3HttpService {
         let target = self.target_of(&req);
         let slot = S3AuditSlot::default();
         req.extensions_mut().insert(slot.clone());
-        let source_ip = source_ip_of(&req);
-        let bytes_in = request_bytes(req.headers());
+        let mut exit = Exit {
+            svc: self,
+            rid: &rid,
+            target: &target,
+            slot: &slot,
+            source_ip: source_ip_of(&req),
+            read: req.extensions().get::<BodyRead>().cloned(),
+            decoded_length: header_u64(req.headers(), "x-amz-decoded-content-length"),
+            clock,
+            done: false,
+        };
         let result = self.route(req, &target, &slot).await;
-        if let Ok(resp) = &result {
-            self.record(
-                resp,
-                &Arrived {
-                    rid: &rid,
-                    target: &target,
-                    slot: &slot,
-                    source_ip,
-                    bytes_in,
-                    clock,
-                },
-            );
-        }
+        exit.done = true;
+        exit.record(match &result {
+            Ok(resp) => Ended::Answered(resp),
+            Err(_) => Ended::Failed,
+        });
         result
-    }
-
-    /// The one exit of every answered request (the probe aside): its metrics and its
-    /// access log line, from the response the client gets (an audit failure's included).
-    fn record(&self, resp: &HttpResponse, a: &Arrived<'_>) {
-        if self.metrics.is_none() && !self.access_log {
-            return;
-        }
-        let (op, bucket, principal) = a
-            .slot
-            .read(|f| (f.op.clone(), f.bucket.clone(), f.principal.clone()));
-        let operation = op.unwrap_or_else(|| a.target.op.clone());
-        let bucket = bucket.or_else(|| a.target.bucket.clone());
-        let status = resp.status().as_u16();
-        let bytes_out = response_bytes(resp);
-        let elapsed = a.clock.elapsed();
-        if let Some(m) = &self.metrics {
-            let code = error_code(resp);
-            m.observe(&Served {
-                api: Api::S3,
-                operation: &operation,
-                status,
-                error_code: code.as_deref(),
-                bytes_in: a.bytes_in,
-                bytes_out,
-                elapsed,
-            });
-        }
-        if self.access_log {
-            let (org, principal) = match &principal {
-                Some((o, p)) => (o.as_str(), p.as_str()),
-                None => ("", crate::audit::ANONYMOUS_PRINCIPAL),
-            };
-            tracing::info!(
-                target: "coffer::access",
-                listener = "s3",
-                request_id = a.rid.as_str(),
-                org,
-                principal,
-                operation,
-                bucket = bucket.as_deref().unwrap_or(""),
-                status,
-                bytes_in = a.bytes_in,
-                bytes_out,
-                duration_ms = u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX),
-                source_ip = %a.source_ip,
-            );
-        }
     }
 
     /// CORS around the request (preflights answered here), then the request itself.
@@ -549,14 +502,97 @@ fn header_str<'a>(h: &'a http::HeaderMap, name: &str) -> Option<&'a str> {
     h.get(name).and_then(|v| v.to_str().ok())
 }
 
-/// What `call` knows of a request when it arrives, for [`S3HttpService::record`].
-struct Arrived<'a> {
+/// How a request left [`S3HttpService::call`].
+enum Ended<'a> {
+    Answered(&'a HttpResponse),
+    /// s3s produced no response (connection-level failure): counted as 500.
+    Failed,
+    /// The client went away before the response (the future was dropped): 499, as
+    /// nginx logs it.
+    Cancelled,
+}
+
+/// The one exit of every request the S3 listener serves (the probe aside): records its
+/// metrics and access log line exactly once, when `call` finishes or, if the client
+/// goes away first, when its future is dropped.
+struct Exit<'a> {
+    svc: &'a S3HttpService,
     rid: &'a RequestId,
     target: &'a Target,
     slot: &'a S3AuditSlot,
     source_ip: String,
-    bytes_in: u64,
+    read: Option<BodyRead>,
+    decoded_length: Option<u64>,
     clock: Instant,
+    done: bool,
+}
+
+impl Exit<'_> {
+    fn record(&self, ended: Ended<'_>) {
+        let svc = self.svc;
+        if svc.metrics.is_none() && !svc.access_log {
+            return;
+        }
+        let (status, bytes_out, code) = match ended {
+            Ended::Answered(resp) => (
+                resp.status().as_u16(),
+                response_bytes(resp),
+                error_code(resp),
+            ),
+            Ended::Failed => (500, 0, None),
+            Ended::Cancelled => (499, 0, None),
+        };
+        let operation = self
+            .slot
+            .read(|f| f.op.clone())
+            .unwrap_or_else(|| self.target.op.clone());
+        let bytes_in = self
+            .read
+            .as_ref()
+            .map_or(0, |r| r.payload(self.decoded_length));
+        let elapsed = self.clock.elapsed();
+        if let Some(m) = &svc.metrics {
+            m.observe(&Served {
+                api: Api::S3,
+                operation: &operation,
+                status,
+                error_code: code.as_deref(),
+                bytes_in,
+                bytes_out,
+                elapsed,
+            });
+        }
+        if svc.access_log {
+            let (bucket, principal) = self.slot.read(|f| (f.bucket.clone(), f.principal.clone()));
+            let bucket = bucket.or_else(|| self.target.bucket.clone());
+            let (org, principal) = match &principal {
+                Some((o, p)) => (o.as_str(), p.as_str()),
+                None => ("", crate::audit::ANONYMOUS_PRINCIPAL),
+            };
+            tracing::info!(
+                target: "coffer::access",
+                listener = "s3",
+                request_id = self.rid.as_str(),
+                org,
+                principal,
+                operation,
+                bucket = bucket.as_deref().unwrap_or(""),
+                status,
+                bytes_in,
+                bytes_out,
+                duration_ms = u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX),
+                source_ip = %self.source_ip,
+            );
+        }
+    }
+}
+
+impl Drop for Exit<'_> {
+    fn drop(&mut self) {
+        if !self.done {
+            self.record(Ended::Cancelled);
+        }
+    }
 }
 
 /// The request body's announced size (aws-chunked bodies announce their payload's

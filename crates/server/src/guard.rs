@@ -382,6 +382,8 @@ pub struct GuardedBody {
     received: u64,
     failed: bool,
     ended: BodyEnd,
+    /// `received`, shared with the choke points (metrics, access log).
+    read: coffer_core::conn::BodyRead,
 }
 
 /// Whether a [`GuardedBody`] has been read to its end (shared with the dispatcher).
@@ -416,7 +418,13 @@ impl GuardedBody {
             waited: Duration::ZERO,
             received: 0,
             failed: false,
+            read: coffer_core::conn::BodyRead::default(),
         }
+    }
+
+    /// The count of bytes read, for the request's extensions.
+    pub fn read(&self) -> coffer_core::conn::BodyRead {
+        self.read.clone()
     }
 
     /// The handle that tells the dispatcher whether this body was read to its end.
@@ -460,6 +468,7 @@ impl Body for GuardedBody {
                     && let Some(d) = f.data_ref()
                 {
                     this.received += d.len() as u64;
+                    this.read.add(d.len() as u64);
                 }
                 if r.is_none() || this.inner.is_end_stream() {
                     this.ended.set();

@@ -112,14 +112,30 @@ pub struct LifecycleMetrics {
     last_success: Gauge<f64, std::sync::atomic::AtomicU64>,
 }
 
+/// The lifecycle actions, as labelled.
+const LIFECYCLE_ACTIONS: [&str; 4] = [
+    "expire_current",
+    "expire_noncurrent",
+    "remove_delete_marker",
+    "abort_multipart_upload",
+];
+
 impl Default for LifecycleMetrics {
     fn default() -> Self {
-        Self {
+        let m = Self {
             runs: Family::default(),
             actions: Family::default(),
             duration: Histogram::new([0.01, 0.1, 1.0, 10.0, 60.0, 300.0, 1800.0]),
             last_success: Gauge::default(),
+        };
+        // Every series exported from the start at 0: a first error is an increase.
+        for outcome in ["ok", "error"] {
+            m.runs.get_or_create_owned(&OutcomeLabels { outcome });
         }
+        for action in LIFECYCLE_ACTIONS {
+            m.actions.get_or_create_owned(&ActionLabels { action });
+        }
+        m
     }
 }
 
@@ -152,12 +168,13 @@ impl LifecycleMetrics {
         self.duration.observe(took.as_secs_f64());
         let outcome = match outcome {
             Ok(s) => {
-                for (action, n) in [
-                    ("expire_current", s.expired_current),
-                    ("expire_noncurrent", s.expired_noncurrent),
-                    ("remove_delete_marker", s.removed_markers),
-                    ("abort_multipart_upload", s.aborted_uploads),
-                ] {
+                let counts = [
+                    s.expired_current,
+                    s.expired_noncurrent,
+                    s.removed_markers,
+                    s.aborted_uploads,
+                ];
+                for (action, n) in LIFECYCLE_ACTIONS.into_iter().zip(counts) {
                     self.actions
                         .get_or_create(&ActionLabels { action })
                         .inc_by(n);

@@ -14,7 +14,7 @@
 use crate::guard::{ConnState, GuardedBody, GuardedIo, Timeouts, TrackedBody};
 use crate::limits::Limits;
 use coffer_core::conn::ConnInfo;
-use coffer_core::metrics::ListenerMetrics;
+use coffer_core::metrics::{Listener, ListenerMetrics};
 use coffer_core::policy::Cidr;
 use http::{Request, Response};
 use hyper::body::Incoming;
@@ -38,9 +38,8 @@ pub const OVERFLOW_RESPONDERS: usize = 64;
 /// The limits one listener enforces.
 #[derive(Clone)]
 pub struct Guard {
-    /// The listener's name in metrics (`s3`, `management`).
-    pub name: &'static str,
-    pub metrics: ListenerMetrics,
+    /// The listener's series (load, shed load).
+    pub metrics: Listener,
     pub limits: Limits,
     /// Requests being served, shared by the listeners (the memory bound's other half).
     pub in_flight: Arc<Semaphore>,
@@ -64,8 +63,7 @@ impl Guard {
     /// The S3 listener's guard (S3 XML errors).
     pub fn s3(limits: Limits, in_flight: Arc<Semaphore>, metrics: ListenerMetrics) -> Self {
         Guard {
-            name: "s3",
-            metrics,
+            metrics: metrics.listener("s3"),
             limits,
             in_flight,
             overload_response: S3_OVERLOAD,
@@ -76,8 +74,7 @@ impl Guard {
     /// The management listener's guard (the API's JSON errors).
     pub fn api(limits: Limits, in_flight: Arc<Semaphore>, metrics: ListenerMetrics) -> Self {
         Guard {
-            name: "management",
-            metrics,
+            metrics: metrics.listener("management"),
             limits,
             in_flight,
             overload_response: API_OVERLOAD,
@@ -178,7 +175,7 @@ where
         };
         let Ok(conn_permit) = conns.clone().try_acquire_owned() else {
             tracing::debug!(%peer, "connection limit reached; refusing");
-            guard.metrics.refused(guard.name);
+            guard.metrics.refused();
             if !secure && let Ok(p) = overflow.clone().try_acquire_owned() {
                 let response = guard.overload_response;
                 tokio::spawn(async move {
@@ -195,8 +192,8 @@ where
         let state = ConnState::new();
         let conn_state = state.clone();
         let in_flight = guard.in_flight.clone();
-        let (metrics, name) = (guard.metrics.clone(), guard.name);
-        let open = guard.metrics.connection(name);
+        let metrics = guard.metrics.clone();
+        let open = guard.metrics.connection();
         let svc = hyper::service::service_fn(move |req: Request<Incoming>| {
             let info = ConnInfo {
                 peer: client_addr(info.peer, req.headers(), &trusted),
@@ -205,9 +202,11 @@ where
             let (parts, body) = req.into_parts();
             let body = GuardedBody::new(body, timeouts);
             let body_end = body.end();
+            let read = body.read();
             let mut req = Request::from_parts(parts, body);
             let http1 = req.version() <= http::Version::HTTP_11;
             req.extensions_mut().insert(info);
+            req.extensions_mut().insert(read);
             let svc = svc.clone();
             let state = conn_state.clone();
             let in_flight = in_flight.clone();
@@ -216,11 +215,11 @@ where
                 // Marked active before waiting for a permit: a request queued behind
                 // the in-flight bound is the server's wait, not the client's.
                 let mut active = state.begin();
-                let queued = metrics.queued(name);
+                let queued = metrics.queued();
                 let permit = in_flight.acquire_owned().await;
                 drop(queued);
                 if let Ok(permit) = permit {
-                    active.hold(permit, metrics.in_flight(name));
+                    active.hold(permit, metrics.in_flight());
                 }
                 let mut resp = svc.call(req).await?;
                 // hyper closes a connection whose request body was not read to its end;

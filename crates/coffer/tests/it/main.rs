@@ -11,6 +11,7 @@ mod audit_crash;
 mod bitrot;
 mod cli_access;
 mod cli_audit;
+mod cli_docs;
 mod cli_federation;
 mod cli_iam;
 mod cli_keys;

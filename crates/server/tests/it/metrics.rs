@@ -150,6 +150,23 @@ async fn requests_storage_workers_and_process_are_measured() {
         .await;
     assert_eq!(status, 404);
     ts.run_lifecycle().await;
+    // Announced lengths count for nothing: an unauthenticated PUT claiming 2^64-1 decoded
+    // bytes (and sending none) adds nothing to the bytes received.
+    let bogus = ts
+        .http
+        .put(format!("{}/{bucket}/claimed", ts.s3_endpoint))
+        .header("x-amz-decoded-content-length", u64::MAX.to_string())
+        .header("x-amz-content-sha256", "STREAMING-UNSIGNED-PAYLOAD-TRAILER")
+        .body("")
+        .send()
+        .await
+        .unwrap();
+    assert!(bogus.status().is_client_error(), "{}", bogus.status());
+    // Probes are not requests.
+    for probe in ["/healthz", "/readyz"] {
+        let (status, _) = ts.api(reqwest::Method::GET, probe, None, None).await;
+        assert_eq!(status, 200);
+    }
 
     let m = Scrape::of(&ts).await;
     let s3_op = |op: &str, status: u16| {
@@ -166,19 +183,21 @@ async fn requests_storage_workers_and_process_are_measured() {
         m.get("coffer_request_received_bytes_total{api=\"s3\",operation=\"PutObject\"}"),
         body.len() as f64
     );
+    assert!(!m.text.contains("operation=\"Healthz\"") && !m.text.contains("operation=\"Readyz\""));
     assert!(
         m.get("coffer_response_sent_bytes_total{api=\"s3\",operation=\"GetObject\"}")
             >= body.len() as f64
     );
+    // The upload and the refused claim.
     assert_eq!(
         m.get("coffer_request_duration_seconds_count{api=\"s3\",operation=\"PutObject\"}"),
-        1.0
+        2.0
     );
     assert_eq!(
         m.get(
             "coffer_request_duration_seconds_bucket{api=\"s3\",operation=\"PutObject\",le=\"+Inf\"}"
         ),
-        1.0
+        2.0
     );
     // Management: by RPC name, errors by their code name, unrouted paths as `Unknown`.
     assert!(
