@@ -277,3 +277,171 @@ async fn each_server_exports_its_own_series() {
     assert_eq!(Scrape::of(&a).await.get(op), 1.0);
     assert_eq!(Scrape::of(&b).await.get_or_zero(op), 0.0);
 }
+
+/// The metric names a PromQL expression reads: identifiers outside label matchers,
+/// ranges and grouping clauses that are not function calls, keywords or numbers.
+fn promql_metric_names(expr: &str) -> Vec<String> {
+    let mut s = String::new();
+    // Drop label matchers `{…}` (with their quoted values) and ranges `[…]`.
+    let mut depth = 0;
+    for c in expr.chars() {
+        match c {
+            '{' | '[' => depth += 1,
+            '}' | ']' => depth -= 1,
+            _ if depth == 0 => s.push(c),
+            _ => {}
+        }
+    }
+    // Drop grouping clauses: `by (…)`, `without (…)`, `on (…)`, `ignoring (…)`.
+    let mut out = String::new();
+    let mut rest = s.as_str();
+    while let Some(pos) = [
+        "by",
+        "without",
+        "on",
+        "ignoring",
+        "group_left",
+        "group_right",
+    ]
+    .iter()
+    .filter_map(|kw| {
+        let mut from = 0;
+        while let Some(i) = rest[from..].find(kw) {
+            let at = from + i;
+            let before_ok = at == 0
+                || !rest.as_bytes()[at - 1].is_ascii_alphanumeric()
+                    && rest.as_bytes()[at - 1] != b'_';
+            let after = rest[at + kw.len()..].trim_start();
+            if before_ok && after.starts_with('(') {
+                return Some((at, kw.len()));
+            }
+            from = at + kw.len();
+        }
+        None
+    })
+    .min()
+    {
+        let (at, len) = pos;
+        out.push_str(&rest[..at]);
+        let after = &rest[at + len..];
+        let close = after.find(')').expect("grouping clause closes");
+        rest = &after[close + 1..];
+    }
+    out.push_str(rest);
+    let mut names = Vec::new();
+    let bytes = out.as_bytes();
+    let mut i = 0;
+    while i < bytes.len() {
+        let c = bytes[i] as char;
+        if c.is_ascii_alphabetic() || c == '_' || c == ':' {
+            let start = i;
+            while i < bytes.len()
+                && ((bytes[i] as char).is_ascii_alphanumeric()
+                    || bytes[i] == b'_'
+                    || bytes[i] == b':')
+            {
+                i += 1;
+            }
+            let word = &out[start..i];
+            let is_call = out[i..].trim_start().starts_with('(');
+            let keyword = ["and", "or", "unless", "bool", "offset"].contains(&word);
+            if !is_call && !keyword {
+                names.push(word.to_string());
+            }
+        } else if c.is_ascii_digit() || c == '.' {
+            // A number (possibly 1e9): skip it whole.
+            while i < bytes.len()
+                && ((bytes[i] as char).is_ascii_alphanumeric() || bytes[i] == b'.')
+            {
+                i += 1;
+            }
+        } else {
+            i += 1;
+        }
+    }
+    names
+}
+
+#[test]
+fn promql_names_are_found() {
+    assert_eq!(
+        promql_metric_names(
+            r#"histogram_quantile(0.99, sum by (le, operation) (rate(coffer_request_duration_seconds_bucket{api="s3",instance=~"$instance"}[$__rate_interval])))"#
+        ),
+        ["coffer_request_duration_seconds_bucket"]
+    );
+    assert_eq!(
+        promql_metric_names(
+            r#"time() - max(coffer_lifecycle_last_success_timestamp_seconds{x="by (y)"} > 0) / on (instance) process_max_fds"#
+        ),
+        [
+            "coffer_lifecycle_last_success_timestamp_seconds",
+            "process_max_fds"
+        ]
+    );
+}
+
+/// docs/grafana/coffer-dashboard.json: every query reads only series a real server
+/// exports (on PostgreSQL metadata also the pool's, which the embedded store lacks; the
+/// PostgreSQL run of this suite checks those).
+#[tokio::test]
+async fn every_dashboard_query_names_an_exported_metric() {
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../docs/grafana/coffer-dashboard.json"
+    );
+    let dashboard: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    let mut exprs = Vec::new();
+    fn walk(v: &serde_json::Value, out: &mut Vec<String>) {
+        match v {
+            serde_json::Value::Object(m) => {
+                for (k, v) in m {
+                    if k == "expr" {
+                        out.push(v.as_str().unwrap().to_string());
+                    } else if k == "query" && v.is_string() {
+                        out.push(v.as_str().unwrap().to_string());
+                    } else {
+                        walk(v, out);
+                    }
+                }
+            }
+            serde_json::Value::Array(a) => a.iter().for_each(|v| walk(v, out)),
+            _ => {}
+        }
+    }
+    walk(&dashboard, &mut exprs);
+    assert!(exprs.len() >= 20, "{} queries", exprs.len());
+
+    let ts = TestServer::start().await;
+    let (s3, _) = ts.s3_client_with_allow_all().await;
+    s3.create_bucket().bucket("dash").send().await.unwrap();
+    let _ = s3.get_object().bucket("dash").key("missing").send().await;
+    let m = Scrape::of(&ts).await;
+    let exported: HashSet<&str> = m
+        .text
+        .lines()
+        .filter_map(|l| l.strip_prefix("# TYPE "))
+        .filter_map(|l| l.split(' ').next())
+        .collect();
+    let known = |name: &str| {
+        exported.contains(name)
+            || ["_bucket", "_sum", "_count"]
+                .iter()
+                .any(|s| name.strip_suffix(s).is_some_and(|f| exported.contains(f)))
+    };
+    for expr in &exprs {
+        // `label_values(metric, label)`: the metric is its first argument.
+        let names: Vec<String> = promql_metric_names(&expr.replace("label_values(", "("))
+            .into_iter()
+            .filter(|n| n != "instance")
+            .collect();
+        assert!(!names.is_empty(), "{expr} reads no metric");
+        for name in names {
+            if name.starts_with("coffer_postgres_pool_") && !coffer_server::testing::on_postgres() {
+                continue;
+            }
+            assert!(known(&name), "{name} (in {expr}) is not exported");
+        }
+    }
+}
