@@ -68,6 +68,14 @@ export CARGO_DENY_VERSION=0.20.2
 if [ "$(cargo deny --version 2>/dev/null)" != "cargo-deny $CARGO_DENY_VERSION" ]; then
   cargo install --locked --quiet "cargo-deny@$CARGO_DENY_VERSION"
 fi
+# The Debian package (scripts/package-deb.sh, tested by scripts/package-test.sh):
+# cargo-deb, pinned, built once per machine; dpkg-shlibdeps (dpkg-dev) computes the
+# package's library dependencies.
+export CARGO_DEB_VERSION=3.8.0
+if [ "$(cargo deb --version 2>/dev/null | awk '{print $NF}')" != "$CARGO_DEB_VERSION" ]; then
+  cargo install --locked --quiet "cargo-deb@$CARGO_DEB_VERSION"
+fi
+command -v dpkg-shlibdeps >/dev/null 2>&1 || apt_install dpkg-dev
 # PostgreSQL for the PgMetaStore conformance suite and the scale-out tests: a private
 # cluster on 127.0.0.1 (installs Debian's postgresql if needed; idempotent). A cluster
 # this run started is stopped when scripts/test exits (COFFER_PG_STARTED).

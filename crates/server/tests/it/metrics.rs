@@ -397,9 +397,7 @@ async fn every_dashboard_query_names_an_exported_metric() {
         match v {
             serde_json::Value::Object(m) => {
                 for (k, v) in m {
-                    if k == "expr" {
-                        out.push(v.as_str().unwrap().to_string());
-                    } else if k == "query" && v.is_string() {
+                    if k == "expr" || (k == "query" && v.is_string()) {
                         out.push(v.as_str().unwrap().to_string());
                     } else {
                         walk(v, out);
