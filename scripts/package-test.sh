@@ -64,7 +64,12 @@ check() { # check NAME CMD...
   if "$@"; then pass=$((pass+1)); echo "ok   $name"; else fail=$((fail+1)); echo "FAIL $name"; fi
 }
 
-$SUDO dpkg -i "$deb"
+if ! $SUDO dpkg -i "$deb"; then
+  # dpkg -i leaves missing dependencies (adduser on a minimal system) to apt.
+  $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -f -y -qq
+fi
+check "package installed and configured" \
+  sh -c "dpkg-query -W -f='\${Status}' coffer | grep -q 'install ok installed'"
 mode_of() { $SUDO stat -c '%a %U:%G' "$1"; }
 check "binary installed" test -x /usr/bin/coffer
 check "config 0640 root:coffer" test "$(mode_of /etc/coffer/coffer.toml)" = "640 root:coffer"

@@ -4,6 +4,9 @@ use crate::AppState;
 use crate::error::ApiError;
 use axum::extract::State;
 
+/// The liveness probe's path (the accept loop lets it past the in-flight bound).
+pub const HEALTHZ_PATH: &str = "/healthz";
+
 pub async fn healthz() -> &'static str {
     "ok"
 }

@@ -48,7 +48,7 @@ pub mod routes;
 
 mod buckets;
 mod federation;
-mod health;
+pub mod health;
 mod iam;
 mod keys;
 mod org;

@@ -719,7 +719,7 @@ pub static ROUTES: &[Route] = &[
     Route {
         rpc: "Healthz",
         verb: Verb::Get,
-        path: "/healthz",
+        path: health::HEALTHZ_PATH,
         auth: Auth::Anonymous,
         summary: "Liveness: the process answers",
         description: "Answers `ok`.",

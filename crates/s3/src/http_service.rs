@@ -125,17 +125,39 @@ impl S3HttpService {
         self
     }
 
-    /// The bucket, key and operation of a request, read from its request line.
-    fn target_of(&self, req: &HttpRequest) -> Target {
+    /// The bucket a virtual-hosted-style host name addresses, if any.
+    fn host_bucket(&self, host: Option<&str>) -> Option<String> {
         use s3s::host::S3Host;
-        let host = header_str(req.headers(), "host");
-        let host_bucket = match (&self.domain, host) {
+        match (&self.domain, host) {
             (Some(d), Some(h)) => d
                 .parse_host_header(h)
                 .ok()
                 .and_then(|v| v.bucket().map(str::to_string)),
             _ => None,
-        };
+        }
+    }
+
+    /// Whether a request is the liveness probe: `GET`/`HEAD` [`HEALTH_PATH`], addressed
+    /// path-style (with a virtual-hosted bucket in `Host`, or in an HTTP/2 request's
+    /// authority, it is that bucket's key `-/healthz`). The accept loop lets the probe
+    /// past the in-flight bound with this same test, so it must never admit a request
+    /// the service would serve as anything but the probe.
+    pub fn is_health_probe(
+        &self,
+        method: &http::Method,
+        uri: &http::Uri,
+        headers: &http::HeaderMap,
+    ) -> bool {
+        if !matches!(*method, http::Method::GET | http::Method::HEAD) || uri.path() != HEALTH_PATH {
+            return false;
+        }
+        let host = header_str(headers, "host").or_else(|| uri.authority().map(|a| a.as_str()));
+        self.host_bucket(host).is_none_or(|b| b == "-")
+    }
+
+    /// The bucket, key and operation of a request, read from its request line.
+    fn target_of(&self, req: &HttpRequest) -> Target {
+        let host_bucket = self.host_bucket(header_str(req.headers(), "host"));
         Target::of_request(
             req.method(),
             req.uri().path(),
@@ -145,13 +167,9 @@ impl S3HttpService {
         )
     }
 
-    /// The liveness probe: `GET`/`HEAD` [`HEALTH_PATH`], addressed path-style (with a
-    /// virtual-hosted bucket in `Host` it is that bucket's key `-/healthz`).
+    /// The liveness probe's answer ([`Self::is_health_probe`]).
     fn health(&self, req: &HttpRequest) -> Option<HttpResponse> {
-        let probe = matches!(*req.method(), http::Method::GET | http::Method::HEAD)
-            && req.uri().path() == HEALTH_PATH
-            && self.target_of(req).bucket.is_none_or(|b| b == "-");
-        if !probe {
+        if !self.is_health_probe(req.method(), req.uri(), req.headers()) {
             return None;
         }
         let body = if req.method() == http::Method::HEAD {

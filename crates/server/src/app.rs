@@ -392,12 +392,20 @@ pub async fn start(cfg: Config) -> anyhow::Result<Running> {
         "connection limits"
     );
     let in_flight = Arc::new(tokio::sync::Semaphore::new(cfg.limits.max_in_flight));
+    let probe_service = s3_service.clone();
     let s3_guard = serve::Guard::s3(
         cfg.limits.clone(),
         in_flight.clone(),
         listener_metrics.clone(),
-    );
-    let api_guard = serve::Guard::api(cfg.limits.clone(), in_flight, listener_metrics);
+    )
+    .with_liveness(Arc::new(move |m, u, h| {
+        probe_service.is_health_probe(m, u, h)
+    }));
+    let api_guard = serve::Guard::api(cfg.limits.clone(), in_flight, listener_metrics)
+        .with_liveness(Arc::new(|m, u, _| {
+            matches!(*m, http::Method::GET | http::Method::HEAD)
+                && u.path() == coffer_mgmt::health::HEALTHZ_PATH
+        }));
     let (tx, rx) = watch::channel(false);
     let grace = Duration::from_secs(10);
     let undrained = Arc::new(AtomicBool::new(false));

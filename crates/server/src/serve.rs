@@ -40,6 +40,10 @@ pub const OVERFLOW_RESPONDERS: usize = 64;
 pub struct Guard {
     /// The listener's series (load, shed load).
     pub metrics: Listener,
+    /// Recognizes the listener's liveness probe, which does not wait for an in-flight
+    /// permit: a saturated node is busy, not dead. It must match only requests the
+    /// service answers as the probe (a constant answer, no body read).
+    pub liveness: Option<Liveness>,
     pub limits: Limits,
     /// Requests being served, shared by the listeners (the memory bound's other half).
     pub in_flight: Arc<Semaphore>,
@@ -59,11 +63,22 @@ pub const S3_HEAD_TOO_LARGE: &[u8] = b"HTTP/1.1 400 Bad Request\r\nContent-Type:
 /// The management API's answer to an oversized head (431, `invalid_argument`).
 pub const API_HEAD_TOO_LARGE: &[u8] = b"HTTP/1.1 431 Request Header Fields Too Large\r\nContent-Type: application/json\r\nConnection: close\r\nContent-Length: 55\r\n\r\n{\"code\":3,\"message\":\"request header section too large\"}";
 
+/// See [`Guard::liveness`].
+pub type Liveness = Arc<dyn Fn(&http::Method, &http::Uri, &http::HeaderMap) -> bool + Send + Sync>;
+
 impl Guard {
+    /// Lets the requests `probe` recognizes past the in-flight bound.
+    #[must_use]
+    pub fn with_liveness(mut self, probe: Liveness) -> Self {
+        self.liveness = Some(probe);
+        self
+    }
+
     /// The S3 listener's guard (S3 XML errors).
     pub fn s3(limits: Limits, in_flight: Arc<Semaphore>, metrics: ListenerMetrics) -> Self {
         Guard {
             metrics: metrics.listener("s3"),
+            liveness: None,
             limits,
             in_flight,
             overload_response: S3_OVERLOAD,
@@ -75,6 +90,7 @@ impl Guard {
     pub fn api(limits: Limits, in_flight: Arc<Semaphore>, metrics: ListenerMetrics) -> Self {
         Guard {
             metrics: metrics.listener("management"),
+            liveness: None,
             limits,
             in_flight,
             overload_response: API_OVERLOAD,
@@ -192,6 +208,7 @@ where
         let state = ConnState::new();
         let conn_state = state.clone();
         let in_flight = guard.in_flight.clone();
+        let liveness = guard.liveness.clone();
         let metrics = guard.metrics.clone();
         let open = guard.metrics.connection();
         let svc = hyper::service::service_fn(move |req: Request<Incoming>| {
@@ -211,15 +228,20 @@ where
             let state = conn_state.clone();
             let in_flight = in_flight.clone();
             let metrics = metrics.clone();
+            let probe = liveness
+                .as_ref()
+                .is_some_and(|p| p(req.method(), req.uri(), req.headers()));
             async move {
                 // Marked active before waiting for a permit: a request queued behind
                 // the in-flight bound is the server's wait, not the client's.
                 let mut active = state.begin();
-                let queued = metrics.queued();
-                let permit = in_flight.acquire_owned().await;
-                drop(queued);
-                if let Ok(permit) = permit {
-                    active.hold(permit, metrics.in_flight());
+                if !probe {
+                    let queued = metrics.queued();
+                    let permit = in_flight.acquire_owned().await;
+                    drop(queued);
+                    if let Ok(permit) = permit {
+                        active.hold(permit, metrics.in_flight());
+                    }
                 }
                 let mut resp = svc.call(req).await?;
                 // hyper closes a connection whose request body was not read to its end;

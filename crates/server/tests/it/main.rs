@@ -25,6 +25,7 @@ mod mgmt_quotas;
 mod mgmt_reference;
 mod oidc_federation;
 mod openapi_drift;
+mod probes;
 mod s3_acl;
 mod s3_attributes;
 mod s3_auth;
