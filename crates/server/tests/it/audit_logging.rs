@@ -794,27 +794,7 @@ fn ev_result(ev: &[Value], key: &str) -> &'static str {
 }
 
 async fn metrics(ts: &TestServer) -> std::collections::HashMap<String, f64> {
-    let r = ts
-        .http
-        .get(format!("{}/metrics", ts.api_endpoint))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status().as_u16(), 200);
-    assert!(
-        r.headers()["content-type"]
-            .to_str()
-            .unwrap()
-            .starts_with("text/plain; version=0.0.4")
-    );
-    r.text()
-        .await
-        .unwrap()
-        .lines()
-        .filter(|l| !l.starts_with('#'))
-        .filter_map(|l| l.split_once(' '))
-        .map(|(k, v)| (k.to_string(), v.parse().unwrap()))
-        .collect()
+    crate::metrics::Scrape::of(ts).await.samples
 }
 
 #[tokio::test]

@@ -6,14 +6,15 @@
 use coffer_server::testing::TestServer;
 use std::collections::{HashMap, HashSet};
 
-/// Samples by their full name with labels (`name{a="b"}`), and the declared families.
-struct Scrape {
-    text: String,
-    samples: HashMap<String, f64>,
+/// One `/metrics` answer: its text and its samples by full name with labels
+/// (`name{a="b"}`), checked as exposition text (also used by the audit suite).
+pub(crate) struct Scrape {
+    pub(crate) text: String,
+    pub(crate) samples: HashMap<String, f64>,
 }
 
 impl Scrape {
-    async fn of(ts: &TestServer) -> Scrape {
+    pub(crate) async fn of(ts: &TestServer) -> Scrape {
         let r = ts
             .http
             .get(format!("{}/metrics", ts.api_endpoint))
