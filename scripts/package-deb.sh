@@ -18,5 +18,7 @@ mkdir -p "$gen/man" "$gen/completions"
 "$bin" completions zsh >"$gen/completions/_coffer"
 "$bin" completions fish >"$gen/completions/coffer.fish"
 mkdir -p "$target_dir/debian"
-cargo deb --locked --no-build -p coffer --profile dist --output "$target_dir/debian/" >&2
+# --no-strip: the dist profile already dropped the debug info and keeps the symbols
+# that name functions in a backtrace (cargo-deb would strip those too).
+cargo deb --locked --no-build --no-strip -p coffer --profile dist --output "$target_dir/debian/" >&2
 ls -t "$target_dir"/debian/coffer_*.deb | head -1

@@ -297,6 +297,22 @@ pub fn configure(u: ProfileUpdate) -> Result<PathBuf, CliError> {
         .mode(0o700)
         .create(&dir)
         .map_err(|e| CliError::Other(format!("cannot create {}: {e}", dir.display())))?;
+    // One `configure` at a time reads, edits and replaces the file: without the lock two
+    // runs for different profiles could each write back a file lacking the other's.
+    let _lock = {
+        use std::os::unix::fs::OpenOptionsExt;
+        let lock_path = dir.join(".profiles.lock");
+        let f = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .mode(0o600)
+            .open(&lock_path)
+            .map_err(|e| CliError::Other(format!("cannot open {}: {e}", lock_path.display())))?;
+        f.lock()
+            .map_err(|e| CliError::Other(format!("cannot lock {}: {e}", lock_path.display())))?;
+        f
+    };
     let mut all: BTreeMap<String, toml::Table> = match std::fs::read_to_string(&path) {
         Ok(text) => toml::from_str(&text).map_err(|_| {
             CliError::Usage(format!("{} is not a valid profiles file", path.display()))
@@ -345,8 +361,7 @@ pub fn configure(u: ProfileUpdate) -> Result<PathBuf, CliError> {
 }
 
 /// Writes `bytes` to `path` through a temporary file of its own (unique name, created
-/// exclusively, mode 0600) renamed over it, so a reader never sees half a file and two
-/// `configure` runs at once never corrupt it (the later one wins).
+/// exclusively, mode 0600) renamed over it, so a reader never sees half a file.
 fn write_private(path: &Path, bytes: &[u8]) -> Result<(), CliError> {
     use std::io::Write;
     use std::os::unix::fs::OpenOptionsExt;

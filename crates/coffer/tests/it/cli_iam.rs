@@ -509,3 +509,40 @@ async fn configure_writes_a_profile_the_commands_use() {
     let text = std::fs::read_to_string(dir.join("profiles.toml")).unwrap();
     assert!(text.contains("[other]") && text.contains("[lab]"), "{text}");
 }
+
+/// Concurrent `coffer configure` runs for different profiles all land: the profiles file
+/// is read, edited and replaced under a lock.
+#[test]
+fn concurrent_configures_keep_every_profile() {
+    let home = tempfile::tempdir().unwrap();
+    let runs: Vec<_> = (0..8)
+        .map(|i| {
+            std::process::Command::new(env!("CARGO_BIN_EXE_coffer"))
+                .args([
+                    "configure",
+                    "--profile",
+                    &format!("p{i}"),
+                    "--endpoint",
+                    &format!("http://127.0.0.1:{}", 10_000 + i),
+                ])
+                .env("HOME", home.path())
+                .env_remove("XDG_CONFIG_HOME")
+                .env_remove("COFFER_PROFILES")
+                .stdout(std::process::Stdio::null())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    for mut r in runs {
+        assert!(r.wait().unwrap().success());
+    }
+    let text = std::fs::read_to_string(home.path().join(".config/coffer/profiles.toml")).unwrap();
+    let all: toml::Table = toml::from_str(&text).unwrap();
+    for i in 0..8 {
+        assert_eq!(
+            all[&format!("p{i}")]["endpoint"].as_str(),
+            Some(format!("http://127.0.0.1:{}", 10_000 + i).as_str()),
+            "{text}"
+        );
+    }
+}
