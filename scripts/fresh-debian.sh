@@ -26,6 +26,12 @@ while [ $# -gt 0 ]; do
   esac
 done
 [ "$(id -u)" = 0 ] || { echo "fresh-debian: run as root" >&2; exit 1; }
+# Everything below runs in private mount and PID namespaces: the bind mounts never
+# propagate to the host and vanish with the process however it ends, and the chroot's
+# processes (its `coffer` user's included) are not the host's.
+if [ -z "${FRESH_DEBIAN_PRIVATE:-}" ]; then
+  FRESH_DEBIAN_PRIVATE=1 exec unshare --mount --propagation private --pid --fork "$0" "$@"
+fi
 command -v debootstrap >/dev/null || { echo "fresh-debian: apt-get install debootstrap" >&2; exit 1; }
 here=$(cd "$(dirname "$0")/.." && pwd)
 root=${root:-/srv/coffer-$suite}
@@ -37,13 +43,15 @@ checkout=$(cd "$checkout" && pwd)
 if [ ! -x "$root/usr/bin/apt-get" ]; then
   debootstrap --variant=minbase "$suite" "$root" "${DEBIAN_MIRROR:-http://deb.debian.org/debian}"
 fi
+rm -f "$root/etc/resolv.conf"
 cp /etc/resolv.conf "$root/etc/resolv.conf"
 
 mounted=()
-bind() { # bind SRC DEST-inside
+bind() { # bind SRC DEST-inside [ro]
   mkdir -p "$root$2"
   mount --bind "$1" "$root$2"
   mounted+=("$root$2")
+  if [ "${3:-}" = ro ]; then mount -o remount,bind,ro "$root$2"; fi
 }
 cleanup() {
   for ((i = ${#mounted[@]} - 1; i >= 0; i--)); do umount -l "${mounted[$i]}" 2>/dev/null || true; done
@@ -56,8 +64,12 @@ bind /dev /dev
 bind /dev/pts /dev/pts
 mkdir -p "$root/dev/shm"
 mount -t tmpfs -o mode=1777 shm "$root/dev/shm"; mounted+=("$root/dev/shm")
-bind "$HOME/.cargo" /root/.cargo
-bind "$HOME/.rustup" /root/.rustup
+# The toolchain read-only; cargo's registry cache writable; tools `cargo install` builds
+# in the chroot (cargo-deny, cargo-deb) go to the chroot's own /opt/cargo, never into the
+# host's ~/.cargo/bin.
+bind "$HOME/.rustup" /root/.rustup ro
+bind "$HOME/.cargo/bin" /root/.cargo/bin ro
+bind "$HOME/.cargo/registry" /root/.cargo/registry
 bind "$checkout" "$checkout"
 # The s3-tests checkout and runner (scripts/s3tests-local.sh looks in /work/shared).
 if [ -d "$here/../shared/s3-tests" ]; then
@@ -66,7 +78,8 @@ fi
 
 echo "fresh-debian: $(chroot "$root" sh -c '. /etc/os-release; echo "$PRETTY_NAME"') in $root; testing $checkout"
 chroot "$root" /usr/bin/env -i HOME=/root TERM=dumb \
-  PATH=/root/.cargo/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
+  CARGO_INSTALL_ROOT=/opt/cargo \
+  PATH=/opt/cargo/bin:/root/.cargo/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
   bash -c "
     set -euo pipefail
     export DEBIAN_FRONTEND=noninteractive

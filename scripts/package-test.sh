@@ -15,32 +15,48 @@ SUDO=""
 if [ "$(id -u)" != 0 ]; then SUDO="sudo -n"; fi
 command -v aws >/dev/null || { echo "aws-cli is not installed (scripts/test-env.sh)" >&2; exit 1; }
 
+$SUDO true || { echo "package-test: needs root or password-less sudo" >&2; exit 1; }
 DATA=/var/lib/coffer
-# Left by an interrupted run of this script: what it installed may be removed.
-MARKER=/var/tmp/coffer-package-test.marker
+# Written by this script only (a root-only directory: nobody else can forge it) while
+# it has the package installed; found at start, it means an interrupted run whose
+# install may be removed.
+MARKER_DIR=/var/lib/coffer-package-test
+MARKER=$MARKER_DIR/marker
+server_pids() { pgrep -u coffer -f '^/usr/bin/coffer server' 2>/dev/null || true; }
 cleanup_install() {
-  $SUDO pkill -TERM -u coffer -f '/usr/bin/coffer server' 2>/dev/null || true
-  for _ in $(seq 1 50); do
-    pgrep -u coffer -f '/usr/bin/coffer server' >/dev/null 2>&1 || break
-    sleep 0.2
+  for sig in TERM TERM TERM KILL; do
+    [ -z "$(server_pids)" ] && break
+    # shellcheck disable=SC2046 # one pid per word
+    $SUDO kill -s "$sig" $(server_pids) 2>/dev/null || true
+    sleep 2
   done
   $SUDO dpkg --purge coffer >/dev/null 2>&1 || true
   $SUDO rm -rf "$DATA"
-  if [ -f "$MARKER" ] && grep -q '^created-user$' "$MARKER"; then
-    $SUDO userdel coffer 2>/dev/null || true
+  if $SUDO grep -qs '^created-user$' "$MARKER"; then
+    $SUDO userdel coffer 2>/dev/null || echo "package-test: could not remove the user coffer" >&2
     $SUDO groupdel coffer 2>/dev/null || true
   fi
-  $SUDO rm -f "$MARKER"
+  $SUDO rm -rf "$MARKER_DIR"
 }
-if [ -f "$MARKER" ]; then
+if $SUDO test -L "$MARKER_DIR" || { $SUDO test -e "$MARKER_DIR" \
+    && [ "$($SUDO stat -c '%u %a' "$MARKER_DIR")" != "0 700" ]; }; then
+  echo "package-test: $MARKER_DIR is not this script's (root, 0700); not touching anything" >&2
+  exit 1
+fi
+if $SUDO test -f "$MARKER"; then
   echo "package-test: cleaning up after an interrupted run"
   cleanup_install
 fi
-if dpkg-query -W -f='${Status}' coffer 2>/dev/null | grep -q 'install ok installed'; then
-  echo "package-test: the coffer package is installed on this machine; not touching it" >&2
+status=$(dpkg-query -W -f='${db:Status-Status}' coffer 2>/dev/null || true)
+if [ -n "$status" ] && [ "$status" != not-installed ]; then
+  echo "package-test: the coffer package is on this machine ($status); not touching it" >&2
   exit 1
 fi
-if $SUDO test -e "$DATA" && [ -n "$($SUDO ls -A "$DATA" 2>/dev/null)" ]; then
+if $SUDO test -e /etc/coffer || [ -n "$(server_pids)" ]; then
+  echo "package-test: /etc/coffer or a coffer server exists on this machine; not touching it" >&2
+  exit 1
+fi
+if $SUDO test -e "$DATA" && [ -n "$($SUDO ls -A "$DATA")" ]; then
   echo "package-test: $DATA holds data; not touching it" >&2
   exit 1
 fi
@@ -50,6 +66,7 @@ deb=${1:-$(scripts/package-deb.sh | tail -1)}
 echo "package: $deb ($(du -h "$deb" | cut -f1))"
 
 work=$(mktemp -d)
+$SUDO install -d -m 0700 -o root -g root "$MARKER_DIR"
 if getent passwd coffer >/dev/null; then echo existing-user | $SUDO tee "$MARKER" >/dev/null
 else echo created-user | $SUDO tee "$MARKER" >/dev/null; fi
 cleanup() {
@@ -65,8 +82,9 @@ check() { # check NAME CMD...
 }
 
 if ! $SUDO dpkg -i "$deb"; then
-  # dpkg -i leaves missing dependencies (adduser on a minimal system) to apt.
-  $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -f -y -qq
+  # dpkg -i leaves missing dependencies (adduser on a minimal system): apt installs the
+  # same file with them, removing nothing.
+  $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-remove "$(realpath "$deb")"
 fi
 check "package installed and configured" \
   sh -c "dpkg-query -W -f='\${Status}' coffer | grep -q 'install ok installed'"
@@ -81,15 +99,21 @@ check "bash completion installed" test -f /usr/share/bash-completion/completions
 check "zsh and fish completions installed" test -f /usr/share/zsh/vendor-completions/_coffer -a -f /usr/share/fish/vendor_completions.d/coffer.fish
 check "the unit is not enabled by the package" test ! -e /etc/systemd/system/multi-user.target.wants/coffer.service
 if command -v systemd-analyze >/dev/null; then
-  # Only lines about our unit count (the machine's other units are not ours to judge).
-  verify=$(systemd-analyze verify "$unit" 2>&1 | grep -i 'coffer' || true)
-  check "systemd-analyze verify finds nothing in the unit" test -z "$verify"
-  [ -z "$verify" ] || echo "$verify"
+  # Only lines about our unit count (the machine's other units are not ours to judge),
+  # but the command itself must succeed.
+  verify_rc=0
+  verify=$(systemd-analyze verify "$unit" 2>&1) || verify_rc=$?
+  ours=$(echo "$verify" | grep -i 'coffer' || true)
+  check "systemd-analyze verify succeeds and finds nothing in the unit" \
+    test "$verify_rc" = 0 -a -z "$ours"
+  [ "$verify_rc" = 0 ] && [ -z "$ours" ] || echo "$verify"
   # systemd's own rating of the sandbox (0 = fully locked down, 10 = none).
   exposure=$(systemd-analyze security --offline=true "$unit" 2>/dev/null \
     | sed -n 's/.*Overall exposure level for coffer.service: \([0-9.]*\).*/\1/p')
   echo "systemd-analyze security: exposure ${exposure:-unknown}"
   check "unit exposure level at most 2.0" python3 -c "import sys; sys.exit(not (0 <= float('${exposure:-99}') <= 2.0))"
+else
+  echo "SKIP systemd-analyze is not installed: the unit file is not verified"
 fi
 
 # The unit's command, as the unit's user, with the listen addresses moved to free ports
@@ -100,16 +124,19 @@ check "the unit runs as coffer" test "$user" = coffer
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 S3_PORT=$(free_port); API_PORT=$(free_port)
 S3="http://127.0.0.1:$S3_PORT"; API="http://127.0.0.1:$API_PORT"
-# shellcheck disable=SC2086 # ExecStart is a command line: split it as systemd does.
-$SUDO env COFFER_S3_LISTEN="127.0.0.1:$S3_PORT" COFFER_API_LISTEN="127.0.0.1:$API_PORT" \
-  setpriv --reuid="$user" --regid="$user" --init-groups -- \
-  sh -c 'umask 0077; exec "$@"' sh $exec_start >"$work/server.log" 2>&1 &
+# ExecStart is split on whitespace (it has no quoting, prefixes or specifiers: checked),
+# never globbed; the server gets a clean environment, as under systemd, plus the ports.
+case $exec_start in *[\"\'%\$\\]* | [-@:+!]*) echo "package-test: ExecStart needs systemd's parser: $exec_start" >&2; exit 1 ;; esac
+read -ra argv <<<"$exec_start"
+$SUDO setpriv --reuid="$user" --regid="$user" --init-groups --reset-env --no-new-privs -- \
+  env COFFER_S3_LISTEN="127.0.0.1:$S3_PORT" COFFER_API_LISTEN="127.0.0.1:$API_PORT" \
+  sh -c 'umask 0077; exec "$@"' sh "${argv[@]}" >"$work/server.log" 2>&1 &
 for _ in $(seq 1 100); do
   curl -fsS "$API/healthz" >/dev/null 2>&1 && break
   sleep 0.1
 done
 check "server healthy" curl -fsS "$API/healthz" -o /dev/null
-pid=$(pgrep -u coffer -f '/usr/bin/coffer server' | head -1)
+pid=$(server_pids | head -1)
 check "server process runs as coffer" test "$(ps -o user= -p "$pid" | tr -d ' ')" = coffer
 check "S3 liveness probe" curl -fsS "$S3/-/healthz" -o /dev/null
 
