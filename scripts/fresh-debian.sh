@@ -14,6 +14,13 @@
 # (DEBIAN_MIRROR, default http://deb.debian.org/debian). The chroot shares the network:
 # nothing else may use the test PostgreSQL port (54329) meanwhile.
 set -euo pipefail
+# Everything runs in private mount and PID namespaces: the bind mounts never propagate to
+# the host and vanish with the process however it ends, and the chroot's processes (its
+# `coffer` user's included) are not the host's.
+if [ -z "${FRESH_DEBIAN_PRIVATE:-}" ]; then
+  [ "$(id -u)" = 0 ] || { echo "fresh-debian: run as root" >&2; exit 1; }
+  FRESH_DEBIAN_PRIVATE=1 exec unshare --mount --propagation private --pid --fork "$0" "$@"
+fi
 suite=bookworm
 root=""
 checkout=""
@@ -26,12 +33,6 @@ while [ $# -gt 0 ]; do
   esac
 done
 [ "$(id -u)" = 0 ] || { echo "fresh-debian: run as root" >&2; exit 1; }
-# Everything below runs in private mount and PID namespaces: the bind mounts never
-# propagate to the host and vanish with the process however it ends, and the chroot's
-# processes (its `coffer` user's included) are not the host's.
-if [ -z "${FRESH_DEBIAN_PRIVATE:-}" ]; then
-  FRESH_DEBIAN_PRIVATE=1 exec unshare --mount --propagation private --pid --fork "$0" "$@"
-fi
 command -v debootstrap >/dev/null || { echo "fresh-debian: apt-get install debootstrap" >&2; exit 1; }
 here=$(cd "$(dirname "$0")/.." && pwd)
 root=${root:-/srv/coffer-$suite}
