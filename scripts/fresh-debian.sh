@@ -46,6 +46,12 @@ if [ ! -x "$root/usr/bin/apt-get" ]; then
 fi
 rm -f "$root/etc/resolv.conf"
 cp /etc/resolv.conf "$root/etc/resolv.conf"
+# The host's own network settings, as a machine behind the same (TLS-inspecting) egress
+# proxy would have them: its local CA certificates, trusted by the chroot's tools below.
+if compgen -G "/usr/local/share/ca-certificates/*.crt" >/dev/null; then
+  mkdir -p "$root/usr/local/share/ca-certificates"
+  cp /usr/local/share/ca-certificates/*.crt "$root/usr/local/share/ca-certificates/"
+fi
 
 mounted=()
 bind() { # bind SRC DEST-inside [ro]
@@ -80,6 +86,9 @@ fi
 echo "fresh-debian: $(chroot "$root" sh -c '. /etc/os-release; echo "$PRETTY_NAME"') in $root; testing $checkout"
 chroot "$root" /usr/bin/env -i HOME=/root TERM=dumb \
   CARGO_INSTALL_ROOT=/opt/cargo \
+  SSL_CERT_FILE=/etc/ssl/certs/ca-certificates.crt PIP_CERT=/etc/ssl/certs/ca-certificates.crt \
+  REQUESTS_CA_BUNDLE=/etc/ssl/certs/ca-certificates.crt CURL_CA_BUNDLE=/etc/ssl/certs/ca-certificates.crt \
+  NODE_EXTRA_CA_CERTS=/etc/ssl/certs/ca-certificates.crt \
   PATH=/opt/cargo/bin:/root/.cargo/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
   bash -c "
     set -euo pipefail
@@ -87,6 +96,7 @@ chroot "$root" /usr/bin/env -i HOME=/root TERM=dumb \
     # The README's preconditions: gcc (and libc headers) to build, CA certificates to fetch crates.
     apt-get update -qq
     apt-get install -y -qq gcc libc6-dev ca-certificates >/dev/null
+    update-ca-certificates >/dev/null
     cd '$checkout'
     CI=1 scripts/test
   "
