@@ -8,9 +8,13 @@
 //! code, backend): never a bucket, key, principal or anything else a client chooses,
 //! so the number of series stays bounded whatever the traffic.
 
-use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::encoding::{
+    DescriptorEncoder, EncodeCounterValue, EncodeGaugeValue, EncodeLabelSet, EncodeMetric,
+};
+use prometheus_client::metrics::counter::ConstCounter;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::ConstGauge;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::Histogram;
 pub use prometheus_client::registry::Registry;
@@ -31,6 +35,28 @@ fn request_histogram() -> Histogram {
 
 fn storage_histogram() -> Histogram {
     Histogram::new(STORAGE_BUCKETS)
+}
+
+/// Writes one unlabelled gauge with the value `v` (collectors reading state at scrape time).
+pub fn const_gauge<N: EncodeGaugeValue>(
+    e: &mut DescriptorEncoder,
+    name: &str,
+    help: &str,
+    v: N,
+) -> std::fmt::Result {
+    let g = ConstGauge::new(v);
+    g.encode(e.encode_descriptor(name, help, None, g.metric_type())?)
+}
+
+/// Writes one unlabelled counter with the value `v` (`name` without `_total`).
+pub fn const_counter<N: EncodeCounterValue>(
+    e: &mut DescriptorEncoder,
+    name: &str,
+    help: &str,
+    v: N,
+) -> std::fmt::Result {
+    let c = ConstCounter::new(v);
+    c.encode(e.encode_descriptor(name, help, None, c.metric_type())?)
 }
 
 /// The API a request was served by.

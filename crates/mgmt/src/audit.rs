@@ -53,6 +53,9 @@ impl AuditSlot {
         let mut g = self.0.lock().unwrap_or_else(|p| p.into_inner());
         f(&mut g);
     }
+    pub fn read<T>(&self, f: impl FnOnce(&AuditFacts) -> T) -> T {
+        f(&self.0.lock().unwrap_or_else(|p| p.into_inner()))
+    }
     pub fn set_caller(&self, c: &Caller) {
         self.with(|f| {
             f.org_id = Some(c.org_id.clone());

@@ -140,10 +140,9 @@ struct Exit<'a> {
 
 impl Exit<'_> {
     fn record(&self, status: u16, error_code: Option<&'static str>, bytes_out: u64) {
-        let facts = self.slot.facts();
         // The route's RPC name; `Unknown` for a path no route serves.
-        let operation = facts.rpc.unwrap_or("Unknown");
-        if matches!(operation, "Healthz" | "Readyz") {
+        let operation = self.slot.read(|f| f.rpc).unwrap_or("Unknown");
+        if crate::health::is_probe_rpc(operation) {
             return;
         }
         let bytes_in = self.read.as_ref().map_or(0, BodyRead::get);
@@ -158,12 +157,13 @@ impl Exit<'_> {
             elapsed,
         });
         if self.state.access_log {
+            let (org, principal) = self.slot.read(|f| (f.org_id.clone(), f.principal.clone()));
             tracing::info!(
                 target: "coffer::access",
                 listener = "management",
                 request_id = self.id,
-                org = facts.org_id.as_deref().unwrap_or(""),
-                principal = facts.principal.as_deref().unwrap_or(""),
+                org = org.as_deref().unwrap_or(""),
+                principal = principal.as_deref().unwrap_or(""),
                 operation,
                 status,
                 bytes_in,

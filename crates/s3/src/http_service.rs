@@ -216,7 +216,7 @@ impl S3HttpService {
             rid: &rid,
             target: &target,
             slot: &slot,
-            source_ip: source_ip_of(&req),
+            peer: req.extensions().get::<ConnInfo>().map(|c| c.peer.ip()),
             read: req.extensions().get::<BodyRead>().cloned(),
             decoded_length: header_u64(req.headers(), "x-amz-decoded-content-length"),
             clock,
@@ -538,7 +538,8 @@ struct Exit<'a> {
     rid: &'a RequestId,
     target: &'a Target,
     slot: &'a S3AuditSlot,
-    source_ip: String,
+    /// The client's address (formatted only for the access log).
+    peer: Option<std::net::IpAddr>,
     read: Option<BodyRead>,
     decoded_length: Option<u64>,
     clock: Instant,
@@ -599,7 +600,7 @@ impl Exit<'_> {
                 bytes_in,
                 bytes_out,
                 duration_ms = u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX),
-                source_ip = %self.source_ip,
+                source_ip = %self.peer.map(|ip| ip.to_string()).unwrap_or_default(),
             );
         }
     }

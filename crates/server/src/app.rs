@@ -403,8 +403,7 @@ pub async fn start(cfg: Config) -> anyhow::Result<Running> {
     }));
     let api_guard = serve::Guard::api(cfg.limits.clone(), in_flight, listener_metrics)
         .with_liveness(Arc::new(|m, u, _| {
-            matches!(*m, http::Method::GET | http::Method::HEAD)
-                && u.path() == coffer_mgmt::health::HEALTHZ_PATH
+            coffer_mgmt::health::is_liveness_probe(m, u)
         }));
     let (tx, rx) = watch::channel(false);
     let grace = Duration::from_secs(10);

@@ -379,10 +379,10 @@ pub struct GuardedBody {
     timer: Option<Pin<Box<Sleep>>>,
     waiting_since: Option<Instant>,
     waited: Duration,
-    received: u64,
     failed: bool,
     ended: BodyEnd,
-    /// `received`, shared with the choke points (metrics, access log).
+    /// Bytes received so far: the minimum-rate check's count, shared with the choke
+    /// points (metrics, access log).
     read: coffer_core::conn::BodyRead,
 }
 
@@ -416,7 +416,6 @@ impl GuardedBody {
             timer: None,
             waiting_since: None,
             waited: Duration::ZERO,
-            received: 0,
             failed: false,
             read: coffer_core::conn::BodyRead::default(),
         }
@@ -440,7 +439,7 @@ impl GuardedBody {
         }
         // Violation once total waiting w > max(grace, received / rate).
         let need =
-            Duration::from_secs_f64(self.received as f64 / self.timeouts.body_min_rate as f64)
+            Duration::from_secs_f64(self.read.get() as f64 / self.timeouts.body_min_rate as f64)
                 .max(self.timeouts.body);
         let rate = since + need.saturating_sub(self.waited);
         stall.min(rate)
@@ -467,7 +466,6 @@ impl Body for GuardedBody {
                 if let Some(Ok(f)) = &r
                     && let Some(d) = f.data_ref()
                 {
-                    this.received += d.len() as u64;
                     this.read.add(d.len() as u64);
                 }
                 if r.is_none() || this.inner.is_end_stream() {

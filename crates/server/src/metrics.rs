@@ -9,13 +9,15 @@
 
 use crate::audit::flush::Flusher;
 use coffer_core::lifecycle::worker::LifecycleStats;
-use coffer_core::metrics::{ListenerMetrics, Registry, RequestMetrics};
+use coffer_core::metrics::{
+    ListenerMetrics, Registry, RequestMetrics, const_counter as counter, const_gauge as gauge,
+};
 use coffer_core::objects::ObjectService;
 use prometheus_client::collector::Collector;
 use prometheus_client::encoding::{DescriptorEncoder, EncodeLabelSet, EncodeMetric};
-use prometheus_client::metrics::counter::{ConstCounter, Counter};
+use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
-use prometheus_client::metrics::gauge::{ConstGauge, Gauge};
+use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::metrics::info::Info;
 use std::sync::Arc;
@@ -189,16 +191,6 @@ impl LifecycleMetrics {
     }
 }
 
-fn gauge(e: &mut DescriptorEncoder, name: &str, help: &str, v: impl Into<f64>) -> std::fmt::Result {
-    let g = ConstGauge::new(v.into());
-    g.encode(e.encode_descriptor(name, help, None, g.metric_type())?)
-}
-
-fn counter(e: &mut DescriptorEncoder, name: &str, help: &str, v: u64) -> std::fmt::Result {
-    let c = ConstCounter::new(v);
-    c.encode(e.encode_descriptor(name, help, None, c.metric_type())?)
-}
-
 /// The audit spool and flusher, read at each scrape (the names predate this module and
 /// are kept: dashboards and alerts use them).
 struct AuditCollector(Arc<Flusher>);
@@ -313,13 +305,12 @@ impl Collector for ProcessCollector {
         };
         if let Ok(stat) = me.stat() {
             let ticks = procfs::ticks_per_second().max(1) as f64;
-            let cpu = ConstCounter::new((stat.utime + stat.stime) as f64 / ticks);
-            cpu.encode(e.encode_descriptor(
+            counter(
+                &mut e,
                 "process_cpu_seconds",
                 "Total user and system CPU time spent in seconds",
-                None,
-                cpu.metric_type(),
-            )?)?;
+                (stat.utime + stat.stime) as f64 / ticks,
+            )?;
             gauge(
                 &mut e,
                 "process_resident_memory_bytes",

@@ -268,6 +268,40 @@ async fn requests_storage_workers_and_process_are_measured() {
     assert!(operations.len() < 20, "{operations:?}");
 }
 
+/// A client that goes away in the middle of its upload: the server notices the body
+/// ended early and answers `IncompleteBody`; the request is counted once, with that
+/// status and the bytes it actually sent, not the length it announced.
+#[tokio::test]
+async fn an_abandoned_upload_is_counted_once_with_the_bytes_it_sent() {
+    let ts = TestServer::start().await;
+    let (s3, _) = ts.s3_client_with_allow_all().await;
+    s3.create_bucket().bucket("abandoned").send().await.unwrap();
+    let conn = crate::probes::held_upload(&ts, &s3, "abandoned", "half").await;
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    drop(conn);
+    let put = |status: u16| {
+        format!("coffer_requests_total{{api=\"s3\",operation=\"PutObject\",status=\"{status}\"}}")
+    };
+    let mut m = Scrape::of(&ts).await;
+    for _ in 0..100 {
+        if m.get_or_zero(&put(400)) > 0.0 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        m = Scrape::of(&ts).await;
+    }
+    assert_eq!(m.get(&put(400)), 1.0);
+    assert_eq!(m.get_or_zero(&put(200)) + m.get_or_zero(&put(499)), 0.0);
+    assert_eq!(
+        m.get("coffer_request_errors_total{api=\"s3\",operation=\"PutObject\",code=\"IncompleteBody\"}"),
+        1.0
+    );
+    assert_eq!(
+        m.get("coffer_request_received_bytes_total{api=\"s3\",operation=\"PutObject\"}"),
+        100.0
+    );
+}
+
 #[tokio::test]
 async fn each_server_exports_its_own_series() {
     let a = TestServer::start().await;

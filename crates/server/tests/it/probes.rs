@@ -9,12 +9,17 @@ use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-/// Starts a presigned PUT whose body never finishes: it holds an in-flight permit until
-/// the returned stream is dropped.
-async fn held_upload(ts: &TestServer, s3: &aws_sdk_s3::Client, key: &str) -> TcpStream {
+/// Starts a presigned PUT into `bucket` whose body never finishes (100 of the 1,000,000
+/// bytes it announces): it holds an in-flight permit until the returned stream is dropped.
+pub(crate) async fn held_upload(
+    ts: &TestServer,
+    s3: &aws_sdk_s3::Client,
+    bucket: &str,
+    key: &str,
+) -> TcpStream {
     let url = s3
         .put_object()
-        .bucket("probes")
+        .bucket(bucket)
         .key(key)
         .presigned(
             aws_sdk_s3::presigning::PresigningConfig::expires_in(Duration::from_secs(300)).unwrap(),
@@ -57,7 +62,7 @@ async fn probes_answer_while_every_permit_is_held() {
     let (s3, _) = ts.s3_client_with_allow_all().await;
     s3.create_bucket().bucket("probes").send().await.unwrap();
 
-    let held = held_upload(&ts, &s3, "held").await;
+    let held = held_upload(&ts, &s3, "probes", "held").await;
     // An ordinary request now waits for the permit.
     let http = ts.http.clone();
     let list = format!("{}/probes", ts.s3_endpoint);

@@ -40,10 +40,9 @@ use sqlx::{PgConnection, PgPool};
 use std::str::FromStr;
 use std::time::Duration;
 
-use coffer_core::metrics::{MetaMetrics, Registry};
+use coffer_core::metrics::{MetaMetrics, Registry, const_gauge};
 use prometheus_client::collector::Collector;
-use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric};
-use prometheus_client::metrics::gauge::ConstGauge;
+use prometheus_client::encoding::DescriptorEncoder;
 
 /// Attempts of one transaction before a serialization failure is reported.
 const MAX_ATTEMPTS: u32 = 40;
@@ -300,8 +299,7 @@ impl Collector for PoolCollector {
                 max,
             ),
         ] {
-            let g = ConstGauge::new(v);
-            g.encode(e.encode_descriptor(name, help, None, g.metric_type())?)?;
+            const_gauge(&mut e, name, help, v)?;
         }
         Ok(())
     }
