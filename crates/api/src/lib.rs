@@ -702,6 +702,36 @@ pub struct ListTokensResponse {
 
 pub type DeleteTokenResponse = Empty;
 
+/// A compute-node cache registered by the operator.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct CacheNodeInfo {
+    pub node_id: String,
+    pub name: String,
+    pub created_time: String,
+}
+
+/// `POST /v1/iam/cache-nodes` (operator only).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct CreateCacheNodeRequest {
+    pub name: String,
+}
+
+/// The credential is shown only here.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct CreateCacheNodeResponse {
+    pub credential: String,
+    pub node: CacheNodeInfo,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct ListCacheNodesResponse {
+    pub nodes: Vec<CacheNodeInfo>,
+}
+
 /// `GET /v1/iam/whoami`. For the operator token: principal and role `operator`, no uid
 /// or orgId.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]

@@ -99,6 +99,10 @@ pub struct DataPlaneEvent {
     /// The statement that decided the request; absent when no decision was reached.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub decided_by: Option<DecidedBy>,
+    /// The compute-node cache (`coffer cache`) the request came through, by name;
+    /// absent for requests made directly.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cache_node: Option<String>,
 }
 
 /// One event as the spool stores it: the event plus where it is delivered.
@@ -410,6 +414,7 @@ mod tests {
             bytes_received: 0,
             result: AuditResult::Denied,
             decided_by: None,
+            cache_node: None,
         };
         let v = serde_json::to_value(&d).unwrap();
         assert_eq!(v["aws:arn"], "arn:aws:s3:::b/k");

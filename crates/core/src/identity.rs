@@ -296,6 +296,43 @@ impl IdentityService {
         Ok((token, info))
     }
 
+    /// Registers a compute-node cache named `name` (unique). Returns its credential
+    /// (shown once) and its stored record.
+    pub async fn create_cache_node(&self, name: &str) -> Result<(String, CacheNode)> {
+        validate_display_name(name)?;
+        let credential = crate::cache_node::new_credential();
+        let node = CacheNode {
+            v: RECORD_VERSION,
+            node_id: ids::new_hex_id(),
+            name: name.to_string(),
+            credential_hash: hash_token(&credential),
+            created: self.now(),
+        };
+        self.meta.create_cache_node(&node).await?;
+        Ok((credential, node))
+    }
+
+    pub async fn list_cache_nodes(&self) -> Result<Vec<CacheNode>> {
+        self.meta.list_cache_nodes().await
+    }
+
+    /// Revokes a node: its credential is refused from the next request on.
+    pub async fn delete_cache_node(&self, node_id: &str) -> Result<()> {
+        self.meta.delete_cache_node(node_id).await
+    }
+
+    /// The node a credential belongs to. Every failure is the same `Unauthenticated`.
+    pub async fn authenticate_cache_node(&self, credential: &str) -> Result<CacheNode> {
+        let unauth = || Error::Unauthenticated("invalid cache node credential".into());
+        if !crate::cache_node::is_credential_shaped(credential) {
+            return Err(unauth());
+        }
+        self.meta
+            .get_cache_node_by_hash(&hash_token(credential))
+            .await?
+            .ok_or_else(unauth)
+    }
+
     /// Authenticates `Authorization: Bearer <token>` (the value after `Bearer `).
     /// Every failure is the same `Unauthenticated` so callers learn nothing about tokens.
     pub async fn authenticate_token(&self, token: &str) -> Result<Caller> {

@@ -6,6 +6,7 @@ pub mod acl;
 pub mod audit;
 pub mod blob;
 pub mod budget;
+pub mod cache_node;
 pub mod change;
 pub mod checksum;
 pub mod clock;

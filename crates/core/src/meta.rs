@@ -172,6 +172,15 @@ pub trait MetaStore: Send + Sync + 'static {
     /// NotFound when absent.
     async fn delete_token(&self, token_id: &str) -> Result<()>;
 
+    // ---- compute-node caches ----
+    /// AlreadyExists when the id or the name is taken.
+    async fn create_cache_node(&self, node: &CacheNode) -> Result<()>;
+    async fn get_cache_node_by_hash(&self, credential_hash: &str) -> Result<Option<CacheNode>>;
+    /// Every node, by name.
+    async fn list_cache_nodes(&self) -> Result<Vec<CacheNode>>;
+    /// NotFound when absent.
+    async fn delete_cache_node(&self, node_id: &str) -> Result<()>;
+
     // ---- access keys ----
     /// Stores a new key, in one transaction with: removing the org's exchange keys that
     /// have expired at `key.created` ([`crate::quota::is_purgeable`]), then checking that

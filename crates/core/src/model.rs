@@ -70,6 +70,22 @@ pub struct ApiToken {
     pub created: OffsetDateTime,
 }
 
+/// A compute-node cache (`coffer cache`) the operator registered. Its credential lets it
+/// ask the origin to authorize its clients' requests and fetch the objects it was
+/// granted; on its own it reads nothing. Only the SHA-256 of the credential is stored.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CacheNode {
+    #[serde(default = "record_version")]
+    pub v: u32,
+    pub node_id: String,
+    /// Unique; named in audit events of requests served through the node.
+    pub name: String,
+    /// Lowercase hex SHA-256 of the full credential string.
+    pub credential_hash: String,
+    #[serde(with = "time::serde::rfc3339")]
+    pub created: OffsetDateTime,
+}
+
 /// Stored state of an access key; `EXPIRED` is derived from the clock, never stored.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum KeyState {

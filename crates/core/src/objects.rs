@@ -156,6 +156,8 @@ pub struct GetObjectOutput {
     pub body: Option<ByteStream>,
     /// Number of parts, when the object is multipart (`x-amz-mp-parts-count`).
     pub parts_count: Option<u32>,
+    /// The version's [`crate::cache_node::object_tag`] (`record.data` is emptied).
+    pub cache_tag: Option<String>,
 }
 
 impl std::fmt::Debug for GetObjectOutput {

@@ -281,7 +281,7 @@ impl FromRequestParts<AppState> for IamActor {
     }
 }
 
-/// The operator token alone (creating orgs).
+/// The operator token alone (organizations, compute-node caches).
 pub struct Operator;
 
 impl FromRequestParts<AppState> for Operator {
@@ -291,7 +291,7 @@ impl FromRequestParts<AppState> for Operator {
         match AnyActor::from_request_parts(parts, state).await? {
             AnyActor::Operator => Ok(Operator),
             AnyActor::User(_) => Err(ApiError::denied(
-                "only the operator token may create organizations",
+                "only the operator token may create organizations or manage cache nodes",
             )),
         }
     }

@@ -221,3 +221,46 @@ pub async fn whoami(actor: AnyActor) -> Res<api::WhoAmIResponse> {
         },
     }))
 }
+
+/// Registers a compute-node cache; its credential is shown only in this answer.
+pub async fn create_cache_node(
+    _op: Operator,
+    State(state): State<AppState>,
+    JsonBody(req): JsonBody<api::CreateCacheNodeRequest>,
+) -> Res<api::CreateCacheNodeResponse> {
+    // Name rules (non-empty, printable, ≤128) are IdentityService's.
+    let (credential, node) = state.identity.create_cache_node(&req.name).await?;
+    Ok(Json(api::CreateCacheNodeResponse {
+        credential,
+        node: wire::cache_node_info(&node),
+    }))
+}
+
+pub async fn list_cache_nodes(
+    _op: Operator,
+    State(state): State<AppState>,
+) -> Res<api::ListCacheNodesResponse> {
+    let nodes = state.identity.list_cache_nodes().await?;
+    Ok(Json(api::ListCacheNodesResponse {
+        nodes: nodes.iter().map(wire::cache_node_info).collect(),
+    }))
+}
+
+/// Revokes a node: the origin refuses its credential from the next request on.
+pub async fn delete_cache_node(
+    _op: Operator,
+    State(state): State<AppState>,
+    PathParam(node_id): PathParam,
+) -> Res<api::Empty> {
+    state
+        .identity
+        .delete_cache_node(&node_id)
+        .await
+        .map_err(|e| match e {
+            coffer_core::Error::NotFound(_) => {
+                ApiError::not_found(format!("cache node {:?} not found", truncate(&node_id)))
+            }
+            other => other.into(),
+        })?;
+    Ok(Json(api::Empty {}))
+}

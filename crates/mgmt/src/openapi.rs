@@ -951,6 +951,44 @@ fn schemas() -> Map<String, Value> {
             ),
         ),
         ("ListTokensResponse", list("tokens", "TokenInfo", "")),
+        (
+            "CacheNodeInfo",
+            object(
+                "A compute-node cache (`coffer cache`) registered by the operator.",
+                &[
+                    ("nodeId", string("32 lowercase hex digits.")),
+                    (
+                        "name",
+                        string(
+                            "Unique; named in audit events of requests served through the node.",
+                        ),
+                    ),
+                    ("createdTime", timestamp("")),
+                ],
+                &["nodeId", "name", "createdTime"],
+            ),
+        ),
+        (
+            "CreateCacheNodeRequest",
+            object("", &[("name", plain_string())], &["name"]),
+        ),
+        (
+            "CreateCacheNodeResponse",
+            object(
+                "",
+                &[
+                    (
+                        "credential",
+                        string(
+                            "The node credential (`COFFER-NODE-…`), shown only here: give it to `coffer cache --node-credential-file`.",
+                        ),
+                    ),
+                    ("node", reference("CacheNodeInfo")),
+                ],
+                &["credential", "node"],
+            ),
+        ),
+        ("ListCacheNodesResponse", list("nodes", "CacheNodeInfo", "")),
         // ---- /v1/iam/federation
         (
             "SamlConfigInfo",
@@ -1169,6 +1207,10 @@ mod tests {
         "CreateTokenRequest" => api::CreateTokenRequest,
         "CreateTokenResponse" => api::CreateTokenResponse,
         "ListTokensResponse" => api::ListTokensResponse,
+        "CacheNodeInfo" => api::CacheNodeInfo,
+        "CreateCacheNodeRequest" => api::CreateCacheNodeRequest,
+        "CreateCacheNodeResponse" => api::CreateCacheNodeResponse,
+        "ListCacheNodesResponse" => api::ListCacheNodesResponse,
         "WhoAmIResponse" => api::WhoAmIResponse,
         "SamlConfigInfo" => api::SamlConfigInfo,
         "CreateSamlConfigRequest" => api::CreateSamlConfigRequest,

@@ -161,6 +161,14 @@ pub fn org_info(o: &Org) -> api::OrgInfo {
     }
 }
 
+pub fn cache_node_info(n: &coffer_core::model::CacheNode) -> api::CacheNodeInfo {
+    api::CacheNodeInfo {
+        node_id: n.node_id.clone(),
+        name: n.name.clone(),
+        created_time: rfc3339(n.created),
+    }
+}
+
 pub fn user_info(u: &User) -> api::UserInfo {
     api::UserInfo {
         uid: u.uid.clone(),

@@ -51,6 +51,8 @@ pub struct S3AuditFacts {
     /// The handler committed the request's event in the metadata store's audit outbox
     /// together with its write: `http_service` records nothing more.
     pub outboxed: bool,
+    /// The compute-node cache the request came through (its name).
+    pub cache_node: Option<String>,
 }
 
 /// What the HTTP layer knows of a request before it runs.
@@ -256,6 +258,7 @@ pub async fn emit(
                 bytes_received: 0,
                 result: item.result,
                 decided_by: None,
+                cache_node: facts.cache_node.clone(),
             };
             audit.record(AuditRecord::DataPlane {
                 org_id: org_id.clone(),
@@ -308,6 +311,7 @@ fn event_of(facts: &S3AuditFacts, op: &str, bucket: &str, x: Exchange<'_>) -> Da
         bytes_received: x.bytes_received,
         result: result_of(facts, x.http_status),
         decided_by: facts.decision.clone().map(|(_, d)| d),
+        cache_node: facts.cache_node.clone(),
     }
 }
 

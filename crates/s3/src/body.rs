@@ -213,6 +213,43 @@ pub fn buffered_bound(
     }
 }
 
+/// Response bodies: the object service's stream, made `Sync` for s3s ([`response`]).
+struct SyncBody {
+    inner: std::sync::Mutex<ByteStream>,
+    remaining: u64,
+}
+
+impl Stream for SyncBody {
+    type Item = Result<Bytes, std::io::Error>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        let this = &mut *self;
+        // `get_mut` never blocks: we hold the only reference.
+        let s = this.inner.get_mut().unwrap_or_else(|p| p.into_inner());
+        let r = s.as_mut().poll_next(cx);
+        if let Poll::Ready(Some(Ok(b))) = &r {
+            this.remaining = this.remaining.saturating_sub(b.len() as u64);
+        }
+        r
+    }
+}
+
+impl s3s::stream::ByteStream for SyncBody {
+    fn remaining_length(&self) -> s3s::stream::RemainingLength {
+        s3s::stream::RemainingLength::new_exact(
+            usize::try_from(self.remaining).unwrap_or(usize::MAX),
+        )
+    }
+}
+
+/// A response body of `len` bytes from the object service's stream.
+pub fn response(s: ByteStream, len: u64) -> StreamingBlob {
+    StreamingBlob::wrap(SyncBody {
+        inner: std::sync::Mutex::new(s),
+        remaining: len,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -29,6 +29,7 @@
 //! for load balancers ([`HEALTH_PATH`]).
 
 use crate::audit::{Exchange, S3AuditSlot, Target};
+use crate::cache_origin::{Arrival, CacheOrigin};
 use crate::cors::{CorsResponder, Preflight};
 use crate::errors::REQUEST_ID_HEADER;
 use crate::gates::precheck;
@@ -63,6 +64,8 @@ pub struct S3HttpService {
     access_log: bool,
     /// `None`: no request metrics.
     metrics: Option<RequestMetrics>,
+    /// `None`: requests from compute-node caches are refused.
+    cache: Option<Arc<CacheOrigin>>,
 }
 
 impl std::fmt::Debug for S3HttpService {
@@ -89,7 +92,15 @@ impl S3HttpService {
             forms: None,
             access_log: false,
             metrics: None,
+            cache: None,
         }
+    }
+
+    /// Serves compute-node caches ([`crate::cache_origin`]) with `origin`.
+    #[must_use]
+    pub fn with_cache_nodes(mut self, origin: Option<CacheOrigin>) -> Self {
+        self.cache = origin.map(Arc::new);
+        self
     }
 
     /// Counts every request in `metrics` (operation, status, error code, latency, bytes).
@@ -222,13 +233,36 @@ impl S3HttpService {
             clock,
             done: false,
         };
-        let result = self.route(req, &target, &slot).await;
+        let result = self.arrive(req, &target, &slot, &rid).await;
         exit.done = true;
         exit.record(match &result {
             Ok(resp) => Ended::Answered(resp),
             Err(_) => Ended::Failed,
         });
         result
+    }
+
+    /// Requests from compute-node caches recognized ([`CacheOrigin::arrive`]; fills are
+    /// answered there), then [`Self::route`].
+    async fn arrive(
+        &self,
+        mut req: HttpRequest,
+        target: &Target,
+        slot: &S3AuditSlot,
+        rid: &RequestId,
+    ) -> Result<HttpResponse, HttpError> {
+        match CacheOrigin::arrive(self.cache.as_deref(), &mut req).await {
+            Arrival::Direct => {}
+            Arrival::Through(node) => slot.with(|f| f.cache_node = Some(node)),
+            Arrival::Filled(mut resp) => {
+                finish(&mut resp, rid, req.uri().path());
+                return Ok(resp);
+            }
+            Arrival::Refused(r) => {
+                req.extensions_mut().insert(r);
+            }
+        }
+        self.route(req, target, slot).await
     }
 
     /// CORS around the request (preflights answered here), then the request itself.
@@ -290,9 +324,15 @@ impl S3HttpService {
         let path = req.uri().path().to_string();
         let started = time::OffsetDateTime::now_utc();
         let mounted = req.extensions().get::<SignedPath>().is_some();
-        if let Err(r) = precheck(req.uri().query(), req.headers(), mounted) {
-            tracing::debug!(request_id = %rid, reason = r.message, "s3 request rejected before authentication");
-            let mut resp = refusal_response(r.to_s3_error(), r.headers_not_signed.as_deref())?;
+        let refused = match req.extensions().get::<crate::cache_origin::Refusal>() {
+            Some(node) => Err((node.to_s3_error(), None)),
+            None => precheck(req.uri().query(), req.headers(), mounted).map_err(|r| {
+                tracing::debug!(request_id = %rid, reason = r.message, "s3 request rejected before authentication");
+                (r.to_s3_error(), r.headers_not_signed)
+            }),
+        };
+        if let Err((err, headers_not_signed)) = refused {
+            let mut resp = refusal_response(err, headers_not_signed.as_deref())?;
             finish(&mut resp, &rid, &path);
             if let Some(audit) = &self.audit {
                 let mut facts = crate::audit::S3AuditFacts::default();
@@ -345,7 +385,9 @@ impl S3HttpService {
         });
         let mut resp = self.dispatch(req, target, &rid).await?;
         finish(&mut resp, &rid, &path);
-        let bytes_sent = response_bytes(&resp);
+        // Through a compute-node cache, what the client receives (from the node).
+        let bytes_sent = header_u64(resp.headers(), coffer_core::cache_node::LENGTH_HEADER)
+            .unwrap_or_else(|| response_bytes(&resp));
         let x = Exchange {
             started,
             request_id: rid.as_str(),

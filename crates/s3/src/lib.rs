@@ -29,7 +29,8 @@
 //!    form-post detection), [`tag_set`] (tag-set rules).
 //! 2. Wire helpers, pre-auth gates and the audit facts: [`wire`], [`body`], [`gates`],
 //!    [`audit`].
-//! 3. [`access`] — authentication and the access check.
+//! 3. [`access`] — authentication and the access check; [`cache_origin`] — the origin
+//!    side of compute-node caches (it streams with [`body`]).
 //! 4. [`gateway`] — the `Gateway` state, the `impl S3` dispatch and the plumbing the
 //!    handlers share.
 //! 5. Handler families, `impl Gateway` blocks of `do_<operation>` methods the dispatch
@@ -49,6 +50,7 @@ pub mod attributes;
 pub mod audit;
 pub mod body;
 pub mod buckets;
+pub mod cache_origin;
 pub mod cors;
 pub mod errors;
 pub mod gates;
@@ -103,6 +105,8 @@ pub struct S3Deps {
     pub access_log: bool,
     /// Where requests are counted (`S3HttpService::with_metrics`).
     pub metrics: coffer_core::metrics::RequestMetrics,
+    /// Signs compute-node caches' fill grants; `None`: requests from nodes are refused.
+    pub cache_grants: Option<coffer_core::cache_node::GrantKey>,
 }
 
 /// The S3 service the listener serves: s3s with Coffer's auth, access control, host
@@ -124,6 +128,10 @@ pub fn build_service(deps: S3Deps) -> S3HttpService {
     let deadline = deps.unauthenticated_deadline;
     let access_log = deps.access_log;
     let metrics = deps.metrics.clone();
+    let cache = deps
+        .cache_grants
+        .clone()
+        .map(|g| cache_origin::CacheOrigin::new(deps.identity.clone(), deps.objects.clone(), g));
     let (s3s, gateway, access) = build_parts(deps);
     let forms = post_object::FormUploads::new(gateway, access, identity, budget.clone(), deadline);
     S3HttpService::new(s3s, normalizer, Some(audit))
@@ -132,6 +140,7 @@ pub fn build_service(deps: S3Deps) -> S3HttpService {
         .with_forms(forms)
         .with_access_log(access_log)
         .with_metrics(metrics)
+        .with_cache_nodes(cache)
 }
 
 /// The bare s3s service (no wrapper). Served like this, the gates still run in the
@@ -162,6 +171,7 @@ fn build_parts(
         unauthenticated_deadline: _,
         access_log: _,
         metrics: _,
+        cache_grants: _,
     } = deps;
     let authz = Arc::new(access::Authorizer::new(
         objects.clone(),
@@ -216,6 +226,7 @@ mod layering {
         ("body", 2, include_str!("body.rs")),
         ("gates", 2, include_str!("gates.rs")),
         ("audit", 2, include_str!("audit.rs")),
+        ("cache_origin", 3, include_str!("cache_origin.rs")),
         ("access", 3, include_str!("access.rs")),
         ("gateway", 4, include_str!("gateway.rs")),
         ("buckets", 5, include_str!("buckets.rs")),

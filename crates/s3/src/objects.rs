@@ -4,6 +4,7 @@
 use crate::access::{Caller, caller_of};
 use crate::actions::S3_DELETE_OBJECT;
 use crate::body;
+use crate::cache_origin::CacheCall;
 use crate::errors::{map_error, s3, to_s3};
 use crate::gateway::{
     Gateway, Unsupported, acl_request, body_or, byte_range, check_admitted, checksum_input,
@@ -12,54 +13,14 @@ use crate::gateway::{
     raw_write_condition, read_conditions, tags, ts, write_condition,
 };
 use crate::wire::{checksum_fields, etag_out};
-use bytes::Bytes;
 use coffer_core::Error;
 use coffer_core::audit::AuditResult;
 use coffer_core::blob::ByteStream;
 use coffer_core::model::{Checksums, ObjectRecord};
 use coffer_core::objects as core;
-use futures::Stream;
 use http::HeaderValue;
 use s3s::dto::*;
 use s3s::{S3ErrorCode, S3Request, S3Response, S3Result};
-use std::pin::Pin;
-use std::task::{Context, Poll};
-
-/// Response bodies: the object service's stream, made `Sync` for s3s.
-struct SyncBody {
-    inner: std::sync::Mutex<ByteStream>,
-    remaining: u64,
-}
-
-impl Stream for SyncBody {
-    type Item = Result<Bytes, std::io::Error>;
-
-    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
-        let this = &mut *self;
-        // `get_mut` never blocks: we hold the only reference.
-        let s = this.inner.get_mut().unwrap_or_else(|p| p.into_inner());
-        let r = s.as_mut().poll_next(cx);
-        if let Poll::Ready(Some(Ok(b))) = &r {
-            this.remaining = this.remaining.saturating_sub(b.len() as u64);
-        }
-        r
-    }
-}
-
-impl s3s::stream::ByteStream for SyncBody {
-    fn remaining_length(&self) -> s3s::stream::RemainingLength {
-        s3s::stream::RemainingLength::new_exact(
-            usize::try_from(self.remaining).unwrap_or(usize::MAX),
-        )
-    }
-}
-
-fn streaming_blob(s: ByteStream, len: u64) -> StreamingBlob {
-    StreamingBlob::wrap(SyncBody {
-        inner: std::sync::Mutex::new(s),
-        remaining: len,
-    })
-}
 
 /// What GET and HEAD return about an object.
 struct ObjectView {
@@ -69,8 +30,11 @@ struct ObjectView {
     checksums: Option<Checksums>,
     parts_count: Option<u32>,
     body: Option<ByteStream>,
+    /// [`coffer_core::cache_node::object_tag`] of the version.
+    cache_tag: Option<String>,
 }
 
+#[derive(Clone)]
 struct GetArgs {
     bucket: String,
     key: String,
@@ -288,6 +252,7 @@ impl Gateway {
             checksums,
             parts_count: out.parts_count,
             body: out.body,
+            cache_tag: out.cache_tag,
             rec: out.record,
         })
     }
@@ -299,31 +264,42 @@ impl Gateway {
         let caller = caller_of(&req.extensions)?;
         let input = req.input;
         let expires_overridden = input.response_expires.is_some();
-        let v = self
-            .read_object(
-                caller,
-                GetArgs {
-                    conditions: read_conditions(
-                        input.if_match.as_ref(),
-                        input.if_none_match.as_ref(),
-                        input.if_modified_since,
-                        input.if_unmodified_since,
-                    ),
-                    bucket: input.bucket,
-                    key: input.key,
-                    version_id: input.version_id,
-                    range: input.range,
-                    part_number: input.part_number,
-                    checksum_mode: checksum_mode_enabled(input.checksum_mode.as_ref()),
-                    sse: input.sse_customer_algorithm.is_some(),
-                },
-                true,
-            )
-            .await?;
+        let args = GetArgs {
+            conditions: read_conditions(
+                input.if_match.as_ref(),
+                input.if_none_match.as_ref(),
+                input.if_modified_since,
+                input.if_unmodified_since,
+            ),
+            bucket: input.bucket,
+            key: input.key,
+            version_id: input.version_id,
+            range: input.range,
+            part_number: input.part_number,
+            checksum_mode: checksum_mode_enabled(input.checksum_mode.as_ref()),
+            sse: input.sse_customer_algorithm.is_some(),
+        };
+        // Through a compute-node cache, a cacheable version is answered head-only: the
+        // node serves the bytes (crate::cache_origin). Its blobs are then never opened.
+        let (v, cache_head) = match req.extensions.get::<CacheCall>() {
+            None => (self.read_object(caller, args, true).await?, None),
+            Some(call) => {
+                let head = self.read_object(caller, args.clone(), false).await?;
+                match call.answer_head(&head.rec, head.cache_tag.as_deref(), head.content_length) {
+                    Some(h) => (head, Some(h)),
+                    None => (self.read_object(caller, args, true).await?, None),
+                }
+            }
+        };
         let (crc32, crc32c, crc64nvme, sha1, sha256, checksum_type) =
             checksum_fields(&v.checksums.unwrap_or_default());
         let rec = v.rec;
-        let body = v.body.map(|b| streaming_blob(b, v.content_length));
+        let body = v.body.map(|b| body::response(b, v.content_length));
+        let content_length = if cache_head.is_some() {
+            0
+        } else {
+            v.content_length
+        };
         let (object_lock_mode, object_lock_retain_until_date, object_lock_legal_hold_status) =
             self.lock_headers(caller, &rec);
         let mut resp = ok(
@@ -343,7 +319,7 @@ impl Gateway {
                 content_disposition: rec.headers.content_disposition.clone(),
                 content_encoding: rec.headers.content_encoding.clone(),
                 content_language: rec.headers.content_language.clone(),
-                content_length: Some(i64_of(v.content_length)),
+                content_length: Some(i64_of(content_length)),
                 content_range: v.content_range,
                 content_type: Some(content_type_of(&rec.headers)),
                 e_tag: Some(etag_out(&rec.etag)),
@@ -358,6 +334,9 @@ impl Gateway {
             caller,
         );
         expires_header(&mut resp, &rec, expires_overridden);
+        if let Some(h) = cache_head {
+            resp.headers.extend(h);
+        }
         Ok(resp)
     }
 

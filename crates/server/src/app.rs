@@ -326,6 +326,7 @@ pub async fn start(cfg: Config) -> anyhow::Result<Running> {
         unauthenticated_deadline: cfg.limits.header_timeout,
         access_log: cfg.access_log,
         metrics: metrics.requests.clone(),
+        cache_grants: Some(coffer_core::cache_node::GrantKey::derive(&master_key)),
     });
     let router = coffer_mgmt::router(coffer_mgmt::MgmtDeps {
         identity: identity.clone(),

@@ -146,6 +146,13 @@ pub(crate) enum Stmt {
     InsertToken,
     /// token_hash.
     GetTokenByHash,
+    /// node_id, name, credential_hash, doc; nothing when the id or name is taken.
+    InsertCacheNode,
+    /// credential_hash.
+    GetCacheNodeByHash,
+    ListCacheNodes,
+    /// node_id.
+    DeleteCacheNode,
     /// org_id.
     ListTokens,
     /// token_id.

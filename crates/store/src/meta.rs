@@ -239,6 +239,42 @@ impl<E: Engine> MetaStore for Meta<E> {
         exec(&self.0, Stmt::DeleteToken, vec![token_id.into()], missing).await
     }
 
+    async fn create_cache_node(&self, node: &CacheNode) -> Result<()> {
+        let args = vec![
+            node.node_id.as_str().into(),
+            node.name.as_str().into(),
+            node.credential_hash.as_str().into(),
+            to_doc(node)?.into(),
+        ];
+        let taken = Error::AlreadyExists(format!("cache node {}", node.name));
+        exec(&self.0, Stmt::InsertCacheNode, args, taken).await
+    }
+
+    async fn get_cache_node_by_hash(&self, credential_hash: &str) -> Result<Option<CacheNode>> {
+        doc(
+            &self.0,
+            Stmt::GetCacheNodeByHash,
+            vec![credential_hash.into()],
+            "cache node",
+        )
+        .await
+    }
+
+    async fn list_cache_nodes(&self) -> Result<Vec<CacheNode>> {
+        docs(&self.0, Stmt::ListCacheNodes, vec![], "cache node").await
+    }
+
+    async fn delete_cache_node(&self, node_id: &str) -> Result<()> {
+        let missing = Error::NotFound(format!("cache node {node_id}"));
+        exec(
+            &self.0,
+            Stmt::DeleteCacheNode,
+            vec![node_id.into()],
+            missing,
+        )
+        .await
+    }
+
     // ---- access keys ----
 
     async fn create_access_key(&self, key: &AccessKey, quotas: &Quotas) -> Result<()> {

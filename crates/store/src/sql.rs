@@ -53,6 +53,13 @@ pub(crate) fn sql(s: Stmt) -> &'static str {
         Stmt::GetTokenByHash => "SELECT doc FROM api_tokens WHERE token_hash = ?1",
         Stmt::ListTokens => "SELECT doc FROM api_tokens WHERE org_id = ?1 ORDER BY token_id",
         Stmt::DeleteToken => "DELETE FROM api_tokens WHERE token_id = ?1",
+        Stmt::InsertCacheNode => {
+            "INSERT INTO cache_nodes (node_id, name, credential_hash, doc)
+             VALUES (?1, ?2, ?3, ?4) ON CONFLICT DO NOTHING"
+        }
+        Stmt::GetCacheNodeByHash => "SELECT doc FROM cache_nodes WHERE credential_hash = ?1",
+        Stmt::ListCacheNodes => "SELECT doc FROM cache_nodes ORDER BY name",
+        Stmt::DeleteCacheNode => "DELETE FROM cache_nodes WHERE node_id = ?1",
         Stmt::GetKey => "SELECT doc FROM access_keys WHERE access_key_id = ?1",
         // A statement that does not use ?2 still takes it (SQLite counts parameters by
         // the highest index; sqlx declares every bound parameter's type). Range scans of

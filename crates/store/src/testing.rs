@@ -130,6 +130,18 @@ impl MetaStore for TestMetaStore {
     async fn delete_token(&self, token_id: &str) -> Result<()> {
         self.inner.delete_token(token_id).await
     }
+    async fn create_cache_node(&self, node: &CacheNode) -> Result<()> {
+        self.inner.create_cache_node(node).await
+    }
+    async fn get_cache_node_by_hash(&self, credential_hash: &str) -> Result<Option<CacheNode>> {
+        self.inner.get_cache_node_by_hash(credential_hash).await
+    }
+    async fn list_cache_nodes(&self) -> Result<Vec<CacheNode>> {
+        self.inner.list_cache_nodes().await
+    }
+    async fn delete_cache_node(&self, node_id: &str) -> Result<()> {
+        self.inner.delete_cache_node(node_id).await
+    }
     async fn create_access_key(&self, key: &AccessKey, quotas: &Quotas) -> Result<()> {
         self.inner.create_access_key(key, quotas).await
     }

@@ -54,6 +54,8 @@ pub enum ClientCommand {
     Token(TokenArgs),
     /// Users of an organization.
     User(UserArgs),
+    /// Compute-node caches (`coffer cache`) and their credentials (operator token).
+    CacheNode(CacheNodeArgs),
     /// Show the identity behind the API token.
     Whoami(WhoamiArgs),
     /// Workload identity federation configs (SAML IdPs, OIDC issuers) of the organization.
@@ -304,6 +306,31 @@ pub enum TokenCmd {
 }
 
 #[derive(Args)]
+pub struct CacheNodeArgs {
+    #[command(flatten)]
+    conn: ConnArgs,
+    #[command(subcommand)]
+    cmd: CacheNodeCmd,
+}
+
+#[derive(Subcommand)]
+pub enum CacheNodeCmd {
+    /// Register a compute-node cache and issue its credential (shown once).
+    Create {
+        /// Unique name, recorded in the audit events of requests served through it.
+        name: String,
+        /// Write the credential to this new file (mode 600) instead of printing it.
+        #[arg(long, value_name = "PATH")]
+        credential_file: Option<PathBuf>,
+    },
+    /// List the registered compute-node caches.
+    List,
+    /// Revoke a compute-node cache: the origin refuses its credential from the next
+    /// request on.
+    Revoke { id: String },
+}
+
+#[derive(Args)]
 pub struct UserArgs {
     #[command(flatten)]
     conn: ConnArgs,
@@ -531,6 +558,9 @@ pub async fn run(cmd: ClientCommand) -> i32 {
         }
         ClientCommand::Token(a) => with_client(&a.conn, |c| iam::run_token(c, a.cmd)).await,
         ClientCommand::User(a) => with_client(&a.conn, |c| iam::run_user(c, a.cmd)).await,
+        ClientCommand::CacheNode(a) => {
+            with_client(&a.conn, |c| iam::run_cache_node(c, a.cmd)).await
+        }
         ClientCommand::Whoami(a) => with_client(&a.conn, iam::whoami).await,
         ClientCommand::Federation(a) => with_client(&a.conn, |c| federation::run(c, a.cmd)).await,
         ClientCommand::Audit(a) => audit::run(*a).await,

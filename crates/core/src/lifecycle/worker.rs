@@ -110,6 +110,7 @@ impl LifecycleWorker {
             bytes_received: 0,
             result: AuditResult::Allowed,
             decided_by: None,
+            cache_node: None,
         };
         let record = AuditRecord::DataPlane {
             org_id: bucket.org_id.clone(),

@@ -146,6 +146,7 @@ impl ObjectService {
             }
             (None, None) => ((0, size), None),
         };
+        let cache_tag = crate::cache_node::object_tag(&record);
         let data = std::mem::replace(&mut record.data, ObjectData::Inline(Vec::new()));
         // HEAD reads no data, so it neither verifies nor can leak damaged bytes.
         let body = if want_body {
@@ -160,6 +161,7 @@ impl ObjectService {
             content_length: len,
             body,
             parts_count,
+            cache_tag,
         })
     }
 

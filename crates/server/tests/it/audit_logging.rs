@@ -16,7 +16,7 @@ use serde_json::{Value, json};
 use std::collections::HashSet;
 use std::io::Read;
 
-fn audit_bucket(ts: &TestServer) -> String {
+pub(crate) fn audit_bucket(ts: &TestServer) -> String {
     format!("cw-{}-audit-logs", ts.org_id)
 }
 
@@ -36,7 +36,7 @@ async fn org_settings(ts: &TestServer, settings: Value) {
     assert_eq!(s, 200);
 }
 
-async fn bucket_logging(ts: &TestServer, bucket: &str, on: bool) {
+pub(crate) async fn bucket_logging(ts: &TestServer, bucket: &str, on: bool) {
     let s = call(
         ts,
         &ts.admin_token,
@@ -50,7 +50,7 @@ async fn bucket_logging(ts: &TestServer, bucket: &str, on: bool) {
 
 /// Every event under `prefix` of the audit bucket, objects in key order (hour, then
 /// flush sequence), lines in file order.
-async fn events(c: &Client, bucket: &str, prefix: &str) -> Vec<Value> {
+pub(crate) async fn events(c: &Client, bucket: &str, prefix: &str) -> Vec<Value> {
     let list = c
         .list_objects_v2()
         .bucket(bucket)

@@ -12,6 +12,7 @@ mod authz_acl;
 mod authz_bucket_policy;
 mod authz_can_i;
 mod authz_trusted_proxy;
+mod cache_origin;
 mod connect_protocol;
 mod console;
 mod federation_configs;

@@ -115,7 +115,7 @@ async fn every_documented_operation_is_routed() {
         }
     }
     // 18 cwobject RPCs + the organization-settings GET, each twice (REST and Connect),
-    // 9 /v1/iam operations, 2 × 5 federation-config operations, the document and two
-    // probes.
-    assert_eq!(count, 19 * 2 + 9 + 10 + 3);
+    // 9 /v1/iam operations, 3 cache-node operations, 2 × 5 federation-config
+    // operations, the document and two probes.
+    assert_eq!(count, 19 * 2 + 9 + 3 + 10 + 3);
 }

@@ -542,3 +542,59 @@ pub async fn assertion_ids(store: Arc<dyn MetaStore>) {
     let wins = join_all(racers).await.into_iter().filter(|w| *w).count();
     assert_eq!(wins, 1);
 }
+
+/// Compute-node caches: unique id, name and credential hash; found by hash; listed by
+/// name; deleted once.
+pub async fn cache_nodes(s: &dyn MetaStore) {
+    let node = |name: &str| CacheNode {
+        v: 1,
+        node_id: new_hex_id(),
+        name: name.to_string(),
+        credential_hash: new_hex_id(),
+        created: OffsetDateTime::UNIX_EPOCH + time::Duration::seconds(1_700_000_000),
+    };
+    let (na, nb) = (format!("b-{}", uniq()), format!("a-{}", uniq()));
+    let (a, b) = (node(&na), node(&nb));
+    s.create_cache_node(&a).await.unwrap();
+    s.create_cache_node(&b).await.unwrap();
+    assert_err!(s.create_cache_node(&a).await, Error::AlreadyExists(_));
+    let same_name = CacheNode {
+        name: na.clone(),
+        ..node("x")
+    };
+    assert_err!(
+        s.create_cache_node(&same_name).await,
+        Error::AlreadyExists(_)
+    );
+    let same_hash = CacheNode {
+        credential_hash: a.credential_hash.clone(),
+        ..node(&format!("c-{}", uniq()))
+    };
+    assert_err!(
+        s.create_cache_node(&same_hash).await,
+        Error::AlreadyExists(_)
+    );
+    assert_eq!(
+        s.get_cache_node_by_hash(&a.credential_hash).await.unwrap(),
+        Some(a.clone())
+    );
+    assert_eq!(s.get_cache_node_by_hash("nope").await.unwrap(), None);
+    let ours: Vec<CacheNode> = s
+        .list_cache_nodes()
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|n| n.name == na || n.name == nb)
+        .collect();
+    assert_eq!(ours, vec![b.clone(), a.clone()]);
+    s.delete_cache_node(&a.node_id).await.unwrap();
+    assert_err!(s.delete_cache_node(&a.node_id).await, Error::NotFound(_));
+    assert_eq!(
+        s.get_cache_node_by_hash(&a.credential_hash).await.unwrap(),
+        None
+    );
+    assert_eq!(
+        s.get_cache_node_by_hash(&b.credential_hash).await.unwrap(),
+        Some(b)
+    );
+}

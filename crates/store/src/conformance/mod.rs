@@ -54,6 +54,7 @@ pub async fn run_all(store: Arc<dyn MetaStore>) {
     let s = store.as_ref();
     identities::orgs(s).await;
     identities::users_and_tokens(s).await;
+    identities::cache_nodes(s).await;
     identities::access_keys(s).await;
     identities::key_listing_pages(s).await;
     identities::key_quotas(s).await;

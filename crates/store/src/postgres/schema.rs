@@ -178,7 +178,17 @@ UPDATE access_keys SET
     exchange = (CAST(doc AS JSONB) ->> 'source') <> 'ApiToken';
 "#;
 
-const MIGRATIONS: &[&str] = &[V1, V2, V3, V4];
+/// Version 5 = SQLite version 6: compute-node caches registered by the operator.
+const V5: &str = r#"
+CREATE TABLE cache_nodes (
+    node_id         TEXT PRIMARY KEY NOT NULL,
+    name            TEXT NOT NULL UNIQUE,
+    credential_hash TEXT NOT NULL UNIQUE,
+    doc             TEXT NOT NULL
+);
+"#;
+
+const MIGRATIONS: &[&str] = &[V1, V2, V3, V4, V5];
 
 pub(crate) fn current_version() -> i64 {
     MIGRATIONS.len() as i64

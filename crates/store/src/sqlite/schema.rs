@@ -187,8 +187,19 @@ UPDATE access_keys SET
 CREATE INDEX access_keys_exchange_by_expiry ON access_keys (org_id, expiry) WHERE exchange = 1;
 "#;
 
+/// Version 6: compute-node caches registered by the operator (`MetaStore::
+/// create_cache_node`); only the SHA-256 of a node's credential is stored.
+pub(crate) const V6: &str = r#"
+CREATE TABLE cache_nodes (
+    node_id         TEXT PRIMARY KEY NOT NULL,
+    name            TEXT NOT NULL UNIQUE,
+    credential_hash TEXT NOT NULL UNIQUE,
+    doc             TEXT NOT NULL
+);
+"#;
+
 /// Every migration in order; the schema version is the number applied.
-pub(crate) const MIGRATIONS: &[&str] = &[V1, V2, V3, V4, V5];
+pub(crate) const MIGRATIONS: &[&str] = &[V1, V2, V3, V4, V5, V6];
 
 pub(crate) fn current_version() -> u32 {
     MIGRATIONS.len() as u32

@@ -76,6 +76,7 @@ per_engine! {
     by_ref: [
         identities::orgs,
         identities::users_and_tokens,
+        identities::cache_nodes,
         identities::access_keys,
         identities::key_listing_pages,
         identities::key_quotas,
