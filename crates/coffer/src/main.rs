@@ -22,6 +22,9 @@ struct Cli {
 enum Command {
     /// Run the server (S3 endpoint and management API).
     Server(coffer_server::ServerArgs),
+    /// Run a compute-node cache: an S3 endpoint on a GPU node that serves repeated
+    /// reads of large objects from local disk, every request authorized at the origin.
+    Cache(coffer_server::cache::CacheArgs),
     /// Check every stored object version and upload part against its integrity record
     /// (bitrot); read-only, safe while the server runs. Takes the server's flags or
     /// `--config`. Exit code: 0 clean, 1 damage found, 2 could not run.
@@ -141,6 +144,14 @@ async fn main() -> anyhow::Result<()> {
                 );
             }
             running.run_until(shutdown_signal()).await;
+            Ok(())
+        }
+        Command::Cache(args) => {
+            coffer_server::private_fs::restrict_umask();
+            init_logging(false);
+            let running = coffer_server::cache::start(args).await?;
+            shutdown_signal().await;
+            running.stop().await;
             Ok(())
         }
         Command::Scrub(args) => std::process::exit(scrub(args).await),

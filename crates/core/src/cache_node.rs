@@ -106,6 +106,12 @@ pub fn object_tag(rec: &ObjectRecord) -> Option<String> {
     Some(hex::encode(&h.finalize()[..16]))
 }
 
+/// Whether `s` has the shape of an [`object_tag`] (32 lowercase hex digits): the only
+/// names a node gives its files.
+pub fn object_tag_shaped(s: &str) -> bool {
+    s.len() == 32 && s.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+}
+
 /// Permission for one node to fetch one object version, until `expires`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Grant {

@@ -46,6 +46,8 @@ pub const POINTS: &[&str] = &[
     "audit.flush.after_commit",
     // Policy update stored, the in-memory index not yet republished, no reply sent.
     "policy.after_store",
+    // Compute-node cache: a fill's first batch is written to its temp file.
+    "cache.fill.mid",
 ];
 
 struct Armed {

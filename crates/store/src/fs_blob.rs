@@ -605,6 +605,43 @@ fn verify_blocking(path: &Path, id: &str, size: u64) -> Result<Check> {
     })
 }
 
+/// Streams `len` bytes from `offset` of the blob file at `path` (named `id` in errors),
+/// verifying every block against the file's integrity trailer before yielding it
+/// (`BlobStore::read`). Also reads files in the blob format kept elsewhere (the
+/// compute-node cache's entries).
+pub async fn read_file(path: PathBuf, id: &str, offset: u64, len: u64) -> Result<ByteStream> {
+    let id = id.to_string();
+    // The first chunk is read and verified before returning, so damage in it fails
+    // the request (an S3 error) instead of cutting a response short.
+    let opened = tokio::task::spawn_blocking(move || -> Result<Opened> {
+        let mut r = open_reader(&path, &id, offset, len)?;
+        if r.done() {
+            return Ok(Opened::Small(Bytes::new()));
+        }
+        let first = r.next_chunk().map_err(|e| e.into_error(&id))?;
+        Ok(if r.done() {
+            Opened::Small(first)
+        } else {
+            Opened::Large(r, first)
+        })
+    })
+    .await
+    .map_err(join_err)??;
+    Ok(match opened {
+        Opened::Small(b) if b.is_empty() => Box::pin(futures::stream::empty()),
+        Opened::Small(b) => Box::pin(futures::stream::once(async move { Ok(b) })),
+        Opened::Large(r, first) => {
+            let rest = futures::stream::unfold(
+                ReadAhead {
+                    next: Some(spawn_chunk(r)),
+                },
+                ReadAhead::step,
+            );
+            Box::pin(futures::stream::once(async move { Ok(first) }).chain(rest))
+        }
+    })
+}
+
 #[async_trait]
 impl BlobStore for FsBlobStore {
     async fn create(&self) -> Result<Box<dyn BlobWriter>> {
@@ -635,37 +672,7 @@ impl BlobStore for FsBlobStore {
 
     async fn read(&self, blob_id: &str, offset: u64, len: u64) -> Result<ByteStream> {
         Self::check_id(blob_id)?;
-        let path = self.inner.blob_path(blob_id);
-        let id = blob_id.to_string();
-        // The first chunk is read and verified before returning, so damage in it fails
-        // the request (an S3 error) instead of cutting a response short.
-        let opened = tokio::task::spawn_blocking(move || -> Result<Opened> {
-            let mut r = open_reader(&path, &id, offset, len)?;
-            if r.done() {
-                return Ok(Opened::Small(Bytes::new()));
-            }
-            let first = r.next_chunk().map_err(|e| e.into_error(&id))?;
-            Ok(if r.done() {
-                Opened::Small(first)
-            } else {
-                Opened::Large(r, first)
-            })
-        })
-        .await
-        .map_err(join_err)??;
-        Ok(match opened {
-            Opened::Small(b) if b.is_empty() => Box::pin(futures::stream::empty()),
-            Opened::Small(b) => Box::pin(futures::stream::once(async move { Ok(b) })),
-            Opened::Large(r, first) => {
-                let rest = futures::stream::unfold(
-                    ReadAhead {
-                        next: Some(spawn_chunk(r)),
-                    },
-                    ReadAhead::step,
-                );
-                Box::pin(futures::stream::once(async move { Ok(first) }).chain(rest))
-            }
-        })
+        read_file(self.inner.blob_path(blob_id), blob_id, offset, len).await
     }
 
     async fn verify(&self, blob_id: &str, size: u64) -> Result<Check> {

@@ -34,7 +34,7 @@ mod sqlite;
 #[cfg(feature = "testing")]
 pub mod testing;
 
-pub use fs_blob::FsBlobStore;
+pub use fs_blob::{FsBlobStore, read_file as read_blob_file};
 pub use meta::Meta;
 pub use postgres::{PgChangeFeed, PgMetaStore};
 pub use sqlite::{Sqlite, SqliteMetaStore};

@@ -9,6 +9,7 @@ mod proc_common;
 mod access_log;
 mod audit_crash;
 mod bitrot;
+mod cache_node;
 mod cli_access;
 mod cli_audit;
 mod cli_docs;

@@ -1,0 +1,566 @@
+//! The compute-node cache's request path: every request goes to the origin once, as its
+//! client's (protocol: `coffer_core::cache_node`); the body of a cacheable GET comes
+//! from the local copy, a fill in progress, or — when neither can serve it — the origin.
+//!
+//! Bodies are streamed in both directions, never buffered whole. Hop-by-hop headers
+//! and any `x-coffer-cache-*` header a client sends are dropped: a client can neither
+//! present a node credential through the node nor see the origin's answer headers.
+
+use super::store::{CacheStore, Fill, FillWriter, Lookup};
+use crate::guard::GuardedBody;
+use bytes::Bytes;
+use coffer_core::blob::ByteStream;
+use coffer_core::cache_node::{
+    CLIENT_HEADER, FILL_PATH, GRANT_HEADER, LENGTH_HEADER, MIN_SIZE_HEADER, NODE_HEADER,
+    OBJECT_HEADER, SIZE_HEADER,
+};
+use coffer_core::conn::ConnInfo;
+use futures::{StreamExt, TryStreamExt};
+use http::{HeaderMap, HeaderName, HeaderValue, Method, Request, Response, StatusCode};
+use http_body_util::combinators::UnsyncBoxBody;
+use http_body_util::{BodyExt, BodyStream, Full, StreamBody};
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::histogram::Histogram;
+use prometheus_client::registry::Registry;
+use std::convert::Infallible;
+use std::io;
+use std::sync::Arc;
+use std::time::Instant;
+
+pub type ProxyBody = UnsyncBoxBody<Bytes, io::Error>;
+
+/// The cache's own paths (no bucket is named `-`).
+pub const STATS_PATH: &str = "/-/cache/stats";
+pub const METRICS_PATH: &str = "/-/metrics";
+pub const HEALTH_PATH: &str = "/-/healthz";
+
+/// Largest read from a fill in progress.
+const FILL_READ: u64 = 1 << 20;
+
+/// Headers that describe one connection, not the message (RFC 9110 §7.6.1), plus
+/// `expect` (the node answers `100 Continue` itself).
+const HOP_BY_HOP: &[&str] = &[
+    "connection",
+    "keep-alive",
+    "proxy-connection",
+    "proxy-authenticate",
+    "proxy-authorization",
+    "te",
+    "trailer",
+    "transfer-encoding",
+    "upgrade",
+    "expect",
+];
+
+fn forwardable(name: &HeaderName) -> bool {
+    let n = name.as_str();
+    !HOP_BY_HOP.contains(&n) && !n.starts_with("x-coffer-cache-")
+}
+
+/// Counters of the cache (`/-/metrics`, `coffer cache stats`).
+#[derive(Clone)]
+pub struct CacheMetrics {
+    pub hits: Counter,
+    pub misses: Counter,
+    pub joined: Counter,
+    pub passthrough: Counter,
+    pub bytes_local: Counter,
+    pub bytes_origin: Counter,
+    pub origin_seconds: Histogram,
+}
+
+impl Default for CacheMetrics {
+    fn default() -> Self {
+        CacheMetrics {
+            hits: Counter::default(),
+            misses: Counter::default(),
+            joined: Counter::default(),
+            passthrough: Counter::default(),
+            bytes_local: Counter::default(),
+            bytes_origin: Counter::default(),
+            origin_seconds: Histogram::new(
+                prometheus_client::metrics::histogram::exponential_buckets(0.0005, 2.0, 16),
+            ),
+        }
+    }
+}
+
+impl CacheMetrics {
+    pub fn register(&self, r: &mut Registry) {
+        r.register(
+            "coffer_cache_hits",
+            "Cacheable GETs served from a complete local copy",
+            self.hits.clone(),
+        );
+        r.register(
+            "coffer_cache_misses",
+            "Cacheable GETs that started a fill from the origin",
+            self.misses.clone(),
+        );
+        r.register(
+            "coffer_cache_joined",
+            "Cacheable GETs served from a fill already in progress (coalesced misses)",
+            self.joined.clone(),
+        );
+        r.register(
+            "coffer_cache_passthrough",
+            "Cacheable GETs served from the origin without caching (no room, disk failure)",
+            self.passthrough.clone(),
+        );
+        r.register(
+            "coffer_cache_local_bytes",
+            "Body bytes of cacheable GETs sent from the local disk",
+            self.bytes_local.clone(),
+        );
+        r.register(
+            "coffer_cache_origin_bytes",
+            "Body bytes of cacheable GETs sent straight from the origin",
+            self.bytes_origin.clone(),
+        );
+        r.register(
+            "coffer_cache_origin_request_seconds",
+            "Time to the origin's answer head, per forwarded request",
+            self.origin_seconds.clone(),
+        );
+    }
+}
+
+pub(super) struct Shared {
+    pub origin: String,
+    pub client: reqwest::Client,
+    pub credential: HeaderValue,
+    pub min_size: u64,
+    pub store: Arc<CacheStore>,
+    pub metrics: CacheMetrics,
+    pub registry: Registry,
+}
+
+/// The cache's hyper service.
+#[derive(Clone)]
+pub struct CacheService(pub(super) Arc<Shared>);
+
+impl hyper::service::Service<Request<GuardedBody>> for CacheService {
+    type Response = Response<ProxyBody>;
+    type Error = Infallible;
+    type Future = futures::future::BoxFuture<'static, Result<Self::Response, Infallible>>;
+
+    fn call(&self, req: Request<GuardedBody>) -> Self::Future {
+        let s = self.0.clone();
+        Box::pin(async move { Ok(s.handle(req).await) })
+    }
+}
+
+fn full(
+    status: StatusCode,
+    content_type: &'static str,
+    body: impl Into<Bytes>,
+) -> Response<ProxyBody> {
+    let mut r = Response::new(
+        Full::new(body.into())
+            .map_err(|never: Infallible| match never {})
+            .boxed_unsync(),
+    );
+    *r.status_mut() = status;
+    r.headers_mut().insert(
+        http::header::CONTENT_TYPE,
+        HeaderValue::from_static(content_type),
+    );
+    r
+}
+
+/// An S3 error of the node itself (the origin could not be asked).
+fn s3_error(status: StatusCode, code: &str, message: &str) -> Response<ProxyBody> {
+    full(
+        status,
+        "application/xml",
+        format!(
+            "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Error><Code>{code}</Code><Message>{message}</Message></Error>"
+        ),
+    )
+}
+
+fn header_u64(h: &HeaderMap, name: &str) -> Option<u64> {
+    h.get(name)?.to_str().ok()?.trim().parse().ok()
+}
+
+fn stream_body<S>(s: S) -> ProxyBody
+where
+    S: futures::Stream<Item = io::Result<Bytes>> + Send + 'static,
+{
+    StreamBody::new(s.map_ok(http_body::Frame::data)).boxed_unsync()
+}
+
+impl Shared {
+    async fn handle(self: Arc<Self>, req: Request<GuardedBody>) -> Response<ProxyBody> {
+        let path = req.uri().path();
+        if matches!(*req.method(), Method::GET | Method::HEAD) {
+            match path {
+                HEALTH_PATH => return full(StatusCode::OK, "text/plain", "ok"),
+                STATS_PATH => return self.stats(),
+                METRICS_PATH => return self.prometheus(),
+                _ => {}
+            }
+        }
+        let client_ip = req.extensions().get::<ConnInfo>().map(|c| c.peer.ip());
+        let (parts, body) = req.into_parts();
+        let pq = parts
+            .uri
+            .path_and_query()
+            .map_or("/", |p| p.as_str())
+            .to_string();
+        let mut headers = HeaderMap::new();
+        for (k, v) in &parts.headers {
+            if forwardable(k) {
+                headers.append(k.clone(), v.clone());
+            }
+        }
+        // HTTP/2 clients name the host in `:authority`; the origin checks the signature
+        // over the host the client signed.
+        if !headers.contains_key(http::header::HOST)
+            && let Some(a) = parts.uri.authority()
+            && let Ok(v) = HeaderValue::from_str(a.as_str())
+        {
+            headers.insert(http::header::HOST, v);
+        }
+        headers.insert(NODE_HEADER, self.credential.clone());
+        if let Some(ip) = client_ip
+            && let Ok(v) = HeaderValue::from_str(&ip.to_string())
+        {
+            headers.insert(CLIENT_HEADER, v);
+        }
+        let get = parts.method == Method::GET;
+        if get {
+            headers.insert(MIN_SIZE_HEADER, self.min_size.into());
+        }
+        let has_body = parts
+            .headers
+            .get(http::header::CONTENT_LENGTH)
+            .is_some_and(|v| v != "0")
+            || parts.headers.contains_key(http::header::TRANSFER_ENCODING);
+        let mut rb = self
+            .client
+            .request(parts.method.clone(), format!("{}{pq}", self.origin))
+            .headers(headers);
+        if has_body {
+            let frames =
+                BodyStream::new(body).try_filter_map(|f| async move { Ok(f.into_data().ok()) });
+            rb = rb.body(reqwest::Body::wrap_stream(frames));
+        }
+        let t0 = Instant::now();
+        let resp = match rb.send().await {
+            Ok(r) => r,
+            Err(e) => {
+                tracing::warn!(error = %e, "the origin could not be reached");
+                return s3_error(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "SlowDown",
+                    "The cache node could not reach the origin. Please try again.",
+                );
+            }
+        };
+        self.metrics
+            .origin_seconds
+            .observe(t0.elapsed().as_secs_f64());
+        let cacheable = get
+            && matches!(resp.status(), StatusCode::OK | StatusCode::PARTIAL_CONTENT)
+            && resp.headers().contains_key(OBJECT_HEADER);
+        if cacheable {
+            return self.serve_cached(resp).await;
+        }
+        relay(resp)
+    }
+
+    /// A cacheable GET: the origin's head (its own cache headers removed), the body from
+    /// the node.
+    async fn serve_cached(self: Arc<Self>, resp: reqwest::Response) -> Response<ProxyBody> {
+        let h = resp.headers();
+        let parsed = (|| {
+            let tag = h.get(OBJECT_HEADER)?.to_str().ok()?.to_string();
+            let grant = h.get(GRANT_HEADER)?.to_str().ok()?.to_string();
+            let size = header_u64(h, SIZE_HEADER)?;
+            let len = header_u64(h, LENGTH_HEADER)?;
+            let start = match h.get(http::header::CONTENT_RANGE) {
+                Some(v) => v
+                    .to_str()
+                    .ok()?
+                    .strip_prefix("bytes ")?
+                    .split('-')
+                    .next()?
+                    .parse()
+                    .ok()?,
+                None => 0,
+            };
+            (start + len <= size && coffer_core::cache_node::object_tag_shaped(&tag))
+                .then_some((tag, grant, size, start, len))
+        })();
+        let Some((tag, grant, size, start, len)) = parsed else {
+            tracing::error!("the origin's cache answer is malformed");
+            return s3_error(
+                StatusCode::BAD_GATEWAY,
+                "InternalError",
+                "The origin's answer could not be used. Please try again.",
+            );
+        };
+        let mut out = Response::builder().status(resp.status());
+        for (k, v) in h {
+            if forwardable(k) && k != http::header::CONTENT_LENGTH {
+                out = out.header(k, v);
+            }
+        }
+        out = out.header(http::header::CONTENT_LENGTH, len);
+        let src = self.clone().source(&tag, &grant, size, start, len).await;
+        let cursor = Cursor {
+            shared: self,
+            tag,
+            grant,
+            pos: start,
+            end: start + len,
+            src,
+        };
+        let body = futures::stream::unfold(cursor, Cursor::next);
+        out.body(stream_body(body))
+            .unwrap_or_else(|_| s3_error(StatusCode::BAD_GATEWAY, "InternalError", "Bad answer."))
+    }
+
+    /// Where the bytes of a cacheable GET come from.
+    async fn source(
+        self: Arc<Self>,
+        tag: &str,
+        grant: &str,
+        size: u64,
+        start: u64,
+        len: u64,
+    ) -> Source {
+        for _ in 0..2 {
+            match self.store.lookup(tag) {
+                Lookup::Hit(path) => {
+                    match coffer_store::read_blob_file(path, tag, start, len).await {
+                        Ok(s) => {
+                            self.metrics.hits.inc();
+                            return Source::Local(s);
+                        }
+                        Err(e) => {
+                            tracing::warn!(error = %e, tag, "a cache entry failed to open; dropped");
+                            self.store.drop_entry(tag);
+                        }
+                    }
+                }
+                Lookup::Filling(f) => {
+                    self.metrics.joined.inc();
+                    return Source::Fill(f);
+                }
+                Lookup::Miss => match self.store.begin_fill(tag, size) {
+                    Ok((writer, fill)) => {
+                        self.metrics.misses.inc();
+                        tokio::spawn(self.clone().run_fill(writer, grant.to_string(), size));
+                        return Source::Fill(fill);
+                    }
+                    Err(Some(f)) => {
+                        self.metrics.joined.inc();
+                        return Source::Fill(f);
+                    }
+                    // Committed meanwhile: look again once.
+                    Err(None) if matches!(self.store.lookup(tag), Lookup::Hit(_)) => {}
+                    Err(None) => break,
+                },
+            }
+        }
+        self.metrics.passthrough.inc();
+        Source::Origin(None)
+    }
+
+    /// Fetches a granted version from the origin into the cache. Runs to the end even
+    /// when the client that started it went away (other readers may have joined, and
+    /// the next epoch wants it).
+    async fn run_fill(self: Arc<Self>, mut writer: FillWriter, grant: String, size: u64) {
+        let result: Result<(), String> = async {
+            let resp = self
+                .fill_request(&grant, None)
+                .send()
+                .await
+                .map_err(|e| e.to_string())?;
+            if resp.status() != StatusCode::OK || resp.content_length() != Some(size) {
+                return Err(format!(
+                    "the origin answered the fill with {}",
+                    resp.status()
+                ));
+            }
+            let mut s = resp.bytes_stream();
+            while let Some(chunk) = s.next().await {
+                writer
+                    .write(chunk.map_err(|e| e.to_string())?)
+                    .await
+                    .map_err(|e| e.to_string())?;
+            }
+            writer.commit().await.map_err(|e| e.to_string())
+        }
+        .await;
+        if let Err(e) = result {
+            tracing::warn!(error = %e, "cache fill failed; its readers continue from the origin");
+        }
+    }
+
+    fn fill_request(&self, grant: &str, range: Option<(u64, u64)>) -> reqwest::RequestBuilder {
+        let mut rb = self
+            .client
+            .get(format!("{}{FILL_PATH}", self.origin))
+            .header(NODE_HEADER, self.credential.clone())
+            .header(GRANT_HEADER, grant);
+        if let Some((a, b)) = range {
+            rb = rb.header(http::header::RANGE, format!("bytes={a}-{b}"));
+        }
+        rb
+    }
+
+    fn stats(&self) -> Response<ProxyBody> {
+        let (entries, used, fills) = self.store.usage();
+        let c = &self.store.counters;
+        let m = &self.metrics;
+        let v = serde_json::json!({
+            "entries": entries,
+            "bytesUsed": used,
+            "fillsInProgress": fills,
+            "hits": m.hits.get(),
+            "misses": m.misses.get(),
+            "joined": m.joined.get(),
+            "passthrough": m.passthrough.get(),
+            "bytesFromCache": m.bytes_local.get(),
+            "bytesFromOrigin": m.bytes_origin.get(),
+            "evictions": c.evictions.get(),
+            "fillsDone": c.fills_done.get(),
+            "fillsFailed": c.fills_failed.get(),
+            "entriesDropped": c.dropped_damaged.get(),
+        });
+        full(StatusCode::OK, "application/json", v.to_string())
+    }
+
+    fn prometheus(&self) -> Response<ProxyBody> {
+        let mut text = String::new();
+        if prometheus_client::encoding::text::encode(&mut text, &self.registry).is_err() {
+            return full(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "text/plain",
+                "encoding failed",
+            );
+        }
+        full(
+            StatusCode::OK,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+            text,
+        )
+    }
+}
+
+/// Any other answer, relayed as it came (hop-by-hop and cache headers removed).
+fn relay(resp: reqwest::Response) -> Response<ProxyBody> {
+    let mut out = Response::builder().status(resp.status());
+    for (k, v) in resp.headers() {
+        if forwardable(k) {
+            out = out.header(k, v);
+        }
+    }
+    let body = resp.bytes_stream().map_err(io::Error::other);
+    out.body(stream_body(body))
+        .unwrap_or_else(|_| s3_error(StatusCode::BAD_GATEWAY, "InternalError", "Bad answer."))
+}
+
+/// Where a cacheable GET's bytes are read from now.
+enum Source {
+    Local(ByteStream),
+    Fill(Arc<Fill>),
+    /// The origin's fill path with the grant, opened on first use.
+    Origin(Option<ByteStream>),
+}
+
+/// The body of a cacheable GET: bytes `[pos, end)`, from its [`Source`], moving on to
+/// the origin from wherever a local source fails (a damaged block, a failed fill).
+struct Cursor {
+    shared: Arc<Shared>,
+    tag: String,
+    grant: String,
+    pos: u64,
+    end: u64,
+    src: Source,
+}
+
+impl Cursor {
+    async fn next(mut self) -> Option<(io::Result<Bytes>, Self)> {
+        loop {
+            if self.pos >= self.end {
+                return None;
+            }
+            match &mut self.src {
+                Source::Local(s) => match s.next().await {
+                    Some(Ok(b)) => {
+                        self.pos += b.len() as u64;
+                        self.shared.metrics.bytes_local.inc_by(b.len() as u64);
+                        return Some((Ok(b), self));
+                    }
+                    other => {
+                        if let Some(Err(e)) = other {
+                            tracing::warn!(error = %e, tag = %self.tag, "a cache entry failed mid-read; dropped, continuing from the origin");
+                            self.shared.store.drop_entry(&self.tag);
+                        }
+                        self.src = Source::Origin(None);
+                    }
+                },
+                Source::Fill(f) => {
+                    let f = f.clone();
+                    match f.wait_for(self.pos).await {
+                        Ok(avail) if avail > 0 => {
+                            let n = avail.min(self.end - self.pos).min(FILL_READ);
+                            match f.read_at(self.pos, n as usize).await {
+                                Ok(b) => {
+                                    self.pos += n;
+                                    self.shared.metrics.bytes_local.inc_by(n);
+                                    return Some((Ok(b), self));
+                                }
+                                Err(_) => self.src = Source::Origin(None),
+                            }
+                        }
+                        _ => self.src = Source::Origin(None),
+                    }
+                }
+                Source::Origin(None) => {
+                    let rb = self
+                        .shared
+                        .fill_request(&self.grant, Some((self.pos, self.end - 1)));
+                    match rb.send().await {
+                        Ok(r) if r.status() == StatusCode::PARTIAL_CONTENT => {
+                            self.src = Source::Origin(Some(Box::pin(
+                                r.bytes_stream().map_err(io::Error::other),
+                            )));
+                        }
+                        other => {
+                            let why = match other {
+                                Ok(r) => format!("the origin answered {}", r.status()),
+                                Err(e) => e.to_string(),
+                            };
+                            self.pos = self.end;
+                            return Some((Err(io::Error::other(why)), self));
+                        }
+                    }
+                }
+                Source::Origin(Some(s)) => match s.next().await {
+                    Some(Ok(b)) => {
+                        let b = b.slice(..(b.len() as u64).min(self.end - self.pos) as usize);
+                        self.pos += b.len() as u64;
+                        self.shared.metrics.bytes_origin.inc_by(b.len() as u64);
+                        return Some((Ok(b), self));
+                    }
+                    Some(Err(e)) => {
+                        self.pos = self.end;
+                        return Some((Err(e), self));
+                    }
+                    None => {
+                        self.pos = self.end;
+                        return Some((
+                            Err(io::Error::other("the origin's body ended early")),
+                            self,
+                        ));
+                    }
+                },
+            }
+        }
+    }
+}

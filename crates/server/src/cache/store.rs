@@ -1,0 +1,568 @@
+//! The compute-node cache's disk: one file per object version, named by its tag
+//! (`coffer_core::cache_node::object_tag`), in the blob format (data, then a CRC32C per
+//! 64 KiB block and a footer: `coffer_core::integrity`), so every byte read from it is
+//! verified (`coffer_store::read_blob_file`).
+//!
+//! Invariants:
+//! * A file under `entries/` is complete: it is written under `tmp/`, fsynced, renamed,
+//!   and the directory fsynced; `tmp/` is emptied at start. A `kill -9` mid-fill leaves
+//!   only a temp file, never a partial entry.
+//! * The bytes of entries and fills in progress never exceed `max_bytes`: a fill
+//!   reserves its size first, evicting the least recently used entries; a version that
+//!   cannot fit is not cached (served from the origin).
+//! * At most one fill per tag: concurrent misses of one version join it and read what
+//!   it has written so far from its file (`Fill::read_at`), waiting for the rest.
+//! * A failed write (disk full, I/O error) fails the fill only: its readers continue
+//!   from the origin, nothing is kept.
+
+use bytes::Bytes;
+use coffer_core::integrity::{self, BlockCrcs, FOOTER_LEN, Layout};
+use parking_lot::Mutex;
+use prometheus_client::metrics::counter::Counter;
+use std::collections::HashMap;
+use std::fs::{self, File, OpenOptions};
+use std::io;
+use std::os::unix::fs::{DirBuilderExt, FileExt, OpenOptionsExt};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use tokio::sync::watch;
+
+const ENTRIES: &str = "entries";
+const TMP: &str = "tmp";
+/// Fill writes are gathered to this size before they go to disk.
+const WRITE_BATCH: usize = 1 << 20;
+
+/// How a fill is going.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Progress {
+    /// This many bytes are written (readable with [`Fill::read_at`]).
+    Writing(u64),
+    /// Complete: the entry is committed.
+    Done,
+    /// Given up; nothing is kept. Readers continue elsewhere.
+    Failed,
+}
+
+/// A fill in progress, shared by its readers.
+pub struct Fill {
+    file: Arc<File>,
+    pub size: u64,
+    progress: watch::Receiver<Progress>,
+}
+
+impl Fill {
+    /// Waits until byte `pos` is readable (`Ok(n)`: `n` bytes from `pos` are) or the
+    /// fill ended (`Ok(0)` after `Done` with nothing left, `Err` after `Failed`).
+    pub async fn wait_for(&self, pos: u64) -> Result<u64, ()> {
+        let mut rx = self.progress.clone();
+        loop {
+            match *rx.borrow_and_update() {
+                Progress::Writing(n) if n > pos => return Ok(n - pos),
+                Progress::Done => return Ok(self.size.saturating_sub(pos)),
+                Progress::Failed => return Err(()),
+                Progress::Writing(_) => {}
+            }
+            if rx.changed().await.is_err() {
+                // The writer is gone without saying Done: treat as failed.
+                return match *rx.borrow() {
+                    Progress::Done => Ok(self.size.saturating_sub(pos)),
+                    _ => Err(()),
+                };
+            }
+        }
+    }
+
+    /// Reads `len` written bytes at `pos` (blocking pool).
+    pub async fn read_at(&self, pos: u64, len: usize) -> io::Result<Bytes> {
+        let file = self.file.clone();
+        tokio::task::spawn_blocking(move || {
+            let mut buf = vec![0u8; len];
+            file.read_exact_at(&mut buf, pos)?;
+            Ok(Bytes::from(buf))
+        })
+        .await
+        .map_err(io::Error::other)?
+    }
+}
+
+/// What the cache has of a version.
+pub enum Lookup {
+    /// A committed entry: read it with `coffer_store::read_blob_file`.
+    Hit(PathBuf),
+    /// Being filled.
+    Filling(Arc<Fill>),
+    Miss,
+}
+
+struct Entry {
+    size: u64,
+    last_used: u64,
+}
+
+#[derive(Default)]
+struct State {
+    entries: HashMap<String, Entry>,
+    fills: HashMap<String, Arc<Fill>>,
+    /// Bytes of entries plus bytes reserved by fills.
+    used: u64,
+    tick: u64,
+}
+
+/// Counters for `coffer cache stats` and the metrics.
+#[derive(Default, Clone)]
+pub struct StoreCounters {
+    pub evictions: Counter,
+    pub fills_failed: Counter,
+    pub fills_done: Counter,
+    pub dropped_damaged: Counter,
+}
+
+impl StoreCounters {
+    pub fn register(&self, r: &mut prometheus_client::registry::Registry) {
+        r.register(
+            "coffer_cache_evictions",
+            "Entries removed to make room",
+            self.evictions.clone(),
+        );
+        r.register(
+            "coffer_cache_fills_done",
+            "Fills completed and committed",
+            self.fills_done.clone(),
+        );
+        r.register(
+            "coffer_cache_fills_failed",
+            "Fills given up (origin error, disk full or failing); their readers continued from the origin",
+            self.fills_failed.clone(),
+        );
+        r.register(
+            "coffer_cache_entries_dropped",
+            "Entries dropped because their file failed to open or verify",
+            self.dropped_damaged.clone(),
+        );
+    }
+}
+
+pub struct CacheStore {
+    entries: PathBuf,
+    tmp: PathBuf,
+    max_bytes: u64,
+    state: Mutex<State>,
+    pub counters: StoreCounters,
+}
+
+fn private_dir(p: &Path) -> io::Result<()> {
+    fs::DirBuilder::new().recursive(true).mode(0o700).create(p)
+}
+
+/// The data length of a committed entry file, if its footer is valid.
+fn entry_len(path: &Path) -> io::Result<Option<u64>> {
+    let f = File::open(path)?;
+    let file_len = f.metadata()?.len();
+    if file_len < FOOTER_LEN {
+        return Ok(None);
+    }
+    let mut tail = [0u8; FOOTER_LEN as usize];
+    f.read_exact_at(&mut tail, file_len - FOOTER_LEN)?;
+    Ok(match integrity::parse_footer(&tail, file_len) {
+        Ok(Layout::Verified { data_len, .. }) => Some(data_len),
+        _ => None,
+    })
+}
+
+impl CacheStore {
+    /// Opens (creating) the cache directory: empties `tmp/`, indexes `entries/` (files
+    /// that are not complete entries are removed), then evicts down to `max_bytes`.
+    pub fn open(dir: &Path, max_bytes: u64) -> io::Result<Self> {
+        let (entries, tmp) = (dir.join(ENTRIES), dir.join(TMP));
+        private_dir(&entries)?;
+        private_dir(&tmp)?;
+        for e in fs::read_dir(&tmp)? {
+            let _ = fs::remove_file(e?.path());
+        }
+        let mut found = Vec::new();
+        for e in fs::read_dir(&entries)? {
+            let e = e?;
+            let name = e.file_name().to_string_lossy().into_owned();
+            let path = e.path();
+            let len = if coffer_core::cache_node::object_tag_shaped(&name) {
+                entry_len(&path)?
+            } else {
+                None
+            };
+            match len {
+                Some(n) => {
+                    let when = e.metadata()?.modified().ok();
+                    found.push((when, name, n));
+                }
+                None => {
+                    tracing::warn!(file = %path.display(), "removing a file that is not a complete cache entry");
+                    let _ = fs::remove_file(&path);
+                }
+            }
+        }
+        // Oldest first: the least recently written is the first evicted.
+        found.sort();
+        let mut state = State::default();
+        for (_, tag, size) in found {
+            state.tick += 1;
+            state.used += size;
+            state.entries.insert(
+                tag,
+                Entry {
+                    size,
+                    last_used: state.tick,
+                },
+            );
+        }
+        let store = CacheStore {
+            entries,
+            tmp,
+            max_bytes,
+            state: Mutex::new(state),
+            counters: StoreCounters::default(),
+        };
+        let over = {
+            let mut st = store.state.lock();
+            store.evict_for(&mut st, 0)
+        };
+        store.remove_files(over);
+        Ok(store)
+    }
+
+    fn entry_path(&self, tag: &str) -> PathBuf {
+        self.entries.join(tag)
+    }
+
+    pub fn lookup(&self, tag: &str) -> Lookup {
+        let mut st = self.state.lock();
+        st.tick += 1;
+        let tick = st.tick;
+        if let Some(e) = st.entries.get_mut(tag) {
+            e.last_used = tick;
+            return Lookup::Hit(self.entry_path(tag));
+        }
+        match st.fills.get(tag) {
+            Some(f) => Lookup::Filling(f.clone()),
+            None => Lookup::Miss,
+        }
+    }
+
+    /// (entries, bytes used, fills in progress).
+    pub fn usage(&self) -> (usize, u64, usize) {
+        let st = self.state.lock();
+        (st.entries.len(), st.used, st.fills.len())
+    }
+
+    /// Forgets an entry whose file failed its check (or vanished), and removes it.
+    pub fn drop_entry(&self, tag: &str) {
+        let gone = {
+            let mut st = self.state.lock();
+            st.entries.remove(tag).inspect(|e| st.used -= e.size)
+        };
+        if gone.is_some() {
+            self.counters.dropped_damaged.inc();
+            let _ = fs::remove_file(self.entry_path(tag));
+        }
+    }
+
+    /// Evicts least recently used entries until `need` more bytes fit; returns the
+    /// evicted tags (their files are removed outside the lock), or leaves the index as
+    /// it was when even an empty cache could not hold `need`.
+    fn evict_for(&self, st: &mut State, need: u64) -> Vec<String> {
+        let mut out = Vec::new();
+        if need > self.max_bytes {
+            return out;
+        }
+        while st.used + need > self.max_bytes {
+            let Some(victim) = st
+                .entries
+                .iter()
+                .min_by_key(|(_, e)| e.last_used)
+                .map(|(t, _)| t.clone())
+            else {
+                break;
+            };
+            if let Some(e) = st.entries.remove(&victim) {
+                st.used -= e.size;
+            }
+            out.push(victim);
+        }
+        out
+    }
+
+    fn remove_files(&self, tags: Vec<String>) {
+        for t in tags {
+            self.counters.evictions.inc();
+            let _ = fs::remove_file(self.entry_path(&t));
+        }
+    }
+
+    /// Starts filling `tag` (`size` bytes): reserves the space (evicting), creates the
+    /// temp file. `Err(Some(fill))`: another fill of it runs, join that; `Err(None)`:
+    /// it cannot be cached (too large, or the temp file could not be created).
+    pub fn begin_fill(
+        self: &Arc<Self>,
+        tag: &str,
+        size: u64,
+    ) -> Result<(FillWriter, Arc<Fill>), Option<Arc<Fill>>> {
+        let evicted;
+        {
+            let mut st = self.state.lock();
+            if let Some(f) = st.fills.get(tag) {
+                return Err(Some(f.clone()));
+            }
+            if st.entries.contains_key(tag) {
+                // Committed between the caller's lookup and now: the caller looks again.
+                return Err(None);
+            }
+            evicted = self.evict_for(&mut st, size);
+            if st.used + size > self.max_bytes {
+                return Err(None);
+            }
+            st.used += size;
+        }
+        self.remove_files(evicted);
+        let tmp_path = self
+            .tmp
+            .join(format!("{tag}.{}", coffer_core::ids::new_hex_id()));
+        let file = match OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&tmp_path)
+        {
+            Ok(f) => Arc::new(f),
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot create a cache fill file; serving from the origin");
+                self.state.lock().used -= size;
+                return Err(None);
+            }
+        };
+        let (tx, rx) = watch::channel(Progress::Writing(0));
+        let fill = Arc::new(Fill {
+            file: file.clone(),
+            size,
+            progress: rx,
+        });
+        self.state
+            .lock()
+            .fills
+            .insert(tag.to_string(), fill.clone());
+        Ok((
+            FillWriter {
+                store: self.clone(),
+                tag: tag.to_string(),
+                size,
+                file,
+                tmp_path,
+                crcs: BlockCrcs::default(),
+                pending: Vec::new(),
+                pending_len: 0,
+                written: 0,
+                tx,
+                finished: false,
+            },
+            fill,
+        ))
+    }
+
+    /// Ends a fill: on success the entry is indexed, otherwise its reservation is
+    /// returned.
+    fn end_fill(&self, tag: &str, size: u64, committed: bool) {
+        let mut st = self.state.lock();
+        st.fills.remove(tag);
+        if committed {
+            st.tick += 1;
+            let tick = st.tick;
+            st.entries.insert(
+                tag.to_string(),
+                Entry {
+                    size,
+                    last_used: tick,
+                },
+            );
+        } else {
+            st.used -= size;
+        }
+    }
+}
+
+/// Writes one fill: [`Self::write`] the version's bytes in order, then [`Self::commit`].
+/// Dropped unfinished, it fails the fill (its readers move on to the origin).
+pub struct FillWriter {
+    store: Arc<CacheStore>,
+    tag: String,
+    size: u64,
+    file: Arc<File>,
+    tmp_path: PathBuf,
+    crcs: BlockCrcs,
+    pending: Vec<Bytes>,
+    pending_len: usize,
+    written: u64,
+    tx: watch::Sender<Progress>,
+    finished: bool,
+}
+
+impl FillWriter {
+    pub async fn write(&mut self, chunk: Bytes) -> io::Result<()> {
+        if self.written + (self.pending_len + chunk.len()) as u64 > self.size {
+            return Err(io::Error::other(
+                "the origin sent more bytes than the version has",
+            ));
+        }
+        self.pending_len += chunk.len();
+        self.pending.push(chunk);
+        if self.pending_len >= WRITE_BATCH {
+            self.flush().await?;
+        }
+        Ok(())
+    }
+
+    async fn flush(&mut self) -> io::Result<()> {
+        if self.pending.is_empty() {
+            return Ok(());
+        }
+        let bufs = std::mem::take(&mut self.pending);
+        let n = self.pending_len as u64;
+        self.pending_len = 0;
+        for b in &bufs {
+            self.crcs.update(b);
+        }
+        let (file, at) = (self.file.clone(), self.written);
+        tokio::task::spawn_blocking(move || {
+            let mut at = at;
+            for b in &bufs {
+                file.write_all_at(b, at)?;
+                at += b.len() as u64;
+            }
+            Ok::<_, io::Error>(())
+        })
+        .await
+        .map_err(io::Error::other)??;
+        self.written += n;
+        coffer_core::crash::point("cache.fill.mid");
+        self.tx.send_replace(Progress::Writing(self.written));
+        Ok(())
+    }
+
+    /// Makes the entry durable and visible: trailer, fsync, rename, directory fsync.
+    pub async fn commit(mut self) -> io::Result<()> {
+        self.flush().await?;
+        if self.written != self.size {
+            return Err(io::Error::other(format!(
+                "the origin sent {} of {} bytes",
+                self.written, self.size
+            )));
+        }
+        let trailer = std::mem::take(&mut self.crcs).into_trailer();
+        let (file, at) = (self.file.clone(), self.written);
+        let (tmp, dest) = (self.tmp_path.clone(), self.store.entry_path(&self.tag));
+        let entries = self.store.entries.clone();
+        tokio::task::spawn_blocking(move || {
+            file.write_all_at(&trailer, at)?;
+            file.sync_all()?;
+            fs::rename(&tmp, &dest)?;
+            File::open(&entries)?.sync_all()
+        })
+        .await
+        .map_err(io::Error::other)??;
+        self.finished = true;
+        self.store.end_fill(&self.tag, self.size, true);
+        self.store.counters.fills_done.inc();
+        self.tx.send_replace(Progress::Done);
+        Ok(())
+    }
+}
+
+impl Drop for FillWriter {
+    fn drop(&mut self) {
+        if self.finished {
+            return;
+        }
+        self.store.end_fill(&self.tag, self.size, false);
+        self.store.counters.fills_failed.inc();
+        self.tx.send_replace(Progress::Failed);
+        let _ = fs::remove_file(&self.tmp_path);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tag(i: u8) -> String {
+        format!("{:032x}", i)
+    }
+
+    async fn fill(store: &Arc<CacheStore>, t: &str, bytes: &[u8]) {
+        let (mut w, _) = store.begin_fill(t, bytes.len() as u64).ok().unwrap();
+        w.write(Bytes::copy_from_slice(bytes)).await.unwrap();
+        w.commit().await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn entries_survive_a_restart_and_eviction_keeps_the_budget() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Arc::new(CacheStore::open(dir.path(), 3000).unwrap());
+        fill(&store, &tag(1), &[1; 1000]).await;
+        fill(&store, &tag(2), &[2; 1000]).await;
+        assert!(matches!(store.lookup(&tag(1)), Lookup::Hit(_)));
+        // 1 was used after 2: 2 is evicted for 3 + 4.
+        fill(&store, &tag(3), &[3; 1000]).await;
+        fill(&store, &tag(4), &[4; 500]).await;
+        assert!(matches!(store.lookup(&tag(2)), Lookup::Miss));
+        assert_eq!(store.usage().1, 2500);
+        // Too large for the whole cache: not cached.
+        assert!(matches!(store.begin_fill(&tag(9), 3001), Err(None)));
+        // A temp file left by a crash, a torn entry and a stranger are removed at open.
+        std::fs::write(dir.path().join("tmp/leftover"), b"x").unwrap();
+        std::fs::write(dir.path().join("entries").join(tag(7)), b"torn").unwrap();
+        std::fs::write(dir.path().join("entries/README"), b"?").unwrap();
+        drop(store);
+        let store = CacheStore::open(dir.path(), 3000).unwrap();
+        assert_eq!(store.usage(), (3, 2500, 0));
+        assert!(matches!(store.lookup(&tag(7)), Lookup::Miss));
+        assert_eq!(
+            std::fs::read_dir(dir.path().join("tmp")).unwrap().count(),
+            0
+        );
+        let Lookup::Hit(p) = store.lookup(&tag(4)) else {
+            panic!("entry 4 lost")
+        };
+        let body = coffer_store::read_blob_file(p, "t", 0, 500).await.unwrap();
+        let got: Vec<Bytes> = futures::TryStreamExt::try_collect(body).await.unwrap();
+        assert_eq!(got.concat(), vec![4; 500]);
+        // A smaller budget evicts at open.
+        drop(store);
+        let store = CacheStore::open(dir.path(), 1000).unwrap();
+        assert_eq!(store.usage().0, 1);
+    }
+
+    #[tokio::test]
+    async fn readers_of_a_fill_see_its_bytes_and_a_dropped_writer_fails_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Arc::new(CacheStore::open(dir.path(), 1 << 30).unwrap());
+        let (mut w, f) = store.begin_fill(&tag(1), 3 << 20).ok().unwrap();
+        assert!(matches!(store.begin_fill(&tag(1), 3 << 20), Err(Some(_))));
+        w.write(Bytes::from(vec![7u8; 2 << 20])).await.unwrap();
+        assert_eq!(f.wait_for(0).await, Ok(2 << 20));
+        assert_eq!(f.read_at(100, 10).await.unwrap().as_ref(), &[7u8; 10]);
+        drop(w);
+        assert_eq!(f.wait_for(2 << 20).await, Err(()));
+        assert!(matches!(store.lookup(&tag(1)), Lookup::Miss));
+        assert_eq!(store.usage(), (0, 0, 0));
+        assert_eq!(
+            std::fs::read_dir(dir.path().join("tmp")).unwrap().count(),
+            0
+        );
+        // Short or long fills are not committed.
+        let (mut w, _) = store.begin_fill(&tag(2), 10).ok().unwrap();
+        assert!(w.write(Bytes::from(vec![0u8; 11])).await.is_err());
+        drop(w);
+        let (mut w, _) = store.begin_fill(&tag(3), 10).ok().unwrap();
+        w.write(Bytes::from(vec![0u8; 9])).await.unwrap();
+        assert!(w.commit().await.is_err());
+        assert_eq!(store.usage(), (0, 0, 0));
+    }
+}
