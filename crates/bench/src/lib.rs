@@ -15,11 +15,13 @@ pub mod attack;
 mod body;
 mod client;
 mod cpu;
+pub mod dataset;
 mod report;
 pub mod sigv4;
 mod sink;
 pub mod soak;
 mod units;
+pub mod warm;
 mod workloads;
 pub mod xml;
 

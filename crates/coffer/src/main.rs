@@ -24,13 +24,17 @@ enum Command {
     Server(coffer_server::ServerArgs),
     /// Run a compute-node cache: an S3 endpoint on a GPU node that serves repeated
     /// reads of large objects from local disk, every request authorized at the origin.
-    Cache(coffer_server::cache::CacheArgs),
+    /// `coffer cache warm` prefetches a dataset, `coffer cache stats` shows counters.
+    Cache(CacheCli),
     /// Check every stored object version and upload part against its integrity record
     /// (bitrot); read-only, safe while the server runs. Takes the server's flags or
     /// `--config`. Exit code: 0 clean, 1 damage found, 2 could not run.
     Scrub(ScrubArgs),
     /// Load-test an S3 endpoint (PUT/GET large and small objects, list, multipart).
     Bench(coffer_bench::BenchArgs),
+    /// Read a dataset of large objects epoch after epoch with many streams (a training
+    /// job's pattern), e.g. through a compute-node cache; `--upload` writes it first.
+    BenchDataset(coffer_bench::dataset::DatasetArgs),
     /// Soak test: mixed load on a supervised server with periodic restarts, checked
     /// against a client-side ledger (exit code 1 if it fails).
     Soak(coffer_bench::soak::SoakArgs),
@@ -50,6 +54,55 @@ enum Command {
     /// `user`, `whoami` (see `cli`).
     #[command(flatten)]
     Client(cli::ClientCommand),
+}
+
+#[derive(clap::Args)]
+#[command(args_conflicts_with_subcommands = true, subcommand_negates_reqs = true)]
+struct CacheCli {
+    #[command(subcommand)]
+    cmd: Option<CacheCmd>,
+    #[command(flatten)]
+    run: Option<coffer_server::cache::CacheArgs>,
+}
+
+#[derive(Subcommand)]
+enum CacheCmd {
+    /// Prefetch `s3://bucket/prefix` into a node with your own credentials.
+    Warm(coffer_bench::warm::WarmArgs),
+    /// A node's counters: entries, bytes, hits, misses, bytes from cache and origin.
+    Stats {
+        /// The node's endpoint.
+        #[arg(
+            long,
+            env = "COFFER_CACHE_ENDPOINT",
+            default_value = "http://127.0.0.1:9100"
+        )]
+        endpoint: String,
+        /// Print the JSON as the node sent it.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// `coffer cache stats`: one `name value` line per counter (or the JSON).
+async fn cache_stats(endpoint: &str, json: bool) -> anyhow::Result<()> {
+    let url = format!(
+        "{}{}",
+        endpoint.trim_end_matches('/'),
+        coffer_server::cache::proxy::STATS_PATH
+    );
+    let v: serde_json::Value = reqwest::get(&url).await?.error_for_status()?.json().await?;
+    if json {
+        println!("{v}");
+        return Ok(());
+    }
+    if let Some(o) = v.as_object() {
+        let width = o.keys().map(String::len).max().unwrap_or(0);
+        for (k, val) in o {
+            println!("{k:width$}  {val}");
+        }
+    }
+    Ok(())
 }
 
 #[derive(clap::Args)]
@@ -146,13 +199,32 @@ async fn main() -> anyhow::Result<()> {
             running.run_until(shutdown_signal()).await;
             Ok(())
         }
-        Command::Cache(args) => {
+        Command::Cache(CacheCli {
+            cmd: Some(CacheCmd::Warm(args)),
+            ..
+        }) => coffer_bench::warm::run(args).await,
+        Command::Cache(CacheCli {
+            cmd: Some(CacheCmd::Stats { endpoint, json }),
+            ..
+        }) => cache_stats(&endpoint, json).await,
+        Command::Cache(CacheCli {
+            cmd: None,
+            run: Some(args),
+        }) => {
             coffer_server::private_fs::restrict_umask();
             init_logging(false);
             let running = coffer_server::cache::start(args).await?;
             shutdown_signal().await;
             running.stop().await;
             Ok(())
+        }
+        Command::Cache(CacheCli {
+            cmd: None,
+            run: None,
+        }) => {
+            anyhow::bail!(
+                "coffer cache needs --origin, --dir and --node-credential-file (see --help)"
+            )
         }
         Command::Scrub(args) => std::process::exit(scrub(args).await),
         Command::Completions { shell } => {
@@ -172,6 +244,7 @@ async fn main() -> anyhow::Result<()> {
             Ok(())
         }
         Command::Bench(args) => coffer_bench::run(args).await,
+        Command::BenchDataset(args) => coffer_bench::dataset::run(args).await,
         Command::Soak(args) => {
             if !coffer_bench::soak::run(args).await? {
                 std::process::exit(1);

@@ -676,3 +676,56 @@ async fn a_full_cache_disk_degrades_to_the_origin() {
     assert!(s["bytesFromOrigin"].as_u64().unwrap() > 0, "{s}");
     assert_dir_clean(mnt.path());
 }
+
+#[tokio::test]
+async fn warm_prefetches_with_the_callers_credentials() {
+    let r = rig().await;
+    let objs: Vec<Vec<u8>> = (0..3).map(|i| payload(30 + i, 2 << 20)).collect();
+    for (i, o) in objs.iter().enumerate() {
+        put(&r.direct, &format!("train/{i}"), o).await;
+    }
+    put(&r.direct, "train/small", b"tiny").await;
+    put(&r.direct, "other/x", &payload(40, 2 << 20)).await;
+    let warm = |secret: &str| {
+        Command::new(env!("CARGO_BIN_EXE_coffer"))
+            .args(["cache", "warm", &format!("s3://{BUCKET}/train/")])
+            .args(["--endpoint", &r.cache.endpoint, "--min-object-size", "1MiB"])
+            .args(["--region", "US-EAST-04A"])
+            .env("AWS_ACCESS_KEY_ID", &r.key.access_key_id)
+            .env("AWS_SECRET_ACCESS_KEY", secret)
+            .output()
+            .unwrap()
+    };
+    // Someone else's credentials: refused by the origin, nothing fetched.
+    let out = warm("not-the-secret");
+    assert!(!out.status.success());
+    assert_eq!(r.stats().await["entries"], 0);
+    let out = warm(&r.key.secret_key);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let s = r.stats().await;
+    assert_eq!(
+        (s["entries"].as_u64(), s["fillsDone"].as_u64()),
+        (Some(3), Some(3)),
+        "{s}"
+    );
+    for (i, o) in objs.iter().enumerate() {
+        assert_eq!(&get(&r.via, &format!("train/{i}")).await.unwrap(), o);
+    }
+    assert_eq!(r.stats().await["hits"], 3);
+    let out = Command::new(env!("CARGO_BIN_EXE_coffer"))
+        .args(["cache", "stats", "--endpoint", &r.cache.endpoint])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success()
+            && text
+                .lines()
+                .any(|l| l.starts_with("hits ") && l.ends_with(" 3")),
+        "{text}"
+    );
+}
