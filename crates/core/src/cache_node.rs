@@ -49,15 +49,17 @@ pub const SIZE_HEADER: &str = "x-coffer-cache-size";
 pub const LENGTH_HEADER: &str = "x-coffer-cache-length";
 /// The origin path a node fetches a granted version from (no bucket is named `-`).
 pub const FILL_PATH: &str = "/-/cache/fill";
-/// How long a grant may be used to start a fill.
-pub const GRANT_TTL_SECS: i64 = 60;
+/// How long a grant may be used: to fill, and for a reader's fallback to the origin
+/// when a local copy fails mid-answer (long enough for a slow reader of a large object).
+pub const GRANT_TTL_SECS: i64 = 300;
 /// The smallest minimum size a node may ask for: smaller objects are stored inline in
 /// the metadata database and never worth a second copy.
 pub const MIN_CACHEABLE: u64 = 64 * 1024;
 
 const CREDENTIAL_PREFIX: &str = "COFFER-NODE-";
-/// Grants longer than this are refused before any parsing (keys are ≤ 1,024 bytes).
-const MAX_GRANT_LEN: usize = 4096;
+/// Grants longer than this are refused before any parsing, and never minted (a key of
+/// 1,024 bytes fits unless most of it needs JSON escaping).
+pub const MAX_GRANT_LEN: usize = 8192;
 
 /// A new node credential (shown once; stored as its SHA-256).
 pub fn new_credential() -> String {
@@ -220,7 +222,7 @@ mod tests {
         );
         assert!(key.verify(&forged, "n1", 999).is_err(), "payload changed");
         assert!(key.verify(p, "n1", 999).is_err(), "no MAC");
-        assert!(key.verify(&"a".repeat(5000), "n1", 0).is_err(), "too long");
+        assert!(key.verify(&"a".repeat(9000), "n1", 0).is_err(), "too long");
     }
 
     #[test]

@@ -17,7 +17,7 @@
 
 use coffer_core::cache_node::{
     CLIENT_HEADER, FILL_PATH, GRANT_HEADER, GRANT_TTL_SECS, Grant, GrantKey, LENGTH_HEADER,
-    MIN_CACHEABLE, MIN_SIZE_HEADER, NODE_HEADER, OBJECT_HEADER, SIZE_HEADER,
+    MAX_GRANT_LEN, MIN_CACHEABLE, MIN_SIZE_HEADER, NODE_HEADER, OBJECT_HEADER, SIZE_HEADER,
 };
 use coffer_core::conn::ConnInfo;
 use coffer_core::identity::IdentityService;
@@ -101,9 +101,12 @@ impl CacheOrigin {
     /// Recognizes node requests (module docs). `origin` is `None` on a service built
     /// without node support: node requests are then refused, never served as plain ones.
     pub async fn arrive(origin: Option<&Self>, req: &mut HttpRequest) -> Arrival {
-        let Some(credential) = header(req.headers(), NODE_HEADER).map(str::to_string) else {
+        if !req.headers().contains_key(NODE_HEADER) {
             return Arrival::Direct;
-        };
+        }
+        let credential = header(req.headers(), NODE_HEADER)
+            .unwrap_or_default()
+            .to_string();
         let client = header(req.headers(), CLIENT_HEADER)
             .and_then(|v| v.trim().parse::<std::net::IpAddr>().ok());
         let min_size = header(req.headers(), MIN_SIZE_HEADER)
@@ -133,11 +136,16 @@ impl CacheOrigin {
             return Arrival::Filled(origin.fill(&node, req).await);
         }
         req.headers_mut().remove(GRANT_HEADER);
-        // The client's address as the node reports it; without one, the node's own.
-        if let Some(ip) = client
-            && let Some(conn) = req.extensions_mut().get_mut::<ConnInfo>()
-        {
-            conn.peer = std::net::SocketAddr::new(ip, 0);
+        if let Some(conn) = req.extensions_mut().get_mut::<ConnInfo>() {
+            // The client reached the node over plain HTTP (a node has no TLS listener),
+            // whatever the node-to-origin link is: `aws:SecureTransport` is false.
+            conn.secure = false;
+            // The client's address as the node reports it. A loopback or unspecified
+            // claim means "on the node's host": the node's own address stands, so a
+            // policy meant for the origin's host never admits a node's local clients.
+            if let Some(ip) = client.filter(|ip| !ip.is_loopback() && !ip.is_unspecified()) {
+                conn.peer = std::net::SocketAddr::new(ip, 0);
+            }
         }
         let name = node.name.clone();
         req.extensions_mut().insert(CacheCall {
@@ -203,6 +211,12 @@ impl CacheOrigin {
             HttpResponse::new(Body::from(crate::body::response(body, out.content_length)));
         let h = resp.headers_mut();
         h.insert(http::header::CONTENT_LENGTH, out.content_length.into());
+        // One URL serves every granted version: no cache between node and origin may
+        // keep an answer.
+        h.insert(
+            http::header::CACHE_CONTROL,
+            HeaderValue::from_static("no-store"),
+        );
         h.insert(SIZE_HEADER, out.record.size.into());
         if let Some((s, e)) = out.range {
             *resp.status_mut() = StatusCode::PARTIAL_CONTENT;
@@ -253,6 +267,9 @@ impl CacheCall {
             tag: tag.to_string(),
             expires: time::OffsetDateTime::now_utc().unix_timestamp() + GRANT_TTL_SECS,
         });
+        if grant.len() > MAX_GRANT_LEN {
+            return None;
+        }
         let mut h = HeaderMap::new();
         h.insert(OBJECT_HEADER, HeaderValue::from_str(tag).ok()?);
         h.insert(SIZE_HEADER, rec.size.into());

@@ -100,6 +100,9 @@ impl Rig {
     }
 
     fn restart_cache(&mut self, extra: &[&str], envs: &[(&str, &str)]) {
+        // One process per cache directory: the old one goes first.
+        let _ = self.cache.child.kill();
+        let _ = self.cache.child.wait();
         let c = spawn_cache(
             &self.origin.s3,
             &self.cache_dir(),
@@ -109,6 +112,19 @@ impl Rig {
         );
         self.via = without_retries(&s3_client_for(&c.endpoint, &self.key));
         self.cache = c;
+    }
+
+    /// The stats once no fill is under way (a reader has its last byte a moment before
+    /// the fill's entry is committed).
+    async fn settled_stats(&self) -> Value {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let s = self.stats().await;
+            if s["fillsInProgress"] == 0 || Instant::now() > deadline {
+                return s;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
     }
 
     async fn stats(&self) -> Value {
@@ -229,6 +245,7 @@ async fn clients_get_the_origins_bytes_through_the_node() {
 
     // Miss, then hit; the small object passes through.
     assert_eq!(get(&r.via, "big").await.unwrap(), big);
+    r.settled_stats().await;
     assert_eq!(get(&r.via, "big").await.unwrap(), big);
     assert_eq!(get(&r.via, "small").await.unwrap(), small);
     let s = r.stats().await;
@@ -354,7 +371,7 @@ async fn clients_get_the_origins_bytes_through_the_node() {
     for t in reads {
         assert_eq!(t.await.unwrap(), shard);
     }
-    let after = r.stats().await;
+    let after = r.settled_stats().await;
     assert_eq!(
         after["fillsDone"].as_u64().unwrap() - before["fillsDone"].as_u64().unwrap(),
         1,
@@ -570,6 +587,7 @@ async fn a_kill_9_mid_fill_leaves_no_entry() {
     r.restart_cache(&["--min-object-size", "1MiB"], &[]);
     assert_dir_clean(&r.cache_dir());
     assert_eq!(get(&r.via, "big").await.unwrap(), big);
+    r.settled_stats().await;
     assert_eq!(get(&r.via, "big").await.unwrap(), big);
     let s = r.stats().await;
     assert_eq!(
@@ -699,14 +717,14 @@ async fn warm_prefetches_with_the_callers_credentials() {
     // Someone else's credentials: refused by the origin, nothing fetched.
     let out = warm("not-the-secret");
     assert!(!out.status.success());
-    assert_eq!(r.stats().await["entries"], 0);
+    assert_eq!(r.settled_stats().await["entries"], 0);
     let out = warm(&r.key.secret_key);
     assert!(
         out.status.success(),
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let s = r.stats().await;
+    let s = r.settled_stats().await;
     assert_eq!(
         (s["entries"].as_u64(), s["fillsDone"].as_u64()),
         (Some(3), Some(3)),
@@ -727,5 +745,41 @@ async fn warm_prefetches_with_the_callers_credentials() {
                 .lines()
                 .any(|l| l.starts_with("hits ") && l.ends_with(" 3")),
         "{text}"
+    );
+}
+
+/// A request target that is not an absolute path never chooses where the node sends
+/// its credential: `*` and an absolute-form target naming another host are answered
+/// without contacting that host (the `@host/…` form HTTP/2 could carry is refused by
+/// `proxy::upstream`, unit-tested).
+#[tokio::test]
+async fn a_request_target_cannot_redirect_the_node() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let r = rig().await;
+    let trap = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let trap_addr = trap.local_addr().unwrap();
+    let caught = tokio::spawn(async move {
+        tokio::time::timeout(Duration::from_secs(2), trap.accept())
+            .await
+            .is_ok()
+    });
+    let node = r.cache.endpoint.trim_start_matches("http://").to_string();
+    for (line, want) in [
+        ("OPTIONS * HTTP/1.1".to_string(), "HTTP/1.1 400"),
+        (
+            format!("GET http://{trap_addr}/{BUCKET}/x HTTP/1.1"),
+            "HTTP/1.1 403",
+        ),
+    ] {
+        let mut tcp = tokio::net::TcpStream::connect(&node).await.unwrap();
+        let head = format!("{line}\r\nHost: {node}\r\nConnection: close\r\n\r\n");
+        tcp.write_all(head.as_bytes()).await.unwrap();
+        let mut answer = String::new();
+        tcp.read_to_string(&mut answer).await.unwrap();
+        assert!(answer.starts_with(want), "{line}: {answer}");
+    }
+    assert!(
+        !caught.await.unwrap(),
+        "the node connected to the host named in the request target"
     );
 }

@@ -85,12 +85,17 @@ pub async fn start(args: CacheArgs) -> anyhow::Result<RunningCache> {
         .filter(|s| coffer_core::cache_node::is_credential_shaped(s))
         .context("the node credential file does not hold a node credential (COFFER-NODE-…)")?;
     let credential = HeaderValue::from_str(&credential)?;
-    let origin = args.origin.trim_end_matches('/').to_string();
-    let parsed: http::Uri = origin.parse().context("--origin is not a URL")?;
+    let origin_url = reqwest::Url::parse(&args.origin).context("--origin is not a URL")?;
     anyhow::ensure!(
-        matches!(parsed.scheme_str(), Some("http" | "https")) && parsed.authority().is_some(),
-        "--origin must be an http:// or https:// URL"
+        matches!(origin_url.scheme(), "http" | "https")
+            && origin_url.host_str().is_some()
+            && origin_url.username().is_empty()
+            && origin_url.password().is_none()
+            && origin_url.path() == "/"
+            && origin_url.query().is_none(),
+        "--origin must be an http:// or https:// URL with a host and nothing after it"
     );
+    let origin = origin_url.as_str().trim_end_matches('/').to_string();
     let dir = args.dir.clone();
     let max = args.max_bytes;
     let store = Arc::new(
@@ -104,6 +109,9 @@ pub async fn start(args: CacheArgs) -> anyhow::Result<RunningCache> {
         .redirect(reqwest::redirect::Policy::none())
         .no_proxy()
         .connect_timeout(Duration::from_secs(10))
+        // A stalled origin fails the request (and a fill, whose readers then move on)
+        // instead of holding it forever.
+        .read_timeout(Duration::from_secs(120))
         .tcp_nodelay(true)
         .pool_max_idle_per_host(256)
         .build()?;
@@ -115,6 +123,7 @@ pub async fn start(args: CacheArgs) -> anyhow::Result<RunningCache> {
     listener_metrics.register(&mut registry);
     let shared = Arc::new(Shared {
         origin,
+        origin_url,
         client,
         credential,
         min_size: args.min_object_size,

@@ -126,7 +126,9 @@ impl CacheMetrics {
 }
 
 pub(super) struct Shared {
+    /// The origin's URL without a trailing `/` (normalized: what `url` prints).
     pub origin: String,
+    pub origin_url: reqwest::Url,
     pub client: reqwest::Client,
     pub credential: HeaderValue,
     pub min_size: u64,
@@ -203,11 +205,17 @@ impl Shared {
         }
         let client_ip = req.extensions().get::<ConnInfo>().map(|c| c.peer.ip());
         let (parts, body) = req.into_parts();
-        let pq = parts
+        let Some(url) = parts
             .uri
             .path_and_query()
-            .map_or("/", |p| p.as_str())
-            .to_string();
+            .and_then(|pq| upstream(&self.origin, &self.origin_url, pq.as_str()))
+        else {
+            return s3_error(
+                StatusCode::BAD_REQUEST,
+                "InvalidURI",
+                "This request target cannot be forwarded unchanged.",
+            );
+        };
         let mut headers = HeaderMap::new();
         for (k, v) in &parts.headers {
             if forwardable(k) {
@@ -232,16 +240,11 @@ impl Shared {
         if get {
             headers.insert(MIN_SIZE_HEADER, self.min_size.into());
         }
-        let has_body = parts
-            .headers
-            .get(http::header::CONTENT_LENGTH)
-            .is_some_and(|v| v != "0")
-            || parts.headers.contains_key(http::header::TRANSFER_ENCODING);
         let mut rb = self
             .client
-            .request(parts.method.clone(), format!("{}{pq}", self.origin))
+            .request(parts.method.clone(), url)
             .headers(headers);
-        if has_body {
+        if !http_body::Body::is_end_stream(&body) {
             let frames =
                 BodyStream::new(body).try_filter_map(|f| async move { Ok(f.into_data().ok()) });
             rb = rb.body(reqwest::Body::wrap_stream(frames));
@@ -279,7 +282,7 @@ impl Shared {
             let grant = h.get(GRANT_HEADER)?.to_str().ok()?.to_string();
             let size = header_u64(h, SIZE_HEADER)?;
             let len = header_u64(h, LENGTH_HEADER)?;
-            let start = match h.get(http::header::CONTENT_RANGE) {
+            let start: u64 = match h.get(http::header::CONTENT_RANGE) {
                 Some(v) => v
                     .to_str()
                     .ok()?
@@ -290,8 +293,9 @@ impl Shared {
                     .ok()?,
                 None => 0,
             };
-            (start + len <= size && coffer_core::cache_node::object_tag_shaped(&tag))
-                .then_some((tag, grant, size, start, len))
+            (start.checked_add(len).is_some_and(|end| end <= size)
+                && coffer_core::cache_node::object_tag_shaped(&tag))
+            .then_some((tag, grant, size, start, len))
         })();
         let Some((tag, grant, size, start, len)) = parsed else {
             tracing::error!("the origin's cache answer is malformed");
@@ -352,7 +356,7 @@ impl Shared {
                 Lookup::Miss => match self.store.begin_fill(tag, size) {
                     Ok((writer, fill)) => {
                         self.metrics.misses.inc();
-                        tokio::spawn(self.clone().run_fill(writer, grant.to_string(), size));
+                        tokio::spawn(self.clone().run_fill(writer, grant.to_string()));
                         return Source::Fill(fill);
                     }
                     Err(Some(f)) => {
@@ -372,14 +376,15 @@ impl Shared {
     /// Fetches a granted version from the origin into the cache. Runs to the end even
     /// when the client that started it went away (other readers may have joined, and
     /// the next epoch wants it).
-    async fn run_fill(self: Arc<Self>, mut writer: FillWriter, grant: String, size: u64) {
+    async fn run_fill(self: Arc<Self>, mut writer: FillWriter, grant: String) {
         let result: Result<(), String> = async {
             let resp = self
                 .fill_request(&grant, None)
                 .send()
                 .await
                 .map_err(|e| e.to_string())?;
-            if resp.status() != StatusCode::OK || resp.content_length() != Some(size) {
+            // The writer refuses more or fewer than the version's bytes.
+            if resp.status() != StatusCode::OK {
                 return Err(format!(
                     "the origin answered the fill with {}",
                     resp.status()
@@ -449,6 +454,27 @@ impl Shared {
             text,
         )
     }
+}
+
+/// The origin URL of a request target: the origin's scheme and authority and the
+/// client's path and query exactly. `None` for anything else — a target that is not an
+/// absolute path (`*`, or `@host/…`, which HTTP/2 can carry and which would name
+/// another host, to receive the node's credential) or one the URL parser would rewrite
+/// (dot segments, backslashes), which would make the origin read another key than the
+/// one the client named.
+fn upstream(origin: &str, origin_url: &reqwest::Url, pq: &str) -> Option<reqwest::Url> {
+    if !pq.starts_with('/') {
+        return None;
+    }
+    let full = format!("{origin}{pq}");
+    let url = reqwest::Url::parse(&full).ok()?;
+    let same = url.as_str() == full
+        && url.fragment().is_none()
+        && url.username().is_empty()
+        && url.password().is_none()
+        && url.host_str() == origin_url.host_str()
+        && url.port_or_known_default() == origin_url.port_or_known_default();
+    same.then_some(url)
 }
 
 /// Any other answer, relayed as it came (hop-by-hop and cache headers removed).
@@ -562,5 +588,37 @@ impl Cursor {
                 },
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn only_absolute_paths_reach_the_origin_unchanged() {
+        let base = reqwest::Url::parse("http://coffer:9000").unwrap();
+        let origin = base.as_str().trim_end_matches('/');
+        let up = |pq: &str| super::upstream(origin, &base, pq).map(|u| u.to_string());
+        assert_eq!(
+            up("/b/k%20x?versionId=1&x-id=GetObject").as_deref(),
+            Some("http://coffer:9000/b/k%20x?versionId=1&x-id=GetObject")
+        );
+        assert_eq!(up("//b/k").as_deref(), Some("http://coffer:9000//b/k"));
+        for bad in [
+            "@attacker.example/x",
+            ".attacker.example/x",
+            "*",
+            "",
+            "/b/../k",
+            "/b/./k",
+            "/b/%2e%2e/k",
+            "/b\\k",
+            "/b/k#frag",
+        ] {
+            assert_eq!(up(bad), None, "{bad:?}");
+        }
+        // Default ports are normalized away on both sides.
+        let base = reqwest::Url::parse("https://coffer:443/").unwrap();
+        let origin = base.as_str().trim_end_matches('/');
+        assert!(super::upstream(origin, &base, "/b/k").is_some());
     }
 }

@@ -8,10 +8,14 @@
 //!   and the directory fsynced; `tmp/` is emptied at start. A `kill -9` mid-fill leaves
 //!   only a temp file, never a partial entry.
 //! * The bytes of entries and fills in progress never exceed `max_bytes`: a fill
-//!   reserves its size first, evicting the least recently used entries; a version that
-//!   cannot fit is not cached (served from the origin).
-//! * At most one fill per tag: concurrent misses of one version join it and read what
-//!   it has written so far from its file (`Fill::read_at`), waiting for the rest.
+//!   reserves its size first, evicting the least recently used entries — only when the
+//!   fill will then fit. A version over half of `max_bytes` (one read must not flush the
+//!   cache), or a miss while [`MAX_FILLS`] fills run, is not cached (served from the
+//!   origin).
+//! * At most one fill per tag (checked and registered in one critical section):
+//!   concurrent misses of one version join it and read what it has written so far from
+//!   its file (`Fill::read_at`), waiting for the rest.
+//! * One process per directory (an exclusive lock on `lock`).
 //! * A failed write (disk full, I/O error) fails the fill only: its readers continue
 //!   from the origin, nothing is kept.
 
@@ -31,6 +35,8 @@ const ENTRIES: &str = "entries";
 const TMP: &str = "tmp";
 /// Fill writes are gathered to this size before they go to disk.
 const WRITE_BATCH: usize = 1 << 20;
+/// Fills under way at once (each holds an origin connection and a file).
+pub const MAX_FILLS: usize = 64;
 
 /// How a fill is going.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -103,8 +109,10 @@ struct Entry {
 struct State {
     entries: HashMap<String, Entry>,
     fills: HashMap<String, Arc<Fill>>,
-    /// Bytes of entries plus bytes reserved by fills.
-    used: u64,
+    /// Bytes of the entries.
+    entry_bytes: u64,
+    /// Bytes reserved by the fills under way. `entry_bytes + reserved ≤ max_bytes`.
+    reserved: u64,
     tick: u64,
 }
 
@@ -148,6 +156,8 @@ pub struct CacheStore {
     max_bytes: u64,
     state: Mutex<State>,
     pub counters: StoreCounters,
+    /// Held while open: one process per directory.
+    _lock: File,
 }
 
 fn private_dir(p: &Path) -> io::Result<()> {
@@ -176,6 +186,18 @@ impl CacheStore {
         let (entries, tmp) = (dir.join(ENTRIES), dir.join(TMP));
         private_dir(&entries)?;
         private_dir(&tmp)?;
+        let lock = OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .mode(0o600)
+            .open(dir.join("lock"))?;
+        if lock.try_lock().is_err() {
+            return Err(io::Error::other(format!(
+                "another coffer cache uses {}",
+                dir.display()
+            )));
+        }
         for e in fs::read_dir(&tmp)? {
             let _ = fs::remove_file(e?.path());
         }
@@ -184,14 +206,15 @@ impl CacheStore {
             let e = e?;
             let name = e.file_name().to_string_lossy().into_owned();
             let path = e.path();
+            // A file that cannot be read is not an entry: it is removed, not fatal.
             let len = if coffer_core::cache_node::object_tag_shaped(&name) {
-                entry_len(&path)?
+                entry_len(&path).unwrap_or(None)
             } else {
                 None
             };
             match len {
                 Some(n) => {
-                    let when = e.metadata()?.modified().ok();
+                    let when = e.metadata().ok().and_then(|m| m.modified().ok());
                     found.push((when, name, n));
                 }
                 None => {
@@ -205,7 +228,7 @@ impl CacheStore {
         let mut state = State::default();
         for (_, tag, size) in found {
             state.tick += 1;
-            state.used += size;
+            state.entry_bytes += size;
             state.entries.insert(
                 tag,
                 Entry {
@@ -220,6 +243,7 @@ impl CacheStore {
             max_bytes,
             state: Mutex::new(state),
             counters: StoreCounters::default(),
+            _lock: lock,
         };
         let over = {
             let mut st = store.state.lock();
@@ -250,14 +274,18 @@ impl CacheStore {
     /// (entries, bytes used, fills in progress).
     pub fn usage(&self) -> (usize, u64, usize) {
         let st = self.state.lock();
-        (st.entries.len(), st.used, st.fills.len())
+        (
+            st.entries.len(),
+            st.entry_bytes + st.reserved,
+            st.fills.len(),
+        )
     }
 
     /// Forgets an entry whose file failed its check (or vanished), and removes it.
     pub fn drop_entry(&self, tag: &str) {
         let gone = {
             let mut st = self.state.lock();
-            st.entries.remove(tag).inspect(|e| st.used -= e.size)
+            st.entries.remove(tag).inspect(|e| st.entry_bytes -= e.size)
         };
         if gone.is_some() {
             self.counters.dropped_damaged.inc();
@@ -265,15 +293,13 @@ impl CacheStore {
         }
     }
 
-    /// Evicts least recently used entries until `need` more bytes fit; returns the
-    /// evicted tags (their files are removed outside the lock), or leaves the index as
-    /// it was when even an empty cache could not hold `need`.
+    /// Evicts least recently used entries until `need` more bytes fit beside the
+    /// entries and reservations; returns the evicted tags (their files are removed
+    /// outside the lock). Callers check first that `need` fits beside the reservations
+    /// alone, so nothing is evicted in vain.
     fn evict_for(&self, st: &mut State, need: u64) -> Vec<String> {
         let mut out = Vec::new();
-        if need > self.max_bytes {
-            return out;
-        }
-        while st.used + need > self.max_bytes {
+        while st.entry_bytes + st.reserved + need > self.max_bytes {
             let Some(victim) = st
                 .entries
                 .iter()
@@ -283,7 +309,7 @@ impl CacheStore {
                 break;
             };
             if let Some(e) = st.entries.remove(&victim) {
-                st.used -= e.size;
+                st.entry_bytes -= e.size;
             }
             out.push(victim);
         }
@@ -297,31 +323,19 @@ impl CacheStore {
         }
     }
 
-    /// Starts filling `tag` (`size` bytes): reserves the space (evicting), creates the
-    /// temp file. `Err(Some(fill))`: another fill of it runs, join that; `Err(None)`:
-    /// it cannot be cached (too large, or the temp file could not be created).
+    /// Starts filling `tag` (`size` bytes): creates the temp file, then in one critical
+    /// section checks that no fill of it runs, reserves the space (evicting) and
+    /// registers the fill. `Err(Some(fill))`: another fill of it runs, join that;
+    /// `Err(None)`: it is not cached now (committed meanwhile, too large, too many
+    /// fills, or the temp file could not be created).
     pub fn begin_fill(
         self: &Arc<Self>,
         tag: &str,
         size: u64,
     ) -> Result<(FillWriter, Arc<Fill>), Option<Arc<Fill>>> {
-        let evicted;
-        {
-            let mut st = self.state.lock();
-            if let Some(f) = st.fills.get(tag) {
-                return Err(Some(f.clone()));
-            }
-            if st.entries.contains_key(tag) {
-                // Committed between the caller's lookup and now: the caller looks again.
-                return Err(None);
-            }
-            evicted = self.evict_for(&mut st, size);
-            if st.used + size > self.max_bytes {
-                return Err(None);
-            }
-            st.used += size;
+        if size > self.max_bytes / 2 {
+            return Err(None);
         }
-        self.remove_files(evicted);
         let tmp_path = self
             .tmp
             .join(format!("{tag}.{}", coffer_core::ids::new_hex_id()));
@@ -335,7 +349,6 @@ impl CacheStore {
             Ok(f) => Arc::new(f),
             Err(e) => {
                 tracing::warn!(error = %e, "cannot create a cache fill file; serving from the origin");
-                self.state.lock().used -= size;
                 return Err(None);
             }
         };
@@ -345,10 +358,29 @@ impl CacheStore {
             size,
             progress: rx,
         });
-        self.state
-            .lock()
-            .fills
-            .insert(tag.to_string(), fill.clone());
+        let evicted = {
+            let mut st = self.state.lock();
+            let refused = if let Some(f) = st.fills.get(tag) {
+                Some(Some(f.clone()))
+            } else if st.entries.contains_key(tag)
+                || st.fills.len() >= MAX_FILLS
+                || st.reserved.saturating_add(size) > self.max_bytes
+            {
+                Some(None)
+            } else {
+                None
+            };
+            if let Some(r) = refused {
+                drop(st);
+                let _ = fs::remove_file(&tmp_path);
+                return Err(r);
+            }
+            let evicted = self.evict_for(&mut st, size);
+            st.reserved += size;
+            st.fills.insert(tag.to_string(), fill.clone());
+            evicted
+        };
+        self.remove_files(evicted);
         Ok((
             FillWriter {
                 store: self.clone(),
@@ -367,23 +399,23 @@ impl CacheStore {
         ))
     }
 
-    /// Ends a fill: on success the entry is indexed, otherwise its reservation is
+    /// Ends a fill: its reservation becomes the entry's bytes on success, or is
     /// returned.
     fn end_fill(&self, tag: &str, size: u64, committed: bool) {
         let mut st = self.state.lock();
         st.fills.remove(tag);
+        st.reserved -= size;
         if committed {
             st.tick += 1;
             let tick = st.tick;
-            st.entries.insert(
+            let old = st.entries.insert(
                 tag.to_string(),
                 Entry {
                     size,
                     last_used: tick,
                 },
             );
-        } else {
-            st.used -= size;
+            st.entry_bytes = st.entry_bytes - old.map_or(0, |e| e.size) + size;
         }
     }
 }
@@ -513,8 +545,9 @@ mod tests {
         fill(&store, &tag(4), &[4; 500]).await;
         assert!(matches!(store.lookup(&tag(2)), Lookup::Miss));
         assert_eq!(store.usage().1, 2500);
-        // Too large for the whole cache: not cached.
-        assert!(matches!(store.begin_fill(&tag(9), 3001), Err(None)));
+        // Over half the cache: not cached, nothing evicted.
+        assert!(matches!(store.begin_fill(&tag(9), 1501), Err(None)));
+        assert_eq!(store.usage(), (3, 2500, 0));
         // A temp file left by a crash, a torn entry and a stranger are removed at open.
         std::fs::write(dir.path().join("tmp/leftover"), b"x").unwrap();
         std::fs::write(dir.path().join("entries").join(tag(7)), b"torn").unwrap();
@@ -564,5 +597,45 @@ mod tests {
         w.write(Bytes::from(vec![0u8; 9])).await.unwrap();
         assert!(w.commit().await.is_err());
         assert_eq!(store.usage(), (0, 0, 0));
+    }
+
+    #[tokio::test]
+    async fn reservations_are_exact_and_nothing_is_evicted_in_vain() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Arc::new(CacheStore::open(dir.path(), 10_000).unwrap());
+        fill(&store, &tag(1), &[1; 3000]).await;
+        fill(&store, &tag(2), &[2; 1000]).await;
+        // Two fills under way reserve 5,000 + 4,000: entry 1 (least recently used) goes.
+        let (w5, _) = store.begin_fill(&tag(5), 5000).ok().unwrap();
+        let (w6, _) = store.begin_fill(&tag(6), 4000).ok().unwrap();
+        assert_eq!(store.usage(), (1, 10_000, 2));
+        // A third cannot fit beside the reservations: refused without evicting entry 2.
+        assert!(matches!(store.begin_fill(&tag(7), 2000), Err(None)));
+        assert!(matches!(store.lookup(&tag(2)), Lookup::Hit(_)));
+        // A second miss of a filling tag joins it.
+        assert!(matches!(store.begin_fill(&tag(5), 5000), Err(Some(_))));
+        drop(w5);
+        drop(w6);
+        assert_eq!(store.usage(), (1, 1000, 0));
+        // Many concurrent misses of one tag: one fill, one reservation.
+        let barrier = Arc::new(std::sync::Barrier::new(16));
+        let threads: Vec<_> = (0..16)
+            .map(|_| {
+                let (s, b) = (store.clone(), barrier.clone());
+                std::thread::spawn(move || {
+                    b.wait();
+                    s.begin_fill(&tag(8), 100).ok()
+                })
+            })
+            .collect();
+        let won: Vec<_> = threads
+            .into_iter()
+            .filter_map(|h| h.join().unwrap())
+            .collect();
+        let winners = won.len();
+        assert_eq!(winners, 1);
+        assert_eq!(store.usage(), (1, 1100, 1));
+        // A second process on the same directory is refused.
+        assert!(CacheStore::open(dir.path(), 10_000).is_err());
     }
 }
