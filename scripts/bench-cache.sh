@@ -10,8 +10,8 @@
 #   no other address is touched.
 # * The node (`coffer cache`) and the client (`coffer bench-dataset`) run outside it.
 # * Reported, same run: a direct local read of the dataset from the origin inside its
-#   namespace (no link), epoch 1 and 2 through the node, and one epoch straight over
-#   the link without the node.
+#   namespace (no link; 3 epochs), epoch 1 (cold) and epochs 2-4 (warm) through the
+#   node, and one epoch straight over the link without the node.
 # Environment: OBJECTS (32), SIZE (64MiB), STREAMS (16), RATE (1gbit).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -45,7 +45,7 @@ tc qdisc add dev cbv0 root tbf rate "$rate" burst 256kb latency 20ms
 ip netns exec "$ns" tc qdisc add dev cbv1 root tbf rate "$rate" burst 256kb latency 20ms
 
 op="$work/operator-token"
-head -c 32 /dev/urandom | base64 | tr -dc 'A-Za-z0-9' > "$op"
+(umask 077; head -c 32 /dev/urandom | base64 | tr -dc 'A-Za-z0-9' > "$op")
 ip netns exec "$ns" "$bin" server --data-dir "$work/origin" --s3-listen 10.77.0.1:9000 \
   --api-listen 10.77.0.1:9001 --operator-token-file "$op" > "$work/origin.log" 2>&1 &
 pids+=($!)
@@ -69,14 +69,14 @@ ip netns exec "$ns" "$bin" bench-dataset --endpoint http://10.77.0.1:9000 --obje
   --size "$size" --streams "$streams" --upload --epochs 0
 echo "== direct local read (client beside the origin, no link)"
 ip netns exec "$ns" "$bin" bench-dataset --endpoint http://10.77.0.1:9000 --objects "$objects" \
-  --size "$size" --streams "$streams" --epochs 1
+  --size "$size" --streams "$streams" --epochs 3
 
 "$bin" cache --origin http://10.77.0.1:9000 --listen 127.0.0.1:9100 --dir "$work/cache" \
   --node-credential-file "$work/node.cred" --max-bytes 100GiB > "$work/cache.log" 2>&1 &
 pids+=($!)
 for _ in $(seq 100); do grep -q "listening" "$work/cache.log" && break; sleep 0.1; done
-echo "== through the node cache: epoch 1 (cold), epoch 2"
-ds --endpoint http://127.0.0.1:9100 --epochs 2
+echo "== through the node cache: epoch 1 (cold), epochs 2-4 (warm)"
+ds --endpoint http://127.0.0.1:9100 --epochs 4
 echo "== over the link without the node"
 ds --endpoint http://10.77.0.1:9000 --epochs 1
 echo "== node stats"
