@@ -107,8 +107,10 @@ impl CacheOrigin {
         let credential = header(req.headers(), NODE_HEADER)
             .unwrap_or_default()
             .to_string();
+        // Canonical first: `::ffff:127.0.0.1` is loopback too.
         let client = header(req.headers(), CLIENT_HEADER)
-            .and_then(|v| v.trim().parse::<std::net::IpAddr>().ok());
+            .and_then(|v| v.trim().parse::<std::net::IpAddr>().ok())
+            .map(|ip| ip.to_canonical());
         let min_size = header(req.headers(), MIN_SIZE_HEADER)
             .and_then(|v| v.parse::<u64>().ok())
             .unwrap_or(u64::MAX)

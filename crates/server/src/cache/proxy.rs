@@ -203,7 +203,26 @@ impl Shared {
                 _ => {}
             }
         }
-        let client_ip = req.extensions().get::<ConnInfo>().map(|c| c.peer.ip());
+        // Only the methods S3 uses are forwarded (never CONNECT, TRACE, …).
+        if !matches!(
+            *req.method(),
+            Method::GET
+                | Method::HEAD
+                | Method::PUT
+                | Method::POST
+                | Method::DELETE
+                | Method::OPTIONS
+        ) {
+            return s3_error(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "MethodNotAllowed",
+                "The specified method is not allowed against this resource.",
+            );
+        }
+        let client_ip = req
+            .extensions()
+            .get::<ConnInfo>()
+            .map(|c| c.peer.ip().to_canonical());
         let (parts, body) = req.into_parts();
         let Some(url) = parts
             .uri
@@ -343,9 +362,18 @@ impl Shared {
                             self.metrics.hits.inc();
                             return Source::Local(s);
                         }
-                        Err(e) => {
+                        // Damaged or gone: forgotten. Anything else (out of descriptors):
+                        // kept, this read served from the origin.
+                        Err(
+                            e
+                            @ (coffer_core::Error::Corrupted(_) | coffer_core::Error::NotFound(_)),
+                        ) => {
                             tracing::warn!(error = %e, tag, "a cache entry failed to open; dropped");
                             self.store.drop_entry(tag);
+                        }
+                        Err(e) => {
+                            tracing::warn!(error = %e, tag, "a cache entry could not be read; serving from the origin");
+                            break;
                         }
                     }
                 }

@@ -316,10 +316,24 @@ impl CacheStore {
         out
     }
 
+    /// Unlinks evicted entries off the async workers (a large file's unlink can take a
+    /// while).
     fn remove_files(&self, tags: Vec<String>) {
-        for t in tags {
-            self.counters.evictions.inc();
-            let _ = fs::remove_file(self.entry_path(&t));
+        if tags.is_empty() {
+            return;
+        }
+        self.counters.evictions.inc_by(tags.len() as u64);
+        let paths: Vec<PathBuf> = tags.iter().map(|t| self.entry_path(t)).collect();
+        let unlink = move || {
+            for p in paths {
+                let _ = fs::remove_file(p);
+            }
+        };
+        match tokio::runtime::Handle::try_current() {
+            Ok(h) => {
+                h.spawn_blocking(unlink);
+            }
+            Err(_) => unlink(),
         }
     }
 
@@ -495,7 +509,13 @@ impl FillWriter {
             file.write_all_at(&trailer, at)?;
             file.sync_all()?;
             fs::rename(&tmp, &dest)?;
-            File::open(&entries)?.sync_all()
+            // Renamed but not known durable: the entry is given up (its file too, so
+            // nothing outside the index takes space until a restart).
+            File::open(&entries)
+                .and_then(|d| d.sync_all())
+                .inspect_err(|_| {
+                    let _ = fs::remove_file(&dest);
+                })
         })
         .await
         .map_err(io::Error::other)??;
@@ -548,6 +568,11 @@ mod tests {
         // Over half the cache: not cached, nothing evicted.
         assert!(matches!(store.begin_fill(&tag(9), 1501), Err(None)));
         assert_eq!(store.usage(), (3, 2500, 0));
+        // The evicted entry's file is unlinked off the async workers.
+        let entries = dir.path().join("entries");
+        while std::fs::read_dir(&entries).unwrap().count() > 3 {
+            tokio::task::yield_now().await;
+        }
         // A temp file left by a crash, a torn entry and a stranger are removed at open.
         std::fs::write(dir.path().join("tmp/leftover"), b"x").unwrap();
         std::fs::write(dir.path().join("entries").join(tag(7)), b"torn").unwrap();
