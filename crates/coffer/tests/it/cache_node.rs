@@ -11,7 +11,9 @@
 //! * `kill -9` mid-fill (a crash point) leaves no entry, and the restarted node serves
 //!   the right bytes; a full cache disk degrades to serving from the origin.
 
-use crate::proc_common::{Proc, allow_all_key, bootstrap_token, payload, sha, spawn_server};
+use crate::proc_common::{
+    Proc, allow_all_key, bootstrap_token, is_root, payload, sha, spawn_server,
+};
 use aws_sdk_s3::primitives::ByteStream;
 use coffer_server::testing::{TestKey, s3_client_for, without_retries};
 use serde_json::{Value, json};
@@ -632,17 +634,6 @@ async fn a_damaged_entry_is_never_served() {
     );
     let s = r.stats().await;
     assert!(s["entriesDropped"].as_u64().unwrap() >= 1, "{s}");
-}
-
-fn is_root() -> bool {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("Uid:"))
-                .and_then(|l| l.split_whitespace().nth(2).map(|u| u == "0"))
-        })
-        .unwrap_or(false)
 }
 
 /// A tmpfs mounted by the test; unmounted when dropped.

@@ -20,8 +20,8 @@
 //! does it skip, loudly.
 
 use crate::proc_common::{
-    allow_all_key, assert_blobs_exact, bootstrap_token, bucket_usage, no_retry_client, payload,
-    sha, spawn_server,
+    allow_all_key, assert_blobs_exact, bootstrap_token, bucket_usage, is_root, no_retry_client,
+    payload, sha, spawn_server,
 };
 
 use aws_sdk_s3::primitives::ByteStream;
@@ -100,17 +100,6 @@ impl Drop for Ballast {
     fn drop(&mut self) {
         let _ = std::fs::remove_file(&self.0);
     }
-}
-
-fn is_root() -> bool {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("Uid:"))
-                .and_then(|l| l.split_whitespace().nth(2).map(|u| u == "0"))
-        })
-        .unwrap_or(false)
 }
 
 /// This test's name as the test harness knows it (`disk_full::…`, its module path below

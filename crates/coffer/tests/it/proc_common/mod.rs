@@ -405,3 +405,15 @@ pub fn assert_blobs_exact(data: &Path, what: &str) {
         "{what}: referenced blobs missing: {dangling:?}"
     );
 }
+
+/// Whether this process runs as root (tests that mount a small filesystem need it).
+pub fn is_root() -> bool {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("Uid:"))
+                .and_then(|l| l.split_whitespace().nth(2).map(|u| u == "0"))
+        })
+        .unwrap_or(false)
+}
