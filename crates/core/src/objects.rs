@@ -135,6 +135,9 @@ pub struct ReadConditions {
     pub if_none_match: Option<String>,
     pub if_modified_since: Option<OffsetDateTime>,
     pub if_unmodified_since: Option<OffsetDateTime>,
+    /// Serve only the version whose [`crate::cache_node::object_tag`] this is (a
+    /// compute-node cache's fill), else `PreconditionFailed`.
+    pub cache_tag: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -156,8 +159,6 @@ pub struct GetObjectOutput {
     pub body: Option<ByteStream>,
     /// Number of parts, when the object is multipart (`x-amz-mp-parts-count`).
     pub parts_count: Option<u32>,
-    /// The version's [`crate::cache_node::object_tag`] (`record.data` is emptied).
-    pub cache_tag: Option<String>,
 }
 
 impl std::fmt::Debug for GetObjectOutput {
@@ -626,7 +627,20 @@ impl ObjectService {
         input: GetObjectInput,
         want_body: bool,
     ) -> Result<GetObjectOutput> {
-        self.do_get_object(input, None, want_body).await
+        self.do_get_object(input, None, |_, _| want_body).await
+    }
+
+    /// GET of the current version (`version_id` `None`) or of one version, opening the
+    /// body only if `want_body` says so once the record passed its checks — with the
+    /// whole record (its data too) and the length the answer will have. One metadata
+    /// read whichever way it decides.
+    pub async fn get_object_deciding(
+        &self,
+        input: GetObjectInput,
+        version_id: Option<&str>,
+        want_body: impl FnOnce(&ObjectRecord, u64) -> bool,
+    ) -> Result<GetObjectOutput> {
+        self.do_get_object(input, version_id, want_body).await
     }
 
     /// Deleting an absent key succeeds (S3 semantics); absent bucket → `NoSuchBucket`.

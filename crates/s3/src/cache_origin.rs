@@ -22,7 +22,7 @@ use coffer_core::cache_node::{
 use coffer_core::conn::ConnInfo;
 use coffer_core::identity::IdentityService;
 use coffer_core::model::{CacheNode, NULL_VERSION, ObjectRecord};
-use coffer_core::objects::{ByteRange, GetObjectInput, ObjectService, ReadConditions};
+use coffer_core::objects::{GetObjectInput, ObjectService, ReadConditions};
 use http::{HeaderMap, HeaderValue, StatusCode};
 use s3s::{Body, HttpRequest, HttpResponse, S3Error, S3ErrorCode};
 use std::sync::Arc;
@@ -176,7 +176,7 @@ impl CacheOrigin {
         };
         let range = match header(req.headers(), "range").map(s3s::dto::Range::parse) {
             None => None,
-            Some(Ok(r)) => Some(byte_range(r)),
+            Some(Ok(r)) => Some(crate::wire::byte_range(r)),
             Some(Err(_)) => return error(S3Error::new(S3ErrorCode::InvalidRange)),
         };
         let input = GetObjectInput {
@@ -184,12 +184,20 @@ impl CacheOrigin {
             key: grant.key.clone(),
             range,
             part_number: None,
-            conditions: ReadConditions::default(),
+            conditions: ReadConditions {
+                cache_tag: Some(grant.tag.clone()),
+                ..ReadConditions::default()
+            },
         };
         let version = grant.version.as_deref().unwrap_or(NULL_VERSION);
         let out = match self.objects.get_object_version(input, version, true).await {
-            Ok(o) if o.cache_tag.as_deref() == Some(grant.tag.as_str()) => o,
-            Ok(_) | Err(coffer_core::Error::NoSuchKey | coffer_core::Error::NoSuchBucket) => {
+            Ok(o) => o,
+            Err(
+                coffer_core::Error::PreconditionFailed
+                | coffer_core::Error::NoSuchKey
+                | coffer_core::Error::NoSuchVersion
+                | coffer_core::Error::NoSuchBucket,
+            ) => {
                 return error(S3Error::with_message(
                     S3ErrorCode::NoSuchKey,
                     "The granted version is no longer stored.",
@@ -230,17 +238,6 @@ impl CacheOrigin {
     }
 }
 
-fn byte_range(r: s3s::dto::Range) -> ByteRange {
-    match r {
-        s3s::dto::Range::Int { first, last: None } => ByteRange::From(first),
-        s3s::dto::Range::Int {
-            first,
-            last: Some(last),
-        } => ByteRange::Bounded(first, last),
-        s3s::dto::Range::Suffix { length } => ByteRange::Suffix(length),
-    }
-}
-
 fn error(e: S3Error) -> HttpResponse {
     e.to_http_response()
         .unwrap_or_else(|_| HttpResponse::new(Body::empty()))
@@ -251,16 +248,12 @@ impl CacheCall {
     /// the version is cacheable (stored in blobs, at least `min_size` bytes, a body to
     /// send), with its tag, size, the length of the client's body and a grant for this
     /// node and version. `None`: answer with the body, as to any client.
-    pub fn answer_head(
-        &self,
-        rec: &ObjectRecord,
-        tag: Option<&str>,
-        content_length: u64,
-    ) -> Option<HeaderMap> {
-        let tag = tag?;
+    pub fn answer_head(&self, rec: &ObjectRecord, content_length: u64) -> Option<HeaderMap> {
         if rec.size < self.min_size || content_length == 0 {
             return None;
         }
+        let tag = coffer_core::cache_node::object_tag(rec)?;
+        let tag = tag.as_str();
         let grant = self.grants.sign(&Grant {
             node: self.node_id.clone(),
             bucket: rec.bucket.clone(),

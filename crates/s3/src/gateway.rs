@@ -504,6 +504,7 @@ pub fn read_conditions(
         if_none_match: if_none_match.map(etag_condition),
         if_modified_since: if_modified_since.map(OffsetDateTime::from),
         if_unmodified_since: if_unmodified_since.map(OffsetDateTime::from),
+        cache_tag: None,
     }
 }
 
@@ -999,19 +1000,7 @@ pub(crate) fn content_length(v: Option<i64>, rid: &str) -> S3Result<Option<u64>>
         .transpose()
 }
 
-/// A parsed `Range` header as the object service's range. Public only for the fuzz
-/// checks (`crates/fuzzing`).
-#[doc(hidden)]
-pub fn byte_range(r: Range) -> core::ByteRange {
-    match r {
-        Range::Int {
-            first,
-            last: Some(last),
-        } => core::ByteRange::Bounded(first, last),
-        Range::Int { first, last: None } => core::ByteRange::From(first),
-        Range::Suffix { length } => core::ByteRange::Suffix(length),
-    }
-}
+pub use crate::wire::byte_range;
 
 /// `bytes=first-last` of `x-amz-copy-source-range`. Public only for the fuzz checks.
 #[doc(hidden)]

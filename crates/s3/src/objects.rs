@@ -30,11 +30,8 @@ struct ObjectView {
     checksums: Option<Checksums>,
     parts_count: Option<u32>,
     body: Option<ByteStream>,
-    /// [`coffer_core::cache_node::object_tag`] of the version.
-    cache_tag: Option<String>,
 }
 
-#[derive(Clone)]
 struct GetArgs {
     bucket: String,
     key: String,
@@ -188,7 +185,7 @@ impl Gateway {
         &self,
         caller: &Caller,
         get: GetArgs,
-        want_body: bool,
+        want_body: impl FnOnce(&ObjectRecord, u64) -> bool,
     ) -> S3Result<ObjectView> {
         let rid = caller.request_id();
         if get.sse {
@@ -216,11 +213,11 @@ impl Gateway {
             part_number: part,
             conditions: get.conditions,
         };
-        let out = match get.version_id.as_deref() {
-            None => self.objects.get_object(input, want_body).await,
-            Some(v) => self.objects.get_object_version(input, v, want_body).await,
-        }
-        .map_err(|e| to_s3(e, rid))?;
+        let out = self
+            .objects
+            .get_object_deciding(input, get.version_id.as_deref(), want_body)
+            .await
+            .map_err(|e| to_s3(e, rid))?;
         // Admitted by an object ACL: only that version may be served (its body stream
         // has not been read yet; dropping it sends nothing).
         check_admitted(caller, &out.record)?;
@@ -252,7 +249,6 @@ impl Gateway {
             checksums,
             parts_count: out.parts_count,
             body: out.body,
-            cache_tag: out.cache_tag,
             rec: out.record,
         })
     }
@@ -281,16 +277,14 @@ impl Gateway {
         };
         // Through a compute-node cache, a cacheable version is answered head-only: the
         // node serves the bytes (crate::cache_origin). Its blobs are then never opened.
-        let (v, cache_head) = match req.extensions.get::<CacheCall>() {
-            None => (self.read_object(caller, args, true).await?, None),
-            Some(call) => {
-                let head = self.read_object(caller, args.clone(), false).await?;
-                match call.answer_head(&head.rec, head.cache_tag.as_deref(), head.content_length) {
-                    Some(h) => (head, Some(h)),
-                    None => (self.read_object(caller, args, true).await?, None),
-                }
-            }
-        };
+        let call = req.extensions.get::<CacheCall>();
+        let mut cache_head = None;
+        let v = self
+            .read_object(caller, args, |rec, len| {
+                cache_head = call.and_then(|c| c.answer_head(rec, len));
+                cache_head.is_none()
+            })
+            .await?;
         let (crc32, crc32c, crc64nvme, sha1, sha256, checksum_type) =
             checksum_fields(&v.checksums.unwrap_or_default());
         let rec = v.rec;
@@ -365,7 +359,7 @@ impl Gateway {
                     checksum_mode: checksum_mode_enabled(input.checksum_mode.as_ref()),
                     sse: input.sse_customer_algorithm.is_some(),
                 },
-                false,
+                |_, _| false,
             )
             .await?;
         let (crc32, crc32c, crc64nvme, sha1, sha256, checksum_type) =

@@ -12,6 +12,22 @@ use coffer_core::model::Checksums;
 use s3s::dto::{ETag, ETagCondition};
 use std::collections::BTreeMap;
 
+/// A parsed `Range` header as the object service's range. Public only for the fuzz
+/// checks (`crates/fuzzing`, through `gateway::byte_range`).
+#[doc(hidden)]
+pub fn byte_range(r: s3s::dto::Range) -> coffer_core::objects::ByteRange {
+    use coffer_core::objects::ByteRange;
+    use s3s::dto::Range;
+    match r {
+        Range::Int {
+            first,
+            last: Some(last),
+        } => ByteRange::Bounded(first, last),
+        Range::Int { first, last: None } => ByteRange::From(first),
+        Range::Suffix { length } => ByteRange::Suffix(length),
+    }
+}
+
 /// `encoding-type=url` encoding of keys and prefixes: everything except RFC 3986
 /// unreserved characters and `/` becomes `%XX` (UTF-8 bytes). `%20` for a space decodes
 /// correctly with both `unquote` and `unquote_plus` style decoders.

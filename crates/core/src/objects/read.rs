@@ -20,6 +20,11 @@ pub(super) fn check_conditions(
     c: &ReadConditions,
     for_copy: bool,
 ) -> Result<()> {
+    if let Some(tag) = &c.cache_tag
+        && crate::cache_node::object_tag(record).as_deref() != Some(tag.as_str())
+    {
+        return Err(Error::PreconditionFailed);
+    }
     evaluate_conditions(&record.etag, record.last_modified, c, for_copy)
 }
 
@@ -113,7 +118,7 @@ impl ObjectService {
         &self,
         input: GetObjectInput,
         version_id: Option<&str>,
-        want_body: bool,
+        want_body: impl FnOnce(&ObjectRecord, u64) -> bool,
     ) -> Result<GetObjectOutput> {
         if input.range.is_some() && input.part_number.is_some() {
             return Err(Error::invalid(
@@ -146,7 +151,7 @@ impl ObjectService {
             }
             (None, None) => ((0, size), None),
         };
-        let cache_tag = crate::cache_node::object_tag(&record);
+        let want_body = want_body(&record, len);
         let data = std::mem::replace(&mut record.data, ObjectData::Inline(Vec::new()));
         // HEAD reads no data, so it neither verifies nor can leak damaged bytes.
         let body = if want_body {
@@ -161,7 +166,6 @@ impl ObjectService {
             content_length: len,
             body,
             parts_count,
-            cache_tag,
         })
     }
 

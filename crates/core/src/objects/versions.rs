@@ -85,7 +85,8 @@ impl ObjectService {
         version_id: &str,
         want_body: bool,
     ) -> Result<super::GetObjectOutput> {
-        self.do_get_object(input, Some(version_id), want_body).await
+        self.do_get_object(input, Some(version_id), |_, _| want_body)
+            .await
     }
 
     /// DELETE: without `version_id`, removes the current object (unversioned bucket) or

@@ -319,6 +319,7 @@ async fn read_conditions_matrix() {
             if_none_match: inm,
             if_modified_since: ims,
             if_unmodified_since: ius,
+            cache_tag: None,
         };
         for want_body in [true, false] {
             let got = env.svc.get_object(input.clone(), want_body).await.err();
