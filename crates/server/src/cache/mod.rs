@@ -95,7 +95,7 @@ pub async fn start(args: CacheArgs) -> anyhow::Result<RunningCache> {
             && origin_url.query().is_none(),
         "--origin must be an http:// or https:// URL with a host and nothing after it"
     );
-    let origin = origin_url.as_str().trim_end_matches('/').to_string();
+
     let dir = args.dir.clone();
     let max = args.max_bytes;
     let store = Arc::new(
@@ -122,8 +122,7 @@ pub async fn start(args: CacheArgs) -> anyhow::Result<RunningCache> {
     let listener_metrics = coffer_core::metrics::ListenerMetrics::default();
     listener_metrics.register(&mut registry);
     let shared = Arc::new(Shared {
-        origin,
-        origin_url,
+        origin: origin_url,
         client,
         credential,
         min_size: args.min_object_size,

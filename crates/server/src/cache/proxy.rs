@@ -32,7 +32,8 @@ pub type ProxyBody = UnsyncBoxBody<Bytes, io::Error>;
 /// The cache's own paths (no bucket is named `-`).
 pub const STATS_PATH: &str = "/-/cache/stats";
 pub const METRICS_PATH: &str = "/-/metrics";
-pub const HEALTH_PATH: &str = "/-/healthz";
+/// The liveness probe: the origin's S3 listener's path, so one probe config fits both.
+pub use coffer_s3::http_service::HEALTH_PATH;
 
 /// Largest read from a fill in progress.
 const FILL_READ: u64 = 1 << 20;
@@ -126,9 +127,8 @@ impl CacheMetrics {
 }
 
 pub(super) struct Shared {
-    /// The origin's URL without a trailing `/` (normalized: what `url` prints).
-    pub origin: String,
-    pub origin_url: reqwest::Url,
+    /// The origin (scheme and authority; normalized by `url`).
+    pub origin: reqwest::Url,
     pub client: reqwest::Client,
     pub credential: HeaderValue,
     pub min_size: u64,
@@ -227,7 +227,7 @@ impl Shared {
         let Some(url) = parts
             .uri
             .path_and_query()
-            .and_then(|pq| upstream(&self.origin, &self.origin_url, pq.as_str()))
+            .and_then(|pq| upstream(&self.origin, pq.as_str()))
         else {
             return s3_error(
                 StatusCode::BAD_REQUEST,
@@ -436,7 +436,10 @@ impl Shared {
     fn fill_request(&self, grant: &str, range: Option<(u64, u64)>) -> reqwest::RequestBuilder {
         let mut rb = self
             .client
-            .get(format!("{}{FILL_PATH}", self.origin))
+            .get(format!(
+                "{}{FILL_PATH}",
+                self.origin.as_str().trim_end_matches('/')
+            ))
             .header(NODE_HEADER, self.credential.clone())
             .header(GRANT_HEADER, grant);
         if let Some((a, b)) = range {
@@ -490,18 +493,18 @@ impl Shared {
 /// another host, to receive the node's credential) or one the URL parser would rewrite
 /// (dot segments, backslashes), which would make the origin read another key than the
 /// one the client named.
-fn upstream(origin: &str, origin_url: &reqwest::Url, pq: &str) -> Option<reqwest::Url> {
+fn upstream(origin: &reqwest::Url, pq: &str) -> Option<reqwest::Url> {
     if !pq.starts_with('/') {
         return None;
     }
-    let full = format!("{origin}{pq}");
+    let full = format!("{}{pq}", origin.as_str().trim_end_matches('/'));
     let url = reqwest::Url::parse(&full).ok()?;
     let same = url.as_str() == full
         && url.fragment().is_none()
         && url.username().is_empty()
         && url.password().is_none()
-        && url.host_str() == origin_url.host_str()
-        && url.port_or_known_default() == origin_url.port_or_known_default();
+        && url.host_str() == origin.host_str()
+        && url.port_or_known_default() == origin.port_or_known_default();
     same.then_some(url)
 }
 
@@ -624,8 +627,7 @@ mod tests {
     #[test]
     fn only_absolute_paths_reach_the_origin_unchanged() {
         let base = reqwest::Url::parse("http://coffer:9000").unwrap();
-        let origin = base.as_str().trim_end_matches('/');
-        let up = |pq: &str| super::upstream(origin, &base, pq).map(|u| u.to_string());
+        let up = |pq: &str| super::upstream(&base, pq).map(|u| u.to_string());
         assert_eq!(
             up("/b/k%20x?versionId=1&x-id=GetObject").as_deref(),
             Some("http://coffer:9000/b/k%20x?versionId=1&x-id=GetObject")
@@ -646,7 +648,6 @@ mod tests {
         }
         // Default ports are normalized away on both sides.
         let base = reqwest::Url::parse("https://coffer:443/").unwrap();
-        let origin = base.as_str().trim_end_matches('/');
-        assert!(super::upstream(origin, &base, "/b/k").is_some());
+        assert!(super::upstream(&base, "/b/k").is_some());
     }
 }

@@ -19,6 +19,7 @@
 //! * A failed write (disk full, I/O error) fails the fill only: its readers continue
 //!   from the origin, nothing is kept.
 
+use crate::private_fs::{FILE_MODE, private_dir};
 use bytes::Bytes;
 use coffer_core::integrity::{self, BlockCrcs, FOOTER_LEN, Layout};
 use parking_lot::Mutex;
@@ -26,7 +27,7 @@ use prometheus_client::metrics::counter::Counter;
 use std::collections::HashMap;
 use std::fs::{self, File, OpenOptions};
 use std::io;
-use std::os::unix::fs::{DirBuilderExt, FileExt, OpenOptionsExt};
+use std::os::unix::fs::{FileExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use tokio::sync::watch;
@@ -160,10 +161,6 @@ pub struct CacheStore {
     _lock: File,
 }
 
-fn private_dir(p: &Path) -> io::Result<()> {
-    fs::DirBuilder::new().recursive(true).mode(0o700).create(p)
-}
-
 /// The data length of a committed entry file, if its footer is valid.
 fn entry_len(path: &Path) -> io::Result<Option<u64>> {
     let f = File::open(path)?;
@@ -190,7 +187,7 @@ impl CacheStore {
             .create(true)
             .truncate(false)
             .write(true)
-            .mode(0o600)
+            .mode(FILE_MODE)
             .open(dir.join("lock"))?;
         if lock.try_lock().is_err() {
             return Err(io::Error::other(format!(
@@ -357,7 +354,7 @@ impl CacheStore {
             .read(true)
             .write(true)
             .create_new(true)
-            .mode(0o600)
+            .mode(FILE_MODE)
             .open(&tmp_path)
         {
             Ok(f) => Arc::new(f),
