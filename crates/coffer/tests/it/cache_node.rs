@@ -460,6 +460,7 @@ async fn the_origin_decides_every_request_through_the_node() {
         );
         assert_eq!(get(&r.via, "obj").await.unwrap(), v1);
     }
+    eprintln!("suspension through the node: worst of 100 trials {worst:?}");
     assert!(worst <= Duration::from_secs(1), "worst {worst:?}");
 
     // An org policy Deny applies to the cached object at once, and is lifted.

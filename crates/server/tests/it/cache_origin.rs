@@ -160,6 +160,22 @@ async fn a_node_gets_the_head_and_a_grant_and_fills_only_the_granted_version() {
         .await
         .unwrap();
     assert_eq!(r.status(), 403, "a credential without a grant");
+    // Bad input on the fill path: another method, a range past the end.
+    let r = ts
+        .http
+        .post(format!("{}{FILL_PATH}", ts.s3_endpoint))
+        .header(NODE_HEADER, &cred)
+        .header(GRANT_HEADER, &grant)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 403, "a fill is a GET");
+    let r = fill(&ts, &cred, &grant)
+        .header("range", "bytes=2000000-")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 416, "a range past the end");
 
     // Small objects come with their body, as to any client.
     let r = through_node(&ts, &signer, "/datasets/small", Some(&cred))
@@ -266,6 +282,15 @@ async fn only_the_operator_registers_nodes() {
         )
         .await;
     assert_eq!(s, 409, "names are unique");
+    let (s, _) = ts
+        .api(
+            Method::DELETE,
+            "/v1/iam/cache-nodes/0123456789abcdef0123456789abcdef",
+            Some(OPERATOR),
+            None,
+        )
+        .await;
+    assert_eq!(s, 404, "an unknown node");
     for bad in ["", "a\u{0}b"] {
         let (s, _) = ts
             .api(
