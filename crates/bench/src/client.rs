@@ -172,6 +172,25 @@ impl S3Client {
         }
     }
 
+    /// Turns on the bucket's default encryption (SSE-S3): every later PUT is sealed.
+    pub async fn put_bucket_encryption_aes256(&self, bucket: &str) -> Result<()> {
+        let xml = "<ServerSideEncryptionConfiguration><Rule><ApplyServerSideEncryptionByDefault>\
+                   <SSEAlgorithm>AES256</SSEAlgorithm></ApplyServerSideEncryptionByDefault>\
+                   </Rule></ServerSideEncryptionConfiguration>";
+        let resp = self
+            .send(
+                "PutBucketEncryption",
+                Method::PUT,
+                bucket,
+                None,
+                &[("encryption", "")],
+                BenchBody::full(xml),
+            )
+            .await?;
+        body::drain(resp.into_body()).await?;
+        Ok(())
+    }
+
     /// Uploads `data` (sent in 1 MiB frames); returns the ETag.
     pub async fn put_object(&self, bucket: &str, key: &str, data: Bytes) -> Result<String> {
         let resp = self

@@ -137,6 +137,13 @@ pub struct BenchArgs {
     #[arg(long, conflicts_with = "ceiling_only")]
     pub audit_compare: bool,
 
+    /// After the workloads, run put-large and get-large once more (each --streams
+    /// value) in a second bucket, `<bucket>-sse`, whose default encryption is SSE-S3:
+    /// the report gets the cases `… sse=off` (the bench bucket) and `… sse=on`, measured
+    /// one after the other in this run.
+    #[arg(long, conflicts_with = "ceiling_only")]
+    pub sse_compare: bool,
+
     /// Management API endpoint for --audit-compare (http only).
     #[arg(long, env = "COFFER_ENDPOINT", default_value = "http://127.0.0.1:9001")]
     pub api_endpoint: String,

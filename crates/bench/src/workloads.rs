@@ -333,12 +333,65 @@ async fn run_all(
             );
         }
     }
+    if args.sse_compare {
+        sse_compare(ctx, targets, &mut cases).await?;
+    }
     if args.cleanup {
         for t in targets.iter().filter(|t| t.side == Side::Server) {
             cleanup(ctx, t).await?;
         }
     }
     Ok(cases)
+}
+
+/// `--sse-compare`: put-large and get-large in the bench bucket and in a copy of it with
+/// SSE-S3 as its default encryption, alternately.
+async fn sse_compare(ctx: &Ctx<'_>, targets: &mut [Target], cases: &mut Vec<Case>) -> Result<()> {
+    let args = ctx.args;
+    let Some(plain) = targets.iter().position(|t| t.side == Side::Server) else {
+        anyhow::bail!("--sse-compare needs the server endpoint");
+    };
+    let mut sealed = Target {
+        side: Side::Server,
+        client: targets[plain].client.clone(),
+        bucket: format!("{}-sse", targets[plain].bucket),
+        cpu: targets[plain].cpu.clone(),
+        large_ready: 0,
+        small_pool_ready: false,
+    };
+    sealed.client.create_bucket(&sealed.bucket).await?;
+    sealed
+        .client
+        .put_bucket_encryption_aes256(&sealed.bucket)
+        .await
+        .context("--sse-compare: PutBucketEncryption")?;
+    for w in [Workload::PutLarge, Workload::GetLarge] {
+        for &streams in &args.streams {
+            let mut pair = [0.0; 2];
+            for (i, on) in [false, true].into_iter().enumerate() {
+                let t = if on {
+                    std::slice::from_mut(&mut sealed)
+                } else {
+                    std::slice::from_mut(&mut targets[plain])
+                };
+                let mut case = run_case(ctx, t, w, streams).await?;
+                case.name = format!("{} sse={}", case.name, if on { "on" } else { "off" });
+                pair[i] = case.server.as_ref().map_or(0.0, |s| s.median);
+                cases.push(case);
+            }
+            if pair[0] > 0.0 {
+                eprintln!(
+                    "SSE-S3 on / off ({} x{streams} median): {:.1}%",
+                    w.name(),
+                    100.0 * pair[1] / pair[0]
+                );
+            }
+        }
+    }
+    if args.cleanup {
+        cleanup(ctx, &sealed).await?;
+    }
+    Ok(())
 }
 
 async fn run_case(

@@ -85,8 +85,14 @@ pub fn is_credential_shaped(s: &str) -> bool {
 /// The identity of an object version's bytes: equal tags mean equal bytes. It covers
 /// the bucket, key, version id, ETag, size and the blobs holding the bytes (a blob is
 /// written once under a fresh id), so an overwrite — also of an unversioned key, also
-/// with the same ETag — gets a new tag. `None` for inline objects (never cached).
+/// with the same ETag — gets a new tag. `None` for inline objects and for encrypted
+/// ones (`crate::sse`), which are never cached: a node's disk holds plaintext, and SSE-C
+/// bytes are served only to a request carrying the key. Without a tag there is no grant
+/// and no fill.
 pub fn object_tag(rec: &ObjectRecord) -> Option<String> {
+    if rec.encryption.is_some() {
+        return None;
+    }
     let ObjectData::Segments(segments) = &rec.data else {
         return None;
     };

@@ -28,5 +28,6 @@ pub mod objects;
 pub mod policy;
 pub mod policy_service;
 pub mod quota;
+pub mod sse;
 
 pub use error::{Error, Result};

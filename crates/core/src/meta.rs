@@ -535,6 +535,7 @@ mod tests {
             acl: None,
             retention: None,
             legal_hold: false,
+            encryption: None,
         };
         let edit: ObjectEdit = std::sync::Arc::new(|r| {
             r.legal_hold = true;

@@ -320,6 +320,20 @@ pub struct BucketSubresources {
     /// Present: Object Lock is enabled (for good; versioning stays enabled).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub object_lock: Option<crate::object_lock::ObjectLockConfig>,
+    /// Default encryption of new objects (PutBucketEncryption); `None`: none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub encryption: Option<BucketEncryption>,
+}
+
+/// A bucket's default encryption rule. Only SSE-S3 (`AES256`) can be stored: Coffer has
+/// no KMS, and a rule it could not apply would be a setting that does nothing.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BucketEncryption {
+    /// `AES256`.
+    pub algorithm: String,
+    /// `BucketKeyEnabled` as the client sent it (echoed; SSE-S3 has no bucket key).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bucket_key_enabled: Option<bool>,
 }
 
 fn enforced() -> Option<crate::acl::ObjectOwnership> {
@@ -339,6 +353,7 @@ impl Default for BucketSubresources {
             ownership: enforced(),
             acl: None,
             public_access_block: None,
+            encryption: None,
             object_lock: None,
         }
     }
@@ -466,7 +481,28 @@ pub struct Checksums {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Segment {
     pub blob_id: String,
+    /// Plaintext bytes.
     pub size: u64,
+    /// Present: the blob holds sealed blocks (`crate::sse`) under the key this salt
+    /// (hex) derives from the version's data key.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key_salt: Option<String>,
+}
+
+impl Segment {
+    /// Data bytes of the blob (what its integrity trailer covers).
+    pub fn stored_len(&self) -> u64 {
+        stored_len(self.size, self.key_salt.is_some())
+    }
+}
+
+/// Stored bytes of `size` plaintext bytes, sealed or not.
+pub fn stored_len(size: u64, sealed: bool) -> u64 {
+    if sealed {
+        crate::sse::sealed_len(size)
+    } else {
+        size
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -542,6 +578,9 @@ pub struct ObjectRecord {
     /// Object Lock legal hold of this version.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub legal_hold: bool,
+    /// Server-side encryption of the data (`crate::sse`); `None`: stored in the clear.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub encryption: Option<crate::sse::Encryption>,
 }
 
 impl ObjectRecord {
@@ -592,6 +631,10 @@ pub struct MultipartUpload {
     /// The completed version's ACL; `None`: `private`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub acl: Option<crate::acl::Acl>,
+    /// The completed version's encryption, fixed at creation: every part is sealed
+    /// under its data key.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub encryption: Option<crate::sse::Encryption>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -605,6 +648,9 @@ pub struct PartRecord {
     pub last_modified: OffsetDateTime,
     pub checksums: Checksums,
     pub blob_id: String,
+    /// The part's segment salt when the upload is encrypted (`Segment::key_salt`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key_salt: Option<String>,
 }
 
 /// Write precondition evaluated atomically with the metadata commit (and checked once

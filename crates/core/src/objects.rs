@@ -49,6 +49,9 @@ pub struct ObjectConfig {
     /// no ownership controls (ACLs enabled, S3 before April 2023). Default:
     /// `BucketOwnerEnforced` (ACLs disabled).
     pub default_object_ownership: Option<crate::acl::ObjectOwnership>,
+    /// Accept SSE-C keys on connections that did not arrive over TLS (behind a
+    /// TLS-terminating proxy, or in tests). Off: such requests are refused, as S3 does.
+    pub allow_insecure_ssec: bool,
 }
 
 pub fn default_retired_blob_grace() -> std::time::Duration {
@@ -63,6 +66,7 @@ impl Default for ObjectConfig {
             max_buckets_per_org: 1000,
             retired_blob_grace: default_retired_blob_grace(),
             default_object_ownership: Some(crate::acl::ObjectOwnership::BucketOwnerEnforced),
+            allow_insecure_ssec: false,
         }
     }
 }
@@ -115,6 +119,8 @@ pub struct PutObjectInput {
     /// The new version's owner and ACL (decided by the caller from the bucket's Object
     /// Ownership).
     pub access: crate::acl::ObjectAccess,
+    /// Server-side encryption asked for.
+    pub sse: crate::sse::SseWrite,
 }
 
 /// Byte range of a GET (`Range: bytes=…`).
@@ -147,6 +153,8 @@ pub struct GetObjectInput {
     pub range: Option<ByteRange>,
     pub part_number: Option<u32>,
     pub conditions: ReadConditions,
+    /// The SSE-C key sent with the read (required for SSE-C data, refused otherwise).
+    pub sse_key: Option<crate::sse::CustomerKey>,
 }
 
 pub struct GetObjectOutput {
@@ -196,6 +204,10 @@ pub struct CopyObjectInput {
     pub src_version_id: Option<String>,
     /// The new version's owner and ACL (the source's are not copied, as S3).
     pub access: crate::acl::ObjectAccess,
+    /// The copy's encryption (the source's is not carried over, as S3).
+    pub sse: crate::sse::SseWrite,
+    /// The source's SSE-C key (`x-amz-copy-source-server-side-encryption-customer-*`).
+    pub src_sse_key: Option<crate::sse::CustomerKey>,
 }
 
 #[derive(Debug, Clone)]
@@ -233,6 +245,8 @@ pub struct CreateMultipartInput {
     pub lock: crate::object_lock::WriteLock,
     /// The completed version's owner and ACL.
     pub access: crate::acl::ObjectAccess,
+    /// The completed version's encryption; every part must be sent accordingly.
+    pub sse: crate::sse::SseWrite,
 }
 
 pub struct UploadPartInput {
@@ -244,6 +258,8 @@ pub struct UploadPartInput {
     pub content_length: Option<u64>,
     pub content_md5: Option<String>,
     pub checksum: ChecksumInput,
+    /// The upload's SSE-C key (required for an SSE-C upload).
+    pub sse_key: Option<crate::sse::CustomerKey>,
 }
 
 pub struct UploadPartCopyInput {
@@ -258,6 +274,10 @@ pub struct UploadPartCopyInput {
     pub src_conditions: ReadConditions,
     /// `versionId` of the copy source; `None` = current.
     pub src_version_id: Option<String>,
+    /// The upload's SSE-C key (required for an SSE-C upload).
+    pub sse_key: Option<crate::sse::CustomerKey>,
+    /// The source's SSE-C key.
+    pub src_sse_key: Option<crate::sse::CustomerKey>,
 }
 
 #[derive(Debug, Clone)]
@@ -278,6 +298,8 @@ pub struct CompleteMultipartInput {
     /// upload's algorithm gives, `BadDigest` on a mismatch.
     pub checksum: Option<(crate::checksum::ChecksumAlgorithm, String)>,
     pub cond: WriteCondition,
+    /// An SSE-C key sent with the completion: checked against the upload's when given.
+    pub sse_key: Option<crate::sse::CustomerKey>,
 }
 
 #[derive(Debug, Clone)]
@@ -337,6 +359,9 @@ pub struct ObjectService {
     /// (`coffer_integrity_errors_total`).
     integrity_errors: Arc<std::sync::atomic::AtomicU64>,
     retirer: Retirer,
+    /// Server-side encryption keys (from the master key); `None`: SSE requests are
+    /// refused with `NotImplemented`.
+    keyring: Option<Arc<crate::sse::Keyring>>,
 }
 
 impl ObjectService {
@@ -353,7 +378,61 @@ impl ObjectService {
             clock,
             cfg,
             integrity_errors: Arc::default(),
+            keyring: None,
         }
+    }
+
+    /// Enables server-side encryption with keys derived from the master key.
+    pub fn with_keyring(mut self, keyring: Arc<crate::sse::Keyring>) -> Self {
+        self.keyring = Some(keyring);
+        self
+    }
+
+    pub(crate) fn keyring(&self) -> Result<&crate::sse::Keyring> {
+        self.keyring
+            .as_deref()
+            .ok_or_else(|| Error::Unimplemented("server-side encryption is not configured".into()))
+    }
+
+    /// The data key of a stored version's data for a request that presented `key` (an
+    /// SSE-C key, or none): `None` for data in the clear (a key presented for it is
+    /// `InvalidArgument`); errors as [`crate::sse::Keyring::data_key`].
+    pub(crate) fn read_key(
+        &self,
+        enc: Option<&crate::sse::Encryption>,
+        key: Option<&crate::sse::CustomerKey>,
+    ) -> Result<Option<crate::sse::DataKey>> {
+        match (enc, key) {
+            (None, None) => Ok(None),
+            (None, Some(_)) => Err(crate::sse::not_applicable()),
+            (Some(e), k) => self.keyring()?.data_key(e, k).map(Some),
+        }
+    }
+
+    /// Whether a request that presented `key` (an SSE-C key, or none) may read `rec`: as
+    /// for a GET ([`Self::read_key`]).
+    pub fn check_sse_key(
+        &self,
+        rec: &ObjectRecord,
+        key: Option<&crate::sse::CustomerKey>,
+    ) -> Result<()> {
+        self.read_key(rec.encryption.as_ref(), key).map(|_| ())
+    }
+
+    /// The encryption and data key of a new version in `bucket` for what the write asked
+    /// for: no SSE header follows the bucket's default encryption.
+    pub(crate) fn write_key(
+        &self,
+        bucket: &Bucket,
+        want: &crate::sse::SseWrite,
+    ) -> Result<Option<(crate::sse::Encryption, crate::sse::DataKey)>> {
+        use crate::sse::SseWrite;
+        let resolved = match want {
+            SseWrite::Default if bucket.subresources.encryption.is_some() => &SseWrite::Managed,
+            SseWrite::Default => return Ok(None),
+            w => w,
+        };
+        self.keyring()?.seal_new(resolved)
     }
 
     /// Deletes now the blobs of every overwritten or deleted object still waiting out

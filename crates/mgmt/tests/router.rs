@@ -238,6 +238,7 @@ impl H {
                     tags: BTreeMap::new(),
                     data: ObjectData::Inline(vec![0; size]),
                     version_id: None,
+                    encryption: None,
                 },
                 &WriteCondition::None,
                 None,

@@ -624,6 +624,18 @@ const HEADER_KEYS: &[(&str, ContextKey)] = &[
         ContextKey::S3XAmzGrantFullControl,
     ),
     ("x-amz-object-ownership", ContextKey::S3XAmzObjectOwnership),
+    (
+        "x-amz-server-side-encryption",
+        ContextKey::S3XAmzServerSideEncryption,
+    ),
+    (
+        "x-amz-server-side-encryption-customer-algorithm",
+        ContextKey::S3XAmzServerSideEncryptionCustomerAlgorithm,
+    ),
+    (
+        "x-amz-server-side-encryption-aws-kms-key-id",
+        ContextKey::S3XAmzServerSideEncryptionAwsKmsKeyId,
+    ),
 ];
 
 /// The condition-key values of one request (module docs).

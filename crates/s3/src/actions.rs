@@ -284,6 +284,19 @@ pub const OPERATIONS: &[OpRule] = &[
         "DeletePublicAccessBlock",
         &[c("s3:PutBucketPublicAccessBlock", Res::Bucket)],
     ),
+    // Default encryption: S3 has no separate delete action.
+    rule(
+        "PutBucketEncryption",
+        &[c("s3:PutEncryptionConfiguration", Res::Bucket)],
+    ),
+    rule(
+        "GetBucketEncryption",
+        &[c("s3:GetEncryptionConfiguration", Res::Bucket)],
+    ),
+    rule(
+        "DeleteBucketEncryption",
+        &[c("s3:PutEncryptionConfiguration", Res::Bucket)],
+    ),
     // S3 requires both for an unversioned bucket.
     rule(
         "GetObjectAttributes",
@@ -364,6 +377,9 @@ mod tests {
         "GetObjectRetention",
         "PutObjectLegalHold",
         "GetObjectLegalHold",
+        "PutBucketEncryption",
+        "GetBucketEncryption",
+        "DeleteBucketEncryption",
     ];
 
     #[test]

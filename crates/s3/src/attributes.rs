@@ -62,13 +62,12 @@ impl Gateway {
         let caller = caller_of(&req.extensions)?;
         let rid = caller.request_id();
         let input = req.input;
-        if input.sse_customer_algorithm.is_some() || input.sse_customer_key.is_some() {
-            return Err(s3(
-                S3ErrorCode::NotImplemented,
-                "Server-side encryption with customer keys is not supported by this service",
-                rid,
-            ));
-        }
+        let sse_key = crate::sse::customer_key(
+            &self.objects,
+            caller,
+            crate::sse::customer_headers!(input),
+            rid,
+        )?;
         let w = wanted(&input.object_attributes, rid)?;
         let max_parts = match input.max_parts {
             None => MAX_PARTS,
@@ -96,6 +95,10 @@ impl Gateway {
             .objects
             .object_record(&input.bucket, &input.key, input.version_id.as_deref())
             .await
+            .map_err(|e| to_s3(e, rid))?;
+        // SSE-C versions describe themselves only to a request with their key, as S3.
+        self.objects
+            .check_sse_key(&rec, sse_key.as_ref())
             .map_err(|e| to_s3(e, rid))?;
 
         let mut out = GetObjectAttributesOutput {

@@ -188,6 +188,7 @@ impl CacheOrigin {
                 cache_tag: Some(grant.tag.clone()),
                 ..ReadConditions::default()
             },
+            sse_key: None,
         };
         let version = grant.version.as_deref().unwrap_or(NULL_VERSION);
         let out = match self.objects.get_object_version(input, version, true).await {

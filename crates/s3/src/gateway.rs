@@ -840,7 +840,6 @@ pub(crate) fn hold_of(s: &str, rid: &str) -> S3Result<bool> {
 
 /// Refuses request options this service does not implement.
 pub(crate) struct Unsupported<'a> {
-    pub(crate) sse: bool,
     pub(crate) storage_class: Option<&'a StorageClass>,
     pub(crate) object_lock: bool,
     pub(crate) website_redirect: bool,
@@ -848,9 +847,6 @@ pub(crate) struct Unsupported<'a> {
 
 impl Unsupported<'_> {
     pub(crate) fn check(&self, rid: &str) -> S3Result<()> {
-        if self.sse {
-            return Err(not_implemented("Server-side encryption", rid));
-        }
         if let Some(sc) = self.storage_class
             && sc.as_str() != "STANDARD"
         {
@@ -1389,6 +1385,27 @@ impl S3 for Gateway {
 
     // ----- Public Access Block (public_access.rs) ---------------------------------------
 
+    async fn put_bucket_encryption(
+        &self,
+        req: S3Request<PutBucketEncryptionInput>,
+    ) -> S3Result<S3Response<PutBucketEncryptionOutput>> {
+        self.do_put_bucket_encryption(req).await
+    }
+
+    async fn get_bucket_encryption(
+        &self,
+        req: S3Request<GetBucketEncryptionInput>,
+    ) -> S3Result<S3Response<GetBucketEncryptionOutput>> {
+        self.do_get_bucket_encryption(req).await
+    }
+
+    async fn delete_bucket_encryption(
+        &self,
+        req: S3Request<DeleteBucketEncryptionInput>,
+    ) -> S3Result<S3Response<DeleteBucketEncryptionOutput>> {
+        self.do_delete_bucket_encryption(req).await
+    }
+
     async fn get_public_access_block(
         &self,
         req: S3Request<GetPublicAccessBlockInput>,
@@ -1633,7 +1650,6 @@ mod tests {
     #[test]
     fn unsupported_options_are_refused() {
         let base = Unsupported {
-            sse: false,
             storage_class: None,
             object_lock: false,
             website_redirect: false,
@@ -1648,7 +1664,6 @@ mod tests {
             .check("r")
             .is_err()
         );
-        assert!(Unsupported { sse: true, ..base }.check("r").is_err());
         assert!(
             Unsupported {
                 object_lock: true,

@@ -49,6 +49,7 @@ pub mod actions;
 pub mod attributes;
 pub mod audit;
 pub mod body;
+pub mod bucket_encryption;
 pub mod buckets;
 pub mod cache_origin;
 pub mod cors;
@@ -68,6 +69,7 @@ pub mod rename;
 pub mod reqid;
 pub mod request_line;
 pub mod resign;
+pub mod sse;
 pub mod tag_set;
 pub mod tagging;
 pub mod versioning;
@@ -229,7 +231,9 @@ mod layering {
         ("cache_origin", 3, include_str!("cache_origin.rs")),
         ("access", 3, include_str!("access.rs")),
         ("gateway", 4, include_str!("gateway.rs")),
+        ("sse", 4, include_str!("sse.rs")),
         ("buckets", 5, include_str!("buckets.rs")),
+        ("bucket_encryption", 5, include_str!("bucket_encryption.rs")),
         ("listing", 5, include_str!("listing.rs")),
         ("objects", 5, include_str!("objects.rs")),
         ("multipart", 5, include_str!("multipart.rs")),

@@ -10,6 +10,7 @@ use crate::gateway::{
     enc, i64_of, invalid, limit, metadata, non_empty, not_implemented, object_headers, ok, owner,
     part_number, pinned_copy_error, raw_header, tags, ts, url_encoding, write_condition,
 };
+use crate::sse::{SseOut, WriteHeaders, customer_headers, customer_md5};
 use crate::wire::{checksum_fields, etag_in, etag_out, url_encode};
 use coffer_core::checksum::ChecksumType as CoreChecksumType;
 use coffer_core::model::Checksums;
@@ -26,14 +27,22 @@ impl Gateway {
         let rid = caller.request_id();
         let input = req.input;
         Unsupported {
-            sse: input.server_side_encryption.is_some()
-                || input.sse_customer_algorithm.is_some()
-                || input.ssekms_key_id.is_some(),
             storage_class: input.storage_class.as_ref(),
             object_lock: false,
             website_redirect: input.website_redirect_location.is_some(),
         }
         .check(rid)?;
+        let sse = crate::sse::sse_write(
+            &self.objects,
+            caller,
+            WriteHeaders {
+                sse: input.server_side_encryption.as_ref(),
+                kms: input.ssekms_key_id.is_some() || input.ssekms_encryption_context.is_some(),
+            },
+            customer_headers!(input),
+            rid,
+        )?;
+        let key_md5 = customer_md5(&sse);
         let access = self
             .check_write_acl(caller, &input.bucket, acl_request!(write input))
             .await?;
@@ -81,11 +90,16 @@ impl Gateway {
                 initiator: caller.principal().to_string(),
                 lock,
                 access,
+                sse,
             })
             .await
             .map_err(|e| to_s3(e, rid))?;
+        let enc = SseOut::of(up.encryption.as_ref(), key_md5.as_deref());
         Ok(ok(
             CreateMultipartUploadOutput {
+                server_side_encryption: enc.sse,
+                sse_customer_algorithm: enc.customer_algorithm,
+                sse_customer_key_md5: enc.customer_key_md5,
                 bucket: Some(up.bucket),
                 key: Some(up.key),
                 upload_id: Some(up.upload_id),
@@ -104,12 +118,9 @@ impl Gateway {
         let caller = caller_of(&req.extensions)?;
         let rid = caller.request_id();
         let input = req.input;
-        if input.sse_customer_algorithm.is_some() {
-            return Err(not_implemented(
-                "Server-side encryption with customer keys",
-                rid,
-            ));
-        }
+        let sse_key =
+            crate::sse::customer_key(&self.objects, caller, customer_headers!(input), rid)?;
+        let key_md5 = sse_key.as_ref().map(|k| k.key_md5.clone());
         let part_number = part_number(input.part_number, rid)?;
         let checksum = checksum_input(
             &req.headers,
@@ -137,12 +148,17 @@ impl Gateway {
                 content_length,
                 content_md5: content_md5(&req.headers, input.content_md5),
                 checksum,
+                sse_key,
             })
             .await
             .map_err(|e| body_or(e, &fault, rid))?;
         let (crc32, crc32c, crc64nvme, sha1, sha256, _) = checksum_fields(&part.checksums);
+        let enc = SseOut::of_part(part.key_salt.is_some(), key_md5);
         Ok(ok(
             UploadPartOutput {
+                server_side_encryption: enc.sse,
+                sse_customer_algorithm: enc.customer_algorithm,
+                sse_customer_key_md5: enc.customer_key_md5,
                 checksum_crc32: crc32,
                 checksum_crc32c: crc32c,
                 checksum_crc64nvme: crc64nvme,
@@ -162,14 +178,15 @@ impl Gateway {
         let caller = caller_of(&req.extensions)?;
         let rid = caller.request_id();
         let input = req.input;
-        if input.sse_customer_algorithm.is_some()
-            || input.copy_source_sse_customer_algorithm.is_some()
-        {
-            return Err(not_implemented(
-                "Server-side encryption with customer keys",
-                rid,
-            ));
-        }
+        let sse_key =
+            crate::sse::customer_key(&self.objects, caller, customer_headers!(input), rid)?;
+        let src_sse_key = crate::sse::customer_key(
+            &self.objects,
+            caller,
+            customer_headers!(copy_source input),
+            rid,
+        )?;
+        let key_md5 = sse_key.as_ref().map(|k| k.key_md5.clone());
         let part_number = part_number(input.part_number, rid)?;
         let CopySource::Bucket {
             bucket: src_bucket,
@@ -201,12 +218,18 @@ impl Gateway {
                 src_range,
                 src_version_id: src_version_id.clone(),
                 src_conditions,
+                sse_key,
+                src_sse_key,
             })
             .await
             .map_err(|e| pinned_copy_error(e, pinned, rid))?;
         let (crc32, crc32c, crc64nvme, sha1, sha256, _) = checksum_fields(&part.checksums);
+        let enc = SseOut::of_part(part.key_salt.is_some(), key_md5);
         Ok(ok(
             UploadPartCopyOutput {
+                server_side_encryption: enc.sse,
+                sse_customer_algorithm: enc.customer_algorithm,
+                sse_customer_key_md5: enc.customer_key_md5,
                 copy_part_result: Some(CopyPartResult {
                     checksum_crc32: crc32,
                     checksum_crc32c: crc32c,
@@ -264,6 +287,8 @@ impl Gateway {
         }
         let cond = write_condition(input.if_match.as_ref(), input.if_none_match.as_ref(), rid)?;
         self.check_conditional_write(caller, &input.bucket, &input.key, &cond)?;
+        let sse_key =
+            crate::sse::customer_key(&self.objects, caller, customer_headers!(input), rid)?;
         let checksum = checksum_input(
             &req.headers,
             None,
@@ -287,6 +312,7 @@ impl Gateway {
                 parts: completed,
                 checksum,
                 cond,
+                sse_key,
             })
             .await
             .map_err(|e| to_s3(e, rid))?;
@@ -320,6 +346,7 @@ impl Gateway {
                 checksum_sha256: sha256,
                 checksum_type,
                 version_id: rec.version_id.clone(),
+                server_side_encryption: SseOut::of(rec.encryption.as_ref(), None).sse,
                 ..Default::default()
             },
             caller,

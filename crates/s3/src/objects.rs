@@ -12,6 +12,7 @@ use crate::gateway::{
     invalid, metadata, not_implemented, object_headers, ok, part_number, pinned_copy_error,
     raw_write_condition, read_conditions, tags, ts, write_condition,
 };
+use crate::sse::{SseOut, WriteHeaders, customer_headers, customer_md5, refuse_on_read};
 use crate::wire::{checksum_fields, etag_out};
 use coffer_core::Error;
 use coffer_core::audit::AuditResult;
@@ -40,7 +41,7 @@ struct GetArgs {
     part_number: Option<i32>,
     conditions: core::ReadConditions,
     checksum_mode: bool,
-    sse: bool,
+    sse_key: Option<coffer_core::sse::CustomerKey>,
 }
 
 fn checksum_mode_enabled(m: Option<&ChecksumMode>) -> bool {
@@ -77,14 +78,22 @@ impl Gateway {
         let rid = caller.request_id();
         let input = req.input;
         Unsupported {
-            sse: input.server_side_encryption.is_some()
-                || input.sse_customer_algorithm.is_some()
-                || input.ssekms_key_id.is_some(),
             storage_class: input.storage_class.as_ref(),
             object_lock: false,
             website_redirect: input.website_redirect_location.is_some(),
         }
         .check(rid)?;
+        let sse = crate::sse::sse_write(
+            &self.objects,
+            caller,
+            WriteHeaders {
+                sse: input.server_side_encryption.as_ref(),
+                kms: input.ssekms_key_id.is_some() || input.ssekms_encryption_context.is_some(),
+            },
+            customer_headers!(input),
+            rid,
+        )?;
+        let key_md5 = customer_md5(&sse);
         let access = self
             .check_write_acl(caller, &input.bucket, acl_request!(write input))
             .await?;
@@ -159,14 +168,19 @@ impl Gateway {
                 bucket_record,
                 lock,
                 access,
+                sse,
             })
             .await
             .map_err(|e| body_or(e, &fault, rid))?;
         self.outboxed(outbox);
         let (crc32, crc32c, crc64nvme, sha1, sha256, checksum_type) =
             checksum_fields(&rec.checksums);
+        let enc = SseOut::of(rec.encryption.as_ref(), key_md5.as_deref());
         Ok(ok(
             PutObjectOutput {
+                server_side_encryption: enc.sse,
+                sse_customer_algorithm: enc.customer_algorithm,
+                sse_customer_key_md5: enc.customer_key_md5,
                 checksum_crc32: crc32,
                 checksum_crc32c: crc32c,
                 checksum_crc64nvme: crc64nvme,
@@ -188,12 +202,6 @@ impl Gateway {
         want_body: impl FnOnce(&ObjectRecord, u64) -> bool,
     ) -> S3Result<ObjectView> {
         let rid = caller.request_id();
-        if get.sse {
-            return Err(not_implemented(
-                "Server-side encryption with customer keys",
-                rid,
-            ));
-        }
         let part = match get.part_number {
             Some(n) => Some(part_number(n, rid)?),
             None => None,
@@ -212,6 +220,7 @@ impl Gateway {
             range,
             part_number: part,
             conditions: get.conditions,
+            sse_key: get.sse_key,
         };
         let out = self
             .objects
@@ -258,7 +267,12 @@ impl Gateway {
         req: S3Request<GetObjectInput>,
     ) -> S3Result<S3Response<GetObjectOutput>> {
         let caller = caller_of(&req.extensions)?;
+        let rid = caller.request_id();
         let input = req.input;
+        refuse_on_read(&req.headers, rid)?;
+        let sse_key =
+            crate::sse::customer_key(&self.objects, caller, customer_headers!(input), rid)?;
+        let key_md5 = sse_key.as_ref().map(|k| k.key_md5.clone());
         let expires_overridden = input.response_expires.is_some();
         let args = GetArgs {
             conditions: read_conditions(
@@ -273,7 +287,7 @@ impl Gateway {
             range: input.range,
             part_number: input.part_number,
             checksum_mode: checksum_mode_enabled(input.checksum_mode.as_ref()),
-            sse: input.sse_customer_algorithm.is_some(),
+            sse_key,
         };
         // Through a compute-node cache, a cacheable version is answered head-only: the
         // node serves the bytes (crate::cache_origin). Its blobs are then never opened.
@@ -296,8 +310,12 @@ impl Gateway {
         };
         let (object_lock_mode, object_lock_retain_until_date, object_lock_legal_hold_status) =
             self.lock_headers(caller, &rec);
+        let enc = SseOut::of(rec.encryption.as_ref(), key_md5.as_deref());
         let mut resp = ok(
             GetObjectOutput {
+                server_side_encryption: enc.sse,
+                sse_customer_algorithm: enc.customer_algorithm,
+                sse_customer_key_md5: enc.customer_key_md5,
                 object_lock_mode,
                 object_lock_retain_until_date,
                 object_lock_legal_hold_status,
@@ -339,7 +357,12 @@ impl Gateway {
         req: S3Request<HeadObjectInput>,
     ) -> S3Result<S3Response<HeadObjectOutput>> {
         let caller = caller_of(&req.extensions)?;
+        let rid = caller.request_id();
         let input = req.input;
+        refuse_on_read(&req.headers, rid)?;
+        let sse_key =
+            crate::sse::customer_key(&self.objects, caller, customer_headers!(input), rid)?;
+        let key_md5 = sse_key.as_ref().map(|k| k.key_md5.clone());
         let expires_overridden = input.response_expires.is_some();
         let v = self
             .read_object(
@@ -357,7 +380,7 @@ impl Gateway {
                     range: input.range,
                     part_number: input.part_number,
                     checksum_mode: checksum_mode_enabled(input.checksum_mode.as_ref()),
-                    sse: input.sse_customer_algorithm.is_some(),
+                    sse_key,
                 },
                 |_, _| false,
             )
@@ -367,8 +390,12 @@ impl Gateway {
         let rec = v.rec;
         let (object_lock_mode, object_lock_retain_until_date, object_lock_legal_hold_status) =
             self.lock_headers(caller, &rec);
+        let enc = SseOut::of(rec.encryption.as_ref(), key_md5.as_deref());
         // HeadObject has no response-* overrides in s3s 0.14's serializer; apply them.
         let mut out = HeadObjectOutput {
+            server_side_encryption: enc.sse,
+            sse_customer_algorithm: enc.customer_algorithm,
+            sse_customer_key_md5: enc.customer_key_md5,
             object_lock_mode,
             object_lock_retain_until_date,
             object_lock_legal_hold_status,
@@ -568,10 +595,6 @@ impl Gateway {
         let rid = caller.request_id();
         let input = req.input;
         Unsupported {
-            sse: input.server_side_encryption.is_some()
-                || input.sse_customer_algorithm.is_some()
-                || input.ssekms_key_id.is_some()
-                || input.copy_source_sse_customer_algorithm.is_some(),
             storage_class: input.storage_class.as_ref(),
             object_lock: input.object_lock_mode.is_some()
                 || input.object_lock_legal_hold_status.is_some()
@@ -579,6 +602,23 @@ impl Gateway {
             website_redirect: input.website_redirect_location.is_some(),
         }
         .check(rid)?;
+        let sse = crate::sse::sse_write(
+            &self.objects,
+            caller,
+            WriteHeaders {
+                sse: input.server_side_encryption.as_ref(),
+                kms: input.ssekms_key_id.is_some() || input.ssekms_encryption_context.is_some(),
+            },
+            customer_headers!(input),
+            rid,
+        )?;
+        let src_sse_key = crate::sse::customer_key(
+            &self.objects,
+            caller,
+            customer_headers!(copy_source input),
+            rid,
+        )?;
+        let key_md5 = customer_md5(&sse);
         let access = self
             .check_write_acl(caller, &input.bucket, acl_request!(write input))
             .await?;
@@ -605,7 +645,8 @@ impl Gateway {
             Some(_) => return Err(invalid("Unknown tagging directive.", rid)),
         };
         let same = *src_bucket == *input.bucket && *src_key == *input.key;
-        if same && !replace_meta && !replace_tags {
+        let changes_encryption = !matches!(sse, coffer_core::sse::SseWrite::Default);
+        if same && !replace_meta && !replace_tags && !changes_encryption {
             return Err(s3(
                 S3ErrorCode::InvalidRequest,
                 "This copy request is illegal because it is trying to copy an object to itself \
@@ -658,13 +699,19 @@ impl Gateway {
                 cond,
                 src_version_id: src_version_id.clone(),
                 access,
+                sse,
+                src_sse_key,
             })
             .await
             .map_err(|e| pinned_copy_error(e, pinned, rid))?;
         let (crc32, crc32c, crc64nvme, sha1, sha256, checksum_type) =
             checksum_fields(&rec.checksums);
+        let enc = SseOut::of(rec.encryption.as_ref(), key_md5.as_deref());
         Ok(ok(
             CopyObjectOutput {
+                server_side_encryption: enc.sse,
+                sse_customer_algorithm: enc.customer_algorithm,
+                sse_customer_key_md5: enc.customer_key_md5,
                 copy_object_result: Some(CopyObjectResult {
                     checksum_crc32: crc32,
                     checksum_crc32c: crc32c,

@@ -581,6 +581,8 @@ fn put_input(
         metadata: (!metadata.is_empty()).then_some(metadata),
         server_side_encryption: s("x-amz-server-side-encryption").map(Into::into),
         sse_customer_algorithm: s("x-amz-server-side-encryption-customer-algorithm"),
+        sse_customer_key: s("x-amz-server-side-encryption-customer-key"),
+        sse_customer_key_md5: s("x-amz-server-side-encryption-customer-key-md5"),
         ssekms_key_id: s("x-amz-server-side-encryption-aws-kms-key-id"),
         storage_class: s("x-amz-storage-class").map(Into::into),
         object_lock_mode: s("x-amz-object-lock-mode").map(Into::into),

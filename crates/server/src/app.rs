@@ -216,16 +216,20 @@ pub async fn start(cfg: Config) -> anyhow::Result<Running> {
     let policies =
         Arc::new(PolicyService::new(meta.clone(), engine.clone()).with_quotas(cfg.quotas));
     policies.load_all().await?;
-    let objects = Arc::new(ObjectService::new(
-        meta.clone(),
-        blobs.clone(),
-        clock.clone(),
-        ObjectConfig {
-            zones: cfg.zones.clone(),
-            default_object_ownership: cfg.default_object_ownership,
-            ..ObjectConfig::default()
-        },
-    ));
+    let objects = Arc::new(
+        ObjectService::new(
+            meta.clone(),
+            blobs.clone(),
+            clock.clone(),
+            ObjectConfig {
+                zones: cfg.zones.clone(),
+                default_object_ownership: cfg.default_object_ownership,
+                allow_insecure_ssec: cfg.allow_insecure_ssec,
+                ..ObjectConfig::default()
+            },
+        )
+        .with_keyring(Arc::new(coffer_core::sse::Keyring::derive(&master_key))),
+    );
 
     let spool = Spool::open(SpoolConfig {
         dir: spool_dir,

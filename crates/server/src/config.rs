@@ -107,6 +107,11 @@ pub struct ServerArgs {
     /// [default: BucketOwnerEnforced].
     #[arg(long, env = "COFFER_DEFAULT_OBJECT_OWNERSHIP")]
     pub default_object_ownership: Option<String>,
+    /// Accept SSE-C keys on connections that did not arrive over TLS: only behind a
+    /// TLS-terminating proxy on a trusted network, or in tests. Off: such requests are
+    /// refused, as S3 does (a key sent in the clear is a key disclosed).
+    #[arg(long, env = "COFFER_ALLOW_INSECURE_SSEC", value_parser = clap::builder::BoolishValueParser::new())]
+    pub allow_insecure_ssec: bool,
     /// Log as JSON lines instead of text.
     #[arg(long, env = "COFFER_LOG_JSON")]
     pub log_json: bool,
@@ -316,6 +321,7 @@ struct FileConfig {
     tls_cert: Option<PathBuf>,
     tls_key: Option<PathBuf>,
     log_json: Option<bool>,
+    allow_insecure_ssec: Option<bool>,
     access_log: Option<bool>,
     trusted_proxies: Option<Vec<String>>,
     metadata: Option<String>,
@@ -418,6 +424,8 @@ pub struct Config {
     pub audit_spool_max_bytes: u64,
     pub audit_spool_full: crate::audit::spool::FullPolicy,
     pub log_json: bool,
+    /// SSE-C keys are accepted over plain HTTP.
+    pub allow_insecure_ssec: bool,
     /// One access log line per S3 request.
     pub access_log: bool,
     /// Reverse proxies whose `X-Forwarded-For` is believed (empty: never).
@@ -455,6 +463,7 @@ impl Config {
             audit_spool_max_bytes: crate::audit::spool::default_max_spool_bytes(),
             audit_spool_full: crate::audit::spool::FullPolicy::Block,
             log_json: false,
+            allow_insecure_ssec: false,
             access_log: false,
             trusted_proxies: Vec::new(),
             metadata: Metadata::Sqlite,
@@ -567,6 +576,8 @@ impl Config {
                 .or(file.audit.as_ref().and_then(|a| a.spool_full))
                 .unwrap_or_default(),
             log_json: args.log_json || file.log_json.unwrap_or(false),
+            allow_insecure_ssec: args.allow_insecure_ssec
+                || file.allow_insecure_ssec.unwrap_or(false),
             access_log: args.access_log || file.access_log.unwrap_or(false),
             trusted_proxies: args
                 .trusted_proxies

@@ -156,7 +156,7 @@ async fn check_data(blobs: &dyn BlobStore, rec: &ObjectRecord) -> anyhow::Result
         ObjectData::Segments(segs) => {
             let mut base = 0;
             for s in segs {
-                let c = blobs.verify(&s.blob_id, s.size).await?;
+                let c = blobs.verify(&s.blob_id, s.stored_len()).await?;
                 if let Some(d) = note(c, base, &format!("blob {}", s.blob_id)) {
                     p.damage = Some(d);
                     break;
@@ -295,7 +295,13 @@ async fn scrub_uploads(
                 for part in &parts {
                     rep.upload_parts += 1;
                     rep.bytes += part.size;
-                    match blobs.verify(&part.blob_id, part.size).await? {
+                    match blobs
+                        .verify(
+                            &part.blob_id,
+                            coffer_core::model::stored_len(part.size, part.key_salt.is_some()),
+                        )
+                        .await?
+                    {
                         Check::Verified => rep.verified += 1,
                         Check::Unverified => rep.unverified += 1,
                         c @ (Check::Damaged { .. } | Check::Missing) => {

@@ -111,14 +111,25 @@ impl TestServer {
     /// `COFFER_TEST_METADATA=postgres` its metadata is a fresh PostgreSQL database instead
     /// (runs any integration test on the scale-out backend).
     pub async fn start() -> TestServer {
+        Self::start_adjusted(|_| {}).await
+    }
+
+    /// [`Self::start`] with settings changed by `adjust` (on either metadata store).
+    pub async fn start_adjusted(adjust: impl FnOnce(&mut Config)) -> TestServer {
         if on_postgres() {
-            return Self::start_postgres()
+            let shared = SharedSetup::new()
                 .await
                 .expect("COFFER_TEST_METADATA=postgres needs COFFER_TEST_POSTGRES_URL");
+            let mut cfg = shared.node_config("solo");
+            adjust(&mut cfg);
+            let mut s = TestServer::start_with(cfg).await;
+            s._shared = Some(shared);
+            return s;
         }
         let tmp = tempfile::tempdir().expect("tempdir");
-        let dir = tmp.path().to_path_buf();
-        let mut s = Self::start_in(dir).await;
+        let mut cfg = Config::with_data_dir(tmp.path().to_path_buf());
+        adjust(&mut cfg);
+        let mut s = Self::start_with(cfg).await;
         s._tmp = Some(tmp);
         s
     }
@@ -182,6 +193,14 @@ impl TestServer {
             _tmp: None,
             _shared: None,
         }
+    }
+
+    /// Where this server's blob files live.
+    pub fn blob_dir(&self) -> PathBuf {
+        self.cfg
+            .blob_dir
+            .clone()
+            .unwrap_or_else(|| self.data_dir.join("blobs"))
     }
 
     /// Starts a server on a fresh temporary data directory with `operator_token` as the

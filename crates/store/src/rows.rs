@@ -84,6 +84,7 @@ impl ObjectRow {
             tags: r.tags.clone(),
             data,
             version_id: r.version_id.clone(),
+            encryption: r.encryption.clone(),
         };
         let (doc, inline, blob_ids) = match &r.data {
             ObjectData::Inline(bytes) => (

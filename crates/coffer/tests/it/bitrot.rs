@@ -585,3 +585,104 @@ async fn scrub_refuses_a_directory_without_a_store() {
     // Nothing was created.
     assert!(!tmp.path().join("nothing").exists());
 }
+
+/// Encrypted objects (bucket default encryption, SSE-S3) keep per-block integrity: the
+/// blob's CRC trailer covers the sealed bytes, so damage is refused before any block is
+/// opened, ranges elsewhere still read, and `coffer scrub` — which has no key — finds
+/// exactly the damaged objects.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn encrypted_damage_is_refused_and_scrub_needs_no_key() {
+    let (ts, s3, _tmp) = server().await;
+    s3.create_bucket().bucket("enc").send().await.unwrap();
+    s3.put_bucket_encryption()
+        .bucket("enc")
+        .server_side_encryption_configuration(
+            aws_sdk_s3::types::ServerSideEncryptionConfiguration::builder()
+                .rules(
+                    aws_sdk_s3::types::ServerSideEncryptionRule::builder()
+                        .apply_server_side_encryption_by_default(
+                            aws_sdk_s3::types::ServerSideEncryptionByDefault::builder()
+                                .sse_algorithm(aws_sdk_s3::types::ServerSideEncryption::Aes256)
+                                .build()
+                                .unwrap(),
+                        )
+                        .build(),
+                )
+                .build()
+                .unwrap(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let big = data(3 * MIB + 1000, 21);
+    let big_blob = put_blob(&ts, &s3, "enc", "big", &big).await;
+    // A sealed block is exactly one integrity block: the file holds 16 more bytes per
+    // 65,520 of data, then the trailer.
+    let plain_block = BLOCK - 16;
+    let sealed = big.len() + 16 * big.len().div_ceil(plain_block);
+    let trailer = 4 * sealed.div_ceil(BLOCK) + 24;
+    assert_eq!(
+        std::fs::metadata(&big_blob).unwrap().len(),
+        (sealed + trailer) as u64
+    );
+    let small = data(1000, 22);
+    put(&s3, "enc", "small", &small).await;
+    let clean = data(2 * MIB, 23);
+    put(&s3, "enc", "clean", &clean).await;
+    let parts = [data(5 * MIB, 24), data(MIB + 3, 25)];
+    multipart(&s3, "enc", "mp", &[&parts[0], &parts[1]]).await;
+    let h = s3
+        .head_object()
+        .bucket("enc")
+        .key("mp")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        h.server_side_encryption(),
+        Some(&aws_sdk_s3::types::ServerSideEncryption::Aes256)
+    );
+    assert_bytes(get(&s3, "enc", "big", None, None).await, &big, "big");
+    assert_bytes(
+        get(&s3, "enc", "mp", None, None).await,
+        &parts.concat(),
+        "mp",
+    );
+    let out = scrub(&ts);
+    assert_eq!(out.code, 0, "{}", out.stdout);
+    assert_eq!(out.json["verified"], 4, "{}", out.stdout);
+
+    // Damage in sealed block 24 (stored offset 24 * BLOCK + 100), and in the inline row.
+    flip_byte(&big_blob, (24 * BLOCK + 100) as u64);
+    corrupt_inline(&ts, "enc", "small", 500);
+    let in_block = |i: usize| format!("bytes={}-{}", i * plain_block + 7, i * plain_block + 9);
+    assert_refused(
+        get(&s3, "enc", "big", Some(&in_block(24)), None).await,
+        "range in the damaged block",
+    );
+    for i in [0, 23, 25, 48] {
+        let r = in_block(i);
+        let a = i * plain_block + 7;
+        assert_bytes(
+            get(&s3, "enc", "big", Some(&r), None).await,
+            &big[a..a + 3],
+            &r,
+        );
+    }
+    assert!(matches!(
+        get(&s3, "enc", "big", None, None).await,
+        Got::Truncated
+    ));
+    assert_refused(get(&s3, "enc", "small", None, None).await, "inline");
+    assert_bytes(get(&s3, "enc", "clean", None, None).await, &clean, "clean");
+    let out = scrub(&ts);
+    assert_eq!(out.code, 1, "{}", out.stdout);
+    assert_eq!(
+        damaged_keys(&out)
+            .into_iter()
+            .map(|(k, _)| k)
+            .collect::<Vec<_>>(),
+        ["big", "small"]
+    );
+    assert_eq!(out.json["verified"], 2, "{}", out.stdout);
+}

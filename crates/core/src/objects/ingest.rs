@@ -40,6 +40,8 @@ pub(super) struct IngestPlan {
     pub inline_max: Option<usize>,
     pub md5: bool,
     pub algorithms: Vec<ChecksumAlgorithm>,
+    /// Seal the bytes under this data key (`crate::sse`); hashes are of the plaintext.
+    pub seal: Option<crate::sse::DataKey>,
 }
 
 pub(super) enum Staged {
@@ -48,9 +50,13 @@ pub(super) enum Staged {
 }
 
 pub(super) struct Ingested {
+    /// Plaintext bytes.
     pub size: u64,
     pub digest: ContentDigest,
+    /// Sealed bytes (inline or in the blob) when the plan had a data key.
     pub staged: Staged,
+    /// The blob's segment salt when it is sealed.
+    pub key_salt: Option<String>,
 }
 
 impl Ingested {
@@ -61,14 +67,16 @@ impl Ingested {
             Staged::Blob(b) => Ok(ObjectData::Segments(vec![Segment {
                 blob_id: b.commit().await?,
                 size: self.size,
+                key_salt: self.key_salt,
             }])),
         }
     }
 
-    /// Commits a blob-staged body (parts are never inline) and returns its id.
-    pub async fn commit_blob(self) -> Result<String> {
+    /// Commits a blob-staged body (parts are never inline) and returns its id and
+    /// segment salt.
+    pub async fn commit_blob(self) -> Result<(String, Option<String>)> {
         match self.staged {
-            Staged::Blob(b) => b.commit().await,
+            Staged::Blob(b) => Ok((b.commit().await?, self.key_salt)),
             Staged::Inline(_) => Err(Error::internal("part body was staged inline")),
         }
     }
@@ -141,21 +149,36 @@ impl ObjectService {
                         let data = concat(head);
                         let (digest, data) =
                             hash_buffer(plan.md5, plan.algorithms.clone(), data).await?;
+                        let data = match &plan.seal {
+                            Some(k) => k.segment(None)?.seal(0, &data)?,
+                            None => data,
+                        };
                         return Ok(Ingested {
                             size: reader.total,
                             digest,
                             staged: Staged::Inline(data),
+                            key_salt: None,
                         });
                     }
                 }
             }
         }
-        let mut blob = PendingBlob(Some(self.blobs.create().await?));
+        let (key_salt, writer) = match &plan.seal {
+            Some(k) => {
+                let (salt, cipher) = k.new_segment()?;
+                let w = self.blobs.create().await?;
+                let w: Box<dyn BlobWriter> = Box::new(crate::sse::SealingWriter::new(w, cipher));
+                (Some(salt), w)
+            }
+            None => (None, self.blobs.create().await?),
+        };
+        let mut blob = PendingBlob(Some(writer));
         match pipeline(&mut reader, head, &mut blob, plan).await {
             Ok(digest) => Ok(Ingested {
                 size: reader.total,
                 digest,
                 staged: Staged::Blob(blob),
+                key_salt,
             }),
             Err(e) => {
                 blob.abort().await;

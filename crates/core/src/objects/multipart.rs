@@ -3,7 +3,7 @@
 
 use super::ingest::{ChecksumPlan, IngestPlan, Ingested};
 use super::read::check_conditions;
-use super::write::{validate_tags, validate_user_metadata};
+use super::write::{etag_for, validate_tags, validate_user_metadata};
 use super::{
     CompleteMultipartInput, CreateMultipartInput, ListPartsOutput, MAX_PARTS, MAX_PUT_SIZE,
     MIN_PART_SIZE, ObjectService, UploadPartCopyInput, UploadPartInput, delete_blobs,
@@ -11,8 +11,7 @@ use super::{
 };
 use crate::checksum::{
     ChecksumAlgorithm, ChecksumType, composite_checksum, decode_checksum, decode_content_md5,
-    encode_b64, etag_from_md5, etag_md5, etags_match, full_object_crc, get_checksum,
-    multipart_etag, set_checksum,
+    encode_b64, etag_md5, etags_match, full_object_crc, get_checksum, multipart_etag, set_checksum,
 };
 use crate::error::{Error, Result};
 use crate::ids::{new_hex_id, validate_object_key};
@@ -83,7 +82,8 @@ impl ObjectService {
                 Some(t)
             }
         };
-        self.get_bucket(&input.bucket).await?;
+        let bucket = self.get_bucket(&input.bucket).await?;
+        let encryption = self.write_key(&bucket, &input.sse)?.map(|(e, _)| e);
         let upload = MultipartUpload {
             v: RECORD_VERSION,
             upload_id: new_hex_id(),
@@ -100,6 +100,7 @@ impl ObjectService {
             legal_hold: input.lock.legal_hold,
             owner_org: input.access.owner_org,
             acl: input.access.acl,
+            encryption,
         };
         self.meta.create_upload(&upload).await?;
         Ok(upload)
@@ -119,12 +120,14 @@ impl ObjectService {
             .upload_for(&input.bucket, &input.key, &input.upload_id)
             .await?;
         let checks = ChecksumPlan::new(input.checksum, upload_algorithm(&upload)?)?;
+        let key = self.read_key(upload.encryption.as_ref(), input.sse_key.as_ref())?;
         let plan = IngestPlan {
             max_size: MAX_PUT_SIZE,
             declared: input.content_length,
             inline_max: None,
             md5: true,
             algorithms: checks.algorithms().to_vec(),
+            seal: key.clone(),
         };
         let ingested = self.ingest(input.body, &plan).await?;
         let mut checksums = match checks.verify(&ingested.digest, content_md5) {
@@ -143,10 +146,11 @@ impl ObjectService {
             upload_id: input.upload_id,
             part_number: input.part_number,
             size: ingested.size,
-            etag: etag_from_md5(&md5),
+            etag: etag_for(&md5, upload.encryption.as_ref().zip(key.as_ref())),
             last_modified: self.clock.now(),
             checksums,
             blob_id: String::new(),
+            key_salt: None,
         };
         self.commit_part(ingested, part).await
     }
@@ -160,6 +164,7 @@ impl ObjectService {
             .upload_for(&input.bucket, &input.key, &input.upload_id)
             .await?;
         let alg = upload_algorithm(&upload)?;
+        let key = self.read_key(upload.encryption.as_ref(), input.sse_key.as_ref())?;
         let mut src = match &input.src_version_id {
             None => self.load_object(&input.src_bucket, &input.src_key).await?,
             Some(v) => {
@@ -168,6 +173,7 @@ impl ObjectService {
             }
         };
         check_conditions(&src, &input.src_conditions, true)?;
+        let src_key = self.read_key(src.encryption.as_ref(), input.src_sse_key.as_ref())?;
         let (start, len) = match input.src_range {
             None => (0, src.size),
             Some((a, b)) if a > b => {
@@ -186,13 +192,16 @@ impl ObjectService {
             )));
         }
         let data = std::mem::replace(&mut src.data, ObjectData::Inline(Vec::new()));
-        let body = self.open_body(&src, data, start, len).await?;
+        let body = self
+            .open_body(&src, data, start, len, src_key.as_ref())
+            .await?;
         let plan = IngestPlan {
             max_size: MAX_PUT_SIZE,
             declared: Some(len),
             inline_max: None,
             md5: true,
             algorithms: alg.into_iter().collect(),
+            seal: key.clone(),
         };
         let ingested = self.ingest(body, &plan).await?;
         let digest = ingested.digest.clone();
@@ -213,10 +222,11 @@ impl ObjectService {
             upload_id: input.upload_id,
             part_number: input.part_number,
             size: len,
-            etag: etag_from_md5(&md5),
+            etag: etag_for(&md5, upload.encryption.as_ref().zip(key.as_ref())),
             last_modified: self.clock.now(),
             checksums,
             blob_id: String::new(),
+            key_salt: None,
         };
         self.commit_part(ingested, part).await
     }
@@ -227,7 +237,7 @@ impl ObjectService {
     async fn commit_part(&self, ingested: Ingested, mut part: PartRecord) -> Result<PartRecord> {
         let (meta, blobs) = (self.meta.clone(), self.blobs.clone());
         to_completion(async move {
-            part.blob_id = ingested.commit_blob().await?;
+            (part.blob_id, part.key_salt) = ingested.commit_blob().await?;
             match meta.put_part(&part).await {
                 Ok(replaced) => {
                     if let Some(old) = replaced {
@@ -272,6 +282,9 @@ impl ObjectService {
             Err(Error::NoSuchUpload) => return self.completed_before(&input).await,
             r => r?,
         };
+        if input.sse_key.is_some() {
+            self.read_key(upload.encryption.as_ref(), input.sse_key.as_ref())?;
+        }
         if input.parts.is_empty() {
             return Err(Error::invalid(
                 "You must specify at least one part to complete a multipart upload",
@@ -386,6 +399,7 @@ impl ObjectService {
             parts: input.parts.clone(),
             checksum: input.checksum.clone(),
             cond: WriteCondition::None,
+            sse_key: None,
         };
         crate::acl::check_new_version(&bucket, upload.acl.as_ref())?;
         let now = self.clock.now();
@@ -426,10 +440,12 @@ impl ObjectService {
                     .map(|p| Segment {
                         blob_id: p.blob_id.clone(),
                         size: p.size,
+                        key_salt: p.key_salt.clone(),
                     })
                     .collect(),
             ),
             version_id: new_version_for(&bucket),
+            encryption: upload.encryption,
         };
         let (meta, retirer) = (self.meta.clone(), self.retirer.clone());
         let (upload_id, cond, cap) = (

@@ -7,6 +7,7 @@ use crate::checksum::etag_list_matches;
 use crate::error::{Error, Result};
 use crate::integrity;
 use crate::model::{NULL_VERSION, ObjectData, ObjectRecord, Segment};
+use crate::sse::DataKey;
 use bytes::Bytes;
 use futures::{StreamExt, TryStreamExt, stream};
 use std::sync::atomic::Ordering;
@@ -137,6 +138,8 @@ impl ObjectService {
             Some(v) => self.load_version(&input.bucket, &input.key, v).await?,
         };
         check_conditions(&record, &input.conditions, false)?;
+        // HEAD too: SSE-C data answers nobody without its key.
+        let data_key = self.read_key(record.encryption.as_ref(), input.sse_key.as_ref())?;
         let size = record.size;
         // `range` is what the response reports (206 + Content-Range); an ignored Range
         // header and a whole-object GET report none.
@@ -155,7 +158,10 @@ impl ObjectService {
         let data = std::mem::replace(&mut record.data, ObjectData::Inline(Vec::new()));
         // HEAD reads no data, so it neither verifies nor can leak damaged bytes.
         let body = if want_body {
-            Some(self.open_body(&record, data, start, len).await?)
+            Some(
+                self.open_body(&record, data, start, len, data_key.as_ref())
+                    .await?,
+            )
         } else {
             None
         };
@@ -175,16 +181,32 @@ impl ObjectService {
     /// a time as the previous one is exhausted. Every byte is verified against its
     /// integrity record before it is yielded; damage is `Error::Corrupted` (as the
     /// stream's error once streaming started), counted and logged with the object's name.
+    ///
+    /// `key` is the version's data key when its data is sealed (`crate::sse`).
     pub(super) async fn open_body(
         &self,
         src: &ObjectRecord,
         data: ObjectData,
         start: u64,
         len: u64,
+        key: Option<&DataKey>,
     ) -> Result<ByteStream> {
         match data {
             ObjectData::Inline(v) => {
                 self.check_inline(src, &v)?;
+                let v = match (&src.encryption, key) {
+                    (None, _) => v,
+                    (Some(_), Some(k)) => match k.segment(None)?.open(0, &v) {
+                        Ok(p) => p,
+                        Err(e) => {
+                            if let Error::Corrupted(d) = &e {
+                                self.report_corruption(src, d);
+                            }
+                            return Err(e);
+                        }
+                    },
+                    (Some(_), None) => return Err(Error::internal("sealed data without a key")),
+                };
                 let b = Bytes::from(v);
                 let (s, e) = (start as usize, (start + len) as usize);
                 if e > b.len() {
@@ -196,15 +218,17 @@ impl ObjectService {
                 let slice = b.slice(s..e);
                 Ok(Box::pin(stream::once(async move { Ok(slice) })))
             }
-            ObjectData::Segments(segs) => match self.segments_stream(&segs, start, len).await {
-                Ok(body) => Ok(self.watch_integrity(src, body)),
-                Err(e) => {
-                    if let Error::Corrupted(d) = &e {
-                        self.report_corruption(src, d);
+            ObjectData::Segments(segs) => {
+                match self.segments_stream(&segs, start, len, key).await {
+                    Ok(body) => Ok(self.watch_integrity(src, body)),
+                    Err(e) => {
+                        if let Error::Corrupted(d) = &e {
+                            self.report_corruption(src, d);
+                        }
+                        Err(e)
                     }
-                    Err(e)
                 }
-            },
+            }
         }
     }
 
@@ -243,7 +267,13 @@ impl ObjectService {
         );
     }
 
-    async fn segments_stream(&self, segs: &[Segment], start: u64, len: u64) -> Result<ByteStream> {
+    async fn segments_stream(
+        &self,
+        segs: &[Segment],
+        start: u64,
+        len: u64,
+        key: Option<&DataKey>,
+    ) -> Result<ByteStream> {
         let end = start + len;
         let mut pieces = Vec::new();
         let mut off = 0u64;
@@ -253,7 +283,20 @@ impl ObjectService {
                 let from = start.max(a) - a;
                 let to = end.min(b) - a;
                 if to > from {
-                    pieces.push((s.blob_id.clone(), from, to - from));
+                    let cipher = match (&s.key_salt, key) {
+                        (None, _) => None,
+                        (Some(salt), Some(k)) => Some(k.segment(Some(salt))?),
+                        (Some(_), None) => {
+                            return Err(Error::internal("sealed segment without a key"));
+                        }
+                    };
+                    pieces.push(Piece {
+                        blob_id: s.blob_id.clone(),
+                        size: s.size,
+                        from,
+                        len: to - from,
+                        cipher,
+                    });
                 }
             }
             off = b;
@@ -261,31 +304,49 @@ impl ObjectService {
                 break;
             }
         }
-        if pieces.iter().map(|p| p.2).sum::<u64>() != len {
+        if pieces.iter().map(|p| p.len).sum::<u64>() != len {
             return Err(Error::internal("segments shorter than the record size"));
         }
         let mut pieces = pieces.into_iter();
-        let Some((id, from, n)) = pieces.next() else {
+        let Some(p) = pieces.next() else {
             return Ok(Box::pin(stream::empty()));
         };
-        let first = self.blobs.read(&id, from, n).await?;
+        let first = p.open(&*self.blobs).await?;
         let rest: Vec<_> = pieces.collect();
         if rest.is_empty() {
             return Ok(first);
         }
         let blobs = self.blobs.clone();
         let tail = stream::iter(rest)
-            .then(move |(id, from, n)| {
+            .then(move |p| {
                 let blobs = blobs.clone();
-                async move {
-                    blobs
-                        .read(&id, from, n)
-                        .await
-                        .map_err(std::io::Error::other)
-                }
+                async move { p.open(&*blobs).await.map_err(std::io::Error::other) }
             })
             .try_flatten();
         Ok(Box::pin(first.chain(tail)))
+    }
+}
+
+/// `len` plaintext bytes from `from` of one segment.
+struct Piece {
+    blob_id: String,
+    size: u64,
+    from: u64,
+    len: u64,
+    /// Present: the segment is sealed.
+    cipher: Option<std::sync::Arc<crate::sse::BlockCipher>>,
+}
+
+impl Piece {
+    async fn open(self, blobs: &dyn crate::blob::BlobStore) -> Result<ByteStream> {
+        match self.cipher {
+            None => blobs.read(&self.blob_id, self.from, self.len).await,
+            Some(c) => {
+                let (at, n, first, skip) = crate::sse::sealed_span(self.from, self.len, self.size);
+                let sealed = blobs.read(&self.blob_id, at, n).await?;
+                Ok(crate::sse::open_stream(sealed, c, first, skip, self.len))
+            }
+        }
     }
 }
 

@@ -1,6 +1,6 @@
 //! PUT and CopyObject: validation, pre-checks, and the verify → commit sequence.
 
-use super::ingest::{ChecksumPlan, IngestPlan, Ingested, Staged, hash_buffer};
+use super::ingest::{ChecksumPlan, IngestPlan};
 use super::read::check_conditions;
 use super::{
     CopyObjectInput, MAX_PUT_SIZE, MAX_USER_METADATA, MetadataDirective, ObjectService,
@@ -68,6 +68,7 @@ impl ObjectService {
         };
         self.precheck_write(&bucket, &input.key, input.content_length, &input.cond)
             .await?;
+        let sealed = self.write_key(&bucket, &input.sse)?;
 
         let plan = IngestPlan {
             max_size: MAX_PUT_SIZE,
@@ -75,6 +76,7 @@ impl ObjectService {
             inline_max: Some(self.cfg.inline_threshold),
             md5: true,
             algorithms: checks.algorithms().to_vec(),
+            seal: sealed.as_ref().map(|(_, k)| k.clone()),
         };
         let ingested = self.ingest(input.body, &plan).await?;
         let checksums = match checks.verify(&ingested.digest, content_md5) {
@@ -104,7 +106,7 @@ impl ObjectService {
             bucket: input.bucket,
             key: input.key,
             size: ingested.size,
-            etag: etag_from_md5(&md5),
+            etag: etag_for(&md5, sealed.as_ref().map(|(e, k)| (e, k))),
             last_modified: now,
             headers: input.headers,
             user_metadata: input.user_metadata,
@@ -113,6 +115,7 @@ impl ObjectService {
             tags: input.tags,
             data: ObjectData::Inline(Vec::new()),
             version_id: new_version_for(&bucket),
+            encryption: sealed.map(|(e, _)| e),
         };
         let (meta, retirer) = (self.meta.clone(), self.retirer.clone());
         let (cond, cap) = (input.cond, bucket.settings.capacity_cap_bytes);
@@ -168,6 +171,7 @@ impl ObjectService {
             }
         };
         check_conditions(&src, &input.src_conditions, true)?;
+        let src_key = self.read_key(src.encryption.as_ref(), input.src_sse_key.as_ref())?;
         if src.size > MAX_PUT_SIZE {
             return Err(Error::invalid(format!(
                 "The specified copy source is larger than the maximum allowable size for a copy source: {MAX_PUT_SIZE}"
@@ -175,10 +179,13 @@ impl ObjectService {
         }
         let src_alg = primary_checksum(&src.checksums).map(|(a, _)| a);
         let changes_checksum = input.checksum_algorithm.is_some_and(|a| Some(a) != src_alg);
+        // Asking for encryption counts as a change (S3 lets a copy onto itself encrypt).
+        let changes_encryption = !matches!(input.sse, crate::sse::SseWrite::Default);
         if input.src_bucket == input.dst_bucket
             && input.src_key == input.dst_key
             && matches!(input.metadata, MetadataDirective::Copy)
             && !changes_checksum
+            && !changes_encryption
         {
             return Err(Error::invalid(
                 "This copy request is illegal because it is trying to copy an object to itself \
@@ -201,10 +208,14 @@ impl ObjectService {
         let dst_bucket = self.get_bucket(&input.dst_bucket).await?;
         self.precheck_write(&dst_bucket, &input.dst_key, Some(src.size), &input.cond)
             .await?;
+        let sealed = self.write_key(&dst_bucket, &input.sse)?;
 
         // A single-part source keeps its ETag (the MD5 of the same bytes); a multipart
-        // source's ETag describes parts the copy no longer has.
-        let need_md5 = !src.parts.is_empty();
+        // source's ETag describes parts the copy no longer has, and an SSE-C ETag is
+        // masked under its own version's key.
+        let need_md5 = !src.parts.is_empty()
+            || src.encryption.as_ref().is_some_and(|e| e.is_customer())
+            || sealed.as_ref().is_some_and(|(e, _)| e.is_customer());
         let alg = input.checksum_algorithm.or(src_alg);
         // A stored value is reusable when it covers the whole content: single-part
         // objects, and FULL_OBJECT multipart CRCs. COMPOSITE values are recomputed.
@@ -222,31 +233,21 @@ impl ObjectService {
         };
         let size = src.size;
         let data = std::mem::replace(&mut src.data, ObjectData::Inline(Vec::new()));
-        let ingested = match data {
-            ObjectData::Inline(bytes) => {
-                self.check_inline(&src, &bytes)?;
-                let (digest, bytes) = hash_buffer(need_md5, compute, bytes).await?;
-                Ingested {
-                    size,
-                    digest,
-                    staged: Staged::Inline(bytes),
-                }
-            }
-            segments @ ObjectData::Segments(_) => {
-                let body = self.open_body(&src, segments, 0, size).await?;
-                let plan = IngestPlan {
-                    max_size: MAX_PUT_SIZE,
-                    declared: Some(size),
-                    inline_max: Some(self.cfg.inline_threshold),
-                    md5: need_md5,
-                    algorithms: compute,
-                };
-                self.ingest(body, &plan).await?
-            }
+        let body = self
+            .open_body(&src, data, 0, size, src_key.as_ref())
+            .await?;
+        let plan = IngestPlan {
+            max_size: MAX_PUT_SIZE,
+            declared: Some(size),
+            inline_max: Some(self.cfg.inline_threshold),
+            md5: need_md5,
+            algorithms: compute,
+            seal: sealed.as_ref().map(|(_, k)| k.clone()),
         };
+        let ingested = self.ingest(body, &plan).await?;
         let digest = &ingested.digest;
         let etag = match digest.md5 {
-            Some(m) => etag_from_md5(&m),
+            Some(m) => etag_for(&m, sealed.as_ref().map(|(e, k)| (e, k))),
             None => src.etag.clone(),
         };
         let mut checksums = Checksums::default();
@@ -288,6 +289,7 @@ impl ObjectService {
             tags,
             data: ObjectData::Inline(Vec::new()),
             version_id: new_version_for(&dst_bucket),
+            encryption: sealed.map(|(e, _)| e),
         };
         let (meta, retirer) = (self.meta.clone(), self.retirer.clone());
         let (cond, cap) = (input.cond, dst_bucket.settings.capacity_cap_bytes);
@@ -303,4 +305,16 @@ fn quota_exceeded(bucket: &str, cap: u64) -> Error {
     Error::QuotaExceeded(format!(
         "the write would take bucket {bucket} over its capacity cap of {cap} bytes"
     ))
+}
+
+/// A new version's ETag: the MD5 of its bytes, masked for SSE-C
+/// ([`crate::sse::DataKey::masked_md5`]).
+pub(super) fn etag_for(
+    md5: &[u8; 16],
+    sealed: Option<(&crate::sse::Encryption, &crate::sse::DataKey)>,
+) -> String {
+    match sealed {
+        Some((e, k)) if e.is_customer() => etag_from_md5(&k.masked_md5(md5)),
+        _ => etag_from_md5(md5),
+    }
 }

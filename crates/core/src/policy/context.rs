@@ -50,6 +50,9 @@ pub enum ContextKey {
     S3XAmzGrantWriteAcp,
     S3XAmzGrantFullControl,
     S3XAmzObjectOwnership,
+    S3XAmzServerSideEncryption,
+    S3XAmzServerSideEncryptionCustomerAlgorithm,
+    S3XAmzServerSideEncryptionAwsKmsKeyId,
 }
 
 /// Operator families (for checking that an operator suits a key at parse time).
@@ -63,7 +66,7 @@ pub(crate) enum KeyKind {
     Arn,
 }
 
-const KEY_COUNT: usize = 27;
+const KEY_COUNT: usize = 30;
 
 /// (canonical name, key). Order = discriminant order.
 const KEYS: [(&str, ContextKey); KEY_COUNT] = [
@@ -102,6 +105,18 @@ const KEYS: [(&str, ContextKey); KEY_COUNT] = [
     (
         "s3:x-amz-object-ownership",
         ContextKey::S3XAmzObjectOwnership,
+    ),
+    (
+        "s3:x-amz-server-side-encryption",
+        ContextKey::S3XAmzServerSideEncryption,
+    ),
+    (
+        "s3:x-amz-server-side-encryption-customer-algorithm",
+        ContextKey::S3XAmzServerSideEncryptionCustomerAlgorithm,
+    ),
+    (
+        "s3:x-amz-server-side-encryption-aws-kms-key-id",
+        ContextKey::S3XAmzServerSideEncryptionAwsKmsKeyId,
     ),
 ];
 

@@ -175,6 +175,7 @@ async fn put_once(
         bucket_record: None,
         lock: Default::default(),
         access: Default::default(),
+        sse: Default::default(),
     };
     let t = Instant::now();
     svc.put_object(input).await.unwrap();

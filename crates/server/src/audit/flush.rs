@@ -125,6 +125,7 @@ impl AuditTarget for ObjectStoreTarget {
                 bucket_record: None,
                 lock: Default::default(),
                 access: Default::default(),
+                sse: Default::default(),
             })
             .await
             .map(|_| ())
@@ -140,6 +141,7 @@ impl AuditTarget for ObjectStoreTarget {
                     range: None,
                     part_number: None,
                     conditions: Default::default(),
+                    sse_key: None,
                 },
                 false,
             )

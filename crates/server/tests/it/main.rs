@@ -34,6 +34,7 @@ mod s3_browser;
 mod s3_buckets;
 mod s3_conditional;
 mod s3_cors;
+mod s3_encryption;
 mod s3_lifecycle;
 mod s3_multipart;
 mod s3_object_lock;

@@ -237,6 +237,7 @@ pub fn inline_obj(b: &str, key: &str, data: &[u8]) -> ObjectRecord {
         tags: BTreeMap::from([("t".to_string(), "1".to_string())]),
         data: ObjectData::Inline(data.to_vec()),
         version_id: None,
+        encryption: None,
     }
 }
 
@@ -246,6 +247,8 @@ fn segment_obj(b: &str, key: &str, sizes: &[u64]) -> ObjectRecord {
         .map(|s| Segment {
             blob_id: new_hex_id(),
             size: *s,
+            // Sealed segments round-trip their salt (crate::sse).
+            key_salt: Some(new_hex_id()),
         })
         .collect();
     let size = sizes.iter().sum();
@@ -254,6 +257,7 @@ fn segment_obj(b: &str, key: &str, sizes: &[u64]) -> ObjectRecord {
         size,
         etag: format!("\"{}-{}\"", new_hex_id(), sizes.len()),
         data: ObjectData::Segments(segs),
+        encryption: Some(coffer_core::sse::Encryption::Managed { salt: new_hex_id() }),
         ..inline_obj(b, key, b"")
     }
 }
@@ -275,6 +279,10 @@ fn upload(b: &str, key: &str, initiated: OffsetDateTime) -> MultipartUpload {
         legal_hold: false,
         owner_org: None,
         acl: None,
+        encryption: Some(coffer_core::sse::Encryption::Customer {
+            salt: new_hex_id(),
+            verifier: "dmVyaWZpZXI=".into(),
+        }),
     }
 }
 
@@ -287,6 +295,7 @@ fn part(upload_id: &str, n: u32, size: u64) -> PartRecord {
         last_modified: ts(6),
         checksums: Checksums::default(),
         blob_id: new_hex_id(),
+        key_salt: Some(new_hex_id()),
     }
 }
 

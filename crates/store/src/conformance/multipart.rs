@@ -62,6 +62,7 @@ pub async fn multipart(s: &dyn MetaStore) {
             .map(|p| Segment {
                 blob_id: p.blob_id.clone(),
                 size: p.size,
+                key_salt: p.key_salt.clone(),
             })
             .collect(),
     );
@@ -134,6 +135,7 @@ pub async fn multipart(s: &dyn MetaStore) {
     other.data = ObjectData::Segments(vec![Segment {
         blob_id: q1.blob_id.clone(),
         size: 3,
+        key_salt: None,
     }]);
     let (replaced, unused) = s
         .complete_upload(&u2.upload_id, &other, &none, None)

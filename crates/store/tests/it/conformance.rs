@@ -253,6 +253,7 @@ async fn postgres_migrates_a_v1_database_to_versioning() {
         tags: Default::default(),
         data: ObjectData::Inline(Vec::new()),
         version_id: None,
+        encryption: None,
     };
     {
         let mut c = sqlx::PgConnection::connect(&url).await.unwrap();

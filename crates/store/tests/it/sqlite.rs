@@ -44,6 +44,7 @@ fn obj(b: &str, key: &str, data: Vec<u8>) -> ObjectRecord {
         tags: BTreeMap::new(),
         data: ObjectData::Inline(data),
         version_id: None,
+        encryption: None,
     }
 }
 

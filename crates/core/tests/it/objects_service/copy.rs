@@ -15,6 +15,8 @@ fn copy_input(src: &str, dst: &str) -> CopyObjectInput {
         cond: WriteCondition::None,
         src_version_id: None,
         access: Default::default(),
+        src_sse_key: None,
+        sse: Default::default(),
     }
 }
 

@@ -16,6 +16,7 @@ pub async fn seed_segments(env: &Env, key: &str, sizes: &[usize], multipart: boo
         segments.push(Segment {
             blob_id: id,
             size: n as u64,
+            key_salt: None,
         });
         parts.push(ObjectPart {
             part_number: i as u32 + 1,
@@ -49,6 +50,7 @@ pub async fn seed_segments(env: &Env, key: &str, sizes: &[usize], multipart: boo
         tags: BTreeMap::new(),
         data: ObjectData::Segments(segments),
         version_id: None,
+        encryption: None,
     };
     store_record(env, &record).await;
     all

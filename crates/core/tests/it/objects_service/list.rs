@@ -28,6 +28,7 @@ async fn seed_keys(env: &Env, keys: &[String]) {
                 tags: BTreeMap::new(),
                 data: ObjectData::Inline(Vec::new()),
                 version_id: None,
+                encryption: None,
             };
             async move { store_record(env, &record).await }
         }))
@@ -308,6 +309,7 @@ async fn upload_listings_group_and_paginate() {
                 initiator: "me".into(),
                 lock: Default::default(),
                 access: Default::default(),
+                sse: Default::default(),
             })
             .await
             .unwrap();

@@ -111,6 +111,7 @@ pub fn put_input(key: &str, bytes: &[u8]) -> PutObjectInput {
         bucket_record: None,
         lock: Default::default(),
         access: Default::default(),
+        sse: Default::default(),
     }
 }
 
@@ -125,6 +126,7 @@ pub fn get_input(key: &str) -> GetObjectInput {
         range: None,
         part_number: None,
         conditions: ReadConditions::default(),
+        sse_key: None,
     }
 }
 

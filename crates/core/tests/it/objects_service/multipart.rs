@@ -27,6 +27,7 @@ pub async fn create(
             initiator: "coreweave/user".into(),
             lock: Default::default(),
             access: Default::default(),
+            sse: Default::default(),
         })
         .await
 }
@@ -41,6 +42,7 @@ pub fn part_input(key: &str, upload_id: &str, n: u32, bytes: &[u8]) -> UploadPar
         content_length: Some(bytes.len() as u64),
         content_md5: None,
         checksum: ChecksumInput::default(),
+        sse_key: None,
     }
 }
 
@@ -74,6 +76,7 @@ pub fn complete_input(
         parts,
         checksum: None,
         cond: WriteCondition::None,
+        sse_key: None,
     }
 }
 
@@ -501,6 +504,8 @@ async fn upload_part_copy_copies_ranges_into_new_blobs() {
             src_range: range,
             src_conditions: cond,
             src_version_id: None,
+            src_sse_key: None,
+            sse_key: None,
         };
     let p1 = env
         .svc
