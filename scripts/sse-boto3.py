@@ -122,20 +122,33 @@ for k in ("both", "bad-md5", "kms"):
 
 # --- SSE-C multipart: parts need the upload's key ----------------------------------------
 parts = [body(5 * MIB, 3), body(5 * MIB + 1, 4), body(1234567, 5)]
-up = s3.create_multipart_upload(Bucket=B, Key="c-mp", **key_args(K1))
+up = s3.create_multipart_upload(Bucket=B, Key="c-mp", ChecksumAlgorithm="SHA256",
+                                **key_args(K1))
 assert up["SSECustomerAlgorithm"] == "AES256"
 uid = up["UploadId"]
 fails(400, "InvalidRequest", s3.upload_part, Bucket=B, Key="c-mp", UploadId=uid, PartNumber=1,
-      Body=parts[0])
-fails(403, "AccessDenied", s3.upload_part, Bucket=B, Key="c-mp", UploadId=uid, PartNumber=1,
-      Body=parts[0], **key_args(K2))
+      Body=parts[0], ChecksumAlgorithm="SHA256")
+# Another key than the upload's: 400, as S3 ("did not match the ones used originally").
+fails(400, "InvalidArgument", s3.upload_part, Bucket=B, Key="c-mp", UploadId=uid, PartNumber=1,
+      Body=parts[0], ChecksumAlgorithm="SHA256", **key_args(K2))
 done = []
 for i, p in enumerate(parts, 1):
-    r = s3.upload_part(Bucket=B, Key="c-mp", UploadId=uid, PartNumber=i, Body=p, **key_args(K1))
+    r = s3.upload_part(Bucket=B, Key="c-mp", UploadId=uid, PartNumber=i, Body=p,
+                       ChecksumAlgorithm="SHA256", **key_args(K1))
     assert r["SSECustomerAlgorithm"] == "AES256"
-    done.append({"PartNumber": i, "ETag": r["ETag"]})
-s3.complete_multipart_upload(Bucket=B, Key="c-mp", UploadId=uid,
-                             MultipartUpload={"Parts": done}, **key_args(K1))
+    done.append({"PartNumber": i, "ETag": r["ETag"], "ChecksumSHA256": r["ChecksumSHA256"]})
+# Part checksums are digests of the plaintext: listed only to a caller with the key.
+listed = s3.list_parts(Bucket=B, Key="c-mp", UploadId=uid)["Parts"]
+assert len(listed) == 3 and all("ChecksumSHA256" not in p for p in listed), listed
+listed = s3.list_parts(Bucket=B, Key="c-mp", UploadId=uid, **key_args(K1))["Parts"]
+assert [p["ChecksumSHA256"] for p in listed] == [d["ChecksumSHA256"] for d in done]
+fails(403, "AccessDenied", s3.list_parts, Bucket=B, Key="c-mp", UploadId=uid, **key_args(K2))
+r = s3.complete_multipart_upload(Bucket=B, Key="c-mp", UploadId=uid,
+                                 MultipartUpload={"Parts": done})
+assert "ChecksumSHA256" not in r, "whole-object checksum shown without the key"
+r = s3.complete_multipart_upload(Bucket=B, Key="c-mp", UploadId=uid,
+                                 MultipartUpload={"Parts": done}, **key_args(K1))
+assert r["ChecksumSHA256"].endswith("-3"), r
 whole = b"".join(parts)
 assert s3.get_object(Bucket=B, Key="c-mp", **key_args(K1))["Body"].read() == whole
 edge = len(parts[0])

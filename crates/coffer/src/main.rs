@@ -151,11 +151,14 @@ async fn scrub(args: ScrubArgs) -> i32 {
 
 fn init_logging(json: bool) {
     use tracing_subscriber::EnvFilter;
-    // s3s logs every failed request at ERROR (including ordinary auth denials); the
-    // gateway logs what matters itself.
+    // s3s is always off, whatever COFFER_LOG / RUST_LOG ask: it logs every failed
+    // request at ERROR (including ordinary auth denials; the gateway logs what matters
+    // itself) and, at DEBUG, whole requests with their headers — SSE-C keys included,
+    // which must never reach a log.
     let filter = EnvFilter::try_from_env("COFFER_LOG")
         .or_else(|_| EnvFilter::try_from_default_env())
-        .unwrap_or_else(|_| EnvFilter::new("info,s3s=off"));
+        .unwrap_or_else(|_| EnvFilter::new("info"))
+        .add_directive("s3s=off".parse().expect("a valid directive"));
     let builder = tracing_subscriber::fmt().with_env_filter(filter);
     if json {
         builder.json().init();

@@ -409,14 +409,14 @@ impl ObjectService {
         }
     }
 
-    /// Whether a request that presented `key` (an SSE-C key, or none) may read `rec`: as
-    /// for a GET ([`Self::read_key`]).
+    /// Whether a request that presented `key` (an SSE-C key, or none) may read data
+    /// encrypted as `enc` (a version's, an upload's): as for a GET ([`Self::read_key`]).
     pub fn check_sse_key(
         &self,
-        rec: &ObjectRecord,
+        enc: Option<&crate::sse::Encryption>,
         key: Option<&crate::sse::CustomerKey>,
     ) -> Result<()> {
-        self.read_key(rec.encryption.as_ref(), key).map(|_| ())
+        self.read_key(enc, key).map(|_| ())
     }
 
     /// The encryption and data key of a new version in `bucket` for what the write asked

@@ -98,7 +98,7 @@ impl Gateway {
             .map_err(|e| to_s3(e, rid))?;
         // SSE-C versions describe themselves only to a request with their key, as S3.
         self.objects
-            .check_sse_key(&rec, sse_key.as_ref())
+            .check_sse_key(rec.encryption.as_ref(), sse_key.as_ref())
             .map_err(|e| to_s3(e, rid))?;
 
         let mut out = GetObjectAttributesOutput {

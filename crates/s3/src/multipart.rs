@@ -289,6 +289,7 @@ impl Gateway {
         self.check_conditional_write(caller, &input.bucket, &input.key, &cond)?;
         let sse_key =
             crate::sse::customer_key(&self.objects, caller, customer_headers!(input), rid)?;
+        let shown_key = sse_key.clone();
         let checksum = checksum_input(
             &req.headers,
             None,
@@ -331,8 +332,18 @@ impl Gateway {
             }
             None => format!("/{}/{}", input.bucket, url_encode(&input.key)),
         };
-        let (crc32, crc32c, crc64nvme, sha1, sha256, checksum_type) =
-            checksum_fields(&rec.checksums);
+        let visible = crate::sse::checksums_visible(
+            &self.objects,
+            rec.encryption.as_ref(),
+            shown_key.as_ref(),
+            rid,
+        )?;
+        let sums = if visible {
+            rec.checksums.clone()
+        } else {
+            Checksums::default()
+        };
+        let (crc32, crc32c, crc64nvme, sha1, sha256, checksum_type) = checksum_fields(&sums);
         Ok(ok(
             CompleteMultipartUploadOutput {
                 bucket: Some(input.bucket),
@@ -378,6 +389,8 @@ impl Gateway {
         let rid = caller.request_id();
         let input = req.input;
         let max_parts = limit(input.max_parts, MAX_LIST, "max-parts", rid)?;
+        let sse_key =
+            crate::sse::customer_key(&self.objects, caller, customer_headers!(input), rid)?;
         let marker = match input.part_number_marker {
             None => 0,
             Some(n) if n >= 0 => n as u32,
@@ -394,11 +407,22 @@ impl Gateway {
             )
             .await
             .map_err(|e| to_s3(e, rid))?;
+        let visible = crate::sse::checksums_visible(
+            &self.objects,
+            out.upload.encryption.as_ref(),
+            sse_key.as_ref(),
+            rid,
+        )?;
         let parts = out
             .parts
             .into_iter()
             .map(|p| {
-                let (crc32, crc32c, crc64nvme, sha1, sha256, _) = checksum_fields(&p.checksums);
+                let sums = if visible {
+                    p.checksums
+                } else {
+                    Checksums::default()
+                };
+                let (crc32, crc32c, crc64nvme, sha1, sha256, _) = checksum_fields(&sums);
                 Part {
                     checksum_crc32: crc32,
                     checksum_crc32c: crc32c,

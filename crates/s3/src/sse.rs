@@ -113,6 +113,24 @@ pub(crate) fn sse_write(
     }
 }
 
+/// Whether a response may carry the checksums of data encrypted as `enc` (ListParts,
+/// CompleteMultipartUpload): they are digests of the plaintext, so not for SSE-C data
+/// without its key; a key that does not fit is refused.
+pub(crate) fn checksums_visible(
+    objects: &ObjectService,
+    enc: Option<&Encryption>,
+    key: Option<&CustomerKey>,
+    rid: &str,
+) -> S3Result<bool> {
+    if key.is_some() {
+        objects
+            .check_sse_key(enc, key)
+            .map_err(|e| crate::errors::to_s3(e, rid))?;
+        return Ok(true);
+    }
+    Ok(!enc.is_some_and(Encryption::is_customer))
+}
+
 /// A read must not carry `x-amz-server-side-encryption` (S3: 400): the stored version
 /// decides how it is decrypted.
 pub(crate) fn refuse_on_read(headers: &http::HeaderMap, rid: &str) -> S3Result<()> {

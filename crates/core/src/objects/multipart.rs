@@ -56,6 +56,23 @@ impl ObjectService {
         }
     }
 
+    /// The data key parts of `upload` are sealed under, for a request that sent `key`.
+    /// A key other than the upload's is 400 (as S3: "the encryption parameters did not
+    /// match the ones used originally"), not the 403 of a read with a wrong key.
+    fn upload_key(
+        &self,
+        upload: &MultipartUpload,
+        key: Option<&crate::sse::CustomerKey>,
+    ) -> Result<Option<crate::sse::DataKey>> {
+        self.read_key(upload.encryption.as_ref(), key)
+            .map_err(|e| match e {
+                Error::PermissionDenied(_) => Error::invalid(
+                    "The provided encryption parameters did not match the ones used originally.",
+                ),
+                e => e,
+            })
+    }
+
     pub(super) async fn do_create_multipart(
         &self,
         input: CreateMultipartInput,
@@ -120,7 +137,7 @@ impl ObjectService {
             .upload_for(&input.bucket, &input.key, &input.upload_id)
             .await?;
         let checks = ChecksumPlan::new(input.checksum, upload_algorithm(&upload)?)?;
-        let key = self.read_key(upload.encryption.as_ref(), input.sse_key.as_ref())?;
+        let key = self.upload_key(&upload, input.sse_key.as_ref())?;
         let plan = IngestPlan {
             max_size: MAX_PUT_SIZE,
             declared: input.content_length,
@@ -164,7 +181,7 @@ impl ObjectService {
             .upload_for(&input.bucket, &input.key, &input.upload_id)
             .await?;
         let alg = upload_algorithm(&upload)?;
-        let key = self.read_key(upload.encryption.as_ref(), input.sse_key.as_ref())?;
+        let key = self.upload_key(&upload, input.sse_key.as_ref())?;
         let mut src = match &input.src_version_id {
             None => self.load_object(&input.src_bucket, &input.src_key).await?,
             Some(v) => {
@@ -283,7 +300,7 @@ impl ObjectService {
             r => r?,
         };
         if input.sse_key.is_some() {
-            self.read_key(upload.encryption.as_ref(), input.sse_key.as_ref())?;
+            self.upload_key(&upload, input.sse_key.as_ref())?;
         }
         if input.parts.is_empty() {
             return Err(Error::invalid(

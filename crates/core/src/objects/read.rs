@@ -344,7 +344,14 @@ impl Piece {
             Some(c) => {
                 let (at, n, first, skip) = crate::sse::sealed_span(self.from, self.len, self.size);
                 let sealed = blobs.read(&self.blob_id, at, n).await?;
-                Ok(crate::sse::open_stream(sealed, c, first, skip, self.len))
+                // The first block is opened (its tag checked) before the stream is handed
+                // out, so a piece that fails at once fails the request, not the response.
+                let mut s = crate::sse::open_stream(sealed, c, first, skip, self.len);
+                match s.next().await {
+                    None => Ok(Box::pin(stream::empty())),
+                    Some(Err(e)) => Err(Error::from(e)),
+                    Some(Ok(b)) => Ok(Box::pin(stream::once(async move { Ok(b) }).chain(s))),
+                }
             }
         }
     }

@@ -188,7 +188,15 @@ CREATE TABLE cache_nodes (
 );
 "#;
 
-const MIGRATIONS: &[&str] = &[V1, V2, V3, V4, V5];
+/// Version 6 = SQLite version 7: documents may hold sealed data; a binary that
+/// predates encryption must refuse the database (a node of the old version in a mixed
+/// cluster would serve sealed bytes and SSE-C metadata).
+const V6: &str = r#"
+CREATE TABLE format_features (name TEXT PRIMARY KEY NOT NULL);
+INSERT INTO format_features (name) VALUES ('sse-v1');
+"#;
+
+const MIGRATIONS: &[&str] = &[V1, V2, V3, V4, V5, V6];
 
 pub(crate) fn current_version() -> i64 {
     MIGRATIONS.len() as i64

@@ -198,8 +198,17 @@ CREATE TABLE cache_nodes (
 );
 "#;
 
+/// Version 7: object and upload documents may hold sealed data (`coffer_core::sse`:
+/// `encryption`, `key_salt`). No table changes shape; the version exists so that a
+/// binary that predates encryption refuses the database instead of ignoring those
+/// fields and serving sealed bytes or SSE-C metadata. `format_features` names it.
+pub(crate) const V7: &str = r#"
+CREATE TABLE format_features (name TEXT PRIMARY KEY NOT NULL);
+INSERT INTO format_features (name) VALUES ('sse-v1');
+"#;
+
 /// Every migration in order; the schema version is the number applied.
-pub(crate) const MIGRATIONS: &[&str] = &[V1, V2, V3, V4, V5, V6];
+pub(crate) const MIGRATIONS: &[&str] = &[V1, V2, V3, V4, V5, V6, V7];
 
 pub(crate) fn current_version() -> u32 {
     MIGRATIONS.len() as u32
