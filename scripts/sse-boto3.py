@@ -143,12 +143,16 @@ assert len(listed) == 3 and all("ChecksumSHA256" not in p for p in listed), list
 listed = s3.list_parts(Bucket=B, Key="c-mp", UploadId=uid, **key_args(K1))["Parts"]
 assert [p["ChecksumSHA256"] for p in listed] == [d["ChecksumSHA256"] for d in done]
 fails(403, "AccessDenied", s3.list_parts, Bucket=B, Key="c-mp", UploadId=uid, **key_args(K2))
-r = s3.complete_multipart_upload(Bucket=B, Key="c-mp", UploadId=uid,
-                                 MultipartUpload={"Parts": done})
-assert "ChecksumSHA256" not in r, "whole-object checksum shown without the key"
+# With a checksum algorithm, completing needs the key (as S3); a retry of a completed
+# upload without it shows no checksum.
+fails(400, "InvalidRequest", s3.complete_multipart_upload, Bucket=B, Key="c-mp",
+      UploadId=uid, MultipartUpload={"Parts": done})
 r = s3.complete_multipart_upload(Bucket=B, Key="c-mp", UploadId=uid,
                                  MultipartUpload={"Parts": done}, **key_args(K1))
 assert r["ChecksumSHA256"].endswith("-3"), r
+r = s3.complete_multipart_upload(Bucket=B, Key="c-mp", UploadId=uid,
+                                 MultipartUpload={"Parts": done})
+assert "ChecksumSHA256" not in r, "whole-object checksum shown without the key"
 whole = b"".join(parts)
 assert s3.get_object(Bucket=B, Key="c-mp", **key_args(K1))["Body"].read() == whole
 edge = len(parts[0])

@@ -299,7 +299,10 @@ impl ObjectService {
             Err(Error::NoSuchUpload) => return self.completed_before(&input).await,
             r => r?,
         };
-        if input.sse_key.is_some() {
+        // As S3: the key is needed to complete an SSE-C upload that has a checksum
+        // algorithm (its answer carries a digest of the plaintext); given, it must fit.
+        let customer = upload.encryption.as_ref().is_some_and(|e| e.is_customer());
+        if input.sse_key.is_some() || (customer && upload.checksum_algorithm.is_some()) {
             self.upload_key(&upload, input.sse_key.as_ref())?;
         }
         if input.parts.is_empty() {
