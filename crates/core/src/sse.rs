@@ -23,14 +23,13 @@
 
 use crate::blob::{BlobWriter, ByteStream};
 use crate::error::{Error, Result};
-use aes_gcm::aead::{AeadInPlace, KeyInit};
-use aes_gcm::{Aes256Gcm, Nonce, Tag};
 use async_trait::async_trait;
 use base64::Engine;
 use bytes::{Bytes, BytesMut};
 use futures::StreamExt;
 use hmac::{Hmac, Mac};
 use md5::Digest;
+use ring::aead::{AES_256_GCM, Aad, LessSafeKey, Nonce, UnboundKey};
 use serde::{Deserialize, Serialize};
 use sha2::Sha256;
 use std::sync::Arc;
@@ -41,8 +40,9 @@ type HmacSha256 = Hmac<Sha256>;
 pub const TAG_LEN: u64 = 16;
 /// Plaintext bytes per sealed block: a sealed block fills one integrity block.
 pub const PLAIN_BLOCK: u64 = crate::integrity::BLOCK_SIZE - TAG_LEN;
-/// Batches larger than this are sealed or opened on a blocking thread.
-const INLINE_WORK: usize = 64 * 1024;
+/// Batches larger than this are sealed or opened on a blocking thread (≈ 40 µs of AES-GCM
+/// at the ~6 GiB/s ring reaches here).
+const INLINE_WORK: usize = 256 * 1024;
 const SALT_LEN: usize = 16;
 
 /// The only algorithm SSE-S3 and SSE-C have (`x-amz-server-side-encryption: AES256`).
@@ -286,7 +286,9 @@ impl DataKey {
             None => Vec::new(),
         };
         let k = hmac(&self.0, &[b"coffer/sse/segment", &s]);
-        Ok(Arc::new(BlockCipher(Aes256Gcm::new(&k.into()))))
+        let key = UnboundKey::new(&AES_256_GCM, &k)
+            .map_err(|_| Error::internal("AES-256-GCM key setup failed"))?;
+        Ok(Arc::new(BlockCipher(LessSafeKey::new(key))))
     }
 
     /// A fresh segment salt and its cipher, for a new blob.
@@ -307,8 +309,9 @@ impl DataKey {
     }
 }
 
-/// AES-256-GCM over fixed blocks of one segment.
-pub struct BlockCipher(Aes256Gcm);
+/// AES-256-GCM over fixed blocks of one segment (ring: the nonce uniqueness `LessSafeKey`
+/// leaves to the caller is the module's invariant, one key per segment, nonce = index).
+pub struct BlockCipher(LessSafeKey);
 
 fn nonce(index: u64) -> [u8; 12] {
     let mut n = [0u8; 12];
@@ -326,13 +329,13 @@ impl BlockCipher {
             out.extend_from_slice(block);
             let tag = self
                 .0
-                .encrypt_in_place_detached(
-                    Nonce::from_slice(&nonce(first + i as u64)),
-                    b"",
+                .seal_in_place_separate_tag(
+                    Nonce::assume_unique_for_key(nonce(first + i as u64)),
+                    Aad::empty(),
                     &mut out[start..],
                 )
                 .map_err(|_| Error::internal("block encryption failed"))?;
-            out.extend_from_slice(&tag);
+            out.extend_from_slice(tag.as_ref());
         }
         Ok(out)
     }
@@ -346,18 +349,19 @@ impl BlockCipher {
             if block.len() <= TAG_LEN as usize {
                 return Err(Error::Corrupted("sealed block shorter than its tag".into()));
             }
-            let (ct, tag) = block.split_at(block.len() - TAG_LEN as usize);
             let start = out.len();
-            out.extend_from_slice(ct);
+            out.extend_from_slice(block);
             let index = first + i as u64;
-            self.0
-                .decrypt_in_place_detached(
-                    Nonce::from_slice(&nonce(index)),
-                    b"",
+            let plain = self
+                .0
+                .open_in_place(
+                    Nonce::assume_unique_for_key(nonce(index)),
+                    Aad::empty(),
                     &mut out[start..],
-                    Tag::from_slice(tag),
                 )
-                .map_err(|_| Error::Corrupted(format!("encrypted block {index} failed its tag")))?;
+                .map_err(|_| Error::Corrupted(format!("encrypted block {index} failed its tag")))?
+                .len();
+            out.truncate(start + plain);
         }
         Ok(out)
     }
