@@ -10,7 +10,7 @@ use crate::gateway::{
     enc, i64_of, invalid, limit, metadata, non_empty, not_implemented, object_headers, ok, owner,
     part_number, pinned_copy_error, raw_header, tags, ts, url_encoding, write_condition,
 };
-use crate::sse::{SseOut, WriteHeaders, customer_headers, customer_md5};
+use crate::sse::{SseOut, customer_headers, customer_md5, write_encryption};
 use crate::wire::{checksum_fields, etag_in, etag_out, url_encode};
 use coffer_core::checksum::ChecksumType as CoreChecksumType;
 use coffer_core::model::Checksums;
@@ -32,16 +32,7 @@ impl Gateway {
             website_redirect: input.website_redirect_location.is_some(),
         }
         .check(rid)?;
-        let sse = crate::sse::sse_write(
-            &self.objects,
-            caller,
-            WriteHeaders {
-                sse: input.server_side_encryption.as_ref(),
-                kms: input.ssekms_key_id.is_some() || input.ssekms_encryption_context.is_some(),
-            },
-            customer_headers!(input),
-            rid,
-        )?;
+        let sse = write_encryption!(&self.objects, caller, input, rid)?;
         let key_md5 = customer_md5(&sse);
         let access = self
             .check_write_acl(caller, &input.bucket, acl_request!(write input))

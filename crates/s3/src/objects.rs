@@ -12,7 +12,7 @@ use crate::gateway::{
     invalid, metadata, not_implemented, object_headers, ok, part_number, pinned_copy_error,
     raw_write_condition, read_conditions, tags, ts, write_condition,
 };
-use crate::sse::{SseOut, WriteHeaders, customer_headers, customer_md5, refuse_on_read};
+use crate::sse::{SseOut, customer_headers, customer_md5, refuse_on_read, write_encryption};
 use crate::wire::{checksum_fields, etag_out};
 use coffer_core::Error;
 use coffer_core::audit::AuditResult;
@@ -83,16 +83,7 @@ impl Gateway {
             website_redirect: input.website_redirect_location.is_some(),
         }
         .check(rid)?;
-        let sse = crate::sse::sse_write(
-            &self.objects,
-            caller,
-            WriteHeaders {
-                sse: input.server_side_encryption.as_ref(),
-                kms: input.ssekms_key_id.is_some() || input.ssekms_encryption_context.is_some(),
-            },
-            customer_headers!(input),
-            rid,
-        )?;
+        let sse = write_encryption!(&self.objects, caller, input, rid)?;
         let key_md5 = customer_md5(&sse);
         let access = self
             .check_write_acl(caller, &input.bucket, acl_request!(write input))
@@ -602,16 +593,7 @@ impl Gateway {
             website_redirect: input.website_redirect_location.is_some(),
         }
         .check(rid)?;
-        let sse = crate::sse::sse_write(
-            &self.objects,
-            caller,
-            WriteHeaders {
-                sse: input.server_side_encryption.as_ref(),
-                kms: input.ssekms_key_id.is_some() || input.ssekms_encryption_context.is_some(),
-            },
-            customer_headers!(input),
-            rid,
-        )?;
+        let sse = write_encryption!(&self.objects, caller, input, rid)?;
         let src_sse_key = crate::sse::customer_key(
             &self.objects,
             caller,

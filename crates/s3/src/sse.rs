@@ -46,6 +46,24 @@ macro_rules! customer_headers {
 }
 pub(crate) use customer_headers;
 
+/// The encryption an s3s write input (PutObject, CopyObject, CreateMultipartUpload) asks
+/// for ([`sse_write`] on its SSE, SSE-KMS and SSE-C fields): the one place they are read.
+macro_rules! write_encryption {
+    ($objects:expr, $caller:expr, $input:expr, $rid:expr) => {
+        $crate::sse::sse_write(
+            $objects,
+            $caller,
+            $crate::sse::WriteHeaders {
+                sse: $input.server_side_encryption.as_ref(),
+                kms: $input.ssekms_key_id.is_some() || $input.ssekms_encryption_context.is_some(),
+            },
+            $crate::sse::customer_headers!($input),
+            $rid,
+        )
+    };
+}
+pub(crate) use write_encryption;
+
 /// What a write's `x-amz-server-side-encryption*` headers say besides SSE-C.
 pub(crate) struct WriteHeaders<'a> {
     pub sse: Option<&'a ServerSideEncryption>,

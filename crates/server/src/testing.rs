@@ -411,6 +411,32 @@ pub async fn bucket_objects(s3: &aws_sdk_s3::Client, bucket: &str) -> Vec<(Strin
     out
 }
 
+/// PutBucketEncryption with SSE-S3 (`AES256`) as `bucket`'s default encryption.
+pub async fn set_default_encryption(s3: &aws_sdk_s3::Client, bucket: &str) {
+    use aws_sdk_s3::types::{
+        ServerSideEncryption, ServerSideEncryptionByDefault, ServerSideEncryptionConfiguration,
+        ServerSideEncryptionRule,
+    };
+    let by_default = ServerSideEncryptionByDefault::builder()
+        .sse_algorithm(ServerSideEncryption::Aes256)
+        .build()
+        .expect("algorithm set");
+    let rule = ServerSideEncryptionRule::builder()
+        .apply_server_side_encryption_by_default(by_default)
+        .build();
+    s3.put_bucket_encryption()
+        .bucket(bucket)
+        .server_side_encryption_configuration(
+            ServerSideEncryptionConfiguration::builder()
+                .rules(rule)
+                .build()
+                .expect("rules set"),
+        )
+        .send()
+        .await
+        .expect("PutBucketEncryption");
+}
+
 /// `c` with the SDK's retries off: the first answer is the one under test, and each
 /// answered request is one request id.
 pub fn without_retries(c: &aws_sdk_s3::Client) -> aws_sdk_s3::Client {

@@ -594,26 +594,7 @@ async fn scrub_refuses_a_directory_without_a_store() {
 async fn encrypted_damage_is_refused_and_scrub_needs_no_key() {
     let (ts, s3, _tmp) = server().await;
     s3.create_bucket().bucket("enc").send().await.unwrap();
-    s3.put_bucket_encryption()
-        .bucket("enc")
-        .server_side_encryption_configuration(
-            aws_sdk_s3::types::ServerSideEncryptionConfiguration::builder()
-                .rules(
-                    aws_sdk_s3::types::ServerSideEncryptionRule::builder()
-                        .apply_server_side_encryption_by_default(
-                            aws_sdk_s3::types::ServerSideEncryptionByDefault::builder()
-                                .sse_algorithm(aws_sdk_s3::types::ServerSideEncryption::Aes256)
-                                .build()
-                                .unwrap(),
-                        )
-                        .build(),
-                )
-                .build()
-                .unwrap(),
-        )
-        .send()
-        .await
-        .unwrap();
+    coffer_server::testing::set_default_encryption(&s3, "enc").await;
     let big = data(3 * MIB + 1000, 21);
     let big_blob = put_blob(&ts, &s3, "enc", "big", &big).await;
     // A sealed block is exactly one integrity block: the file holds 16 more bytes per

@@ -2,10 +2,7 @@
 //! bytes on disk, SSE-C refused over plain HTTP, and bucket policies on the SSE headers.
 
 use crate::s3_common::{assert_s3_err, make_bucket};
-use aws_sdk_s3::types::{
-    ServerSideEncryption, ServerSideEncryptionByDefault, ServerSideEncryptionConfiguration,
-    ServerSideEncryptionRule,
-};
+use aws_sdk_s3::types::ServerSideEncryption;
 use base64::Engine;
 use coffer_server::testing::{TestServer, on_postgres};
 use md5::Digest;
@@ -69,26 +66,7 @@ async fn stored_bytes_differ_from_the_plaintext() {
     let (s3, _) = ts.s3_client_with_allow_all().await;
     make_bucket(&s3, "plain").await;
     make_bucket(&s3, "sealed").await;
-    s3.put_bucket_encryption()
-        .bucket("sealed")
-        .server_side_encryption_configuration(
-            ServerSideEncryptionConfiguration::builder()
-                .rules(
-                    ServerSideEncryptionRule::builder()
-                        .apply_server_side_encryption_by_default(
-                            ServerSideEncryptionByDefault::builder()
-                                .sse_algorithm(ServerSideEncryption::Aes256)
-                                .build()
-                                .unwrap(),
-                        )
-                        .build(),
-                )
-                .build()
-                .unwrap(),
-        )
-        .send()
-        .await
-        .unwrap();
+    coffer_server::testing::set_default_encryption(&s3, "sealed").await;
     // Markers: one per object, repeated through its bytes. Inline-sized (1000 B, in the
     // metadata database) and blob-sized (2 MiB) for each of: in the clear (the control:
     // the scan must find these), bucket default (SSE-S3), and SSE-C.
