@@ -113,11 +113,11 @@ pub struct ServerArgs {
     #[arg(long, env = "COFFER_ALLOW_INSECURE_SSEC", value_parser = clap::builder::BoolishValueParser::new())]
     pub allow_insecure_ssec: bool,
     /// Log as JSON lines instead of text.
-    #[arg(long, env = "COFFER_LOG_JSON")]
+    #[arg(long, env = "COFFER_LOG_JSON", value_parser = clap::builder::BoolishValueParser::new())]
     pub log_json: bool,
     /// One access log line per S3 request (target `coffer::access`: request id,
     /// principal, operation, bucket, status, bytes, duration; never secrets).
-    #[arg(long, env = "COFFER_ACCESS_LOG")]
+    #[arg(long, env = "COFFER_ACCESS_LOG", value_parser = clap::builder::BoolishValueParser::new())]
     pub access_log: bool,
     /// Comma-separated CIDRs of reverse proxies whose `X-Forwarded-For` is believed
     /// (the client address then becomes `aws:SourceIp` and the audit `sourceIp`).

@@ -1,13 +1,19 @@
 //! `coffer server --access-log`: one structured line per request, on both listeners,
 //! with the fields an operator needs, and never a secret, token, signature or key name.
 
-use crate::proc_common::{allow_all_key, bootstrap_token, no_retry_client, spawn_server};
+use crate::proc_common::{allow_all_key, bootstrap_token, no_retry_client, spawn_server_env};
 
 #[tokio::test]
 async fn one_line_per_request_without_secrets() {
     let tmp = tempfile::tempdir().unwrap();
     let data = tmp.path().join("data");
-    let p = spawn_server(&data, ["--access-log", "--log-json"]);
+    // Switched on by the environment, as `1` (boolean settings take 1/0, true/false,
+    // yes/no, on/off from the environment, like the flags' presence).
+    let p = spawn_server_env(
+        &data,
+        [] as [&str; 0],
+        &[("COFFER_ACCESS_LOG", "1"), ("COFFER_LOG_JSON", "yes")],
+    );
     let token = bootstrap_token(&data);
     let key = allow_all_key(&p.api, &token).await;
     let c = no_retry_client(&p.s3, &key);
