@@ -150,9 +150,20 @@ fails(400, "InvalidRequest", s3.complete_multipart_upload, Bucket=B, Key="c-mp",
 r = s3.complete_multipart_upload(Bucket=B, Key="c-mp", UploadId=uid,
                                  MultipartUpload={"Parts": done}, **key_args(K1))
 assert r["ChecksumSHA256"].endswith("-3"), r
-r = s3.complete_multipart_upload(Bucket=B, Key="c-mp", UploadId=uid,
-                                 MultipartUpload={"Parts": done})
-assert "ChecksumSHA256" not in r, "whole-object checksum shown without the key"
+# A retry answers no more without the key than the first attempt did.
+fails(400, "InvalidRequest", s3.complete_multipart_upload, Bucket=B, Key="c-mp",
+      UploadId=uid, MultipartUpload={"Parts": done})
+# Without a checksum algorithm an SSE-C upload completes without the key, unless the
+# request names part checksums (a mismatch would confirm a guessed plaintext digest).
+up2 = s3.create_multipart_upload(Bucket=B, Key="c-mp2", **key_args(K1))["UploadId"]
+r = s3.upload_part(Bucket=B, Key="c-mp2", UploadId=up2, PartNumber=1, Body=b"p" * 1000,
+                   ChecksumAlgorithm="CRC32", **key_args(K1))
+named = [{"PartNumber": 1, "ETag": r["ETag"], "ChecksumCRC32": r["ChecksumCRC32"]}]
+fails(400, "InvalidRequest", s3.complete_multipart_upload, Bucket=B, Key="c-mp2",
+      UploadId=up2, MultipartUpload={"Parts": named})
+s3.complete_multipart_upload(Bucket=B, Key="c-mp2", UploadId=up2,
+                             MultipartUpload={"Parts": [{"PartNumber": 1, "ETag": r["ETag"]}]})
+assert s3.get_object(Bucket=B, Key="c-mp2", **key_args(K1))["Body"].read() == b"p" * 1000
 whole = b"".join(parts)
 assert s3.get_object(Bucket=B, Key="c-mp", **key_args(K1))["Body"].read() == whole
 edge = len(parts[0])

@@ -151,19 +151,25 @@ async fn scrub(args: ScrubArgs) -> i32 {
 
 fn init_logging(json: bool) {
     use tracing_subscriber::EnvFilter;
-    // s3s is always off, whatever COFFER_LOG / RUST_LOG ask: it logs every failed
-    // request at ERROR (including ordinary auth denials; the gateway logs what matters
-    // itself) and, at DEBUG, whole requests with their headers — SSE-C keys included,
-    // which must never reach a log.
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
     let filter = EnvFilter::try_from_env("COFFER_LOG")
         .or_else(|_| EnvFilter::try_from_default_env())
-        .unwrap_or_else(|_| EnvFilter::new("info"))
-        .add_directive("s3s=off".parse().expect("a valid directive"));
+        .unwrap_or_else(|_| EnvFilter::new("info"));
+    // s3s never reaches the log, whatever COFFER_LOG / RUST_LOG ask (`s3s::service=debug`
+    // and span directives such as `[call]=debug` would win over an `s3s=off` directive):
+    // at DEBUG it prints whole requests with their headers — SSE-C keys, signed header
+    // values — and it logs every failed request at ERROR (the gateway logs what matters
+    // itself). A global filter on the target, checked before the env filter.
+    let no_s3s = tracing_subscriber::filter::filter_fn(|m| {
+        let t = m.target();
+        !(t == "s3s" || t.starts_with("s3s::"))
+    });
     let builder = tracing_subscriber::fmt().with_env_filter(filter);
     if json {
-        builder.json().init();
+        builder.json().finish().with(no_s3s).init();
     } else {
-        builder.init();
+        builder.finish().with(no_s3s).init();
     }
 }
 

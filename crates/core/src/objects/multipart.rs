@@ -28,6 +28,15 @@ fn check_part_number(n: u32) -> Result<()> {
     }
 }
 
+/// Whether a completion names any checksum (the whole object's, or a part's).
+fn names_checksums(input: &CompleteMultipartInput) -> bool {
+    input.checksum.is_some()
+        || input
+            .parts
+            .iter()
+            .any(|p| p.checksums != Checksums::default())
+}
+
 fn upload_algorithm(u: &MultipartUpload) -> Result<Option<ChecksumAlgorithm>> {
     u.checksum_algorithm
         .as_deref()
@@ -300,9 +309,13 @@ impl ObjectService {
             r => r?,
         };
         // As S3: the key is needed to complete an SSE-C upload that has a checksum
-        // algorithm (its answer carries a digest of the plaintext); given, it must fit.
+        // algorithm (its answer carries a digest of the plaintext); stricter, also when
+        // the request names any checksum (a mismatch would confirm a guessed plaintext
+        // digest). Given, it must fit.
         let customer = upload.encryption.as_ref().is_some_and(|e| e.is_customer());
-        if input.sse_key.is_some() || (customer && upload.checksum_algorithm.is_some()) {
+        if input.sse_key.is_some()
+            || (customer && (upload.checksum_algorithm.is_some() || names_checksums(&input)))
+        {
             self.upload_key(&upload, input.sse_key.as_ref())?;
         }
         if input.parts.is_empty() {
@@ -419,7 +432,7 @@ impl ObjectService {
             parts: input.parts.clone(),
             checksum: input.checksum.clone(),
             cond: WriteCondition::None,
-            sse_key: None,
+            sse_key: input.sse_key.clone(),
         };
         crate::acl::check_new_version(&bucket, upload.acl.as_ref())?;
         let now = self.clock.now();
@@ -522,6 +535,14 @@ impl ObjectService {
             });
         if rec.upload_id.as_deref() != Some(input.upload_id.as_str()) || !same_parts {
             return Err(Error::NoSuchUpload);
+        }
+        // The retry answers nothing about SSE-C data that the first attempt would not
+        // have (see do_complete_multipart).
+        let customer = rec.encryption.as_ref().is_some_and(|e| e.is_customer());
+        if input.sse_key.is_some()
+            || (customer && (rec.checksums != Checksums::default() || names_checksums(input)))
+        {
+            self.read_key(rec.encryption.as_ref(), input.sse_key.as_ref())?;
         }
         if let Some((alg, claimed)) = &input.checksum {
             match get_checksum(&rec.checksums, *alg) {
