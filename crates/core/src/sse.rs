@@ -379,12 +379,52 @@ async fn off_thread<T: Send + 'static>(
         .map_err(|e| Error::internal(format!("cipher task: {e}")))?
 }
 
+/// Cuts bytes fed in arbitrary pieces into runs of whole `block`-byte blocks: runs are
+/// slices of the pieces (no copy); only bytes that straddle a block boundary are copied.
+/// Sealing (plaintext blocks) and opening (sealed blocks) both cut their input with it.
+struct Reblock {
+    block: usize,
+    partial: BytesMut,
+}
+
+impl Reblock {
+    fn new(block: u64) -> Self {
+        Reblock {
+            block: block as usize,
+            partial: BytesMut::new(),
+        }
+    }
+
+    /// The runs of whole blocks `piece` completes, in order (at most two: the block the
+    /// piece finished, then the piece's own whole blocks).
+    fn feed(&mut self, mut piece: Bytes) -> impl Iterator<Item = Bytes> + use<> {
+        let mut finished = None;
+        if !self.partial.is_empty() {
+            let take = (self.block - self.partial.len()).min(piece.len());
+            self.partial.extend_from_slice(&piece.split_to(take));
+            if self.partial.len() == self.block {
+                finished = Some(std::mem::take(&mut self.partial).freeze());
+            }
+        }
+        // A partial block left unfinished consumed the whole piece.
+        let whole = piece.len() / self.block * self.block;
+        let run = (whole > 0).then(|| piece.split_to(whole));
+        self.partial.extend_from_slice(&piece);
+        finished.into_iter().chain(run)
+    }
+
+    /// The short last block, if the input did not end on a boundary.
+    fn finish(&mut self) -> Option<Bytes> {
+        (!self.partial.is_empty()).then(|| std::mem::take(&mut self.partial).freeze())
+    }
+}
+
 /// A blob writer that seals what it is given into whole blocks before the inner
 /// writer sees it.
 pub struct SealingWriter {
     inner: Box<dyn BlobWriter>,
     cipher: Arc<BlockCipher>,
-    pending: BytesMut,
+    pending: Reblock,
     next_block: u64,
 }
 
@@ -393,7 +433,7 @@ impl SealingWriter {
         SealingWriter {
             inner,
             cipher,
-            pending: BytesMut::new(),
+            pending: Reblock::new(PLAIN_BLOCK),
             next_block: 0,
         }
     }
@@ -410,18 +450,14 @@ impl SealingWriter {
 #[async_trait]
 impl BlobWriter for SealingWriter {
     async fn write(&mut self, chunk: Bytes) -> Result<()> {
-        self.pending.extend_from_slice(&chunk);
-        let whole = (self.pending.len() as u64 / PLAIN_BLOCK * PLAIN_BLOCK) as usize;
-        if whole == 0 {
-            return Ok(());
+        for run in self.pending.feed(chunk) {
+            self.seal_out(run).await?;
         }
-        let plain = self.pending.split_to(whole).freeze();
-        self.seal_out(plain).await
+        Ok(())
     }
 
     async fn commit(mut self: Box<Self>) -> Result<String> {
-        if !self.pending.is_empty() {
-            let rest = std::mem::take(&mut self.pending).freeze();
+        if let Some(rest) = self.pending.finish() {
             self.seal_out(rest).await?;
         }
         self.inner.commit().await
@@ -455,17 +491,20 @@ pub fn open_stream(
     struct St {
         input: ByteStream,
         cipher: Arc<BlockCipher>,
-        buf: BytesMut,
+        blocks: Reblock,
+        /// Runs of whole sealed blocks (the last may be short) not opened yet.
+        ready: std::collections::VecDeque<Bytes>,
         next: u64,
         skip: u64,
         left: u64,
         ended: bool,
     }
-    let cb = (PLAIN_BLOCK + TAG_LEN) as usize;
+    let cb = PLAIN_BLOCK + TAG_LEN;
     let st = St {
         input: sealed,
         cipher,
-        buf: BytesMut::new(),
+        blocks: Reblock::new(cb),
+        ready: Default::default(),
         next: first,
         skip,
         left: len,
@@ -476,18 +515,10 @@ pub fn open_stream(
             if st.left == 0 {
                 return None;
             }
-            let whole = st.buf.len() / cb * cb;
-            let ready = if whole > 0 {
-                whole
-            } else if st.ended {
-                st.buf.len()
-            } else {
-                0
-            };
-            if ready > 0 {
-                let sealed = st.buf.split_to(ready).freeze();
+            if let Some(sealed) = st.ready.pop_front() {
+                let ready = sealed.len();
                 let (cipher, first) = (st.cipher.clone(), st.next);
-                st.next += (ready as u64).div_ceil(cb as u64);
+                st.next += (ready as u64).div_ceil(cb);
                 let plain = off_thread(ready, move || cipher.open(first, &sealed)).await;
                 let mut plain = match plain {
                     Ok(p) => Bytes::from(p),
@@ -508,12 +539,16 @@ pub fn open_stream(
                 return Some((Ok(plain), st));
             }
             if st.ended {
+                if let Some(tail) = st.blocks.finish() {
+                    st.ready.push_back(tail);
+                    continue;
+                }
                 st.left = 0;
                 let e = Error::Corrupted("sealed data shorter than its record".into());
                 return Some((Err(std::io::Error::other(e)), st));
             }
             match st.input.next().await {
-                Some(Ok(b)) => st.buf.extend_from_slice(&b),
+                Some(Ok(b)) => st.ready.extend(st.blocks.feed(b)),
                 Some(Err(e)) => {
                     st.left = 0;
                     return Some((Err(e), st));
@@ -531,6 +566,31 @@ mod tests {
 
     fn ring() -> Keyring {
         Keyring::derive(&[7; 32])
+    }
+
+    #[test]
+    fn reblock_cuts_whole_blocks_and_keeps_the_tail() {
+        let data: Vec<u8> = (0..100u8).collect();
+        for piece in [1, 3, 7, 10, 33, 100] {
+            let mut r = Reblock::new(10);
+            let mut runs = Vec::new();
+            for p in data.chunks(piece) {
+                runs.extend(r.feed(Bytes::copy_from_slice(p)));
+            }
+            assert!(
+                runs.iter()
+                    .all(|run| run.len() % 10 == 0 && !run.is_empty())
+            );
+            assert_eq!(runs.concat(), data, "pieces of {piece}");
+            assert!(r.finish().is_none());
+        }
+        let mut r = Reblock::new(10);
+        let runs: Vec<Bytes> = r.feed(Bytes::from_static(&[1; 25])).collect();
+        assert_eq!(runs.iter().map(Bytes::len).collect::<Vec<_>>(), [20]);
+        let runs: Vec<Bytes> = r.feed(Bytes::from_static(&[2; 7])).collect();
+        assert_eq!(runs.iter().map(Bytes::len).collect::<Vec<_>>(), [10]);
+        assert_eq!(r.finish().map(|b| b.len()), Some(2));
+        assert!(r.finish().is_none());
     }
 
     #[test]

@@ -164,6 +164,11 @@ pub fn s3(code: S3ErrorCode, msg: impl Into<String>, request_id: &str) -> S3Erro
     stamp(S3Error::with_message(code, msg.into()), request_id)
 }
 
+/// 400 `InvalidArgument`.
+pub fn invalid(msg: impl Into<String>, request_id: &str) -> S3Error {
+    s3(S3ErrorCode::InvalidArgument, msg, request_id)
+}
+
 /// 404 `NoSuchBucketPolicy`.
 pub fn no_such_bucket_policy(request_id: &str) -> S3Error {
     s3(

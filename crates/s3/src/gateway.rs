@@ -363,9 +363,7 @@ pub(crate) fn ok<T>(output: T, caller: &Caller) -> S3Response<T> {
     r
 }
 
-pub(crate) fn invalid(msg: impl Into<String>, rid: &str) -> S3Error {
-    s3(S3ErrorCode::InvalidArgument, msg, rid)
-}
+pub(crate) use crate::errors::invalid;
 
 pub(crate) fn not_implemented(what: &str, rid: &str) -> S3Error {
     s3(

@@ -9,15 +9,11 @@
 //!   SSE headers is `InvalidArgument`, never silently ignored.
 
 use crate::access::Caller;
-use crate::errors::s3;
+use crate::errors::{invalid, s3};
 use coffer_core::objects::ObjectService;
 use coffer_core::sse::{AES256, CustomerKey, Encryption, SseWrite};
 use s3s::dto::ServerSideEncryption;
-use s3s::{S3Error, S3ErrorCode, S3Result};
-
-fn invalid(msg: &str, rid: &str) -> S3Error {
-    s3(S3ErrorCode::InvalidArgument, msg, rid)
-}
+use s3s::{S3ErrorCode, S3Result};
 
 /// The three SSE-C headers of a request (or its three copy-source ones).
 pub(crate) struct CustomerHeaders<'a> {
@@ -174,15 +170,23 @@ impl SseOut {
     pub(crate) fn of(enc: Option<&Encryption>, key_md5: Option<&str>) -> SseOut {
         match enc {
             None => SseOut::default(),
-            Some(Encryption::Managed { .. }) => SseOut {
-                sse: Some(ServerSideEncryption::from(AES256.to_string())),
-                ..Default::default()
-            },
-            Some(Encryption::Customer { .. }) => SseOut {
-                sse: Default::default(),
-                customer_algorithm: Some(AES256.to_string()),
-                customer_key_md5: key_md5.map(str::to_string),
-            },
+            Some(Encryption::Managed { .. }) => SseOut::managed(),
+            Some(Encryption::Customer { .. }) => SseOut::customer(key_md5.map(str::to_string)),
+        }
+    }
+
+    fn managed() -> SseOut {
+        SseOut {
+            sse: Some(ServerSideEncryption::from(AES256.to_string())),
+            ..Default::default()
+        }
+    }
+
+    fn customer(key_md5: Option<String>) -> SseOut {
+        SseOut {
+            sse: None,
+            customer_algorithm: Some(AES256.to_string()),
+            customer_key_md5: key_md5,
         }
     }
 
@@ -190,17 +194,8 @@ impl SseOut {
     /// key (the object service checked it against the upload's).
     pub(crate) fn of_part(sealed: bool, key_md5: Option<String>) -> SseOut {
         match key_md5 {
-            Some(m) => SseOut {
-                sse: Default::default(),
-                customer_algorithm: Some(AES256.to_string()),
-                customer_key_md5: Some(m),
-            },
-            None if sealed => SseOut::of(
-                Some(&Encryption::Managed {
-                    salt: String::new(),
-                }),
-                None,
-            ),
+            Some(m) => SseOut::customer(Some(m)),
+            None if sealed => SseOut::managed(),
             None => SseOut::default(),
         }
     }
